@@ -1,0 +1,1 @@
+//! SSH connections over libssh2 (the ssh2 crate).

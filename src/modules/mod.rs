@@ -1,0 +1,173 @@
+//! Modules: one file each. A module reads the host's state, decides whether
+//! anything differs, and only then changes it (never in check mode).
+//! Arguments and return values follow Ansible's so `register` + `when` work
+//! the same way.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::connection::{ConnError, Connection, ExecOutput};
+use crate::playbook::templar::Templar;
+
+pub(crate) mod args;
+
+/// Escalation settings for a task (`become`, `become_user`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Become {
+    pub(crate) user: String,
+    /// Sent on stdin to `sudo -S`, never on a command line.
+    pub(crate) password: Option<String>,
+}
+
+/// One file's before/after for `--diff`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct FileDiff {
+    pub(crate) before_header: String,
+    pub(crate) after_header: String,
+    pub(crate) before: String,
+    pub(crate) after: String,
+}
+
+/// A module's answer: Ansible's result dictionary (with `changed`, and
+/// `failed`/`msg` on failure) plus the diffs to show under `--diff`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ModuleOutcome {
+    pub(crate) result: Map<String, Value>,
+    pub(crate) diffs: Vec<FileDiff>,
+}
+
+impl ModuleOutcome {
+    pub(crate) fn ok() -> ModuleOutcome {
+        ModuleOutcome::changed(false)
+    }
+
+    pub(crate) fn changed(changed: bool) -> ModuleOutcome {
+        let mut result = Map::new();
+        result.insert("changed".into(), Value::Bool(changed));
+        ModuleOutcome { result, diffs: Vec::new() }
+    }
+
+    pub(crate) fn failed(msg: impl Into<String>) -> ModuleOutcome {
+        let mut out = ModuleOutcome::changed(false);
+        out.result.insert("failed".into(), Value::Bool(true));
+        out.result.insert("msg".into(), Value::String(msg.into()));
+        out
+    }
+
+    pub(crate) fn with(mut self, key: &str, value: impl Into<Value>) -> ModuleOutcome {
+        self.result.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub(crate) fn with_diff(mut self, diff: FileDiff) -> ModuleOutcome {
+        self.diffs.push(diff);
+        self
+    }
+
+    pub(crate) fn is_changed(&self) -> bool {
+        self.result.get("changed").and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    pub(crate) fn is_failed(&self) -> bool {
+        self.result.get("failed").and_then(Value::as_bool).unwrap_or(false)
+    }
+}
+
+/// Everything a module may use while it runs on one host.
+pub(crate) struct ModuleContext<'a> {
+    pub(crate) conn: &'a mut dyn Connection,
+    pub(crate) check_mode: bool,
+    pub(crate) diff_mode: bool,
+    pub(crate) escalate: Option<Become>,
+    /// `environment:` of the task, exported before every command.
+    pub(crate) environment: Vec<(String, String)>,
+    pub(crate) templar: &'a Templar,
+    /// Template context (all variables visible to the task).
+    pub(crate) vars: &'a minijinja::Value,
+    /// Controller directories searched for relative `src` paths, most
+    /// specific first (role dir, then playbook dir). `find_file` appends
+    /// `files/` or `templates/` like Ansible does.
+    pub(crate) search_paths: Vec<PathBuf>,
+    pub(crate) inventory_hostname: String,
+}
+
+impl<'a> ModuleContext<'a> {
+    /// Run a POSIX shell script on the host, with `environment:` exported and
+    /// escalated through sudo when the task asks for `become`.
+    pub(crate) fn exec(&mut self, script: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
+        let mut body = String::new();
+        for (k, v) in &self.environment {
+            body.push_str(&format!("export {}={}; ", k, quote(v)));
+        }
+        body.push_str(script);
+        match &self.escalate {
+            None => self.conn.exec(&body, stdin),
+            Some(b) => {
+                let user = quote(&b.user);
+                match &b.password {
+                    None => {
+                        let cmd = format!("sudo -n -H -u {user} -- /bin/sh -c {}", quote(&body));
+                        self.conn.exec(&cmd, stdin)
+                    }
+                    Some(pw) => {
+                        let cmd = format!("sudo -S -p '' -H -u {user} -- /bin/sh -c {}", quote(&body));
+                        let mut input = Vec::with_capacity(pw.len() + 1);
+                        input.extend_from_slice(pw.as_bytes());
+                        input.push(b'\n');
+                        if let Some(data) = stdin {
+                            input.extend_from_slice(data);
+                        }
+                        self.conn.exec(&cmd, Some(&input))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resolve a controller-side `src` like Ansible: absolute paths as they
+    /// are; relative ones under `<search>/<kind>/` then `<search>/`.
+    pub(crate) fn find_file(&self, kind: &str, name: &str) -> Option<PathBuf> {
+        let p = Path::new(name);
+        if p.is_absolute() {
+            return p.exists().then(|| p.to_path_buf());
+        }
+        for base in &self.search_paths {
+            for candidate in [base.join(kind).join(name), base.join(name)] {
+                if candidate.exists() {
+                    return Some(candidate);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Quote a string for a POSIX shell.
+pub(crate) fn quote(s: &str) -> String {
+    shell_words::quote(s).into_owned()
+}
+
+/// A module entry point.
+pub(crate) type ModuleFn = fn(&mut ModuleContext<'_>, &Map<String, Value>) -> Result<ModuleOutcome, ConnError>;
+
+/// Strip the `ansible.builtin.` / `ansible.legacy.` prefix from a module name.
+pub(crate) fn short_name(name: &str) -> &str {
+    name.strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name)
+}
+
+/// Modules whose arguments are a free-form string (`_raw_params`).
+pub(crate) fn is_free_form(name: &str) -> bool {
+    matches!(short_name(name), "command" | "shell" | "raw" | "include_vars" | "meta" | "include_tasks" | "import_tasks")
+}
+
+/// The module implementing `name`, if berth has it.
+pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
+    let f: ModuleFn = match short_name(name) {
+        _ => return None,
+    };
+    #[allow(unreachable_code)]
+    Some(f)
+}

@@ -1,0 +1,3 @@
+//! The Ansible model: inventory, plays, roles, tasks, variables and templating.
+
+pub(crate) mod templar;
