@@ -19,3 +19,5 @@ pub(crate) fn main(_args: ManifestArgs) -> i32 {
     eprintln!("berth manifest: not built yet");
     1
 }
+
+pub(crate) mod model;
