@@ -16,6 +16,8 @@ use crate::diagnostic::{Diagnostic, Span};
 pub(crate) struct Node {
     pub(crate) line: usize,
     pub(crate) col: usize,
+    /// Line of the mapping key this node is the value of (0 when not a value).
+    pub(crate) key_line: usize,
     pub(crate) kind: NodeKind,
 }
 
@@ -55,6 +57,11 @@ impl Node {
 
     pub(crate) fn is_null(&self) -> bool {
         matches!(self.kind, NodeKind::Scalar(Value::Null))
+    }
+
+    /// The line to point at for this node: its key's line when it is a mapping value.
+    pub(crate) fn pos(&self) -> usize {
+        if self.key_line > 0 { self.key_line } else { self.line }
     }
 
     /// The plain data value (line numbers dropped).
@@ -108,7 +115,7 @@ pub(crate) fn load_documents(text: &str, path: &Path) -> Result<Vec<Node>, Diagn
 pub(crate) fn load(text: &str, path: &Path) -> Result<Node, Diagnostic> {
     let mut docs = load_documents(text, path)?;
     Ok(if docs.is_empty() {
-        Node { line: 1, col: 1, kind: NodeKind::Scalar(Value::Null) }
+        Node { line: 1, col: 1, key_line: 0, kind: NodeKind::Scalar(Value::Null) }
     } else {
         docs.swap_remove(0)
     })
@@ -164,7 +171,7 @@ impl Builder {
     }
 }
 
-fn insert_entry(entries: &mut Vec<(String, Node)>, key: Node, value: Node, error: &mut Option<(String, usize, usize)>) {
+fn insert_entry(entries: &mut Vec<(String, Node)>, key: Node, mut value: Node, error: &mut Option<(String, usize, usize)>) {
     let key_text = match &key.kind {
         NodeKind::Scalar(Value::String(s)) => s.clone(),
         NodeKind::Scalar(Value::Null) => "null".to_string(),
@@ -177,6 +184,7 @@ fn insert_entry(entries: &mut Vec<(String, Node)>, key: Node, value: Node, error
             return;
         }
     };
+    value.key_line = key.line;
     if key_text == "<<" {
         // Merge key: entries already present win over merged ones.
         let sources: Vec<Node> = match value.kind {
@@ -209,13 +217,13 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = resolve_scalar(&text, style, tag.as_ref());
-                self.push_value(Node { line, col, kind: NodeKind::Scalar(value) }, anchor);
+                self.push_value(Node { line, col, key_line: 0, kind: NodeKind::Scalar(value) }, anchor);
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq { node: Node { line, col, kind: NodeKind::Seq(Vec::new()) }, anchor })
+                self.stack.push(Frame::Seq { node: Node { line, col, key_line: 0, kind: NodeKind::Seq(Vec::new()) }, anchor })
             }
             Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                node: Node { line, col, kind: NodeKind::Map(Vec::new()) },
+                node: Node { line, col, key_line: 0, kind: NodeKind::Map(Vec::new()) },
                 anchor,
                 key: None,
             }),

@@ -11,6 +11,7 @@ use crate::connection::{ConnError, Connection, ExecOutput};
 use crate::playbook::templar::Templar;
 
 pub(crate) mod args;
+pub(crate) mod free_form;
 
 /// Escalation settings for a task (`become`, `become_user`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

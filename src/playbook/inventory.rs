@@ -131,7 +131,7 @@ impl Inventory {
         }
         let entries = body.as_map().ok_or_else(|| {
             Diagnostic::error("B0102", format!("group `{name}` must be a mapping, found {}", body.type_name()))
-                .at(Span::line(path, body.line), Some(text))
+                .at(Span::line(path, body.pos()), Some(text))
                 .hint("a group has `hosts:`, `vars:` and `children:` keys")
         })?;
         for (key, value) in entries {
@@ -142,7 +142,7 @@ impl Inventory {
                     }
                     let hosts = value.as_map().ok_or_else(|| {
                         Diagnostic::error("B0102", format!("`hosts` of group `{name}` must be a mapping of host names"))
-                            .at(Span::line(path, value.line), Some(text))
+                            .at(Span::line(path, value.pos()), Some(text))
                             .hint("write `hosts:` followed by `host1:` lines (a list is not valid Ansible inventory)")
                     })?;
                     for (pattern, vars) in hosts {
@@ -151,12 +151,12 @@ impl Inventory {
                             Value::Null => Map::new(),
                             _ => {
                                 return Err(Diagnostic::error("B0102", format!("variables of host `{pattern}` must be a mapping"))
-                                    .at(Span::line(path, vars.line), Some(text))
+                                    .at(Span::line(path, vars.pos()), Some(text))
                                     .hint("write `key: value` pairs under the host"))
                             }
                         };
                         for host in expand_range(pattern).map_err(|m| {
-                            Diagnostic::error("B0103", m).at(Span::line(path, value.line), Some(text)).hint("ranges look like web[01:20] or db-[a:f]")
+                            Diagnostic::error("B0103", m).at(Span::line(path, value.pos()), Some(text)).hint("ranges look like web[01:20] or db-[a:f]")
                         })? {
                             self.add_host(&host, name, vars.clone());
                         }
@@ -167,7 +167,7 @@ impl Inventory {
                     Value::Null => {}
                     _ => {
                         return Err(Diagnostic::error("B0102", format!("`vars` of group `{name}` must be a mapping"))
-                            .at(Span::line(path, value.line), Some(text))
+                            .at(Span::line(path, value.pos()), Some(text))
                             .hint("write `key: value` pairs under `vars:`"))
                     }
                 },
@@ -177,7 +177,7 @@ impl Inventory {
                     }
                     let children = value.as_map().ok_or_else(|| {
                         Diagnostic::error("B0102", format!("`children` of group `{name}` must be a mapping of groups"))
-                            .at(Span::line(path, value.line), Some(text))
+                            .at(Span::line(path, value.pos()), Some(text))
                             .hint("write `children:` followed by `groupname:` lines")
                     })?;
                     for (child, child_body) in children {
@@ -186,7 +186,7 @@ impl Inventory {
                 }
                 other => {
                     return Err(Diagnostic::error("B0102", format!("unknown key `{other}` in group `{name}`"))
-                        .at(Span::line(path, value.line.max(1)), Some(text))
+                        .at(Span::line(path, value.pos()), Some(text))
                         .hint("a group may only have `hosts`, `vars` and `children`"))
                 }
             }
@@ -728,6 +728,6 @@ mod tests {
         let p = dir.path().join("inv.yml");
         std::fs::write(&p, "all:\n  hosts:\n    - a\n").unwrap();
         let err = Inventory::load(&[p], None).unwrap_err();
-        assert!(err.to_string().contains("inv.yml:3"), "{err}");
+        assert!(err.to_string().contains("inv.yml:2"), "{err}");
     }
 }

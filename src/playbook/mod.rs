@@ -2,3 +2,7 @@
 
 pub(crate) mod templar;
 pub(crate) mod inventory;
+pub(crate) mod loader;
+pub(crate) mod play;
+pub(crate) mod role;
+pub(crate) mod task;

@@ -1,0 +1,810 @@
+//! Loads playbooks, task files and roles from YAML into the model, with
+//! static imports (`import_playbook`, `import_tasks`, `import_role`, `roles:`)
+//! expanded at load time and every error naming `file:line` and a fix.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value};
+
+use super::play::{Play, Playbook};
+use super::role::Role;
+use super::task::{Block, Item, Keywords, Task, TASK_KEYWORDS};
+use crate::diagnostic::{Diagnostic, Span};
+use crate::modules;
+use crate::yaml::{self, Node, NodeKind};
+
+const PLAY_KEYWORDS: &[&str] = &[
+    "name", "hosts", "vars", "vars_files", "vars_prompt", "roles", "pre_tasks", "tasks", "post_tasks", "handlers",
+    "serial", "max_fail_percentage", "any_errors_fatal", "become", "become_user", "become_method", "become_flags",
+    "gather_facts", "gather_subset", "gather_timeout", "strategy", "tags", "environment", "check_mode", "diff",
+    "remote_user", "connection", "force_handlers", "ignore_errors", "ignore_unreachable", "no_log", "order",
+    "run_once", "throttle", "timeout", "collections", "module_defaults", "debugger", "fact_path", "port",
+];
+
+/// A role's loaded content.
+#[derive(Debug, Clone)]
+pub(crate) struct RoleContent {
+    pub(crate) role: Arc<Role>,
+    pub(crate) tasks: Vec<Item>,
+    pub(crate) handlers: Vec<Item>,
+}
+
+/// Loads playbook files. Shared by the runner for dynamic includes (cached).
+#[derive(Debug, Default)]
+pub(crate) struct Loader {
+    pub(crate) playbook_dir: PathBuf,
+    cache: Mutex<HashMap<PathBuf, Arc<Node>>>,
+}
+
+type Result<T> = std::result::Result<T, Diagnostic>;
+
+fn err(code: &'static str, file: &Path, line: usize, msg: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
+    let source = std::fs::read_to_string(file).ok();
+    Diagnostic::error(code, msg).at(Span::line(file, line), source.as_deref()).hint(hint)
+}
+
+impl Loader {
+    pub(crate) fn new(playbook_dir: &Path) -> Loader {
+        Loader { playbook_dir: playbook_dir.to_path_buf(), cache: Mutex::new(HashMap::new()) }
+    }
+
+    fn read(&self, path: &Path) -> Result<Arc<Node>> {
+        if let Some(n) = self.cache.lock().expect("loader cache").get(path) {
+            return Ok(n.clone());
+        }
+        let node = Arc::new(yaml::load_file(path)?);
+        self.cache.lock().expect("loader cache").insert(path.to_path_buf(), node.clone());
+        Ok(node)
+    }
+
+    pub(crate) fn load_playbook(path: &Path) -> Result<Playbook> {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let loader = Loader::new(&dir);
+        let plays = loader.load_plays(path, 0)?;
+        Ok(Playbook { path: path.to_path_buf(), dir, plays })
+    }
+
+    fn load_plays(&self, path: &Path, depth: usize) -> Result<Vec<Play>> {
+        if depth > 16 {
+            return Err(err("B0201", path, 1, "import_playbook nests too deep (cycle?)", "remove the import cycle"));
+        }
+        let node = self.read(path)?;
+        let file = Arc::new(path.to_path_buf());
+        let entries = match &node.kind {
+            NodeKind::Seq(items) => items,
+            NodeKind::Scalar(Value::Null) => return Ok(Vec::new()),
+            _ => {
+                return Err(err("B0202", path, node.line, "a playbook must be a list of plays", "start each play with `- hosts: ...`"))
+            }
+        };
+        let mut plays = Vec::new();
+        for entry in entries {
+            if let Some(target) = entry.get("import_playbook").or_else(|| entry.get("ansible.builtin.import_playbook")) {
+                let name = target.as_str().ok_or_else(|| {
+                    err("B0203", path, entry.line, "import_playbook takes a file name", "write `- import_playbook: other.yml`")
+                })?;
+                let sub = path.parent().unwrap_or(Path::new(".")).join(name);
+                plays.extend(self.load_plays(&sub, depth + 1)?);
+                continue;
+            }
+            plays.push(self.load_play(entry, &file)?);
+        }
+        Ok(plays)
+    }
+
+    fn load_play(&self, node: &Node, file: &Arc<PathBuf>) -> Result<Play> {
+        let map = node.as_map().ok_or_else(|| {
+            err("B0202", file, node.line, format!("a play must be a mapping, found {}", node.type_name()), "start each play with `- hosts: ...`")
+        })?;
+        for (k, v) in map {
+            if !PLAY_KEYWORDS.contains(&k.as_str()) {
+                let hint = match suggest(k, PLAY_KEYWORDS) {
+                    Some(s) => format!("did you mean `{s}`? tasks go under `tasks:`"),
+                    None => "tasks go under `tasks:`; see the play keywords in the Ansible docs".to_string(),
+                };
+                return Err(err("B0204", file, v.pos(), format!("`{k}` is not a valid play keyword"), hint));
+            }
+        }
+        let hosts = match node.get("hosts") {
+            Some(h) => match &h.kind {
+                NodeKind::Scalar(Value::String(s)) => s.clone(),
+                NodeKind::Seq(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect::<Vec<_>>().join(":"),
+                _ => return Err(err("B0205", file, h.pos(), "`hosts` must be a pattern string or a list", "write `hosts: web` or `hosts: [web, db]`")),
+            },
+            None => return Err(err("B0205", file, node.line, "this play has no `hosts`", "add `hosts: all` (or a group name) to the play")),
+        };
+        let keywords = parse_keywords(node, file)?;
+        let mut handlers = Vec::new();
+        let mut roles = Vec::new();
+        let mut role_tasks = Vec::new();
+        if let Some(r) = node.get("roles") {
+            let list = r.as_seq().ok_or_else(|| err("B0206", file, r.pos(), "`roles` must be a list", "write `roles: [name]` or a list of `- role: name`"))?;
+            for entry in list {
+                let content = self.load_role_ref(entry, file, None)?;
+                roles.push(content.role.clone());
+                let (block, hs) = role_block(content, entry, file)?;
+                role_tasks.push(block);
+                handlers.extend(hs);
+            }
+        }
+        let mut section = |key: &str| -> Result<Vec<Item>> {
+            match node.get(key) {
+                None => Ok(Vec::new()),
+                Some(n) => self.parse_items(n, file, None, &mut handlers, &mut roles),
+            }
+        };
+        let pre_tasks = section("pre_tasks")?;
+        let mut tasks = section("tasks")?;
+        let post_tasks = section("post_tasks")?;
+        let play_handlers = section("handlers")?;
+        role_tasks.append(&mut tasks);
+        // Play handlers come after role handlers in Ansible's lookup order? No: play handlers are
+        // listed first; both are searched by name and run in definition order.
+        let mut all_handlers = play_handlers;
+        all_handlers.extend(handlers);
+        let serial = match node.get("serial") {
+            None => Vec::new(),
+            Some(s) => match s.to_value() {
+                Value::Array(a) => a,
+                Value::Null => Vec::new(),
+                v => vec![v],
+            },
+        };
+        let max_fail_percentage = match node.get("max_fail_percentage").map(Node::to_value) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) => Some(s.trim_end_matches('%').parse().map_err(|_| {
+                err("B0207", file, node.line, "max_fail_percentage must be a number", "write `max_fail_percentage: 25`")
+            })?),
+            Some(_) => return Err(err("B0207", file, node.line, "max_fail_percentage must be a number", "write `max_fail_percentage: 25`")),
+        };
+        let vars = match node.get("vars") {
+            None => Map::new(),
+            Some(v) => as_vars(v, file, "vars")?,
+        };
+        let vars_files = match node.get("vars_files").map(Node::to_value) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a,
+            Some(v) => vec![v],
+        };
+        let bool_kw = |k: &str, default: bool| -> Result<bool> {
+            match node.get(k) {
+                None => Ok(default),
+                Some(v) => crate::modules::args::to_bool(&v.to_value())
+                    .ok_or_else(|| err("B0208", file, v.pos(), format!("`{k}` must be a boolean"), format!("write `{k}: true` or `{k}: false`"))),
+            }
+        };
+        Ok(Play {
+            name: node.get("name").and_then(Node::as_str).map(str::to_string).unwrap_or_else(|| hosts.clone()),
+            hosts,
+            vars,
+            vars_files,
+            pre_tasks,
+            tasks: role_tasks,
+            post_tasks,
+            handlers: all_handlers,
+            roles,
+            serial,
+            max_fail_percentage,
+            any_errors_fatal: bool_kw("any_errors_fatal", false)?,
+            gather_facts: bool_kw("gather_facts", true)?,
+            strategy: node.get("strategy").and_then(Node::as_str).map(str::to_string),
+            force_handlers: bool_kw("force_handlers", false)?,
+            keywords,
+            file: file.clone(),
+            line: node.line,
+        })
+    }
+
+    /// Parse a task list (sequence of tasks/blocks).
+    pub(crate) fn parse_items(
+        &self,
+        node: &Node,
+        file: &Arc<PathBuf>,
+        role: Option<&Arc<Role>>,
+        handlers: &mut Vec<Item>,
+        roles: &mut Vec<Arc<Role>>,
+    ) -> Result<Vec<Item>> {
+        if node.is_null() {
+            return Ok(Vec::new());
+        }
+        let list = node.as_seq().ok_or_else(|| {
+            err("B0210", file, node.line, format!("expected a list of tasks, found {}", node.type_name()), "start every task with `- name: ...`")
+        })?;
+        let mut out = Vec::with_capacity(list.len());
+        for entry in list {
+            out.push(self.parse_item(entry, file, role, handlers, roles)?);
+        }
+        Ok(out)
+    }
+
+    fn parse_item(
+        &self,
+        node: &Node,
+        file: &Arc<PathBuf>,
+        role: Option<&Arc<Role>>,
+        handlers: &mut Vec<Item>,
+        roles: &mut Vec<Arc<Role>>,
+    ) -> Result<Item> {
+        let map = node.as_map().ok_or_else(|| {
+            err("B0211", file, node.line, format!("a task must be a mapping, found {}", node.type_name()), "write `- name: ...` followed by one module, e.g. `copy:`")
+        })?;
+        if node.get("block").is_some() {
+            for (k, v) in map {
+                if !TASK_KEYWORDS.contains(&k.as_str()) || matches!(k.as_str(), "loop" | "register" | "notify") {
+                    return Err(err("B0212", file, v.pos(), format!("`{k}` is not valid on a block"), "blocks take block/rescue/always and task keywords such as when, become, tags, vars"));
+                }
+            }
+            let keywords = parse_keywords(node, file)?;
+            let mut part = |k: &str| -> Result<Vec<Item>> {
+                match node.get(k) {
+                    None => Ok(Vec::new()),
+                    Some(n) => self.parse_items(n, file, role, handlers, roles),
+                }
+            };
+            return Ok(Item::Block(Block {
+                name: node.get("name").and_then(Node::as_str).map(str::to_string),
+                block: part("block")?,
+                rescue: part("rescue")?,
+                always: part("always")?,
+                keywords,
+                file: file.clone(),
+                line: node.line,
+            }));
+        }
+        let task = self.parse_task(node, file, role)?;
+        let short = modules::short_name(&task.action).to_string();
+        match short.as_str() {
+            "import_tasks" => {
+                let target = free_arg(&task, "file").ok_or_else(|| {
+                    err("B0213", file, node.line, "import_tasks needs a file name", "write `import_tasks: other.yml`")
+                })?;
+                let path = self.resolve_tasks_file(&target, file, role).ok_or_else(|| {
+                    err("B0214", file, node.line, format!("cannot find tasks file `{target}`"), "paths are relative to the including file (or the role's tasks/ folder)")
+                })?;
+                let sub_file = Arc::new(path.clone());
+                let sub = self.read(&path)?;
+                let items = self.parse_items(&sub, &sub_file, role, handlers, roles)?;
+                Ok(Item::Block(Block {
+                    name: task.name.clone(),
+                    block: items,
+                    rescue: Vec::new(),
+                    always: Vec::new(),
+                    keywords: task.keywords.clone(),
+                    file: file.clone(),
+                    line: node.line,
+                }))
+            }
+            "import_role" => {
+                let content = self.load_role_from_task(&task, file, node.line)?;
+                roles.push(content.role.clone());
+                handlers.extend(content.handlers);
+                let mut block_role_kw = task.keywords.clone();
+                block_role_kw.vars.extend(content.role.params.clone());
+                Ok(Item::Block(Block {
+                    name: task.name.clone(),
+                    block: content.tasks,
+                    rescue: Vec::new(),
+                    always: Vec::new(),
+                    keywords: task.keywords.clone(),
+                    file: file.clone(),
+                    line: node.line,
+                }))
+            }
+            _ => Ok(Item::Task(task)),
+        }
+    }
+
+    pub(crate) fn parse_task(&self, node: &Node, file: &Arc<PathBuf>, role: Option<&Arc<Role>>) -> Result<Task> {
+        let map = node.as_map().expect("checked by caller");
+        let mut module: Option<(String, &Node)> = None;
+        let mut loop_: Option<Value> = None;
+        let mut loop_with: Option<String> = None;
+        for (k, v) in map {
+            if TASK_KEYWORDS.contains(&k.as_str()) {
+                continue;
+            }
+            if let Some(lookup) = k.strip_prefix("with_") {
+                loop_ = Some(v.to_value());
+                loop_with = Some(lookup.to_string());
+                continue;
+            }
+            if let Some((prev, _)) = &module {
+                return Err(err(
+                    "B0215",
+                    file,
+                    v.pos(),
+                    format!("this task has two modules: `{prev}` and `{k}`"),
+                    format!("a task runs one module; if `{k}` is meant as a task keyword, check its spelling{}", suggest(k, TASK_KEYWORDS).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()),
+                ));
+            }
+            module = Some((k.clone(), v));
+        }
+        let (action, args) = match module {
+            Some((name, v)) => (name.clone(), module_args(&name, v, file)?),
+            None => match node.get("action").or_else(|| node.get("local_action")) {
+                Some(a) => parse_action(a, file)?,
+                None => {
+                    return Err(err(
+                        "B0216",
+                        file,
+                        node.line,
+                        "this task has no module",
+                        "add a module such as `command:`, `copy:` or `debug:` (misspelled module names show up here too)",
+                    ))
+                }
+            },
+        };
+        let mut args = args;
+        if let Some(extra) = node.get("args") {
+            match extra.to_value() {
+                Value::Object(m) => args.extend(m),
+                Value::Null => {}
+                _ => return Err(err("B0217", file, extra.pos(), "`args` must be a mapping", "write `args:` followed by `key: value` lines")),
+            }
+        }
+        let mut keywords = parse_keywords(node, file)?;
+        if node.get("local_action").is_some() {
+            keywords.delegate_to = Some(Value::String("localhost".into()));
+        }
+        if loop_.is_none() {
+            loop_ = node.get("loop").map(Node::to_value);
+        }
+        let list = |k: &str| -> Vec<Value> {
+            match node.get(k).map(Node::to_value) {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(a)) => a,
+                Some(v) => vec![v],
+            }
+        };
+        let strings = |k: &str| -> Vec<String> {
+            list(k).into_iter().map(|v| match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            }).collect()
+        };
+        let loop_control = match node.get("loop_control").map(Node::to_value) {
+            Some(Value::Object(m)) => m,
+            None | Some(Value::Null) => Map::new(),
+            Some(_) => return Err(err("B0218", file, node.line, "`loop_control` must be a mapping", "write `loop_control: {loop_var: item}`")),
+        };
+        let register = match node.get("register") {
+            None => None,
+            Some(r) => Some(r.as_str().filter(|s| is_identifier(s)).map(str::to_string).ok_or_else(|| {
+                err("B0219", file, r.pos(), "`register` must be a variable name", "write `register: result` (letters, digits, underscores)")
+            })?),
+        };
+        Ok(Task {
+            name: node.get("name").map(|n| match n.to_value() {
+                Value::String(s) => s,
+                other => other.to_string(),
+            }),
+            action,
+            args,
+            keywords,
+            loop_,
+            loop_with,
+            loop_control,
+            register,
+            notify: strings("notify"),
+            listen: strings("listen"),
+            changed_when: list("changed_when"),
+            failed_when: list("failed_when"),
+            until: list("until"),
+            retries: node.get("retries").map(Node::to_value),
+            delay: node.get("delay").map(Node::to_value),
+            file: file.clone(),
+            line: node.line,
+            role: role.cloned(),
+        })
+    }
+
+    /// Resolve a tasks file like Ansible: role `tasks/`, the including file's folder, the playbook folder.
+    pub(crate) fn resolve_tasks_file(&self, name: &str, from: &Path, role: Option<&Arc<Role>>) -> Option<PathBuf> {
+        let p = Path::new(name);
+        if p.is_absolute() {
+            return p.exists().then(|| p.to_path_buf());
+        }
+        let mut candidates = Vec::new();
+        if let Some(r) = role {
+            candidates.push(r.path.join("tasks").join(name));
+            candidates.push(r.path.join(name));
+        }
+        if let Some(dir) = from.parent() {
+            candidates.push(dir.join(name));
+        }
+        candidates.push(self.playbook_dir.join(name));
+        candidates.into_iter().find(|c| c.is_file())
+    }
+
+    /// Find a role folder: `<playbook>/roles/<r>`, `<playbook>/../roles/<r>`, `<playbook>/<r>`, ANSIBLE_ROLES_PATH.
+    pub(crate) fn find_role(&self, name: &str) -> Option<PathBuf> {
+        let mut candidates = vec![
+            self.playbook_dir.join("roles").join(name),
+            self.playbook_dir.join("..").join("roles").join(name),
+            self.playbook_dir.join(name),
+        ];
+        if let Ok(paths) = std::env::var("ANSIBLE_ROLES_PATH") {
+            for p in paths.split(':').filter(|p| !p.is_empty()) {
+                candidates.push(Path::new(p).join(name));
+            }
+        }
+        if Path::new(name).is_absolute() {
+            candidates.insert(0, PathBuf::from(name));
+        }
+        candidates.into_iter().find(|c| c.is_dir()).map(|c| normalize(&c))
+    }
+
+    fn load_role_ref(&self, entry: &Node, file: &Arc<PathBuf>, _parent: Option<&str>) -> Result<RoleContent> {
+        let (name, params, tasks_from) = match &entry.kind {
+            NodeKind::Scalar(Value::String(s)) => (s.clone(), Map::new(), None),
+            NodeKind::Map(_) => {
+                let name = entry.get("role").or_else(|| entry.get("name")).and_then(Node::as_str).ok_or_else(|| {
+                    err("B0220", file, entry.line, "a role entry needs `role: NAME`", "write `- role: name` or just `- name`")
+                })?;
+                let mut params = Map::new();
+                if let Value::Object(m) = entry.to_value() {
+                    for (k, v) in m {
+                        match k.as_str() {
+                            "role" | "name" | "tags" | "when" | "become" | "become_user" | "tasks_from" | "handlers_from" | "defaults_from" | "vars_from" | "environment" | "delegate_to" | "ignore_errors" | "no_log" | "check_mode" | "diff" => {}
+                            "vars" => {
+                                if let Value::Object(vm) = v {
+                                    params.extend(vm);
+                                }
+                            }
+                            _ => {
+                                params.insert(k, v);
+                            }
+                        }
+                    }
+                }
+                (name.to_string(), params, entry.get("tasks_from").and_then(Node::as_str).map(str::to_string))
+            }
+            _ => return Err(err("B0220", file, entry.line, "a role entry must be a name or a mapping", "write `- role: name`")),
+        };
+        self.load_role(&name, params, tasks_from.as_deref(), file, entry.line, 0)
+    }
+
+    fn load_role_from_task(&self, task: &Task, file: &Arc<PathBuf>, line: usize) -> Result<RoleContent> {
+        let name = task.args.get("name").or_else(|| task.args.get("role")).and_then(Value::as_str).ok_or_else(|| {
+            err("B0220", file, line, format!("{} needs `name: ROLE`", modules::short_name(&task.action)), "write `import_role: {name: myrole}`")
+        })?;
+        let tasks_from = task.args.get("tasks_from").and_then(Value::as_str);
+        self.load_role(name, Map::new(), tasks_from, file, line, 0)
+    }
+
+    /// Load a role with its meta dependencies (their tasks first).
+    pub(crate) fn load_role(&self, name: &str, params: Map<String, Value>, tasks_from: Option<&str>, file: &Path, line: usize, depth: usize) -> Result<RoleContent> {
+        if depth > 16 {
+            return Err(err("B0221", file, line, format!("role dependencies of `{name}` nest too deep (cycle?)"), "remove the dependency cycle in meta/main.yml"));
+        }
+        let path = self.find_role(name).ok_or_else(|| {
+            err("B0222", file, line, format!("role `{name}` was not found"), format!("create roles/{name}/tasks/main.yml next to the playbook (or above it), or fix the name"))
+        })?;
+        let read_vars = |sub: &str| -> Result<Map<String, Value>> {
+            for ext in ["main.yml", "main.yaml", "main"] {
+                let p = path.join(sub).join(ext);
+                if p.is_file() {
+                    let n = self.read(&p)?;
+                    let f = Arc::new(p.clone());
+                    return match &n.kind {
+                        NodeKind::Scalar(Value::Null) => Ok(Map::new()),
+                        _ => as_vars(&n, &f, sub),
+                    };
+                }
+            }
+            Ok(Map::new())
+        };
+        let role = Arc::new(Role {
+            name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| name.to_string()),
+            defaults: read_vars("defaults")?,
+            vars: read_vars("vars")?,
+            params,
+            path: path.clone(),
+        });
+        let mut tasks = Vec::new();
+        let mut handlers = Vec::new();
+        let mut roles_seen = Vec::new();
+        // meta dependencies
+        let meta = path.join("meta").join("main.yml");
+        if meta.is_file() {
+            let m = self.read(&meta)?;
+            if let Some(deps) = m.get("dependencies").and_then(Node::as_seq) {
+                let meta_file = Arc::new(meta.clone());
+                for d in deps {
+                    let (dname, dparams) = match &d.kind {
+                        NodeKind::Scalar(Value::String(s)) => (s.clone(), Map::new()),
+                        NodeKind::Map(_) => {
+                            let n = d.get("role").or_else(|| d.get("name")).and_then(Node::as_str).ok_or_else(|| {
+                                err("B0220", &meta_file, d.line, "a dependency needs `role: NAME`", "write `- role: name`")
+                            })?;
+                            let mut p = Map::new();
+                            if let Value::Object(m) = d.to_value() {
+                                for (k, v) in m {
+                                    if k == "vars" {
+                                        if let Value::Object(vm) = v {
+                                            p.extend(vm);
+                                        }
+                                    } else if k != "role" && k != "name" {
+                                        p.insert(k, v);
+                                    }
+                                }
+                            }
+                            (n.to_string(), p)
+                        }
+                        _ => continue,
+                    };
+                    let dep = self.load_role(&dname, dparams, None, &meta, d.line, depth + 1)?;
+                    let (block, hs) = role_block_plain(dep);
+                    tasks.push(block);
+                    handlers.extend(hs);
+                }
+            }
+        }
+        let tasks_file = tasks_from.map(|t| if t.ends_with(".yml") || t.ends_with(".yaml") { t.to_string() } else { format!("{t}.yml") }).unwrap_or_else(|| "main.yml".into());
+        let tpath = path.join("tasks").join(&tasks_file);
+        if tpath.is_file() {
+            let n = self.read(&tpath)?;
+            let f = Arc::new(tpath.clone());
+            tasks.extend(self.parse_items(&n, &f, Some(&role), &mut handlers, &mut roles_seen)?);
+        } else if tasks_from.is_some() {
+            return Err(err("B0223", file, line, format!("role `{name}` has no tasks/{tasks_file}"), "check tasks_from"));
+        }
+        let hpath = path.join("handlers").join("main.yml");
+        if hpath.is_file() {
+            let n = self.read(&hpath)?;
+            let f = Arc::new(hpath.clone());
+            let mut nested = Vec::new();
+            handlers.extend(self.parse_items(&n, &f, Some(&role), &mut nested, &mut roles_seen)?);
+            handlers.extend(nested);
+        }
+        Ok(RoleContent { role, tasks, handlers })
+    }
+}
+
+/// Wrap a play-level role into a block carrying the role entry's keywords (tags, when, become...).
+fn role_block(content: RoleContent, entry: &Node, file: &Arc<PathBuf>) -> Result<(Item, Vec<Item>)> {
+    let keywords = match &entry.kind {
+        NodeKind::Map(_) => {
+            let mut k = parse_keywords(entry, file)?;
+            k.vars = Map::new(); // role vars are params, handled on the role
+            k
+        }
+        _ => Keywords::default(),
+    };
+    let (mut item, handlers) = role_block_plain(content);
+    if let Item::Block(b) = &mut item {
+        b.keywords = keywords;
+        b.line = entry.line;
+        b.file = file.clone();
+    }
+    Ok((item, handlers))
+}
+
+fn role_block_plain(content: RoleContent) -> (Item, Vec<Item>) {
+    let file = Arc::new(content.role.path.join("tasks").join("main.yml"));
+    (
+        Item::Block(Block {
+            name: Some(format!("role {}", content.role.name)),
+            block: content.tasks,
+            rescue: Vec::new(),
+            always: Vec::new(),
+            keywords: Keywords::default(),
+            file,
+            line: 1,
+        }),
+        content.handlers,
+    )
+}
+
+fn free_arg(task: &Task, key: &str) -> Option<String> {
+    task.args.get(key).or_else(|| task.args.get("_raw_params")).and_then(Value::as_str).map(str::to_string)
+}
+
+fn module_args(name: &str, v: &Node, file: &Path) -> Result<Map<String, Value>> {
+    match v.to_value() {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        Value::String(s) => Ok(modules::free_form::split_free_form(name, &s)),
+        other @ (Value::Number(_) | Value::Bool(_)) => {
+            let mut m = Map::new();
+            m.insert("_raw_params".into(), Value::String(match other {
+                Value::Bool(b) => if b { "True".into() } else { "False".into() },
+                o => o.to_string(),
+            }));
+            Ok(m)
+        }
+        Value::Array(_) => Err(err(
+            "B0224",
+            file,
+            v.pos(),
+            format!("arguments of `{name}` must be a mapping or a string, found a list"),
+            "write the module's arguments as `key: value` lines under it",
+        )),
+    }
+}
+
+fn parse_action(a: &Node, file: &Path) -> Result<(String, Map<String, Value>)> {
+    match a.to_value() {
+        Value::String(s) => {
+            let s = s.trim();
+            let (name, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
+            Ok((name.to_string(), modules::free_form::split_free_form(name, rest)))
+        }
+        Value::Object(mut m) => {
+            let name = m.remove("module").and_then(|v| v.as_str().map(str::to_string)).ok_or_else(|| {
+                err("B0225", file, a.line, "`action` as a mapping needs `module:`", "write `action: {module: copy, src: a, dest: b}`")
+            })?;
+            Ok((name, m))
+        }
+        _ => Err(err("B0225", file, a.line, "`action` must be a string or a mapping", "write `action: copy src=a dest=b`")),
+    }
+}
+
+pub(crate) fn parse_keywords(node: &Node, file: &Path) -> Result<Keywords> {
+    let get = |k: &str| node.get(k).map(Node::to_value);
+    let list = |k: &str| -> Vec<Value> {
+        match get(k) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a,
+            Some(v) => vec![v],
+        }
+    };
+    let tags: Vec<String> = list("tags")
+        .into_iter()
+        .flat_map(|v| match v {
+            Value::String(s) => s.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect::<Vec<_>>(),
+            other => vec![other.to_string()],
+        })
+        .collect();
+    let vars = match node.get("vars") {
+        None => Map::new(),
+        Some(v) => as_vars(v, file, "vars")?,
+    };
+    let environment = list("environment");
+    Ok(Keywords {
+        when: list("when"),
+        tags,
+        become_: get("become"),
+        become_user: get("become_user"),
+        ignore_errors: get("ignore_errors"),
+        ignore_unreachable: get("ignore_unreachable"),
+        no_log: get("no_log"),
+        run_once: get("run_once"),
+        delegate_to: get("delegate_to"),
+        environment,
+        check_mode: get("check_mode"),
+        diff: get("diff"),
+        any_errors_fatal: get("any_errors_fatal"),
+        vars,
+        remote_user: get("remote_user"),
+    })
+}
+
+fn as_vars(v: &Node, file: &Path, what: &str) -> Result<Map<String, Value>> {
+    match v.to_value() {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        Value::Array(items) if items.iter().all(Value::is_object) => {
+            // Old-style list of single-key mappings.
+            let mut m = Map::new();
+            for i in items {
+                if let Value::Object(o) = i {
+                    m.extend(o);
+                }
+            }
+            Ok(m)
+        }
+        _ => Err(err("B0226", file, v.pos(), format!("`{what}` must be a mapping of variables"), "write `name: value` pairs")),
+    }
+}
+
+pub(crate) fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    // Rank by edit distance, then by how many letters differ regardless of order
+    // (so `taks` suggests `tasks` rather than `tags`).
+    let letters = |s: &str| {
+        let mut v: Vec<char> = s.chars().collect();
+        v.sort_unstable();
+        v
+    };
+    let mine = letters(word);
+    let letter_diff = |c: &str| {
+        let theirs = letters(c);
+        let common = mine.iter().filter(|ch| theirs.contains(ch)).count();
+        mine.len() + theirs.len() - 2 * common
+    };
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), letter_diff(c), *c))
+        .filter(|(d, _, c)| *d <= 2.max(c.len() / 4))
+        .min()
+        .map(|(_, _, c)| c)
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, files: &[(&str, &str)]) {
+        for (name, body) in files {
+            let p = dir.join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        }
+    }
+
+    #[test]
+    fn loads_plays_roles_blocks_and_imports() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            &[
+                (
+                    "site.yml",
+                    "- hosts: all\n  gather_facts: no\n  roles:\n    - role: web\n      tags: [w]\n  tasks:\n    - import_tasks: extra.yml\n      when: x\n    - block:\n        - command: echo hi chdir=/tmp\n      rescue:\n        - debug: msg=r\n  handlers:\n    - name: h\n      debug: msg=h\n",
+                ),
+                ("extra.yml", "- name: e\n  copy: content=x dest=/tmp/x\n"),
+                ("roles/web/tasks/main.yml", "- name: t\n  ansible.builtin.file:\n    path: /tmp/y\n    state: directory\n"),
+                ("roles/web/handlers/main.yml", "- name: restart web\n  debug: msg=restart\n"),
+                ("roles/web/defaults/main.yml", "port: 80\n"),
+                ("roles/web/meta/main.yml", "dependencies:\n  - role: base\n"),
+                ("roles/base/tasks/main.yml", "- name: base\n  ping:\n"),
+            ],
+        );
+        let pb = Loader::load_playbook(&d.path().join("site.yml")).unwrap();
+        let play = &pb.plays[0];
+        assert!(!play.gather_facts);
+        assert_eq!(play.handlers.len(), 2);
+        assert_eq!(play.roles[0].defaults["port"], serde_json::json!(80));
+        // role block, import block, user block
+        assert_eq!(play.tasks.len(), 3);
+        match &play.tasks[0] {
+            Item::Block(b) => {
+                assert_eq!(b.keywords.tags, vec!["w"]);
+                assert_eq!(b.block.len(), 2); // dependency block + the role task
+            }
+            _ => panic!("role block expected"),
+        }
+        match &play.tasks[2] {
+            Item::Block(b) => match &b.block[0] {
+                Item::Task(t) => {
+                    assert_eq!(t.args["chdir"], serde_json::json!("/tmp"));
+                    assert_eq!(t.args["_raw_params"], serde_json::json!("echo hi"));
+                    assert_eq!(t.line, 10);
+                }
+                _ => panic!(),
+            },
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn errors_name_file_line_and_fix() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), &[("p.yml", "- hosts: all\n  taks:\n    - ping:\n")]);
+        let e = Loader::load_playbook(&d.path().join("p.yml")).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("p.yml:2") || text.contains("p.yml:3"), "{text}");
+        assert!(text.contains("did you mean `tasks`"), "{text}");
+
+        write(d.path(), &[("q.yml", "- hosts: all\n  tasks:\n    - name: two\n      copy: {}\n      fle: {}\n")]);
+        let e = Loader::load_playbook(&d.path().join("q.yml")).unwrap_err();
+        assert_eq!(e.code, "B0215");
+
+        write(d.path(), &[("r.yml", "- hosts: all\n  roles: [nope]\n")]);
+        let e = Loader::load_playbook(&d.path().join("r.yml")).unwrap_err();
+        assert!(e.to_string().contains("role `nope` was not found"));
+    }
+}

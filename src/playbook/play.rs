@@ -1,0 +1,39 @@
+//! Plays and playbooks.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::role::Role;
+use super::task::{Item, Keywords};
+
+#[derive(Debug, Clone)]
+pub(crate) struct Play {
+    pub(crate) name: String,
+    pub(crate) hosts: String,
+    pub(crate) vars: Map<String, Value>,
+    pub(crate) vars_files: Vec<Value>,
+    pub(crate) pre_tasks: Vec<Item>,
+    /// Role tasks first, then the play's `tasks`.
+    pub(crate) tasks: Vec<Item>,
+    pub(crate) post_tasks: Vec<Item>,
+    pub(crate) handlers: Vec<Item>,
+    pub(crate) roles: Vec<Arc<Role>>,
+    pub(crate) serial: Vec<Value>,
+    pub(crate) max_fail_percentage: Option<f64>,
+    pub(crate) any_errors_fatal: bool,
+    pub(crate) gather_facts: bool,
+    pub(crate) strategy: Option<String>,
+    pub(crate) force_handlers: bool,
+    pub(crate) keywords: Keywords,
+    pub(crate) file: Arc<PathBuf>,
+    pub(crate) line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Playbook {
+    pub(crate) path: PathBuf,
+    pub(crate) dir: PathBuf,
+    pub(crate) plays: Vec<Play>,
+}
