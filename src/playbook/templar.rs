@@ -5,6 +5,9 @@
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
+/// The value of `omit`: arguments rendering to exactly this are dropped.
+pub(crate) const OMIT: &str = "__omit_place_holder__berth";
+
 /// A templating failure, naming the undefined variable when that was the cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TemplateError {

@@ -1,6 +1,29 @@
 //! The runner: plays, strategies, serial batches, handlers, recap.
 
-use std::path::PathBuf;
+pub(crate) mod connect;
+pub(crate) mod executor;
+pub(crate) mod facts;
+pub(crate) mod options;
+pub(crate) mod play_runner;
+pub(crate) mod sink;
+pub(crate) mod state;
+pub(crate) mod stats;
+pub(crate) mod vars;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+use crate::diagnostic::Diagnostic;
+use crate::playbook::inventory::Inventory;
+use crate::playbook::loader::Loader;
+use crate::playbook::templar::Templar;
+use options::{RunOptions, Strategy};
+use sink::{HumanSink, JsonSink, Sink};
+use state::{HostRuntime, RunState};
+use vars::{HostData, HostVarsTable};
 
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct RunArgs {
@@ -56,7 +79,155 @@ pub(crate) struct RunArgs {
     pub(crate) json: bool,
 }
 
-pub(crate) fn main(_args: RunArgs, _verbose: u8) -> i32 {
-    eprintln!("berth run: not built yet");
+/// An error before anything ran: printed with its location and fix, exit 1.
+fn early_error(d: &Diagnostic) -> i32 {
+    eprint!("{d}");
     1
+}
+
+fn usage_error(msg: &str, hint: &str) -> i32 {
+    eprintln!("error: {msg}\n  = help: {hint}");
+    1
+}
+
+/// Parse `-e KEY=VALUE`, `-e @file.yml` and `-e '{"json": 1}'` like ansible-playbook.
+pub(crate) fn parse_extra_vars(items: &[String]) -> Result<Map<String, Value>, Diagnostic> {
+    let mut vars = Map::new();
+    for item in items {
+        let item = item.trim();
+        if let Some(file) = item.strip_prefix('@') {
+            match crate::yaml::load_file(Path::new(file))?.to_value() {
+                Value::Object(m) => vars.extend(m),
+                Value::Null => {}
+                _ => {
+                    return Err(Diagnostic::error("B0301", format!("extra vars file {file} must hold a mapping"))
+                        .hint("write `name: value` pairs at the top level"))
+                }
+            }
+        } else if item.starts_with('{') {
+            match crate::yaml::load_value(item, Path::new("<extra vars>"))? {
+                Value::Object(m) => vars.extend(m),
+                _ => return Err(Diagnostic::error("B0301", "extra vars must be a mapping").hint("write -e '{\"key\": \"value\"}'")),
+            }
+        } else {
+            for (k, v) in crate::modules::free_form::split_free_form("set_fact", item) {
+                if k == "_raw_params" {
+                    return Err(Diagnostic::error("B0301", format!("cannot read extra vars `{item}`")).hint("use -e KEY=VALUE, -e @file.yml or -e '{\"key\": 1}'"));
+                }
+                vars.insert(k, v);
+            }
+        }
+    }
+    Ok(vars)
+}
+
+/// Everything `berth run` needs, also used by `berth deploy`.
+pub(crate) struct Invocation {
+    pub(crate) playbook: PathBuf,
+    pub(crate) inventory: Vec<PathBuf>,
+    pub(crate) extra_vars: Map<String, Value>,
+    pub(crate) opts: RunOptions,
+    pub(crate) json: bool,
+}
+
+/// Run a playbook; returns the exit code.
+pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
+    let playbook = match Loader::load_playbook(&inv.playbook) {
+        Ok(p) => p,
+        Err(d) => return early_error(&d),
+    };
+    if inv.inventory.is_empty() {
+        return usage_error("no inventory given", "pass one with -i inventory.yml (or -i host1,host2,)");
+    }
+    let inventory = match Inventory::load(&inv.inventory, Some(&playbook.dir)) {
+        Ok(i) => i,
+        Err(d) => return early_error(&d),
+    };
+    let templar = Arc::new(Templar::new());
+    let mut hosts = IndexMap::new();
+    let mut data = IndexMap::new();
+    for (name, h) in &inventory.hosts {
+        let d = Arc::new(HostData::new(name, h.vars.clone()));
+        data.insert(name.clone(), d.clone());
+        hosts.insert(name.clone(), Arc::new(HostRuntime::new(d)));
+    }
+    let mut local_vars = Map::new();
+    local_vars.insert("ansible_connection".into(), Value::String("local".into()));
+    let localhost = Arc::new(HostRuntime::new(Arc::new(HostData::new("localhost", local_vars))));
+    let forks = inv.opts.forks.unwrap_or_else(|| hosts.len().clamp(1, 50)).max(1);
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(forks).thread_name(|i| format!("berth-fork-{i}")).build() {
+        Ok(p) => p,
+        Err(e) => return usage_error(&format!("cannot start {forks} worker threads: {e}"), "lower --forks"),
+    };
+    let groups = Arc::new(inventory.groups_var());
+    let hostvars = Arc::new(HostVarsTable { hosts: data, shared: Vec::new(), templar: templar.clone() });
+    let run = RunState {
+        opts: inv.opts,
+        inventory,
+        templar,
+        loader: Loader::new(&playbook.dir),
+        playbook_dir: playbook.dir.clone(),
+        sink,
+        extra_vars: Arc::new(inv.extra_vars),
+        hosts,
+        localhost,
+        hostvars,
+        stats: Mutex::new(IndexMap::new()),
+        groups,
+        pool,
+        inventory_paths: inv.inventory,
+    };
+    play_runner::run_playbook(&run, &playbook)
+}
+
+pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOptions, String> {
+    let strategy = match args.strategy.as_deref() {
+        None => None,
+        Some("linear") => Some(Strategy::Linear),
+        Some("host_pinned" | "free") => Some(Strategy::HostPinned),
+        Some(other) => return Err(format!("--strategy must be linear or host_pinned, not `{other}`")),
+    };
+    let host_key_checking = match &args.host_key_checking {
+        Some(s) => connect::parse_host_key_checking(s)?,
+        None => match std::env::var("ANSIBLE_HOST_KEY_CHECKING").ok().as_deref() {
+            Some("False" | "false" | "0" | "no") => crate::connection::known_hosts::HostKeyChecking::Off,
+            _ => crate::connection::known_hosts::HostKeyChecking::AcceptNew,
+        },
+    };
+    if args.forks == Some(0) {
+        return Err("--forks must be at least 1".into());
+    }
+    Ok(RunOptions {
+        check: args.check,
+        diff: args.diff,
+        forks: args.forks,
+        strategy,
+        tags: args.tags.clone(),
+        skip_tags: args.skip_tags.clone(),
+        role: args.role.clone(),
+        limit: args.limit.clone(),
+        user: args.user.clone(),
+        private_key: args.private_key.clone(),
+        known_hosts: args.known_hosts.clone(),
+        host_key_checking,
+        timeout: args.timeout.unwrap_or(10),
+        verbose,
+    })
+}
+
+pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
+    let opts = match options_from_args(&args, verbose) {
+        Ok(o) => o,
+        Err(e) => return usage_error(&e, "see `berth run --help`"),
+    };
+    let extra_vars = match parse_extra_vars(&args.extra_vars) {
+        Ok(v) => v,
+        Err(d) => return early_error(&d),
+    };
+    let sink: Box<dyn Sink> = if args.json {
+        Box::new(JsonSink::new(Box::new(std::io::stdout())))
+    } else {
+        Box::new(HumanSink::new(Box::new(std::io::stdout()), verbose, args.diff))
+    };
+    execute(Invocation { playbook: args.playbook, inventory: args.inventory, extra_vars, opts, json: args.json }, sink)
 }

@@ -1,0 +1,89 @@
+//! Opening a host's connection from its variables (`ansible_host`,
+//! `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file`,
+//! `ansible_connection`) and the command-line options.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::options::RunOptions;
+use crate::connection::known_hosts::HostKeyChecking;
+use crate::connection::local::LocalConnection;
+use crate::connection::ssh::{SshConnection, SshOptions};
+use crate::connection::{ConnError, Connection};
+
+/// How to reach a host, resolved from its (templated) variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    Local,
+    Ssh { host: String, port: u16, user: String, key: Option<PathBuf> },
+}
+
+fn var_str(vars: &dyn Fn(&str) -> Option<Value>, key: &str) -> Option<String> {
+    match vars(key)? {
+        Value::String(s) if !s.is_empty() => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Resolve the target of `inventory_hostname` from a variable getter.
+pub(crate) fn resolve(name: &str, vars: &dyn Fn(&str) -> Option<Value>, opts: &RunOptions) -> Result<Target, String> {
+    let connection = var_str(vars, "ansible_connection").unwrap_or_else(|| "ssh".into());
+    match connection.as_str() {
+        "local" => return Ok(Target::Local),
+        "ssh" | "smart" | "paramiko" | "ansible.builtin.ssh" => {}
+        other => return Err(format!("connection type `{other}` is not supported by berth (use ssh or local)")),
+    }
+    let host = var_str(vars, "ansible_host").or_else(|| var_str(vars, "ansible_ssh_host")).unwrap_or_else(|| name.to_string());
+    let port = match var_str(vars, "ansible_port").or_else(|| var_str(vars, "ansible_ssh_port")) {
+        Some(p) => p.parse::<u16>().map_err(|_| format!("ansible_port `{p}` is not a port number"))?,
+        None => 22,
+    };
+    let user = opts
+        .user
+        .clone()
+        .or_else(|| var_str(vars, "ansible_user"))
+        .or_else(|| var_str(vars, "ansible_ssh_user"))
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "root".into());
+    let key = var_str(vars, "ansible_ssh_private_key_file")
+        .or_else(|| var_str(vars, "ansible_private_key_file"))
+        .map(|k| PathBuf::from(expand_home(&k)))
+        .or_else(|| opts.private_key.clone());
+    Ok(Target::Ssh { host, port, user, key })
+}
+
+fn expand_home(p: &str) -> String {
+    match (p.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
+        _ => p.to_string(),
+    }
+}
+
+/// Open a connection to the target.
+pub(crate) fn open(target: &Target, opts: &RunOptions) -> Result<Box<dyn Connection>, ConnError> {
+    match target {
+        Target::Local => Ok(Box::new(LocalConnection::new())),
+        Target::Ssh { host, port, user, key } => {
+            let mut o = SshOptions::new(host, *port, user);
+            o.private_key = key.clone();
+            if let Some(k) = &opts.known_hosts {
+                o.known_hosts = k.clone();
+            }
+            o.host_key_checking = opts.host_key_checking;
+            o.connect_timeout = Duration::from_secs(opts.timeout);
+            Ok(Box::new(SshConnection::connect(&o)?))
+        }
+    }
+}
+
+pub(crate) fn parse_host_key_checking(s: &str) -> Result<HostKeyChecking, String> {
+    match s {
+        "strict" | "yes" | "true" => Ok(HostKeyChecking::Strict),
+        "accept-new" | "accept_new" => Ok(HostKeyChecking::AcceptNew),
+        "off" | "no" | "false" => Ok(HostKeyChecking::Off),
+        other => Err(format!("--host-key-checking must be strict, accept-new or off, not `{other}`")),
+    }
+}

@@ -1,0 +1,804 @@
+//! Runs one task on one host: conditionals, loops, argument templating,
+//! escalation, the module call, retries, `changed_when`/`failed_when`,
+//! `register` and `no_log` — producing a report and a recap outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use super::state::{HostRuntime, PlayState, RunState};
+use super::sink::{HostReport, ItemReport, Status};
+use super::stats::Outcome;
+use super::vars::{Layer, Scope};
+use crate::connection::ConnError;
+use crate::modules::{self, args::to_bool, Become, FileDiff, ModuleContext};
+use crate::playbook::task::{Keywords, Task};
+use crate::playbook::templar::{Templar, OMIT};
+
+/// What one task did on one host.
+#[derive(Debug, Clone)]
+pub(crate) struct ExecResult {
+    pub(crate) report: HostReport,
+    pub(crate) failed: bool,
+    pub(crate) unreachable: bool,
+    pub(crate) changed: bool,
+    pub(crate) skipped: bool,
+    pub(crate) ignored: bool,
+}
+
+impl ExecResult {
+    /// The recap outcome; `rescued` when a rescue section takes the failure.
+    pub(crate) fn outcome(&self, rescued: bool) -> Outcome {
+        if self.unreachable {
+            if self.ignored {
+                Outcome::Ignored { changed: false }
+            } else {
+                Outcome::Unreachable
+            }
+        } else if self.failed {
+            if self.ignored {
+                Outcome::Ignored { changed: self.changed }
+            } else {
+                Outcome::Failed { rescued }
+            }
+        } else if self.skipped {
+            Outcome::Skipped
+        } else {
+            Outcome::Ok { changed: self.changed }
+        }
+    }
+
+    /// Does this result notify handlers?
+    pub(crate) fn notifies(&self) -> bool {
+        self.changed && !self.failed && !self.unreachable
+    }
+}
+
+const CENSORED: &str = "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
+/// A task about to run on a host.
+pub(crate) struct Call<'a> {
+    pub(crate) task: &'a Task,
+    pub(crate) keywords: &'a Keywords,
+    /// Extra layers above the task's own (include params, loop variables of an include).
+    pub(crate) extra: &'a [Layer],
+}
+
+fn to_mj(v: &Value) -> minijinja::Value {
+    minijinja::Value::from_serialize(v)
+}
+
+pub(crate) fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().map(|f| f != 0.0).unwrap_or(false),
+        Value::String(s) => to_bool(v).unwrap_or(!s.is_empty()),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
+/// Evaluate a conditional that may be a string expression or a literal.
+pub(crate) fn eval_cond(templar: &Templar, cond: &Value, ctx: &minijinja::Value) -> Result<bool, String> {
+    match cond {
+        Value::String(s) => templar.eval_bool(s, ctx).map_err(|e| e.message),
+        other => Ok(truthy(other)),
+    }
+}
+
+pub(crate) fn eval_all(templar: &Templar, conds: &[Value], ctx: &minijinja::Value) -> Result<Option<String>, String> {
+    for c in conds {
+        if !eval_cond(templar, c, ctx)? {
+            return Ok(Some(match c {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Render a keyword value (`become: "{{ x }}"`) and read it as a boolean.
+fn kw_bool(templar: &Templar, v: &Option<Value>, ctx: &minijinja::Value) -> Result<Option<bool>, String> {
+    match v {
+        None => Ok(None),
+        Some(v) => {
+            let r = templar.render_value(v, ctx).map_err(|e| e.message)?;
+            Ok(Some(truthy(&r)))
+        }
+    }
+}
+
+fn kw_str(templar: &Templar, v: &Option<Value>, ctx: &minijinja::Value) -> Result<Option<String>, String> {
+    match v {
+        None => Ok(None),
+        Some(v) => match templar.render_value(v, ctx).map_err(|e| e.message)? {
+            Value::String(s) => Ok(Some(s)),
+            Value::Null => Ok(None),
+            other => Ok(Some(other.to_string())),
+        },
+    }
+}
+
+/// Remove `omit` placeholders from rendered arguments.
+pub(crate) fn strip_omit(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| v.as_str() != Some(OMIT))
+                .map(|(k, v)| (k, strip_omit(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().filter(|v| v.as_str() != Some(OMIT)).map(strip_omit).collect()),
+        other => other,
+    }
+}
+
+/// Python-like repr for loop labels (`{'a': 1}`), as Ansible prints items.
+pub(crate) fn py_repr(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "None".into(),
+        Value::Bool(b) => if *b { "True".into() } else { "False".into() },
+        Value::Number(n) => n.to_string(),
+        Value::Array(a) => format!("[{}]", a.iter().map(inner_repr).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => format!("{{{}}}", m.iter().map(|(k, v)| format!("'{}': {}", k, inner_repr(v))).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+fn inner_repr(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        other => py_repr(other),
+    }
+}
+
+fn failed_report(host: &str, msg: String) -> ExecResult {
+    let mut result = Map::new();
+    result.insert("changed".into(), Value::Bool(false));
+    result.insert("msg".into(), Value::String(msg));
+    ExecResult {
+        report: HostReport {
+            host: host.to_string(),
+            delegated_to: None,
+            status: Status::Failed,
+            ignored: false,
+            result,
+            items: Vec::new(),
+            diffs: Vec::new(),
+            verbose_always: false,
+        },
+        failed: true,
+        unreachable: false,
+        changed: false,
+        skipped: false,
+        ignored: false,
+    }
+}
+
+/// Result of one module invocation (one loop item).
+struct Single {
+    result: Map<String, Value>,
+    diffs: Vec<FileDiff>,
+    unreachable: bool,
+}
+
+impl Single {
+    fn failed(&self) -> bool {
+        self.result.get("failed").and_then(Value::as_bool).unwrap_or(false)
+    }
+    fn changed(&self) -> bool {
+        self.result.get("changed").and_then(Value::as_bool).unwrap_or(false)
+    }
+    fn skipped(&self) -> bool {
+        self.result.get("skipped").and_then(Value::as_bool).unwrap_or(false)
+    }
+}
+
+/// Run a task on a host.
+pub(crate) fn run(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>) -> ExecResult {
+    let task = call.task;
+    let templar = &run.templar;
+    let scope = play.scope(run, host, task, call.keywords, call.extra, None);
+    let ctx = minijinja::Value::from_dyn_object(scope.clone());
+    let name = host.data.name.clone();
+    let ignore_errors = match kw_bool(templar, &call.keywords.ignore_errors, &ctx) {
+        Ok(v) => v.unwrap_or(false),
+        Err(e) => return with_location(failed_report(&name, e), task),
+    };
+    let no_log = kw_bool(templar, &call.keywords.no_log, &ctx).ok().flatten().unwrap_or(false);
+    let mut out = match &task.loop_ {
+        None => {
+            match eval_all(templar, &call.keywords.when, &ctx) {
+                Err(e) => return with_location(failed_report(&name, format!("The conditional check failed: {e}")), task),
+                Ok(Some(cond)) => return skipped(&name, &cond),
+                Ok(None) => {}
+            }
+            let single = run_single(run, play, host, call, &scope, None);
+            let status = status_of(&single);
+            let changed = single.changed();
+            let failed = single.failed();
+            let skipped = single.skipped();
+            let unreachable = single.unreachable;
+            ExecResult {
+                report: HostReport {
+                    host: name.clone(),
+                    delegated_to: None,
+                    status,
+                    ignored: false,
+                    result: single.result,
+                    items: Vec::new(),
+                    diffs: single.diffs,
+                    verbose_always: modules::short_name(&task.action) == "debug",
+                },
+                failed,
+                unreachable,
+                changed,
+                skipped,
+                ignored: false,
+            }
+        }
+        Some(loop_value) => run_loop(run, play, host, call, &scope, &ctx, loop_value),
+    };
+    if let Some(reg) = &task.register {
+        let mut value = Value::Object(out.report.result.clone());
+        if out.unreachable {
+            if let Value::Object(m) = &mut value {
+                m.insert("unreachable".into(), Value::Bool(true));
+            }
+        }
+        host.data.set_var(reg, value);
+    }
+    if ignore_errors && out.failed && !out.unreachable {
+        out.ignored = true;
+        out.report.ignored = true;
+    }
+    if out.unreachable {
+        let ignore_unreachable = kw_bool(templar, &call.keywords.ignore_unreachable, &ctx).ok().flatten().unwrap_or(false);
+        if ignore_unreachable {
+            out.ignored = true;
+        }
+    }
+    if no_log {
+        censor(&mut out.report.result);
+        for item in &mut out.report.items {
+            censor(&mut item.result);
+        }
+        out.report.diffs.clear();
+    }
+    out
+}
+
+fn censor(result: &mut Map<String, Value>) {
+    let keep: Vec<(String, Value)> = ["changed", "failed", "skipped", "unreachable"]
+        .iter()
+        .filter_map(|k| result.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    result.clear();
+    result.insert("censored".into(), Value::String(CENSORED.into()));
+    for (k, v) in keep {
+        result.insert(k, v);
+    }
+}
+
+fn with_location(mut r: ExecResult, task: &Task) -> ExecResult {
+    if let Some(Value::String(msg)) = r.report.result.get_mut("msg") {
+        msg.push_str(&format!("\n\nThe error appears to be in '{}': line {}", task.file.display(), task.line));
+    }
+    r
+}
+
+fn skipped(host: &str, cond: &str) -> ExecResult {
+    let mut result = Map::new();
+    result.insert("changed".into(), Value::Bool(false));
+    result.insert("false_condition".into(), Value::String(cond.to_string()));
+    result.insert("skip_reason".into(), Value::String("Conditional result was False".into()));
+    result.insert("skipped".into(), Value::Bool(true));
+    ExecResult {
+        report: HostReport {
+            host: host.to_string(),
+            delegated_to: None,
+            status: Status::Skipped,
+            ignored: false,
+            result,
+            items: Vec::new(),
+            diffs: Vec::new(),
+            verbose_always: false,
+        },
+        failed: false,
+        unreachable: false,
+        changed: false,
+        skipped: true,
+        ignored: false,
+    }
+}
+
+fn status_of(s: &Single) -> Status {
+    if s.unreachable {
+        Status::Unreachable
+    } else if s.failed() {
+        Status::Failed
+    } else if s.skipped() {
+        Status::Skipped
+    } else if s.changed() {
+        Status::Changed
+    } else {
+        Status::Ok
+    }
+}
+
+/// Evaluate the loop's items (templated `loop:` or a `with_*` lookup).
+pub(crate) fn loop_items(run: &RunState, task: &Task, loop_value: &Value, ctx: &minijinja::Value) -> Result<Vec<Value>, String> {
+    let templar = &run.templar;
+    let rendered = templar.render_value(loop_value, ctx).map_err(|e| e.message)?;
+    let with = task.loop_with.as_deref();
+    let items = match (with, rendered) {
+        (None | Some("list"), Value::Array(a)) => a,
+        (Some("items"), Value::Array(a)) => a.into_iter().flat_map(|v| match v {
+            Value::Array(inner) => inner,
+            other => vec![other],
+        }).collect(),
+        (Some("items" | "list"), Value::Null) => Vec::new(),
+        (Some("items" | "list"), other) => vec![other],
+        (Some("dict"), Value::Object(m)) => m.into_iter().map(|(k, v)| json!({"key": k, "value": v})).collect(),
+        (Some("indexed_items"), Value::Array(a)) => a.into_iter().enumerate().map(|(i, v)| json!([i, v])).collect(),
+        (Some("fileglob"), v) => {
+            let pats: Vec<String> = match v {
+                Value::Array(a) => a.into_iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                Value::String(s) => vec![s],
+                _ => Vec::new(),
+            };
+            let mut out = Vec::new();
+            for p in pats {
+                let full = if std::path::Path::new(&p).is_absolute() { p.clone() } else {
+                    let base = task.role.as_ref().map(|r| r.path.join("files")).unwrap_or_else(|| run.playbook_dir.join("files"));
+                    base.join(&p).to_string_lossy().into_owned()
+                };
+                if let Ok(paths) = glob::glob(&full) {
+                    let mut found: Vec<String> = paths.flatten().filter(|p| p.is_file()).map(|p| p.to_string_lossy().into_owned()).collect();
+                    found.sort();
+                    out.extend(found.into_iter().map(Value::String));
+                }
+            }
+            out
+        }
+        (Some("sequence"), v) => sequence(&v)?,
+        (Some(other), _) if !matches!(other, "items" | "list" | "dict") => {
+            return Err(format!("with_{other} is not supported by berth; use `loop:` with a filter instead"))
+        }
+        (None, Value::Null) => return Err("Invalid data passed to 'loop', it requires a list, got this instead: None. Hint: If you passed a list/dict of just one element, try adding wantlist=True to your lookup invocation or use q/query instead of lookup.".into()),
+        (_, other) => return Err(format!("Invalid data passed to 'loop', it requires a list, got this instead: {}. Hint: If you passed a list/dict of just one element, try adding wantlist=True to your lookup invocation or use q/query instead of lookup.", py_repr(&other))),
+    };
+    Ok(items)
+}
+
+fn sequence(v: &Value) -> Result<Vec<Value>, String> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.len() == 1 => a[0].as_str().unwrap_or("").to_string(),
+        _ => return Err("with_sequence takes a string like `start=1 end=5`".into()),
+    };
+    let args = crate::modules::free_form::split_free_form("sequence", &text);
+    let num = |k: &str, d: i64| -> Result<i64, String> {
+        match args.get(k).and_then(Value::as_str) {
+            None => Ok(d),
+            Some(s) => s.parse().map_err(|_| format!("with_sequence: `{k}` must be a number")),
+        }
+    };
+    let start = num("start", 1)?;
+    let end = match args.get("count").and_then(Value::as_str) {
+        Some(c) => start + c.parse::<i64>().map_err(|_| "with_sequence: count must be a number".to_string())? - 1,
+        None => num("end", start)?,
+    };
+    let stride = num("stride", 1)?.max(1);
+    let fmt = args.get("format").and_then(Value::as_str).unwrap_or("%d").to_string();
+    let mut out = Vec::new();
+    let mut i = start;
+    while i <= end && out.len() < 100_000 {
+        out.push(Value::String(fmt.replace("%d", &i.to_string()).replace("%02d", &format!("{i:02}")).replace("%03d", &format!("{i:03}"))));
+        i += stride;
+    }
+    Ok(out)
+}
+
+fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>, _scope: &Arc<Scope>, ctx: &minijinja::Value, loop_value: &Value) -> ExecResult {
+    let task = call.task;
+    let templar = &run.templar;
+    let name = host.data.name.clone();
+    let items = match loop_items(run, task, loop_value, ctx) {
+        Ok(i) => i,
+        Err(e) => return with_location(failed_report(&name, e), task),
+    };
+    let loop_var = task.loop_control.get("loop_var").and_then(Value::as_str).unwrap_or("item").to_string();
+    let index_var = task.loop_control.get("index_var").and_then(Value::as_str).map(str::to_string);
+    let extended = task.loop_control.get("extended").map(truthy).unwrap_or(false);
+    let pause = task.loop_control.get("pause").and_then(Value::as_f64).unwrap_or(0.0);
+    let mut reports = Vec::new();
+    let mut results = Vec::new();
+    let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) = (false, false, true, false);
+    let mut diffs_all = Vec::new();
+    let n = items.len();
+    for (i, item) in items.iter().enumerate() {
+        let mut lv = Map::new();
+        lv.insert(loop_var.clone(), item.clone());
+        lv.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
+        if let Some(iv) = &index_var {
+            lv.insert(iv.clone(), json!(i));
+            lv.insert("ansible_index_var".into(), Value::String(iv.clone()));
+        }
+        if extended {
+            lv.insert(
+                "ansible_loop".into(),
+                json!({
+                    "index": i + 1, "index0": i, "revindex": n - i, "revindex0": n - i - 1,
+                    "first": i == 0, "last": i + 1 == n, "length": n,
+                    "allitems": items, "previtem": if i > 0 { items[i - 1].clone() } else { Value::Null },
+                    "nextitem": items.get(i + 1).cloned().unwrap_or(Value::Null),
+                }),
+            );
+        }
+        let item_layer = Layer::Static(Arc::new(lv));
+        let item_scope = play.scope(run, host, task, call.keywords, call.extra, Some(item_layer.clone()));
+        let item_ctx = minijinja::Value::from_dyn_object(item_scope.clone());
+        let label = match task.loop_control.get("label") {
+            Some(l) => templar.render_value(l, &item_ctx).map(|v| py_repr(&v)).unwrap_or_else(|_| py_repr(item)),
+            None => py_repr(item),
+        };
+        let mut single = match eval_all(templar, &call.keywords.when, &item_ctx) {
+            Err(e) => Single { result: failed_report(&name, format!("The conditional check failed: {e}")).report.result, diffs: Vec::new(), unreachable: false },
+            Ok(Some(cond)) => {
+                let r = skipped(&name, &cond).report.result;
+                Single { result: r, diffs: Vec::new(), unreachable: false }
+            }
+            Ok(None) => run_single(run, play, host, call, &item_scope, Some(item_layer)),
+        };
+        if pause > 0.0 && i + 1 < n {
+            std::thread::sleep(Duration::from_secs_f64(pause.min(3600.0)));
+        }
+        single.result.insert(loop_var.clone(), item.clone());
+        single.result.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
+        if let Some(iv) = &index_var {
+            single.result.insert(iv.clone(), json!(i));
+        }
+        any_changed |= single.changed();
+        any_failed |= single.failed();
+        all_skipped &= single.skipped();
+        unreachable |= single.unreachable;
+        let status = status_of(&single);
+        results.push(Value::Object(single.result.clone()));
+        diffs_all.extend(single.diffs.iter().cloned());
+        reports.push(ItemReport { label, status, result: single.result, diffs: single.diffs });
+        if single.unreachable {
+            break;
+        }
+    }
+    let mut result = Map::new();
+    result.insert("changed".into(), Value::Bool(any_changed));
+    let skipped_all = all_skipped && !reports.is_empty() || reports.is_empty();
+    if any_failed {
+        result.insert("failed".into(), Value::Bool(true));
+        result.insert("msg".into(), Value::String("One or more items failed".into()));
+    } else if skipped_all {
+        result.insert("msg".into(), Value::String(if reports.is_empty() { "No items in the list".into() } else { "All items skipped".into() }));
+        result.insert("skipped".into(), Value::Bool(true));
+        if reports.is_empty() {
+            result.insert("skipped_reason".into(), Value::String("No items in the list".into()));
+        }
+    } else {
+        result.insert("msg".into(), Value::String("All items completed".into()));
+    }
+    result.insert("results".into(), Value::Array(results));
+    let status = if unreachable {
+        Status::Unreachable
+    } else if any_failed {
+        Status::Failed
+    } else if skipped_all {
+        Status::Skipped
+    } else if any_changed {
+        Status::Changed
+    } else {
+        Status::Ok
+    };
+    ExecResult {
+        report: HostReport {
+            host: name,
+            delegated_to: None,
+            status,
+            ignored: false,
+            result,
+            items: reports,
+            diffs: Vec::new(),
+            verbose_always: modules::short_name(&task.action) == "debug",
+        },
+        failed: any_failed,
+        unreachable,
+        changed: any_changed,
+        skipped: skipped_all && !any_failed,
+        ignored: false,
+    }
+}
+
+/// One module invocation with retries, changed_when and failed_when.
+fn run_single(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>, scope: &Arc<Scope>, item: Option<Layer>) -> Single {
+    let task = call.task;
+    let templar = &run.templar;
+    let ctx = minijinja::Value::from_dyn_object(scope.clone());
+    let until = !task.until.is_empty();
+    let retries = if until {
+        task.retries.as_ref().and_then(|r| templar.render_value(r, &ctx).ok()).and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(3)
+    } else {
+        0
+    };
+    let delay = task.delay.as_ref().and_then(|r| templar.render_value(r, &ctx).ok()).and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(5.0);
+    let mut attempt = 0u64;
+    loop {
+        attempt += 1;
+        let mut single = invoke(run, play, host, call, scope);
+        if single.unreachable {
+            return single;
+        }
+        // changed_when / failed_when see the result under the register name.
+        let needs_eval = !task.changed_when.is_empty() || !task.failed_when.is_empty() || until;
+        if needs_eval {
+            let mut local = Map::new();
+            let reg_value = Value::Object(single.result.clone());
+            if let Some(reg) = &task.register {
+                local.insert(reg.clone(), reg_value.clone());
+            }
+            // Result keys are visible bare too (e.g. `rc`, `stdout`) like Ansible's `result` in conditionals.
+            let mut layers = vec![Layer::Static(Arc::new(local))];
+            if let Some(it) = &item {
+                layers.push(it.clone());
+            }
+            let eval_scope = play.scope_with(run, host, task, call.keywords, call.extra, layers);
+            let ectx = minijinja::Value::from_dyn_object(eval_scope);
+            if !task.changed_when.is_empty() {
+                match eval_all(templar, &task.changed_when, &ectx) {
+                    Ok(none) => {
+                        single.result.insert("changed".into(), Value::Bool(none.is_none()));
+                    }
+                    Err(e) => {
+                        single.result.insert("failed".into(), Value::Bool(true));
+                        single.result.insert("msg".into(), Value::String(format!("The conditional check '{}' failed. The error was: {e}", cond_text(&task.changed_when))));
+                    }
+                }
+            }
+            if !task.failed_when.is_empty() {
+                match eval_all(templar, &task.failed_when, &ectx) {
+                    Ok(none) => {
+                        let failed = none.is_none();
+                        single.result.insert("failed_when_result".into(), Value::Bool(failed));
+                        if failed {
+                            single.result.insert("failed".into(), Value::Bool(true));
+                        } else {
+                            single.result.remove("failed");
+                        }
+                    }
+                    Err(e) => {
+                        single.result.insert("failed".into(), Value::Bool(true));
+                        single.result.insert("msg".into(), Value::String(format!("The conditional check '{}' failed. The error was: {e}", cond_text(&task.failed_when))));
+                    }
+                }
+            }
+            if until {
+                let done = eval_all(templar, &task.until, &ectx).map(|r| r.is_none()).unwrap_or(false);
+                single.result.insert("attempts".into(), json!(attempt));
+                if done {
+                    single.result.remove("failed");
+                    return single;
+                }
+                if attempt > retries {
+                    single.result.insert("failed".into(), Value::Bool(true));
+                    if !single.result.contains_key("msg") {
+                        single.result.insert("msg".into(), Value::String(format!("Retried {retries} times without success")));
+                    }
+                    return single;
+                }
+                run.sink.message(&format!("FAILED - RETRYING: [{}]: {} ({} retries left).", host.data.name, task.display_name(), retries + 1 - attempt));
+                std::thread::sleep(Duration::from_secs_f64(delay.clamp(0.0, 3600.0)));
+                continue;
+            }
+        }
+        return single;
+    }
+}
+
+fn cond_text(conds: &[Value]) -> String {
+    conds.iter().map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string())).collect::<Vec<_>>().join(" and ")
+}
+
+fn fail_single(msg: String) -> Single {
+    let mut result = Map::new();
+    result.insert("changed".into(), Value::Bool(false));
+    result.insert("failed".into(), Value::Bool(true));
+    result.insert("msg".into(), Value::String(msg));
+    Single { result, diffs: Vec::new(), unreachable: false }
+}
+
+fn unreachable_single(e: ConnError) -> Single {
+    let mut result = Map::new();
+    result.insert("changed".into(), Value::Bool(false));
+    result.insert("msg".into(), Value::String(e.to_string()));
+    result.insert("unreachable".into(), Value::Bool(true));
+    Single { result, diffs: Vec::new(), unreachable: true }
+}
+
+/// Template the arguments and call the module once.
+fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>, scope: &Arc<Scope>) -> Single {
+    let task = call.task;
+    let kw = call.keywords;
+    let templar = &run.templar;
+    let ctx = minijinja::Value::from_dyn_object(scope.clone());
+    let action = modules::short_name(&task.action).to_string();
+    let err_at = |msg: String| fail_single(format!("{msg}\n\nThe error appears to be in '{}': line {}", task.file.display(), task.line));
+    // Arguments. `assert`'s `that` and `debug`'s `var` are expressions, not templates.
+    let raw_args = Value::Object(task.args.clone());
+    let args = match templar.render_value(&raw_args, &ctx) {
+        Ok(v) => strip_omit(v),
+        Err(e) => {
+            return err_at(format!("The task includes an option with an undefined variable. The error was: {}", e.message));
+        }
+    };
+    let Value::Object(args) = args else { return err_at("module arguments must be a mapping".into()) };
+    let check_mode = match kw_bool(templar, &kw.check_mode, &ctx) {
+        Ok(Some(v)) => v,
+        Ok(None) => run.opts.check,
+        Err(e) => return err_at(e),
+    };
+    let diff_mode = match kw_bool(templar, &kw.diff, &ctx) {
+        Ok(Some(v)) => v,
+        Ok(None) => run.opts.diff,
+        Err(e) => return err_at(e),
+    };
+    // Escalation: task/block/play keyword, then inventory ansible_become*.
+    let scope_bool = |k: &str| scope.raw(k).map(|v| templar.render_value(&v, &ctx).map(|r| truthy(&r)).unwrap_or(false));
+    let become_on = match kw_bool(templar, &kw.become_, &ctx) {
+        Ok(Some(b)) => b,
+        Ok(None) => scope_bool("ansible_become").unwrap_or(false),
+        Err(e) => return err_at(e),
+    };
+    let escalate = if become_on {
+        let user = match kw_str(templar, &kw.become_user, &ctx) {
+            Ok(Some(u)) => u,
+            Ok(None) => scope.raw("ansible_become_user").and_then(|v| templar.render_value(&v, &ctx).ok()).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "root".into()),
+            Err(e) => return err_at(e),
+        };
+        let password = scope
+            .raw("ansible_become_password")
+            .or_else(|| scope.raw("ansible_become_pass"))
+            .and_then(|v| templar.render_value(&v, &ctx).ok())
+            .and_then(|v| v.as_str().map(str::to_string));
+        Some(Become { user, password })
+    } else {
+        None
+    };
+    let mut environment = Vec::new();
+    for e in &kw.environment {
+        match templar.render_value(e, &ctx) {
+            Ok(Value::Object(m)) => {
+                for (k, v) in m {
+                    let v = match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    environment.push((k, v));
+                }
+            }
+            Ok(Value::Null) => {}
+            Ok(_) => return err_at("environment must be a mapping".into()),
+            Err(e) => return err_at(e.message),
+        }
+    }
+    // Builtins handled by the runner itself.
+    if action == "setup" || action == "gather_facts" {
+        return with_conn(run, host, &None, |conn| match super::facts::gather(conn) {
+            Ok(Ok(facts)) => {
+                host.data.facts.write().expect("facts").extend(facts.clone());
+                let mut r = Map::new();
+                r.insert("changed".into(), Value::Bool(false));
+                r.insert("ansible_facts".into(), facts.get("ansible_facts").cloned().unwrap_or(Value::Null));
+                Ok(Single { result: r, diffs: Vec::new(), unreachable: false })
+            }
+            Ok(Err(msg)) => Ok(fail_single(msg)),
+            Err(e) => Err(e),
+        });
+    }
+    if action == "ping" {
+        return with_conn(run, host, &None, |conn| {
+            let out = conn.exec("true", None)?;
+            Ok(if out.rc == 0 {
+                let mut r = Map::new();
+                r.insert("changed".into(), Value::Bool(false));
+                r.insert("ping".into(), Value::String(args.get("data").and_then(Value::as_str).unwrap_or("pong").to_string()));
+                Single { result: r, diffs: Vec::new(), unreachable: false }
+            } else {
+                fail_single(format!("ping failed: {}", out.stderr_str().trim()))
+            })
+        });
+    }
+    let Some(module) = modules::lookup(&action) else {
+        return err_at(format!("couldn't resolve module/action '{}'. This often indicates a misspelling, missing collection, or incorrect module path.", task.action));
+    };
+    let delegate = match kw_str(templar, &kw.delegate_to, &ctx) {
+        Ok(d) => d,
+        Err(e) => return err_at(e),
+    };
+    let search_paths = play.search_paths(run, task);
+    with_conn(run, host, &delegate, |conn| {
+        let mut mctx = ModuleContext {
+            conn,
+            check_mode,
+            diff_mode,
+            escalate: escalate.clone(),
+            environment: environment.clone(),
+            templar,
+            vars: &ctx,
+            search_paths: search_paths.clone(),
+            inventory_hostname: host.data.name.clone(),
+        };
+        let outcome = module(&mut mctx, &args)?;
+        let mut result = outcome.result;
+        if let Some(Value::Object(facts)) = result.get("ansible_facts") {
+            if matches!(action.as_str(), "set_fact" | "include_vars") {
+                let mut vars = host.data.vars.write().expect("host vars");
+                for (k, v) in facts {
+                    vars.insert(k.clone(), v.clone());
+                }
+            } else {
+                host.data.facts.write().expect("facts").insert("ansible_facts".into(), Value::Object(facts.clone()));
+            }
+        }
+        if check_mode && !result.contains_key("skipped") {
+            result.entry("changed").or_insert(Value::Bool(false));
+        }
+        Ok(Single { result, diffs: outcome.diffs, unreachable: false })
+    })
+}
+
+/// Run `f` with the host's connection (opened on first use), or a delegated host's.
+fn with_conn(
+    run: &RunState,
+    host: &Arc<HostRuntime>,
+    delegate: &Option<String>,
+    f: impl FnOnce(&mut dyn crate::connection::Connection) -> Result<Single, ConnError>,
+) -> Single {
+    let target_host: Arc<HostRuntime> = match delegate.as_deref() {
+        None => host.clone(),
+        Some(d) if d == host.data.name => host.clone(),
+        Some(d) => match run.hosts.get(d) {
+            Some(h) => h.clone(),
+            None if d == "localhost" || d == "127.0.0.1" => run.localhost.clone(),
+            None => return fail_single(format!("delegate_to: host `{d}` is not in the inventory")),
+        },
+    };
+    let mut guard = target_host.conn.lock().expect("connection lock");
+    if guard.is_none() {
+        match run.open_connection(&target_host) {
+            Ok(c) => *guard = Some(c),
+            Err(e) => return unreachable_single(e),
+        }
+    }
+    let conn = guard.as_mut().expect("connection opened").as_mut();
+    match f(conn) {
+        Ok(s) => s,
+        Err(e) => {
+            // The session is broken: drop it so a later task reconnects.
+            *guard = None;
+            unreachable_single(e)
+        }
+    }
+}
+
+/// Expose helpers for the play runner.
+pub(crate) fn render_str(templar: &Templar, s: &str, ctx: &minijinja::Value) -> Result<String, String> {
+    match templar.render_str(s, ctx).map_err(|e| e.message)? {
+        Value::String(s) => Ok(s),
+        other => Ok(py_repr(&other)),
+    }
+}
+
+pub(crate) fn json_to_mj(v: &Value) -> minijinja::Value {
+    to_mj(v)
+}

@@ -1,0 +1,173 @@
+//! A cheap native facts module: one round trip, Ansible's fact names, both as
+//! `ansible_facts.x` and `ansible_x`.
+
+use serde_json::{json, Map, Value};
+
+use crate::connection::{ConnError, Connection};
+
+const SCRIPT: &str = r#"echo "hostname=$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
+echo "fqdn=$(hostname -f 2>/dev/null || hostname 2>/dev/null)"
+echo "arch=$(uname -m)"
+echo "kernel=$(uname -r)"
+echo "system=$(uname -s)"
+if [ -r /etc/os-release ]; then sed -n 's/^\(ID\|VERSION_ID\|VERSION_CODENAME\|PRETTY_NAME\|ID_LIKE\)=/os_\1=/p' /etc/os-release; fi
+[ -r /etc/debian_version ] && echo "debian_version=$(cat /etc/debian_version)"
+echo "memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo 2>/dev/null)"
+echo "memfree_kb=$(sed -n 's/^MemAvailable: *\([0-9]*\).*/\1/p' /proc/meminfo 2>/dev/null)"
+echo "vcpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null)"
+echo "init=$(cat /proc/1/comm 2>/dev/null)"
+[ -d /run/systemd/system ] && echo "systemd_dir=1"
+for p in apt-get dnf yum apk zypper pacman; do if command -v $p >/dev/null 2>&1; then echo "pkg=$p"; break; fi; done
+echo "user_id=$(id -un)"
+echo "user_uid=$(id -u)"
+r=$(ip -4 route show default 2>/dev/null | head -n1)
+if [ -n "$r" ]; then
+  dev=$(echo "$r" | sed -n 's/.* dev \([^ ]*\).*/\1/p'); gw=$(echo "$r" | sed -n 's/.* via \([^ ]*\).*/\1/p')
+  echo "route_dev=$dev"; echo "route_gw=$gw"
+  echo "route_addr=$(ip -4 -o addr show dev "$dev" 2>/dev/null | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -n1)"
+fi
+echo "__env__"; env
+"#;
+
+/// Gather facts with one exec and return the host-level variables to merge.
+pub(crate) fn gather(conn: &mut dyn Connection) -> Result<Result<Map<String, Value>, String>, ConnError> {
+    let out = conn.exec(SCRIPT, None)?;
+    if out.rc != 0 && out.stdout.is_empty() {
+        return Ok(Err(format!("fact gathering failed: {}", out.stderr_str().trim())));
+    }
+    Ok(Ok(parse(&out.stdout_str())))
+}
+
+fn parse(text: &str) -> Map<String, Value> {
+    let mut raw: Map<String, Value> = Map::new();
+    let mut env = Map::new();
+    let mut in_env = false;
+    for line in text.lines() {
+        if line == "__env__" {
+            in_env = true;
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            if in_env {
+                env.insert(k.to_string(), Value::String(v.to_string()));
+            } else {
+                raw.insert(k.to_string(), Value::String(v.trim_matches('"').to_string()));
+            }
+        }
+    }
+    let s = |k: &str| raw.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let id = s("os_ID");
+    let id_like = s("os_ID_LIKE");
+    let distribution = match id.as_str() {
+        "debian" => "Debian".to_string(),
+        "ubuntu" => "Ubuntu".to_string(),
+        "centos" => "CentOS".to_string(),
+        "rhel" => "RedHat".to_string(),
+        "fedora" => "Fedora".to_string(),
+        "rocky" => "Rocky".to_string(),
+        "almalinux" => "AlmaLinux".to_string(),
+        "alpine" => "Alpine".to_string(),
+        "arch" => "Archlinux".to_string(),
+        "opensuse-leap" | "sles" => "SLES".to_string(),
+        "" => s("system"),
+        other => {
+            let mut c = other.chars();
+            c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+        }
+    };
+    let family_of = |i: &str| match i {
+        "debian" | "ubuntu" | "linuxmint" | "raspbian" => Some("Debian"),
+        "rhel" | "centos" | "fedora" | "rocky" | "almalinux" | "ol" | "amzn" => Some("RedHat"),
+        "alpine" => Some("Alpine"),
+        "arch" | "manjaro" => Some("Archlinux"),
+        "sles" | "opensuse-leap" | "opensuse" | "suse" => Some("Suse"),
+        _ => None,
+    };
+    let os_family = family_of(&id)
+        .or_else(|| id_like.split_whitespace().find_map(family_of))
+        .map(str::to_string)
+        .unwrap_or_else(|| distribution.clone());
+    let mut version = s("os_VERSION_ID");
+    if id == "debian" {
+        let dv = s("debian_version");
+        if dv.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            version = dv;
+        }
+    }
+    let major = version.split('.').next().unwrap_or("").to_string();
+    let memtotal_mb = s("memtotal_kb").parse::<u64>().map(|kb| kb / 1024).unwrap_or(0);
+    let memfree_mb = s("memfree_kb").parse::<u64>().map(|kb| kb / 1024).unwrap_or(0);
+    let vcpus = s("vcpus").parse::<u64>().unwrap_or(1);
+    let service_mgr = if raw.contains_key("systemd_dir") || s("init") == "systemd" {
+        "systemd".to_string()
+    } else {
+        match s("init").as_str() {
+            "" => "service".to_string(),
+            "init" => "sysvinit".to_string(),
+            other => other.to_string(),
+        }
+    };
+    let pkg_mgr = match s("pkg").as_str() {
+        "apt-get" => "apt",
+        "" => "unknown",
+        other => other,
+    }
+    .to_string();
+    let default_ipv4 = if raw.contains_key("route_dev") {
+        json!({"address": s("route_addr"), "interface": s("route_dev"), "gateway": s("route_gw")})
+    } else {
+        json!({})
+    };
+    let facts = json!({
+        "hostname": s("hostname").split('.').next().unwrap_or(""),
+        "nodename": s("hostname"),
+        "fqdn": s("fqdn"),
+        "system": s("system"),
+        "kernel": s("kernel"),
+        "os_family": os_family,
+        "distribution": distribution,
+        "distribution_version": version,
+        "distribution_major_version": major,
+        "distribution_release": s("os_VERSION_CODENAME"),
+        "architecture": s("arch"),
+        "machine": s("arch"),
+        "default_ipv4": default_ipv4,
+        "memtotal_mb": memtotal_mb,
+        "memfree_mb": memfree_mb,
+        "processor_vcpus": vcpus,
+        "processor_count": vcpus,
+        "service_mgr": service_mgr,
+        "pkg_mgr": pkg_mgr,
+        "user_id": s("user_id"),
+        "user_uid": s("user_uid").parse::<u64>().unwrap_or(0),
+        "env": Value::Object(env),
+    });
+    let mut out = Map::new();
+    if let Value::Object(f) = &facts {
+        for (k, v) in f {
+            out.insert(format!("ansible_{k}"), v.clone());
+        }
+    }
+    out.insert("ansible_facts".into(), facts);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::local::LocalConnection;
+
+    #[test]
+    fn gathers_this_machine() {
+        let mut c = LocalConnection::new();
+        let f = gather(&mut c).unwrap().unwrap();
+        let facts = f["ansible_facts"].as_object().unwrap();
+        for key in ["hostname", "os_family", "distribution", "architecture", "memtotal_mb", "processor_vcpus", "service_mgr", "pkg_mgr", "user_id", "env"] {
+            assert!(facts.contains_key(key), "{key}");
+        }
+        assert_eq!(f["ansible_architecture"], facts["architecture"]);
+        assert_eq!(facts["os_family"], "Debian");
+        assert_eq!(facts["pkg_mgr"], "apt");
+        assert!(facts["memtotal_mb"].as_u64().unwrap() > 0);
+    }
+}

@@ -1,0 +1,119 @@
+//! Resolved run options (from the command line or from `berth deploy`).
+
+use std::path::PathBuf;
+
+use crate::connection::known_hosts::HostKeyChecking;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Strategy {
+    Linear,
+    HostPinned,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RunOptions {
+    pub(crate) check: bool,
+    pub(crate) diff: bool,
+    pub(crate) forks: Option<usize>,
+    pub(crate) strategy: Option<Strategy>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) skip_tags: Vec<String>,
+    pub(crate) role: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) user: Option<String>,
+    pub(crate) private_key: Option<PathBuf>,
+    pub(crate) known_hosts: Option<PathBuf>,
+    pub(crate) host_key_checking: HostKeyChecking,
+    /// Connect timeout in seconds.
+    pub(crate) timeout: u64,
+    pub(crate) verbose: u8,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            check: false,
+            diff: false,
+            forks: None,
+            strategy: None,
+            tags: Vec::new(),
+            skip_tags: Vec::new(),
+            role: None,
+            limit: None,
+            user: None,
+            private_key: None,
+            known_hosts: None,
+            host_key_checking: HostKeyChecking::AcceptNew,
+            timeout: 10,
+            verbose: 0,
+        }
+    }
+}
+
+impl RunOptions {
+    /// Should a task with these (inherited) tags run? Ansible's rules,
+    /// including the special tags `always`, `never`, `all`, `tagged`, `untagged`.
+    pub(crate) fn tags_allow(&self, task_tags: &[String]) -> bool {
+        let has = |t: &str| task_tags.iter().any(|x| x == t);
+        if !self.skip_tags.is_empty() {
+            let skip = self.skip_tags.iter().any(|s| match s.as_str() {
+                "all" => true,
+                "tagged" => !task_tags.is_empty(),
+                "untagged" => task_tags.is_empty(),
+                other => has(other),
+            });
+            if skip {
+                return false;
+            }
+        }
+        if self.tags.is_empty() || self.tags.iter().any(|t| t == "all") {
+            return !has("never") || self.tags.iter().any(|t| task_tags.contains(t) && t != "all");
+        }
+        if has("always") {
+            return true;
+        }
+        self.tags.iter().any(|t| match t.as_str() {
+            "tagged" => !task_tags.is_empty(),
+            "untagged" => task_tags.is_empty(),
+            other => has(other),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(tags: &[&str], skip: &[&str]) -> RunOptions {
+        RunOptions {
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+            skip_tags: skip.iter().map(|s| s.to_string()).collect(),
+            ..RunOptions::default()
+        }
+    }
+
+    fn t(tags: &[&str]) -> Vec<String> {
+        tags.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn ansible_tag_rules() {
+        let cases: &[(&[&str], &[&str], &[&str], bool)] = &[
+            (&[], &[], &[], true),
+            (&[], &[], &["never"], false),
+            (&["web"], &[], &["web"], true),
+            (&["web"], &[], &["db"], false),
+            (&["web"], &[], &[], false),
+            (&["web"], &[], &["always"], true),
+            (&["web"], &["always"], &["always"], false),
+            (&[], &["db"], &["db", "x"], false),
+            (&["tagged"], &[], &["x"], true),
+            (&["untagged"], &[], &[], true),
+            (&["never"], &[], &["never"], true),
+            (&["debug"], &[], &["never", "debug"], true),
+        ];
+        for (tags, skip, task, want) in cases {
+            assert_eq!(o(tags, skip).tags_allow(&t(task)), *want, "tags={tags:?} skip={skip:?} task={task:?}");
+        }
+    }
+}

@@ -1,0 +1,713 @@
+//! The play interpreter: host selection, serial batches, strategies
+//! (linear lockstep or host_pinned), blocks with rescue/always, dynamic
+//! includes, handlers, failure budgets.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use serde_json::{Map, Value};
+
+use super::executor::{self, Call, ExecResult};
+use super::options::Strategy;
+use super::sink::{HostReport, Status, TaskKind};
+use super::state::{HostRuntime, PlayState, RunState};
+use super::stats::Outcome;
+use super::vars::{Layer, Scope};
+use crate::modules;
+use crate::playbook::play::{Play, Playbook};
+use crate::playbook::task::{Block, Item, Keywords, Task};
+
+/// Per-batch control shared by all hosts of the batch.
+struct Batch<'a> {
+    play: &'a PlayState,
+    hosts: Vec<Arc<HostRuntime>>,
+    aborted: AtomicBool,
+    /// Play ended by `meta: end_play`, any_errors_fatal or the failure budget.
+    end_play: AtomicBool,
+}
+
+/// Run every play; returns the exit code (0, 2 failed, 4 unreachable).
+pub(crate) fn run_playbook(run: &RunState, playbook: &Playbook) -> i32 {
+    for play in &playbook.plays {
+        if let Err(code) = run_play(run, play) {
+            run.sink.recap(&sorted_stats(run));
+            return code;
+        }
+    }
+    run.sink.recap(&sorted_stats(run));
+    exit_code(run)
+}
+
+fn sorted_stats(run: &RunState) -> indexmap::IndexMap<String, super::stats::HostStats> {
+    let mut stats = run.stats.lock().expect("stats").clone();
+    stats.sort_keys();
+    stats
+}
+
+pub(crate) fn exit_code(run: &RunState) -> i32 {
+    let all: Vec<Arc<HostRuntime>> = run.hosts.values().cloned().chain(std::iter::once(run.localhost.clone())).collect();
+    if all.iter().any(|h| h.status().failed) {
+        2
+    } else if all.iter().any(|h| h.status().unreachable) {
+        4
+    } else {
+        0
+    }
+}
+
+fn extra_ctx(run: &RunState, play_vars: &Map<String, Value>) -> minijinja::Value {
+    let scope = Scope::new(
+        vec![Layer::Static(run.extra_vars.clone()), Layer::Static(Arc::new(play_vars.clone()))],
+        run.templar.clone(),
+        Some(run.hostvars.clone()),
+    );
+    minijinja::Value::from_object(scope)
+}
+
+/// Select the play's hosts. Err(code) aborts the whole run before anything ran.
+fn select_hosts(run: &RunState, play: &Play) -> Result<Vec<Arc<HostRuntime>>, String> {
+    let ctx = extra_ctx(run, &play.vars);
+    let pattern = executor::render_str(&run.templar, &play.hosts, &ctx).map_err(|e| format!("hosts: {e}"))?;
+    let mut names = run.inventory.select(&pattern)?;
+    if names.is_empty() && (pattern == "localhost" || pattern == "127.0.0.1") {
+        return Ok(vec![run.localhost.clone()]);
+    }
+    if let Some(limit) = &run.opts.limit {
+        let allowed = run.inventory.select(limit)?;
+        names.retain(|n| allowed.contains(n));
+    }
+    Ok(names
+        .into_iter()
+        .map(|n| run.host(&n))
+        .filter(|h| {
+            let s = h.status();
+            !s.failed && !s.unreachable
+        })
+        .collect())
+}
+
+fn batch_sizes(serial: &[Value], total: usize) -> Vec<usize> {
+    if serial.is_empty() || total == 0 {
+        return vec![total.max(1)];
+    }
+    let size_of = |v: &Value| -> usize {
+        let n = match v {
+            Value::Number(n) => n.as_f64().unwrap_or(0.0) as usize,
+            Value::String(s) if s.trim().ends_with('%') => {
+                let pct: f64 = s.trim().trim_end_matches('%').parse().unwrap_or(100.0);
+                ((pct / 100.0) * total as f64) as usize
+            }
+            Value::String(s) => s.trim().parse().unwrap_or(total),
+            _ => total,
+        };
+        if n == 0 { if matches!(v, Value::Number(_)) { total } else { 1 } } else { n }
+    };
+    let mut sizes = Vec::new();
+    let mut left = total;
+    let mut i = 0;
+    while left > 0 {
+        let s = size_of(&serial[i.min(serial.len() - 1)]).min(left).max(1);
+        sizes.push(s);
+        left -= s;
+        i += 1;
+    }
+    sizes
+}
+
+fn load_vars_files(run: &RunState, play: &Play) -> Result<Map<String, Value>, String> {
+    let ctx = extra_ctx(run, &play.vars);
+    let mut vars = Map::new();
+    for entry in &play.vars_files {
+        // A list entry means "first file found".
+        let candidates: Vec<String> = match entry {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            _ => return Err("vars_files entries must be file names".into()),
+        };
+        let mut loaded = false;
+        for c in &candidates {
+            let name = executor::render_str(&run.templar, c, &ctx)?;
+            let path = if std::path::Path::new(&name).is_absolute() { name.clone().into() } else { run.playbook_dir.join(&name) };
+            if path.is_file() {
+                match crate::yaml::load_file(&path).map_err(|d| d.to_string())?.to_value() {
+                    Value::Object(m) => vars.extend(m),
+                    Value::Null => {}
+                    _ => return Err(format!("{} must hold a mapping of variables", path.display())),
+                }
+                loaded = true;
+                break;
+            }
+        }
+        if !loaded {
+            return Err(format!("vars file {} was not found (relative to {})", candidates.join(" or "), run.playbook_dir.display()));
+        }
+    }
+    Ok(vars)
+}
+
+fn run_play(run: &RunState, play: &Play) -> Result<(), i32> {
+    let hosts = match select_hosts(run, play) {
+        Ok(h) => h,
+        Err(e) => {
+            run.sink.message(&format!("ERROR! {e}"));
+            return Err(1);
+        }
+    };
+    let names: Vec<String> = hosts.iter().map(|h| h.data.name.clone()).collect();
+    run.sink.play_start(&play.name, &names);
+    if hosts.is_empty() {
+        run.sink.message("skipping: no hosts matched");
+        return Ok(());
+    }
+    let vars_files = match load_vars_files(run, play) {
+        Ok(v) => v,
+        Err(e) => {
+            run.sink.message(&format!("ERROR! {e}\n\nThe error appears to be in '{}': line {}", play.file.display(), play.line));
+            return Err(1);
+        }
+    };
+    let strategy = run.opts.strategy.unwrap_or(match play.strategy.as_deref() {
+        Some("host_pinned" | "free") => Strategy::HostPinned,
+        _ => Strategy::Linear,
+    });
+    let state = PlayState::new(run, play.clone(), play.vars.clone(), vars_files, strategy, &names);
+    let sizes = batch_sizes(&play.serial, hosts.len());
+    let mut offset = 0;
+    for size in sizes {
+        let batch_hosts: Vec<Arc<HostRuntime>> = hosts[offset..offset + size].iter().filter(|h| h.status().active()).cloned().collect();
+        offset += size;
+        for h in &batch_hosts {
+            run.touch(&h.data.name);
+        }
+        if batch_hosts.is_empty() {
+            continue;
+        }
+        let batch = Batch { play: &state, hosts: batch_hosts, aborted: AtomicBool::new(false), end_play: AtomicBool::new(false) };
+        run_batch(run, &batch);
+        // Hosts that ended their play (meta end_host) take part in the next play again.
+        for h in &batch.hosts {
+            h.set_status(|s| s.ended = false);
+        }
+        if batch.end_play.load(Ordering::SeqCst) {
+            break;
+        }
+        if batch.hosts.iter().all(|h| h.status().failed || h.status().unreachable) {
+            run.sink.message("\nNO MORE HOSTS LEFT *************************************************************");
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn facts_task(play: &Play) -> Task {
+    Task {
+        name: Some("Gathering Facts".into()),
+        action: "setup".into(),
+        args: Map::new(),
+        keywords: Keywords::default(),
+        loop_: None,
+        loop_with: None,
+        loop_control: Map::new(),
+        register: None,
+        notify: Vec::new(),
+        listen: Vec::new(),
+        changed_when: Vec::new(),
+        failed_when: Vec::new(),
+        until: Vec::new(),
+        retries: None,
+        delay: None,
+        file: play.file.clone(),
+        line: play.line,
+        role: None,
+    }
+}
+
+fn run_batch(run: &RunState, batch: &Batch<'_>) {
+    let play = &batch.play.play;
+    match batch.play.strategy {
+        Strategy::Linear => run_sections(run, batch, &batch.hosts),
+        Strategy::HostPinned => {
+            run.pool.install(|| {
+                batch.hosts.par_iter().for_each(|h| run_sections(run, batch, std::slice::from_ref(h)));
+            });
+        }
+    }
+    let _ = play;
+}
+
+fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
+    let play = &batch.play.play;
+    let kw = &play.keywords;
+    if play.gather_facts && run.opts.role.is_none() {
+        let t = facts_task(play);
+        // Facts run regardless of tags, like Ansible's `always`-tagged implicit task.
+        let mut fk = kw.clone();
+        fk.tags = vec!["always".into()];
+        fk.when.clear();
+        run_task(run, batch, &t, hosts, &fk, &[], false, TaskKind::Task);
+    }
+    for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+        if batch.aborted.load(Ordering::SeqCst) {
+            return;
+        }
+        run_items(run, batch, section, hosts, kw, &[], false);
+        flush_handlers(run, batch, hosts);
+    }
+}
+
+fn active(hosts: &[Arc<HostRuntime>]) -> Vec<Arc<HostRuntime>> {
+    hosts.iter().filter(|h| h.status().active()).cloned().collect()
+}
+
+fn run_items(run: &RunState, batch: &Batch<'_>, items: &[Item], hosts: &[Arc<HostRuntime>], kw: &Keywords, extra: &[Layer], rescue_pending: bool) {
+    for item in items {
+        if batch.aborted.load(Ordering::SeqCst) {
+            return;
+        }
+        let live = active(hosts);
+        if live.is_empty() {
+            return;
+        }
+        match item {
+            Item::Task(t) => {
+                let tkw = t.keywords.inherit(kw);
+                run_task(run, batch, t, &live, &tkw, extra, rescue_pending, TaskKind::Task);
+            }
+            Item::Block(b) => run_block(run, batch, b, &live, kw, extra, rescue_pending),
+        }
+    }
+}
+
+fn run_block(run: &RunState, batch: &Batch<'_>, b: &Block, hosts: &[Arc<HostRuntime>], kw: &Keywords, extra: &[Layer], rescue_pending: bool) {
+    let bkw = b.keywords.inherit(kw);
+    let has_rescue = !b.rescue.is_empty();
+    run_items(run, batch, &b.block, hosts, &bkw, extra, rescue_pending || has_rescue);
+    let failed_in_block: Vec<Arc<HostRuntime>> = hosts.iter().filter(|h| { let s = h.status(); s.failed && !s.unreachable }).cloned().collect();
+    if has_rescue && !failed_in_block.is_empty() && !batch.aborted.load(Ordering::SeqCst) {
+        for h in &failed_in_block {
+            h.set_status(|s| s.failed = false);
+        }
+        run_items(run, batch, &b.rescue, &failed_in_block, &bkw, extra, rescue_pending);
+    }
+    if !b.always.is_empty() && !batch.aborted.load(Ordering::SeqCst) {
+        let always_hosts: Vec<Arc<HostRuntime>> = hosts.iter().filter(|h| { let s = h.status(); !s.unreachable && !s.ended }).cloned().collect();
+        let still_failed: Vec<bool> = always_hosts.iter().map(|h| h.status().failed).collect();
+        for h in &always_hosts {
+            h.set_status(|s| s.failed = false);
+        }
+        run_items(run, batch, &b.always, &always_hosts, &bkw, extra, rescue_pending);
+        for (h, was) in always_hosts.iter().zip(still_failed) {
+            if was {
+                h.set_status(|s| s.failed = true);
+            }
+        }
+    }
+}
+
+fn role_allowed(run: &RunState, task: &Task) -> bool {
+    match &run.opts.role {
+        None => true,
+        Some(r) => task.role.as_ref().is_some_and(|role| &role.name == r),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_task(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRuntime>], kw: &Keywords, extra: &[Layer], rescue_pending: bool, kind: TaskKind) {
+    if kind == TaskKind::Task && (!run.opts.tags_allow(&kw.tags) || (!role_allowed(run, task) && task.action != "setup")) {
+        return;
+    }
+    let action = modules::short_name(&task.action).to_string();
+    let name = task.display_name();
+    match action.as_str() {
+        "meta" => return run_meta(run, batch, task, hosts, kw, extra),
+        "include_tasks" | "include_role" => return run_include(run, batch, task, hosts, kw, extra, rescue_pending),
+        _ => {}
+    }
+    let linear = batch.play.strategy == Strategy::Linear;
+    if linear {
+        run.sink.task_start(&name, kind);
+    }
+    let run_once = {
+        let first = &hosts[0];
+        let scope = batch.play.scope(run, first, task, kw, extra, None);
+        let ctx = minijinja::Value::from_dyn_object(scope);
+        kw.run_once.as_ref().map(|v| executor::eval_cond(&run.templar, v, &ctx).unwrap_or(false)).unwrap_or(false)
+    };
+    let call = Call { task, keywords: kw, extra };
+    let targets: Vec<Arc<HostRuntime>> = if run_once { vec![hosts[0].clone()] } else { hosts.to_vec() };
+    let results: Vec<ExecResult> = if targets.len() == 1 {
+        vec![executor::run(run, batch.play, &targets[0], &call)]
+    } else {
+        run.pool.install(|| targets.par_iter().map(|h| executor::run(run, batch.play, h, &call)).collect())
+    };
+    let mut any_fatal = false;
+    for (h, mut r) in targets.iter().zip(results) {
+        // Notify handlers (checked against known handler names).
+        if r.notifies() && !task.notify.is_empty() {
+            if let Err(msg) = notify(run, batch, h, task, kw, extra) {
+                r = failed_result(&h.data.name, msg);
+            }
+        }
+        r.report.delegated_to = None;
+        run.sink.host_result(&name, kind, &r.report);
+        let failed_hard = r.failed && !r.ignored && !r.unreachable;
+        run.record(&h.data.name, r.outcome(failed_hard && rescue_pending));
+        if failed_hard {
+            h.set_status(|s| s.failed = true);
+            any_fatal = true;
+        }
+        if r.unreachable && !r.ignored {
+            h.set_status(|s| s.unreachable = true);
+            any_fatal = true;
+        }
+    }
+    if run_once {
+        // The registered result is shared with every host of the batch.
+        if let Some(reg) = &task.register {
+            if let Some(v) = targets[0].data.vars.read().expect("vars").get(reg).cloned() {
+                for h in hosts.iter().skip(1) {
+                    h.data.set_var(reg, v.clone());
+                }
+            }
+        }
+    }
+    if any_fatal {
+        check_budget(run, batch, kw, rescue_pending);
+    }
+}
+
+fn failed_result(host: &str, msg: String) -> ExecResult {
+    let mut result = Map::new();
+    result.insert("changed".into(), Value::Bool(false));
+    result.insert("failed".into(), Value::Bool(true));
+    result.insert("msg".into(), Value::String(msg));
+    ExecResult {
+        report: HostReport { host: host.into(), delegated_to: None, status: Status::Failed, ignored: false, result, items: Vec::new(), diffs: Vec::new(), verbose_always: false },
+        failed: true,
+        unreachable: false,
+        changed: false,
+        skipped: false,
+        ignored: false,
+    }
+}
+
+/// any_errors_fatal and max_fail_percentage after a failure.
+fn check_budget(run: &RunState, batch: &Batch<'_>, kw: &Keywords, rescue_pending: bool) {
+    let play = &batch.play.play;
+    let fatal_kw = kw.any_errors_fatal.as_ref().map(executor::truthy).unwrap_or(false);
+    let failed = batch.hosts.iter().filter(|h| { let s = h.status(); s.failed || s.unreachable }).count();
+    if (play.any_errors_fatal || fatal_kw) && failed > 0 && !rescue_pending {
+        abort(run, batch);
+        return;
+    }
+    if let Some(pct) = play.max_fail_percentage {
+        let ratio = failed as f64 * 100.0 / batch.hosts.len() as f64;
+        if ratio > pct {
+            abort(run, batch);
+        }
+    }
+}
+
+fn abort(run: &RunState, batch: &Batch<'_>) {
+    if !batch.aborted.swap(true, Ordering::SeqCst) {
+        batch.end_play.store(true, Ordering::SeqCst);
+        for h in &batch.hosts {
+            if h.status().active() {
+                h.set_status(|s| s.ended = true);
+            }
+        }
+        run.sink.message("\nNO MORE HOSTS LEFT *************************************************************");
+    }
+}
+
+/// Record a notification for every name in `notify`; an unknown handler is an error.
+fn notify(run: &RunState, batch: &Batch<'_>, host: &Arc<HostRuntime>, task: &Task, kw: &Keywords, extra: &[Layer]) -> Result<(), String> {
+    let scope = batch.play.scope(run, host, task, kw, extra, None);
+    let ctx = minijinja::Value::from_dyn_object(scope);
+    let handlers = batch.play.handlers.lock().expect("handlers").clone();
+    let known = handler_names(run, batch, &handlers, host);
+    let mut n = host.notified.lock().expect("notified");
+    for raw in &task.notify {
+        let name = executor::render_str(&run.templar, raw, &ctx)?;
+        if !known.iter().any(|k| k == &name) {
+            return Err(format!("The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list"));
+        }
+        n.insert(name);
+    }
+    Ok(())
+}
+
+fn handler_tasks(items: &[Item], out: &mut Vec<Task>) {
+    for i in items {
+        match i {
+            Item::Task(t) => out.push(t.clone()),
+            Item::Block(b) => {
+                handler_tasks(&b.block, out);
+            }
+        }
+    }
+}
+
+/// Names a handler answers to: its (templated) name, `role : name`, and its listen topics.
+fn names_of(run: &RunState, batch: &Batch<'_>, t: &Task, host: &Arc<HostRuntime>) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some(n) = &t.name {
+        let rendered = if crate::playbook::templar::Templar::is_template(n) {
+            let scope = batch.play.scope(run, host, t, &t.keywords, &[], None);
+            let ctx = minijinja::Value::from_dyn_object(scope);
+            executor::render_str(&run.templar, n, &ctx).unwrap_or_else(|_| n.clone())
+        } else {
+            n.clone()
+        };
+        if let Some(r) = &t.role {
+            names.push(format!("{} : {}", r.name, rendered));
+        }
+        names.push(rendered);
+    }
+    names.extend(t.listen.iter().cloned());
+    names
+}
+
+fn handler_names(run: &RunState, batch: &Batch<'_>, handlers: &[Item], host: &Arc<HostRuntime>) -> Vec<String> {
+    let mut tasks = Vec::new();
+    handler_tasks(handlers, &mut tasks);
+    tasks.iter().flat_map(|t| names_of(run, batch, t, host)).collect()
+}
+
+fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
+    let play = &batch.play.play;
+    for _pass in 0..8 {
+        let handlers = batch.play.handlers.lock().expect("handlers").clone();
+        let mut tasks = Vec::new();
+        handler_tasks(&handlers, &mut tasks);
+        let mut ran_any = false;
+        for t in &tasks {
+            if batch.aborted.load(Ordering::SeqCst) {
+                return;
+            }
+            let mut targets = Vec::new();
+            for h in hosts {
+                let st = h.status();
+                let eligible = st.active() || (play.force_handlers && !st.unreachable && !st.ended);
+                if !eligible {
+                    continue;
+                }
+                let names = names_of(run, batch, t, h);
+                let mut n = h.notified.lock().expect("notified");
+                if names.iter().any(|x| n.contains(x)) {
+                    for x in &names {
+                        n.shift_remove(x);
+                    }
+                    targets.push(h.clone());
+                }
+            }
+            if targets.is_empty() || !role_allowed(run, t) {
+                continue;
+            }
+            ran_any = true;
+            let hkw = t.keywords.inherit(&play.keywords);
+            run_task(run, batch, t, &targets, &hkw, &[], false, TaskKind::Handler);
+        }
+        if !ran_any {
+            return;
+        }
+    }
+}
+
+fn run_meta(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRuntime>], kw: &Keywords, extra: &[Layer]) {
+    let what = task.args.get("_raw_params").and_then(Value::as_str).unwrap_or("noop").trim().to_string();
+    let when_ok = |h: &Arc<HostRuntime>| -> bool {
+        let scope = batch.play.scope(run, h, task, kw, extra, None);
+        let ctx = minijinja::Value::from_dyn_object(scope);
+        executor::eval_all(&run.templar, &kw.when, &ctx).map(|r| r.is_none()).unwrap_or(false)
+    };
+    match what.as_str() {
+        "flush_handlers" => flush_handlers(run, batch, hosts),
+        "end_play" => {
+            if hosts.iter().any(when_ok) {
+                batch.aborted.store(true, Ordering::SeqCst);
+                batch.end_play.store(true, Ordering::SeqCst);
+                for h in &batch.hosts {
+                    h.set_status(|s| s.ended = true);
+                }
+            }
+        }
+        "end_host" => {
+            for h in hosts {
+                if when_ok(h) {
+                    h.set_status(|s| s.ended = true);
+                }
+            }
+        }
+        "clear_host_errors" => {
+            for h in &batch.hosts {
+                h.set_status(|s| s.failed = false);
+            }
+        }
+        "reset_connection" => {
+            for h in hosts {
+                if let Some(mut c) = h.conn.lock().expect("conn").take() {
+                    c.close();
+                }
+            }
+        }
+        "clear_facts" => {
+            for h in hosts {
+                h.data.facts.write().expect("facts").clear();
+            }
+        }
+        "noop" | "refresh_inventory" | "end_batch" | "end_role" => {}
+        other => {
+            for h in hosts {
+                let r = failed_result(&h.data.name, format!("invalid meta action requested: {other}"));
+                run.sink.host_result(&task.display_name(), TaskKind::Task, &r.report);
+                run.record(&h.data.name, Outcome::Failed { rescued: false });
+                h.set_status(|s| s.failed = true);
+            }
+        }
+    }
+}
+
+/// `include_tasks` / `include_role`: resolved per host at run time, hosts
+/// grouped by what they include, then run like any other task list.
+fn run_include(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRuntime>], kw: &Keywords, extra: &[Layer], rescue_pending: bool) {
+    let action = modules::short_name(&task.action).to_string();
+    // (key, include vars) per host, in host order; loops produce several.
+    let mut groups: Vec<(String, Vec<Arc<HostRuntime>>, Map<String, Value>)> = Vec::new();
+    for h in hosts {
+        let scope = batch.play.scope(run, h, task, kw, extra, None);
+        let ctx = minijinja::Value::from_dyn_object(scope);
+        let items: Vec<Option<Value>> = match &task.loop_ {
+            None => vec![None],
+            Some(lv) => match executor::loop_items(run, task, lv, &ctx) {
+                Ok(items) => items.into_iter().map(Some).collect(),
+                Err(e) => {
+                    report_fail(run, task, h, e);
+                    continue;
+                }
+            },
+        };
+        let loop_var = task.loop_control.get("loop_var").and_then(Value::as_str).unwrap_or("item").to_string();
+        for item in items {
+            let mut include_vars = Map::new();
+            if let Some(it) = &item {
+                include_vars.insert(loop_var.clone(), it.clone());
+            }
+            let item_scope = batch.play.scope(run, h, task, kw, extra, Some(Layer::Static(Arc::new(include_vars.clone()))));
+            let ictx = minijinja::Value::from_dyn_object(item_scope);
+            match executor::eval_all(&run.templar, &kw.when, &ictx) {
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    let r = HostReport { host: h.data.name.clone(), delegated_to: None, status: Status::Skipped, ignored: false, result: Map::new(), items: Vec::new(), diffs: Vec::new(), verbose_always: false };
+                    run.sink.host_result(&task.display_name(), TaskKind::Task, &r);
+                    run.record(&h.data.name, Outcome::Skipped);
+                    continue;
+                }
+                Err(e) => {
+                    report_fail(run, task, h, e);
+                    continue;
+                }
+            }
+            let args = match run.templar.render_value(&Value::Object(task.args.clone()), &ictx) {
+                Ok(Value::Object(m)) => m,
+                Ok(_) => Map::new(),
+                Err(e) => {
+                    report_fail(run, task, h, format!("The task includes an option with an undefined variable. The error was: {}", e.message));
+                    continue;
+                }
+            };
+            let key = match action.as_str() {
+                "include_tasks" => args.get("file").or_else(|| args.get("_raw_params")).and_then(Value::as_str).unwrap_or("").to_string(),
+                _ => format!(
+                    "{}|{}",
+                    args.get("name").or_else(|| args.get("role")).and_then(Value::as_str).unwrap_or(""),
+                    args.get("tasks_from").and_then(Value::as_str).unwrap_or("main")
+                ),
+            };
+            if let Some(Value::Object(apply_vars)) = args.get("vars") {
+                include_vars.extend(apply_vars.clone());
+            }
+            match groups.iter_mut().find(|(k, _, v)| *k == key && *v == include_vars) {
+                Some((_, hs, _)) => hs.push(h.clone()),
+                None => groups.push((key, vec![h.clone()], include_vars)),
+            }
+        }
+    }
+    for (key, group_hosts, include_vars) in groups {
+        let loaded: Result<(Vec<Item>, String), String> = if action == "include_tasks" {
+            match run.loader.resolve_tasks_file(&key, &task.file, task.role.as_ref()) {
+                None => Err(format!("Could not find or access '{key}' (searched the including file's folder, the role's tasks/ folder and the playbook folder)")),
+                Some(path) => {
+                    let file = Arc::new(path.clone());
+                    crate::yaml::load_file(&path)
+                        .and_then(|node| {
+                            let mut handlers = Vec::new();
+                            let mut roles = Vec::new();
+                            let items = run.loader.parse_items(&node, &file, task.role.as_ref(), &mut handlers, &mut roles)?;
+                            batch.play.handlers.lock().expect("handlers").extend(handlers);
+                            Ok(items)
+                        })
+                        .map(|items| (items, path.display().to_string()))
+                        .map_err(|d| d.to_string())
+                }
+            }
+        } else {
+            let (name, tasks_from) = key.split_once('|').unwrap_or((&key, "main"));
+            let tf = if tasks_from == "main" { None } else { Some(tasks_from) };
+            run.loader
+                .load_role(name, Map::new(), tf, &task.file, task.line, 0)
+                .map(|content| {
+                    batch.play.handlers.lock().expect("handlers").extend(content.handlers.clone());
+                    (content.tasks, content.role.path.display().to_string())
+                })
+                .map_err(|d| d.to_string())
+        };
+        match loaded {
+            Err(msg) => {
+                for h in &group_hosts {
+                    report_fail(run, task, h, msg.clone());
+                }
+                check_budget(run, batch, kw, rescue_pending);
+            }
+            Ok((items, label)) => {
+                let names: Vec<&str> = group_hosts.iter().map(|h| h.data.name.as_str()).collect();
+                for h in &group_hosts {
+                    run.record(&h.data.name, Outcome::Ok { changed: false });
+                }
+                run.sink.included(&names.join(", "), &label);
+                // The include's own `when`/`loop` were evaluated above; its tags and
+                // other keywords apply to the included tasks (like `apply`).
+                let mut child_kw = kw.clone();
+                child_kw.when.clear();
+                let mut layers = extra.to_vec();
+                if !include_vars.is_empty() {
+                    layers.insert(0, Layer::Static(Arc::new(include_vars)));
+                }
+                run_items(run, batch, &items, &group_hosts, &child_kw, &layers, rescue_pending);
+            }
+        }
+    }
+}
+
+fn report_fail(run: &RunState, task: &Task, h: &Arc<HostRuntime>, msg: String) {
+    let r = failed_result(&h.data.name, format!("{msg}\n\nThe error appears to be in '{}': line {}", task.file.display(), task.line));
+    run.sink.host_result(&task.display_name(), TaskKind::Task, &r.report);
+    run.record(&h.data.name, Outcome::Failed { rescued: false });
+    h.set_status(|s| s.failed = true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn serial_batches() {
+        assert_eq!(batch_sizes(&[], 5), vec![5]);
+        assert_eq!(batch_sizes(&[json!(2)], 5), vec![2, 2, 1]);
+        assert_eq!(batch_sizes(&[json!("40%")], 5), vec![2, 2, 1]);
+        assert_eq!(batch_sizes(&[json!(1), json!(3)], 7), vec![1, 3, 3]);
+        assert_eq!(batch_sizes(&[json!("10%")], 5), vec![1, 1, 1, 1, 1]);
+    }
+}

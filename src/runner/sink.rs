@@ -1,0 +1,410 @@
+//! Reporting, separated from the work: the runner emits events into a sink
+//! (human text like ansible-playbook's, or one JSON object per line). Each
+//! call writes one whole block under a lock, so parallel hosts never
+//! interleave inside a block.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use indexmap::IndexMap;
+use serde_json::{json, Map, Value};
+
+use super::stats::HostStats;
+use crate::modules::FileDiff;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Ok,
+    Changed,
+    Skipped,
+    Failed,
+    Unreachable,
+}
+
+impl Status {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+            Status::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// One loop item's result.
+#[derive(Debug, Clone)]
+pub(crate) struct ItemReport {
+    pub(crate) label: String,
+    pub(crate) status: Status,
+    pub(crate) result: Map<String, Value>,
+    pub(crate) diffs: Vec<FileDiff>,
+}
+
+/// One task's result on one host.
+#[derive(Debug, Clone)]
+pub(crate) struct HostReport {
+    pub(crate) host: String,
+    pub(crate) delegated_to: Option<String>,
+    pub(crate) status: Status,
+    pub(crate) ignored: bool,
+    pub(crate) result: Map<String, Value>,
+    pub(crate) items: Vec<ItemReport>,
+    pub(crate) diffs: Vec<FileDiff>,
+    /// Show the result even without -v (Ansible's `_ansible_verbose_always`, set by debug).
+    pub(crate) verbose_always: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskKind {
+    Task,
+    Handler,
+}
+
+pub(crate) trait Sink: Send + Sync {
+    fn play_start(&self, name: &str, hosts: &[String]);
+    fn task_start(&self, name: &str, kind: TaskKind);
+    fn host_result(&self, task: &str, kind: TaskKind, report: &HostReport);
+    fn included(&self, host: &str, file: &str);
+    fn message(&self, text: &str);
+    fn recap(&self, stats: &IndexMap<String, HostStats>);
+}
+
+/// Python's `json.dumps(..., sort_keys=True)` spacing, as Ansible prints results.
+pub(crate) fn py_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_py_json(v, &mut out);
+    out
+}
+
+fn write_py_json(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            out.push('{');
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push_str(": ");
+                write_py_json(&m[k.as_str()], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_py_json(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
+    }
+}
+
+/// Drop internal keys before showing a result.
+fn shown(result: &Map<String, Value>) -> Value {
+    let mut m = Map::new();
+    for (k, v) in result {
+        if k.starts_with("_ansible") || k == "invocation" || k == "_berth" {
+            continue;
+        }
+        m.insert(k.clone(), v.clone());
+    }
+    Value::Object(m)
+}
+
+fn banner(text: &str) -> String {
+    let stars = 80usize.saturating_sub(text.chars().count() + 1).max(3);
+    format!("{text} {}", "*".repeat(stars))
+}
+
+/// Render a file diff like Ansible's default callback.
+pub(crate) fn render_diff(d: &FileDiff) -> String {
+    if d.before == d.after && d.before_header == d.after_header {
+        return String::new();
+    }
+    let diff = similar::TextDiff::from_lines(&d.before, &d.after);
+    let mut text = diff.unified_diff().context_radius(3).header(&d.before_header, &d.after_header).to_string();
+    if text.is_empty() && d.before_header != d.after_header {
+        text = format!("--- {}\n+++ {}\n", d.before_header, d.after_header);
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+pub(crate) struct HumanSink {
+    out: Mutex<Box<dyn Write + Send>>,
+    last_header: Mutex<String>,
+    verbose: u8,
+    show_diff: bool,
+}
+
+impl HumanSink {
+    pub(crate) fn new(out: Box<dyn Write + Send>, verbose: u8, show_diff: bool) -> HumanSink {
+        HumanSink { out: Mutex::new(out), last_header: Mutex::new(String::new()), verbose, show_diff }
+    }
+
+    fn write(&self, text: &str) {
+        let mut out = self.out.lock().expect("sink lock");
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    fn header_for(name: &str, kind: TaskKind) -> String {
+        match kind {
+            TaskKind::Task => banner(&format!("TASK [{name}]")),
+            TaskKind::Handler => banner(&format!("RUNNING HANDLER [{name}]")),
+        }
+    }
+
+    fn host_label(report: &HostReport) -> String {
+        match &report.delegated_to {
+            Some(d) if d != &report.host => format!("[{} -> {}]", report.host, d),
+            _ => format!("[{}]", report.host),
+        }
+    }
+
+    fn line(&self, status: Status, label: &str, item: Option<&str>, result: &Map<String, Value>, ignored: bool, is_debug: bool) -> String {
+        let item_part = item.map(|i| format!(" => (item={i})")).unwrap_or_default();
+        let item_fail = item.map(|i| format!(" (item={i})")).unwrap_or_default();
+        match status {
+            Status::Ok | Status::Changed => {
+                let word = if status == Status::Changed { "changed" } else { "ok" };
+                if self.verbose > 0 || is_debug {
+                    let mut r = shown(result);
+                    if is_debug {
+                        if let Value::Object(m) = &mut r {
+                            m.remove("changed");
+                        }
+                    }
+                    if item.is_some() {
+                        format!("{word}: {label} => (item={}) => {}\n", item.unwrap_or_default(), py_json_pretty_debug(&r, is_debug))
+                    } else {
+                        format!("{word}: {label} => {}\n", py_json_pretty_debug(&r, is_debug))
+                    }
+                } else {
+                    format!("{word}: {label}{item_part}\n")
+                }
+            }
+            Status::Skipped => {
+                if self.verbose > 0 {
+                    format!("skipping: {label}{item_part} => {}\n", py_json(&shown(result)))
+                } else {
+                    format!("skipping: {label}{item_part}\n")
+                }
+            }
+            Status::Failed => {
+                let mut s = if item.is_some() {
+                    format!("failed: {label}{item_fail} => {}\n", py_json(&shown(result)))
+                } else {
+                    format!("fatal: {label}: FAILED! => {}\n", py_json(&shown(result)))
+                };
+                if ignored {
+                    s.push_str("...ignoring\n");
+                }
+                s
+            }
+            Status::Unreachable => {
+                format!("fatal: {label}: UNREACHABLE! => {}\n", py_json(&shown(result)))
+            }
+        }
+    }
+}
+
+/// `debug` output is pretty-printed with 4 spaces like Ansible's callback.
+fn py_json_pretty_debug(v: &Value, pretty: bool) -> String {
+    if !pretty {
+        return py_json(v);
+    }
+    let mut sorted = v.clone();
+    sort_keys(&mut sorted);
+    let buf = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(buf, formatter);
+    use serde::Serialize;
+    if sorted.serialize(&mut ser).is_err() {
+        return py_json(v);
+    }
+    String::from_utf8(ser.into_inner()).unwrap_or_default()
+}
+
+fn sort_keys(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(String, Value)> = std::mem::take(m).into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            for (k, mut val) in entries {
+                sort_keys(&mut val);
+                m.insert(k, val);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(sort_keys),
+        _ => {}
+    }
+}
+
+impl Sink for HumanSink {
+    fn play_start(&self, name: &str, _hosts: &[String]) {
+        *self.last_header.lock().expect("sink lock") = String::new();
+        self.write(&format!("\n{}\n", banner(&format!("PLAY [{name}]"))));
+    }
+
+    fn task_start(&self, name: &str, kind: TaskKind) {
+        let header = HumanSink::header_for(name, kind);
+        let mut last = self.last_header.lock().expect("sink lock");
+        *last = header.clone();
+        self.write(&format!("\n{header}\n"));
+    }
+
+    fn host_result(&self, task: &str, kind: TaskKind, report: &HostReport) {
+        let mut text = String::new();
+        {
+            let header = HumanSink::header_for(task, kind);
+            let mut last = self.last_header.lock().expect("sink lock");
+            if *last != header {
+                text.push_str(&format!("\n{header}\n"));
+                *last = header;
+            }
+        }
+        let label = HumanSink::host_label(report);
+        if self.show_diff {
+            for d in &report.diffs {
+                text.push_str(&render_diff(d));
+            }
+        }
+        if report.items.is_empty() {
+            text.push_str(&self.line(report.status, &label, None, &report.result, report.ignored, report.verbose_always));
+        } else {
+            for item in &report.items {
+                if self.show_diff {
+                    for d in &item.diffs {
+                        text.push_str(&render_diff(d));
+                    }
+                }
+                text.push_str(&self.line(item.status, &label, Some(&item.label), &item.result, false, report.verbose_always));
+            }
+            if report.status == Status::Failed {
+                text.push_str(&self.line(Status::Failed, &label, None, &report.result, report.ignored, false));
+            }
+        }
+        self.write(&text);
+    }
+
+    fn included(&self, host: &str, file: &str) {
+        self.write(&format!("included: {file} for {host}\n"));
+    }
+
+    fn message(&self, text: &str) {
+        self.write(&format!("{text}\n"));
+    }
+
+    fn recap(&self, stats: &IndexMap<String, HostStats>) {
+        let mut text = format!("\n{}\n", banner("PLAY RECAP"));
+        for (host, s) in stats {
+            text.push_str(&format!(
+                "{:<26} : {:<7} {:<12} {:<16} {:<11} {:<12} {:<12} {:<12}\n",
+                host,
+                format!("ok={}", s.ok),
+                format!("changed={}", s.changed),
+                format!("unreachable={}", s.unreachable),
+                format!("failed={}", s.failed),
+                format!("skipped={}", s.skipped),
+                format!("rescued={}", s.rescued),
+                format!("ignored={}", s.ignored),
+            ));
+        }
+        text.push('\n');
+        self.write(&text);
+    }
+}
+
+/// One JSON object per line; the last line is the recap.
+pub(crate) struct JsonSink {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl JsonSink {
+    pub(crate) fn new(out: Box<dyn Write + Send>) -> JsonSink {
+        JsonSink { out: Mutex::new(out) }
+    }
+
+    fn emit(&self, v: Value) {
+        let mut out = self.out.lock().expect("sink lock");
+        let _ = writeln!(out, "{}", serde_json::to_string(&v).unwrap_or_default());
+        let _ = out.flush();
+    }
+}
+
+fn diffs_json(diffs: &[FileDiff]) -> Value {
+    Value::Array(
+        diffs
+            .iter()
+            .map(|d| json!({"before_header": d.before_header, "after_header": d.after_header, "before": d.before, "after": d.after}))
+            .collect(),
+    )
+}
+
+impl Sink for JsonSink {
+    fn play_start(&self, name: &str, hosts: &[String]) {
+        self.emit(json!({"event": "play_start", "play": name, "hosts": hosts}));
+    }
+
+    fn task_start(&self, name: &str, kind: TaskKind) {
+        self.emit(json!({"event": "task_start", "task": name, "handler": kind == TaskKind::Handler}));
+    }
+
+    fn host_result(&self, task: &str, kind: TaskKind, report: &HostReport) {
+        let items: Vec<Value> = report
+            .items
+            .iter()
+            .map(|i| json!({"item": i.label, "status": i.status.as_str(), "result": shown(&i.result), "diff": diffs_json(&i.diffs)}))
+            .collect();
+        self.emit(json!({
+            "event": if kind == TaskKind::Handler { "handler" } else { "host_result" },
+            "task": task,
+            "host": report.host,
+            "status": report.status.as_str(),
+            "ignored": report.ignored,
+            "result": shown(&report.result),
+            "items": items,
+            "diff": diffs_json(&report.diffs),
+        }));
+    }
+
+    fn included(&self, host: &str, file: &str) {
+        self.emit(json!({"event": "included", "host": host, "file": file}));
+    }
+
+    fn message(&self, text: &str) {
+        self.emit(json!({"event": "message", "text": text}));
+    }
+
+    fn recap(&self, stats: &IndexMap<String, HostStats>) {
+        self.emit(json!({"event": "recap", "hosts": stats}));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_style_json() {
+        assert_eq!(py_json(&json!({"b": [1, "x"], "a": true})), r#"{"a": true, "b": [1, "x"]}"#);
+    }
+
+    #[test]
+    fn banners_are_80_columns() {
+        assert_eq!(banner("PLAY RECAP").len(), 80);
+        assert!(banner(&"x".repeat(100)).ends_with(" ***"));
+    }
+}
