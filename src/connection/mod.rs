@@ -1,6 +1,7 @@
 //! Connections: how commands reach a host. One connection per host, used by
 //! one thread at a time, reused for every task of a run.
 
+pub(crate) mod known_hosts;
 pub(crate) mod local;
 pub(crate) mod ssh;
 

@@ -1,5 +1,7 @@
 //! The fleet testbed: real booted Debian hosts (systemd-nspawn) or cheap sshd hosts.
 
+pub(crate) mod sshd_fleet;
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct TestbedArgs {
     #[arg(trailing_var_arg = true)]
