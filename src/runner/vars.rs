@@ -63,7 +63,7 @@ impl Layer {
 }
 
 /// All hosts' data, for `hostvars`.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct HostVarsTable {
     pub(crate) hosts: IndexMap<String, Arc<HostData>>,
     /// Layers shared by every host (play-level magic variables).
@@ -94,14 +94,25 @@ impl Object for HostVarsTable {
     }
 }
 
+impl std::fmt::Debug for HostVarsTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostVarsTable").field("hosts", &self.hosts.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
 /// A lazily-templated variable scope (highest precedence layer first).
-#[derive(Debug)]
 pub(crate) struct Scope {
     layers: Vec<Layer>,
     templar: Arc<Templar>,
     hostvars: Option<Arc<HostVarsTable>>,
     cache: Mutex<HashMap<String, minijinja::Value>>,
     resolving: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scope").field("layers", &self.layers.len()).finish()
+    }
 }
 
 impl Scope {
