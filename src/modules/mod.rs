@@ -11,6 +11,11 @@ use crate::connection::{ConnError, Connection, ExecOutput};
 use crate::playbook::templar::Templar;
 
 pub(crate) mod args;
+pub(crate) mod copy;
+pub(crate) mod file_mode;
+pub(crate) mod remote_file;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 /// Escalation settings for a task (`become`, `become_user`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -166,8 +171,8 @@ pub(crate) fn is_free_form(name: &str) -> bool {
 /// The module implementing `name`, if berth has it.
 pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
     let f: ModuleFn = match short_name(name) {
+        "copy" => copy::run,
         _ => return None,
     };
-    #[allow(unreachable_code)]
     Some(f)
 }
