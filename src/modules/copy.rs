@@ -16,8 +16,8 @@ const KNOWN: &[&str] = &[
     "follow", "local_follow", "validate", "checksum", "decrypt", "unsafe_writes",
 ];
 
-/// Where the new bytes come from.
-enum Source {
+/// Where the new bytes come from; `label` names it in `--diff` headers.
+pub(crate) enum Source {
     Bytes { data: Vec<u8>, label: String, local_mode: Option<u32> },
     Remote(String),
 }
@@ -41,7 +41,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         }
     }
     let preserve = matches!(a.get("mode"), Some(Value::String(s)) if s == "preserve");
-    let mut attrs = if preserve {
+    let attrs = if preserve {
         Attrs { mode: None, owner: a.str("owner")?, group: a.str("group")? }
     } else {
         Attrs::from_args(a)?
@@ -82,6 +82,26 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             Source::Bytes { data, label: path.to_string_lossy().into_owned(), local_mode }
         }
     };
+    put(ctx, Put { dest: dest_arg, backup, force, follow, validate, attrs, directory_mode, source, preserve })
+}
+
+/// A file to put on the host (shared by `copy` and `template`).
+pub(crate) struct Put {
+    pub(crate) dest: String,
+    pub(crate) backup: bool,
+    pub(crate) force: bool,
+    pub(crate) follow: bool,
+    pub(crate) validate: Option<String>,
+    pub(crate) attrs: Attrs,
+    pub(crate) directory_mode: Option<FileMode>,
+    pub(crate) source: Source,
+    /// `mode: preserve`: the source file's mode.
+    pub(crate) preserve: bool,
+}
+
+/// Compare, then (unless in check mode) atomically write, like Ansible's copy module.
+pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, Stop> {
+    let Put { dest: dest_arg, backup, force, follow, validate, mut attrs, directory_mode, source, preserve } = p;
     let src_name = match &source {
         Source::Bytes { label, .. } => basename(label).to_string(),
         Source::Remote(p) => basename(p).to_string(),
@@ -503,7 +523,7 @@ mod tests {
                 args["follow"] = json!(g.chance());
             }
             let args = rooted(&args, root);
-            crate::modules::test_support::assert_check_predicts(run, root, &args, &format!("case {i}: {args}"));
+            crate::modules::test_support::assert_check_predicts(run, root, &args, &Run::default(), &format!("case {i}: {args}"));
         }
     }
 }

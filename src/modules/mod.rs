@@ -14,6 +14,7 @@ pub(crate) mod args;
 pub(crate) mod copy;
 pub(crate) mod file_mode;
 pub(crate) mod remote_file;
+pub(crate) mod template;
 #[cfg(test)]
 pub(crate) mod test_support;
 
@@ -172,6 +173,7 @@ pub(crate) fn is_free_form(name: &str) -> bool {
 pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
     let f: ModuleFn = match short_name(name) {
         "copy" => copy::run,
+        "template" => template::run,
         _ => return None,
     };
     Some(f)

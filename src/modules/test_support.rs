@@ -169,11 +169,13 @@ impl Gen {
 /// The property every state-changing module must hold on one generated case:
 /// check mode predicts the real run's `changed` and touches nothing, and a
 /// second real run changes nothing.
-pub(crate) fn assert_check_predicts(f: ModuleFn, root: &Path, args: &Value, label: &str) {
+pub(crate) fn assert_check_predicts(f: ModuleFn, root: &Path, args: &Value, base: &Run, label: &str) {
+    let real_run = Run { check: false, ..base.clone() };
+    let check_run = Run { check: true, ..base.clone() };
     let before = snapshot(root);
-    let (check, _) = run_module(f, args, &Run { check: true, ..Run::default() });
+    let (check, _) = run_module(f, args, &check_run);
     assert_eq!(snapshot(root), before, "{label}: check mode changed the host: {check:?}");
-    let (real, _) = run_module(f, args, &Run::default());
+    let (real, _) = run_module(f, args, &real_run);
     assert_eq!(check.is_failed(), real.is_failed(), "{label}: check {check:?} vs real {real:?}");
     assert_eq!(check.is_changed(), real.is_changed(), "{label}: check {check:?} vs real {real:?}");
     if real.is_failed() {
@@ -181,7 +183,7 @@ pub(crate) fn assert_check_predicts(f: ModuleFn, root: &Path, args: &Value, labe
     }
     assert_eq!(snapshot(root) != before, real.is_changed(), "{label}: changed flag vs host: {real:?}");
     let after = snapshot(root);
-    let (again, calls) = run_module(f, args, &Run::default());
+    let (again, calls) = run_module(f, args, &real_run);
     assert!(!again.is_changed() && !again.is_failed(), "{label}: second run: {again:?}");
     assert_eq!(calls, 1, "{label}: an unchanged run is one round trip");
     assert_eq!(snapshot(root), after, "{label}: second run changed the host");
