@@ -430,7 +430,7 @@ mod tests {
                 changed: true,
                 failed: None,
                 keys: json!({}),
-                expect: vec![("real", Some(file("new", 0o644))), ("lnk", Some(Node::Link { target: "real".into() }))],
+                expect: vec![("real", Some(file("new", 0o644))), ("lnk", Some(Node::Link { target: "real".into(), uid: 0 }))],
             },
         ]
     }

@@ -103,6 +103,35 @@ impl FileMode {
         Ok(FileMode::Symbolic(clauses))
     }
 
+    /// The argument for `chmod` that has the same effect as `resolve` on
+    /// every path (an empty `who` is spelled `a`, so chmod ignores umask).
+    pub(crate) fn chmod_arg(&self) -> String {
+        match self {
+            FileMode::Numeric(m) => format!("{m:o}"),
+            FileMode::Symbolic(clauses) => clauses
+                .iter()
+                .map(|c| {
+                    let mut who = String::new();
+                    for (bit, ch) in [(USER, 'u'), (GROUP, 'g'), (OTHER, 'o')] {
+                        if c.who & bit == bit {
+                            who.push(ch);
+                        }
+                    }
+                    let ops: String = c
+                        .ops
+                        .iter()
+                        .map(|(op, p)| match p {
+                            Perms::Bits(b) => format!("{op}{b}"),
+                            Perms::CopyFrom(f) => format!("{op}{f}"),
+                        })
+                        .collect();
+                    format!("{who}{ops}")
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
     /// The permission bits (0o7777) the path gets, given its current bits.
     pub(crate) fn resolve(&self, current: u32, is_dir: bool) -> u32 {
         let current = current & 0o7777;

@@ -12,6 +12,7 @@ use crate::playbook::templar::Templar;
 
 pub(crate) mod args;
 pub(crate) mod copy;
+pub(crate) mod file;
 pub(crate) mod file_mode;
 pub(crate) mod remote_file;
 pub(crate) mod template;
@@ -173,6 +174,7 @@ pub(crate) fn is_free_form(name: &str) -> bool {
 pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
     let f: ModuleFn = match short_name(name) {
         "copy" => copy::run,
+        "file" => file::run,
         "template" => template::run,
         _ => return None,
     };

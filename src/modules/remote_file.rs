@@ -27,6 +27,8 @@ pub(crate) struct Probe {
     pub(crate) checksum: Option<String>,
     /// Read the content of a regular file no larger than this many bytes.
     pub(crate) read_limit: Option<u64>,
+    /// List every path below a directory (`recurse`).
+    pub(crate) tree: bool,
 }
 
 impl Probe {
@@ -87,6 +89,18 @@ pub(crate) struct RemoteStat {
     pub(crate) executable: bool,
     pub(crate) checksum: Option<String>,
     pub(crate) content: Option<Vec<u8>>,
+    /// Entries below a directory when the probe asked for the tree.
+    pub(crate) tree: Vec<TreeEntry>,
+}
+
+/// One path under a directory: enough to judge `recurse` changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TreeEntry {
+    pub(crate) is_dir: bool,
+    pub(crate) is_link: bool,
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
 }
 
 impl RemoteStat {
@@ -158,6 +172,9 @@ pub(crate) fn probe(
             script.push_str(&format!(
                 "if {test_file} && [ -r \"$p\" ] && [ \"$(stat -L -c %s -- \"$p\")\" -le {limit} ]; then printf 'B '; base64 -w0 < \"$p\"; echo; fi; "
             ));
+        }
+        if pr.tree {
+            script.push_str("if [ -d \"$p\" ]; then find \"$p\" -mindepth 1 -printf 'T %y %m %U %G\\n'; fi; ");
         }
         script.push_str("else echo N; fi; ");
     }
@@ -286,6 +303,18 @@ fn parse_line(st: &mut RemoteStat, line: &str) {
         }
         "C" => st.checksum = Some(rest.trim().to_string()),
         "B" => st.content = Some(b64(rest)),
+        "T" => {
+            let f: Vec<&str> = rest.split(' ').collect();
+            if f.len() == 4 {
+                st.tree.push(TreeEntry {
+                    is_dir: f[0] == "d",
+                    is_link: f[0] == "l",
+                    mode: u32::from_str_radix(f[1], 8).unwrap_or(0),
+                    uid: f[2].parse().unwrap_or(0),
+                    gid: f[3].parse().unwrap_or(0),
+                });
+            }
+        }
         _ => {}
     }
 }

@@ -98,7 +98,7 @@ fn write(root: &Path, p: &str, content: &[u8], mode: u32) {
 pub(crate) enum Node {
     File { mode: u32, uid: u32, gid: u32, content: Vec<u8> },
     Dir { mode: u32, uid: u32, gid: u32 },
-    Link { target: String },
+    Link { target: String, uid: u32 },
 }
 
 /// Every path under `root` (relative) with its state.
@@ -116,7 +116,8 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Node>) {
         let md = std::fs::symlink_metadata(&path).unwrap();
         let mode = md.permissions().mode() & 0o7777;
         if md.file_type().is_symlink() {
-            out.insert(rel, Node::Link { target: std::fs::read_link(&path).unwrap().to_string_lossy().into_owned() });
+            let target = std::fs::read_link(&path).unwrap().to_string_lossy().into_owned();
+            out.insert(rel, Node::Link { target, uid: md.uid() });
         } else if md.is_dir() {
             out.insert(rel, Node::Dir { mode, uid: md.uid(), gid: md.gid() });
             walk(root, &path, out);
