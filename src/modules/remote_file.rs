@@ -29,6 +29,8 @@ pub(crate) struct Probe {
     pub(crate) read_limit: Option<u64>,
     /// List every path below a directory (`recurse`).
     pub(crate) tree: bool,
+    /// Ask `file --mime` for the MIME type and charset (when the host has `file`).
+    pub(crate) mime: bool,
 }
 
 impl Probe {
@@ -89,6 +91,12 @@ pub(crate) struct RemoteStat {
     pub(crate) executable: bool,
     pub(crate) checksum: Option<String>,
     pub(crate) content: Option<Vec<u8>>,
+    /// `file --mime` answer: (mimetype, charset).
+    pub(crate) mime: Option<(String, String)>,
+    /// 512-byte blocks allocated, preferred I/O block size, device type of a device file.
+    pub(crate) blocks: u64,
+    pub(crate) block_size: u64,
+    pub(crate) device_type: u64,
     /// Entries below a directory when the probe asked for the tree.
     pub(crate) tree: Vec<TreeEntry>,
 }
@@ -143,9 +151,10 @@ impl Facts {
 fn stat_script(follow: bool) -> String {
     let l = if follow { "-L " } else { "" };
     format!(
-        "printf 'S '; stat {l}-c '%f %u %g %s %Y %X %Z %i %d %h %U %G' -- \"$p\" 2>/dev/null || stat -c '%f %u %g %s %Y %X %Z %i %d %h %U %G' -- \"$p\"; \
+        "printf 'S '; stat {l}-c '%f %u %g %s %.9Y %.9X %.9Z %i %d %h %U %G' -- \"$p\" 2>/dev/null || stat -c '%f %u %g %s %.9Y %.9X %.9Z %i %d %h %U %G' -- \"$p\"; \
          if [ -L \"$p\" ]; then printf 'L '; printf %s \"$(readlink -- \"$p\")\" | base64 -w0; echo; fi; \
          printf 'R '; printf %s \"$(readlink -f -- \"$p\" 2>/dev/null)\" | base64 -w0; echo; \
+         printf 'X '; stat {l}-c '%b %o %t %T' -- \"$p\" 2>/dev/null || echo; \
          printf 'A '; [ -r \"$p\" ] && printf r; [ -w \"$p\" ] && printf w; [ -x \"$p\" ] && printf x; echo; "
     )
 }
@@ -168,10 +177,13 @@ pub(crate) fn probe(
                 quote(tool)
             ));
         }
-        if let Some(limit) = pr.read_limit {
+        if let Some(limit) = pr.read_limit.map(|l| l.min(i64::MAX as u64)) {
             script.push_str(&format!(
                 "if {test_file} && [ -r \"$p\" ] && [ \"$(stat -L -c %s -- \"$p\")\" -le {limit} ]; then printf 'B '; base64 -w0 < \"$p\"; echo; fi; "
             ));
+        }
+        if pr.mime {
+            script.push_str("if command -v file >/dev/null 2>&1; then printf 'M '; file -b -L --mime -- \"$p\" 2>/dev/null || echo; fi; ");
         }
         if pr.tree {
             script.push_str("if [ -d \"$p\" ]; then find \"$p\" -mindepth 1 -printf 'T %y %m %U %G\\n'; fi; ");
@@ -303,6 +315,22 @@ fn parse_line(st: &mut RemoteStat, line: &str) {
         }
         "C" => st.checksum = Some(rest.trim().to_string()),
         "B" => st.content = Some(b64(rest)),
+        "M" => {
+            let mut parts = rest.splitn(2, ';');
+            let mime = parts.next().unwrap_or("").trim().to_string();
+            let charset = parts.next().unwrap_or("").trim().trim_start_matches("charset=").to_string();
+            st.mime = Some((mime, charset));
+        }
+        "X" => {
+            let f: Vec<&str> = rest.split(' ').collect();
+            if f.len() == 4 {
+                st.blocks = f[0].parse().unwrap_or(0);
+                st.block_size = f[1].parse().unwrap_or(0);
+                let major = u64::from_str_radix(f[2], 16).unwrap_or(0);
+                let minor = u64::from_str_radix(f[3], 16).unwrap_or(0);
+                st.device_type = libc::makedev(major as u32, minor as u32);
+            }
+        }
         "T" => {
             let f: Vec<&str> = rest.split(' ').collect();
             if f.len() == 4 {

@@ -18,11 +18,13 @@ pub(crate) struct Run {
     pub(crate) diff: bool,
     pub(crate) vars: Map<String, Value>,
     pub(crate) search_paths: Vec<PathBuf>,
+    /// Run the module's commands as `nobody` (through util-linux `setpriv`).
+    pub(crate) as_nobody: bool,
 }
 
 /// Run `f` on the local host, counting round trips.
 pub(crate) fn run_module(f: ModuleFn, args: &Value, run: &Run) -> (ModuleOutcome, usize) {
-    let mut conn = Counting { inner: LocalConnection::new(), calls: 0 };
+    let mut conn = Counting { inner: LocalConnection::new(), calls: 0, as_nobody: run.as_nobody };
     let templar = Templar::new();
     let vars = Templar::context(&run.vars);
     let outcome = {
@@ -45,11 +47,19 @@ pub(crate) fn run_module(f: ModuleFn, args: &Value, run: &Run) -> (ModuleOutcome
 struct Counting {
     inner: LocalConnection,
     calls: usize,
+    as_nobody: bool,
 }
 
 impl crate::connection::Connection for Counting {
     fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<crate::connection::ExecOutput, crate::connection::ConnError> {
         self.calls += 1;
+        if self.as_nobody {
+            let wrapped = format!(
+                "setpriv --reuid=65534 --regid=65534 --clear-groups /bin/sh -c {}",
+                crate::modules::quote(command)
+            );
+            return self.inner.exec(&wrapped, stdin);
+        }
         self.inner.exec(command, stdin)
     }
 }
