@@ -12,6 +12,16 @@ use crate::playbook::templar::Templar;
 
 pub(crate) mod args;
 pub(crate) mod free_form;
+pub(crate) mod copy;
+pub(crate) mod fetch;
+pub(crate) mod file;
+pub(crate) mod file_mode;
+pub(crate) mod remote_file;
+pub(crate) mod slurp;
+pub(crate) mod stat;
+pub(crate) mod template;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 /// Escalation settings for a task (`become`, `become_user`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -167,8 +177,13 @@ pub(crate) fn is_free_form(name: &str) -> bool {
 /// The module implementing `name`, if berth has it.
 pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
     let f: ModuleFn = match short_name(name) {
+        "copy" => copy::run,
+        "fetch" => fetch::run,
+        "file" => file::run,
+        "slurp" => slurp::run,
+        "stat" => stat::run,
+        "template" => template::run,
         _ => return None,
     };
-    #[allow(unreachable_code)]
     Some(f)
 }

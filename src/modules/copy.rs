@@ -1,0 +1,529 @@
+//! `copy`: put a controller file (or `content`, or a file already on the host
+//! with `remote_src`) at `dest`, atomically, only when its SHA-1 differs.
+
+use serde_json::{Map, Value};
+
+use crate::connection::ConnError;
+use crate::modules::args::Args;
+use crate::modules::file_mode::FileMode;
+use crate::modules::remote_file::{
+    self, add_path_info, finish, Stop, basename, content_diff, parent_of, sha1_hex, Attrs, Kind, Probe, Write, MAX_DIFF_SIZE,
+};
+use crate::modules::{quote, ModuleContext, ModuleOutcome};
+
+const KNOWN: &[&str] = &[
+    "src", "content", "dest", "backup", "force", "thirsty", "mode", "owner", "group", "directory_mode", "remote_src",
+    "follow", "local_follow", "validate", "checksum", "decrypt", "unsafe_writes",
+];
+
+/// Where the new bytes come from; `label` names it in `--diff` headers.
+pub(crate) enum Source {
+    Bytes { data: Vec<u8>, label: String, local_mode: Option<u32> },
+    Remote(String),
+}
+
+pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+    let a = Args::new("copy", args);
+    finish(plan(ctx, &a))
+}
+
+fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop> {
+    a.check_known(KNOWN)?;
+    let dest_arg = a.str("dest")?.filter(|d| !d.is_empty()).ok_or("dest is required")?;
+    let backup = a.bool("backup", false)?;
+    let force = a.bool("force", a.bool("thirsty", true)?)?;
+    let remote_src = a.bool("remote_src", false)?;
+    let follow = a.bool("follow", false)?;
+    let validate = a.str("validate")?;
+    if let Some(v) = &validate {
+        if !v.contains("%s") {
+            return Err(format!("validate must contain %s: {v}").into());
+        }
+    }
+    let preserve = matches!(a.get("mode"), Some(Value::String(s)) if s == "preserve");
+    let attrs = if preserve {
+        Attrs { mode: None, owner: a.str("owner")?, group: a.str("group")? }
+    } else {
+        Attrs::from_args(a)?
+    };
+    let directory_mode = match a.get("directory_mode") {
+        None => None,
+        Some(v) => Some(FileMode::parse(v)?),
+    };
+    let src = a.str("src")?;
+    let content = a.get("content");
+    let source = match (src, content) {
+        (Some(_), Some(_)) => return Err("src and content are mutually exclusive".into()),
+        (None, None) => return Err("src (or content) is required".into()),
+        (None, Some(c)) => {
+            if dest_arg.ends_with('/') {
+                return Err("can not use content with a dir as dest".into());
+            }
+            let data = match c {
+                Value::String(s) => s.clone().into_bytes(),
+                other => serde_json::to_string(other).unwrap_or_default().into_bytes(),
+            };
+            Source::Bytes { data, label: "dynamically generated".into(), local_mode: None }
+        }
+        (Some(s), None) if remote_src => Source::Remote(s),
+        (Some(s), None) => {
+            let path = ctx
+                .find_file("files", &s)
+                .ok_or_else(|| format!("Could not find or access '{s}' on the Ansible Controller."))?;
+            if path.is_dir() {
+                return Err(format!(
+                    "src '{s}' is a directory: berth's copy copies single files; use the synchronize-free pattern of a \
+                     file module loop or copy each file"
+                ).into());
+            }
+            let data = std::fs::read(&path).map_err(|e| format!("Could not read '{}': {e}", path.display()))?;
+            use std::os::unix::fs::PermissionsExt;
+            let local_mode = std::fs::metadata(&path).ok().map(|m| m.permissions().mode() & 0o7777);
+            Source::Bytes { data, label: path.to_string_lossy().into_owned(), local_mode }
+        }
+    };
+    put(ctx, Put { dest: dest_arg, backup, force, follow, validate, attrs, directory_mode, source, preserve })
+}
+
+/// A file to put on the host (shared by `copy` and `template`).
+pub(crate) struct Put {
+    pub(crate) dest: String,
+    pub(crate) backup: bool,
+    pub(crate) force: bool,
+    pub(crate) follow: bool,
+    pub(crate) validate: Option<String>,
+    pub(crate) attrs: Attrs,
+    pub(crate) directory_mode: Option<FileMode>,
+    pub(crate) source: Source,
+    /// `mode: preserve`: the source file's mode.
+    pub(crate) preserve: bool,
+}
+
+/// Compare, then (unless in check mode) atomically write, like Ansible's copy module.
+pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, Stop> {
+    let Put { dest: dest_arg, backup, force, follow, validate, mut attrs, directory_mode, source, preserve } = p;
+    let src_name = match &source {
+        Source::Bytes { label, .. } => basename(label).to_string(),
+        Source::Remote(p) => basename(p).to_string(),
+    };
+    let into_dir = dest_arg.ends_with('/');
+    let child = format!("{}/{}", dest_arg.trim_end_matches('/'), src_name);
+    let read = if ctx.diff_mode { Some(MAX_DIFF_SIZE as u64) } else { None };
+    let mut probes = vec![Probe::new(&dest_arg).follow(true).sha1(), Probe::new(&child).follow(true).sha1(), Probe::new(&parent_of(&dest_arg))];
+    if let Some(limit) = read {
+        probes[0] = probes[0].clone().read(limit);
+        probes[1] = probes[1].clone().read(limit);
+    }
+    if let Source::Remote(p) = &source {
+        let mut pr = Probe::new(p).follow(true).sha1();
+        if let Some(limit) = read {
+            pr = pr.read(limit);
+        }
+        probes.push(pr);
+    }
+    let facts = remote_file::probe(ctx, &probes, attrs.owner.as_deref(), attrs.group.as_deref())?;
+    // The new content and its checksum.
+    let (data, checksum, label, src_mode) = match &source {
+        Source::Bytes { data, label, local_mode } => (Some(data.as_slice()), sha1_hex(data), label.clone(), *local_mode),
+        Source::Remote(p) => {
+            let st = &facts.stats[3];
+            match st.kind {
+                Kind::Missing => return Err(format!("Source {p} not found").into()),
+                Kind::Dir => {
+                    return Err(format!("Source {p} is a directory: berth's copy with remote_src copies single files").into())
+                }
+                _ => {}
+            }
+            let sum = st.checksum.clone().ok_or_else(|| format!("Source {p} not readable"))?;
+            (st.content.as_deref(), sum, p.clone(), Some(st.mode))
+        }
+    };
+    if preserve {
+        attrs.mode = src_mode.map(FileMode::Numeric);
+    }
+    let dest_stat = &facts.stats[0];
+    let (target, st) = if into_dir || dest_stat.kind == Kind::Dir {
+        (child.clone(), facts.stats[1].clone())
+    } else {
+        (dest_arg.clone(), dest_stat.clone())
+    };
+    // `follow`: write through a symlink to its target.
+    let write_path = match (&st.link_target, follow, &st.realpath) {
+        (Some(_), true, Some(real)) => real.clone(),
+        _ => target.clone(),
+    };
+    let parent_exists = into_dir && dest_stat.kind == Kind::Dir || !into_dir && (dest_stat.kind == Kind::Dir || facts.stats[2].kind == Kind::Dir);
+    let mkdir_parent = if into_dir && dest_stat.kind != Kind::Dir {
+        let base = facts.default_dir_mode();
+        Some(directory_mode.as_ref().map(|m| m.resolve(base, true)).unwrap_or(base))
+    } else {
+        None
+    };
+    if !parent_exists && mkdir_parent.is_none() {
+        return Err(format!("Destination directory {} does not exist", parent_of(&dest_arg)).into());
+    }
+    if st.kind == Kind::Dir {
+        return Err(format!("Destination {target} is a directory").into());
+    }
+    let content_differs = st.checksum.as_deref() != Some(checksum.as_str());
+    if st.exists() && !force {
+        let out = ModuleOutcome::ok().with("dest", target.clone()).with("msg", "file already exists").with("checksum", checksum);
+        return Ok(out);
+    }
+    let change = attrs.change(&st, &facts, facts.default_file_mode())?;
+    let mut out;
+    if content_differs {
+        out = ModuleOutcome::changed(true);
+        if ctx.diff_mode {
+            match data {
+                Some(d) => out = content_diff(out, &target, st.content.as_deref(), st.size, d, &format!("after: {label}")),
+                None => out = out.with("diff", serde_json::json!({"src_larger": MAX_DIFF_SIZE})),
+            }
+        }
+        if ctx.check_mode {
+            out = out.with("dest", target.clone()).with("checksum", checksum).with("src", label);
+            return Ok(out);
+        }
+        let applied = match &source {
+            Source::Bytes { data, .. } => {
+                let w = Write {
+                    dest: &write_path,
+                    content: data,
+                    attrs: change,
+                    validate: validate.as_deref(),
+                    backup,
+                    mkdir_parent,
+                    default_mode: facts.default_file_mode(),
+                };
+                remote_file::write_file(ctx, &w)?
+            }
+            Source::Remote(p) => {
+                // Stream the host's own file through the same atomic path.
+                let mut script = String::new();
+                if let Some(m) = mkdir_parent {
+                    script.push_str(&format!("mkdir -p -m {m:o} -- \"$(dirname -- \"$d\")\" || exit 1; "));
+                }
+                let tmp = "t=$(mktemp \"$(dirname -- \"$d\")/.berth_tmp.XXXXXXXX\") || exit 1; ";
+                script.push_str(tmp);
+                script.push_str(&format!("cp -- {} \"$t\" || {{ rm -f \"$t\"; exit 1; }}; ", quote(p)));
+                script.push_str(&format!(
+                    "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; else chmod {:o} \"$t\"; fi; ",
+                    facts.default_file_mode()
+                ));
+                script.push_str(&format!("( {} ) || {{ rm -f \"$t\"; exit 1; }}; ", change.script("\"$t\"", true)));
+                if let Some(v) = &validate {
+                    script.push_str(&format!("( {} ) >&2 || {{ rm -f \"$t\"; echo 'failed to validate' >&2; exit 1; }}; ", v.replace("%s", "\"$t\"")));
+                }
+                if backup {
+                    script.push_str(remote_file::backup_script());
+                }
+                script.push_str("mv -f -- \"$t\" \"$d\" || { rm -f \"$t\"; exit 1; }; ");
+                let (stat, backup_file) = remote_file::run_then_stat(ctx, &script, &write_path, false)?;
+                remote_file::Applied { backup_file, stat }
+            }
+        };
+        out = add_path_info(out, &applied.stat);
+        if let Some(b) = applied.backup_file {
+            out = out.with("backup_file", b);
+        }
+    } else if !change.is_empty() {
+        out = ModuleOutcome::changed(true);
+        if ctx.check_mode {
+            return Ok(out.with("dest", target.clone()).with("checksum", checksum));
+        }
+        let stat = remote_file::apply_attrs(ctx, &write_path, &change, true)?;
+        out = add_path_info(out, &stat);
+    } else {
+        out = add_path_info(ModuleOutcome::ok(), &st);
+    }
+    Ok(out.with("dest", target).with("checksum", checksum).with("src", label))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::test_support::{file, rooted, run_module, setup, snapshot, Entry, Gen, Node, Run};
+    use serde_json::json;
+
+    struct Case {
+        name: &'static str,
+        initial: Vec<Entry>,
+        args: Value,
+        check: bool,
+        changed: bool,
+        failed: Option<&'static str>,
+        keys: Value,
+        /// Expected paths after the run (others must be as before).
+        expect: Vec<(&'static str, Option<Node>)>,
+    }
+
+    fn cases() -> Vec<Case> {
+        vec![
+            Case {
+                name: "content creates file with umask mode",
+                initial: vec![],
+                args: json!({"content": "hello\n", "dest": "{root}/a"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({"checksum": "f572d396fae9206628714fb2ce00f72e94f2258f", "size": 6, "mode": "0644", "state": "file", "owner": "root", "uid": 0}),
+                expect: vec![("a", Some(file("hello\n", 0o644)))],
+            },
+            Case {
+                name: "same content is ok",
+                initial: vec![Entry::File("a", "hello\n", 0o600)],
+                args: json!({"content": "hello\n", "dest": "{root}/a"}),
+                check: false,
+                changed: false,
+                failed: None,
+                keys: json!({"mode": "0600", "checksum": "f572d396fae9206628714fb2ce00f72e94f2258f"}),
+                expect: vec![("a", Some(file("hello\n", 0o600)))],
+            },
+            Case {
+                name: "different content keeps existing mode",
+                initial: vec![Entry::File("a", "old\n", 0o640)],
+                args: json!({"content": "new\n", "dest": "{root}/a"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({"mode": "0640"}),
+                expect: vec![("a", Some(file("new\n", 0o640)))],
+            },
+            Case {
+                name: "mode only change",
+                initial: vec![Entry::File("a", "x", 0o600)],
+                args: json!({"content": "x", "dest": "{root}/a", "mode": "u=rw,g=r,o=r"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({"mode": "0644"}),
+                expect: vec![("a", Some(file("x", 0o644)))],
+            },
+            Case {
+                name: "int mode",
+                initial: vec![],
+                args: json!({"content": "x", "dest": "{root}/a", "mode": 0o755}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({"mode": "0755"}),
+                expect: vec![("a", Some(file("x", 0o755)))],
+            },
+            Case {
+                name: "check mode reports change and writes nothing",
+                initial: vec![Entry::File("a", "old", 0o644)],
+                args: json!({"content": "new", "dest": "{root}/a"}),
+                check: true,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![("a", Some(file("old", 0o644)))],
+            },
+            Case {
+                name: "force=no leaves an existing file",
+                initial: vec![Entry::File("a", "old", 0o644)],
+                args: json!({"content": "new", "dest": "{root}/a", "force": "no"}),
+                check: false,
+                changed: false,
+                failed: None,
+                keys: json!({}),
+                expect: vec![("a", Some(file("old", 0o644)))],
+            },
+            Case {
+                name: "dest directory gets src basename",
+                initial: vec![Entry::Dir("d", 0o755), Entry::File("ctl/files/app.conf", "conf\n", 0o644)],
+                args: json!({"src": "app.conf", "dest": "{root}/d"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({"dest": "{root}/d/app.conf"}),
+                expect: vec![("d/app.conf", Some(file("conf\n", 0o644)))],
+            },
+            Case {
+                name: "dest ending in slash is created with directory_mode",
+                initial: vec![Entry::File("ctl/files/app.conf", "conf\n", 0o644)],
+                args: json!({"src": "app.conf", "dest": "{root}/new/", "directory_mode": "0750"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({"dest": "{root}/new/app.conf"}),
+                expect: vec![
+                    ("new", Some(Node::Dir { mode: 0o750, uid: 0, gid: 0 })),
+                    ("new/app.conf", Some(file("conf\n", 0o644))),
+                ],
+            },
+            Case {
+                name: "missing parent fails like Ansible",
+                initial: vec![],
+                args: json!({"content": "x", "dest": "{root}/no/a"}),
+                check: false,
+                changed: false,
+                failed: Some("Destination directory {root}/no does not exist"),
+                keys: json!({}),
+                expect: vec![("no", None)],
+            },
+            Case {
+                name: "validate failure leaves dest alone",
+                initial: vec![Entry::File("a", "old", 0o644)],
+                args: json!({"content": "bad", "dest": "{root}/a", "validate": "grep -q good %s"}),
+                check: false,
+                changed: false,
+                failed: Some("failed to validate"),
+                keys: json!({"exit_status": 1}),
+                expect: vec![("a", Some(file("old", 0o644)))],
+            },
+            Case {
+                name: "validate success",
+                initial: vec![],
+                args: json!({"content": "good", "dest": "{root}/a", "validate": "grep -q good %s"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![("a", Some(file("good", 0o644)))],
+            },
+            Case {
+                name: "remote_src copies a host file",
+                initial: vec![Entry::File("src.txt", "remote\n", 0o600)],
+                args: json!({"src": "{root}/src.txt", "dest": "{root}/b", "remote_src": true}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({"size": 7}),
+                expect: vec![("b", Some(file("remote\n", 0o644))), ("src.txt", Some(file("remote\n", 0o600)))],
+            },
+            Case {
+                name: "owner and group by name and number",
+                initial: vec![Entry::File("a", "x", 0o644)],
+                args: json!({"content": "x", "dest": "{root}/a", "owner": "nobody", "group": "65534"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({"owner": "nobody", "uid": 65534, "gid": 65534, "group": "nogroup"}),
+                expect: vec![("a", Some(Node::File { mode: 0o644, uid: 65534, gid: 65534, content: b"x".to_vec() }))],
+            },
+            Case {
+                name: "unknown owner fails",
+                initial: vec![],
+                args: json!({"content": "x", "dest": "{root}/a", "owner": "no_such_user_x"}),
+                check: false,
+                changed: false,
+                failed: Some("chown failed: failed to look up user no_such_user_x"),
+                keys: json!({}),
+                expect: vec![("a", None)],
+            },
+            Case {
+                name: "unknown argument fails",
+                initial: vec![],
+                args: json!({"content": "x", "dest": "{root}/a", "bogus": 1}),
+                check: false,
+                changed: false,
+                failed: Some("Unsupported parameters for (copy) module: bogus."),
+                keys: json!({}),
+                expect: vec![("a", None)],
+            },
+            Case {
+                name: "follow writes through a symlink",
+                initial: vec![Entry::File("real", "old", 0o644), Entry::Link("lnk", "real")],
+                args: json!({"content": "new", "dest": "{root}/lnk", "follow": true}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![("real", Some(file("new", 0o644))), ("lnk", Some(Node::Link { target: "real".into(), uid: 0 }))],
+            },
+        ]
+    }
+
+    #[test]
+    fn fixture_table() {
+        for case in cases() {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path();
+            setup(root, &case.initial);
+            let before = snapshot(root);
+            let run = Run { check: case.check, search_paths: vec![root.join("ctl")], ..Run::default() };
+            let (out, _) = run_module(run_fn(), &rooted(&case.args, root), &run);
+            assert_eq!(out.is_changed(), case.changed, "{}: {out:?}", case.name);
+            match case.failed {
+                Some(msg) => {
+                    let msg = msg.replace("{root}", &root.to_string_lossy());
+                    let got = out.result["msg"].as_str().unwrap_or("");
+                    assert!(out.is_failed() && got.starts_with(&msg), "{}: {out:?}", case.name);
+                }
+                None => assert!(!out.is_failed(), "{}: {out:?}", case.name),
+            }
+            for (k, v) in rooted(&case.keys, root).as_object().unwrap() {
+                assert_eq!(out.result.get(k), Some(v), "{}: key {k} in {out:?}", case.name);
+            }
+            let mut want = before.clone();
+            for (p, node) in &case.expect {
+                match node {
+                    Some(n) => want.insert(p.to_string(), n.clone()),
+                    None => want.remove(*p),
+                };
+            }
+            assert_eq!(snapshot(root), want, "{}", case.name);
+        }
+    }
+
+    fn run_fn() -> crate::modules::ModuleFn {
+        run
+    }
+
+    #[test]
+    fn unchanged_run_is_one_round_trip_and_diff_is_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        setup(root, &[Entry::File("a", "one\n", 0o644)]);
+        let args = rooted(&json!({"content": "two\n", "dest": "{root}/a", "backup": true}), root);
+        let (out, calls) = run_module(run, &args, &Run { diff: true, ..Run::default() });
+        assert!(out.is_changed());
+        assert_eq!(calls, 2);
+        assert_eq!(out.diffs.len(), 1);
+        assert_eq!(out.diffs[0].before, "one\n");
+        assert_eq!(out.diffs[0].after, "two\n");
+        assert_eq!(out.diffs[0].after_header, "after: dynamically generated");
+        let backup = out.result["backup_file"].as_str().unwrap();
+        assert_eq!(std::fs::read_to_string(backup).unwrap(), "one\n");
+        let name = basename(backup);
+        let re = regex::Regex::new(r"^a\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$").unwrap();
+        assert!(re.is_match(name), "{name}");
+        let (again, calls) = run_module(run, &args, &Run { diff: true, ..Run::default() });
+        assert!(!again.is_changed());
+        assert_eq!(calls, 1);
+        // Binary content: the diff is skipped, with Ansible's reason.
+        let args = rooted(&json!({"content": "bin\u{0}", "dest": "{root}/a"}), root);
+        let (out, _) = run_module(run, &args, &Run { diff: true, check: true, ..Run::default() });
+        assert!(out.diffs.is_empty());
+        assert_eq!(out.result["diff"], json!({"src_binary": 1}));
+    }
+
+    #[test]
+    fn property_check_mode_predicts_real_run() {
+        let mut g = Gen::new(7);
+        for i in 0..40 {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path();
+            let contents = ["", "a\n", "b\n"];
+            let modes = [0o600, 0o644, 0o755];
+            match g.below(4) {
+                0 => {}
+                1 | 2 => setup(root, &[Entry::File("t", *g.pick(&contents), *g.pick(&modes))]),
+                _ => setup(root, &[Entry::File("real", *g.pick(&contents), *g.pick(&modes)), Entry::Link("t", "real")]),
+            }
+            let mut args = json!({"content": g.pick(&contents), "dest": "{root}/t"});
+            if g.chance() {
+                args["mode"] = json!(*g.pick(&["0644", "u=rwx,go=rx", "go-w", "600"]));
+            }
+            if g.chance() {
+                args["owner"] = json!(*g.pick(&["root", "nobody"]));
+            }
+            if g.chance() {
+                args["follow"] = json!(g.chance());
+            }
+            let args = rooted(&args, root);
+            crate::modules::test_support::assert_check_predicts(run, root, &args, &Run::default(), &format!("case {i}: {args}"));
+        }
+    }
+}

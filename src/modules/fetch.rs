@@ -1,0 +1,208 @@
+//! `fetch`: copy a host file to the controller (`dest/<host>/<src>`, or
+//! `dest` itself with `flat`), only when the SHA-1s differ.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::connection::ConnError;
+use crate::modules::args::Args;
+use crate::modules::remote_file::{self, basename, finish, sha1_hex, Kind, Probe, Stop};
+use crate::modules::{ModuleContext, ModuleOutcome};
+
+const KNOWN: &[&str] = &["src", "dest", "flat", "fail_on_missing", "validate_checksum", "validate_md5"];
+
+pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+    finish(plan(ctx, &Args::new("fetch", args)))
+}
+
+/// Where the fetched file lands on the controller.
+fn local_dest(ctx: &ModuleContext<'_>, src: &str, dest: &str, flat: bool) -> PathBuf {
+    let base = |p: &str| -> PathBuf {
+        let path = Path::new(p);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            match ctx.search_paths.last() {
+                Some(dir) => dir.join(path),
+                None => path.to_path_buf(),
+            }
+        }
+    };
+    if flat {
+        if dest.ends_with('/') {
+            return base(dest).join(basename(src));
+        }
+        return base(dest);
+    }
+    let rel: Vec<&str> = src.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let mut p = base(dest).join(&ctx.inventory_hostname);
+    for c in rel {
+        p.push(c);
+    }
+    p
+}
+
+fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop> {
+    a.check_known(KNOWN)?;
+    let (src, dest) = match (a.str("src")?, a.str("dest")?) {
+        (Some(s), Some(d)) => (s, d),
+        _ => return Err("src and dest are required".into()),
+    };
+    let flat = a.bool("flat", false)?;
+    let fail_on_missing = a.bool("fail_on_missing", true)?;
+    let validate = a.bool("validate_checksum", a.bool("validate_md5", true)?)?;
+    let target = local_dest(ctx, &src, &dest, flat);
+    let target_str = target.to_string_lossy().into_owned();
+    let facts = remote_file::probe(ctx, &[Probe::new(&src).follow(true).sha1()], None, None)?;
+    let st = &facts.stats[0];
+    let problem = match st.kind {
+        Kind::Missing => Some("the remote file does not exist"),
+        Kind::Dir => Some("remote file is a directory, fetch cannot work on directories"),
+        _ if st.checksum.is_none() => Some("no read permission on remote file"),
+        _ => None,
+    };
+    if let Some(msg) = problem {
+        let out = ModuleOutcome::ok().with("file", src.clone());
+        if fail_on_missing || st.kind == Kind::Dir {
+            let mut out = out.with("failed", true).with("msg", msg);
+            out.result.remove("changed");
+            return Err(Stop::Outcome(out));
+        }
+        return Ok(out.with("msg", format!("{msg}, not transferring, ignored")));
+    }
+    let remote_sum = st.checksum.clone().unwrap_or_default();
+    let local = std::fs::read(&target).ok();
+    let local_sum = local.as_deref().map(sha1_hex);
+    if local_sum.as_deref() == Some(remote_sum.as_str()) {
+        return Ok(ModuleOutcome::ok()
+            .with("file", src)
+            .with("dest", target_str)
+            .with("checksum", remote_sum));
+    }
+    if ctx.check_mode {
+        return Ok(ModuleOutcome::changed(true)
+            .with("dest", target_str)
+            .with("remote_checksum", remote_sum.clone())
+            .with("checksum", remote_sum));
+    }
+    let facts = remote_file::probe(ctx, &[Probe::new(&src).follow(true).read(u64::MAX)], None, None)?;
+    let data = facts.stats[0].content.clone().ok_or_else(|| format!("no read permission on remote file: {src}"))?;
+    let new_sum = sha1_hex(&data);
+    if validate && new_sum != remote_sum {
+        return Err(Stop::Outcome(
+            ModuleOutcome::failed("checksum mismatch")
+                .with("file", src)
+                .with("dest", target_str)
+                .with("checksum", new_sum)
+                .with("remote_checksum", remote_sum),
+        ));
+    }
+    write_local(&target, &data).map_err(|e| format!("Failed to write {target_str}: {e}"))?;
+    Ok(ModuleOutcome::changed(true)
+        .with("dest", target_str)
+        .with("remote_checksum", remote_sum)
+        .with("checksum", new_sum)
+        .with("remote_md5sum", Value::Null))
+}
+
+/// Atomically write a controller file, creating its directory.
+fn write_local(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, data)?;
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::test_support::{rooted, run_module, setup, snapshot, Entry, Run};
+    use serde_json::json;
+
+    struct Case {
+        name: &'static str,
+        initial: Vec<Entry>,
+        args: Value,
+        check: bool,
+        changed: bool,
+        failed: Option<&'static str>,
+        /// Controller file expected afterwards (relative to the temp dir) and its content.
+        local: Option<(&'static str, &'static str)>,
+        calls: usize,
+    }
+
+    #[test]
+    fn fixture_table() {
+        let cases = vec![
+            Case { name: "fetch into host tree", initial: vec![Entry::File("remote/etc/app.conf", "conf\n", 0o600)],
+                args: json!({"src": "{root}/remote/etc/app.conf", "dest": "{root}/out"}), check: false, changed: true, failed: None,
+                local: Some(("out/testhost{root}/remote/etc/app.conf", "conf\n")), calls: 2 },
+            Case { name: "flat", initial: vec![Entry::File("r.txt", "x", 0o600)],
+                args: json!({"src": "{root}/r.txt", "dest": "{root}/got.txt", "flat": true}), check: false, changed: true, failed: None,
+                local: Some(("got.txt", "x")), calls: 2 },
+            Case { name: "flat into dir", initial: vec![Entry::File("r.txt", "x", 0o600)],
+                args: json!({"src": "{root}/r.txt", "dest": "{root}/d/", "flat": true}), check: false, changed: true, failed: None,
+                local: Some(("d/r.txt", "x")), calls: 2 },
+            Case { name: "same checksum is ok", initial: vec![Entry::File("r.txt", "x", 0o600), Entry::File("got.txt", "x", 0o644)],
+                args: json!({"src": "{root}/r.txt", "dest": "{root}/got.txt", "flat": true}), check: false, changed: false, failed: None,
+                local: Some(("got.txt", "x")), calls: 1 },
+            Case { name: "different local is replaced", initial: vec![Entry::File("r.txt", "new", 0o600), Entry::File("got.txt", "old", 0o644)],
+                args: json!({"src": "{root}/r.txt", "dest": "{root}/got.txt", "flat": true}), check: false, changed: true, failed: None,
+                local: Some(("got.txt", "new")), calls: 2 },
+            Case { name: "check mode", initial: vec![Entry::File("r.txt", "new", 0o600), Entry::File("got.txt", "old", 0o644)],
+                args: json!({"src": "{root}/r.txt", "dest": "{root}/got.txt", "flat": true}), check: true, changed: true, failed: None,
+                local: Some(("got.txt", "old")), calls: 1 },
+            Case { name: "missing fails", initial: vec![],
+                args: json!({"src": "{root}/nope", "dest": "{root}/got", "flat": true}), check: false, changed: false,
+                failed: Some("the remote file does not exist"), local: None, calls: 1 },
+            Case { name: "missing ignored", initial: vec![],
+                args: json!({"src": "{root}/nope", "dest": "{root}/got", "flat": true, "fail_on_missing": false}), check: false, changed: false,
+                failed: None, local: None, calls: 1 },
+            Case { name: "directory fails", initial: vec![Entry::Dir("d", 0o755)],
+                args: json!({"src": "{root}/d", "dest": "{root}/got", "flat": true}), check: false, changed: false,
+                failed: Some("remote file is a directory, fetch cannot work on directories"), local: None, calls: 1 },
+            Case { name: "missing dest", initial: vec![], args: json!({"src": "x"}), check: false, changed: false,
+                failed: Some("src and dest are required"), local: None, calls: 0 },
+        ];
+        for case in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path();
+            setup(root, &case.initial);
+            let remote_before: Vec<_> = snapshot(root).into_iter().filter(|(k, _)| !k.starts_with("got") && !k.starts_with("out")).collect();
+            let (out, calls) = run_module(run, &rooted(&case.args, root), &Run { check: case.check, ..Run::default() });
+            assert_eq!(out.is_changed(), case.changed, "{}: {out:?}", case.name);
+            assert_eq!(calls, case.calls, "{}", case.name);
+            match case.failed {
+                Some(msg) => assert!(out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(msg), "{}: {out:?}", case.name),
+                None => assert!(!out.is_failed(), "{}: {out:?}", case.name),
+            }
+            if let Some((p, content)) = case.local {
+                let p = p.replace("{root}", &root.to_string_lossy());
+                assert_eq!(std::fs::read_to_string(root.join(p.trim_start_matches('/'))).unwrap(), content, "{}", case.name);
+                if !case.check && case.changed {
+                    assert_eq!(out.result["checksum"], json!(sha1_hex(content.as_bytes())));
+                }
+            }
+            let remote_after: Vec<_> = snapshot(root).into_iter().filter(|(k, _)| !k.starts_with("got") && !k.starts_with("out") && k != "d" && !k.starts_with("d/")).collect();
+            let remote_before: Vec<_> = remote_before.into_iter().filter(|(k, _)| k != "d").collect();
+            assert_eq!(remote_after, remote_before, "{}: the host file is never changed", case.name);
+        }
+    }
+
+    #[test]
+    fn relative_dest_is_under_the_playbook_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        setup(root, &[Entry::File("r", "x", 0o600), Entry::Dir("play", 0o755)]);
+        let run_cfg = Run { search_paths: vec![root.join("play/roles/x"), root.join("play")], ..Run::default() };
+        let (out, _) = run_module(run, &rooted(&json!({"src": "{root}/r", "dest": "got", "flat": true}), root), &run_cfg);
+        assert_eq!(out.result["dest"], json!(root.join("play/got").to_string_lossy()));
+        assert_eq!(std::fs::read_to_string(root.join("play/got")).unwrap(), "x");
+    }
+}

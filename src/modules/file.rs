@@ -1,0 +1,593 @@
+//! `file`: make a path a file, directory, symlink, hard link, absent, or
+//! touched, with its mode/owner/group, in one read and at most one write.
+
+use serde_json::{json, Map, Value};
+
+use crate::connection::ConnError;
+use crate::modules::args::Args;
+use crate::modules::file_mode::format_mode;
+use crate::modules::remote_file::{self, add_path_info, finish, parent_of, AttrChange, Attrs, Facts, Kind, Probe, RemoteStat, Stop};
+use crate::modules::{quote, FileDiff, ModuleContext, ModuleOutcome};
+
+const KNOWN: &[&str] = &[
+    "path", "dest", "name", "state", "src", "mode", "owner", "group", "recurse", "force", "follow", "unsafe_writes",
+];
+
+const STATES: &[&str] = &["absent", "directory", "file", "hard", "link", "touch"];
+
+pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+    finish(plan(ctx, &Args::new("file", args)))
+}
+
+/// Ansible's name for what is at a path.
+fn prev_state(st: &RemoteStat) -> &'static str {
+    match st.kind {
+        Kind::Missing => "absent",
+        Kind::Link => "link",
+        Kind::Dir => "directory",
+        _ if st.nlink > 1 => "hard",
+        _ => "file",
+    }
+}
+
+fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop> {
+    a.check_known(KNOWN)?;
+    let path = match (a.str("path")?, a.str("dest")?, a.str("name")?) {
+        (Some(p), _, _) | (None, Some(p), _) | (None, None, Some(p)) => p,
+        _ => return Err("missing required arguments: path".into()),
+    };
+    let explicit_state = a.choice("state", STATES, None)?;
+    let attrs = Attrs::from_args(a)?;
+    let src = a.str("src")?;
+    let recurse = a.bool("recurse", false)?;
+    let force = a.bool("force", false)?;
+    let follow = a.bool("follow", true)?;
+    if recurse && explicit_state.as_deref().is_some_and(|s| s != "directory") {
+        return Err("recurse option requires state to be 'directory'".into());
+    }
+    if src.is_some() && explicit_state.as_deref().is_some_and(|s| s != "link" && s != "hard") {
+        return Err("src option requires state to be 'link' or 'hard'".into());
+    }
+    let src_abs = src.as_ref().map(|s| {
+        if s.starts_with('/') {
+            s.clone()
+        } else {
+            format!("{}/{}", parent_of(&path), s)
+        }
+    });
+    let mut probes = vec![Probe::new(&path), Probe::new(&path).follow(true)];
+    // A directory is only replaced by a link when it is empty.
+    probes[0].tree = src.is_some();
+    probes[1].tree = recurse;
+    if let Some(s) = &src_abs {
+        probes.push(Probe::new(s).follow(true));
+    }
+    let facts = remote_file::probe(ctx, &probes, attrs.owner.as_deref(), attrs.group.as_deref())?;
+    let st = facts.stats[0].clone();
+    let prev = prev_state(&st);
+    let state = match explicit_state {
+        Some(s) => s,
+        None if src.is_some() => "link".to_string(),
+        None if prev != "absent" => prev.to_string(),
+        None if recurse => "directory".to_string(),
+        None => "file".to_string(),
+    };
+    let f = FileOp { path: &path, st: &st, followed: &facts.stats[1], facts: &facts, attrs: &attrs, follow, force, prev };
+    let out = match state.as_str() {
+        "absent" => f.absent(ctx)?,
+        "file" => f.file(ctx)?,
+        "directory" => f.directory(ctx, recurse)?,
+        "touch" => f.touch(ctx)?,
+        "link" => {
+            let src = src.ok_or("src is required for creating this symlink")?;
+            f.link(ctx, &src, &facts.stats[2])?
+        }
+        _ => {
+            let src = src.ok_or("src is required for creating this hard link")?;
+            if !src.starts_with('/') {
+                return Err("absolute paths are required".into());
+            }
+            f.hard(ctx, &src, &facts.stats[2])?
+        }
+    };
+    Ok(out)
+}
+
+struct FileOp<'a> {
+    path: &'a str,
+    /// The path itself (not followed).
+    st: &'a RemoteStat,
+    /// The path with symlinks followed.
+    followed: &'a RemoteStat,
+    facts: &'a Facts,
+    attrs: &'a Attrs,
+    follow: bool,
+    force: bool,
+    prev: &'static str,
+}
+
+impl FileOp<'_> {
+    fn path_result(&self, changed: bool, st: &RemoteStat) -> ModuleOutcome {
+        add_path_info(ModuleOutcome::changed(changed), st).with("path", self.path)
+    }
+
+    /// Ansible's state diff (`before`/`after` dicts) as text.
+    fn diff(&self, ctx: &ModuleContext<'_>, mut out: ModuleOutcome, after_state: &str, change: &AttrChange) -> ModuleOutcome {
+        if !ctx.diff_mode || !out.is_changed() {
+            return out;
+        }
+        let mut before = Map::new();
+        let mut after = Map::new();
+        before.insert("path".into(), json!(self.path));
+        after.insert("path".into(), json!(self.path));
+        if self.prev != after_state {
+            before.insert("state".into(), json!(self.prev));
+            after.insert("state".into(), json!(after_state));
+        }
+        if let Some(m) = change.mode {
+            if self.followed.exists() {
+                before.insert("mode".into(), json!(format_mode(self.followed.mode)));
+            }
+            after.insert("mode".into(), json!(format_mode(m)));
+        }
+        if let Some(u) = change.uid {
+            if self.followed.exists() {
+                before.insert("owner".into(), json!(self.followed.uid));
+            }
+            after.insert("owner".into(), json!(u));
+        }
+        if let Some(g) = change.gid {
+            if self.followed.exists() {
+                before.insert("group".into(), json!(self.followed.gid));
+            }
+            after.insert("group".into(), json!(g));
+        }
+        let text = |m: Map<String, Value>| serde_json::to_string_pretty(&Value::Object(m)).unwrap_or_default() + "\n";
+        out.diffs.push(FileDiff {
+            before_header: format!("before: {}", self.path),
+            after_header: format!("after: {}", self.path),
+            before: text(before),
+            after: text(after),
+        });
+        out
+    }
+
+    /// Run `script` (unless in check mode) and report the path afterwards.
+    fn apply(&self, ctx: &mut ModuleContext<'_>, script: &str, follow: bool, projected: RemoteStat) -> Result<RemoteStat, Stop> {
+        if ctx.check_mode {
+            return Ok(projected);
+        }
+        remote_file::run_then_stat(ctx, script, self.path, follow)
+            .map(|(st, _)| st)
+            .map_err(|e| match e {
+                Stop::Fail(msg) => Stop::Fail(format!("Error while changing {}: {msg}", self.path)),
+                other => other,
+            })
+    }
+
+    fn absent(&self, ctx: &mut ModuleContext<'_>) -> Result<ModuleOutcome, Stop> {
+        if !self.st.exists() {
+            return Ok(ModuleOutcome::ok().with("path", self.path).with("state", "absent"));
+        }
+        if !ctx.check_mode {
+            let out = ctx.exec(&format!("rm -rf -- {}", quote(self.path)), None)?;
+            if !out.success() {
+                return Err(format!("rmtree failed: {}", out.stderr_str().trim()).into());
+            }
+        }
+        let out = ModuleOutcome::changed(true).with("path", self.path).with("state", "absent");
+        Ok(self.diff(ctx, out, "absent", &AttrChange::default()))
+    }
+
+    fn file(&self, ctx: &mut ModuleContext<'_>) -> Result<ModuleOutcome, Stop> {
+        let target = if self.follow && self.st.kind == Kind::Link { self.followed } else { self.st };
+        let state = prev_state(target);
+        if state != "file" && state != "hard" {
+            let fail = ModuleOutcome::failed(format!("file ({}) is {state}, cannot continue", self.path))
+                .with("path", self.path)
+                .with("state", state);
+            return Err(Stop::Outcome(fail));
+        }
+        self.attributes(ctx, target, "file")
+    }
+
+    /// Apply mode/owner/group to an existing path.
+    fn attributes(&self, ctx: &mut ModuleContext<'_>, target: &RemoteStat, state: &str) -> Result<ModuleOutcome, Stop> {
+        let change = self.attrs.change(target, self.facts, 0)?;
+        if change.is_empty() {
+            return Ok(self.path_result(false, target));
+        }
+        let follow = self.follow || target.kind != Kind::Link;
+        let projected = project(target, &change);
+        let st = self.apply(ctx, &change.script("\"$p\"", follow), follow, projected)?;
+        let out = self.path_result(true, &st);
+        Ok(self.diff(ctx, out, state, &change))
+    }
+
+    fn directory(&self, ctx: &mut ModuleContext<'_>, recurse: bool) -> Result<ModuleOutcome, Stop> {
+        let target = if self.follow && self.st.kind == Kind::Link { self.followed } else { self.st };
+        match target.kind {
+            Kind::Missing => {
+                // Create each missing component, giving each the attributes (like Ansible).
+                let mut comps = Vec::new();
+                let mut cur = self.path.trim_end_matches('/').to_string();
+                while !cur.is_empty() && cur != "/" && cur != "." {
+                    comps.push(cur.clone());
+                    cur = parent_of(&cur);
+                }
+                comps.reverse();
+                let mut change = self.attrs.change(&RemoteStat::default(), self.facts, self.facts.default_dir_mode())?;
+                if let Some(mode) = &self.attrs.mode {
+                    // `X` counts directories as executable.
+                    change.mode = Some(mode.resolve(self.facts.default_dir_mode(), true));
+                }
+                let mut script = String::from("for c in");
+                for c in &comps {
+                    script.push(' ');
+                    script.push_str(&quote(c));
+                }
+                script.push_str(&format!(
+                    "; do if [ ! -d \"$c\" ]; then mkdir -- \"$c\" || exit 1; {} fi; done; ",
+                    change.script("\"$c\"", true)
+                ));
+                let projected = RemoteStat {
+                    path: self.path.to_string(),
+                    kind: Kind::Dir,
+                    mode: change.mode.unwrap_or(self.facts.default_dir_mode()),
+                    nlink: 2,
+                    ..RemoteStat::default()
+                };
+                let st = self.apply(ctx, &script, true, projected)?;
+                let out = self.path_result(true, &st);
+                Ok(self.diff(ctx, out, "directory", &change))
+            }
+            Kind::Dir => {
+                let change = self.attrs.change(target, self.facts, 0)?;
+                let tree_changes = recurse && self.tree_differs();
+                if change.is_empty() && !tree_changes {
+                    return Ok(self.path_result(false, target));
+                }
+                let mut script = change.script("\"$p\"", true);
+                if tree_changes {
+                    script.push_str(&self.recurse_script());
+                }
+                let st = self.apply(ctx, &script, true, project(target, &change))?;
+                let out = self.path_result(true, &st);
+                Ok(self.diff(ctx, out, "directory", &change))
+            }
+            _ => Err(Stop::Outcome(
+                ModuleOutcome::failed(format!("{} already exists as a {}", self.path, prev_state(target)))
+                    .with("path", self.path),
+            )),
+        }
+    }
+
+    fn tree_differs(&self) -> bool {
+        self.followed.tree.iter().filter(|e| !e.is_link).any(|e| {
+            let st = RemoteStat { kind: if e.is_dir { Kind::Dir } else { Kind::File }, mode: e.mode, uid: e.uid, gid: e.gid, ..RemoteStat::default() };
+            self.attrs.change(&st, self.facts, 0).map(|c| !c.is_empty()).unwrap_or(true)
+        })
+    }
+
+    fn recurse_script(&self) -> String {
+        let mut s = String::new();
+        let owner = self.attrs.owner.as_ref().and_then(|o| self.facts.uids.get(o).copied().flatten());
+        let group = self.attrs.group.as_ref().and_then(|g| self.facts.gids.get(g).copied().flatten());
+        let spec = match (owner, group) {
+            (Some(u), Some(g)) => Some(format!("{u}:{g}")),
+            (Some(u), None) => Some(u.to_string()),
+            (None, Some(g)) => Some(format!(":{g}")),
+            (None, None) => None,
+        };
+        if let Some(spec) = spec {
+            s.push_str(&format!("chown -R -h {spec} -- \"$p\" || exit 1; "));
+        }
+        if let Some(m) = &self.attrs.mode {
+            s.push_str(&format!("chmod -R {} -- \"$p\" || exit 1; ", quote(&m.chmod_arg())));
+        }
+        s
+    }
+
+    fn touch(&self, ctx: &mut ModuleContext<'_>) -> Result<ModuleOutcome, Stop> {
+        let target = if self.follow && self.st.kind == Kind::Link { self.followed } else { self.st };
+        let h = if self.follow { "" } else { "-h " };
+        let (change, projected) = if target.exists() {
+            let ch = self.attrs.change(target, self.facts, 0)?;
+            (ch.clone(), project(target, &ch))
+        } else {
+            let mut ch = self.attrs.change(target, self.facts, self.facts.default_file_mode())?;
+            let mode = ch.mode.unwrap_or(self.facts.default_file_mode());
+            ch.mode = Some(mode);
+            (ch, RemoteStat { path: self.path.to_string(), kind: Kind::File, mode, nlink: 1, ..RemoteStat::default() })
+        };
+        let follow = self.follow || target.kind != Kind::Link;
+        let script = format!("touch {h}-- \"$p\" || exit 1; {}", change.script("\"$p\"", follow));
+        let st = self.apply(ctx, &script, follow, projected)?;
+        let out = self.path_result(true, &st);
+        Ok(self.diff(ctx, out, "touch", &change))
+    }
+
+    fn link(&self, ctx: &mut ModuleContext<'_>, src: &str, src_st: &RemoteStat) -> Result<ModuleOutcome, Stop> {
+        if !src_st.exists() && !self.force {
+            return Err(format!(
+                "src file does not exist, use \"force=yes\" if you really want to create the link: {}",
+                src_st.path
+            )
+            .into());
+        }
+        let mut pre = String::new();
+        let mut changed = false;
+        match self.prev {
+            "absent" => changed = true,
+            "link" => changed = self.st.link_target.as_deref() != Some(src),
+            "directory" => {
+                if !self.force {
+                    return Err(format!("refusing to convert from directory to symlink for {}", self.path).into());
+                }
+                if !self.st.tree.is_empty() {
+                    return Err(format!("the directory {} is not empty, refusing to convert it", self.path).into());
+                }
+                changed = true;
+                pre = "rmdir -- \"$p\" || exit 1; ".into();
+            }
+            other => {
+                if !self.force {
+                    return Err(format!("refusing to convert from {other} to symlink for {}", self.path).into());
+                }
+                changed = true;
+            }
+        }
+        // Owner/group apply to the link itself; Linux links have no mode.
+        let link_attrs = Attrs { mode: None, owner: self.attrs.owner.clone(), group: self.attrs.group.clone() };
+        let base = if changed { RemoteStat::default() } else { self.st.clone() };
+        let change = link_attrs.change(&base, self.facts, 0)?;
+        if !changed && change.is_empty() {
+            return Ok(add_path_info(ModuleOutcome::ok(), self.st).with("dest", self.path).with("src", src));
+        }
+        let mut script = pre;
+        if changed {
+            script.push_str(&format!(
+                "t=\"$p.berth_tmp.$$\"; ln -s -- {} \"$t\" || exit 1; mv -Tf -- \"$t\" \"$p\" || {{ rm -f \"$t\"; exit 1; }}; ",
+                quote(src)
+            ));
+        }
+        script.push_str(&change.script("\"$p\"", false));
+        let projected = RemoteStat { path: self.path.to_string(), kind: Kind::Link, mode: 0o777, nlink: 1, link_target: Some(src.to_string()), ..RemoteStat::default() };
+        let st = self.apply(ctx, &script, false, projected)?;
+        let out = add_path_info(ModuleOutcome::changed(true), &st).with("dest", self.path).with("src", src);
+        Ok(self.diff(ctx, out, "link", &change))
+    }
+
+    fn hard(&self, ctx: &mut ModuleContext<'_>, src: &str, src_st: &RemoteStat) -> Result<ModuleOutcome, Stop> {
+        if !src_st.exists() {
+            return Err(format!("src does not exist: {src}").into());
+        }
+        let changed = match self.prev {
+            "absent" => true,
+            "hard" | "file" => {
+                let same = self.st.inode == src_st.inode && self.st.dev == src_st.dev;
+                if !same && !self.force {
+                    let what = if self.prev == "hard" { "different hard link" } else { "file" };
+                    return Err(format!("Cannot link, {what} exists at destination").into());
+                }
+                !same
+            }
+            other => {
+                if !self.force {
+                    return Err(format!("Cannot link, {other} exists at destination").into());
+                }
+                if other == "directory" && !self.st.tree.is_empty() {
+                    return Err(format!("the directory {} is not empty, refusing to convert it", self.path).into());
+                }
+                true
+            }
+        };
+        let base = if changed { src_st.clone() } else { self.st.clone() };
+        let change = self.attrs.change(&base, self.facts, 0)?;
+        if !changed && change.is_empty() {
+            return Ok(add_path_info(ModuleOutcome::ok(), self.st).with("dest", self.path).with("src", src));
+        }
+        let mut script = String::new();
+        if changed {
+            if self.prev == "directory" {
+                script.push_str("rmdir -- \"$p\" || exit 1; ");
+            }
+            script.push_str(&format!(
+                "t=\"$p.berth_tmp.$$\"; ln -- {} \"$t\" || exit 1; mv -Tf -- \"$t\" \"$p\" || {{ rm -f \"$t\"; exit 1; }}; ",
+                quote(src)
+            ));
+        }
+        script.push_str(&change.script("\"$p\"", true));
+        let mut projected = project(&base, &change);
+        projected.nlink = base.nlink + u64::from(changed);
+        let st = self.apply(ctx, &script, false, projected)?;
+        let out = add_path_info(ModuleOutcome::changed(true), &st).with("dest", self.path).with("src", src);
+        Ok(self.diff(ctx, out, "hard", &change))
+    }
+}
+
+/// A stat as it will be after `change` (what check mode reports).
+fn project(st: &RemoteStat, change: &AttrChange) -> RemoteStat {
+    let mut p = st.clone();
+    if let Some(m) = change.mode {
+        p.mode = m;
+    }
+    if let Some(u) = change.uid {
+        p.uid = u;
+    }
+    if let Some(g) = change.gid {
+        p.gid = g;
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::test_support::{assert_check_predicts, file, rooted, run_module, setup, snapshot, Entry, Gen, Node, Run};
+
+    struct Case {
+        name: &'static str,
+        initial: Vec<Entry>,
+        args: Value,
+        check: bool,
+        changed: bool,
+        failed: Option<&'static str>,
+        keys: Value,
+        expect: Vec<(&'static str, Option<Node>)>,
+    }
+
+    fn dir(mode: u32) -> Node {
+        Node::Dir { mode, uid: 0, gid: 0 }
+    }
+
+    fn link(t: &str) -> Node {
+        Node::Link { target: t.into(), uid: 0 }
+    }
+
+    fn c(name: &'static str, initial: Vec<Entry>, args: Value, changed: bool, keys: Value, expect: Vec<(&'static str, Option<Node>)>) -> Case {
+        Case { name, initial, args, check: false, changed, failed: None, keys, expect }
+    }
+
+    fn fail(name: &'static str, initial: Vec<Entry>, args: Value, msg: &'static str) -> Case {
+        Case { name, initial, args, check: false, changed: false, failed: Some(msg), keys: json!({}), expect: vec![] }
+    }
+
+    fn cases() -> Vec<Case> {
+        vec![
+            c("directory created with parents", vec![], json!({"path": "{root}/a/b", "state": "directory", "mode": "0750"}), true,
+              json!({"state": "directory", "mode": "0750", "path": "{root}/a/b"}),
+              vec![("a", Some(dir(0o750))), ("a/b", Some(dir(0o750)))]),
+            c("existing directory ok", vec![Entry::Dir("d", 0o755)], json!({"path": "{root}/d", "state": "directory"}), false,
+              json!({"state": "directory", "mode": "0755"}), vec![]),
+            c("directory mode change", vec![Entry::Dir("d", 0o700)], json!({"path": "{root}/d", "state": "directory", "mode": "u=rwx,g=rx,o=rx"}), true,
+              json!({"mode": "0755"}), vec![("d", Some(dir(0o755)))]),
+            c("recurse applies mode to the tree", vec![Entry::Dir("d", 0o755), Entry::File("d/f", "x", 0o600), Entry::Dir("d/s", 0o700)],
+              json!({"path": "{root}/d", "state": "directory", "recurse": true, "mode": "a+rX"}), true, json!({}),
+              vec![("d/f", Some(file("x", 0o644))), ("d/s", Some(dir(0o755)))]),
+            c("recurse already right", vec![Entry::Dir("d", 0o755), Entry::File("d/f", "x", 0o644)],
+              json!({"path": "{root}/d", "state": "directory", "recurse": true, "mode": "a+rX"}), false, json!({}), vec![]),
+            fail("directory over a file", vec![Entry::File("f", "x", 0o644)], json!({"path": "{root}/f", "state": "directory"}), "{root}/f already exists as a file"),
+            c("file mode", vec![Entry::File("f", "x", 0o600)], json!({"path": "{root}/f", "mode": 0o640}), true,
+              json!({"mode": "0640", "state": "file", "size": 1}), vec![("f", Some(file("x", 0o640)))]),
+            fail("state file on a missing path", vec![], json!({"path": "{root}/nope", "state": "file"}), "file ({root}/nope) is absent, cannot continue"),
+            c("file through a link with follow", vec![Entry::File("f", "x", 0o600), Entry::Link("l", "f")], json!({"path": "{root}/l", "state": "file", "mode": "0644"}), true,
+              json!({}), vec![("f", Some(file("x", 0o644)))]),
+            c("absent removes a tree", vec![Entry::Dir("d", 0o755), Entry::File("d/f", "x", 0o644)], json!({"path": "{root}/d", "state": "absent"}), true,
+              json!({"state": "absent"}), vec![("d", None), ("d/f", None)]),
+            c("absent on missing is ok", vec![], json!({"path": "{root}/d", "state": "absent"}), false, json!({"state": "absent"}), vec![]),
+            c("touch creates", vec![], json!({"path": "{root}/t", "state": "touch", "mode": "0600"}), true,
+              json!({"state": "file", "mode": "0600"}), vec![("t", Some(file("", 0o600)))]),
+            c("link created", vec![Entry::File("f", "x", 0o644)], json!({"src": "f", "dest": "{root}/l", "state": "link"}), true,
+              json!({"state": "link", "dest": "{root}/l", "src": "f"}), vec![("l", Some(link("f")))]),
+            c("link unchanged", vec![Entry::File("f", "x", 0o644), Entry::Link("l", "f")], json!({"src": "f", "path": "{root}/l", "state": "link"}), false,
+              json!({"state": "link"}), vec![]),
+            c("link retargeted", vec![Entry::File("f", "x", 0o644), Entry::File("g", "y", 0o644), Entry::Link("l", "f")],
+              json!({"src": "g", "path": "{root}/l", "state": "link"}), true, json!({}), vec![("l", Some(link("g")))]),
+            fail("link to missing src", vec![], json!({"src": "nope", "path": "{root}/l", "state": "link"}), "src file does not exist, use \"force=yes\""),
+            c("forced link to missing src", vec![], json!({"src": "nope", "path": "{root}/l", "state": "link", "force": true}), true,
+              json!({}), vec![("l", Some(link("nope")))]),
+            fail("link over a file without force", vec![Entry::File("f", "x", 0o644), Entry::File("l", "y", 0o644)],
+                 json!({"src": "f", "path": "{root}/l", "state": "link"}), "refusing to convert from file to symlink for {root}/l"),
+            c("link over a file with force", vec![Entry::File("f", "x", 0o644), Entry::File("l", "y", 0o644)],
+              json!({"src": "f", "path": "{root}/l", "state": "link", "force": true}), true, json!({}), vec![("l", Some(link("f")))]),
+            c("hard link", vec![Entry::File("f", "x", 0o644)], json!({"src": "{root}/f", "path": "{root}/h", "state": "hard"}), true,
+              json!({"state": "hard"}), vec![("h", Some(file("x", 0o644)))]),
+            fail("hard link needs absolute src", vec![Entry::File("f", "x", 0o644)], json!({"src": "f", "path": "{root}/h", "state": "hard"}), "absolute paths are required"),
+            c("owner by name", vec![Entry::File("f", "x", 0o644)], json!({"path": "{root}/f", "owner": "nobody", "group": "nogroup"}), true,
+              json!({"owner": "nobody", "group": "nogroup", "uid": 65534}),
+              vec![("f", Some(Node::File { mode: 0o644, uid: 65534, gid: 65534, content: b"x".to_vec() }))]),
+            fail("unknown group", vec![Entry::File("f", "x", 0o644)], json!({"path": "{root}/f", "group": "no_such_group_x"}), "chgrp failed: failed to look up group no_such_group_x"),
+            fail("bad state", vec![], json!({"path": "{root}/f", "state": "weird"}), "value of state must be one of: absent, directory, file, hard, link, touch, got: weird"),
+            fail("recurse needs directory", vec![], json!({"path": "{root}/f", "state": "file", "recurse": true}), "recurse option requires state to be 'directory'"),
+            Case { name: "check mode creates nothing", initial: vec![], args: json!({"path": "{root}/d", "state": "directory"}), check: true, changed: true, failed: None, keys: json!({"state": "directory"}), expect: vec![] },
+        ]
+    }
+
+    #[test]
+    fn fixture_table() {
+        for case in cases() {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path();
+            setup(root, &case.initial);
+            let before = snapshot(root);
+            let (out, _) = run_module(run, &rooted(&case.args, root), &Run { check: case.check, ..Run::default() });
+            assert_eq!(out.is_changed(), case.changed, "{}: {out:?}", case.name);
+            match case.failed {
+                Some(msg) => {
+                    let msg = msg.replace("{root}", &root.to_string_lossy());
+                    assert!(out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(&msg), "{}: {out:?}", case.name);
+                }
+                None => assert!(!out.is_failed(), "{}: {out:?}", case.name),
+            }
+            for (k, v) in rooted(&case.keys, root).as_object().unwrap() {
+                assert_eq!(out.result.get(k), Some(v), "{}: key {k} in {out:?}", case.name);
+            }
+            let mut want = before.clone();
+            for (p, node) in &case.expect {
+                match node {
+                    Some(n) => want.insert(p.to_string(), n.clone()),
+                    None => want.remove(*p),
+                };
+            }
+            if case.name == "hard link" {
+                // Both names now share one inode with two links.
+                let f = std::fs::metadata(root.join("f")).unwrap();
+                let h = std::fs::metadata(root.join("h")).unwrap();
+                use std::os::unix::fs::MetadataExt;
+                assert_eq!((f.ino(), f.nlink()), (h.ino(), 2));
+            }
+            assert_eq!(snapshot(root), want, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn diff_mode_shows_state_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let args = rooted(&json!({"path": "{root}/d", "state": "directory", "mode": "0700"}), root);
+        let (out, calls) = run_module(run, &args, &Run { diff: true, check: true, ..Run::default() });
+        assert_eq!(calls, 1);
+        assert!(out.diffs[0].before.contains("\"state\": \"absent\""), "{:?}", out.diffs);
+        assert!(out.diffs[0].after.contains("\"state\": \"directory\""));
+        assert!(out.diffs[0].after.contains("\"mode\": \"0700\""));
+    }
+
+    #[test]
+    fn property_check_mode_predicts_real_run() {
+        let mut g = Gen::new(3);
+        for i in 0..60 {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path();
+            setup(root, &[Entry::File("src", "s", 0o644)]);
+            match g.below(5) {
+                0 => {}
+                1 => setup(root, &[Entry::File("t", "x", *g.pick(&[0o600, 0o644]))]),
+                2 => setup(root, &[Entry::Dir("t", *g.pick(&[0o700, 0o755])), Entry::File("t/in", "y", 0o600)]),
+                3 => setup(root, &[Entry::Link("t", *g.pick(&["src", "other"]))]),
+                _ => setup(root, &[Entry::Dir("t", 0o755)]),
+            }
+            let state = *g.pick(&["file", "directory", "link", "hard", "absent"]);
+            let mut args = json!({"path": "{root}/t", "state": state});
+            match state {
+                "link" => args["src"] = json!("src"),
+                "hard" => args["src"] = json!("{root}/src"),
+                _ => {}
+            }
+            if state != "absent" && state != "link" && g.chance() {
+                args["mode"] = json!(*g.pick(&["0644", "u+x", "go-rwx", "a+X"]));
+            }
+            if state != "absent" && g.chance() {
+                args["owner"] = json!(*g.pick(&["root", "nobody"]));
+            }
+            if state == "directory" && g.chance() {
+                args["recurse"] = json!(true);
+            }
+            if g.chance() {
+                args["force"] = json!(true);
+            }
+            let args = rooted(&args, root);
+            assert_check_predicts(run, root, &args, &Run::default(), &format!("case {i}: {args}"));
+        }
+    }
+}

@@ -1,0 +1,668 @@
+//! Shared pieces of the file modules, pyinfra-style: one round trip reads
+//! every fact a module needs (stat, checksum, optional content, umask,
+//! owner/group ids), one more applies a change. Writes are atomic: content
+//! goes on stdin into a temp file next to the destination, gets its mode,
+//! owner and group, is validated, then renamed over the destination.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::connection::ConnError;
+use crate::modules::args::Args;
+use crate::modules::file_mode::{format_mode, FileMode};
+use crate::modules::{quote, FileDiff, ModuleContext, ModuleOutcome};
+
+/// Ansible's `max_file_size_for_diff` default.
+pub(crate) const MAX_DIFF_SIZE: usize = 104448;
+
+/// What to learn about one path.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Probe {
+    pub(crate) path: String,
+    /// Stat the link target instead of the link (`follow`).
+    pub(crate) follow: bool,
+    /// Checksum tool for regular files: `sha1sum`, `sha256sum`, ...
+    pub(crate) checksum: Option<String>,
+    /// Read the content of a regular file no larger than this many bytes.
+    pub(crate) read_limit: Option<u64>,
+    /// List every path below a directory (`recurse`).
+    pub(crate) tree: bool,
+    /// Ask `file --mime` for the MIME type and charset (when the host has `file`).
+    pub(crate) mime: bool,
+}
+
+impl Probe {
+    pub(crate) fn new(path: &str) -> Probe {
+        Probe { path: path.to_string(), ..Probe::default() }
+    }
+    pub(crate) fn follow(mut self, follow: bool) -> Probe {
+        self.follow = follow;
+        self
+    }
+    pub(crate) fn sha1(mut self) -> Probe {
+        self.checksum = Some("sha1sum".into());
+        self
+    }
+    pub(crate) fn read(mut self, limit: u64) -> Probe {
+        self.read_limit = Some(limit);
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Kind {
+    #[default]
+    Missing,
+    File,
+    Dir,
+    Link,
+    Char,
+    Block,
+    Fifo,
+    Socket,
+}
+
+/// One path as the host sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RemoteStat {
+    pub(crate) path: String,
+    pub(crate) kind: Kind,
+    /// Permission bits (0o7777).
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) owner: String,
+    pub(crate) group: String,
+    pub(crate) size: u64,
+    pub(crate) mtime: f64,
+    pub(crate) atime: f64,
+    pub(crate) ctime: f64,
+    pub(crate) inode: u64,
+    pub(crate) dev: u64,
+    pub(crate) nlink: u64,
+    /// `readlink` of the path when it is a symlink.
+    pub(crate) link_target: Option<String>,
+    /// Fully resolved path (`realpath`).
+    pub(crate) realpath: Option<String>,
+    pub(crate) readable: bool,
+    pub(crate) writeable: bool,
+    pub(crate) executable: bool,
+    pub(crate) checksum: Option<String>,
+    pub(crate) content: Option<Vec<u8>>,
+    /// `file --mime` answer: (mimetype, charset).
+    pub(crate) mime: Option<(String, String)>,
+    /// 512-byte blocks allocated, preferred I/O block size, device type of a device file.
+    pub(crate) blocks: u64,
+    pub(crate) block_size: u64,
+    pub(crate) device_type: u64,
+    /// Entries below a directory when the probe asked for the tree.
+    pub(crate) tree: Vec<TreeEntry>,
+}
+
+/// One path under a directory: enough to judge `recurse` changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TreeEntry {
+    pub(crate) is_dir: bool,
+    pub(crate) is_link: bool,
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+impl RemoteStat {
+    pub(crate) fn exists(&self) -> bool {
+        self.kind != Kind::Missing
+    }
+
+    /// Ansible's `state` for an existing path.
+    pub(crate) fn state(&self) -> &'static str {
+        match self.kind {
+            Kind::Missing => "absent",
+            Kind::Link => "link",
+            Kind::Dir => "directory",
+            _ if self.nlink > 1 => "hard",
+            _ => "file",
+        }
+    }
+}
+
+/// Everything one probe round trip learned.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Facts {
+    pub(crate) stats: Vec<RemoteStat>,
+    pub(crate) umask: u32,
+    pub(crate) uids: HashMap<String, Option<u32>>,
+    pub(crate) gids: HashMap<String, Option<u32>>,
+}
+
+impl Facts {
+    /// Mode a newly created file gets (0666 & ~umask), like Ansible's atomic_move.
+    pub(crate) fn default_file_mode(&self) -> u32 {
+        0o666 & !self.umask
+    }
+    pub(crate) fn default_dir_mode(&self) -> u32 {
+        0o777 & !self.umask
+    }
+}
+
+/// Shell that prints one stat record for the path in `"$p"`.
+fn stat_script(follow: bool) -> String {
+    let l = if follow { "-L " } else { "" };
+    format!(
+        "printf 'S '; stat {l}-c '%f %u %g %s %.9Y %.9X %.9Z %i %d %h %U %G' -- \"$p\" 2>/dev/null || stat -c '%f %u %g %s %.9Y %.9X %.9Z %i %d %h %U %G' -- \"$p\"; \
+         if [ -L \"$p\" ]; then printf 'L '; printf %s \"$(readlink -- \"$p\")\" | base64 -w0; echo; fi; \
+         printf 'R '; printf %s \"$(readlink -f -- \"$p\" 2>/dev/null)\" | base64 -w0; echo; \
+         printf 'X '; stat {l}-c '%b %o %t %T' -- \"$p\" 2>/dev/null || echo; \
+         printf 'A '; [ -r \"$p\" ] && printf r; [ -w \"$p\" ] && printf w; [ -x \"$p\" ] && printf x; echo; "
+    )
+}
+
+/// The facts of `probes` (plus umask and the ids of `owner`/`group` names) in one round trip.
+pub(crate) fn probe(
+    ctx: &mut ModuleContext<'_>,
+    probes: &[Probe],
+    owner: Option<&str>,
+    group: Option<&str>,
+) -> Result<Facts, Stop> {
+    let mut script = String::from("umask; ");
+    for (i, pr) in probes.iter().enumerate() {
+        script.push_str(&format!("p={}; echo P{i}; if [ -e \"$p\" ] || [ -L \"$p\" ]; then ", quote(&pr.path)));
+        script.push_str(&stat_script(pr.follow));
+        let test_file = if pr.follow { "[ -f \"$p\" ]" } else { "[ -f \"$p\" ] && [ ! -L \"$p\" ]" };
+        if let Some(tool) = &pr.checksum {
+            script.push_str(&format!(
+                "if {test_file} && [ -r \"$p\" ]; then printf 'C '; {} < \"$p\" | cut -d' ' -f1; fi; ",
+                quote(tool)
+            ));
+        }
+        if let Some(limit) = pr.read_limit.map(|l| l.min(i64::MAX as u64)) {
+            script.push_str(&format!(
+                "if {test_file} && [ -r \"$p\" ] && [ \"$(stat -L -c %s -- \"$p\")\" -le {limit} ]; then printf 'B '; base64 -w0 < \"$p\"; echo; fi; "
+            ));
+        }
+        if pr.mime {
+            script.push_str("if command -v file >/dev/null 2>&1; then printf 'M '; file -b -L --mime -- \"$p\" 2>/dev/null || echo; fi; ");
+        }
+        if pr.tree {
+            script.push_str("if [ -d \"$p\" ]; then find \"$p\" -mindepth 1 -printf 'T %y %m %U %G\\n'; fi; ");
+        }
+        script.push_str("else echo N; fi; ");
+    }
+    if let Some(o) = owner.filter(|o| !is_numeric(o)) {
+        script.push_str(&format!("printf 'U '; id -u -- {} 2>/dev/null || echo; ", quote(o)));
+    }
+    if let Some(g) = group.filter(|g| !is_numeric(g)) {
+        script.push_str(&format!(
+            "printf 'G '; getent group -- {} 2>/dev/null | cut -d: -f3 | head -n1; echo; ",
+            quote(g)
+        ));
+    }
+    let out = ctx.exec(&script, None)?;
+    if !out.success() {
+        return Err(Stop::Fail(format!("could not read file facts: {}", out.stderr_str().trim())));
+    }
+    let text = out.stdout_str();
+    let mut facts = Facts::default();
+    let mut lines = text.lines();
+    facts.umask = lines.next().and_then(|u| u32::from_str_radix(u.trim(), 8).ok()).unwrap_or(0o022);
+    let mut current: Option<RemoteStat> = None;
+    for line in lines {
+        if let Some(idx) = line.strip_prefix('P').and_then(|n| n.parse::<usize>().ok()) {
+            if let Some(st) = current.take() {
+                facts.stats.push(st);
+            }
+            current = Some(RemoteStat { path: probes.get(idx).map(|p| p.path.clone()).unwrap_or_default(), ..RemoteStat::default() });
+            continue;
+        }
+        if line == "N" {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("U ") {
+            if let Some(o) = owner {
+                facts.uids.insert(o.to_string(), rest.trim().parse().ok());
+            }
+            continue;
+        }
+        if line == "U" {
+            if let Some(o) = owner {
+                facts.uids.insert(o.to_string(), None);
+            }
+            continue;
+        }
+        if line.starts_with('G') && line.len() <= 2 || line.starts_with("G ") {
+            if let Some(g) = group {
+                let v = line.get(2..).unwrap_or("").trim().parse().ok();
+                // `echo` after an empty getent prints a bare line; keep the first answer.
+                facts.gids.entry(g.to_string()).or_insert(v);
+            }
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(st) = current.as_mut() {
+            parse_line(st, line);
+        }
+    }
+    if let Some(st) = current.take() {
+        facts.stats.push(st);
+    }
+    if let Some(o) = owner.filter(|o| is_numeric(o)) {
+        facts.uids.insert(o.to_string(), o.parse().ok());
+    }
+    if let Some(g) = group.filter(|g| is_numeric(g)) {
+        facts.gids.insert(g.to_string(), g.parse().ok());
+    }
+    if facts.stats.len() != probes.len() {
+        return Err(Stop::Fail(format!("could not read file facts: unexpected answer {text:?}")));
+    }
+    Ok(facts)
+}
+
+fn is_numeric(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD.decode(s.trim()).unwrap_or_default()
+}
+
+/// Parse one `S`/`L`/`R`/`A`/`C`/`B` line into `st`.
+fn parse_line(st: &mut RemoteStat, line: &str) {
+    let (tag, rest) = line.split_at(1);
+    let rest = rest.strip_prefix(' ').unwrap_or(rest);
+    match tag {
+        "S" => {
+            let f: Vec<&str> = rest.split(' ').collect();
+            if f.len() < 12 {
+                return;
+            }
+            let raw = u32::from_str_radix(f[0], 16).unwrap_or(0);
+            st.kind = match raw & 0o170000 {
+                0o100000 => Kind::File,
+                0o040000 => Kind::Dir,
+                0o120000 => Kind::Link,
+                0o020000 => Kind::Char,
+                0o060000 => Kind::Block,
+                0o010000 => Kind::Fifo,
+                0o140000 => Kind::Socket,
+                _ => Kind::File,
+            };
+            st.mode = raw & 0o7777;
+            st.uid = f[1].parse().unwrap_or(0);
+            st.gid = f[2].parse().unwrap_or(0);
+            st.size = f[3].parse().unwrap_or(0);
+            st.mtime = f[4].parse().unwrap_or(0.0);
+            st.atime = f[5].parse().unwrap_or(0.0);
+            st.ctime = f[6].parse().unwrap_or(0.0);
+            st.inode = f[7].parse().unwrap_or(0);
+            st.dev = f[8].parse().unwrap_or(0);
+            st.nlink = f[9].parse().unwrap_or(0);
+            st.owner = f[10].to_string();
+            st.group = f[11..].join(" ");
+        }
+        "L" => st.link_target = Some(String::from_utf8_lossy(&b64(rest)).into_owned()),
+        "R" => {
+            let r = String::from_utf8_lossy(&b64(rest)).into_owned();
+            st.realpath = (!r.is_empty()).then_some(r);
+        }
+        "A" => {
+            st.readable = rest.contains('r');
+            st.writeable = rest.contains('w');
+            st.executable = rest.contains('x');
+        }
+        "C" => st.checksum = Some(rest.trim().to_string()),
+        "B" => st.content = Some(b64(rest)),
+        "M" => {
+            let mut parts = rest.splitn(2, ';');
+            let mime = parts.next().unwrap_or("").trim().to_string();
+            let charset = parts.next().unwrap_or("").trim().trim_start_matches("charset=").to_string();
+            st.mime = Some((mime, charset));
+        }
+        "X" => {
+            let f: Vec<&str> = rest.split(' ').collect();
+            if f.len() == 4 {
+                st.blocks = f[0].parse().unwrap_or(0);
+                st.block_size = f[1].parse().unwrap_or(0);
+                let major = u64::from_str_radix(f[2], 16).unwrap_or(0);
+                let minor = u64::from_str_radix(f[3], 16).unwrap_or(0);
+                st.device_type = libc::makedev(major as u32, minor as u32);
+            }
+        }
+        "T" => {
+            let f: Vec<&str> = rest.split(' ').collect();
+            if f.len() == 4 {
+                st.tree.push(TreeEntry {
+                    is_dir: f[0] == "d",
+                    is_link: f[0] == "l",
+                    mode: u32::from_str_radix(f[1], 8).unwrap_or(0),
+                    uid: f[2].parse().unwrap_or(0),
+                    gid: f[3].parse().unwrap_or(0),
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `mode`/`owner`/`group` arguments.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Attrs {
+    pub(crate) mode: Option<FileMode>,
+    pub(crate) owner: Option<String>,
+    pub(crate) group: Option<String>,
+}
+
+/// The attribute changes a path needs (numeric targets, only those that differ).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct AttrChange {
+    pub(crate) mode: Option<u32>,
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
+}
+
+impl AttrChange {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.mode.is_none() && self.uid.is_none() && self.gid.is_none()
+    }
+
+    /// Shell applying these changes to the quoted path expression `p`.
+    pub(crate) fn script(&self, p: &str, follow: bool) -> String {
+        let mut s = String::new();
+        let h = if follow { "" } else { "-h " };
+        if self.uid.is_some() || self.gid.is_some() {
+            let spec = match (self.uid, self.gid) {
+                (Some(u), Some(g)) => format!("{u}:{g}"),
+                (Some(u), None) => format!("{u}"),
+                (None, Some(g)) => format!(":{g}"),
+                (None, None) => unreachable!(),
+            };
+            s.push_str(&format!("chown {h}{spec} -- {p} || exit 1; "));
+        }
+        if let Some(m) = self.mode {
+            s.push_str(&format!("chmod {:o} -- {p} || exit 1; ", m));
+        }
+        if s.is_empty() {
+            s.push_str(": ; ");
+        }
+        s
+    }
+}
+
+impl Attrs {
+    pub(crate) fn from_args(args: &Args<'_>) -> Result<Attrs, String> {
+        let mode = match args.get("mode") {
+            None => None,
+            Some(v) => Some(FileMode::parse(v)?),
+        };
+        Ok(Attrs { mode, owner: args.str("owner")?, group: args.str("group")? })
+    }
+
+    /// What must change on `st` (whose type decides `X`); a path that does not
+    /// exist yet is judged as if it had `base_mode` and no owner.
+    pub(crate) fn change(&self, st: &RemoteStat, facts: &Facts, base_mode: u32) -> Result<AttrChange, String> {
+        let exists = st.exists();
+        let mut ch = AttrChange::default();
+        if let Some(m) = &self.mode {
+            let cur = if exists { st.mode } else { base_mode };
+            let want = m.resolve(cur, st.kind == Kind::Dir);
+            if !exists || want != st.mode {
+                ch.mode = Some(want);
+            }
+        }
+        if let Some(o) = &self.owner {
+            let uid = facts
+                .uids
+                .get(o)
+                .copied()
+                .flatten()
+                .ok_or_else(|| format!("chown failed: failed to look up user {o}"))?;
+            if !exists || uid != st.uid {
+                ch.uid = Some(uid);
+            }
+        }
+        if let Some(g) = &self.group {
+            let gid = facts
+                .gids
+                .get(g)
+                .copied()
+                .flatten()
+                .ok_or_else(|| format!("chgrp failed: failed to look up group {g}"))?;
+            if !exists || gid != st.gid {
+                ch.gid = Some(gid);
+            }
+        }
+        Ok(ch)
+    }
+}
+
+/// An atomic write of `content` to `dest`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Write<'a> {
+    pub(crate) dest: &'a str,
+    pub(crate) content: &'a [u8],
+    /// Attributes for the new file (mode always set for a new file).
+    pub(crate) attrs: AttrChange,
+    pub(crate) validate: Option<&'a str>,
+    pub(crate) backup: bool,
+    /// Create missing parent directories with this mode first.
+    pub(crate) mkdir_parent: Option<u32>,
+    /// Mode of a newly created file when `attrs` sets none (0666 & ~umask).
+    pub(crate) default_mode: u32,
+}
+
+/// What an apply step reported.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Applied {
+    pub(crate) backup_file: Option<String>,
+    /// The destination as it is afterwards.
+    pub(crate) stat: RemoteStat,
+}
+
+/// Directory part of a path (`.` for a bare name).
+pub(crate) fn parent_of(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(0) => "/".to_string(),
+        Some(i) => trimmed[..i].to_string(),
+        None => ".".to_string(),
+    }
+}
+
+pub(crate) fn basename(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    trimmed.rsplit('/').next().unwrap_or(trimmed)
+}
+
+/// Shell for a backup copy of `"$d"`; prints `BACKUP <b64 name>`.
+const BACKUP: &str = "if [ -e \"$d\" ]; then b=\"$d.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$d\" \"$b\" || exit 1; printf 'BACKUP '; printf %s \"$b\" | base64 -w0; echo; fi; ";
+
+/// Write a file atomically; `Err(outcome)` is a module failure to return as is.
+pub(crate) fn write_file(ctx: &mut ModuleContext<'_>, w: &Write<'_>) -> Result<Applied, Stop> {
+    let dir = parent_of(w.dest);
+    let mut s = format!("d={}; dir={}; ", quote(w.dest), quote(&dir));
+    if let Some(m) = w.mkdir_parent {
+        s.push_str(&format!("[ -d \"$dir\" ] || {{ mkdir -p -m {m:o} -- \"$dir\" || exit 1; }}; "));
+    }
+    s.push_str("t=$(mktemp \"$dir/.berth_tmp.XXXXXXXX\") || exit 1; ");
+    s.push_str("cat > \"$t\" || { rm -f \"$t\"; exit 1; }; ");
+    s.push_str(&format!("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; else chmod {:o} \"$t\"; fi; ", w.default_mode));
+    s.push_str(&format!("( {} ) || {{ rm -f \"$t\"; exit 1; }}; ", w.attrs.script("\"$t\"", true)));
+    if let Some(v) = w.validate {
+        let cmd = v.replace("%s", "\"$t\"");
+        s.push_str(&format!(
+            "( {cmd} ) > \"$t.vo\" 2> \"$t.ve\"; rc=$?; if [ $rc -ne 0 ]; then echo \"VALIDATE $rc\"; cat \"$t.vo\"; cat \"$t.ve\" >&2; rm -f \"$t\" \"$t.vo\" \"$t.ve\"; exit 97; fi; rm -f \"$t.vo\" \"$t.ve\"; "
+        ));
+    }
+    if w.backup {
+        s.push_str(BACKUP);
+    }
+    s.push_str("mv -f -- \"$t\" \"$d\" || { rm -f \"$t\"; exit 1; }; p=\"$d\"; ");
+    s.push_str(&stat_script(false));
+    let out = ctx.exec(&s, Some(w.content))?;
+    if out.rc == 97 {
+        let text = out.stdout_str();
+        let mut lines = text.splitn(2, '\n');
+        let rc: i64 = lines.next().and_then(|l| l.strip_prefix("VALIDATE ")).and_then(|r| r.trim().parse().ok()).unwrap_or(1);
+        let stdout = lines.next().unwrap_or("").to_string();
+        return Err(Stop::Outcome(
+            ModuleOutcome::failed("failed to validate")
+                .with("exit_status", rc)
+                .with("stdout", stdout)
+                .with("stderr", out.stderr_str()),
+        ));
+    }
+    if !out.success() {
+        return Err(Stop::Fail(format!("Could not write {}: {}", w.dest, out.stderr_str().trim())));
+    }
+    Ok(parse_applied(w.dest, &out.stdout_str()))
+}
+
+fn parse_applied(path: &str, text: &str) -> Applied {
+    let mut applied = Applied { stat: RemoteStat { path: path.to_string(), ..RemoteStat::default() }, ..Applied::default() };
+    for line in text.lines() {
+        if let Some(b) = line.strip_prefix("BACKUP ") {
+            applied.backup_file = Some(String::from_utf8_lossy(&b64(b)).into_owned());
+        } else if !line.is_empty() {
+            parse_line(&mut applied.stat, line);
+        }
+    }
+    applied
+}
+
+/// Apply attribute changes (and optionally a backup) to an existing path; returns its new stat.
+pub(crate) fn apply_attrs(
+    ctx: &mut ModuleContext<'_>,
+    path: &str,
+    change: &AttrChange,
+    follow: bool,
+) -> Result<RemoteStat, Stop> {
+    let mut s = format!("p={}; ", quote(path));
+    s.push_str(&change.script("\"$p\"", follow));
+    s.push_str(&stat_script(follow));
+    let out = ctx.exec(&s, None)?;
+    if !out.success() {
+        return Err(Stop::Fail(format!("Could not set attributes of {path}: {}", out.stderr_str().trim())));
+    }
+    Ok(parse_applied(path, &out.stdout_str()).stat)
+}
+
+/// Run a script that changes `path`, then report its stat (in the same round trip).
+pub(crate) fn run_then_stat(
+    ctx: &mut ModuleContext<'_>,
+    script: &str,
+    path: &str,
+    follow: bool,
+) -> Result<(RemoteStat, Option<String>), Stop> {
+    let s = format!("d={q}; p={q}; {script}\n{}", stat_script(follow), q = quote(path));
+    let out = ctx.exec(&s, None)?;
+    if !out.success() {
+        return Err(Stop::Fail(out.stderr_str().trim().to_string()));
+    }
+    let applied = parse_applied(path, &out.stdout_str());
+    Ok((applied.stat, applied.backup_file))
+}
+
+/// Shell making a backup of `"$d"` (for callers of `run_then_stat`).
+pub(crate) fn backup_script() -> &'static str {
+    BACKUP
+}
+
+/// Ansible's path keys of a result: owner, group, mode, uid, gid, state, size.
+pub(crate) fn add_path_info(mut out: ModuleOutcome, st: &RemoteStat) -> ModuleOutcome {
+    if !st.exists() {
+        return out.with("state", "absent");
+    }
+    out = out
+        .with("uid", st.uid)
+        .with("gid", st.gid)
+        .with("owner", st.owner.clone())
+        .with("group", st.group.clone())
+        .with("mode", format_mode(st.mode))
+        .with("state", st.state())
+        .with("size", st.size);
+    out
+}
+
+/// SHA-1 of bytes, hex (Ansible's `checksum`).
+pub(crate) fn sha1_hex(data: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    let mut h = Sha1::new();
+    h.update(data);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn looks_binary(data: &[u8]) -> bool {
+    data.contains(&0) || std::str::from_utf8(data).is_err()
+}
+
+/// A `--diff` entry for a content change, or Ansible's reason for skipping it
+/// (`dst_binary`, `src_binary`, `dst_larger`, `src_larger`) in the result's `diff`.
+pub(crate) fn content_diff(
+    mut out: ModuleOutcome,
+    path: &str,
+    before: Option<&[u8]>,
+    before_size: u64,
+    after: &[u8],
+    after_header: &str,
+) -> ModuleOutcome {
+    let mut skipped = Map::new();
+    if before_size as usize > MAX_DIFF_SIZE {
+        skipped.insert("dst_larger".into(), Value::from(MAX_DIFF_SIZE));
+    } else if after.len() > MAX_DIFF_SIZE {
+        skipped.insert("src_larger".into(), Value::from(MAX_DIFF_SIZE));
+    } else if before.is_some_and(looks_binary) {
+        skipped.insert("dst_binary".into(), Value::from(1));
+    } else if looks_binary(after) {
+        skipped.insert("src_binary".into(), Value::from(1));
+    }
+    if !skipped.is_empty() {
+        return out.with("diff", Value::Object(skipped));
+    }
+    out.diffs.push(FileDiff {
+        before_header: format!("before: {path}"),
+        after_header: after_header.to_string(),
+        before: before.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
+        after: String::from_utf8_lossy(after).into_owned(),
+    });
+    out
+}
+
+/// Why a module stopped early: a failure message, a ready failure outcome,
+/// or a lost connection.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    Fail(String),
+    Outcome(ModuleOutcome),
+    Conn(ConnError),
+}
+
+impl From<String> for Stop {
+    fn from(msg: String) -> Stop {
+        Stop::Fail(msg)
+    }
+}
+
+impl From<&str> for Stop {
+    fn from(msg: &str) -> Stop {
+        Stop::Fail(msg.to_string())
+    }
+}
+
+impl From<ConnError> for Stop {
+    fn from(e: ConnError) -> Stop {
+        Stop::Conn(e)
+    }
+}
+
+/// Turn a module body's result into the module entry point's.
+pub(crate) fn finish(r: Result<ModuleOutcome, Stop>) -> Result<ModuleOutcome, ConnError> {
+    match r {
+        Ok(out) => Ok(out),
+        Err(Stop::Fail(msg)) => Ok(ModuleOutcome::failed(msg)),
+        Err(Stop::Outcome(out)) => Ok(out),
+        Err(Stop::Conn(e)) => Err(e),
+    }
+}
