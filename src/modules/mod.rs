@@ -11,6 +11,12 @@ use crate::connection::{ConnError, Connection, ExecOutput};
 use crate::playbook::templar::Templar;
 
 pub(crate) mod args;
+pub(crate) mod command;
+pub(crate) mod free_form;
+pub(crate) mod raw;
+pub(crate) mod shell;
+#[cfg(test)]
+pub(crate) mod sys_test_support;
 
 /// Escalation settings for a task (`become`, `become_user`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -166,8 +172,10 @@ pub(crate) fn is_free_form(name: &str) -> bool {
 /// The module implementing `name`, if berth has it.
 pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
     let f: ModuleFn = match short_name(name) {
+        "command" => command::run,
+        "shell" => shell::run,
+        "raw" => raw::run,
         _ => return None,
     };
-    #[allow(unreachable_code)]
     Some(f)
 }
