@@ -11,8 +11,10 @@ use crate::connection::{ConnError, Connection, ExecOutput};
 use crate::playbook::templar::Templar;
 
 pub(crate) mod args;
+pub(crate) mod apt;
 pub(crate) mod command;
 pub(crate) mod free_form;
+pub(crate) mod package;
 pub(crate) mod raw;
 pub(crate) mod shell;
 #[cfg(test)]
@@ -175,6 +177,8 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "command" => command::run,
         "shell" => shell::run,
         "raw" => raw::run,
+        "apt" => apt::run,
+        "package" => package::run,
         _ => return None,
     };
     Some(f)

@@ -18,6 +18,7 @@ pub(crate) struct SysHarness {
     pub(crate) vars: Map<String, Value>,
     pub(crate) check_mode: bool,
     pub(crate) extra_env: Vec<(String, String)>,
+    pub(crate) hostname: String,
     conn: LocalConnection,
     templar: Templar,
 }
@@ -33,6 +34,7 @@ impl SysHarness {
             vars: Map::new(),
             check_mode: false,
             extra_env: Vec::new(),
+            hostname: "testhost".into(),
             conn: LocalConnection::new(),
             templar: Templar::new(),
         }
@@ -87,7 +89,7 @@ impl SysHarness {
             templar: &self.templar,
             vars: &vars,
             search_paths: Vec::new(),
-            inventory_hostname: "testhost".into(),
+            inventory_hostname: self.hostname.clone(),
         };
         f(&mut ctx, &args).expect("local connection does not fail")
     }
