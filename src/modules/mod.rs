@@ -16,9 +16,11 @@ pub(crate) mod command;
 pub(crate) mod free_form;
 pub(crate) mod package;
 pub(crate) mod raw;
+pub(crate) mod service;
 pub(crate) mod shell;
 #[cfg(test)]
 pub(crate) mod sys_test_support;
+pub(crate) mod systemd;
 
 /// Escalation settings for a task (`become`, `become_user`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -179,6 +181,9 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "raw" => raw::run,
         "apt" => apt::run,
         "package" => package::run,
+        "systemd" => systemd::run,
+        "systemd_service" => systemd::run,
+        "service" => service::run,
         _ => return None,
     };
     Some(f)
