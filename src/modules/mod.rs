@@ -14,6 +14,7 @@ pub(crate) mod args;
 pub(crate) mod apt;
 pub(crate) mod command;
 pub(crate) mod free_form;
+pub(crate) mod group;
 pub(crate) mod package;
 pub(crate) mod raw;
 pub(crate) mod service;
@@ -181,6 +182,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "raw" => raw::run,
         "apt" => apt::run,
         "package" => package::run,
+        "group" => group::run,
         "systemd" => systemd::run,
         "systemd_service" => systemd::run,
         "service" => service::run,

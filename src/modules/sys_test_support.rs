@@ -103,3 +103,15 @@ pub(crate) fn s(out: &ModuleOutcome, key: &str) -> String {
         None => String::new(),
     }
 }
+
+/// Serializes tests that create real accounts (`useradd` and friends lock
+/// `/etc/passwd` and fail when another one holds the lock).
+pub(crate) static ACCOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Fakes that log each call and then run the real program, so a test sees
+/// both the exact commands and their real effect.
+pub(crate) fn logging_wrappers(h: &SysHarness, programs: &[&str]) {
+    for p in programs {
+        h.fake(p, &format!("exec /usr/sbin/{p} \"$@\""));
+    }
+}
