@@ -22,6 +22,7 @@ pub(crate) mod shell;
 #[cfg(test)]
 pub(crate) mod sys_test_support;
 pub(crate) mod systemd;
+pub(crate) mod user;
 
 /// Escalation settings for a task (`become`, `become_user`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -182,6 +183,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "raw" => raw::run,
         "apt" => apt::run,
         "package" => package::run,
+        "user" => user::run,
         "group" => group::run,
         "systemd" => systemd::run,
         "systemd_service" => systemd::run,

@@ -115,3 +115,32 @@ pub(crate) fn logging_wrappers(h: &SysHarness, programs: &[&str]) {
         h.fake(p, &format!("exec /usr/sbin/{p} \"$@\""));
     }
 }
+
+/// Removes throwaway accounts when dropped, even when a test panics.
+pub(crate) struct AccountGuard {
+    pub(crate) users: Vec<String>,
+    pub(crate) groups: Vec<String>,
+}
+
+impl AccountGuard {
+    pub(crate) fn clean(&self) {
+        for u in &self.users {
+            let _ = std::process::Command::new("userdel").args(["-r", u]).output();
+        }
+        for g in &self.groups {
+            let _ = std::process::Command::new("groupdel").arg(g).output();
+        }
+    }
+}
+
+impl Drop for AccountGuard {
+    fn drop(&mut self) {
+        self.clean();
+    }
+}
+
+/// Real account tests need root (useradd writes /etc/passwd).
+pub(crate) fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
