@@ -57,9 +57,10 @@ pub(crate) fn run_command(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>
             a.str("stdin")?,
             a.bool("stdin_add_newline", true)?,
             a.bool("strip_empty_ends", true)?,
+            !shell && a.bool("expand_argument_vars", true)?,
         ))
     })();
-    let (program, chdir, creates, removes, stdin, add_newline, strip) = match parsed {
+    let (program, chdir, creates, removes, stdin, add_newline, strip, expand) = match parsed {
         Ok(p) => p,
         Err(msg) => return Ok(ModuleOutcome::failed(msg)),
     };
@@ -110,7 +111,7 @@ pub(crate) fn run_command(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>
                 ));
                 for word in argv {
                     script.push(' ');
-                    script.push_str(&quote(word));
+                    script.push_str(&if expand { expanding_word(word) } else { quote(word) });
                 }
             }
             Program::Shell { script: body, executable } => {
@@ -236,6 +237,44 @@ pub(crate) fn finish(mut out: ModuleOutcome) -> ModuleOutcome {
     out
 }
 
+/// One argument as a shell word that expands `$NAME`, `${NAME}` and a
+/// leading `~`/`~user` on the host like Python's `expandvars`/`expanduser`
+/// (an unset variable stays as written); everything else is literal.
+pub(crate) fn expanding_word(word: &str) -> String {
+    let mut out = String::new();
+    let mut rest = word;
+    if let Some(after) = word.strip_prefix('~') {
+        let end = after.find('/').unwrap_or(after.len());
+        let user = &after[..end];
+        if user.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            out.push('~');
+            out.push_str(user);
+            rest = &after[end..];
+        }
+    }
+    let var = regex::Regex::new(r"\$(?:([A-Za-z0-9_]+)|\{([A-Za-z_][A-Za-z0-9_]*)\})").expect("valid regex");
+    let mut last = 0;
+    for cap in var.captures_iter(rest) {
+        let m = cap.get(0).expect("whole match");
+        if m.start() > last {
+            out.push_str(&quote(&rest[last..m.start()]));
+        }
+        let name = cap.get(1).or_else(|| cap.get(2)).expect("a name").as_str();
+        if name.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            // Positional parameters are not environment variables.
+            out.push_str(&quote(m.as_str()));
+        } else {
+            let literal = m.as_str().replace('$', "\\$").replace('}', "\\}");
+            out.push_str(&format!("\"${{{name}-{literal}}}\""));
+        }
+        last = m.end();
+    }
+    if last < rest.len() || out.is_empty() {
+        out.push_str(&quote(&rest[last..]));
+    }
+    out
+}
+
 /// A glob pattern as one shell word: literal runs quoted, `* ? [ ]` left to the shell.
 pub(crate) fn glob_word(pattern: &str) -> String {
     let mut out = String::new();
@@ -299,7 +338,9 @@ mod tests {
         // (args, check_mode, changed, failed, rc, stdout, msg)
         let cases: Vec<(Value, bool, bool, bool, &str, String, String)> = vec![
             (json!({"_raw_params": "echo hello world"}), false, true, false, "0", "hello world".into(), "".into()),
-            (json!({"argv": ["printf", "%s|", "a b", "$HOME"]}), false, true, false, "0", "a b|$HOME|".into(), "".into()),
+            (json!({"argv": ["printf", "%s|", "a b", "$HOME"], "expand_argument_vars": false}), false, true, false, "0", "a b|$HOME|".into(), "".into()),
+            (json!({"argv": ["printf", "%s|", "$BERTH_X/${BERTH_X}", "$BERTH_UNSET", "${BERTH_UNSET}", "~/f", "'$1'"]}), false, true, false, "0",
+                format!("x y/x y|$BERTH_UNSET|${{BERTH_UNSET}}|{}/f|'$1'|", std::env::var("HOME").unwrap_or_default()), "".into()),
             // no shell: the pipe is an argument to echo
             (json!({"cmd": "echo a | wc"}), false, true, false, "0", "a | wc".into(), "".into()),
             (json!({"_raw_params": "ls here.txt", "chdir": dir}), false, true, false, "0", "here.txt".into(), "".into()),
@@ -324,6 +365,7 @@ mod tests {
         for (args, check, changed, failed, rc, stdout, msg) in cases {
             let mut h = SysHarness::new();
             h.check_mode = check;
+            h.extra_env.push(("BERTH_X".into(), "x y".into()));
             let out = h.run(run, args.clone());
             assert_eq!(
                 (out.is_changed(), out.is_failed(), s(&out, "rc"), s(&out, "stdout"), s(&out, "msg")),

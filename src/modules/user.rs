@@ -289,8 +289,7 @@ fn change(ctx: &mut ModuleContext<'_>, cmd: &str, mut out: ModuleOutcome, name: 
     if res.rc != 0 {
         return Ok(ModuleOutcome::failed(res.stderr_str().trim().to_string())
             .with("name", name.to_string())
-            .with("rc", res.rc)
-            .with("cmd", cmd.to_string()));
+            .with("rc", res.rc));
     }
     if let Some(a) = parse_passwd(&res.stdout_str(), name) {
         out = out
