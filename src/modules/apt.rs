@@ -39,6 +39,9 @@ pub(crate) struct AptParams {
     pub(crate) force: bool,
     pub(crate) allow_unauthenticated: bool,
     pub(crate) clean: bool,
+    pub(crate) lock_timeout: i64,
+    pub(crate) update_cache_retries: i64,
+    pub(crate) update_cache_retry_max_delay: i64,
 }
 
 fn first_str(a: &Args<'_>, keys: &[&str]) -> Result<Option<String>, String> {
@@ -115,6 +118,9 @@ pub(crate) fn parse(args: &Map<String, Value>) -> Result<AptParams, String> {
         force: a.bool("force", false)?,
         allow_unauthenticated: first_bool(&a, &["allow_unauthenticated", "allow-unauthenticated"], false)?,
         clean: a.bool("clean", false)?,
+        lock_timeout: a.int("lock_timeout")?.unwrap_or(60),
+        update_cache_retries: a.int("update_cache_retries")?.unwrap_or(5).max(1),
+        update_cache_retry_max_delay: a.int("update_cache_retry_max_delay")?.unwrap_or(12).max(0),
     })
 }
 
@@ -160,8 +166,12 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
         })
         .collect();
 
-    // Round trip 1: cache age (and refresh when due), dpkg state, candidates.
+    // Round trip 1: clean, cache age (and refresh when due), dpkg state, candidates.
+    let lock = format!(" -o DPkg::Lock::Timeout={}", p.lock_timeout);
     let mut script = String::from(ENV);
+    if p.clean && !ctx.check_mode {
+        script.push_str(&format!("apt-get{lock} clean >/dev/null 2>&1\n"));
+    }
     if p.update_cache {
         script.push_str(&format!(
             "__mtime() {{ stat -c %Y {stamp} 2>/dev/null || stat -c %Y {lists} 2>/dev/null || echo 0; }}\n\
@@ -174,8 +184,14 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
         if ctx.check_mode {
             script.push_str(&format!("  echo '{MARK}updated 0'\n"));
         } else {
+            // Retries with a doubling delay capped at the max, like Ansible.
             script.push_str(&format!(
-                "  __out=$(apt-get update -q 2>&1); __rc=$?\n  echo \"{MARK}updated $__rc\"\n  printf '%s\\n' \"$__out\"\n  __m=$(__mtime)\n"
+                "  __n=1; __d=1\n  while :; do\n    __out=$(apt-get{lock} update -q 2>&1); __rc=$?\n    \
+                 [ $__rc -eq 0 ] || [ $__n -ge {retries} ] && break\n    \
+                 sleep $__d; __n=$((__n + 1)); __d=$((__d * 2)); [ $__d -le {max} ] || __d={max}\n  done\n  \
+                 echo \"{MARK}updated $__rc\"\n  printf '%s\\n' \"$__out\"\n  __m=$(__mtime)\n",
+                retries = p.update_cache_retries,
+                max = p.update_cache_retry_max_delay,
             ));
         }
         script.push_str(&format!("fi\necho \"{MARK}time $__m\"\n"));
@@ -207,7 +223,7 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
         };
         let sim = if ctx.check_mode { " --simulate" } else { "" };
         let auto = if p.autoremove { " --auto-remove" } else { "" };
-        let cmd = format!("apt-get -y{confirm}{sim}{auto} {verb}");
+        let cmd = format!("apt-get{lock} -y{confirm}{sim}{auto} {verb}");
         let res = ctx.exec(&format!("{ENV}{cmd}"), None)?;
         if res.rc != 0 {
             return Ok(base(apt_failed(&cmd, &res), &facts));
@@ -221,21 +237,20 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
     }
 
     if names.is_empty() {
-        if p.autoremove || p.clean {
-            let verb = if p.autoremove { "autoremove" } else { "clean" };
-            let purge = if p.purge && p.autoremove { " --purge" } else { "" };
-            let sim = if ctx.check_mode && p.autoremove { " --simulate" } else { "" };
-            if ctx.check_mode && !p.autoremove {
-                return Ok(base(ModuleOutcome::changed(true), &facts));
-            }
-            let cmd = format!("apt-get -y{purge}{sim} {verb}");
+        if p.autoremove {
+            let purge = if p.purge { " --purge" } else { "" };
+            let sim = if ctx.check_mode { " --simulate" } else { "" };
+            let cmd = format!("apt-get{lock} -y{purge}{sim} autoremove");
             let res = ctx.exec(&format!("{ENV}{cmd}"), None)?;
             if res.rc != 0 {
                 return Ok(base(apt_failed(&cmd, &res), &facts));
             }
             let text = res.stdout_str();
-            let changed = !p.autoremove || text.contains("The following packages will be REMOVED");
+            let changed = p.clean || text.contains("The following packages will be REMOVED");
             return Ok(base(ModuleOutcome::changed(changed), &facts).with("stdout", text).with("stderr", res.stderr_str()));
+        }
+        if p.clean {
+            return Ok(base(ModuleOutcome::changed(true), &facts));
         }
         if p.update_cache {
             return Ok(base(ModuleOutcome::changed(facts.cache_updated), &facts));
@@ -289,9 +304,9 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
     let cmd = if p.state == "absent" {
         let purge = if p.purge { " --purge" } else { "" };
         let auto = if p.autoremove { " --auto-remove" } else { "" };
-        format!("apt-get -q -y{purge}{auto} remove {}", quoted.join(" "))
+        format!("apt-get{lock} -q -y{purge}{auto} remove {}", quoted.join(" "))
     } else {
-        let mut c = format!("apt-get -y{confirm}");
+        let mut c = format!("apt-get{lock} -y{confirm}");
         if let Some(r) = &p.default_release {
             c.push_str(&format!(" -t {}", quote(r)));
         }
@@ -485,23 +500,24 @@ esac"#,
 
     const DPKG: &str = "dpkg-query -W -f=${db:Status-Abbrev}|${Package}|${Version}\\n --";
     const OPTS: &str = "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold";
+    const LOCK: &str = "-o DPkg::Lock::Timeout=60";
 
     #[test]
     fn fixture_table() {
         // (installed, available, args, check, changed, failed, calls after the fact-reading ones)
         let cases: Vec<(&str, &str, Value, bool, bool, bool, Vec<String>)> = vec![
             ("", "nginx 1.22\n", json!({"name": "nginx"}), false, true, false,
-                vec![format!("apt-get -y {OPTS} install nginx")]),
+                vec![format!("apt-get {LOCK} -y {OPTS} install nginx")]),
             ("nginx 1.22\n", "nginx 1.22\n", json!({"name": "nginx"}), false, false, false, vec![]),
             ("", "nginx 1.22\n", json!({"name": "nginx"}), true, true, false, vec![]),
             ("nginx 1.20\n", "nginx 1.22\n", json!({"name": ["nginx"], "state": "latest"}), false, true, false,
-                vec![format!("apt-get -y {OPTS} install nginx")]),
+                vec![format!("apt-get {LOCK} -y {OPTS} install nginx")]),
             ("nginx 1.20\n", "nginx 1.22\n", json!({"name": "nginx", "state": "present"}), false, false, false, vec![]),
             ("nginx 1.20\n", "nginx 1.22\n", json!({"name": "nginx=1.20*"}), false, false, false, vec![]),
             ("nginx 1.20\n", "nginx 1.22\n", json!({"name": "nginx=1.22", "install_recommends": false}), false, true, false,
-                vec![format!("apt-get -y {OPTS} --no-install-recommends install nginx=1.22")]),
+                vec![format!("apt-get {LOCK} -y {OPTS} --no-install-recommends install nginx=1.22")]),
             ("nginx 1.22\ncurl 8\n", "", json!({"pkg": "nginx,curl", "state": "absent", "purge": true, "autoremove": true}),
-                false, true, false, vec!["apt-get -q -y --purge --auto-remove remove nginx curl".into()]),
+                false, true, false, vec![format!("apt-get {LOCK} -q -y --purge --auto-remove remove nginx curl")]),
             ("", "", json!({"name": "nginx", "state": "absent"}), false, false, false, vec![]),
             ("nginx 1.22\n", "", json!({"name": "nginx", "state": "absent"}), true, true, false, vec![]),
             ("", "", json!({"name": "nosuchpkg"}), false, false, true, vec![]),
@@ -547,7 +563,7 @@ esac"#,
             }
             let out = h.run(run, args);
             let calls = h.take_calls();
-            assert_eq!(calls.iter().any(|c| c == "apt-get update -q"), updated, "{now}: {calls:?}");
+            assert_eq!(calls.iter().any(|c| *c == format!("apt-get {LOCK} update -q")), updated, "{now}: {calls:?}");
             assert_eq!(out.result["cache_updated"], json!(updated));
             assert_eq!(out.result["cache_update_time"], json!(1000));
             assert!(!out.is_changed(), "a cache refresh alone does not change a package task");
@@ -556,7 +572,7 @@ esac"#,
         let mut h = apt_harness("", "");
         let out = h.run(run, json!({"update_cache": "yes"}));
         assert!(out.is_changed());
-        assert_eq!(h.take_calls().iter().filter(|c| *c == "apt-get update -q").count(), 1);
+        assert_eq!(h.take_calls().iter().filter(|c| **c == format!("apt-get {LOCK} update -q")).count(), 1);
         h.check_mode = true;
         let out = h.run(run, json!({"update_cache": "yes"}));
         assert!(out.is_changed());
@@ -564,9 +580,27 @@ esac"#,
         // A failing refresh fails the task with apt's words.
         let mut h = apt_harness("", "");
         std::fs::write(h.state("update_fails"), "").unwrap();
-        let out = h.run(run, json!({"update_cache": true}));
+        let started = std::time::Instant::now();
+        let out = h.run(run, json!({"update_cache": true, "update_cache_retries": 2, "update_cache_retry_max_delay": 1}));
         assert!(out.is_failed());
         assert_eq!(s(&out, "msg"), "Failed to update apt cache: E: network down");
+        let updates = h.take_calls().iter().filter(|c| c.ends_with(" update -q")).count();
+        assert_eq!(updates, 2, "one retry after the first failure");
+        assert!(started.elapsed() >= std::time::Duration::from_secs(1), "waits between tries");
+    }
+
+    #[test]
+    fn clean_runs_first_and_never_in_check_mode() {
+        let mut h = apt_harness("nginx 1\n", "nginx 1\n");
+        let out = h.run(run, json!({"clean": true}));
+        assert!(out.is_changed());
+        assert_eq!(h.take_calls(), vec![format!("apt-get {LOCK} clean")]);
+        let out = h.run(run, json!({"clean": true, "name": "nginx"}));
+        assert!(!out.is_changed(), "clean with packages reports the package change only");
+        assert_eq!(h.take_calls()[0], format!("apt-get {LOCK} clean"));
+        h.check_mode = true;
+        assert!(h.run(run, json!({"clean": true})).is_changed());
+        assert!(h.take_calls().is_empty());
     }
 
     #[test]
@@ -576,7 +610,7 @@ esac"#,
         h.check_mode = true;
         let out = h.run(run, json!({"autoremove": true}));
         assert!(out.is_changed());
-        assert_eq!(h.take_calls(), vec!["apt-get -y --simulate autoremove".to_string()]);
+        assert_eq!(h.take_calls(), vec![format!("apt-get {LOCK} -y --simulate autoremove")]);
         h.check_mode = false;
         assert!(h.run(run, json!({"autoremove": true})).is_changed());
         assert!(!h.run(run, json!({"autoremove": true})).is_changed());
@@ -589,7 +623,7 @@ esac"#,
         let out = h.run(run, json!({"name": "ghost"}));
         assert!(out.is_failed());
         let opts = "-o 'Dpkg::Options::=--force-confdef' -o 'Dpkg::Options::=--force-confold'";
-        assert_eq!(s(&out, "msg"), format!("'apt-get -y {opts} install ghost' failed: E: dpkg was interrupted"));
+        assert_eq!(s(&out, "msg"), format!("'apt-get {LOCK} -y {opts} install ghost' failed: E: dpkg was interrupted"));
         assert_eq!(s(&out, "rc"), "100");
     }
 }

@@ -84,9 +84,9 @@ mod tests {
         // (facts pkg_mgr, args, changed, failed, apt-get calls)
         let cases: Vec<(Option<&str>, Value, bool, bool, Vec<&str>)> = vec![
             (Some("apt"), json!({"name": "nginx", "state": "present"}), true, false,
-                vec!["apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install nginx"]),
+                vec!["apt-get -o DPkg::Lock::Timeout=60 -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install nginx"]),
             (Some("apt"), json!({"name": "curl", "state": "present"}), false, false, vec![]),
-            (Some("apt"), json!({"name": "curl", "state": "absent"}), true, false, vec!["apt-get -q -y remove curl"]),
+            (Some("apt"), json!({"name": "curl", "state": "absent"}), true, false, vec!["apt-get -o DPkg::Lock::Timeout=60 -q -y remove curl"]),
             (Some("dnf"), json!({"name": "curl"}), false, true, vec![]),
             (None, json!({"name": "curl", "use": "apt"}), false, false, vec![]),
             (Some("apt"), json!({"state": "present"}), false, true, vec![]),
