@@ -22,6 +22,18 @@ pub(crate) mod stat;
 pub(crate) mod template;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub(crate) mod apt;
+pub(crate) mod command;
+pub(crate) mod free_form;
+pub(crate) mod group;
+pub(crate) mod package;
+pub(crate) mod raw;
+pub(crate) mod service;
+pub(crate) mod shell;
+#[cfg(test)]
+pub(crate) mod sys_test_support;
+pub(crate) mod systemd;
+pub(crate) mod user;
 
 /// Escalation settings for a task (`become`, `become_user`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -183,6 +195,16 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "slurp" => slurp::run,
         "stat" => stat::run,
         "template" => template::run,
+        "command" => command::run,
+        "shell" => shell::run,
+        "raw" => raw::run,
+        "apt" => apt::run,
+        "package" => package::run,
+        "user" => user::run,
+        "group" => group::run,
+        "systemd" => systemd::run,
+        "systemd_service" => systemd::run,
+        "service" => service::run,
         _ => return None,
     };
     Some(f)

@@ -1,0 +1,453 @@
+//! `user`: local accounts via `getent`, `useradd`, `usermod`, `userdel`.
+//! One exec reads the account, its groups, its password hash (only when a
+//! password is managed) and which named groups exist; one more changes it.
+
+use serde_json::{Map, Value};
+
+use super::args::Args;
+use super::{quote, ModuleContext, ModuleOutcome};
+use crate::connection::ConnError;
+
+const KNOWN: &[&str] = &[
+    "name", "user", "state", "uid", "non_unique", "group", "groups", "append", "shell", "home", "create_home",
+    "createhome", "system", "comment", "password", "update_password", "remove", "force", "move_home",
+    "password_lock", "skeleton", "expires", "umask", "local",
+];
+const MARK: &str = "@@berth-user ";
+/// Ansible's placeholder for a password in results.
+const NOT_LOGGED: &str = "NOT_LOGGING_PASSWORD";
+
+struct Params {
+    name: String,
+    state: String,
+    uid: Option<i64>,
+    non_unique: bool,
+    group: Option<String>,
+    groups: Option<Vec<String>>,
+    append: bool,
+    shell: Option<String>,
+    home: Option<String>,
+    create_home: bool,
+    system: bool,
+    comment: Option<String>,
+    password: Option<String>,
+    update_password: String,
+    remove: bool,
+    force: bool,
+    move_home: bool,
+    password_lock: Option<bool>,
+    skeleton: Option<String>,
+    umask: Option<String>,
+}
+
+fn parse(args: &Map<String, Value>) -> Result<Params, String> {
+    let a = Args::new("user", args);
+    a.check_known(KNOWN)?;
+    if a.bool("local", false)? {
+        return Err("local=true (luseradd) is not supported by berth's user module".into());
+    }
+    if a.get("expires").is_some() {
+        return Err("expires is not supported by berth's user module; use command: chage -E".into());
+    }
+    let name = match a.str("name")? {
+        Some(n) => n,
+        None => a.required_str("user").map_err(|_| "missing required arguments: name".to_string())?,
+    };
+    let create_home = if a.get("create_home").is_some() { a.bool("create_home", true)? } else { a.bool("createhome", true)? };
+    Ok(Params {
+        name,
+        state: a.choice("state", &["absent", "present"], Some("present"))?.unwrap_or_default(),
+        uid: a.int("uid")?,
+        non_unique: a.bool("non_unique", false)?,
+        group: a.str("group")?,
+        groups: if a.get("groups").is_some() { Some(a.list("groups")?) } else { None },
+        append: a.bool("append", false)?,
+        shell: a.str("shell")?,
+        home: a.str("home")?,
+        create_home,
+        system: a.bool("system", false)?,
+        comment: a.str("comment")?,
+        password: a.str("password")?,
+        update_password: a.choice("update_password", &["always", "on_create"], Some("always"))?.unwrap_or_default(),
+        remove: a.bool("remove", false)?,
+        force: a.bool("force", false)?,
+        move_home: a.bool("move_home", false)?,
+        password_lock: if a.get("password_lock").is_some() { Some(a.bool("password_lock", false)?) } else { None },
+        skeleton: a.str("skeleton")?,
+        umask: a.str("umask")?,
+    })
+}
+
+/// The account as `/etc/passwd` (and friends) have it.
+#[derive(Debug, Default)]
+struct Account {
+    uid: i64,
+    gid: i64,
+    comment: String,
+    home: String,
+    shell: String,
+    primary: String,
+    groups: Vec<String>,
+    hash: String,
+}
+
+struct Facts {
+    account: Option<Account>,
+    /// Named groups (from `group`/`groups`) that exist.
+    known_groups: Vec<String>,
+    /// A group with the user's own name exists.
+    own_group: bool,
+}
+
+pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+    let p = match parse(args) {
+        Ok(p) => p,
+        Err(msg) => return Ok(ModuleOutcome::failed(msg)),
+    };
+    let q = quote(&p.name);
+    let mut wanted_groups: Vec<String> = p.group.iter().cloned().collect();
+    wanted_groups.extend(p.groups.iter().flatten().cloned());
+
+    // Round trip 1.
+    let mut script = format!(
+        "echo '{MARK}passwd'; getent passwd {q}\n\
+         echo '{MARK}primary'; id -gn {q} 2>/dev/null\n\
+         echo '{MARK}groups'; id -Gn {q} 2>/dev/null\n\
+         echo '{MARK}own'; getent group {q} >/dev/null && echo yes\n"
+    );
+    if p.password.is_some() || p.password_lock.is_some() {
+        script.push_str(&format!("echo '{MARK}shadow'; getent shadow {q} | cut -d: -f2\n"));
+    }
+    script.push_str(&format!("echo '{MARK}known'\n"));
+    for g in &wanted_groups {
+        script.push_str(&format!("getent group {0} >/dev/null && printf '%s\\n' {0}\n", quote(g)));
+    }
+    let facts = parse_facts(&ctx.exec(&script, None)?.stdout_str(), &p.name);
+
+    if p.state == "absent" {
+        let out = ModuleOutcome::changed(facts.account.is_some())
+            .with("name", p.name.clone())
+            .with("state", "absent")
+            .with("force", p.force)
+            .with("remove", p.remove);
+        if facts.account.is_none() || ctx.check_mode {
+            return Ok(out);
+        }
+        let mut cmd = String::from("userdel");
+        if p.force {
+            cmd.push_str(" -f");
+        }
+        if p.remove {
+            cmd.push_str(" -r");
+        }
+        return change(ctx, &format!("{cmd} {q}"), out, &p.name);
+    }
+
+    for g in &wanted_groups {
+        if !facts.known_groups.contains(g) {
+            return Ok(ModuleOutcome::failed(format!("Group {g} does not exist")).with("name", p.name.clone()));
+        }
+    }
+    let groups_csv = p.groups.as_ref().map(|g| g.join(","));
+
+    let Some(acct) = facts.account else {
+        // Create.
+        let mut c = String::from("useradd");
+        if let Some(uid) = p.uid {
+            c.push_str(&format!(" -u {uid}"));
+            if p.non_unique {
+                c.push_str(" -o");
+            }
+        }
+        match &p.group {
+            Some(g) => c.push_str(&format!(" -g {}", quote(g))),
+            None if facts.own_group => c.push_str(" -N"),
+            None => {}
+        }
+        if let Some(csv) = groups_csv.as_ref().filter(|c| !c.is_empty()) {
+            c.push_str(&format!(" -G {}", quote(csv)));
+        }
+        for (flag, v) in [("-c", &p.comment), ("-d", &p.home), ("-s", &p.shell), ("-p", &p.password)] {
+            if let Some(v) = v {
+                c.push_str(&format!(" {flag} {}", quote(v)));
+            }
+        }
+        if p.create_home {
+            c.push_str(" -m");
+            if let Some(k) = &p.skeleton {
+                c.push_str(&format!(" -k {}", quote(k)));
+            }
+            if let Some(u) = &p.umask {
+                c.push_str(&format!(" -K UMASK={}", quote(u)));
+            }
+        } else {
+            c.push_str(" -M");
+        }
+        if p.system {
+            c.push_str(" -r");
+        }
+        c.push_str(&format!(" {q}"));
+        if p.password_lock == Some(true) {
+            c.push_str(&format!(" && usermod -L {q}"));
+        }
+        let mut out = ModuleOutcome::changed(true)
+            .with("name", p.name.clone())
+            .with("state", "present")
+            .with("system", p.system)
+            .with("create_home", p.create_home);
+        if let Some(g) = &p.groups {
+            out = out.with("groups", g.join(","));
+        }
+        if p.password.is_some() {
+            out = out.with("password", NOT_LOGGED);
+        }
+        if ctx.check_mode {
+            return Ok(out);
+        }
+        return change(ctx, &c, out, &p.name);
+    };
+
+    // Modify.
+    let mut c = String::new();
+    if let Some(uid) = p.uid.filter(|u| *u != acct.uid) {
+        c.push_str(&format!(" -u {uid}"));
+        if p.non_unique {
+            c.push_str(" -o");
+        }
+    }
+    if let Some(g) = &p.group {
+        let same = match g.parse::<i64>() {
+            Ok(gid) => gid == acct.gid,
+            Err(_) => *g == acct.primary,
+        };
+        if !same {
+            c.push_str(&format!(" -g {}", quote(g)));
+        }
+    }
+    if let Some(wanted) = &p.groups {
+        let current: Vec<&String> = acct.groups.iter().filter(|g| **g != acct.primary).collect();
+        let wanted: Vec<&String> = wanted.iter().filter(|g| **g != acct.primary).collect();
+        let missing = wanted.iter().any(|g| !current.contains(g));
+        let extra = current.iter().any(|g| !wanted.contains(g));
+        let csv: Vec<&str> = wanted.iter().map(|g| g.as_str()).collect();
+        if p.append {
+            if missing {
+                c.push_str(&format!(" -a -G {}", quote(&csv.join(","))));
+            }
+        } else if missing || extra {
+            c.push_str(&format!(" -G {}", quote(&csv.join(","))));
+        }
+    }
+    if let Some(v) = p.comment.as_ref().filter(|v| **v != acct.comment) {
+        c.push_str(&format!(" -c {}", quote(v)));
+    }
+    if let Some(v) = p.home.as_ref().filter(|v| **v != acct.home) {
+        c.push_str(&format!(" -d {}", quote(v)));
+        if p.move_home {
+            c.push_str(" -m");
+        }
+    }
+    if let Some(v) = p.shell.as_ref().filter(|v| **v != acct.shell) {
+        c.push_str(&format!(" -s {}", quote(v)));
+    }
+    let current_hash = acct.hash.trim_start_matches('!');
+    if let Some(pw) = &p.password {
+        if p.update_password == "always" && pw.trim_start_matches('!') != current_hash {
+            c.push_str(&format!(" -p {}", quote(pw)));
+        }
+    }
+    match p.password_lock {
+        Some(true) if !acct.hash.starts_with('!') => c.push_str(" -L"),
+        Some(false) if acct.hash.starts_with('!') => c.push_str(" -U"),
+        _ => {}
+    }
+    let mut out = ModuleOutcome::changed(!c.is_empty())
+        .with("name", p.name.clone())
+        .with("state", "present")
+        .with("uid", acct.uid)
+        .with("group", acct.gid)
+        .with("comment", acct.comment.clone())
+        .with("home", acct.home.clone())
+        .with("shell", acct.shell.clone())
+        .with("append", p.append)
+        .with("move_home", p.move_home);
+    if let Some(g) = &p.groups {
+        out = out.with("groups", g.join(","));
+    }
+    if p.password.is_some() {
+        out = out.with("password", NOT_LOGGED);
+    }
+    if c.is_empty() || ctx.check_mode {
+        return Ok(out);
+    }
+    change(ctx, &format!("usermod{c} {q}"), out, &p.name)
+}
+
+/// Run the change, then read the account back for the result.
+fn change(ctx: &mut ModuleContext<'_>, cmd: &str, mut out: ModuleOutcome, name: &str) -> Result<ModuleOutcome, ConnError> {
+    let res = ctx.exec(&format!("{cmd} || exit $?\ngetent passwd {} || true", quote(name)), None)?;
+    if res.rc != 0 {
+        return Ok(ModuleOutcome::failed(res.stderr_str().trim().to_string())
+            .with("name", name.to_string())
+            .with("rc", res.rc));
+    }
+    if let Some(a) = parse_passwd(&res.stdout_str(), name) {
+        out = out
+            .with("uid", a.uid)
+            .with("group", a.gid)
+            .with("comment", a.comment)
+            .with("home", a.home)
+            .with("shell", a.shell);
+    }
+    Ok(out)
+}
+
+fn parse_passwd(text: &str, name: &str) -> Option<Account> {
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        if f.len() < 7 || f[0] != name {
+            return None;
+        }
+        Some(Account {
+            uid: f[2].parse().ok()?,
+            gid: f[3].parse().ok()?,
+            comment: f[4].to_string(),
+            home: f[5].to_string(),
+            shell: f[6].to_string(),
+            ..Account::default()
+        })
+    })
+}
+
+fn parse_facts(text: &str, name: &str) -> Facts {
+    let mut sections: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    let mut current = "";
+    for line in text.lines() {
+        if let Some(s) = line.strip_prefix(MARK) {
+            current = s;
+            sections.entry(current).or_default();
+        } else {
+            sections.entry(current).or_default().push(line);
+        }
+    }
+    let get = |k: &str| sections.get(k).cloned().unwrap_or_default();
+    let account = parse_passwd(&get("passwd").join("\n"), name).map(|mut a| {
+        a.primary = get("primary").first().map(|s| s.trim().to_string()).unwrap_or_default();
+        a.groups = get("groups").first().map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
+        a.hash = get("shadow").first().map(|s| s.trim().to_string()).unwrap_or_default();
+        a
+    });
+    Facts {
+        account,
+        known_groups: get("known").iter().map(|s| s.to_string()).collect(),
+        own_group: get("own").iter().any(|l| l.trim() == "yes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::sys_test_support::{logging_wrappers, s, AccountGuard, SysHarness, ACCOUNTS};
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    fn guard(users: &[&str], groups: &[&str]) -> AccountGuard {
+        let g = AccountGuard {
+            users: users.iter().map(|s| s.to_string()).collect(),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+        };
+        g.clean();
+        g
+    }
+
+    fn passwd_line(u: &str) -> String {
+        let out = std::process::Command::new("getent").args(["passwd", u]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    #[test]
+    fn fixture_table_on_real_accounts() {
+        if !crate::modules::sys_test_support::is_root() {
+            eprintln!("skipped: managing real accounts needs root");
+            return;
+        }
+        let _lock = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let id = std::process::id() % 100000;
+        let u = format!("berthtest_u{id}");
+        let (g1, g2) = (format!("berthtest_a{id}"), format!("berthtest_b{id}"));
+        let accounts = guard(&[&u], &[&g1, &g2, &u]);
+        for g in [&g1, &g2] {
+            assert!(std::process::Command::new("groupadd").arg(g).status().unwrap().success());
+        }
+        let home = format!("/tmp/{u}");
+        let hash = "$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.";
+        // (args, check, changed, failed, state-changing calls)
+        let cases: Vec<(Value, bool, bool, bool, Vec<String>)> = vec![
+            (json!({"name": u, "uid": 47411, "home": home, "shell": "/bin/sh"}), true, true, false, vec![]),
+            (json!({"name": u, "uid": 47411, "home": home, "shell": "/bin/sh"}), false, true, false,
+                vec![format!("useradd -u 47411 -d {home} -s /bin/sh -m {u}")]),
+            (json!({"name": u, "uid": 47411, "home": home, "shell": "/bin/sh"}), false, false, false, vec![]),
+            (json!({"name": u, "groups": [g1.clone()], "comment": "Test User"}), true, true, false, vec![]),
+            (json!({"name": u, "groups": [g1.clone()], "comment": "Test User"}), false, true, false,
+                vec![format!("usermod -G {g1} -c Test User {u}")]),
+            (json!({"name": u, "groups": g1.clone(), "comment": "Test User"}), false, false, false, vec![]),
+            (json!({"name": u, "groups": [g2.clone()], "append": true}), false, true, false,
+                vec![format!("usermod -a -G {g2} {u}")]),
+            (json!({"name": u, "groups": [g2.clone()], "append": true}), false, false, false, vec![]),
+            (json!({"name": u, "groups": [g1.clone(), g2.clone()]}), false, false, false, vec![]),
+            (json!({"name": u, "groups": [g2.clone()]}), false, true, false, vec![format!("usermod -G {g2} {u}")]),
+            (json!({"name": u, "group": g1.clone(), "shell": "/bin/bash"}), false, true, false,
+                vec![format!("usermod -g {g1} -s /bin/bash {u}")]),
+            (json!({"name": u, "password": hash}), false, true, false, vec![format!("usermod -p {hash} {u}")]),
+            (json!({"name": u, "password": hash}), false, false, false, vec![]),
+            (json!({"name": u, "password": "$6$other", "update_password": "on_create"}), false, false, false, vec![]),
+            (json!({"name": u, "password_lock": true}), false, true, false, vec![format!("usermod -L {u}")]),
+            (json!({"name": u, "password_lock": true}), false, false, false, vec![]),
+            (json!({"name": u, "group": "berthtest_nosuchgroup"}), false, false, true, vec![]),
+            (json!({"name": u, "state": "absent", "remove": true}), true, true, false, vec![]),
+            (json!({"name": u, "state": "absent", "remove": true}), false, true, false, vec![format!("userdel -r {u}")]),
+            (json!({"name": u, "state": "absent"}), false, false, false, vec![]),
+            // The group useradd made for the user outlived it (its primary group
+            // changed), so like Ansible berth asks for no new user group.
+            (json!({"name": u, "system": true, "create_home": false}), false, true, false, vec![format!("useradd -N -M -r {u}")]),
+            (json!({"name": u, "state": "absent"}), false, true, false, vec![format!("userdel {u}")]),
+            (json!({"name": u, "bogus": 1}), false, false, true, vec![]),
+        ];
+        for (args, check, changed, failed, calls) in cases {
+            let mut h = SysHarness::new();
+            logging_wrappers(&h, &["useradd", "usermod", "userdel"]);
+            h.check_mode = check;
+            let out = h.run(run, args.clone());
+            let got = h.take_calls();
+            assert_eq!((out.is_changed(), out.is_failed(), got), (changed, failed, calls), "{args}: {out:?}");
+        }
+        assert_eq!(passwd_line(&u), "");
+        drop(accounts);
+    }
+
+    #[test]
+    fn return_values_and_real_effect() {
+        if !crate::modules::sys_test_support::is_root() {
+            eprintln!("skipped: managing real accounts needs root");
+            return;
+        }
+        let _lock = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let u = format!("berthtest_v{}", std::process::id() % 100000);
+        let accounts = guard(&[&u], &[&u]);
+        let mut h = SysHarness::new();
+        let out = h.run(run, json!({"name": u, "uid": 47421, "comment": "Web, app", "create_home": false, "password": "!"}));
+        let line = passwd_line(&u);
+        let again = h.run(run, json!({"name": u}));
+        drop(accounts);
+        assert!(out.is_changed(), "{out:?}");
+        assert_eq!(s(&out, "uid"), "47421");
+        assert_eq!(s(&out, "comment"), "Web, app");
+        assert_eq!(s(&out, "password"), NOT_LOGGED);
+        assert_eq!(out.result["create_home"], json!(false));
+        assert!(line.starts_with(&format!("{u}:x:47421:")), "{line}");
+        assert!(!again.is_changed());
+        assert_eq!(s(&again, "uid"), "47421");
+        assert_eq!(s(&again, "state"), "present");
+        assert!(again.result.contains_key("home") && again.result.contains_key("shell") && again.result.contains_key("group"));
+    }
+}
