@@ -11,6 +11,14 @@ use crate::connection::{ConnError, Connection, ExecOutput};
 use crate::playbook::templar::Templar;
 
 pub(crate) mod args;
+pub(crate) mod assert;
+pub(crate) mod debug;
+pub(crate) mod fail;
+pub(crate) mod include_vars;
+#[cfg(test)]
+pub(crate) mod net_test_support;
+pub(crate) mod pause;
+pub(crate) mod set_fact;
 
 /// Escalation settings for a task (`become`, `become_user`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -166,6 +174,12 @@ pub(crate) fn is_free_form(name: &str) -> bool {
 /// The module implementing `name`, if berth has it.
 pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
     let f: ModuleFn = match short_name(name) {
+        "assert" => assert::run,
+        "debug" => debug::run,
+        "fail" => fail::run,
+        "include_vars" => include_vars::run,
+        "pause" => pause::run,
+        "set_fact" => set_fact::run,
         _ => return None,
     };
     #[allow(unreachable_code)]
