@@ -15,10 +15,13 @@ pub(crate) mod assert;
 pub(crate) mod debug;
 pub(crate) mod fail;
 pub(crate) mod include_vars;
+pub(crate) mod net_http;
+pub(crate) mod net_perms;
 #[cfg(test)]
 pub(crate) mod net_test_support;
 pub(crate) mod pause;
 pub(crate) mod set_fact;
+pub(crate) mod uri;
 
 /// Escalation settings for a task (`become`, `become_user`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -180,6 +183,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "include_vars" => include_vars::run,
         "pause" => pause::run,
         "set_fact" => set_fact::run,
+        "uri" => uri::run,
         _ => return None,
     };
     #[allow(unreachable_code)]
