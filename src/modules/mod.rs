@@ -14,6 +14,7 @@ pub(crate) mod args;
 pub(crate) mod assert;
 pub(crate) mod debug;
 pub(crate) mod fail;
+pub(crate) mod get_url;
 pub(crate) mod include_vars;
 pub(crate) mod net_http;
 pub(crate) mod net_perms;
@@ -180,6 +181,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "assert" => assert::run,
         "debug" => debug::run,
         "fail" => fail::run,
+        "get_url" => get_url::run,
         "include_vars" => include_vars::run,
         "pause" => pause::run,
         "set_fact" => set_fact::run,
