@@ -23,6 +23,7 @@ pub(crate) mod net_test_support;
 pub(crate) mod pause;
 pub(crate) mod set_fact;
 pub(crate) mod uri;
+pub(crate) mod wait_for;
 
 /// Escalation settings for a task (`become`, `become_user`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -186,6 +187,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "pause" => pause::run,
         "set_fact" => set_fact::run,
         "uri" => uri::run,
+        "wait_for" => wait_for::run,
         _ => return None,
     };
     #[allow(unreachable_code)]
