@@ -34,6 +34,19 @@ pub(crate) mod shell;
 pub(crate) mod sys_test_support;
 pub(crate) mod systemd;
 pub(crate) mod user;
+pub(crate) mod assert;
+pub(crate) mod debug;
+pub(crate) mod fail;
+pub(crate) mod get_url;
+pub(crate) mod include_vars;
+pub(crate) mod net_http;
+pub(crate) mod net_perms;
+#[cfg(test)]
+pub(crate) mod net_test_support;
+pub(crate) mod pause;
+pub(crate) mod set_fact;
+pub(crate) mod uri;
+pub(crate) mod wait_for;
 
 /// Escalation settings for a task (`become`, `become_user`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -205,6 +218,15 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "systemd" => systemd::run,
         "systemd_service" => systemd::run,
         "service" => service::run,
+        "assert" => assert::run,
+        "debug" => debug::run,
+        "fail" => fail::run,
+        "get_url" => get_url::run,
+        "include_vars" => include_vars::run,
+        "pause" => pause::run,
+        "set_fact" => set_fact::run,
+        "uri" => uri::run,
+        "wait_for" => wait_for::run,
         _ => return None,
     };
     Some(f)

@@ -1,0 +1,91 @@
+//! `set_fact`: set host variables; the runner merges `ansible_facts` into
+//! the host's variables.
+
+use serde_json::{Map, Value};
+
+use crate::connection::ConnError;
+use crate::modules::args::to_bool;
+use crate::modules::{ModuleContext, ModuleOutcome};
+
+/// A valid Ansible variable name: a letter or `_`, then letters, digits, `_`.
+pub(crate) fn is_valid_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => chars.all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        _ => false,
+    }
+}
+
+pub(crate) fn run(_ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+    let mut facts = Map::new();
+    let mut cacheable = false;
+    for (k, v) in args {
+        if k == "_raw_params" || k.starts_with("_ansible") {
+            continue;
+        }
+        if k == "cacheable" {
+            match to_bool(v) {
+                Some(b) => cacheable = b,
+                None => return Ok(ModuleOutcome::failed(format!("The value '{v}' is not a valid boolean for 'cacheable'."))),
+            }
+            continue;
+        }
+        if !is_valid_var_name(k) {
+            return Ok(ModuleOutcome::failed(format!(
+                "The variable name '{k}' is not valid. Variables must start with a letter or underscore character, and contain only letters, numbers and underscores."
+            )));
+        }
+        // Like Ansible without jinja2_native: boolean-looking strings become booleans.
+        let value = match v {
+            Value::String(s) if matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no") => {
+                Value::Bool(matches!(s.to_ascii_lowercase().as_str(), "true" | "yes"))
+            }
+            other => other.clone(),
+        };
+        facts.insert(k.clone(), value);
+    }
+    if facts.is_empty() {
+        return Ok(ModuleOutcome::failed(
+            "No key/value pairs provided, at least one is required for this action to succeed",
+        ));
+    }
+    let mut out = ModuleOutcome::ok().with("ansible_facts", Value::Object(facts));
+    if cacheable {
+        out.result.insert("_ansible_facts_cacheable".into(), Value::Bool(true));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::net_test_support::NetHarness;
+    use serde_json::json;
+
+    #[test]
+    fn fixture_table() {
+        let mut h = NetHarness::new(json!({}));
+        h.check_mode = true; // set_fact runs in check mode too
+        let cases = vec![
+            (
+                json!({"a": 1, "b": "text", "c": [1, 2], "d": "yes", "e": "False"}),
+                json!({"changed": false, "ansible_facts": {"a": 1, "b": "text", "c": [1, 2], "d": true, "e": false}}),
+            ),
+            (
+                json!({"x": {"y": 1}, "cacheable": "yes"}),
+                json!({"changed": false, "ansible_facts": {"x": {"y": 1}}, "_ansible_facts_cacheable": true}),
+            ),
+            (
+                json!({}),
+                json!({"changed": false, "failed": true, "msg": "No key/value pairs provided, at least one is required for this action to succeed"}),
+            ),
+            (
+                json!({"1bad": 1}),
+                json!({"changed": false, "failed": true, "msg": "The variable name '1bad' is not valid. Variables must start with a letter or underscore character, and contain only letters, numbers and underscores."}),
+            ),
+        ];
+        for (args, want) in cases {
+            assert_eq!(Value::Object(h.run(run, args.clone()).result), want, "args {args}");
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! `uri`: make an HTTP request FROM the target with curl; credentials and
+//! body travel in curl's config on stdin.
+
+use std::time::Instant;
+
+use base64::Engine;
+use serde_json::{Map, Value};
+
+use crate::connection::ConnError;
+use crate::modules::args::Args;
+use crate::modules::net_http::{parse_headers, parse_response, NetHttp};
+use crate::modules::net_perms::{parse_stat, stat_script, NetPerms};
+use crate::modules::{quote, ModuleContext, ModuleOutcome};
+
+const KNOWN: &[&str] = &[
+    "url",
+    "method",
+    "body",
+    "body_format",
+    "headers",
+    "status_code",
+    "return_content",
+    "timeout",
+    "validate_certs",
+    "follow_redirects",
+    "url_username",
+    "user",
+    "url_password",
+    "password",
+    "force_basic_auth",
+    "dest",
+    "creates",
+    "removes",
+    "http_agent",
+    "use_proxy",
+    "mode",
+    "owner",
+    "group",
+];
+
+struct Plan {
+    req: NetHttp,
+    status_codes: Vec<i64>,
+    return_content: bool,
+    dest: Option<String>,
+    creates: Option<String>,
+    removes: Option<String>,
+    perms: NetPerms,
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        other => other.to_string(),
+    }
+}
+
+fn form_body(body: &Value) -> Result<String, String> {
+    let pairs: Vec<(String, String)> = match body {
+        Value::String(s) => return Ok(s.clone()),
+        Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), scalar(v))).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                Value::Array(kv) if kv.len() == 2 => Ok((scalar(&kv[0]), scalar(&kv[1]))),
+                _ => Err("failed to parse body as form_urlencoded: expected a list of key/value pairs".to_string()),
+            })
+            .collect::<Result<_, _>>()?,
+        other => return Err(format!("failed to parse body as form_urlencoded: unsupported type {}", crate::modules::args::type_name(other))),
+    };
+    Ok(pairs.iter().map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v))).collect::<Vec<_>>().join("&"))
+}
+
+fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
+    let a = Args::new("uri", args);
+    a.check_known(KNOWN)?;
+    let url = a.required_str("url")?;
+    let method = a.str("method")?.unwrap_or_else(|| "GET".into()).to_uppercase();
+    let mut req = NetHttp::new(&url);
+    req.method = method.clone();
+    req.headers = parse_headers(a.get("headers"))?;
+    let body_format = a.choice("body_format", &["raw", "json", "form-urlencoded", "form-multipart"], Some("raw"))?.unwrap_or_default();
+    if let Some(body) = a.get("body") {
+        let text = match body_format.as_str() {
+            "json" => {
+                if !req.has_header("content-type") {
+                    req.headers.push(("Content-Type".into(), "application/json".into()));
+                }
+                match body {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }
+            }
+            "form-urlencoded" => {
+                if !req.has_header("content-type") {
+                    req.headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+                }
+                form_body(body)?
+            }
+            "form-multipart" => return Err("body_format form-multipart is not supported by berth's uri; send the body as raw".into()),
+            _ => scalar(body),
+        };
+        req.body = Some(text);
+    }
+    req.timeout = a.int("timeout")?.unwrap_or(30).max(0) as u64;
+    req.validate_certs = a.bool("validate_certs", true)?;
+    let follow = a
+        .choice("follow_redirects", &["all", "none", "safe", "urllib2", "yes", "no"], Some("safe"))?
+        .unwrap_or_default();
+    req.follow_redirects = match follow.as_str() {
+        "all" | "yes" => true,
+        "none" | "no" => false,
+        _ => matches!(method.as_str(), "GET" | "HEAD"),
+    };
+    let user = a.str("url_username")?.or(a.str("user")?);
+    let password = a.str("url_password")?.or(a.str("password")?);
+    if let Some(u) = user {
+        req.user = Some((u, password.unwrap_or_default()));
+    }
+    a.bool("force_basic_auth", false)?;
+    if let Some(agent) = a.str("http_agent")? {
+        req.user_agent = agent;
+    }
+    req.use_proxy = a.bool("use_proxy", true)?;
+    let status_codes = match a.get("status_code") {
+        None => vec![200],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| scalar(v).trim().parse::<i64>().map_err(|_| format!("status_code contains a non-integer: {v}")))
+            .collect::<Result<_, _>>()?,
+        Some(v) => scalar(v)
+            .split(',')
+            .map(|s| s.trim().parse::<i64>().map_err(|_| format!("status_code contains a non-integer: {s}")))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(Plan {
+        req,
+        status_codes,
+        return_content: a.bool("return_content", false)?,
+        dest: a.str("dest")?,
+        creates: a.str("creates")?,
+        removes: a.str("removes")?,
+        perms: NetPerms::from_args(&a)?,
+    })
+}
+
+fn py_list(codes: &[i64]) -> String {
+    format!("[{}]", codes.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))
+}
+
+pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+    let p = match plan(args) {
+        Ok(p) => p,
+        Err(e) => return Ok(ModuleOutcome::failed(e)),
+    };
+    if ctx.check_mode {
+        return Ok(ModuleOutcome::ok()
+            .with("skipped", true)
+            .with("msg", "remote module (uri) does not support check mode"));
+    }
+    let accepted = p.status_codes.iter().map(i64::to_string).collect::<Vec<_>>().join(" ");
+    let mut s = String::from("export LC_ALL=C\n");
+    if let Some(c) = &p.creates {
+        s.push_str(&format!("if [ -e {} ]; then echo SKIP-CREATES; exit 0; fi\n", quote(c)));
+    }
+    if let Some(r) = &p.removes {
+        s.push_str(&format!("if [ ! -e {} ]; then echo SKIP-REMOVES; exit 0; fi\n", quote(r)));
+    }
+    s.push_str("_d=$(mktemp -d) || exit 1; trap 'rm -rf \"$_d\"' EXIT; body=\"$_d/body\"; head=\"$_d/head\"; extra_cfg=\n");
+    if let Some(dest) = &p.dest {
+        s.push_str(&format!(
+            "dest={}\nif [ -f \"$dest\" ]; then extra_cfg=\"header = \\\"If-Modified-Since: $(date -u -r \"$dest\" '+%a, %d %b %Y %H:%M:%S GMT')\\\"\"; fi\n",
+            quote(dest)
+        ));
+    }
+    s.push_str(NetHttp::script());
+    s.push_str(&format!(
+        "_code=$(printf '%s' \"$_w\" | cut -f1); _ok=0; case \" {accepted} \" in *\" $_code \"*) _ok=1;; esac\n"
+    ));
+    let print_body = if p.dest.is_some() && !p.return_content { "[ \"$_ok\" = 0 ]" } else { "true" };
+    s.push_str(&format!(
+        "if {print_body}; then echo '--- body'; base64 -w0 < \"$body\" 2>/dev/null; echo; fi\n"
+    ));
+    if p.dest.is_some() {
+        s.push_str(
+            "if [ \"$_ok\" = 1 ] && [ \"$_code\" != 304 ]; then\n\
+               if [ -d \"$dest\" ]; then _u=$(printf '%s' \"$_w\" | cut -f3); _u=${_u%%[?#]*}; _u=${_u#*://}; _n=; case \"$_u\" in */*) _n=${_u##*/};; esac; dest=\"$dest/${_n:-index.html}\"; fi\n\
+               if ! cmp -s \"$body\" \"$dest\"; then cp \"$body\" \"$dest\" || exit 1; echo WROTE; fi\n\
+             fi\n\
+             if [ -e \"$dest\" ] && [ \"$_ok\" = 1 ]; then printf 'PATH\\t%s\\n' \"$dest\";\n",
+        );
+        s.push_str(&p.perms.script("dest", false));
+        s.push_str("echo PC=$pc\n");
+        s.push_str(&stat_script("dest"));
+        s.push_str("fi\n");
+    }
+    let started = Instant::now();
+    let config = p.req.config();
+    let out = ctx.exec(&s, Some(config.as_bytes()))?;
+    let elapsed = started.elapsed().as_secs();
+    let stdout = out.stdout_str();
+    if stdout.starts_with("SKIP-CREATES") {
+        let c = p.creates.unwrap_or_default();
+        return Ok(ModuleOutcome::ok().with("stdout", format!("skipped, since '{c}' exists")).with("msg", format!("skipped, since '{c}' exists")));
+    }
+    if stdout.starts_with("SKIP-REMOVES") {
+        let r = p.removes.unwrap_or_default();
+        return Ok(ModuleOutcome::ok()
+            .with("stdout", format!("skipped, since '{r}' does not exist"))
+            .with("msg", format!("skipped, since '{r}' does not exist")));
+    }
+    let Some(resp) = parse_response(&stdout) else {
+        return Ok(ModuleOutcome::failed(format!("uri could not run on the target: {}", out.stderr_str().trim()))
+            .with("rc", out.rc));
+    };
+    let content: Option<Vec<u8>> = stdout.split_once("--- body\n").map(|(_, b)| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b.lines().next().unwrap_or("").trim())
+            .unwrap_or_default()
+    });
+    let mut result = Map::new();
+    let mut changed = false;
+    if p.dest.is_some() {
+        changed = stdout.lines().any(|l| l == "WROTE") || stdout.lines().any(|l| l == "PC=1");
+        if let Some(path) = stdout.lines().find_map(|l| l.strip_prefix("PATH\t")) {
+            result.insert("path".into(), Value::from(path));
+        }
+        if out.rc != 0 {
+            return Ok(ModuleOutcome::failed(format!("failed to write dest: {}", out.stderr_str().trim())));
+        }
+        if let Some(st) = parse_stat(&stdout) {
+            result.extend(st);
+        }
+    }
+    result.extend(resp.header_map());
+    let ok = p.status_codes.contains(&resp.status);
+    let msg = resp.msg();
+    result.insert("changed".into(), Value::Bool(changed));
+    result.insert("status".into(), Value::from(resp.status));
+    result.insert("url".into(), Value::from(if resp.url.is_empty() { p.req.url.clone() } else { resp.url.clone() }));
+    result.insert("redirected".into(), Value::Bool(resp.redirects > 0));
+    result.insert("elapsed".into(), Value::from(elapsed));
+    let mut cookies = Map::new();
+    for (k, v) in &resp.headers {
+        if k.eq_ignore_ascii_case("set-cookie") {
+            if let Some((name, val)) = v.split(';').next().and_then(|c| c.split_once('=')) {
+                cookies.insert(name.trim().to_string(), Value::from(val.trim()));
+            }
+        }
+    }
+    let cookies_string = cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    result.insert("cookies".into(), Value::Object(cookies));
+    result.insert("cookies_string".into(), Value::from(cookies_string));
+    if let Some(bytes) = &content {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let ctype = resp.header("content-type").unwrap_or("").to_ascii_lowercase();
+        let sub = ctype.split(';').next().unwrap_or("").split('/').nth(1).unwrap_or("");
+        if sub.contains("json") || sub.contains("javascript") {
+            if let Ok(js) = serde_json::from_str::<Value>(&text) {
+                result.insert("json".into(), js);
+            }
+        }
+        if p.return_content {
+            result.insert("content".into(), Value::from(text));
+        }
+    }
+    if ok {
+        result.insert("msg".into(), Value::from(msg));
+    } else {
+        result.insert("failed".into(), Value::Bool(true));
+        result.insert(
+            "msg".into(),
+            Value::from(format!("Status code was {} and not {}: {}", resp.status, py_list(&p.status_codes), msg)),
+        );
+    }
+    Ok(ModuleOutcome { result, diffs: Vec::new() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::net_test_support::{closed_port, HttpServer, NetHarness, Reply};
+    use serde_json::json;
+
+    fn server() -> HttpServer {
+        HttpServer::start(|req| match req.path.as_str() {
+            "/json" => Reply::new(200, "application/json", r#"{"name":"berth","n":3}"#).header("X-Trace-Id", "abc"),
+            "/text" => Reply::new(200, "text/plain; charset=utf-8", "hello"),
+            "/missing" => Reply::new(404, "text/plain", "no such thing"),
+            "/redirect" => Reply::new(302, "text/plain", "").header("Location", "/text"),
+            "/echo" => {
+                let auth = req.header("authorization").unwrap_or("").to_string();
+                let body = json!({
+                    "method": req.method,
+                    "ctype": req.header("content-type"),
+                    "body": String::from_utf8_lossy(&req.body),
+                    "auth": auth,
+                    "x": req.header("x-custom"),
+                });
+                Reply::new(201, "application/json", body.to_string()).header("Set-Cookie", "sid=42; Path=/")
+            }
+            _ => Reply::new(500, "text/plain", "boom"),
+        })
+    }
+
+    #[test]
+    fn fixture_table() {
+        let srv = server();
+        let mut h = NetHarness::new(json!({}));
+        // (args, expected subset of the result)
+        let cases: Vec<(Value, Value)> = vec![
+            (
+                json!({"url": srv.url("/json")}),
+                json!({"changed": false, "status": 200, "msg": "OK (22 bytes)", "redirected": false,
+                       "json": {"name": "berth", "n": 3}, "content_type": "application/json",
+                       "x_trace_id": "abc", "content_length": "22", "url": srv.url("/json")}),
+            ),
+            (
+                json!({"url": srv.url("/text"), "return_content": true}),
+                json!({"status": 200, "content": "hello", "content_type": "text/plain; charset=utf-8"}),
+            ),
+            (
+                json!({"url": srv.url("/missing")}),
+                json!({"failed": true, "status": 404,
+                       "msg": "Status code was 404 and not [200]: HTTP Error 404: Not Found"}),
+            ),
+            (
+                json!({"url": srv.url("/missing"), "status_code": [200, 404], "return_content": "yes"}),
+                json!({"status": 404, "msg": "HTTP Error 404: Not Found", "content": "no such thing"}),
+            ),
+            (
+                json!({"url": srv.url("/redirect")}),
+                json!({"status": 200, "redirected": true, "url": srv.url("/text")}),
+            ),
+            (
+                json!({"url": srv.url("/redirect"), "follow_redirects": "none", "status_code": "302"}),
+                json!({"status": 302, "redirected": false, "location": "/text", "msg": "HTTP Error 302: Found"}),
+            ),
+            (
+                json!({"url": srv.url("/redirect"), "method": "POST", "body": "x"}),
+                json!({"failed": true, "status": 302,
+                       "msg": "Status code was 302 and not [200]: HTTP Error 302: Found"}),
+            ),
+            (
+                json!({"url": srv.url("/echo"), "method": "POST", "body_format": "json",
+                       "body": {"a": [1, 2]}, "status_code": 201, "headers": {"X-Custom": "yes"}}),
+                json!({"status": 201, "cookies": {"sid": "42"}, "cookies_string": "sid=42",
+                       "json": {"method": "POST", "ctype": "application/json", "body": "{\"a\":[1,2]}", "auth": "", "x": "yes"}}),
+            ),
+            (
+                json!({"url": srv.url("/echo"), "method": "PUT", "body_format": "form-urlencoded",
+                       "body": {"name": "a b", "v": "x&y"}, "status_code": [201],
+                       "url_username": "deploy", "url_password": "s3cr\"et"}),
+                json!({"status": 201,
+                       "json": {"method": "PUT", "ctype": "application/x-www-form-urlencoded", "body": "name=a+b&v=x%26y",
+                                "auth": "Basic ZGVwbG95OnMzY3IiZXQ=", "x": null}}),
+            ),
+            (
+                json!({"url": srv.url("/json"), "bogus": 1}),
+                json!({"failed": true}),
+            ),
+        ];
+        for (args, want) in cases {
+            let got = h.run(run, args.clone());
+            for (k, v) in want.as_object().unwrap() {
+                assert_eq!(got.result.get(k), Some(v), "key {k} for args {args}: {:?}", got.result);
+            }
+        }
+        let port = closed_port();
+        let refused = h.run(run, json!({"url": format!("http://127.0.0.1:{port}/")}));
+        assert_eq!(refused.result["status"], -1);
+        let msg = refused.result["msg"].as_str().unwrap();
+        assert!(msg.starts_with("Status code was -1 and not [200]: Request failed: <urlopen error"), "{msg}");
+    }
+
+    #[test]
+    fn check_mode_is_skipped_and_sends_nothing() {
+        let srv = server();
+        let mut h = NetHarness::new(json!({}));
+        h.check_mode = true;
+        let got = h.run(run, json!({"url": srv.url("/json"), "method": "DELETE"}));
+        assert_eq!(
+            Value::Object(got.result),
+            json!({"changed": false, "skipped": true, "msg": "remote module (uri) does not support check mode"})
+        );
+        assert!(srv.requests().is_empty());
+    }
+
+    #[test]
+    fn dest_creates_and_idempotency() {
+        let srv = server();
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("out.txt");
+        let mut h = NetHarness::new(json!({}));
+        let args = json!({"url": srv.url("/text"), "dest": dest.to_str().unwrap(), "mode": "0600"});
+        let first = h.run(run, args.clone());
+        assert_eq!(first.result["changed"], true, "{:?}", first.result);
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "hello");
+        assert_eq!(first.result["mode"], "0600");
+        assert_eq!(first.result["path"], dest.to_str().unwrap());
+        let second = h.run(run, args);
+        assert_eq!(second.result["changed"], false, "{:?}", second.result);
+        let dir = h.run(run, json!({"url": srv.url("/text"), "dest": tmp.path().to_str().unwrap()}));
+        assert_eq!(dir.result["path"], tmp.path().join("text").to_str().unwrap());
+        let before = srv.requests().len();
+        let skipped = h.run(run, json!({"url": srv.url("/text"), "creates": dest.to_str().unwrap()}));
+        assert_eq!(skipped.result["msg"], format!("skipped, since '{}' exists", dest.display()));
+        assert_eq!(skipped.result["changed"], false);
+        let removes = h.run(run, json!({"url": srv.url("/text"), "removes": tmp.path().join("nope").to_str().unwrap()}));
+        assert!(removes.result["msg"].as_str().unwrap().ends_with("does not exist"));
+        assert_eq!(srv.requests().len(), before, "skipped runs send no request");
+    }
+}
