@@ -246,7 +246,7 @@ fn float(v: Value, default: Option<Value>) -> Value {
     }
 }
 
-fn join(state: &State, v: Value, sep: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+fn join(v: Value, sep: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
     let attribute: Option<String> = kwargs.get("attribute")?;
     kwargs.assert_all_used()?;
     let sep = sep.unwrap_or_default();
@@ -259,7 +259,7 @@ fn join(state: &State, v: Value, sep: Option<String>, kwargs: Kwargs) -> Result<
             Some(a) => a.split('.').try_fold(item, |v, part| v.get_attr(part))?,
             None => item,
         };
-        parts.push(state.format(item)?);
+        parts.push(py_str(&item));
     }
     Ok(parts.join(&sep))
 }

@@ -120,6 +120,9 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
         if value.is_undefined() {
             return Err(minijinja::Error::from(ErrorKind::UndefinedError));
         }
+        if value.is_none() {
+            return Ok(());
+        }
         out.write_str(&filters::py_str(value)).map_err(minijinja::Error::from)
     });
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -256,10 +259,39 @@ pub(crate) fn to_json(value: &minijinja::Value) -> Result<Value, TemplateError> 
 pub(crate) fn single_expression(s: &str) -> Option<&str> {
     let t = s.trim();
     let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
-    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+    if inner.contains("{{") || inner.contains("{%") || inner.contains("{#") {
         return None;
     }
-    Some(inner.trim())
+    // `{{ {'a': {'b': 1}} }}` is one expression, `{{ a }} b }}` is not:
+    // braces outside string literals must balance.
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in inner.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth < 0 {
+                        return None;
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+    (depth == 0).then(|| inner.trim())
 }
 
 /// Python's type names, as Ansible's messages use them.
@@ -399,6 +431,147 @@ fn undefined_error(text: &str, ctx: &minijinja::Value) -> TemplateError {
     TemplateError { message: format!("'{path}' is undefined"), undefined: Some(path) }
 }
 
+/// Walk a path through the context: `None` when it resolves, else the
+/// Ansible error for its first missing step.
+fn walk(text: &str, ctx: &minijinja::Value) -> Option<TemplateError> {
+    let (root, steps) = parse_path(text)?;
+    let mut current = ctx.get_attr(&root).unwrap_or(minijinja::Value::UNDEFINED);
+    if current.is_undefined() && is_global(&root) {
+        current = strict_env().globals().find(|(g, _)| *g == root).map(|(_, v)| v).unwrap_or_default();
+    }
+    if current.is_undefined() {
+        return Some(undefined_error(text, ctx));
+    }
+    for step in steps {
+        let next = match &step {
+            Step::Attr(name) => current.get_attr(name).ok().filter(|v| !v.is_undefined()).or_else(|| {
+                name.parse::<i64>().ok().and_then(|n| current.get_item(&minijinja::Value::from(n)).ok())
+            }),
+            Step::Index(key) => current.get_item(key).ok(),
+        };
+        match next {
+            Some(v) if !v.is_undefined() => current = v,
+            _ => return Some(undefined_error(text, ctx)),
+        }
+    }
+    None
+}
+
+const KEYWORDS: &[&str] = &[
+    "and", "or", "not", "in", "is", "if", "else", "elif", "for", "endfor", "endif", "set", "endset", "true", "false",
+    "none", "True", "False", "None", "loop", "recursive", "with", "endwith", "macro", "endmacro", "block", "endblock",
+    "include", "import", "from", "as", "filter", "endfilter", "raw", "endraw", "call", "endcall", "omit", "range",
+    "lookup", "query", "q", "dict", "namespace", "self", "super", "varargs", "kwargs", "caller",
+];
+
+/// Variable paths of an expression, in order, leaving out string literals,
+/// filter and test names, calls and keywords.
+fn variable_paths(expr: &str) -> Vec<String> {
+    let chars: Vec<char> = expr.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut prev_token = String::new();
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' || c == '"' {
+            let q = c;
+            i += 1;
+            while i < chars.len() && chars[i] != q {
+                if chars[i] == '\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+            prev_token = "str".into();
+            continue;
+        }
+        if c.is_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let root: String = chars[start..i].iter().collect();
+            let mut path = root.clone();
+            loop {
+                if i + 1 < chars.len() && chars[i] == '.' && (chars[i + 1].is_alphanumeric() || chars[i + 1] == '_') {
+                    let s = i;
+                    i += 1;
+                    while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                        i += 1;
+                    }
+                    path.extend(&chars[s..i]);
+                } else if i < chars.len() && chars[i] == '[' {
+                    let Some(close) = chars[i..].iter().position(|&c| c == ']') else { break };
+                    let inner: String = chars[i + 1..i + close].iter().collect();
+                    let t = inner.trim();
+                    let literal = t.parse::<i64>().is_ok()
+                        || (t.len() >= 2 && (t.starts_with('\'') && t.ends_with('\'') || t.starts_with('"') && t.ends_with('"')));
+                    if !literal {
+                        break;
+                    }
+                    path.extend(&chars[i..=i + close]);
+                    i += close + 1;
+                } else {
+                    break;
+                }
+            }
+            let next = chars[i..].iter().find(|c| !c.is_whitespace()).copied();
+            let after_pipe_or_is = prev_token == "|" || prev_token == "is" || (prev_token == "not" && out.last().is_some_and(|_: &String| false));
+            let preceded_by_dot = start > 0 && chars[start - 1] == '.';
+            if !after_pipe_or_is && !preceded_by_dot && next != Some('(') && next != Some('=') && !KEYWORDS.contains(&root.as_str()) {
+                out.push(path);
+            }
+            prev_token = root;
+            continue;
+        }
+        if !c.is_whitespace() {
+            prev_token = c.to_string();
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Names the template binds itself (`for x in`, `set x =`, macro args):
+/// not context variables.
+fn bound_in_template(source: &str, root: &str) -> bool {
+    let re = regex::Regex::new(&format!(r"(?:for|set|,)\s*(?:\w+\s*,\s*)*{}\b", regex::escape(root))).expect("valid binding regex");
+    re.is_match(source)
+}
+
+/// Find the undefined variable behind an undefined error: the error's own
+/// range first, then the variables of the surrounding `{{ }}`/`{% %}`.
+fn locate_undefined(source: &str, range: Option<std::ops::Range<usize>>, ctx: &minijinja::Value) -> TemplateError {
+    if let Some(r) = range.clone() {
+        let before = source.get(..r.start).unwrap_or_default().trim_end();
+        let names_filter_or_test = before.ends_with('|') || before.ends_with(" is") || before.ends_with(" not");
+        if let (Some(text), false) = (source.get(r), names_filter_or_test) {
+            if let Some(err) = walk(text, ctx) {
+                return err;
+            }
+        }
+    }
+    let window = match range.and_then(|r| source.get(..r.end).map(|head| (head, r.end))) {
+        Some((head, end)) => {
+            let start = head.rfind("{{").max(head.rfind("{%")).map_or(0, |i| i + 2);
+            let stop = source[end..].find("}}").or_else(|| source[end..].find("%}")).map_or(source.len(), |i| end + i);
+            &source[start..stop]
+        }
+        None => source,
+    };
+    for path in variable_paths(window).into_iter().chain(variable_paths(source)) {
+        let root = path.split(['.', '[']).next().unwrap_or_default();
+        if bound_in_template(source, root) {
+            continue;
+        }
+        if let Some(err) = walk(&path, ctx) {
+            return err;
+        }
+    }
+    TemplateError::new(format!("undefined variable in template: {}", source.trim()))
+}
+
 /// The variable piped into `mandatory`: the one inside the error's range
 /// when minijinja gives one, else the first in the source.
 fn mandatory_subject(source: &str, range: Option<std::ops::Range<usize>>) -> String {
@@ -418,12 +591,7 @@ pub(crate) fn convert_error(e: minijinja::Error, source: &str, ctx: &minijinja::
         return TemplateError { message: format!("Mandatory variable '{name}' not defined."), undefined: Some(name) };
     }
     if e.kind() == ErrorKind::UndefinedError {
-        if let Some(range) = e.range() {
-            if let Some(text) = source.get(range) {
-                return undefined_error(text, ctx);
-            }
-        }
-        return TemplateError::new(format!("undefined variable in template: {}", source.trim()));
+        return locate_undefined(source, e.range(), ctx);
     }
     if e.kind() == ErrorKind::InvalidOperation {
         if let Some(detail) = e.detail() {
