@@ -501,7 +501,7 @@ fn yaml_plain_ok(s: &str, flow: bool) -> bool {
     static RESERVED: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
     let reserved = RESERVED.get_or_init(|| {
         Regex::new(concat!(
-            r"^(?:~|null|Null|NULL|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|y|Y|n|N|=|<<",
+            r"^(?:~|null|Null|NULL|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|=|<<",
             r"|[-+]?(?:0b[01_]+|0[0-7_]+|(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+|[1-9][0-9_]*(?::[0-5]?[0-9])+)",
             r"|[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?",
             r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
@@ -558,9 +558,7 @@ fn dump_yaml(v: &Value, indent: usize, flow_leaves: bool) -> Result<String, Erro
     let mut w = YamlWriter { indent, flow_leaves, out: String::new() };
     if w.inline(v) {
         let text = w.flow(v)?;
-        // PyYAML ends a lone plain scalar document with `...`.
-        let end = if is_collection(v) { "\n" } else { "\n...\n" };
-        return Ok(format!("{text}{end}"));
+        return Ok(format!("{text}\n"));
     }
     w.block(v, 0, false)?;
     Ok(w.out)
@@ -936,8 +934,7 @@ fn b64decode(s: String) -> Result<String, Error> {
     let cleaned: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(cleaned.as_bytes())
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned.trim_end_matches('=').as_bytes()))
-        .map_err(|e| fail(format!("b64decode: invalid base64: {e}")))?;
+        .map_err(|e| fail(format!("b64decode: invalid base64 ({e}); the input needs its '=' padding")))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -948,7 +945,7 @@ fn dict2items(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
     let value_name: String = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
     if v.kind() != ValueKind::Map {
-        return Err(fail(format!("dict2items requires a dictionary, got {} instead.", py_type(&v))));
+        return Err(fail(format!("dict2items requires a dictionary, got <class '{}'> instead.", py_type(&v))));
     }
     let mut out = Vec::new();
     for key in v.try_iter()? {
@@ -963,7 +960,7 @@ fn items2dict(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
     let value_name: String = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
     if !matches!(v.kind(), ValueKind::Seq | ValueKind::Iterable) {
-        return Err(fail(format!("items2dict requires a list, got {} instead.", py_type(&v))));
+        return Err(fail(format!("items2dict requires a list, got <class '{}'> instead.", py_type(&v))));
     }
     let mut out = indexmap::IndexMap::new();
     for item in v.try_iter()? {
@@ -1058,6 +1055,12 @@ fn set_op(a: &Value, b: &Value, op: SetOp) -> Result<Value, Error> {
             let right: Vec<Value> = b.iter().filter(|x| !a.contains(x)).cloned().collect();
             left.into_iter().chain(right).for_each(|x| unique_push(&mut out, x));
         }
+    }
+    // Ansible goes through Python sets; CPython iterates small integers in
+    // ascending order, other values in an order that varies per run (here:
+    // first seen).
+    if out.iter().all(|v| v.as_i64().is_some_and(|i| i >= 0) && !is_float(v)) {
+        out.sort_by_key(|v| v.as_i64());
     }
     Ok(Value::from(out))
 }
@@ -1259,10 +1262,16 @@ mod tests {
             ("{{ [1,[2,None,[3]]] | flatten }}", json!([1, 2, 3])),
             ("{{ [1, 2] | zip(['a', 'b']) | list }}", json!([[1, "a"], [2, "b"]])),
             ("{{ [1, 2] | product(['a']) | list }}", json!([[1, "a"], [2, "a"]])),
-            ("{{ [1, 2, 3] | difference([2]) }}", json!([1, 3])),
-            ("{{ [1, 2, 3] | intersect([3, 2, 9]) }}", json!([2, 3])),
-            ("{{ [1, 2] | union([2, 3]) }}", json!([1, 2, 3])),
-            ("{{ [1, 2] | symmetric_difference([2, 3]) }}", json!([1, 3])),
+            ("{{ [3,1,2,1] | difference([2]) }}", json!([1, 3])),
+            ("{{ [3,1,2] | union([5,4]) }}", json!([1, 2, 3, 4, 5])),
+            ("{{ [3,1,2] | intersect([2,3]) }}", json!([2, 3])),
+            ("{{ [3,1] | symmetric_difference([1,5,4]) }}", json!([3, 4, 5])),
+            ("{{ ['a','A','b'] | unique }}", json!(["a", "b"])),
+            ("{{ ['b','A','a'] | sort }}", json!(["A", "a", "b"])),
+            ("{{ ['b','A','a'] | max }}", json!("b")),
+            ("{{ [1, 2, 3] | zip(['a']) | list }}", json!([[1, "a"]])),
+            ("{{ [1,[2,[3]]] | flatten(1) }}", json!([1, 2, [3]])),
+            ("{{ d | dictsort }}", json!([["a", [1, 2]], ["b", 1]])),
             ("{{ ['a', 'b'] | map('extract', {'a': 1, 'b': 2}) | list }}", json!([1, 2])),
             (
                 "{{ [{'n': 'x', 'g': [1, 2]}] | subelements('g') }}",
@@ -1286,6 +1295,13 @@ mod tests {
             ("{{ {'a':[1,2]} | combine({'a':[2,3]}, list_merge='keep') }}", json!({"a": [1, 2]})),
             ("{{ {'a':[1,2]} | combine({'a':[2,3]}, list_merge='prepend_rp') }}", json!({"a": [2, 3, 1]})),
             ("{{ [{'a':1},{'b':2}] | combine }}", json!({"a": 1, "b": 2})),
+            ("{{ [{'a':1}] | combine({'b':2}) }}", json!({"a": 1, "b": 2})),
+            ("{{ {'a': 1} | combine({'a': None}) }}", json!({"a": null})),
+            ("{{ {'a': 1}.items() | list }}", json!([["a", 1]])),
+            ("{{ d.keys() | list }}", json!(["b", "a"])),
+            ("{{ 'a,b'.split(',') }}", json!(["a", "b"])),
+            ("{{ 'abc'.startswith('a') }}", json!(true)),
+            ("{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }};{% endfor %}", json!("a=1;b=2;")),
             ("{{ {'a': 1} | combine({'b': 2}, {'a': 3}) }}", json!({"a": 3, "b": 2})),
         ]);
     }
@@ -1300,6 +1316,14 @@ mod tests {
             ("{{ {'b':1,'a':{'c':[1,2]}, 's': 'x y'} | to_nice_yaml }}", json!("a:\n    c:\n    - 1\n    - 2\nb: 1\ns: x y\n")),
             ("{{ ['a', 'b'] | to_nice_yaml }}", json!("- a\n- b\n")),
             ("{{ ['a', 'b'] | to_yaml }}", json!("[a, b]\n")),
+            ("{{ 'x' | to_yaml }}", json!("x\n")),
+            ("{{ [[1,2],[3]] | to_nice_yaml }}", json!("-   - 1\n    - 2\n-   - 3\n")),
+            ("{{ [[1,2],{'a':[1]}] | to_yaml }}", json!("- [1, 2]\n- a: [1]\n")),
+            (
+                "{{ {'k': '', 'n': None, 'y': 'yes', 'num': '1', 'c': 'a: b', 'h': '#x', 'd': '-x', 'dash': '- x', 't': '2020-01-01', 'f': 1.5, 'e': [], 'm': {}} | to_nice_yaml }}",
+                json!("c: 'a: b'\nd: -x\ndash: '- x'\ne: []\nf: 1.5\nh: '#x'\nk: ''\nm: {}\nn: null\nnum: '1'\nt: '2020-01-01'\ny: 'yes'\n"),
+            ),
+            ("{{ {'b':1,'a':2} | to_json }}", json!("{\"b\": 1, \"a\": 2}")),
             ("{{ [{'b': 'yes', 'a': '1'}] | to_nice_yaml }}", json!("-   a: '1'\n    b: 'yes'\n")),
             ("{{ {'k': ''} | to_yaml }}", json!("{k: ''}\n")),
             ("{{ '{\"a\": [1, true]}' | from_json }}", json!({"a": [1, true]})),
@@ -1342,6 +1366,12 @@ mod tests {
             ("{{ \"it's\" | quote }}", json!("'it'\"'\"'s'")),
             ("{{ 'abc' | quote }}", json!("abc")),
             ("{{ '' | quote }}", json!("''")),
+            ("{{ '/a/b/' | basename }}", json!("")),
+            ("{{ '/a/b/' | dirname }}", json!("/a/b")),
+            ("{{ '/' | dirname }}", json!("/")),
+            ("{{ 'a//b' | dirname }}", json!("a")),
+            ("{{ '.bashrc' | splitext }}", json!([".bashrc", ""])),
+            ("{{ 'a.tar.gz' | splitext }}", json!(["a.tar", ".gz"])),
         ]);
     }
 
@@ -1356,6 +1386,13 @@ mod tests {
             ("{{ 'foo' | md5 }}", json!("acbd18db4cc2f85cedef654fccc4a4d8")),
             ("{{ 'x' | type_debug }} {{ 1 | type_debug }} {{ [1] | type_debug }} {{ {} | type_debug }} {{ None | type_debug }} {{ 1.5 | type_debug }} {{ True | type_debug }}", json!("str int list dict NoneType float bool")),
             ("{{ 'd' | mandatory }}", json!("d")),
+            ("{{ 1024 | human_readable }}", json!("1.00 KB")),
+            ("{{ 1536000 | human_readable }}", json!("1.46 MB")),
+            ("{{ 10 | human_readable }}", json!("10.00 Bytes")),
+            ("{{ '1K' | human_to_bytes }}", json!(1024)),
+            ("{{ '2 MB' | human_to_bytes }}", json!(2097152)),
+            ("{{ 'web1' | to_uuid }}", json!("4ebc6093-8026-5090-bb95-a592e5a6aec3")),
+            ("{{ nope | default(omit) }}", json!(crate::playbook::templar::OMIT)),
         ]);
     }
 
@@ -1368,6 +1405,14 @@ mod tests {
             ("x{{ {'a': 1, 'b': 'c'} }}", json!("x{'a': 1, 'b': 'c'}")),
             ("x{{ 1.0 }}", json!("x1.0")),
             ("x{{ 7 // 2 }} {{ 7 / 2 }} {{ 6 / 2 }}", json!("x3 3.5 3.0")),
+            ("x{{ 1e20 }}", json!("x1e+20")),
+            ("{{ 1e20 | string }}", json!("1e+20")),
+            ("{{ 0.1 + 0.2 }}", json!(0.30000000000000004)),
+            ("{{ 'a' ~ 1 ~ True }}", json!("a1True")),
+            ("{{ None | string }}", json!("None")),
+            ("{{ [None, 1] | join(',') }}", json!("None,1")),
+            ("{{ [1,2] | first }} {{ 'abc' | last }}", json!("1 c")),
+            ("{{ True | int }} {{ ' 42 ' | int }} {{ '1_000' | int }} {{ '-3' | int }} {{ 3 | float }}", json!("1 42 1000 -3 3.0")),
         ]);
     }
 
@@ -1383,6 +1428,8 @@ mod tests {
             ("x {{ nope }} y", "'nope' is undefined"),
             ("{{ s.nope }}", "object of type 'str' has no attribute 'nope'"),
             ("{{ nope | lower }}", "'nope' is undefined"),
+            ("{{ 1 | dict2items }}", "dict2items requires a dictionary, got <class 'int'> instead."),
+            ("{{ 'SGVsbG8' | b64decode }}", "b64decode: invalid base64 (Invalid padding); the input needs its '=' padding"),
         ]);
     }
 }

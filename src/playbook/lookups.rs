@@ -97,7 +97,10 @@ fn lookup(state: &State, name: &str, terms: Vec<Value>, kwargs: Kwargs, query: b
                 }
                 return Ok(if query || wantlist { Value::from(Vec::<Value>::new()) } else { Value::from(()) });
             }
-            _ => return Err(e),
+            _ => {
+                let detail = e.detail().unwrap_or_default().to_string();
+                return Err(fail(format!("The lookup plugin '{name}' failed: {detail}")));
+            }
         },
     };
     if query || wantlist {
@@ -118,7 +121,7 @@ fn file(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Value>,
     let mut out = Vec::new();
     for term in flatten_terms(terms) {
         let name = py_str(&term);
-        let path = find(state, "files", &name).ok_or_else(|| fail(format!("The 'file' lookup could not find '{name}' (searched <role_path>/files, <role_path>, <playbook_dir>/files, <playbook_dir>)")))?;
+        let path = find(state, "files", &name).ok_or_else(|| fail(format!("Unable to access the file '{name}': File not found (searched <role_path>/files, <role_path>, <playbook_dir>/files, <playbook_dir>).")))?;
         let mut text = std::fs::read_to_string(&path).map_err(|e| fail(format!("The 'file' lookup could not read {}: {e}", path.display())))?;
         if rstrip {
             text.truncate(text.trim_end().len());
@@ -165,7 +168,7 @@ fn template(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Val
     let mut out = Vec::new();
     for term in flatten_terms(terms) {
         let name = py_str(&term);
-        let path = find(state, "templates", &name).ok_or_else(|| fail(format!("The 'template' lookup could not find '{name}' (searched <role_path>/templates, <role_path>, <playbook_dir>/templates, <playbook_dir>)")))?;
+        let path = find(state, "templates", &name).ok_or_else(|| fail(format!("Unable to access the template '{name}': File not found (searched <role_path>/templates, <role_path>, <playbook_dir>/templates, <playbook_dir>).")))?;
         let source = std::fs::read_to_string(&path).map_err(|e| fail(format!("The 'template' lookup could not read {}: {e}", path.display())))?;
         let mut ctx = full_context(state);
         if let Some(extra) = &extra {
@@ -216,7 +219,7 @@ fn vars(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Value>,
             Some(v) => out.push(v),
             None => match &default {
                 Some(d) => out.push(d.clone()),
-                None => return Err(fail(format!("No variable found with this name: {name}"))),
+                None => return Err(fail(format!("No variable named '{name}' was found."))),
             },
         }
     }
@@ -268,7 +271,7 @@ fn first_found(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<
     if skip {
         return Ok(Vec::new());
     }
-    Err(fail(format!("No file was found when using first_found (tried: {})", candidates.join(", "))))
+    Err(fail(format!("No file was found when using first_found (tried: {}).", candidates.join(", "))))
 }
 
 fn dict(terms: Vec<Value>) -> Result<Vec<Value>, Error> {
@@ -356,6 +359,9 @@ mod tests {
             ("{{ q('vars', 'fruit', 'name') }}", json!(["apple", "web1"])),
             ("{{ query('items', [1, [2]]) }}", json!([1, [2]])),
             ("{{ lookup('dict', {'a': 1}) }}", json!({"key": "a", "value": 1})),
+            ("{{ lookup('pipe', 'echo a; echo b') }}", json!("a\nb")),
+            ("{{ lookup('items', [1, 2]) }}", json!([1, 2])),
+            ("{{ lookup('env', 'HOME', 'HOME') == lookup('env', 'HOME') ~ ',' ~ lookup('env', 'HOME') }}", json!(true)),
         ]);
     }
 
@@ -387,10 +393,16 @@ mod tests {
         let templar = Templar::new();
         let c = Templar::context(vars(&t, false).as_object().unwrap());
         let table = [
-            ("{{ lookup('file', 'nope.txt') }}", "The 'file' lookup could not find 'nope.txt' (searched <role_path>/files, <role_path>, <playbook_dir>/files, <playbook_dir>)"),
-            ("{{ lookup('vars', 'nope') }}", "No variable found with this name: nope"),
-            ("{{ lookup('pipe', 'exit 3') }}", "lookup_plugin.pipe(exit 3) returned 3"),
-            ("{{ lookup('first_found', ['x1', 'x2']) }}", "No file was found when using first_found (tried: x1, x2)"),
+            (
+                "{{ lookup('file', 'nope.txt') }}",
+                "The lookup plugin 'file' failed: Unable to access the file 'nope.txt': File not found (searched <role_path>/files, <role_path>, <playbook_dir>/files, <playbook_dir>).",
+            ),
+            ("{{ lookup('vars', 'nope') }}", "The lookup plugin 'vars' failed: No variable named 'nope' was found."),
+            ("{{ lookup('pipe', 'exit 3') }}", "The lookup plugin 'pipe' failed: lookup_plugin.pipe(exit 3) returned 3"),
+            (
+                "{{ lookup('first_found', ['x1', 'x2']) }}",
+                "The lookup plugin 'first_found' failed: No file was found when using first_found (tried: x1, x2).",
+            ),
         ];
         for (expr, want) in table {
             let err = templar.render_str(expr, &c).expect_err(expr);
