@@ -19,6 +19,8 @@ pub(crate) enum Value {
     Word(String),
     /// Any other expression, kept as source text.
     Expr(String),
+    /// A value already reported as a syntax error; checks skip it silently.
+    Invalid,
 }
 
 impl Value {
@@ -31,6 +33,7 @@ impl Value {
             Value::List(_) => "a list",
             Value::Word(_) => "a bare word",
             Value::Expr(_) => "an expression",
+            Value::Invalid => "an invalid value",
         }
     }
 }
@@ -201,17 +204,20 @@ impl<'a> Parser<'a> {
             } else {
                 format!("write `{key}: value`")
             };
-            self.error("B0101", format!("expected `:` after `{key}`"), key_span, hint);
+            self.error("B0101", format!("expected `:` after `{key}`"), key_span.clone(), hint);
             self.pos += 1;
             self.skip_line();
-            return None;
+            let value = Item { value: Value::Invalid, span: key_span.clone() };
+            return Some(Prop { key, key_span, value });
         }
         self.pos += 2;
         if self.pos >= self.end || self.tok().is_punct(self.src, '}') {
-            self.error("B0101", format!("`{key}` has no value"), key_span, format!("write `{key}: value`"));
-            return None;
+            self.error("B0101", format!("`{key}` has no value"), key_span.clone(), format!("write `{key}: value`"));
+            let value = Item { value: Value::Invalid, span: key_span.clone() };
+            return Some(Prop { key, key_span, value });
         }
-        let value = self.value()?;
+        let start = self.tok();
+        let value = self.value().unwrap_or_else(|| Item { value: Value::Invalid, span: span_of(self.file, start) });
         // One property per line unless separated by a comma.
         if self.pos < self.end {
             let next = self.tok();
@@ -416,7 +422,7 @@ mod tests {
         assert_eq!(b.props[0].key_span, Span::new("app.tova", 2, 3, 6));
         assert_eq!(b.props[0].value.span, Span::new("app.tova", 2, 11, 19));
         assert_eq!(b.props[2].value.value, Value::Str("1gb".into()));
-        assert_eq!(b.props[2].value.span.col, 24);
+        assert_eq!(b.props[2].value.span.col, 25);
         assert_eq!(b.props[3].value.value, Value::Bool(false));
         assert_eq!(b.env[1].value.value, Value::Int(-3));
         assert_eq!(b.db.len(), 2);

@@ -69,9 +69,12 @@ impl Cx<'_> {
     }
 
     fn wrong_type(&mut self, key: &str, expected: &str, item: &Item) {
+        if item.value == Value::Invalid {
+            return; // already reported by the parser
+        }
         let example = PROPERTIES.iter().find(|(k, _)| *k == key).map(|(_, e)| *e);
         let hint = match (&item.value, example) {
-            (Value::Word(w), Some(e)) => format!("quote the text: `{key}: \"{w}\"` (for example `{e}`)"),
+            (Value::Word(w), Some(_)) => format!("quote the text: `{key}: \"{w}\"`"),
             (_, Some(e)) => format!("for example `{e}`"),
             (_, None) => format!("`{key}` expects {expected}"),
         };
@@ -120,13 +123,13 @@ impl Cx<'_> {
 }
 
 /// Properties by key; duplicates and unknown keys are reported.
-fn by_key<'b>(cx: &mut Cx<'_>, props: &'b [Prop], known: &[&'static str], what: &str) -> IndexMap<&'static str, &'b Prop> {
+fn by_key<'b>(cx: &mut Cx<'_>, props: &'b [Prop], known: &[&'static str], what: &str, plural: &str) -> IndexMap<&'static str, &'b Prop> {
     let mut out: IndexMap<&'static str, &'b Prop> = IndexMap::new();
     for p in props {
         let Some(key) = known.iter().find(|k| **k == p.key) else {
             let hint = match suggest(&p.key, known.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("known {what}s: {}", known.join(", ")),
+                None => format!("known {plural}: {}", known.join(", ")),
             };
             cx.error("B0102", format!("unknown {what} `{}`", p.key), &p.key_span, hint);
             continue;
@@ -164,7 +167,7 @@ pub(crate) fn infer(
 ) -> Result<(Manifest, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut cx = Cx { sources, diags: Vec::new() };
     let keys: Vec<&'static str> = PROPERTIES.iter().map(|(k, _)| *k).collect();
-    let props = by_key(&mut cx, &block.props, &keys, "property");
+    let props = by_key(&mut cx, &block.props, &keys, "property", "properties");
     let get = |k: &str| props.get(k).map(|p| &p.value);
 
     if let Err(why) = validate::name(&block.name) {
@@ -422,6 +425,7 @@ fn env_block(cx: &mut Cx<'_>, env: &[Prop]) -> IndexMap<String, String> {
             Value::Int(n) => n.to_string(),
             Value::Float(f) => f.to_string(),
             Value::Bool(b) => b.to_string(),
+            Value::Invalid => continue,
             other => {
                 cx.error(
                     "B0103",
@@ -495,7 +499,7 @@ fn databases(cx: &mut Cx<'_>, app: &str, engines: &[Engine], facts: &Facts) -> D
             continue;
         }
         seen.insert(engine, e.span.line);
-        let props = by_key(cx, &e.props, keys, &format!("{engine} setting"));
+        let props = by_key(cx, &e.props, keys, &format!("{engine} setting"), &format!("{engine} settings"));
         match *engine {
             "postgres" => {
                 let mut pg = dbs.postgres.take().unwrap_or_else(default_pg);

@@ -99,6 +99,7 @@ pub(crate) fn load_project(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     let root = dir.to_path_buf();
     let exists = move |rel: &str| root.join(rel).is_file();
     let project = compile(&folder_app(dir), texts, &exists, &mut diags);
+    sort_by_location(&mut diags);
     match project {
         Some(p) if !diags.iter().any(Diagnostic::is_error) => Ok(Project { warnings: diags, ..p }),
         _ => Err(diags),
@@ -213,6 +214,16 @@ pub(crate) fn compile(
     }
     dedup_warnings(diags);
     Some(Project { app, manifests, files, warnings: Vec::new() })
+}
+
+/// Source order (file, line, column); diagnostics without a location last.
+pub(crate) fn sort_by_location(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| match (&a.span, &b.span) {
+        (Some(x), Some(y)) => (&x.file, x.line, x.col).cmp(&(&y.file, y.line, y.col)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
 }
 
 /// Facts-level warnings repeat once per environment; keep the first of each.

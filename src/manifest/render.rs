@@ -27,7 +27,7 @@ pub(crate) fn size(bytes: u64) -> String {
 }
 
 pub(crate) fn duration(secs: u64) -> String {
-    for (unit, n) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
         if secs >= n && secs % n == 0 {
             return format!("{}{unit}", secs / n);
         }
@@ -111,7 +111,7 @@ pub(crate) fn human(m: &Manifest) -> String {
         dbs.push(format!("redis (prefix {}{mm})", r.prefix));
     }
     if let Some(s) = &m.databases.sqlite {
-        dbs.push(format!("sqlite (data/{})", s.path));
+        dbs.push(format!("sqlite ({} in the data dir)", s.path));
     }
     row(&mut o, "Databases:", &list(&dbs));
     let upstreams = format!("{} upstream(s), round-robin", m.instances);
