@@ -435,6 +435,10 @@ mod tests {
         let (block, diags) = parse_src(src);
         let codes: Vec<_> = diags.iter().map(|d| (d.code, d.span.as_ref().unwrap().line)).collect();
         assert_eq!(codes, vec![("B0101", 2), ("B0101", 3)]);
-        assert_eq!(block.unwrap().props.len(), 2);
+        // The key without `:` is kept as an already-reported value, so no
+        // follow-up "missing property" error is raised for it.
+        let b = block.unwrap();
+        assert_eq!(b.props.len(), 3);
+        assert_eq!((b.props[0].key.as_str(), &b.props[0].value.value), ("domain", &Value::Invalid));
     }
 }
