@@ -238,3 +238,82 @@ fn dedup_warnings(diags: &mut Vec<Diagnostic>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn all_fixture_texts() -> Vec<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tova");
+        let mut files = Vec::new();
+        let mut stack = vec![root];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "tova") {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    }
+
+    fn run(text: &str) {
+        let mut d = Vec::new();
+        let _ = compile("shop", vec![(PathBuf::from("app.tova"), text.to_owned())], &|_| true, &mut d);
+        for diag in &d {
+            let _ = diag.to_string();
+        }
+    }
+
+    /// Every prefix of every fixture, and seeded mutations that inject brackets,
+    /// quotes and separators: the front end and inference never panic.
+    #[test]
+    fn never_panics_on_truncated_or_mangled_sources() {
+        let texts = all_fixture_texts();
+        assert!(texts.len() > 40);
+        let noise = ['{', '}', '[', ']', '(', ')', '"', '\'', '/', '*', ':', ',', '\n', '\\', '-', '`', 'é'];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for text in &texts {
+            for (i, _) in text.char_indices() {
+                run(&text[..i]);
+            }
+            let chars: Vec<char> = text.chars().collect();
+            for _ in 0..200 {
+                let mut mangled = chars.clone();
+                for _ in 0..3 {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    let at = (seed >> 33) as usize % mangled.len().max(1);
+                    let c = noise[(seed >> 17) as usize % noise.len()];
+                    if at < mangled.len() {
+                        mangled[at] = c;
+                    }
+                }
+                run(&mangled.into_iter().collect::<String>());
+            }
+        }
+    }
+
+    /// In-process cost of compiling 100 deploy blocks (scan, parse, infer).
+    #[test]
+    fn hundred_blocks_in_process() {
+        let mut src = String::from("server { db { type: \"postgres\" } }\n");
+        for i in 0..100 {
+            src.push_str(&format!(
+                "deploy \"e{i}\" {{\n  server: [\"web{i}.example.com\", \"deploy@w{i}.example.com:22\"]\n  domain: \"e{i}.example.com\"\n  instances: 2\n  memory: \"1gb\"\n  env {{ LOG_LEVEL: \"warn\" }}\n  db {{ redis {{ maxmemory: \"64mb\" }} }}\n}}\n"
+            ));
+        }
+        let start = Instant::now();
+        let mut d = Vec::new();
+        let p = compile("shop", vec![(PathBuf::from("app.tova"), src)], &|_| true, &mut d).unwrap();
+        let took = start.elapsed();
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(p.manifests.len(), 100);
+        eprintln!("100 deploy blocks in process: {:.2} ms", took.as_secs_f64() * 1000.0);
+        assert!(took.as_millis() <= 100, "took {took:?}");
+    }
+}
