@@ -59,7 +59,7 @@ berth does not guess which one you meant.",
         code: "B0107",
         title: "value out of range",
         explanation: "The number is outside what berth accepts: instances 1–64, keep_releases 1–100, \
-health_interval 1–86400 seconds, health_timeout at least 1 and below health_interval, rolling at least 1 host \
+health_interval 2–86400 seconds, health_timeout at least 1 and below health_interval, rolling at least 1 host \
 (or 1%–100%), max_fail 0%–100%.",
         fix: "Pick a value inside the range named in the message.",
     },

@@ -5,10 +5,14 @@
 
 use super::token::{Token, TokenKind};
 
-/// Identifiers after which a `/` starts a regex, not a division.
+/// Tova keywords: after them a `/` starts a regex, as in Tova's own lexer
+/// (`true`, `false` and `nil` are values and are not listed).
 const NON_VALUE_WORDS: &[&str] = &[
-    "return", "if", "elif", "else", "and", "or", "not", "in", "match", "yield", "throw", "case",
-    "when", "is", "var", "let", "then", "do", "await",
+    "var", "let", "fn", "return", "if", "elif", "else", "for", "while", "match", "type", "import", "from",
+    "export", "as", "and", "or", "not", "in", "break", "continue", "try", "catch", "finally", "async", "await",
+    "guard", "interface", "derive", "pub", "impl", "trait", "defer", "mut", "yield", "loop", "when", "extern",
+    "default", "is", "with", "server", "browser", "client", "shared", "route", "state", "computed", "effect",
+    "component", "store", "form", "field", "group", "steps",
 ];
 
 pub(crate) struct Lexer<'a> {

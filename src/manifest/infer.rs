@@ -247,7 +247,7 @@ pub(crate) fn infer(
             .unwrap_or_default(),
         None => "/healthz".to_owned(),
     };
-    let interval = get("health_interval").and_then(|i| cx.int("health_interval", i, 1, 86_400)).unwrap_or(30) as u32;
+    let interval = get("health_interval").and_then(|i| cx.int("health_interval", i, 2, 86_400)).unwrap_or(30) as u32;
     let timeout = match get("health_timeout") {
         Some(item) => match cx.int("health_timeout", item, 1, 86_400) {
             Some(t) if t as u32 >= interval => {
@@ -262,7 +262,7 @@ pub(crate) fn infer(
             Some(t) => t as u32,
             None => 5,
         },
-        None => 5.min(interval.saturating_sub(1)).max(1),
+        None => 5.min(interval - 1),
     };
     let restart_on_failure = match get("restart_on_failure") {
         Some(item) => match item.value {
