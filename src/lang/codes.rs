@@ -1,0 +1,305 @@
+//! Every diagnostic code of the compiler, with a title, a long explanation and a fix.
+//! `berth explain CODE` prints one; codes are stable and never reused.
+
+#[derive(Debug)]
+pub(crate) struct Code {
+    pub(crate) code: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) explanation: &'static str,
+    pub(crate) fix: &'static str,
+}
+
+pub(crate) const CODES: &[Code] = &[
+    Code {
+        code: "B0101",
+        title: "syntax error in a deploy block",
+        explanation: "A deploy block holds `name: value` properties, one per line (or separated by `,`), plus the \
+sub-blocks `env { }` and `db { }`. The parser found something else: a missing `:`, a stray token after a value, \
+an unclosed string, list or block.",
+        fix: "deploy \"prod\" {\n  server: \"root@203.0.113.10\"\n  domain: \"myapp.com\"\n  env { LOG_LEVEL: \"warn\" }\n}",
+    },
+    Code {
+        code: "B0102",
+        title: "unknown property",
+        explanation: "The property is not one berth knows. Deploy blocks accept: app, server, domain, instances, memory, \
+branch, health, health_interval, health_timeout, restart_on_failure, keep_releases, rolling, max_fail, runtime, \
+module_retention, bundle, build, start, tls, bun_url, plus `env { }` and `db { }`. Database engines accept: \
+postgres { name, user, port }, redis { maxmemory }, sqlite { path }. A typo would otherwise be silently ignored.",
+        fix: "Use the suggested spelling, or remove the property. `berth explain B0102` lists every known name; GRAMMAR.md documents them.",
+    },
+    Code {
+        code: "B0103",
+        title: "wrong value type",
+        explanation: "Each property has one type: strings are quoted (`domain: \"myapp.com\"`), integers are bare \
+(`instances: 2`), booleans are `true`/`false`. Memory sizes and durations are strings with a unit (`\"512mb\"`, \"7d\"). \
+`server` is a string or a list of strings.",
+        fix: "Write the value in the expected type, e.g. `instances: 2` rather than `instances: \"2\"`.",
+    },
+    Code {
+        code: "B0104",
+        title: "missing required property",
+        explanation: "Every deploy block needs `server` (where to deploy: an SSH target or a list of them) and \
+`domain` (the public name Caddy serves and gets a certificate for).",
+        fix: "deploy \"prod\" {\n  server: \"root@203.0.113.10\"\n  domain: \"myapp.com\"\n}",
+    },
+    Code {
+        code: "B0105",
+        title: "duplicate property",
+        explanation: "A property is set twice in the same block (or an engine is declared twice in `db { }`). \
+berth does not guess which one you meant.",
+        fix: "Keep one of the two lines.",
+    },
+    Code {
+        code: "B0106",
+        title: "duplicate environment variable",
+        explanation: "The same name appears twice in `env { }`. Only one value can reach the process.",
+        fix: "Keep one of the two lines.",
+    },
+    Code {
+        code: "B0107",
+        title: "value out of range",
+        explanation: "The number is outside what berth accepts: instances 1–64, keep_releases 1–100, \
+health_interval 2–86400 seconds, health_timeout at least 1 and below health_interval, rolling at least 1 host \
+(or 1%–100%), max_fail 0%–100%.",
+        fix: "Pick a value inside the range named in the message.",
+    },
+    Code {
+        code: "B0108",
+        title: "invalid domain",
+        explanation: "Domains follow RFC 1123: dot-separated labels of letters, digits and `-`, each 1–63 characters, \
+not starting or ending with `-`, 253 characters at most, and at least two labels (`localhost` is the one exception). \
+No scheme, port or path: Caddy gets exactly this name.",
+        fix: "domain: \"myapp.com\"   (not \"https://myapp.com/\")",
+    },
+    Code {
+        code: "B0109",
+        title: "invalid memory size",
+        explanation: "Memory sizes are an integer and a unit: `kb`, `mb`, `gb` (powers of 1024, case-insensitive), \
+between 16mb and 1024gb per instance.",
+        fix: "memory: \"512mb\"",
+    },
+    Code {
+        code: "B0110",
+        title: "invalid duration",
+        explanation: "Durations are an integer and a unit: `s`, `m`, `h`, `d` or `w` (e.g. `\"36h\"`, `\"7d\"`, `\"2w\"`).",
+        fix: "module_retention: \"7d\"",
+    },
+    Code {
+        code: "B0111",
+        title: "module retention below 24 hours",
+        explanation: "Old `/c/*` client modules are kept so that pages opened before a deploy keep working: an old \
+document imports its handler modules on first interaction, possibly hours later. Pruning them sooner than a day \
+breaks tabs left open overnight, so 24h is the floor.",
+        fix: "module_retention: \"24h\"   (or longer; the default is \"7d\")",
+    },
+    Code {
+        code: "B0112",
+        title: "invalid SSH target",
+        explanation: "An SSH target is `host`, `user@host`, `host:port` or `user@host:port` (IPv6 as `[::1]:22`). \
+Users are `[a-z_][a-z0-9_-]*`, hosts are RFC 1123 names or IP addresses, ports 1–65535. Anything else (spaces, \
+quotes, `;`, `$`) is refused so a target can never smuggle shell syntax.",
+        fix: "server: \"deploy@203.0.113.10:2222\"",
+    },
+    Code {
+        code: "B0113",
+        title: "invalid name",
+        explanation: "App names and deploy environment names become directory names, systemd unit names, database \
+names and Caddy file names, so they are limited to lowercase letters, digits and `-` (1–40 characters, starting \
+with a letter or digit). When `app:` is absent the project folder's name is used and must follow the same rule.",
+        fix: "app: \"my-shop\"   and   deploy \"prod\" { … }",
+    },
+    Code {
+        code: "B0114",
+        title: "invalid port",
+        explanation: "Ports are integers from 1 to 65535 (database ports in `db { }` and SSH ports in `server`).",
+        fix: "db { postgres { port: 5433 } }",
+    },
+    Code {
+        code: "B0115",
+        title: "invalid percentage or batch",
+        explanation: "`rolling` is a host count (`2`) or a percentage of the fleet (`\"25%\"`); `max_fail` is a \
+percentage (`\"10%\"`).",
+        fix: "rolling: \"25%\"\nmax_fail: \"10%\"",
+    },
+    Code {
+        code: "B0116",
+        title: "unknown database engine",
+        explanation: "`db { }` in a deploy block accepts the engines berth provisions: `postgres`, `redis`, `sqlite`.",
+        fix: "db {\n  postgres { name: \"myapp_db\" }\n  redis { }\n}",
+    },
+    Code {
+        code: "B0117",
+        title: "invalid enumerated value",
+        explanation: "`tls` is one of \"auto\" (Let's Encrypt through Caddy), \"internal\" (Caddy's local CA, for test \
+hosts) or \"off\" (plain HTTP). `runtime` is \"bun\" or \"node\".",
+        fix: "tls: \"auto\"\nruntime: \"bun\"",
+    },
+    Code {
+        code: "B0118",
+        title: "invalid environment variable",
+        explanation: "Names in `env { }` are `[A-Z_][A-Z0-9_]*`. `PORT` is set by berth to each instance's port and \
+cannot be overridden. Values are strings, integers or booleans; they are data and are quoted wherever used.",
+        fix: "env {\n  LOG_LEVEL: \"warn\"\n}",
+    },
+    Code {
+        code: "B0119",
+        title: "duplicate deploy environment",
+        explanation: "Two deploy blocks (possibly in different files) have the same name. Each environment is \
+defined once.",
+        fix: "Rename one block (`deploy \"staging\"`) or merge them.",
+    },
+    Code {
+        code: "B0120",
+        title: "conflicting app names",
+        explanation: "`app:` differs between deploy blocks of one project. One project is one app; its name keys its \
+directories, services and databases on every server.",
+        fix: "Use the same `app:` in every deploy block, or set it in none (the folder name is used).",
+    },
+    Code {
+        code: "B0121",
+        title: "deploy block without a name",
+        explanation: "Deploy blocks are named after their environment; the CLI selects one by name.",
+        fix: "deploy \"prod\" { … }",
+    },
+    Code {
+        code: "B0122",
+        title: "invalid URL",
+        explanation: "`bun_url` must be an `https://` (or `http://`) URL without spaces or shell characters. It may \
+contain `{version}` and `{arch}` placeholders (write the string in single quotes so Tova does not interpolate them).",
+        fix: "bun_url: 'https://github.com/oven-sh/bun/releases/latest/download/bun-linux-{arch}.zip'",
+    },
+    Code {
+        code: "B0123",
+        title: "invalid path or command",
+        explanation: "`health` is an absolute URL path (`/healthz`). `bundle` and `start` are relative paths inside \
+the project or bundle (no `..`, no leading `/`). `build` is one line of text. `branch` is a git branch name. None may \
+contain control characters.",
+        fix: "health: \"/healthz\"\nbundle: \".tova-out\"\nstart: \"server.js\"",
+    },
+    Code {
+        code: "B0124",
+        title: "invalid CORS origin",
+        explanation: "CORS origins from `cors { origins: [...] }` become Caddy header matchers, so each one must be \
+`*` or exactly `scheme://host[:port]`: no path, no spaces, no quotes.",
+        fix: "cors { origins: [\"https://myapp.com\", \"https://admin.myapp.com:8443\"] }",
+    },
+    Code {
+        code: "B0125",
+        title: "interpolation in a deploy value",
+        explanation: "Deploy values are plain data, read by the compiler before any code runs, so `\"{expr}\"` cannot \
+be evaluated. Use single quotes for text that contains literal braces.",
+        fix: "domain: \"myapp.com\"",
+    },
+    Code {
+        code: "B0201",
+        title: "no deploy block for this environment",
+        explanation: "`--env NAME` names a deploy block that does not exist in the project's .tova files.",
+        fix: "Use one of the listed environments, or add `deploy \"NAME\" { server: …, domain: … }`.",
+    },
+    Code {
+        code: "B0202",
+        title: "no deploy blocks in the project",
+        explanation: "The project directory holds no `.tova` file with a `deploy \"name\" { }` block.",
+        fix: "Add a deploy block to one of your .tova files (see GRAMMAR.md), or pass the right directory.",
+    },
+    Code {
+        code: "B0203",
+        title: "data file not found",
+        explanation: "A `data { source x = read(\"FILE\") }` source is uploaded into the app's data directory on \
+deploy, so the file must exist in the project.",
+        fix: "Create the file, or correct the path (relative to the project root).",
+    },
+    Code {
+        code: "B0204",
+        title: "path escapes the project or app data directory",
+        explanation: "Data files and SQLite paths are relative to the project (for uploads) and to the app's data \
+directory on the server (for databases). Absolute paths and `..` would reach outside and break isolation between \
+apps on a shared server.",
+        fix: "db { path: \"./app.db\" }   and   source users = read(\"data/users.csv\")",
+    },
+    Code {
+        code: "B0205",
+        title: "unreadable project file",
+        explanation: "A .tova file could not be read (permissions, or not UTF-8).",
+        fix: "Fix the file's permissions or encoding.",
+    },
+    Code {
+        code: "B0206",
+        title: "unclosed block comment",
+        explanation: "A `/*` comment is never closed, so the rest of the file is a comment and blocks after it are \
+invisible.",
+        fix: "Close the comment with `*/`.",
+    },
+    Code {
+        code: "B0301",
+        title: "hard-coded auth secret",
+        explanation: "An auth block sets `secret:` to a string literal, so the signing key lives in source control. \
+berth keeps secrets in the server's .env.production file instead.",
+        fix: "auth jwt { secret: env(\"JWT_SECRET\") }",
+    },
+    Code {
+        code: "B0302",
+        title: "database engine not provisioned",
+        explanation: "A `server { db { } }` names an engine berth does not provision (only PostgreSQL, Redis and SQLite). \
+The app will need an externally managed database.",
+        fix: "Point the app at an external database through an env secret, or use postgres / sqlite.",
+    },
+];
+
+pub(crate) fn lookup(code: &str) -> Option<&'static Code> {
+    CODES.iter().find(|c| c.code.eq_ignore_ascii_case(code.trim()))
+}
+
+pub(crate) fn render(c: &Code) -> String {
+    let fix: String = c.fix.lines().map(|l| format!("    {l}\n")).collect();
+    format!("{}: {}\n\n{}\n\nFix:\n{}", c.code, c.title, wrap(c.explanation, 78), fix)
+}
+
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        if line > 0 && line + 1 + word.len() > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += word.len();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_sorted_and_complete() {
+        for pair in CODES.windows(2) {
+            assert!(pair[0].code < pair[1].code, "{} before {}", pair[0].code, pair[1].code);
+        }
+        for c in CODES {
+            assert!(c.code.len() == 5 && c.code.starts_with("B0"));
+            assert!(!c.title.is_empty() && c.explanation.len() > 40 && !c.fix.is_empty());
+        }
+    }
+
+    /// Every code used in the compiler's sources is documented here.
+    #[test]
+    fn every_emitted_code_is_documented() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let re = regex::Regex::new(r#""(B0\d{3})""#).unwrap();
+        for dir in ["lang", "manifest"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                for cap in re.captures_iter(&text) {
+                    assert!(lookup(&cap[1]).is_some(), "{} uses undocumented {}", path.display(), &cap[1]);
+                }
+            }
+        }
+    }
+}
