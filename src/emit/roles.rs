@@ -28,6 +28,7 @@ pub(crate) const ROLE_FILES: &[(&str, &str)] = &[
     ("system/handlers/main.yml", include_str!("roles/system/handlers/main.yml")),
     ("system/tasks/main.yml", include_str!("roles/system/tasks/main.yml")),
     ("system/templates/Caddyfile.j2", include_str!("roles/system/templates/Caddyfile.j2")),
+    ("system/vars/main.yml", include_str!("roles/system/vars/main.yml")),
 ];
 
 /// The header of every generated file, in the comment syntax of its kind.
