@@ -1,6 +1,25 @@
 //! Emit: writes roles/, playbooks/<env>.yml and inventory/<env>.yml from manifests.
+//!
+//! The output is byte-for-byte deterministic: roles are the same bytes for
+//! every app, playbooks and inventories depend only on the manifests (sorted
+//! by env), never on file order, hash seeds or time.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::Diagnostic;
+use crate::manifest::model::Manifest;
+
+pub(crate) mod inventory;
+pub(crate) mod playbook;
+pub(crate) mod roles;
+pub(crate) mod writer;
+pub(crate) mod yaml_out;
+
+#[cfg(test)]
+mod tests;
+
+use writer::Writer;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct CompileArgs {
@@ -12,7 +31,171 @@ pub(crate) struct CompileArgs {
     pub(crate) check: bool,
 }
 
-pub(crate) fn main(_args: CompileArgs) -> i32 {
-    eprintln!("berth compile: not built yet");
-    1
+pub(crate) fn main(args: CompileArgs) -> i32 {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    run(&args.dir, args.check, load_manifests, &mut stdout.lock(), &mut stderr.lock())
+}
+
+/// The front end's entry: every deploy block of the project in `dir`, as manifests.
+/// This is the one place that connects `berth compile` to the Tova front end.
+fn load_manifests(dir: &Path) -> Result<Vec<Manifest>, Vec<Diagnostic>> {
+    Err(vec![Diagnostic::error("B0600", format!("cannot read the .tova files in {}: the Tova front end is not part of this build", dir.display()))
+        .hint("build berth with the `lang` and `manifest` rooms connected (crate::manifest::project::load_project)")])
+}
+
+/// `berth compile` with its loader and output streams injected: 0 when the
+/// output was written (or is current under `--check`), 1 when stale under
+/// `--check` or on errors.
+pub(crate) fn run(
+    dir: &Path,
+    check: bool,
+    load: impl FnOnce(&Path) -> Result<Vec<Manifest>, Vec<Diagnostic>>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let manifests = match load(dir) {
+        Ok(m) => m,
+        Err(diags) => return report(err, &diags),
+    };
+    let files = match compile(&manifests) {
+        Ok(f) => f,
+        Err(diags) => return report(err, &diags),
+    };
+    let result = if check { check_dir(&files, dir, out, err) } else { write_dir(&files, dir, err) };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(err, "error[B0605]: cannot write the compiled output under {}: {e}", dir.display());
+            1
+        }
+    }
+}
+
+fn report(err: &mut dyn Write, diags: &[Diagnostic]) -> i32 {
+    for d in diags {
+        let _ = write!(err, "{d}");
+    }
+    if diags.iter().any(Diagnostic::is_error) {
+        1
+    } else {
+        0
+    }
+}
+
+fn check_dir(files: &Writer, dir: &Path, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<i32> {
+    let changes = files.changes(dir)?;
+    if changes.is_empty() {
+        writeln!(err, "berth compile --check: {} generated files are up to date", files.files.len())?;
+        return Ok(0);
+    }
+    out.write_all(files.diff(dir, &changes)?.as_bytes())?;
+    writeln!(
+        err,
+        "berth compile --check: {} generated files are stale ({} new, {} changed, {} to remove); run `berth compile {}` and commit the result",
+        changes.count(),
+        changes.added.len(),
+        changes.modified.len(),
+        changes.removed.len(),
+        dir.display()
+    )?;
+    Ok(1)
+}
+
+fn write_dir(files: &Writer, dir: &Path, err: &mut dyn Write) -> std::io::Result<i32> {
+    let changes = files.write(dir)?;
+    if changes.is_empty() {
+        writeln!(err, "berth compile: {} generated files are up to date", files.files.len())?;
+    } else {
+        writeln!(
+            err,
+            "berth compile: {} new, {} changed, {} removed ({} generated files)",
+            changes.added.len(),
+            changes.modified.len(),
+            changes.removed.len(),
+            files.files.len()
+        )?;
+    }
+    Ok(0)
+}
+
+/// Every generated file for the project's manifests (one per deploy block).
+pub(crate) fn compile(manifests: &[Manifest]) -> Result<Writer, Vec<Diagnostic>> {
+    let mut sorted: Vec<&Manifest> = manifests.iter().collect();
+    sorted.sort_by(|a, b| a.env.cmp(&b.env).then_with(|| a.app.cmp(&b.app)));
+    let diags = validate(&sorted);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let mut files = Writer::default();
+    if sorted.is_empty() {
+        return Ok(files);
+    }
+    for (path, bytes) in roles::role_files() {
+        files.add(path, bytes);
+    }
+    for m in sorted {
+        let playbook = format!("playbooks/{}.yml", m.env);
+        let inventory = format!("inventory/{}.yml", m.env);
+        files.add(playbook.clone(), with_header(&playbook, &playbook::playbook_yaml(m)));
+        files.add(inventory.clone(), with_header(&inventory, &inventory::inventory_yaml(m)));
+    }
+    Ok(files)
+}
+
+fn with_header(path: &str, body: &str) -> Vec<u8> {
+    let mut text = roles::header(path);
+    text.push_str(body);
+    text.into_bytes()
+}
+
+/// What the emitter relies on and the front end should already have refused:
+/// names that become paths, one deploy block per env, data files inside the project.
+fn validate(manifests: &[&Manifest]) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let name_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    for (i, m) in manifests.iter().enumerate() {
+        if !name_ok(&m.app) {
+            diags.push(
+                Diagnostic::error("B0601", format!("app name `{}` cannot name files and services", m.app))
+                    .hint("use lowercase letters, digits and `-` in `app:`"),
+            );
+        }
+        if !name_ok(&m.env) {
+            diags.push(
+                Diagnostic::error("B0601", format!("deploy block name `{}` cannot name a playbook file", m.env))
+                    .hint("name deploy blocks with lowercase letters, digits, `-` and `_`, e.g. deploy \"prod\""),
+            );
+        }
+        if i > 0 && manifests[i - 1].env == m.env {
+            diags.push(
+                Diagnostic::error("B0602", format!("two deploy blocks are named `{}`", m.env))
+                    .hint("give every deploy block its own name"),
+            );
+        }
+        if m.servers.is_empty() {
+            diags.push(
+                Diagnostic::error("B0604", format!("deploy block `{}` has no server", m.env))
+                    .hint("add `server: \"user@host\"` to the deploy block"),
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &m.servers {
+            if !seen.insert((s.host.clone(), s.port.unwrap_or(22))) {
+                diags.push(
+                    Diagnostic::error("B0604", format!("deploy block `{}` lists server {} twice", m.env, s.host))
+                        .hint("list every server once"),
+                );
+            }
+        }
+        for f in &m.data_files {
+            if f.path.starts_with('/') || f.path.split('/').any(|s| s == "..") {
+                diags.push(
+                    Diagnostic::error("B0603", format!("data file `{}` ({}) is outside the project", f.name, f.path))
+                        .hint("keep data files inside the project folder and read them with a relative path"),
+                );
+            }
+        }
+    }
+    diags
 }
