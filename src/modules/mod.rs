@@ -24,7 +24,6 @@ pub(crate) mod template;
 pub(crate) mod test_support;
 pub(crate) mod apt;
 pub(crate) mod command;
-pub(crate) mod free_form;
 pub(crate) mod group;
 pub(crate) mod package;
 pub(crate) mod raw;
