@@ -17,7 +17,49 @@ use crate::connection::{ConnError, Connection};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
     Local,
-    Ssh { host: String, port: u16, user: String, key: Option<PathBuf> },
+    Ssh {
+        host: String,
+        port: u16,
+        user: String,
+        key: Option<PathBuf>,
+        /// From `-o UserKnownHostsFile=` in ansible_ssh_common_args / ansible_ssh_extra_args.
+        known_hosts: Option<PathBuf>,
+        /// From `-o StrictHostKeyChecking=` there.
+        host_key_checking: Option<HostKeyChecking>,
+    },
+}
+
+/// Read the OpenSSH `-o` options berth honours from ansible_ssh_common_args/extra_args.
+fn ssh_arg_options(args: &str) -> (Option<PathBuf>, Option<HostKeyChecking>) {
+    let words = shell_words::split(args).unwrap_or_default();
+    let mut known = None;
+    let mut check = None;
+    let mut i = 0;
+    while i < words.len() {
+        let opt = if words[i] == "-o" {
+            i += 1;
+            words.get(i).cloned()
+        } else {
+            words[i].strip_prefix("-o").map(str::to_string)
+        };
+        if let Some(opt) = opt {
+            let (k, v) = opt.split_once('=').or_else(|| opt.split_once(' ')).unwrap_or((&opt, ""));
+            match k.trim().to_ascii_lowercase().as_str() {
+                "userknownhostsfile" => known = v.split_whitespace().next().map(|p| PathBuf::from(expand_home(p))),
+                "stricthostkeychecking" => {
+                    check = match v.trim().to_ascii_lowercase().as_str() {
+                        "yes" => Some(HostKeyChecking::Strict),
+                        "accept-new" => Some(HostKeyChecking::AcceptNew),
+                        "no" | "off" => Some(HostKeyChecking::Off),
+                        _ => None,
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    (known, check)
 }
 
 fn var_str(vars: &dyn Fn(&str) -> Option<Value>, key: &str) -> Option<String> {
@@ -52,7 +94,16 @@ pub(crate) fn resolve(name: &str, vars: &dyn Fn(&str) -> Option<Value>, opts: &R
         .or_else(|| var_str(vars, "ansible_private_key_file"))
         .map(|k| PathBuf::from(expand_home(&k)))
         .or_else(|| opts.private_key.clone());
-    Ok(Target::Ssh { host, port, user, key })
+    let mut known_hosts = None;
+    let mut host_key_checking = None;
+    for k in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+        if let Some(a) = var_str(vars, k) {
+            let (kh, hc) = ssh_arg_options(&a);
+            known_hosts = kh.or(known_hosts);
+            host_key_checking = hc.or(host_key_checking);
+        }
+    }
+    Ok(Target::Ssh { host, port, user, key, known_hosts, host_key_checking })
 }
 
 fn expand_home(p: &str) -> String {
@@ -66,13 +117,14 @@ fn expand_home(p: &str) -> String {
 pub(crate) fn open(target: &Target, opts: &RunOptions) -> Result<Box<dyn Connection>, ConnError> {
     match target {
         Target::Local => Ok(Box::new(LocalConnection::new())),
-        Target::Ssh { host, port, user, key } => {
+        Target::Ssh { host, port, user, key, known_hosts, host_key_checking } => {
             let mut o = SshOptions::new(host, *port, user);
             o.private_key = key.clone();
-            if let Some(k) = &opts.known_hosts {
+            // The command line wins over inventory, like ansible-playbook's --ssh-common-args.
+            if let Some(k) = opts.known_hosts.as_ref().or(known_hosts.as_ref()) {
                 o.known_hosts = k.clone();
             }
-            o.host_key_checking = opts.host_key_checking;
+            o.host_key_checking = if opts.host_key_checking_explicit { opts.host_key_checking } else { host_key_checking.unwrap_or(opts.host_key_checking) };
             o.connect_timeout = Duration::from_secs(opts.timeout);
             Ok(Box::new(SshConnection::connect(&o)?))
         }
@@ -85,5 +137,20 @@ pub(crate) fn parse_host_key_checking(s: &str) -> Result<HostKeyChecking, String
         "accept-new" | "accept_new" => Ok(HostKeyChecking::AcceptNew),
         "off" | "no" | "false" => Ok(HostKeyChecking::Off),
         other => Err(format!("--host-key-checking must be strict, accept-new or off, not `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_known_hosts_options_from_ssh_args() {
+        let (k, c) = ssh_arg_options("-o UserKnownHostsFile=/tmp/kh -o StrictHostKeyChecking=yes");
+        assert_eq!(k, Some(PathBuf::from("/tmp/kh")));
+        assert_eq!(c, Some(HostKeyChecking::Strict));
+        let (k, c) = ssh_arg_options("-oStrictHostKeyChecking=no");
+        assert_eq!(k, None);
+        assert_eq!(c, Some(HostKeyChecking::Off));
     }
 }

@@ -211,12 +211,11 @@ pub(crate) fn run(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, cal
     let no_log = kw_bool(templar, &call.keywords.no_log, &ctx).ok().flatten().unwrap_or(false);
     let mut out = match &task.loop_ {
         None => {
-            match eval_all(templar, &call.keywords.when, &ctx) {
+            let single = match eval_all(templar, &call.keywords.when, &ctx) {
                 Err(e) => return with_location(failed_report(&name, format!("The conditional check failed: {e}")), task),
-                Ok(Some(cond)) => return skipped(&name, &cond),
-                Ok(None) => {}
-            }
-            let single = run_single(run, play, host, call, &scope, None);
+                Ok(Some(cond)) => Single { result: skipped(&name, &cond).report.result, diffs: Vec::new(), unreachable: false },
+                Ok(None) => run_single(run, play, host, call, &scope, None),
+            };
             let status = status_of(&single);
             let changed = single.changed();
             let failed = single.failed();

@@ -210,6 +210,7 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
         private_key: args.private_key.clone(),
         known_hosts: args.known_hosts.clone(),
         host_key_checking,
+        host_key_checking_explicit: args.host_key_checking.is_some(),
         timeout: args.timeout.unwrap_or(10),
         verbose,
     })
@@ -231,3 +232,5 @@ pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
     };
     execute(Invocation { playbook: args.playbook, inventory: args.inventory, extra_vars, opts, json: args.json }, sink)
 }
+#[cfg(test)]
+mod run_tests;

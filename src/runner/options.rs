@@ -24,6 +24,8 @@ pub(crate) struct RunOptions {
     pub(crate) private_key: Option<PathBuf>,
     pub(crate) known_hosts: Option<PathBuf>,
     pub(crate) host_key_checking: HostKeyChecking,
+    /// True when --host-key-checking was given (it then overrides inventory ssh args).
+    pub(crate) host_key_checking_explicit: bool,
     /// Connect timeout in seconds.
     pub(crate) timeout: u64,
     pub(crate) verbose: u8,
@@ -44,6 +46,7 @@ impl Default for RunOptions {
             private_key: None,
             known_hosts: None,
             host_key_checking: HostKeyChecking::AcceptNew,
+            host_key_checking_explicit: false,
             timeout: 10,
             verbose: 0,
         }

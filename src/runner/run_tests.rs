@@ -1,0 +1,595 @@
+//! End-to-end runner tests: real playbooks through `execute`, on the local
+//! connection and on a fleet of real OpenSSH sshd processes (no SSH mocks).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::Value;
+
+use super::options::{RunOptions, Strategy};
+use super::sink::JsonSink;
+use super::{execute, Invocation};
+use crate::connection::known_hosts::HostKeyChecking;
+use crate::testbed::sshd_fleet::SshdFleet;
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Run {
+    code: i32,
+    events: Vec<Value>,
+}
+
+impl Run {
+    fn recap(&self) -> &Value {
+        let last = self.events.last().expect("events");
+        assert_eq!(last["event"], "recap", "last event must be the recap");
+        &last["hosts"]
+    }
+
+    fn stat(&self, host: &str, key: &str) -> u64 {
+        self.recap()[host][key].as_u64().unwrap_or_else(|| panic!("no {key} for {host} in {}", self.recap()))
+    }
+
+    fn changed_pairs(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .events
+            .iter()
+            .filter(|e| e["event"] == "host_result" && e["status"] == "changed")
+            .map(|e| (e["host"].as_str().unwrap().to_string(), e["task"].as_str().unwrap().to_string()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn results(&self, task: &str) -> Vec<&Value> {
+        self.events.iter().filter(|e| (e["event"] == "host_result" || e["event"] == "handler") && e["task"] == task).collect()
+    }
+
+    fn dump(&self) -> String {
+        self.events.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+    }
+}
+
+fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (name, body) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+}
+
+fn run_with(dir: &Path, playbook: &str, inventory: &Path, opts: RunOptions, extra: &[(&str, Value)]) -> Run {
+    let buf = Buf::default();
+    let mut extra_vars = serde_json::Map::new();
+    for (k, v) in extra {
+        extra_vars.insert(k.to_string(), v.clone());
+    }
+    let code = execute(
+        Invocation { playbook: dir.join(playbook), inventory: vec![inventory.to_path_buf()], extra_vars, opts, json: true },
+        Box::new(JsonSink::new(Box::new(buf.clone()))),
+    );
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let events = text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad json line {l}: {e}"))).collect();
+    Run { code, events }
+}
+
+const LOCAL_INV: &str = "all:\n  hosts:\n    l1: {ansible_connection: local, n: 1}\n    l2: {ansible_connection: local, n: 2}\n";
+
+/// Run a playbook on two local hosts.
+fn local(files: &[(&str, &str)], opts: RunOptions) -> (tempfile::TempDir, Run) {
+    let d = tempfile::tempdir().unwrap();
+    write_files(d.path(), files);
+    write_files(d.path(), &[("inv.yml", LOCAL_INV)]);
+    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), opts, &[("tmp", Value::String(d.path().display().to_string()))]);
+    (d, r)
+}
+
+fn ok_local(body: &str) -> Run {
+    let (_d, r) = local(&[("site.yml", body)], RunOptions::default());
+    assert_eq!(r.code, 0, "{}", r.dump());
+    r
+}
+
+// ---------------------------------------------------------------- keywords
+
+#[test]
+fn when_register_changed_when_failed_when() {
+    let r = ok_local(
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: echo hello {{ n }}
+      register: out
+      changed_when: out.stdout.endswith('1')
+    - assert: {that: ["out.stdout == 'hello ' ~ n", "out.rc == 0", "out.stdout_lines | length == 1"]}
+    - name: only on l2
+      command: "false"
+      failed_when: false
+      when: n == 2
+      register: f
+    - assert: {that: "f is skipped"}
+      when: n == 1
+    - assert: {that: ["f.rc == 1", "f is not failed"]}
+      when: n == 2
+"#,
+    );
+    assert_eq!(r.stat("l1", "changed"), 1);
+    assert_eq!(r.stat("l2", "changed"), 1); // the `false` command reports changed
+    assert_eq!(r.stat("l1", "skipped"), 2);
+    assert_eq!(r.stat("l2", "skipped"), 1);
+}
+
+#[test]
+fn loops_with_items_loop_control_and_register() {
+    let r = ok_local(
+        r#"
+- hosts: l1
+  gather_facts: false
+  vars:
+    users: [{name: a, uid: 1}, {name: b, uid: 2}]
+  tasks:
+    - debug: msg="{{ u.name }}-{{ idx }}"
+      loop: "{{ users }}"
+      loop_control: {loop_var: u, index_var: idx, label: "{{ u.name }}"}
+      register: res
+    - assert:
+        that:
+          - res.results | length == 2
+          - res.results[1].msg == 'b-1'
+          - res.results[0].u.uid == 1
+    - set_fact: {acc: "{{ (acc | default([])) + [item] }}"}
+      with_items: [[1, 2], 3]
+    - assert: {that: "acc == [1, 2, 3]"}
+    - debug: msg="{{ item.key }}={{ item.value }}"
+      with_dict: {x: 1}
+      register: d
+    - assert: {that: "d.results[0].msg == 'x=1'"}
+    - command: echo {{ item }}
+      loop: [1, 2, 3]
+      when: item != 2
+      register: c
+    - assert: {that: ["c.results[1] is skipped", "c.results[2].stdout == '3'"]}
+"#,
+    );
+    assert_eq!(r.stat("l1", "failed"), 0);
+}
+
+#[test]
+fn notify_handlers_once_and_flush() {
+    let r = ok_local(
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: "true"
+      notify: [h1, topic]
+    - command: "true"
+      notify: h1
+    - meta: flush_handlers
+    - assert: {that: "ran | default(0) | int == 1"}
+    - debug: msg=unchanged
+      notify: h1
+  handlers:
+    - name: h1
+      set_fact: {ran: "{{ (ran | default(0) | int) + 1 }}"}
+    - name: other
+      listen: topic
+      debug: msg=listened
+"#,
+    );
+    assert_eq!(r.results("h1").len(), 2, "one run per host: {}", r.dump());
+    assert_eq!(r.results("other").len(), 2);
+}
+
+#[test]
+fn unknown_handler_is_an_error() {
+    let (_d, r) = local(&[("site.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - command: 'true'\n      notify: nope\n")], RunOptions::default());
+    assert_eq!(r.code, 2);
+    assert!(r.dump().contains("The requested handler 'nope' was not found"), "{}", r.dump());
+}
+
+#[test]
+fn tags_and_skip_tags() {
+    let pb = "- hosts: l1\n  gather_facts: false\n  tasks:\n    - {command: 'true', tags: [a]}\n    - {command: 'true', tags: [b]}\n    - {command: 'true', tags: [always]}\n    - {command: 'true', tags: [never, c]}\n";
+    let (_d, r) = local(&[("site.yml", pb)], RunOptions { tags: vec!["a".into()], ..RunOptions::default() });
+    assert_eq!(r.stat("l1", "changed"), 2);
+    let (_d, r) = local(&[("site.yml", pb)], RunOptions { skip_tags: vec!["a".into()], ..RunOptions::default() });
+    assert_eq!(r.stat("l1", "changed"), 2);
+    let (_d, r) = local(&[("site.yml", pb)], RunOptions::default());
+    assert_eq!(r.stat("l1", "changed"), 3);
+    let (_d, r) = local(&[("site.yml", pb)], RunOptions { tags: vec!["c".into()], ..RunOptions::default() });
+    assert_eq!(r.stat("l1", "changed"), 2);
+}
+
+#[test]
+fn ignore_errors_counts_ignored() {
+    let (_d, r) = local(
+        &[("site.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - command: 'false'\n      ignore_errors: true\n    - debug: msg=after\n")],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.stat("l1", "ignored"), 1);
+    assert_eq!(r.stat("l1", "ok"), 2);
+    assert_eq!(r.stat("l1", "failed"), 0);
+}
+
+#[test]
+fn block_rescue_always() {
+    let (_d, r) = local(
+        &[(
+            "site.yml",
+            r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - block:
+        - command: "false"
+          when: n == 1
+        - set_fact: {after_fail: true}
+      rescue:
+        - set_fact: {rescued: true}
+      always:
+        - set_fact: {always_ran: true}
+    - assert:
+        that:
+          - always_ran
+          - (n == 1 and rescued is defined and after_fail is not defined) or (n == 2 and rescued is not defined and after_fail)
+    - block:
+        - command: "false"
+          when: n == 2
+      always:
+        - debug: msg=cleanup
+"#,
+        )],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert_eq!(r.stat("l1", "rescued"), 1);
+    assert_eq!(r.stat("l1", "failed"), 0);
+    assert_eq!(r.stat("l2", "failed"), 1);
+    assert_eq!(r.results("debug").len(), 2, "always runs on the failed host too");
+}
+
+#[test]
+fn includes_imports_and_roles() {
+    let (_d, r) = local(
+        &[
+            (
+                "site.yml",
+                r#"
+- hosts: l1
+  gather_facts: false
+  roles:
+    - role: web
+      vars: {port: 8080}
+  tasks:
+    - import_tasks: static.yml
+    - include_tasks: "{{ 'dyn' }}.yml"
+      vars: {who: dyn}
+    - include_tasks: loop.yml
+      loop: [1, 2]
+    - include_role: {name: web, tasks_from: extra}
+    - import_role: {name: web, tasks_from: extra}
+    - include_vars: vars/more.yml
+    - assert:
+        that:
+          - static_done
+          - dyn_done == 'dyn'
+          - looped == 2
+          - extra_done
+          - more == 'yes'
+          - web_port == 8080
+"#,
+            ),
+            ("static.yml", "- set_fact: {static_done: true}\n"),
+            ("dyn.yml", "- set_fact: {dyn_done: '{{ who }}'}\n"),
+            ("loop.yml", "- set_fact: {looped: '{{ item }}'}\n"),
+            ("vars/more.yml", "more: 'yes'\n"),
+            ("roles/web/tasks/main.yml", "- set_fact: {web_port: '{{ port }}'}\n- debug: msg={{ role_name }}\n"),
+            ("roles/web/tasks/extra.yml", "- set_fact: {extra_done: true}\n"),
+            ("roles/web/defaults/main.yml", "port: 80\n"),
+        ],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+}
+
+#[test]
+fn role_filter_runs_one_role() {
+    let files: &[(&str, &str)] = &[
+        ("site.yml", "- hosts: l1\n  gather_facts: false\n  roles: [a, b]\n  tasks:\n    - command: 'true'\n"),
+        ("roles/a/tasks/main.yml", "- command: 'true'\n  notify: ha\n"),
+        ("roles/a/handlers/main.yml", "- name: ha\n  command: 'true'\n"),
+        ("roles/b/tasks/main.yml", "- command: 'true'\n"),
+    ];
+    let (_d, r) = local(files, RunOptions { role: Some("a".into()), ..RunOptions::default() });
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.stat("l1", "changed"), 2, "role a's task and its handler: {}", r.dump());
+}
+
+#[test]
+fn run_once_delegate_to_environment_no_log() {
+    let r = ok_local(
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: echo once
+      run_once: true
+      register: o
+    - assert: {that: "o.stdout == 'once'"}
+    - shell: echo $GREETING
+      environment: {GREETING: hi}
+      register: e
+    - assert: {that: "e.stdout == 'hi'"}
+    - command: hostname
+      delegate_to: localhost
+      register: dl
+    - assert: {that: "dl.rc == 0"}
+    - command: echo secret
+      no_log: true
+      register: s
+"#,
+    );
+    assert_eq!(r.results("command").iter().filter(|e| e["result"].get("censored").is_some()).count(), 2);
+    assert!(!r.dump().contains("secret\""), "no_log output must not show the value");
+    let once: Vec<_> = r.events.iter().filter(|e| e["event"] == "host_result" && e["result"]["stdout"] == "once").collect();
+    assert_eq!(once.len(), 1);
+}
+
+#[test]
+fn check_mode_keyword_and_diff() {
+    let (d, r) = local(
+        &[(
+            "site.yml",
+            r#"
+- hosts: l1
+  gather_facts: false
+  tasks:
+    - copy: {content: "a\n", dest: "{{ tmp }}/forced.txt"}
+      check_mode: false
+    - copy: {content: "b\n", dest: "{{ tmp }}/checked.txt"}
+      check_mode: true
+    - assert: {that: "ansible_check_mode == false"}
+"#,
+        )],
+        RunOptions { diff: true, ..RunOptions::default() },
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(d.path().join("forced.txt").exists());
+    assert!(!d.path().join("checked.txt").exists());
+    let diffs: Vec<_> = r.events.iter().filter(|e| e["diff"].as_array().is_some_and(|a| !a.is_empty())).collect();
+    assert!(!diffs.is_empty(), "diff mode reports before/after: {}", r.dump());
+}
+
+#[test]
+fn become_runs_through_sudo() {
+    if which("sudo").is_none() {
+        panic!("sudo is required for this test (.ci/run installs it)");
+    }
+    let r = ok_local(
+        r#"
+- hosts: l1
+  gather_facts: false
+  tasks:
+    - command: id -un
+      become: true
+      become_user: nobody
+      register: who
+    - assert: {that: "who.stdout == 'nobody'"}
+"#,
+    );
+    assert_eq!(r.stat("l1", "failed"), 0);
+}
+
+#[test]
+fn undefined_variable_names_variable_task_and_line() {
+    let (_d, r) = local(&[("site.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - name: uses it\n      debug: msg={{ nope }}\n")], RunOptions::default());
+    assert_eq!(r.code, 2);
+    let msg = r.results("uses it")[0]["result"]["msg"].as_str().unwrap().to_string();
+    assert!(msg.contains("'nope' is undefined"), "{msg}");
+    assert!(msg.contains("site.yml': line 4"), "{msg}");
+}
+
+#[test]
+fn facts_under_both_names() {
+    ok_local("- hosts: l1\n  tasks:\n    - assert:\n        that:\n          - ansible_facts.os_family == ansible_os_family\n          - ansible_facts.distribution == 'Debian'\n          - ansible_processor_vcpus > 0\n          - ansible_facts.service_mgr is string\n");
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(cmd)).find(|p| p.exists()))
+}
+
+// ---------------------------------------------------------------- fleet
+
+struct Fleet {
+    _dir: tempfile::TempDir,
+    fleet: SshdFleet,
+    inventory: PathBuf,
+}
+
+fn fleet() -> &'static Fleet {
+    static FLEET: OnceLock<Fleet> = OnceLock::new();
+    FLEET.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = SshdFleet::start(&dir.path().join("fleet"), 5).expect("start sshd fleet");
+        let inventory = dir.path().join("fleet.yml");
+        fleet.write_inventory(&inventory).unwrap();
+        Fleet { _dir: dir, fleet, inventory }
+    })
+}
+
+fn fleet_opts() -> RunOptions {
+    RunOptions { host_key_checking: HostKeyChecking::Strict, ..RunOptions::default() }
+}
+
+const FLEET_PLAY: &str = r#"
+- hosts: fleet
+  gather_facts: false
+  vars:
+    root: "{{ base }}/{{ inventory_hostname }}"
+  tasks:
+    - file: {path: "{{ root }}/etc", state: directory, mode: "0755"}
+    - template: {src: app.conf.j2, dest: "{{ root }}/etc/app.conf"}
+      notify: reload
+    - copy: {content: "id={{ inventory_hostname }}\n", dest: "{{ root }}/id"}
+    - lineinfile: {path: "{{ root }}/etc/app.conf", line: "extra=1"}
+  handlers:
+    - name: reload
+      command: touch {{ root }}/reloaded
+"#;
+
+#[test]
+fn fleet_run_is_idempotent_and_fires_handlers_once() {
+    let f = fleet();
+    let d = tempfile::tempdir().unwrap();
+    write_files(d.path(), &[("site.yml", FLEET_PLAY), ("templates/app.conf.j2", "name={{ inventory_hostname }}\nport={{ 8000 + (inventory_hostname[-1:] | int) }}\n")]);
+    let base = Value::String(d.path().join("hosts").display().to_string());
+    let first = run_with(d.path(), "site.yml", &f.inventory, fleet_opts(), &[("base", base.clone())]);
+    assert_eq!(first.code, 0, "{}", first.dump());
+    for h in f.fleet.hosts() {
+        assert_eq!(first.stat(&h.name, "changed"), 5, "{}", first.dump());
+        let conf = std::fs::read_to_string(d.path().join("hosts").join(&h.name).join("etc/app.conf")).unwrap();
+        assert!(conf.starts_with(&format!("name={}\n", h.name)), "{conf}");
+    }
+    assert_eq!(first.results("reload").len(), 5);
+    let second = run_with(d.path(), "site.yml", &f.inventory, fleet_opts(), &[("base", base)]);
+    assert_eq!(second.code, 0);
+    for h in f.fleet.hosts() {
+        assert_eq!(second.stat(&h.name, "changed"), 0, "{}", second.dump());
+        assert_eq!(second.stat(&h.name, "ok"), 4);
+    }
+    assert!(second.results("reload").is_empty());
+}
+
+/// A deterministic generator of host-state mutations.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+#[test]
+fn check_mode_predicts_the_real_run() {
+    let f = fleet();
+    let d = tempfile::tempdir().unwrap();
+    write_files(d.path(), &[("site.yml", FLEET_PLAY), ("templates/app.conf.j2", "name={{ inventory_hostname }}\n")]);
+    let base_dir = d.path().join("hosts");
+    let base = Value::String(base_dir.display().to_string());
+    let mut rng = Lcg(7);
+    for round in 0..6 {
+        // Mutate the hosts' state at random: delete, rewrite or edit files.
+        for h in f.fleet.hosts() {
+            let root = base_dir.join(&h.name);
+            match rng.next() % 5 {
+                0 => drop(std::fs::remove_dir_all(&root)),
+                1 => drop(std::fs::write(root.join("id"), "tampered\n")),
+                2 => drop(std::fs::write(root.join("etc/app.conf"), format!("name={}\n", h.name))),
+                3 => drop(std::fs::remove_file(root.join("etc/app.conf"))),
+                _ => {}
+            }
+        }
+        let predicted = run_with(d.path(), "site.yml", &f.inventory, RunOptions { check: true, ..fleet_opts() }, &[("base", base.clone())]);
+        let real = run_with(d.path(), "site.yml", &f.inventory, fleet_opts(), &[("base", base.clone())]);
+        let strip = |v: Vec<(String, String)>| v.into_iter().filter(|(_, t)| t != "reload").collect::<Vec<_>>();
+        assert_eq!(strip(predicted.changed_pairs()), strip(real.changed_pairs()), "round {round}: check mode must predict the real run\n{}", predicted.dump());
+        let after = run_with(d.path(), "site.yml", &f.inventory, RunOptions { check: true, ..fleet_opts() }, &[("base", base.clone())]);
+        assert!(after.changed_pairs().is_empty(), "round {round}");
+    }
+}
+
+#[test]
+fn a_failing_host_does_not_stop_the_others() {
+    let f = fleet();
+    let d = tempfile::tempdir().unwrap();
+    write_files(d.path(), &[("site.yml", "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - command: 'true'\n      failed_when: inventory_hostname == 'host02'\n    - command: 'true'\n")]);
+    let r = run_with(d.path(), "site.yml", &f.inventory, fleet_opts(), &[]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stat("host02", "failed"), 1);
+    assert_eq!(r.stat("host02", "ok"), 0);
+    assert_eq!(r.stat("host01", "changed"), 2);
+    assert_eq!(r.stat("host05", "ok"), 2);
+}
+
+#[test]
+fn unreachable_host_gives_exit_4() {
+    let f = fleet();
+    let d = tempfile::tempdir().unwrap();
+    let mut inv = std::fs::read_to_string(&f.inventory).unwrap();
+    // A host on a port where nothing listens.
+    inv = inv.replacen("hosts:\n", "hosts:\n        ghost:\n          ansible_host: 127.0.0.1\n          ansible_port: 1\n", 1);
+    write_files(d.path(), &[("inv.yml", &inv), ("site.yml", "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - command: 'true'\n")]);
+    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions { timeout: 3, ..fleet_opts() }, &[]);
+    assert_eq!(r.code, 4, "{}", r.dump());
+    assert_eq!(r.stat("ghost", "unreachable"), 1);
+    assert_eq!(r.stat("host01", "changed"), 1);
+}
+
+#[test]
+fn serial_and_max_fail_percentage_stop_when_exceeded() {
+    let f = fleet();
+    let d = tempfile::tempdir().unwrap();
+    // Batches of 2: host01+host02, host03+host04, host05. host03 fails: 50% > 40% stops the play.
+    write_files(
+        d.path(),
+        &[(
+            "site.yml",
+            "- hosts: fleet\n  gather_facts: false\n  serial: 2\n  max_fail_percentage: 40\n  tasks:\n    - command: 'true'\n      failed_when: inventory_hostname == 'host03'\n    - command: 'true'\n",
+        )],
+    );
+    let r = run_with(d.path(), "site.yml", &f.inventory, fleet_opts(), &[]);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert_eq!(r.stat("host01", "changed"), 2);
+    assert_eq!(r.stat("host04", "changed"), 1, "the second task does not run after the budget is exceeded");
+    assert!(r.recap().get("host05").is_none(), "the third batch never starts: {}", r.dump());
+    // Exactly at the budget does not stop: 50% failures with max 50.
+    write_files(d.path(), &[("site.yml", "- hosts: fleet\n  gather_facts: false\n  serial: 2\n  max_fail_percentage: 50\n  tasks:\n    - command: 'true'\n      failed_when: inventory_hostname == 'host03'\n")]);
+    let r = run_with(d.path(), "site.yml", &f.inventory, fleet_opts(), &[]);
+    assert_eq!(r.stat("host05", "changed"), 1, "{}", r.dump());
+}
+
+#[test]
+fn host_pinned_strategy_gives_the_same_recap() {
+    let f = fleet();
+    let d = tempfile::tempdir().unwrap();
+    write_files(d.path(), &[("site.yml", FLEET_PLAY), ("templates/app.conf.j2", "x\n")]);
+    let base = Value::String(d.path().join("hosts").display().to_string());
+    let a = run_with(d.path(), "site.yml", &f.inventory, RunOptions { strategy: Some(Strategy::HostPinned), ..fleet_opts() }, &[("base", base.clone())]);
+    assert_eq!(a.code, 0, "{}", a.dump());
+    for h in f.fleet.hosts() {
+        assert_eq!(a.stat(&h.name, "changed"), 5);
+    }
+}
+
+#[test]
+fn changed_host_key_is_refused() {
+    let f = fleet();
+    let d = tempfile::tempdir().unwrap();
+    let h = &f.fleet.hosts()[0];
+    // A known_hosts that pins a different key for host01's address.
+    let other = d.path().join("other");
+    std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&other).status().unwrap();
+    let pubkey = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let kh = d.path().join("known_hosts");
+    let key_part: Vec<&str> = pubkey.split_whitespace().take(2).collect();
+    std::fs::write(&kh, format!("[{}]:{} {}\n", h.addr, h.port, key_part.join(" "))).unwrap();
+    write_files(d.path(), &[("site.yml", "- hosts: host01\n  gather_facts: false\n  tasks:\n    - command: 'true'\n")]);
+    let r = run_with(d.path(), "site.yml", &f.inventory, RunOptions { known_hosts: Some(kh), host_key_checking_explicit: true, ..fleet_opts() }, &[]);
+    assert_eq!(r.code, 4, "{}", r.dump());
+    assert!(r.dump().to_lowercase().contains("changed"), "{}", r.dump());
+}
