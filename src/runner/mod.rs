@@ -137,7 +137,7 @@ pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
         Err(d) => return early_error(&d),
     };
     if inv.inventory.is_empty() {
-        return usage_error("no inventory given", "pass one with -i inventory.yml (or -i host1,host2,)");
+        eprintln!("[WARNING]: No inventory was parsed (use -i inventory.yml), only implicit localhost is available");
     }
     let inventory = match Inventory::load(&inv.inventory, Some(&playbook.dir)) {
         Ok(i) => i,
