@@ -282,7 +282,7 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
                 let ok = match (installed, pin) {
                     (None, _) => false,
                     (Some(i), Some(v)) => fnmatch(v, &i.version),
-                    (Some(i), None) if state == "latest" => candidate.as_deref().map_or(true, |c| c == i.version),
+                    (Some(i), None) if state == "latest" => candidate.as_deref().is_none_or(|c| c == i.version),
                     (Some(_), None) => true,
                 };
                 if !ok {
@@ -503,6 +503,7 @@ esac"#,
     const LOCK: &str = "-o DPkg::Lock::Timeout=60";
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn fixture_table() {
         // (installed, available, args, check, changed, failed, calls after the fact-reading ones)
         let cases: Vec<(&str, &str, Value, bool, bool, bool, Vec<String>)> = vec![

@@ -342,6 +342,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn fixture_table() {
         let h0 = SysHarness::new();
         let dir = h0.path().to_string_lossy().to_string();

@@ -168,6 +168,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn sysv_fallback() {
         // (running, args, check, changed, failed, changing calls)
         let cases: Vec<(bool, Value, bool, bool, bool, Vec<&str>)> = vec![
@@ -202,7 +203,7 @@ case "$2" in status) [ -f "$STATE/berthsvc.running" ];; start|restart|reload) to
                 (changed, failed, calls.iter().map(|c| c.to_string()).collect::<Vec<_>>()),
                 "{args}: {out:?}"
             );
-            if changed && !check && args.get("state").map_or(false, |s| s == "started" || s == "stopped") {
+            if changed && !check && args.get("state").is_some_and(|s| s == "started" || s == "stopped") {
                 assert!(!h.run(run, args.clone()).is_changed(), "second run of {args}");
             }
         }

@@ -251,6 +251,7 @@ esac"#,
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn fixture_table() {
         // (active, unit file state, args, changed, failed, state-changing calls)
         let cases: Vec<(&str, &str, Value, bool, bool, Vec<&str>)> = vec![
