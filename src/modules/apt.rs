@@ -545,6 +545,18 @@ esac"#,
     }
 
     #[test]
+    fn one_round_trip_to_read_one_to_change() {
+        use crate::modules::sys_test_support::run_counted;
+        let mut h = apt_harness("curl 8\n", "nginx 1\ncurl 8\nvim 9\n");
+        let args = json!({"name": ["nginx", "curl", "vim"], "update_cache": true});
+        assert_eq!(run_counted(&mut h, run, args.clone()).1, 2, "read (with cache refresh), then one install");
+        assert_eq!(h.take_calls().iter().filter(|c| c.contains(" install ")).count(), 1, "all packages in one apt-get");
+        assert_eq!(run_counted(&mut h, run, args.clone()).1, 1, "nothing to do: one read");
+        h.check_mode = true;
+        assert_eq!(run_counted(&mut h, run, json!({"name": "nginx", "state": "absent"})).1, 1);
+    }
+
+    #[test]
     fn missing_package_message() {
         let mut h = apt_harness("", "");
         let out = h.run(run, json!({"name": "nosuchpkg"}));

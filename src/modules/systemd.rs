@@ -298,6 +298,15 @@ esac"#,
     }
 
     #[test]
+    fn one_round_trip_to_read_one_to_change() {
+        use crate::modules::sys_test_support::run_counted;
+        let mut h = systemd_harness(&[("web", "inactive", "masked")]);
+        let args = json!({"name": "web", "masked": false, "enabled": true, "state": "started", "daemon_reload": true});
+        assert_eq!(run_counted(&mut h, run, args.clone()).1, 2, "reload + show, then unmask + enable + start");
+        assert_eq!(run_counted(&mut h, run, args).1, 1);
+    }
+
+    #[test]
     fn one_show_call_and_return_values() {
         let mut h = systemd_harness(&[("web", "active", "enabled")]);
         let out = h.run(run, json!({"name": "web", "state": "started", "enabled": true}));

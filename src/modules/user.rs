@@ -455,6 +455,11 @@ mod tests {
         assert_eq!(s(&again, "uid"), "47421");
         assert_eq!(s(&again, "state"), "present");
         assert!(again.result.contains_key("home") && again.result.contains_key("shell") && again.result.contains_key("group"));
+        // One round trip to read, one to change.
+        let (_, execs) = crate::modules::sys_test_support::run_counted(&mut h, run, json!({"name": u, "shell": "/bin/bash", "password": "!x"}));
+        assert_eq!(execs, 2);
+        let (o, execs) = crate::modules::sys_test_support::run_counted(&mut h, run, json!({"name": u, "shell": "/bin/bash", "password": "!x"}));
+        assert_eq!((o.is_changed(), execs), (false, 1));
         // Shapes as ansible-core 2.19 returns them.
         let out = h.run(run, json!({"name": u, "state": "absent"}));
         assert_eq!(out.result["force"], json!(false));
