@@ -197,13 +197,25 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
         script.push_str(&format!("fi\necho \"{MARK}time $__m\"\n"));
     }
     if !names.is_empty() {
+        script.push_str("set -f\n");
         let list: Vec<String> = names.iter().map(|(n, _)| quote(n)).collect();
         script.push_str(&format!(
-            "echo '{MARK}dpkg'\ndpkg-query -W -f='${{db:Status-Abbrev}}|${{Package}}|${{Version}}\\n' -- {} 2>/dev/null\n",
+            "__d=$(dpkg-query -W -f='${{db:Status-Abbrev}}|${{Package}}|${{Version}}\\n' -- {} 2>/dev/null)\n\
+             echo '{MARK}dpkg'; printf '%s\\n' \"$__d\"\n",
             list.join(" ")
         ));
-        if p.state != "absent" {
-            script.push_str(&format!("echo '{MARK}policy'\napt-cache policy {} 2>/dev/null\n", list.join(" ")));
+        match p.state.as_str() {
+            "absent" => {}
+            // `latest` compares every package with its candidate.
+            "latest" => script.push_str(&format!("echo '{MARK}policy'\napt-cache policy {} 2>/dev/null\n", list.join(" "))),
+            // `present` asks apt-cache (slow on hosts without pkgcache.bin)
+            // only about packages dpkg does not have installed.
+            _ => script.push_str(&format!(
+                "__nl='\n'; __miss=\n\
+                 for __n in {}; do case \"$__nl$__d\" in *\"$__nl\"?i?\"|$__n|\"*) ;; *) __miss=\"$__miss $__n\";; esac; done\n\
+                 echo '{MARK}policy'; [ -z \"$__miss\" ] || apt-cache policy $__miss 2>/dev/null\n",
+                list.join(" ")
+            )),
         }
     }
     script.push_str(&format!("echo '{MARK}end'\n"));
@@ -552,8 +564,33 @@ esac"#,
         assert_eq!(run_counted(&mut h, run, args.clone()).1, 2, "read (with cache refresh), then one install");
         assert_eq!(h.take_calls().iter().filter(|c| c.contains(" install ")).count(), 1, "all packages in one apt-get");
         assert_eq!(run_counted(&mut h, run, args.clone()).1, 1, "nothing to do: one read");
+        assert!(h.take_calls().iter().all(|c| !c.starts_with("apt-cache")), "all installed: apt-cache is not asked");
+        h.run(run, json!({"name": ["curl", "nginx", "zsh"]}));
+        assert!(h.take_calls().contains(&"apt-cache policy zsh".to_string()), "only the missing package is looked up");
         h.check_mode = true;
         assert_eq!(run_counted(&mut h, run, json!({"name": "nginx", "state": "absent"})).1, 1);
+    }
+
+    /// Against this machine's real dpkg and apt-cache, in check mode (reads only).
+    #[test]
+    fn real_dpkg_and_apt_cache_in_check_mode() {
+        if std::process::Command::new("dpkg-query").arg("--version").output().is_err() {
+            eprintln!("skipped: no dpkg-query on this machine");
+            return;
+        }
+        let mut h = SysHarness::new();
+        h.check_mode = true;
+        let started = std::time::Instant::now();
+        let out = h.run(run, json!({"name": ["dpkg", "coreutils"], "state": "present"}));
+        let elapsed = started.elapsed();
+        assert!(!out.is_changed() && !out.is_failed(), "{out:?}");
+        eprintln!("apt present check of 2 installed packages: {elapsed:?}");
+        let out = h.run(run, json!({"name": "dpkg", "state": "absent"}));
+        assert!(out.is_changed() && !out.is_failed(), "{out:?}");
+        let out = h.run(run, json!({"name": "dpkg=0.0.0-berth"}));
+        assert!(out.is_changed(), "a pin that does not match the installed version changes: {out:?}");
+        let out = h.run(run, json!({"name": "berth-no-such-package-x"}));
+        assert_eq!(s(&out, "msg"), "No package matching 'berth-no-such-package-x' is available");
     }
 
     #[test]
