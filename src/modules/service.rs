@@ -209,6 +209,64 @@ case "$2" in status) [ -f "$STATE/berthsvc.running" ];; start|restart|reload) to
         }
     }
 
+    /// Removes the throwaway init script and its rc links, even on panic.
+    struct InitScript(String);
+
+    impl Drop for InitScript {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("update-rc.d").args(["-f", &self.0, "remove"]).output();
+            let _ = std::fs::remove_file(format!("/etc/init.d/{}", self.0));
+        }
+    }
+
+    /// A real LSB init script driven through the real `service` and
+    /// `update-rc.d` of this (systemd-less) machine.
+    #[test]
+    fn sysv_on_a_real_init_script() {
+        let real = std::path::Path::new("/usr/sbin/service").exists() && std::path::Path::new("/usr/sbin/update-rc.d").exists();
+        if !crate::modules::sys_test_support::is_root() || !real || std::path::Path::new("/run/systemd/system").exists() {
+            eprintln!("skipped: needs root, service, update-rc.d and no running systemd");
+            return;
+        }
+        let name = format!("berthtest_svc{}", std::process::id() % 100000);
+        let mut h = crate::modules::sys_test_support::SysHarness::new();
+        let flag = h.state("running");
+        let script = format!(
+            "#!/bin/sh\n### BEGIN INIT INFO\n# Provides: {name}\n# Required-Start:\n# Required-Stop:\n\
+             # Default-Start: 2 3 4 5\n# Default-Stop: 0 1 6\n# Short-Description: berth test\n### END INIT INFO\n\
+             case \"$1\" in start|restart|reload) touch {f};; stop) rm -f {f};; \
+             status) [ -f {f} ] && exit 0; exit 3;; *) exit 2;; esac\n",
+            f = flag.display()
+        );
+        let _guard = InitScript(name.clone());
+        std::fs::write(format!("/etc/init.d/{name}"), script).unwrap();
+        std::fs::set_permissions(format!("/etc/init.d/{name}"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        h.vars.insert("ansible_service_mgr".into(), json!("sysvinit"));
+        let links = || {
+            std::fs::read_dir("/etc/rc2.d").unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|f| f.ends_with(&name)).collect::<Vec<_>>()
+        };
+        // (args, changed)
+        let steps: Vec<(Value, bool)> = vec![
+            (json!({"name": name, "state": "started", "enabled": true}), true),
+            (json!({"name": name, "state": "started", "enabled": true}), false),
+            (json!({"name": name, "enabled": false}), true),
+            (json!({"name": name, "enabled": false}), false),
+            (json!({"name": name, "state": "stopped", "enabled": true}), true),
+            (json!({"name": name, "state": "stopped", "enabled": true}), false),
+        ];
+        for (args, changed) in steps {
+            let out = h.run(run, args.clone());
+            assert_eq!((out.is_changed(), out.is_failed()), (changed, false), "{args}: {out:?}");
+            let want_running = args.get("state").map(|s| s == "started");
+            if let Some(r) = want_running {
+                assert_eq!(flag.exists(), r, "{args}");
+            }
+            let enabled = args["enabled"].as_bool().unwrap_or(true);
+            assert_eq!(links().iter().any(|l| l.starts_with('S')), enabled, "{args}: {:?}", links());
+        }
+    }
+
     #[test]
     fn probe_runs_once_per_host() {
         let mut h = crate::modules::sys_test_support::SysHarness::new();
