@@ -273,7 +273,9 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
     // Decide.
     let mut todo: Vec<String> = Vec::new();
     for (name, pin) in &names {
-        let inst = facts.installed.get(name);
+        // dpkg names `foo:amd64` as plain `foo`.
+        let plain = name.split(':').next().unwrap_or(name);
+        let inst = facts.installed.get(name).or_else(|| facts.installed.get(plain));
         match p.state.as_str() {
             "absent" => {
                 let present = match (inst, pin) {
@@ -287,7 +289,7 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
             }
             state => {
                 let installed = inst.filter(|i| i.is_installed());
-                let candidate = facts.candidates.get(name).cloned().flatten();
+                let candidate = facts.candidates.get(name).or_else(|| facts.candidates.get(plain)).cloned().flatten();
                 if installed.is_none() && candidate.is_none() {
                     return Ok(base(ModuleOutcome::failed(format!("No package matching '{name}' is available")), &facts));
                 }
@@ -474,7 +476,7 @@ pub(crate) mod tests {
         h.fake(
             "dpkg-query",
             r#"rc=0; seen=; for a in "$@"; do [ "$a" = "--" ] && { seen=1; continue; }; [ -n "$seen" ] || continue
-  v=$(awk -v n="$a" '$1==n {print $2}' "$STATE/installed")
+  a=${a%%:*}; v=$(awk -v n="$a" '$1==n {print $2}' "$STATE/installed")
   if [ -n "$v" ]; then echo "ii |$a|$v"; else echo "dpkg-query: no packages found matching $a" >&2; rc=1; fi; done; exit $rc"#,
         );
         h.fake(
@@ -535,6 +537,7 @@ esac"#,
             ("nginx 1.22\n", "", json!({"name": "nginx", "state": "absent"}), true, true, false, vec![]),
             ("", "", json!({"name": "nosuchpkg"}), false, false, true, vec![]),
             ("", "", json!({"name": "nginx", "state": "build-dep"}), false, false, true, vec![]),
+            ("nginx 1.22\n", "nginx 1.22\n", json!({"name": "nginx:amd64"}), false, false, false, vec![]),
         ];
         for (installed, available, args, check, changed, failed, calls) in cases {
             let mut h = apt_harness(installed, available);
