@@ -15,6 +15,7 @@ pub(crate) mod copy;
 pub(crate) mod fetch;
 pub(crate) mod file;
 pub(crate) mod file_mode;
+pub(crate) mod lineinfile;
 pub(crate) mod remote_file;
 pub(crate) mod slurp;
 pub(crate) mod stat;
@@ -179,6 +180,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "copy" => copy::run,
         "fetch" => fetch::run,
         "file" => file::run,
+        "lineinfile" => lineinfile::run,
         "slurp" => slurp::run,
         "stat" => stat::run,
         "template" => template::run,

@@ -601,8 +601,20 @@ fn looks_binary(data: &[u8]) -> bool {
 /// A `--diff` entry for a content change, or Ansible's reason for skipping it
 /// (`dst_binary`, `src_binary`, `dst_larger`, `src_larger`) in the result's `diff`.
 pub(crate) fn content_diff(
-    mut out: ModuleOutcome,
+    out: ModuleOutcome,
     path: &str,
+    before: Option<&[u8]>,
+    before_size: u64,
+    after: &[u8],
+    after_header: &str,
+) -> ModuleOutcome {
+    content_diff_with(out, &format!("before: {path}"), before, before_size, after, after_header)
+}
+
+/// `content_diff` with both headers given (lineinfile's `PATH (content)`).
+pub(crate) fn content_diff_with(
+    mut out: ModuleOutcome,
+    before_header: &str,
     before: Option<&[u8]>,
     before_size: u64,
     after: &[u8],
@@ -622,7 +634,7 @@ pub(crate) fn content_diff(
         return out.with("diff", Value::Object(skipped));
     }
     out.diffs.push(FileDiff {
-        before_header: format!("before: {path}"),
+        before_header: before_header.to_string(),
         after_header: after_header.to_string(),
         before: before.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
         after: String::from_utf8_lossy(after).into_owned(),
@@ -665,4 +677,81 @@ pub(crate) fn finish(r: Result<ModuleOutcome, Stop>) -> Result<ModuleOutcome, Co
         Err(Stop::Outcome(out)) => Ok(out),
         Err(Stop::Conn(e)) => Err(e),
     }
+}
+
+/// A whole-file text edit (lineinfile, blockinfile) ready to apply.
+pub(crate) struct Edit<'a> {
+    /// The path as given (headers, messages).
+    pub(crate) path: &'a str,
+    /// The path as probed with symlinks followed.
+    pub(crate) st: &'a RemoteStat,
+    pub(crate) facts: &'a Facts,
+    pub(crate) attrs: &'a Attrs,
+    pub(crate) original: Option<&'a [u8]>,
+    pub(crate) result: Vec<u8>,
+    pub(crate) changed: bool,
+    pub(crate) msg: String,
+    pub(crate) backup: bool,
+    pub(crate) validate: Option<&'a str>,
+    /// Result key of the backup path (`backup` for lineinfile, `backup_file` for blockinfile).
+    pub(crate) backup_key: &'static str,
+}
+
+/// Apply an edit the way Ansible's lineinfile/blockinfile do: write the new
+/// content (backup, validate, atomic), then the file attributes, with the
+/// message growing " and ownership, perms or SE linux context changed".
+pub(crate) fn apply_edit(ctx: &mut ModuleContext<'_>, e: Edit<'_>) -> Result<ModuleOutcome, Stop> {
+    let exists = e.st.exists();
+    let mut out = ModuleOutcome::changed(e.changed);
+    if ctx.diff_mode {
+        let header = format!("{} (content)", e.path);
+        out = content_diff_with(out, &header, e.original, e.st.size, &e.result, &header);
+    }
+    let change = e.attrs.change(e.st, e.facts, e.facts.default_file_mode())?;
+    let mut msg = e.msg;
+    let mut backup_file = None;
+    if e.changed && !ctx.check_mode {
+        let dest = match (&e.st.realpath, exists) {
+            (Some(real), true) => real.clone(),
+            _ => e.path.to_string(),
+        };
+        let w = Write {
+            dest: &dest,
+            content: &e.result,
+            attrs: change.clone(),
+            validate: e.validate,
+            backup: e.backup,
+            mkdir_parent: (!exists).then(|| e.facts.default_dir_mode()),
+            default_mode: e.facts.default_file_mode(),
+        };
+        let applied = write_file(ctx, &w).map_err(|stop| match stop {
+            Stop::Outcome(fail) if fail.result.get("msg") == Some(&Value::from("failed to validate")) => {
+                let rc = fail.result.get("exit_status").cloned().unwrap_or(Value::Null);
+                let err = fail.result.get("stderr").and_then(Value::as_str).unwrap_or("").to_string();
+                Stop::Fail(format!("failed to validate: rc:{rc} error:{err}"))
+            }
+            other => other,
+        })?;
+        backup_file = applied.backup_file;
+    }
+    if ctx.check_mode && !exists {
+        return Ok(out.with("msg", msg).with(e.backup_key, ""));
+    }
+    if !change.is_empty() {
+        if !e.changed && !ctx.check_mode {
+            let target = e.st.realpath.clone().unwrap_or_else(|| e.path.to_string());
+            apply_attrs(ctx, &target, &change, true)?;
+        }
+        if e.changed {
+            msg.push_str(" and ");
+        }
+        msg.push_str("ownership, perms or SE linux context changed");
+        out.result.insert("changed".into(), Value::Bool(true));
+    }
+    match (e.backup_key, backup_file) {
+        ("backup", b) => out = out.with("backup", b.unwrap_or_default()),
+        (key, Some(b)) => out = out.with(key, b),
+        _ => {}
+    }
+    Ok(out.with("msg", msg))
 }
