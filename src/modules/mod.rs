@@ -11,6 +11,7 @@ use crate::connection::{ConnError, Connection, ExecOutput};
 use crate::playbook::templar::Templar;
 
 pub(crate) mod args;
+pub(crate) mod blockinfile;
 pub(crate) mod copy;
 pub(crate) mod fetch;
 pub(crate) mod file;
@@ -177,6 +178,7 @@ pub(crate) fn is_free_form(name: &str) -> bool {
 /// The module implementing `name`, if berth has it.
 pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
     let f: ModuleFn = match short_name(name) {
+        "blockinfile" => blockinfile::run,
         "copy" => copy::run,
         "fetch" => fetch::run,
         "file" => file::run,
