@@ -481,25 +481,8 @@ const BACKUP: &str = "if [ -e \"$d\" ]; then b=\"$d.$$.$(date +%Y-%m-%d@%H:%M:%S
 
 /// Write a file atomically; `Err(outcome)` is a module failure to return as is.
 pub(crate) fn write_file(ctx: &mut ModuleContext<'_>, w: &Write<'_>) -> Result<Applied, Stop> {
-    let dir = parent_of(w.dest);
-    let mut s = format!("d={}; dir={}; ", quote(w.dest), quote(&dir));
-    if let Some(m) = w.mkdir_parent {
-        s.push_str(&format!("[ -d \"$dir\" ] || {{ mkdir -p -m {m:o} -- \"$dir\" || exit 1; }}; "));
-    }
-    s.push_str("t=$(mktemp \"$dir/.berth_tmp.XXXXXXXX\") || exit 1; ");
-    s.push_str("cat > \"$t\" || { rm -f \"$t\"; exit 1; }; ");
-    s.push_str(&format!("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; else chmod {:o} \"$t\"; fi; ", w.default_mode));
-    s.push_str(&format!("( {} ) || {{ rm -f \"$t\"; exit 1; }}; ", w.attrs.script("\"$t\"", true)));
-    if let Some(v) = w.validate {
-        let cmd = v.replace("%s", "\"$t\"");
-        s.push_str(&format!(
-            "( {cmd} ) > \"$t.vo\" 2> \"$t.ve\"; rc=$?; if [ $rc -ne 0 ]; then echo \"VALIDATE $rc\"; cat \"$t.vo\"; cat \"$t.ve\" >&2; rm -f \"$t\" \"$t.vo\" \"$t.ve\"; exit 97; fi; rm -f \"$t.vo\" \"$t.ve\"; "
-        ));
-    }
-    if w.backup {
-        s.push_str(BACKUP);
-    }
-    s.push_str("mv -f -- \"$t\" \"$d\" || { rm -f \"$t\"; exit 1; }; p=\"$d\"; ");
+    let mut s = write_script(w, None);
+    s.push_str("p=\"$d\"; ");
     s.push_str(&stat_script(false));
     let out = ctx.exec(&s, Some(w.content))?;
     if out.rc == 97 {
@@ -518,6 +501,38 @@ pub(crate) fn write_file(ctx: &mut ModuleContext<'_>, w: &Write<'_>) -> Result<A
         return Err(Stop::Fail(format!("Could not write {}: {}", w.dest, out.stderr_str().trim())));
     }
     Ok(parse_applied(w.dest, &out.stdout_str()))
+}
+
+/// Shell for one atomic write (sets `$d` to the destination). The content
+/// is all of stdin, or with `take` the next that many bytes of it (so several
+/// files can travel on one stdin, one after another).
+pub(crate) fn write_script(w: &Write<'_>, take: Option<usize>) -> String {
+    let dir = parent_of(w.dest);
+    let mut s = format!("d={}; dir={}; ", quote(w.dest), quote(&dir));
+    if let Some(m) = w.mkdir_parent {
+        s.push_str(&format!("[ -d \"$dir\" ] || {{ mkdir -p -m {m:o} -- \"$dir\" || exit 1; }}; "));
+    }
+    s.push_str("t=$(mktemp \"$dir/.berth_tmp.XXXXXXXX\") || exit 1; ");
+    match take {
+        None => s.push_str("cat > \"$t\" || { rm -f \"$t\"; exit 1; }; "),
+        Some(n) => s.push_str(&format!("head -c {n} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; ")),
+    }
+    s.push_str(&format!(
+        "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; else chmod {:o} \"$t\"; fi; ",
+        w.default_mode
+    ));
+    s.push_str(&format!("( {} ) || {{ rm -f \"$t\"; exit 1; }}; ", w.attrs.script("\"$t\"", true)));
+    if let Some(v) = w.validate {
+        let cmd = v.replace("%s", "\"$t\"");
+        s.push_str(&format!(
+            "( {cmd} ) > \"$t.vo\" 2> \"$t.ve\"; rc=$?; if [ $rc -ne 0 ]; then echo \"VALIDATE $rc\"; cat \"$t.vo\"; cat \"$t.ve\" >&2; rm -f \"$t\" \"$t.vo\" \"$t.ve\"; exit 97; fi; rm -f \"$t.vo\" \"$t.ve\"; "
+        ));
+    }
+    if w.backup {
+        s.push_str(BACKUP);
+    }
+    s.push_str("mv -f -- \"$t\" \"$d\" || { rm -f \"$t\"; exit 1; }; ");
+    s
 }
 
 fn parse_applied(path: &str, text: &str) -> Applied {
