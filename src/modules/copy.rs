@@ -189,7 +189,7 @@ fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop
                 mkdir_parent: None,
                 default_mode: facts.default_file_mode(),
             };
-            script.push_str(&remote_file::write_script(&w, Some(data.len())));
+            script.push_str(&remote_file::write_script(&w, remote_file::Fill::Take(data.len())));
             stdin.extend_from_slice(data);
         } else if !change.is_empty() {
             changed = true;
@@ -319,28 +319,16 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
                 remote_file::write_file(ctx, &w)?
             }
             Source::Remote(p) => {
-                // Stream the host's own file through the same atomic path.
-                let mut script = String::new();
-                if let Some(m) = mkdir_parent {
-                    script.push_str(&format!("mkdir -p -m {m:o} -- \"$(dirname -- \"$d\")\" || exit 1; "));
-                }
-                let tmp = "t=$(mktemp \"$(dirname -- \"$d\")/.berth_tmp.XXXXXXXX\") || exit 1; ";
-                script.push_str(tmp);
-                script.push_str(&format!("cp -- {} \"$t\" || {{ rm -f \"$t\"; exit 1; }}; ", quote(p)));
-                script.push_str(&format!(
-                    "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; else chmod {:o} \"$t\"; fi; ",
-                    facts.default_file_mode()
-                ));
-                script.push_str(&format!("( {} ) || {{ rm -f \"$t\"; exit 1; }}; ", change.script("\"$t\"", true)));
-                if let Some(v) = &validate {
-                    script.push_str(&format!("( {} ) >&2 || {{ rm -f \"$t\"; echo 'failed to validate' >&2; exit 1; }}; ", v.replace("%s", "\"$t\"")));
-                }
-                if backup {
-                    script.push_str(remote_file::backup_script());
-                }
-                script.push_str("mv -f -- \"$t\" \"$d\" || { rm -f \"$t\"; exit 1; }; ");
-                let (stat, backup_file) = remote_file::run_then_stat(ctx, &script, &write_path, false)?;
-                remote_file::Applied { backup_file, stat }
+                let w = Write {
+                    dest: &write_path,
+                    content: &[],
+                    attrs: change,
+                    validate: validate.as_deref(),
+                    backup,
+                    mkdir_parent,
+                    default_mode: facts.default_file_mode(),
+                };
+                remote_file::write_file_from(ctx, &w, remote_file::Fill::HostFile(p))?
             }
         };
         out = add_path_info(out, &applied.stat);

@@ -481,10 +481,19 @@ const BACKUP: &str = "if [ -e \"$d\" ]; then b=\"$d.$$.$(date +%Y-%m-%d@%H:%M:%S
 
 /// Write a file atomically; `Err(outcome)` is a module failure to return as is.
 pub(crate) fn write_file(ctx: &mut ModuleContext<'_>, w: &Write<'_>) -> Result<Applied, Stop> {
-    let mut s = write_script(w, None);
+    write_file_from(ctx, w, Fill::Stdin)
+}
+
+/// `write_file` with the bytes from `fill` (stdin carries `w.content`).
+pub(crate) fn write_file_from(ctx: &mut ModuleContext<'_>, w: &Write<'_>, fill: Fill<'_>) -> Result<Applied, Stop> {
+    let mut s = write_script(w, fill);
     s.push_str("p=\"$d\"; ");
     s.push_str(&stat_script(false));
-    let out = ctx.exec(&s, Some(w.content))?;
+    let stdin = match fill {
+        Fill::HostFile(_) => None,
+        _ => Some(w.content),
+    };
+    let out = ctx.exec(&s, stdin)?;
     if out.rc == 97 {
         let text = out.stdout_str();
         let mut lines = text.splitn(2, '\n');
@@ -503,19 +512,29 @@ pub(crate) fn write_file(ctx: &mut ModuleContext<'_>, w: &Write<'_>) -> Result<A
     Ok(parse_applied(w.dest, &out.stdout_str()))
 }
 
-/// Shell for one atomic write (sets `$d` to the destination). The content
-/// is all of stdin, or with `take` the next that many bytes of it (so several
-/// files can travel on one stdin, one after another).
-pub(crate) fn write_script(w: &Write<'_>, take: Option<usize>) -> String {
+/// Where a written file's bytes come from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fill<'a> {
+    /// All of stdin.
+    Stdin,
+    /// The next that many bytes of stdin (several files on one stdin).
+    Take(usize),
+    /// A file already on the host (`remote_src`).
+    HostFile(&'a str),
+}
+
+/// Shell for one atomic write (sets `$d` to the destination).
+pub(crate) fn write_script(w: &Write<'_>, fill: Fill<'_>) -> String {
     let dir = parent_of(w.dest);
     let mut s = format!("d={}; dir={}; ", quote(w.dest), quote(&dir));
     if let Some(m) = w.mkdir_parent {
         s.push_str(&format!("[ -d \"$dir\" ] || {{ mkdir -p -m {m:o} -- \"$dir\" || exit 1; }}; "));
     }
     s.push_str("t=$(mktemp \"$dir/.berth_tmp.XXXXXXXX\") || exit 1; ");
-    match take {
-        None => s.push_str("cat > \"$t\" || { rm -f \"$t\"; exit 1; }; "),
-        Some(n) => s.push_str(&format!("head -c {n} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; ")),
+    match fill {
+        Fill::Stdin => s.push_str("cat > \"$t\" || { rm -f \"$t\"; exit 1; }; "),
+        Fill::Take(n) => s.push_str(&format!("head -c {n} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; ")),
+        Fill::HostFile(p) => s.push_str(&format!("cat -- {} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; ", quote(p))),
     }
     s.push_str(&format!(
         "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; else chmod {:o} \"$t\"; fi; ",
