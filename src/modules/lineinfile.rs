@@ -495,27 +495,23 @@ mod tests {
         assert!(expand(&caps, br"\9").is_err());
     }
 
-    #[test]
-    fn property_check_mode_predicts_real_run() {
-        let mut g = Gen::new(5);
+    /// One generated case: the initial file (content, mode) or none, and the arguments (path `{root}/f`).
+    fn generate(g: &mut Gen) -> (Option<(String, u32)>, Value) {
         let pool = ["a", "b", "x=1", "x=2", "#c", ""];
-        for i in 0..80 {
-            let tmp = tempfile::tempdir().unwrap();
-            let root = tmp.path();
-            if g.below(5) > 0 {
-                let n = g.below(5);
-                let mut content = String::new();
-                for _ in 0..n {
-                    content.push_str(*g.pick(&pool));
-                    content.push('\n');
-                }
-                if g.below(4) == 0 {
-                    content.push_str("tail");
-                }
-                let leaked: &'static str = Box::leak(content.into_boxed_str());
-                setup(root, &[Entry::File("f", leaked, *g.pick(&[0o644, 0o600]))]);
+        let mut initial = None;
+        if g.below(5) > 0 {
+            let n = g.below(5);
+            let mut content = String::new();
+            for _ in 0..n {
+                content.push_str(*g.pick(&pool));
+                content.push('\n');
             }
-            let mut args = json!({"path": "{root}/f", "line": *g.pick(&["a", "x=3", "new", "#c"])});
+            if g.below(4) == 0 {
+                content.push_str("tail");
+            }
+            initial = Some((content, *g.pick(&[0o644, 0o600])));
+        }
+        let mut args = json!({"path": "{root}/f", "line": *g.pick(&["a", "x=3", "new", "#c"])});
             match g.below(4) {
                 0 => args["regexp"] = json!(*g.pick(&["^x=", "^#", "^zz", "b$"])),
                 1 => args["search_string"] = json!(*g.pick(&["x=", "#", "zz"])),
@@ -535,11 +531,62 @@ mod tests {
             if g.below(3) == 0 {
                 args["mode"] = json!(*g.pick(&["0644", "0640"]));
             }
-            if g.chance() {
-                args["create"] = json!(true);
+        if g.chance() {
+            args["create"] = json!(true);
+        }
+        (initial, args)
+    }
+
+    #[test]
+    fn property_check_mode_predicts_real_run() {
+        let mut g = Gen::new(5);
+        for i in 0..80 {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path();
+            let (initial, args) = generate(&mut g);
+            if let Some((content, mode)) = initial {
+                setup(root, &[Entry::Bytes("f", content.into_bytes(), mode)]);
             }
             let args = rooted(&args, root);
             assert_check_predicts(run, root, &args, &Run::default(), &format!("case {i}: {args}"));
+        }
+    }
+
+    /// The same generated cases through Ansible's own lineinfile: identical
+    /// `changed`, `failed`, `msg` and resulting file.
+    #[test]
+    fn differential_against_ansible() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let mut g = Gen::new(17);
+        let cases: Vec<_> = (0..30).map(|_| generate(&mut g)).collect();
+        let mut tasks = Vec::new();
+        for (i, (initial, args)) in cases.iter().enumerate() {
+            for side in ["ansible", "berth"] {
+                let dir = root.join(format!("{side}{i}"));
+                std::fs::create_dir(&dir).unwrap();
+                if let Some((content, mode)) = initial {
+                    setup(&dir, &[Entry::Bytes("f", content.clone().into_bytes(), *mode)]);
+                }
+            }
+            tasks.push(rooted(args, &root.join(format!("ansible{i}"))));
+        }
+        let Some(expected) = crate::modules::test_support::ansible_results("lineinfile", &tasks, root) else {
+            eprintln!("ansible-playbook not installed: differential test not run");
+            return;
+        };
+        for (i, (_, args)) in cases.iter().enumerate() {
+            let dir = root.join(format!("berth{i}"));
+            let (out, _) = run_module(run, &rooted(args, &dir), &Run::default());
+            let want = &expected[i];
+            let label = format!("case {i}: {args} on {:?}", cases[i].0);
+            assert_eq!(out.is_failed(), want["failed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+            assert_eq!(out.is_changed(), want["changed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+            let msg = want["msg"].as_str().unwrap_or("").replace("ansible", "berth");
+            assert_eq!(out.result["msg"].as_str().unwrap_or(""), msg, "{label}");
+            let a = std::fs::read(root.join(format!("ansible{i}/f"))).ok();
+            let b = std::fs::read(dir.join("f")).ok();
+            assert_eq!(a, b, "{label}");
         }
     }
 }

@@ -133,6 +133,9 @@ impl RemoteStat {
 pub(crate) struct Facts {
     pub(crate) stats: Vec<RemoteStat>,
     pub(crate) umask: u32,
+    /// The uid/gid commands run as (owner of a newly created file).
+    pub(crate) euid: u32,
+    pub(crate) egid: u32,
     pub(crate) uids: HashMap<String, Option<u32>>,
     pub(crate) gids: HashMap<String, Option<u32>>,
 }
@@ -166,7 +169,7 @@ pub(crate) fn probe(
     owner: Option<&str>,
     group: Option<&str>,
 ) -> Result<Facts, Stop> {
-    let mut script = String::from("umask; ");
+    let mut script = String::from("umask; id -u; id -g; ");
     for (i, pr) in probes.iter().enumerate() {
         script.push_str(&format!("p={}; echo P{i}; if [ -e \"$p\" ] || [ -L \"$p\" ]; then ", quote(&pr.path)));
         script.push_str(&stat_script(pr.follow));
@@ -207,6 +210,8 @@ pub(crate) fn probe(
     let mut facts = Facts::default();
     let mut lines = text.lines();
     facts.umask = lines.next().and_then(|u| u32::from_str_radix(u.trim(), 8).ok()).unwrap_or(0o022);
+    facts.euid = lines.next().and_then(|u| u.trim().parse().ok()).unwrap_or(0);
+    facts.egid = lines.next().and_then(|g| g.trim().parse().ok()).unwrap_or(0);
     let mut current: Option<RemoteStat> = None;
     for line in lines {
         if let Some(idx) = line.strip_prefix('P').and_then(|n| n.parse::<usize>().ok()) {
@@ -741,7 +746,16 @@ pub(crate) fn apply_edit(ctx: &mut ModuleContext<'_>, e: Edit<'_>) -> Result<Mod
         let header = format!("{} (content)", e.path);
         out = content_diff_with(out, &header, e.original, e.st.size, &e.result, &header);
     }
-    let change = e.attrs.change(e.st, e.facts, e.facts.default_file_mode())?;
+    // A file this edit creates is judged as created: default mode, our ids.
+    let created = RemoteStat {
+        kind: Kind::File,
+        mode: e.facts.default_file_mode(),
+        uid: e.facts.euid,
+        gid: e.facts.egid,
+        nlink: 1,
+        ..RemoteStat::default()
+    };
+    let change = e.attrs.change(if exists { e.st } else { &created }, e.facts, 0)?;
     let mut msg = e.msg;
     let mut backup_file = None;
     if e.changed && !ctx.check_mode {
