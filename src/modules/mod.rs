@@ -12,10 +12,12 @@ use crate::playbook::templar::Templar;
 
 pub(crate) mod args;
 pub(crate) mod free_form;
+pub(crate) mod blockinfile;
 pub(crate) mod copy;
 pub(crate) mod fetch;
 pub(crate) mod file;
 pub(crate) mod file_mode;
+pub(crate) mod lineinfile;
 pub(crate) mod remote_file;
 pub(crate) mod slurp;
 pub(crate) mod stat;
@@ -201,9 +203,11 @@ pub(crate) fn is_free_form(name: &str) -> bool {
 /// The module implementing `name`, if berth has it.
 pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
     let f: ModuleFn = match short_name(name) {
+        "blockinfile" => blockinfile::run,
         "copy" => copy::run,
         "fetch" => fetch::run,
         "file" => file::run,
+        "lineinfile" => lineinfile::run,
         "slurp" => slurp::run,
         "stat" => stat::run,
         "template" => template::run,
