@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::connection::local::LocalConnection;
+use crate::connection::{ConnError, Connection, ExecOutput};
 use crate::modules::{ModuleContext, ModuleFn, ModuleOutcome};
 use crate::playbook::templar::Templar;
 
@@ -22,7 +23,22 @@ pub(crate) struct NetHarness {
     pub(crate) vars: minijinja::Value,
     pub(crate) search_paths: Vec<PathBuf>,
     pub(crate) check_mode: bool,
-    conn: LocalConnection,
+    conn: RecordingConnection,
+}
+
+/// A local connection that remembers each command and how many bytes of
+/// stdin it was given (to prove that nothing was uploaded).
+#[derive(Default)]
+pub(crate) struct RecordingConnection {
+    inner: LocalConnection,
+    pub(crate) log: Vec<(String, usize)>,
+}
+
+impl Connection for RecordingConnection {
+    fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
+        self.log.push((command.to_string(), stdin.map_or(0, <[u8]>::len)));
+        self.inner.exec(command, stdin)
+    }
 }
 
 impl NetHarness {
@@ -33,8 +49,17 @@ impl NetHarness {
             vars: Templar::context(&map),
             search_paths: Vec::new(),
             check_mode: false,
-            conn: LocalConnection::new(),
+            conn: RecordingConnection::default(),
         }
+    }
+
+    /// Commands run so far, with the stdin bytes each was given.
+    pub(crate) fn log(&self) -> &[(String, usize)] {
+        &self.conn.log
+    }
+
+    pub(crate) fn clear_log(&mut self) {
+        self.conn.log.clear();
     }
 
     pub(crate) fn run(&mut self, f: ModuleFn, args: Value) -> ModuleOutcome {
