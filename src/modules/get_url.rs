@@ -321,6 +321,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     fin.push_str(&p.perms.script("dest", false));
     fin.push_str("echo PC=$pc\n");
     fin.push_str(&stat_script("dest"));
+    fin.push_str("printf 'MD5\\t%s\\n' \"$(md5sum < \"$dest\" | cut -d' ' -f1)\"\n");
     let out = ctx.exec(&fin, None)?;
     let fo = out.stdout_str();
     if has_line(&fo, "ISDIR") {
@@ -342,6 +343,9 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     }
     if let Some(st) = parse_stat(&fo) {
         o.result.extend(st);
+    }
+    if let Some(md5) = field(&fo, "MD5") {
+        o = o.with("md5sum", md5);
     }
     Ok(o)
 }
@@ -403,7 +407,8 @@ mod tests {
             (
                 json!({"url": srv.url("/app.tar.gz"), "dest": d("a.tgz")}),
                 json!({"changed": true, "msg": "OK (14 bytes)", "status_code": 200, "dest": d("a.tgz"),
-                       "checksum_src": sha("sha1", PAYLOAD), "checksum_dest": null, "size": 14}),
+                       "checksum_src": sha("sha1", PAYLOAD), "checksum_dest": null, "size": 14,
+                       "md5sum": sha("md5", PAYLOAD), "state": "file"}),
                 Some(("a.tgz", PAYLOAD)),
             ),
             (

@@ -144,11 +144,12 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             .search_paths
             .iter()
             .flat_map(|b| [b.join("vars").join(what), b.join(what)])
-            .map(|p| format!("\t{}", p.display()))
+            .map(|p| p.display().to_string())
             .collect();
         ModuleOutcome::failed(format!(
-            "Could not find or access '{what}'\nSearched in:\n{}\non the Ansible Controller.",
-            searched.join("\n")
+            "Could not find or access '{what}'\nSearched in:\n\t{} on the Ansible Controller.\n\
+             If you are using a module and expect the file to exist on the remote, see the remote_src option",
+            searched.join("\n\t")
         ))
     };
     let mut files = Vec::new();

@@ -170,6 +170,9 @@ impl NetResponse {
         if self.status < 0 {
             return match self.curl_rc {
                 28 => "Connection failure: timed out".to_string(),
+                // Python's wording for the usual socket errors.
+                7 => "Request failed: <urlopen error [Errno 111] Connection refused>".to_string(),
+                6 => "Request failed: <urlopen error [Errno -2] Name or service not known>".to_string(),
                 _ => format!("Request failed: <urlopen error {}>", self.error.clone().unwrap_or_default()),
             };
         }

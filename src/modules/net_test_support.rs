@@ -280,8 +280,3 @@ pub(crate) fn closed_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
-
-/// A map-typed JSON value from `json!`.
-pub(crate) fn obj(v: Value) -> Map<String, Value> {
-    v.as_object().cloned().unwrap()
-}

@@ -726,8 +726,7 @@ fn unpack(
     if has_line(&so, "PC=1") {
         o.result.insert("changed".into(), Value::Bool(true));
     }
-    if let Some(mut st) = parse_stat(&so) {
-        st.insert("state".into(), Value::from("directory"));
+    if let Some(st) = parse_stat(&so) {
         o.result.extend(st);
     }
     Ok(o)

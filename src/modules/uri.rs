@@ -170,7 +170,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     if ctx.check_mode {
         return Ok(ModuleOutcome::ok()
             .with("skipped", true)
-            .with("msg", "remote module (uri) does not support check mode"));
+            .with("msg", "This action (uri) does not support check mode."));
     }
     let accepted = p.status_codes.iter().map(i64::to_string).collect::<Vec<_>>().join(" ");
     let mut s = String::from("export LC_ALL=C\n");
@@ -388,7 +388,7 @@ mod tests {
         let refused = h.run(run, json!({"url": format!("http://127.0.0.1:{port}/")}));
         assert_eq!(refused.result["status"], -1);
         let msg = refused.result["msg"].as_str().unwrap();
-        assert!(msg.starts_with("Status code was -1 and not [200]: Request failed: <urlopen error"), "{msg}");
+        assert_eq!(msg, "Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>");
     }
 
     #[test]
@@ -399,7 +399,7 @@ mod tests {
         let got = h.run(run, json!({"url": srv.url("/json"), "method": "DELETE"}));
         assert_eq!(
             Value::Object(got.result),
-            json!({"changed": false, "skipped": true, "msg": "remote module (uri) does not support check mode"})
+            json!({"changed": false, "skipped": true, "msg": "This action (uri) does not support check mode."})
         );
         assert!(srv.requests().is_empty());
     }
