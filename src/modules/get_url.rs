@@ -154,7 +154,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
                  echo '--- list'; cat \"$body\" 2>/dev/null\n",
                 NetHttp::script()
             );
-            let out = ctx.exec(&script, Some(list_req.config().as_bytes()))?;
+            let out = ctx.exec(&script, Some(&list_req.payload()))?;
             let stdout = out.stdout_str();
             let resp = parse_response(&stdout);
             if resp.as_ref().map(|r| r.status) != Some(200) {
@@ -238,11 +238,11 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         (None, false) => "\"$(dirname -- \"$dest\")\"".to_string(),
     };
     let mut dl = format!(
-        "export LC_ALL=C\ndest={}\n_d=$(mktemp -d {tmp_parent}/.berth-get_url.XXXXXX) || exit 1\nbody=\"$_d/body\"; head=\"$_d/head\"; extra_cfg=\n",
+        "export LC_ALL=C\ndest={}\n_d=$(mktemp -d {tmp_parent}/.berth-get_url.XXXXXX) || exit 1\nbody=\"$_d/body\"; head=\"$_d/head\"; extra_header=\n",
         quote(&p.dest)
     );
     if let Some(ims) = &if_modified_since {
-        dl.push_str(&format!("extra_cfg={}\n", quote(&format!("header = \"If-Modified-Since: {ims}\""))));
+        dl.push_str(&format!("extra_header={}\n", quote(&format!("If-Modified-Since: {ims}"))));
     }
     dl.push_str(NetHttp::script());
     dl.push_str("printf 'TMPDIR\\t%s\\n' \"$_d\"\nif [ -f \"$body\" ]; then printf 'SHA1\\t%s\\n' \"$(sha1sum < \"$body\" | cut -d' ' -f1)\"; ");
@@ -250,7 +250,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         dl.push_str(&format!("printf 'SUM\\t%s\\n' \"$({})\"; ", sum_cmd(algo, "body")));
     }
     dl.push_str("fi\n");
-    let out = ctx.exec(&dl, Some(p.req.config().as_bytes()))?;
+    let out = ctx.exec(&dl, Some(&p.req.payload()))?;
     let so = out.stdout_str();
     let elapsed = || started.elapsed().as_secs();
     let Some(resp) = parse_response(&so) else {
@@ -515,6 +515,28 @@ mod tests {
         let third = h.run(run, args);
         assert_eq!(third.result["changed"], true);
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), PAYLOAD);
+    }
+
+    #[test]
+    fn wget_when_the_target_has_no_curl() {
+        let srv = server();
+        let (_bin, path) = crate::modules::net_test_support::path_without(&["curl"]);
+        let tmp = tempfile::tempdir().unwrap();
+        let mut h = NetHarness::new(json!({}));
+        h.environment = vec![("PATH".into(), path)];
+        let dest = tmp.path().join("p.txt");
+        let args = json!({"url": srv.url("/private"), "dest": dest.to_str().unwrap(), "force": true,
+                          "url_username": "u", "url_password": "p@ss", "headers": {"X-Token": "t1"}});
+        let got = h.run(run, args.clone());
+        assert_eq!(got.result["changed"], true, "{:?}", got.result);
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "secret");
+        let again = h.run(run, args);
+        assert_eq!(again.result["changed"], false, "{:?}", again.result);
+        let named = h.run(run, json!({"url": srv.url("/dl"), "dest": tmp.path().to_str().unwrap()}));
+        assert_eq!(named.result["dest"], tmp.path().join("named.txt").to_str().unwrap());
+        let gone = h.run(run, json!({"url": srv.url("/gone"), "dest": tmp.path().join("g").to_str().unwrap()}));
+        assert_eq!(gone.result["status_code"], 404);
+        assert_eq!(gone.result["response"], "HTTP Error 404: Not Found");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub(crate) struct NetHarness {
     pub(crate) vars: minijinja::Value,
     pub(crate) search_paths: Vec<PathBuf>,
     pub(crate) check_mode: bool,
+    pub(crate) environment: Vec<(String, String)>,
     conn: RecordingConnection,
 }
 
@@ -49,6 +50,7 @@ impl NetHarness {
             vars: Templar::context(&map),
             search_paths: Vec::new(),
             check_mode: false,
+            environment: Vec::new(),
             conn: RecordingConnection::default(),
         }
     }
@@ -69,7 +71,7 @@ impl NetHarness {
             check_mode: self.check_mode,
             diff_mode: false,
             escalate: None,
-            environment: Vec::new(),
+            environment: self.environment.clone(),
             templar: &self.templar,
             vars: &self.vars,
             search_paths: self.search_paths.clone(),
@@ -279,4 +281,22 @@ impl Drop for TcpBanner {
 pub(crate) fn closed_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
+}
+
+/// A directory of links to every program in /usr/bin and /bin except
+/// `hidden`, to stand for a target that lacks those programs.
+pub(crate) fn path_without(hidden: &[&str]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for bin in ["/usr/bin", "/bin"] {
+        for entry in std::fs::read_dir(bin).unwrap().flatten() {
+            let name = entry.file_name();
+            let link = dir.path().join(&name);
+            if hidden.iter().any(|h| name.to_str() == Some(h)) || link.exists() {
+                continue;
+            }
+            let _ = std::os::unix::fs::symlink(entry.path(), link);
+        }
+    }
+    let path = dir.path().to_str().unwrap().to_string();
+    (dir, path)
 }

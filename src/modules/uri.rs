@@ -180,10 +180,10 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     if let Some(r) = &p.removes {
         s.push_str(&format!("if [ ! -e {} ]; then echo SKIP-REMOVES; exit 0; fi\n", quote(r)));
     }
-    s.push_str("_d=$(mktemp -d) || exit 1; trap 'rm -rf \"$_d\"' EXIT; body=\"$_d/body\"; head=\"$_d/head\"; extra_cfg=\n");
+    s.push_str("_d=$(mktemp -d) || exit 1; trap 'rm -rf \"$_d\"' EXIT; body=\"$_d/body\"; head=\"$_d/head\"; extra_header=\n");
     if let Some(dest) = &p.dest {
         s.push_str(&format!(
-            "dest={}\nif [ -f \"$dest\" ]; then extra_cfg=\"header = \\\"If-Modified-Since: $(date -u -r \"$dest\" '+%a, %d %b %Y %H:%M:%S GMT')\\\"\"; fi\n",
+            "dest={}\nif [ -f \"$dest\" ]; then extra_header=\"If-Modified-Since: $(date -u -r \"$dest\" '+%a, %d %b %Y %H:%M:%S GMT')\"; fi\n",
             quote(dest)
         ));
     }
@@ -209,8 +209,8 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         s.push_str("fi\n");
     }
     let started = Instant::now();
-    let config = p.req.config();
-    let out = ctx.exec(&s, Some(config.as_bytes()))?;
+    let config = p.req.payload();
+    let out = ctx.exec(&s, Some(&config))?;
     let elapsed = started.elapsed().as_secs();
     let stdout = out.stdout_str();
     if stdout.starts_with("SKIP-CREATES") {
@@ -389,6 +389,49 @@ mod tests {
         assert_eq!(refused.result["status"], -1);
         let msg = refused.result["msg"].as_str().unwrap();
         assert_eq!(msg, "Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>");
+    }
+
+    #[test]
+    fn wget_when_the_target_has_no_curl() {
+        let srv = server();
+        let (_bin, path) = crate::modules::net_test_support::path_without(&["curl"]);
+        let mut h = NetHarness::new(json!({}));
+        h.environment = vec![("PATH".into(), path)];
+        let cases: Vec<(Value, Value)> = vec![
+            (
+                json!({"url": srv.url("/json")}),
+                json!({"status": 200, "msg": "OK (22 bytes)", "json": {"name": "berth", "n": 3}, "x_trace_id": "abc"}),
+            ),
+            (
+                json!({"url": srv.url("/redirect"), "return_content": true}),
+                json!({"status": 200, "redirected": true, "url": srv.url("/text"), "content": "hello"}),
+            ),
+            (
+                json!({"url": srv.url("/missing"), "return_content": true}),
+                json!({"failed": true, "status": 404, "content": "no such thing",
+                       "msg": "Status code was 404 and not [200]: HTTP Error 404: Not Found"}),
+            ),
+            (
+                json!({"url": srv.url("/echo"), "method": "POST", "body_format": "json", "body": {"a": "line\nbreak"},
+                       "status_code": 201, "url_username": "deploy", "url_password": "s3cr\"et"}),
+                json!({"status": 201, "json": {"method": "POST", "ctype": "application/json",
+                       "body": "{\"a\":\"line\\nbreak\"}", "auth": "Basic ZGVwbG95OnMzY3IiZXQ=", "x": null}}),
+            ),
+        ];
+        for (args, want) in cases {
+            let got = h.run(run, args.clone());
+            for (k, v) in want.as_object().unwrap() {
+                assert_eq!(got.result.get(k), Some(v), "key {k} for args {args}: {:?}", got.result);
+            }
+            assert!(h.log().last().unwrap().0.contains("PATH="), "ran with the curl-less PATH");
+        }
+        let port = closed_port();
+        let refused = h.run(run, json!({"url": format!("http://127.0.0.1:{port}/")}));
+        assert_eq!(refused.result["msg"], "Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>");
+        let (_bin2, bare) = crate::modules::net_test_support::path_without(&["curl", "wget"]);
+        h.environment = vec![("PATH".into(), bare)];
+        let none = h.run(run, json!({"url": srv.url("/json")}));
+        assert!(none.result["msg"].as_str().unwrap().contains("curl or wget is required on the target"), "{:?}", none.result);
     }
 
     #[test]
