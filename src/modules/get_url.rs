@@ -187,7 +187,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         facts.push_str(&format!("printf 'SUM\\t%s\\n' \"$({})\"; ", sum_cmd(algo, "dest")));
     }
     facts.push_str(
-        "printf 'IMS\\t%s\\n' \"$(date -u -r \"$dest\" '+%a, %d %b %Y %H:%M:%S GMT')\"; else echo ABSENT; fi\n\
+        "else echo ABSENT; fi\n\
          _p=$(dirname -- \"$dest\"); if [ ! -d \"$_p\" ]; then printf 'NOPARENT\\t%s\\n' \"$_p\"; elif [ ! -w \"$_p\" ]; then printf 'NOWRITE\\t%s\\n' \"$_p\"; fi\n",
     );
     let out = ctx.exec(&facts, None)?;
@@ -201,7 +201,6 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             return Ok(ModuleOutcome::failed(format!("Destination {parent} is not writable")));
         }
     }
-    let mut if_modified_since = None;
     if has_line(&fo, "EXISTS") {
         let mismatch = match &p.checksum {
             Some((_, want)) if !p.force => field(&fo, "SUM") != Some(want.as_str()),
@@ -220,12 +219,13 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             let msg = if changed { "file already exists but file attributes changed" } else { "file already exists" };
             return Ok(base(changed, &p.dest).with("msg", msg).with("elapsed", 0));
         }
-        if !mismatch && !p.force {
-            if_modified_since = field(&fo, "IMS").map(str::to_string);
-        }
+        // A checksum mismatch forces the download.
         if mismatch {
             p.force = true;
         }
+    }
+    if p.force {
+        p.req.headers.push(("Cache-Control".into(), "no-cache".into()));
     }
 
     // Download into a temporary directory next to dest (or tmp_dest).
@@ -241,9 +241,6 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         "export LC_ALL=C\ndest={}\n_d=$(mktemp -d {tmp_parent}/.berth-get_url.XXXXXX) || exit 1\nbody=\"$_d/body\"; head=\"$_d/head\"; extra_header=\n",
         quote(&p.dest)
     );
-    if let Some(ims) = &if_modified_since {
-        dl.push_str(&format!("extra_header={}\n", quote(&format!("If-Modified-Since: {ims}"))));
-    }
     dl.push_str(NetHttp::script());
     dl.push_str("printf 'TMPDIR\\t%s\\n' \"$_d\"\nif [ -f \"$body\" ]; then printf 'SHA1\\t%s\\n' \"$(sha1sum < \"$body\" | cut -d' ' -f1)\"; ");
     if let Some((algo, _)) = &p.checksum {
@@ -492,6 +489,8 @@ mod tests {
         assert!(msg.starts_with("The checksum for ") && msg.ends_with(&format!("did not match {SHA256}; it was {}.", sha("sha256", PAYLOAD))), "{msg}");
         assert!(!tmp.path().join("e.tgz").exists());
         assert_eq!(std::fs::metadata(tmp.path().join("a.tgz")).unwrap().permissions().mode() & 0o777, 0o600);
+        let forced: Vec<_> = srv.requests().into_iter().filter(|r| r.header("cache-control") == Some("no-cache")).collect();
+        assert_eq!(forced.len(), 1, "force=yes asks for a fresh copy");
         // No temporary directories are left behind.
         let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".berth")).collect();
         assert!(leftovers.is_empty());

@@ -663,9 +663,10 @@ fn unpack(
                 stdin = local_bytes;
                 "$_z".to_string()
             };
-            cmd.extend(["unzip".into(), if p.keep_newer { "-uo".into() } else { "-o".into() }, zip_path]);
-            cmd.extend(p.include.iter().cloned());
+            cmd.extend(["unzip".into(), if p.keep_newer { "-uo".into() } else { "-o".into() }]);
             cmd.extend(p.extra_opts.iter().cloned());
+            cmd.push(zip_path);
+            cmd.extend(p.include.iter().cloned());
             if !p.exclude.is_empty() {
                 cmd.push("-x".into());
                 cmd.extend(p.exclude.iter().cloned());

@@ -87,6 +87,16 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
         return Err("exclude_hosts should only be with state=drained".into());
     }
     let search_regex = a.str("search_regex")?;
+    if let Some(re) = &search_regex {
+        // Python regexes that Rust's engine lacks (look-around, back
+        // references) still run through grep -P on the target.
+        if let Err(e) = Regex::new(re) {
+            let text = e.to_string();
+            if !text.contains("not supported") {
+                return Err(format!("Invalid regular expression: {}", text.lines().last().unwrap_or(&text).trim()));
+            }
+        }
+    }
     let mut exclude_hex = Vec::new();
     for h in a.list("exclude_hosts")? {
         let hex = ipv4_hex(&h).ok_or_else(|| format!("exclude_hosts: '{h}' is not an IPv4 address"))?;
@@ -431,6 +441,22 @@ mod tests {
         let drained = h.run(run, json!({"port": port, "state": "drained", "timeout": 3,
                                         "active_connection_states": ["ESTABLISHED", "SYN_RECV", "SYN_SENT"]}));
         assert!(!drained.is_failed(), "{:?}", drained.result);
+    }
+
+    #[test]
+    fn regex_validation_like_python() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("log");
+        std::fs::write(&file, "listening on port 8080\n").unwrap();
+        let f = file.to_str().unwrap();
+        let mut h = NetHarness::new(json!({}));
+        let bad = h.run(run, json!({"path": f, "search_regex": "(unclosed"}));
+        assert!(bad.result["msg"].as_str().unwrap().starts_with("Invalid regular expression:"), "{:?}", bad.result);
+        // Look-ahead is valid in Python; grep -P evaluates it on the target.
+        let ahead = h.run(run, json!({"path": f, "search_regex": "port (?=8080)", "timeout": 3}));
+        assert!(!ahead.is_failed(), "{:?}", ahead.result);
+        let miss = h.run(run, json!({"path": f, "search_regex": "port (?=9090)", "timeout": 1}));
+        assert!(miss.is_failed());
     }
 
     #[test]
