@@ -33,12 +33,14 @@ const KNOWN: &[&str] = &[
     "removes",
     "http_agent",
     "use_proxy",
+    "force",
     "mode",
     "owner",
     "group",
 ];
 
 struct Plan {
+    force: bool,
     req: NetHttp,
     status_codes: Vec<i64>,
     return_content: bool,
@@ -147,7 +149,12 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
             .map(|s| s.trim().parse::<i64>().map_err(|_| format!("status_code contains a non-integer: {s}")))
             .collect::<Result<_, _>>()?,
     };
+    let force = a.bool("force", false)?;
+    if force {
+        req.headers.push(("Cache-Control".into(), "no-cache".into()));
+    }
     Ok(Plan {
+        force,
         req,
         status_codes,
         return_content: a.bool("return_content", false)?,
@@ -156,6 +163,24 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
         removes: a.str("removes")?,
         perms: NetPerms::from_args(&a)?,
     })
+}
+
+/// Resolve a `Location` against the request URL, like Python's `urljoin`.
+fn url_join(base: &str, loc: &str) -> String {
+    if loc.contains("://") {
+        return loc.to_string();
+    }
+    let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
+    if let Some(net) = loc.strip_prefix("//") {
+        return format!("{scheme}://{net}");
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if loc.starts_with('/') {
+        return format!("{scheme}://{host}{loc}");
+    }
+    let path = rest[host.len()..].split(['?', '#']).next().unwrap_or("");
+    let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    format!("{scheme}://{host}{dir}/{loc}")
 }
 
 fn py_list(codes: &[i64]) -> String {
@@ -182,8 +207,9 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     }
     s.push_str("_d=$(mktemp -d) || exit 1; trap 'rm -rf \"$_d\"' EXIT; body=\"$_d/body\"; head=\"$_d/head\"; extra_header=\n");
     if let Some(dest) = &p.dest {
+        let probe = if p.force { "false" } else { "[ -f \"$dest\" ]" };
         s.push_str(&format!(
-            "dest={}\nif [ -f \"$dest\" ]; then extra_header=\"If-Modified-Since: $(date -u -r \"$dest\" '+%a, %d %b %Y %H:%M:%S GMT')\"; fi\n",
+            "dest={}\nif {probe}; then extra_header=\"If-Modified-Since: $(date -u -r \"$dest\" '+%a, %d %b %Y %H:%M:%S GMT')\"; fi\n",
             quote(dest)
         ));
     }
@@ -215,13 +241,11 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     let stdout = out.stdout_str();
     if stdout.starts_with("SKIP-CREATES") {
         let c = p.creates.unwrap_or_default();
-        return Ok(ModuleOutcome::ok().with("stdout", format!("skipped, since '{c}' exists")).with("msg", format!("skipped, since '{c}' exists")));
+        return Ok(ModuleOutcome::ok().with("stdout", format!("skipped, since '{c}' exists")));
     }
     if stdout.starts_with("SKIP-REMOVES") {
         let r = p.removes.unwrap_or_default();
-        return Ok(ModuleOutcome::ok()
-            .with("stdout", format!("skipped, since '{r}' does not exist"))
-            .with("msg", format!("skipped, since '{r}' does not exist")));
+        return Ok(ModuleOutcome::ok().with("stdout", format!("skipped, since '{r}' does not exist")));
     }
     let Some(resp) = parse_response(&stdout) else {
         return Ok(ModuleOutcome::failed(format!("uri could not run on the target: {}", out.stderr_str().trim()))
@@ -247,6 +271,10 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         }
     }
     result.extend(resp.header_map());
+    if let Some(Value::String(loc)) = result.get("location") {
+        let absolute = url_join(&p.req.url, loc);
+        result.insert("location".into(), Value::from(absolute));
+    }
     let ok = p.status_codes.contains(&resp.status);
     let msg = resp.msg();
     result.insert("changed".into(), Value::Bool(changed));
@@ -352,7 +380,7 @@ mod tests {
             ),
             (
                 json!({"url": srv.url("/redirect"), "follow_redirects": "none", "status_code": "302"}),
-                json!({"status": 302, "redirected": false, "location": "/text", "msg": "HTTP Error 302: Found"}),
+                json!({"status": 302, "redirected": false, "location": srv.url("/text"), "msg": "HTTP Error 302: Found"}),
             ),
             (
                 json!({"url": srv.url("/redirect"), "method": "POST", "body": "x"}),
@@ -435,6 +463,14 @@ mod tests {
     }
 
     #[test]
+    fn location_is_made_absolute() {
+        assert_eq!(url_join("http://h:1/a/b?x", "/c"), "http://h:1/c");
+        assert_eq!(url_join("http://h:1/a/b", "c"), "http://h:1/a/c");
+        assert_eq!(url_join("https://h/a", "//o/p"), "https://o/p");
+        assert_eq!(url_join("http://h/a", "https://x/y"), "https://x/y");
+    }
+
+    #[test]
     fn check_mode_is_skipped_and_sends_nothing() {
         let srv = server();
         let mut h = NetHarness::new(json!({}));
@@ -465,10 +501,10 @@ mod tests {
         assert_eq!(dir.result["path"], tmp.path().join("text").to_str().unwrap());
         let before = srv.requests().len();
         let skipped = h.run(run, json!({"url": srv.url("/text"), "creates": dest.to_str().unwrap()}));
-        assert_eq!(skipped.result["msg"], format!("skipped, since '{}' exists", dest.display()));
+        assert_eq!(skipped.result["stdout"], format!("skipped, since '{}' exists", dest.display()));
         assert_eq!(skipped.result["changed"], false);
         let removes = h.run(run, json!({"url": srv.url("/text"), "removes": tmp.path().join("nope").to_str().unwrap()}));
-        assert!(removes.result["msg"].as_str().unwrap().ends_with("does not exist"));
+        assert!(removes.result["stdout"].as_str().unwrap().ends_with("does not exist"));
         assert_eq!(srv.requests().len(), before, "skipped runs send no request");
     }
 }
