@@ -422,10 +422,11 @@ struct Plan {
 fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     let a = Args::new("unarchive", args);
     a.check_known(KNOWN)?;
-    let src = a.required_str("src")?;
-    let dest = a.required_str("dest")?;
+    let (Some(src), Some(dest)) = (a.str("src")?, a.str("dest")?) else {
+        return Err("src (or content) and dest are required".into());
+    };
     if a.get("remote_src").is_some() && a.get("copy").is_some() {
-        return Err("parameters are mutually exclusive: copy|remote_src".into());
+        return Err("parameters are mutually exclusive: ('copy', 'remote_src')".into());
     }
     let remote_src = match a.get("copy") {
         Some(_) => !a.bool("copy", true)?,
@@ -513,6 +514,12 @@ fn unpack(
     let shown_src = p.src.clone();
     // A URL: download on the target first, then unpack from there.
     if p.src.contains("://") {
+        if !p.remote_src {
+            return Ok(ModuleOutcome::failed(format!(
+                "Unsupported option, an URI src ({}) is only supported when remote_src is True",
+                mask_url(&p.src)
+            )));
+        }
         if p.creates.as_ref().is_some() {
             let c = quote(p.creates.as_deref().unwrap_or_default());
             if ctx.exec(&format!("[ -e {c} ]"), None)?.success() {
@@ -550,7 +557,7 @@ fn unpack(
     // The archive's members and format.
     let (format, mut members, local_bytes) = if p.remote_src {
         let script = format!(
-            "{prelude}src={}\nif [ ! -f \"$src\" ]; then echo NOSRC; exit 0; fi\n\
+            "{prelude}src={}\nif [ ! -f \"$src\" ]; then echo NOSRC; exit 0; fi\n[ -s \"$src\" ] || {{ echo EMPTYSRC; exit 0; }}\n\
              printf 'MAGIC\\t%s\\n' \"$(head -c 262 \"$src\" | od -An -v -tx1 | tr -d ' \\n')\"\n\
              echo '--- list'\n\
              case \"$(head -c 4 \"$src\" | od -An -tx1 | tr -d ' \\n')\" in\n\
@@ -566,6 +573,9 @@ fn unpack(
         }
         if has_line(&so, "NOSRC") {
             return Ok(ModuleOutcome::failed(format!("Source '{}' does not exist", p.src)));
+        }
+        if has_line(&so, "EMPTYSRC") {
+            return Ok(ModuleOutcome::failed(format!("Invalid archive '{}', the file is 0 bytes", p.src)));
         }
         let magic: Vec<u8> = field(&so, "MAGIC")
             .map(|h| (0..h.len() / 2).filter_map(|i| u8::from_str_radix(&h[i * 2..i * 2 + 2], 16).ok()).collect())
@@ -591,6 +601,9 @@ fn unpack(
             Ok(b) => b,
             Err(e) => return Ok(ModuleOutcome::failed(format!("Could not read '{}': {e}", path.display()))),
         };
+        if bytes.is_empty() {
+            return Ok(ModuleOutcome::failed(format!("Invalid archive '{}', the file is 0 bytes", path.display())));
+        }
         let Some(format) = Format::from_magic(&bytes) else {
             return Ok(unknown_format(&shown_src, &p.dest));
         };
@@ -704,7 +717,7 @@ fn unpack(
         });
         o = o.with("extract_results", extract);
         if !out.success() {
-            let mut f = ModuleOutcome::failed(format!("Failed to unpack {} to {}", shown_src, p.dest));
+            let mut f = ModuleOutcome::failed(format!("failed to unpack {} to {}", shown_src, p.dest));
             f.result.extend(o.result.into_iter().filter(|(k, _)| k != "changed" && k != "failed" && k != "msg"));
             return Ok(f);
         }
@@ -731,6 +744,19 @@ fn unpack(
         o.result.extend(st);
     }
     Ok(o)
+}
+
+/// Hide a password in `scheme://user:password@host/...`.
+fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((cred, host)) => {
+            let user = cred.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:********@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_string(),
+    }
 }
 
 fn early_exit(so: &str, p: &Plan) -> Option<ModuleOutcome> {
@@ -975,13 +1001,21 @@ mod tests {
             (json!({"src": "app.tar", "dest": format!("{dest}/nope")}), format!("dest '{dest}/nope' must be an existing dir")),
             (json!({"src": "missing.tgz", "dest": dest}), "Could not find or access 'missing.tgz' on the Ansible Controller.".to_string()),
             (json!({"src": "/nowhere/x.tgz", "dest": dest, "remote_src": true}), "Source '/nowhere/x.tgz' does not exist".to_string()),
-            (json!({"src": "app.tar", "dest": dest, "copy": false, "remote_src": true}), "parameters are mutually exclusive: copy|remote_src".to_string()),
+            (json!({"src": "app.tar", "dest": dest, "copy": false, "remote_src": true}), "parameters are mutually exclusive: ('copy', 'remote_src')".to_string()),
+            (json!({"src": "app.tar"}), "src (or content) and dest are required".to_string()),
+            (
+                json!({"src": "http://deploy:pw@127.0.0.1:1/a.tgz", "dest": dest}),
+                "Unsupported option, an URI src (http://deploy:********@127.0.0.1:1/a.tgz) is only supported when remote_src is True".to_string(),
+            ),
         ];
         for (args, msg) in cases {
             let got = f.h.run(run, args.clone());
             assert_eq!(got.result["failed"], true, "{args}");
             assert_eq!(got.result["msg"], msg, "{args}");
         }
+        std::fs::write(f.files.join("empty.tgz"), "").unwrap();
+        let empty = f.h.run(run, json!({"src": f.files.join("empty.tgz").to_str().unwrap(), "dest": dest, "remote_src": true}));
+        assert_eq!(empty.result["msg"], format!("Invalid archive '{}', the file is 0 bytes", f.files.join("empty.tgz").display()));
         let unknown = f.h.run(run, json!({"src": "notes.txt", "dest": dest}));
         assert!(unknown.result["msg"].as_str().unwrap().starts_with("Failed to find handler for \"notes.txt\"."));
         assert!(f.h.run(run, json!({"src": "app.tar", "dest": dest, "bogus": 1})).is_failed());
@@ -996,12 +1030,12 @@ mod tests {
         });
         let mut f = fixture();
         let dest = new_dest(&f, "url");
-        let got = f.h.run(run, json!({"src": srv.url("/app.tar.gz"), "dest": dest}));
+        let got = f.h.run(run, json!({"src": srv.url("/app.tar.gz"), "dest": dest, "remote_src": true}));
         assert_eq!(got.result["changed"], true, "{:?}", got.result);
         assert!(Path::new(&dest).join("app/bin/run").is_file());
-        let again = f.h.run(run, json!({"src": srv.url("/app.tar.gz"), "dest": dest}));
+        let again = f.h.run(run, json!({"src": srv.url("/app.tar.gz"), "dest": dest, "remote_src": true}));
         assert_eq!(again.result["changed"], false);
-        let missing = f.h.run(run, json!({"src": srv.url("/nope.tgz"), "dest": dest}));
+        let missing = f.h.run(run, json!({"src": srv.url("/nope.tgz"), "dest": dest, "remote_src": "yes"}));
         assert_eq!(missing.result["msg"], format!("Failure downloading {}, HTTP Error 404: Not Found", srv.url("/nope.tgz")));
     }
 
