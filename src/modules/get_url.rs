@@ -140,8 +140,14 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     };
     let started = Instant::now();
     let url = p.req.url.clone();
+    // Ansible's result starts with these keys.
     let base = |changed: bool, dest: &str| {
-        ModuleOutcome::changed(changed).with("url", url.clone()).with("dest", dest.to_string())
+        ModuleOutcome::changed(changed)
+            .with("checksum_dest", Value::Null)
+            .with("checksum_src", Value::Null)
+            .with("dest", dest.to_string())
+            .with("elapsed", 0)
+            .with("url", url.clone())
     };
 
     // A checksum given as the URL of a checksum list: fetch it first.
