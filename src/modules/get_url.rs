@@ -244,11 +244,11 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         (None, false) => "\"$(dirname -- \"$dest\")\"".to_string(),
     };
     let mut dl = format!(
-        "export LC_ALL=C\ndest={}\n_d=$(mktemp -d {tmp_parent}/.berth-get_url.XXXXXX) || exit 1\nbody=\"$_d/body\"; head=\"$_d/head\"; extra_header=\n",
+        "export LC_ALL=C\ndest={}\n_d=$(mktemp -d {tmp_parent}/.berth-get_url.XXXXXX) || exit 1\nprintf 'TMPDIR\\t%s\\n' \"$_d\"\nbody=\"$_d/body\"; head=\"$_d/head\"; extra_header=\n",
         quote(&p.dest)
     );
     dl.push_str(NetHttp::script());
-    dl.push_str("printf 'TMPDIR\\t%s\\n' \"$_d\"\nif [ -f \"$body\" ]; then printf 'SHA1\\t%s\\n' \"$(sha1sum < \"$body\" | cut -d' ' -f1)\"; ");
+    dl.push_str("if [ -f \"$body\" ]; then printf 'SHA1\\t%s\\n' \"$(sha1sum < \"$body\" | cut -d' ' -f1)\"; ");
     if let Some((algo, _)) = &p.checksum {
         dl.push_str(&format!("printf 'SUM\\t%s\\n' \"$({})\"; ", sum_cmd(algo, "body")));
     }
@@ -256,11 +256,14 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     let out = ctx.exec(&dl, Some(&p.req.payload()))?;
     let so = out.stdout_str();
     let elapsed = || started.elapsed().as_secs();
-    let Some(resp) = parse_response(&so) else {
-        return Ok(ModuleOutcome::failed(format!("get_url could not run on the target: {}", out.stderr_str().trim())));
-    };
     let tmpdir = field(&so, "TMPDIR").unwrap_or_default().to_string();
     let cleanup = format!("rm -rf {}", quote(&tmpdir));
+    let Some(resp) = parse_response(&so) else {
+        if !tmpdir.is_empty() {
+            ctx.exec(&cleanup, None)?;
+        }
+        return Ok(ModuleOutcome::failed(format!("get_url could not run on the target: {}", out.stderr_str().trim())));
+    };
     if resp.status == 304 {
         ctx.exec(&cleanup, None)?;
         return Ok(base(false, &p.dest).with("msg", resp.msg()).with("status_code", 304).with("elapsed", elapsed()));
@@ -542,6 +545,12 @@ mod tests {
         let gone = h.run(run, json!({"url": srv.url("/gone"), "dest": tmp.path().join("g").to_str().unwrap()}));
         assert_eq!(gone.result["status_code"], 404);
         assert_eq!(gone.result["response"], "HTTP Error 404: Not Found");
+        let (_bin2, bare) = crate::modules::net_test_support::path_without(&["curl", "wget"]);
+        h.environment = vec![("PATH".into(), bare)];
+        let none = h.run(run, json!({"url": srv.url("/app.tar.gz"), "dest": tmp.path().join("n").to_str().unwrap()}));
+        assert!(none.result["msg"].as_str().unwrap().contains("curl or wget is required on the target"), "{:?}", none.result);
+        let leftovers = std::fs::read_dir(tmp.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".berth")).count();
+        assert_eq!(leftovers, 0, "no temporary directory left behind");
     }
 
     #[test]

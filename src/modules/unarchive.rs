@@ -531,7 +531,7 @@ fn unpack(
         let mut req = NetHttp::new(&p.src);
         req.validate_certs = p.validate_certs;
         let script = format!(
-            "export LC_ALL=C\n_d=$(mktemp -d) || exit 1; body=\"$_d/archive\"; head=\"$_d/head\"; extra_header=\n{}printf 'TMPDIR\\t%s\\n' \"$_d\"\n",
+            "export LC_ALL=C\n_d=$(mktemp -d) || exit 1; body=\"$_d/archive\"; head=\"$_d/head\"; extra_header=\nprintf 'TMPDIR\\t%s\\n' \"$_d\"\n{}",
             NetHttp::script()
         );
         let out = ctx.exec(&script, Some(&req.payload()))?;
