@@ -46,6 +46,7 @@ pub(crate) mod net_perms;
 pub(crate) mod net_test_support;
 pub(crate) mod pause;
 pub(crate) mod set_fact;
+pub(crate) mod unarchive;
 pub(crate) mod uri;
 pub(crate) mod wait_for;
 
@@ -228,6 +229,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "include_vars" => include_vars::run,
         "pause" => pause::run,
         "set_fact" => set_fact::run,
+        "unarchive" => unarchive::run,
         "uri" => uri::run,
         "wait_for" => wait_for::run,
         _ => return None,

@@ -61,10 +61,10 @@ if [ \"$(stat -c %a \"$_t\")\" != \"$(stat -c %a -- \"${var}\")\" ]; then pc=1; 
     }
 }
 
-/// Shell printing one line `STAT\t<size>\t<mode>\t<uid>\t<owner>\t<gid>\t<group>`
+/// Shell printing one line `STAT\t<size>\t<mode>\t<uid>\t<owner>\t<gid>\t<group>\t<type>`
 /// for the path in `$var`.
 pub(crate) fn stat_script(var: &str) -> String {
-    format!("stat -c 'STAT\t%s\t%a\t%u\t%U\t%g\t%G' -- \"${var}\" 2>/dev/null\n")
+    format!("stat -c 'STAT\t%s\t%a\t%u\t%U\t%g\t%G\t%F' -- \"${var}\" 2>/dev/null\n")
 }
 
 /// Parse the line printed by `stat_script` into Ansible's file result keys.
@@ -81,7 +81,12 @@ pub(crate) fn parse_stat(out: &str) -> Option<Map<String, Value>> {
     m.insert("owner".into(), Value::from(f[4]));
     m.insert("gid".into(), Value::from(f[5].parse::<u64>().ok()?));
     m.insert("group".into(), Value::from(f[6]));
-    m.insert("state".into(), Value::from("file"));
+    let state = match f.get(7).copied().unwrap_or("regular file") {
+        "directory" => "directory",
+        "symbolic link" => "link",
+        _ => "file",
+    };
+    m.insert("state".into(), Value::from(state));
     Some(m)
 }
 
