@@ -15,10 +15,16 @@ use serde_json::Value as Json;
 use crate::playbook::templar::{is_float, py_type};
 
 pub(crate) fn register(env: &mut Environment<'static>) {
-    env.add_filter("bool", |v: Value| Value::from(ansible_bool(&v)));
+    env.add_filter("bool", |v: Value| -> Result<Value, Error> {
+        defined(&v)?;
+        Ok(Value::from(ansible_bool(&v)))
+    });
     env.add_filter("int", int);
     env.add_filter("float", float);
-    env.add_filter("string", |v: Value| py_str(&v));
+    env.add_filter("string", |v: Value| -> Result<String, Error> {
+        defined(&v)?;
+        Ok(py_str(&v))
+    });
     env.add_filter("join", join);
     env.add_filter("to_json", to_json);
     env.add_filter("to_nice_json", to_nice_json);
@@ -40,12 +46,27 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("expanduser", |s: String| expanduser(&s));
     env.add_filter("realpath", |s: String| realpath(&s));
     env.add_filter("path_join", path_join);
-    env.add_filter("quote", |v: Value| shell_quote(&py_str(&v)));
+    env.add_filter("quote", |v: Value| -> Result<String, Error> {
+        defined(&v)?;
+        Ok(shell_quote(&py_str(&v)))
+    });
     env.add_filter("mandatory", mandatory);
-    env.add_filter("hash", |v: Value, algo: Option<String>| hash(&py_str(&v), algo.as_deref().unwrap_or("sha1")));
-    env.add_filter("sha1", |v: Value| hash(&py_str(&v), "sha1"));
-    env.add_filter("checksum", |v: Value| hash(&py_str(&v), "sha1"));
-    env.add_filter("md5", |v: Value| hash(&py_str(&v), "md5"));
+    env.add_filter("hash", |v: Value, algo: Option<String>| {
+        defined(&v)?;
+        hash(&py_str(&v), algo.as_deref().unwrap_or("sha1"))
+    });
+    env.add_filter("sha1", |v: Value| {
+        defined(&v)?;
+        hash(&py_str(&v), "sha1")
+    });
+    env.add_filter("checksum", |v: Value| {
+        defined(&v)?;
+        hash(&py_str(&v), "sha1")
+    });
+    env.add_filter("md5", |v: Value| {
+        defined(&v)?;
+        hash(&py_str(&v), "md5")
+    });
     env.add_filter("dict2items", dict2items);
     env.add_filter("items2dict", items2dict);
     env.add_filter("flatten", flatten);
@@ -72,6 +93,15 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         Some(b) => a.powf(1.0 / b),
         None => a.sqrt(),
     });
+}
+
+/// Ansible refuses undefined values everywhere but in `default`,
+/// `mandatory` and the `defined` tests.
+pub(crate) fn defined(v: &Value) -> Result<(), Error> {
+    if v.is_undefined() {
+        return Err(Error::from(ErrorKind::UndefinedError));
+    }
+    Ok(())
 }
 
 /// A filter failure whose detail is the final, user-facing message.
@@ -200,6 +230,7 @@ fn py_str_repr(s: &str) -> String {
 }
 
 fn int(v: Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let default: Value = kwargs.get::<Option<Value>>("default")?.or_else(|| args.first().cloned()).unwrap_or(Value::from(0));
     let base: i64 = kwargs.get::<Option<i64>>("base")?.or_else(|| args.get(1).and_then(Value::as_i64)).unwrap_or(10);
     kwargs.assert_all_used()?;
@@ -233,9 +264,10 @@ fn int(v: Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     })
 }
 
-fn float(v: Value, default: Option<Value>) -> Value {
+fn float(v: Value, default: Option<Value>) -> Result<Value, Error> {
+    defined(&v)?;
     let default = default.unwrap_or(Value::from(0.0));
-    match v.kind() {
+    Ok(match v.kind() {
         ValueKind::Bool => Value::from(if v.is_true() { 1.0 } else { 0.0 }),
         ValueKind::Number => Value::from(f64::try_from(v).unwrap_or(0.0)),
         ValueKind::String => match v.as_str().unwrap_or_default().trim().to_lowercase().parse::<f64>() {
@@ -243,10 +275,11 @@ fn float(v: Value, default: Option<Value>) -> Value {
             Err(_) => default,
         },
         _ => default,
-    }
+    })
 }
 
 fn join(v: Value, sep: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
     let attribute: Option<String> = kwargs.get("attribute")?;
     kwargs.assert_all_used()?;
     let sep = sep.unwrap_or_default();
@@ -363,6 +396,7 @@ fn json_string(out: &mut String, s: &str) {
 }
 
 fn to_json(v: Value, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
     let sort: bool = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(false);
     let indent: Option<usize> = kwargs.get("indent")?;
     kwargs.assert_all_used()?;
@@ -372,6 +406,7 @@ fn to_json(v: Value, kwargs: Kwargs) -> Result<String, Error> {
 }
 
 fn to_nice_json(v: Value, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
     let indent: usize = kwargs.get::<Option<usize>>("indent")?.unwrap_or(4);
     let sort: bool = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
     kwargs.assert_all_used()?;
@@ -386,6 +421,7 @@ fn from_json(s: String) -> Result<Value, Error> {
 }
 
 fn from_yaml(v: Value) -> Result<Value, Error> {
+    defined(&v)?;
     let Some(s) = v.as_str() else { return Ok(v) };
     let parsed: Json = serde_yaml::from_str(s).map_err(|e| fail(format!("from_yaml: invalid YAML: {e}")))?;
     Ok(Value::from_serialize(&parsed))
@@ -565,12 +601,14 @@ fn dump_yaml(v: &Value, indent: usize, flow_leaves: bool) -> Result<String, Erro
 }
 
 fn to_yaml(v: Value, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
     let indent: usize = kwargs.get::<Option<usize>>("indent")?.unwrap_or(2).max(2);
     kwargs.assert_all_used()?;
     dump_yaml(&v, indent, true)
 }
 
 fn to_nice_yaml(v: Value, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
     let indent: usize = kwargs.get::<Option<usize>>("indent")?.unwrap_or(4).max(2);
     kwargs.assert_all_used()?;
     dump_yaml(&v, indent, false)
@@ -630,6 +668,7 @@ fn merge(a: &mut Json, b: Json, recursive: bool, lists: ListMerge) {
 }
 
 fn combine(v: Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let recursive: bool = kwargs.get::<Option<bool>>("recursive")?.unwrap_or(false);
     let lists = match kwargs.get::<Option<String>>("list_merge")?.as_deref().unwrap_or("replace") {
         "replace" => ListMerge::Replace,
@@ -736,6 +775,7 @@ fn py_replacement(repl: &str) -> String {
 }
 
 fn regex_replace(v: Value, pattern: Option<String>, replacement: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
     let ignorecase: bool = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
     let multiline: bool = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
     let count: usize = kwargs.get::<Option<usize>>("count")?.unwrap_or(0);
@@ -746,6 +786,7 @@ fn regex_replace(v: Value, pattern: Option<String>, replacement: Option<String>,
 }
 
 fn regex_search(v: Value, pattern: String, groups: Rest<String>, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let ignorecase: bool = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
     let multiline: bool = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
     kwargs.assert_all_used()?;
@@ -770,6 +811,7 @@ fn regex_search(v: Value, pattern: String, groups: Rest<String>, kwargs: Kwargs)
 }
 
 fn regex_findall(v: Value, pattern: String, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let ignorecase: bool = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
     let multiline: bool = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
     kwargs.assert_all_used()?;
@@ -874,6 +916,7 @@ fn realpath(s: &str) -> String {
 }
 
 fn path_join(v: Value) -> Result<String, Error> {
+    defined(&v)?;
     let parts: Vec<String> = if let Some(s) = v.as_str() { vec![s.to_string()] } else { v.try_iter()?.map(|i| py_str(&i)).collect() };
     let mut out = String::new();
     for part in parts {
@@ -941,6 +984,7 @@ fn b64decode(s: String) -> Result<String, Error> {
 // ------------------------------------------------------------- collections
 
 fn dict2items(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let key_name: String = kwargs.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
     let value_name: String = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
@@ -956,6 +1000,7 @@ fn dict2items(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
 }
 
 fn items2dict(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let key_name: String = kwargs.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
     let value_name: String = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
@@ -992,6 +1037,7 @@ fn flatten_into(out: &mut Vec<Value>, v: &Value, levels: Option<i64>, skip_nulls
 }
 
 fn flatten(v: Value, levels: Option<i64>, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let levels = kwargs.get::<Option<i64>>("levels")?.or(levels);
     let skip_nulls: bool = kwargs.get::<Option<bool>>("skip_nulls")?.unwrap_or(true);
     kwargs.assert_all_used()?;
@@ -1001,6 +1047,7 @@ fn flatten(v: Value, levels: Option<i64>, kwargs: Kwargs) -> Result<Value, Error
 }
 
 fn zip(a: Value, rest: Rest<Value>, longest: bool) -> Result<Value, Error> {
+    defined(&a)?;
     let mut lists: Vec<Vec<Value>> = vec![a.try_iter()?.collect()];
     for r in rest.iter() {
         lists.push(r.try_iter()?.collect());
@@ -1012,6 +1059,7 @@ fn zip(a: Value, rest: Rest<Value>, longest: bool) -> Result<Value, Error> {
 }
 
 fn product(a: Value, rest: Rest<Value>) -> Result<Value, Error> {
+    defined(&a)?;
     let mut acc: Vec<Vec<Value>> = a.try_iter()?.map(|i| vec![i]).collect();
     for r in rest.iter() {
         let items: Vec<Value> = r.try_iter()?.collect();
@@ -1020,12 +1068,13 @@ fn product(a: Value, rest: Rest<Value>) -> Result<Value, Error> {
     Ok(Value::from(acc.into_iter().map(Value::from).collect::<Vec<_>>()))
 }
 
-fn ternary(v: Value, yes: Value, no: Value, none: Option<Value>) -> Value {
-    match none {
+fn ternary(v: Value, yes: Value, no: Value, none: Option<Value>) -> Result<Value, Error> {
+    defined(&v)?;
+    Ok(match none {
         Some(n) if v.is_none() => n,
         _ if v.is_true() => yes,
         _ => no,
-    }
+    })
 }
 
 enum SetOp {
@@ -1043,6 +1092,8 @@ fn unique_push(out: &mut Vec<Value>, v: Value) {
 
 /// Ansible's set filters, keeping first-seen order.
 fn set_op(a: &Value, b: &Value, op: SetOp) -> Result<Value, Error> {
+    defined(a)?;
+    defined(b)?;
     let a: Vec<Value> = a.try_iter()?.collect();
     let b: Vec<Value> = b.try_iter()?.collect();
     let mut out = Vec::new();
@@ -1066,6 +1117,7 @@ fn set_op(a: &Value, b: &Value, op: SetOp) -> Result<Value, Error> {
 }
 
 fn subelements(v: Value, key: String, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let skip_missing: bool = kwargs.get::<Option<bool>>("skip_missing")?.unwrap_or(false);
     kwargs.assert_all_used()?;
     let mut out = Vec::new();
@@ -1102,6 +1154,7 @@ fn extract(item: Value, container: Value, morekeys: Option<Value>) -> Result<Val
 }
 
 fn to_uuid(s: Value, namespace: Option<String>) -> Result<String, Error> {
+    defined(&s)?;
     use sha1::Digest;
     let ns = namespace.unwrap_or_else(|| "361E6D51-FAEC-444A-9079-341386DA8E2E".into());
     let hexns: String = ns.chars().filter(|c| c.is_ascii_hexdigit()).collect();
@@ -1124,6 +1177,7 @@ fn to_uuid(s: Value, namespace: Option<String>) -> Result<String, Error> {
 const SIZE_UNITS: [&str; 9] = ["", "K", "M", "G", "T", "P", "E", "Z", "Y"];
 
 fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>) -> Result<String, Error> {
+    defined(&v)?;
     let n = f64::try_from(v.clone()).map_err(|_| fail(format!("human_readable() can't interpret {}", py_repr(&v))))?;
     let isbits = isbits.unwrap_or(false);
     let (suffix, base) = if isbits { ("b", "bits") } else { ("B", "Bytes") };
@@ -1136,6 +1190,7 @@ fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>) -> Resul
 }
 
 fn human_to_bytes(v: Value, default_unit: Option<String>, isbits: Option<bool>) -> Result<i64, Error> {
+    defined(&v)?;
     let s = py_str(&v);
     let re = Regex::new(r"^\s*(\d*\.?\d*)\s*([A-Za-z]+)?\s*$").expect("valid size regex");
     let caps = re.captures(&s).ok_or_else(|| fail(format!("human_to_bytes() can't interpret following string: {s}")))?;

@@ -117,7 +117,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
         }
     });
     env.set_formatter(|out, _state, value| {
-        if value.is_undefined() {
+        if contains_undefined(value) {
             return Err(minijinja::Error::from(ErrorKind::UndefinedError));
         }
         if value.is_none() {
@@ -176,7 +176,10 @@ impl Templar {
             Ok(text) => Ok(text),
             Err(e) if e.kind() == ErrorKind::UndefinedError && guards_undefined(s) => {
                 match chain_env().get_template(&name).and_then(|t| t.render(ctx)) {
-                    Ok(text) => Ok(text),
+                    Ok(text) => match unguarded_undefined(s, ctx) {
+                        None => Ok(text),
+                        Some(err) => Err(err),
+                    },
                     Err(_) => Err(convert_error(e, s, ctx)),
                 }
             }
@@ -215,7 +218,10 @@ impl Templar {
             Err(e) if e.kind() == ErrorKind::UndefinedError && guards_undefined(expr) => {
                 let retry = self.chain.get(chain_env(), expr).and_then(|c| c.eval(ctx));
                 match retry {
-                    Ok(v) if !v.is_undefined() => Ok(v),
+                    Ok(v) if !v.is_undefined() => match unguarded_undefined(expr, ctx) {
+                        None => Ok(v),
+                        Some(err) => Err(err),
+                    },
                     _ => Err(convert_error(e, expr, ctx)),
                 }
             }
@@ -229,6 +235,9 @@ impl Templar {
         if value.is_undefined() {
             return Err(undefined_error(expr.trim(), ctx));
         }
+        if contains_undefined(&value) {
+            return Err(locate_undefined(expr, None, ctx));
+        }
         to_json(&value)
     }
 
@@ -236,17 +245,32 @@ impl Templar {
     /// Bare expressions; a `{{ }}` wrapper is tolerated like Ansible does.
     pub(crate) fn eval_bool(&self, expr: &str, ctx: &minijinja::Value) -> Result<bool, TemplateError> {
         let trimmed = expr.trim();
-        let inner = single_expression(trimmed).unwrap_or(trimmed);
-        let value = self.eval_raw(inner, ctx)?;
+        let wrapped = single_expression(trimmed);
+        let inner = wrapped.unwrap_or(trimmed);
+        let mut value = self.eval_raw(inner, ctx)?;
         if value.is_undefined() {
             return Err(undefined_error(inner, ctx));
         }
-        // A conditional that yields a string is templated once more, like
-        // Ansible does for `when: "{{ flag }}"` where flag is "false".
-        if let Some(s) = value.as_str() {
-            return Ok(filters::ansible_bool(&minijinja::Value::from(s)));
+        // `when: "{{ flag }}"`: Ansible templates first, then evaluates the
+        // resulting text as the conditional (so "false" is false).
+        if let (Some(_), Some(text)) = (wrapped, value.as_str()) {
+            let text = text.trim().to_string();
+            value = self.eval_raw(&text, ctx)?;
+            if value.is_undefined() {
+                return Err(undefined_error(&text, ctx));
+            }
         }
-        Ok(value.is_true())
+        if value.kind() == minijinja::value::ValueKind::Bool {
+            return Ok(value.is_true());
+        }
+        // ansible-core 2.19 refuses non-boolean conditionals.
+        Err(TemplateError::new(format!(
+            "Conditional result ({}) of '{}' was derived from value of type '{}'. Conditionals must have a boolean result; \
+             compare explicitly (e.g. `x | length > 0`, `x | bool`).",
+            if value.is_true() { "True" } else { "False" },
+            inner,
+            py_type(&value)
+        )))
     }
 }
 
@@ -433,8 +457,13 @@ fn undefined_error(text: &str, ctx: &minijinja::Value) -> TemplateError {
 
 /// Walk a path through the context: `None` when it resolves, else the
 /// Ansible error for its first missing step.
-fn walk(text: &str, ctx: &minijinja::Value) -> Option<TemplateError> {
+fn walk(text: &str, ctx: &minijinja::Value, source: &str) -> Option<TemplateError> {
     let (root, steps) = parse_path(text)?;
+    if ctx.get_attr(&root).map_or(true, |v| v.is_undefined()) && bound_in_template(source, &root) {
+        // A loop or `set` variable: its value is gone by now.
+        let path = text.trim().to_string();
+        return (path != root).then(|| TemplateError { message: format!("'{path}' is undefined"), undefined: Some(path) });
+    }
     let mut current = ctx.get_attr(&root).unwrap_or(minijinja::Value::UNDEFINED);
     if current.is_undefined() && is_global(&root) {
         current = strict_env().globals().find(|(g, _)| *g == root).map(|(_, v)| v).unwrap_or_default();
@@ -466,7 +495,7 @@ const KEYWORDS: &[&str] = &[
 
 /// Variable paths of an expression, in order, leaving out string literals,
 /// filter and test names, calls and keywords.
-fn variable_paths(expr: &str) -> Vec<String> {
+fn variable_paths(expr: &str) -> Vec<(String, bool)> {
     let chars: Vec<char> = expr.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -517,10 +546,12 @@ fn variable_paths(expr: &str) -> Vec<String> {
                 }
             }
             let next = chars[i..].iter().find(|c| !c.is_whitespace()).copied();
-            let after_pipe_or_is = prev_token == "|" || prev_token == "is" || (prev_token == "not" && out.last().is_some_and(|_: &String| false));
+            let rest: String = chars[i..].iter().collect();
+            let kwarg = next == Some('=') && !rest.trim_start().starts_with("==");
+            let after_pipe_or_is = prev_token == "|" || prev_token == "is" || false;
             let preceded_by_dot = start > 0 && chars[start - 1] == '.';
-            if !after_pipe_or_is && !preceded_by_dot && next != Some('(') && next != Some('=') && !KEYWORDS.contains(&root.as_str()) {
-                out.push(path);
+            if !after_pipe_or_is && !preceded_by_dot && next != Some('(') && !kwarg && !KEYWORDS.contains(&root.as_str()) {
+                out.push((path, guarded(&rest)));
             }
             prev_token = root;
             continue;
@@ -531,6 +562,48 @@ fn variable_paths(expr: &str) -> Vec<String> {
         i += 1;
     }
     out
+}
+
+/// Is a variable followed by something that accepts it undefined
+/// (`| default(...)`, `| d(...)`, `| mandatory`, `is defined`, ...)?
+fn guarded(rest: &str) -> bool {
+    let mut r = rest.trim_start();
+    // Closing parentheses: `(a.b | default({})).c | default(1)` guards `a.b`
+    // through the inner default already; skip to what follows.
+    while let Some(t) = r.strip_prefix(')') {
+        r = t.trim_start();
+    }
+    if let Some(f) = r.strip_prefix('|') {
+        let f = f.trim_start();
+        let name: String = f.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        return matches!(name.as_str(), "default" | "d" | "mandatory" | "type_debug");
+    }
+    if let Some(t) = r.strip_prefix("is") {
+        let t = t.trim_start();
+        let t = t.strip_prefix("not").map_or(t, str::trim_start);
+        return t.starts_with("defined") || t.starts_with("undefined") || t.starts_with("none");
+    }
+    false
+}
+
+/// After a chainable retry: every variable that is not guarded must exist,
+/// or the strict error stands for it.
+fn unguarded_undefined(source: &str, ctx: &minijinja::Value) -> Option<TemplateError> {
+    variable_paths(source).into_iter().filter(|(_, g)| !g).find_map(|(path, _)| walk(&path, ctx, source))
+}
+
+/// True when anything inside a rendered value is undefined.
+pub(crate) fn contains_undefined(v: &minijinja::Value) -> bool {
+    use minijinja::value::ValueKind;
+    match v.kind() {
+        ValueKind::Undefined => true,
+        ValueKind::Seq => v.try_iter().map(|mut it| it.any(|i| contains_undefined(&i))).unwrap_or(false),
+        ValueKind::Map => v
+            .try_iter()
+            .map(|mut it| it.any(|k| v.get_item(&k).map(|i| contains_undefined(&i)).unwrap_or(false)))
+            .unwrap_or(false),
+        _ => false,
+    }
 }
 
 /// Names the template binds itself (`for x in`, `set x =`, macro args):
@@ -547,7 +620,7 @@ fn locate_undefined(source: &str, range: Option<std::ops::Range<usize>>, ctx: &m
         let before = source.get(..r.start).unwrap_or_default().trim_end();
         let names_filter_or_test = before.ends_with('|') || before.ends_with(" is") || before.ends_with(" not");
         if let (Some(text), false) = (source.get(r), names_filter_or_test) {
-            if let Some(err) = walk(text, ctx) {
+            if let Some(err) = walk(text, ctx, source) {
                 return err;
             }
         }
@@ -560,12 +633,8 @@ fn locate_undefined(source: &str, range: Option<std::ops::Range<usize>>, ctx: &m
         }
         None => source,
     };
-    for path in variable_paths(window).into_iter().chain(variable_paths(source)) {
-        let root = path.split(['.', '[']).next().unwrap_or_default();
-        if bound_in_template(source, root) {
-            continue;
-        }
-        if let Some(err) = walk(&path, ctx) {
+    for (path, _) in variable_paths(window).into_iter().chain(variable_paths(source)) {
+        if let Some(err) = walk(&path, ctx, source) {
             return err;
         }
     }
@@ -592,6 +661,14 @@ pub(crate) fn convert_error(e: minijinja::Error, source: &str, ctx: &minijinja::
     }
     if e.kind() == ErrorKind::UndefinedError {
         return locate_undefined(source, e.range(), ctx);
+    }
+    // Builtins handed an undefined value fail in their own words ("cannot
+    // calculate length of value of type undefined"): name the variable.
+    if e.detail().is_some_and(|d| d.contains("undefined")) {
+        let located = locate_undefined(source, e.range(), ctx);
+        if located.undefined.is_some() {
+            return located;
+        }
     }
     if e.kind() == ErrorKind::InvalidOperation {
         if let Some(detail) = e.detail() {
@@ -650,8 +727,176 @@ mod tests {
     #[test]
     fn conditionals_are_bare_expressions() {
         let t = Templar::new();
-        let c = ctx(json!({"n": 3}));
-        assert!(t.eval_bool("n > 2", &c).unwrap());
-        assert!(!t.eval_bool("{{ n > 5 }}", &c).unwrap());
+        let c = ctx(json!({"n": 3, "flag": "false", "on": "True", "yes_str": "yes", "r": {"rc": 0}}));
+        let table = [
+            ("n > 2", true),
+            ("{{ n > 5 }}", false),
+            ("{{ flag }}", false),
+            ("{{ on }}", true),
+            ("nope is defined", false),
+            ("nope.x is defined", false),
+            ("nope is undefined and n == 3", true),
+            ("r.rc == 0", true),
+            ("True", true),
+            ("flag | bool", false),
+        ];
+        for (expr, want) in table {
+            assert_eq!(t.eval_bool(expr, &c).unwrap_or_else(|e| panic!("{expr}: {e}")), want, "{expr}");
+        }
+    }
+
+    /// Messages checked against ansible-core 2.19.
+    #[test]
+    fn conditional_errors() {
+        let t = Templar::new();
+        let c = ctx(json!({"one": 1, "lst": [1], "yes_str": "yes", "flag": "false"}));
+        let table = [
+            ("nope", "'nope' is undefined"),
+            ("nope == 1", "'nope' is undefined"),
+            ("{{ yes_str }}", "'yes' is undefined"),
+            (
+                "one",
+                "Conditional result (True) of 'one' was derived from value of type 'int'. Conditionals must have a boolean result; \
+                 compare explicitly (e.g. `x | length > 0`, `x | bool`).",
+            ),
+            (
+                "flag",
+                "Conditional result (True) of 'flag' was derived from value of type 'str'. Conditionals must have a boolean result; \
+                 compare explicitly (e.g. `x | length > 0`, `x | bool`).",
+            ),
+            (
+                "none",
+                "Conditional result (False) of 'none' was derived from value of type 'NoneType'. Conditionals must have a boolean result; \
+                 compare explicitly (e.g. `x | length > 0`, `x | bool`).",
+            ),
+        ];
+        for (expr, want) in table {
+            assert_eq!(t.eval_bool(expr, &c).expect_err(expr).message, want, "{expr}");
+        }
+    }
+
+    #[test]
+    fn undefined_errors_name_the_variable() {
+        let t = Templar::new();
+        let c = ctx(json!({"d": {"a": [1]}, "l": [1, 2], "users": [{"name": "x"}]}));
+        let table = [
+            ("{{ nope }}", "'nope' is undefined", "nope"),
+            ("x {{ nope }} y", "'nope' is undefined", "nope"),
+            ("{{ d.zz }}", "object of type 'dict' has no attribute 'zz'", "d.zz"),
+            ("{{ d['zz'] }}", "object of type 'dict' has no attribute 'zz'", "d.zz"),
+            ("{{ l[10] }}", "object of type 'list' has no attribute 10", "l.10"),
+            ("{{ users[0].zz }}", "object of type 'dict' has no attribute 'zz'", "users.0.zz"),
+            ("{{ nope | bool }}", "'nope' is undefined", "nope"),
+            ("{{ nope | to_json }}", "'nope' is undefined", "nope"),
+            ("{{ nope ~ 'x' }}", "'nope' is undefined", "nope"),
+            ("{{ [nope] }}", "'nope' is undefined", "nope"),
+            ("{{ nope | length }}", "'nope' is undefined", "nope"),
+            ("{% if nope %}a{% endif %}", "'nope' is undefined", "nope"),
+            ("{{ nope | ternary(1, 2) }}", "'nope' is undefined", "nope"),
+            ("{{ d.a | map('int') | list }}{{ other }}", "'other' is undefined", "other"),
+            ("{% for x in l %}{{ x.nope }}{% endfor %}", "'x.nope' is undefined", "x.nope"),
+            ("{{ nope | mandatory }}", "Mandatory variable 'nope' not defined.", "nope"),
+            ("{{ d.zz | mandatory }}", "Mandatory variable 'd.zz' not defined.", "d.zz"),
+        ];
+        for (src, message, name) in table {
+            let err = t.render_str(src, &c).expect_err(src);
+            assert_eq!(err.message, message, "{src}");
+            assert_eq!(err.undefined.as_deref(), Some(name), "{src}");
+        }
+    }
+
+    #[test]
+    fn guarded_undefined_chains_are_accepted() {
+        let t = Templar::new();
+        let c = ctx(json!({"d": {"a": 1}}));
+        assert_eq!(t.render_str("{{ foo.bar | default('x') }}", &c).unwrap(), json!("x"));
+        assert_eq!(t.render_str("{{ d.zz | default('z') }}", &c).unwrap(), json!("z"));
+        assert_eq!(t.render_str("{{ (nope | default({})).x | default(3) }}", &c).unwrap(), json!(3));
+        assert_eq!(t.render_str("v={{ foo.bar.baz | d(1) }}", &c).unwrap(), json!("v=1"));
+        // A default elsewhere does not excuse an unguarded undefined.
+        let err = t.render_str("{{ a.b | default(1) }} {{ c | lower }}", &c).unwrap_err();
+        assert_eq!(err.message, "'c' is undefined");
+    }
+
+    #[test]
+    fn python_literals_and_native_values() {
+        let t = Templar::new();
+        let c = ctx(json!({"x": 5}));
+        let table = [
+            ("{{ True }}", json!(true)),
+            ("{{ False }}", json!(false)),
+            ("{{ None }}", json!(null)),
+            ("{{ '5' }}", json!("5")),
+            ("{{ 5 }}", json!(5)),
+            (" {{ 5 }}", json!(5)),
+            ("{{ 'a' }}{{ 'b' }}", json!("ab")),
+            ("{{ {'a': {'b': 1}} }}", json!({"a": {"b": 1}})),
+            ("{{ x // 2 }}", json!(2)),
+            ("{{ x / 2 }}", json!(2.5)),
+            ("{{ [1] + [2] }}", json!([1, 2])),
+            ("{{ omit }}", json!(OMIT)),
+        ];
+        for (src, want) in table {
+            assert_eq!(t.render_str(src, &c).unwrap_or_else(|e| panic!("{src}: {e}")), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn omit_drops_map_entries() {
+        let t = Templar::new();
+        let c = ctx(json!({"mode": "0644"}));
+        let args = json!({
+            "path": "/etc/x",
+            "mode": "{{ mode | default(omit) }}",
+            "owner": "{{ owner | default(omit) }}",
+            "nested": {"group": "{{ group | default(omit) }}", "keep": 1},
+            "list": ["{{ 1 }}", "a"],
+        });
+        assert_eq!(
+            t.render_value(&args, &c).unwrap(),
+            json!({"path": "/etc/x", "mode": "0644", "nested": {"keep": 1}, "list": [1, "a"]})
+        );
+    }
+
+    #[test]
+    fn template_module_whitespace() {
+        let t = Templar::new();
+        let c = ctx(json!({"items": ["a", "b"], "on": true}));
+        // trim_blocks: the newline after a block tag goes; lstrip_blocks
+        // off: indentation before it stays; the trailing newline stays.
+        let src = "start\n{% for i in items %}\n  - {{ i }}\n{% endfor %}\n  {% if on %}\nyes\n{% endif %}\nend\n";
+        assert_eq!(t.render_text(src, &c).unwrap(), "start\n  - a\n  - b\n  yes\nend\n");
+        // Like Jinja2, trim_blocks also eats the newline after a comment
+        // (ansible-core 2.19's template lookup gives "a\nb\n" for "a\n{# c #}\nb\n").
+        assert_eq!(t.render_text("a\n{# note #}\nx={{ items | join(',') }}\n", &c).unwrap(), "a\nx=a,b\n");
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let t = Templar::new();
+        let c = ctx(json!({}));
+        let err = t.render_text("line1\n{{ 1 + }}\n", &c).unwrap_err();
+        assert!(err.message.starts_with("syntax error: "), "{}", err.message);
+        assert!(err.message.contains("line 2"), "{}", err.message);
+        assert_eq!(err.undefined, None);
+    }
+
+    #[test]
+    fn compiled_expressions_are_cached_and_shared_across_threads() {
+        let t = Templar::new();
+        std::thread::scope(|s| {
+            for n in 0..4 {
+                let t = &t;
+                s.spawn(move || {
+                    let c = ctx(json!({"n": n}));
+                    for _ in 0..50 {
+                        assert_eq!(t.render_str("{{ n * 2 }}", &c).unwrap(), json!(n * 2));
+                        assert!(t.eval_bool("n >= 0", &c).unwrap());
+                    }
+                });
+            }
+        });
+        let cached = t.strict.map.read().unwrap();
+        assert_eq!(cached.len(), 2, "{:?}", cached.keys().collect::<Vec<_>>());
     }
 }
