@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use base64::Engine as _;
 use minijinja::value::{Kwargs, Rest, ValueKind};
-use minijinja::{Environment, Error, ErrorKind, State, Value};
+use minijinja::{Environment, Error, ErrorKind, Value};
 use regex::Regex;
 use serde_json::Value as Json;
 
