@@ -84,6 +84,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("human_readable", human_readable);
     env.add_filter("human_to_bytes", human_to_bytes);
     env.add_filter("type_debug", |v: Value| py_type(&v));
+    env.add_filter("comment", comment);
     env.add_filter("pow", |a: f64, b: f64| a.powf(b));
     env.add_filter("log", |a: f64, base: Option<f64>| match base {
         Some(b) => a.ln() / b.ln(),
@@ -1174,6 +1175,50 @@ fn to_uuid(s: Value, namespace: Option<String>) -> Result<String, Error> {
     Ok(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
 }
 
+/// Ansible's `comment` filter: the text decorated as a comment block.
+fn comment(v: Value, style: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
+    let style = kwargs.get::<Option<String>>("style")?.or(style).unwrap_or_else(|| "plain".into());
+    let (beginning, decoration, end) = match style.as_str() {
+        "plain" => ("", "# ", ""),
+        "erlang" => ("", "% ", ""),
+        "c" => ("", "// ", ""),
+        "cblock" => ("/*", " * ", " */"),
+        "xml" => ("<!--", " - ", "-->"),
+        other => return Err(fail(format!("comment: unknown style '{other}' (plain, erlang, c, cblock, xml)"))),
+    };
+    let decoration: String = kwargs.get::<Option<String>>("decoration")?.unwrap_or_else(|| decoration.to_string());
+    let beginning: String = kwargs.get::<Option<String>>("beginning")?.unwrap_or_else(|| beginning.to_string());
+    let end: String = kwargs.get::<Option<String>>("end")?.unwrap_or_else(|| end.to_string());
+    let prefix: String = kwargs.get::<Option<String>>("prefix")?.unwrap_or_else(|| decoration.trim_end().to_string());
+    let postfix: String = kwargs.get::<Option<String>>("postfix")?.unwrap_or_else(|| decoration.trim_end().to_string());
+    kwargs.assert_all_used()?;
+    let text = py_str(&v);
+    let mut out = String::new();
+    if !beginning.is_empty() {
+        out.push_str(&beginning);
+        out.push('\n');
+    }
+    if !prefix.is_empty() {
+        out.push_str(&prefix);
+        out.push('\n');
+    }
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|l| if l.is_empty() { decoration.trim_end().to_string() } else { format!("{decoration}{l}") })
+        .collect();
+    out.push_str(&lines.join("\n"));
+    if !postfix.is_empty() {
+        out.push('\n');
+        out.push_str(&postfix);
+    }
+    if !end.is_empty() {
+        out.push('\n');
+        out.push_str(&end);
+    }
+    Ok(out)
+}
+
 const SIZE_UNITS: [&str; 9] = ["", "K", "M", "G", "T", "P", "E", "Z", "Y"];
 
 fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>) -> Result<String, Error> {
@@ -1221,6 +1266,9 @@ mod tests {
             "users": [{"name": "a", "on": true}, {"name": "b", "on": false}],
             "empty": "",
             "n": null,
+            "y": "a: 1\nb: [x]",
+            "ys": "a: 1\n---\nb: 2",
+            "ab": "a\nb",
         })
     }
 
@@ -1382,8 +1430,8 @@ mod tests {
             ("{{ [{'b': 'yes', 'a': '1'}] | to_nice_yaml }}", json!("-   a: '1'\n    b: 'yes'\n")),
             ("{{ {'k': ''} | to_yaml }}", json!("{k: ''}\n")),
             ("{{ '{\"a\": [1, true]}' | from_json }}", json!({"a": [1, true]})),
-            ("{{ 'a: 1\nb: [x]' | from_yaml }}", json!({"a": 1, "b": ["x"]})),
-            ("{{ 'a: 1\n---\nb: 2' | from_yaml_all }}", json!([{"a": 1}, {"b": 2}])),
+            ("{{ y | from_yaml }}", json!({"a": 1, "b": ["x"]})),
+            ("{{ ys | from_yaml_all }}", json!([{"a": 1}, {"b": 2}])),
             ("{{ 'hi' | b64encode }}", json!("aGk=")),
             ("{{ 'aGk=' | b64decode }}", json!("hi")),
         ]);
@@ -1393,15 +1441,15 @@ mod tests {
     fn regular_expressions() {
         check(&[
             ("{{ 'abc' | regex_search('b(c)') }}", json!("bc")),
-            ("{{ 'abc' | regex_search('b(c)', '\\\\1') }}", json!(["c"])),
-            ("{{ 'abc' | regex_search('(?P<x>b)c', '\\\\g<x>') }}", json!(["b"])),
+            ("{{ 'abc' | regex_search('b(c)', '\\1') }}", json!(["c"])),
+            ("{{ 'abc' | regex_search('(?P<x>b)c', '\\g<x>') }}", json!(["b"])),
             ("{{ 'abc' | regex_search('z') }}", json!(null)),
             ("{{ 'ABC' | regex_search('b', ignorecase=True) }}", json!("B")),
             ("{{ 'abcabc' | regex_findall('b(c)') }}", json!(["c", "c"])),
             ("{{ 'abcabc' | regex_findall('bc') }}", json!(["bc", "bc"])),
-            ("{{ 'k1=v1 k2=v2' | regex_findall('(\\\\w+)=(\\\\w+)') }}", json!([["k1", "v1"], ["k2", "v2"]])),
+            ("{{ 'k1=v1 k2=v2' | regex_findall('(\\w+)=(\\w+)') }}", json!([["k1", "v1"], ["k2", "v2"]])),
             ("{{ 'hello' | regex_replace('l+', 'L') }}", json!("heLo")),
-            ("{{ 'hello' | regex_replace('^(h)(.*)$', '\\\\2\\\\1') }}", json!("elloh")),
+            ("{{ 'hello' | regex_replace('^(h)(.*)$', '\\2\\1') }}", json!("elloh")),
             ("{{ 'a$b' | regex_replace('b', '$') }}", json!("a$$")),
             ("{{ 'a.b*c' | regex_escape }}", json!("a\\.b\\*c")),
         ]);
@@ -1447,6 +1495,10 @@ mod tests {
             ("{{ '1K' | human_to_bytes }}", json!(1024)),
             ("{{ '2 MB' | human_to_bytes }}", json!(2097152)),
             ("{{ 'web1' | to_uuid }}", json!("4ebc6093-8026-5090-bb95-a592e5a6aec3")),
+            ("{{ 'x' | comment }}", json!("#\n# x\n#")),
+            ("{{ ab | comment('c') }}", json!("//\n// a\n// b\n//")),
+            ("{{ 'x' | comment('cblock') }}", json!("/*\n *\n * x\n *\n */")),
+            ("{{ 'x' | comment('xml') }}", json!("<!--\n -\n - x\n -\n-->")),
             ("{{ nope | default(omit) }}", json!(crate::playbook::templar::OMIT)),
         ]);
     }

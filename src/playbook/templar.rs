@@ -173,11 +173,17 @@ impl Templar {
         if let Some(expr) = single_expression(s) {
             return self.eval(expr, ctx);
         }
-        self.render_text(s, ctx).map(Value::String)
+        self.render_inner(&escape_backslashes(s), ctx).map(Value::String)
     }
 
     /// Render text (template module, string contexts): always a string.
+    /// Jinja's string-literal escapes apply here (`'\n'` is a newline), as
+    /// in Ansible's template module.
     pub(crate) fn render_text(&self, s: &str, ctx: &minijinja::Value) -> Result<String, TemplateError> {
+        self.render_inner(s, ctx)
+    }
+
+    fn render_inner(&self, s: &str, ctx: &minijinja::Value) -> Result<String, TemplateError> {
         let name = format!("{INLINE}{s}");
         let first = strict_env().get_template(&name).and_then(|t| t.render(ctx));
         match first {
@@ -237,8 +243,11 @@ impl Templar {
         }
     }
 
-    /// Evaluate a bare expression to a native value.
+    /// Evaluate a bare expression to a native value. Like every task
+    /// argument in Ansible, backslashes in string literals stay as written
+    /// (`regex_replace('(a)', '\1')` gets the backreference `\1`).
     pub(crate) fn eval(&self, expr: &str, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
+        let expr = &escape_backslashes(expr);
         let value = self.eval_raw(expr, ctx)?;
         if value.is_undefined() {
             return Err(undefined_error(expr.trim(), ctx));
@@ -252,7 +261,8 @@ impl Templar {
     /// Evaluate a conditional (`when`, `changed_when`, `failed_when`, `that`).
     /// Bare expressions; a `{{ }}` wrapper is tolerated like Ansible does.
     pub(crate) fn eval_bool(&self, expr: &str, ctx: &minijinja::Value) -> Result<bool, TemplateError> {
-        let trimmed = expr.trim();
+        let escaped = escape_backslashes(expr);
+        let trimmed = escaped.trim();
         let wrapped = single_expression(trimmed);
         let inner = wrapped.unwrap_or(trimmed);
         let mut value = self.eval_raw(inner, ctx)?;
@@ -388,6 +398,69 @@ impl minijinja::value::Object for JsonNode {
 /// Convert a minijinja value to JSON (Ansible's native result).
 pub(crate) fn to_json(value: &minijinja::Value) -> Result<Value, TemplateError> {
     serde_json::to_value(value).map_err(|e| TemplateError::new(e.to_string()))
+}
+
+/// Ansible's `escape_backslashes` for task arguments and conditionals:
+/// backslashes inside string literals are kept verbatim instead of being
+/// Jinja escapes, so `'\1'` and `'\\1'` reach filters as written. Text
+/// outside `{{ }}`/`{% %}` is untouched. Borrowed when there is nothing to do.
+pub(crate) fn escape_backslashes(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('\\') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    // A bare expression (conditional, `eval`) is all code; a template only
+    // inside its delimiters.
+    let bare = !Templar::is_template(s);
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut in_code = bare;
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if !in_code {
+            out.push(c);
+            if c == '{' && matches!(chars.peek(), Some('{') | Some('%')) {
+                out.push(chars.next().unwrap_or('{'));
+                in_code = true;
+            }
+            continue;
+        }
+        match quote {
+            Some(q) => {
+                if c == '\\' {
+                    out.push_str("\\\\");
+                    match chars.peek().copied() {
+                        Some(n) if n == q => {
+                            out.push('\\');
+                            out.push(n);
+                            chars.next();
+                        }
+                        Some('\\') => {
+                            out.push_str("\\\\");
+                            chars.next();
+                        }
+                        _ => {}
+                    }
+                } else {
+                    if c == q {
+                        quote = None;
+                    }
+                    out.push(c);
+                }
+            }
+            None => {
+                out.push(c);
+                match c {
+                    '\'' | '"' => quote = Some(c),
+                    '}' | '%' if !bare && chars.peek() == Some(&'}') => {
+                        out.push(chars.next().unwrap_or('}'));
+                        in_code = false;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// If `s` is exactly `{{ expr }}` (ignoring surrounding whitespace), the expression.
@@ -963,6 +1036,30 @@ mod tests {
         }
     }
 
+    /// ansible-core 2.19 task arguments: backslashes in Jinja string
+    /// literals are kept as written; the template module decodes them.
+    #[test]
+    fn backslashes_in_task_arguments() {
+        let t = Templar::new();
+        let c = ctx(json!({}));
+        let table = [
+            (r"{{ 'hello' | regex_replace('^(h)(.*)$', '\2\1') }}", json!("elloh")),
+            (r"{{ 'hello' | regex_replace('^(h)(.*)$', '\\2\\1') }}", json!(r"\2\1")),
+            (r"{{ 'a\nb' | length }}", json!(4)),
+            (r"{{ 'a\tb' | length }}", json!(4)),
+            (r"{{ 'a\\b' | length }}", json!(4)),
+            (r#"{{ "a\"b" | length }}"#, json!(4)),
+            (r"x{{ 'a\nb' }}", json!(r"xa\nb")),
+            (r"{{ 'k1=v1 k2=v2' | regex_findall('(\w+)=(\w+)') }}", json!([["k1", "v1"], ["k2", "v2"]])),
+        ];
+        for (src, want) in table {
+            assert_eq!(t.render_str(src, &c).unwrap_or_else(|e| panic!("{src}: {e}")), want, "{src}");
+        }
+        assert!(t.eval_bool(r"'a1' is match('a\d')", &c).unwrap());
+        assert_eq!(t.render_text(r"{{ 'a\nb' }}", &c).unwrap(), "a\nb");
+        assert_eq!(escape_backslashes(r"a\b {{ 'x' }}"), r"a\b {{ 'x' }}");
+    }
+
     #[test]
     fn omit_drops_map_entries() {
         let t = Templar::new();
@@ -1024,41 +1121,3 @@ mod tests {
 }
 
 
-#[cfg(test)]
-mod scratch {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn scratch_probe() {
-        let t = Templar::new();
-        let mut facts = serde_json::Map::new();
-        for i in 0..300 {
-            facts.insert(format!("fact_{i}"), json!({"a": [1, 2, 3], "b": {"c": "some string value", "d": i}}));
-        }
-        let mut vars = serde_json::Map::new();
-        vars.insert("ansible_facts".into(), serde_json::Value::Object(facts));
-        for i in 0..100 {
-            vars.insert(format!("var_{i}"), json!(format!("value {i}")));
-        }
-        let n = 2000;
-        let start = std::time::Instant::now();
-        for _ in 0..n {
-            let c = Templar::context(&vars);
-            std::hint::black_box(c);
-        }
-        let ctx_us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
-        let c = Templar::context(&vars);
-        let start = std::time::Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(t.render_str("{{ var_1 | upper }}", &c).unwrap());
-            std::hint::black_box(t.render_str("/etc/{{ var_2 }}/{{ ansible_facts.fact_3.b.c }}.conf", &c).unwrap());
-            std::hint::black_box(t.eval_bool("ansible_facts.fact_5.b.d == 5", &c).unwrap());
-        }
-        let render_us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
-        eprintln!("context: {ctx_us:.1} us; 3 renders: {render_us:.1} us");
-        for src in ["{{ 'a\\1b' }}", "{{ '%s-%d' % ('a', 3) }}", "{{ 2 ** 70 }}", "{{ 'x' | regex_replace('(x)', '\\\\1\\\\1') }}"] {
-            eprintln!("{src} => {:?}", t.render_str(src, &c));
-        }
-    }
-}
