@@ -437,13 +437,19 @@ fn from_yaml_all(s: String) -> Result<Value, Error> {
     Ok(Value::from_serialize(&docs))
 }
 
-/// YAML the way PyYAML's `yaml.dump` writes it (sorted keys; `flow` picks
-/// `default_flow_style=None`: collections of scalars inline).
+/// YAML the way PyYAML's `yaml.dump` writes it for Ansible: sorted keys,
+/// `flow_leaves` for `default_flow_style=None` (collections of scalars
+/// inline), PyYAML's indentation rules and its folding of long lines at
+/// 80 columns.
 struct YamlWriter {
-    indent: usize,
+    best: usize,
     flow_leaves: bool,
     out: String,
+    column: usize,
 }
+
+/// PyYAML's `best_width`.
+const YAML_WIDTH: usize = 80;
 
 fn is_collection(v: &Value) -> bool {
     matches!(v.kind(), ValueKind::Map | ValueKind::Seq | ValueKind::Iterable)
@@ -455,59 +461,195 @@ fn entries(v: &Value) -> Result<Vec<(Value, Value)>, Error> {
     keys.into_iter().map(|k| v.get_item(&k).map(|val| (k, val))).collect()
 }
 
+/// How a string scalar is written.
+enum Style {
+    Plain,
+    Single,
+    Double,
+}
+
+fn yaml_style(s: &str, flow: bool) -> Style {
+    if yaml_plain_ok(s, flow) {
+        return Style::Plain;
+    }
+    let special = s.chars().any(|c| (c.is_control() && c != '\n') || c == '\u{feff}');
+    if special || s.contains(" \n") || s.contains("\n ") {
+        Style::Double
+    } else {
+        Style::Single
+    }
+}
+
 impl YamlWriter {
+    fn write(&mut self, s: &str) {
+        self.out.push_str(s);
+        match s.rfind('\n') {
+            Some(i) => self.column = s[i + 1..].chars().count(),
+            None => self.column += s.chars().count(),
+        }
+    }
+
+    fn newline_indent(&mut self, indent: usize) {
+        self.out.push('\n');
+        self.out.push_str(&" ".repeat(indent));
+        self.column = indent;
+    }
+
     fn inline(&self, v: &Value) -> bool {
         if !is_collection(v) {
             return true;
         }
-        let empty = v.len() == Some(0);
-        empty || (self.flow_leaves && v.try_iter().map(|mut it| it.all(|i| !is_collection(&i))).unwrap_or(false) && {
-            if v.kind() == ValueKind::Map {
-                entries(v).map(|e| e.iter().all(|(_, val)| !is_collection(val))).unwrap_or(false)
+        if v.len() == Some(0) {
+            return true;
+        }
+        if !self.flow_leaves {
+            return false;
+        }
+        match v.kind() {
+            ValueKind::Map => entries(v).map(|e| e.iter().all(|(_, val)| !is_collection(val))).unwrap_or(false),
+            _ => v.try_iter().map(|mut it| it.all(|i| !is_collection(&i))).unwrap_or(false),
+        }
+    }
+
+    /// A scalar; `indent` is where folded lines continue; keys never fold.
+    fn scalar(&mut self, v: &Value, indent: usize, flow: bool, split: bool) {
+        if v.kind() != ValueKind::String {
+            let text = yaml_scalar(v, flow);
+            self.write(&text);
+            return;
+        }
+        let s = v.as_str().unwrap_or_default();
+        match yaml_style(s, flow) {
+            Style::Plain => self.folded(s, indent, split, false),
+            Style::Single => {
+                self.write("'");
+                self.folded(&s.replace('\'', "''"), indent, split, true);
+                self.write("'");
+            }
+            Style::Double => {
+                let mut text = String::new();
+                json_string(&mut text, s);
+                self.write(&text);
+            }
+        }
+    }
+
+    /// Text with PyYAML's folding: a single space becomes a line break once
+    /// the line is past 80 columns; in quoted text a line break is written
+    /// as an empty line.
+    fn folded(&mut self, s: &str, indent: usize, split: bool, quoted: bool) {
+        let chars: Vec<char> = s.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c == ' ' {
+                let single = i + 1 < chars.len() && chars[i + 1] != ' ' && (i == 0 || chars[i - 1] != ' ');
+                let inner = !quoted || (i != 0 && i + 1 != chars.len());
+                if single && inner && split && self.column > YAML_WIDTH {
+                    self.newline_indent(indent);
+                } else {
+                    self.write(" ");
+                }
+                i += 1;
+            } else if c == '\n' && quoted {
+                let mut n = 0;
+                while i < chars.len() && chars[i] == '\n' {
+                    n += 1;
+                    i += 1;
+                }
+                self.out.push_str(&"\n".repeat(n + 1));
+                self.out.push_str(&" ".repeat(indent));
+                self.column = indent;
             } else {
-                true
+                let start = i;
+                while i < chars.len() && chars[i] != ' ' && !(quoted && chars[i] == '\n') {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                self.write(&word);
             }
-        })
+        }
     }
 
-    fn flow(&self, v: &Value) -> Result<String, Error> {
-        Ok(match v.kind() {
+    /// A flow collection whose container sits at `container`.
+    fn flow(&mut self, v: &Value, container: usize) -> Result<(), Error> {
+        let indent = container + self.best;
+        match v.kind() {
             ValueKind::Map => {
-                let parts: Vec<String> = entries(v)?
-                    .iter()
-                    .map(|(k, val)| Ok(format!("{}: {}", yaml_scalar(k, true), self.flow(val)?)))
-                    .collect::<Result<_, Error>>()?;
-                format!("{{{}}}", parts.join(", "))
+                self.write("{");
+                for (i, (k, val)) in entries(v)?.into_iter().enumerate() {
+                    if i > 0 {
+                        self.write(",");
+                    }
+                    if self.column > YAML_WIDTH {
+                        self.newline_indent(indent);
+                    } else if i > 0 {
+                        self.write(" ");
+                    }
+                    self.scalar(&k, indent + self.best, true, false);
+                    self.write(": ");
+                    self.flow_item(&val, indent)?;
+                }
+                self.write("}");
             }
-            ValueKind::Seq | ValueKind::Iterable => {
-                let parts: Vec<String> = v.try_iter()?.map(|i| self.flow(&i)).collect::<Result<_, _>>()?;
-                format!("[{}]", parts.join(", "))
+            _ => {
+                self.write("[");
+                for (i, item) in v.try_iter()?.enumerate() {
+                    if i > 0 {
+                        self.write(",");
+                    }
+                    if self.column > YAML_WIDTH {
+                        self.newline_indent(indent);
+                    } else if i > 0 {
+                        self.write(" ");
+                    }
+                    self.flow_item(&item, indent)?;
+                }
+                self.write("]");
             }
-            _ => yaml_scalar(v, true),
-        })
+        }
+        Ok(())
     }
 
-    /// Write a block node whose first line continues the current line
-    /// (after `- ` or at column `col`).
+    fn flow_item(&mut self, v: &Value, indent: usize) -> Result<(), Error> {
+        if is_collection(v) {
+            self.flow(v, indent)
+        } else {
+            self.scalar(v, indent + self.best, true, true);
+            Ok(())
+        }
+    }
+
+    /// An inline node after `key:` or `-`, for a container at `container`.
+    fn inline_node(&mut self, v: &Value, container: usize) -> Result<(), Error> {
+        self.write(" ");
+        if is_collection(v) {
+            self.flow(v, container)
+        } else {
+            self.scalar(v, container + self.best, false, true);
+            Ok(())
+        }
+    }
+
+    /// A block collection whose entries start at column `col`; the first
+    /// entry continues the current line when `first_inline` (after `- `).
     fn block(&mut self, v: &Value, col: usize, first_inline: bool) -> Result<(), Error> {
         let pad = " ".repeat(col);
         match v.kind() {
             ValueKind::Map => {
                 for (i, (k, val)) in entries(v)?.into_iter().enumerate() {
                     if i > 0 || !first_inline {
-                        self.out.push_str(&pad);
+                        self.write(&pad);
                     }
-                    self.out.push_str(&yaml_scalar(&k, false));
-                    self.out.push(':');
+                    self.scalar(&k, col + self.best, false, false);
+                    self.write(":");
                     if self.inline(&val) {
-                        self.out.push(' ');
-                        let text = self.flow(&val)?;
-                        self.out.push_str(&text);
-                        self.out.push('\n');
+                        self.inline_node(&val, col)?;
+                        self.write("\n");
                     } else {
-                        self.out.push('\n');
+                        self.write("\n");
                         // PyYAML does not indent sequences inside mappings.
-                        let child = if val.kind() == ValueKind::Map { col + self.indent } else { col };
+                        let child = if val.kind() == ValueKind::Map { col + self.best } else { col };
                         self.block(&val, child, false)?;
                     }
                 }
@@ -515,17 +657,16 @@ impl YamlWriter {
             _ => {
                 for (i, item) in v.try_iter()?.enumerate() {
                     if i > 0 || !first_inline {
-                        self.out.push_str(&pad);
+                        self.write(&pad);
                     }
-                    self.out.push('-');
+                    self.write("-");
                     if self.inline(&item) {
-                        self.out.push(' ');
-                        let text = self.flow(&item)?;
-                        self.out.push_str(&text);
-                        self.out.push('\n');
+                        self.inline_node(&item, col)?;
+                        self.write("\n");
                     } else {
-                        self.out.push_str(&" ".repeat(self.indent - 1));
-                        self.block(&item, col + self.indent, true)?;
+                        let gap = " ".repeat(self.best - 1);
+                        self.write(&gap);
+                        self.block(&item, col + self.best, true)?;
                     }
                 }
             }
@@ -578,24 +719,29 @@ fn yaml_scalar(v: &Value, flow: bool) -> String {
         },
         _ => {
             let s = py_str(v);
-            if yaml_plain_ok(&s, flow) {
-                s
-            } else if s.chars().any(|c| c.is_control()) {
-                let mut out = String::new();
-                json_string(&mut out, &s);
-                out
-            } else {
-                format!("'{}'", s.replace('\'', "''"))
+            match yaml_style(&s, flow) {
+                Style::Plain => s,
+                Style::Single => format!("'{}'", s.replace('\'', "''")),
+                Style::Double => {
+                    let mut out = String::new();
+                    json_string(&mut out, &s);
+                    out
+                }
             }
         }
     }
 }
 
 fn dump_yaml(v: &Value, indent: usize, flow_leaves: bool) -> Result<String, Error> {
-    let mut w = YamlWriter { indent, flow_leaves, out: String::new() };
+    let mut w = YamlWriter { best: indent, flow_leaves, out: String::new(), column: 0 };
     if w.inline(v) {
-        let text = w.flow(v)?;
-        return Ok(format!("{text}\n"));
+        if is_collection(v) {
+            w.flow(v, 0)?;
+        } else {
+            w.scalar(v, indent, false, true);
+        }
+        w.write("\n");
+        return Ok(w.out);
     }
     w.block(v, 0, false)?;
     Ok(w.out)
@@ -1269,6 +1415,7 @@ mod tests {
             "y": "a: 1\nb: [x]",
             "ys": "a: 1\n---\nb: 2",
             "ab": "a\nb",
+            "long": (["word"; 20].join(" ")),
         })
     }
 
@@ -1429,6 +1576,14 @@ mod tests {
             ("{{ {'b':1,'a':2} | to_json }}", json!("{\"b\": 1, \"a\": 2}")),
             ("{{ [{'b': 'yes', 'a': '1'}] | to_nice_yaml }}", json!("-   a: '1'\n    b: 'yes'\n")),
             ("{{ {'k': ''} | to_yaml }}", json!("{k: ''}\n")),
+            ("{{ {'a': ab} | to_nice_yaml }}", json!("a: 'x\n\n    b'\n".replace('x', "a"))),
+            ("{{ {'a': long} | to_nice_yaml }}", json!(format!("a: {}\n    word word word word\n", ["word"; 16].join(" ")))),
+            ("{{ {'a': [long]} | to_yaml }}", json!(format!("a: [{}\n    word word word word]\n", ["word"; 16].join(" ")))),
+            (
+                "{{ {'a': 'x: y', 'b': '@x', 'c': 'a #b', 'd': 'null', 'e': '~', 'f': '0755', 'g': '1e3', 'h': '.5', 'i': 'a,b', 'j': '[x]'} | to_yaml }}",
+                json!("{a: 'x: y', b: '@x', c: 'a #b', d: 'null', e: '~', f: '0755', g: 1e3, h: '.5', i: 'a,b',\n  j: '[x]'}\n"),
+            ),
+            ("{{ {'a': 'héllo'} | to_nice_yaml }}", json!("a: héllo\n")),
             ("{{ '{\"a\": [1, true]}' | from_json }}", json!({"a": [1, true]})),
             ("{{ y | from_yaml }}", json!({"a": 1, "b": ["x"]})),
             ("{{ ys | from_yaml_all }}", json!([{"a": 1}, {"b": 2}])),
