@@ -1101,6 +1101,19 @@ mod tests {
     }
 
     #[test]
+    fn shared_context_reads_without_copying() {
+        let vars = Arc::new(json!({"facts": {"os": {"family": "Debian"}}, "ports": [80, 443]}).as_object().unwrap().clone());
+        let c = Templar::context_shared(vars.clone());
+        assert_eq!(Arc::strong_count(&vars), 2);
+        let t = Templar::new();
+        assert_eq!(t.render_str("{{ facts.os.family }}", &c).unwrap(), json!("Debian"));
+        assert_eq!(t.render_str("{{ ports | map('string') | join(',') }}", &c).unwrap(), json!("80,443"));
+        assert_eq!(t.render_str("{{ facts }}", &c).unwrap(), json!({"os": {"family": "Debian"}}));
+        // Nested nodes share the root instead of copying it.
+        assert!(Arc::strong_count(&vars) >= 2);
+    }
+
+    #[test]
     fn compiled_expressions_are_cached_and_shared_across_threads() {
         let t = Templar::new();
         std::thread::scope(|s| {
@@ -1119,5 +1132,3 @@ mod tests {
         assert_eq!(cached.len(), 2, "{:?}", cached.keys().collect::<Vec<_>>());
     }
 }
-
-
