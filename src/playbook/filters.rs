@@ -85,6 +85,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("human_to_bytes", human_to_bytes);
     env.add_filter("type_debug", |v: Value| py_type(&v));
     env.add_filter("comment", comment);
+    env.add_filter("password_hash", password_hash);
     env.add_filter("pow", |a: f64, b: f64| a.powf(b));
     env.add_filter("log", |a: f64, base: Option<f64>| match base {
         Some(b) => a.ln() / b.ln(),
@@ -1365,6 +1366,207 @@ fn comment(v: Value, style: Option<String>, kwargs: Kwargs) -> Result<String, Er
     Ok(out)
 }
 
+/// The crypt(3) base-64 alphabet.
+const CRYPT_B64: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+fn crypt_b64(out: &mut String, b2: u8, b1: u8, b0: u8, n: usize) {
+    let mut w = ((b2 as u32) << 16) | ((b1 as u32) << 8) | b0 as u32;
+    for _ in 0..n {
+        out.push(CRYPT_B64[(w & 0x3f) as usize] as char);
+        w >>= 6;
+    }
+}
+
+/// SHA-crypt (Drepper's `$5$`/`$6$`), as glibc's crypt(3) and passlib.
+fn sha_crypt<D: sha2::Digest + Clone>(pw: &[u8], salt: &[u8], rounds: u32) -> Vec<u8> {
+    let hl = <D as sha2::Digest>::output_size();
+    let digest = |parts: &[&[u8]]| -> Vec<u8> {
+        let mut d = D::new();
+        for p in parts {
+            d.update(p);
+        }
+        d.finalize().to_vec()
+    };
+    let b = digest(&[pw, salt, pw]);
+    let mut a = D::new();
+    a.update(pw);
+    a.update(salt);
+    let mut cnt = pw.len();
+    while cnt > hl {
+        a.update(&b);
+        cnt -= hl;
+    }
+    a.update(&b[..cnt]);
+    let mut cnt = pw.len();
+    while cnt > 0 {
+        if cnt & 1 == 1 {
+            a.update(&b);
+        } else {
+            a.update(pw);
+        }
+        cnt >>= 1;
+    }
+    let a = a.finalize().to_vec();
+    let dp = {
+        let mut d = D::new();
+        for _ in 0..pw.len() {
+            d.update(pw);
+        }
+        d.finalize().to_vec()
+    };
+    let p: Vec<u8> = dp.iter().cycle().take(pw.len()).copied().collect();
+    let ds = {
+        let mut d = D::new();
+        for _ in 0..16 + a[0] as usize {
+            d.update(salt);
+        }
+        d.finalize().to_vec()
+    };
+    let s: Vec<u8> = ds.iter().cycle().take(salt.len()).copied().collect();
+    let mut c = a;
+    let mut d = D::new();
+    for i in 0..rounds {
+        if i & 1 == 1 {
+            d.update(&p);
+        } else {
+            d.update(&c);
+        }
+        if i % 3 != 0 {
+            d.update(&s);
+        }
+        if i % 7 != 0 {
+            d.update(&p);
+        }
+        if i & 1 == 1 {
+            d.update(&c);
+        } else {
+            d.update(&p);
+        }
+        c.copy_from_slice(&std::mem::replace(&mut d, D::new()).finalize());
+    }
+    c
+}
+
+fn md5_crypt(pw: &[u8], salt: &[u8]) -> String {
+    use md5::Digest;
+    let alt = md5::Md5::new().chain_update(pw).chain_update(salt).chain_update(pw).finalize();
+    let mut ctx = md5::Md5::new();
+    ctx.update(pw);
+    ctx.update(b"$1$");
+    ctx.update(salt);
+    let mut pl = pw.len() as isize;
+    while pl > 0 {
+        ctx.update(&alt[..pl.min(16) as usize]);
+        pl -= 16;
+    }
+    let mut i = pw.len();
+    while i > 0 {
+        if i & 1 == 1 {
+            ctx.update([0u8]);
+        } else {
+            ctx.update(&pw[..1]);
+        }
+        i >>= 1;
+    }
+    let mut fin = ctx.finalize().to_vec();
+    for i in 0..1000 {
+        let mut c = md5::Md5::new();
+        if i & 1 == 1 {
+            c.update(pw);
+        } else {
+            c.update(&fin);
+        }
+        if i % 3 != 0 {
+            c.update(salt);
+        }
+        if i % 7 != 0 {
+            c.update(pw);
+        }
+        if i & 1 == 1 {
+            c.update(&fin);
+        } else {
+            c.update(pw);
+        }
+        fin = c.finalize().to_vec();
+    }
+    let mut out = format!("$1${}$", String::from_utf8_lossy(salt));
+    for (a, b, c) in [(0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5)] {
+        crypt_b64(&mut out, fin[a], fin[b], fin[c], 4);
+    }
+    crypt_b64(&mut out, 0, 0, fin[11], 2);
+    out
+}
+
+fn random_salt(len: usize) -> Result<String, Error> {
+    use std::io::Read;
+    let mut bytes = vec![0u8; len];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| fail(format!("password_hash: cannot read /dev/urandom for a salt: {e}")))?;
+    Ok(bytes.iter().map(|b| CRYPT_B64[(*b & 0x3f) as usize] as char).collect())
+}
+
+/// Ansible's `password_hash` (passlib's defaults: sha512_crypt with
+/// 656000 rounds, sha256_crypt with 535000, md5_crypt). Without a salt the
+/// result differs on every run, as in Ansible.
+fn password_hash(v: Value, hashtype: Option<String>, salt: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
+    let hashtype = kwargs.get::<Option<String>>("hashtype")?.or(hashtype).unwrap_or_else(|| "sha512".into());
+    let salt = kwargs.get::<Option<String>>("salt")?.or(salt);
+    let rounds: Option<u32> = kwargs.get("rounds")?;
+    let salt_size: Option<usize> = kwargs.get("salt_size")?;
+    kwargs.assert_all_used()?;
+    let pw = py_str(&v);
+    let (id, implicit, max_salt) = match hashtype.as_str() {
+        "sha512" | "sha512_crypt" => ("6", 656_000u32, 16),
+        "sha256" | "sha256_crypt" => ("5", 535_000u32, 16),
+        "md5" | "md5_crypt" => ("1", 0, 8),
+        other => return Err(fail(format!("password_hash: unsupported hash type '{other}' (berth supports sha512, sha256, md5)"))),
+    };
+    let salt = match salt {
+        Some(s) => {
+            if let Some(bad) = s.chars().find(|c| !CRYPT_B64.contains(&(*c as u8)) || !c.is_ascii()) {
+                return Err(fail(format!("password_hash: invalid character '{bad}' in salt (use ./0-9A-Za-z)")));
+            }
+            s.chars().take(max_salt).collect::<String>()
+        }
+        None => random_salt(salt_size.unwrap_or(max_salt).min(max_salt))?,
+    };
+    if id == "1" {
+        return Ok(md5_crypt(pw.as_bytes(), salt.as_bytes()));
+    }
+    let rounds = rounds.unwrap_or(implicit).clamp(1000, 999_999_999);
+    let hash = if id == "6" {
+        sha_crypt::<sha2::Sha512>(pw.as_bytes(), salt.as_bytes(), rounds)
+    } else {
+        sha_crypt::<sha2::Sha256>(pw.as_bytes(), salt.as_bytes(), rounds)
+    };
+    let mut out = format!("${id}$");
+    if rounds != 5000 {
+        out.push_str(&format!("rounds={rounds}$"));
+    }
+    out.push_str(&salt);
+    out.push('$');
+    let order: &[(usize, usize, usize)] = if id == "6" {
+        &[
+            (0, 21, 42), (22, 43, 1), (44, 2, 23), (3, 24, 45), (25, 46, 4), (47, 5, 26), (6, 27, 48), (28, 49, 7),
+            (50, 8, 29), (9, 30, 51), (31, 52, 10), (53, 11, 32), (12, 33, 54), (34, 55, 13), (56, 14, 35),
+            (15, 36, 57), (37, 58, 16), (59, 17, 38), (18, 39, 60), (40, 61, 19), (62, 20, 41),
+        ]
+    } else {
+        &[(0, 10, 20), (21, 1, 11), (12, 22, 2), (3, 13, 23), (24, 4, 14), (15, 25, 5), (6, 16, 26), (27, 7, 17), (18, 28, 8), (9, 19, 29)]
+    };
+    for &(a, b, c) in order {
+        crypt_b64(&mut out, hash[a], hash[b], hash[c], 4);
+    }
+    if id == "6" {
+        crypt_b64(&mut out, 0, 0, hash[63], 2);
+    } else {
+        crypt_b64(&mut out, 0, hash[31], hash[30], 3);
+    }
+    Ok(out)
+}
+
 const SIZE_UNITS: [&str; 9] = ["", "K", "M", "G", "T", "P", "E", "Z", "Y"];
 
 fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>) -> Result<String, Error> {
@@ -1655,6 +1857,30 @@ mod tests {
             ("{{ 'x' | comment('cblock') }}", json!("/*\n *\n * x\n *\n */")),
             ("{{ 'x' | comment('xml') }}", json!("<!--\n -\n - x\n -\n-->")),
             ("{{ nope | default(omit) }}", json!(crate::playbook::templar::OMIT)),
+        ]);
+    }
+
+    /// Expected values from Python's crypt(3) (`crypt.crypt('secret', '$6$rounds=656000$mysalt$')`),
+    /// which passlib matches; ansible-core needs passlib for this filter.
+    /// sha256's default (535000 rounds) shares the code path of sha512's.
+    #[test]
+    fn password_hashes_match_crypt() {
+        check(&[
+            (
+                "{{ 'secret' | password_hash('sha512', 'mysalt') }}",
+                json!("$6$rounds=656000$mysalt$cDA0t8lm/qt.LT6DzpoHxJ.NwTpx.WTkOPwhseSva8pRixDSH2./ffedCjAMbTX1Uo1QNT7jJPJ6FIzU2i59K/"),
+            ),
+            ("{{ 'secret' | password_hash('sha256', 'mysalt', rounds=5000) }}", json!("$5$mysalt$I2SNajjJ3Gc5gIR/tkrLOGngF8wqv59buJCqxh.o9s8")),
+            (
+                "{{ 'secret' | password_hash('sha512', 'mysalt', rounds=5000) }}",
+                json!("$6$mysalt$UX6P1VKOf6dr0s2pg4pLNvIUB6hLXvP6M5f/Yj9hJgMPdAJ4oArvk5YUD9/XWtk1JOpVwt/JTsczMJr8sFVML1"),
+            ),
+            ("{{ 'secret' | password_hash('md5', 'mysalt') }}", json!("$1$mysalt$n/EfEiV74OYgBdqhKQzSW/")),
+            (
+                "{{ 'a much longer password than sixty-four bytes to exercise the loop 0123456789' | password_hash('sha512', 'saltsaltsaltsalt', rounds=1000) }}",
+                json!("$6$rounds=1000$saltsaltsaltsalt$JHBkOqQ4SUdP080pbPyUprCgz51i3OcUAwyw2ikJxifBMtBpFn11/B.MhFDLq3qeqVcq2vmlHpaXUFV/wRq4M/"),
+            ),
+            ("{{ ('x' | password_hash('sha512', rounds=1000)).split('$')[3] | length }}", json!(16)),
         ]);
     }
 
