@@ -1122,6 +1122,32 @@ mod tests {
     }
 
     #[test]
+    fn zip_made_by_info_zip_with_extended_timestamps() {
+        let mut f = fixture();
+        let work = f.files.parent().unwrap().join("work");
+        std::fs::create_dir_all(work.join("site/css")).unwrap();
+        std::fs::write(work.join("site/index.html"), "<h1>hi</h1>\n").unwrap();
+        std::fs::write(work.join("site/css/a.css"), "h1{}\n").unwrap();
+        let status = Command::new("zip")
+            .args(["-qr", f.files.join("site.zip").to_str().unwrap(), "site"])
+            .current_dir(&work)
+            .status()
+            .expect("zip is installed");
+        assert!(status.success());
+        let zc = members_from_zip(&std::fs::read(f.files.join("site.zip")).unwrap()).unwrap();
+        assert!(zc.iter().all(|m| m.kind == Kind::Dir || matches!(m.mtime, MTime::Epoch(_))), "{zc:?}");
+        for remote in [false, true] {
+            let dest = new_dest(&f, &format!("site-{remote}"));
+            let src = if remote { f.files.join("site.zip").to_str().unwrap().to_string() } else { "site.zip".into() };
+            let args = json!({"src": src, "dest": dest, "remote_src": remote});
+            assert_eq!(f.h.run(run, args.clone()).result["changed"], true);
+            assert_eq!(std::fs::read_to_string(Path::new(&dest).join("site/css/a.css")).unwrap(), "h1{}\n");
+            let again = f.h.run(run, args);
+            assert_eq!(again.result["changed"], false, "remote={remote}: {:?}", again.result);
+        }
+    }
+
+    #[test]
     fn listings_parse() {
         let tar = "drwxr-xr-x 0/0               0 2023-11-14 22:13:20 app/\n-rwxr-xr-x 0/0              19 2023-11-14 22:13:20 app/bin/run\nlrwxrwxrwx 0/0               0 2023-11-14 22:13:20 app/link -> bin/run\nhrw-r--r-- 0/0               0 2023-11-14 22:13:20 app/hard link to app/README\n";
         let m = parse_tar_listing(tar);
