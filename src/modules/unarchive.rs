@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::connection::ConnError;
 use crate::modules::args::Args;
 use crate::modules::net_http::{parse_response, NetHttp};
-use crate::modules::net_perms::{parse_stat, stat_script, NetPerms};
+use crate::modules::net_perms::{apply_mode, parse_stat, stat_script, NetPerms};
 use crate::modules::{quote, ModuleContext, ModuleOutcome};
 
 const KNOWN: &[&str] = &[
@@ -723,27 +723,94 @@ fn unpack(
         }
     }
 
-    // Attributes on every member, then the dest's own facts.
+    // Attributes on every member: one stat round trip, decided here, then
+    // one round trip applying only what differs (grouped per command).
     let mut tail = format!("export LC_ALL=C\ndest={dest_q}\n");
-    if !p.perms.is_empty() && !members.is_empty() {
-        let perms = p.perms.script("f", ctx.check_mode);
-        tail.push_str(&format!(
-            "pc=0\nwhile IFS= read -r -d '' _n; do f=\"$dest/$_n\"; [ -e \"$f\" ] || [ -L \"$f\" ] || continue\n{perms}done\necho PC=$pc\n"
-        ));
+    let want_attrs = !p.perms.is_empty() && !members.is_empty();
+    if want_attrs {
+        tail.push_str(
+            "echo '--- attrs'\n(cd \"$dest\" && xargs -0 -r stat --printf 'A\\t%n\\t%F\\t%a\\t%U\\t%u\\t%G\\t%g\\0' -- 2>/dev/null)\necho\necho '--- end attrs'\n",
+        );
     }
     tail.push_str(&stat_script("dest"));
-    let out = ctx.exec(&format!("bash -c {}", quote(&tail)), Some(&names))?;
+    let out = ctx.exec(&tail, if want_attrs { Some(&names) } else { None })?;
     let so = out.stdout_str();
-    if !out.success() {
-        return Ok(ModuleOutcome::failed(format!("Failed to set attributes in {}: {}", p.dest, out.stderr_str().trim())));
-    }
-    if has_line(&so, "PC=1") {
-        o.result.insert("changed".into(), Value::Bool(true));
+    if want_attrs {
+        let section = so
+            .split_once("--- attrs\n")
+            .and_then(|(_, r)| r.split_once("\n--- end attrs"))
+            .map(|(a, _)| a)
+            .unwrap_or("");
+        let changes = match attr_changes(section, &p.perms) {
+            Ok(c) => c,
+            Err(e) => return Ok(ModuleOutcome::failed(e)),
+        };
+        if !changes.is_empty() {
+            o.result.insert("changed".into(), Value::Bool(true));
+            if !ctx.check_mode {
+                let mut input = Vec::new();
+                for (op, arg, name) in &changes {
+                    input.extend_from_slice(format!("{op}\t{arg}\t{name}").as_bytes());
+                    input.push(0);
+                }
+                let apply = format!(
+                    "cd {dest_q} || exit 3\n_key=; _cmd=; _arg=; _files=()\n\
+                     flush() {{ if [ ${{#_files[@]}} -gt 0 ]; then $_cmd \"$_arg\" -- \"${{_files[@]}}\" || exit 3; _files=(); fi; }}\n\
+                     while IFS= read -r -d '' rec; do\n\
+                       op=${{rec%%$'\\t'*}}; rest=${{rec#*$'\\t'}}; arg=${{rest%%$'\\t'*}}; name=${{rest#*$'\\t'}}\n\
+                       if [ \"$op:$arg\" != \"$_key\" ] || [ ${{#_files[@]}} -ge 500 ]; then flush; _key=\"$op:$arg\"; _arg=$arg\n\
+                         case $op in M) _cmd=chmod;; O) _cmd='chown -h';; G) _cmd='chgrp -h';; esac; fi\n\
+                       _files+=(\"$name\")\n\
+                     done\nflush\n"
+                );
+                let res = ctx.exec(&format!("bash -c {}", quote(&apply)), Some(&input))?;
+                if !res.success() {
+                    return Ok(ModuleOutcome::failed(format!(
+                        "Failed to set attributes in {}: {}",
+                        p.dest,
+                        res.stderr_str().trim()
+                    )));
+                }
+            }
+        }
     }
     if let Some(st) = parse_stat(&so) {
         o.result.extend(st);
     }
     Ok(o)
+}
+
+/// From `stat` records of the members, the (command, argument, name)
+/// triples that bring them to `perms`, sorted so equal commands group.
+fn attr_changes(section: &str, perms: &NetPerms) -> Result<Vec<(char, String, String)>, String> {
+    let mut changes = Vec::new();
+    for rec in section.split('\0') {
+        let f: Vec<&str> = rec.trim_start_matches('\n').split('\t').collect();
+        if f.len() < 8 || f[0] != "A" {
+            continue;
+        }
+        let (name, kind) = (f[1], f[2]);
+        if let Some(owner) = &perms.owner {
+            if owner != f[4] && owner != f[5] {
+                changes.push(('O', owner.clone(), name.to_string()));
+            }
+        }
+        if let Some(group) = &perms.group {
+            if group != f[6] && group != f[7] {
+                changes.push(('G', group.clone(), name.to_string()));
+            }
+        }
+        if let (Some(mode), false) = (&perms.mode, kind == "symbolic link") {
+            let cur = u32::from_str_radix(f[3], 8).unwrap_or(0);
+            let want = apply_mode(mode, cur, kind == "directory")?;
+            if want != cur {
+                changes.push(('M', format!("{want:o}"), name.to_string()));
+            }
+        }
+    }
+    // Owner and group before modes: chown may clear set-id bits.
+    changes.sort_by(|a, b| (a.0 == 'M', a.0, &a.1).cmp(&(b.0 == 'M', b.0, &b.1)));
+    Ok(changes)
 }
 
 /// Hide a password in `scheme://user:password@host/...`.
@@ -987,6 +1054,21 @@ mod tests {
         assert_eq!(fixed.result["changed"], true, "a mode change alone is a change");
         assert_eq!(std::fs::metadata(&readme).unwrap().permissions().mode() & 0o777, 0o640);
 
+        // Owner and group: as root, hand the tree to nobody:nogroup and back.
+        if unsafe { libc::geteuid() } == 0 {
+            let args = json!({"src": "app.zip", "dest": dest, "owner": "nobody", "group": "nogroup"});
+            assert_eq!(f.h.run(run, args.clone()).result["changed"], true);
+            let meta = std::fs::metadata(&readme).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+            assert_eq!(std::fs::metadata(Path::new(&dest).join("app")).unwrap().uid(), 65534);
+            assert_eq!(f.h.run(run, args).result["changed"], false);
+            let back = f.h.run(run, json!({"src": "app.zip", "dest": dest, "owner": "0", "group": "root"}));
+            assert_eq!(back.result["changed"], true);
+            assert_eq!(std::fs::metadata(&readme).unwrap().uid(), 0);
+        } else {
+            let denied = f.h.run(run, json!({"src": "app.zip", "dest": dest, "owner": "root"}));
+            assert!(denied.result["msg"].as_str().unwrap().starts_with("Failed to set attributes in"));
+        }
         let marker = Path::new(&dest).join("app/README");
         let skipped = f.h.run(run, json!({"src": "app.tar", "dest": dest, "creates": marker.to_str().unwrap()}));
         assert_eq!(skipped.result["skipped"], true);
@@ -1037,6 +1119,32 @@ mod tests {
         assert_eq!(again.result["changed"], false);
         let missing = f.h.run(run, json!({"src": srv.url("/nope.tgz"), "dest": dest, "remote_src": "yes"}));
         assert_eq!(missing.result["msg"], format!("Failure downloading {}, HTTP Error 404: Not Found", srv.url("/nope.tgz")));
+    }
+
+    #[test]
+    fn zip_made_by_info_zip_with_extended_timestamps() {
+        let mut f = fixture();
+        let work = f.files.parent().unwrap().join("work");
+        std::fs::create_dir_all(work.join("site/css")).unwrap();
+        std::fs::write(work.join("site/index.html"), "<h1>hi</h1>\n").unwrap();
+        std::fs::write(work.join("site/css/a.css"), "h1{}\n").unwrap();
+        let status = Command::new("zip")
+            .args(["-qr", f.files.join("site.zip").to_str().unwrap(), "site"])
+            .current_dir(&work)
+            .status()
+            .expect("zip is installed");
+        assert!(status.success());
+        let zc = members_from_zip(&std::fs::read(f.files.join("site.zip")).unwrap()).unwrap();
+        assert!(zc.iter().all(|m| m.kind == Kind::Dir || matches!(m.mtime, MTime::Epoch(_))), "{zc:?}");
+        for remote in [false, true] {
+            let dest = new_dest(&f, &format!("site-{remote}"));
+            let src = if remote { f.files.join("site.zip").to_str().unwrap().to_string() } else { "site.zip".into() };
+            let args = json!({"src": src, "dest": dest, "remote_src": remote});
+            assert_eq!(f.h.run(run, args.clone()).result["changed"], true);
+            assert_eq!(std::fs::read_to_string(Path::new(&dest).join("site/css/a.css")).unwrap(), "h1{}\n");
+            let again = f.h.run(run, args);
+            assert_eq!(again.result["changed"], false, "remote={remote}: {:?}", again.result);
+        }
     }
 
     #[test]
