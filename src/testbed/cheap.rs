@@ -18,7 +18,7 @@ pub(crate) fn dispatch(state: &Path, command: TestbedCommand) -> Result<i32, Str
             fleet.detach();
             Ok(0)
         }
-        TestbedCommand::Down => {
+        TestbedCommand::Down { .. } => {
             if let Ok(mut fleet) = SshdFleet::load(state) {
                 fleet.stop();
             }

@@ -139,8 +139,7 @@ impl Fleet {
     fn boot(&mut self, base: &Base, mirror: &Mirror, client: &Path, opts: &UpOptions) -> Result<(), String> {
         Bridge::create()?;
         if !self.server.is_some_and(|p| p.alive()) {
-            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            let mut cmd = Command::new(exe);
+            let mut cmd = super::self_command();
             cmd.args(["testbed", "serve", "--listen", &format!("{CONTROLLER}:{MIRROR_PORT}"), "--root"]).arg(&mirror.root);
             self.server = Some(Process::spawn_detached(&mut cmd, &self.state.join("server.log"))?);
             self.save()?;

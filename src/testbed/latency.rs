@@ -100,8 +100,7 @@ impl Latency {
         if hosts.is_empty() {
             return Ok(());
         }
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(exe);
+        let mut cmd = super::self_command();
         cmd.args(["testbed", "delay"]);
         for (queue, _, ms) in &hosts {
             cmd.arg("--queue").arg(format!("{queue}:{ms}"));

@@ -90,6 +90,8 @@ impl Mirror {
             std::fs::remove_dir_all(&done).map_err(|e| format!("{}: {e}", done.display()))?;
         }
         std::fs::rename(&partial, &done).map_err(|e| format!("{}: {e}", done.display()))?;
+        let mirror = Mirror { hash: hash.clone(), root: done.clone() };
+        mirror.check_covers(base)?;
         eprintln!("testbed: mirror {hash}: {count} packages + bun {BUN_VERSION} in {:.1}s", started.elapsed().as_secs_f64());
         if let Ok(entries) = std::fs::read_dir(&top) {
             for entry in entries.flatten() {
@@ -98,7 +100,7 @@ impl Mirror {
                 }
             }
         }
-        Ok(Mirror { hash, root: done })
+        Ok(mirror)
     }
 
     /// (package, version) pairs of the installed packages in a dpkg status file.
@@ -114,6 +116,22 @@ impl Mirror {
             }
         }
         out
+    }
+
+    /// Every listed package must be in the mirror or already in the base.
+    pub(crate) fn check_covers(&self, base: &Base) -> Result<(), String> {
+        let have = self.packages()?;
+        let installed = base.installed()?;
+        let missing: Vec<&str> = PACKAGES
+            .iter()
+            .copied()
+            .filter(|p| !have.iter().any(|h| h == p) && !installed.iter().any(|(i, _)| i == p))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("the mirror in {} lacks {}", self.root.display(), missing.join(", ")))
+        }
     }
 
     /// Package names listed in the mirror's Packages index.

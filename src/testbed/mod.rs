@@ -75,7 +75,11 @@ pub(crate) enum TestbedCommand {
         boot_timeout: u64,
     },
     /// Stop every host, the mirror server and the bridge (caches are kept).
-    Down,
+    Down {
+        /// Also delete the hosts' persistent disks.
+        #[arg(long)]
+        wipe: bool,
+    },
     /// Show the hosts, their state, memory and added latency.
     Status,
     /// Hard-stop a host, like a power loss (`up` boots it again).
@@ -140,7 +144,7 @@ fn dispatch(args: TestbedArgs) -> Result<i32, String> {
             print!("{}", fleet.status());
             Ok(0)
         }
-        TestbedCommand::Down => {
+        TestbedCommand::Down { wipe } => {
             Preflight::check(Need::Control)?;
             match Fleet::load(&state)? {
                 Some(mut f) => f.down(),
@@ -149,6 +153,9 @@ fn dispatch(args: TestbedArgs) -> Result<i32, String> {
                     let _ = bridge::Bridge::delete();
                     mounts::unmount_under(&state);
                 }
+            }
+            if wipe {
+                wipe_disks(&state)?;
             }
             eprintln!("testbed: down");
             Ok(0)
@@ -200,6 +207,28 @@ fn dispatch(args: TestbedArgs) -> Result<i32, String> {
     }
 }
 
+/// A command running this very binary (through /proc/self/exe, so it works
+/// even when the file was rebuilt meanwhile), shown as `berth`.
+pub(crate) fn self_command() -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.arg0("berth");
+    cmd
+}
+
+/// Delete every host's persistent overlay (`down --wipe`).
+fn wipe_disks(state: &std::path::Path) -> Result<(), String> {
+    let Ok(hosts) = std::fs::read_dir(state.join("hosts")) else { return Ok(()) };
+    for host in hosts.flatten() {
+        let upper = host.path().join("upper");
+        if upper.exists() {
+            mounts::unmount_under(&upper);
+            std::fs::remove_dir_all(&upper).map_err(|e| format!("{}: {e}", upper.display()))?;
+        }
+    }
+    Ok(())
+}
+
 extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
@@ -207,7 +236,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 fn install_interrupt_handler() {
     // SAFETY: the handler only stores to an atomic.
     unsafe {
-        libc::signal(libc::SIGINT, on_signal as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
 }

@@ -23,6 +23,7 @@ impl MirrorServer {
         Ok(MirrorServer { root: root.to_path_buf(), listener })
     }
 
+    #[cfg(test)]
     pub(crate) fn local_addr(&self) -> std::net::SocketAddr {
         self.listener.local_addr().expect("bound listener")
     }
