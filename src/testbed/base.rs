@@ -32,8 +32,15 @@ pub(crate) const PACKAGES: &[&str] = &[
 ];
 
 /// Units masked in the base: periodic apt jobs would race the roles for
-/// the dpkg lock, and there is nothing to fetch from outside anyway.
-const MASKED: &[&str] = &["apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer"];
+/// the dpkg lock, and there is nothing to fetch from outside anyway; each
+/// host's machine-id is bound in read-only, so there is nothing to commit.
+const MASKED: &[&str] = &[
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+    "systemd-machine-id-commit.service",
+];
 
 const SSHD_CONFIG: &str = "# berth testbed: each host's key is bound in from the state directory.\n\
 HostKey /etc/ssh/ssh_host_ed25519_key\n\

@@ -47,7 +47,7 @@ impl Mirror {
     /// package list and the Bun version.
     pub(crate) fn recipe(base_hash: &str) -> String {
         format!(
-            "base {base_hash}\nsuite {SUITE}\npackages {}\nbun {BUN_PACKAGE}@{BUN_VERSION} -> {BUN_PATH}\n",
+            "layout 2 (flat repo, dated Release)\nbase {base_hash}\nsuite {SUITE}\npackages {}\nbun {BUN_PACKAGE}@{BUN_VERSION} -> {BUN_PATH}\n",
             PACKAGES.join(",")
         )
     }
@@ -196,7 +196,11 @@ fn index(dir: &Path) -> Result<(), String> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, packages.as_bytes()).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("Packages.gz"), gz.finish().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    let mut release = String::from("Origin: berth testbed\nLabel: berth testbed\nSuite: testbed\nCodename: testbed\nArchitectures: amd64 all\nSHA256:\n");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut release = format!(
+        "Origin: berth testbed\nLabel: berth testbed\nSuite: testbed\nCodename: testbed\nDate: {}\nArchitectures: amd64 all\nSHA256:\n",
+        rfc2822(now)
+    );
     for name in ["Packages", "Packages.gz"] {
         let sum = run(Command::new("sha256sum").arg(name).current_dir(dir))?;
         let size = std::fs::metadata(dir.join(name)).map_err(|e| e.to_string())?.len();
@@ -204,6 +208,34 @@ fn index(dir: &Path) -> Result<(), String> {
         release.push_str(&format!(" {digest} {size} {name}\n"));
     }
     std::fs::write(dir.join("Release"), release).map_err(|e| e.to_string())
+}
+
+/// `Sat, 22 Nov 2026 02:30:00 UTC` for a Unix time (apt's Release `Date:`).
+fn rfc2822(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} UTC",
+        DAYS[(days % 7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// `npm pack` the Bun package and keep only its binary.
@@ -241,6 +273,13 @@ mod tests {
     fn installed_packages_come_from_dpkg_status() {
         let status = "Package: sudo\nStatus: install ok installed\nVersion: 1.9\n\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 2\n";
         assert_eq!(Mirror::parse_installed(status), vec![("sudo".to_string(), "1.9".to_string())]);
+    }
+
+    #[test]
+    fn release_dates_are_rfc2822() {
+        assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 UTC");
+        assert_eq!(rfc2822(1_795_314_600), "Sun, 22 Nov 2026 02:30:00 UTC");
+        assert_eq!(rfc2822(951_782_400), "Tue, 29 Feb 2000 00:00:00 UTC");
     }
 
     #[test]
