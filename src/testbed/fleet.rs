@@ -151,6 +151,8 @@ impl Fleet {
             known.push('\n');
         }
         std::fs::write(Fleet::known_hosts(&self.state), known).map_err(|e| e.to_string())?;
+        let to_boot = self.hosts.iter().filter(|h| !h.running()).count();
+        raise_inotify_limit(self.hosts.len(), to_boot)?;
         let started = Instant::now();
         let client_pub = client.with_extension("pub");
         let mut booted = Vec::new();
@@ -373,6 +375,26 @@ fn power_off(host: &Host) {
             p.wait_gone(Duration::from_secs(5));
         }
     }
+}
+
+/// Each booted host's systemd holds about 7 inotify instances, all owned
+/// by root: the default limit of 128 runs out near 17 hosts and the rest
+/// never start sshd. Raise the limit (never lower it) to fit the fleet.
+fn raise_inotify_limit(hosts: usize, booting: usize) -> Result<(), String> {
+    const PATH: &str = "/proc/sys/fs/inotify/max_user_instances";
+    if booting == 0 {
+        return Ok(());
+    }
+    let current: usize = std::fs::read_to_string(PATH).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+    let needed = 128 + 12 * hosts;
+    if current == 0 || current >= needed {
+        return Ok(());
+    }
+    std::fs::write(PATH, needed.to_string()).map_err(|e| {
+        format!("{hosts} hosts need fs.inotify.max_user_instances >= {needed} (it is {current}): {e}\n  = help: sysctl -w fs.inotify.max_user_instances={needed}")
+    })?;
+    eprintln!("testbed: raised fs.inotify.max_user_instances from {current} to {needed} for {hosts} hosts");
+    Ok(())
 }
 
 fn ensure_client_key(state: &Path) -> Result<PathBuf, String> {
