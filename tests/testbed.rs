@@ -128,6 +128,10 @@ fn assert_clean() {
     assert!(mounts_under(&state_dir()).is_empty(), "mounts left: {:?}", mounts_under(&state_dir()));
     let links = String::from_utf8_lossy(&Command::new("ip").args(["-o", "link"]).output().unwrap().stdout).into_owned();
     assert!(!links.contains("vb-tb-host"), "host links left: {links}");
+    if let Ok(out) = Command::new("iptables").args(["-w", "-t", "mangle", "-S"]).output() {
+        let rules = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(!rules.contains("BERTH-TESTBED"), "delay rules left: {rules}");
+    }
 }
 
 #[test]
@@ -239,6 +243,44 @@ fn persistent_disks_survive_a_kill() {
     berth_ok(&["down", "--wipe"]);
     assert_clean();
     assert!(!state_dir().join("hosts/host01/upper").exists(), "--wipe keeps the disk");
+}
+
+#[test]
+fn interrupted_up_cleans_up() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let _lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _down = Down;
+    let tmp = tempfile::tempdir().unwrap();
+    // Warm the caches first so the interrupt lands while hosts boot.
+    berth_ok(&["up", "1", "--inventory", tmp.path().join("w.yml").to_str().unwrap()]);
+    berth_ok(&["down"]);
+    let mut child = Command::new(BERTH)
+        .arg("testbed")
+        .arg("--state")
+        .arg(state_dir())
+        .args(["up", "3", "--inventory"])
+        .arg(tmp.path().join("i.yml"))
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    while nspawn_processes().iter().filter(|c| c.contains("--machine=tb-host")).count() < 3 {
+        assert!(Instant::now() < until, "hosts never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc_kill(child.id() as i32, 2) };
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "an interrupted up must fail");
+    assert!(!tmp.path().join("i.yml").exists(), "no inventory for a fleet that is not up");
+    assert_clean();
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
