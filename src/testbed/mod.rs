@@ -132,6 +132,16 @@ fn dispatch(args: TestbedArgs) -> Result<i32, String> {
     if args.cheap {
         return cheap::dispatch(&state.join("cheap"), args.command);
     }
+    if matches!(args.command, TestbedCommand::Up { .. }) {
+        // Refuse before anything is created on disk.
+        Preflight::check(Need::Fleet)?;
+    }
+    // One testbed command at a time per state dir (the daemons don't lock).
+    let _lock = match args.command {
+        TestbedCommand::Serve { .. } | TestbedCommand::Delay { .. } | TestbedCommand::Exec { .. } | TestbedCommand::Status => None,
+        _ if state.is_dir() || matches!(args.command, TestbedCommand::Up { .. }) => Some(lock(&state)?),
+        _ => None,
+    };
     match args.command {
         TestbedCommand::Up { count, inventory, persistent, debian_mirror, boot_timeout } => {
             Preflight::check(Need::Fleet)?;
@@ -205,6 +215,25 @@ fn dispatch(args: TestbedArgs) -> Result<i32, String> {
             Ok(0)
         }
     }
+}
+
+/// An exclusive lock on the state dir, held until the returned file is
+/// dropped. The descriptor is close-on-exec, so detached children never
+/// inherit (and keep) it.
+fn lock(state: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(state).map_err(|e| format!("{}: {e}", state.display()))?;
+    let path = state.join(".lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!("testbed: waiting for another berth testbed command on {}", state.display());
+        // SAFETY: as above, blocking this time.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(format!("{}: {}", path.display(), std::io::Error::last_os_error()));
+        }
+    }
+    Ok(file)
 }
 
 /// A command running this very binary (through /proc/self/exe, so it works
