@@ -144,7 +144,6 @@ fn dispatch(args: TestbedArgs) -> Result<i32, String> {
     };
     match args.command {
         TestbedCommand::Up { count, inventory, persistent, debian_mirror, boot_timeout } => {
-            Preflight::check(Need::Fleet)?;
             install_interrupt_handler();
             let debian_mirror = debian_mirror
                 .or_else(|| std::env::var("BERTH_TESTBED_DEBIAN_MIRROR").ok().filter(|v| !v.is_empty()))
