@@ -42,8 +42,6 @@ pub(crate) const DEFAULT_DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
 /// Set by SIGINT/SIGTERM while `up` waits, so it can clean up and exit.
 pub(crate) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-pub(crate) mod sshd_fleet;
-
 #[derive(Debug, clap::Args)]
 pub(crate) struct TestbedArgs {
     /// State directory (base and mirror caches, keys, running fleet)
