@@ -74,7 +74,7 @@ fn errors_before_running_exit_1_with_location_and_fix() {
     let out = berth().args(["run", "site.yml", "-i", "inv.yml"]).current_dir(d.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("error[B0215]: this task has two modules: `copy` and `shel`"), "{stderr}");
+    assert!(stderr.contains("error[B0735]: this task has two modules: `copy` and `shel`"), "{stderr}");
     assert!(stderr.contains("site.yml:5"), "{stderr}");
     assert!(stderr.contains("= help:"), "{stderr}");
 
