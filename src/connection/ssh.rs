@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, Channel, ErrorCode, MethodType, Session};
 
-use super::known_hosts::{self, HostKeyChecking, KnownHosts};
+pub(crate) use super::known_hosts::HostKeyChecking;
+use super::known_hosts::{self, KnownHosts};
 use super::{ConnError, Connection, ExecOutput};
 
 /// Receive window of a command's channel.
@@ -842,13 +843,13 @@ mod tests {
 
     /// Per-exec latency of `true` on one session, against OpenSSH's client
     /// multiplexing over a ControlMaster. Run with
-    /// `cargo test --lib connection::ssh::tests::bench_exec_latency -- --ignored --nocapture`.
+    /// `BERTH_BENCH_EXECS=1000 cargo test --lib connection::ssh::tests::bench_exec_latency -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn bench_exec_latency() {
         let f = fleet(1);
         let host = f.host(0);
-        let n = 1000;
+        let n: u32 = std::env::var("BERTH_BENCH_EXECS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
         let mut c = f.connect(0);
         let t = Instant::now();
         for _ in 0..n {
@@ -884,9 +885,9 @@ mod tests {
         let connect = t.elapsed() / 20;
         println!(
             "{n} sequential `true`: berth session {:.3} ms/exec ({:?} total); ssh ControlMaster {:.3} ms/exec ({:?} total); berth connect+auth {:.2} ms",
-            ours.as_secs_f64() * 1000.0 / n as f64,
+            ours.as_secs_f64() * 1000.0 / f64::from(n),
             ours,
-            theirs.as_secs_f64() * 1000.0 / n as f64,
+            theirs.as_secs_f64() * 1000.0 / f64::from(n),
             theirs,
             connect.as_secs_f64() * 1000.0
         );

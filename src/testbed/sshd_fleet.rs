@@ -212,7 +212,7 @@ impl SshdFleet {
         opts.private_key = Some(self.client_key());
         opts.known_hosts = self.known_hosts();
         opts.host_key_checking = HostKeyChecking::Strict;
-        opts.connect_timeout = Duration::from_secs(5);
+        opts.connect_timeout = Duration::from_secs(10);
         opts
     }
 
@@ -399,6 +399,11 @@ impl SshdFleet {
              X11Forwarding no\n\
              AcceptEnv LANG LC_*\n\
              Subsystem sftp internal-sftp\n\
+             # Commands run as `$SHELL -c`; with SHLVL=1 bash counts itself a\n\
+             # nested shell and skips ~/.bashrc, which on a developer machine\n\
+             # (pyenv, cargo, ...) costs more than the command: the hosts then\n\
+             # behave like minimal servers.\n\
+             SetEnv SHLVL=1\n\
              LogLevel INFO\n",
             name = host.name,
             addr = host.addr,
