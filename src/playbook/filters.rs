@@ -1378,7 +1378,7 @@ fn crypt_b64(out: &mut String, b2: u8, b1: u8, b0: u8, n: usize) {
 }
 
 /// SHA-crypt (Drepper's `$5$`/`$6$`), as glibc's crypt(3) and passlib.
-fn sha_crypt<D: sha2::Digest + Clone>(pw: &[u8], salt: &[u8], rounds: u32) -> Vec<u8> {
+fn sha_crypt<D: sha2::Digest + Clone>(pw: &[u8], salt: &[u8], rounds: u32, oneshot: fn(&mut Vec<u8>) -> Vec<u8>) -> Vec<u8> {
     let hl = <D as sha2::Digest>::output_size();
     let digest = |parts: &[&[u8]]| -> Vec<u8> {
         let mut d = D::new();
@@ -1424,27 +1424,61 @@ fn sha_crypt<D: sha2::Digest + Clone>(pw: &[u8], salt: &[u8], rounds: u32) -> Ve
     };
     let s: Vec<u8> = ds.iter().cycle().take(salt.len()).copied().collect();
     let mut c = a;
-    let mut d = D::new();
+    let mut msg = Vec::with_capacity(2 * hl + s.len() + 2 * p.len() + 256);
     for i in 0..rounds {
-        if i & 1 == 1 {
-            d.update(&p);
-        } else {
-            d.update(&c);
-        }
+        msg.clear();
+        msg.extend_from_slice(if i & 1 == 1 { &p } else { &c });
         if i % 3 != 0 {
-            d.update(&s);
+            msg.extend_from_slice(&s);
         }
         if i % 7 != 0 {
-            d.update(&p);
+            msg.extend_from_slice(&p);
         }
-        if i & 1 == 1 {
-            d.update(&c);
-        } else {
-            d.update(&p);
-        }
-        c.copy_from_slice(&std::mem::replace(&mut d, D::new()).finalize());
+        let tail: &[u8] = if i & 1 == 1 { &c } else { &p };
+        msg.extend_from_slice(tail);
+        c = oneshot(&mut msg);
     }
     c
+}
+
+/// One SHA-512 of `msg` straight through the (optimized) compression
+/// function; `msg` is padded in place. The rounds loop of SHA-crypt runs
+/// hundreds of thousands of these.
+fn sha512_oneshot(msg: &mut Vec<u8>) -> Vec<u8> {
+    use sha2::digest::generic_array::GenericArray;
+    let mut state: [u64; 8] = [
+        0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
+        0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179,
+    ];
+    let len = msg.len();
+    msg.push(0x80);
+    msg.resize((len + 17).div_ceil(128) * 128 - 16, 0);
+    msg.extend_from_slice(&((len as u128) * 8).to_be_bytes());
+    for block in msg.chunks_exact(128) {
+        sha2::compress512(&mut state, std::slice::from_ref(GenericArray::from_slice(block)));
+    }
+    let mut out = vec![0u8; 64];
+    for (chunk, w) in out.chunks_exact_mut(8).zip(state) {
+        chunk.copy_from_slice(&w.to_be_bytes());
+    }
+    out
+}
+
+fn sha256_oneshot(msg: &mut Vec<u8>) -> Vec<u8> {
+    use sha2::digest::generic_array::GenericArray;
+    let mut state: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+    let len = msg.len();
+    msg.push(0x80);
+    msg.resize((len + 9).div_ceil(64) * 64 - 8, 0);
+    msg.extend_from_slice(&((len as u64) * 8).to_be_bytes());
+    for block in msg.chunks_exact(64) {
+        sha2::compress256(&mut state, std::slice::from_ref(GenericArray::from_slice(block)));
+    }
+    let mut out = vec![0u8; 32];
+    for (chunk, w) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&w.to_be_bytes());
+    }
+    out
 }
 
 fn md5_crypt(pw: &[u8], salt: &[u8]) -> String {
@@ -1537,9 +1571,9 @@ fn password_hash(v: Value, hashtype: Option<String>, salt: Option<String>, kwarg
     }
     let rounds = rounds.unwrap_or(implicit).clamp(1000, 999_999_999);
     let hash = if id == "6" {
-        sha_crypt::<sha2::Sha512>(pw.as_bytes(), salt.as_bytes(), rounds)
+        sha_crypt::<sha2::Sha512>(pw.as_bytes(), salt.as_bytes(), rounds, sha512_oneshot)
     } else {
-        sha_crypt::<sha2::Sha256>(pw.as_bytes(), salt.as_bytes(), rounds)
+        sha_crypt::<sha2::Sha256>(pw.as_bytes(), salt.as_bytes(), rounds, sha256_oneshot)
     };
     let mut out = format!("${id}$");
     if rounds != 5000 {
