@@ -51,8 +51,10 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         Ok(shell_quote(&py_str(&v)))
     });
     env.add_filter("mandatory", mandatory);
-    env.add_filter("hash", |v: Value, algo: Option<String>| {
+    env.add_filter("hash", |v: Value, algo: Option<String>, kwargs: Kwargs| {
         defined(&v)?;
+        let algo = kwargs.get::<Option<String>>("hashtype")?.or(algo);
+        kwargs.assert_all_used()?;
         hash(&py_str(&v), algo.as_deref().unwrap_or("sha1"))
     });
     env.add_filter("sha1", |v: Value| {
@@ -978,7 +980,9 @@ fn regex_findall(v: Value, pattern: String, kwargs: Kwargs) -> Result<Value, Err
     Ok(Value::from(out))
 }
 
-fn regex_escape(s: String, re_type: Option<String>) -> Result<String, Error> {
+fn regex_escape(s: String, re_type: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    let re_type = kwargs.get::<Option<String>>("re_type")?.or(re_type);
+    kwargs.assert_all_used()?;
     let posix = match re_type.as_deref().unwrap_or("python") {
         "python" => false,
         "posix_basic" => true,
@@ -1301,8 +1305,10 @@ fn extract(item: Value, container: Value, morekeys: Option<Value>) -> Result<Val
     Ok(v)
 }
 
-fn to_uuid(s: Value, namespace: Option<String>) -> Result<String, Error> {
+fn to_uuid(s: Value, namespace: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
     defined(&s)?;
+    let namespace = kwargs.get::<Option<String>>("namespace")?.or(namespace);
+    kwargs.assert_all_used()?;
     use sha1::Digest;
     let ns = namespace.unwrap_or_else(|| "361E6D51-FAEC-444A-9079-341386DA8E2E".into());
     let hexns: String = ns.chars().filter(|c| c.is_ascii_hexdigit()).collect();
@@ -1603,8 +1609,11 @@ fn password_hash(v: Value, hashtype: Option<String>, salt: Option<String>, kwarg
 
 const SIZE_UNITS: [&str; 9] = ["", "K", "M", "G", "T", "P", "E", "Z", "Y"];
 
-fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>) -> Result<String, Error> {
+fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
     defined(&v)?;
+    let isbits = kwargs.get::<Option<bool>>("isbits")?.or(isbits);
+    let unit = kwargs.get::<Option<String>>("unit")?.or(unit);
+    kwargs.assert_all_used()?;
     let n = f64::try_from(v.clone()).map_err(|_| fail(format!("human_readable() can't interpret {}", py_repr(&v))))?;
     let isbits = isbits.unwrap_or(false);
     let (suffix, base) = if isbits { ("b", "bits") } else { ("B", "Bytes") };
@@ -1616,8 +1625,11 @@ fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>) -> Resul
     Ok(if exp == 0 { format!("{scaled:.2} {base}") } else { format!("{scaled:.2} {}{suffix}", SIZE_UNITS[exp]) })
 }
 
-fn human_to_bytes(v: Value, default_unit: Option<String>, isbits: Option<bool>) -> Result<i64, Error> {
+fn human_to_bytes(v: Value, default_unit: Option<String>, isbits: Option<bool>, kwargs: Kwargs) -> Result<i64, Error> {
     defined(&v)?;
+    let default_unit = kwargs.get::<Option<String>>("default_unit")?.or(default_unit);
+    let isbits = kwargs.get::<Option<bool>>("isbits")?.or(isbits);
+    kwargs.assert_all_used()?;
     let s = py_str(&v);
     let re = Regex::new(r"^\s*(\d*\.?\d*)\s*([A-Za-z]+)?\s*$").expect("valid size regex");
     let caps = re.captures(&s).ok_or_else(|| fail(format!("human_to_bytes() can't interpret following string: {s}")))?;
@@ -1630,7 +1642,19 @@ fn human_to_bytes(v: Value, default_unit: Option<String>, isbits: Option<bool>) 
     } else {
         SIZE_UNITS.iter().position(|u| !u.is_empty() && *u == first).ok_or_else(|| fail(format!("human_to_bytes() failed to convert {s}: unknown unit")))?
     };
-    let _ = isbits;
+    // `MB` is bytes, `Mb` bits: the suffix must match what is asked for.
+    let suffix = if exp == 0 { unit.chars().next() } else { unit.chars().nth(1) };
+    let wrong = match suffix {
+        Some('b') => !isbits && unit != "bytes",
+        Some('B') => isbits,
+        _ => false,
+    };
+    if wrong {
+        let letter = if isbits { 'b' } else { 'B' };
+        return Err(fail(format!(
+            "human_to_bytes() can't interpret the input: human_to_bytes() failed to convert {s}. Value is not a valid string (expect {first}{letter} or {first})"
+        )));
+    }
     Ok((num * 1024f64.powi(exp as i32)).round() as i64)
 }
 
@@ -1883,8 +1907,12 @@ mod tests {
             ("{{ 1024 | human_readable }}", json!("1.00 KB")),
             ("{{ 1536000 | human_readable }}", json!("1.46 MB")),
             ("{{ 10 | human_readable }}", json!("10.00 Bytes")),
+            ("{{ 1073741824 | human_readable(unit='M') }}", json!("1024.00 MB")),
+            ("{{ 'foo' | hash(hashtype='md5') }}", json!("acbd18db4cc2f85cedef654fccc4a4d8")),
+            ("{{ 'a.b' | regex_escape(re_type='posix_basic') }}", json!("a\\.b")),
             ("{{ '1K' | human_to_bytes }}", json!(1024)),
             ("{{ '2 MB' | human_to_bytes }}", json!(2097152)),
+            ("{{ '1Mb' | human_to_bytes(isbits=True) }}", json!(1048576)),
             ("{{ 'web1' | to_uuid }}", json!("4ebc6093-8026-5090-bb95-a592e5a6aec3")),
             ("{{ 'x' | comment }}", json!("#\n# x\n#")),
             ("{{ ab | comment('c') }}", json!("//\n// a\n// b\n//")),
@@ -1951,6 +1979,10 @@ mod tests {
             ("{{ s.nope }}", "object of type 'str' has no attribute 'nope'"),
             ("{{ nope | lower }}", "'nope' is undefined"),
             ("{{ 1 | dict2items }}", "dict2items requires a dictionary, got <class 'int'> instead."),
+            (
+                "{{ '1Mb' | human_to_bytes }}",
+                "human_to_bytes() can't interpret the input: human_to_bytes() failed to convert 1Mb. Value is not a valid string (expect MB or M)",
+            ),
             ("{{ 'SGVsbG8' | b64decode }}", "b64decode: invalid base64 (Invalid padding); the input needs its '=' padding"),
         ]);
     }
