@@ -46,7 +46,7 @@ pub(crate) struct Spec {
 fn multiline(pattern: &str) -> bool {
     pattern
         .strip_prefix("(?")
-        .and_then(|rest| rest.split(|c| c == ')' || c == ':').next())
+        .and_then(|rest| rest.split([')', ':']).next())
         .is_some_and(|flags| flags.chars().all(|c| c.is_ascii_alphabetic()) && flags.contains('m'))
 }
 

@@ -280,7 +280,7 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
         (Some(_), true, Some(real)) => real.clone(),
         _ => target.clone(),
     };
-    let parent_exists = into_dir && dest_stat.kind == Kind::Dir || !into_dir && (dest_stat.kind == Kind::Dir || facts.stats[2].kind == Kind::Dir);
+    let parent_exists = dest_stat.kind == Kind::Dir || (!into_dir && facts.stats[2].kind == Kind::Dir);
     let mkdir_parent = if into_dir && dest_stat.kind != Kind::Dir {
         let base = facts.default_dir_mode();
         Some(directory_mode.as_ref().map(|m| m.resolve(base, true)).unwrap_or(base))
