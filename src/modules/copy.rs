@@ -84,6 +84,16 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             Source::Bytes { data, label: path.to_string_lossy().into_owned(), local_mode }
         }
     };
+    if let (Some(expected), Source::Bytes { data, .. }) = (a.str("checksum")?, &source) {
+        let got = sha1_hex(data);
+        if !got.eq_ignore_ascii_case(&expected) {
+            return Err(Stop::Outcome(
+                ModuleOutcome::failed("Copied file does not match the expected checksum. Transfer failed.")
+                    .with("checksum", got)
+                    .with("expected_checksum", expected),
+            ));
+        }
+    }
     put(ctx, Put { dest: dest_arg, backup, force, follow, validate, attrs, directory_mode, source, preserve })
 }
 
@@ -573,6 +583,26 @@ mod tests {
                 failed: Some("chown failed: failed to look up user no_such_user_x"),
                 keys: json!({}),
                 expect: vec![("a", None)],
+            },
+            Case {
+                name: "checksum mismatch fails before any write",
+                initial: vec![],
+                args: json!({"content": "x", "dest": "{root}/a", "checksum": "0000000000000000000000000000000000000000"}),
+                check: false,
+                changed: false,
+                failed: Some("Copied file does not match the expected checksum. Transfer failed."),
+                keys: json!({"checksum": "11f6ad8ec52a2984abaafd7c3b516503785c2072"}),
+                expect: vec![("a", None)],
+            },
+            Case {
+                name: "checksum match",
+                initial: vec![],
+                args: json!({"content": "x", "dest": "{root}/a", "checksum": "11f6ad8ec52a2984abaafd7c3b516503785c2072"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![("a", Some(file("x", 0o644)))],
             },
             Case {
                 name: "unknown argument fails",
