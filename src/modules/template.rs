@@ -29,7 +29,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let newline = a.choice("newline_sequence", &["\\n", "\\r", "\\r\\n", "\n", "\r", "\r\n"], Some("\n"))?.unwrap_or_default();
     let newline = newline.replace("\\n", "\n").replace("\\r", "\r");
     if let Some(enc) = a.str("output_encoding")? {
-        let e = enc.to_ascii_lowercase().replace('-', "").replace('_', "");
+        let e = enc.to_ascii_lowercase().replace(['-', '_'], "");
         if e != "utf8" {
             return Err(format!("output_encoding {enc} is not supported by berth: templates are written as utf-8").into());
         }
