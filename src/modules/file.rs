@@ -263,7 +263,9 @@ impl FileOp<'_> {
                     script.push_str(&quote(c));
                 }
                 script.push_str(&format!(
-                    "; do if [ ! -d \"$c\" ]; then mkdir -- \"$c\" || exit 1; {} fi; done; ",
+                    // Another process may create the same parent at the same moment
+                    // (hosts sharing a filesystem): losing that race is not an error.
+                    "; do if [ ! -d \"$c\" ]; then if mkdir -- \"$c\" 2>/dev/null; then :; {} elif [ ! -d \"$c\" ]; then mkdir -- \"$c\"; exit 1; fi; fi; done; ",
                     change.script("\"$c\"", true)
                 ));
                 let projected = RemoteStat {
