@@ -116,7 +116,9 @@ impl Loader {
             },
             None => return Err(err("B0725", file, node.line, "this play has no `hosts`", "add `hosts: all` (or a group name) to the play")),
         };
-        let keywords = parse_keywords(node, file)?;
+        let mut keywords = parse_keywords(node, file)?;
+        // Play vars have their own precedence level; they are not task vars.
+        keywords.vars = Map::new();
         let mut handlers = Vec::new();
         let mut roles = Vec::new();
         let mut role_tasks = Vec::new();
