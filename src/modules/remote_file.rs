@@ -626,11 +626,6 @@ pub(crate) fn run_then_stat(
     Ok((applied.stat, applied.backup_file))
 }
 
-/// Shell making a backup of `"$d"` (for callers of `run_then_stat`).
-pub(crate) fn backup_script() -> &'static str {
-    BACKUP
-}
-
 /// Ansible's path keys of a result: owner, group, mode, uid, gid, state, size.
 pub(crate) fn add_path_info(mut out: ModuleOutcome, st: &RemoteStat) -> ModuleOutcome {
     if !st.exists() {

@@ -40,8 +40,6 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let path = ctx
         .find_file("templates", &src)
         .ok_or_else(|| format!("Could not find or access '{src}'"))?;
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("Could not read template '{}': {e}", path.display()))?;
     let fullpath = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
     let mut extra = Map::new();
     extra.insert("ansible_managed".into(), Value::from(ANSIBLE_MANAGED));
@@ -53,7 +51,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let vars = minijinja::context! { ..minijinja::Value::from_serialize(&extra), ..ctx.vars.clone() };
     let rendered = ctx
         .templar
-        .render_text(&text, &vars)
+        .render_file(&path, &vars)
         .map_err(|e| format!("AnsibleError: template error while templating string: {e}. Template: {}", path.display()))?;
     let rendered = if newline == "\n" { rendered } else { rendered.replace('\n', &newline) };
     let validate = a.str("validate")?;

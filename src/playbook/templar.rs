@@ -174,6 +174,7 @@ impl Templar {
     /// Build a template context from a variable map. Values are converted
     /// lazily, on access: a task touching three variables of a host with
     /// hundreds of facts pays for three.
+    #[cfg(test)]
     pub(crate) fn context(vars: &serde_json::Map<String, Value>) -> minijinja::Value {
         Templar::context_shared(Arc::new(vars.clone()))
     }

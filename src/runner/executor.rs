@@ -65,10 +65,6 @@ pub(crate) struct Call<'a> {
     pub(crate) extra: &'a [Layer],
 }
 
-fn to_mj(v: &Value) -> minijinja::Value {
-    minijinja::Value::from_serialize(v)
-}
-
 pub(crate) fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
@@ -798,6 +794,3 @@ pub(crate) fn render_str(templar: &Templar, s: &str, ctx: &minijinja::Value) -> 
     }
 }
 
-pub(crate) fn json_to_mj(v: &Value) -> minijinja::Value {
-    to_mj(v)
-}

@@ -127,7 +127,6 @@ pub(crate) struct Invocation {
     pub(crate) inventory: Vec<PathBuf>,
     pub(crate) extra_vars: Map<String, Value>,
     pub(crate) opts: RunOptions,
-    pub(crate) json: bool,
 }
 
 /// Run a playbook; returns the exit code.
@@ -236,7 +235,7 @@ pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
             Box::new(human)
         }
     };
-    execute(Invocation { playbook: args.playbook, inventory: args.inventory, extra_vars, opts, json: args.json }, sink)
+    execute(Invocation { playbook: args.playbook, inventory: args.inventory, extra_vars, opts }, sink)
 }
 #[cfg(test)]
 mod run_tests;

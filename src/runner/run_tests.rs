@@ -77,7 +77,7 @@ fn run_with(dir: &Path, playbook: &str, inventory: &Path, opts: RunOptions, extr
         extra_vars.insert(k.to_string(), v.clone());
     }
     let code = execute(
-        Invocation { playbook: dir.join(playbook), inventory: vec![inventory.to_path_buf()], extra_vars, opts, json: true },
+        Invocation { playbook: dir.join(playbook), inventory: vec![inventory.to_path_buf()], extra_vars, opts },
         Box::new(JsonSink::new(Box::new(buf.clone()))),
     );
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();

@@ -183,7 +183,7 @@ impl HumanSink {
     }
 
     fn write(&self, text: &str) {
-        let mut emit = || {
+        let emit = || {
             let mut out = self.out.lock().expect("sink lock");
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
