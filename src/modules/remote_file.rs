@@ -155,13 +155,16 @@ impl Facts {
 }
 
 /// Shell that prints one stat record for the path in `"$p"`.
+/// One `stat` call per path: type+mode, ids, size, times, inode, device, links,
+/// names, then blocks, block size and device numbers.
+const STAT_FORMAT: &str = "%f %u %g %s %.9Y %.9X %.9Z %i %d %h %U %G %b %o %t %T";
+
 fn stat_script(follow: bool) -> String {
     let l = if follow { "-L " } else { "" };
     format!(
-        "printf 'S '; stat {l}-c '%f %u %g %s %.9Y %.9X %.9Z %i %d %h %U %G' -- \"$p\" 2>/dev/null || stat -c '%f %u %g %s %.9Y %.9X %.9Z %i %d %h %U %G' -- \"$p\"; \
-         if [ -L \"$p\" ]; then printf 'L '; printf %s \"$(readlink -- \"$p\")\" | base64 -w0; echo; fi; \
-         printf 'R '; printf %s \"$(readlink -f -- \"$p\" 2>/dev/null)\" | base64 -w0; echo; \
-         printf 'X '; stat {l}-c '%b %o %t %T' -- \"$p\" 2>/dev/null || echo; \
+        "printf 'S '; stat {l}-c '{STAT_FORMAT}' -- \"$p\" 2>/dev/null || stat -c '{STAT_FORMAT}' -- \"$p\"; \
+         if [ -L \"$p\" ]; then printf 'L '; printf %s \"$(readlink -- \"$p\")\" | base64 -w0; echo; \
+         printf 'R '; printf %s \"$(readlink -f -- \"$p\" 2>/dev/null)\" | base64 -w0; echo; fi; \
          printf 'A '; [ -r \"$p\" ] && printf r; [ -w \"$p\" ] && printf w; [ -x \"$p\" ] && printf x; echo; "
     )
 }
@@ -173,14 +176,14 @@ pub(crate) fn probe(
     owner: Option<&str>,
     group: Option<&str>,
 ) -> Result<Facts, Stop> {
-    let mut script = String::from("umask; id -u; id -g; ");
+    let mut script = String::from("umask; id; ");
     for (i, pr) in probes.iter().enumerate() {
         script.push_str(&format!("p={}; echo P{i}; if [ -e \"$p\" ] || [ -L \"$p\" ]; then ", quote(&pr.path)));
         script.push_str(&stat_script(pr.follow));
         let test_file = if pr.follow { "[ -f \"$p\" ]" } else { "[ -f \"$p\" ] && [ ! -L \"$p\" ]" };
         if let Some(tool) = &pr.checksum {
             script.push_str(&format!(
-                "if {test_file} && [ -r \"$p\" ]; then printf 'C '; {} < \"$p\" | cut -d' ' -f1; fi; ",
+                "if {test_file} && [ -r \"$p\" ]; then printf 'C '; {} < \"$p\"; fi; ",
                 quote(tool)
             ));
         }
@@ -218,8 +221,14 @@ pub(crate) fn probe(
     let mut facts = Facts::default();
     let mut lines = text.lines();
     facts.umask = lines.next().and_then(|u| u32::from_str_radix(u.trim(), 8).ok()).unwrap_or(0o022);
-    facts.euid = lines.next().and_then(|u| u.trim().parse().ok()).unwrap_or(0);
-    facts.egid = lines.next().and_then(|g| g.trim().parse().ok()).unwrap_or(0);
+    // `uid=0(root) gid=0(root) groups=...`
+    let id_line = lines.next().unwrap_or("");
+    let id_of = |key: &str| -> Option<u32> {
+        let rest = id_line.split_whitespace().find_map(|w| w.strip_prefix(key))?;
+        rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    };
+    facts.euid = id_of("uid=").unwrap_or(0);
+    facts.egid = id_of("gid=").unwrap_or(0);
     let mut current: Option<RemoteStat> = None;
     for line in lines {
         if let Some(idx) = line.strip_prefix('P').and_then(|n| n.parse::<usize>().ok()) {
@@ -289,9 +298,16 @@ fn parse_line(st: &mut RemoteStat, line: &str) {
     match tag {
         "S" => {
             let f: Vec<&str> = rest.split(' ').collect();
-            if f.len() < 12 {
+            if f.len() < 16 {
                 return;
             }
+            // The last four fields: blocks, block size, device major/minor (hex).
+            let x = &f[f.len() - 4..];
+            st.blocks = x[0].parse().unwrap_or(0);
+            st.block_size = x[1].parse().unwrap_or(0);
+            let major = u64::from_str_radix(x[2], 16).unwrap_or(0);
+            let minor = u64::from_str_radix(x[3], 16).unwrap_or(0);
+            st.device_type = libc::makedev(major as u32, minor as u32);
             let raw = u32::from_str_radix(f[0], 16).unwrap_or(0);
             st.kind = match raw & 0o170000 {
                 0o100000 => Kind::File,
@@ -314,7 +330,7 @@ fn parse_line(st: &mut RemoteStat, line: &str) {
             st.dev = f[8].parse().unwrap_or(0);
             st.nlink = f[9].parse().unwrap_or(0);
             st.owner = f[10].to_string();
-            st.group = f[11..].join(" ");
+            st.group = f[11..f.len() - 4].join(" ");
         }
         "L" => st.link_target = Some(String::from_utf8_lossy(&b64(rest)).into_owned()),
         "R" => {
@@ -326,7 +342,8 @@ fn parse_line(st: &mut RemoteStat, line: &str) {
             st.writeable = rest.contains('w');
             st.executable = rest.contains('x');
         }
-        "C" => st.checksum = Some(rest.trim().to_string()),
+        // `sha1sum` prints `<digest>  -`.
+        "C" => st.checksum = rest.split_whitespace().next().map(str::to_string),
         "B" => st.content = Some(b64(rest)),
         "Z" => {
             let mut f = rest.split_whitespace();
@@ -347,16 +364,6 @@ fn parse_line(st: &mut RemoteStat, line: &str) {
                 )),
                 _ => None,
             };
-        }
-        "X" => {
-            let f: Vec<&str> = rest.split(' ').collect();
-            if f.len() == 4 {
-                st.blocks = f[0].parse().unwrap_or(0);
-                st.block_size = f[1].parse().unwrap_or(0);
-                let major = u64::from_str_radix(f[2], 16).unwrap_or(0);
-                let minor = u64::from_str_radix(f[3], 16).unwrap_or(0);
-                st.device_type = libc::makedev(major as u32, minor as u32);
-            }
         }
         "T" => {
             let f: Vec<&str> = rest.split(' ').collect();
