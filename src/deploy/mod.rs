@@ -1,5 +1,10 @@
 //! `berth deploy`: the seed-003 workflow on top of the compiler and the runner.
 
+pub(crate) mod layout;
+pub(crate) mod registry;
+pub(crate) mod release;
+pub(crate) mod remote;
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct DeployArgs {
     pub(crate) env: Option<String>,
