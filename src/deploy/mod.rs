@@ -1,6 +1,11 @@
 //! `berth deploy`: the seed-003 workflow on top of the compiler and the runner.
 
 pub(crate) mod layout;
+pub(crate) mod plan;
+pub(crate) mod secrets;
+pub(crate) mod stale;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub(crate) mod registry;
 pub(crate) mod release;
 pub(crate) mod remote;
