@@ -15,6 +15,7 @@ impl Default for Layout {
 }
 
 impl Layout {
+    #[cfg(test)]
     pub(crate) fn new(root: impl Into<String>) -> Layout {
         Layout { root: root.into() }
     }

@@ -51,6 +51,7 @@ impl Bundle {
         Ok(Bundle { dir: dir.to_path_buf(), files })
     }
 
+    #[cfg(test)]
     pub(crate) fn total_size(&self) -> u64 {
         self.files.values().map(|f| f.size).sum()
     }

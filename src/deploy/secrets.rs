@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::layout::Layout;
-use super::remote::{q, Remote};
+use super::remote::Remote;
 
 /// `NAME=value` lines (`#` comments, blank lines, optional `export `, values
 /// optionally in single or double quotes).
@@ -169,7 +169,6 @@ rm -f "$f.tmp"
         prologue = layout.prologue(app),
         name = name
     );
-    let _ = q;
     let out = remote.run(&format!("setting {name}"), &script, Some(format!("{line}\n").as_bytes()))?;
     Ok(out.contains("EXISTED 1"))
 }
