@@ -99,12 +99,12 @@ pub(crate) fn load_documents(text: &str, path: &Path) -> Result<Vec<Node>, Diagn
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         let m = e.marker();
-        return Err(Diagnostic::error("B0001", format!("invalid YAML: {}", e.info()))
+        return Err(Diagnostic::error("B0701", format!("invalid YAML: {}", e.info()))
             .at(Span::new(path, m.line(), m.col() + 1, 1), Some(text))
             .hint("fix the YAML syntax at this position (indentation, a missing `:` or an unclosed quote)"));
     }
     if let Some((msg, line, col)) = builder.error {
-        return Err(Diagnostic::error("B0001", format!("invalid YAML: {msg}"))
+        return Err(Diagnostic::error("B0701", format!("invalid YAML: {msg}"))
             .at(Span::new(path, line, col, 1), Some(text))
             .hint("fix the YAML at this position"));
     }
@@ -129,7 +129,7 @@ pub(crate) fn load_value(text: &str, path: &Path) -> Result<Value, Diagnostic> {
 /// Read and parse a YAML file.
 pub(crate) fn load_file(path: &Path) -> Result<Node, Diagnostic> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostic::error("B0002", format!("cannot read {}: {e}", path.display()))
+        Diagnostic::error("B0702", format!("cannot read {}: {e}", path.display()))
             .hint("check that the file exists and is readable")
     })?;
     load(&text, path)
@@ -426,7 +426,7 @@ mod tests {
     #[test]
     fn syntax_errors_name_file_and_line() {
         let err = load("a: [1, 2\nb: 3\n", Path::new("bad.yml")).unwrap_err();
-        assert_eq!(err.code, "B0001");
+        assert_eq!(err.code, "B0701");
         assert!(err.location().unwrap().starts_with("bad.yml:"), "{}", err);
     }
 

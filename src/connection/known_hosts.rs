@@ -58,8 +58,9 @@ pub(crate) fn home_dir() -> PathBuf {
 }
 
 /// The name a host has in known_hosts, like OpenSSH: `host` on port 22,
-/// `[host]:port` otherwise.
+/// `[host]:port` otherwise, lowercased.
 pub(crate) fn entry_name(host: &str, port: u16) -> String {
+    let host = host.to_ascii_lowercase();
     if port == 22 {
         host.to_string()
     } else {
@@ -418,6 +419,7 @@ mod tests {
     fn entry_names_follow_openssh() {
         assert_eq!(entry_name("web1", 22), "web1");
         assert_eq!(entry_name("127.0.0.5", 2222), "[127.0.0.5]:2222");
+        assert_eq!(entry_name("Web1.Example", 22), "web1.example");
     }
 
     #[test]

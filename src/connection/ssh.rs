@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, Channel, ErrorCode, MethodType, Session};
 
-use super::known_hosts::{self, HostKeyChecking, KnownHosts};
+pub(crate) use super::known_hosts::HostKeyChecking;
+use super::known_hosts::{self, KnownHosts};
 use super::{ConnError, Connection, ExecOutput};
 
 /// Receive window of a command's channel.
@@ -732,6 +733,60 @@ mod tests {
         let _ = h1;
     }
 
+    /// Replaces host01's key with one of another type and restarts it.
+    fn rekey(f: &Fixture, args: &[&str]) {
+        let key = f.fleet.state_dir().join("host01").join("ssh_host_ed25519_key");
+        let _ = fs::remove_file(&key);
+        let _ = fs::remove_file(key.with_extension("pub"));
+        let status = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-N", ""])
+            .args(args)
+            .arg("-f")
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        f.fleet.restart("host01").unwrap();
+    }
+
+    #[test]
+    fn ecdsa_and_rsa_host_keys_and_a_new_key_type() {
+        let f = fleet(1);
+        let host = f.host(0);
+        let name = format!("[{}]:{}", host.addr, host.port);
+        let kh = f.dir.path().join("typed_known_hosts");
+        let mut opts = f.opts(0);
+        opts.known_hosts = kh.clone();
+        opts.host_key_checking = HostKeyChecking::AcceptNew;
+
+        rekey(&f, &["-t", "ecdsa", "-b", "256"]);
+        SshConnection::connect(&opts).unwrap();
+        let text = fs::read_to_string(&kh).unwrap();
+        assert!(text.starts_with(&format!("{name} ecdsa-sha2-nistp256 ")), "{text}");
+
+        // The host now only has an RSA key: known by another type, it is
+        // new rather than changed (as in OpenSSH), so strict refuses it as
+        // unknown and accept-new records it next to the ECDSA line.
+        rekey(&f, &["-t", "rsa", "-b", "2048"]);
+        opts.host_key_checking = HostKeyChecking::Strict;
+        let msg = unreachable(SshConnection::connect(&opts));
+        assert!(msg.contains("host key verification failed") && !msg.contains("CHANGED"), "{msg}");
+        opts.host_key_checking = HostKeyChecking::AcceptNew;
+        let mut c = SshConnection::connect(&opts).unwrap();
+        assert!(c.exec("true", None).unwrap().success());
+        let text = fs::read_to_string(&kh).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[1].starts_with(&format!("{name} ssh-rsa ")), "{text}");
+        opts.host_key_checking = HostKeyChecking::Strict;
+        SshConnection::connect(&opts).unwrap();
+
+        // A different RSA key under the recorded RSA entry is a change.
+        rekey(&f, &["-t", "rsa", "-b", "2048"]);
+        let msg = unreachable(SshConnection::connect(&opts));
+        assert!(msg.contains("CHANGED") && msg.contains("ssh-rsa"), "{msg}");
+    }
+
     #[test]
     fn strict_refuses_an_unknown_host() {
         let f = fleet(1);
@@ -842,13 +897,13 @@ mod tests {
 
     /// Per-exec latency of `true` on one session, against OpenSSH's client
     /// multiplexing over a ControlMaster. Run with
-    /// `cargo test --lib connection::ssh::tests::bench_exec_latency -- --ignored --nocapture`.
+    /// `BERTH_BENCH_EXECS=1000 cargo test --lib connection::ssh::tests::bench_exec_latency -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn bench_exec_latency() {
         let f = fleet(1);
         let host = f.host(0);
-        let n = 1000;
+        let n: u32 = std::env::var("BERTH_BENCH_EXECS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
         let mut c = f.connect(0);
         let t = Instant::now();
         for _ in 0..n {
@@ -884,9 +939,9 @@ mod tests {
         let connect = t.elapsed() / 20;
         println!(
             "{n} sequential `true`: berth session {:.3} ms/exec ({:?} total); ssh ControlMaster {:.3} ms/exec ({:?} total); berth connect+auth {:.2} ms",
-            ours.as_secs_f64() * 1000.0 / n as f64,
+            ours.as_secs_f64() * 1000.0 / f64::from(n),
             ours,
-            theirs.as_secs_f64() * 1000.0 / n as f64,
+            theirs.as_secs_f64() * 1000.0 / f64::from(n),
             theirs,
             connect.as_secs_f64() * 1000.0
         );

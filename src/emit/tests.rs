@@ -447,3 +447,40 @@ fn examples_compiled_output_is_committed() {
         assert!(changes.is_empty(), "examples/{name} is stale (BERTH_BLESS=1 to rewrite):\n{}", files.diff(&dir, &changes).unwrap());
     }
 }
+
+/// Ansible renders the role templates with Jinja2 (trim_blocks, trailing
+/// newline kept); berth renders them with its templar. Both must give the
+/// same bytes for every case, so a host looks the same whichever runs it.
+#[test]
+fn role_templates_render_identically_under_jinja2() {
+    const SCRIPT: &str = r#"
+import json, sys, jinja2
+job = json.load(sys.stdin)
+env = jinja2.Environment(trim_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+out = [env.from_string(t).render(**job["vars"]) for t in job["templates"]]
+json.dump(out, sys.stdout)
+"#;
+    use std::io::Write as _;
+    let templates: Vec<String> = roles::role_files()
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(".j2"))
+        .map(|(_, b)| String::from_utf8(b).unwrap())
+        .collect();
+    for (case, m) in cases() {
+        let job = serde_json::json!({"vars": playbook::vars(&m), "templates": templates});
+        let mut child = Command::new("python3")
+            .args(["-c", SCRIPT])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 with jinja2 (ansible-core) is installed");
+        child.stdin.take().unwrap().write_all(job.to_string().as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{case}: {}", String::from_utf8_lossy(&out.stderr));
+        let jinja2: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+        for (template, expected) in templates.iter().zip(jinja2) {
+            assert_eq!(render(&m, template), expected, "{case}");
+        }
+    }
+}

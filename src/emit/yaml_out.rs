@@ -152,7 +152,7 @@ fn is_plain_safe(s: &str, in_flow: bool) -> bool {
     if s.contains(": ") || s.contains(" #") || s.ends_with(':') {
         return false;
     }
-    if in_flow && s.contains([',', '[', ']', '{', '}']) {
+    if in_flow && s.contains([',', '[', ']', '{', '}', ':']) {
         return false;
     }
     !is_special_word(s)
@@ -194,6 +194,7 @@ mod tests {
         assert_eq!(scalar_str("two\nlines", false), "\"two\\nlines\"");
         assert_eq!(scalar_str("a,b", true), "'a,b'");
         assert_eq!(scalar_str("a,b", false), "a,b");
+        assert_eq!(scalar_str("https://a.example", true), "'https://a.example'");
     }
 
     #[test]

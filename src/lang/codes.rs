@@ -244,6 +244,246 @@ berth keeps secrets in the server's .env.production file instead.",
 The app will need an externally managed database.",
         fix: "Point the app at an external database through an env secret, or use postgres / sqlite.",
     },
+    Code {
+        code: "B0600",
+        title: "the .tova files could not be read",
+        explanation: "`berth compile` reads every .tova file under the project directory through the Tova front end. The directory could not be read or the front end reported no deploy block to compile.",
+        fix: "Run `berth compile` in (or pass) the folder that holds the app's .tova files, and give it at least one `deploy \"name\" { }` block.",
+    },
+    Code {
+        code: "B0601",
+        title: "a name cannot be used for files and services",
+        explanation: "The app name and deploy block names become file names (playbooks/<env>.yml), systemd unit names and Caddy file names, so they must be lowercase letters, digits and dashes.",
+        fix: "Rename the app (`app: \"my-app\"`) or the deploy block (`deploy \"prod\"`) using only a-z, 0-9 and `-`.",
+    },
+    Code {
+        code: "B0602",
+        title: "two deploy blocks have the same name",
+        explanation: "Each deploy block compiles to playbooks/<name>.yml and inventory/<name>.yml; two blocks with one name would write the same files.",
+        fix: "Give every deploy block its own name, e.g. `deploy \"prod\"` and `deploy \"staging\"`.",
+    },
+    Code {
+        code: "B0603",
+        title: "a data file lies outside the project",
+        explanation: "`data { source x = read(\"f\") }` files are uploaded from the project directory. A path that leaves the project (`../`) or is absolute would copy files the project does not own.",
+        fix: "Move the file into the project and read it with a relative path.",
+    },
+    Code {
+        code: "B0604",
+        title: "a deploy block has no usable server",
+        explanation: "Every deploy block needs at least one SSH target and each target may appear only once, since a host listed twice would be deployed twice in one rollout.",
+        fix: "Write `server: \"root@203.0.113.10\"` or a list of distinct targets `server: [\"root@a\", \"root@b\"]`.",
+    },
+    Code {
+        code: "B0605",
+        title: "generated output could not be written",
+        explanation: "berth writes roles/, playbooks/ and inventory/ under the project. A file could not be written or a folder created there.",
+        fix: "Check the permissions of the project folder and that no file stands where a generated folder belongs.",
+    },
+    Code {
+        code: "B0701",
+        title: "invalid YAML",
+        explanation: "A playbook, inventory, role or vars file is not valid YAML at the position shown: a bad indentation, a missing `:` after a key, an unclosed quote or bracket, or a tab used for indentation.",
+        fix: "Fix the YAML at the line shown; `- name: task` items must line up, and values with `: ` or starting with `{{` need quotes.",
+    },
+    Code {
+        code: "B0702",
+        title: "a file could not be read",
+        explanation: "berth could not read a playbook, inventory, vars or role file: it does not exist, is a folder, or is not readable.",
+        fix: "Check the path (relative paths are resolved from the current folder for -i and the playbook, and from the playbook's folder for everything it includes).",
+    },
+    Code {
+        code: "B0711",
+        title: "an inventory could not be read",
+        explanation: "The path given with -i does not exist or could not be read. berth reads YAML inventories (`all:` with `hosts`, `children`, `vars`), INI inventories, folders of them, and `host1,host2,` lists.",
+        fix: "Pass an existing inventory: `berth run site.yml -i inventory/prod.yml`.",
+    },
+    Code {
+        code: "B0712",
+        title: "malformed YAML inventory",
+        explanation: "A YAML inventory is a mapping of groups; each group may only have `hosts:` (a mapping of host names to their variables), `vars:` (a mapping) and `children:` (a mapping of groups). A list under `hosts:` is a common mistake.",
+        fix: "Write hosts as a mapping:
+all:
+  hosts:
+    web1:
+      ansible_host: 203.0.113.10",
+    },
+    Code {
+        code: "B0713",
+        title: "bad host range",
+        explanation: "Host ranges expand `web[01:20]` into web01..web20, and `db-[a:c]` into db-a..db-c, with an optional step `[1:10:2]`. The range shown is unclosed, reversed or mixes letters and numbers.",
+        fix: "Write the range as [START:END] with START <= END, both numbers or both single letters.",
+    },
+    Code {
+        code: "B0714",
+        title: "malformed INI inventory",
+        explanation: "INI inventories have `[group]` sections with `host key=value` lines, `[group:vars]` with `key=value` lines and `[group:children]` with group names. The line shown does not fit its section.",
+        fix: "Fix the line: host variables are `key=value` after the host name; section suffixes are only :vars and :children.",
+    },
+    Code {
+        code: "B0715",
+        title: "group_vars or host_vars file is not a mapping",
+        explanation: "Files under group_vars/ and host_vars/ hold variables for a group or host as a YAML mapping of names to values.",
+        fix: "Write `name: value` pairs at the top level of the file.",
+    },
+    Code {
+        code: "B0721",
+        title: "import_playbook nests too deeply",
+        explanation: "import_playbook files are expanded when the playbook loads; a chain deeper than 16 almost always means a file imports itself.",
+        fix: "Remove the import cycle.",
+    },
+    Code {
+        code: "B0722",
+        title: "a playbook must be a list of plays",
+        explanation: "A playbook file is a YAML list; each item is a play (a mapping with `hosts:`) or an `import_playbook:`.",
+        fix: "Start each play with `- hosts: ...`.",
+    },
+    Code {
+        code: "B0723",
+        title: "import_playbook needs a file name",
+        explanation: "`- import_playbook: other.yml` takes the path of another playbook, relative to the importing one.",
+        fix: "Write `- import_playbook: other.yml`.",
+    },
+    Code {
+        code: "B0724",
+        title: "unknown play keyword",
+        explanation: "A play accepts Ansible's play keywords (hosts, vars, vars_files, roles, pre_tasks, tasks, post_tasks, handlers, serial, become, gather_facts, strategy, ...). Tasks written directly under a play are a common cause.",
+        fix: "Use the suggested keyword, or move the task under `tasks:`.",
+    },
+    Code {
+        code: "B0725",
+        title: "a play needs hosts",
+        explanation: "Every play says which hosts it runs on with `hosts:`, a pattern (group, host, `all`, `a:b`, `a:&b`, `a:!b`, globs) or a list of patterns.",
+        fix: "Add `hosts: all` or a group name to the play.",
+    },
+    Code {
+        code: "B0726",
+        title: "`roles` must be a list",
+        explanation: "A play's `roles:` is a list of role names or `- role: name` mappings with optional vars and tags.",
+        fix: "Write `roles: [web]` or `roles:
+  - role: web
+    vars: {port: 80}`.",
+    },
+    Code {
+        code: "B0727",
+        title: "max_fail_percentage must be a number",
+        explanation: "max_fail_percentage is the share of a batch's hosts that may fail before the play stops; the play stops when it is exceeded.",
+        fix: "Write `max_fail_percentage: 25`.",
+    },
+    Code {
+        code: "B0728",
+        title: "a play keyword needs a boolean",
+        explanation: "gather_facts, any_errors_fatal and force_handlers take true or false (yes/no also work, as in YAML 1.1).",
+        fix: "Write `gather_facts: false`.",
+    },
+    Code {
+        code: "B0730",
+        title: "expected a list of tasks",
+        explanation: "tasks, pre_tasks, post_tasks, handlers, block, rescue and always hold lists of tasks.",
+        fix: "Start every task with `- name: ...` under the section.",
+    },
+    Code {
+        code: "B0731",
+        title: "a task must be a mapping",
+        explanation: "Each task is a mapping with one module (`copy:`, `command:` ...) and task keywords (name, when, loop, register, notify, ...).",
+        fix: "Write `- name: ...` followed by the module on the next line, indented under the dash.",
+    },
+    Code {
+        code: "B0732",
+        title: "invalid keyword on a block",
+        explanation: "A block takes block/rescue/always and the keywords that make sense for a group of tasks (when, become, tags, vars, ignore_errors ...), but not loop, register or notify.",
+        fix: "Move loop/register/notify to the tasks inside the block.",
+    },
+    Code {
+        code: "B0733",
+        title: "import_tasks needs a file",
+        explanation: "`import_tasks: file.yml` inlines another task file when the playbook loads.",
+        fix: "Write `- import_tasks: other.yml`.",
+    },
+    Code {
+        code: "B0734",
+        title: "tasks file not found",
+        explanation: "import_tasks/include_tasks files are looked up in the role's tasks/ folder, next to the including file, then in the playbook folder.",
+        fix: "Fix the path or move the file next to the file that includes it.",
+    },
+    Code {
+        code: "B0735",
+        title: "a task has two modules",
+        explanation: "A task runs exactly one module. Two keys that are neither task keywords nor the same module were found; often a misspelled keyword (e.g. `regster`) is read as a second module.",
+        fix: "Keep one module per task and check the spelling of task keywords.",
+    },
+    Code {
+        code: "B0736",
+        title: "a task has no module",
+        explanation: "No module key was found in the task. A misspelled module name, or a task with only keywords, shows up here.",
+        fix: "Add a module such as `command:`, `copy:` or `debug:`, or fix its spelling.",
+    },
+    Code {
+        code: "B0737",
+        title: "`args` must be a mapping",
+        explanation: "`args:` adds module arguments to a task as a mapping.",
+        fix: "Write `args:` followed by `key: value` lines.",
+    },
+    Code {
+        code: "B0738",
+        title: "`loop_control` must be a mapping",
+        explanation: "loop_control takes loop_var, index_var, label, pause and extended.",
+        fix: "Write `loop_control: {loop_var: user, label: \"{{ user.name }}\"}`.",
+    },
+    Code {
+        code: "B0739",
+        title: "`register` must be a variable name",
+        explanation: "The registered result is stored in a variable, so the name must be letters, digits and underscores, not starting with a digit.",
+        fix: "Write `register: result`.",
+    },
+    Code {
+        code: "B0740",
+        title: "bad role entry",
+        explanation: "Roles are named by a string or by `role: NAME` in a mapping (play `roles:`, meta dependencies, import_role/include_role `name:`).",
+        fix: "Write `- role: web` or `import_role: {name: web}`.",
+    },
+    Code {
+        code: "B0741",
+        title: "role dependencies nest too deeply",
+        explanation: "meta/main.yml dependencies are expanded when the playbook loads; a chain deeper than 16 means a cycle.",
+        fix: "Remove the dependency cycle in meta/main.yml.",
+    },
+    Code {
+        code: "B0742",
+        title: "role not found",
+        explanation: "Roles are looked up in roles/ next to the playbook, roles/ in the folder above it, the playbook folder, and ANSIBLE_ROLES_PATH.",
+        fix: "Create roles/NAME/tasks/main.yml or fix the role name.",
+    },
+    Code {
+        code: "B0743",
+        title: "role has no such tasks file",
+        explanation: "tasks_from names a file in the role's tasks/ folder (the .yml extension is optional).",
+        fix: "Fix tasks_from or add the file.",
+    },
+    Code {
+        code: "B0744",
+        title: "module arguments must be a mapping or a string",
+        explanation: "A module takes its arguments as `key: value` lines under it, or as a free-form `key=value` string.",
+        fix: "Write the arguments as a mapping under the module name.",
+    },
+    Code {
+        code: "B0745",
+        title: "bad `action` form",
+        explanation: "`action:`/`local_action:` take `module key=value ...` or a mapping with `module:`.",
+        fix: "Write `action: copy src=a dest=b` or `action: {module: copy, src: a, dest: b}`.",
+    },
+    Code {
+        code: "B0746",
+        title: "vars must be a mapping",
+        explanation: "vars on plays, blocks, tasks, role defaults/vars and vars files are mappings of names to values.",
+        fix: "Write `name: value` pairs.",
+    },
+    Code {
+        code: "B0761",
+        title: "bad extra vars",
+        explanation: "-e takes KEY=VALUE pairs, @file.yml (a mapping) or a JSON/YAML mapping.",
+        fix: "Use -e KEY=VALUE, -e @vars.yml or -e '{\"key\": 1}'.",
+    },
 ];
 
 pub(crate) fn lookup(code: &str) -> Option<&'static Code> {
@@ -292,9 +532,12 @@ mod tests {
     fn every_emitted_code_is_documented() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let re = regex::Regex::new(r#""(B0\d{3})""#).unwrap();
-        for dir in ["lang", "manifest"] {
+        for dir in ["lang", "manifest", "emit", "playbook", "runner", "deploy"] {
             for entry in std::fs::read_dir(root.join(dir)).unwrap() {
                 let path = entry.unwrap().path();
+                if path.is_dir() {
+                    continue;
+                }
                 let text = std::fs::read_to_string(&path).unwrap();
                 for cap in re.captures_iter(&text) {
                     assert!(lookup(&cap[1]).is_some(), "{} uses undocumented {}", path.display(), &cap[1]);

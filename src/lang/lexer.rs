@@ -73,7 +73,8 @@ impl<'a> Lexer<'a> {
             let c = self.peek(0);
             match c {
                 b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' => self.bump(),
-                b'/' if self.peek(1) == b'/' => self.skip_line(),
+                // `//` right after `:` is a URL in JSX text (`<a>https://x.io</a>`), not a comment.
+                b'/' if self.peek(1) == b'/' && !self.after_colon() => self.skip_line(),
                 b'/' if self.peek(1) == b'*' => self.skip_block_comment(),
                 b'"' | b'\'' => self.string(),
                 b'/' if self.regex_allowed() => self.regex_or_punct(),
@@ -102,6 +103,10 @@ impl<'a> Lexer<'a> {
             terminated: true,
         });
         self.tokens.last_mut().expect("just pushed")
+    }
+
+    fn after_colon(&self) -> bool {
+        self.pos > 0 && self.b[self.pos - 1] == b':'
     }
 
     fn skip_line(&mut self) {
@@ -414,6 +419,14 @@ mod tests {
     fn jsx_closing_tag_is_not_a_regex() {
         let src = "<p>{a}</p> <b>{c}</b>";
         assert!(kinds(src).iter().all(|t| t.0 != TokenKind::Regex));
+    }
+
+    #[test]
+    fn url_in_jsx_text_is_not_a_comment() {
+        let src = "if c { <a href={u}>https://x.io</a> }";
+        let toks = kinds(src);
+        assert_eq!(toks.last().unwrap().1, "}");
+        assert_eq!(toks.iter().filter(|t| t.1 == "{").count(), 2);
     }
 
     #[test]

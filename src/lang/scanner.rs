@@ -170,7 +170,7 @@ deploy "prod" { server: "a" }
             ("01_fullstack.tova", &[(BlockKind::Server, 6), (BlockKind::Browser, 17), (BlockKind::Deploy, 28)]),
             ("02_strings.tova", &[(BlockKind::Server, 15)]),
             ("03_regex.tova", &[(BlockKind::Security, 9)]),
-            ("04_jsx.tova", &[(BlockKind::Browser, 1), (BlockKind::Data, 17)]),
+            ("04_jsx.tova", &[(BlockKind::Browser, 1), (BlockKind::Data, 18)]),
             ("05_not_blocks.tova", &[]),
             ("06_realtime.tova", &[(BlockKind::Server, 1)]),
             ("07_deploys.tova", &[(BlockKind::Deploy, 1), (BlockKind::Deploy, 8)]),

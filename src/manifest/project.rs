@@ -298,6 +298,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn loads_sorted_files_and_skips_build_and_vendor_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("My_Shop");
+        let block = "deploy \"prod\" {\n  server: \"h\"\n  domain: \"a.com\"\n}\n";
+        for skipped in ["node_modules", ".tova-out", "roles"] {
+            std::fs::create_dir_all(dir.join(skipped)).unwrap();
+            std::fs::write(dir.join(skipped).join("copy.tova"), block).unwrap();
+        }
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("src/z.tova"), "server { ws { } }\n").unwrap();
+        std::fs::write(dir.join("a.tova"), block).unwrap();
+        let p = load_project(&dir).unwrap();
+        assert_eq!(p.app, "my-shop");
+        assert_eq!(p.files, vec![PathBuf::from("a.tova"), PathBuf::from("src/z.tova")]);
+        assert_eq!(p.manifests["prod"].proxy.websocket_paths, vec!["/ws"]);
+    }
+
     /// In-process cost of compiling 100 deploy blocks (scan, parse, infer).
     #[test]
     fn hundred_blocks_in_process() {

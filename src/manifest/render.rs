@@ -17,9 +17,9 @@ pub(crate) fn json(m: &Manifest) -> String {
 }
 
 pub(crate) fn size(bytes: u64) -> String {
-    if bytes % (1 << 30) == 0 {
+    if bytes.is_multiple_of(1 << 30) {
         format!("{}gb", bytes >> 30)
-    } else if bytes % (1 << 20) == 0 {
+    } else if bytes.is_multiple_of(1 << 20) {
         format!("{}mb", bytes >> 20)
     } else {
         format!("{}kb", bytes >> 10)
@@ -28,7 +28,7 @@ pub(crate) fn size(bytes: u64) -> String {
 
 pub(crate) fn duration(secs: u64) -> String {
     for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if secs >= n && secs % n == 0 {
+        if secs >= n && secs.is_multiple_of(n) {
             return format!("{}{unit}", secs / n);
         }
     }

@@ -197,13 +197,25 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
         script.push_str(&format!("fi\necho \"{MARK}time $__m\"\n"));
     }
     if !names.is_empty() {
+        script.push_str("set -f\n");
         let list: Vec<String> = names.iter().map(|(n, _)| quote(n)).collect();
         script.push_str(&format!(
-            "echo '{MARK}dpkg'\ndpkg-query -W -f='${{db:Status-Abbrev}}|${{Package}}|${{Version}}\\n' -- {} 2>/dev/null\n",
+            "__d=$(dpkg-query -W -f='${{db:Status-Abbrev}}|${{Package}}|${{Version}}\\n' -- {} 2>/dev/null)\n\
+             echo '{MARK}dpkg'; printf '%s\\n' \"$__d\"\n",
             list.join(" ")
         ));
-        if p.state != "absent" {
-            script.push_str(&format!("echo '{MARK}policy'\napt-cache policy {} 2>/dev/null\n", list.join(" ")));
+        match p.state.as_str() {
+            "absent" => {}
+            // `latest` compares every package with its candidate.
+            "latest" => script.push_str(&format!("echo '{MARK}policy'\napt-cache policy {} 2>/dev/null\n", list.join(" "))),
+            // `present` asks apt-cache (slow on hosts without pkgcache.bin)
+            // only about packages dpkg does not have installed.
+            _ => script.push_str(&format!(
+                "__nl='\n'; __miss=\n\
+                 for __n in {}; do case \"$__nl$__d\" in *\"$__nl\"?i?\"|$__n|\"*) ;; *) __miss=\"$__miss $__n\";; esac; done\n\
+                 echo '{MARK}policy'; [ -z \"$__miss\" ] || apt-cache policy $__miss 2>/dev/null\n",
+                list.join(" ")
+            )),
         }
     }
     script.push_str(&format!("echo '{MARK}end'\n"));
@@ -261,7 +273,9 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
     // Decide.
     let mut todo: Vec<String> = Vec::new();
     for (name, pin) in &names {
-        let inst = facts.installed.get(name);
+        // dpkg names `foo:amd64` as plain `foo`.
+        let plain = name.split(':').next().unwrap_or(name);
+        let inst = facts.installed.get(name).or_else(|| facts.installed.get(plain));
         match p.state.as_str() {
             "absent" => {
                 let present = match (inst, pin) {
@@ -275,14 +289,14 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
             }
             state => {
                 let installed = inst.filter(|i| i.is_installed());
-                let candidate = facts.candidates.get(name).cloned().flatten();
+                let candidate = facts.candidates.get(name).or_else(|| facts.candidates.get(plain)).cloned().flatten();
                 if installed.is_none() && candidate.is_none() {
                     return Ok(base(ModuleOutcome::failed(format!("No package matching '{name}' is available")), &facts));
                 }
                 let ok = match (installed, pin) {
                     (None, _) => false,
                     (Some(i), Some(v)) => fnmatch(v, &i.version),
-                    (Some(i), None) if state == "latest" => candidate.as_deref().map_or(true, |c| c == i.version),
+                    (Some(i), None) if state == "latest" => candidate.as_deref().is_none_or(|c| c == i.version),
                     (Some(_), None) => true,
                 };
                 if !ok {
@@ -462,7 +476,7 @@ pub(crate) mod tests {
         h.fake(
             "dpkg-query",
             r#"rc=0; seen=; for a in "$@"; do [ "$a" = "--" ] && { seen=1; continue; }; [ -n "$seen" ] || continue
-  v=$(awk -v n="$a" '$1==n {print $2}' "$STATE/installed")
+  a=${a%%:*}; v=$(awk -v n="$a" '$1==n {print $2}' "$STATE/installed")
   if [ -n "$v" ]; then echo "ii |$a|$v"; else echo "dpkg-query: no packages found matching $a" >&2; rc=1; fi; done; exit $rc"#,
         );
         h.fake(
@@ -503,6 +517,7 @@ esac"#,
     const LOCK: &str = "-o DPkg::Lock::Timeout=60";
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn fixture_table() {
         // (installed, available, args, check, changed, failed, calls after the fact-reading ones)
         let cases: Vec<(&str, &str, Value, bool, bool, bool, Vec<String>)> = vec![
@@ -522,6 +537,7 @@ esac"#,
             ("nginx 1.22\n", "", json!({"name": "nginx", "state": "absent"}), true, true, false, vec![]),
             ("", "", json!({"name": "nosuchpkg"}), false, false, true, vec![]),
             ("", "", json!({"name": "nginx", "state": "build-dep"}), false, false, true, vec![]),
+            ("nginx 1.22\n", "nginx 1.22\n", json!({"name": "nginx:amd64"}), false, false, false, vec![]),
         ];
         for (installed, available, args, check, changed, failed, calls) in cases {
             let mut h = apt_harness(installed, available);
@@ -541,6 +557,43 @@ esac"#,
                 assert!(!again.is_changed(), "second run of {args} changed: {:?}", h.take_calls());
             }
         }
+    }
+
+    #[test]
+    fn one_round_trip_to_read_one_to_change() {
+        use crate::modules::sys_test_support::run_counted;
+        let mut h = apt_harness("curl 8\n", "nginx 1\ncurl 8\nvim 9\n");
+        let args = json!({"name": ["nginx", "curl", "vim"], "update_cache": true});
+        assert_eq!(run_counted(&mut h, run, args.clone()).1, 2, "read (with cache refresh), then one install");
+        assert_eq!(h.take_calls().iter().filter(|c| c.contains(" install ")).count(), 1, "all packages in one apt-get");
+        assert_eq!(run_counted(&mut h, run, args.clone()).1, 1, "nothing to do: one read");
+        assert!(h.take_calls().iter().all(|c| !c.starts_with("apt-cache")), "all installed: apt-cache is not asked");
+        h.run(run, json!({"name": ["curl", "nginx", "zsh"]}));
+        assert!(h.take_calls().contains(&"apt-cache policy zsh".to_string()), "only the missing package is looked up");
+        h.check_mode = true;
+        assert_eq!(run_counted(&mut h, run, json!({"name": "nginx", "state": "absent"})).1, 1);
+    }
+
+    /// Against this machine's real dpkg and apt-cache, in check mode (reads only).
+    #[test]
+    fn real_dpkg_and_apt_cache_in_check_mode() {
+        if std::process::Command::new("dpkg-query").arg("--version").output().is_err() {
+            eprintln!("skipped: no dpkg-query on this machine");
+            return;
+        }
+        let mut h = SysHarness::new();
+        h.check_mode = true;
+        let started = std::time::Instant::now();
+        let out = h.run(run, json!({"name": ["dpkg", "coreutils"], "state": "present"}));
+        let elapsed = started.elapsed();
+        assert!(!out.is_changed() && !out.is_failed(), "{out:?}");
+        eprintln!("apt present check of 2 installed packages: {elapsed:?}");
+        let out = h.run(run, json!({"name": "dpkg", "state": "absent"}));
+        assert!(out.is_changed() && !out.is_failed(), "{out:?}");
+        let out = h.run(run, json!({"name": "dpkg=0.0.0-berth"}));
+        assert!(out.is_changed(), "a pin that does not match the installed version changes: {out:?}");
+        let out = h.run(run, json!({"name": "berth-no-such-package-x"}));
+        assert_eq!(s(&out, "msg"), "No package matching 'berth-no-such-package-x' is available");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         return Ok(ModuleOutcome::failed(e));
     }
     let that: Vec<String> = match a.get("that") {
-        None => return Ok(ModuleOutcome::failed("conditional required in \"that\" string")),
+        None => return Ok(ModuleOutcome::failed("missing required arguments: that")),
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| match v {
@@ -119,7 +119,7 @@ mod tests {
             ),
             (
                 json!({}),
-                json!({"changed": false, "failed": true, "msg": "conditional required in \"that\" string"}),
+                json!({"changed": false, "failed": true, "msg": "missing required arguments: that"}),
             ),
             (
                 json!({"that": "x", "fail_msg": {"a": 1}}),

@@ -11,10 +11,10 @@ use crate::connection::ConnError;
 
 const KNOWN: &[&str] = &[
     "_raw_params", "cmd", "argv", "chdir", "creates", "removes", "stdin", "stdin_add_newline",
-    "strip_empty_ends", "expand_argument_vars", "warn",
+    "strip_empty_ends", "expand_argument_vars",
 ];
 const SHELL_KNOWN: &[&str] =
-    &["_raw_params", "cmd", "chdir", "creates", "removes", "stdin", "stdin_add_newline", "strip_empty_ends", "executable", "warn"];
+    &["_raw_params", "cmd", "chdir", "creates", "removes", "stdin", "stdin_add_newline", "strip_empty_ends", "executable"];
 
 pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
     run_command(ctx, args, false)
@@ -147,22 +147,30 @@ pub(crate) fn run_command(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>
     let stderr = out.stderr_str();
 
     if let Some(what) = stderr.strip_prefix(&err_mark) {
-        let msg = match what {
-            "chdir" => format!(
-                "Unable to change directory before execution: [Errno 2] No such file or directory: '{}'",
-                chdir.unwrap_or_default()
+        // Ansible (core 2.19) words: a short msg, the cause in `exception`.
+        let (msg, rc, detail) = match what {
+            "chdir" => (
+                "Unable to change directory before execution.",
+                Value::Null,
+                format!("[Errno 2] No such file or directory: '{}'", chdir.unwrap_or_default()),
             ),
             _ => {
                 let prog = match &program {
                     Program::Argv(v) => v[0].clone(),
                     Program::Shell { executable, .. } => executable.clone(),
                 };
-                format!("[Errno 2] No such file or directory: b'{prog}'")
+                ("Error executing command.", Value::from(2), format!("[Errno 2] No such file or directory: b'{prog}'"))
             }
         };
         let mut o = ModuleOutcome::failed(msg);
-        o.result.insert("rc".into(), Value::from(2));
-        o.result.insert("cmd".into(), result["cmd"].clone());
+        for (k, v) in [("cmd", result["cmd"].clone()), ("rc", rc), ("stdout", "".into()), ("stderr", "".into()), ("exception", detail.into())] {
+            o.result.insert(k.into(), v);
+        }
+        if what == "chdir" {
+            for k in ["start", "end", "delta"] {
+                o.result.insert(k.into(), Value::Null);
+            }
+        }
         return Ok(finish(o));
     }
     if let Some(what) = stdout.strip_prefix(&skip_mark) {
@@ -177,6 +185,9 @@ pub(crate) fn run_command(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>
                 result.insert("stdout".into(), format!("skipped, since {pattern} {tail}").into());
                 result.insert("stderr".into(), "".into());
                 result.insert("rc".into(), 0.into());
+                for k in ["start", "end", "delta"] {
+                    result.insert(k.into(), Value::Null);
+                }
                 return Ok(finish(ModuleOutcome { result, diffs: Vec::new() }));
             }
             _ => {
@@ -331,6 +342,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn fixture_table() {
         let h0 = SysHarness::new();
         let dir = h0.path().to_string_lossy().to_string();
@@ -355,12 +367,14 @@ mod tests {
                 format!("skipped, since {dir}/here.txt exists"), format!("Would not run command since '{dir}/here.txt' exists")),
             (json!({"_raw_params": "touch nope", "creates": "/nonexistent/berth"}), true, true, false, "0", "".into(),
                 "Command would have run if not in check mode".into()),
-            (json!({"_raw_params": "berth-no-such-program x"}), false, false, true, "2", "".into(),
-                "[Errno 2] No such file or directory: b'berth-no-such-program'".into()),
-            (json!({"_raw_params": "true", "chdir": "/nonexistent/berth"}), false, false, true, "2", "".into(),
-                "Unable to change directory before execution: [Errno 2] No such file or directory: '/nonexistent/berth'".into()),
+            (json!({"_raw_params": "berth-no-such-program x"}), false, false, true, "2", "".into(), "Error executing command.".into()),
+            (json!({"_raw_params": "true", "chdir": "/nonexistent/berth"}), false, false, true, "null", "".into(),
+                "Unable to change directory before execution.".into()),
             (json!({"_raw_params": "true", "bogus": 1}), false, false, true, "", "".into(),
-                "Unsupported parameters for (command) module: bogus. Supported parameters include: _raw_params, argv, chdir, cmd, creates, expand_argument_vars, removes, stdin, stdin_add_newline, strip_empty_ends, warn.".into()),
+                "Unsupported parameters for (command) module: bogus. Supported parameters include: _raw_params, argv, chdir, cmd, creates, expand_argument_vars, removes, stdin, stdin_add_newline, strip_empty_ends.".into()),
+            // `warn` is gone from Ansible (2.14+) and fails there too.
+            (json!({"_raw_params": "true", "warn": false}), false, false, true, "", "".into(),
+                "Unsupported parameters for (command) module: warn. Supported parameters include: _raw_params, argv, chdir, cmd, creates, expand_argument_vars, removes, stdin, stdin_add_newline, strip_empty_ends.".into()),
         ];
         for (args, check, changed, failed, rc, stdout, msg) in cases {
             let mut h = SysHarness::new();
@@ -373,6 +387,45 @@ mod tests {
                 "{args}"
             );
         }
+    }
+
+    /// Whole results compared with what ansible-core 2.19 returns for the
+    /// same tasks (timestamps aside).
+    #[test]
+    fn results_match_ansible() {
+        let mut h = SysHarness::new();
+        let out = h.run(run, json!({"_raw_params": "echo hi", "creates": "/etc/passwd"}));
+        assert_eq!(
+            Value::Object(out.result),
+            json!({"changed": false, "cmd": ["echo", "hi"], "delta": null, "end": null,
+                "msg": "Did not run command since '/etc/passwd' exists", "rc": 0, "start": null, "stderr": "",
+                "stderr_lines": [], "stdout": "skipped, since /etc/passwd exists",
+                "stdout_lines": ["skipped, since /etc/passwd exists"]})
+        );
+        let out = h.run(run, json!({"_raw_params": "true", "chdir": "/nonexistent"}));
+        let mut r = out.result;
+        assert_eq!(r.remove("exception"), Some(json!("[Errno 2] No such file or directory: '/nonexistent'")));
+        assert_eq!(
+            Value::Object(r),
+            json!({"changed": false, "cmd": ["true"], "delta": null, "end": null, "failed": true,
+                "msg": "Unable to change directory before execution.", "rc": null, "start": null, "stderr": "",
+                "stderr_lines": [], "stdout": "", "stdout_lines": []})
+        );
+        h.check_mode = true;
+        let out = h.run(run, json!({"_raw_params": "echo hi"}));
+        assert_eq!(
+            Value::Object(out.result),
+            json!({"changed": false, "cmd": ["echo", "hi"], "delta": null, "end": null,
+                "msg": "Command would have run if not in check mode", "rc": 0, "skipped": true, "start": null,
+                "stderr": "", "stderr_lines": [], "stdout": "", "stdout_lines": []})
+        );
+        let out = h.run(run, json!({"_raw_params": "echo hi", "removes": "/etc/passwd"}));
+        assert_eq!(
+            Value::Object(out.result),
+            json!({"changed": true, "cmd": ["echo", "hi"], "delta": null, "end": null,
+                "msg": "Command would have run if not in check mode", "rc": 0, "start": null,
+                "stderr": "", "stderr_lines": [], "stdout": "", "stdout_lines": []})
+        );
     }
 
     #[test]

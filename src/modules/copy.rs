@@ -71,10 +71,8 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
                 .find_file("files", &s)
                 .ok_or_else(|| format!("Could not find or access '{s}' on the Ansible Controller."))?;
             if path.is_dir() {
-                return Err(format!(
-                    "src '{s}' is a directory: berth's copy copies single files; use the synchronize-free pattern of a \
-                     file module loop or copy each file"
-                ).into());
+                let tree = Tree { local: path, src: s, dest: dest_arg, attrs, directory_mode, backup, force };
+                return copy_tree(ctx, tree);
             }
             let data = std::fs::read(&path).map_err(|e| format!("Could not read '{}': {e}", path.display()))?;
             use std::os::unix::fs::PermissionsExt;
@@ -83,6 +81,129 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         }
     };
     put(ctx, Put { dest: dest_arg, backup, force, follow, validate, attrs, directory_mode, source, preserve })
+}
+
+/// A controller directory to copy recursively.
+struct Tree {
+    local: std::path::PathBuf,
+    /// `src` as given: a trailing `/` copies the contents, not the directory.
+    src: String,
+    dest: String,
+    attrs: Attrs,
+    directory_mode: Option<FileMode>,
+    backup: bool,
+    force: bool,
+}
+
+/// Every directory (parents first) and file under `root`, relative, symlinks followed.
+fn walk(root: &std::path::Path) -> Result<(Vec<String>, Vec<(String, Vec<u8>)>), String> {
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        dirs.push(rel.clone());
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("Could not read directory '{}': {e}", dir.display()))?
+            .filter_map(Result::ok)
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries.into_iter().rev() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let child_rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let path = e.path();
+            let md = std::fs::metadata(&path).map_err(|err| format!("Could not read '{}': {err}", path.display()))?;
+            if md.is_dir() {
+                stack.push((path, child_rel));
+            } else {
+                let data = std::fs::read(&path).map_err(|err| format!("Could not read '{}': {err}", path.display()))?;
+                files.push((child_rel, data));
+            }
+        }
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((dirs, files))
+}
+
+/// Recursive copy of a controller directory: one probe of every target
+/// path, then one apply that creates directories and streams every changed
+/// file on stdin (`head -c` per file).
+fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop> {
+    let (dirs, files) = walk(&t.local)?;
+    let base = if t.src.ends_with('/') {
+        t.dest.trim_end_matches('/').to_string()
+    } else {
+        format!("{}/{}", t.dest.trim_end_matches('/'), basename(&t.src))
+    };
+    let join = |rel: &str| if rel.is_empty() { base.clone() } else { format!("{base}/{rel}") };
+    let read = ctx.diff_mode.then_some(MAX_DIFF_SIZE as u64);
+    let mut probes: Vec<Probe> = dirs.iter().map(|d| Probe::new(&join(d))).collect();
+    for (rel, _) in &files {
+        let mut p = Probe::new(&join(rel)).follow(true).sha1();
+        p.read_limit = read;
+        probes.push(p);
+    }
+    let facts = remote_file::probe(ctx, &probes, t.attrs.owner.as_deref(), t.attrs.group.as_deref())?;
+    let mut script = String::new();
+    let mut stdin = Vec::new();
+    let mut out = ModuleOutcome::changed(false);
+    let mut changed = false;
+    let dir_base = facts.default_dir_mode();
+    let dir_mode = t.directory_mode.as_ref().map(|m| m.resolve(dir_base, true)).unwrap_or(dir_base);
+    for (i, rel) in dirs.iter().enumerate() {
+        let st = &facts.stats[i];
+        match st.kind {
+            Kind::Dir => {}
+            Kind::Missing => {
+                let dir_attrs = Attrs { mode: None, owner: t.attrs.owner.clone(), group: t.attrs.group.clone() };
+                let mut ch = dir_attrs.change(st, &facts, dir_mode)?;
+                ch.mode = Some(dir_mode);
+                let path = join(rel);
+                script.push_str(&format!("mkdir -- {q} || exit 1; {}", ch.script(&quote(&path), true), q = quote(&path)));
+                changed = true;
+            }
+            _ => return Err(format!("Destination {} exists and is not a directory", join(rel)).into()),
+        }
+    }
+    for (k, (rel, data)) in files.iter().enumerate() {
+        let st = &facts.stats[dirs.len() + k];
+        let path = join(rel);
+        if st.kind == Kind::Dir {
+            return Err(format!("Destination {path} is a directory").into());
+        }
+        if st.exists() && !t.force {
+            continue;
+        }
+        let change = t.attrs.change(st, &facts, facts.default_file_mode())?;
+        if st.checksum.as_deref() != Some(sha1_hex(data).as_str()) {
+            changed = true;
+            if ctx.diff_mode {
+                let label = t.local.join(rel).to_string_lossy().into_owned();
+                out = content_diff(out, &path, st.content.as_deref(), st.size, data, &format!("after: {label}"));
+            }
+            let w = Write {
+                dest: &path,
+                content: data,
+                attrs: change,
+                validate: None,
+                backup: t.backup,
+                mkdir_parent: None,
+                default_mode: facts.default_file_mode(),
+            };
+            script.push_str(&remote_file::write_script(&w, remote_file::Fill::Take(data.len())));
+            stdin.extend_from_slice(data);
+        } else if !change.is_empty() {
+            changed = true;
+            script.push_str(&change.script(&quote(&path), true));
+        }
+    }
+    out.result.insert("changed".into(), Value::Bool(changed));
+    if changed && !ctx.check_mode {
+        let res = ctx.exec(&script, Some(&stdin))?;
+        if !res.success() {
+            return Err(format!("Could not copy {} to {base}: {}", t.src, res.stderr_str().trim()).into());
+        }
+    }
+    Ok(out.with("dest", t.dest).with("src", t.local.to_string_lossy().into_owned()))
 }
 
 /// A file to put on the host (shared by `copy` and `template`).
@@ -198,28 +319,16 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
                 remote_file::write_file(ctx, &w)?
             }
             Source::Remote(p) => {
-                // Stream the host's own file through the same atomic path.
-                let mut script = String::new();
-                if let Some(m) = mkdir_parent {
-                    script.push_str(&format!("mkdir -p -m {m:o} -- \"$(dirname -- \"$d\")\" || exit 1; "));
-                }
-                let tmp = "t=$(mktemp \"$(dirname -- \"$d\")/.berth_tmp.XXXXXXXX\") || exit 1; ";
-                script.push_str(tmp);
-                script.push_str(&format!("cp -- {} \"$t\" || {{ rm -f \"$t\"; exit 1; }}; ", quote(p)));
-                script.push_str(&format!(
-                    "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; else chmod {:o} \"$t\"; fi; ",
-                    facts.default_file_mode()
-                ));
-                script.push_str(&format!("( {} ) || {{ rm -f \"$t\"; exit 1; }}; ", change.script("\"$t\"", true)));
-                if let Some(v) = &validate {
-                    script.push_str(&format!("( {} ) >&2 || {{ rm -f \"$t\"; echo 'failed to validate' >&2; exit 1; }}; ", v.replace("%s", "\"$t\"")));
-                }
-                if backup {
-                    script.push_str(remote_file::backup_script());
-                }
-                script.push_str("mv -f -- \"$t\" \"$d\" || { rm -f \"$t\"; exit 1; }; ");
-                let (stat, backup_file) = remote_file::run_then_stat(ctx, &script, &write_path, false)?;
-                remote_file::Applied { backup_file, stat }
+                let w = Write {
+                    dest: &write_path,
+                    content: &[],
+                    attrs: change,
+                    validate: validate.as_deref(),
+                    backup,
+                    mkdir_parent,
+                    default_mode: facts.default_file_mode(),
+                };
+                remote_file::write_file_from(ctx, &w, remote_file::Fill::HostFile(p))?
             }
         };
         out = add_path_info(out, &applied.stat);
@@ -353,6 +462,52 @@ mod tests {
                 ],
             },
             Case {
+                name: "directory src copies the directory itself",
+                initial: vec![Entry::File("ctl/files/site/index.html", "hi\n", 0o644), Entry::File("ctl/files/site/css/a.css", "x{}", 0o600), Entry::Dir("www", 0o755)],
+                args: json!({"src": "site", "dest": "{root}/www", "directory_mode": "0750", "mode": "0640"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({"dest": "{root}/www"}),
+                expect: vec![
+                    ("www/site", Some(Node::Dir { mode: 0o750, uid: 0, gid: 0 })),
+                    ("www/site/css", Some(Node::Dir { mode: 0o750, uid: 0, gid: 0 })),
+                    ("www/site/css/a.css", Some(file("x{}", 0o640))),
+                    ("www/site/index.html", Some(file("hi\n", 0o640))),
+                ],
+            },
+            Case {
+                name: "directory src with slash copies contents, only what differs",
+                initial: vec![Entry::File("ctl/files/site/index.html", "hi\n", 0o644), Entry::File("ctl/files/site/b.txt", "new", 0o644),
+                    Entry::File("www/index.html", "hi\n", 0o644), Entry::File("www/b.txt", "old", 0o600)],
+                args: json!({"src": "site/", "dest": "{root}/www"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![("www/b.txt", Some(file("new", 0o600)))],
+            },
+            Case {
+                name: "directory src already in place",
+                initial: vec![Entry::File("ctl/files/site/index.html", "hi\n", 0o644), Entry::File("www/index.html", "hi\n", 0o644)],
+                args: json!({"src": "site/", "dest": "{root}/www"}),
+                check: false,
+                changed: false,
+                failed: None,
+                keys: json!({}),
+                expect: vec![],
+            },
+            Case {
+                name: "directory src in check mode",
+                initial: vec![Entry::File("ctl/files/site/index.html", "hi\n", 0o644)],
+                args: json!({"src": "site", "dest": "{root}/www"}),
+                check: true,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![],
+            },
+            Case {
                 name: "missing parent fails like Ansible",
                 initial: vec![],
                 args: json!({"content": "x", "dest": "{root}/no/a"}),
@@ -469,6 +624,28 @@ mod tests {
 
     fn run_fn() -> crate::modules::ModuleFn {
         run
+    }
+
+    #[test]
+    fn directory_copy_is_two_round_trips_then_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let mut entries = Vec::new();
+        let names: Vec<&'static str> = (0..20).map(|i| &*Box::leak(format!("ctl/files/tree/d{}/f{i}.txt", i % 4).into_boxed_str())).collect();
+        for n in &names {
+            entries.push(Entry::File(n, "data\n", 0o644));
+        }
+        setup(root, &entries);
+        let run_cfg = Run { search_paths: vec![root.join("ctl")], ..Run::default() };
+        let args = rooted(&json!({"src": "tree", "dest": "{root}/out/"}), root);
+        std::fs::create_dir(root.join("out")).unwrap();
+        let (out, calls) = run_module(run, &args, &run_cfg);
+        assert!(out.is_changed() && !out.is_failed(), "{out:?}");
+        assert_eq!(calls, 2);
+        assert_eq!(std::fs::read_to_string(root.join("out/tree/d3/f19.txt")).unwrap(), "data\n");
+        let (again, calls) = run_module(run, &args, &run_cfg);
+        assert!(!again.is_changed(), "{again:?}");
+        assert_eq!(calls, 1);
     }
 
     #[test]

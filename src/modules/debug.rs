@@ -12,7 +12,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         return Ok(ModuleOutcome::failed(e));
     }
     if a.get("msg").is_some() && a.get("var").is_some() {
-        return Ok(ModuleOutcome::failed("'msg' and 'var' are incompatible options"));
+        return Ok(ModuleOutcome::failed("parameters are mutually exclusive: msg|var"));
     }
     let verbosity = match a.int("verbosity") {
         Ok(v) => v.unwrap_or(0),
@@ -37,10 +37,15 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
                 other => other.to_string(),
             };
             let value = match var {
-                Value::String(s) => ctx
-                    .templar
-                    .eval(s, ctx.vars)
-                    .unwrap_or_else(|_| Value::String("VARIABLE IS NOT DEFINED!".into())),
+                // Like ansible-core 2.19: an error marker in place of the value.
+                Value::String(s) => ctx.templar.eval(s, ctx.vars).unwrap_or_else(|e| {
+                    let why = if e.message.contains("undefined") {
+                        format!("'{}' is undefined", s.trim())
+                    } else {
+                        e.message
+                    };
+                    Value::String(format!("<< error 1 - {why} >>"))
+                }),
                 other => other.clone(),
             };
             out.result.insert(name, value);
@@ -76,7 +81,7 @@ mod tests {
             ),
             (
                 json!({"var": "nope"}),
-                json!({"changed": false, "_ansible_verbose_always": true, "nope": "VARIABLE IS NOT DEFINED!"}),
+                json!({"changed": false, "_ansible_verbose_always": true, "nope": "<< error 1 - 'nope' is undefined >>"}),
             ),
             (
                 json!({"msg": "x", "verbosity": 2}),
@@ -88,7 +93,7 @@ mod tests {
             ),
             (
                 json!({"msg": "x", "var": "y"}),
-                json!({"changed": false, "failed": true, "msg": "'msg' and 'var' are incompatible options"}),
+                json!({"changed": false, "failed": true, "msg": "parameters are mutually exclusive: msg|var"}),
             ),
         ];
         for (args, want) in cases {

@@ -316,10 +316,9 @@ impl FileOp<'_> {
             .into());
         }
         let mut pre = String::new();
-        let mut changed = false;
-        match self.prev {
-            "absent" => changed = true,
-            "link" => changed = self.st.link_target.as_deref() != Some(src),
+        let changed = match self.prev {
+            "absent" => true,
+            "link" => self.st.link_target.as_deref() != Some(src),
             "directory" => {
                 if !self.force {
                     return Err(format!("refusing to convert from directory to symlink for {}", self.path).into());
@@ -327,16 +326,16 @@ impl FileOp<'_> {
                 if !self.st.tree.is_empty() {
                     return Err(format!("the directory {} is not empty, refusing to convert it", self.path).into());
                 }
-                changed = true;
                 pre = "rmdir -- \"$p\" || exit 1; ".into();
+                true
             }
             other => {
                 if !self.force {
                     return Err(format!("refusing to convert from {other} to symlink for {}", self.path).into());
                 }
-                changed = true;
+                true
             }
-        }
+        };
         // Owner/group apply to the link itself; Linux links have no mode.
         let link_attrs = Attrs { mode: None, owner: self.attrs.owner.clone(), group: self.attrs.group.clone() };
         let base = if changed { RemoteStat::default() } else { self.st.clone() };

@@ -236,10 +236,11 @@ mod tests {
             }
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*cur)).unwrap();
-            let st = std::process::Command::new("chmod").arg(mode).arg(&p).status().unwrap();
+            let arg = FileMode::parse_str(mode).unwrap().chmod_arg();
+            let st = std::process::Command::new("sh").arg("-c").arg(format!("umask 077; chmod {arg} \"$0\"")).arg(&p).status().unwrap();
             assert!(st.success());
             let got = std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
-            assert_eq!(got, *want, "chmod {mode} on {cur:o}");
+            assert_eq!(got, *want, "chmod {arg} (from {mode}) on {cur:o}, whatever the umask");
         }
     }
 

@@ -16,47 +16,118 @@ fn is_command_like(module: &str) -> bool {
 }
 
 pub(crate) fn split_free_form(module: &str, raw: &str) -> Map<String, Value> {
+    // Unbalanced quotes or Jinja blocks: Ansible refuses the task; callers
+    // that can report it use `try_split_free_form`. Here the words split so
+    // far are kept.
+    try_split_free_form(module, raw).unwrap_or_else(|partial| partial.1)
+}
+
+/// Like `split_free_form`, but an unbalanced quote or Jinja block is an
+/// error (Ansible's "failed at splitting arguments"), carrying the message
+/// and what could be split anyway.
+pub(crate) fn try_split_free_form(module: &str, raw: &str) -> Result<Map<String, Value>, (String, Map<String, Value>)> {
     let check_raw = is_command_like(module);
+    let (words, balanced) = split_args(raw);
     let mut options = Map::new();
     let mut raw_params: Vec<String> = Vec::new();
-    for word in split_args(raw) {
-        let trimmed = word.trim_end_matches('\n');
-        match find_unescaped_eq(trimmed) {
+    for word in words {
+        let decoded = decode_escapes(&word);
+        if !decoded.contains('=') {
+            raw_params.push(word);
+            continue;
+        }
+        match find_unescaped_eq(&decoded) {
             Some(pos) => {
-                let key = &trimmed[..pos];
+                let key = &decoded[..pos];
                 if check_raw && !COMMAND_KEYS.contains(&key) {
                     raw_params.push(word);
                 } else {
-                    options.insert(key.trim().to_string(), Value::String(unquote(trimmed[pos + 1..].trim())));
+                    options.insert(key.trim().to_string(), Value::String(unquote(decoded[pos + 1..].trim())));
                 }
             }
-            None if trimmed.contains("\\=") => raw_params.push(word.replace("\\=", "=")),
-            None => raw_params.push(word),
+            None => raw_params.push(decoded.replace("\\=", "=")),
         }
     }
     if !raw_params.is_empty() {
         options.insert("_raw_params".into(), Value::String(join_args(&raw_params)));
     }
-    options
+    if balanced {
+        Ok(options)
+    } else {
+        Err((
+            format!("failed at splitting arguments, either an unbalanced jinja2 block or quotes: {raw}"),
+            options,
+        ))
+    }
 }
 
-/// Position of the first `=` (after the first character) not preceded by a backslash.
+/// Position of the first `=` after the first character that is not
+/// preceded by a backslash.
 fn find_unescaped_eq(word: &str) -> Option<usize> {
     let bytes = word.as_bytes();
     (1..bytes.len()).find(|&i| bytes[i] == b'=' && bytes[i - 1] != b'\\')
 }
 
-/// Strip one pair of matching outer quotes.
+/// Strip one pair of matching outer quotes (not when the closing one is escaped).
 fn unquote(v: &str) -> String {
     let b = v.as_bytes();
-    if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
+    if b.len() > 1 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] && b[b.len() - 2] != b'\\' {
         v[1..v.len() - 1].to_string()
     } else {
         v.to_string()
     }
 }
 
-/// Rejoin words: a space between words, none after a word that ends a line.
+/// Python-style escapes Ansible decodes before looking for `=`:
+/// `\\ \' \" \a \b \f \n \r \t \v`, `\xHH`, `\uHHHH`, `\UHHHHHHHH`.
+fn decode_escapes(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '\\' && i + 1 < chars.len() {
+            let simple = match chars[i + 1] {
+                '\\' => Some('\\'),
+                '\'' => Some('\''),
+                '"' => Some('"'),
+                'a' => Some('\u{7}'),
+                'b' => Some('\u{8}'),
+                'f' => Some('\u{c}'),
+                'n' => Some('\n'),
+                'r' => Some('\r'),
+                't' => Some('\t'),
+                'v' => Some('\u{b}'),
+                _ => None,
+            };
+            if let Some(c) = simple {
+                out.push(c);
+                i += 2;
+                continue;
+            }
+            let width = match chars[i + 1] {
+                'x' => 2,
+                'u' => 4,
+                'U' => 8,
+                _ => 0,
+            };
+            if width > 0 && i + 2 + width <= chars.len() {
+                let hex: String = chars[i + 2..i + 2 + width].iter().collect();
+                if hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                        out.push(c);
+                        i += 2 + width;
+                        continue;
+                    }
+                }
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Rejoin words: one space between words, none after a word that ends a line.
 fn join_args(words: &[String]) -> String {
     let mut out = String::new();
     for w in words {
@@ -68,76 +139,92 @@ fn join_args(words: &[String]) -> String {
     out
 }
 
-/// Split on whitespace, keeping quoted runs (with backslash escapes) and
-/// Jinja blocks (`{{ }}`, `{% %}`, `{# #}`) inside one word, each word in its
-/// original spelling. A word that ends a line keeps the newline.
-fn split_args(s: &str) -> Vec<String> {
-    let mut words = Vec::new();
+/// The quote still open after `token`, given the one open before it.
+fn quote_state(token: &str, mut open: Option<char>) -> Option<char> {
+    let mut prev: Option<char> = None;
+    for c in token.chars() {
+        if (c == '"' || c == '\'') && prev != Some('\\') {
+            match open {
+                Some(q) if q == c => open = None,
+                Some(_) => {}
+                None => open = Some(c),
+            }
+        }
+        prev = Some(c);
+    }
+    open
+}
+
+fn jinja_depth(token: &str, depth: usize, open: &str, close: &str) -> usize {
+    let (o, c) = (token.matches(open).count(), token.matches(close).count());
+    (depth + o).saturating_sub(c)
+}
+
+/// Ansible's argument splitter: each line is split on single spaces; a run
+/// of spaces stays with the word before it (so rejoining keeps the original
+/// spacing), quoted runs and Jinja blocks stay in one word, a word that ends
+/// a line keeps the newline, and a lone `\\` continues the line. Returns the
+/// words and whether every quote and block was closed.
+fn split_args(s: &str) -> (Vec<String>, bool) {
+    let mut params: Vec<String> = Vec::new();
+    if s.is_empty() {
+        return (params, true);
+    }
     let lines: Vec<&str> = s.split('\n').collect();
+    let mut quote: Option<char> = None;
+    let (mut print, mut block, mut comment) = (0usize, 0usize, 0usize);
     for (li, line) in lines.iter().enumerate() {
-        let mut current = String::new();
-        let mut quote: Option<char> = None;
-        let mut jinja_depth = 0usize;
-        let mut chars = line.chars().peekable();
-        let mut line_words: Vec<String> = Vec::new();
-        while let Some(c) = chars.next() {
-            if let Some(q) = quote {
-                current.push(c);
-                if c == '\\' {
-                    if let Some(n) = chars.next() {
-                        current.push(n);
-                    }
-                } else if c == q {
-                    quote = None;
-                }
+        let mut continued = false;
+        for (idx, token) in line.split(' ').enumerate() {
+            if token.is_empty() && idx != 0 {
+                last(&mut params).push(' ');
                 continue;
             }
-            match c {
-                '{' if matches!(chars.peek(), Some('{') | Some('%') | Some('#')) => {
-                    current.push(c);
-                    current.push(chars.next().unwrap());
-                    jinja_depth += 1;
-                }
-                '}' | '%' | '#' if jinja_depth > 0 && chars.peek() == Some(&'}') => {
-                    current.push(c);
-                    current.push(chars.next().unwrap());
-                    jinja_depth -= 1;
-                }
-                '"' | '\'' if jinja_depth == 0 => {
-                    quote = Some(c);
-                    current.push(c);
-                }
-                '\\' => {
-                    current.push(c);
-                    if let Some(n) = chars.next() {
-                        current.push(n);
-                    }
-                }
-                c if c.is_whitespace() && jinja_depth == 0 => {
-                    if !current.is_empty() {
-                        line_words.push(std::mem::take(&mut current));
-                    }
-                }
-                c => current.push(c),
+            if token == "\\" && quote.is_none() {
+                continued = true;
+                continue;
             }
-        }
-        if !current.is_empty() {
-            line_words.push(current);
-        }
-        if li + 1 < lines.len() {
-            match line_words.last_mut() {
-                Some(last) => last.push('\n'),
-                None => {
-                    if let Some(prev) = words.last_mut() {
-                        let prev: &mut String = prev;
-                        prev.push('\n');
-                    }
+            let was_inside = quote.is_some();
+            quote = quote_state(token, quote);
+            let inside = quote.is_some();
+            let in_jinja = print + block + comment > 0;
+            let mut appended = false;
+            if inside && !was_inside && !in_jinja {
+                params.push(token.to_string());
+                appended = true;
+            } else if in_jinja || inside || was_inside {
+                let p = last(&mut params);
+                if !(idx == 0 && was_inside) && idx > 0 {
+                    p.push(' ');
+                }
+                p.push_str(token);
+                appended = true;
+            }
+            for (depth, open, close) in [(&mut print, "{{", "}}"), (&mut block, "{%", "%}"), (&mut comment, "{#", "#}")] {
+                let before = *depth;
+                *depth = jinja_depth(token, *depth, open, close);
+                if *depth != before && !appended {
+                    params.push(token.to_string());
+                    appended = true;
                 }
             }
+            if print + block + comment == 0 && !inside && !appended && !token.is_empty() {
+                params.push(token.to_string());
+            }
         }
-        words.extend(line_words);
+        if lines.len() > 1 && li != lines.len() - 1 && !continued {
+            last(&mut params).push('\n');
+        }
     }
-    words
+    let balanced = print + block + comment == 0 && quote.is_none();
+    (params, balanced)
+}
+
+fn last(params: &mut Vec<String>) -> &mut String {
+    if params.is_empty() {
+        params.push(String::new());
+    }
+    params.last_mut().expect("just pushed")
 }
 
 #[cfg(test)]
@@ -170,10 +257,32 @@ mod tests {
             ("apt", "name=nginx state=\"present\" msg='a b c'", json!({"name": "nginx", "state": "present", "msg": "a b c"})),
             ("copy", "content=\"x = 1\" dest=/etc/x", json!({"content": "x = 1", "dest": "/etc/x"})),
             ("command", "", json!({})),
+            // Spacing is kept as written, as Ansible does.
+            ("command", "echo   a    b", json!({"_raw_params": "echo   a    b"})),
+            ("command", "echo  chdir=/tmp   hi", json!({"chdir": "/tmp", "_raw_params": "echo  hi"})),
+            ("command", "  leading  ", json!({"_raw_params": "  leading  "})),
+            ("shell", "x  \n  y  z=1", json!({"_raw_params": "x  \n  y  z=1"})),
+            ("shell", "sleep 1\n\necho x", json!({"_raw_params": "sleep 1\n\necho x"})),
+            // Escapes are decoded in values, not in the command.
+            ("debug", "msg=a\\nb x=1", json!({"msg": "a\nb", "x": "1"})),
+            ("command", "echo a\\nb", json!({"_raw_params": "echo a\\nb"})),
+            ("command", "echo 'a=b' c", json!({"_raw_params": "echo 'a=b' c"})),
+            ("shell", "echo \"{{ x }}\" removes={{ p }}", json!({"removes": "{{ p }}", "_raw_params": "echo \"{{ x }}\""})),
+            ("include_vars", "a=1 b", json!({"a": "1", "_raw_params": "b"})),
+            ("set_fact", "x= y", json!({"x": "", "_raw_params": "y"})),
         ];
         for (module, raw, want) in cases {
             let got = Value::Object(split_free_form(module, raw));
             assert_eq!(&got, want, "{module}: {raw:?}");
+            assert!(try_split_free_form(module, raw).is_ok());
         }
+    }
+
+    #[test]
+    fn unbalanced_quotes_are_an_error() {
+        let err = try_split_free_form("command", "echo 'oops").unwrap_err();
+        assert_eq!(err.0, "failed at splitting arguments, either an unbalanced jinja2 block or quotes: echo 'oops");
+        assert!(try_split_free_form("shell", "echo {{ x").is_err());
+        assert_eq!(split_free_form("command", "echo 'oops")["_raw_params"], json!("echo 'oops"));
     }
 }

@@ -140,8 +140,14 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     };
     let started = Instant::now();
     let url = p.req.url.clone();
+    // Ansible's result starts with these keys.
     let base = |changed: bool, dest: &str| {
-        ModuleOutcome::changed(changed).with("url", url.clone()).with("dest", dest.to_string())
+        ModuleOutcome::changed(changed)
+            .with("checksum_dest", Value::Null)
+            .with("checksum_src", Value::Null)
+            .with("dest", dest.to_string())
+            .with("elapsed", 0)
+            .with("url", url.clone())
     };
 
     // A checksum given as the URL of a checksum list: fetch it first.
@@ -154,7 +160,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
                  echo '--- list'; cat \"$body\" 2>/dev/null\n",
                 NetHttp::script()
             );
-            let out = ctx.exec(&script, Some(list_req.config().as_bytes()))?;
+            let out = ctx.exec(&script, Some(&list_req.payload()))?;
             let stdout = out.stdout_str();
             let resp = parse_response(&stdout);
             if resp.as_ref().map(|r| r.status) != Some(200) {
@@ -187,7 +193,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         facts.push_str(&format!("printf 'SUM\\t%s\\n' \"$({})\"; ", sum_cmd(algo, "dest")));
     }
     facts.push_str(
-        "printf 'IMS\\t%s\\n' \"$(date -u -r \"$dest\" '+%a, %d %b %Y %H:%M:%S GMT')\"; else echo ABSENT; fi\n\
+        "else echo ABSENT; fi\n\
          _p=$(dirname -- \"$dest\"); if [ ! -d \"$_p\" ]; then printf 'NOPARENT\\t%s\\n' \"$_p\"; elif [ ! -w \"$_p\" ]; then printf 'NOWRITE\\t%s\\n' \"$_p\"; fi\n",
     );
     let out = ctx.exec(&facts, None)?;
@@ -201,7 +207,6 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             return Ok(ModuleOutcome::failed(format!("Destination {parent} is not writable")));
         }
     }
-    let mut if_modified_since = None;
     if has_line(&fo, "EXISTS") {
         let mismatch = match &p.checksum {
             Some((_, want)) if !p.force => field(&fo, "SUM") != Some(want.as_str()),
@@ -220,12 +225,13 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             let msg = if changed { "file already exists but file attributes changed" } else { "file already exists" };
             return Ok(base(changed, &p.dest).with("msg", msg).with("elapsed", 0));
         }
-        if !mismatch && !p.force {
-            if_modified_since = field(&fo, "IMS").map(str::to_string);
-        }
+        // A checksum mismatch forces the download.
         if mismatch {
             p.force = true;
         }
+    }
+    if p.force {
+        p.req.headers.push(("Cache-Control".into(), "no-cache".into()));
     }
 
     // Download into a temporary directory next to dest (or tmp_dest).
@@ -238,26 +244,26 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         (None, false) => "\"$(dirname -- \"$dest\")\"".to_string(),
     };
     let mut dl = format!(
-        "export LC_ALL=C\ndest={}\n_d=$(mktemp -d {tmp_parent}/.berth-get_url.XXXXXX) || exit 1\nbody=\"$_d/body\"; head=\"$_d/head\"; extra_cfg=\n",
+        "export LC_ALL=C\ndest={}\n_d=$(mktemp -d {tmp_parent}/.berth-get_url.XXXXXX) || exit 1\nprintf 'TMPDIR\\t%s\\n' \"$_d\"\nbody=\"$_d/body\"; head=\"$_d/head\"; extra_header=\n",
         quote(&p.dest)
     );
-    if let Some(ims) = &if_modified_since {
-        dl.push_str(&format!("extra_cfg={}\n", quote(&format!("header = \"If-Modified-Since: {ims}\""))));
-    }
     dl.push_str(NetHttp::script());
-    dl.push_str("printf 'TMPDIR\\t%s\\n' \"$_d\"\nif [ -f \"$body\" ]; then printf 'SHA1\\t%s\\n' \"$(sha1sum < \"$body\" | cut -d' ' -f1)\"; ");
+    dl.push_str("if [ -f \"$body\" ]; then printf 'SHA1\\t%s\\n' \"$(sha1sum < \"$body\" | cut -d' ' -f1)\"; ");
     if let Some((algo, _)) = &p.checksum {
         dl.push_str(&format!("printf 'SUM\\t%s\\n' \"$({})\"; ", sum_cmd(algo, "body")));
     }
     dl.push_str("fi\n");
-    let out = ctx.exec(&dl, Some(p.req.config().as_bytes()))?;
+    let out = ctx.exec(&dl, Some(&p.req.payload()))?;
     let so = out.stdout_str();
     let elapsed = || started.elapsed().as_secs();
-    let Some(resp) = parse_response(&so) else {
-        return Ok(ModuleOutcome::failed(format!("get_url could not run on the target: {}", out.stderr_str().trim())));
-    };
     let tmpdir = field(&so, "TMPDIR").unwrap_or_default().to_string();
     let cleanup = format!("rm -rf {}", quote(&tmpdir));
+    let Some(resp) = parse_response(&so) else {
+        if !tmpdir.is_empty() {
+            ctx.exec(&cleanup, None)?;
+        }
+        return Ok(ModuleOutcome::failed(format!("get_url could not run on the target: {}", out.stderr_str().trim())));
+    };
     if resp.status == 304 {
         ctx.exec(&cleanup, None)?;
         return Ok(base(false, &p.dest).with("msg", resp.msg()).with("status_code", 304).with("elapsed", elapsed()));
@@ -321,6 +327,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     fin.push_str(&p.perms.script("dest", false));
     fin.push_str("echo PC=$pc\n");
     fin.push_str(&stat_script("dest"));
+    fin.push_str("printf 'MD5\\t%s\\n' \"$(md5sum < \"$dest\" | cut -d' ' -f1)\"\n");
     let out = ctx.exec(&fin, None)?;
     let fo = out.stdout_str();
     if has_line(&fo, "ISDIR") {
@@ -342,6 +349,9 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     }
     if let Some(st) = parse_stat(&fo) {
         o.result.extend(st);
+    }
+    if let Some(md5) = field(&fo, "MD5") {
+        o = o.with("md5sum", md5);
     }
     Ok(o)
 }
@@ -403,7 +413,8 @@ mod tests {
             (
                 json!({"url": srv.url("/app.tar.gz"), "dest": d("a.tgz")}),
                 json!({"changed": true, "msg": "OK (14 bytes)", "status_code": 200, "dest": d("a.tgz"),
-                       "checksum_src": sha("sha1", PAYLOAD), "checksum_dest": null, "size": 14}),
+                       "checksum_src": sha("sha1", PAYLOAD), "checksum_dest": null, "size": 14,
+                       "md5sum": sha("md5", PAYLOAD), "state": "file"}),
                 Some(("a.tgz", PAYLOAD)),
             ),
             (
@@ -487,6 +498,8 @@ mod tests {
         assert!(msg.starts_with("The checksum for ") && msg.ends_with(&format!("did not match {SHA256}; it was {}.", sha("sha256", PAYLOAD))), "{msg}");
         assert!(!tmp.path().join("e.tgz").exists());
         assert_eq!(std::fs::metadata(tmp.path().join("a.tgz")).unwrap().permissions().mode() & 0o777, 0o600);
+        let forced: Vec<_> = srv.requests().into_iter().filter(|r| r.header("cache-control") == Some("no-cache")).collect();
+        assert_eq!(forced.len(), 1, "force=yes asks for a fresh copy");
         // No temporary directories are left behind.
         let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".berth")).collect();
         assert!(leftovers.is_empty());
@@ -510,6 +523,34 @@ mod tests {
         let third = h.run(run, args);
         assert_eq!(third.result["changed"], true);
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), PAYLOAD);
+    }
+
+    #[test]
+    fn wget_when_the_target_has_no_curl() {
+        let srv = server();
+        let (_bin, path) = crate::modules::net_test_support::path_without(&["curl"]);
+        let tmp = tempfile::tempdir().unwrap();
+        let mut h = NetHarness::new(json!({}));
+        h.environment = vec![("PATH".into(), path)];
+        let dest = tmp.path().join("p.txt");
+        let args = json!({"url": srv.url("/private"), "dest": dest.to_str().unwrap(), "force": true,
+                          "url_username": "u", "url_password": "p@ss", "headers": {"X-Token": "t1"}});
+        let got = h.run(run, args.clone());
+        assert_eq!(got.result["changed"], true, "{:?}", got.result);
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "secret");
+        let again = h.run(run, args);
+        assert_eq!(again.result["changed"], false, "{:?}", again.result);
+        let named = h.run(run, json!({"url": srv.url("/dl"), "dest": tmp.path().to_str().unwrap()}));
+        assert_eq!(named.result["dest"], tmp.path().join("named.txt").to_str().unwrap());
+        let gone = h.run(run, json!({"url": srv.url("/gone"), "dest": tmp.path().join("g").to_str().unwrap()}));
+        assert_eq!(gone.result["status_code"], 404);
+        assert_eq!(gone.result["response"], "HTTP Error 404: Not Found");
+        let (_bin2, bare) = crate::modules::net_test_support::path_without(&["curl", "wget"]);
+        h.environment = vec![("PATH".into(), bare)];
+        let none = h.run(run, json!({"url": srv.url("/app.tar.gz"), "dest": tmp.path().join("n").to_str().unwrap()}));
+        assert!(none.result["msg"].as_str().unwrap().contains("curl or wget is required on the target"), "{:?}", none.result);
+        let leftovers = std::fs::read_dir(tmp.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".berth")).count();
+        assert_eq!(leftovers, 0, "no temporary directory left behind");
     }
 
     #[test]

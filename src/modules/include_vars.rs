@@ -144,11 +144,12 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             .search_paths
             .iter()
             .flat_map(|b| [b.join("vars").join(what), b.join(what)])
-            .map(|p| format!("\t{}", p.display()))
+            .map(|p| p.display().to_string())
             .collect();
         ModuleOutcome::failed(format!(
-            "Could not find or access '{what}'\nSearched in:\n{}\non the Ansible Controller.",
-            searched.join("\n")
+            "Could not find or access '{what}'\nSearched in:\n\t{} on the Ansible Controller.\n\
+             If you are using a module and expect the file to exist on the remote, see the remote_src option",
+            searched.join("\n\t")
         ))
     };
     let mut files = Vec::new();
@@ -167,7 +168,16 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     } else if let Some(d) = &p.dir {
         let root = match ctx.find_file("vars", d) {
             Some(r) if r.is_dir() => r,
-            _ => return Ok(ModuleOutcome::failed(format!("{d} directory does not exist"))),
+            Some(r) => return Ok(ModuleOutcome::failed(format!("{} is not a directory", r.display()))),
+            None => {
+                // Name the path Ansible would have looked at: relative to the
+                // role's vars/ or the playbook's directory.
+                let shown = match ctx.search_paths.first() {
+                    Some(base) if !Path::new(d).is_absolute() => base.join(d),
+                    _ => PathBuf::from(d),
+                };
+                return Ok(ModuleOutcome::failed(format!("{} directory does not exist", shown.display())));
+            }
         };
         for path in walk(&root, p.depth) {
             let fname = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
@@ -280,7 +290,7 @@ mod tests {
             ),
             (
                 json!({"dir": "nowhere"}),
-                json!({"changed": false, "failed": true, "msg": "nowhere directory does not exist"}),
+                json!({"changed": false, "failed": true, "msg": format!("{} directory does not exist", base.join("nowhere").display())}),
             ),
         ];
         for (args, want) in cases {

@@ -12,10 +12,12 @@ use crate::playbook::templar::Templar;
 
 pub(crate) mod args;
 pub(crate) mod free_form;
+pub(crate) mod blockinfile;
 pub(crate) mod copy;
 pub(crate) mod fetch;
 pub(crate) mod file;
 pub(crate) mod file_mode;
+pub(crate) mod lineinfile;
 pub(crate) mod remote_file;
 pub(crate) mod slurp;
 pub(crate) mod stat;
@@ -44,6 +46,7 @@ pub(crate) mod net_perms;
 pub(crate) mod net_test_support;
 pub(crate) mod pause;
 pub(crate) mod set_fact;
+pub(crate) mod unarchive;
 pub(crate) mod uri;
 pub(crate) mod wait_for;
 
@@ -201,9 +204,11 @@ pub(crate) fn is_free_form(name: &str) -> bool {
 /// The module implementing `name`, if berth has it.
 pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
     let f: ModuleFn = match short_name(name) {
+        "blockinfile" => blockinfile::run,
         "copy" => copy::run,
         "fetch" => fetch::run,
         "file" => file::run,
+        "lineinfile" => lineinfile::run,
         "slurp" => slurp::run,
         "stat" => stat::run,
         "template" => template::run,
@@ -224,6 +229,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "include_vars" => include_vars::run,
         "pause" => pause::run,
         "set_fact" => set_fact::run,
+        "unarchive" => unarchive::run,
         "uri" => uri::run,
         "wait_for" => wait_for::run,
         _ => return None,

@@ -108,16 +108,83 @@ impl NetHttp {
         c
     }
 
-    /// Shell running curl with the config on stdin plus the lines in
-    /// `$extra_cfg`; the body goes to `"$body"`, headers to `"$head"`.
-    /// Prints `CURL\t<rc>\t<code>\t<redirects>\t<url>`, then the headers.
+    /// The same request as a wgetrc, for targets without curl. A body is
+    /// sent from a file (`body_file` is added by the script).
+    pub(crate) fn wgetrc(&self) -> String {
+        let mut c = format!("#url {}\nserver_response = on\ncontent_on_error = on\n", self.url);
+        if self.method != "GET" {
+            c.push_str(&format!("method = {}\n", self.method));
+        }
+        for (k, v) in &self.headers {
+            c.push_str(&format!("header = {k}: {v}\n"));
+        }
+        if let Some((u, p)) = &self.user {
+            c.push_str(&format!("auth_no_challenge = on\nhttp_user = {u}\nhttp_password = {p}\n"));
+        }
+        c.push_str(&format!("user_agent = {}\n", self.user_agent));
+        if self.timeout > 0 {
+            c.push_str(&format!("timeout = {}\n", self.timeout));
+        }
+        if !self.validate_certs {
+            c.push_str("check_certificate = off\n");
+        }
+        c.push_str(if self.follow_redirects { "max_redirect = 50\n" } else { "max_redirect = 0\n" });
+        if !self.use_proxy {
+            c.push_str("use_proxy = off\n");
+        }
+        if self.body.is_some() {
+            c.push_str("#berth-body\n");
+        }
+        c
+    }
+
+    /// What the script reads on stdin: curl's config, then the wgetrc,
+    /// then the body (for wget). Secrets never reach a command line.
+    pub(crate) fn payload(&self) -> Vec<u8> {
+        let mut p = self.config().into_bytes();
+        p.extend_from_slice(b"#--berth-wget--\n");
+        p.extend_from_slice(self.wgetrc().as_bytes());
+        p.extend_from_slice(b"#--berth-body--\n");
+        if let Some(body) = &self.body {
+            p.extend_from_slice(body.as_bytes());
+        }
+        p
+    }
+
+    /// Shell making the request with curl (or wget when curl is missing),
+    /// reading `payload()` on stdin, plus the header line in
+    /// `$extra_header` if set. The body goes to `"$body"`, headers to
+    /// `"$head"`. Prints `CURL\t<rc>\t<code>\t<redirects>\t<url>`, then the
+    /// headers; leaves `$_w` = `<code>\t<redirects>\t<url>`.
     pub(crate) fn script() -> &'static str {
-        "command -v curl >/dev/null 2>&1 || { echo 'curl is required on the target for this module' >&2; exit 127; }\n\
-         _w=$({ cat; printf '%s\\n' \"${extra_cfg:-}\"; } | curl -K - -o \"$body\" -D \"$head\" -w '%{http_code}\\t%{num_redirects}\\t%{url_effective}' 2>\"$head.err\"); _rc=$?\n\
-         printf 'CURL\\t%s\\t%s\\n' \"$_rc\" \"$_w\"\n\
-         if [ \"$_rc\" != 0 ]; then printf 'CURLERR\\t'; tr '\\n' ' ' < \"$head.err\"; echo; fi\n\
-         rm -f \"$head.err\"\n\
-         echo '--- headers'; cat \"$head\" 2>/dev/null; echo '--- end'\n"
+        r#"if command -v curl >/dev/null 2>&1; then
+  _w=$({ sed '/^#--berth-wget--$/,$d'; [ -n "${extra_header:-}" ] && printf 'header = "%s"\n' "$extra_header"; } | curl -K - -o "$body" -D "$head" -w '%{http_code}\t%{num_redirects}\t%{url_effective}' 2>"$head.err"); _rc=$?
+elif command -v wget >/dev/null 2>&1; then
+  _um=$(umask); umask 077; cat > "$head.in"
+  sed -e '1,/^#--berth-wget--$/d' -e '/^#--berth-body--$/,$d' "$head.in" > "$head.rc"
+  _url=$(sed -n 's/^#url //p' "$head.rc" | head -n 1)
+  if grep -q '^#berth-body$' "$head.rc"; then sed '1,/^#--berth-body--$/d' "$head.in" > "$head.body"; printf '%s\n' "body_file = $head.body" >> "$head.rc"; fi
+  [ -n "${extra_header:-}" ] && printf 'header = %s\n' "$extra_header" >> "$head.rc"
+  LC_ALL=C wget --config="$head.rc" -O "$body" "$_url" 2>"$head.log"; _wrc=$?; umask "$_um"
+  _w=$(awk -v h="$head" '
+    /^--[0-9-]+ [0-9:]+--  / { u = $0; sub(/^--[^ ]+ [^ ]+--  /, "", u); n++; next }
+    /^  HTTP\// { if (blocks++) printf "\r\n" > h; code = $2 }
+    /^  / { l = $0; sub(/^  /, "", l); printf "%s\r\n", l > h }
+    END { if (blocks) printf "\r\n" > h; printf "%s\t%d\t%s", (code == "" ? "000" : code), (n > 0 ? n - 1 : 0), u }' "$head.log")
+  case "$_w" in
+    000*) if grep -q 'Connection refused' "$head.log"; then _rc=7; elif grep -qi 'timed out' "$head.log"; then _rc=28; elif grep -qi 'unable to resolve' "$head.log"; then _rc=6; else _rc=${_wrc:-1}; [ "$_rc" = 0 ] && _rc=1; fi
+          grep -v '^\s*$' "$head.log" | tail -n 1 > "$head.err" ;;
+    *) _rc=0 ;;
+  esac
+  rm -f "$head.in" "$head.rc" "$head.body" "$head.log"
+else
+  echo 'curl or wget is required on the target for this module' >&2; exit 127
+fi
+printf 'CURL\t%s\t%s\n' "$_rc" "$_w"
+if [ "$_rc" != 0 ]; then printf 'CURLERR\t'; tr '\n' ' ' < "$head.err"; echo; fi
+rm -f "$head.err"
+echo '--- headers'; cat "$head" 2>/dev/null; echo '--- end'
+"#
     }
 }
 
@@ -170,6 +237,9 @@ impl NetResponse {
         if self.status < 0 {
             return match self.curl_rc {
                 28 => "Connection failure: timed out".to_string(),
+                // Python's wording for the usual socket errors.
+                7 => "Request failed: <urlopen error [Errno 111] Connection refused>".to_string(),
+                6 => "Request failed: <urlopen error [Errno -2] Name or service not known>".to_string(),
                 _ => format!("Request failed: <urlopen error {}>", self.error.clone().unwrap_or_default()),
             };
         }

@@ -61,10 +61,80 @@ if [ \"$(stat -c %a \"$_t\")\" != \"$(stat -c %a -- \"${var}\")\" ]; then pc=1; 
     }
 }
 
-/// Shell printing one line `STAT\t<size>\t<mode>\t<uid>\t<owner>\t<gid>\t<group>`
+/// The mode `spec` (octal like `0644`, or symbolic like `u=rwX,g-w`) gives
+/// a file whose mode is `cur`, the way Ansible computes it.
+pub(crate) fn apply_mode(spec: &str, cur: u32, is_dir: bool) -> Result<u32, String> {
+    let invalid = || format!("mode must be in octal or symbolic form: '{spec}'");
+    if !spec.is_empty() && spec.chars().all(|c| c.is_digit(8)) {
+        return u32::from_str_radix(spec, 8).map_err(|_| invalid()).map(|m| m & 0o7777);
+    }
+    let mut mode = cur & 0o7777;
+    for clause in spec.split(',') {
+        let chars: Vec<char> = clause.chars().collect();
+        let mut i = 0;
+        let mut users = String::new();
+        while i < chars.len() && "ugoa".contains(chars[i]) {
+            users.push(chars[i]);
+            i += 1;
+        }
+        if users.is_empty() || users.contains('a') {
+            users = "ugo".into();
+        }
+        if i >= chars.len() {
+            return Err(invalid());
+        }
+        while i < chars.len() {
+            let op = chars[i];
+            if !"+-=".contains(op) {
+                return Err(invalid());
+            }
+            i += 1;
+            let start = i;
+            while i < chars.len() && !"+-=".contains(chars[i]) {
+                i += 1;
+            }
+            let perms: Vec<char> = chars[start..i].to_vec();
+            let before = mode;
+            for u in users.chars() {
+                let (shift, special_bit) = match u {
+                    'u' => (6, 0o4000),
+                    'g' => (3, 0o2000),
+                    _ => (0, 0o1000),
+                };
+                let mut bits = 0u32;
+                let mut special = 0u32;
+                for p in &perms {
+                    match p {
+                        'r' => bits |= 4,
+                        'w' => bits |= 2,
+                        'x' => bits |= 1,
+                        'X' if is_dir || before & 0o111 != 0 => bits |= 1,
+                        'X' => {}
+                        's' if u != 'o' => special |= special_bit,
+                        't' if u == 'o' => special |= special_bit,
+                        's' | 't' => {}
+                        'u' => bits |= (before >> 6) & 7,
+                        'g' => bits |= (before >> 3) & 7,
+                        'o' => bits |= before & 7,
+                        _ => return Err(invalid()),
+                    }
+                }
+                let value = (bits << shift) | special;
+                match op {
+                    '+' => mode |= value,
+                    '-' => mode &= !value,
+                    _ => mode = (mode & !((7 << shift) | special_bit)) | value,
+                }
+            }
+        }
+    }
+    Ok(mode)
+}
+
+/// Shell printing one line `STAT\t<size>\t<mode>\t<uid>\t<owner>\t<gid>\t<group>\t<type>`
 /// for the path in `$var`.
 pub(crate) fn stat_script(var: &str) -> String {
-    format!("stat -c 'STAT\t%s\t%a\t%u\t%U\t%g\t%G' -- \"${var}\" 2>/dev/null\n")
+    format!("stat -c 'STAT\t%s\t%a\t%u\t%U\t%g\t%G\t%F' -- \"${var}\" 2>/dev/null\n")
 }
 
 /// Parse the line printed by `stat_script` into Ansible's file result keys.
@@ -81,7 +151,12 @@ pub(crate) fn parse_stat(out: &str) -> Option<Map<String, Value>> {
     m.insert("owner".into(), Value::from(f[4]));
     m.insert("gid".into(), Value::from(f[5].parse::<u64>().ok()?));
     m.insert("group".into(), Value::from(f[6]));
-    m.insert("state".into(), Value::from("file"));
+    let state = match f.get(7).copied().unwrap_or("regular file") {
+        "directory" => "directory",
+        "symbolic link" => "link",
+        _ => "file",
+    };
+    m.insert("state".into(), Value::from(state));
     Some(m)
 }
 
@@ -91,6 +166,30 @@ mod tests {
     use crate::connection::local::LocalConnection;
     use crate::connection::Connection;
     use serde_json::json;
+
+    #[test]
+    fn symbolic_modes_like_chmod() {
+        // (spec, current, is_dir, expected)
+        let cases = [
+            ("0644", 0o755, false, 0o644),
+            ("u=rwX,g=rX,o=", 0o666, false, 0o640),
+            ("u=rwX,g=rX,o=", 0o644, true, 0o750),
+            ("u=rwX,g=rX,o=", 0o744, false, 0o750),
+            ("g-w,o-rwx", 0o777, false, 0o750),
+            ("a+x", 0o644, false, 0o755),
+            ("+x", 0o600, false, 0o711),
+            ("u+s,g+s", 0o755, false, 0o6755),
+            ("o+t", 0o777, true, 0o1777),
+            ("go=u", 0o700, false, 0o777),
+            ("u=rw,g=r,o=r", 0o4777, false, 0o644),
+        ];
+        for (spec, cur, dir, want) in cases {
+            assert_eq!(apply_mode(spec, cur, dir), Ok(want), "{spec} on {cur:o}");
+        }
+        assert!(apply_mode("u", 0o644, false).is_err());
+        assert!(apply_mode("u=rwq", 0o644, false).is_err());
+        assert!(apply_mode("z+x", 0o644, false).is_err());
+    }
 
     #[test]
     fn mode_changes_only_when_different() {

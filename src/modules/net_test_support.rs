@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::connection::local::LocalConnection;
+use crate::connection::{ConnError, Connection, ExecOutput};
 use crate::modules::{ModuleContext, ModuleFn, ModuleOutcome};
 use crate::playbook::templar::Templar;
 
@@ -22,7 +23,23 @@ pub(crate) struct NetHarness {
     pub(crate) vars: minijinja::Value,
     pub(crate) search_paths: Vec<PathBuf>,
     pub(crate) check_mode: bool,
-    conn: LocalConnection,
+    pub(crate) environment: Vec<(String, String)>,
+    conn: RecordingConnection,
+}
+
+/// A local connection that remembers each command and how many bytes of
+/// stdin it was given (to prove that nothing was uploaded).
+#[derive(Default)]
+pub(crate) struct RecordingConnection {
+    inner: LocalConnection,
+    pub(crate) log: Vec<(String, usize)>,
+}
+
+impl Connection for RecordingConnection {
+    fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
+        self.log.push((command.to_string(), stdin.map_or(0, <[u8]>::len)));
+        self.inner.exec(command, stdin)
+    }
 }
 
 impl NetHarness {
@@ -33,8 +50,18 @@ impl NetHarness {
             vars: Templar::context(&map),
             search_paths: Vec::new(),
             check_mode: false,
-            conn: LocalConnection::new(),
+            environment: Vec::new(),
+            conn: RecordingConnection::default(),
         }
+    }
+
+    /// Commands run so far, with the stdin bytes each was given.
+    pub(crate) fn log(&self) -> &[(String, usize)] {
+        &self.conn.log
+    }
+
+    pub(crate) fn clear_log(&mut self) {
+        self.conn.log.clear();
     }
 
     pub(crate) fn run(&mut self, f: ModuleFn, args: Value) -> ModuleOutcome {
@@ -44,7 +71,7 @@ impl NetHarness {
             check_mode: self.check_mode,
             diff_mode: false,
             escalate: None,
-            environment: Vec::new(),
+            environment: self.environment.clone(),
             templar: &self.templar,
             vars: &self.vars,
             search_paths: self.search_paths.clone(),
@@ -256,7 +283,20 @@ pub(crate) fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// A map-typed JSON value from `json!`.
-pub(crate) fn obj(v: Value) -> Map<String, Value> {
-    v.as_object().cloned().unwrap()
+/// A directory of links to every program in /usr/bin and /bin except
+/// `hidden`, to stand for a target that lacks those programs.
+pub(crate) fn path_without(hidden: &[&str]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for bin in ["/usr/bin", "/bin"] {
+        for entry in std::fs::read_dir(bin).unwrap().flatten() {
+            let name = entry.file_name();
+            let link = dir.path().join(&name);
+            if hidden.iter().any(|h| name.to_str() == Some(h)) || link.exists() {
+                continue;
+            }
+            let _ = std::os::unix::fs::symlink(entry.path(), link);
+        }
+    }
+    let path = dir.path().to_str().unwrap().to_string();
+    (dir, path)
 }

@@ -80,6 +80,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn fixture_table() {
         // (facts pkg_mgr, args, changed, failed, apt-get calls)
         let cases: Vec<(Option<&str>, Value, bool, bool, Vec<&str>)> = vec![

@@ -126,24 +126,32 @@ pub(crate) fn run(_ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Re
 mod tests {
     use super::*;
     use crate::modules::net_test_support::NetHarness;
+    use regex::Regex;
     use serde_json::json;
 
     #[test]
     fn fixture_table() {
         let mut h = NetHarness::new(json!({}));
-        // (args, expected stdout, minimum wait in ms)
+        // (args, unit, minimum wait in ms); the reported duration is the
+        // measured one, rounded to 2 places like Ansible.
         let cases = vec![
-            (json!({"seconds": 1}), "Paused for 1.0 seconds", 1000u128),
-            (json!({"seconds": "0"}), "Paused for 0.0 seconds", 0),
-            (json!({"minutes": 0, "prompt": "ignored when not a tty"}), "Paused for 0.0 minutes", 0),
+            (json!({"seconds": 1}), "seconds", 1000u128),
+            (json!({"seconds": "0"}), "seconds", 0),
+            (json!({"minutes": 0, "prompt": "ignored when not a tty"}), "minutes", 0),
         ];
-        for (args, stdout, min_ms) in cases {
+        let shown = Regex::new(r"^Paused for (\d+\.\d{1,2}) (seconds|minutes)$").unwrap();
+        for (args, unit, min_ms) in cases {
             let t = Instant::now();
             let out = h.run(run, args.clone());
             assert!(t.elapsed().as_millis() >= min_ms, "args {args}");
-            assert!(t.elapsed().as_millis() < min_ms + 900, "args {args}");
+            assert!(t.elapsed().as_millis() < min_ms + 3000, "args {args}");
             assert!(!out.is_failed(), "{:?}", out.result);
-            assert_eq!(out.result["stdout"], stdout, "args {args}");
+            let stdout = out.result["stdout"].as_str().unwrap();
+            let c = shown.captures(stdout).unwrap_or_else(|| panic!("stdout {stdout}"));
+            let value: f64 = c[1].parse().unwrap();
+            let secs = if unit == "minutes" { value * 60.0 } else { value };
+            assert_eq!(&c[2], unit);
+            assert!(secs * 1000.0 >= min_ms as f64 && secs * 1000.0 < min_ms as f64 + 3000.0, "{stdout}");
             assert_eq!(out.result["delta"], json!((min_ms / 1000) as u64));
             assert_eq!(out.result["user_input"], "");
             assert_eq!(out.result["changed"], false);

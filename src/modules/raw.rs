@@ -49,6 +49,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn fixture_table() {
         // (args, check, changed, failed, rc, stdout, skipped)
         let cases: Vec<(Value, bool, bool, bool, &str, &str, bool)> = vec![

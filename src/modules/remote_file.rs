@@ -133,6 +133,9 @@ impl RemoteStat {
 pub(crate) struct Facts {
     pub(crate) stats: Vec<RemoteStat>,
     pub(crate) umask: u32,
+    /// The uid/gid commands run as (owner of a newly created file).
+    pub(crate) euid: u32,
+    pub(crate) egid: u32,
     pub(crate) uids: HashMap<String, Option<u32>>,
     pub(crate) gids: HashMap<String, Option<u32>>,
 }
@@ -166,7 +169,7 @@ pub(crate) fn probe(
     owner: Option<&str>,
     group: Option<&str>,
 ) -> Result<Facts, Stop> {
-    let mut script = String::from("umask; ");
+    let mut script = String::from("umask; id -u; id -g; ");
     for (i, pr) in probes.iter().enumerate() {
         script.push_str(&format!("p={}; echo P{i}; if [ -e \"$p\" ] || [ -L \"$p\" ]; then ", quote(&pr.path)));
         script.push_str(&stat_script(pr.follow));
@@ -207,6 +210,8 @@ pub(crate) fn probe(
     let mut facts = Facts::default();
     let mut lines = text.lines();
     facts.umask = lines.next().and_then(|u| u32::from_str_radix(u.trim(), 8).ok()).unwrap_or(0o022);
+    facts.euid = lines.next().and_then(|u| u.trim().parse().ok()).unwrap_or(0);
+    facts.egid = lines.next().and_then(|g| g.trim().parse().ok()).unwrap_or(0);
     let mut current: Option<RemoteStat> = None;
     for line in lines {
         if let Some(idx) = line.strip_prefix('P').and_then(|n| n.parse::<usize>().ok()) {
@@ -481,27 +486,19 @@ const BACKUP: &str = "if [ -e \"$d\" ]; then b=\"$d.$$.$(date +%Y-%m-%d@%H:%M:%S
 
 /// Write a file atomically; `Err(outcome)` is a module failure to return as is.
 pub(crate) fn write_file(ctx: &mut ModuleContext<'_>, w: &Write<'_>) -> Result<Applied, Stop> {
-    let dir = parent_of(w.dest);
-    let mut s = format!("d={}; dir={}; ", quote(w.dest), quote(&dir));
-    if let Some(m) = w.mkdir_parent {
-        s.push_str(&format!("[ -d \"$dir\" ] || {{ mkdir -p -m {m:o} -- \"$dir\" || exit 1; }}; "));
-    }
-    s.push_str("t=$(mktemp \"$dir/.berth_tmp.XXXXXXXX\") || exit 1; ");
-    s.push_str("cat > \"$t\" || { rm -f \"$t\"; exit 1; }; ");
-    s.push_str(&format!("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; else chmod {:o} \"$t\"; fi; ", w.default_mode));
-    s.push_str(&format!("( {} ) || {{ rm -f \"$t\"; exit 1; }}; ", w.attrs.script("\"$t\"", true)));
-    if let Some(v) = w.validate {
-        let cmd = v.replace("%s", "\"$t\"");
-        s.push_str(&format!(
-            "( {cmd} ) > \"$t.vo\" 2> \"$t.ve\"; rc=$?; if [ $rc -ne 0 ]; then echo \"VALIDATE $rc\"; cat \"$t.vo\"; cat \"$t.ve\" >&2; rm -f \"$t\" \"$t.vo\" \"$t.ve\"; exit 97; fi; rm -f \"$t.vo\" \"$t.ve\"; "
-        ));
-    }
-    if w.backup {
-        s.push_str(BACKUP);
-    }
-    s.push_str("mv -f -- \"$t\" \"$d\" || { rm -f \"$t\"; exit 1; }; p=\"$d\"; ");
+    write_file_from(ctx, w, Fill::Stdin)
+}
+
+/// `write_file` with the bytes from `fill` (stdin carries `w.content`).
+pub(crate) fn write_file_from(ctx: &mut ModuleContext<'_>, w: &Write<'_>, fill: Fill<'_>) -> Result<Applied, Stop> {
+    let mut s = write_script(w, fill);
+    s.push_str("p=\"$d\"; ");
     s.push_str(&stat_script(false));
-    let out = ctx.exec(&s, Some(w.content))?;
+    let stdin = match fill {
+        Fill::HostFile(_) => None,
+        _ => Some(w.content),
+    };
+    let out = ctx.exec(&s, stdin)?;
     if out.rc == 97 {
         let text = out.stdout_str();
         let mut lines = text.splitn(2, '\n');
@@ -518,6 +515,48 @@ pub(crate) fn write_file(ctx: &mut ModuleContext<'_>, w: &Write<'_>) -> Result<A
         return Err(Stop::Fail(format!("Could not write {}: {}", w.dest, out.stderr_str().trim())));
     }
     Ok(parse_applied(w.dest, &out.stdout_str()))
+}
+
+/// Where a written file's bytes come from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fill<'a> {
+    /// All of stdin.
+    Stdin,
+    /// The next that many bytes of stdin (several files on one stdin).
+    Take(usize),
+    /// A file already on the host (`remote_src`).
+    HostFile(&'a str),
+}
+
+/// Shell for one atomic write (sets `$d` to the destination).
+pub(crate) fn write_script(w: &Write<'_>, fill: Fill<'_>) -> String {
+    let dir = parent_of(w.dest);
+    let mut s = format!("d={}; dir={}; ", quote(w.dest), quote(&dir));
+    if let Some(m) = w.mkdir_parent {
+        s.push_str(&format!("[ -d \"$dir\" ] || {{ mkdir -p -m {m:o} -- \"$dir\" || exit 1; }}; "));
+    }
+    s.push_str("t=$(mktemp \"$dir/.berth_tmp.XXXXXXXX\") || exit 1; ");
+    match fill {
+        Fill::Stdin => s.push_str("cat > \"$t\" || { rm -f \"$t\"; exit 1; }; "),
+        Fill::Take(n) => s.push_str(&format!("head -c {n} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; ")),
+        Fill::HostFile(p) => s.push_str(&format!("cat -- {} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; ", quote(p))),
+    }
+    s.push_str(&format!(
+        "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; else chmod {:o} \"$t\"; fi; ",
+        w.default_mode
+    ));
+    s.push_str(&format!("( {} ) || {{ rm -f \"$t\"; exit 1; }}; ", w.attrs.script("\"$t\"", true)));
+    if let Some(v) = w.validate {
+        let cmd = v.replace("%s", "\"$t\"");
+        s.push_str(&format!(
+            "( {cmd} ) > \"$t.vo\" 2> \"$t.ve\"; rc=$?; if [ $rc -ne 0 ]; then echo \"VALIDATE $rc\"; cat \"$t.vo\"; cat \"$t.ve\" >&2; rm -f \"$t\" \"$t.vo\" \"$t.ve\"; exit 97; fi; rm -f \"$t.vo\" \"$t.ve\"; "
+        ));
+    }
+    if w.backup {
+        s.push_str(BACKUP);
+    }
+    s.push_str("mv -f -- \"$t\" \"$d\" || { rm -f \"$t\"; exit 1; }; ");
+    s
 }
 
 fn parse_applied(path: &str, text: &str) -> Applied {
@@ -601,8 +640,20 @@ fn looks_binary(data: &[u8]) -> bool {
 /// A `--diff` entry for a content change, or Ansible's reason for skipping it
 /// (`dst_binary`, `src_binary`, `dst_larger`, `src_larger`) in the result's `diff`.
 pub(crate) fn content_diff(
-    mut out: ModuleOutcome,
+    out: ModuleOutcome,
     path: &str,
+    before: Option<&[u8]>,
+    before_size: u64,
+    after: &[u8],
+    after_header: &str,
+) -> ModuleOutcome {
+    content_diff_with(out, &format!("before: {path}"), before, before_size, after, after_header)
+}
+
+/// `content_diff` with both headers given (lineinfile's `PATH (content)`).
+pub(crate) fn content_diff_with(
+    mut out: ModuleOutcome,
+    before_header: &str,
     before: Option<&[u8]>,
     before_size: u64,
     after: &[u8],
@@ -622,7 +673,7 @@ pub(crate) fn content_diff(
         return out.with("diff", Value::Object(skipped));
     }
     out.diffs.push(FileDiff {
-        before_header: format!("before: {path}"),
+        before_header: before_header.to_string(),
         after_header: after_header.to_string(),
         before: before.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
         after: String::from_utf8_lossy(after).into_owned(),
@@ -665,4 +716,90 @@ pub(crate) fn finish(r: Result<ModuleOutcome, Stop>) -> Result<ModuleOutcome, Co
         Err(Stop::Outcome(out)) => Ok(out),
         Err(Stop::Conn(e)) => Err(e),
     }
+}
+
+/// A whole-file text edit (lineinfile, blockinfile) ready to apply.
+pub(crate) struct Edit<'a> {
+    /// The path as given (headers, messages).
+    pub(crate) path: &'a str,
+    /// The path as probed with symlinks followed.
+    pub(crate) st: &'a RemoteStat,
+    pub(crate) facts: &'a Facts,
+    pub(crate) attrs: &'a Attrs,
+    pub(crate) original: Option<&'a [u8]>,
+    pub(crate) result: Vec<u8>,
+    pub(crate) changed: bool,
+    pub(crate) msg: String,
+    pub(crate) backup: bool,
+    pub(crate) validate: Option<&'a str>,
+    /// Result key of the backup path (`backup` for lineinfile, `backup_file` for blockinfile).
+    pub(crate) backup_key: &'static str,
+}
+
+/// Apply an edit the way Ansible's lineinfile/blockinfile do: write the new
+/// content (backup, validate, atomic), then the file attributes, with the
+/// message growing " and ownership, perms or SE linux context changed".
+pub(crate) fn apply_edit(ctx: &mut ModuleContext<'_>, e: Edit<'_>) -> Result<ModuleOutcome, Stop> {
+    let exists = e.st.exists();
+    let mut out = ModuleOutcome::changed(e.changed);
+    if ctx.diff_mode {
+        let header = format!("{} (content)", e.path);
+        out = content_diff_with(out, &header, e.original, e.st.size, &e.result, &header);
+    }
+    // A file this edit creates is judged as created: default mode, our ids.
+    let created = RemoteStat {
+        kind: Kind::File,
+        mode: e.facts.default_file_mode(),
+        uid: e.facts.euid,
+        gid: e.facts.egid,
+        nlink: 1,
+        ..RemoteStat::default()
+    };
+    let change = e.attrs.change(if exists { e.st } else { &created }, e.facts, 0)?;
+    let mut msg = e.msg;
+    let mut backup_file = None;
+    if e.changed && !ctx.check_mode {
+        let dest = match (&e.st.realpath, exists) {
+            (Some(real), true) => real.clone(),
+            _ => e.path.to_string(),
+        };
+        let w = Write {
+            dest: &dest,
+            content: &e.result,
+            attrs: change.clone(),
+            validate: e.validate,
+            backup: e.backup,
+            mkdir_parent: (!exists).then(|| e.facts.default_dir_mode()),
+            default_mode: e.facts.default_file_mode(),
+        };
+        let applied = write_file(ctx, &w).map_err(|stop| match stop {
+            Stop::Outcome(fail) if fail.result.get("msg") == Some(&Value::from("failed to validate")) => {
+                let rc = fail.result.get("exit_status").cloned().unwrap_or(Value::Null);
+                let err = fail.result.get("stderr").and_then(Value::as_str).unwrap_or("").to_string();
+                Stop::Fail(format!("failed to validate: rc:{rc} error:{err}"))
+            }
+            other => other,
+        })?;
+        backup_file = applied.backup_file;
+    }
+    if ctx.check_mode && !exists {
+        return Ok(out.with("msg", msg).with(e.backup_key, ""));
+    }
+    if !change.is_empty() {
+        if !e.changed && !ctx.check_mode {
+            let target = e.st.realpath.clone().unwrap_or_else(|| e.path.to_string());
+            apply_attrs(ctx, &target, &change, true)?;
+        }
+        if e.changed {
+            msg.push_str(" and ");
+        }
+        msg.push_str("ownership, perms or SE linux context changed");
+        out.result.insert("changed".into(), Value::Bool(true));
+    }
+    match (e.backup_key, backup_file) {
+        ("backup", b) => out = out.with("backup", b.unwrap_or_default()),
+        (key, Some(b)) => out = out.with(key, b),
+        _ => {}
+    }
+    Ok(out.with("msg", msg))
 }

@@ -30,9 +30,10 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         if state.is_none() && enabled.is_none() {
             return Err("Neither 'state' nor 'enabled' set".into());
         }
-        Ok((name, state, enabled, a.str("use")?.unwrap_or_else(|| "auto".into()), a.str("runlevel")?))
+        let opts = SysvOpts { runlevel: a.str("runlevel")?, pattern: a.str("pattern")?, sleep: a.int("sleep")? };
+        Ok((name, state, enabled, a.str("use")?.unwrap_or_else(|| "auto".into()), opts))
     })();
-    let (name, state, enabled, wanted, runlevel) = match parsed {
+    let (name, state, enabled, wanted, opts) = match parsed {
         Ok(p) => p,
         Err(msg) => return Ok(ModuleOutcome::failed(msg)),
     };
@@ -51,7 +52,15 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         };
         return systemd::run_params(ctx, &p);
     }
-    sysv(ctx, &name, state.as_deref(), enabled, runlevel.as_deref())
+    sysv(ctx, &name, state.as_deref(), enabled, &opts)
+}
+
+/// SysV-only options: which runlevel's links, a process pattern that tells
+/// whether the service runs, and seconds between stop and start on restart.
+struct SysvOpts {
+    runlevel: Option<String>,
+    pattern: Option<String>,
+    sleep: Option<i64>,
 }
 
 /// The host's init system: the gathered fact, the cached probe, or one probe now.
@@ -77,18 +86,28 @@ fn sysv(
     name: &str,
     state: Option<&str>,
     enabled: Option<bool>,
-    runlevel: Option<&str>,
+    opts: &SysvOpts,
 ) -> Result<ModuleOutcome, ConnError> {
     let q = quote(name);
-    let levels = match runlevel {
+    let levels = match &opts.runlevel {
         Some(r) => format!("/etc/rc{}.d", quote(r)),
         None => "/etc/rc[2345].d".into(),
     };
-    let script = format!(
+    let mut script = format!(
         "__o=$(service {q} status 2>&1); echo \"{MARK}status $?\"; printf '%s\\n' \"$__o\"\n\
          echo \"{MARK}links\"; ls -d {levels}/S??{q} 2>/dev/null\n"
     );
-    let out = ctx.exec(&script, None)?.stdout_str();
+    // The pattern comes on stdin so that no command line but pgrep's own
+    // (which pgrep skips) contains it.
+    let pattern_input = opts.pattern.as_ref().map(|p| format!("{p}\n"));
+    if pattern_input.is_some() {
+        script.push_str(&format!("IFS= read -r __pat; pgrep -f -- \"$__pat\" >/dev/null; echo \"{MARK}pattern $?\"\n"));
+    }
+    let out = ctx.exec(&script, pattern_input.as_deref().map(str::as_bytes))?.stdout_str();
+    let pattern_rc: Option<i32> = out
+        .lines()
+        .find_map(|l| l.strip_prefix(MARK).and_then(|r| r.strip_prefix("pattern ")))
+        .and_then(|r| r.trim().parse().ok());
     let (status_part, links) = out.split_once(&format!("{MARK}links\n")).unwrap_or((&out, ""));
     let status_rc: i32 = status_part
         .lines()
@@ -98,7 +117,11 @@ fn sysv(
     if status_part.contains("unrecognized service") || status_rc == 4 {
         return Ok(ModuleOutcome::failed(format!("Could not find the requested service {name}: host")));
     }
-    let running = status_rc == 0;
+    let running = match pattern_rc {
+        Some(rc) => rc == 0,
+        None => status_rc == 0,
+    };
+    let links = links.split(MARK).next().unwrap_or("");
     let is_enabled = !links.trim().is_empty();
 
     let mut steps: Vec<String> = Vec::new();
@@ -120,8 +143,12 @@ fn sysv(
             "restarted" => Some("restart"),
             _ => Some(if running { "reload" } else { "start" }),
         };
-        if let Some(a) = action {
-            steps.push(format!("service {q} {a}"));
+        match (action, opts.sleep) {
+            (Some("restart"), Some(secs)) if secs > 0 => {
+                steps.push(format!("service {q} stop; sleep {secs}; service {q} start"));
+            }
+            (Some(a), _) => steps.push(format!("service {q} {a}")),
+            (None, _) => {}
         }
         result = result.with("state", s.to_string());
     }
@@ -168,6 +195,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn sysv_fallback() {
         // (running, args, check, changed, failed, changing calls)
         let cases: Vec<(bool, Value, bool, bool, bool, Vec<&str>)> = vec![
@@ -202,10 +230,91 @@ case "$2" in status) [ -f "$STATE/berthsvc.running" ];; start|restart|reload) to
                 (changed, failed, calls.iter().map(|c| c.to_string()).collect::<Vec<_>>()),
                 "{args}: {out:?}"
             );
-            if changed && !check && args.get("state").map_or(false, |s| s == "started" || s == "stopped") {
+            if changed && !check && args.get("state").is_some_and(|s| s == "started" || s == "stopped") {
                 assert!(!h.run(run, args.clone()).is_changed(), "second run of {args}");
             }
         }
+    }
+
+    /// Removes the throwaway init script and its rc links, even on panic.
+    struct InitScript(String);
+
+    impl Drop for InitScript {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("update-rc.d").args(["-f", &self.0, "remove"]).output();
+            let _ = std::fs::remove_file(format!("/etc/init.d/{}", self.0));
+        }
+    }
+
+    /// A real LSB init script driven through the real `service` and
+    /// `update-rc.d` of this (systemd-less) machine.
+    #[test]
+    fn sysv_on_a_real_init_script() {
+        let real = std::path::Path::new("/usr/sbin/service").exists() && std::path::Path::new("/usr/sbin/update-rc.d").exists();
+        if !crate::modules::sys_test_support::is_root() || !real || std::path::Path::new("/run/systemd/system").exists() {
+            eprintln!("skipped: needs root, service, update-rc.d and no running systemd");
+            return;
+        }
+        let name = format!("berthtest_svc{}", std::process::id() % 100000);
+        let mut h = crate::modules::sys_test_support::SysHarness::new();
+        let flag = h.state("running");
+        let script = format!(
+            "#!/bin/sh\n### BEGIN INIT INFO\n# Provides: {name}\n# Required-Start:\n# Required-Stop:\n\
+             # Default-Start: 2 3 4 5\n# Default-Stop: 0 1 6\n# Short-Description: berth test\n### END INIT INFO\n\
+             case \"$1\" in start|restart|reload) touch {f};; stop) rm -f {f};; \
+             status) [ -f {f} ] && exit 0; exit 3;; *) exit 2;; esac\n",
+            f = flag.display()
+        );
+        let _guard = InitScript(name.clone());
+        std::fs::write(format!("/etc/init.d/{name}"), script).unwrap();
+        std::fs::set_permissions(format!("/etc/init.d/{name}"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        h.vars.insert("ansible_service_mgr".into(), json!("sysvinit"));
+        let links = || {
+            std::fs::read_dir("/etc/rc2.d").unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|f| f.ends_with(&name)).collect::<Vec<_>>()
+        };
+        // (args, changed)
+        let steps: Vec<(Value, bool)> = vec![
+            (json!({"name": name, "state": "started", "enabled": true}), true),
+            (json!({"name": name, "state": "started", "enabled": true}), false),
+            (json!({"name": name, "enabled": false}), true),
+            (json!({"name": name, "enabled": false}), false),
+            (json!({"name": name, "state": "stopped", "enabled": true}), true),
+            (json!({"name": name, "state": "stopped", "enabled": true}), false),
+        ];
+        for (args, changed) in steps {
+            let out = h.run(run, args.clone());
+            assert_eq!((out.is_changed(), out.is_failed()), (changed, false), "{args}: {out:?}");
+            let want_running = args.get("state").map(|s| s == "started");
+            if let Some(r) = want_running {
+                assert_eq!(flag.exists(), r, "{args}");
+            }
+            let enabled = args["enabled"].as_bool().unwrap_or(true);
+            assert_eq!(links().iter().any(|l| l.starts_with('S')), enabled, "{args}: {:?}", links());
+        }
+    }
+
+    #[test]
+    fn sysv_pattern_and_sleep() {
+        let mut h = crate::modules::sys_test_support::SysHarness::new();
+        h.vars.insert("ansible_service_mgr".into(), json!("sysvinit"));
+        h.fake("service", "[ \"$2\" = status ] && exit 3; exit 0");
+        // A process that matches the pattern: the service counts as running
+        // although `service status` says otherwise.
+        let mut sleeper = std::process::Command::new("sleep").arg("30.4242").spawn().unwrap();
+        let out = h.run(run, json!({"name": "x", "state": "started", "pattern": "sleep 30.4242"}));
+        let stopped = h.run(run, json!({"name": "x", "state": "stopped", "pattern": "sleep 30.4242"}));
+        sleeper.kill().unwrap();
+        let _ = sleeper.wait();
+        assert!(!out.is_changed(), "{out:?}");
+        assert!(stopped.is_changed());
+        let out = h.run(run, json!({"name": "x", "state": "started", "pattern": "sleep 30.4242"}));
+        assert!(out.is_changed(), "no process matches any more");
+        h.take_calls();
+        let out = h.run(run, json!({"name": "x", "state": "restarted", "sleep": 1}));
+        assert!(out.is_changed());
+        let calls: Vec<String> = h.take_calls().into_iter().filter(|c| !c.ends_with(" status")).collect();
+        assert_eq!(calls, vec!["service x stop".to_string(), "service x start".to_string()]);
     }
 
     #[test]

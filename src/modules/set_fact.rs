@@ -35,25 +35,18 @@ pub(crate) fn run(_ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Re
                 "The variable name '{k}' is not valid. Variables must start with a letter or underscore character, and contain only letters, numbers and underscores."
             )));
         }
-        // Like Ansible without jinja2_native: boolean-looking strings become booleans.
-        let value = match v {
-            Value::String(s) if matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no") => {
-                Value::Bool(matches!(s.to_ascii_lowercase().as_str(), "true" | "yes"))
-            }
-            other => other.clone(),
-        };
-        facts.insert(k.clone(), value);
+        // Values are kept as they are (ansible-core 2.19 no longer turns
+        // "yes"/"no" strings into booleans).
+        facts.insert(k.clone(), v.clone());
     }
     if facts.is_empty() {
         return Ok(ModuleOutcome::failed(
             "No key/value pairs provided, at least one is required for this action to succeed",
         ));
     }
-    let mut out = ModuleOutcome::ok().with("ansible_facts", Value::Object(facts));
-    if cacheable {
-        out.result.insert("_ansible_facts_cacheable".into(), Value::Bool(true));
-    }
-    Ok(out)
+    Ok(ModuleOutcome::ok()
+        .with("ansible_facts", Value::Object(facts))
+        .with("_ansible_facts_cacheable", cacheable))
 }
 
 #[cfg(test)]
@@ -69,7 +62,8 @@ mod tests {
         let cases = vec![
             (
                 json!({"a": 1, "b": "text", "c": [1, 2], "d": "yes", "e": "False"}),
-                json!({"changed": false, "ansible_facts": {"a": 1, "b": "text", "c": [1, 2], "d": true, "e": false}}),
+                json!({"changed": false, "ansible_facts": {"a": 1, "b": "text", "c": [1, 2], "d": "yes", "e": "False"},
+                       "_ansible_facts_cacheable": false}),
             ),
             (
                 json!({"x": {"y": 1}, "cacheable": "yes"}),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::connection::local::LocalConnection;
+use crate::connection::{ConnError, Connection, ExecOutput};
 use crate::modules::{ModuleContext, ModuleFn, ModuleOutcome};
 use crate::playbook::templar::Templar;
 
@@ -19,7 +20,7 @@ pub(crate) struct SysHarness {
     pub(crate) check_mode: bool,
     pub(crate) extra_env: Vec<(String, String)>,
     pub(crate) hostname: String,
-    conn: LocalConnection,
+    conn: CountingConnection,
     templar: Templar,
 }
 
@@ -35,7 +36,7 @@ impl SysHarness {
             check_mode: false,
             extra_env: Vec::new(),
             hostname: "testhost".into(),
-            conn: LocalConnection::new(),
+            conn: CountingConnection { inner: LocalConnection::new(), execs: 0 },
             templar: Templar::new(),
         }
     }
@@ -68,6 +69,11 @@ impl SysHarness {
         let text = fs::read_to_string(&log).unwrap_or_default();
         fs::write(&log, "").unwrap();
         text.lines().map(str::to_string).collect()
+    }
+
+    /// Round trips (`Connection::exec` calls) since the last `take_execs`.
+    pub(crate) fn take_execs(&mut self) -> usize {
+        std::mem::take(&mut self.conn.execs)
     }
 
     pub(crate) fn run(&mut self, f: ModuleFn, args: Value) -> ModuleOutcome {
@@ -143,4 +149,25 @@ impl Drop for AccountGuard {
 pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// `LocalConnection` that counts round trips, to hold modules to their
+/// one-read, one-change budget.
+struct CountingConnection {
+    inner: LocalConnection,
+    execs: usize,
+}
+
+impl Connection for CountingConnection {
+    fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
+        self.execs += 1;
+        self.inner.exec(command, stdin)
+    }
+}
+
+/// Round trips of one module run: returns (outcome, execs).
+pub(crate) fn run_counted(h: &mut SysHarness, f: ModuleFn, args: Value) -> (ModuleOutcome, usize) {
+    h.take_execs();
+    let out = h.run(f, args);
+    (out, h.take_execs())
 }

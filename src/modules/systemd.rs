@@ -251,6 +251,7 @@ esac"#,
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn fixture_table() {
         // (active, unit file state, args, changed, failed, state-changing calls)
         let cases: Vec<(&str, &str, Value, bool, bool, Vec<&str>)> = vec![
@@ -294,6 +295,15 @@ esac"#,
                 assert!(!again.is_changed(), "second run of {args}: {:?}", h.take_calls());
             }
         }
+    }
+
+    #[test]
+    fn one_round_trip_to_read_one_to_change() {
+        use crate::modules::sys_test_support::run_counted;
+        let mut h = systemd_harness(&[("web", "inactive", "masked")]);
+        let args = json!({"name": "web", "masked": false, "enabled": true, "state": "started", "daemon_reload": true});
+        assert_eq!(run_counted(&mut h, run, args.clone()).1, 2, "reload + show, then unmask + enable + start");
+        assert_eq!(run_counted(&mut h, run, args).1, 1);
     }
 
     #[test]

@@ -199,3 +199,48 @@ pub(crate) fn assert_check_predicts(f: ModuleFn, root: &Path, args: &Value, base
     assert_eq!(calls, 1, "{label}: an unchanged run is one round trip");
     assert_eq!(snapshot(root), after, "{label}: second run changed the host");
 }
+
+/// Run one `module` task per entry of `tasks` through the real
+/// `ansible-playbook` (implicit localhost, local connection) and return each
+/// task's registered result, for differential tests against Ansible itself.
+/// `None` when `ansible-playbook` is not installed.
+pub(crate) fn ansible_results(module: &str, tasks: &[Value], workdir: &Path) -> Option<Vec<Value>> {
+    let have = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("command -v ansible-playbook")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !have {
+        return None;
+    }
+    let out_file = workdir.join("ansible-results.json");
+    let mut list = Vec::new();
+    let mut names = Vec::new();
+    for (i, args) in tasks.iter().enumerate() {
+        let mut task = Map::new();
+        task.insert(format!("ansible.builtin.{module}"), args.clone());
+        task.insert("register".into(), Value::from(format!("r{i}")));
+        task.insert("ignore_errors".into(), Value::Bool(true));
+        list.push(Value::Object(task));
+        names.push(format!("r{i}"));
+    }
+    let mut dump = Map::new();
+    dump.insert(
+        "ansible.builtin.copy".into(),
+        serde_json::json!({"content": format!("{{{{ [{}] | to_json }}}}", names.join(", ")), "dest": out_file.to_string_lossy()}),
+    );
+    list.push(Value::Object(dump));
+    let play = serde_json::json!([{"hosts": "localhost", "gather_facts": false, "tasks": list}]);
+    let play_file = workdir.join("play.yml");
+    std::fs::write(&play_file, serde_json::to_string(&play).unwrap()).unwrap();
+    let out = std::process::Command::new("ansible-playbook")
+        .arg(&play_file)
+        .env("ANSIBLE_LOCALHOST_WARNING", "False")
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .expect("ansible-playbook runs");
+    assert!(out.status.success(), "ansible-playbook failed: {}", String::from_utf8_lossy(&out.stdout));
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    Some(serde_json::from_str(&text).unwrap())
+}

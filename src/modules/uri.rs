@@ -33,12 +33,14 @@ const KNOWN: &[&str] = &[
     "removes",
     "http_agent",
     "use_proxy",
+    "force",
     "mode",
     "owner",
     "group",
 ];
 
 struct Plan {
+    force: bool,
     req: NetHttp,
     status_codes: Vec<i64>,
     return_content: bool,
@@ -147,7 +149,12 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
             .map(|s| s.trim().parse::<i64>().map_err(|_| format!("status_code contains a non-integer: {s}")))
             .collect::<Result<_, _>>()?,
     };
+    let force = a.bool("force", false)?;
+    if force {
+        req.headers.push(("Cache-Control".into(), "no-cache".into()));
+    }
     Ok(Plan {
+        force,
         req,
         status_codes,
         return_content: a.bool("return_content", false)?,
@@ -156,6 +163,24 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
         removes: a.str("removes")?,
         perms: NetPerms::from_args(&a)?,
     })
+}
+
+/// Resolve a `Location` against the request URL, like Python's `urljoin`.
+fn url_join(base: &str, loc: &str) -> String {
+    if loc.contains("://") {
+        return loc.to_string();
+    }
+    let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
+    if let Some(net) = loc.strip_prefix("//") {
+        return format!("{scheme}://{net}");
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if loc.starts_with('/') {
+        return format!("{scheme}://{host}{loc}");
+    }
+    let path = rest[host.len()..].split(['?', '#']).next().unwrap_or("");
+    let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    format!("{scheme}://{host}{dir}/{loc}")
 }
 
 fn py_list(codes: &[i64]) -> String {
@@ -170,7 +195,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     if ctx.check_mode {
         return Ok(ModuleOutcome::ok()
             .with("skipped", true)
-            .with("msg", "remote module (uri) does not support check mode"));
+            .with("msg", "This action (uri) does not support check mode."));
     }
     let accepted = p.status_codes.iter().map(i64::to_string).collect::<Vec<_>>().join(" ");
     let mut s = String::from("export LC_ALL=C\n");
@@ -180,10 +205,11 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     if let Some(r) = &p.removes {
         s.push_str(&format!("if [ ! -e {} ]; then echo SKIP-REMOVES; exit 0; fi\n", quote(r)));
     }
-    s.push_str("_d=$(mktemp -d) || exit 1; trap 'rm -rf \"$_d\"' EXIT; body=\"$_d/body\"; head=\"$_d/head\"; extra_cfg=\n");
+    s.push_str("_d=$(mktemp -d) || exit 1; trap 'rm -rf \"$_d\"' EXIT; body=\"$_d/body\"; head=\"$_d/head\"; extra_header=\n");
     if let Some(dest) = &p.dest {
+        let probe = if p.force { "false" } else { "[ -f \"$dest\" ]" };
         s.push_str(&format!(
-            "dest={}\nif [ -f \"$dest\" ]; then extra_cfg=\"header = \\\"If-Modified-Since: $(date -u -r \"$dest\" '+%a, %d %b %Y %H:%M:%S GMT')\\\"\"; fi\n",
+            "dest={}\nif {probe}; then extra_header=\"If-Modified-Since: $(date -u -r \"$dest\" '+%a, %d %b %Y %H:%M:%S GMT')\"; fi\n",
             quote(dest)
         ));
     }
@@ -209,19 +235,17 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         s.push_str("fi\n");
     }
     let started = Instant::now();
-    let config = p.req.config();
-    let out = ctx.exec(&s, Some(config.as_bytes()))?;
+    let config = p.req.payload();
+    let out = ctx.exec(&s, Some(&config))?;
     let elapsed = started.elapsed().as_secs();
     let stdout = out.stdout_str();
     if stdout.starts_with("SKIP-CREATES") {
         let c = p.creates.unwrap_or_default();
-        return Ok(ModuleOutcome::ok().with("stdout", format!("skipped, since '{c}' exists")).with("msg", format!("skipped, since '{c}' exists")));
+        return Ok(ModuleOutcome::ok().with("stdout", format!("skipped, since '{c}' exists")));
     }
     if stdout.starts_with("SKIP-REMOVES") {
         let r = p.removes.unwrap_or_default();
-        return Ok(ModuleOutcome::ok()
-            .with("stdout", format!("skipped, since '{r}' does not exist"))
-            .with("msg", format!("skipped, since '{r}' does not exist")));
+        return Ok(ModuleOutcome::ok().with("stdout", format!("skipped, since '{r}' does not exist")));
     }
     let Some(resp) = parse_response(&stdout) else {
         return Ok(ModuleOutcome::failed(format!("uri could not run on the target: {}", out.stderr_str().trim()))
@@ -247,6 +271,10 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         }
     }
     result.extend(resp.header_map());
+    if let Some(Value::String(loc)) = result.get("location") {
+        let absolute = url_join(&p.req.url, loc);
+        result.insert("location".into(), Value::from(absolute));
+    }
     let ok = p.status_codes.contains(&resp.status);
     let msg = resp.msg();
     result.insert("changed".into(), Value::Bool(changed));
@@ -352,7 +380,7 @@ mod tests {
             ),
             (
                 json!({"url": srv.url("/redirect"), "follow_redirects": "none", "status_code": "302"}),
-                json!({"status": 302, "redirected": false, "location": "/text", "msg": "HTTP Error 302: Found"}),
+                json!({"status": 302, "redirected": false, "location": srv.url("/text"), "msg": "HTTP Error 302: Found"}),
             ),
             (
                 json!({"url": srv.url("/redirect"), "method": "POST", "body": "x"}),
@@ -388,7 +416,58 @@ mod tests {
         let refused = h.run(run, json!({"url": format!("http://127.0.0.1:{port}/")}));
         assert_eq!(refused.result["status"], -1);
         let msg = refused.result["msg"].as_str().unwrap();
-        assert!(msg.starts_with("Status code was -1 and not [200]: Request failed: <urlopen error"), "{msg}");
+        assert_eq!(msg, "Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>");
+    }
+
+    #[test]
+    fn wget_when_the_target_has_no_curl() {
+        let srv = server();
+        let (_bin, path) = crate::modules::net_test_support::path_without(&["curl"]);
+        let mut h = NetHarness::new(json!({}));
+        h.environment = vec![("PATH".into(), path)];
+        let cases: Vec<(Value, Value)> = vec![
+            (
+                json!({"url": srv.url("/json")}),
+                json!({"status": 200, "msg": "OK (22 bytes)", "json": {"name": "berth", "n": 3}, "x_trace_id": "abc"}),
+            ),
+            (
+                json!({"url": srv.url("/redirect"), "return_content": true}),
+                json!({"status": 200, "redirected": true, "url": srv.url("/text"), "content": "hello"}),
+            ),
+            (
+                json!({"url": srv.url("/missing"), "return_content": true}),
+                json!({"failed": true, "status": 404, "content": "no such thing",
+                       "msg": "Status code was 404 and not [200]: HTTP Error 404: Not Found"}),
+            ),
+            (
+                json!({"url": srv.url("/echo"), "method": "POST", "body_format": "json", "body": {"a": "line\nbreak"},
+                       "status_code": 201, "url_username": "deploy", "url_password": "s3cr\"et"}),
+                json!({"status": 201, "json": {"method": "POST", "ctype": "application/json",
+                       "body": "{\"a\":\"line\\nbreak\"}", "auth": "Basic ZGVwbG95OnMzY3IiZXQ=", "x": null}}),
+            ),
+        ];
+        for (args, want) in cases {
+            let got = h.run(run, args.clone());
+            for (k, v) in want.as_object().unwrap() {
+                assert_eq!(got.result.get(k), Some(v), "key {k} for args {args}: {:?}", got.result);
+            }
+            assert!(h.log().last().unwrap().0.contains("PATH="), "ran with the curl-less PATH");
+        }
+        let port = closed_port();
+        let refused = h.run(run, json!({"url": format!("http://127.0.0.1:{port}/")}));
+        assert_eq!(refused.result["msg"], "Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>");
+        let (_bin2, bare) = crate::modules::net_test_support::path_without(&["curl", "wget"]);
+        h.environment = vec![("PATH".into(), bare)];
+        let none = h.run(run, json!({"url": srv.url("/json")}));
+        assert!(none.result["msg"].as_str().unwrap().contains("curl or wget is required on the target"), "{:?}", none.result);
+    }
+
+    #[test]
+    fn location_is_made_absolute() {
+        assert_eq!(url_join("http://h:1/a/b?x", "/c"), "http://h:1/c");
+        assert_eq!(url_join("http://h:1/a/b", "c"), "http://h:1/a/c");
+        assert_eq!(url_join("https://h/a", "//o/p"), "https://o/p");
+        assert_eq!(url_join("http://h/a", "https://x/y"), "https://x/y");
     }
 
     #[test]
@@ -399,7 +478,7 @@ mod tests {
         let got = h.run(run, json!({"url": srv.url("/json"), "method": "DELETE"}));
         assert_eq!(
             Value::Object(got.result),
-            json!({"changed": false, "skipped": true, "msg": "remote module (uri) does not support check mode"})
+            json!({"changed": false, "skipped": true, "msg": "This action (uri) does not support check mode."})
         );
         assert!(srv.requests().is_empty());
     }
@@ -422,10 +501,10 @@ mod tests {
         assert_eq!(dir.result["path"], tmp.path().join("text").to_str().unwrap());
         let before = srv.requests().len();
         let skipped = h.run(run, json!({"url": srv.url("/text"), "creates": dest.to_str().unwrap()}));
-        assert_eq!(skipped.result["msg"], format!("skipped, since '{}' exists", dest.display()));
+        assert_eq!(skipped.result["stdout"], format!("skipped, since '{}' exists", dest.display()));
         assert_eq!(skipped.result["changed"], false);
         let removes = h.run(run, json!({"url": srv.url("/text"), "removes": tmp.path().join("nope").to_str().unwrap()}));
-        assert!(removes.result["msg"].as_str().unwrap().ends_with("does not exist"));
+        assert!(removes.result["stdout"].as_str().unwrap().ends_with("does not exist"));
         assert_eq!(srv.requests().len(), before, "skipped runs send no request");
     }
 }

@@ -125,12 +125,12 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     let facts = parse_facts(&ctx.exec(&script, None)?.stdout_str(), &p.name);
 
     if p.state == "absent" {
-        let out = ModuleOutcome::changed(facts.account.is_some())
-            .with("name", p.name.clone())
-            .with("state", "absent")
-            .with("force", p.force)
-            .with("remove", p.remove);
-        if facts.account.is_none() || ctx.check_mode {
+        let out = ModuleOutcome::changed(facts.account.is_some()).with("name", p.name.clone()).with("state", "absent");
+        if facts.account.is_none() {
+            return Ok(out);
+        }
+        let out = out.with("force", p.force).with("remove", p.remove);
+        if ctx.check_mode {
             return Ok(out);
         }
         let mut cmd = String::from("userdel");
@@ -291,6 +291,13 @@ fn change(ctx: &mut ModuleContext<'_>, cmd: &str, mut out: ModuleOutcome, name: 
             .with("name", name.to_string())
             .with("rc", res.rc));
     }
+    let stderr = res.stderr_str();
+    if !stderr.is_empty() {
+        out = out.with("stderr", stderr.clone()).with(
+            "stderr_lines",
+            Value::Array(stderr.lines().map(|l| Value::String(l.to_string())).collect()),
+        );
+    }
     if let Some(a) = parse_passwd(&res.stdout_str(), name) {
         out = out
             .with("uid", a.uid)
@@ -433,12 +440,11 @@ mod tests {
         }
         let _lock = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
         let u = format!("berthtest_v{}", std::process::id() % 100000);
-        let accounts = guard(&[&u], &[&u]);
+        let _accounts = guard(&[&u], &[&u]);
         let mut h = SysHarness::new();
         let out = h.run(run, json!({"name": u, "uid": 47421, "comment": "Web, app", "create_home": false, "password": "!"}));
         let line = passwd_line(&u);
         let again = h.run(run, json!({"name": u}));
-        drop(accounts);
         assert!(out.is_changed(), "{out:?}");
         assert_eq!(s(&out, "uid"), "47421");
         assert_eq!(s(&out, "comment"), "Web, app");
@@ -449,5 +455,16 @@ mod tests {
         assert_eq!(s(&again, "uid"), "47421");
         assert_eq!(s(&again, "state"), "present");
         assert!(again.result.contains_key("home") && again.result.contains_key("shell") && again.result.contains_key("group"));
+        // One round trip to read, one to change.
+        let (_, execs) = crate::modules::sys_test_support::run_counted(&mut h, run, json!({"name": u, "shell": "/bin/bash", "password": "!x"}));
+        assert_eq!(execs, 2);
+        let (o, execs) = crate::modules::sys_test_support::run_counted(&mut h, run, json!({"name": u, "shell": "/bin/bash", "password": "!x"}));
+        assert_eq!((o.is_changed(), execs), (false, 1));
+        // Shapes as ansible-core 2.19 returns them.
+        let out = h.run(run, json!({"name": u, "state": "absent"}));
+        assert_eq!(out.result["force"], json!(false));
+        assert_eq!(out.result["remove"], json!(false));
+        let out = h.run(run, json!({"name": u, "state": "absent"}));
+        assert_eq!(Value::Object(out.result), json!({"changed": false, "name": u, "state": "absent"}));
     }
 }

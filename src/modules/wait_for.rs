@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::ConnError;
 use crate::modules::args::Args;
+use crate::modules::net_perms::{parse_stat, stat_script};
 use crate::modules::{quote, ModuleContext, ModuleOutcome};
 
 const KNOWN: &[&str] = &[
@@ -86,6 +87,16 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
         return Err("exclude_hosts should only be with state=drained".into());
     }
     let search_regex = a.str("search_regex")?;
+    if let Some(re) = &search_regex {
+        // Python regexes that Rust's engine lacks (look-around, back
+        // references) still run through grep -P on the target.
+        if let Err(e) = Regex::new(re) {
+            let text = e.to_string();
+            if !text.contains("not supported") {
+                return Err(format!("Invalid regular expression: {}", text.lines().last().unwrap_or(&text).trim()));
+            }
+        }
+    }
     let mut exclude_hex = Vec::new();
     for h in a.list("exclude_hosts")? {
         let hex = ipv4_hex(&h).ok_or_else(|| format!("exclude_hosts: '{h}' is not an IPv4 address"))?;
@@ -102,7 +113,7 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(s))
                 .map(|(_, c)| c.to_string())
-                .ok_or_else(|| format!("unknown active_connection_states entry: {s}"))
+                .ok_or_else(|| format!("unknown active_connection_state ({s}) defined"))
         })
         .collect::<Result<_, _>>()?;
     Ok(Plan {
@@ -195,6 +206,17 @@ fn script(p: &Plan) -> String {
     s
 }
 
+/// The loop's `finish` also reports the file facts of `path` when it exists.
+fn with_path_stat(p: &Plan, script: String) -> String {
+    if p.path.is_none() {
+        return script;
+    }
+    script.replace(
+        "finish() { echo",
+        &format!("finish() {{ {} echo", stat_script("path").trim_end().to_string() + ";"),
+    )
+}
+
 pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
     let p = match plan(args) {
         Ok(p) => p,
@@ -202,7 +224,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     };
     let cmd = format!(
         "command -v bash >/dev/null 2>&1 || {{ echo 'wait_for needs bash on the target' >&2; exit 127; }}; bash -c {}",
-        quote(&script(&p))
+        quote(&with_path_stat(&p, script(&p)))
     );
     let out = ctx.exec(&cmd, None)?;
     let stdout = out.stdout_str();
@@ -230,13 +252,10 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     }
     let port = p.port.map(Value::from).unwrap_or(Value::Null);
     let path = p.path.clone().map(Value::from).unwrap_or(Value::Null);
-    if p.port.is_none() && p.path.is_none() && p.state != "drained" {
-        return Ok(ModuleOutcome::ok().with("elapsed", elapsed));
-    }
     let mut o = ModuleOutcome::ok().with("state", p.state.as_str()).with("port", port).with("path", path);
-    if matches!(p.state.as_str(), "started" | "present") {
-        let mut groups = Vec::new();
-        let mut named = Map::new();
+    let mut groups = Vec::new();
+    let mut named = Map::new();
+    {
         if let (Some(re), Some(data)) = (&p.search_regex, stdout.lines().find_map(|l| l.strip_prefix("DATA "))) {
             let bytes = base64::engine::general_purpose::STANDARD.decode(data.trim()).unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes);
@@ -249,10 +268,14 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
                 }
             }
         }
-        o = o
-            .with("search_regex", p.search_regex.clone().map(Value::from).unwrap_or(Value::Null))
-            .with("match_groups", Value::Array(groups))
-            .with("match_groupdict", Value::Object(named));
+    }
+    o = o
+        .with("search_regex", p.search_regex.clone().map(Value::from).unwrap_or(Value::Null))
+        .with("match_groups", Value::Array(groups))
+        .with("match_groupdict", Value::Object(named));
+    // Like Ansible's exit_json: a `path` that exists adds its file facts.
+    if let Some(st) = parse_stat(&stdout) {
+        o.result.extend(st);
     }
     Ok(o.with("elapsed", elapsed))
 }
@@ -279,7 +302,7 @@ mod tests {
         let cases: Vec<(Value, Value, u64)> = vec![
             (
                 json!({"port": bp, "timeout": 5}),
-                json!({"changed": false, "state": "started", "port": bp, "path": null, "elapsed": 0,
+                json!({"changed": false, "state": "started", "port": bp, "path": null,
                        "match_groups": [], "match_groupdict": {}}),
                 3,
             ),
@@ -290,7 +313,7 @@ mod tests {
             ),
             (
                 json!({"port": closed, "timeout": 1, "sleep": 1}),
-                json!({"failed": true, "msg": format!("Timeout when waiting for 127.0.0.1:{closed}"), "elapsed": 1}),
+                json!({"failed": true, "msg": format!("Timeout when waiting for 127.0.0.1:{closed}")}),
                 4,
             ),
             (
@@ -310,7 +333,8 @@ mod tests {
             ),
             (
                 json!({"path": f, "search_regex": "port (?P<port>[0-9]+) \\(pid ([0-9]+)\\)", "timeout": 5}),
-                json!({"state": "started", "path": f, "match_groups": ["8080", "42"], "match_groupdict": {"port": "8080"}}),
+                // Like Ansible, the file's facts are added (and `state` becomes "file").
+                json!({"state": "file", "size": 40, "path": f, "port": null, "match_groups": ["8080", "42"], "match_groupdict": {"port": "8080"}}),
                 3,
             ),
             (
@@ -353,12 +377,27 @@ mod tests {
                 json!({"changed": false, "state": "drained", "port": closed}),
                 3,
             ),
-            (json!({"timeout": 1}), json!({"changed": false, "elapsed": 1}), 3),
+            (
+                json!({"timeout": 1}),
+                json!({"changed": false, "state": "started", "port": null, "path": null, "search_regex": null,
+                       "match_groups": [], "match_groupdict": {}}),
+                3,
+            ),
         ];
         for (args, want, max_secs) in cases {
             let t = Instant::now();
             let got = h.run(run, args.clone());
-            assert!(t.elapsed() < Duration::from_secs(max_secs), "args {args} took {:?}", t.elapsed());
+            // Bounded by `timeout` (with slack for a loaded machine), and
+            // `elapsed` is whole seconds like Ansible's.
+            assert!(t.elapsed() < Duration::from_secs(max_secs * 2), "args {args} took {:?}", t.elapsed());
+            let timeout = args.get("timeout").and_then(Value::as_u64);
+            let elapsed = got.result["elapsed"].as_u64().unwrap();
+            if let Some(limit) = timeout {
+                assert!(elapsed <= limit + 2, "args {args}: elapsed {elapsed}");
+                if got.is_failed() && got.result["msg"].as_str().unwrap().starts_with("Timeout") {
+                    assert!(elapsed >= limit, "args {args}: elapsed {elapsed}");
+                }
+            }
             for (k, v) in want.as_object().unwrap() {
                 assert_eq!(got.result.get(k), Some(v), "key {k} for args {args}: {:?}", got.result);
             }
@@ -379,7 +418,7 @@ mod tests {
         writer.join().unwrap();
         assert_eq!(got.result["match_groups"], json!(["yes"]), "{:?}", got.result);
         let e = got.result["elapsed"].as_u64().unwrap();
-        assert!((1..=3).contains(&e), "elapsed {e}");
+        assert!((1..=5).contains(&e), "elapsed {e}");
 
         let port = closed_port();
         let opener = std::thread::spawn(move || {
@@ -412,6 +451,22 @@ mod tests {
         let drained = h.run(run, json!({"port": port, "state": "drained", "timeout": 3,
                                         "active_connection_states": ["ESTABLISHED", "SYN_RECV", "SYN_SENT"]}));
         assert!(!drained.is_failed(), "{:?}", drained.result);
+    }
+
+    #[test]
+    fn regex_validation_like_python() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("log");
+        std::fs::write(&file, "listening on port 8080\n").unwrap();
+        let f = file.to_str().unwrap();
+        let mut h = NetHarness::new(json!({}));
+        let bad = h.run(run, json!({"path": f, "search_regex": "(unclosed"}));
+        assert!(bad.result["msg"].as_str().unwrap().starts_with("Invalid regular expression:"), "{:?}", bad.result);
+        // Look-ahead is valid in Python; grep -P evaluates it on the target.
+        let ahead = h.run(run, json!({"path": f, "search_regex": "port (?=8080)", "timeout": 3}));
+        assert!(!ahead.is_failed(), "{:?}", ahead.result);
+        let miss = h.run(run, json!({"path": f, "search_regex": "port (?=9090)", "timeout": 1}));
+        assert!(miss.is_failed());
     }
 
     #[test]

@@ -8,17 +8,23 @@ use std::path::{Component, Path, PathBuf};
 
 use base64::Engine as _;
 use minijinja::value::{Kwargs, Rest, ValueKind};
-use minijinja::{Environment, Error, ErrorKind, State, Value};
+use minijinja::{Environment, Error, ErrorKind, Value};
 use regex::Regex;
 use serde_json::Value as Json;
 
 use crate::playbook::templar::{is_float, py_type};
 
 pub(crate) fn register(env: &mut Environment<'static>) {
-    env.add_filter("bool", |v: Value| Value::from(ansible_bool(&v)));
+    env.add_filter("bool", |v: Value| -> Result<Value, Error> {
+        defined(&v)?;
+        Ok(Value::from(ansible_bool(&v)))
+    });
     env.add_filter("int", int);
     env.add_filter("float", float);
-    env.add_filter("string", |v: Value| py_str(&v));
+    env.add_filter("string", |v: Value| -> Result<String, Error> {
+        defined(&v)?;
+        Ok(py_str(&v))
+    });
     env.add_filter("join", join);
     env.add_filter("to_json", to_json);
     env.add_filter("to_nice_json", to_nice_json);
@@ -40,12 +46,27 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("expanduser", |s: String| expanduser(&s));
     env.add_filter("realpath", |s: String| realpath(&s));
     env.add_filter("path_join", path_join);
-    env.add_filter("quote", |v: Value| shell_quote(&py_str(&v)));
+    env.add_filter("quote", |v: Value| -> Result<String, Error> {
+        defined(&v)?;
+        Ok(shell_quote(&py_str(&v)))
+    });
     env.add_filter("mandatory", mandatory);
-    env.add_filter("hash", |v: Value, algo: Option<String>| hash(&py_str(&v), algo.as_deref().unwrap_or("sha1")));
-    env.add_filter("sha1", |v: Value| hash(&py_str(&v), "sha1"));
-    env.add_filter("checksum", |v: Value| hash(&py_str(&v), "sha1"));
-    env.add_filter("md5", |v: Value| hash(&py_str(&v), "md5"));
+    env.add_filter("hash", |v: Value, algo: Option<String>| {
+        defined(&v)?;
+        hash(&py_str(&v), algo.as_deref().unwrap_or("sha1"))
+    });
+    env.add_filter("sha1", |v: Value| {
+        defined(&v)?;
+        hash(&py_str(&v), "sha1")
+    });
+    env.add_filter("checksum", |v: Value| {
+        defined(&v)?;
+        hash(&py_str(&v), "sha1")
+    });
+    env.add_filter("md5", |v: Value| {
+        defined(&v)?;
+        hash(&py_str(&v), "md5")
+    });
     env.add_filter("dict2items", dict2items);
     env.add_filter("items2dict", items2dict);
     env.add_filter("flatten", flatten);
@@ -63,6 +84,8 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("human_readable", human_readable);
     env.add_filter("human_to_bytes", human_to_bytes);
     env.add_filter("type_debug", |v: Value| py_type(&v));
+    env.add_filter("comment", comment);
+    env.add_filter("password_hash", password_hash);
     env.add_filter("pow", |a: f64, b: f64| a.powf(b));
     env.add_filter("log", |a: f64, base: Option<f64>| match base {
         Some(b) => a.ln() / b.ln(),
@@ -72,6 +95,15 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         Some(b) => a.powf(1.0 / b),
         None => a.sqrt(),
     });
+}
+
+/// Ansible refuses undefined values everywhere but in `default`,
+/// `mandatory` and the `defined` tests.
+pub(crate) fn defined(v: &Value) -> Result<(), Error> {
+    if v.is_undefined() {
+        return Err(Error::from(ErrorKind::UndefinedError));
+    }
+    Ok(())
 }
 
 /// A filter failure whose detail is the final, user-facing message.
@@ -200,6 +232,7 @@ fn py_str_repr(s: &str) -> String {
 }
 
 fn int(v: Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let default: Value = kwargs.get::<Option<Value>>("default")?.or_else(|| args.first().cloned()).unwrap_or(Value::from(0));
     let base: i64 = kwargs.get::<Option<i64>>("base")?.or_else(|| args.get(1).and_then(Value::as_i64)).unwrap_or(10);
     kwargs.assert_all_used()?;
@@ -233,9 +266,10 @@ fn int(v: Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     })
 }
 
-fn float(v: Value, default: Option<Value>) -> Value {
+fn float(v: Value, default: Option<Value>) -> Result<Value, Error> {
+    defined(&v)?;
     let default = default.unwrap_or(Value::from(0.0));
-    match v.kind() {
+    Ok(match v.kind() {
         ValueKind::Bool => Value::from(if v.is_true() { 1.0 } else { 0.0 }),
         ValueKind::Number => Value::from(f64::try_from(v).unwrap_or(0.0)),
         ValueKind::String => match v.as_str().unwrap_or_default().trim().to_lowercase().parse::<f64>() {
@@ -243,10 +277,11 @@ fn float(v: Value, default: Option<Value>) -> Value {
             Err(_) => default,
         },
         _ => default,
-    }
+    })
 }
 
 fn join(v: Value, sep: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
     let attribute: Option<String> = kwargs.get("attribute")?;
     kwargs.assert_all_used()?;
     let sep = sep.unwrap_or_default();
@@ -363,6 +398,7 @@ fn json_string(out: &mut String, s: &str) {
 }
 
 fn to_json(v: Value, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
     let sort: bool = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(false);
     let indent: Option<usize> = kwargs.get("indent")?;
     kwargs.assert_all_used()?;
@@ -372,6 +408,7 @@ fn to_json(v: Value, kwargs: Kwargs) -> Result<String, Error> {
 }
 
 fn to_nice_json(v: Value, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
     let indent: usize = kwargs.get::<Option<usize>>("indent")?.unwrap_or(4);
     let sort: bool = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
     kwargs.assert_all_used()?;
@@ -386,6 +423,7 @@ fn from_json(s: String) -> Result<Value, Error> {
 }
 
 fn from_yaml(v: Value) -> Result<Value, Error> {
+    defined(&v)?;
     let Some(s) = v.as_str() else { return Ok(v) };
     let parsed: Json = serde_yaml::from_str(s).map_err(|e| fail(format!("from_yaml: invalid YAML: {e}")))?;
     Ok(Value::from_serialize(&parsed))
@@ -400,13 +438,19 @@ fn from_yaml_all(s: String) -> Result<Value, Error> {
     Ok(Value::from_serialize(&docs))
 }
 
-/// YAML the way PyYAML's `yaml.dump` writes it (sorted keys; `flow` picks
-/// `default_flow_style=None`: collections of scalars inline).
+/// YAML the way PyYAML's `yaml.dump` writes it for Ansible: sorted keys,
+/// `flow_leaves` for `default_flow_style=None` (collections of scalars
+/// inline), PyYAML's indentation rules and its folding of long lines at
+/// 80 columns.
 struct YamlWriter {
-    indent: usize,
+    best: usize,
     flow_leaves: bool,
     out: String,
+    column: usize,
 }
+
+/// PyYAML's `best_width`.
+const YAML_WIDTH: usize = 80;
 
 fn is_collection(v: &Value) -> bool {
     matches!(v.kind(), ValueKind::Map | ValueKind::Seq | ValueKind::Iterable)
@@ -418,59 +462,195 @@ fn entries(v: &Value) -> Result<Vec<(Value, Value)>, Error> {
     keys.into_iter().map(|k| v.get_item(&k).map(|val| (k, val))).collect()
 }
 
+/// How a string scalar is written.
+enum Style {
+    Plain,
+    Single,
+    Double,
+}
+
+fn yaml_style(s: &str, flow: bool) -> Style {
+    if yaml_plain_ok(s, flow) {
+        return Style::Plain;
+    }
+    let special = s.chars().any(|c| (c.is_control() && c != '\n') || c == '\u{feff}');
+    if special || s.contains(" \n") || s.contains("\n ") {
+        Style::Double
+    } else {
+        Style::Single
+    }
+}
+
 impl YamlWriter {
+    fn write(&mut self, s: &str) {
+        self.out.push_str(s);
+        match s.rfind('\n') {
+            Some(i) => self.column = s[i + 1..].chars().count(),
+            None => self.column += s.chars().count(),
+        }
+    }
+
+    fn newline_indent(&mut self, indent: usize) {
+        self.out.push('\n');
+        self.out.push_str(&" ".repeat(indent));
+        self.column = indent;
+    }
+
     fn inline(&self, v: &Value) -> bool {
         if !is_collection(v) {
             return true;
         }
-        let empty = v.len() == Some(0);
-        empty || (self.flow_leaves && v.try_iter().map(|mut it| it.all(|i| !is_collection(&i))).unwrap_or(false) && {
-            if v.kind() == ValueKind::Map {
-                entries(v).map(|e| e.iter().all(|(_, val)| !is_collection(val))).unwrap_or(false)
+        if v.len() == Some(0) {
+            return true;
+        }
+        if !self.flow_leaves {
+            return false;
+        }
+        match v.kind() {
+            ValueKind::Map => entries(v).map(|e| e.iter().all(|(_, val)| !is_collection(val))).unwrap_or(false),
+            _ => v.try_iter().map(|mut it| it.all(|i| !is_collection(&i))).unwrap_or(false),
+        }
+    }
+
+    /// A scalar; `indent` is where folded lines continue; keys never fold.
+    fn scalar(&mut self, v: &Value, indent: usize, flow: bool, split: bool) {
+        if v.kind() != ValueKind::String {
+            let text = yaml_scalar(v, flow);
+            self.write(&text);
+            return;
+        }
+        let s = v.as_str().unwrap_or_default();
+        match yaml_style(s, flow) {
+            Style::Plain => self.folded(s, indent, split, false),
+            Style::Single => {
+                self.write("'");
+                self.folded(&s.replace('\'', "''"), indent, split, true);
+                self.write("'");
+            }
+            Style::Double => {
+                let mut text = String::new();
+                json_string(&mut text, s);
+                self.write(&text);
+            }
+        }
+    }
+
+    /// Text with PyYAML's folding: a single space becomes a line break once
+    /// the line is past 80 columns; in quoted text a line break is written
+    /// as an empty line.
+    fn folded(&mut self, s: &str, indent: usize, split: bool, quoted: bool) {
+        let chars: Vec<char> = s.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c == ' ' {
+                let single = i + 1 < chars.len() && chars[i + 1] != ' ' && (i == 0 || chars[i - 1] != ' ');
+                let inner = !quoted || (i != 0 && i + 1 != chars.len());
+                if single && inner && split && self.column > YAML_WIDTH {
+                    self.newline_indent(indent);
+                } else {
+                    self.write(" ");
+                }
+                i += 1;
+            } else if c == '\n' && quoted {
+                let mut n = 0;
+                while i < chars.len() && chars[i] == '\n' {
+                    n += 1;
+                    i += 1;
+                }
+                self.out.push_str(&"\n".repeat(n + 1));
+                self.out.push_str(&" ".repeat(indent));
+                self.column = indent;
             } else {
-                true
+                let start = i;
+                while i < chars.len() && chars[i] != ' ' && !(quoted && chars[i] == '\n') {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                self.write(&word);
             }
-        })
+        }
     }
 
-    fn flow(&self, v: &Value) -> Result<String, Error> {
-        Ok(match v.kind() {
+    /// A flow collection whose container sits at `container`.
+    fn flow(&mut self, v: &Value, container: usize) -> Result<(), Error> {
+        let indent = container + self.best;
+        match v.kind() {
             ValueKind::Map => {
-                let parts: Vec<String> = entries(v)?
-                    .iter()
-                    .map(|(k, val)| Ok(format!("{}: {}", yaml_scalar(k, true), self.flow(val)?)))
-                    .collect::<Result<_, Error>>()?;
-                format!("{{{}}}", parts.join(", "))
+                self.write("{");
+                for (i, (k, val)) in entries(v)?.into_iter().enumerate() {
+                    if i > 0 {
+                        self.write(",");
+                    }
+                    if self.column > YAML_WIDTH {
+                        self.newline_indent(indent);
+                    } else if i > 0 {
+                        self.write(" ");
+                    }
+                    self.scalar(&k, indent + self.best, true, false);
+                    self.write(": ");
+                    self.flow_item(&val, indent)?;
+                }
+                self.write("}");
             }
-            ValueKind::Seq | ValueKind::Iterable => {
-                let parts: Vec<String> = v.try_iter()?.map(|i| self.flow(&i)).collect::<Result<_, _>>()?;
-                format!("[{}]", parts.join(", "))
+            _ => {
+                self.write("[");
+                for (i, item) in v.try_iter()?.enumerate() {
+                    if i > 0 {
+                        self.write(",");
+                    }
+                    if self.column > YAML_WIDTH {
+                        self.newline_indent(indent);
+                    } else if i > 0 {
+                        self.write(" ");
+                    }
+                    self.flow_item(&item, indent)?;
+                }
+                self.write("]");
             }
-            _ => yaml_scalar(v, true),
-        })
+        }
+        Ok(())
     }
 
-    /// Write a block node whose first line continues the current line
-    /// (after `- ` or at column `col`).
+    fn flow_item(&mut self, v: &Value, indent: usize) -> Result<(), Error> {
+        if is_collection(v) {
+            self.flow(v, indent)
+        } else {
+            self.scalar(v, indent + self.best, true, true);
+            Ok(())
+        }
+    }
+
+    /// An inline node after `key:` or `-`, for a container at `container`.
+    fn inline_node(&mut self, v: &Value, container: usize) -> Result<(), Error> {
+        self.write(" ");
+        if is_collection(v) {
+            self.flow(v, container)
+        } else {
+            self.scalar(v, container + self.best, false, true);
+            Ok(())
+        }
+    }
+
+    /// A block collection whose entries start at column `col`; the first
+    /// entry continues the current line when `first_inline` (after `- `).
     fn block(&mut self, v: &Value, col: usize, first_inline: bool) -> Result<(), Error> {
         let pad = " ".repeat(col);
         match v.kind() {
             ValueKind::Map => {
                 for (i, (k, val)) in entries(v)?.into_iter().enumerate() {
                     if i > 0 || !first_inline {
-                        self.out.push_str(&pad);
+                        self.write(&pad);
                     }
-                    self.out.push_str(&yaml_scalar(&k, false));
-                    self.out.push(':');
+                    self.scalar(&k, col + self.best, false, false);
+                    self.write(":");
                     if self.inline(&val) {
-                        self.out.push(' ');
-                        let text = self.flow(&val)?;
-                        self.out.push_str(&text);
-                        self.out.push('\n');
+                        self.inline_node(&val, col)?;
+                        self.write("\n");
                     } else {
-                        self.out.push('\n');
+                        self.write("\n");
                         // PyYAML does not indent sequences inside mappings.
-                        let child = if val.kind() == ValueKind::Map { col + self.indent } else { col };
+                        let child = if val.kind() == ValueKind::Map { col + self.best } else { col };
                         self.block(&val, child, false)?;
                     }
                 }
@@ -478,17 +658,16 @@ impl YamlWriter {
             _ => {
                 for (i, item) in v.try_iter()?.enumerate() {
                     if i > 0 || !first_inline {
-                        self.out.push_str(&pad);
+                        self.write(&pad);
                     }
-                    self.out.push('-');
+                    self.write("-");
                     if self.inline(&item) {
-                        self.out.push(' ');
-                        let text = self.flow(&item)?;
-                        self.out.push_str(&text);
-                        self.out.push('\n');
+                        self.inline_node(&item, col)?;
+                        self.write("\n");
                     } else {
-                        self.out.push_str(&" ".repeat(self.indent - 1));
-                        self.block(&item, col + self.indent, true)?;
+                        let gap = " ".repeat(self.best - 1);
+                        self.write(&gap);
+                        self.block(&item, col + self.best, true)?;
                     }
                 }
             }
@@ -541,36 +720,43 @@ fn yaml_scalar(v: &Value, flow: bool) -> String {
         },
         _ => {
             let s = py_str(v);
-            if yaml_plain_ok(&s, flow) {
-                s
-            } else if s.chars().any(|c| c.is_control()) {
-                let mut out = String::new();
-                json_string(&mut out, &s);
-                out
-            } else {
-                format!("'{}'", s.replace('\'', "''"))
+            match yaml_style(&s, flow) {
+                Style::Plain => s,
+                Style::Single => format!("'{}'", s.replace('\'', "''")),
+                Style::Double => {
+                    let mut out = String::new();
+                    json_string(&mut out, &s);
+                    out
+                }
             }
         }
     }
 }
 
 fn dump_yaml(v: &Value, indent: usize, flow_leaves: bool) -> Result<String, Error> {
-    let mut w = YamlWriter { indent, flow_leaves, out: String::new() };
+    let mut w = YamlWriter { best: indent, flow_leaves, out: String::new(), column: 0 };
     if w.inline(v) {
-        let text = w.flow(v)?;
-        return Ok(format!("{text}\n"));
+        if is_collection(v) {
+            w.flow(v, 0)?;
+        } else {
+            w.scalar(v, indent, false, true);
+        }
+        w.write("\n");
+        return Ok(w.out);
     }
     w.block(v, 0, false)?;
     Ok(w.out)
 }
 
 fn to_yaml(v: Value, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
     let indent: usize = kwargs.get::<Option<usize>>("indent")?.unwrap_or(2).max(2);
     kwargs.assert_all_used()?;
     dump_yaml(&v, indent, true)
 }
 
 fn to_nice_yaml(v: Value, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
     let indent: usize = kwargs.get::<Option<usize>>("indent")?.unwrap_or(4).max(2);
     kwargs.assert_all_used()?;
     dump_yaml(&v, indent, false)
@@ -630,6 +816,7 @@ fn merge(a: &mut Json, b: Json, recursive: bool, lists: ListMerge) {
 }
 
 fn combine(v: Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let recursive: bool = kwargs.get::<Option<bool>>("recursive")?.unwrap_or(false);
     let lists = match kwargs.get::<Option<String>>("list_merge")?.as_deref().unwrap_or("replace") {
         "replace" => ListMerge::Replace,
@@ -736,6 +923,7 @@ fn py_replacement(repl: &str) -> String {
 }
 
 fn regex_replace(v: Value, pattern: Option<String>, replacement: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
     let ignorecase: bool = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
     let multiline: bool = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
     let count: usize = kwargs.get::<Option<usize>>("count")?.unwrap_or(0);
@@ -746,6 +934,7 @@ fn regex_replace(v: Value, pattern: Option<String>, replacement: Option<String>,
 }
 
 fn regex_search(v: Value, pattern: String, groups: Rest<String>, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let ignorecase: bool = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
     let multiline: bool = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
     kwargs.assert_all_used()?;
@@ -770,6 +959,7 @@ fn regex_search(v: Value, pattern: String, groups: Rest<String>, kwargs: Kwargs)
 }
 
 fn regex_findall(v: Value, pattern: String, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let ignorecase: bool = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
     let multiline: bool = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
     kwargs.assert_all_used()?;
@@ -874,6 +1064,7 @@ fn realpath(s: &str) -> String {
 }
 
 fn path_join(v: Value) -> Result<String, Error> {
+    defined(&v)?;
     let parts: Vec<String> = if let Some(s) = v.as_str() { vec![s.to_string()] } else { v.try_iter()?.map(|i| py_str(&i)).collect() };
     let mut out = String::new();
     for part in parts {
@@ -941,6 +1132,7 @@ fn b64decode(s: String) -> Result<String, Error> {
 // ------------------------------------------------------------- collections
 
 fn dict2items(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let key_name: String = kwargs.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
     let value_name: String = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
@@ -956,6 +1148,7 @@ fn dict2items(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
 }
 
 fn items2dict(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let key_name: String = kwargs.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
     let value_name: String = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
@@ -992,6 +1185,7 @@ fn flatten_into(out: &mut Vec<Value>, v: &Value, levels: Option<i64>, skip_nulls
 }
 
 fn flatten(v: Value, levels: Option<i64>, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let levels = kwargs.get::<Option<i64>>("levels")?.or(levels);
     let skip_nulls: bool = kwargs.get::<Option<bool>>("skip_nulls")?.unwrap_or(true);
     kwargs.assert_all_used()?;
@@ -1001,6 +1195,7 @@ fn flatten(v: Value, levels: Option<i64>, kwargs: Kwargs) -> Result<Value, Error
 }
 
 fn zip(a: Value, rest: Rest<Value>, longest: bool) -> Result<Value, Error> {
+    defined(&a)?;
     let mut lists: Vec<Vec<Value>> = vec![a.try_iter()?.collect()];
     for r in rest.iter() {
         lists.push(r.try_iter()?.collect());
@@ -1012,6 +1207,7 @@ fn zip(a: Value, rest: Rest<Value>, longest: bool) -> Result<Value, Error> {
 }
 
 fn product(a: Value, rest: Rest<Value>) -> Result<Value, Error> {
+    defined(&a)?;
     let mut acc: Vec<Vec<Value>> = a.try_iter()?.map(|i| vec![i]).collect();
     for r in rest.iter() {
         let items: Vec<Value> = r.try_iter()?.collect();
@@ -1020,12 +1216,13 @@ fn product(a: Value, rest: Rest<Value>) -> Result<Value, Error> {
     Ok(Value::from(acc.into_iter().map(Value::from).collect::<Vec<_>>()))
 }
 
-fn ternary(v: Value, yes: Value, no: Value, none: Option<Value>) -> Value {
-    match none {
+fn ternary(v: Value, yes: Value, no: Value, none: Option<Value>) -> Result<Value, Error> {
+    defined(&v)?;
+    Ok(match none {
         Some(n) if v.is_none() => n,
         _ if v.is_true() => yes,
         _ => no,
-    }
+    })
 }
 
 enum SetOp {
@@ -1043,6 +1240,8 @@ fn unique_push(out: &mut Vec<Value>, v: Value) {
 
 /// Ansible's set filters, keeping first-seen order.
 fn set_op(a: &Value, b: &Value, op: SetOp) -> Result<Value, Error> {
+    defined(a)?;
+    defined(b)?;
     let a: Vec<Value> = a.try_iter()?.collect();
     let b: Vec<Value> = b.try_iter()?.collect();
     let mut out = Vec::new();
@@ -1066,6 +1265,7 @@ fn set_op(a: &Value, b: &Value, op: SetOp) -> Result<Value, Error> {
 }
 
 fn subelements(v: Value, key: String, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(&v)?;
     let skip_missing: bool = kwargs.get::<Option<bool>>("skip_missing")?.unwrap_or(false);
     kwargs.assert_all_used()?;
     let mut out = Vec::new();
@@ -1102,6 +1302,7 @@ fn extract(item: Value, container: Value, morekeys: Option<Value>) -> Result<Val
 }
 
 fn to_uuid(s: Value, namespace: Option<String>) -> Result<String, Error> {
+    defined(&s)?;
     use sha1::Digest;
     let ns = namespace.unwrap_or_else(|| "361E6D51-FAEC-444A-9079-341386DA8E2E".into());
     let hexns: String = ns.chars().filter(|c| c.is_ascii_hexdigit()).collect();
@@ -1121,9 +1322,255 @@ fn to_uuid(s: Value, namespace: Option<String>) -> Result<String, Error> {
     Ok(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
 }
 
+/// Ansible's `comment` filter: the text decorated as a comment block.
+fn comment(v: Value, style: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
+    let style = kwargs.get::<Option<String>>("style")?.or(style).unwrap_or_else(|| "plain".into());
+    let (beginning, decoration, end) = match style.as_str() {
+        "plain" => ("", "# ", ""),
+        "erlang" => ("", "% ", ""),
+        "c" => ("", "// ", ""),
+        "cblock" => ("/*", " * ", " */"),
+        "xml" => ("<!--", " - ", "-->"),
+        other => return Err(fail(format!("comment: unknown style '{other}' (plain, erlang, c, cblock, xml)"))),
+    };
+    let decoration: String = kwargs.get::<Option<String>>("decoration")?.unwrap_or_else(|| decoration.to_string());
+    let beginning: String = kwargs.get::<Option<String>>("beginning")?.unwrap_or_else(|| beginning.to_string());
+    let end: String = kwargs.get::<Option<String>>("end")?.unwrap_or_else(|| end.to_string());
+    let prefix: String = kwargs.get::<Option<String>>("prefix")?.unwrap_or_else(|| decoration.trim_end().to_string());
+    let postfix: String = kwargs.get::<Option<String>>("postfix")?.unwrap_or_else(|| decoration.trim_end().to_string());
+    kwargs.assert_all_used()?;
+    let text = py_str(&v);
+    let mut out = String::new();
+    if !beginning.is_empty() {
+        out.push_str(&beginning);
+        out.push('\n');
+    }
+    if !prefix.is_empty() {
+        out.push_str(&prefix);
+        out.push('\n');
+    }
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|l| if l.is_empty() { decoration.trim_end().to_string() } else { format!("{decoration}{l}") })
+        .collect();
+    out.push_str(&lines.join("\n"));
+    if !postfix.is_empty() {
+        out.push('\n');
+        out.push_str(&postfix);
+    }
+    if !end.is_empty() {
+        out.push('\n');
+        out.push_str(&end);
+    }
+    Ok(out)
+}
+
+/// The crypt(3) base-64 alphabet.
+const CRYPT_B64: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+fn crypt_b64(out: &mut String, b2: u8, b1: u8, b0: u8, n: usize) {
+    let mut w = ((b2 as u32) << 16) | ((b1 as u32) << 8) | b0 as u32;
+    for _ in 0..n {
+        out.push(CRYPT_B64[(w & 0x3f) as usize] as char);
+        w >>= 6;
+    }
+}
+
+/// SHA-crypt (Drepper's `$5$`/`$6$`), as glibc's crypt(3) and passlib.
+fn sha_crypt<D: sha2::Digest + Clone>(pw: &[u8], salt: &[u8], rounds: u32) -> Vec<u8> {
+    let hl = <D as sha2::Digest>::output_size();
+    let digest = |parts: &[&[u8]]| -> Vec<u8> {
+        let mut d = D::new();
+        for p in parts {
+            d.update(p);
+        }
+        d.finalize().to_vec()
+    };
+    let b = digest(&[pw, salt, pw]);
+    let mut a = D::new();
+    a.update(pw);
+    a.update(salt);
+    let mut cnt = pw.len();
+    while cnt > hl {
+        a.update(&b);
+        cnt -= hl;
+    }
+    a.update(&b[..cnt]);
+    let mut cnt = pw.len();
+    while cnt > 0 {
+        if cnt & 1 == 1 {
+            a.update(&b);
+        } else {
+            a.update(pw);
+        }
+        cnt >>= 1;
+    }
+    let a = a.finalize().to_vec();
+    let dp = {
+        let mut d = D::new();
+        for _ in 0..pw.len() {
+            d.update(pw);
+        }
+        d.finalize().to_vec()
+    };
+    let p: Vec<u8> = dp.iter().cycle().take(pw.len()).copied().collect();
+    let ds = {
+        let mut d = D::new();
+        for _ in 0..16 + a[0] as usize {
+            d.update(salt);
+        }
+        d.finalize().to_vec()
+    };
+    let s: Vec<u8> = ds.iter().cycle().take(salt.len()).copied().collect();
+    let mut c = a;
+    let mut d = D::new();
+    for i in 0..rounds {
+        if i & 1 == 1 {
+            d.update(&p);
+        } else {
+            d.update(&c);
+        }
+        if i % 3 != 0 {
+            d.update(&s);
+        }
+        if i % 7 != 0 {
+            d.update(&p);
+        }
+        if i & 1 == 1 {
+            d.update(&c);
+        } else {
+            d.update(&p);
+        }
+        c.copy_from_slice(&std::mem::replace(&mut d, D::new()).finalize());
+    }
+    c
+}
+
+fn md5_crypt(pw: &[u8], salt: &[u8]) -> String {
+    use md5::Digest;
+    let alt = md5::Md5::new().chain_update(pw).chain_update(salt).chain_update(pw).finalize();
+    let mut ctx = md5::Md5::new();
+    ctx.update(pw);
+    ctx.update(b"$1$");
+    ctx.update(salt);
+    let mut pl = pw.len() as isize;
+    while pl > 0 {
+        ctx.update(&alt[..pl.min(16) as usize]);
+        pl -= 16;
+    }
+    let mut i = pw.len();
+    while i > 0 {
+        if i & 1 == 1 {
+            ctx.update([0u8]);
+        } else {
+            ctx.update(&pw[..1]);
+        }
+        i >>= 1;
+    }
+    let mut fin = ctx.finalize().to_vec();
+    for i in 0..1000 {
+        let mut c = md5::Md5::new();
+        if i & 1 == 1 {
+            c.update(pw);
+        } else {
+            c.update(&fin);
+        }
+        if i % 3 != 0 {
+            c.update(salt);
+        }
+        if i % 7 != 0 {
+            c.update(pw);
+        }
+        if i & 1 == 1 {
+            c.update(&fin);
+        } else {
+            c.update(pw);
+        }
+        fin = c.finalize().to_vec();
+    }
+    let mut out = format!("$1${}$", String::from_utf8_lossy(salt));
+    for (a, b, c) in [(0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5)] {
+        crypt_b64(&mut out, fin[a], fin[b], fin[c], 4);
+    }
+    crypt_b64(&mut out, 0, 0, fin[11], 2);
+    out
+}
+
+fn random_salt(len: usize) -> Result<String, Error> {
+    use std::io::Read;
+    let mut bytes = vec![0u8; len];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| fail(format!("password_hash: cannot read /dev/urandom for a salt: {e}")))?;
+    Ok(bytes.iter().map(|b| CRYPT_B64[(*b & 0x3f) as usize] as char).collect())
+}
+
+/// Ansible's `password_hash` (passlib's defaults: sha512_crypt with
+/// 656000 rounds, sha256_crypt with 535000, md5_crypt). Without a salt the
+/// result differs on every run, as in Ansible.
+fn password_hash(v: Value, hashtype: Option<String>, salt: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
+    let hashtype = kwargs.get::<Option<String>>("hashtype")?.or(hashtype).unwrap_or_else(|| "sha512".into());
+    let salt = kwargs.get::<Option<String>>("salt")?.or(salt);
+    let rounds: Option<u32> = kwargs.get("rounds")?;
+    let salt_size: Option<usize> = kwargs.get("salt_size")?;
+    kwargs.assert_all_used()?;
+    let pw = py_str(&v);
+    let (id, implicit, max_salt) = match hashtype.as_str() {
+        "sha512" | "sha512_crypt" => ("6", 656_000u32, 16),
+        "sha256" | "sha256_crypt" => ("5", 535_000u32, 16),
+        "md5" | "md5_crypt" => ("1", 0, 8),
+        other => return Err(fail(format!("password_hash: unsupported hash type '{other}' (berth supports sha512, sha256, md5)"))),
+    };
+    let salt = match salt {
+        Some(s) => {
+            if let Some(bad) = s.chars().find(|c| !CRYPT_B64.contains(&(*c as u8)) || !c.is_ascii()) {
+                return Err(fail(format!("password_hash: invalid character '{bad}' in salt (use ./0-9A-Za-z)")));
+            }
+            s.chars().take(max_salt).collect::<String>()
+        }
+        None => random_salt(salt_size.unwrap_or(max_salt).min(max_salt))?,
+    };
+    if id == "1" {
+        return Ok(md5_crypt(pw.as_bytes(), salt.as_bytes()));
+    }
+    let rounds = rounds.unwrap_or(implicit).clamp(1000, 999_999_999);
+    let hash = if id == "6" {
+        sha_crypt::<sha2::Sha512>(pw.as_bytes(), salt.as_bytes(), rounds)
+    } else {
+        sha_crypt::<sha2::Sha256>(pw.as_bytes(), salt.as_bytes(), rounds)
+    };
+    let mut out = format!("${id}$");
+    if rounds != 5000 {
+        out.push_str(&format!("rounds={rounds}$"));
+    }
+    out.push_str(&salt);
+    out.push('$');
+    let order: &[(usize, usize, usize)] = if id == "6" {
+        &[
+            (0, 21, 42), (22, 43, 1), (44, 2, 23), (3, 24, 45), (25, 46, 4), (47, 5, 26), (6, 27, 48), (28, 49, 7),
+            (50, 8, 29), (9, 30, 51), (31, 52, 10), (53, 11, 32), (12, 33, 54), (34, 55, 13), (56, 14, 35),
+            (15, 36, 57), (37, 58, 16), (59, 17, 38), (18, 39, 60), (40, 61, 19), (62, 20, 41),
+        ]
+    } else {
+        &[(0, 10, 20), (21, 1, 11), (12, 22, 2), (3, 13, 23), (24, 4, 14), (15, 25, 5), (6, 16, 26), (27, 7, 17), (18, 28, 8), (9, 19, 29)]
+    };
+    for &(a, b, c) in order {
+        crypt_b64(&mut out, hash[a], hash[b], hash[c], 4);
+    }
+    if id == "6" {
+        crypt_b64(&mut out, 0, 0, hash[63], 2);
+    } else {
+        crypt_b64(&mut out, 0, hash[31], hash[30], 3);
+    }
+    Ok(out)
+}
+
 const SIZE_UNITS: [&str; 9] = ["", "K", "M", "G", "T", "P", "E", "Z", "Y"];
 
 fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>) -> Result<String, Error> {
+    defined(&v)?;
     let n = f64::try_from(v.clone()).map_err(|_| fail(format!("human_readable() can't interpret {}", py_repr(&v))))?;
     let isbits = isbits.unwrap_or(false);
     let (suffix, base) = if isbits { ("b", "bits") } else { ("B", "Bytes") };
@@ -1136,6 +1583,7 @@ fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>) -> Resul
 }
 
 fn human_to_bytes(v: Value, default_unit: Option<String>, isbits: Option<bool>) -> Result<i64, Error> {
+    defined(&v)?;
     let s = py_str(&v);
     let re = Regex::new(r"^\s*(\d*\.?\d*)\s*([A-Za-z]+)?\s*$").expect("valid size regex");
     let caps = re.captures(&s).ok_or_else(|| fail(format!("human_to_bytes() can't interpret following string: {s}")))?;
@@ -1166,6 +1614,10 @@ mod tests {
             "users": [{"name": "a", "on": true}, {"name": "b", "on": false}],
             "empty": "",
             "n": null,
+            "y": "a: 1\nb: [x]",
+            "ys": "a: 1\n---\nb: 2",
+            "ab": "a\nb",
+            "long": (["word"; 20].join(" ")),
         })
     }
 
@@ -1326,9 +1778,17 @@ mod tests {
             ("{{ {'b':1,'a':2} | to_json }}", json!("{\"b\": 1, \"a\": 2}")),
             ("{{ [{'b': 'yes', 'a': '1'}] | to_nice_yaml }}", json!("-   a: '1'\n    b: 'yes'\n")),
             ("{{ {'k': ''} | to_yaml }}", json!("{k: ''}\n")),
+            ("{{ {'a': ab} | to_nice_yaml }}", json!("a: 'a\n\n    b'\n")),
+            ("{{ {'a': long} | to_nice_yaml }}", json!(format!("a: {}\n    word word word word\n", ["word"; 16].join(" ")))),
+            ("{{ {'a': [long]} | to_yaml }}", json!(format!("a: [{}\n    word word word word]\n", ["word"; 16].join(" ")))),
+            (
+                "{{ {'a': 'x: y', 'b': '@x', 'c': 'a #b', 'd': 'null', 'e': '~', 'f': '0755', 'g': '1e3', 'h': '.5', 'i': 'a,b', 'j': '[x]'} | to_yaml }}",
+                json!("{a: 'x: y', b: '@x', c: 'a #b', d: 'null', e: '~', f: '0755', g: 1e3, h: '.5', i: 'a,b',\n  j: '[x]'}\n"),
+            ),
+            ("{{ {'a': 'héllo'} | to_nice_yaml }}", json!("a: héllo\n")),
             ("{{ '{\"a\": [1, true]}' | from_json }}", json!({"a": [1, true]})),
-            ("{{ 'a: 1\nb: [x]' | from_yaml }}", json!({"a": 1, "b": ["x"]})),
-            ("{{ 'a: 1\n---\nb: 2' | from_yaml_all }}", json!([{"a": 1}, {"b": 2}])),
+            ("{{ y | from_yaml }}", json!({"a": 1, "b": ["x"]})),
+            ("{{ ys | from_yaml_all }}", json!([{"a": 1}, {"b": 2}])),
             ("{{ 'hi' | b64encode }}", json!("aGk=")),
             ("{{ 'aGk=' | b64decode }}", json!("hi")),
         ]);
@@ -1338,15 +1798,15 @@ mod tests {
     fn regular_expressions() {
         check(&[
             ("{{ 'abc' | regex_search('b(c)') }}", json!("bc")),
-            ("{{ 'abc' | regex_search('b(c)', '\\\\1') }}", json!(["c"])),
-            ("{{ 'abc' | regex_search('(?P<x>b)c', '\\\\g<x>') }}", json!(["b"])),
+            ("{{ 'abc' | regex_search('b(c)', '\\1') }}", json!(["c"])),
+            ("{{ 'abc' | regex_search('(?P<x>b)c', '\\g<x>') }}", json!(["b"])),
             ("{{ 'abc' | regex_search('z') }}", json!(null)),
             ("{{ 'ABC' | regex_search('b', ignorecase=True) }}", json!("B")),
             ("{{ 'abcabc' | regex_findall('b(c)') }}", json!(["c", "c"])),
             ("{{ 'abcabc' | regex_findall('bc') }}", json!(["bc", "bc"])),
-            ("{{ 'k1=v1 k2=v2' | regex_findall('(\\\\w+)=(\\\\w+)') }}", json!([["k1", "v1"], ["k2", "v2"]])),
+            ("{{ 'k1=v1 k2=v2' | regex_findall('(\\w+)=(\\w+)') }}", json!([["k1", "v1"], ["k2", "v2"]])),
             ("{{ 'hello' | regex_replace('l+', 'L') }}", json!("heLo")),
-            ("{{ 'hello' | regex_replace('^(h)(.*)$', '\\\\2\\\\1') }}", json!("elloh")),
+            ("{{ 'hello' | regex_replace('^(h)(.*)$', '\\2\\1') }}", json!("elloh")),
             ("{{ 'a$b' | regex_replace('b', '$') }}", json!("a$$")),
             ("{{ 'a.b*c' | regex_escape }}", json!("a\\.b\\*c")),
         ]);
@@ -1392,7 +1852,35 @@ mod tests {
             ("{{ '1K' | human_to_bytes }}", json!(1024)),
             ("{{ '2 MB' | human_to_bytes }}", json!(2097152)),
             ("{{ 'web1' | to_uuid }}", json!("4ebc6093-8026-5090-bb95-a592e5a6aec3")),
+            ("{{ 'x' | comment }}", json!("#\n# x\n#")),
+            ("{{ ab | comment('c') }}", json!("//\n// a\n// b\n//")),
+            ("{{ 'x' | comment('cblock') }}", json!("/*\n *\n * x\n *\n */")),
+            ("{{ 'x' | comment('xml') }}", json!("<!--\n -\n - x\n -\n-->")),
             ("{{ nope | default(omit) }}", json!(crate::playbook::templar::OMIT)),
+        ]);
+    }
+
+    /// Expected values from Python's crypt(3) (`crypt.crypt('secret', '$6$rounds=656000$mysalt$')`),
+    /// which passlib matches; ansible-core needs passlib for this filter.
+    /// sha256's default (535000 rounds) shares the code path of sha512's.
+    #[test]
+    fn password_hashes_match_crypt() {
+        check(&[
+            (
+                "{{ 'secret' | password_hash('sha512', 'mysalt') }}",
+                json!("$6$rounds=656000$mysalt$cDA0t8lm/qt.LT6DzpoHxJ.NwTpx.WTkOPwhseSva8pRixDSH2./ffedCjAMbTX1Uo1QNT7jJPJ6FIzU2i59K/"),
+            ),
+            ("{{ 'secret' | password_hash('sha256', 'mysalt', rounds=5000) }}", json!("$5$mysalt$I2SNajjJ3Gc5gIR/tkrLOGngF8wqv59buJCqxh.o9s8")),
+            (
+                "{{ 'secret' | password_hash('sha512', 'mysalt', rounds=5000) }}",
+                json!("$6$mysalt$UX6P1VKOf6dr0s2pg4pLNvIUB6hLXvP6M5f/Yj9hJgMPdAJ4oArvk5YUD9/XWtk1JOpVwt/JTsczMJr8sFVML1"),
+            ),
+            ("{{ 'secret' | password_hash('md5', 'mysalt') }}", json!("$1$mysalt$n/EfEiV74OYgBdqhKQzSW/")),
+            (
+                "{{ 'a much longer password than sixty-four bytes to exercise the loop 0123456789' | password_hash('sha512', 'saltsaltsaltsalt', rounds=1000) }}",
+                json!("$6$rounds=1000$saltsaltsaltsalt$JHBkOqQ4SUdP080pbPyUprCgz51i3OcUAwyw2ikJxifBMtBpFn11/B.MhFDLq3qeqVcq2vmlHpaXUFV/wRq4M/"),
+            ),
+            ("{{ ('x' | password_hash('sha512', rounds=1000)).split('$')[3] | length }}", json!(16)),
         ]);
     }
 

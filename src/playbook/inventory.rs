@@ -66,7 +66,7 @@ impl Inventory {
                     inv.add_host(name, "ungrouped", Map::new());
                 }
             } else {
-                return Err(Diagnostic::error("B0101", format!("inventory {} does not exist", path.display()))
+                return Err(Diagnostic::error("B0711", format!("inventory {} does not exist", path.display()))
                     .hint("pass an existing inventory file or directory with -i"));
             }
         }
@@ -108,7 +108,7 @@ impl Inventory {
                 return Ok(());
             }
             let groups = node.as_map().ok_or_else(|| {
-                Diagnostic::error("B0102", "a YAML inventory must be a mapping of groups (usually `all:`)")
+                Diagnostic::error("B0712", "a YAML inventory must be a mapping of groups (usually `all:`)")
                     .at(Span::line(path, node.line), Some(&text))
                     .hint("start the file with `all:` and put hosts under `hosts:` and groups under `children:`")
             })?;
@@ -130,7 +130,7 @@ impl Inventory {
             return Ok(());
         }
         let entries = body.as_map().ok_or_else(|| {
-            Diagnostic::error("B0102", format!("group `{name}` must be a mapping, found {}", body.type_name()))
+            Diagnostic::error("B0712", format!("group `{name}` must be a mapping, found {}", body.type_name()))
                 .at(Span::line(path, body.pos()), Some(text))
                 .hint("a group has `hosts:`, `vars:` and `children:` keys")
         })?;
@@ -141,7 +141,7 @@ impl Inventory {
                         continue;
                     }
                     let hosts = value.as_map().ok_or_else(|| {
-                        Diagnostic::error("B0102", format!("`hosts` of group `{name}` must be a mapping of host names"))
+                        Diagnostic::error("B0712", format!("`hosts` of group `{name}` must be a mapping of host names"))
                             .at(Span::line(path, value.pos()), Some(text))
                             .hint("write `hosts:` followed by `host1:` lines (a list is not valid Ansible inventory)")
                     })?;
@@ -150,13 +150,13 @@ impl Inventory {
                             Value::Object(m) => m,
                             Value::Null => Map::new(),
                             _ => {
-                                return Err(Diagnostic::error("B0102", format!("variables of host `{pattern}` must be a mapping"))
+                                return Err(Diagnostic::error("B0712", format!("variables of host `{pattern}` must be a mapping"))
                                     .at(Span::line(path, vars.pos()), Some(text))
                                     .hint("write `key: value` pairs under the host"))
                             }
                         };
                         for host in expand_range(pattern).map_err(|m| {
-                            Diagnostic::error("B0103", m).at(Span::line(path, value.pos()), Some(text)).hint("ranges look like web[01:20] or db-[a:f]")
+                            Diagnostic::error("B0713", m).at(Span::line(path, value.pos()), Some(text)).hint("ranges look like web[01:20] or db-[a:f]")
                         })? {
                             self.add_host(&host, name, vars.clone());
                         }
@@ -166,7 +166,7 @@ impl Inventory {
                     Value::Object(m) => self.group_mut(name).vars.extend(m),
                     Value::Null => {}
                     _ => {
-                        return Err(Diagnostic::error("B0102", format!("`vars` of group `{name}` must be a mapping"))
+                        return Err(Diagnostic::error("B0712", format!("`vars` of group `{name}` must be a mapping"))
                             .at(Span::line(path, value.pos()), Some(text))
                             .hint("write `key: value` pairs under `vars:`"))
                     }
@@ -176,7 +176,7 @@ impl Inventory {
                         continue;
                     }
                     let children = value.as_map().ok_or_else(|| {
-                        Diagnostic::error("B0102", format!("`children` of group `{name}` must be a mapping of groups"))
+                        Diagnostic::error("B0712", format!("`children` of group `{name}` must be a mapping of groups"))
                             .at(Span::line(path, value.pos()), Some(text))
                             .hint("write `children:` followed by `groupname:` lines")
                     })?;
@@ -185,7 +185,7 @@ impl Inventory {
                     }
                 }
                 other => {
-                    return Err(Diagnostic::error("B0102", format!("unknown key `{other}` in group `{name}`"))
+                    return Err(Diagnostic::error("B0712", format!("unknown key `{other}` in group `{name}`"))
                         .at(Span::line(path, value.pos()), Some(text))
                         .hint("a group may only have `hosts`, `vars` and `children`"))
                 }
@@ -214,7 +214,7 @@ impl Inventory {
                     Some((g, "vars")) => (g, Section::Vars),
                     Some((g, "children")) => (g, Section::Children),
                     Some((_, other)) => {
-                        return Err(Diagnostic::error("B0104", format!("unknown section suffix `:{other}`"))
+                        return Err(Diagnostic::error("B0714", format!("unknown section suffix `:{other}`"))
                             .at(Span::line(path, line_no), Some(text))
                             .hint("INI sections are [group], [group:vars] or [group:children]"))
                     }
@@ -228,7 +228,7 @@ impl Inventory {
             match section {
                 Section::Hosts => {
                     let words = shell_words::split(line).map_err(|e| {
-                        Diagnostic::error("B0104", format!("cannot parse host line: {e}"))
+                        Diagnostic::error("B0714", format!("cannot parse host line: {e}"))
                             .at(Span::line(path, line_no), Some(text))
                             .hint("host lines look like `web1 ansible_host=10.0.0.1 ansible_port=22`")
                     })?;
@@ -236,14 +236,14 @@ impl Inventory {
                     let mut vars = Map::new();
                     for w in rest {
                         let (k, v) = w.split_once('=').ok_or_else(|| {
-                            Diagnostic::error("B0104", format!("expected key=value, found `{w}`"))
+                            Diagnostic::error("B0714", format!("expected key=value, found `{w}`"))
                                 .at(Span::line(path, line_no), Some(text))
                                 .hint("host variables are written as key=value")
                         })?;
                         vars.insert(k.to_string(), ini_literal(v));
                     }
                     let hosts = expand_range(pattern).map_err(|m| {
-                        Diagnostic::error("B0103", m).at(Span::line(path, line_no), Some(text)).hint("ranges look like web[01:20]")
+                        Diagnostic::error("B0713", m).at(Span::line(path, line_no), Some(text)).hint("ranges look like web[01:20]")
                     })?;
                     for h in hosts {
                         self.add_host(&h, &group, vars.clone());
@@ -251,7 +251,7 @@ impl Inventory {
                 }
                 Section::Vars => {
                     let (k, v) = line.split_once('=').ok_or_else(|| {
-                        Diagnostic::error("B0104", format!("expected key=value in [{group}:vars]"))
+                        Diagnostic::error("B0714", format!("expected key=value in [{group}:vars]"))
                             .at(Span::line(path, line_no), Some(text))
                             .hint("group variables are written as key=value")
                     })?;
@@ -600,7 +600,7 @@ fn read_vars_entry(base: &Path, name: &str) -> Result<Option<Map<String, Value>>
             }
             NodeKind::Scalar(Value::Null) => {}
             _ => {
-                return Err(Diagnostic::error("B0105", format!("{} must hold a mapping of variables", f.display()))
+                return Err(Diagnostic::error("B0715", format!("{} must hold a mapping of variables", f.display()))
                     .at(Span::line(&f, node.line), None)
                     .hint("write `name: value` pairs at the top level"))
             }
@@ -641,7 +641,7 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 fn read_error(path: &Path, e: std::io::Error) -> Diagnostic {
-    Diagnostic::error("B0101", format!("cannot read inventory {}: {e}", path.display())).hint("check the -i path")
+    Diagnostic::error("B0711", format!("cannot read inventory {}: {e}", path.display())).hint("check the -i path")
 }
 
 #[cfg(test)]

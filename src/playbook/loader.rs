@@ -69,7 +69,7 @@ impl Loader {
 
     fn load_plays(&self, path: &Path, depth: usize) -> Result<Vec<Play>> {
         if depth > 16 {
-            return Err(err("B0201", path, 1, "import_playbook nests too deep (cycle?)", "remove the import cycle"));
+            return Err(err("B0721", path, 1, "import_playbook nests too deep (cycle?)", "remove the import cycle"));
         }
         let node = self.read(path)?;
         let file = Arc::new(path.to_path_buf());
@@ -77,14 +77,14 @@ impl Loader {
             NodeKind::Seq(items) => items,
             NodeKind::Scalar(Value::Null) => return Ok(Vec::new()),
             _ => {
-                return Err(err("B0202", path, node.line, "a playbook must be a list of plays", "start each play with `- hosts: ...`"))
+                return Err(err("B0722", path, node.line, "a playbook must be a list of plays", "start each play with `- hosts: ...`"))
             }
         };
         let mut plays = Vec::new();
         for entry in entries {
             if let Some(target) = entry.get("import_playbook").or_else(|| entry.get("ansible.builtin.import_playbook")) {
                 let name = target.as_str().ok_or_else(|| {
-                    err("B0203", path, entry.line, "import_playbook takes a file name", "write `- import_playbook: other.yml`")
+                    err("B0723", path, entry.line, "import_playbook takes a file name", "write `- import_playbook: other.yml`")
                 })?;
                 let sub = path.parent().unwrap_or(Path::new(".")).join(name);
                 plays.extend(self.load_plays(&sub, depth + 1)?);
@@ -97,7 +97,7 @@ impl Loader {
 
     fn load_play(&self, node: &Node, file: &Arc<PathBuf>) -> Result<Play> {
         let map = node.as_map().ok_or_else(|| {
-            err("B0202", file, node.line, format!("a play must be a mapping, found {}", node.type_name()), "start each play with `- hosts: ...`")
+            err("B0722", file, node.line, format!("a play must be a mapping, found {}", node.type_name()), "start each play with `- hosts: ...`")
         })?;
         for (k, v) in map {
             if !PLAY_KEYWORDS.contains(&k.as_str()) {
@@ -105,23 +105,23 @@ impl Loader {
                     Some(s) => format!("did you mean `{s}`? tasks go under `tasks:`"),
                     None => "tasks go under `tasks:`; see the play keywords in the Ansible docs".to_string(),
                 };
-                return Err(err("B0204", file, v.pos(), format!("`{k}` is not a valid play keyword"), hint));
+                return Err(err("B0724", file, v.pos(), format!("`{k}` is not a valid play keyword"), hint));
             }
         }
         let hosts = match node.get("hosts") {
             Some(h) => match &h.kind {
                 NodeKind::Scalar(Value::String(s)) => s.clone(),
                 NodeKind::Seq(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect::<Vec<_>>().join(":"),
-                _ => return Err(err("B0205", file, h.pos(), "`hosts` must be a pattern string or a list", "write `hosts: web` or `hosts: [web, db]`")),
+                _ => return Err(err("B0725", file, h.pos(), "`hosts` must be a pattern string or a list", "write `hosts: web` or `hosts: [web, db]`")),
             },
-            None => return Err(err("B0205", file, node.line, "this play has no `hosts`", "add `hosts: all` (or a group name) to the play")),
+            None => return Err(err("B0725", file, node.line, "this play has no `hosts`", "add `hosts: all` (or a group name) to the play")),
         };
         let keywords = parse_keywords(node, file)?;
         let mut handlers = Vec::new();
         let mut roles = Vec::new();
         let mut role_tasks = Vec::new();
         if let Some(r) = node.get("roles") {
-            let list = r.as_seq().ok_or_else(|| err("B0206", file, r.pos(), "`roles` must be a list", "write `roles: [name]` or a list of `- role: name`"))?;
+            let list = r.as_seq().ok_or_else(|| err("B0726", file, r.pos(), "`roles` must be a list", "write `roles: [name]` or a list of `- role: name`"))?;
             for entry in list {
                 let content = self.load_role_ref(entry, file, None)?;
                 roles.push(content.role.clone());
@@ -157,9 +157,9 @@ impl Loader {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => n.as_f64(),
             Some(Value::String(s)) => Some(s.trim_end_matches('%').parse().map_err(|_| {
-                err("B0207", file, node.line, "max_fail_percentage must be a number", "write `max_fail_percentage: 25`")
+                err("B0727", file, node.line, "max_fail_percentage must be a number", "write `max_fail_percentage: 25`")
             })?),
-            Some(_) => return Err(err("B0207", file, node.line, "max_fail_percentage must be a number", "write `max_fail_percentage: 25`")),
+            Some(_) => return Err(err("B0727", file, node.line, "max_fail_percentage must be a number", "write `max_fail_percentage: 25`")),
         };
         let vars = match node.get("vars") {
             None => Map::new(),
@@ -174,7 +174,7 @@ impl Loader {
             match node.get(k) {
                 None => Ok(default),
                 Some(v) => crate::modules::args::to_bool(&v.to_value())
-                    .ok_or_else(|| err("B0208", file, v.pos(), format!("`{k}` must be a boolean"), format!("write `{k}: true` or `{k}: false`"))),
+                    .ok_or_else(|| err("B0728", file, v.pos(), format!("`{k}` must be a boolean"), format!("write `{k}: true` or `{k}: false`"))),
             }
         };
         Ok(Play {
@@ -212,7 +212,7 @@ impl Loader {
             return Ok(Vec::new());
         }
         let list = node.as_seq().ok_or_else(|| {
-            err("B0210", file, node.line, format!("expected a list of tasks, found {}", node.type_name()), "start every task with `- name: ...`")
+            err("B0730", file, node.line, format!("expected a list of tasks, found {}", node.type_name()), "start every task with `- name: ...`")
         })?;
         let mut out = Vec::with_capacity(list.len());
         for entry in list {
@@ -230,12 +230,12 @@ impl Loader {
         roles: &mut Vec<Arc<Role>>,
     ) -> Result<Item> {
         let map = node.as_map().ok_or_else(|| {
-            err("B0211", file, node.line, format!("a task must be a mapping, found {}", node.type_name()), "write `- name: ...` followed by one module, e.g. `copy:`")
+            err("B0731", file, node.line, format!("a task must be a mapping, found {}", node.type_name()), "write `- name: ...` followed by one module, e.g. `copy:`")
         })?;
         if node.get("block").is_some() {
             for (k, v) in map {
                 if !TASK_KEYWORDS.contains(&k.as_str()) || matches!(k.as_str(), "loop" | "register" | "notify") {
-                    return Err(err("B0212", file, v.pos(), format!("`{k}` is not valid on a block"), "blocks take block/rescue/always and task keywords such as when, become, tags, vars"));
+                    return Err(err("B0732", file, v.pos(), format!("`{k}` is not valid on a block"), "blocks take block/rescue/always and task keywords such as when, become, tags, vars"));
                 }
             }
             let keywords = parse_keywords(node, file)?;
@@ -260,10 +260,10 @@ impl Loader {
         match short.as_str() {
             "import_tasks" => {
                 let target = free_arg(&task, "file").ok_or_else(|| {
-                    err("B0213", file, node.line, "import_tasks needs a file name", "write `import_tasks: other.yml`")
+                    err("B0733", file, node.line, "import_tasks needs a file name", "write `import_tasks: other.yml`")
                 })?;
                 let path = self.resolve_tasks_file(&target, file, role).ok_or_else(|| {
-                    err("B0214", file, node.line, format!("cannot find tasks file `{target}`"), "paths are relative to the including file (or the role's tasks/ folder)")
+                    err("B0734", file, node.line, format!("cannot find tasks file `{target}`"), "paths are relative to the including file (or the role's tasks/ folder)")
                 })?;
                 let sub_file = Arc::new(path.clone());
                 let sub = self.read(&path)?;
@@ -314,7 +314,7 @@ impl Loader {
             }
             if let Some((prev, _)) = &module {
                 return Err(err(
-                    "B0215",
+                    "B0735",
                     file,
                     v.pos(),
                     format!("this task has two modules: `{prev}` and `{k}`"),
@@ -329,7 +329,7 @@ impl Loader {
                 Some(a) => parse_action(a, file)?,
                 None => {
                     return Err(err(
-                        "B0216",
+                        "B0736",
                         file,
                         node.line,
                         "this task has no module",
@@ -343,7 +343,7 @@ impl Loader {
             match extra.to_value() {
                 Value::Object(m) => args.extend(m),
                 Value::Null => {}
-                _ => return Err(err("B0217", file, extra.pos(), "`args` must be a mapping", "write `args:` followed by `key: value` lines")),
+                _ => return Err(err("B0737", file, extra.pos(), "`args` must be a mapping", "write `args:` followed by `key: value` lines")),
             }
         }
         let mut keywords = parse_keywords(node, file)?;
@@ -369,12 +369,12 @@ impl Loader {
         let loop_control = match node.get("loop_control").map(Node::to_value) {
             Some(Value::Object(m)) => m,
             None | Some(Value::Null) => Map::new(),
-            Some(_) => return Err(err("B0218", file, node.line, "`loop_control` must be a mapping", "write `loop_control: {loop_var: item}`")),
+            Some(_) => return Err(err("B0738", file, node.line, "`loop_control` must be a mapping", "write `loop_control: {loop_var: item}`")),
         };
         let register = match node.get("register") {
             None => None,
             Some(r) => Some(r.as_str().filter(|s| is_identifier(s)).map(str::to_string).ok_or_else(|| {
-                err("B0219", file, r.pos(), "`register` must be a variable name", "write `register: result` (letters, digits, underscores)")
+                err("B0739", file, r.pos(), "`register` must be a variable name", "write `register: result` (letters, digits, underscores)")
             })?),
         };
         Ok(Task {
@@ -443,7 +443,7 @@ impl Loader {
             NodeKind::Scalar(Value::String(s)) => (s.clone(), Map::new(), None),
             NodeKind::Map(_) => {
                 let name = entry.get("role").or_else(|| entry.get("name")).and_then(Node::as_str).ok_or_else(|| {
-                    err("B0220", file, entry.line, "a role entry needs `role: NAME`", "write `- role: name` or just `- name`")
+                    err("B0740", file, entry.line, "a role entry needs `role: NAME`", "write `- role: name` or just `- name`")
                 })?;
                 let mut params = Map::new();
                 if let Value::Object(m) = entry.to_value() {
@@ -463,14 +463,14 @@ impl Loader {
                 }
                 (name.to_string(), params, entry.get("tasks_from").and_then(Node::as_str).map(str::to_string))
             }
-            _ => return Err(err("B0220", file, entry.line, "a role entry must be a name or a mapping", "write `- role: name`")),
+            _ => return Err(err("B0740", file, entry.line, "a role entry must be a name or a mapping", "write `- role: name`")),
         };
         self.load_role(&name, params, tasks_from.as_deref(), file, entry.line, 0)
     }
 
     fn load_role_from_task(&self, task: &Task, file: &Arc<PathBuf>, line: usize) -> Result<RoleContent> {
         let name = task.args.get("name").or_else(|| task.args.get("role")).and_then(Value::as_str).ok_or_else(|| {
-            err("B0220", file, line, format!("{} needs `name: ROLE`", modules::short_name(&task.action)), "write `import_role: {name: myrole}`")
+            err("B0740", file, line, format!("{} needs `name: ROLE`", modules::short_name(&task.action)), "write `import_role: {name: myrole}`")
         })?;
         let tasks_from = task.args.get("tasks_from").and_then(Value::as_str);
         self.load_role(name, Map::new(), tasks_from, file, line, 0)
@@ -479,10 +479,10 @@ impl Loader {
     /// Load a role with its meta dependencies (their tasks first).
     pub(crate) fn load_role(&self, name: &str, params: Map<String, Value>, tasks_from: Option<&str>, file: &Path, line: usize, depth: usize) -> Result<RoleContent> {
         if depth > 16 {
-            return Err(err("B0221", file, line, format!("role dependencies of `{name}` nest too deep (cycle?)"), "remove the dependency cycle in meta/main.yml"));
+            return Err(err("B0741", file, line, format!("role dependencies of `{name}` nest too deep (cycle?)"), "remove the dependency cycle in meta/main.yml"));
         }
         let path = self.find_role(name).ok_or_else(|| {
-            err("B0222", file, line, format!("role `{name}` was not found"), format!("create roles/{name}/tasks/main.yml next to the playbook (or above it), or fix the name"))
+            err("B0742", file, line, format!("role `{name}` was not found"), format!("create roles/{name}/tasks/main.yml next to the playbook (or above it), or fix the name"))
         })?;
         let read_vars = |sub: &str| -> Result<Map<String, Value>> {
             for ext in ["main.yml", "main.yaml", "main"] {
@@ -519,7 +519,7 @@ impl Loader {
                         NodeKind::Scalar(Value::String(s)) => (s.clone(), Map::new()),
                         NodeKind::Map(_) => {
                             let n = d.get("role").or_else(|| d.get("name")).and_then(Node::as_str).ok_or_else(|| {
-                                err("B0220", &meta_file, d.line, "a dependency needs `role: NAME`", "write `- role: name`")
+                                err("B0740", &meta_file, d.line, "a dependency needs `role: NAME`", "write `- role: name`")
                             })?;
                             let mut p = Map::new();
                             if let Value::Object(m) = d.to_value() {
@@ -551,7 +551,7 @@ impl Loader {
             let f = Arc::new(tpath.clone());
             tasks.extend(self.parse_items(&n, &f, Some(&role), &mut handlers, &mut roles_seen)?);
         } else if tasks_from.is_some() {
-            return Err(err("B0223", file, line, format!("role `{name}` has no tasks/{tasks_file}"), "check tasks_from"));
+            return Err(err("B0743", file, line, format!("role `{name}` has no tasks/{tasks_file}"), "check tasks_from"));
         }
         let hpath = path.join("handlers").join("main.yml");
         if hpath.is_file() {
@@ -618,7 +618,7 @@ fn module_args(name: &str, v: &Node, file: &Path) -> Result<Map<String, Value>> 
             Ok(m)
         }
         Value::Array(_) => Err(err(
-            "B0224",
+            "B0744",
             file,
             v.pos(),
             format!("arguments of `{name}` must be a mapping or a string, found a list"),
@@ -636,11 +636,11 @@ fn parse_action(a: &Node, file: &Path) -> Result<(String, Map<String, Value>)> {
         }
         Value::Object(mut m) => {
             let name = m.remove("module").and_then(|v| v.as_str().map(str::to_string)).ok_or_else(|| {
-                err("B0225", file, a.line, "`action` as a mapping needs `module:`", "write `action: {module: copy, src: a, dest: b}`")
+                err("B0745", file, a.line, "`action` as a mapping needs `module:`", "write `action: {module: copy, src: a, dest: b}`")
             })?;
             Ok((name, m))
         }
-        _ => Err(err("B0225", file, a.line, "`action` must be a string or a mapping", "write `action: copy src=a dest=b`")),
+        _ => Err(err("B0745", file, a.line, "`action` must be a string or a mapping", "write `action: copy src=a dest=b`")),
     }
 }
 
@@ -698,7 +698,7 @@ fn as_vars(v: &Node, file: &Path, what: &str) -> Result<Map<String, Value>> {
             }
             Ok(m)
         }
-        _ => Err(err("B0226", file, v.pos(), format!("`{what}` must be a mapping of variables"), "write `name: value` pairs")),
+        _ => Err(err("B0746", file, v.pos(), format!("`{what}` must be a mapping of variables"), "write `name: value` pairs")),
     }
 }
 
@@ -801,7 +801,7 @@ mod tests {
 
         write(d.path(), &[("q.yml", "- hosts: all\n  tasks:\n    - name: two\n      copy: {}\n      fle: {}\n")]);
         let e = Loader::load_playbook(&d.path().join("q.yml")).unwrap_err();
-        assert_eq!(e.code, "B0215");
+        assert_eq!(e.code, "B0735");
 
         write(d.path(), &[("r.yml", "- hosts: all\n  roles: [nope]\n")]);
         let e = Loader::load_playbook(&d.path().join("r.yml")).unwrap_err();

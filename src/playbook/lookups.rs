@@ -13,7 +13,7 @@ use minijinja::value::{Kwargs, Rest, ValueKind};
 use minijinja::{Environment, Error, State, Value};
 
 use crate::playbook::filters::{fail, py_str};
-use crate::playbook::templar::{convert_error, INLINE};
+use crate::playbook::templar::{convert_error, inline_name};
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_function("lookup", |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
@@ -183,7 +183,7 @@ fn template(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Val
         }
         let rendered = state
             .env()
-            .get_template(&format!("{INLINE}{source}"))
+            .get_template(&inline_name(&source, path.parent()))
             .and_then(|t| t.render(&ctx))
             .map_err(|e| fail(format!("{}: {}", path.display(), convert_error(e, &source, &ctx).message)))?;
         out.push(Value::from(rendered));

@@ -25,9 +25,17 @@ use crate::playbook::{filters, jinja_tests, lookups};
 pub(crate) const OMIT: &str = "__omit_place_holder__berth_7c1e0f5a93d24b68";
 
 /// Template names starting with this marker carry their own source (the
-/// loader hands the rest of the name back), so compiled templates are cached
-/// by source; other names are controller file paths (`{% include %}`).
+/// loader hands it back), so compiled templates are cached by source. The
+/// name is `INLINE` + the directory relative `{% include %}`s resolve
+/// against + `DIR_END` + the source. Other names are controller paths.
 pub(crate) const INLINE: &str = "\u{1}inline\u{1}";
+const DIR_END: char = '\u{2}';
+
+/// The template name for `source`, whose includes resolve against `dir`.
+pub(crate) fn inline_name(source: &str, dir: Option<&std::path::Path>) -> String {
+    let dir = dir.map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    format!("{INLINE}{dir}{DIR_END}{source}")
+}
 
 /// A templating failure, naming the undefined variable when that was the cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,13 +115,30 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(false);
     env.set_loader(|name| {
-        if let Some(source) = name.strip_prefix(INLINE) {
+        if let Some(rest) = name.strip_prefix(INLINE) {
+            let source = rest.split_once(DIR_END).map_or(rest, |(_, src)| src);
             return Ok(Some(source.to_string()));
         }
         match std::fs::read_to_string(name) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("cannot read {name}: {e}"))),
+        }
+    });
+    // `{% include 'x.j2' %}` is relative to the including template's
+    // directory; absolute names stay as they are.
+    env.set_path_join_callback(|name, parent| {
+        if name.starts_with('/') || name.starts_with(INLINE) {
+            return name.into();
+        }
+        let dir = match parent.strip_prefix(INLINE) {
+            Some(rest) => rest.split_once(DIR_END).map_or("", |(d, _)| d).to_string(),
+            None => std::path::Path::new(parent).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+        };
+        if dir.is_empty() {
+            name.into()
+        } else {
+            std::path::Path::new(&dir).join(name).to_string_lossy().into_owned().into()
         }
     });
     env.set_formatter(|out, _state, value| {
@@ -173,18 +198,30 @@ impl Templar {
         if let Some(expr) = single_expression(s) {
             return self.eval(expr, ctx);
         }
-        self.render_inner(&escape_backslashes(s), ctx).map(Value::String)
+        self.render_inner(&escape_backslashes(s), None, ctx).map(Value::String)
     }
 
     /// Render text (template module, string contexts): always a string.
     /// Jinja's string-literal escapes apply here (`'\n'` is a newline), as
     /// in Ansible's template module.
     pub(crate) fn render_text(&self, s: &str, ctx: &minijinja::Value) -> Result<String, TemplateError> {
-        self.render_inner(s, ctx)
+        self.render_inner(s, None, ctx)
     }
 
-    fn render_inner(&self, s: &str, ctx: &minijinja::Value) -> Result<String, TemplateError> {
-        let name = format!("{INLINE}{s}");
+    /// Render a controller template file (template module, `lookup('template')`):
+    /// like `render_text`, with `{% include %}`/`{% import %}` resolved
+    /// relative to the file's directory. Errors name the file.
+    pub(crate) fn render_file(&self, path: &std::path::Path, ctx: &minijinja::Value) -> Result<String, TemplateError> {
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| TemplateError::new(format!("could not read template {}: {e}", path.display())))?;
+        self.render_inner(&source, path.parent(), ctx).map_err(|mut e| {
+            e.message = format!("{}: {}", path.display(), e.message);
+            e
+        })
+    }
+
+    fn render_inner(&self, s: &str, dir: Option<&std::path::Path>, ctx: &minijinja::Value) -> Result<String, TemplateError> {
+        let name = inline_name(s, dir);
         let first = strict_env().get_template(&name).and_then(|t| t.render(ctx));
         match first {
             Ok(text) => Ok(text),
@@ -1091,6 +1128,22 @@ mod tests {
     }
 
     #[test]
+    fn template_files_include_relative_to_themselves() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("parts")).unwrap();
+        std::fs::write(dir.path().join("main.j2"), "head\n{% include 'parts/body.j2' %}tail {{ x }}\n").unwrap();
+        std::fs::write(dir.path().join("parts/body.j2"), "body {{ x }}\n{% include 'leaf.j2' %}").unwrap();
+        std::fs::write(dir.path().join("parts/leaf.j2"), "leaf\n").unwrap();
+        std::fs::write(dir.path().join("bad.j2"), "ok\n{{ missing }}\n").unwrap();
+        let t = Templar::new();
+        let c = ctx(json!({"x": 1}));
+        assert_eq!(t.render_file(&dir.path().join("main.j2"), &c).unwrap(), "head\nbody 1\nleaf\ntail 1\n");
+        let err = t.render_file(&dir.path().join("bad.j2"), &c).unwrap_err();
+        assert_eq!(err.message, format!("{}: 'missing' is undefined", dir.path().join("bad.j2").display()));
+        assert_eq!(err.undefined.as_deref(), Some("missing"));
+    }
+
+    #[test]
     fn syntax_errors_say_where() {
         let t = Templar::new();
         let c = ctx(json!({}));
@@ -1098,6 +1151,19 @@ mod tests {
         assert!(err.message.starts_with("syntax error: "), "{}", err.message);
         assert!(err.message.contains("line 2"), "{}", err.message);
         assert_eq!(err.undefined, None);
+    }
+
+    #[test]
+    fn shared_context_reads_without_copying() {
+        let vars = Arc::new(json!({"facts": {"os": {"family": "Debian"}}, "ports": [80, 443]}).as_object().unwrap().clone());
+        let c = Templar::context_shared(vars.clone());
+        assert_eq!(Arc::strong_count(&vars), 2);
+        let t = Templar::new();
+        assert_eq!(t.render_str("{{ facts.os.family }}", &c).unwrap(), json!("Debian"));
+        assert_eq!(t.render_str("{{ ports | map('string') | join(',') }}", &c).unwrap(), json!("80,443"));
+        assert_eq!(t.render_str("{{ facts }}", &c).unwrap(), json!({"os": {"family": "Debian"}}));
+        // Nested nodes share the root instead of copying it.
+        assert!(Arc::strong_count(&vars) >= 2);
     }
 
     #[test]
@@ -1119,5 +1185,3 @@ mod tests {
         assert_eq!(cached.len(), 2, "{:?}", cached.keys().collect::<Vec<_>>());
     }
 }
-
-

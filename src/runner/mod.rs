@@ -100,19 +100,19 @@ pub(crate) fn parse_extra_vars(items: &[String]) -> Result<Map<String, Value>, D
                 Value::Object(m) => vars.extend(m),
                 Value::Null => {}
                 _ => {
-                    return Err(Diagnostic::error("B0301", format!("extra vars file {file} must hold a mapping"))
+                    return Err(Diagnostic::error("B0761", format!("extra vars file {file} must hold a mapping"))
                         .hint("write `name: value` pairs at the top level"))
                 }
             }
         } else if item.starts_with('{') {
             match crate::yaml::load_value(item, Path::new("<extra vars>"))? {
                 Value::Object(m) => vars.extend(m),
-                _ => return Err(Diagnostic::error("B0301", "extra vars must be a mapping").hint("write -e '{\"key\": \"value\"}'")),
+                _ => return Err(Diagnostic::error("B0761", "extra vars must be a mapping").hint("write -e '{\"key\": \"value\"}'")),
             }
         } else {
             for (k, v) in crate::modules::free_form::split_free_form("set_fact", item) {
                 if k == "_raw_params" {
-                    return Err(Diagnostic::error("B0301", format!("cannot read extra vars `{item}`")).hint("use -e KEY=VALUE, -e @file.yml or -e '{\"key\": 1}'"));
+                    return Err(Diagnostic::error("B0761", format!("cannot read extra vars `{item}`")).hint("use -e KEY=VALUE, -e @file.yml or -e '{\"key\": 1}'"));
                 }
                 vars.insert(k, v);
             }
@@ -137,7 +137,7 @@ pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
         Err(d) => return early_error(&d),
     };
     if inv.inventory.is_empty() {
-        return usage_error("no inventory given", "pass one with -i inventory.yml (or -i host1,host2,)");
+        eprintln!("[WARNING]: No inventory was parsed (use -i inventory.yml), only implicit localhost is available");
     }
     let inventory = match Inventory::load(&inv.inventory, Some(&playbook.dir)) {
         Ok(i) => i,

@@ -6,8 +6,10 @@
 //! `authorized_keys`, a `known_hosts` with every host's key, one directory per
 //! host (host key, sshd_config, pid file, log) and `fleet.json`, from which
 //! another process can re-open a running fleet. sshd daemonizes itself, so a
-//! fleet outlives the process that started it; the handle that started it
-//! stops it when dropped unless `detach()` was called.
+//! fleet can outlive the process that started it: the handle that started it
+//! stops it when dropped unless `detach()` was called, and a watchdog stops
+//! it when that process ends without dropping it (a fleet kept in a static,
+//! a test run killed on a timeout) unless `detach()` was called.
 //!
 //! Addresses: a state directory's path picks a /24 inside 127.0.0.0/8 and a
 //! port; every address is test-bound before sshd starts, and another
@@ -20,8 +22,10 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -69,6 +73,56 @@ pub(crate) struct SshdFleet {
     state: State,
     /// True for the handle that started the fleet until `detach()`.
     owner: AtomicBool,
+    /// The started fleet's watchdog until `detach()` or `stop()`.
+    watchdog: Mutex<Option<Watchdog>>,
+}
+
+/// A `sh` in its own process group that waits on a pipe from this process:
+/// at end of file (this process is gone) it SIGKILLs the fleet's sshds and
+/// their sessions; told `detach` it just exits.
+#[derive(Debug)]
+struct Watchdog {
+    child: Child,
+}
+
+const WATCHDOG_SCRIPT: &str = r#"read -r word
+[ "$word" = detach ] && exit 0
+dir=$1; shift
+for h in "$@"; do
+  pid=$(cat "$dir/$h/sshd.pid" 2>/dev/null) || continue
+  if grep -qa "$dir/$h/sshd_config" "/proc/$pid/cmdline" 2>/dev/null; then
+    kill -9 "$pid"
+    pkill -9 -P "$pid" 2>/dev/null
+  fi
+done
+"#;
+
+impl Watchdog {
+    fn arm(dir: &Path, hosts: &[FleetHost]) -> Result<Watchdog, String> {
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(WATCHDOG_SCRIPT)
+            .arg("sh")
+            .arg(dir)
+            .args(hosts.iter().map(|h| h.name.as_str()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Out of our process group: a Ctrl-C meant for us must not take
+            // the watchdog with it.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start the fleet's watchdog (/bin/sh): {e}"))?;
+        Ok(Watchdog { child })
+    }
+
+    /// Lets the fleet live on without this process.
+    fn disarm(mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"detach\n");
+        }
+        let _ = self.child.wait();
+    }
 }
 
 impl SshdFleet {
@@ -142,7 +196,10 @@ impl SshdFleet {
             }
             tried += 1;
             let state = State { user: user.clone(), subnet, port, hosts };
-            let fleet = SshdFleet { dir: dir.clone(), state, owner: AtomicBool::new(true) };
+            // Armed before sshd starts, so that no moment leaves a fleet
+            // without an owner.
+            let watchdog = Watchdog::arm(&dir, &state.hosts)?;
+            let fleet = SshdFleet { dir: dir.clone(), state, owner: AtomicBool::new(true), watchdog: Mutex::new(Some(watchdog)) };
             match fleet.boot_all() {
                 Ok(()) => {
                     fleet.write_known_hosts()?;
@@ -153,10 +210,7 @@ impl SshdFleet {
                 Err(e) => {
                     // Another fleet may have taken an address between the
                     // test bind and sshd's: clean up, try the next candidate.
-                    fleet.owner.store(false, Ordering::SeqCst);
-                    for host in &fleet.state.hosts {
-                        let _ = kill_host(&dir, &host.name);
-                    }
+                    let _ = fleet.stop();
                     last_err = e;
                     if tried >= 3 {
                         break;
@@ -175,7 +229,7 @@ impl SshdFleet {
     pub(crate) fn load(state_dir: &Path) -> Result<SshdFleet, String> {
         let dir = fs::canonicalize(state_dir).map_err(|e| format!("no cheap fleet in {}: {e}", state_dir.display()))?;
         let state = read_state(&dir)?;
-        Ok(SshdFleet { dir, state, owner: AtomicBool::new(false) })
+        Ok(SshdFleet { dir, state, owner: AtomicBool::new(false), watchdog: Mutex::new(None) })
     }
 
     pub(crate) fn hosts(&self) -> &[FleetHost] {
@@ -212,7 +266,7 @@ impl SshdFleet {
         opts.private_key = Some(self.client_key());
         opts.known_hosts = self.known_hosts();
         opts.host_key_checking = HostKeyChecking::Strict;
-        opts.connect_timeout = Duration::from_secs(5);
+        opts.connect_timeout = Duration::from_secs(10);
         opts
     }
 
@@ -281,6 +335,7 @@ impl SshdFleet {
             }
         }
         self.owner.store(false, Ordering::SeqCst);
+        self.disarm();
         if errors.is_empty() {
             Ok(())
         } else {
@@ -288,9 +343,18 @@ impl SshdFleet {
         }
     }
 
-    /// Leaves the fleet running when this handle is dropped.
+    /// Leaves the fleet running when this handle is dropped or this process
+    /// ends (`berth testbed up --cheap`).
     pub(crate) fn detach(&self) {
         self.owner.store(false, Ordering::SeqCst);
+        self.disarm();
+    }
+
+    fn disarm(&self) {
+        let watchdog = self.watchdog.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = watchdog {
+            w.disarm();
+        }
     }
 
     fn known(&self, name: &str) -> Result<&FleetHost, String> {
@@ -399,6 +463,11 @@ impl SshdFleet {
              X11Forwarding no\n\
              AcceptEnv LANG LC_*\n\
              Subsystem sftp internal-sftp\n\
+             # Commands run as `$SHELL -c`; with SHLVL=1 bash counts itself a\n\
+             # nested shell and skips ~/.bashrc, which on a developer machine\n\
+             # (pyenv, cargo, ...) costs more than the command: the hosts then\n\
+             # behave like minimal servers.\n\
+             SetEnv SHLVL=1\n\
              LogLevel INFO\n",
             name = host.name,
             addr = host.addr,
@@ -717,6 +786,60 @@ mod tests {
             let addr: SocketAddr = format!("{}:{}", host.addr, host.port).parse().unwrap();
             assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
         }
+    }
+
+    /// Run by `a_fleet_dies_with_its_process_unless_detached` in a child
+    /// process: starts a fleet in `$BERTH_FLEET_HELPER_DIR` and exits without
+    /// dropping it (detaching first when `$BERTH_FLEET_HELPER_DETACH` is set).
+    #[test]
+    #[ignore]
+    fn helper_start_fleet_and_exit() {
+        let Some(dir) = std::env::var_os("BERTH_FLEET_HELPER_DIR") else {
+            return;
+        };
+        let fleet = SshdFleet::start(Path::new(&dir), 2).unwrap();
+        if std::env::var_os("BERTH_FLEET_HELPER_DETACH").is_some() {
+            fleet.detach();
+        }
+        std::process::exit(0);
+    }
+
+    #[test]
+    fn a_fleet_dies_with_its_process_unless_detached() {
+        let run_helper = |dir: &Path, detach: bool| {
+            let mut cmd = Command::new(std::env::current_exe().unwrap());
+            cmd.args(["--exact", "testbed::sshd_fleet::tests::helper_start_fleet_and_exit", "--ignored", "--nocapture"])
+                .env("BERTH_FLEET_HELPER_DIR", dir);
+            if detach {
+                cmd.env("BERTH_FLEET_HELPER_DETACH", "1");
+            }
+            let out = cmd.output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        };
+        let tmp = tempfile::tempdir().unwrap();
+
+        // Exited without dropping or detaching: the watchdog stops the fleet.
+        let owned = tmp.path().join("owned");
+        run_helper(&owned, false);
+        let fleet = SshdFleet::load(&owned).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fleet.hosts().iter().any(|h| fleet.is_running(&h.name)) {
+            assert!(Instant::now() < deadline, "the fleet outlived its process");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+
+        // Detached: it keeps serving, and another process can stop it.
+        let detached = tmp.path().join("detached");
+        run_helper(&detached, true);
+        let fleet = SshdFleet::load(&detached).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        for h in fleet.hosts() {
+            assert!(fleet.is_running(&h.name));
+            let mut conn = SshConnection::connect(&fleet.ssh_options(h)).unwrap();
+            assert!(conn.exec("true", None).unwrap().success());
+        }
+        fleet.stop().unwrap();
+        assert!(fleet.hosts().iter().all(|h| !fleet.is_running(&h.name)));
     }
 
     #[test]

@@ -1,0 +1,104 @@
+//! `berth run` as a user sees it: exact human output, exit codes, JSON lines.
+
+use std::path::Path;
+use std::process::Command;
+
+fn berth() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+}
+
+fn write(dir: &Path, name: &str, body: &str) {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
+const INV: &str = "all:\n  hosts:\n    alpha: {ansible_connection: local}\n    beta: {ansible_connection: local}\n";
+
+#[test]
+fn human_output_matches_ansible_layout() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "inv.yml", INV);
+    write(
+        d.path(),
+        "site.yml",
+        "- name: demo\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: say\n      debug: msg=hi\n      when: inventory_hostname == 'alpha'\n    - name: touch\n      command: 'true'\n      changed_when: false\n",
+    );
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml"]).current_dir(d.path()).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let want = "
+PLAY [demo] ********************************************************************
+
+TASK [say] *********************************************************************
+ok: [alpha] => {
+    \"msg\": \"hi\"
+}
+skipping: [beta]
+
+TASK [touch] *******************************************************************
+ok: [alpha]
+ok: [beta]
+
+PLAY RECAP *********************************************************************
+alpha                      : ok=2    changed=0    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   
+beta                       : ok=1    changed=0    unreachable=0    failed=0    skipped=1    rescued=0    ignored=0   
+
+";
+    pretty_assertions::assert_eq!(stdout, want);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn json_lines_end_with_the_recap() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "inv.yml", INV);
+    write(d.path(), "site.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: 'false'\n      when: inventory_hostname == 'beta'\n");
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--json"]).current_dir(d.path()).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v.get("event").is_some(), "{line}");
+    }
+    assert_eq!(
+        stdout.lines().last().unwrap(),
+        r#"{"event":"recap","hosts":{"alpha":{"ok":0,"changed":0,"unreachable":0,"failed":0,"skipped":1,"rescued":0,"ignored":0},"beta":{"ok":0,"changed":0,"unreachable":0,"failed":1,"skipped":0,"rescued":0,"ignored":0}}}"#
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn errors_before_running_exit_1_with_location_and_fix() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "inv.yml", INV);
+    write(d.path(), "site.yml", "- hosts: all\n  tasks:\n    - name: x\n      copy: {}\n      shel: echo\n");
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml"]).current_dir(d.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("error[B0735]: this task has two modules: `copy` and `shel`"), "{stderr}");
+    assert!(stderr.contains("site.yml:5"), "{stderr}");
+    assert!(stderr.contains("= help:"), "{stderr}");
+
+    let out = berth().args(["run", "missing.yml", "-i", "inv.yml"]).current_dir(d.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // Without an inventory only the implicit localhost exists, like ansible-playbook.
+    write(d.path(), "local.yml", "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: 'true'\n");
+    let out = berth().args(["run", "local.yml"]).current_dir(d.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("only implicit localhost is available"));
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--strategy", "fast"]).current_dir(d.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn extra_vars_forms() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "inv.yml", INV);
+    write(d.path(), "vars.yml", "b: 2\n");
+    write(d.path(), "site.yml", "- hosts: alpha\n  gather_facts: false\n  vars: {a: 0}\n  tasks:\n    - assert: {that: [\"a == '1'\", 'b == 2', 'c.d == 3']}\n");
+    let out = berth()
+        .args(["run", "site.yml", "-i", "inv.yml", "-e", "a=1", "-e", "@vars.yml", "-e", r#"{"c": {"d": 3}}"#])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
