@@ -40,8 +40,9 @@ pub(crate) fn main(args: CompileArgs) -> i32 {
 /// The front end's entry: every deploy block of the project in `dir`, as manifests.
 /// This is the one place that connects `berth compile` to the Tova front end.
 fn load_manifests(dir: &Path) -> Result<Vec<Manifest>, Vec<Diagnostic>> {
-    Err(vec![Diagnostic::error("B0600", format!("cannot read the .tova files in {}: the Tova front end is not part of this build", dir.display()))
-        .hint("build berth with the `lang` and `manifest` rooms connected (crate::manifest::project::load_project)")])
+    let project = crate::manifest::load_project(dir)?;
+    crate::manifest::report(&project.warnings);
+    Ok(project.manifests.into_values().collect())
 }
 
 /// `berth compile` with its loader and output streams injected: 0 when the
