@@ -9,6 +9,8 @@ const path = require("node:path");
 
 const argPort = process.argv.indexOf("--port");
 const port = Number(argPort > 0 ? process.argv[argPort + 1] : process.env.PORT || 3000);
+// Releases live in /opt/tova/apps/<app>/releases/vN: the app is named by the path.
+const app = __dirname.includes("/releases/") ? path.basename(path.resolve(__dirname, "..", "..")) : "todo";
 let release = "dev";
 try {
   release = JSON.parse(fs.readFileSync(path.join(__dirname, ".tova-manifest.json"), "utf8")).version;
@@ -23,7 +25,7 @@ const server = http.createServer((req, res) => {
   }
   if (req.url === "/") {
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ app: "todo", release, port, configured }) + "\n");
+    res.end(JSON.stringify({ app, release, port, configured }) + "\n");
     return;
   }
   res.writeHead(404, { "content-type": "text/plain" });
@@ -42,5 +44,5 @@ server.on("upgrade", (req, socket) => {
 });
 
 server.listen(port, "127.0.0.1", () => {
-  console.log(`todo ${release} listening on 127.0.0.1:${port} (configured: ${configured.join(", ") || "none"})`);
+  console.log(`${app} ${release} listening on 127.0.0.1:${port} (configured: ${configured.join(", ") || "none"})`);
 });
