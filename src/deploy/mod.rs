@@ -33,25 +33,25 @@ use ui::Ui;
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ConnectArgs {
     /// Project directory holding the .tova files and the compiled playbooks.
-    #[arg(long, short = 'C', default_value = ".")]
+    #[arg(long, short = 'C', default_value = ".", global = true)]
     pub(crate) dir: PathBuf,
     /// SSH private key (else the SSH agent).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub(crate) private_key: Option<PathBuf>,
     /// known_hosts file [default: ~/.ssh/known_hosts].
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub(crate) known_hosts: Option<PathBuf>,
     /// Host key checking: strict, accept-new (default) or off.
-    #[arg(long, default_value = "accept-new")]
+    #[arg(long, default_value = "accept-new", global = true)]
     pub(crate) host_key_checking: String,
     /// SSH connect timeout in seconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, global = true)]
     pub(crate) timeout: u64,
     /// Print one JSON document on stdout (human lines go to stderr).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub(crate) json: bool,
     /// Run on this machine instead of over SSH (the git hook on the server).
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, global = true)]
     pub(crate) local: bool,
 }
 

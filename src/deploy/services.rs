@@ -106,7 +106,7 @@ pub(crate) fn instances(remote: &mut Remote, app: &str, ports: &[u16], path: &st
     for port in ports {
         let unit = q(&format!("tova-{app}@{port}.service"));
         script.push_str(&format!(
-            "a=$(systemctl is-active {unit} 2>/dev/null || true)\nm=$(systemctl show -p MemoryCurrent --value {unit} 2>/dev/null || true)\nt=$(systemctl show -p ActiveEnterTimestamp --value {unit} 2>/dev/null || true)\ns=\"\"\n[ -n \"$t\" ] && s=$(date -d \"$t\" +%s 2>/dev/null || true)\nh=0\ncurl --silent --fail --max-time 3 --output /dev/null {url} && h=1\necho \"I {port} ${{a:-unknown}} ${{m:-}} ${{s:-}} $h $now\"\n",
+            "a=$(systemctl is-active {unit} 2>/dev/null || true)\nm=$(systemctl show -p MemoryCurrent --value {unit} 2>/dev/null || true)\nt=$(systemctl show -p ActiveEnterTimestamp --value {unit} 2>/dev/null || true)\ns=\"\"\n[ -n \"$t\" ] && s=$(date -d \"$t\" +%s 2>/dev/null || true)\nh=0\ncurl --silent --fail --max-time 3 --output /dev/null {url} && h=1\necho \"I|{port}|${{a:-unknown}}|${{m:-}}|${{s:-}}|$h|$now\"\n",
             url = q(&format!("http://127.0.0.1:{port}{path}"))
         ));
     }
@@ -117,7 +117,7 @@ pub(crate) fn instances(remote: &mut Remote, app: &str, ports: &[u16], path: &st
 fn parse_instances(out: &str) -> Vec<Instance> {
     out.lines()
         .filter_map(|l| {
-            let w: Vec<&str> = l.strip_prefix("I ")?.split(' ').collect();
+            let w: Vec<&str> = l.strip_prefix("I|")?.split('|').collect();
             if w.len() < 6 {
                 return None;
             }
@@ -162,7 +162,7 @@ mod tests {
 
     #[test]
     fn instance_lines() {
-        let got = parse_instances("I 3000 active 134217728 1000 1 4600\nI 3001 failed [not set]  0 4600\nnoise\n");
+        let got = parse_instances("I|3000|active|134217728|1000|1|4600\nI|3001|failed|[not set]||0|4600\nnoise\n");
         assert_eq!(got.len(), 2);
         assert_eq!(got[0], Instance { port: 3000, active: "active".into(), memory_bytes: Some(134217728), uptime_secs: Some(3600), healthy: true });
         assert_eq!(got[1].memory_bytes, None);
