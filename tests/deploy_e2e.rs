@@ -486,3 +486,62 @@ fn s6_fleet_survives_a_host_killed_mid_rollout() {
     let v = answer(&victim, "wide.test");
     assert_eq!(v["app"], "wide");
 }
+
+fn git(dir: &Path, args: &[&str], b: &Bed) -> Output {
+    Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_SSH_COMMAND", format!("ssh -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes", b.key, b.known))
+        .env("GIT_AUTHOR_NAME", "e2e")
+        .env("GIT_AUTHOR_EMAIL", "e2e@example.invalid")
+        .env("GIT_COMMITTER_NAME", "e2e")
+        .env("GIT_COMMITTER_EMAIL", "e2e@example.invalid")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// 5. `--setup-git`, a push to the deploy branch deploys (and rolls back a
+/// release whose health check fails), a push to another branch is refused.
+#[test]
+fn s5_git_push_deploys_and_other_branches_are_refused() {
+    let b = need_bed!();
+    let _l = lock();
+    let addr = b.hosts[2].1.clone();
+    let dir = project("pushy", &[&addr], PLAIN, "  branch: \"main\"\n");
+    let d = dir.path();
+    for args in [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-q", "-m", "app"]] {
+        let o = git(d, args, &b);
+        assert!(o.status.success(), "git {args:?}: {}", text(&o));
+    }
+    let out = ok(&berth(&b, d, &["deploy", "prod", "--setup-git"], &[]));
+    assert!(out.contains("git push prod main") && out.contains("repo.git"), "{out}");
+    assert!(git(d, &["remote", "get-url", "prod"], &b).status.success());
+
+    let o = git(d, &["push", "-q", "prod", "main"], &b);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("[tova] Received push to main") && out.contains("Live at https://pushy.test"), "{out}");
+    let live = answer(&addr, "pushy.test");
+    let v1 = live["release"].as_str().unwrap().to_owned();
+
+    // A broken release: the push is stored, the deploy rolls back.
+    let server = d.join(".tova-out/server.js");
+    let src = std::fs::read_to_string(&server).unwrap();
+    std::fs::write(&server, src.replace("if (url === \"/healthz\") return", "if (url === \"/healthz\" && false) return")).unwrap();
+    assert!(git(d, &["commit", "-qam", "broken health"], &b).status.success());
+    let o = git(d, &["push", "-q", "prod", "main"], &b);
+    let out = text(&o);
+    assert!(o.status.success(), "the push itself succeeds: {out}");
+    assert!(out.contains(&format!("Deploy failed. Rolled back to {v1}")), "{out}");
+    serves(&addr, "pushy.test", &v1);
+
+    // Another branch: refused, nothing deployed.
+    let o = git(d, &["push", "-q", "prod", "main:feature"], &b);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("deploys only branch main"), "{out}");
+    serves(&addr, "pushy.test", &v1);
+    ok(&berth(&b, d, &["deploy", "prod", "--remove", "--yes"], &[]));
+}

@@ -406,6 +406,7 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         let v = outcomes.iter().find_map(|(_, o)| o.live().map(str::to_owned)).unwrap_or_default();
         let changed: usize = outcomes.iter().map(|(_, o)| if let Outcome::Deployed { infra_changed, .. } = o { infra_changed + 1 } else { 0 }).sum();
         ui.line(&format!("  ✓ Live at {url} ({v}) in {:.1}s (changed={changed})", started.elapsed().as_secs_f64()));
+        ui.line(&format!("    Look at it: `berth deploy {} --status`, `berth deploy {} --logs`", m.env, m.env));
     } else if let [(_, Outcome::RolledBack { to, .. })] = outcomes.as_slice() {
         ui.line(&format!("  ✗ Deploy failed. Rolled back to {to}."));
         ui.line(&format!("    Run `berth deploy {} --logs` to investigate.", m.env));
