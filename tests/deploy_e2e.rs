@@ -264,8 +264,14 @@ fn s1_rich_app_on_every_host_and_noop_redeploy() {
         assert_eq!(h["version"], version.as_str());
     }
 
+    let out = ok(&berth(&b, dir.path(), &["deploy", "prod", "--plan"], &[]));
+    assert!(out.contains("Deploy plan for \"prod\"") && out.contains(&format!("No changes since {version}: nothing to deploy")), "{out}");
+
     // Only the bundle changed: infrastructure skipped (no system/databases tasks).
     touch_bundle(dir.path(), 1);
+    let out = ok(&berth(&b, dir.path(), &["deploy", "prod", "--plan"], &[]));
+    assert!(out.contains(&format!("Changed since {version}: app bundle (1 file)")), "{out}");
+    assert!(out.contains("No changes from last deploy: system, database"), "{out}");
     let started = Instant::now();
     let o = berth(&b, dir.path(), &["deploy", "prod", "--yes"], &[]);
     let app_only = started.elapsed();
