@@ -411,6 +411,23 @@ fn s4_rollback_status_logs_list_env_remove() {
     let out = ok(&berth(&b, dir.path(), &["deploy", "prod", "--logs", "--no-follow", "--instance", "1", "--since", "1 hour ago"], &[]));
     assert!(out.contains("listening on"), "{out}");
 
+    // --logs streams (journalctl -f over the ssh client) until it is stopped.
+    let mut follow = berth_cmd(&b, dir.path(), &["deploy", "prod", "--logs"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut reader = BufReader::new(follow.stdout.take().unwrap());
+    let mut seen = String::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while !seen.contains("listening on") && Instant::now() < end {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    assert!(follow.try_wait().unwrap().is_none(), "--logs stopped by itself:\n{seen}");
+    follow.kill().unwrap();
+    let _ = follow.wait();
+    assert!(seen.contains("listening on"), "{seen}");
+
     let o = berth(&b, dir.path(), &["deploy", "--list", "--server", &format!("root@{addr}"), "--json"], &[]);
     let j = json(&o);
     let ops = j["apps"].as_array().unwrap().iter().find(|a| a["app"] == "ops").unwrap_or_else(|| panic!("{j}")).clone();

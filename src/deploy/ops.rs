@@ -269,13 +269,10 @@ pub(crate) fn logs(loaded: &Loaded, c: &ConnectOpts, instance: Option<u32>, sinc
             // The ssh client streams until Ctrl-C, with a terminal when there is one.
             let mut args = ssh_client_args(t, c, std::io::stdout().is_terminal());
             args.push(cmd);
-            return match std::process::Command::new("ssh").args(&args).status() {
-                Ok(s) => s.code().unwrap_or(130),
-                Err(e) => {
-                    eprintln!("error: cannot run the ssh client: {e}");
-                    1
-                }
-            };
+            use std::os::unix::process::CommandExt;
+            let err = std::process::Command::new("ssh").args(&args).exec();
+            eprintln!("error: cannot run the ssh client: {err}");
+            return 1;
         }
         if follow {
             let status = std::process::Command::new("/bin/sh").arg("-c").arg(&cmd).status();
