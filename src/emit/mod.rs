@@ -37,11 +37,17 @@ pub(crate) fn main(args: CompileArgs) -> i32 {
     run(&args.dir, args.check, load_manifests, &mut stdout.lock(), &mut stderr.lock())
 }
 
-/// The front end's entry: every deploy block of the project in `dir`, as manifests.
-/// This is the one place that connects `berth compile` to the Tova front end.
+/// The front end's entry: every deploy block of the project in `dir`, as
+/// manifests (warnings are printed, errors returned).
 fn load_manifests(dir: &Path) -> Result<Vec<Manifest>, Vec<Diagnostic>> {
-    let project = crate::manifest::load_project(dir)?;
-    crate::manifest::report(&project.warnings);
+    let project = crate::manifest::project::load_project(dir)?;
+    for w in &project.warnings {
+        eprint!("{w}");
+    }
+    if project.manifests.is_empty() {
+        return Err(vec![Diagnostic::error("B0600", format!("no deploy block found in the .tova files under {}", dir.display()))
+            .hint("add a `deploy \"prod\" { server: \"root@host\" domain: \"example.com\" }` block to one of the app's .tova files")]);
+    }
     Ok(project.manifests.into_values().collect())
 }
 

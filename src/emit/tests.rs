@@ -368,70 +368,6 @@ fn ansible_playbook_syntax_check_passes() {
     }
 }
 
-/// The manifests the front end infers for `examples/<name>/*.tova` (written
-/// out by hand until `load_project` is connected; see `load_manifests`).
-fn example_manifests(name: &str) -> Vec<Manifest> {
-    let bun = Runtime::Bun { url: "https://github.com/oven-sh/bun/releases/download/bun-v1.1.38/bun-linux-x64.zip".into() };
-    let target = |user: &str, host: &str, port: Option<u16>| SshTarget { user: Some(user.into()), host: host.into(), port };
-    match name {
-        "minimal" => {
-            let mut m = minimal();
-            m.app = "minimal".into();
-            m.domain = "hello.example.com".into();
-            m.runtime = bun;
-            vec![m]
-        }
-        "shop" => {
-            let mut prod = minimal();
-            prod.app = "shop".into();
-            prod.runtime = bun;
-            prod.servers = vec![target("deploy", "203.0.113.20", None)];
-            prod.domain = "shop.example.com".into();
-            prod.instances = 2;
-            prod.memory_bytes = 1024 * 1024 * 1024;
-            prod.env_vars.insert("NODE_ENV".into(), "production".into());
-            prod.env_vars.insert("LOG_LEVEL".into(), "info".into());
-            postgres(&mut prod);
-            redis(&mut prod);
-            prod.proxy = Proxy {
-                static_files: true,
-                websocket_paths: vec!["/ws".into()],
-                sse_paths: vec!["/events".into()],
-                cors_origins: vec!["https://shop.example.com".into(), "https://admin.shop.example.com".into()],
-            };
-            prod.secrets.required = vec!["JWT_SECRET".into()];
-            prod.secrets.auto.sort();
-            prod.data_files = vec![DataFile { name: "products".into(), path: "data/products.csv".into() }];
-
-            let mut staging = prod.clone();
-            staging.env = "staging".into();
-            staging.servers = vec![target("deploy", "203.0.113.30", None)];
-            staging.domain = "staging.shop.example.com".into();
-            staging.branch = "develop".into();
-            staging.keep_releases = 3;
-            staging.instances = 1;
-            staging.memory_bytes = 512 * 1024 * 1024;
-            staging.env_vars.clear();
-            staging.databases.redis.as_mut().unwrap().maxmemory = None;
-
-            let mut fleet = staging.clone();
-            fleet.env = "fleet".into();
-            fleet.branch = "main".into();
-            fleet.keep_releases = 5;
-            fleet.domain = "eu.shop.example.com".into();
-            fleet.instances = 2;
-            fleet.servers = vec![
-                target("deploy", "198.51.100.11", None),
-                target("deploy", "198.51.100.12", None),
-                target("deploy", "198.51.100.13", Some(2222)),
-            ];
-            fleet.rolling = Some(Batch::Count(1));
-            fleet.max_fail_percent = Some(34);
-            vec![prod, staging, fleet]
-        }
-        other => panic!("no example {other}"),
-    }
-}
 
 #[test]
 fn examples_compiled_output_is_committed() {
@@ -439,7 +375,9 @@ fn examples_compiled_output_is_committed() {
     for name in ["minimal", "shop"] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
         assert!(std::fs::read_dir(&dir).unwrap().any(|e| e.unwrap().path().extension().is_some_and(|x| x == "tova")));
-        let files = compile(&example_manifests(name)).unwrap();
+        // The real front end reads the example's .tova files.
+        let manifests = super::load_manifests(&dir).unwrap_or_else(|d| panic!("{}", d.iter().map(|x| x.to_string()).collect::<String>()));
+        let files = compile(&manifests).unwrap();
         if bless {
             files.write(&dir).unwrap();
         }

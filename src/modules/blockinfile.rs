@@ -46,7 +46,7 @@ pub(crate) struct Spec {
 fn multiline(pattern: &str) -> bool {
     pattern
         .strip_prefix("(?")
-        .and_then(|rest| rest.split(|c| c == ')' || c == ':').next())
+        .and_then(|rest| rest.split([')', ':']).next())
         .is_some_and(|flags| flags.chars().all(|c| c.is_ascii_alphabetic()) && flags.contains('m'))
 }
 
@@ -302,48 +302,104 @@ mod tests {
         assert_eq!(out.result["msg"], json!("parameters are mutually exclusive: insertbefore|insertafter"));
     }
 
-    #[test]
-    fn property_check_mode_predicts_real_run() {
-        let mut g = Gen::new(9);
+    /// One generated case: the initial file or none, and the arguments (path `{root}/f`).
+    /// `quirks` also generates files without a final newline, where Ansible
+    /// itself adds that newline on a later run (so only the differential test uses it).
+    fn generate(g: &mut Gen, quirks: bool) -> (Option<String>, Value) {
         // At most one marker pair: with stray or repeated markers Ansible itself
         // is not idempotent (each run removes one block).
         let pool = ["a", "b", "old", ""];
+        let mut initial = None;
+        if g.below(5) > 0 {
+            let mut content = String::new();
+            let n = g.below(6);
+            let block_at = if g.chance() { Some(g.below(n + 1)) } else { None };
+            for k in 0..=n {
+                if block_at == Some(k) {
+                    content.push_str(&format!("{B}old\n{E}"));
+                }
+                if k < n {
+                    content.push_str(*g.pick(&pool));
+                    content.push('\n');
+                }
+            }
+            if quirks && g.below(5) == 0 {
+                content.push_str("tail");
+            }
+            initial = Some(content);
+        }
+        let mut args = json!({"path": "{root}/f", "block": *g.pick(&["x", "x\ny", ""])});
+        match g.below(3) {
+            0 => args["insertafter"] = json!(*g.pick(&["^a", "EOF", "^zz"])),
+            1 => args["insertbefore"] = json!(*g.pick(&["^b", "BOF"])),
+            _ => {}
+        }
+        if g.below(4) == 0 {
+            args["state"] = json!("absent");
+        }
+        if g.chance() {
+            args["create"] = json!(true);
+        }
+        if g.below(3) == 0 {
+            args["mode"] = json!(*g.pick(&["0600", "0644"]));
+        }
+        // With an empty block Ansible's newline options add blank lines on every run.
+        if g.below(4) == 0 && args["block"] != json!("") {
+            args["prepend_newline"] = json!(true);
+            args["append_newline"] = json!(true);
+        }
+        (initial, args)
+    }
+
+    #[test]
+    fn property_check_mode_predicts_real_run() {
+        let mut g = Gen::new(9);
         for i in 0..60 {
             let tmp = tempfile::tempdir().unwrap();
             let root = tmp.path();
-            if g.below(5) > 0 {
-                let mut content = String::new();
-                let n = g.below(6);
-                let block_at = if g.chance() { Some(g.below(n + 1)) } else { None };
-                for k in 0..=n {
-                    if block_at == Some(k) {
-                        content.push_str(&format!("{B}old\n{E}"));
-                    }
-                    if k < n {
-                        content.push_str(*g.pick(&pool));
-                        content.push('\n');
-                    }
-                }
-                std::fs::write(root.join("f"), content).unwrap();
-            }
-            let mut args = json!({"path": "{root}/f", "block": *g.pick(&["x", "x\ny", ""])});
-            match g.below(3) {
-                0 => args["insertafter"] = json!(*g.pick(&["^a", "EOF", "^zz"])),
-                1 => args["insertbefore"] = json!(*g.pick(&["^b", "BOF"])),
-                _ => {}
-            }
-            if g.below(4) == 0 {
-                args["state"] = json!("absent");
-            }
-            if g.chance() {
-                args["create"] = json!(true);
-            }
-            if g.below(3) == 0 {
-                args["mode"] = json!("0600");
+            let (initial, args) = generate(&mut g, false);
+            if let Some(c) = &initial {
+                std::fs::write(root.join("f"), c).unwrap();
             }
             let args = rooted(&args, root);
-            let label = format!("case {i}: {args} on {:?}", std::fs::read_to_string(root.join("f")).ok());
-            assert_check_predicts(run, root, &args, &Run::default(), &label);
+            assert_check_predicts(run, root, &args, &Run::default(), &format!("case {i}: {args} on {initial:?}"));
+        }
+    }
+
+    /// The same generated cases through Ansible's own blockinfile.
+    #[test]
+    fn differential_against_ansible() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let mut g = Gen::new(23);
+        let cases: Vec<_> = (0..30).map(|_| generate(&mut g, true)).collect();
+        let mut tasks = Vec::new();
+        for (i, (initial, args)) in cases.iter().enumerate() {
+            for side in ["ansible", "berth"] {
+                let dir = root.join(format!("{side}{i}"));
+                std::fs::create_dir(&dir).unwrap();
+                if let Some(c) = initial {
+                    setup(&dir, &[Entry::Bytes("f", c.clone().into_bytes(), 0o644)]);
+                }
+            }
+            tasks.push(rooted(args, &root.join(format!("ansible{i}"))));
+        }
+        let Some(expected) = crate::modules::test_support::ansible_results("blockinfile", &tasks, root) else {
+            eprintln!("ansible-playbook not installed: differential test not run");
+            return;
+        };
+        for (i, (initial, args)) in cases.iter().enumerate() {
+            let dir = root.join(format!("berth{i}"));
+            let (out, _) = run_module(run, &rooted(args, &dir), &Run::default());
+            let want = &expected[i];
+            let label = format!("case {i}: {args} on {initial:?}");
+            assert_eq!(out.is_failed(), want["failed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+            assert_eq!(out.is_changed(), want["changed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+            let msg = want["msg"].as_str().unwrap_or("").replace(&format!("ansible{i}"), &format!("berth{i}"));
+            assert_eq!(out.result["msg"].as_str().unwrap_or(""), msg, "{label}");
+            let a = std::fs::read(root.join(format!("ansible{i}/f"))).ok();
+            let b = std::fs::read(dir.join("f")).ok();
+            assert_eq!(a, b, "{label}");
         }
     }
 }

@@ -16,6 +16,9 @@ const KNOWN: &[&str] = &[
     "follow", "local_follow", "validate", "checksum", "decrypt", "unsafe_writes",
 ];
 
+/// The `--diff` label of inline `content` (Ansible's wording).
+const CONTENT_LABEL: &str = "dynamically generated";
+
 /// Where the new bytes come from; `label` names it in `--diff` headers.
 pub(crate) enum Source {
     Bytes { data: Vec<u8>, label: String, local_mode: Option<u32> },
@@ -63,7 +66,8 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
                 Value::String(s) => s.clone().into_bytes(),
                 other => serde_json::to_string(other).unwrap_or_default().into_bytes(),
             };
-            Source::Bytes { data, label: "dynamically generated".into(), local_mode: None }
+            // Ansible stages `content` in a 0600 temp file: that is what `mode: preserve` keeps.
+            Source::Bytes { data, label: CONTENT_LABEL.into(), local_mode: Some(0o600) }
         }
         (Some(s), None) if remote_src => Source::Remote(s),
         (Some(s), None) => {
@@ -80,6 +84,16 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             Source::Bytes { data, label: path.to_string_lossy().into_owned(), local_mode }
         }
     };
+    if let (Some(expected), Source::Bytes { data, .. }) = (a.str("checksum")?, &source) {
+        let got = sha1_hex(data);
+        if !got.eq_ignore_ascii_case(&expected) {
+            return Err(Stop::Outcome(
+                ModuleOutcome::failed("Copied file does not match the expected checksum. Transfer failed.")
+                    .with("checksum", got)
+                    .with("expected_checksum", expected),
+            ));
+        }
+    }
     put(ctx, Put { dest: dest_arg, backup, force, follow, validate, attrs, directory_mode, source, preserve })
 }
 
@@ -263,6 +277,9 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
         attrs.mode = src_mode.map(FileMode::Numeric);
     }
     let dest_stat = &facts.stats[0];
+    if dest_stat.kind == Kind::Dir && matches!(&source, Source::Bytes { label, .. } if label == CONTENT_LABEL) {
+        return Err("can not use content with a dir as dest".into());
+    }
     let (target, st) = if into_dir || dest_stat.kind == Kind::Dir {
         (child.clone(), facts.stats[1].clone())
     } else {
@@ -273,7 +290,7 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
         (Some(_), true, Some(real)) => real.clone(),
         _ => target.clone(),
     };
-    let parent_exists = into_dir && dest_stat.kind == Kind::Dir || !into_dir && (dest_stat.kind == Kind::Dir || facts.stats[2].kind == Kind::Dir);
+    let parent_exists = dest_stat.kind == Kind::Dir || (!into_dir && facts.stats[2].kind == Kind::Dir);
     let mkdir_parent = if into_dir && dest_stat.kind != Kind::Dir {
         let base = facts.default_dir_mode();
         Some(directory_mode.as_ref().map(|m| m.resolve(base, true)).unwrap_or(base))
@@ -568,6 +585,26 @@ mod tests {
                 expect: vec![("a", None)],
             },
             Case {
+                name: "checksum mismatch fails before any write",
+                initial: vec![],
+                args: json!({"content": "x", "dest": "{root}/a", "checksum": "0000000000000000000000000000000000000000"}),
+                check: false,
+                changed: false,
+                failed: Some("Copied file does not match the expected checksum. Transfer failed."),
+                keys: json!({"checksum": "11f6ad8ec52a2984abaafd7c3b516503785c2072"}),
+                expect: vec![("a", None)],
+            },
+            Case {
+                name: "checksum match",
+                initial: vec![],
+                args: json!({"content": "x", "dest": "{root}/a", "checksum": "11f6ad8ec52a2984abaafd7c3b516503785c2072"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![("a", Some(file("x", 0o644)))],
+            },
+            Case {
                 name: "unknown argument fails",
                 initial: vec![],
                 args: json!({"content": "x", "dest": "{root}/a", "bogus": 1}),
@@ -701,6 +738,66 @@ mod tests {
             }
             let args = rooted(&args, root);
             crate::modules::test_support::assert_check_predicts(run, root, &args, &Run::default(), &format!("case {i}: {args}"));
+        }
+    }
+
+    /// Generated `copy` cases through Ansible's own copy: same `changed`,
+    /// `failed`, result keys (checksum, size, mode, owner, state, dest) and tree.
+    #[test]
+    fn differential_against_ansible() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let mut g = Gen::new(41);
+        let mut cases = Vec::new();
+        for _ in 0..24 {
+            let initial = g.below(4);
+            let mut args = json!({"content": *g.pick(&["a\n", "b\n", ""]), "dest": *g.pick(&["{root}/t", "{root}/d/t", "{root}/d"])});
+            if g.chance() {
+                args["mode"] = json!(*g.pick(&["0644", "0600", "u+x", "preserve"]));
+            }
+            if g.below(3) == 0 {
+                args["force"] = json!(false);
+            }
+            if g.below(4) == 0 {
+                args["owner"] = json!("nobody");
+            }
+            cases.push((initial, args));
+        }
+        let prepare = |dir: &std::path::Path, initial: usize| match initial {
+            0 => setup(dir, &[Entry::Dir("d", 0o755)]),
+            1 => setup(dir, &[Entry::File("t", "a\n", 0o640), Entry::Dir("d", 0o755)]),
+            2 => setup(dir, &[Entry::File("d/t", "b\n", 0o600)]),
+            _ => {}
+        };
+        let mut tasks = Vec::new();
+        for (i, (initial, args)) in cases.iter().enumerate() {
+            for side in ["ansible", "berth"] {
+                let dir = root.join(format!("{side}{i}"));
+                std::fs::create_dir(&dir).unwrap();
+                prepare(&dir, *initial);
+            }
+            tasks.push(rooted(args, &root.join(format!("ansible{i}"))));
+        }
+        let Some(expected) = crate::modules::test_support::ansible_results("copy", &tasks, root) else {
+            eprintln!("ansible-playbook not installed: differential test not run");
+            return;
+        };
+        for (i, (initial, args)) in cases.iter().enumerate() {
+            let dir = root.join(format!("berth{i}"));
+            let (out, _) = run_module(run, &rooted(args, &dir), &Run::default());
+            let want = &expected[i];
+            let label = format!("case {i}: {args} on initial {initial}");
+            assert_eq!(out.is_failed(), want["failed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+            assert_eq!(out.is_changed(), want["changed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+            if !out.is_failed() {
+                for key in ["checksum", "size", "mode", "owner", "uid", "state", "dest"] {
+                    if let (Some(v), true) = (want.get(key), out.is_changed() || key != "dest") {
+                        let v = v.as_str().map(|s| Value::from(s.replace(&format!("ansible{i}"), &format!("berth{i}")))).unwrap_or(v.clone());
+                        assert_eq!(out.result.get(key), Some(&v), "{label}: key {key}: {out:?} vs {want}");
+                    }
+                }
+            }
+            assert_eq!(snapshot(&dir), snapshot(&root.join(format!("ansible{i}"))), "{label}");
         }
     }
 }

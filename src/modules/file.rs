@@ -62,6 +62,23 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     if let Some(s) = &src_abs {
         probes.push(Probe::new(s).follow(true));
     }
+    // Ansible resolves a relative link `src` against the path itself when
+    // the path is a directory (not a link), else against its parent.
+    let src_in_dir = src.as_ref().filter(|s| !s.starts_with('/')).map(|s| format!("{}/{}", path.trim_end_matches('/'), s));
+    if let Some(s) = &src_in_dir {
+        probes.push(Probe::new(s).follow(true));
+    }
+    // A hard link asked for at a directory goes inside it (Ansible): probe
+    // that path too, so the decision still takes one round trip.
+    let inner = src
+        .as_ref()
+        .filter(|_| explicit_state.as_deref() == Some("hard"))
+        .map(|s| format!("{}/{}", path.trim_end_matches('/'), remote_file::basename(s)));
+    let inner_at = probes.len();
+    if let Some(p) = &inner {
+        probes.push(Probe::new(p));
+        probes.push(Probe::new(p).follow(true));
+    }
     let facts = remote_file::probe(ctx, &probes, attrs.owner.as_deref(), attrs.group.as_deref())?;
     let st = facts.stats[0].clone();
     let prev = prev_state(&st);
@@ -80,10 +97,22 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         "touch" => f.touch(ctx)?,
         "link" => {
             let src = src.ok_or("src is required for creating this symlink")?;
-            f.link(ctx, &src, &facts.stats[2])?
+            // Existence is checked where Ansible looks; attributes go to what
+            // the new link will point at (relative to its parent).
+            let checked = if st.kind == Kind::Dir && src_in_dir.is_some() { &facts.stats[3] } else { &facts.stats[2] };
+            f.link(ctx, &src, checked, &facts.stats[2])?
         }
         _ => {
-            let src = src.ok_or("src is required for creating this hard link")?;
+            let src = src.ok_or("src is required for creating new hardlinks")?;
+            if let (Some(inner), Kind::Dir) = (&inner, facts.stats[1].kind) {
+                let st = &facts.stats[inner_at];
+                let prev = prev_state(st);
+                let f = FileOp { path: inner, st, followed: &facts.stats[inner_at + 1], prev, ..f };
+                if !src.starts_with('/') {
+                    return Err("absolute paths are required".into());
+                }
+                return f.hard(ctx, &src, &facts.stats[2]);
+            }
             if !src.starts_with('/') {
                 return Err("absolute paths are required".into());
             }
@@ -188,6 +217,13 @@ impl FileOp<'_> {
                 .with("state", state);
             return Err(Stop::Outcome(fail));
         }
+        if self.follow && self.st.kind == Kind::Link {
+            // Ansible works on (and reports) the link's real path.
+            if let Some(real) = &self.st.realpath {
+                let f = FileOp { path: real, st: self.followed, ..*self };
+                return f.attributes(ctx, target, "file");
+            }
+        }
         self.attributes(ctx, target, "file")
     }
 
@@ -227,7 +263,9 @@ impl FileOp<'_> {
                     script.push_str(&quote(c));
                 }
                 script.push_str(&format!(
-                    "; do if [ ! -d \"$c\" ]; then mkdir -- \"$c\" || exit 1; {} fi; done; ",
+                    // Another process may create the same parent at the same moment
+                    // (hosts sharing a filesystem): losing that race is not an error.
+                    "; do if [ ! -d \"$c\" ]; then if mkdir -- \"$c\" 2>/dev/null; then :; {} elif [ ! -d \"$c\" ]; then mkdir -- \"$c\"; exit 1; fi; fi; done; ",
                     change.script("\"$c\"", true)
                 ));
                 let projected = RemoteStat {
@@ -303,15 +341,15 @@ impl FileOp<'_> {
         let follow = self.follow || target.kind != Kind::Link;
         let script = format!("touch {h}-- \"$p\" || exit 1; {}", change.script("\"$p\"", follow));
         let st = self.apply(ctx, &script, follow, projected)?;
-        let out = self.path_result(true, &st);
+        let out = add_path_info(ModuleOutcome::changed(true), &st).with("dest", self.path);
         Ok(self.diff(ctx, out, "touch", &change))
     }
 
-    fn link(&self, ctx: &mut ModuleContext<'_>, src: &str, src_st: &RemoteStat) -> Result<ModuleOutcome, Stop> {
-        if !src_st.exists() && !self.force {
+    fn link(&self, ctx: &mut ModuleContext<'_>, src: &str, checked: &RemoteStat, src_st: &RemoteStat) -> Result<ModuleOutcome, Stop> {
+        if !checked.exists() && !self.force {
             return Err(format!(
-                "src file does not exist, use \"force=yes\" if you really want to create the link: {}",
-                src_st.path
+                "src file does not exist, use 'force=yes' if you really want to create the link: {}",
+                checked.path
             )
             .into());
         }
@@ -336,10 +374,20 @@ impl FileOp<'_> {
                 true
             }
         };
-        // Owner/group apply to the link itself; Linux links have no mode.
-        let link_attrs = Attrs { mode: None, owner: self.attrs.owner.clone(), group: self.attrs.group.clone() };
-        let base = if changed { RemoteStat::default() } else { self.st.clone() };
-        let change = link_attrs.change(&base, self.facts, 0)?;
+        // With `follow` (the default) mode/owner/group go to the link's target,
+        // like Ansible; without it owner/group go to the link itself (Linux
+        // links have no mode of their own).
+        let (change, on_target) = if self.follow {
+            if src_st.exists() {
+                (self.attrs.change(src_st, self.facts, 0)?, true)
+            } else {
+                (AttrChange::default(), true)
+            }
+        } else {
+            let link_attrs = Attrs { mode: None, owner: self.attrs.owner.clone(), group: self.attrs.group.clone() };
+            let new_link = RemoteStat { kind: Kind::Link, uid: self.facts.euid, gid: self.facts.egid, ..RemoteStat::default() };
+            (link_attrs.change(if changed { &new_link } else { self.st }, self.facts, 0)?, false)
+        };
         if !changed && change.is_empty() {
             return Ok(add_path_info(ModuleOutcome::ok(), self.st).with("dest", self.path).with("src", src));
         }
@@ -350,8 +398,25 @@ impl FileOp<'_> {
                 quote(src)
             ));
         }
-        script.push_str(&change.script("\"$p\"", false));
-        let projected = RemoteStat { path: self.path.to_string(), kind: Kind::Link, mode: 0o777, nlink: 1, link_target: Some(src.to_string()), ..RemoteStat::default() };
+        script.push_str(&change.script("\"$p\"", on_target));
+        let mut projected = if changed {
+            RemoteStat {
+                path: self.path.to_string(),
+                kind: Kind::Link,
+                mode: 0o777,
+                nlink: 1,
+                uid: self.facts.euid,
+                gid: self.facts.egid,
+                size: src.len() as u64,
+                link_target: Some(src.to_string()),
+                ..RemoteStat::default()
+            }
+        } else {
+            self.st.clone()
+        };
+        if !on_target {
+            projected = project(&projected, &change);
+        }
         let st = self.apply(ctx, &script, false, projected)?;
         let out = add_path_info(ModuleOutcome::changed(true), &st).with("dest", self.path).with("src", src);
         Ok(self.diff(ctx, out, "link", &change))
@@ -359,26 +424,31 @@ impl FileOp<'_> {
 
     fn hard(&self, ctx: &mut ModuleContext<'_>, src: &str, src_st: &RemoteStat) -> Result<ModuleOutcome, Stop> {
         if !src_st.exists() {
-            return Err(format!("src does not exist: {src}").into());
+            return Err("src does not exist".into());
         }
         let changed = match self.prev {
             "absent" => true,
-            "hard" | "file" => {
+            // A symlink whose target is spelled like `src` counts as in place (Ansible).
+            "link" => self.st.link_target.as_deref() != Some(src),
+            "hard" => {
                 let same = self.st.inode == src_st.inode && self.st.dev == src_st.dev;
                 if !same && !self.force {
-                    let what = if self.prev == "hard" { "different hard link" } else { "file" };
-                    return Err(format!("Cannot link, {what} exists at destination").into());
+                    return Err("Cannot link, different hard link exists at destination".into());
                 }
                 !same
             }
-            other => {
+            "file" => {
                 if !self.force {
-                    return Err(format!("Cannot link, {other} exists at destination").into());
-                }
-                if other == "directory" && !self.st.tree.is_empty() {
-                    return Err(format!("the directory {} is not empty, refusing to convert it", self.path).into());
+                    return Err("Cannot link, file exists at destination".into());
                 }
                 true
+            }
+            _ => {
+                // A directory is never replaced by a hard link (unlink fails).
+                if !self.force {
+                    return Err("Cannot link: different hard link exists at destination".into());
+                }
+                return Err(format!("Error while replacing: [Errno 21] Is a directory: '{}'", self.path).into());
             }
         };
         let base = if changed { src_st.clone() } else { self.st.clone() };
@@ -388,9 +458,6 @@ impl FileOp<'_> {
         }
         let mut script = String::new();
         if changed {
-            if self.prev == "directory" {
-                script.push_str("rmdir -- \"$p\" || exit 1; ");
-            }
             script.push_str(&format!(
                 "t=\"$p.berth_tmp.$$\"; ln -- {} \"$t\" || exit 1; mv -Tf -- \"$t\" \"$p\" || {{ rm -f \"$t\"; exit 1; }}; ",
                 quote(src)
@@ -483,7 +550,7 @@ mod tests {
               json!({"state": "link"}), vec![]),
             c("link retargeted", vec![Entry::File("f", "x", 0o644), Entry::File("g", "y", 0o644), Entry::Link("l", "f")],
               json!({"src": "g", "path": "{root}/l", "state": "link"}), true, json!({}), vec![("l", Some(link("g")))]),
-            fail("link to missing src", vec![], json!({"src": "nope", "path": "{root}/l", "state": "link"}), "src file does not exist, use \"force=yes\""),
+            fail("link to missing src", vec![], json!({"src": "nope", "path": "{root}/l", "state": "link"}), "src file does not exist, use 'force=yes'"),
             c("forced link to missing src", vec![], json!({"src": "nope", "path": "{root}/l", "state": "link", "force": true}), true,
               json!({}), vec![("l", Some(link("nope")))]),
             fail("link over a file without force", vec![Entry::File("f", "x", 0o644), Entry::File("l", "y", 0o644)],
@@ -552,41 +619,104 @@ mod tests {
         assert!(out.diffs[0].after.contains("\"mode\": \"0700\""));
     }
 
+    /// One generated case: what is at `t` (beside a file `src`), and the arguments.
+    fn generate(g: &mut Gen) -> (usize, u32, Value) {
+        let initial = g.below(5);
+        let mode = *g.pick(&[0o600, 0o644, 0o700, 0o755]);
+        let state = *g.pick(&["file", "directory", "link", "hard", "absent", "touch"]);
+        let mut args = json!({"path": "{root}/t", "state": state});
+        match state {
+            "link" => args["src"] = json!("src"),
+            "hard" => args["src"] = json!("{root}/src"),
+            _ => {}
+        }
+        if state != "absent" && state != "link" && g.chance() {
+            args["mode"] = json!(*g.pick(&["0644", "u+x", "go-rwx", "a+X"]));
+        }
+        if state != "absent" && g.chance() {
+            args["owner"] = json!(*g.pick(&["root", "nobody"]));
+        }
+        if state == "directory" && g.chance() {
+            args["recurse"] = json!(true);
+        }
+        if g.chance() {
+            args["force"] = json!(true);
+        }
+        (initial, mode, args)
+    }
+
+    fn prepare(root: &std::path::Path, initial: usize, mode: u32) {
+        setup(root, &[Entry::File("src", "s", 0o644)]);
+        match initial {
+            0 => {}
+            1 => setup(root, &[Entry::File("t", "x", mode)]),
+            2 => setup(root, &[Entry::Dir("t", mode), Entry::File("t/in", "y", 0o600)]),
+            3 => setup(root, &[Entry::Link("t", if mode == 0o600 { "other" } else { "src" })]),
+            _ => setup(root, &[Entry::Dir("t", mode)]),
+        }
+    }
+
     #[test]
     fn property_check_mode_predicts_real_run() {
         let mut g = Gen::new(3);
         for i in 0..60 {
             let tmp = tempfile::tempdir().unwrap();
             let root = tmp.path();
-            setup(root, &[Entry::File("src", "s", 0o644)]);
-            match g.below(5) {
-                0 => {}
-                1 => setup(root, &[Entry::File("t", "x", *g.pick(&[0o600, 0o644]))]),
-                2 => setup(root, &[Entry::Dir("t", *g.pick(&[0o700, 0o755])), Entry::File("t/in", "y", 0o600)]),
-                3 => setup(root, &[Entry::Link("t", *g.pick(&["src", "other"]))]),
-                _ => setup(root, &[Entry::Dir("t", 0o755)]),
+            let (initial, mode, args) = generate(&mut g);
+            if args["state"] == json!("touch") {
+                continue; // touch always changes (timestamps), like Ansible
             }
-            let state = *g.pick(&["file", "directory", "link", "hard", "absent"]);
-            let mut args = json!({"path": "{root}/t", "state": state});
-            match state {
-                "link" => args["src"] = json!("src"),
-                "hard" => args["src"] = json!("{root}/src"),
-                _ => {}
-            }
-            if state != "absent" && state != "link" && g.chance() {
-                args["mode"] = json!(*g.pick(&["0644", "u+x", "go-rwx", "a+X"]));
-            }
-            if state != "absent" && g.chance() {
-                args["owner"] = json!(*g.pick(&["root", "nobody"]));
-            }
-            if state == "directory" && g.chance() {
-                args["recurse"] = json!(true);
-            }
-            if g.chance() {
-                args["force"] = json!(true);
-            }
+            prepare(root, initial, mode);
             let args = rooted(&args, root);
             assert_check_predicts(run, root, &args, &Run::default(), &format!("case {i}: {args}"));
+        }
+    }
+
+    /// The same generated cases through Ansible's own file module: identical
+    /// `changed`, `failed`, failure message, and resulting tree.
+    #[test]
+    fn differential_against_ansible() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let mut g = Gen::new(31);
+        let cases: Vec<_> = (0..30).map(|_| generate(&mut g)).collect();
+        let mut tasks = Vec::new();
+        for (i, (initial, mode, args)) in cases.iter().enumerate() {
+            for side in ["ansible", "berth"] {
+                let dir = root.join(format!("{side}{i}"));
+                std::fs::create_dir(&dir).unwrap();
+                prepare(&dir, *initial, *mode);
+            }
+            tasks.push(rooted(args, &root.join(format!("ansible{i}"))));
+        }
+        let Some(expected) = crate::modules::test_support::ansible_results("file", &tasks, root) else {
+            eprintln!("ansible-playbook not installed: differential test not run");
+            return;
+        };
+        for (i, (initial, mode, args)) in cases.iter().enumerate() {
+            let dir = root.join(format!("berth{i}"));
+            let (out, _) = run_module(run, &rooted(args, &dir), &Run::default());
+            let want = &expected[i];
+            let label = format!("case {i}: {args} on initial {initial} mode {mode:o}");
+            if want.get("exception").is_some() {
+                // Ansible crashed (e.g. touch through a dangling link); berth
+                // does the sensible thing there, so there is nothing to compare.
+                continue;
+            }
+            assert_eq!(out.is_failed(), want["failed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+            assert_eq!(out.is_changed(), want["changed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+            if out.is_failed() {
+                let msg = want["msg"].as_str().unwrap_or("").replace(&format!("ansible{i}"), &format!("berth{i}"));
+                assert_eq!(out.result["msg"].as_str().unwrap_or(""), msg, "{label}");
+            } else {
+                for key in ["state", "mode", "owner", "uid", "path", "dest", "src"] {
+                    if let Some(v) = want.get(key) {
+                        let v = json!(v.as_str().map(|s| s.replace(&format!("ansible{i}"), &format!("berth{i}"))).map(Value::from).unwrap_or(v.clone()));
+                        assert_eq!(out.result.get(key), Some(&v), "{label}: key {key}: {out:?} vs {want}");
+                    }
+                }
+            }
+            assert_eq!(snapshot(&dir), snapshot(&root.join(format!("ansible{i}"))), "{label}");
         }
     }
 }

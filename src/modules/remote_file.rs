@@ -31,6 +31,8 @@ pub(crate) struct Probe {
     pub(crate) tree: bool,
     /// Ask `file --mime` for the MIME type and charset (when the host has `file`).
     pub(crate) mime: bool,
+    /// Ask `lsattr -vd` for the version and attribute flags (when the host has it).
+    pub(crate) lsattr: bool,
 }
 
 impl Probe {
@@ -91,6 +93,8 @@ pub(crate) struct RemoteStat {
     pub(crate) executable: bool,
     pub(crate) checksum: Option<String>,
     pub(crate) content: Option<Vec<u8>>,
+    /// `lsattr -vd` answer: (version, flags).
+    pub(crate) lsattr: Option<(String, String)>,
     /// `file --mime` answer: (mimetype, charset).
     pub(crate) mime: Option<(String, String)>,
     /// 512-byte blocks allocated, preferred I/O block size, device type of a device file.
@@ -186,7 +190,11 @@ pub(crate) fn probe(
             ));
         }
         if pr.mime {
-            script.push_str("if command -v file >/dev/null 2>&1; then printf 'M '; file -b -L --mime -- \"$p\" 2>/dev/null || echo; fi; ");
+            // Like Ansible (`file -i path`): the path itself, never followed.
+            script.push_str("if command -v file >/dev/null 2>&1; then printf 'M '; file --mime-type --mime-encoding -- \"$p\" 2>/dev/null | base64 -w0; echo; fi; ");
+        }
+        if pr.lsattr {
+            script.push_str("if command -v lsattr >/dev/null 2>&1; then a=$(lsattr -vd -- \"$p\" 2>/dev/null) && printf 'Z %s\\n' \"$a\" || :; fi; ");
         }
         if pr.tree {
             script.push_str("if [ -d \"$p\" ]; then find \"$p\" -mindepth 1 -printf 'T %y %m %U %G\\n'; fi; ");
@@ -320,11 +328,25 @@ fn parse_line(st: &mut RemoteStat, line: &str) {
         }
         "C" => st.checksum = Some(rest.trim().to_string()),
         "B" => st.content = Some(b64(rest)),
+        "Z" => {
+            let mut f = rest.split_whitespace();
+            if let (Some(v), Some(flags)) = (f.next(), f.next()) {
+                st.lsattr = Some((v.to_string(), flags.to_string()));
+            }
+        }
         "M" => {
-            let mut parts = rest.splitn(2, ';');
-            let mime = parts.next().unwrap_or("").trim().to_string();
-            let charset = parts.next().unwrap_or("").trim().trim_start_matches("charset=").to_string();
-            st.mime = Some((mime, charset));
+            // `path: type; charset=x`, parsed the way Ansible's stat does:
+            // anything else leaves both unknown.
+            let text = String::from_utf8_lossy(&b64(rest)).into_owned();
+            let tail = text.trim_end().rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+            let parts: Vec<&str> = tail.split(';').collect();
+            st.mime = match parts.as_slice() {
+                [mime, charset] if charset.contains('=') => Some((
+                    mime.trim().to_string(),
+                    charset.split('=').nth(1).unwrap_or("").trim().to_string(),
+                )),
+                _ => None,
+            };
         }
         "X" => {
             let f: Vec<&str> = rest.split(' ').collect();
@@ -602,11 +624,6 @@ pub(crate) fn run_then_stat(
     }
     let applied = parse_applied(path, &out.stdout_str());
     Ok((applied.stat, applied.backup_file))
-}
-
-/// Shell making a backup of `"$d"` (for callers of `run_then_stat`).
-pub(crate) fn backup_script() -> &'static str {
-    BACKUP
 }
 
 /// Ansible's path keys of a result: owner, group, mode, uid, gid, state, size.

@@ -43,6 +43,13 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         probe.checksum = Some(format!("{algo}sum"));
     }
     probe.mime = get_mime;
+    let get_attributes = ["get_attributes", "attr", "attributes"]
+        .iter()
+        .find(|k| a.get(k).is_some())
+        .map(|k| a.bool(k, true))
+        .transpose()?
+        .unwrap_or(true);
+    probe.lsattr = get_attributes;
     let facts = remote_file::probe(ctx, &[probe], None, None)?;
     let st = &facts.stats[0];
     if !st.exists() {
@@ -96,11 +103,53 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     if let Some(sum) = &st.checksum {
         s.insert("checksum".into(), json!(sum));
     }
-    if let Some((mime, charset)) = &st.mime {
+    if get_attributes {
+        // Like Ansible: the keys are there even where lsattr has no answer (links).
+        let (version, set, names) = match &st.lsattr {
+            Some((version, flags)) => {
+                let set: String = flags.chars().filter(|c| *c != '-').collect();
+                let names: Vec<&str> = set.chars().filter_map(attribute_name).collect();
+                (json!(version), set, names)
+            }
+            None => (Value::Null, String::new(), Vec::new()),
+        };
+        s.insert("version".into(), version);
+        s.insert("attr_flags".into(), json!(set));
+        s.insert("attributes".into(), json!(names));
+    }
+    if get_mime {
+        let (mime, charset) = st.mime.clone().unwrap_or_else(|| ("unknown".into(), "unknown".into()));
         s.insert("mimetype".into(), json!(mime));
         s.insert("charset".into(), json!(charset));
     }
     Ok(ModuleOutcome::ok().with("stat", Value::Object(s)))
+}
+
+/// Ansible's names of `lsattr` flags.
+fn attribute_name(flag: char) -> Option<&'static str> {
+    Some(match flag {
+        'A' => "noatime",
+        'a' => "append",
+        'c' => "compressed",
+        'C' => "nocow",
+        'd' => "nodump",
+        'D' => "dirsync",
+        'e' => "extents",
+        'E' => "encrypted",
+        'h' => "blocksize",
+        'i' => "immutable",
+        'I' => "indexed",
+        'j' => "journalled",
+        'N' => "inline",
+        's' => "zero",
+        'S' => "synchronous",
+        't' => "notail",
+        'T' => "blockroot",
+        'u' => "undelete",
+        'X' => "compressedraw",
+        'Z' => "compresseddirty",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -220,7 +269,7 @@ mod tests {
                     continue;
                 }
                 assert_eq!(calls, 1, "{}", case.name);
-                let stat = out.result["stat"].as_object().unwrap();
+                let stat = out.result.get("stat").and_then(Value::as_object).unwrap_or_else(|| panic!("{}: {out:?}", case.name));
                 for (k, v) in rooted(&case.stat, root).as_object().unwrap() {
                     assert_eq!(stat.get(k), Some(v), "{}: stat.{k} in {stat:?}", case.name);
                 }
@@ -243,5 +292,53 @@ mod tests {
         assert_eq!(stat["mtime"].as_f64().unwrap() as i64, md.mtime());
         assert_eq!(stat["inode"], json!(md.ino()));
         assert_eq!(stat["dev"], json!(md.dev()));
+    }
+}
+
+#[cfg(test)]
+mod differential {
+    use super::*;
+    use crate::modules::test_support::{ansible_results, rooted, run_module, setup, Entry, Run};
+
+    /// Ansible's own stat on the same paths: every key it returns is present
+    /// with the same value (`atime` aside: reading the file may move it).
+    #[test]
+    fn same_keys_and_values_as_ansible() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        setup(root, &[Entry::File("f", "hello\n", 0o4750), Entry::Dir("d", 0o755), Entry::Link("l", "f"), Entry::Link("dangling", "nope")]);
+        let cases = [
+            json!({"path": "{root}/f"}),
+            json!({"path": "{root}/f", "checksum_algorithm": "sha256", "get_mime": false}),
+            json!({"path": "{root}/d"}),
+            json!({"path": "{root}/l"}),
+            json!({"path": "{root}/l", "follow": true}),
+            json!({"path": "{root}/dangling"}),
+            json!({"path": "{root}/missing"}),
+        ];
+        let tasks: Vec<Value> = cases.iter().map(|c| rooted(c, root)).collect();
+        let Some(expected) = ansible_results("stat", &tasks, root) else {
+            eprintln!("ansible-playbook not installed: differential test not run");
+            return;
+        };
+        for (i, args) in tasks.iter().enumerate() {
+            let (out, _) = run_module(run, args, &Run::default());
+            let ours = out.result["stat"].as_object().unwrap();
+            let theirs = expected[i]["stat"].as_object().unwrap();
+            for (k, v) in theirs {
+                if k == "atime" {
+                    continue;
+                }
+                let got = ours.get(k).unwrap_or_else(|| panic!("case {i} {args}: berth lacks stat.{k} ({v})"));
+                if let (Some(a), Some(b)) = (v.as_f64(), got.as_f64()) {
+                    assert!((a - b).abs() < 1e-3, "case {i} {args}: stat.{k}: ansible {v}, berth {got}");
+                } else {
+                    assert_eq!(got, v, "case {i} {args}: stat.{k}");
+                }
+            }
+            for k in ours.keys() {
+                assert!(theirs.contains_key(k), "case {i} {args}: berth has extra stat.{k}");
+            }
+        }
     }
 }

@@ -29,7 +29,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let newline = a.choice("newline_sequence", &["\\n", "\\r", "\\r\\n", "\n", "\r", "\r\n"], Some("\n"))?.unwrap_or_default();
     let newline = newline.replace("\\n", "\n").replace("\\r", "\r");
     if let Some(enc) = a.str("output_encoding")? {
-        let e = enc.to_ascii_lowercase().replace('-', "").replace('_', "");
+        let e = enc.to_ascii_lowercase().replace(['-', '_'], "");
         if e != "utf8" {
             return Err(format!("output_encoding {enc} is not supported by berth: templates are written as utf-8").into());
         }
@@ -40,8 +40,6 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let path = ctx
         .find_file("templates", &src)
         .ok_or_else(|| format!("Could not find or access '{src}'"))?;
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("Could not read template '{}': {e}", path.display()))?;
     let fullpath = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
     let mut extra = Map::new();
     extra.insert("ansible_managed".into(), Value::from(ANSIBLE_MANAGED));
@@ -53,7 +51,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let vars = minijinja::context! { ..minijinja::Value::from_serialize(&extra), ..ctx.vars.clone() };
     let rendered = ctx
         .templar
-        .render_text(&text, &vars)
+        .render_file(&path, &vars)
         .map_err(|e| format!("AnsibleError: template error while templating string: {e}. Template: {}", path.display()))?;
     let rendered = if newline == "\n" { rendered } else { rendered.replace('\n', &newline) };
     let validate = a.str("validate")?;

@@ -51,8 +51,10 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         Ok(shell_quote(&py_str(&v)))
     });
     env.add_filter("mandatory", mandatory);
-    env.add_filter("hash", |v: Value, algo: Option<String>| {
+    env.add_filter("hash", |v: Value, algo: Option<String>, kwargs: Kwargs| {
         defined(&v)?;
+        let algo = kwargs.get::<Option<String>>("hashtype")?.or(algo);
+        kwargs.assert_all_used()?;
         hash(&py_str(&v), algo.as_deref().unwrap_or("sha1"))
     });
     env.add_filter("sha1", |v: Value| {
@@ -978,7 +980,9 @@ fn regex_findall(v: Value, pattern: String, kwargs: Kwargs) -> Result<Value, Err
     Ok(Value::from(out))
 }
 
-fn regex_escape(s: String, re_type: Option<String>) -> Result<String, Error> {
+fn regex_escape(s: String, re_type: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    let re_type = kwargs.get::<Option<String>>("re_type")?.or(re_type);
+    kwargs.assert_all_used()?;
     let posix = match re_type.as_deref().unwrap_or("python") {
         "python" => false,
         "posix_basic" => true,
@@ -1301,8 +1305,10 @@ fn extract(item: Value, container: Value, morekeys: Option<Value>) -> Result<Val
     Ok(v)
 }
 
-fn to_uuid(s: Value, namespace: Option<String>) -> Result<String, Error> {
+fn to_uuid(s: Value, namespace: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
     defined(&s)?;
+    let namespace = kwargs.get::<Option<String>>("namespace")?.or(namespace);
+    kwargs.assert_all_used()?;
     use sha1::Digest;
     let ns = namespace.unwrap_or_else(|| "361E6D51-FAEC-444A-9079-341386DA8E2E".into());
     let hexns: String = ns.chars().filter(|c| c.is_ascii_hexdigit()).collect();
@@ -1378,7 +1384,7 @@ fn crypt_b64(out: &mut String, b2: u8, b1: u8, b0: u8, n: usize) {
 }
 
 /// SHA-crypt (Drepper's `$5$`/`$6$`), as glibc's crypt(3) and passlib.
-fn sha_crypt<D: sha2::Digest + Clone>(pw: &[u8], salt: &[u8], rounds: u32) -> Vec<u8> {
+fn sha_crypt<D: sha2::Digest + Clone>(pw: &[u8], salt: &[u8], rounds: u32, oneshot: fn(&mut Vec<u8>) -> Vec<u8>) -> Vec<u8> {
     let hl = <D as sha2::Digest>::output_size();
     let digest = |parts: &[&[u8]]| -> Vec<u8> {
         let mut d = D::new();
@@ -1424,27 +1430,61 @@ fn sha_crypt<D: sha2::Digest + Clone>(pw: &[u8], salt: &[u8], rounds: u32) -> Ve
     };
     let s: Vec<u8> = ds.iter().cycle().take(salt.len()).copied().collect();
     let mut c = a;
-    let mut d = D::new();
+    let mut msg = Vec::with_capacity(2 * hl + s.len() + 2 * p.len() + 256);
     for i in 0..rounds {
-        if i & 1 == 1 {
-            d.update(&p);
-        } else {
-            d.update(&c);
-        }
+        msg.clear();
+        msg.extend_from_slice(if i & 1 == 1 { &p } else { &c });
         if i % 3 != 0 {
-            d.update(&s);
+            msg.extend_from_slice(&s);
         }
         if i % 7 != 0 {
-            d.update(&p);
+            msg.extend_from_slice(&p);
         }
-        if i & 1 == 1 {
-            d.update(&c);
-        } else {
-            d.update(&p);
-        }
-        c.copy_from_slice(&std::mem::replace(&mut d, D::new()).finalize());
+        let tail: &[u8] = if i & 1 == 1 { &c } else { &p };
+        msg.extend_from_slice(tail);
+        c = oneshot(&mut msg);
     }
     c
+}
+
+/// One SHA-512 of `msg` straight through the (optimized) compression
+/// function; `msg` is padded in place. The rounds loop of SHA-crypt runs
+/// hundreds of thousands of these.
+fn sha512_oneshot(msg: &mut Vec<u8>) -> Vec<u8> {
+    use sha2::digest::generic_array::GenericArray;
+    let mut state: [u64; 8] = [
+        0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
+        0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179,
+    ];
+    let len = msg.len();
+    msg.push(0x80);
+    msg.resize((len + 17).div_ceil(128) * 128 - 16, 0);
+    msg.extend_from_slice(&((len as u128) * 8).to_be_bytes());
+    for block in msg.chunks_exact(128) {
+        sha2::compress512(&mut state, std::slice::from_ref(GenericArray::from_slice(block)));
+    }
+    let mut out = vec![0u8; 64];
+    for (chunk, w) in out.chunks_exact_mut(8).zip(state) {
+        chunk.copy_from_slice(&w.to_be_bytes());
+    }
+    out
+}
+
+fn sha256_oneshot(msg: &mut Vec<u8>) -> Vec<u8> {
+    use sha2::digest::generic_array::GenericArray;
+    let mut state: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+    let len = msg.len();
+    msg.push(0x80);
+    msg.resize((len + 9).div_ceil(64) * 64 - 8, 0);
+    msg.extend_from_slice(&((len as u64) * 8).to_be_bytes());
+    for block in msg.chunks_exact(64) {
+        sha2::compress256(&mut state, std::slice::from_ref(GenericArray::from_slice(block)));
+    }
+    let mut out = vec![0u8; 32];
+    for (chunk, w) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&w.to_be_bytes());
+    }
+    out
 }
 
 fn md5_crypt(pw: &[u8], salt: &[u8]) -> String {
@@ -1537,9 +1577,9 @@ fn password_hash(v: Value, hashtype: Option<String>, salt: Option<String>, kwarg
     }
     let rounds = rounds.unwrap_or(implicit).clamp(1000, 999_999_999);
     let hash = if id == "6" {
-        sha_crypt::<sha2::Sha512>(pw.as_bytes(), salt.as_bytes(), rounds)
+        sha_crypt::<sha2::Sha512>(pw.as_bytes(), salt.as_bytes(), rounds, sha512_oneshot)
     } else {
-        sha_crypt::<sha2::Sha256>(pw.as_bytes(), salt.as_bytes(), rounds)
+        sha_crypt::<sha2::Sha256>(pw.as_bytes(), salt.as_bytes(), rounds, sha256_oneshot)
     };
     let mut out = format!("${id}$");
     if rounds != 5000 {
@@ -1569,8 +1609,11 @@ fn password_hash(v: Value, hashtype: Option<String>, salt: Option<String>, kwarg
 
 const SIZE_UNITS: [&str; 9] = ["", "K", "M", "G", "T", "P", "E", "Z", "Y"];
 
-fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>) -> Result<String, Error> {
+fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
     defined(&v)?;
+    let isbits = kwargs.get::<Option<bool>>("isbits")?.or(isbits);
+    let unit = kwargs.get::<Option<String>>("unit")?.or(unit);
+    kwargs.assert_all_used()?;
     let n = f64::try_from(v.clone()).map_err(|_| fail(format!("human_readable() can't interpret {}", py_repr(&v))))?;
     let isbits = isbits.unwrap_or(false);
     let (suffix, base) = if isbits { ("b", "bits") } else { ("B", "Bytes") };
@@ -1582,8 +1625,11 @@ fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>) -> Resul
     Ok(if exp == 0 { format!("{scaled:.2} {base}") } else { format!("{scaled:.2} {}{suffix}", SIZE_UNITS[exp]) })
 }
 
-fn human_to_bytes(v: Value, default_unit: Option<String>, isbits: Option<bool>) -> Result<i64, Error> {
+fn human_to_bytes(v: Value, default_unit: Option<String>, isbits: Option<bool>, kwargs: Kwargs) -> Result<i64, Error> {
     defined(&v)?;
+    let default_unit = kwargs.get::<Option<String>>("default_unit")?.or(default_unit);
+    let isbits = kwargs.get::<Option<bool>>("isbits")?.or(isbits);
+    kwargs.assert_all_used()?;
     let s = py_str(&v);
     let re = Regex::new(r"^\s*(\d*\.?\d*)\s*([A-Za-z]+)?\s*$").expect("valid size regex");
     let caps = re.captures(&s).ok_or_else(|| fail(format!("human_to_bytes() can't interpret following string: {s}")))?;
@@ -1596,7 +1642,19 @@ fn human_to_bytes(v: Value, default_unit: Option<String>, isbits: Option<bool>) 
     } else {
         SIZE_UNITS.iter().position(|u| !u.is_empty() && *u == first).ok_or_else(|| fail(format!("human_to_bytes() failed to convert {s}: unknown unit")))?
     };
-    let _ = isbits;
+    // `MB` is bytes, `Mb` bits: the suffix must match what is asked for.
+    let suffix = if exp == 0 { unit.chars().next() } else { unit.chars().nth(1) };
+    let wrong = match suffix {
+        Some('b') => !isbits && unit != "bytes",
+        Some('B') => isbits,
+        _ => false,
+    };
+    if wrong {
+        let letter = if isbits { 'b' } else { 'B' };
+        return Err(fail(format!(
+            "human_to_bytes() can't interpret the input: human_to_bytes() failed to convert {s}. Value is not a valid string (expect {first}{letter} or {first})"
+        )));
+    }
     Ok((num * 1024f64.powi(exp as i32)).round() as i64)
 }
 
@@ -1849,8 +1907,12 @@ mod tests {
             ("{{ 1024 | human_readable }}", json!("1.00 KB")),
             ("{{ 1536000 | human_readable }}", json!("1.46 MB")),
             ("{{ 10 | human_readable }}", json!("10.00 Bytes")),
+            ("{{ 1073741824 | human_readable(unit='M') }}", json!("1024.00 MB")),
+            ("{{ 'foo' | hash(hashtype='md5') }}", json!("acbd18db4cc2f85cedef654fccc4a4d8")),
+            ("{{ 'a.b' | regex_escape(re_type='posix_basic') }}", json!("a\\.b")),
             ("{{ '1K' | human_to_bytes }}", json!(1024)),
             ("{{ '2 MB' | human_to_bytes }}", json!(2097152)),
+            ("{{ '1Mb' | human_to_bytes(isbits=True) }}", json!(1048576)),
             ("{{ 'web1' | to_uuid }}", json!("4ebc6093-8026-5090-bb95-a592e5a6aec3")),
             ("{{ 'x' | comment }}", json!("#\n# x\n#")),
             ("{{ ab | comment('c') }}", json!("//\n// a\n// b\n//")),
@@ -1917,6 +1979,10 @@ mod tests {
             ("{{ s.nope }}", "object of type 'str' has no attribute 'nope'"),
             ("{{ nope | lower }}", "'nope' is undefined"),
             ("{{ 1 | dict2items }}", "dict2items requires a dictionary, got <class 'int'> instead."),
+            (
+                "{{ '1Mb' | human_to_bytes }}",
+                "human_to_bytes() can't interpret the input: human_to_bytes() failed to convert 1Mb. Value is not a valid string (expect MB or M)",
+            ),
             ("{{ 'SGVsbG8' | b64decode }}", "b64decode: invalid base64 (Invalid padding); the input needs its '=' padding"),
         ]);
     }

@@ -12,7 +12,6 @@ use crate::yaml::{self, Node, NodeKind};
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Group {
-    pub(crate) name: String,
     pub(crate) vars: Map<String, Value>,
     /// Group vars from group_vars/ files, by source precedence (inventory dir, then playbook dir).
     pub(crate) file_vars: Vec<Map<String, Value>>,
@@ -22,7 +21,6 @@ pub(crate) struct Group {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Host {
-    pub(crate) name: String,
     /// Variables with inventory precedence applied (group vars by depth, then host vars).
     pub(crate) vars: Map<String, Value>,
     /// Groups this host belongs to, directly or through children (without `all`).
@@ -85,11 +83,11 @@ impl Inventory {
     fn group_mut(&mut self, name: &str) -> &mut Group {
         self.groups
             .entry(name.to_string())
-            .or_insert_with(|| Group { name: name.to_string(), ..Group::default() })
+            .or_default()
     }
 
     fn add_host(&mut self, name: &str, group: &str, vars: Map<String, Value>) {
-        self.hosts.entry(name.to_string()).or_insert_with(|| Host { name: name.to_string(), ..Host::default() });
+        self.hosts.entry(name.to_string()).or_default();
         let inline = self.host_inline_vars.entry(name.to_string()).or_default();
         for (k, v) in vars {
             inline.insert(k, v);

@@ -64,7 +64,7 @@ impl Loader {
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
         let loader = Loader::new(&dir);
         let plays = loader.load_plays(path, 0)?;
-        Ok(Playbook { path: path.to_path_buf(), dir, plays })
+        Ok(Playbook { dir, plays })
     }
 
     fn load_plays(&self, path: &Path, depth: usize) -> Result<Vec<Play>> {
@@ -116,7 +116,9 @@ impl Loader {
             },
             None => return Err(err("B0725", file, node.line, "this play has no `hosts`", "add `hosts: all` (or a group name) to the play")),
         };
-        let keywords = parse_keywords(node, file)?;
+        let mut keywords = parse_keywords(node, file)?;
+        // Play vars have their own precedence level; they are not task vars.
+        keywords.vars = Map::new();
         let mut handlers = Vec::new();
         let mut roles = Vec::new();
         let mut role_tasks = Vec::new();
@@ -246,7 +248,6 @@ impl Loader {
                 }
             };
             return Ok(Item::Block(Block {
-                name: node.get("name").and_then(Node::as_str).map(str::to_string),
                 block: part("block")?,
                 rescue: part("rescue")?,
                 always: part("always")?,
@@ -269,7 +270,6 @@ impl Loader {
                 let sub = self.read(&path)?;
                 let items = self.parse_items(&sub, &sub_file, role, handlers, roles)?;
                 Ok(Item::Block(Block {
-                    name: task.name.clone(),
                     block: items,
                     rescue: Vec::new(),
                     always: Vec::new(),
@@ -285,7 +285,6 @@ impl Loader {
                 let mut block_role_kw = task.keywords.clone();
                 block_role_kw.vars.extend(content.role.params.clone());
                 Ok(Item::Block(Block {
-                    name: task.name.clone(),
                     block: content.tasks,
                     rescue: Vec::new(),
                     always: Vec::new(),
@@ -588,7 +587,6 @@ fn role_block_plain(content: RoleContent) -> (Item, Vec<Item>) {
     let file = Arc::new(content.role.path.join("tasks").join("main.yml"));
     (
         Item::Block(Block {
-            name: Some(format!("role {}", content.role.name)),
             block: content.tasks,
             rescue: Vec::new(),
             always: Vec::new(),

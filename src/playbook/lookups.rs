@@ -164,6 +164,8 @@ fn full_context(state: &State) -> Value {
 
 fn template(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
     let extra: Option<Value> = kwargs.get("template_vars")?;
+    // Accepted for compatibility: the rendered text is always returned as a
+    // string here; a `"{{ lookup(...) | from_yaml }}"` converts explicitly.
     let _: Option<Value> = kwargs.get("convert_data")?;
     let mut out = Vec::new();
     for term in flatten_terms(terms) {

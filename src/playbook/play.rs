@@ -33,7 +33,6 @@ pub(crate) struct Play {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Playbook {
-    pub(crate) path: PathBuf,
     pub(crate) dir: PathBuf,
     pub(crate) plays: Vec<Play>,
 }

@@ -101,14 +101,10 @@ impl Task {
         }
     }
 
-    pub(crate) fn location(&self) -> String {
-        format!("{}:{}", self.file.display(), self.line)
     }
-}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Block {
-    pub(crate) name: Option<String>,
     pub(crate) block: Vec<Item>,
     pub(crate) rescue: Vec<Item>,
     pub(crate) always: Vec<Item>,

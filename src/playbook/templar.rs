@@ -174,6 +174,7 @@ impl Templar {
     /// Build a template context from a variable map. Values are converted
     /// lazily, on access: a task touching three variables of a host with
     /// hundreds of facts pays for three.
+    #[cfg(test)]
     pub(crate) fn context(vars: &serde_json::Map<String, Value>) -> minijinja::Value {
         Templar::context_shared(Arc::new(vars.clone()))
     }
@@ -221,6 +222,10 @@ impl Templar {
     }
 
     fn render_inner(&self, s: &str, dir: Option<&std::path::Path>, ctx: &minijinja::Value) -> Result<String, TemplateError> {
+        with_lazy(ctx, || self.render_unwrapped(s, dir, ctx))
+    }
+
+    fn render_unwrapped(&self, s: &str, dir: Option<&std::path::Path>, ctx: &minijinja::Value) -> Result<String, TemplateError> {
         let name = inline_name(s, dir);
         let first = strict_env().get_template(&name).and_then(|t| t.render(ctx));
         match first {
@@ -263,6 +268,10 @@ impl Templar {
     /// Evaluate an expression to minijinja's value, retrying guarded
     /// undefined chains in the chainable environment.
     fn eval_raw(&self, expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, TemplateError> {
+        with_lazy(ctx, || self.eval_unwrapped(expr, ctx))
+    }
+
+    fn eval_unwrapped(&self, expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, TemplateError> {
         let compiled = self.strict.get(strict_env(), expr).map_err(|e| convert_error(e, expr, ctx))?;
         match compiled.eval(ctx) {
             Ok(v) => Ok(v),
@@ -285,24 +294,30 @@ impl Templar {
     /// (`regex_replace('(a)', '\1')` gets the backreference `\1`).
     pub(crate) fn eval(&self, expr: &str, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
         let expr = &escape_backslashes(expr);
-        let value = self.eval_raw(expr, ctx)?;
-        if value.is_undefined() {
-            return Err(undefined_error(expr.trim(), ctx));
-        }
-        if contains_undefined(&value) {
-            return Err(locate_undefined(expr, None, ctx));
-        }
-        to_json(&value)
+        with_lazy(ctx, || {
+            let value = self.eval_unwrapped(expr, ctx)?;
+            if value.is_undefined() {
+                return Err(undefined_error(expr.trim(), ctx));
+            }
+            if contains_undefined(&value) {
+                return Err(locate_undefined(expr, None, ctx));
+            }
+            to_json(&value)
+        })
     }
 
     /// Evaluate a conditional (`when`, `changed_when`, `failed_when`, `that`).
     /// Bare expressions; a `{{ }}` wrapper is tolerated like Ansible does.
     pub(crate) fn eval_bool(&self, expr: &str, ctx: &minijinja::Value) -> Result<bool, TemplateError> {
+        with_lazy(ctx, || self.eval_bool_unwrapped(expr, ctx))
+    }
+
+    fn eval_bool_unwrapped(&self, expr: &str, ctx: &minijinja::Value) -> Result<bool, TemplateError> {
         let escaped = escape_backslashes(expr);
         let trimmed = escaped.trim();
         let wrapped = single_expression(trimmed);
         let inner = wrapped.unwrap_or(trimmed);
-        let mut value = self.eval_raw(inner, ctx)?;
+        let mut value = self.eval_unwrapped(inner, ctx)?;
         if value.is_undefined() {
             return Err(undefined_error(inner, ctx));
         }
@@ -310,7 +325,7 @@ impl Templar {
         // resulting text as the conditional (so "false" is false).
         if let (Some(_), Some(text)) = (wrapped, value.as_str()) {
             let text = text.trim().to_string();
-            value = self.eval_raw(&text, ctx)?;
+            value = self.eval_unwrapped(&text, ctx)?;
             if value.is_undefined() {
                 return Err(undefined_error(&text, ctx));
             }
@@ -327,6 +342,101 @@ impl Templar {
             py_type(&value)
         )))
     }
+}
+
+/// The key Ansible's JSON uses for unsafe (never templated) strings:
+/// `{"__ansible_unsafe": "text {{ not a template }}"}`.
+pub(crate) const UNSAFE_KEY: &str = "__ansible_unsafe";
+
+/// Mark every string in `v` unsafe (registered results, facts, command
+/// output), so lazy variable templating leaves it alone.
+pub(crate) fn mark_unsafe(v: &Value) -> Value {
+    match v {
+        Value::String(s) => {
+            let mut m = serde_json::Map::new();
+            m.insert(UNSAFE_KEY.to_string(), Value::String(s.clone()));
+            Value::Object(m)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(mark_unsafe).collect()),
+        Value::Object(map) if map.len() == 1 && map.contains_key(UNSAFE_KEY) => v.clone(),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, val)| (k.clone(), mark_unsafe(val))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn unsafe_text(v: &Value) -> Option<&str> {
+    match v {
+        Value::Object(m) if m.len() == 1 => m.get(UNSAFE_KEY)?.as_str(),
+        _ => None,
+    }
+}
+
+thread_local! {
+    /// Nesting of lazy variable templating on this thread.
+    static LAZY_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The first failure inside a lazily templated variable, reported
+    /// instead of the outer "'a' is undefined" it causes.
+    static LAZY_ERROR: std::cell::RefCell<Option<TemplateError>> = const { std::cell::RefCell::new(None) };
+}
+
+thread_local! {
+    /// Set while an error is being explained: variables then read raw, so
+    /// walking a path does not template (and fail) them all over again.
+    static DIAGNOSING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with lazy templating off (see `DIAGNOSING`).
+fn diagnosing<T>(f: impl FnOnce() -> T) -> T {
+    let previous = DIAGNOSING.with(|d| d.replace(true));
+    let out = f();
+    DIAGNOSING.with(|d| d.set(previous));
+    out
+}
+
+/// Deeper than this, a variable is taken to reference itself.
+const LAZY_LIMIT: usize = 40;
+
+fn lazy_templar() -> &'static Templar {
+    static T: OnceLock<Templar> = OnceLock::new();
+    T.get_or_init(Templar::new)
+}
+
+/// Run a top-level templating call; when it fails on a variable whose own
+/// template failed, report that inner failure (`'b' is undefined` for
+/// `a: "{{ b }}"`).
+fn with_lazy<T>(ctx: &minijinja::Value, f: impl FnOnce() -> Result<T, TemplateError>) -> Result<T, TemplateError> {
+    let top = LAZY_DEPTH.with(|d| d.get()) == 0;
+    if top {
+        LAZY_ERROR.with(|e| e.borrow_mut().take());
+    }
+    let result = f();
+    if !top {
+        return result;
+    }
+    let inner = LAZY_ERROR.with(|e| e.borrow_mut().take());
+    match (result, inner) {
+        (Err(outer), Some(inner)) if outer.undefined.as_deref().is_some_and(|name| raw_is_template(ctx, name)) => Err(inner),
+        (result, _) => result,
+    }
+}
+
+/// Is the raw (unrendered) value at `path` (`a.b.0`) a template string?
+fn raw_is_template(ctx: &minijinja::Value, path: &str) -> bool {
+    let Some(node) = ctx.downcast_object_ref::<JsonNode>() else { return false };
+    let mut parts = path.split('.');
+    let Some(mut current) = parts.next().and_then(|root| node.root.get(root)) else { return false };
+    for part in parts {
+        let next = match current {
+            Value::Object(m) => m.get(part),
+            Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => current = n,
+            None => return false,
+        }
+    }
+    current.as_str().is_some_and(Templar::is_template)
 }
 
 /// One step from the context root to a nested JSON node.
@@ -382,13 +492,52 @@ impl JsonNode {
                     minijinja::Value::from(n.as_f64().unwrap_or(f64::NAN))
                 }
             }
+            Value::String(s) if Templar::is_template(s) && !DIAGNOSING.with(|d| d.get()) => self.lazy(s),
             Value::String(s) => minijinja::Value::from(s.as_str()),
+            Value::Object(_) if unsafe_text(value).is_some() => minijinja::Value::from(unsafe_text(value).unwrap_or_default()),
             Value::Array(_) | Value::Object(_) => {
                 let mut path = self.path.clone();
                 path.push(seg);
                 minijinja::Value::from_object(JsonNode { root: self.root.clone(), path })
             }
         }
+    }
+}
+
+impl JsonNode {
+    /// Ansible templates variables when they are used: `dir: "/opt/{{ app }}"`
+    /// reads as `/opt/web`. Failures are recorded for `with_lazy` and the
+    /// variable reads as undefined.
+    fn lazy(&self, s: &str) -> minijinja::Value {
+        let depth = LAZY_DEPTH.with(|d| d.get());
+        let record = |err: TemplateError| {
+            LAZY_ERROR.with(|e| {
+                let mut slot = e.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(err);
+                }
+            });
+            minijinja::Value::UNDEFINED
+        };
+        if depth >= LAZY_LIMIT {
+            return record(TemplateError::new(format!("recursive loop detected in template string: {s}")));
+        }
+        LAZY_DEPTH.with(|d| d.set(depth + 1));
+        let ctx = minijinja::Value::from_object(JsonNode { root: self.root.clone(), path: Vec::new() });
+        let t = lazy_templar();
+        let escaped = escape_backslashes(s);
+        let result = match single_expression(&escaped) {
+            Some(expr) => t.eval_raw(expr, &ctx).and_then(|v| {
+                if v.is_undefined() {
+                    Err(undefined_error(expr, &ctx))
+                } else {
+                    Ok(v)
+                }
+            }),
+            None => t.render_inner(&escaped, None, &ctx).map(minijinja::Value::from),
+        };
+        LAZY_DEPTH.with(|d| d.set(depth));
+        result.unwrap_or_else(record)
     }
 }
 
@@ -642,6 +791,10 @@ fn is_global(name: &str) -> bool {
 /// through the context: `'foo' is undefined` or
 /// `object of type 'dict' has no attribute 'bar'`.
 fn undefined_error(text: &str, ctx: &minijinja::Value) -> TemplateError {
+    diagnosing(|| undefined_error_raw(text, ctx))
+}
+
+fn undefined_error_raw(text: &str, ctx: &minijinja::Value) -> TemplateError {
     let Some((root, steps)) = parse_path(text) else {
         return TemplateError { message: format!("'{}' is undefined", text.trim()), undefined: Some(text.trim().to_string()) };
     };
@@ -692,7 +845,7 @@ fn walk(text: &str, ctx: &minijinja::Value, source: &str) -> Option<TemplateErro
     if current.is_undefined() {
         return Some(undefined_error(text, ctx));
     }
-    for step in steps {
+    for step in &steps {
         let next = match &step {
             Step::Attr(name) => current.get_attr(name).ok().filter(|v| !v.is_undefined()).or_else(|| {
                 name.parse::<i64>().ok().and_then(|n| current.get_item(&minijinja::Value::from(n)).ok())
@@ -704,7 +857,36 @@ fn walk(text: &str, ctx: &minijinja::Value, source: &str) -> Option<TemplateErro
             _ => return Some(undefined_error(text, ctx)),
         }
     }
+    // A variable whose own template failed (read raw while diagnosing).
+    if current.as_str().is_some_and(Templar::is_template) {
+        let dotted = std::iter::once(root)
+            .chain(steps.iter().map(|s| match s {
+                Step::Attr(a) => a.clone(),
+                Step::Index(k) => k.as_str().map_or_else(|| k.to_string(), str::to_string),
+            }))
+            .collect::<Vec<_>>()
+            .join(".");
+        return Some(TemplateError { message: format!("'{dotted}' is undefined"), undefined: Some(dotted) });
+    }
     None
+}
+
+/// The code of a template: what is inside `{{ }}` and `{% %}`.
+fn code_regions(source: &str) -> String {
+    if !Templar::is_template(source) {
+        return source.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = source;
+    while let Some(start) = rest.find("{{").into_iter().chain(rest.find("{%")).min() {
+        let close = if rest[start..].starts_with("{{") { "}}" } else { "%}" };
+        let body = &rest[start + 2..];
+        let end = body.find(close).unwrap_or(body.len());
+        out.push_str(&body[..end]);
+        out.push(' ');
+        rest = body.get(end + 2..).unwrap_or("");
+    }
+    out
 }
 
 const KEYWORDS: &[&str] = &[
@@ -810,7 +992,11 @@ fn guarded(rest: &str) -> bool {
 /// After a chainable retry: every variable that is not guarded must exist,
 /// or the strict error stands for it.
 fn unguarded_undefined(source: &str, ctx: &minijinja::Value) -> Option<TemplateError> {
-    variable_paths(source).into_iter().filter(|(_, g)| !g).find_map(|(path, _)| walk(&path, ctx, source))
+    diagnosing(|| unguarded_undefined_raw(source, ctx))
+}
+
+fn unguarded_undefined_raw(source: &str, ctx: &minijinja::Value) -> Option<TemplateError> {
+    variable_paths(&code_regions(source)).into_iter().filter(|(_, g)| !g).find_map(|(path, _)| walk(&path, ctx, source))
 }
 
 /// True when anything inside a rendered value is undefined.
@@ -837,6 +1023,10 @@ fn bound_in_template(source: &str, root: &str) -> bool {
 /// Find the undefined variable behind an undefined error: the error's own
 /// range first, then the variables of the surrounding `{{ }}`/`{% %}`.
 fn locate_undefined(source: &str, range: Option<std::ops::Range<usize>>, ctx: &minijinja::Value) -> TemplateError {
+    diagnosing(|| locate_undefined_raw(source, range, ctx))
+}
+
+fn locate_undefined_raw(source: &str, range: Option<std::ops::Range<usize>>, ctx: &minijinja::Value) -> TemplateError {
     if let Some(r) = range.clone() {
         let before = source.get(..r.start).unwrap_or_default().trim_end();
         let names_filter_or_test = before.ends_with('|') || before.ends_with(" is") || before.ends_with(" not");
@@ -854,7 +1044,7 @@ fn locate_undefined(source: &str, range: Option<std::ops::Range<usize>>, ctx: &m
         }
         None => source,
     };
-    for (path, _) in variable_paths(window).into_iter().chain(variable_paths(source)) {
+    for (path, _) in variable_paths(window).into_iter().chain(variable_paths(&code_regions(source))) {
         if let Some(err) = walk(&path, ctx, source) {
             return err;
         }
@@ -1095,6 +1285,47 @@ mod tests {
         assert!(t.eval_bool(r"'a1' is match('a\d')", &c).unwrap());
         assert_eq!(t.render_text(r"{{ 'a\nb' }}", &c).unwrap(), "a\nb");
         assert_eq!(escape_backslashes(r"a\b {{ 'x' }}"), r"a\b {{ 'x' }}");
+    }
+
+    /// Like Ansible, variables are templated when used.
+    #[test]
+    fn variables_are_templated_lazily() {
+        let t = Templar::new();
+        let c = ctx(json!({
+            "app": "web",
+            "dir": "/opt/{{ app }}",
+            "conf": "{{ dir }}/app.conf",
+            "ports": "{{ [80, 443] }}",
+            "nested": {"path": "{{ dir }}/data", "list": ["{{ app | upper }}"]},
+            "broken": "{{ nope }}",
+            "loop_a": "{{ loop_b }}",
+            "loop_b": "{{ loop_a }}",
+            "stdout": mark_unsafe(&json!("literal {{ braces }}")),
+            "result": mark_unsafe(&json!({"rc": 0, "lines": ["{{ x }}"]})),
+        }));
+        let table = [
+            ("{{ conf }}", json!("/opt/web/app.conf")),
+            ("{{ ports | length }}", json!(2)),
+            ("{{ ports }}", json!([80, 443])),
+            ("{{ nested.path }}", json!("/opt/web/data")),
+            ("{{ nested.list[0] }}", json!("WEB")),
+            ("{{ nested }}", json!({"path": "/opt/web/data", "list": ["WEB"]})),
+            ("{{ broken | default('fallback') }}", json!("fallback")),
+            ("{{ broken is defined }}", json!(false)),
+            ("{{ stdout }}", json!("literal {{ braces }}")),
+            ("{{ result.rc }}", json!(0)),
+            ("{{ result.lines }}", json!(["{{ x }}"])),
+        ];
+        for (src, want) in table {
+            assert_eq!(t.render_str(src, &c).unwrap_or_else(|e| panic!("{src}: {e}")), want, "{src}");
+        }
+        let err = t.render_str("{{ broken }}", &c).unwrap_err();
+        assert_eq!((err.message.as_str(), err.undefined.as_deref()), ("'nope' is undefined", Some("nope")));
+        let err = t.render_str("x {{ conf }} {{ broken }}", &c).unwrap_err();
+        assert_eq!(err.message, "'nope' is undefined");
+        let err = t.render_str("{{ loop_a }}", &c).unwrap_err();
+        assert!(err.message.starts_with("recursive loop detected in template string"), "{}", err.message);
+        assert!(!t.eval_bool("broken is defined", &c).unwrap());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::vars::{Layer, Scope};
 use crate::connection::ConnError;
 use crate::modules::{self, args::to_bool, Become, FileDiff, ModuleContext};
 use crate::playbook::task::{Keywords, Task};
-use crate::playbook::templar::{Templar, OMIT};
+use crate::playbook::templar::{mark_unsafe, Templar, OMIT};
 
 /// What one task did on one host.
 #[derive(Debug, Clone)]
@@ -63,10 +63,6 @@ pub(crate) struct Call<'a> {
     pub(crate) keywords: &'a Keywords,
     /// Extra layers above the task's own (include params, loop variables of an include).
     pub(crate) extra: &'a [Layer],
-}
-
-fn to_mj(v: &Value) -> minijinja::Value {
-    minijinja::Value::from_serialize(v)
 }
 
 pub(crate) fn truthy(v: &Value) -> bool {
@@ -248,7 +244,7 @@ pub(crate) fn run(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, cal
                 m.insert("unreachable".into(), Value::Bool(true));
             }
         }
-        host.data.set_var(reg, value);
+        host.data.set_var(reg, mark_unsafe(&value));
     }
     if ignore_errors && out.failed && !out.unreachable {
         out.ignored = true;
@@ -544,7 +540,7 @@ fn run_single(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &
             let mut local = Map::new();
             let reg_value = Value::Object(single.result.clone());
             if let Some(reg) = &task.register {
-                local.insert(reg.clone(), reg_value.clone());
+                local.insert(reg.clone(), mark_unsafe(&reg_value));
             }
             // Result keys are visible bare too (e.g. `rc`, `stdout`) like Ansible's `result` in conditionals.
             let mut layers = vec![Layer::Static(Arc::new(local))];
@@ -694,7 +690,7 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     if action == "setup" || action == "gather_facts" {
         return with_conn(run, host, &None, |conn| match super::facts::gather(conn) {
             Ok(Ok(facts)) => {
-                host.data.facts.write().expect("facts").extend(facts.clone());
+                host.data.facts.write().expect("facts").extend(facts.iter().map(|(k, v)| (k.clone(), mark_unsafe(v))));
                 let mut r = Map::new();
                 r.insert("changed".into(), Value::Bool(false));
                 r.insert("ansible_facts".into(), facts.get("ansible_facts").cloned().unwrap_or(Value::Null));
@@ -798,6 +794,3 @@ pub(crate) fn render_str(templar: &Templar, s: &str, ctx: &minijinja::Value) -> 
     }
 }
 
-pub(crate) fn json_to_mj(v: &Value) -> minijinja::Value {
-    to_mj(v)
-}

@@ -127,7 +127,6 @@ pub(crate) struct Invocation {
     pub(crate) inventory: Vec<PathBuf>,
     pub(crate) extra_vars: Map<String, Value>,
     pub(crate) opts: RunOptions,
-    pub(crate) json: bool,
 }
 
 /// Run a playbook; returns the exit code.
@@ -228,9 +227,15 @@ pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
     let sink: Box<dyn Sink> = if args.json {
         Box::new(JsonSink::new(Box::new(std::io::stdout())))
     } else {
-        Box::new(HumanSink::new(Box::new(std::io::stdout()), verbose, args.diff))
+        let human = HumanSink::new(Box::new(std::io::stdout()), verbose, args.diff);
+        use std::io::IsTerminal;
+        if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
+            Box::new(human.with_progress())
+        } else {
+            Box::new(human)
+        }
     };
-    execute(Invocation { playbook: args.playbook, inventory: args.inventory, extra_vars, opts, json: args.json }, sink)
+    execute(Invocation { playbook: args.playbook, inventory: args.inventory, extra_vars, opts }, sink)
 }
 #[cfg(test)]
 mod run_tests;

@@ -77,7 +77,7 @@ fn run_with(dir: &Path, playbook: &str, inventory: &Path, opts: RunOptions, extr
         extra_vars.insert(k.to_string(), v.clone());
     }
     let code = execute(
-        Invocation { playbook: dir.join(playbook), inventory: vec![inventory.to_path_buf()], extra_vars, opts, json: true },
+        Invocation { playbook: dir.join(playbook), inventory: vec![inventory.to_path_buf()], extra_vars, opts },
         Box::new(JsonSink::new(Box::new(buf.clone()))),
     );
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
@@ -596,4 +596,96 @@ fn changed_host_key_is_refused() {
     let r = run_with(d.path(), "site.yml", &f.inventory, RunOptions { known_hosts: Some(kh), host_key_checking_explicit: true, ..fleet_opts() }, &[]);
     assert_eq!(r.code, 4, "{}", r.dump());
     assert!(r.dump().to_lowercase().contains("changed"), "{}", r.dump());
+}
+
+#[test]
+fn until_retries_and_delay() {
+    let (d, r) = local(
+        &[(
+            "site.yml",
+            r#"
+- hosts: l1
+  gather_facts: false
+  tasks:
+    - shell: "n=$(cat {{ tmp }}/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > {{ tmp }}/count; echo $n"
+      register: c
+      until: c.stdout | int >= 3
+      retries: 5
+      delay: 0
+    - assert: {that: ["c.attempts == 3", "c.stdout == '3'"]}
+    - command: "false"
+      register: never
+      until: never.rc == 0
+      retries: 2
+      delay: 0
+      ignore_errors: true
+    - assert: {that: ["never is failed", "never.attempts == 3"]}
+"#,
+        )],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(std::fs::read_to_string(d.path().join("count")).unwrap(), "3\n");
+}
+
+#[test]
+fn any_errors_fatal_stops_every_host() {
+    let (_d, r) = local(
+        &[("site.yml", "- hosts: all\n  gather_facts: false\n  any_errors_fatal: true\n  tasks:\n    - command: 'true'\n      failed_when: n == 1\n    - command: 'true'\n")],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stat("l1", "failed"), 1);
+    assert_eq!(r.stat("l2", "changed"), 1, "l2 must not run the second task: {}", r.dump());
+}
+
+#[test]
+fn variable_precedence_follows_ansible() {
+    let (_d, r) = local(
+        &[
+            (
+                "site.yml",
+                r#"
+- hosts: l1
+  gather_facts: false
+  vars: {p_play: play, p_inv_vs_play: play, p_play_vs_rolevars: play}
+  vars_files: [vf.yml]
+  roles: [r]
+  tasks:
+    - assert:
+        that:
+          - p_play == 'play'
+          - p_inv_vs_play == 'play'
+          - p_vf == 'vars_file'
+          - p_play_vs_rolevars == 'role_vars'
+          - p_default == 'role_default'
+          - p_inv_only == 'inventory'
+    - set_fact: {p_play: fact}
+    - assert: {that: "p_play == 'fact'"}
+    - debug: msg="{{ p_task }}"
+      vars: {p_task: task}
+      register: t
+    - assert: {that: "t.msg == 'task'"}
+"#,
+            ),
+            ("vf.yml", "p_vf: vars_file\n"),
+            ("roles/r/defaults/main.yml", "p_default: role_default\np_inv_only: role_default\np_play: role_default\n"),
+            ("roles/r/vars/main.yml", "p_play_vs_rolevars: role_vars\n"),
+            ("roles/r/tasks/main.yml", "- debug: msg=role\n"),
+            ("group_vars/all.yml", "p_inv_only: inventory\np_inv_vs_play: inventory\np_extra: inventory\n"),
+        ],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.stat("l1", "failed"), 0);
+    let d = tempfile::tempdir().unwrap();
+    write_files(
+        d.path(),
+        &[
+            ("inv.yml", LOCAL_INV),
+            ("site.yml", "- hosts: l1\n  gather_facts: false\n  vars: {p_extra: play}\n  tasks:\n    - set_fact: {p_extra: fact}\n    - assert: {that: \"p_extra == 'extra'\"}\n"),
+        ],
+    );
+    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[("p_extra", Value::String("extra".into()))]);
+    assert_eq!(r.code, 0, "extra vars win over everything: {}", r.dump());
 }

@@ -141,22 +141,57 @@ pub(crate) fn render_diff(d: &FileDiff) -> String {
     text
 }
 
+/// A live status line on a terminal: hosts done / running / failed for the current task.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    counts: Mutex<(usize, usize, usize, String)>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Progress { bar, counts: Mutex::new((0, 0, 0, String::new())) }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut (usize, usize, usize, String))) {
+        let mut c = self.counts.lock().expect("progress lock");
+        f(&mut c);
+        let (total, done, failed, task) = (&c.0, &c.1, &c.2, &c.3);
+        self.bar.set_message(format!("{task}: {done}/{total} hosts done, {} running, {failed} failed", total.saturating_sub(*done)));
+    }
+}
+
 pub(crate) struct HumanSink {
     out: Mutex<Box<dyn Write + Send>>,
     last_header: Mutex<String>,
     verbose: u8,
     show_diff: bool,
+    progress: Option<Progress>,
 }
 
 impl HumanSink {
     pub(crate) fn new(out: Box<dyn Write + Send>, verbose: u8, show_diff: bool) -> HumanSink {
-        HumanSink { out: Mutex::new(out), last_header: Mutex::new(String::new()), verbose, show_diff }
+        HumanSink { out: Mutex::new(out), last_header: Mutex::new(String::new()), verbose, show_diff, progress: None }
+    }
+
+    /// Show a live status line on stderr (for a terminal).
+    pub(crate) fn with_progress(mut self) -> HumanSink {
+        self.progress = Some(Progress::new());
+        self
     }
 
     fn write(&self, text: &str) {
-        let mut out = self.out.lock().expect("sink lock");
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
+        let emit = || {
+            let mut out = self.out.lock().expect("sink lock");
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        };
+        match &self.progress {
+            Some(p) => p.bar.suspend(emit),
+            None => emit(),
+        }
     }
 
     fn header_for(name: &str, kind: TaskKind) -> String {
@@ -253,12 +288,21 @@ fn sort_keys(v: &mut Value) {
 }
 
 impl Sink for HumanSink {
-    fn play_start(&self, name: &str, _hosts: &[String]) {
+    fn play_start(&self, name: &str, hosts: &[String]) {
+        if let Some(p) = &self.progress {
+            p.update(|c| *c = (hosts.len(), 0, 0, format!("PLAY [{name}]")));
+        }
         *self.last_header.lock().expect("sink lock") = String::new();
         self.write(&format!("\n{}\n", banner(&format!("PLAY [{name}]"))));
     }
 
     fn task_start(&self, name: &str, kind: TaskKind) {
+        if let Some(p) = &self.progress {
+            p.update(|c| {
+                c.1 = 0;
+                c.3 = name.to_string();
+            });
+        }
         let header = HumanSink::header_for(name, kind);
         let mut last = self.last_header.lock().expect("sink lock");
         *last = header.clone();
@@ -274,6 +318,14 @@ impl Sink for HumanSink {
                 text.push_str(&format!("\n{header}\n"));
                 *last = header;
             }
+        }
+        if let Some(p) = &self.progress {
+            p.update(|c| {
+                c.1 += 1;
+                if matches!(report.status, Status::Failed | Status::Unreachable) && !report.ignored {
+                    c.2 += 1;
+                }
+            });
         }
         let label = HumanSink::host_label(report);
         if self.show_diff {
@@ -308,6 +360,9 @@ impl Sink for HumanSink {
     }
 
     fn recap(&self, stats: &IndexMap<String, HostStats>) {
+        if let Some(p) = &self.progress {
+            p.bar.finish_and_clear();
+        }
         let mut text = format!("\n{}\n", banner("PLAY RECAP"));
         for (host, s) in stats {
             text.push_str(&format!(

@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
 use serde_json::{Map, Value};
 
-use crate::playbook::templar::Templar;
+use crate::playbook::templar::{Templar, UNSAFE_KEY};
 
 /// Per-host data that lives for the whole run.
 #[derive(Debug, Default)]
@@ -137,12 +137,31 @@ impl Scope {
     }
 }
 
+/// Does a value hold template text that must be rendered on use? Values
+/// marked unsafe (registered results, facts) never do.
 pub(crate) fn has_template(v: &Value) -> bool {
     match v {
         Value::String(s) => Templar::is_template(s),
         Value::Array(a) => a.iter().any(has_template),
+        Value::Object(m) if m.len() == 1 && m.contains_key(UNSAFE_KEY) => false,
         Value::Object(m) => m.iter().any(|(k, v)| Templar::is_template(k) || has_template(v)),
         _ => false,
+    }
+}
+
+/// Expose a JSON value to templates without copying it into minijinja
+/// values; unsafe markers read as plain strings.
+fn expose(v: Value) -> minijinja::Value {
+    match v {
+        Value::Object(m) if m.len() == 1 && m.contains_key(UNSAFE_KEY) => {
+            minijinja::Value::from(m.get(UNSAFE_KEY).and_then(Value::as_str).unwrap_or_default())
+        }
+        Value::Object(_) | Value::Array(_) => {
+            let mut holder = Map::new();
+            holder.insert("v".into(), v);
+            Templar::context_shared(Arc::new(holder)).get_attr("v").unwrap_or(minijinja::Value::UNDEFINED)
+        }
+        other => minijinja::Value::from_serialize(&other),
     }
 }
 
@@ -172,9 +191,9 @@ impl Object for Scope {
                     let ctx = minijinja::Value::from_dyn_object(self.clone());
                     let rendered = self.templar.render_value(&raw, &ctx);
                     self.resolving.lock().expect("scope resolving").retain(|r| r != name);
-                    minijinja::Value::from_serialize(rendered.ok()?)
+                    expose(rendered.ok()?)
                 } else {
-                    minijinja::Value::from_serialize(&raw)
+                    expose(raw)
                 }
             }
         };

@@ -12,21 +12,21 @@ pub(crate) fn dispatch(state: &Path, command: TestbedCommand) -> Result<i32, Str
         TestbedCommand::Up { count, inventory, .. } => {
             std::fs::create_dir_all(state).map_err(|e| format!("{}: {e}", state.display()))?;
             let started = std::time::Instant::now();
-            let mut fleet = SshdFleet::start(state, count)?;
+            let fleet = SshdFleet::start(state, count)?;
             fleet.write_inventory(&inventory)?;
             eprintln!("testbed: {count} cheap sshd host(s) up in {:.1}s; inventory {}", started.elapsed().as_secs_f64(), inventory.display());
             fleet.detach();
             Ok(0)
         }
         TestbedCommand::Down { .. } => {
-            if let Ok(mut fleet) = SshdFleet::load(state) {
-                fleet.stop();
+            if let Ok(fleet) = SshdFleet::load(state) {
+                fleet.stop()?;
             }
             eprintln!("testbed: cheap fleet down");
             Ok(0)
         }
         TestbedCommand::Status => {
-            let mut fleet = SshdFleet::load(state)?;
+            let fleet = SshdFleet::load(state)?;
             for h in fleet.hosts() {
                 println!("{:8} {}:{}", h.name, h.addr, h.port);
             }
@@ -34,7 +34,7 @@ pub(crate) fn dispatch(state: &Path, command: TestbedCommand) -> Result<i32, Str
             Ok(0)
         }
         TestbedCommand::Kill { host } => {
-            let mut fleet = SshdFleet::load(state)?;
+            let fleet = SshdFleet::load(state)?;
             let r = fleet.kill(&host);
             fleet.detach();
             r.map(|_| 0)
