@@ -660,7 +660,6 @@ fn run_playbook(ctx: &HostCtx, t: &Target, pre: &str, skip: Vec<String>, ports: 
         inventory: vec![ctx.loaded.dir.join("inventory").join(format!("{}.yml", m.env))],
         extra_vars: deploy_vars(ctx.start, ports, c.local),
         opts,
-        json: false,
     };
     let code = crate::runner::execute(inv, Box::new(sink));
     let report = report.lock().unwrap().clone();
