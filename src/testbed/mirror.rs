@@ -28,6 +28,8 @@ pub(crate) const PACKAGES: &[&str] = &[
     "acl",
     "unzip",
     "python3-apt",
+    // `berth deploy --setup-git`: the server's bare repository and hooks.
+    "git",
 ];
 
 /// Bun is not packaged by Debian: its binary comes from this npm package.
