@@ -232,6 +232,19 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
         assert_eq!(post.header("cache-control"), Some("no-store"), "POST /page on {addr}");
     }
 
+    // Rollback re-publishes nothing and breaks nothing: v2 is live again,
+    // the store is byte for byte the same, every version still resolves.
+    let store = |a: &str| ssh(&b, a, &format!("cd /opt/tova/apps/{APP} && sha1sum modules.json && find modules -type f | sort | xargs sha1sum"));
+    let before: Vec<String> = [h1, h2].iter().map(|a| store(a)).collect();
+    ok(&berth(&b, d, &["deploy", "prod", "--rollback", "--yes"], T0 + 2 * HOUR + 30));
+    assert_eq!(before, [h1, h2].iter().map(|a| store(a)).collect::<Vec<_>>(), "the rollback changed the module store");
+    for addr in [h1, h2] {
+        assert_eq!(ssh(&b, addr, &format!("readlink /opt/tova/apps/{APP}/current")).trim(), "releases/v2");
+        for (url, bytes) in v1.iter().chain(&v2).chain(&v3) {
+            serves_module(addr, url, bytes);
+        }
+    }
+
     // A rewrite of a published URL with other bytes is refused, nothing changed.
     let before: Vec<String> = [h1, h2].iter().map(|a| ssh(&b, a, &format!("cd /opt/tova/apps/{APP} && readlink current && sha1sum modules.json && find modules -type f | sort | xargs sha1sum"))).collect();
     std::fs::create_dir_all(d.join(".tova-out/public/c/__v/d1111")).unwrap();
@@ -246,10 +259,12 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
     serves_module(h1, &v1[1].0, &v1[1].1);
     std::fs::remove_dir_all(d.join(".tova-out/public/c/__v/d1111")).unwrap();
 
-    // A host added after v3 receives the retained set on its first deploy.
+    // A host added after v3 receives the retained set on its first deploy
+    // (h1 and h2 go from the rolled-back v2 to v4, v3's bundle, sending none).
     ok(&write_project(d, &[h1, h2, h3], ""));
     let out = ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0 + 3 * HOUR));
     assert!(out.contains("Publishing /c/* modules (6 new, 6 retained)"), "{out}");
+    assert_eq!(out.matches("Publishing /c/* modules (0 new, 6 retained)").count(), 2, "{out}");
     for (url, bytes) in v1.iter().chain(&v2).chain(&v3) {
         serves_module(h3, url, bytes);
     }
@@ -267,7 +282,7 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
     assert!(text(&o).contains("6 versions retained"), "{}", text(&o));
 
     // Pruning by document lifetime. v1's modules stopped being live at T0+1h,
-    // v2's at T0+2h; v3 is live and v2 is the previous release on h1 and h2.
+    // v2's at T0+2h; v3's bundle is live and v2 is the previous release on h1 and h2.
     let o = berth(&b, d, &["deploy", "prod", "--prune-modules", "--json"], T0 + HOUR + WEEK - 60);
     let r = json(&o);
     assert_eq!(r["ok"], true, "{}", text(&o));
