@@ -7,6 +7,7 @@
 
 pub(crate) mod git_push;
 pub(crate) mod layout;
+pub(crate) mod modules_store;
 pub(crate) mod ops;
 pub(crate) mod plan;
 pub(crate) mod registry;
@@ -75,7 +76,7 @@ impl ConnectArgs {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("action").args(["plan", "rollback", "status", "logs", "ssh", "remove", "setup_git", "list"])))]
+#[command(group(clap::ArgGroup::new("action").args(["plan", "rollback", "status", "logs", "ssh", "remove", "setup_git", "list", "prune_modules"])))]
 pub(crate) struct DeployArgs {
     /// The deploy block's name (prod, staging).
     #[arg(required_unless_present = "list")]
@@ -113,6 +114,9 @@ pub(crate) struct DeployArgs {
     /// Set up git push deployment (bare repo + hooks on the server).
     #[arg(long)]
     pub(crate) setup_git: bool,
+    /// Remove /c/* module versions unreferenced for longer than module_retention (also run after each deploy).
+    #[arg(long)]
+    pub(crate) prune_modules: bool,
     /// List every app on a server (with --server).
     #[arg(long, requires = "server")]
     pub(crate) list: bool,
@@ -184,6 +188,9 @@ pub(crate) fn main(args: DeployArgs, verbose: u8) -> i32 {
     }
     if args.remove {
         return ops::remove(&loaded, &c, args.yes, ui);
+    }
+    if args.prune_modules {
+        return modules_store::prune_command(&loaded.manifest, &c, ui);
     }
     if args.setup_git {
         return git_push::setup(&loaded, &c, ui);

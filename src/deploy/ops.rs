@@ -170,8 +170,11 @@ fn status_host(remote: &mut Remote, m: &Manifest, c: &ConnectOpts, url: &str, t:
     if !failed.is_empty() {
         ui.line(&format!("  Failed:       {} (health check failed, rolled back; kept for debugging)", failed.join(", ")));
     }
+    let (modules_line, modules) = super::modules_store::status(remote, &c.layout, &m.app)?;
+    ui.line(&modules_line);
     ui.line("");
     Ok(json!({
+        "modules": modules,
         "host": t.label,
         "current": state.current,
         "releases": state.releases.iter().map(|(n, _)| format!("v{n}")).collect::<Vec<_>>(),

@@ -258,6 +258,9 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         return Err(unreachable.remove(0).1);
     }
 
+    // /c/* modules: every host's retained set, checked against the bundle before any change.
+    let modules = super::modules_store::Prepared::prepare(&bundle, plans.iter_mut().map(|p| (p.target.label.as_str(), &mut p.remote)).collect(), &opts.connect.layout, &m.app)?;
+
     if opts.plan_only {
         let diffs: Vec<HostDiff> = plans.iter().map(|p| p.diff.clone()).collect();
         ui.line("");
@@ -352,7 +355,7 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
     let size = batch_size(m.rolling, plans.len());
     let mut outcomes: Vec<(String, Outcome)> = unreachable.iter().map(|(t, e)| (t.label.clone(), Outcome::Failed { live: None, reason: e.clone() })).collect();
     let mut failed = outcomes.len();
-    let ctx = HostCtx { loaded, opts, bundle: &bundle, start: &start, hashes: &hashes, values: &values, fleet, ui: ui.clone() };
+    let ctx = HostCtx { loaded, opts, bundle: &bundle, modules: &modules, start: &start, hashes: &hashes, values: &values, fleet, ui: ui.clone() };
     let mut pending: Vec<HostPlan> = plans;
     let mut stopped = false;
     while !pending.is_empty() {
@@ -479,6 +482,7 @@ struct HostCtx<'a> {
     loaded: &'a Loaded,
     opts: &'a DeployOpts,
     bundle: &'a Bundle,
+    modules: &'a super::modules_store::Prepared,
     start: &'a str,
     hashes: &'a BTreeMap<String, String>,
     values: &'a BTreeMap<String, String>,
@@ -535,6 +539,8 @@ fn deploy_host_inner(ctx: &HostCtx, p: &mut HostPlan) -> Result<Outcome, String>
         &format!("Uploading bundle ({} file{} sent, {}; {} reused)", stats.sent, if stats.sent == 1 { "" } else { "s" }, human_size(stats.sent_bytes), stats.reused),
         true,
     );
+    let published = super::modules_store::publish(remote, layout, &m.app, &p.target.label, ctx.modules, &version)?;
+    ui.step(&pre, &format!("Publishing /c/* modules ({} new, {} retained)", published.sent, published.retained), true);
     let wanted: BTreeMap<String, String> = ctx.values.iter().filter(|(k, _)| !p.names.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
     if !wanted.is_empty() {
         let n = secrets::write_missing(remote, layout, &m.app, &wanted)?;
@@ -614,6 +620,10 @@ fn deploy_host_inner(ctx: &HostCtx, p: &mut HostPlan) -> Result<Outcome, String>
     let pruned = release::prune(remote, layout, &m.app, m.keep_releases)?;
     if !pruned.is_empty() {
         ui.step(&pre, &format!("Pruned {} (keeping {})", pruned.join(", "), m.keep_releases), true);
+    }
+    let pruned = super::modules_store::prune(remote, layout, &m.app, m.module_retention_secs)?;
+    if !pruned.is_empty() {
+        ui.step(&pre, &format!("Pruned {} /c/* module version{} past module_retention", pruned.len(), if pruned.len() == 1 { "" } else { "s" }), true);
     }
     Ok(Outcome::Deployed { version, infra_changed, sent: stats.sent, reused: stats.reused })
 }

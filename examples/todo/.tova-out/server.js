@@ -18,6 +18,10 @@ const configured = ["DATABASE_URL", "REDIS_URL", "JWT_SECRET"].filter((k) => !!p
 
 function route(url) {
   if (url === "/healthz") return { status: 200, type: "text/plain", body: "ok\n" };
+  if (url === "/page") {
+    // The HTML document that references this release's /c/* modules.
+    return { status: 200, type: "text/html; charset=utf-8", body: fs.readFileSync(path.join(__dirname, "public", "index.html"), "utf8") };
+  }
   if (url === "/") return { status: 200, type: "application/json", body: JSON.stringify({ app, release, port, configured }) + "\n" };
   return { status: 404, type: "text/plain", body: "not found\n" };
 }
