@@ -271,7 +271,7 @@ pub(crate) fn logs(loaded: &Loaded, c: &ConnectOpts, instance: Option<u32>, sinc
             }
             // The ssh client streams until Ctrl-C, with a terminal when there is one.
             let mut args = ssh_client_args(t, c, std::io::stdout().is_terminal());
-            args.push(cmd);
+            args.push(if t.ssh.user == "root" { cmd } else { format!("sudo -n {cmd}") });
             use std::os::unix::process::CommandExt;
             let err = std::process::Command::new("ssh").args(&args).exec();
             eprintln!("error: cannot run the ssh client: {err}");

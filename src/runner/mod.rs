@@ -71,6 +71,9 @@ pub(crate) struct RunArgs {
     /// strict, accept-new (default) or off.
     #[arg(long = "host-key-checking")]
     pub(crate) host_key_checking: Option<String>,
+    /// Ask for the privilege escalation (sudo) password, without echo.
+    #[arg(short = 'K', long = "ask-become-pass")]
+    pub(crate) ask_become_pass: bool,
     /// Connection timeout in seconds.
     #[arg(short = 'T', long)]
     pub(crate) timeout: Option<u64>,
@@ -220,10 +223,19 @@ pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
         Ok(o) => o,
         Err(e) => return usage_error(&e, "see `berth run --help`"),
     };
-    let extra_vars = match parse_extra_vars(&args.extra_vars) {
+    let mut extra_vars = match parse_extra_vars(&args.extra_vars) {
         Ok(v) => v,
         Err(d) => return early_error(&d),
     };
+    if args.ask_become_pass {
+        match rpassword::prompt_password("BECOME password: ") {
+            // Like ansible-playbook: the answer becomes ansible_become_password for every host.
+            Ok(pw) => {
+                extra_vars.insert("ansible_become_password".into(), Value::String(pw));
+            }
+            Err(e) => return usage_error(&format!("cannot read the become password: {e}"), "run on a terminal or set ansible_become_password in a vars file"),
+        }
+    }
     let sink: Box<dyn Sink> = if args.json {
         Box::new(JsonSink::new(Box::new(std::io::stdout())))
     } else {

@@ -125,6 +125,25 @@ fn banner(text: &str) -> String {
     format!("{text} {}", "*".repeat(stars))
 }
 
+/// Ansible's notes for diffs it did not compute (binary or too large content).
+pub(crate) fn skipped_diff_notes(result: &Map<String, Value>) -> String {
+    let Some(Value::Object(d)) = result.get("diff") else { return String::new() };
+    let mut out = String::new();
+    if d.contains_key("dst_binary") {
+        out.push_str("diff skipped: destination file appears to be binary\n");
+    }
+    if d.contains_key("src_binary") {
+        out.push_str("diff skipped: source file appears to be binary\n");
+    }
+    if let Some(n) = d.get("dst_larger") {
+        out.push_str(&format!("diff skipped: destination file size is greater than {n}\n"));
+    }
+    if let Some(n) = d.get("src_larger") {
+        out.push_str(&format!("diff skipped: source file size is greater than {n}\n"));
+    }
+    out
+}
+
 /// Render a file diff like Ansible's default callback.
 pub(crate) fn render_diff(d: &FileDiff) -> String {
     if d.before == d.after && d.before_header == d.after_header {
@@ -332,6 +351,7 @@ impl Sink for HumanSink {
             for d in &report.diffs {
                 text.push_str(&render_diff(d));
             }
+            text.push_str(&skipped_diff_notes(&report.result));
         }
         if report.items.is_empty() {
             text.push_str(&self.line(report.status, &label, None, &report.result, report.ignored, report.verbose_always));
@@ -341,6 +361,7 @@ impl Sink for HumanSink {
                     for d in &item.diffs {
                         text.push_str(&render_diff(d));
                     }
+                    text.push_str(&skipped_diff_notes(&item.result));
                 }
                 text.push_str(&self.line(item.status, &label, Some(&item.label), &item.result, false, report.verbose_always));
             }
@@ -455,6 +476,15 @@ mod tests {
     #[test]
     fn python_style_json() {
         assert_eq!(py_json(&json!({"b": [1, "x"], "a": true})), r#"{"a": true, "b": [1, "x"]}"#);
+    }
+
+    #[test]
+    fn notes_for_skipped_diffs() {
+        let r = json!({"diff": {"src_larger": 104448, "dst_binary": 1}});
+        assert_eq!(
+            skipped_diff_notes(r.as_object().unwrap()),
+            "diff skipped: destination file appears to be binary\ndiff skipped: source file size is greater than 104448\n"
+        );
     }
 
     #[test]
