@@ -297,13 +297,14 @@ impl Prepared {
             }
         }
         for (url, (e, _)) in &self.retained {
-            if !index.versions.contains_key(url) {
-                index.versions.insert(url.clone(), e.clone());
+            let sending = send.iter().any(|(p, _, _)| p == &e.path);
+            let fetched = (!have.files.contains(&e.path) && !sending).then(|| self.fetched.get(&e.path)).flatten();
+            if let Some(bytes) = fetched {
+                send.push((e.path.clone(), e.sha1.clone(), Source::Bytes(bytes)));
             }
-            if !have.files.contains(&e.path) && !send.iter().any(|(p, _, _)| p == &e.path) {
-                if let Some(bytes) = self.fetched.get(&e.path) {
-                    send.push((e.path.clone(), e.sha1.clone(), Source::Bytes(bytes)));
-                }
+            // Only what the host will actually hold is indexed there.
+            if !index.versions.contains_key(url) && (have.files.contains(&e.path) || sending || fetched.is_some()) {
+                index.versions.insert(url.clone(), e.clone());
             }
         }
         (index, send)
@@ -349,11 +350,21 @@ fn parse_store(out: &str) -> Result<HostStore, String> {
             _ => {}
         }
     }
-    let index = if index.trim().is_empty() {
+    let index: Index = if index.trim().is_empty() {
         Index::default()
     } else {
         serde_json::from_str(&index).map_err(|e| format!("{INDEX_FILE} of the module store is unreadable ({e}); restore it from another host of the app"))?
     };
+    for (url, e) in &index.versions {
+        let safe = (e.path.starts_with("__v/") || e.path.starts_with("__q/"))
+            && !e.path.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+            && !e.path.contains('\n')
+            && e.sha1.len() == 40
+            && e.sha1.bytes().all(|b| b.is_ascii_hexdigit());
+        if !safe {
+            return Err(format!("{INDEX_FILE} of the module store has an invalid entry for {url} (path {:?}); restore it from another host of the app", e.path));
+        }
+    }
     Ok(HostStore { index, files })
 }
 
@@ -701,6 +712,20 @@ mod tests {
         assert!(bundle_modules(&Bundle::scan(dir.path()).unwrap()).is_err());
         write(dir.path(), "public/c/.versions.json", r#"{"gone.js": "1"}"#);
         assert!(bundle_modules(&Bundle::scan(dir.path()).unwrap()).unwrap_err().contains("gone.js"));
+    }
+
+    #[test]
+    fn store_listing_and_unsafe_index_entries() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        let good = format!("{MARK} index\n{{\"versions\": {{\"/c/a.js?v=1\": {{\"path\": \"__q/1/a.js\", \"sha1\": \"{sha}\", \"size\": 3, \"first\": 5}}}}}}\n{MARK} files\n__q/1/a.js\n__v/d/b c.js\n");
+        let st = parse_store(&good).unwrap();
+        assert_eq!(st.index.versions["/c/a.js?v=1"].first, 5);
+        assert_eq!(st.files.iter().map(String::as_str).collect::<Vec<_>>(), vec!["__q/1/a.js", "__v/d/b c.js"]);
+        for path in ["../../etc/passwd", "__q/../x", "/etc/x", "__q//a.js", "other/a.js"] {
+            let bad = good.replacen("\"path\": \"__q/1/a.js\"", &format!("\"path\": \"{path}\""), 1);
+            assert!(parse_store(&bad).unwrap_err().contains("invalid entry"), "{path}");
+        }
+        assert!(parse_store(&format!("{MARK} index\nnot json\n{MARK} files\n")).unwrap_err().contains("unreadable"));
     }
 
     #[test]
