@@ -289,6 +289,7 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
     assert!(r["hosts"].as_array().unwrap().iter().all(|h| h["pruned"].as_array().unwrap().is_empty()), "pruned inside the window: {r}");
     let o = berth(&b, d, &["deploy", "prod", "--prune-modules", "--json"], T0 + 2 * HOUR + WEEK + 60);
     let r = json(&o);
+    assert_eq!(r["ok"], true, "{}", text(&o));
     let mut v1_urls: Vec<Value> = v1.iter().map(|(u, _)| Value::from(u.as_str())).collect();
     v1_urls.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
     for h in r["hosts"].as_array().unwrap() {
