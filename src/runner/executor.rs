@@ -632,9 +632,10 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     let raw_args = Value::Object(task.args.clone());
     let args = match templar.render_value(&raw_args, &ctx) {
         Ok(v) => strip_omit(v),
-        Err(e) => {
+        Err(e) if e.undefined.is_some() => {
             return err_at(format!("The task includes an option with an undefined variable. The error was: {}", e.message));
         }
+        Err(e) => return err_at(format!("Error while templating the task's arguments: {}", e.message)),
     };
     let Value::Object(args) = args else { return err_at("module arguments must be a mapping".into()) };
     let check_mode = match kw_bool(templar, &kw.check_mode, &ctx) {
