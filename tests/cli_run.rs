@@ -102,3 +102,23 @@ fn extra_vars_forms() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn syntax_check_list_hosts_and_list_tasks() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "inv.yml", INV);
+    write(d.path(), "site.yml", "- name: web\n  hosts: all\n  tasks:\n    - name: one\n      command: 'true'\n      tags: [a]\n    - block:\n        - name: two\n          debug: msg=x\n      tags: [b]\n");
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--syntax-check"]).current_dir(d.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "\nplaybook: site.yml\n");
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--list-hosts", "--limit", "beta"]).current_dir(d.path()).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("hosts (1):\n      beta\n"), "{text}");
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--list-tasks", "--tags", "b"]).current_dir(d.path()).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("two\tTAGS: [b]"), "{text}");
+    assert!(!text.contains("one\t"), "{text}");
+    write(d.path(), "bad.yml", "- hosts: all\n  tasks:\n    - nothing: here\n      also: here\n");
+    let out = berth().args(["run", "bad.yml", "-i", "inv.yml", "--syntax-check"]).current_dir(d.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

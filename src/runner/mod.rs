@@ -80,6 +80,15 @@ pub(crate) struct RunArgs {
     /// One JSON object per line instead of human output.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Only check the playbook (and inventory) for errors; run nothing.
+    #[arg(long = "syntax-check")]
+    pub(crate) syntax_check: bool,
+    /// List each play's hosts; run nothing.
+    #[arg(long = "list-hosts")]
+    pub(crate) list_hosts: bool,
+    /// List each play's tasks (after tag and role filters); run nothing.
+    #[arg(long = "list-tasks")]
+    pub(crate) list_tasks: bool,
 }
 
 /// An error before anything ran: printed with its location and fix, exit 1.
@@ -218,11 +227,88 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
     })
 }
 
+/// `--syntax-check`, `--list-hosts`, `--list-tasks`: load everything, print, run nothing.
+fn inspect(args: &RunArgs, opts: &RunOptions) -> i32 {
+    let playbook = match Loader::load_playbook(&args.playbook) {
+        Ok(p) => p,
+        Err(d) => return early_error(&d),
+    };
+    let inventory = match Inventory::load(&args.inventory, Some(&playbook.dir)) {
+        Ok(i) => i,
+        Err(d) => return early_error(&d),
+    };
+    let mut out = format!("\nplaybook: {}\n", args.playbook.display());
+    if args.syntax_check {
+        print!("{out}");
+        return 0;
+    }
+    for (i, play) in playbook.plays.iter().enumerate() {
+        out.push_str(&format!("\n  play #{} ({}): {}\tTAGS: [{}]\n", i + 1, play.hosts, play.name, play.keywords.tags.join(", ")));
+        if args.list_hosts {
+            let mut hosts = inventory.select(&play.hosts).unwrap_or_default();
+            if let Some(limit) = &opts.limit {
+                let allowed = inventory.select(limit).unwrap_or_default();
+                hosts.retain(|h| allowed.contains(h));
+            }
+            out.push_str(&format!("    pattern: ['{}']\n    hosts ({}):\n", play.hosts, hosts.len()));
+            for h in hosts {
+                out.push_str(&format!("      {h}\n"));
+            }
+        }
+        if args.list_tasks {
+            out.push_str("    tasks:\n");
+            let mut lines = Vec::new();
+            for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+                list_tasks(section, &play.keywords.tags, opts, &mut lines);
+            }
+            for l in lines {
+                out.push_str(&format!("      {l}\n"));
+            }
+        }
+    }
+    print!("{out}");
+    0
+}
+
+fn list_tasks(items: &[crate::playbook::task::Item], parent_tags: &[String], opts: &RunOptions, out: &mut Vec<String>) {
+    use crate::playbook::task::Item;
+    for item in items {
+        match item {
+            Item::Task(t) => {
+                let mut tags: Vec<String> = parent_tags.to_vec();
+                for tag in &t.keywords.tags {
+                    if !tags.contains(tag) {
+                        tags.push(tag.clone());
+                    }
+                }
+                let role_ok = opts.role.as_ref().is_none_or(|r| t.role.as_ref().is_some_and(|x| &x.name == r));
+                if opts.tags_allow(&tags) && role_ok {
+                    out.push(format!("{}\tTAGS: [{}]", t.display_name(), tags.join(", ")));
+                }
+            }
+            Item::Block(b) => {
+                let mut tags: Vec<String> = parent_tags.to_vec();
+                for tag in &b.keywords.tags {
+                    if !tags.contains(tag) {
+                        tags.push(tag.clone());
+                    }
+                }
+                for part in [&b.block, &b.rescue, &b.always] {
+                    list_tasks(part, &tags, opts, out);
+                }
+            }
+        }
+    }
+}
+
 pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
     let opts = match options_from_args(&args, verbose) {
         Ok(o) => o,
         Err(e) => return usage_error(&e, "see `berth run --help`"),
     };
+    if args.syntax_check || args.list_hosts || args.list_tasks {
+        return inspect(&args, &opts);
+    }
     let mut extra_vars = match parse_extra_vars(&args.extra_vars) {
         Ok(v) => v,
         Err(d) => return early_error(&d),
