@@ -122,3 +122,18 @@ fn syntax_check_list_hosts_and_list_tasks() {
     let out = berth().args(["run", "bad.yml", "-i", "inv.yml", "--syntax-check"]).current_dir(d.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn ansible_cfg_supplies_inventory_gathering_and_roles_path() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "hosts.yml", INV);
+    write(d.path(), "ansible.cfg", "[defaults]\ninventory = hosts.yml\ngathering = explicit\nroles_path = shared_roles\n");
+    write(d.path(), "shared_roles/hello/tasks/main.yml", "- debug: msg=from-shared-roles\n");
+    write(d.path(), "site.yml", "- hosts: all\n  roles: [hello]\n  tasks:\n    - assert: {that: 'ansible_facts is not defined or ansible_facts == {}'}\n");
+    let out = berth().args(["run", "site.yml"]).current_dir(d.path()).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains("Gathering Facts"), "{stdout}");
+    assert!(stdout.contains("TASK [hello : debug]"), "{stdout}");
+    assert!(stdout.contains("alpha") && stdout.contains("beta"), "{stdout}");
+}

@@ -35,6 +35,8 @@ pub(crate) struct RoleContent {
 #[derive(Debug, Default)]
 pub(crate) struct Loader {
     pub(crate) playbook_dir: PathBuf,
+    /// Extra role folders (ansible.cfg `roles_path`), searched after the playbook's.
+    pub(crate) roles_path: Vec<PathBuf>,
     cache: Mutex<HashMap<PathBuf, Arc<Node>>>,
 }
 
@@ -47,7 +49,7 @@ fn err(code: &'static str, file: &Path, line: usize, msg: impl Into<String>, hin
 
 impl Loader {
     pub(crate) fn new(playbook_dir: &Path) -> Loader {
-        Loader { playbook_dir: playbook_dir.to_path_buf(), cache: Mutex::new(HashMap::new()) }
+        Loader { playbook_dir: playbook_dir.to_path_buf(), roles_path: Vec::new(), cache: Mutex::new(HashMap::new()) }
     }
 
     fn read(&self, path: &Path) -> Result<Arc<Node>> {
@@ -60,9 +62,15 @@ impl Loader {
     }
 
     pub(crate) fn load_playbook(path: &Path) -> Result<Playbook> {
+        Loader::load_playbook_with(path, &[])
+    }
+
+    /// Load a playbook, also searching `roles_path` for roles.
+    pub(crate) fn load_playbook_with(path: &Path, roles_path: &[PathBuf]) -> Result<Playbook> {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-        let loader = Loader::new(&dir);
+        let mut loader = Loader::new(&dir);
+        loader.roles_path = roles_path.to_vec();
         let plays = loader.load_plays(path, 0)?;
         Ok(Playbook { dir, plays })
     }
@@ -192,7 +200,10 @@ impl Loader {
             serial,
             max_fail_percentage,
             any_errors_fatal: bool_kw("any_errors_fatal", false)?,
-            gather_facts: bool_kw("gather_facts", true)?,
+            gather_facts: match node.get("gather_facts") {
+                None => None,
+                Some(_) => Some(bool_kw("gather_facts", true)?),
+            },
             strategy: node.get("strategy").and_then(Node::as_str).map(str::to_string),
             force_handlers: bool_kw("force_handlers", false)?,
             keywords,
@@ -426,6 +437,9 @@ impl Loader {
             self.playbook_dir.join("..").join("roles").join(name),
             self.playbook_dir.join(name),
         ];
+        for p in &self.roles_path {
+            candidates.push(p.join(name));
+        }
         if let Ok(paths) = std::env::var("ANSIBLE_ROLES_PATH") {
             for p in paths.split(':').filter(|p| !p.is_empty()) {
                 candidates.push(Path::new(p).join(name));
@@ -763,7 +777,7 @@ mod tests {
         );
         let pb = Loader::load_playbook(&d.path().join("site.yml")).unwrap();
         let play = &pb.plays[0];
-        assert!(!play.gather_facts);
+        assert_eq!(play.gather_facts, Some(false));
         assert_eq!(play.handlers.len(), 2);
         assert_eq!(play.roles[0].defaults["port"], serde_json::json!(80));
         // role block, import block, user block

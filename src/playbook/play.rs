@@ -23,7 +23,8 @@ pub(crate) struct Play {
     pub(crate) serial: Vec<Value>,
     pub(crate) max_fail_percentage: Option<f64>,
     pub(crate) any_errors_fatal: bool,
-    pub(crate) gather_facts: bool,
+    /// `gather_facts:` when the play sets it (else ansible.cfg `gathering` decides).
+    pub(crate) gather_facts: Option<bool>,
     pub(crate) strategy: Option<String>,
     pub(crate) force_handlers: bool,
     pub(crate) keywords: Keywords,

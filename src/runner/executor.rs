@@ -652,13 +652,18 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     let scope_bool = |k: &str| scope.raw(k).map(|v| templar.render_value(&v, &ctx).map(|r| truthy(&r)).unwrap_or(false));
     let become_on = match kw_bool(templar, &kw.become_, &ctx) {
         Ok(Some(b)) => b,
-        Ok(None) => scope_bool("ansible_become").unwrap_or(false),
+        Ok(None) => scope_bool("ansible_become").or(run.opts.become_default.as_ref().map(|(b, _)| *b)).unwrap_or(false),
         Err(e) => return err_at(e),
     };
     let escalate = if become_on {
         let user = match kw_str(templar, &kw.become_user, &ctx) {
             Ok(Some(u)) => u,
-            Ok(None) => scope.raw("ansible_become_user").and_then(|v| templar.render_value(&v, &ctx).ok()).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "root".into()),
+            Ok(None) => scope
+                .raw("ansible_become_user")
+                .and_then(|v| templar.render_value(&v, &ctx).ok())
+                .and_then(|v| v.as_str().map(str::to_string))
+                .or_else(|| run.opts.become_default.as_ref().and_then(|(_, u)| u.clone()))
+                .unwrap_or_else(|| "root".into()),
             Err(e) => return err_at(e),
         };
         let password = scope

@@ -1,5 +1,6 @@
 //! The runner: plays, strategies, serial batches, handlers, recap.
 
+pub(crate) mod ansible_cfg;
 pub(crate) mod connect;
 pub(crate) mod executor;
 pub(crate) mod facts;
@@ -143,7 +144,7 @@ pub(crate) struct Invocation {
 
 /// Run a playbook; returns the exit code.
 pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
-    let playbook = match Loader::load_playbook(&inv.playbook) {
+    let playbook = match Loader::load_playbook_with(&inv.playbook, &inv.opts.roles_path) {
         Ok(p) => p,
         Err(d) => return early_error(&d),
     };
@@ -172,11 +173,13 @@ pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
     };
     let groups = Arc::new(inventory.groups_var());
     let hostvars = Arc::new(HostVarsTable { hosts: data, shared: Vec::new(), templar: templar.clone() });
+    let mut loader = Loader::new(&playbook.dir);
+    loader.roles_path = inv.opts.roles_path.clone();
     let run = RunState {
         opts: inv.opts,
         inventory,
         templar,
-        loader: Loader::new(&playbook.dir),
+        loader,
         playbook_dir: playbook.dir.clone(),
         sink,
         extra_vars: Arc::new(inv.extra_vars),
@@ -192,6 +195,7 @@ pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
 }
 
 pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOptions, String> {
+    let cfg = ansible_cfg::load();
     let strategy = match args.strategy.as_deref() {
         None => None,
         Some("linear") => Some(Strategy::Linear),
@@ -202,6 +206,7 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
         Some(s) => connect::parse_host_key_checking(s)?,
         None => match std::env::var("ANSIBLE_HOST_KEY_CHECKING").ok().as_deref() {
             Some("False" | "false" | "0" | "no") => crate::connection::known_hosts::HostKeyChecking::Off,
+            _ if cfg.host_key_checking == Some(false) => crate::connection::known_hosts::HostKeyChecking::Off,
             _ => crate::connection::known_hosts::HostKeyChecking::AcceptNew,
         },
     };
@@ -211,29 +216,33 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
     Ok(RunOptions {
         check: args.check,
         diff: args.diff,
-        forks: args.forks,
+        forks: args.forks.or(cfg.forks),
         strategy,
         tags: args.tags.clone(),
         skip_tags: args.skip_tags.clone(),
         role: args.role.clone(),
         limit: args.limit.clone(),
-        user: args.user.clone(),
-        private_key: args.private_key.clone(),
+        user: args.user.clone().or(cfg.remote_user.clone()),
+        private_key: args.private_key.clone().or(cfg.private_key_file.clone()),
         known_hosts: args.known_hosts.clone(),
         host_key_checking,
         host_key_checking_explicit: args.host_key_checking.is_some(),
-        timeout: args.timeout.unwrap_or(10),
+        timeout: args.timeout.or(cfg.timeout).unwrap_or(10),
         verbose,
+        gather_by_default: cfg.gather_by_default.unwrap_or(true),
+        become_default: cfg.r#become.map(|b| (b, cfg.become_user.clone())),
+        roles_path: cfg.roles_path.clone(),
     })
 }
 
 /// `--syntax-check`, `--list-hosts`, `--list-tasks`: load everything, print, run nothing.
 fn inspect(args: &RunArgs, opts: &RunOptions) -> i32 {
-    let playbook = match Loader::load_playbook(&args.playbook) {
+    let playbook = match Loader::load_playbook_with(&args.playbook, &opts.roles_path) {
         Ok(p) => p,
         Err(d) => return early_error(&d),
     };
-    let inventory = match Inventory::load(&args.inventory, Some(&playbook.dir)) {
+    let paths = if args.inventory.is_empty() { ansible_cfg::load().inventory } else { args.inventory.clone() };
+    let inventory = match Inventory::load(&paths, Some(&playbook.dir)) {
         Ok(i) => i,
         Err(d) => return early_error(&d),
     };
@@ -309,6 +318,8 @@ pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
     if args.syntax_check || args.list_hosts || args.list_tasks {
         return inspect(&args, &opts);
     }
+    // ansible.cfg `inventory` when no -i is given, like ansible-playbook.
+    let inventory = if args.inventory.is_empty() { ansible_cfg::load().inventory } else { args.inventory.clone() };
     let mut extra_vars = match parse_extra_vars(&args.extra_vars) {
         Ok(v) => v,
         Err(d) => return early_error(&d),
@@ -333,7 +344,7 @@ pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
             Box::new(human)
         }
     };
-    execute(Invocation { playbook: args.playbook, inventory: args.inventory, extra_vars, opts }, sink)
+    execute(Invocation { playbook: args.playbook, inventory, extra_vars, opts }, sink)
 }
 #[cfg(test)]
 mod run_tests;

@@ -239,7 +239,7 @@ fn run_batch(run: &RunState, batch: &Batch<'_>) {
 fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
     let play = &batch.play.play;
     let kw = &play.keywords;
-    if play.gather_facts && run.opts.role.is_none() {
+    if play.gather_facts.unwrap_or(run.opts.gather_by_default) && run.opts.role.is_none() {
         let t = facts_task(play);
         // Facts run regardless of tags, like Ansible's `always`-tagged implicit task.
         let mut fk = kw.clone();
