@@ -137,3 +137,15 @@ fn ansible_cfg_supplies_inventory_gathering_and_roles_path() {
     assert!(stdout.contains("TASK [hello : debug]"), "{stdout}");
     assert!(stdout.contains("alpha") && stdout.contains("beta"), "{stdout}");
 }
+
+#[test]
+fn vars_prompt_takes_extra_vars_then_defaults_without_a_terminal() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "inv.yml", INV);
+    write(d.path(), "site.yml", "- hosts: alpha\n  gather_facts: false\n  vars_prompt:\n    - name: color\n      prompt: Color?\n      default: blue\n    - name: size\n      prompt: Size?\n  tasks:\n    - assert: {that: [\"color == 'blue'\", \"size == 'L'\"]}\n");
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "-e", "size=L"]).current_dir(d.path()).stdin(std::process::Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml"]).current_dir(d.path()).stdin(std::process::Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pass it with -e size=VALUE"));
+}

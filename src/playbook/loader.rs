@@ -180,6 +180,22 @@ impl Loader {
             Some(Value::Array(a)) => a,
             Some(v) => vec![v],
         };
+        let vars_prompt = match node.get("vars_prompt") {
+            None => Vec::new(),
+            Some(n) => match n.to_value() {
+                Value::Array(items) if items.iter().all(|i| i.get("name").and_then(Value::as_str).is_some()) => items,
+                Value::Null => Vec::new(),
+                _ => {
+                    return Err(err(
+                        "B0747",
+                        file,
+                        n.pos(),
+                        "`vars_prompt` must be a list of prompts with a `name`",
+                        "write `vars_prompt:\n  - name: version\n    prompt: Which version?\n    private: false`",
+                    ))
+                }
+            },
+        };
         let bool_kw = |k: &str, default: bool| -> Result<bool> {
             match node.get(k) {
                 None => Ok(default),
@@ -192,6 +208,7 @@ impl Loader {
             hosts,
             vars,
             vars_files,
+            vars_prompt,
             pre_tasks,
             tasks: role_tasks,
             post_tasks,

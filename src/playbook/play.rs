@@ -14,6 +14,8 @@ pub(crate) struct Play {
     pub(crate) hosts: String,
     pub(crate) vars: Map<String, Value>,
     pub(crate) vars_files: Vec<Value>,
+    /// `vars_prompt` entries (`name`, `prompt`, `private`, `default`).
+    pub(crate) vars_prompt: Vec<Value>,
     pub(crate) pre_tasks: Vec<Item>,
     /// Role tasks first, then the play's `tasks`.
     pub(crate) tasks: Vec<Item>,
