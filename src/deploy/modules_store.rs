@@ -458,52 +458,89 @@ mv "$app/{INDEX_FILE}.tmp" "$app/{INDEX_FILE}"
     Ok(Published { sent: send.len(), retained: index.versions.len() })
 }
 
-/// The pruning decision for one host: `current`/`previous` are the
-/// releases the links point at, `releases` those on the host. Returns the
-/// new index and the pruned entries (URL, entry).
-pub(crate) fn plan_prune(index: &Index, current: Option<&str>, previous: Option<&str>, releases: &[String], now: u64, retention_secs: u64) -> (Index, Vec<(String, Entry)>) {
-    let mut kept = Index::default();
-    let mut pruned = Vec::new();
-    for (url, e) in &index.versions {
-        let mut e = e.clone();
-        e.releases.retain(|r| releases.contains(r));
-        let live = current.is_some_and(|c| e.releases.iter().any(|r| r == c));
-        let protected = live || previous.is_some_and(|p| e.releases.iter().any(|r| r == p));
-        if live {
-            e.last = None;
-        } else if e.last.is_none() {
-            e.last = Some(now);
-        }
-        let expired = e.last.is_some_and(|t| now.saturating_sub(t) > retention_secs);
-        if expired && !protected {
-            pruned.push((url.clone(), e));
-        } else {
-            kept.versions.insert(url.clone(), e);
-        }
-    }
-    (kept, pruned)
+/// One host's view for pruning: its store and which of its releases exist,
+/// are live (`current`) and previous.
+pub(crate) struct PruneHost {
+    pub(crate) store: HostStore,
+    pub(crate) releases: Vec<String>,
+    pub(crate) current: Option<String>,
+    pub(crate) previous: Option<String>,
 }
 
-/// Marks what the live release no longer references and removes versions
-/// past the retention window. Returns the pruned URLs.
-pub(crate) fn prune(remote: &mut Remote, layout: &Layout, app: &str, retention_secs: u64) -> Result<Vec<String>, String> {
+impl PruneHost {
+    /// URLs this host's live release references, and those its live or
+    /// previous release references.
+    fn referenced(&self) -> (BTreeSet<String>, BTreeSet<String>) {
+        let mut live = BTreeSet::new();
+        let mut protected = BTreeSet::new();
+        for (url, e) in &self.store.index.versions {
+            let refs = |v: &Option<String>| v.as_ref().is_some_and(|v| e.releases.contains(v));
+            if refs(&self.current) {
+                live.insert(url.clone());
+            }
+            if refs(&self.current) || refs(&self.previous) {
+                protected.insert(url.clone());
+            }
+        }
+        (live, protected)
+    }
+}
+
+/// The pruning decision for a fleet: a version is live when the live
+/// release of any host references it, protected when the live or previous
+/// release of any host does (so every host keeps resolving what any host
+/// serves). Returns per host the new index and the pruned (URL, entry).
+pub(crate) fn plan_prune(hosts: &[PruneHost], now: u64, retention_secs: u64) -> Vec<(Index, Vec<(String, Entry)>)> {
+    let mut live = BTreeSet::new();
+    let mut protected = BTreeSet::new();
+    for h in hosts {
+        let (l, p) = h.referenced();
+        live.extend(l);
+        protected.extend(p);
+    }
+    hosts
+        .iter()
+        .map(|h| {
+            let mut kept = Index::default();
+            let mut pruned = Vec::new();
+            for (url, e) in &h.store.index.versions {
+                let mut e = e.clone();
+                e.releases.retain(|r| h.releases.contains(r));
+                if live.contains(url) {
+                    e.last = None;
+                } else if e.last.is_none() {
+                    e.last = Some(now);
+                }
+                let expired = e.last.is_some_and(|t| now.saturating_sub(t) > retention_secs);
+                if expired && !protected.contains(url) {
+                    pruned.push((url.clone(), e));
+                } else {
+                    kept.versions.insert(url.clone(), e);
+                }
+            }
+            (kept, pruned)
+        })
+        .collect()
+}
+
+/// Reads what pruning needs from one host.
+pub(crate) fn read_prune_host(remote: &mut Remote, layout: &Layout, app: &str) -> Result<PruneHost, String> {
     let state = release::read_state(remote, layout, app)?;
     let store = read_store(remote, layout, app)?;
-    let releases: Vec<String> = state.releases.iter().map(|(n, _)| format!("v{n}")).collect();
-    let (index, pruned) = plan_prune(&store.index, state.current.as_deref(), state.previous.as_deref(), &releases, now(), retention_secs);
-    if index == store.index {
-        return Ok(Vec::new());
-    }
-    let mut input = serde_json::to_string_pretty(&index).expect("index serializes");
+    Ok(PruneHost { store, releases: state.releases.iter().map(|(n, _)| format!("v{n}")).collect(), current: state.current, previous: state.previous })
+}
+
+/// Writes a host's pruned index, then removes the pruned files (a crash
+/// leaves unindexed files, never indexed files that are gone).
+fn apply_prune(remote: &mut Remote, layout: &Layout, app: &str, index: &Index, pruned: &[(String, Entry)]) -> Result<(), String> {
+    let mut input = serde_json::to_string_pretty(index).expect("index serializes");
     input.push('\n');
     input.push_str(MARK);
     input.push('\n');
-    for (_, e) in &pruned {
+    for (_, e) in pruned {
         input.push_str(&e.path);
         input.push('\n');
     }
-    // The index is written first: a crash leaves unindexed files, never
-    // indexed files that are gone.
     let script = format!(
         r#"{prologue}tmp="$app/{INDEX_FILE}.tmp"
 : > "$tmp"
@@ -522,8 +559,40 @@ exit 0
 "#,
         prologue = layout.prologue(app)
     );
-    remote.run("pruning /c/* modules", &script, Some(input.as_bytes()))?;
-    Ok(pruned.into_iter().map(|(u, _)| u).collect())
+    remote.run("pruning /c/* modules", &script, Some(input.as_bytes())).map(|_| ())
+}
+
+/// Prunes the store of every given host together. Returns per host (in
+/// order) the pruned URLs.
+pub(crate) fn prune(remotes: &mut [(&str, &mut Remote)], layout: &Layout, app: &str, retention_secs: u64) -> Result<Vec<Vec<String>>, String> {
+    let mut hosts = Vec::new();
+    for (_, r) in remotes.iter_mut() {
+        hosts.push(read_prune_host(r, layout, app)?);
+    }
+    let plans = plan_prune(&hosts, now(), retention_secs);
+    let mut out = Vec::new();
+    for (((_, r), h), (index, pruned)) in remotes.iter_mut().zip(&hosts).zip(plans) {
+        if index != h.store.index {
+            apply_prune(r, layout, app, &index, &pruned)?;
+        }
+        out.push(pruned.into_iter().map(|(u, _)| u).collect());
+    }
+    Ok(out)
+}
+
+/// Pruning over every host of the app (`--prune-modules`, and after each
+/// deploy). Every host must be reachable: a host that cannot be read could
+/// be serving a version the others would prune. Returns (host, pruned URLs).
+pub(crate) fn prune_fleet(m: &Manifest, c: &ConnectOpts) -> Result<Vec<(String, Vec<String>)>, String> {
+    let targets = target::targets(m, c);
+    let mut conns = Vec::new();
+    for t in &targets {
+        let r = target::connect(t, c).map_err(|e| format!("{e}\n  hint: /c/* modules are pruned only when every host of the app can be read; nothing was pruned"))?;
+        conns.push((t.label.clone(), r));
+    }
+    let mut remotes: Vec<(&str, &mut Remote)> = conns.iter_mut().map(|(l, r)| (l.as_str(), r)).collect();
+    let pruned = prune(&mut remotes, &c.layout, &m.app, m.module_retention_secs)?;
+    Ok(targets.into_iter().map(|t| t.label).zip(pruned).collect())
 }
 
 /// `--status`: retained versions, their age span and the store size.
@@ -550,32 +619,43 @@ pub(crate) fn status(remote: &mut Remote, layout: &Layout, app: &str) -> Result<
     Ok((line, json!({"versions": n, "unreferenced": unreferenced, "youngest_secs": young, "oldest_secs": old, "bytes": bytes})))
 }
 
-/// `berth deploy ENV --prune-modules`, on every host of the app.
-pub(crate) fn prune_command(m: &Manifest, c: &ConnectOpts, ui: Arc<Ui>) -> i32 {
-    let mut ok = true;
-    let mut hosts = Vec::new();
-    for t in target::targets(m, c) {
-        let r = target::connect(&t, c).and_then(|mut remote| prune(&mut remote, &c.layout, &m.app, m.module_retention_secs));
-        match r {
-            Ok(pruned) => {
-                let text = if pruned.is_empty() { "no module version past the retention window".to_string() } else { format!("pruned {}: {}", pruned.len(), pruned.join(", ")) };
-                ui.step(&format!("[{}]", t.label), &text, true);
-                hosts.push(json!({"host": t.label, "pruned": pruned}));
-            }
-            Err(e) => {
-                ok = false;
-                ui.step(&format!("[{}]", t.label), &e, false);
-                hosts.push(json!({"host": t.label, "error": e}));
+/// The pruning step after a deploy: one line for the deploy's output. A
+/// failure is reported, never fatal (the deploy itself succeeded).
+pub(crate) fn after_deploy(m: &Manifest, c: &ConnectOpts) -> String {
+    match prune_fleet(m, c) {
+        Ok(hosts) => {
+            let n: usize = hosts.iter().map(|(_, p)| p.len()).sum();
+            if n == 0 {
+                "  /c/* modules: nothing past module_retention".to_string()
+            } else {
+                format!("  /c/* modules: pruned {n} version file{} past module_retention across {} host{}", if n == 1 { "" } else { "s" }, hosts.len(), if hosts.len() == 1 { "" } else { "s" })
             }
         }
+        Err(e) => format!("  /c/* modules: not pruned ({}); run `berth deploy {} --prune-modules` later", e.lines().next().unwrap_or(""), m.env),
     }
-    if ui.json() {
-        println!("{}", json!({"ok": ok, "app": m.app, "env": m.env, "hosts": hosts}));
-    }
-    if ok {
-        0
-    } else {
-        1
+}
+
+/// `berth deploy ENV --prune-modules`.
+pub(crate) fn prune_command(m: &Manifest, c: &ConnectOpts, ui: Arc<Ui>) -> i32 {
+    match prune_fleet(m, c) {
+        Ok(hosts) => {
+            for (host, pruned) in &hosts {
+                let text = if pruned.is_empty() { "no /c/* module version past module_retention".to_string() } else { format!("pruned {}: {}", pruned.len(), pruned.join(", ")) };
+                ui.step(&format!("[{host}]"), &text, true);
+            }
+            if ui.json() {
+                let hosts: Vec<Value> = hosts.iter().map(|(h, p)| json!({"host": h, "pruned": p})).collect();
+                println!("{}", json!({"ok": true, "app": m.app, "env": m.env, "hosts": hosts}));
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            if ui.json() {
+                println!("{}", json!({"ok": false, "error": e}));
+            }
+            1
+        }
     }
 }
 
@@ -646,36 +726,71 @@ mod tests {
         assert!(err.contains("/c/a.js?v=1") && err.contains("h1") && err.contains("nothing was changed"), "{err}");
     }
 
+    fn host(entries: &[(&str, Entry)], releases: &[&str], current: &str, previous: Option<&str>) -> PruneHost {
+        let mut index = Index::default();
+        for (u, e) in entries {
+            index.versions.insert(u.to_string(), e.clone());
+        }
+        PruneHost {
+            store: HostStore { index, files: BTreeSet::new() },
+            releases: releases.iter().map(|s| s.to_string()).collect(),
+            current: Some(current.into()),
+            previous: previous.map(str::to_owned),
+        }
+    }
+
     #[test]
     fn prune_by_document_lifetime_never_live_or_previous() {
         const DAY: u64 = 86_400;
         let now = 100 * DAY;
-        let mut idx = Index::default();
-        // v1 only, unreferenced since 10 days: past a 7 day window.
-        idx.versions.insert("old".into(), entry("p/old", "1", 0, Some(now - 10 * DAY), &["v1"]));
-        // Unreferenced for 2 days: inside the window.
-        idx.versions.insert("recent".into(), entry("p/recent", "2", 0, Some(now - 2 * DAY), &["v2"]));
-        // Published long ago but still live: never pruned, however old.
-        idx.versions.insert("live".into(), entry("p/live", "3", 0, None, &["v1", "v2", "v3"]));
-        // Old, but the previous release references it.
-        idx.versions.insert("prev".into(), entry("p/prev", "4", 0, Some(now - 30 * DAY), &["v2"]));
-        // Just stopped being referenced (the deploy before this prune): clock starts now.
-        idx.versions.insert("dropped".into(), entry("p/dropped", "5", 0, None, &["v2"]));
-        let releases: Vec<String> = ["v1", "v2", "v3"].iter().map(|s| s.to_string()).collect();
-        let (kept, pruned) = plan_prune(&idx, Some("v3"), Some("v2"), &releases, now, 7 * DAY);
+        let h = host(
+            &[
+                // v1 only, unreferenced since 10 days: past a 7 day window.
+                ("old", entry("p/old", "1", 0, Some(now - 10 * DAY), &["v1"])),
+                // Unreferenced for 2 days: inside the window.
+                ("recent", entry("p/recent", "2", 0, Some(now - 2 * DAY), &["v2"])),
+                // Published long ago but still live: never pruned, however old.
+                ("live", entry("p/live", "3", 0, None, &["v1", "v2", "v3"])),
+                // Old, but the previous release references it.
+                ("prev", entry("p/prev", "4", 0, Some(now - 30 * DAY), &["v2"])),
+                // Just stopped being referenced (the deploy before this prune): its clock starts now.
+                ("dropped", entry("p/dropped", "5", 0, None, &["v1"])),
+            ],
+            &["v1", "v2", "v3"],
+            "v3",
+            Some("v2"),
+        );
+        let out = plan_prune(&[h], now, 7 * DAY);
+        let (kept, pruned) = &out[0];
         assert_eq!(pruned.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>(), vec!["old"]);
         assert_eq!(kept.versions["dropped"].last, Some(now));
         assert_eq!(kept.versions["live"].last, None);
         assert!(kept.versions.contains_key("prev") && kept.versions.contains_key("recent"));
-        // Once v2 is neither live nor previous (and pruned by keep_releases), its versions age out.
-        let releases: Vec<String> = ["v3", "v4"].iter().map(|s| s.to_string()).collect();
-        let (kept2, pruned2) = plan_prune(&kept, Some("v4"), Some("v3"), &releases, now + 8 * DAY, 7 * DAY);
-        let mut names: Vec<&str> = pruned2.iter().map(|(u, _)| u.as_str()).collect();
-        names.sort();
+        // v4 goes live, v2 (neither live nor previous now) was pruned by keep_releases: its versions age out.
+        let mut h = host(&[], &["v3", "v4"], "v4", Some("v3"));
+        h.store.index = kept.clone();
+        let out = plan_prune(&[h], now + 8 * DAY, 7 * DAY);
+        let (kept2, pruned2) = &out[0];
+        let names: Vec<&str> = pruned2.iter().map(|(u, _)| u.as_str()).collect();
         assert_eq!(names, vec!["dropped", "prev", "recent"]);
         // "live" is referenced by v3 (previous): kept, but its clock started.
         assert_eq!(kept2.versions["live"].last, Some(now + 8 * DAY));
         assert_eq!(kept2.versions["live"].releases, vec!["v3"]);
+    }
+
+    #[test]
+    fn prune_protects_what_any_host_serves() {
+        const DAY: u64 = 86_400;
+        let now = 100 * DAY;
+        // h1 has v2 as previous; h2 joined later (its only release is v1, the same bundle as h1's v3)
+        // and holds v2's module only as a retained copy. h1's previous protects it on h2 too.
+        let m2 = entry("p/m2", "2", 0, Some(now - 9 * DAY), &["v2"]);
+        let m3 = entry("p/m3", "3", 0, None, &["v3"]);
+        let h1 = host(&[("m2", m2.clone()), ("m3", m3.clone())], &["v2", "v3"], "v3", Some("v2"));
+        let h2 = host(&[("m2", Entry { releases: vec![], ..m2 }), ("m3", Entry { releases: vec!["v1".into()], ..m3 })], &["v1"], "v1", None);
+        let out = plan_prune(&[h1, h2], now, 7 * DAY);
+        assert!(out.iter().all(|(_, p)| p.is_empty()), "{out:?}");
+        assert_eq!(out[1].0.versions["m3"].last, None, "live on h2 through its own v1");
     }
 
     /// Publish, conflict and prune against a real store on this machine.
@@ -745,12 +860,12 @@ mod tests {
         std::fs::create_dir_all(root.path().join("apps/shop/releases/v1")).unwrap();
         std::fs::create_dir_all(root.path().join("apps/shop/releases/v2")).unwrap();
         std::os::unix::fs::symlink("releases/v2", root.path().join("apps/shop/current")).unwrap();
-        assert!(prune(&mut r, &l, app, 0).unwrap().is_empty(), "the first prune only starts the clock");
+        assert_eq!(prune(&mut [("h", &mut r)], &l, app, 0).unwrap(), vec![Vec::<String>::new()], "the first prune only starts the clock");
         let idx = read_store(&mut r, &l, app).unwrap().index;
         assert!(idx.versions[&format!("/c/cart.client.js?v={cart_v}")].last.is_some());
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        let pruned = prune(&mut r, &l, app, 0).unwrap();
-        assert_eq!(pruned, vec![format!("/c/cart.client.js?v={cart_v}")]);
+        let pruned = prune(&mut [("h", &mut r)], &l, app, 0).unwrap();
+        assert_eq!(pruned, vec![vec![format!("/c/cart.client.js?v={cart_v}")]]);
         assert!(!cart.exists() && !cart.parent().unwrap().exists());
         assert!(root.path().join("apps/shop/modules/__v/d1/nav.client.js").exists());
         let (line, v) = status(&mut r, &l, app).unwrap();

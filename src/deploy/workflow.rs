@@ -407,6 +407,9 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         ui.line("");
     }
     let all_ok = outcomes.iter().all(|(_, o)| o.ok());
+    if outcomes.iter().any(|(_, o)| matches!(o, Outcome::Deployed { .. })) {
+        ui.line(&super::modules_store::after_deploy(m, &opts.connect));
+    }
     let url = format!("{}://{}", plan::scheme(m.tls), m.domain);
     if all_ok {
         let v = outcomes.iter().find_map(|(_, o)| o.live().map(str::to_owned)).unwrap_or_default();
@@ -624,10 +627,6 @@ fn deploy_host_inner(ctx: &HostCtx, p: &mut HostPlan) -> Result<Outcome, String>
     let pruned = release::prune(remote, layout, &m.app, m.keep_releases)?;
     if !pruned.is_empty() {
         ui.step(&pre, &format!("Pruned {} (keeping {})", pruned.join(", "), m.keep_releases), true);
-    }
-    let pruned = super::modules_store::prune(remote, layout, &m.app, m.module_retention_secs)?;
-    if !pruned.is_empty() {
-        ui.step(&pre, &format!("Pruned {} /c/* module version{} past module_retention", pruned.len(), if pruned.len() == 1 { "" } else { "s" }), true);
     }
     Ok(Outcome::Deployed { version, infra_changed, sent: stats.sent, reused: stats.reused })
 }

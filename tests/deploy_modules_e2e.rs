@@ -1,0 +1,307 @@
+//! `/c/*` module retention end to end (issue 6's proof) on real booted
+//! Debian hosts: the built binary deploys three releases of a small app
+//! (the todo example's server, with versioned client modules in both URL
+//! shapes) and every check goes through each host's Caddy or looks at the
+//! host's store over SSH. A test clock (`BERTH_NOW`, read by the
+//! controller only) makes the retention window testable.
+//!
+//! Needs `BERTH_TESTBED_INVENTORY` (the inventory `berth testbed up 3`
+//! writes); without it the scenario prints SKIPPED and returns.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_berth");
+const MIRROR_BUN: &str = "http://10.213.7.1:8080/bun/bun-linux-x64";
+const APP: &str = "modret";
+const DOMAIN: &str = "modret.test";
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const HOUR: u64 = 3600;
+const WEEK: u64 = 7 * 24 * HOUR;
+/// The test clock's start (2030-03-17).
+const T0: u64 = 1_900_000_000;
+
+struct Bed {
+    addrs: Vec<String>,
+    key: String,
+    known: String,
+}
+
+fn bed() -> Option<Bed> {
+    let inv = std::env::var("BERTH_TESTBED_INVENTORY").ok()?;
+    let text = std::fs::read_to_string(&inv).unwrap_or_else(|e| panic!("{inv}: {e}"));
+    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let hosts = v["all"]["children"]["fleet"]["hosts"].as_mapping().expect("fleet hosts").clone();
+    let mut addrs: Vec<(String, String)> = hosts.iter().map(|(k, h)| (k.as_str().unwrap().to_owned(), h["ansible_host"].as_str().unwrap().to_owned())).collect();
+    addrs.sort();
+    assert!(addrs.len() >= 3, "the module retention scenario needs 3 testbed hosts (berth testbed up 3)");
+    let vars = &v["all"]["vars"];
+    Some(Bed {
+        addrs: addrs.into_iter().map(|(_, a)| a).collect(),
+        key: vars["ansible_ssh_private_key_file"].as_str().unwrap().to_owned(),
+        known: vars["berth_known_hosts_file"].as_str().unwrap().to_owned(),
+    })
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn json(o: &Output) -> Value {
+    let s = String::from_utf8_lossy(&o.stdout);
+    let line = s.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON in:\n{}", text(o)));
+    serde_json::from_str(line).unwrap()
+}
+
+/// Writes the project for `servers` (and `extra` deploy lines) and compiles it.
+fn write_project(dir: &Path, servers: &[&str], extra: &str) -> Output {
+    let list = servers.iter().map(|s| format!("\"root@{s}\"")).collect::<Vec<_>>().join(", ");
+    let tova = format!(
+        "server {{\n  route GET \"/healthz\" => fn() {{ \"ok\" }}\n}}\ndeploy \"prod\" {{\n  app: \"{APP}\"\n  server: [{list}]\n  domain: \"{DOMAIN}\"\n  tls: \"internal\"\n  bun_url: \"{MIRROR_BUN}\"\n  health_interval: 10\n  health_timeout: 2\n{extra}}}\n"
+    );
+    std::fs::write(dir.join("app.tova"), tova).unwrap();
+    Command::new(BIN).arg("compile").arg(dir).output().unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Release `n` of the bundle: its own cart module version and search digest.
+/// Returns the module URLs with their bytes.
+fn release_bundle(dir: &Path, n: u32) -> Vec<(String, String)> {
+    let c = dir.join(".tova-out/public/c");
+    let _ = std::fs::remove_dir_all(&c);
+    std::fs::create_dir_all(c.join(format!("__v/d{n}{n}{n}{n}"))).unwrap();
+    let cart = format!("export const Cart = {{ release: {n}, removeItem(e) {{ e.target.closest(\"li\")?.remove(); }} }};\n");
+    let search = format!("export const search = (list, q) => list.filter((x) => x.includes(q)); // release {n}\n");
+    std::fs::write(c.join("cart.client.js"), &cart).unwrap();
+    std::fs::write(c.join(format!("__v/d{n}{n}{n}{n}/search.client.js")), &search).unwrap();
+    std::fs::write(c.join(".versions.json"), format!("{{\"cart.client.js\": \"c{n}aaaa\"}}\n")).unwrap();
+    std::fs::write(dir.join(".tova-out/public/build.txt"), format!("release {n}\n")).unwrap();
+    vec![(format!("/c/cart.client.js?v=c{n}aaaa"), cart), (format!("/c/__v/d{n}{n}{n}{n}/search.client.js"), search)]
+}
+
+fn berth(b: &Bed, dir: &Path, args: &[&str], now: u64) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("-C")
+        .arg(dir)
+        .args(["--private-key", &b.key, "--known-hosts", &b.known, "--host-key-checking", "strict"])
+        .env("BERTH_NOW", now.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "berth failed ({:?}):\n{}", o.status, text(o));
+    text(o)
+}
+
+fn ssh(b: &Bed, addr: &str, cmd: &str) -> String {
+    let o = Command::new("ssh")
+        .args(["-i", &b.key, "-o", &format!("UserKnownHostsFile={}", b.known), "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
+        .arg(format!("root@{addr}"))
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "ssh {addr} {cmd}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// One response through the host's Caddy: (status, lower-cased headers, body).
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn request(addr: &str, method: &str, path: &str) -> Option<Resp> {
+    let out = Command::new("curl")
+        .args(["-sk", "-i", "--http1.1", "--max-time", "5", "-X", method, "--resolve", &format!("{DOMAIN}:443:{addr}")])
+        .arg(format!("https://{DOMAIN}{path}"))
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let raw = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let mut lines = head.lines();
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
+    Some(Resp { status, headers, body: body.to_owned() })
+}
+
+/// GET through Caddy, retrying until Caddy answers (up to 30 s).
+fn get(addr: &str, path: &str) -> Resp {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(r) = request(addr, "GET", path) {
+            if r.status != 502 {
+                return r;
+            }
+        }
+        assert!(Instant::now() < end, "{DOMAIN}{path} does not answer through Caddy on {addr}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn serves_module(addr: &str, url: &str, bytes: &str) {
+    let r = get(addr, url);
+    assert_eq!(r.status, 200, "{url} on {addr}: {}", r.body);
+    assert_eq!(r.header("cache-control"), Some(IMMUTABLE), "{url} on {addr}");
+    assert_eq!(r.body, bytes, "{url} on {addr} serves other bytes");
+}
+
+fn lacks_module(addr: &str, url: &str) {
+    let r = get(addr, url);
+    assert_eq!(r.status, 404, "{url} on {addr} should 404: {}", r.body);
+    assert_ne!(r.header("cache-control"), Some(IMMUTABLE), "{url} on {addr}: a 404 must not be cached as immutable");
+}
+
+#[test]
+fn modules_stay_resolvable_across_deploys_on_every_host() {
+    let Some(b) = bed() else {
+        eprintln!("SKIPPED: set BERTH_TESTBED_INVENTORY (from `berth testbed up 3`) to run the module retention scenario");
+        return;
+    };
+    let (h1, h2, h3) = (b.addrs[0].as_str(), b.addrs[1].as_str(), b.addrs[2].as_str());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/todo/.tova-out"), &d.join(".tova-out"));
+    for addr in [h1, h2, h3] {
+        // A previous run's leftovers (the app's directory) would change the release numbers.
+        ssh(&b, addr, &format!("systemctl stop 'tova-{APP}@*' 2>/dev/null; rm -rf /opt/tova/apps/{APP} /opt/tova/caddy/apps/{APP}.caddy; true"));
+    }
+
+    // A window below the 24h floor does not compile, with its code.
+    let o = write_project(d, &[h1, h2], "  module_retention: \"12h\"\n");
+    assert!(!o.status.success(), "12h retention compiled:\n{}", text(&o));
+    assert!(text(&o).contains("B0111"), "{}", text(&o));
+    ok(&write_project(d, &[h1, h2], ""));
+
+    // v1, then open its module URLs on both hosts.
+    let v1 = release_bundle(d, 1);
+    let out = ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0));
+    assert!(out.contains("Publishing /c/* modules (2 new, 2 retained)"), "{out}");
+    for addr in [h1, h2] {
+        for (url, bytes) in &v1 {
+            serves_module(addr, url, bytes);
+        }
+        lacks_module(addr, "/c/cart.client.js?v=nosuchversion");
+        lacks_module(addr, "/c/cart.client.js");
+        lacks_module(addr, "/c/__v/d9999/search.client.js");
+    }
+
+    // v2 an hour later, v3 two hours later.
+    let v2 = release_bundle(d, 2);
+    ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0 + HOUR));
+    let v3 = release_bundle(d, 3);
+    let out = ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0 + 2 * HOUR));
+    assert!(out.contains("Publishing /c/* modules (2 new, 6 retained)"), "{out}");
+    for addr in [h1, h2] {
+        for (url, bytes) in v1.iter().chain(&v2).chain(&v3) {
+            serves_module(addr, url, bytes);
+        }
+        // The HTML document is never immutable; a POST's response is never stored.
+        let page = get(addr, "/page");
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("/c/cart.client.js?v="), "{}", page.body);
+        assert_eq!(page.header("cache-control"), Some("no-cache"), "/page on {addr}");
+        let post = request(addr, "POST", "/page").expect("POST answers");
+        assert_eq!(post.header("cache-control"), Some("no-store"), "POST /page on {addr}");
+    }
+
+    // Rollback re-publishes nothing and breaks nothing: v2 is live again,
+    // the store is byte for byte the same, every version still resolves.
+    let store = |a: &str| ssh(&b, a, &format!("cd /opt/tova/apps/{APP} && sha1sum modules.json && find modules -type f | sort | xargs sha1sum"));
+    let before: Vec<String> = [h1, h2].iter().map(|a| store(a)).collect();
+    ok(&berth(&b, d, &["deploy", "prod", "--rollback", "--yes"], T0 + 2 * HOUR + 30));
+    assert_eq!(before, [h1, h2].iter().map(|a| store(a)).collect::<Vec<_>>(), "the rollback changed the module store");
+    for addr in [h1, h2] {
+        assert_eq!(ssh(&b, addr, &format!("readlink /opt/tova/apps/{APP}/current")).trim(), "releases/v2");
+        for (url, bytes) in v1.iter().chain(&v2).chain(&v3) {
+            serves_module(addr, url, bytes);
+        }
+    }
+
+    // A rewrite of a published URL with other bytes is refused, nothing changed.
+    let before: Vec<String> = [h1, h2].iter().map(|a| ssh(&b, a, &format!("cd /opt/tova/apps/{APP} && readlink current && sha1sum modules.json && find modules -type f | sort | xargs sha1sum"))).collect();
+    std::fs::create_dir_all(d.join(".tova-out/public/c/__v/d1111")).unwrap();
+    std::fs::write(d.join(".tova-out/public/c/__v/d1111/search.client.js"), "export const search = () => []; // rewritten\n").unwrap();
+    let o = berth(&b, d, &["deploy", "prod", "--yes"], T0 + 2 * HOUR + 60);
+    let out = text(&o);
+    assert!(!o.status.success(), "a conflicting rewrite deployed:\n{out}");
+    assert!(out.contains("/c/__v/d1111/search.client.js") && out.contains("immutable") && out.contains("nothing was changed"), "{out}");
+    assert!(!out.contains("Uploading bundle"), "{out}");
+    let after: Vec<String> = [h1, h2].iter().map(|a| ssh(&b, a, &format!("cd /opt/tova/apps/{APP} && readlink current && sha1sum modules.json && find modules -type f | sort | xargs sha1sum"))).collect();
+    assert_eq!(before, after, "the refused deploy changed a host");
+    serves_module(h1, &v1[1].0, &v1[1].1);
+    std::fs::remove_dir_all(d.join(".tova-out/public/c/__v/d1111")).unwrap();
+
+    // A host added after v3 receives the retained set on its first deploy
+    // (h1 and h2 go from the rolled-back v2 to v4, v3's bundle, sending none).
+    ok(&write_project(d, &[h1, h2, h3], ""));
+    let out = ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0 + 3 * HOUR));
+    assert!(out.contains("Publishing /c/* modules (6 new, 6 retained)"), "{out}");
+    assert_eq!(out.matches("Publishing /c/* modules (0 new, 6 retained)").count(), 2, "{out}");
+    for (url, bytes) in v1.iter().chain(&v2).chain(&v3) {
+        serves_module(h3, url, bytes);
+    }
+
+    // --status: retained versions, age span and store size per host.
+    let o = berth(&b, d, &["deploy", "prod", "--status", "--json"], T0 + 3 * HOUR);
+    let status = json(&o);
+    let hosts = status["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3, "{status}");
+    for h in hosts {
+        assert_eq!(h["modules"]["versions"], 6, "{h}");
+        assert_eq!(h["modules"]["oldest_secs"], 3 * HOUR, "{h}");
+        assert!(h["modules"]["bytes"].as_u64().unwrap() > 0, "{h}");
+    }
+    assert!(text(&o).contains("6 versions retained"), "{}", text(&o));
+
+    // Pruning by document lifetime. v1's modules stopped being live at T0+1h,
+    // v2's at T0+2h; v3's bundle is live and v2 is the previous release on h1 and h2.
+    let o = berth(&b, d, &["deploy", "prod", "--prune-modules", "--json"], T0 + HOUR + WEEK - 60);
+    let r = json(&o);
+    assert_eq!(r["ok"], true, "{}", text(&o));
+    assert!(r["hosts"].as_array().unwrap().iter().all(|h| h["pruned"].as_array().unwrap().is_empty()), "pruned inside the window: {r}");
+    let o = berth(&b, d, &["deploy", "prod", "--prune-modules", "--json"], T0 + 2 * HOUR + WEEK + 60);
+    let r = json(&o);
+    let mut v1_urls: Vec<Value> = v1.iter().map(|(u, _)| Value::from(u.as_str())).collect();
+    v1_urls.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    for h in r["hosts"].as_array().unwrap() {
+        assert_eq!(h["pruned"].as_array().unwrap(), &v1_urls, "exactly v1's modules on every host: {r}");
+    }
+    for addr in [h1, h2, h3] {
+        for (url, _) in &v1 {
+            lacks_module(addr, url);
+        }
+        for (url, bytes) in v2.iter().chain(&v3) {
+            serves_module(addr, url, bytes);
+        }
+    }
+
+    ok(&berth(&b, d, &["deploy", "prod", "--remove", "--yes"], T0 + 3 * HOUR));
+}
