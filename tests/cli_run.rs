@@ -102,3 +102,50 @@ fn extra_vars_forms() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn syntax_check_list_hosts_and_list_tasks() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "inv.yml", INV);
+    write(d.path(), "site.yml", "- name: web\n  hosts: all\n  tasks:\n    - name: one\n      command: 'true'\n      tags: [a]\n    - block:\n        - name: two\n          debug: msg=x\n      tags: [b]\n");
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--syntax-check"]).current_dir(d.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "\nplaybook: site.yml\n");
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--list-hosts", "--limit", "beta"]).current_dir(d.path()).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("hosts (1):\n      beta\n"), "{text}");
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--list-tasks", "--tags", "b"]).current_dir(d.path()).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("two\tTAGS: [b]"), "{text}");
+    assert!(!text.contains("one\t"), "{text}");
+    write(d.path(), "bad.yml", "- hosts: all\n  tasks:\n    - nothing: here\n      also: here\n");
+    let out = berth().args(["run", "bad.yml", "-i", "inv.yml", "--syntax-check"]).current_dir(d.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn ansible_cfg_supplies_inventory_gathering_and_roles_path() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "hosts.yml", INV);
+    write(d.path(), "ansible.cfg", "[defaults]\ninventory = hosts.yml\ngathering = explicit\nroles_path = shared_roles\n");
+    write(d.path(), "shared_roles/hello/tasks/main.yml", "- debug: msg=from-shared-roles\n");
+    write(d.path(), "site.yml", "- hosts: all\n  roles: [hello]\n  tasks:\n    - assert: {that: 'ansible_facts is not defined or ansible_facts == {}'}\n");
+    let out = berth().args(["run", "site.yml"]).current_dir(d.path()).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains("Gathering Facts"), "{stdout}");
+    assert!(stdout.contains("TASK [hello : debug]"), "{stdout}");
+    assert!(stdout.contains("alpha") && stdout.contains("beta"), "{stdout}");
+}
+
+#[test]
+fn vars_prompt_takes_extra_vars_then_defaults_without_a_terminal() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "inv.yml", INV);
+    write(d.path(), "site.yml", "- hosts: alpha\n  gather_facts: false\n  vars_prompt:\n    - name: color\n      prompt: Color?\n      default: blue\n    - name: size\n      prompt: Size?\n  tasks:\n    - assert: {that: [\"color == 'blue'\", \"size == 'L'\"]}\n");
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "-e", "size=L"]).current_dir(d.path()).stdin(std::process::Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml"]).current_dir(d.path()).stdin(std::process::Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pass it with -e size=VALUE"));
+}

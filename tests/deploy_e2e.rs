@@ -568,3 +568,65 @@ fn s5_git_push_deploys_and_other_branches_are_refused() {
     serves(&addr, "pushy.test", &v1);
     ok(&berth(&b, d, &["deploy", "prod", "--remove", "--yes"], &[]));
 }
+
+/// 6b. The same rollout with one host's link cut mid-deploy (its disk
+/// survives): the others finish, the cut host's `current` is a whole
+/// release (the old or the new one, never a half-written one), it keeps
+/// serving, and the next deploy completes it.
+#[test]
+fn s6b_partitioned_host_keeps_a_whole_release_and_is_repaired() {
+    let b = need_bed!();
+    let _l = lock();
+    let addrs: Vec<&str> = b.hosts.iter().map(|(_, a)| a.as_str()).collect();
+    let (victim_name, victim) = b.hosts[2].clone();
+    let dir = project("cut", &addrs, PLAIN, "  rolling: 1\n  max_fail: \"34%\"\n");
+    let o = berth(&b, dir.path(), &["deploy", "prod", "--yes", "--json"], &[]);
+    ok(&o);
+    let v1 = json(&o)["hosts"][2]["version"].as_str().unwrap().to_owned();
+
+    touch_bundle(dir.path(), 1);
+    let mut child = berth_cmd(&b, dir.path(), &["deploy", "prod", "--yes"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    let mut cut = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if !cut && line.contains(&format!("[root@{victim}]")) && line.contains("Uploading bundle") {
+            let k = Command::new(BIN).args(["testbed", "partition", &victim_name]).output().unwrap();
+            assert!(k.status.success(), "testbed partition: {}", text(&k));
+            cut = true;
+        }
+        lines.push(line);
+    }
+    let status = child.wait().unwrap();
+    let heal = Command::new(BIN).args(["testbed", "heal", &victim_name]).output().unwrap();
+    assert!(heal.status.success(), "testbed heal: {}", text(&heal));
+    let out = lines.join("\n");
+    assert!(cut, "the victim's upload step never showed:\n{out}");
+    assert_eq!(status.code(), Some(2), "{out}");
+    assert!(out.lines().any(|l| l.contains(&format!("root@{victim} ")) && l.contains("✗ failed")), "{out}");
+
+    // Whatever moment the link went: current is a whole release.
+    let current = ssh_ok(&b, &victim, "readlink /opt/tova/apps/cut/current");
+    let live = current.trim().strip_prefix("releases/").unwrap_or_else(|| panic!("current is {current}")).to_owned();
+    assert!(live == v1 || live == next(&v1), "current is {live}");
+    let manifest: Value = serde_json::from_str(&ssh_ok(&b, &victim, "cat /opt/tova/apps/cut/current/.tova-manifest.json")).unwrap();
+    assert_eq!(manifest["version"], live.as_str());
+    let files = manifest["files"].as_object().unwrap();
+    let sums: String = files.iter().map(|(p, f)| format!("{}  {p}\n", f["sha1"].as_str().unwrap())).collect();
+    let check = ssh(&b, &victim, &format!("cd /opt/tova/apps/cut/current && printf '%s' '{sums}' | sha1sum --quiet --strict -c"));
+    assert!(check.status.success(), "the live release is not whole: {}", text(&check));
+    let served = answer(&victim, "cut.test");
+    assert!(served["release"] == v1.as_str() || served["release"] == next(&v1).as_str(), "{served}");
+
+    // The next deploy completes the host.
+    let o = berth(&b, dir.path(), &["deploy", "prod", "--yes", "--json"], &[]);
+    ok(&o);
+    let j = json(&o);
+    let h = &j["hosts"][2];
+    let now = h["version"].as_str().unwrap().to_owned();
+    serves(&victim, "cut.test", &now);
+    let manifest: Value = serde_json::from_str(&ssh_ok(&b, &victim, "cat /opt/tova/apps/cut/current/.tova-manifest.json")).unwrap();
+    assert!(manifest["files"].as_object().unwrap().contains_key("public/build.txt"), "the new bundle is live on the repaired host");
+    ok(&berth(&b, dir.path(), &["deploy", "prod", "--remove", "--yes"], &[]));
+}

@@ -16,11 +16,14 @@ pub(crate) struct HostDiff {
     pub(crate) changed_files: usize,
     /// The app's ports there (allocated or to be allocated).
     pub(crate) ports: Vec<u16>,
+    /// The registry confirms `current` went live (health-checked); false
+    /// after a deploy interrupted between the flip and the health check.
+    pub(crate) settled: bool,
 }
 
 impl HostDiff {
     pub(crate) fn nothing_changed(&self) -> bool {
-        self.current.is_some() && self.changed_layers.is_empty() && self.changed_files == 0
+        self.current.is_some() && self.settled && self.changed_layers.is_empty() && self.changed_files == 0
     }
 }
 
@@ -156,6 +159,9 @@ pub(crate) fn render(m: &Manifest, start: &str, diffs: &[HostDiff]) -> String {
                     out.push_str(&format!("{prefix}No changes from last deploy: {}\n", names.join(", ")));
                 }
                 let mut changed = Vec::new();
+                if !d.settled {
+                    changed.push(format!("{cur} was never confirmed healthy (restart)"));
+                }
                 if d.changed_files > 0 {
                     changed.push(format!("app bundle ({} file{})", d.changed_files, if d.changed_files == 1 { "" } else { "s" }));
                 }
@@ -205,6 +211,7 @@ deploy "prod" {
             unchanged_layers: vec![],
             changed_files: 12,
             ports: vec![3000, 3001],
+            settled: true,
         };
         let text = render(&m, "server.js", std::slice::from_ref(&first));
         let expected_lines = [
@@ -232,6 +239,9 @@ deploy "prod" {
         assert!(text.contains("  Changed since v3: app bundle (12 files), Caddy config\n"), "{text}");
         let same = HostDiff { changed_layers: vec![], changed_files: 0, ..later };
         assert!(same.nothing_changed());
+        let interrupted = HostDiff { settled: false, ..same.clone() };
+        assert!(!interrupted.nothing_changed());
+        assert!(render(&m, "server.js", &[interrupted]).contains("Changed since v3: v3 was never confirmed healthy (restart)"));
         assert!(render(&m, "server.js", &[same]).contains("No changes since v3: nothing to deploy"));
         assert!(render(&m, "server.js", &[]).contains("Hosts not read"));
     }

@@ -318,6 +318,9 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
                 } else {
                     p.diff.changed_layers.iter().map(|l| plan::layer_label(l)).collect::<Vec<_>>().join(", ")
                 };
+                if !p.diff.settled {
+                    ui.line(&format!("    → {pre}{} was never confirmed healthy: it is deployed again", p.diff.current.as_deref().unwrap_or("")));
+                }
                 ui.line(&format!("    → {pre}Infrastructure: {infra}"));
                 ui.line(&format!("    → {pre}App: {} file{} changed", p.diff.changed_files, if p.diff.changed_files == 1 { "" } else { "s" }));
             }
@@ -472,8 +475,9 @@ fn read_host(t: &Target, m: &Manifest, opts: &DeployOpts, bundle: &Bundle, hashe
     let changed_files = release::changed_files(bundle, state.current_manifest.as_ref().map(|c| &c.files)).len()
         + state.current_manifest.as_ref().map(|c| c.files.keys().filter(|k| !bundle.files.contains_key(*k)).count()).unwrap_or(0);
     let ports_same = state.current_manifest.as_ref().is_some_and(|c| c.ports.len() == m.instances as usize && c.ports == ports);
-    let mut diff = HostDiff { host: t.label.clone(), current: state.current.clone(), changed_layers, unchanged_layers, changed_files, ports };
-    if !ports_same && state.current.is_some() && diff.changed_layers.is_empty() && diff.changed_files == 0 {
+    let settled = state.current.is_some() && registry["apps"][&m.app]["version"].as_str() == state.current.as_deref();
+    let mut diff = HostDiff { host: t.label.clone(), current: state.current.clone(), changed_layers, unchanged_layers, changed_files, ports, settled };
+    if !ports_same && settled && diff.changed_layers.is_empty() && diff.changed_files == 0 {
         // Same release and layers, but the instances moved: services and proxy run again.
         diff.changed_layers = vec!["proxy".into(), "services".into()];
         diff.unchanged_layers.retain(|l| l != "proxy" && l != "services");

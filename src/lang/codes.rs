@@ -479,6 +479,12 @@ all:
         fix: "Write `name: value` pairs.",
     },
     Code {
+        code: "B0747",
+        title: "malformed vars_prompt",
+        explanation: "A play's `vars_prompt` is a list of prompts; each has a `name` and may have `prompt`, `private` (no echo, the default) and `default`. Without a terminal, a prompt takes its default or the value given with -e.",
+        fix: "vars_prompt:\n  - name: version\n    prompt: Which version?\n    private: false\n    default: latest",
+    },
+    Code {
         code: "B0761",
         title: "bad extra vars",
         explanation: "-e takes KEY=VALUE pairs, @file.yml (a mapping) or a JSON/YAML mapping.",

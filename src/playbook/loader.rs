@@ -35,6 +35,8 @@ pub(crate) struct RoleContent {
 #[derive(Debug, Default)]
 pub(crate) struct Loader {
     pub(crate) playbook_dir: PathBuf,
+    /// Extra role folders (ansible.cfg `roles_path`), searched after the playbook's.
+    pub(crate) roles_path: Vec<PathBuf>,
     cache: Mutex<HashMap<PathBuf, Arc<Node>>>,
 }
 
@@ -47,7 +49,7 @@ fn err(code: &'static str, file: &Path, line: usize, msg: impl Into<String>, hin
 
 impl Loader {
     pub(crate) fn new(playbook_dir: &Path) -> Loader {
-        Loader { playbook_dir: playbook_dir.to_path_buf(), cache: Mutex::new(HashMap::new()) }
+        Loader { playbook_dir: playbook_dir.to_path_buf(), roles_path: Vec::new(), cache: Mutex::new(HashMap::new()) }
     }
 
     fn read(&self, path: &Path) -> Result<Arc<Node>> {
@@ -60,9 +62,15 @@ impl Loader {
     }
 
     pub(crate) fn load_playbook(path: &Path) -> Result<Playbook> {
+        Loader::load_playbook_with(path, &[])
+    }
+
+    /// Load a playbook, also searching `roles_path` for roles.
+    pub(crate) fn load_playbook_with(path: &Path, roles_path: &[PathBuf]) -> Result<Playbook> {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-        let loader = Loader::new(&dir);
+        let mut loader = Loader::new(&dir);
+        loader.roles_path = roles_path.to_vec();
         let plays = loader.load_plays(path, 0)?;
         Ok(Playbook { dir, plays })
     }
@@ -172,6 +180,22 @@ impl Loader {
             Some(Value::Array(a)) => a,
             Some(v) => vec![v],
         };
+        let vars_prompt = match node.get("vars_prompt") {
+            None => Vec::new(),
+            Some(n) => match n.to_value() {
+                Value::Array(items) if items.iter().all(|i| i.get("name").and_then(Value::as_str).is_some()) => items,
+                Value::Null => Vec::new(),
+                _ => {
+                    return Err(err(
+                        "B0747",
+                        file,
+                        n.pos(),
+                        "`vars_prompt` must be a list of prompts with a `name`",
+                        "write `vars_prompt:\n  - name: version\n    prompt: Which version?\n    private: false`",
+                    ))
+                }
+            },
+        };
         let bool_kw = |k: &str, default: bool| -> Result<bool> {
             match node.get(k) {
                 None => Ok(default),
@@ -184,6 +208,7 @@ impl Loader {
             hosts,
             vars,
             vars_files,
+            vars_prompt,
             pre_tasks,
             tasks: role_tasks,
             post_tasks,
@@ -192,7 +217,10 @@ impl Loader {
             serial,
             max_fail_percentage,
             any_errors_fatal: bool_kw("any_errors_fatal", false)?,
-            gather_facts: bool_kw("gather_facts", true)?,
+            gather_facts: match node.get("gather_facts") {
+                None => None,
+                Some(_) => Some(bool_kw("gather_facts", true)?),
+            },
             strategy: node.get("strategy").and_then(Node::as_str).map(str::to_string),
             force_handlers: bool_kw("force_handlers", false)?,
             keywords,
@@ -426,6 +454,9 @@ impl Loader {
             self.playbook_dir.join("..").join("roles").join(name),
             self.playbook_dir.join(name),
         ];
+        for p in &self.roles_path {
+            candidates.push(p.join(name));
+        }
         if let Ok(paths) = std::env::var("ANSIBLE_ROLES_PATH") {
             for p in paths.split(':').filter(|p| !p.is_empty()) {
                 candidates.push(Path::new(p).join(name));
@@ -763,7 +794,7 @@ mod tests {
         );
         let pb = Loader::load_playbook(&d.path().join("site.yml")).unwrap();
         let play = &pb.plays[0];
-        assert!(!play.gather_facts);
+        assert_eq!(play.gather_facts, Some(false));
         assert_eq!(play.handlers.len(), 2);
         assert_eq!(play.roles[0].defaults["port"], serde_json::json!(80));
         // role block, import block, user block

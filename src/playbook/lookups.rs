@@ -84,8 +84,9 @@ fn lookup(state: &State, name: &str, terms: Vec<Value>, kwargs: Kwargs, query: b
         "list" => Ok(terms),
         "dict" => dict(terms),
         "indexed_items" => Ok(flatten_terms(terms).into_iter().enumerate().map(|(i, v)| Value::from(vec![Value::from(i), v])).collect()),
+        "fileglob" => fileglob(state, terms),
         "sequence" => Err(fail("lookup('sequence') is not supported; use range(), e.g. range(1, 5) | list")),
-        other => Err(fail(format!("lookup plugin ({other}) not found (berth supports file, env, template, pipe, vars, first_found, items, list, dict, indexed_items)"))),
+        other => Err(fail(format!("lookup plugin ({other}) not found (berth supports file, fileglob, env, template, pipe, vars, first_found, items, list, dict, indexed_items)"))),
     };
     kwargs.assert_all_used()?;
     let values = match result {
@@ -130,6 +131,39 @@ fn file(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Value>,
             text = text.trim_start().to_string();
         }
         out.push(Value::from(text));
+    }
+    Ok(out)
+}
+
+/// `fileglob`: controller files matching the patterns (relative ones under
+/// `<role_path>/files`, then `<playbook_dir>/files`), sorted; no match is an empty list.
+fn fileglob(state: &State, terms: Vec<Value>) -> Result<Vec<Value>, Error> {
+    let role = context_path(state, "role_path");
+    let playbook = context_path(state, "playbook_dir");
+    let mut out = Vec::new();
+    for term in flatten_terms(terms) {
+        let pattern = py_str(&term);
+        let bases: Vec<PathBuf> = if Path::new(&pattern).is_absolute() {
+            vec![PathBuf::new()]
+        } else {
+            let mut b: Vec<PathBuf> = [role.as_deref(), playbook.as_deref()].into_iter().flatten().map(|p| p.join("files")).collect();
+            b.push(playbook.clone().unwrap_or_else(|| PathBuf::from(".")));
+            b
+        };
+        for base in bases {
+            let full = base.join(&pattern);
+            let mut found: Vec<String> = glob::glob(&full.to_string_lossy())
+                .map_err(|e| fail(format!("invalid fileglob pattern '{pattern}': {e}")))?
+                .flatten()
+                .filter(|p| p.is_file())
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            if !found.is_empty() {
+                found.sort();
+                out.extend(found.into_iter().map(Value::from));
+                break;
+            }
+        }
     }
     Ok(out)
 }
@@ -346,6 +380,16 @@ mod tests {
             ("{{ lookup('file', 'top.txt', wantlist=True) }}", json!(["top"])),
         ]);
         check(false, &[("{{ lookup('file', 'motd') }}", json!("playbook motd"))]);
+    }
+
+    #[test]
+    fn fileglob_lists_matching_files_sorted() {
+        check(true, &[
+            ("{{ query('fileglob', 'mot*') | map('basename') | list }}", json!(["motd"])),
+            ("{{ query('fileglob', 'mot*')[0] is match('/.*/roles/web/files/motd$') }}", json!(true)),
+            ("{{ query('fileglob', '*.nothing') }}", json!([])),
+            ("{{ query('fileglob', '/nonexistent-berth/*') }}", json!([])),
+        ]);
     }
 
     #[test]

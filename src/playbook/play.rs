@@ -14,6 +14,8 @@ pub(crate) struct Play {
     pub(crate) hosts: String,
     pub(crate) vars: Map<String, Value>,
     pub(crate) vars_files: Vec<Value>,
+    /// `vars_prompt` entries (`name`, `prompt`, `private`, `default`).
+    pub(crate) vars_prompt: Vec<Value>,
     pub(crate) pre_tasks: Vec<Item>,
     /// Role tasks first, then the play's `tasks`.
     pub(crate) tasks: Vec<Item>,
@@ -23,7 +25,8 @@ pub(crate) struct Play {
     pub(crate) serial: Vec<Value>,
     pub(crate) max_fail_percentage: Option<f64>,
     pub(crate) any_errors_fatal: bool,
-    pub(crate) gather_facts: bool,
+    /// `gather_facts:` when the play sets it (else ansible.cfg `gathering` decides).
+    pub(crate) gather_facts: Option<bool>,
     pub(crate) strategy: Option<String>,
     pub(crate) force_handlers: bool,
     pub(crate) keywords: Keywords,

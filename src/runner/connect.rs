@@ -83,11 +83,10 @@ pub(crate) fn resolve(name: &str, vars: &dyn Fn(&str) -> Option<Value>, opts: &R
         Some(p) => p.parse::<u16>().map_err(|_| format!("ansible_port `{p}` is not a port number"))?,
         None => 22,
     };
-    let user = opts
-        .user
-        .clone()
-        .or_else(|| var_str(vars, "ansible_user"))
+    // Command-line values are Ansible's lowest precedence: inventory ansible_user wins over -u.
+    let user = var_str(vars, "ansible_user")
         .or_else(|| var_str(vars, "ansible_ssh_user"))
+        .or_else(|| opts.user.clone())
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "root".into());
     let key = var_str(vars, "ansible_ssh_private_key_file")

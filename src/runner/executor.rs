@@ -632,9 +632,10 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     let raw_args = Value::Object(task.args.clone());
     let args = match templar.render_value(&raw_args, &ctx) {
         Ok(v) => strip_omit(v),
-        Err(e) => {
+        Err(e) if e.undefined.is_some() => {
             return err_at(format!("The task includes an option with an undefined variable. The error was: {}", e.message));
         }
+        Err(e) => return err_at(format!("Error while templating the task's arguments: {}", e.message)),
     };
     let Value::Object(args) = args else { return err_at("module arguments must be a mapping".into()) };
     let check_mode = match kw_bool(templar, &kw.check_mode, &ctx) {
@@ -651,13 +652,18 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     let scope_bool = |k: &str| scope.raw(k).map(|v| templar.render_value(&v, &ctx).map(|r| truthy(&r)).unwrap_or(false));
     let become_on = match kw_bool(templar, &kw.become_, &ctx) {
         Ok(Some(b)) => b,
-        Ok(None) => scope_bool("ansible_become").unwrap_or(false),
+        Ok(None) => scope_bool("ansible_become").or(run.opts.become_default.as_ref().map(|(b, _)| *b)).unwrap_or(false),
         Err(e) => return err_at(e),
     };
     let escalate = if become_on {
         let user = match kw_str(templar, &kw.become_user, &ctx) {
             Ok(Some(u)) => u,
-            Ok(None) => scope.raw("ansible_become_user").and_then(|v| templar.render_value(&v, &ctx).ok()).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "root".into()),
+            Ok(None) => scope
+                .raw("ansible_become_user")
+                .and_then(|v| templar.render_value(&v, &ctx).ok())
+                .and_then(|v| v.as_str().map(str::to_string))
+                .or_else(|| run.opts.become_default.as_ref().and_then(|(_, u)| u.clone()))
+                .unwrap_or_else(|| "root".into()),
             Err(e) => return err_at(e),
         };
         let password = scope

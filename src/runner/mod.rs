@@ -1,5 +1,6 @@
 //! The runner: plays, strategies, serial batches, handlers, recap.
 
+pub(crate) mod ansible_cfg;
 pub(crate) mod connect;
 pub(crate) mod executor;
 pub(crate) mod facts;
@@ -80,6 +81,15 @@ pub(crate) struct RunArgs {
     /// One JSON object per line instead of human output.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Only check the playbook (and inventory) for errors; run nothing.
+    #[arg(long = "syntax-check")]
+    pub(crate) syntax_check: bool,
+    /// List each play's hosts; run nothing.
+    #[arg(long = "list-hosts")]
+    pub(crate) list_hosts: bool,
+    /// List each play's tasks (after tag and role filters); run nothing.
+    #[arg(long = "list-tasks")]
+    pub(crate) list_tasks: bool,
 }
 
 /// An error before anything ran: printed with its location and fix, exit 1.
@@ -134,7 +144,7 @@ pub(crate) struct Invocation {
 
 /// Run a playbook; returns the exit code.
 pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
-    let playbook = match Loader::load_playbook(&inv.playbook) {
+    let playbook = match Loader::load_playbook_with(&inv.playbook, &inv.opts.roles_path) {
         Ok(p) => p,
         Err(d) => return early_error(&d),
     };
@@ -163,11 +173,13 @@ pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
     };
     let groups = Arc::new(inventory.groups_var());
     let hostvars = Arc::new(HostVarsTable { hosts: data, shared: Vec::new(), templar: templar.clone() });
+    let mut loader = Loader::new(&playbook.dir);
+    loader.roles_path = inv.opts.roles_path.clone();
     let run = RunState {
         opts: inv.opts,
         inventory,
         templar,
-        loader: Loader::new(&playbook.dir),
+        loader,
         playbook_dir: playbook.dir.clone(),
         sink,
         extra_vars: Arc::new(inv.extra_vars),
@@ -183,6 +195,7 @@ pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
 }
 
 pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOptions, String> {
+    let cfg = ansible_cfg::load();
     let strategy = match args.strategy.as_deref() {
         None => None,
         Some("linear") => Some(Strategy::Linear),
@@ -193,6 +206,7 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
         Some(s) => connect::parse_host_key_checking(s)?,
         None => match std::env::var("ANSIBLE_HOST_KEY_CHECKING").ok().as_deref() {
             Some("False" | "false" | "0" | "no") => crate::connection::known_hosts::HostKeyChecking::Off,
+            _ if cfg.host_key_checking == Some(false) => crate::connection::known_hosts::HostKeyChecking::Off,
             _ => crate::connection::known_hosts::HostKeyChecking::AcceptNew,
         },
     };
@@ -202,20 +216,98 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
     Ok(RunOptions {
         check: args.check,
         diff: args.diff,
-        forks: args.forks,
+        forks: args.forks.or(cfg.forks),
         strategy,
         tags: args.tags.clone(),
         skip_tags: args.skip_tags.clone(),
         role: args.role.clone(),
         limit: args.limit.clone(),
-        user: args.user.clone(),
-        private_key: args.private_key.clone(),
+        user: args.user.clone().or(cfg.remote_user.clone()),
+        private_key: args.private_key.clone().or(cfg.private_key_file.clone()),
         known_hosts: args.known_hosts.clone(),
         host_key_checking,
         host_key_checking_explicit: args.host_key_checking.is_some(),
-        timeout: args.timeout.unwrap_or(10),
+        timeout: args.timeout.or(cfg.timeout).unwrap_or(10),
         verbose,
+        gather_by_default: cfg.gather_by_default.unwrap_or(true),
+        become_default: cfg.r#become.map(|b| (b, cfg.become_user.clone())),
+        roles_path: cfg.roles_path.clone(),
     })
+}
+
+/// `--syntax-check`, `--list-hosts`, `--list-tasks`: load everything, print, run nothing.
+fn inspect(args: &RunArgs, opts: &RunOptions) -> i32 {
+    let playbook = match Loader::load_playbook_with(&args.playbook, &opts.roles_path) {
+        Ok(p) => p,
+        Err(d) => return early_error(&d),
+    };
+    let paths = if args.inventory.is_empty() { ansible_cfg::load().inventory } else { args.inventory.clone() };
+    let inventory = match Inventory::load(&paths, Some(&playbook.dir)) {
+        Ok(i) => i,
+        Err(d) => return early_error(&d),
+    };
+    let mut out = format!("\nplaybook: {}\n", args.playbook.display());
+    if args.syntax_check {
+        print!("{out}");
+        return 0;
+    }
+    for (i, play) in playbook.plays.iter().enumerate() {
+        out.push_str(&format!("\n  play #{} ({}): {}\tTAGS: [{}]\n", i + 1, play.hosts, play.name, play.keywords.tags.join(", ")));
+        if args.list_hosts {
+            let mut hosts = inventory.select(&play.hosts).unwrap_or_default();
+            if let Some(limit) = &opts.limit {
+                let allowed = inventory.select(limit).unwrap_or_default();
+                hosts.retain(|h| allowed.contains(h));
+            }
+            out.push_str(&format!("    pattern: ['{}']\n    hosts ({}):\n", play.hosts, hosts.len()));
+            for h in hosts {
+                out.push_str(&format!("      {h}\n"));
+            }
+        }
+        if args.list_tasks {
+            out.push_str("    tasks:\n");
+            let mut lines = Vec::new();
+            for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+                list_tasks(section, &play.keywords.tags, opts, &mut lines);
+            }
+            for l in lines {
+                out.push_str(&format!("      {l}\n"));
+            }
+        }
+    }
+    print!("{out}");
+    0
+}
+
+fn list_tasks(items: &[crate::playbook::task::Item], parent_tags: &[String], opts: &RunOptions, out: &mut Vec<String>) {
+    use crate::playbook::task::Item;
+    for item in items {
+        match item {
+            Item::Task(t) => {
+                let mut tags: Vec<String> = parent_tags.to_vec();
+                for tag in &t.keywords.tags {
+                    if !tags.contains(tag) {
+                        tags.push(tag.clone());
+                    }
+                }
+                let role_ok = opts.role.as_ref().is_none_or(|r| t.role.as_ref().is_some_and(|x| &x.name == r));
+                if opts.tags_allow(&tags) && role_ok {
+                    out.push(format!("{}\tTAGS: [{}]", t.display_name(), tags.join(", ")));
+                }
+            }
+            Item::Block(b) => {
+                let mut tags: Vec<String> = parent_tags.to_vec();
+                for tag in &b.keywords.tags {
+                    if !tags.contains(tag) {
+                        tags.push(tag.clone());
+                    }
+                }
+                for part in [&b.block, &b.rescue, &b.always] {
+                    list_tasks(part, &tags, opts, out);
+                }
+            }
+        }
+    }
 }
 
 pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
@@ -223,6 +315,11 @@ pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
         Ok(o) => o,
         Err(e) => return usage_error(&e, "see `berth run --help`"),
     };
+    if args.syntax_check || args.list_hosts || args.list_tasks {
+        return inspect(&args, &opts);
+    }
+    // ansible.cfg `inventory` when no -i is given, like ansible-playbook.
+    let inventory = if args.inventory.is_empty() { ansible_cfg::load().inventory } else { args.inventory.clone() };
     let mut extra_vars = match parse_extra_vars(&args.extra_vars) {
         Ok(v) => v,
         Err(d) => return early_error(&d),
@@ -247,7 +344,7 @@ pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
             Box::new(human)
         }
     };
-    execute(Invocation { playbook: args.playbook, inventory: args.inventory, extra_vars, opts }, sink)
+    execute(Invocation { playbook: args.playbook, inventory, extra_vars, opts }, sink)
 }
 #[cfg(test)]
 mod run_tests;

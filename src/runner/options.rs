@@ -29,6 +29,12 @@ pub(crate) struct RunOptions {
     /// Connect timeout in seconds.
     pub(crate) timeout: u64,
     pub(crate) verbose: u8,
+    /// Plays without `gather_facts:` gather facts (ansible.cfg `gathering = explicit` turns this off).
+    pub(crate) gather_by_default: bool,
+    /// ansible.cfg `[privilege_escalation] become` / `become_user`: the default for tasks that say nothing.
+    pub(crate) become_default: Option<(bool, Option<String>)>,
+    /// Extra role folders (ansible.cfg `roles_path`).
+    pub(crate) roles_path: Vec<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -49,6 +55,9 @@ impl Default for RunOptions {
             host_key_checking_explicit: false,
             timeout: 10,
             verbose: 0,
+            gather_by_default: true,
+            become_default: None,
+            roles_path: Vec::new(),
         }
     }
 }

@@ -146,6 +146,45 @@ fn load_vars_files(run: &RunState, play: &Play) -> Result<Map<String, Value>, St
     Ok(vars)
 }
 
+/// Answer a play's `vars_prompt`: extra vars win (no prompt), then a
+/// terminal prompt (without echo when `private`, the default), then `default`.
+fn prompt_vars(run: &RunState, play: &Play) -> Result<Map<String, Value>, String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let mut answers = Map::new();
+    for p in &play.vars_prompt {
+        let name = p.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        if run.extra_vars.contains_key(&name) {
+            continue;
+        }
+        let text = p.get("prompt").and_then(Value::as_str).unwrap_or(&name).to_string();
+        let private = p.get("private").map(executor::truthy).unwrap_or(true);
+        let default = p.get("default").cloned();
+        let answer = if std::io::stdin().is_terminal() {
+            let shown = match &default {
+                Some(d) => format!("{text} [{}]: ", executor::py_repr(d)),
+                None => format!("{text}: "),
+            };
+            let line = if private {
+                rpassword::prompt_password(shown).map_err(|e| format!("vars_prompt {name}: {e}"))?
+            } else {
+                eprint!("{shown}");
+                let _ = std::io::stderr().flush();
+                let mut l = String::new();
+                std::io::stdin().lock().read_line(&mut l).map_err(|e| format!("vars_prompt {name}: {e}"))?;
+                l.trim_end_matches(['\n', '\r']).to_string()
+            };
+            if line.is_empty() { default.unwrap_or(Value::String(String::new())) } else { Value::String(line) }
+        } else {
+            match default {
+                Some(d) => d,
+                None => return Err(format!("vars_prompt `{name}` needs an answer but there is no terminal; pass it with -e {name}=VALUE")),
+            }
+        };
+        answers.insert(name, answer);
+    }
+    Ok(answers)
+}
+
 fn run_play(run: &RunState, play: &Play) -> Result<(), i32> {
     let hosts = match select_hosts(run, play) {
         Ok(h) => h,
@@ -171,7 +210,16 @@ fn run_play(run: &RunState, play: &Play) -> Result<(), i32> {
         Some("host_pinned" | "free") => Strategy::HostPinned,
         _ => Strategy::Linear,
     });
-    let state = PlayState::new(run, play.clone(), play.vars.clone(), vars_files, strategy, &names);
+    let mut play_vars = play.vars.clone();
+    match prompt_vars(run, play) {
+        // vars_prompt sits above play vars and below vars_files in Ansible's precedence.
+        Ok(answers) => play_vars.extend(answers),
+        Err(e) => {
+            run.sink.message(&format!("ERROR! {e}"));
+            return Err(1);
+        }
+    }
+    let state = PlayState::new(run, play.clone(), play_vars, vars_files, strategy, &names);
     let sizes = batch_sizes(&play.serial, hosts.len());
     let mut offset = 0;
     for size in sizes {
@@ -239,7 +287,7 @@ fn run_batch(run: &RunState, batch: &Batch<'_>) {
 fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
     let play = &batch.play.play;
     let kw = &play.keywords;
-    if play.gather_facts && run.opts.role.is_none() {
+    if play.gather_facts.unwrap_or(run.opts.gather_by_default) && run.opts.role.is_none() {
         let t = facts_task(play);
         // Facts run regardless of tags, like Ansible's `always`-tagged implicit task.
         let mut fk = kw.clone();

@@ -1,0 +1,118 @@
+//! `ansible.cfg`: the settings berth honours from the file ansible-playbook
+//! would read (`$ANSIBLE_CONFIG`, `./ansible.cfg`, `~/.ansible.cfg`), so a
+//! project that runs under Ansible runs the same way under berth.
+
+use std::path::{Path, PathBuf};
+
+/// The settings berth uses; command-line options win over them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct AnsibleCfg {
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) inventory: Vec<PathBuf>,
+    pub(crate) roles_path: Vec<PathBuf>,
+    pub(crate) forks: Option<usize>,
+    pub(crate) remote_user: Option<String>,
+    pub(crate) private_key_file: Option<PathBuf>,
+    pub(crate) host_key_checking: Option<bool>,
+    pub(crate) timeout: Option<u64>,
+    /// `gathering = explicit`: plays without `gather_facts` do not gather.
+    pub(crate) gather_by_default: Option<bool>,
+    pub(crate) r#become: Option<bool>,
+    pub(crate) become_user: Option<String>,
+}
+
+/// The config file ansible-playbook would use, if any.
+pub(crate) fn find() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ANSIBLE_CONFIG").map(PathBuf::from) {
+        return p.is_file().then_some(p);
+    }
+    let local = PathBuf::from("ansible.cfg");
+    if local.is_file() {
+        return Some(local);
+    }
+    let home = std::env::var_os("HOME").map(|h| Path::new(&h).join(".ansible.cfg"))?;
+    home.is_file().then_some(home)
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(v.trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1" | "on" | "y" | "t")
+}
+
+fn expand(v: &str, base: &Path) -> PathBuf {
+    let v = v.trim();
+    let p = match (v.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => Path::new(&home).join(rest),
+        _ => PathBuf::from(v),
+    };
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
+    }
+}
+
+/// Parse an ansible.cfg text (INI). Relative paths resolve from `base`, the file's folder.
+pub(crate) fn parse(text: &str, base: &Path) -> AnsibleCfg {
+    let mut cfg = AnsibleCfg::default();
+    let mut section = String::new();
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.trim().to_ascii_lowercase();
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else { continue };
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        // Inline comments after a value (`forks = 20 ; note`).
+        let v = v.split(" ;").next().unwrap_or(v).split(" #").next().unwrap_or(v).trim();
+        match (section.as_str(), k.as_str()) {
+            ("defaults", "inventory" | "hostfile") => cfg.inventory = v.split(',').filter(|s| !s.trim().is_empty()).map(|s| expand(s, base)).collect(),
+            ("defaults", "roles_path") => cfg.roles_path = v.split(':').filter(|s| !s.trim().is_empty()).map(|s| expand(s, base)).collect(),
+            ("defaults", "forks") => cfg.forks = v.parse().ok(),
+            ("defaults", "remote_user") => cfg.remote_user = Some(v.to_string()),
+            ("defaults", "private_key_file") => cfg.private_key_file = Some(expand(v, base)),
+            ("defaults", "host_key_checking") => cfg.host_key_checking = Some(truthy(v)),
+            ("defaults", "timeout") => cfg.timeout = v.parse().ok(),
+            ("defaults", "gathering") => cfg.gather_by_default = Some(!v.eq_ignore_ascii_case("explicit")),
+            ("privilege_escalation", "become") => cfg.r#become = Some(truthy(v)),
+            ("privilege_escalation", "become_user") => cfg.become_user = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    cfg
+}
+
+/// Load the config ansible-playbook would read (empty when there is none).
+pub(crate) fn load() -> AnsibleCfg {
+    let Some(path) = find() else { return AnsibleCfg::default() };
+    let Ok(text) = std::fs::read_to_string(&path) else { return AnsibleCfg::default() };
+    let base = path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
+    let mut cfg = parse(&text, &base);
+    cfg.path = Some(path);
+    cfg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_settings_berth_honours() {
+        let cfg = parse(
+            "[defaults]\ninventory = hosts.yml\nroles_path = roles:/etc/roles\nforks=30 ; comment\nremote_user = deploy\nhost_key_checking = False\ngathering = explicit\ntimeout = 5\n[privilege_escalation]\nbecome = True\nbecome_user = app\n[ssh_connection]\npipelining = True\n",
+            Path::new("/p"),
+        );
+        assert_eq!(cfg.inventory, vec![PathBuf::from("/p/hosts.yml")]);
+        assert_eq!(cfg.roles_path, vec![PathBuf::from("/p/roles"), PathBuf::from("/etc/roles")]);
+        assert_eq!(cfg.forks, Some(30));
+        assert_eq!(cfg.remote_user.as_deref(), Some("deploy"));
+        assert_eq!(cfg.host_key_checking, Some(false));
+        assert_eq!(cfg.gather_by_default, Some(false));
+        assert_eq!(cfg.timeout, Some(5));
+        assert_eq!(cfg.r#become, Some(true));
+        assert_eq!(cfg.become_user.as_deref(), Some("app"));
+    }
+}
