@@ -454,6 +454,16 @@ fn s4_rollback_status_logs_list_env_remove() {
     assert!(reg["apps"].get("ops").is_none(), "{reg}");
 }
 
+/// Boots the fleet's stopped hosts again when dropped.
+struct Reboot(usize);
+
+impl Drop for Reboot {
+    fn drop(&mut self) {
+        let inv = std::env::var("BERTH_TESTBED_INVENTORY").unwrap_or_default();
+        let _ = Command::new(BIN).args(["testbed", "up", &self.0.to_string(), "--inventory", &inv]).output();
+    }
+}
+
 /// 6. A 3-host fleet rolling one host at a time with a 34% failure budget;
 /// one host is killed mid-rollout: the others finish, the recap is true,
 /// and the next deploy repairs the killed host.
@@ -469,6 +479,8 @@ fn s6_fleet_survives_a_host_killed_mid_rollout() {
     let v1 = json(&o)["hosts"][0]["version"].as_str().unwrap().to_owned();
 
     touch_bundle(dir.path(), 1);
+    // Whatever happens below, the killed host boots again for the scenarios after this one.
+    let _reboot = Reboot(b.hosts.len());
     let mut child = berth_cmd(&b, dir.path(), &["deploy", "prod", "--yes"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = Vec::new();
@@ -569,6 +581,15 @@ fn s5_git_push_deploys_and_other_branches_are_refused() {
     ok(&berth(&b, d, &["deploy", "prod", "--remove", "--yes"], &[]));
 }
 
+/// Restores a partitioned host's link when dropped.
+struct Heal(String);
+
+impl Drop for Heal {
+    fn drop(&mut self) {
+        let _ = Command::new(BIN).args(["testbed", "heal", &self.0]).output();
+    }
+}
+
 /// 6b. The same rollout with one host's link cut mid-deploy (its disk
 /// survives): the others finish, the cut host's `current` is a whole
 /// release (the old or the new one, never a half-written one), it keeps
@@ -585,6 +606,7 @@ fn s6b_partitioned_host_keeps_a_whole_release_and_is_repaired() {
     let v1 = json(&o)["hosts"][2]["version"].as_str().unwrap().to_owned();
 
     touch_bundle(dir.path(), 1);
+    let _heal = Heal(victim_name.clone());
     let mut child = berth_cmd(&b, dir.path(), &["deploy", "prod", "--yes"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = Vec::new();
