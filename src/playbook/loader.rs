@@ -61,6 +61,7 @@ impl Loader {
         Ok(node)
     }
 
+    #[cfg(test)]
     pub(crate) fn load_playbook(path: &Path) -> Result<Playbook> {
         Loader::load_playbook_with(path, &[])
     }

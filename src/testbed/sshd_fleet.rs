@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
+#[cfg(test)]
 use crate::connection::known_hosts::HostKeyChecking;
+#[cfg(test)]
 use crate::connection::ssh::SshOptions;
 
 const SSHD: &str = "/usr/sbin/sshd";
@@ -240,10 +242,12 @@ impl SshdFleet {
         self.state.hosts.iter().find(|h| h.name == name)
     }
 
+    #[cfg(test)]
     pub(crate) fn state_dir(&self) -> &Path {
         &self.dir
     }
 
+    #[cfg(test)]
     /// The user the client key logs in as (root when berth runs as root).
     pub(crate) fn user(&self) -> &str {
         &self.state.user
@@ -259,6 +263,7 @@ impl SshdFleet {
         self.dir.join("known_hosts")
     }
 
+    #[cfg(test)]
     /// Connection options for one host: the fleet's key, its known_hosts,
     /// strict host key checking.
     pub(crate) fn ssh_options(&self, host: &FleetHost) -> SshOptions {
@@ -314,6 +319,7 @@ impl SshdFleet {
         kill_host(&self.dir, name)
     }
 
+    #[cfg(test)]
     /// Kills (when running) and starts one host again on its address.
     pub(crate) fn restart(&self, name: &str) -> Result<(), String> {
         let host = self.known(name)?.clone();
@@ -321,6 +327,7 @@ impl SshdFleet {
         self.boot(&[host])
     }
 
+    #[cfg(test)]
     /// Whether the host's sshd is running.
     pub(crate) fn is_running(&self, name: &str) -> bool {
         listener_pid(&self.dir, name).is_some()
