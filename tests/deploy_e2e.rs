@@ -51,6 +51,8 @@ macro_rules! need_bed {
         match bed() {
             Some(b) => b,
             None => {
+                // In CI (test.sh boots the fleet) a missing fleet is a failure, never a silent pass.
+                assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but BERTH_TESTBED_INVENTORY is not set: run the suites through ./test.sh");
                 eprintln!("SKIPPED: set BERTH_TESTBED_INVENTORY (from `berth testbed up 3`) to run the deploy e2e scenarios");
                 return;
             }

@@ -182,6 +182,8 @@ fn lacks_module(addr: &str, url: &str) {
 #[test]
 fn modules_stay_resolvable_across_deploys_on_every_host() {
     let Some(b) = bed() else {
+        // In CI (test.sh boots the fleet) a missing fleet is a failure, never a silent pass.
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but BERTH_TESTBED_INVENTORY is not set: run the suites through ./test.sh");
         eprintln!("SKIPPED: set BERTH_TESTBED_INVENTORY (from `berth testbed up 3`) to run the module retention scenario");
         return;
     };
