@@ -1447,44 +1447,16 @@ fn sha_crypt<D: sha2::Digest + Clone>(pw: &[u8], salt: &[u8], rounds: u32, onesh
     c
 }
 
-/// One SHA-512 of `msg` straight through the (optimized) compression
-/// function; `msg` is padded in place. The rounds loop of SHA-crypt runs
-/// hundreds of thousands of these.
+/// One SHA-512 of `msg` (the rounds loop of SHA-crypt runs hundreds of thousands).
 fn sha512_oneshot(msg: &mut Vec<u8>) -> Vec<u8> {
-    use sha2::digest::generic_array::GenericArray;
-    let mut state: [u64; 8] = [
-        0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
-        0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179,
-    ];
-    let len = msg.len();
-    msg.push(0x80);
-    msg.resize((len + 17).div_ceil(128) * 128 - 16, 0);
-    msg.extend_from_slice(&((len as u128) * 8).to_be_bytes());
-    for block in msg.chunks_exact(128) {
-        sha2::compress512(&mut state, std::slice::from_ref(GenericArray::from_slice(block)));
-    }
-    let mut out = vec![0u8; 64];
-    for (chunk, w) in out.chunks_exact_mut(8).zip(state) {
-        chunk.copy_from_slice(&w.to_be_bytes());
-    }
-    out
+    use sha2::Digest;
+    sha2::Sha512::digest(msg.as_slice()).to_vec()
 }
 
+/// One SHA-256 of `msg`.
 fn sha256_oneshot(msg: &mut Vec<u8>) -> Vec<u8> {
-    use sha2::digest::generic_array::GenericArray;
-    let mut state: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
-    let len = msg.len();
-    msg.push(0x80);
-    msg.resize((len + 9).div_ceil(64) * 64 - 8, 0);
-    msg.extend_from_slice(&((len as u64) * 8).to_be_bytes());
-    for block in msg.chunks_exact(64) {
-        sha2::compress256(&mut state, std::slice::from_ref(GenericArray::from_slice(block)));
-    }
-    let mut out = vec![0u8; 32];
-    for (chunk, w) in out.chunks_exact_mut(4).zip(state) {
-        chunk.copy_from_slice(&w.to_be_bytes());
-    }
-    out
+    use sha2::Digest;
+    sha2::Sha256::digest(msg.as_slice()).to_vec()
 }
 
 fn md5_crypt(pw: &[u8], salt: &[u8]) -> String {
