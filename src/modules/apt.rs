@@ -44,15 +44,6 @@ pub(crate) struct AptParams {
     pub(crate) update_cache_retry_max_delay: i64,
 }
 
-fn first_str(a: &Args<'_>, keys: &[&str]) -> Result<Option<String>, String> {
-    for k in keys {
-        if let Some(v) = a.str(k)? {
-            return Ok(Some(v));
-        }
-    }
-    Ok(None)
-}
-
 fn first_bool(a: &Args<'_>, keys: &[&str], default: bool) -> Result<bool, String> {
     for k in keys {
         if a.get(k).is_some() {
@@ -112,7 +103,7 @@ pub(crate) fn parse(args: &Map<String, Value>) -> Result<AptParams, String> {
         purge: a.bool("purge", false)?,
         autoremove: a.bool("autoremove", false)?,
         upgrade,
-        default_release: first_str(&a, &["default_release", "default-release"])?,
+        default_release: a.first_str(&["default_release", "default-release"])?,
         only_upgrade: a.bool("only_upgrade", false)?,
         dpkg_options: a.str("dpkg_options")?.unwrap_or_else(|| "force-confdef,force-confold".into()),
         force: a.bool("force", false)?,

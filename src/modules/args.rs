@@ -65,6 +65,16 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// The first of several alias keys that is set (`path`, `dest`, `name`).
+    pub(crate) fn first_str(&self, keys: &[&str]) -> Result<Option<String>, String> {
+        for k in keys {
+            if let Some(v) = self.str(k)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
     pub(crate) fn required_str(&self, key: &str) -> Result<String, String> {
         self.str(key)?.ok_or_else(|| format!("missing required arguments: {key}"))
     }

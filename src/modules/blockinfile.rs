@@ -20,15 +20,6 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     finish(plan(ctx, &Args::new("blockinfile", args)))
 }
 
-fn first(a: &Args<'_>, keys: &[&str]) -> Result<Option<String>, String> {
-    for k in keys {
-        if let Some(v) = a.str(k)? {
-            return Ok(Some(v));
-        }
-    }
-    Ok(None)
-}
-
 /// Placement and block inputs.
 pub(crate) struct Spec {
     pub(crate) present: bool,
@@ -153,7 +144,7 @@ pub(crate) fn render(original: Option<&[u8]>, s: &Spec) -> Result<Vec<u8>, Strin
 
 fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop> {
     a.check_known(KNOWN)?;
-    let path = first(a, &["path", "dest", "destfile", "name"])?.ok_or("missing required arguments: path")?;
+    let path = a.first_str(&["path", "dest", "destfile", "name"])?.ok_or("missing required arguments: path")?;
     let state = a.choice("state", &["absent", "present"], Some("present"))?.unwrap_or_default();
     let insertafter = a.str("insertafter")?;
     let insertbefore = a.str("insertbefore")?;
@@ -168,7 +159,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     }
     let spec = Spec {
         present: state == "present",
-        block: first(a, &["block", "content"])?.unwrap_or_default(),
+        block: a.first_str(&["block", "content"])?.unwrap_or_default(),
         marker: a.str("marker")?.unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".into()),
         marker_begin: a.str("marker_begin")?.unwrap_or_else(|| "BEGIN".into()),
         marker_end: a.str("marker_end")?.unwrap_or_else(|| "END".into()),

@@ -24,15 +24,6 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     finish(plan(ctx, &Args::new("lineinfile", args)))
 }
 
-fn first(a: &Args<'_>, keys: &[&str]) -> Result<Option<String>, String> {
-    for k in keys {
-        if let Some(v) = a.str(k)? {
-            return Ok(Some(v));
-        }
-    }
-    Ok(None)
-}
-
 /// Compile a Python-style pattern; the error names the argument.
 pub(crate) fn compile(arg: &str, pattern: &str) -> Result<Regex, String> {
     Regex::new(pattern).map_err(|e| format!("{arg} is not a valid regular expression for berth: {pattern}: {e}"))
@@ -261,11 +252,11 @@ pub(crate) fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
 
 fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop> {
     a.check_known(KNOWN)?;
-    let path = first(a, &["path", "dest", "destfile", "name"])?.ok_or("missing required arguments: path")?;
+    let path = a.first_str(&["path", "dest", "destfile", "name"])?.ok_or("missing required arguments: path")?;
     let state = a.choice("state", &["absent", "present"], Some("present"))?.unwrap_or_default();
-    let regexp_src = first(a, &["regexp", "regex"])?;
+    let regexp_src = a.first_str(&["regexp", "regex"])?;
     let search_string = a.str("search_string")?;
-    let line = first(a, &["line", "value"])?;
+    let line = a.first_str(&["line", "value"])?;
     let insertafter = a.str("insertafter")?;
     let insertbefore = a.str("insertbefore")?;
     let backrefs = a.bool("backrefs", false)?;
