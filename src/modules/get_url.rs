@@ -56,16 +56,7 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     req.headers = parse_headers(a.get("headers"))?;
     req.timeout = a.int("timeout")?.unwrap_or(10).max(0) as u64;
     req.validate_certs = a.bool("validate_certs", true)?;
-    let user = a.str("url_username")?.or(a.str("username")?);
-    let password = a.str("url_password")?.or(a.str("password")?);
-    if let Some(u) = user {
-        req.user = Some((u, password.unwrap_or_default()));
-    }
-    a.bool("force_basic_auth", false)?;
-    if let Some(agent) = a.str("http_agent")? {
-        req.user_agent = agent;
-    }
-    req.use_proxy = a.bool("use_proxy", true)?;
+    req.apply_auth_and_agent(&a, "username")?;
     let checksum = match a.str("checksum")?.filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => {

@@ -54,6 +54,23 @@ fn cfg_quote(s: &str) -> String {
 }
 
 impl NetHttp {
+    /// The request options get_url and uri share: basic-auth credentials
+    /// (`url_username` or the module's own alias, `url_password`/`password`),
+    /// `force_basic_auth`, `http_agent` and `use_proxy`.
+    pub(crate) fn apply_auth_and_agent(&mut self, a: &crate::modules::args::Args<'_>, user_alias: &str) -> Result<(), String> {
+        let user = a.str("url_username")?.or(a.str(user_alias)?);
+        let password = a.str("url_password")?.or(a.str("password")?);
+        if let Some(u) = user {
+            self.user = Some((u, password.unwrap_or_default()));
+        }
+        a.bool("force_basic_auth", false)?;
+        if let Some(agent) = a.str("http_agent")? {
+            self.user_agent = agent;
+        }
+        self.use_proxy = a.bool("use_proxy", true)?;
+        Ok(())
+    }
+
     pub(crate) fn new(url: &str) -> NetHttp {
         NetHttp {
             url: url.to_string(),

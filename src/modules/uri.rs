@@ -128,16 +128,7 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
         "none" | "no" => false,
         _ => matches!(method.as_str(), "GET" | "HEAD"),
     };
-    let user = a.str("url_username")?.or(a.str("user")?);
-    let password = a.str("url_password")?.or(a.str("password")?);
-    if let Some(u) = user {
-        req.user = Some((u, password.unwrap_or_default()));
-    }
-    a.bool("force_basic_auth", false)?;
-    if let Some(agent) = a.str("http_agent")? {
-        req.user_agent = agent;
-    }
-    req.use_proxy = a.bool("use_proxy", true)?;
+    req.apply_auth_and_agent(&a, "user")?;
     let status_codes = match a.get("status_code") {
         None => vec![200],
         Some(Value::Array(items)) => items
