@@ -53,7 +53,10 @@ impl Diagnostic {
         }
     }
 
-    
+    pub(crate) fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+    }
+
     /// Attach a span; the source line is read from `source` when given.
     pub(crate) fn at(mut self, span: Span, source: Option<&str>) -> Diagnostic {
         if let Some(text) = source {

@@ -205,7 +205,7 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
     // v1, then open its module URLs on both hosts.
     let v1 = release_bundle(d, 1);
     let out = ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0));
-    assert!(out.contains("Publishing /c/* modules (2 new, 2 retained)"), "{out}");
+    assert!(out.contains("Publishing versioned client files (2 new, 2 retained)"), "{out}");
     for addr in [h1, h2] {
         for (url, bytes) in &v1 {
             serves_module(addr, url, bytes);
@@ -220,7 +220,7 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
     ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0 + HOUR));
     let v3 = release_bundle(d, 3);
     let out = ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0 + 2 * HOUR));
-    assert!(out.contains("Publishing /c/* modules (2 new, 6 retained)"), "{out}");
+    assert!(out.contains("Publishing versioned client files (2 new, 6 retained)"), "{out}");
     for addr in [h1, h2] {
         for (url, bytes) in v1.iter().chain(&v2).chain(&v3) {
             serves_module(addr, url, bytes);
@@ -265,8 +265,8 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
     // (h1 and h2 go from the rolled-back v2 to v4, v3's bundle, sending none).
     ok(&write_project(d, &[h1, h2, h3], ""));
     let out = ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0 + 3 * HOUR));
-    assert!(out.contains("Publishing /c/* modules (6 new, 6 retained)"), "{out}");
-    assert_eq!(out.matches("Publishing /c/* modules (0 new, 6 retained)").count(), 2, "{out}");
+    assert!(out.contains("Publishing versioned client files (6 new, 6 retained)"), "{out}");
+    assert_eq!(out.matches("Publishing versioned client files (0 new, 6 retained)").count(), 2, "{out}");
     for (url, bytes) in v1.iter().chain(&v2).chain(&v3) {
         serves_module(h3, url, bytes);
     }

@@ -138,6 +138,36 @@ pub(crate) fn bundle_modules(bundle: &Bundle) -> Result<Vec<Module>, String> {
     Ok(out)
 }
 
+/// Whether a file at the bundle root is content-hashed, as Tova's build
+/// names its client bundle (`client.5a0c1f04141d.js`, and the `.min.js`
+/// twin): a dot-separated part of 8–64 lowercase hex digits (one a digit)
+/// between the name and the extension. Server code (`server.*`,
+/// `script.*`) never counts: it is not public.
+pub(crate) fn is_hashed_asset(name: &str) -> bool {
+    if name.contains('/') || name.starts_with('.') || name.starts_with("server.") || name.starts_with("script.") {
+        return false;
+    }
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() >= 3
+        && parts[1..parts.len() - 1].iter().any(|p| {
+            (8..=64).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) && p.bytes().any(|b| b.is_ascii_digit())
+        })
+}
+
+/// The bundle's content-hashed files, served at `<asset_prefix><name>`
+/// (Tova's `<base>.tova-out/client.<hash>.js`) and kept in the store under
+/// `__a/<name>` by the same rules as `/c/*` modules, sorted by URL.
+pub(crate) fn bundle_assets(bundle: &Bundle, asset_prefix: &str) -> Vec<Module> {
+    let mut out: Vec<Module> = bundle
+        .files
+        .iter()
+        .filter(|(src, _)| is_hashed_asset(src))
+        .map(|(src, sum)| Module { url: format!("{asset_prefix}{src}"), path: format!("__a/{src}"), src: src.clone(), sha1: sum.sha1.clone(), size: sum.size })
+        .collect();
+    out.sort_by(|a, b| a.url.cmp(&b.url));
+    out
+}
+
 /// What one host has: its index and the files present in `modules/`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HostStore {
@@ -216,8 +246,10 @@ pub(crate) struct Prepared {
 impl Prepared {
     /// Reads every host's store, merges them and checks the bundle against
     /// them; fetches what a host lacks. Changes nothing.
-    pub(crate) fn prepare(bundle: &Bundle, hosts: Vec<(&str, &mut Remote)>, layout: &Layout, app: &str) -> Result<Prepared, String> {
-        let modules = bundle_modules(bundle)?;
+    pub(crate) fn prepare(bundle: &Bundle, asset_prefix: &str, hosts: Vec<(&str, &mut Remote)>, layout: &Layout, app: &str) -> Result<Prepared, String> {
+        let mut modules = bundle_modules(bundle)?;
+        modules.extend(bundle_assets(bundle, asset_prefix));
+        modules.sort_by(|a, b| a.url.cmp(&b.url));
         let mut remotes: BTreeMap<String, &mut Remote> = BTreeMap::new();
         let mut stores: BTreeMap<String, HostStore> = BTreeMap::new();
         let read: Vec<(String, &mut Remote, Result<HostStore, String>)> = std::thread::scope(|s| {
@@ -356,7 +388,7 @@ fn parse_store(out: &str) -> Result<HostStore, String> {
         serde_json::from_str(&index).map_err(|e| format!("{INDEX_FILE} of the module store is unreadable ({e}); restore it from another host of the app"))?
     };
     for (url, e) in &index.versions {
-        let safe = (e.path.starts_with("__v/") || e.path.starts_with("__q/"))
+        let safe = (e.path.starts_with("__v/") || e.path.starts_with("__q/") || e.path.starts_with("__a/"))
             && !e.path.split('/').any(|c| c.is_empty() || c == "." || c == "..")
             && !e.path.contains('\n')
             && e.sha1.len() == 40
@@ -831,7 +863,7 @@ mod tests {
         write(b1.path(), "public/c/cart.client.js", "cart v1");
         write(b1.path(), "public/c/__v/d1/nav.client.js", "nav v1");
         let bundle = Bundle::scan(b1.path()).unwrap();
-        let p = Prepared::prepare(&bundle, vec![("h", &mut r)], &l, app).unwrap();
+        let p = Prepared::prepare(&bundle, "/.tova-out/", vec![("h", &mut r)], &l, app).unwrap();
         assert_eq!(p.modules.len(), 2);
         let out = publish(&mut r, &l, app, "h", &p, "v1").unwrap();
         assert_eq!(out, Published { sent: 2, retained: 2 });
@@ -843,7 +875,7 @@ mod tests {
         // v2 changes cart (new query version) and keeps nav: additive.
         write(b1.path(), "public/c/cart.client.js", "cart v2");
         let bundle = Bundle::scan(b1.path()).unwrap();
-        let p = Prepared::prepare(&bundle, vec![("h", &mut r)], &l, app).unwrap();
+        let p = Prepared::prepare(&bundle, "/.tova-out/", vec![("h", &mut r)], &l, app).unwrap();
         let out = publish(&mut r, &l, app, "h", &p, "v2").unwrap();
         assert_eq!(out, Published { sent: 1, retained: 3 });
         assert!(cart.exists());
@@ -854,7 +886,7 @@ mod tests {
         let before = std::fs::read(root.path().join("apps/shop/modules.json")).unwrap();
         write(b1.path(), "public/c/__v/d1/nav.client.js", "nav REWRITTEN");
         let bundle = Bundle::scan(b1.path()).unwrap();
-        let err = Prepared::prepare(&bundle, vec![("h", &mut r)], &l, app).err().unwrap();
+        let err = Prepared::prepare(&bundle, "/.tova-out/", vec![("h", &mut r)], &l, app).err().unwrap();
         assert!(err.contains("/c/__v/d1/nav.client.js") && err.contains("immutable"), "{err}");
         assert_eq!(std::fs::read(root.path().join("apps/shop/modules.json")).unwrap(), before);
         assert_eq!(std::fs::read_to_string(root.path().join("apps/shop/modules/__v/d1/nav.client.js")).unwrap(), "nav v1");

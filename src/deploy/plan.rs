@@ -92,6 +92,7 @@ pub(crate) fn render(m: &Manifest, start: &str, diffs: &[HostDiff]) -> String {
     let runtime = match &m.runtime {
         Runtime::Bun { url } => format!("Bun (from {url})"),
         Runtime::Node => "Node.js (Debian package)".into(),
+        Runtime::None => "no runtime (static export)".into(),
     };
     row(&mut out, "System", &[format!("{runtime}, Caddy 2.x, UFW firewall (22, 80, 443)")]);
     let mut dbs = Vec::new();
@@ -106,12 +107,25 @@ pub(crate) fn render(m: &Manifest, start: &str, diffs: &[HostDiff]) -> String {
     }
     row(&mut out, "Database", &[if dbs.is_empty() { "none".into() } else { dbs.join(", ") }]);
     let ports = diffs.first().map(|d| d.ports.clone()).unwrap_or_default();
-    let instances = if m.instances == 1 { "1 instance".to_string() } else { format!("{} instances", m.instances) };
-    let on = if ports.is_empty() { "on ports from the host registry (3000+)".to_string() } else { format!("on {}", port_range(&ports)) };
-    row(&mut out, "App", &[format!("{instances} {on}, entry {start}, bundle {}/", m.bundle)]);
+    let instances = match m.app_instances() {
+        0 => "no instances (static export)".to_string(),
+        1 => "1 instance".to_string(),
+        n => format!("{n} instances"),
+    };
+    let static_app = m.kind == crate::manifest::model::AppKind::Static;
+    if static_app {
+        row(&mut out, "App", &[format!("{instances}, bundle {}/ served by Caddy", m.bundle)]);
+    } else {
+        let on = if ports.is_empty() { "on ports from the host registry (3000+)".to_string() } else { format!("on {}", port_range(&ports)) };
+        row(&mut out, "App", &[format!("{instances} {on}, entry {start}, bundle {}/", m.bundle)]);
+    }
     row(&mut out, "Domain", &[format!("{} ({})", m.domain, tls_label(m.tls))]);
     let upstream = if ports.is_empty() { "app ports".to_string() } else { ports.iter().map(|p| format!("localhost:{p}")).collect::<Vec<_>>().join(",") };
-    let mut proxy = vec![format!("HTTP → {upstream} (round-robin)")];
+    let mut proxy = if static_app { Vec::new() } else { vec![format!("HTTP → {upstream} (round-robin)")] };
+    if m.proxy.document {
+        proxy.push(format!("Document index.html for client-side routes{}", if static_app { "" } else { " (navigations)" }));
+    }
+    proxy.push(format!("Bundle files {}* (content-hashed: immutable, kept {})", m.proxy.asset_prefix, crate::manifest::render::duration(m.module_retention_secs)));
     for p in &m.proxy.websocket_paths {
         proxy.push(format!("WebSocket {p} → upgrade"));
     }
@@ -130,7 +144,11 @@ pub(crate) fn render(m: &Manifest, start: &str, diffs: &[HostDiff]) -> String {
     row(&mut out, "Secrets", &[if secrets.is_empty() { "none".into() } else { secrets.join(", ") }]);
     let env: Vec<String> = m.env_vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
     row(&mut out, "Env", &[if env.is_empty() { "none".into() } else { env.join(", ") }]);
-    row(&mut out, "Health", &[format!("{} every {}s (timeout {}s), keeping {} releases", m.health.path, m.health.interval_secs, m.health.timeout_secs, m.keep_releases)]);
+    if static_app {
+        row(&mut out, "Health", &[format!("the document at / through Caddy, keeping {} releases", m.keep_releases)]);
+    } else {
+        row(&mut out, "Health", &[format!("{} every {}s (timeout {}s), keeping {} releases", m.health.path, m.health.interval_secs, m.health.timeout_secs, m.keep_releases)]);
+    }
     if m.servers.len() > 1 {
         let batch = match m.rolling {
             None => "all hosts at once".to_string(),

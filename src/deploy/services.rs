@@ -3,6 +3,7 @@
 //! app no longer has, and the numbers `--status` shows.
 
 use super::remote::{q, Remote};
+use crate::manifest::model::Tls;
 
 /// Seconds a restarted instance gets to answer its health check.
 pub(crate) fn health_window(timeout_secs: u32) -> u32 {
@@ -30,6 +31,50 @@ exit 1
         timeout = timeout_secs.max(1),
         unit = q(&format!("tova-{app}@{port}.service")),
     )
+}
+
+/// The script that asks Caddy on the host for the site's document, as a
+/// visitor would (the domain resolved to the host itself), until it answers
+/// or the window ends. With `tls: auto` and no certificate yet (the domain
+/// does not point here), Caddy redirecting plain HTTP for the domain is the
+/// most that can be checked from the host.
+pub(crate) fn site_script(domain: &str, tls: Tls, timeout_secs: u32, window_secs: u32) -> String {
+    let (scheme, port) = if tls == Tls::Off { ("http", 80) } else { ("https", 443) };
+    format!(
+        r#"set -u
+end=$(( $(date +%s) + {window} ))
+while :; do
+  if curl --silent --fail --insecure --max-time {timeout} --output /dev/null --resolve {resolve} {url}; then echo healthy; exit 0; fi
+  rc=$?
+  if [ {auto} = 1 ] && [ "$rc" = 35 ]; then
+    code=$(curl --silent --max-time {timeout} --output /dev/null --write-out '%{{http_code}}' --resolve {resolve80} {url80} || true)
+    case "$code" in 30[178]) echo "no certificate yet for {domain}; Caddy redirects HTTP" >&2; echo healthy; exit 0 ;; esac
+  fi
+  if [ "$(date +%s)" -ge "$end" ]; then break; fi
+  sleep 0.5
+done
+echo "{domain}: Caddy did not serve the document at / within {window}s" >&2
+curl --silent --show-error --insecure --max-time {timeout} --output /dev/null --write-out 'last answer: HTTP %{{http_code}}
+' --resolve {resolve} {url} >&2 || true
+exit 1
+"#,
+        window = window_secs,
+        timeout = timeout_secs.max(1),
+        auto = if tls == Tls::Auto { 1 } else { 0 },
+        resolve = q(&format!("{domain}:{port}:127.0.0.1")),
+        url = q(&format!("{scheme}://{domain}/")),
+        resolve80 = q(&format!("{domain}:80:127.0.0.1")),
+        url80 = q(&format!("http://{domain}/")),
+    )
+}
+
+pub(crate) fn check_site(remote: &mut Remote, domain: &str, tls: Tls, timeout_secs: u32) -> Result<(), String> {
+    let out = remote.exec(&site_script(domain, tls, timeout_secs, health_window(timeout_secs)), None)?;
+    if out.success() {
+        Ok(())
+    } else {
+        Err(out.stderr_str().trim().to_owned())
+    }
 }
 
 pub(crate) fn check(remote: &mut Remote, app: &str, port: u16, path: &str, timeout_secs: u32) -> Result<(), String> {

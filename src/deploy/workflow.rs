@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use crate::manifest::layers::{layer_hashes, LAYERS};
-use crate::manifest::model::{Batch, Manifest};
+use crate::manifest::model::{AppKind, Batch, Manifest};
 use crate::runner::options::RunOptions;
 
 use super::plan::{self, HostDiff};
@@ -69,8 +69,18 @@ pub(crate) struct DeployOpts {
     pub(crate) compiled_here: bool,
 }
 
-/// The server entry inside the bundle.
+/// The server entry inside the bundle (none for a static app). A static
+/// export needs its document.
 pub(crate) fn resolve_start(m: &Manifest, bundle: &Bundle) -> Result<String, String> {
+    if m.kind == AppKind::Static {
+        if !bundle.files.contains_key("index.html") {
+            return Err(format!(
+                "the bundle {}/ has no index.html; a static app (browser {{ }} without server {{ }}) deploys the page `tova build --production` writes there",
+                m.bundle
+            ));
+        }
+        return Ok(String::new());
+    }
     if let Some(s) = &m.start {
         if bundle.files.contains_key(s) {
             return Ok(s.clone());
@@ -259,7 +269,7 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
     }
 
     // /c/* modules: every host's retained set, checked against the bundle before any change.
-    let modules = super::modules_store::Prepared::prepare(&bundle, plans.iter_mut().map(|p| (p.target.label.as_str(), &mut p.remote)).collect(), &opts.connect.layout, &m.app)?;
+    let modules = super::modules_store::Prepared::prepare(&bundle, &m.proxy.asset_prefix, plans.iter_mut().map(|p| (p.target.label.as_str(), &mut p.remote)).collect(), &opts.connect.layout, &m.app)?;
 
     if opts.plan_only {
         let diffs: Vec<HostDiff> = plans.iter().map(|p| p.diff.clone()).collect();
@@ -450,6 +460,7 @@ fn describe_needs(m: &Manifest) -> String {
     let mut needs = vec![match m.runtime {
         crate::manifest::model::Runtime::Bun { .. } => "Bun".to_string(),
         crate::manifest::model::Runtime::Node => "Node.js".to_string(),
+        crate::manifest::model::Runtime::None => "static export".to_string(),
     }];
     if m.databases.postgres.is_some() {
         needs.push("PostgreSQL".into());
@@ -458,7 +469,8 @@ fn describe_needs(m: &Manifest) -> String {
         needs.push("Redis".into());
     }
     needs.push(format!("Caddy ({})", plan::tls_label(m.tls)));
-    format!("{}; {} instance{}, domain {}", needs.join(", "), m.instances, if m.instances == 1 { "" } else { "s" }, m.domain)
+    let n = m.app_instances();
+    format!("{}; {n} instance{}, domain {}", needs.join(", "), if n == 1 { "" } else { "s" }, m.domain)
 }
 
 fn read_host(t: &Target, m: &Manifest, opts: &DeployOpts, bundle: &Bundle, hashes: &BTreeMap<String, String>) -> Result<HostPlan, String> {
@@ -474,7 +486,7 @@ fn read_host(t: &Target, m: &Manifest, opts: &DeployOpts, bundle: &Bundle, hashe
     });
     let changed_files = release::changed_files(bundle, state.current_manifest.as_ref().map(|c| &c.files)).len()
         + state.current_manifest.as_ref().map(|c| c.files.keys().filter(|k| !bundle.files.contains_key(*k)).count()).unwrap_or(0);
-    let ports_same = state.current_manifest.as_ref().is_some_and(|c| c.ports.len() == m.instances as usize && c.ports == ports);
+    let ports_same = state.current_manifest.as_ref().is_some_and(|c| c.ports.len() == m.app_instances() as usize && c.ports == ports);
     let settled = state.current.is_some() && registry["apps"][&m.app]["version"].as_str() == state.current.as_deref();
     let mut diff = HostDiff { host: t.label.clone(), current: state.current.clone(), changed_layers, unchanged_layers, changed_files, ports, settled };
     if !ports_same && settled && diff.changed_layers.is_empty() && diff.changed_files == 0 {
@@ -516,7 +528,7 @@ fn deploy_host_inner(ctx: &HostCtx, p: &mut HostPlan) -> Result<Outcome, String>
     let pre = prefix_for(ctx.fleet, &p.target);
     let remote = &mut p.remote;
 
-    let ports = registry::allocate(remote, layout, &m.app, &m.domain, &m.env, m.instances)?;
+    let ports = registry::allocate(remote, layout, &m.app, &m.domain, &m.env, m.app_instances())?;
     let ports_same = p.state.current_manifest.as_ref().is_some_and(|c| c.ports == ports);
     if p.diff.nothing_changed() && ports_same && !ctx.opts.full {
         let version = p.state.current.clone().unwrap_or_default();
@@ -547,7 +559,7 @@ fn deploy_host_inner(ctx: &HostCtx, p: &mut HostPlan) -> Result<Outcome, String>
         true,
     );
     let published = super::modules_store::publish(remote, layout, &m.app, &p.target.label, ctx.modules, &version)?;
-    ui.step(&pre, &format!("Publishing /c/* modules ({} new, {} retained)", published.sent, published.retained), true);
+    ui.step(&pre, &format!("Publishing versioned client files ({} new, {} retained)", published.sent, published.retained), true);
     let wanted: BTreeMap<String, String> = ctx.values.iter().filter(|(k, _)| !p.names.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
     if !wanted.is_empty() {
         let n = secrets::write_missing(remote, layout, &m.app, &wanted)?;
@@ -592,6 +604,9 @@ fn deploy_host_inner(ctx: &HostCtx, p: &mut HostPlan) -> Result<Outcome, String>
     for port in stopped {
         ui.step(&pre, &format!("tova-{}@{port} stopped (port released)", m.app), true);
     }
+    if m.kind == AppKind::Static {
+        return verify_static(ctx, remote, &pre, version, old, (stats, infra_changed));
+    }
     ui.line(&format!("  {pre}{}...", if first { "Starting app" } else { "Restarting app" }));
     let mut report_step = |port: u16, r: Result<(), &str>| match r {
         Ok(()) => ui.step(&pre, &format!("tova-{}@{port} {} and healthy", m.app, if first { "started" } else { "restarted" }), true),
@@ -627,6 +642,34 @@ fn deploy_host_inner(ctx: &HostCtx, p: &mut HostPlan) -> Result<Outcome, String>
     let pruned = release::prune(remote, layout, &m.app, m.keep_releases)?;
     if !pruned.is_empty() {
         ui.step(&pre, &format!("Pruned {} (keeping {})", pruned.join(", "), m.keep_releases), true);
+    }
+    Ok(Outcome::Deployed { version, infra_changed, sent: stats.sent, reused: stats.reused })
+}
+
+/// A static app has nothing to restart: the live release is checked through
+/// Caddy on the host (the document at `/`), and a failed check flips back.
+fn verify_static(ctx: &HostCtx, remote: &mut Remote, pre: &str, version: String, old: Option<String>, (stats, infra_changed): (release::UploadStats, usize)) -> Result<Outcome, String> {
+    let m = &ctx.loaded.manifest;
+    let layout = &ctx.opts.connect.layout;
+    let ui = &ctx.ui;
+    match services::check_site(remote, &m.domain, m.tls, m.health.timeout_secs) {
+        Ok(()) => ui.step(pre, &format!("{} answers through Caddy", m.domain), true),
+        Err(reason) => {
+            ui.step(pre, &format!("{} answers through Caddy", m.domain), false);
+            let _ = release::mark_failed(remote, layout, &m.app, &version);
+            let Some(old) = old else {
+                return Err(reason);
+            };
+            release::flip(remote, layout, &m.app, &old)?;
+            ui.step(pre, &format!("current → releases/{old} (was {version})"), true);
+            let _ = registry::set_version(remote, layout, &m.app, &old);
+            return Ok(Outcome::RolledBack { failed: version, to: old, reason });
+        }
+    }
+    registry::set_version(remote, layout, &m.app, &version)?;
+    let pruned = release::prune(remote, layout, &m.app, m.keep_releases)?;
+    if !pruned.is_empty() {
+        ui.step(pre, &format!("Pruned {} (keeping {})", pruned.join(", "), m.keep_releases), true);
     }
     Ok(Outcome::Deployed { version, infra_changed, sent: stats.sent, reused: stats.reused })
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::emit::inventory::group_name;
 use crate::emit::roles::LAYERS;
-use crate::manifest::model::{Batch, Manifest, Runtime, Tls};
+use crate::manifest::model::{AppKind, Batch, Manifest, Runtime, Tls};
 
 /// First port of the default `tova_ports`; the deploy workflow overrides the
 /// list with `-e` from the host registry.
@@ -41,11 +41,45 @@ pub(crate) fn playbook_yaml(m: &Manifest) -> String {
     crate::emit::yaml_out::to_yaml(&Value::Array(vec![Value::Object(play)]))
 }
 
-/// Roles the app needs, in layer order: `databases` only when it has one.
+/// Roles the app needs, in layer order: `databases` only when it has one;
+/// a static app has no databases, secrets or services.
 pub(crate) fn roles_for(m: &Manifest) -> Vec<&'static str> {
     let db = &m.databases;
     let has_db = db.postgres.is_some() || db.redis.is_some() || db.sqlite.is_some();
-    LAYERS.into_iter().filter(|r| *r != "databases" || has_db).collect()
+    let server = m.kind == AppKind::Server;
+    LAYERS
+        .into_iter()
+        .filter(|r| match *r {
+            "databases" => server && has_db,
+            "secrets" | "services" => server,
+            _ => true,
+        })
+        .collect()
+}
+
+/// The app paths as one anchored regular expression for Caddy's
+/// `path_regexp`: `:param` is one segment, `*`/`*name` the rest. Literal
+/// characters that mean something in a regex are written as a one-character
+/// class (`[.]`), so the Caddyfile token needs neither quotes nor backslashes.
+pub(crate) fn paths_regex(paths: &[String]) -> String {
+    let alternatives: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            p.split('/')
+                .map(|seg| {
+                    if seg.starts_with('*') {
+                        ".*".to_owned()
+                    } else if seg.starts_with(':') {
+                        "[^/]+".to_owned()
+                    } else {
+                        seg.chars().map(|c| if ".+()$".contains(c) { format!("[{c}]") } else { c.to_string() }).collect()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    format!("^(?:{})$", alternatives.join("|"))
 }
 
 /// Every app-specific value the roles read, sorted by name.
@@ -63,7 +97,13 @@ pub(crate) fn vars(m: &Manifest) -> Map<String, Value> {
             }),
         ),
         ("tova_instances", json!(m.instances)),
-        ("tova_ports", json!((0..m.instances.max(1)).map(|i| FIRST_PORT + i).collect::<Vec<_>>())),
+        (
+            "tova_ports",
+            match m.kind {
+                AppKind::Server => json!((0..m.instances.max(1)).map(|i| FIRST_PORT + i).collect::<Vec<_>>()),
+                AppKind::Static => json!([]),
+            },
+        ),
         ("tova_memory_max", json!(m.memory_bytes)),
         ("tova_branch", json!(m.branch)),
         ("tova_health_path", json!(m.health.path)),
@@ -75,13 +115,21 @@ pub(crate) fn vars(m: &Manifest) -> Map<String, Value> {
         ("tova_start", json!(m.start.as_deref().unwrap_or(DEFAULT_START))),
         ("tova_module_retention_secs", json!(m.module_retention_secs)),
         ("tova_static_files", json!(m.proxy.static_files)),
+        ("tova_app_server", json!(m.kind == AppKind::Server)),
+        ("tova_document", json!(m.proxy.document)),
+        ("tova_asset_prefix", json!(m.proxy.asset_prefix)),
     ];
+    if !m.proxy.app_paths.is_empty() {
+        v.push(("tova_app_paths", json!(m.proxy.app_paths)));
+        v.push(("tova_app_paths_regex", json!(paths_regex(&m.proxy.app_paths))));
+    }
     match &m.runtime {
         Runtime::Bun { url } => {
             v.push(("tova_runtime", json!("bun")));
             v.push(("tova_bun_url", json!(url)));
         }
         Runtime::Node => v.push(("tova_runtime", json!("node"))),
+        Runtime::None => v.push(("tova_runtime", json!("none"))),
     }
     if let Some(build) = &m.build {
         v.push(("tova_build", json!(build)));
@@ -96,9 +144,11 @@ pub(crate) fn vars(m: &Manifest) -> Map<String, Value> {
         v.push(("tova_postgres_db", json!(pg.name)));
         v.push(("tova_postgres_user", json!(pg.user)));
         v.push(("tova_postgres_port", json!(pg.port)));
+        v.push(("tova_postgres_url_env", json!(pg.url_env)));
     }
     if let Some(redis) = &m.databases.redis {
         v.push(("tova_redis_prefix", json!(redis.prefix)));
+        v.push(("tova_redis_url_env", json!(redis.url_env)));
         if let Some(max) = &redis.maxmemory {
             v.push(("tova_redis_maxmemory", json!(max)));
         }
@@ -124,26 +174,26 @@ pub(crate) fn vars(m: &Manifest) -> Map<String, Value> {
     if !m.data_files.is_empty() {
         v.push(("tova_data_files", data_files(m)));
     }
+    if m.kind == AppKind::Static {
+        // Nothing runs: the app server's settings would only be noise.
+        const SERVER_VARS: &[&str] = &[
+            "tova_health_interval", "tova_health_path", "tova_health_timeout", "tova_instances", "tova_memory_max",
+            "tova_ports", "tova_restart_on_failure", "tova_start",
+        ];
+        v.retain(|(k, _)| !SERVER_VARS.contains(k));
+    }
     v.sort_by(|a, b| a.0.cmp(b.0));
     v.into_iter().map(|(k, val)| (k.to_string(), val)).collect()
 }
 
 /// Data files as `{name, src, dest}`: `src` relative to the project root,
-/// `dest` a file name inside the app's data dir (the path, flattened with
-/// `_`, when two files share a name).
+/// `dest` the same path inside the app's data dir (the app's working
+/// directory), so the app reads them where it read them in the project.
 fn data_files(m: &Manifest) -> Value {
     let mut files: Vec<(String, String)> = m.data_files.iter().map(|f| (f.name.clone(), normalize_rel(&f.path))).collect();
     files.sort();
     files.dedup();
-    let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
-    let items: Vec<Value> = files
-        .iter()
-        .map(|(name, path)| {
-            let clash = files.iter().filter(|(_, other)| base(other) == base(path)).count() > 1;
-            let dest = if clash { path.replace('/', "_") } else { base(path) };
-            json!({"name": name, "src": path, "dest": dest})
-        })
-        .collect();
+    let items: Vec<Value> = files.iter().map(|(name, path)| json!({"name": name, "src": path, "dest": path})).collect();
     Value::Array(items)
 }
 

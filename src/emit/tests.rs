@@ -26,6 +26,7 @@ pub(crate) fn minimal() -> Manifest {
         servers: vec![SshTarget { user: Some("root".into()), host: "203.0.113.10".into(), port: None }],
         domain: "notes.example.com".into(),
         tls: Tls::Auto,
+        kind: AppKind::Server,
         instances: 1,
         memory_bytes: 512 * 1024 * 1024,
         branch: "main".into(),
@@ -40,7 +41,11 @@ pub(crate) fn minimal() -> Manifest {
         start: None,
         env_vars: IndexMap::new(),
         databases: Databases::default(),
-        proxy: Proxy::default(),
+        proxy: Proxy {
+            asset_prefix: "/.tova-out/".into(),
+            app_paths: vec!["/healthz".into(), "/rpc/*".into()],
+            ..Proxy::default()
+        },
         secrets: Secrets::default(),
         data_files: Vec::new(),
         module_retention_secs: 7 * 24 * 3600,
@@ -48,12 +53,12 @@ pub(crate) fn minimal() -> Manifest {
 }
 
 fn postgres(m: &mut Manifest) {
-    m.databases.postgres = Some(Postgres { name: format!("{}_db", m.app), user: format!("tova_{}", m.app), port: 5432 });
+    m.databases.postgres = Some(Postgres { name: format!("{}_db", m.app), user: format!("tova_{}", m.app), port: 5432, url_env: "DATABASE_URL".into() });
     m.secrets.auto.push("DATABASE_URL".into());
 }
 
 fn redis(m: &mut Manifest) {
-    m.databases.redis = Some(Redis { prefix: format!("{}:", m.app), maxmemory: Some("256mb".into()) });
+    m.databases.redis = Some(Redis { prefix: format!("{}:", m.app), maxmemory: Some("256mb".into()), url_env: "REDIS_URL".into() });
     m.secrets.auto.push("REDIS_URL".into());
 }
 
@@ -68,7 +73,16 @@ fn cases() -> Vec<(&'static str, Manifest)> {
     add("sqlite", &|m| m.databases.sqlite = Some(Sqlite { path: "./notes.db".into() }));
     add("postgres", &postgres);
     add("redis", &redis);
-    add("browser", &|m| m.proxy.static_files = true);
+    add("browser", &|m| {
+        m.proxy.static_files = true;
+        m.proxy.document = true;
+        m.proxy.app_paths = vec!["/api/message".into(), "/docs".into(), "/healthz".into(), "/openapi.json".into(), "/rpc/*".into(), "/users/:id".into()];
+    });
+    add("static", &|m| {
+        m.kind = AppKind::Static;
+        m.runtime = Runtime::None;
+        m.proxy = Proxy { static_files: true, document: true, asset_prefix: "/docs/.tova-out/".into(), ..Proxy::default() };
+    });
     add("jwt", &|m| m.secrets.required = vec!["JWT_SECRET".into()]);
     add("cors", &|m| m.proxy.cors_origins = vec!["https://app.example.com".into(), "https://admin.example.com".into()]);
     add("websocket", &|m| m.proxy.websocket_paths = vec!["/ws".into()]);
@@ -112,6 +126,7 @@ fn case_outputs(m: &Manifest) -> Vec<(String, String)> {
         ("playbook.yml".to_string(), text(&format!("playbooks/{}.yml", m.env))),
         ("inventory.yml".to_string(), text(&format!("inventory/{}.yml", m.env))),
     ];
+    let roles = playbook::roles_for(m);
     for (name, template) in [
         ("app.caddy", "roles/proxy/templates/app.caddy.j2"),
         ("app@.service", "roles/services/templates/app@.service.j2"),
@@ -119,7 +134,10 @@ fn case_outputs(m: &Manifest) -> Vec<(String, String)> {
         ("health.timer", "roles/services/templates/health.timer.j2"),
         ("env", "roles/secrets/templates/env.j2"),
     ] {
-        out.push((name.to_string(), render(m, &text(template))));
+        // Only the templates of the roles the app's playbook runs.
+        if roles.iter().any(|r| template.starts_with(&format!("roles/{r}/"))) {
+            out.push((name.to_string(), render(m, &text(template))));
+        }
     }
     out
 }
@@ -221,6 +239,7 @@ fn adding_postgres_only_adds_postgres_lines() {
         vec![
             "    tova_postgres_db: notes_db",
             "    tova_postgres_port: 5432",
+            "    tova_postgres_url_env: DATABASE_URL",
             "    tova_postgres_user: tova_notes",
             "    tova_secrets_auto: [DATABASE_URL]",
             "    - role: ../roles/databases",
@@ -234,7 +253,7 @@ fn adding_postgres_only_adds_postgres_lines() {
     postgres(&mut both);
     let (added, removed) = line_changes(&with_redis, &both);
     assert_eq!(removed, vec!["    tova_secrets_auto: [REDIS_URL]"]);
-    assert_eq!(added.len(), 4, "{added:?}");
+    assert_eq!(added.len(), 5, "{added:?}");
 }
 
 #[test]
@@ -255,7 +274,7 @@ fn check_detects_a_one_character_change_and_writes_nothing() {
     let diff = String::from_utf8(out).unwrap();
     assert_eq!(
         diff,
-        "--- a/playbooks/prod.yml\n+++ b/playbooks/prod.yml\n@@ -12,7 +12,7 @@\n     tova_domain: notes.example.com\n     tova_env: prod\n     tova_health_interval: 30\n-    tova_health_path: /healthz\n+    tova_health_path: /healthy\n     tova_health_timeout: 5\n     tova_instances: 1\n     tova_keep_releases: 5\n"
+        "--- a/playbooks/prod.yml\n+++ b/playbooks/prod.yml\n@@ -17,7 +17,7 @@\n     tova_domain: notes.example.com\n     tova_env: prod\n     tova_health_interval: 30\n-    tova_health_path: /healthz\n+    tova_health_path: /healthy\n     tova_health_timeout: 5\n     tova_instances: 1\n     tova_keep_releases: 5\n"
     );
     assert_eq!(std::fs::read(dir.path().join("playbooks/prod.yml")).unwrap(), before, "--check writes nothing");
 
@@ -343,6 +362,9 @@ fn ansible_playbook_syntax_check_passes() {
     full.databases.sqlite = Some(Sqlite { path: "db/notes.db".into() });
     full.proxy = Proxy {
         static_files: true,
+        document: true,
+        asset_prefix: "/.tova-out/".into(),
+        app_paths: vec!["/healthz".into(), "/rpc/*".into(), "/users/:id".into()],
         websocket_paths: vec!["/ws".into()],
         sse_paths: vec!["/events".into()],
         cors_origins: vec!["https://a.example".into()],
@@ -372,9 +394,9 @@ fn ansible_playbook_syntax_check_passes() {
 #[test]
 fn examples_compiled_output_is_committed() {
     let bless = std::env::var_os("BERTH_BLESS").is_some();
-    for name in ["minimal", "shop"] {
+    for name in ["minimal", "shop", "todo", "fullstack", "api", "site"] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
-        assert!(std::fs::read_dir(&dir).unwrap().any(|e| e.unwrap().path().extension().is_some_and(|x| x == "tova")));
+        assert!(dir.join("tova.toml").is_file() && dir.join("src/app.tova").is_file(), "examples/{name} is laid out as Tova lays out a project");
         // The real front end reads the example's .tova files.
         let manifests = super::load_manifests(&dir).unwrap_or_else(|d| panic!("{}", d.iter().map(|x| x.to_string()).collect::<String>()));
         let files = compile(&manifests).unwrap();
@@ -399,12 +421,13 @@ out = [env.from_string(t).render(**job["vars"]) for t in job["templates"]]
 json.dump(out, sys.stdout)
 "#;
     use std::io::Write as _;
-    let templates: Vec<String> = roles::role_files()
-        .into_iter()
-        .filter(|(p, _)| p.ends_with(".j2"))
-        .map(|(_, b)| String::from_utf8(b).unwrap())
-        .collect();
     for (case, m) in cases() {
+        let used = playbook::roles_for(&m);
+        let templates: Vec<String> = roles::role_files()
+            .into_iter()
+            .filter(|(p, _)| p.ends_with(".j2") && used.iter().any(|r| p.starts_with(&format!("roles/{r}/"))))
+            .map(|(_, b)| String::from_utf8(b).unwrap())
+            .collect();
         let job = serde_json::json!({"vars": playbook::vars(&m), "templates": templates});
         let mut child = Command::new("python3")
             .args(["-c", SCRIPT])

@@ -191,6 +191,44 @@ be evaluated. Use single quotes for text that contains literal braces.",
         fix: "domain: \"myapp.com\"",
     },
     Code {
+        code: "B0126",
+        title: "a berth setting in a deploy block",
+        explanation: "Tova's analyzer accepts only seed 003's fields in a deploy block (server, domain, instances, \
+memory, branch, health, health_interval, health_timeout, restart_on_failure, keep_releases) and fails `tova build` \
+on any other key. berth still reads its own settings there (app, rolling, max_fail, runtime, bun_url, \
+module_retention, bundle, build, start, tls), but they belong in tova.toml, which Tova tolerates.",
+        fix: "# tova.toml\n[deploy.prod]\ntls = \"internal\"\nrolling = 1",
+    },
+    Code {
+        code: "B0127",
+        title: "a setting given twice",
+        explanation: "The same setting is in the deploy block and in tova.toml `[deploy.<env>]`. berth does not guess \
+which one you meant.",
+        fix: "Keep it in tova.toml and remove it from the deploy block.",
+    },
+    Code {
+        code: "B0128",
+        title: "a separator between deploy fields",
+        explanation: "berth reads `server: \"a\", domain: \"b\"`, but Tova's own parser refuses `,` (and `;`) between the \
+fields of a deploy block (`Unexpected token in deploy block`), so `tova build` would fail. Separators inside `env { }` \
+and `db { }` are fine.",
+        fix: "deploy \"prod\" {\n  server: \"root@203.0.113.10\"\n  domain: \"myapp.com\"\n}",
+    },
+    Code {
+        code: "B0129",
+        title: "tova.toml is not valid TOML",
+        explanation: "berth reads the project's tova.toml (`[project] name` and `entry`, `[build] output`, `[deploy] base`, \
+and its own `[deploy.<env>]` tables) and could not parse it.",
+        fix: "Fix the line named in the message; `tova build` reads the same file.",
+    },
+    Code {
+        code: "B0130",
+        title: "settings for an environment that has no deploy block",
+        explanation: "tova.toml has a `[deploy.<env>]` table whose name matches no `deploy \"<env>\" { }` block, so its \
+settings would silently apply to nothing (often a typo in the table name).",
+        fix: "Rename the table to an existing environment, or add the deploy block.",
+    },
+    Code {
         code: "B0201",
         title: "no deploy block for this environment",
         explanation: "`--env NAME` names a deploy block that does not exist in the project's .tova files.",
@@ -243,6 +281,54 @@ berth keeps secrets in the server's .env.production file instead.",
         explanation: "A `server { db { } }` names an engine berth does not provision (only PostgreSQL, Redis and SQLite). \
 The app will need an externally managed database.",
         fix: "Point the app at an external database through an env secret, or use postgres / sqlite.",
+    },
+    Code {
+        code: "B0303",
+        title: "database engine unknown",
+        explanation: "A `server { db { } }` has a URL berth cannot read (from the environment or an expression) and no \
+`driver:`, so berth cannot tell what to provision. Nothing is provisioned for it, and the URL's variable is a \
+required secret. Tova's own compiler would open an in-memory SQLite database for it.",
+        fix: "db { driver: \"postgres\", url: env(\"DATABASE_URL\") }",
+    },
+    Code {
+        code: "B0304",
+        title: "Tova's compiler reads this database differently",
+        explanation: "Tova's compiler takes a database's engine from a `driver:` string only (exactly \"postgres\" or \
+\"mysql\"; anything else is SQLite), SQLite's file from `path:` only (none is an in-memory database), and refuses \
+`type:` (a reserved word). berth provisions what the docs' form says (`adapter:`, `type:`, `engine:`, a URL's \
+scheme, `database:`), but the built app would not use it: it would run on an in-memory SQLite database and lose \
+its data on every restart. Tova's server `db { }` has no Redis driver; Redis is declared in the deploy block.",
+        fix: "server {\n  db { driver: \"postgres\", url: env(\"DATABASE_URL\") }\n}\ndeploy \"prod\" {\n  db { redis { } }\n}",
+    },
+    Code {
+        code: "B0305",
+        title: "the health path is not served",
+        explanation: "The deploy checks the health path on every instance after each restart and rolls back when it \
+does not answer. No `route GET` or `health` declaration of the server serves it, so the first deploy would fail its \
+health check. The path is `health:` of the deploy block, else the server's last `health \"/path\"`, else `/healthz`.",
+        fix: "server {\n  route GET \"/healthz\" => fn() { \"ok\" }\n}",
+    },
+    Code {
+        code: "B0306",
+        title: "a server setting on a static app",
+        explanation: "The project has `browser { }` and no `server { }` block: it deploys as a static export that Caddy \
+serves alone, with no runtime, instances or health checks of an app server. The setting has no effect.",
+        fix: "Remove the setting, or add the `server { }` block it is meant for.",
+    },
+    Code {
+        code: "B0307",
+        title: "an in-memory database",
+        explanation: "The database has no file: Tova opens SQLite in memory when `path:` is missing, so every restart, \
+deploy and rollback starts from an empty database.",
+        fix: "db { path: \"./data.db\" }",
+    },
+    Code {
+        code: "B0308",
+        title: "a connection URL written in source",
+        explanation: "The server's `db { url: \"postgres://…\" }` is a literal, so the app connects there, while berth \
+provisions a database of its own for the app and writes its URL (with a password generated on the host) to \
+DATABASE_URL (REDIS_URL for Redis) in .env.production. The literal also tends to carry credentials into source control.",
+        fix: "db { driver: \"postgres\", url: env(\"DATABASE_URL\") }",
     },
     Code {
         code: "B0600",

@@ -120,9 +120,21 @@ pub(crate) fn parse(file: &Path, src: &str, tokens: &[Token], block: &Block) -> 
         }
     };
     let mut out = DeployBlock { name, name_span, span, props: Vec::new(), env: Vec::new(), db: Vec::new() };
+    let mut separator_reported = false;
     while p.pos < p.end {
         let t = &tokens[p.pos];
         if t.is_punct(src, ',') || t.is_punct(src, ';') {
+            // berth reads `a: 1, b: 2`, but Tova's own parser refuses a
+            // separator between deploy fields: `tova build` would fail.
+            if !separator_reported {
+                separator_reported = true;
+                let c = t.text(src).to_owned();
+                p.diags.push(
+                    Diagnostic::warning("B0128", format!("`tova build` rejects `{c}` between deploy fields"))
+                        .at(p.span(t), Some(src))
+                        .hint("put each field on its own line, without a separator"),
+                );
+            }
             p.pos += 1;
             continue;
         }
@@ -231,7 +243,7 @@ impl<'a> Parser<'a> {
                     "B0101",
                     format!("unexpected `{text}` after the value of `{key}`"),
                     self.span(next),
-                    "put each property on its own line or separate them with `,`",
+                    "put each property on its own line",
                 );
                 self.skip_line();
             }
@@ -415,7 +427,9 @@ mod tests {
     fn parses_every_shape_with_spans() {
         let src = "deploy \"prod\" {\n  server: [\"a@h1\", \"h2:2222\"]\n  instances: 2, memory: \"1gb\"\n  restart_on_failure: false\n  env {\n    NODE_ENV: \"production\"\n    RETRIES: -3\n  }\n  db {\n    postgres { name: \"x\", port: 5433 }\n    redis { }\n  }\n}\n";
         let (block, diags) = parse_src(src);
-        assert!(diags.is_empty(), "{diags:?}");
+        // berth reads the `,` between fields; Tova's parser would not.
+        let got: Vec<_> = diags.iter().map(|d| (d.code, d.is_error(), d.span.as_ref().unwrap().line, d.span.as_ref().unwrap().col)).collect();
+        assert_eq!(got, vec![("B0128", false, 3, 15)]);
         let b = block.unwrap();
         assert_eq!(b.name, "prod");
         assert_eq!(b.props.len(), 4);

@@ -6,6 +6,7 @@ pub(crate) mod facts;
 pub(crate) mod lexer;
 pub(crate) mod scanner;
 pub(crate) mod token;
+pub(crate) mod tova_toml;
 
 /// `berth explain CODE`: prints the long text of a diagnostic code.
 pub(crate) fn explain(code: &str) -> i32 {

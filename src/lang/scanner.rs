@@ -1,5 +1,5 @@
 //! The tolerant block finder: locates the top-level `deploy`, `server`,
-//! `browser`/`client`, `security` and `data` blocks of any Tova file and
+//! `browser`/`client`, `security`, `data` and `auth` blocks of any Tova file and
 //! skips everything else. Brackets are balanced over lexer tokens, so text in
 //! strings, comments and regexes never shifts a block boundary.
 
@@ -14,6 +14,8 @@ pub(crate) enum BlockKind {
     Browser,
     Security,
     Data,
+    /// The top-level `auth { }` block (providers, secret, protected routes).
+    Auth,
 }
 
 impl BlockKind {
@@ -24,6 +26,7 @@ impl BlockKind {
             "browser" | "client" => BlockKind::Browser,
             "security" => BlockKind::Security,
             "data" => BlockKind::Data,
+            "auth" => BlockKind::Auth,
             _ => return None,
         })
     }
@@ -84,7 +87,7 @@ pub(crate) fn scan(src: &str) -> Scanned {
             if let Some(kind) = BlockKind::from_word(t.text(src)) {
                 let mut j = i + 1;
                 let mut name = None;
-                if kind != BlockKind::Data && tokens.get(j).is_some_and(|n| n.kind == TokenKind::Str) {
+                if !matches!(kind, BlockKind::Data | BlockKind::Auth) && tokens.get(j).is_some_and(|n| n.kind == TokenKind::Str) {
                     name = Some(j);
                     j += 1;
                 }
@@ -199,7 +202,7 @@ deploy "prod" { server: "a" }
         let mut files = Vec::new();
         collect(dir, &mut files);
         files.sort();
-        let header = regex::Regex::new(r#"^(deploy|server|browser|client|security|data)( +"[^"]*")? *\{"#).unwrap();
+        let header = regex::Regex::new(r#"^(deploy|server|browser|client|security|data|auth)( +"[^"]*")? *\{"#).unwrap();
         let mut failures = Vec::new();
         for file in &files {
             let src = std::fs::read_to_string(file).unwrap();

@@ -5,13 +5,13 @@
 use indexmap::IndexMap;
 
 use super::model::{
-    Batch, Databases, DataFile, Health, Manifest, Postgres, Proxy, Redis, Runtime, Secrets, Sqlite, SshTarget, Tls,
+    AppKind, Batch, Databases, DataFile, Health, Manifest, Postgres, Proxy, Redis, Runtime, Secrets, Sqlite, SshTarget, Tls,
 };
 use super::project::Sources;
 use super::validate;
 use crate::diagnostic::{Diagnostic, Span};
 use crate::lang::deploy_parser::{DeployBlock, Engine, Item, Prop, Value};
-use crate::lang::facts::Facts;
+use crate::lang::facts::{DbDecl, EnvDecl, Facts, UrlSource};
 
 /// Every deploy property, with an example used in type hints.
 pub(crate) const PROPERTIES: &[(&str, &str)] = &[
@@ -47,6 +47,29 @@ pub(crate) const MIN_RETENTION_SECS: u64 = 86_400;
 
 /// Names berth itself sets for the process; never required secrets.
 const MANAGED_ENV: &[&str] = &["PORT", "NODE_ENV"];
+
+/// Project-wide defaults, from tova.toml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Defaults {
+    /// `[build] output`.
+    pub(crate) bundle: String,
+    /// `[deploy] base`, ending in `/`.
+    pub(crate) asset_base: String,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults { bundle: DEFAULT_BUNDLE.to_owned(), asset_base: "/".to_owned() }
+    }
+}
+
+/// The segment Tova's page puts before the bundle's files, whatever
+/// `[build] output` is: `<script src="<base>.tova-out/client.<hash>.js">`.
+pub(crate) const ASSET_DIR: &str = ".tova-out/";
+
+/// Settings that do nothing for a static app (no `server { }` block).
+const SERVER_ONLY: &[&str] =
+    &["instances", "memory", "restart_on_failure", "health", "health_interval", "health_timeout", "runtime", "bun_url", "start"];
 
 /// The closest known name, for "did you mean" hints.
 pub(crate) fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
@@ -163,6 +186,7 @@ pub(crate) fn infer(
     app: &str,
     block: &DeployBlock,
     facts: &Facts,
+    defaults: &Defaults,
     data_exists: &dyn Fn(&str) -> bool,
 ) -> Result<(Manifest, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut cx = Cx { sources, diags: Vec::new() };
@@ -240,13 +264,48 @@ pub(crate) fn infer(
             .unwrap_or_default(),
         None => "main".to_owned(),
     };
+    // An app server with a browser is a static export when nothing serves it.
+    let kind = if facts.servers == 0 && facts.browsers > 0 { AppKind::Static } else { AppKind::Server };
+    if kind == AppKind::Static {
+        for key in SERVER_ONLY {
+            if let Some(p) = props.get(key) {
+                let d = cx.sources.error(
+                    "B0306",
+                    format!("`{key}` has no effect: this app has no `server {{ }}` block"),
+                    &p.key_span,
+                    "Caddy serves the static export alone; remove the setting, or add a server block",
+                );
+                cx.diags.push(Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d });
+            }
+        }
+    }
     let health_path = match get("health") {
         Some(item) => cx
             .string("health", item)
             .and_then(|s| cx.check("B0123", item, validate::url_path(s), "write an absolute path such as \"/healthz\"").map(|_| s.to_owned()))
             .unwrap_or_default(),
-        None => "/healthz".to_owned(),
+        // Tova serves the last `health "/path"` of the server.
+        None => facts.health_paths.last().map(|h| h.value.clone()).unwrap_or_else(|| "/healthz".to_owned()),
     };
+    // Only a server block berth can read tells which paths the app serves.
+    if kind == AppKind::Server && facts.servers > 0 && !health_path.is_empty() && !health_served(&health_path, facts) {
+        let set = props.get("health").map(|p| p.value.span.clone());
+        let at = set.clone().or_else(|| facts.server_spans.first().cloned()).unwrap_or_else(|| block.span.clone());
+        let message = if set.is_some() {
+            format!("no route or health declaration serves the health path `{health_path}`")
+        } else {
+            format!("no route or health declaration serves the default health path `{health_path}`")
+        };
+        let d = cx.sources.error(
+            "B0305",
+            message,
+            &at,
+            format!(
+                "the deploy's health check would fail and roll back; add `route GET \"{health_path}\" => fn() {{ \"ok\" }}` (or `health \"{health_path}\"`) to `server {{ }}`, or set `health:` to a GET route the app serves"
+            ),
+        );
+        cx.diags.push(Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d });
+    }
     let interval = get("health_interval").and_then(|i| cx.int("health_interval", i, 2, 86_400)).unwrap_or(30) as u32;
     let timeout = match get("health_timeout") {
         Some(item) => match cx.int("health_timeout", item, 1, 86_400) {
@@ -308,7 +367,11 @@ pub(crate) fn infer(
             .unwrap_or_default(),
         None => DEFAULT_BUN_URL.to_owned(),
     };
-    let runtime = if runtime_name == Some("node") { Runtime::Node } else { Runtime::Bun { url: bun_url } };
+    let runtime = match (kind, runtime_name) {
+        (AppKind::Static, _) => Runtime::None,
+        (_, Some("node")) => Runtime::Node,
+        _ => Runtime::Bun { url: bun_url },
+    };
     let module_retention_secs = match get("module_retention") {
         Some(item) => match cx
             .string("module_retention", item)
@@ -333,7 +396,7 @@ pub(crate) fn infer(
             .string("bundle", item)
             .and_then(|s| cx.check("B0123", item, validate::relative_path(s), "write a folder inside the project, e.g. \".tova-out\""))
             .unwrap_or_default(),
-        None => DEFAULT_BUNDLE.to_owned(),
+        None => defaults.bundle.clone(),
     };
     let build = get("build").and_then(|item| {
         cx.string("build", item)
@@ -362,7 +425,7 @@ pub(crate) fn infer(
 
     let env_vars = env_block(&mut cx, &block.env);
     let databases = databases(&mut cx, app, &block.db, facts);
-    let proxy = proxy(&mut cx, facts);
+    let proxy = proxy(&mut cx, kind, facts, &defaults.asset_base, &health_path);
     let secrets = secrets(&mut cx, &databases, &env_vars, facts);
     let data_files = data_files(&mut cx, facts, data_exists);
 
@@ -376,6 +439,7 @@ pub(crate) fn infer(
         servers,
         domain,
         tls,
+        kind,
         instances,
         memory_bytes,
         branch,
@@ -445,41 +509,211 @@ fn env_block(cx: &mut Cx<'_>, env: &[Prop]) -> IndexMap<String, String> {
     out
 }
 
+/// A database engine's canonical name: `postgres`, `redis`, `sqlite`,
+/// `mysql`, or the word itself.
+fn canonical_engine(word: &str) -> String {
+    match word.to_ascii_lowercase().as_str() {
+        "postgres" | "postgresql" | "pg" | "psql" => "postgres".into(),
+        "redis" | "rediss" => "redis".into(),
+        "sqlite" | "sqlite3" | "file" => "sqlite".into(),
+        "mysql" | "mariadb" => "mysql".into(),
+        other => other.into(),
+    }
+}
+
+/// The scheme of a connection URL (`postgres://…`, `sqlite:./data.db`).
+fn url_scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    (!scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+')).then_some(scheme)
+}
+
+/// SQLite's file in a `sqlite:PATH`, `sqlite://PATH` or `file:PATH` URL.
+fn sqlite_url_path(url: &str) -> Option<String> {
+    let rest = url.split_once(':')?.1;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split(['?', '#']).next().unwrap_or("");
+    (!path.is_empty()).then(|| path.to_owned())
+}
+
+/// One `server { db { } }` as berth reads it: the engine, where it came
+/// from, the variable its URL is read from and SQLite's file.
+struct ResolvedDb<'a> {
+    engine: Option<String>,
+    /// `driver`, `adapter`, `type`, `engine`, `url` or `path`.
+    engine_from: &'static str,
+    /// As written (`postgresql`), for the compatibility hint.
+    engine_word: Option<&'a str>,
+    url_env: Option<String>,
+    sqlite_path: Option<(String, &'static str, crate::diagnostic::Span)>,
+}
+
+fn resolve_db<'a>(decl: &'a DbDecl, env_decls: &[EnvDecl]) -> ResolvedDb<'a> {
+    let (url_env, url_text) = match decl.url.as_ref().map(|u| &u.value) {
+        Some(UrlSource::Env(name)) => (Some(name.clone()), None),
+        Some(UrlSource::Name(name)) => match env_decls.iter().find(|d| d.name.value == *name) {
+            Some(d) => (Some(name.clone()), d.default.clone()),
+            None => (None, None),
+        },
+        Some(UrlSource::Literal(url)) => (None, Some(url.clone())),
+        _ => (None, None),
+    };
+    let mut r = ResolvedDb { engine: None, engine_from: "", engine_word: None, url_env, sqlite_path: None };
+    if let Some((word, key)) = &decl.engine {
+        r.engine = Some(canonical_engine(word));
+        r.engine_from = key;
+        r.engine_word = Some(word);
+    } else if let Some(scheme) = url_text.as_deref().and_then(url_scheme) {
+        r.engine = Some(canonical_engine(scheme));
+        r.engine_from = "url";
+    } else if decl.path.is_some() {
+        r.engine = Some("sqlite".into());
+        r.engine_from = "path";
+    }
+    if r.engine.as_deref() == Some("sqlite") {
+        r.sqlite_path = match &decl.path {
+            Some((p, key)) => Some((p.value.clone(), *key, p.span.clone())),
+            None => url_text.as_deref().and_then(sqlite_url_path).map(|p| (p, "url", decl.url.as_ref().map(|u| u.span.clone()).unwrap_or(decl.span.clone()))),
+        };
+    }
+    r
+}
+
+/// How Tova's own compiler reads the same `db { }`: it takes the engine from
+/// a `driver:` string only (exactly "postgres" or "mysql"; anything else is
+/// SQLite) and SQLite's file from `path:` only (none is an in-memory
+/// database); `type` is a reserved word its parser refuses there.
+fn tova_compat(r: &ResolvedDb<'_>, decl: &DbDecl) -> Option<(String, String)> {
+    let engine = r.engine.as_deref()?;
+    let fix = |e: &str| format!("write `driver: \"{e}\"` in the db block (Tova's compiler reads the engine from `driver:` only)");
+    let reserved = if r.engine_from == "type" { "`type` is a reserved word in Tova (`tova build` fails on `db { type: … }`); " } else { "" };
+    match engine {
+        "redis" => Some((
+            format!("{reserved}Tova's server `db {{ }}` has no Redis driver; the built app would open an in-memory SQLite database"),
+            "declare Redis in the deploy block instead: `db { redis { } }` (the app reads REDIS_URL)".into(),
+        )),
+        _ if r.engine_from == "type" => Some(("`type` is a reserved word in Tova: `tova build` fails on `db { type: … }`".into(), fix(engine))),
+        "postgres" | "mysql" if r.engine_from != "driver" => Some((
+            format!("Tova's compiler takes the engine from `driver:` only; with `{}:` the built app would open an in-memory SQLite database", r.engine_from),
+            fix(engine),
+        )),
+        "postgres" | "mysql" if r.engine_word != Some(engine) => Some((
+            format!("Tova's compiler recognises `driver: \"{engine}\"` exactly; \"{}\" gives an in-memory SQLite database", r.engine_word.unwrap_or_default()),
+            fix(engine),
+        )),
+        "sqlite" => match &decl.path {
+            Some((_, "database")) => Some((
+                "Tova's compiler reads SQLite's file from `path:`, not `database:`; the built app would keep its data in memory".into(),
+                "write `path: \"app.db\"`".into(),
+            )),
+            None if r.sqlite_path.is_some() => Some((
+                "Tova's compiler reads SQLite's file from `path:`, not from `url:`; the built app would keep its data in memory".into(),
+                "write `path: \"./data.db\"`".into(),
+            )),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn databases(cx: &mut Cx<'_>, app: &str, engines: &[Engine], facts: &Facts) -> Databases {
     let under = app.replace('-', "_");
-    let default_pg = || Postgres { name: format!("{under}_db"), user: format!("tova_{under}"), port: 5432 };
-    let default_redis = || Redis { prefix: format!("{app}:"), maxmemory: None };
+    let default_pg = || Postgres { name: format!("{under}_db"), user: format!("tova_{under}"), port: 5432, url_env: "DATABASE_URL".into() };
+    let default_redis = || Redis { prefix: format!("{app}:"), maxmemory: None, url_env: "REDIS_URL".into() };
     let mut dbs = Databases::default();
+    let warn = |cx: &mut Cx<'_>, code: &'static str, message: String, span: &crate::diagnostic::Span, hint: String| {
+        let d = cx.sources.error(code, message, span, hint);
+        cx.diags.push(Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d });
+    };
 
-    // From `server { db { … } }`.
+    // From `server { db { … } }`, as Tova's docs write it.
     for decl in &facts.dbs {
-        match decl.engine.as_deref() {
-            None | Some("sqlite") | Some("sqlite3") => {
-                let path = match &decl.path {
-                    Some(p) => match validate::relative_path(&p.value) {
+        let r = resolve_db(decl, &facts.env_decls);
+        if let Some((message, hint)) = tova_compat(&r, decl) {
+            warn(cx, "B0304", message, &decl.span, hint);
+        }
+        match r.engine.as_deref() {
+            None if decl.url.is_some() => warn(
+                cx,
+                "B0303",
+                "berth cannot tell this database's engine; nothing is provisioned for it".into(),
+                &decl.span,
+                "name it: `driver: \"postgres\"` (or \"mysql\"), or give SQLite a file with `path: \"./data.db\"`".into(),
+            ),
+            None => {
+                // No engine, no file: Tova opens an in-memory SQLite database.
+                {
+                    warn(
+                        cx,
+                        "B0307",
+                        "this database has no file: Tova keeps it in memory and every restart or deploy loses its data".into(),
+                        &decl.span,
+                        "give it a file: `db { path: \"./data.db\" }` (kept in the app's data directory across deploys)".into(),
+                    );
+                }
+            }
+            Some("sqlite") => {
+                let path = match &r.sqlite_path {
+                    Some((p, _, span)) => match validate::relative_path(p) {
                         Ok(path) => path,
                         Err(why) => {
-                            cx.error("B0204", format!("SQLite path {why}"), &p.span, "use a path relative to the app's data directory, e.g. \"./app.db\"");
+                            cx.error("B0204", format!("SQLite path {why}"), span, "use a path relative to the app's data directory, e.g. \"./app.db\"");
                             continue;
                         }
                     },
-                    None if decl.engine.is_some() => "data.db".to_owned(),
-                    None => continue,
+                    None => {
+                        warn(
+                            cx,
+                            "B0307",
+                            "this SQLite database has no file: Tova keeps it in memory and every restart or deploy loses its data".into(),
+                            &decl.span,
+                            "give it a file: `db { path: \"./data.db\" }` (kept in the app's data directory across deploys)".into(),
+                        );
+                        continue;
+                    }
                 };
                 dbs.sqlite.get_or_insert(Sqlite { path });
             }
-            Some("postgres") | Some("postgresql") | Some("pg") => {
-                dbs.postgres.get_or_insert_with(default_pg);
+            Some(engine @ ("postgres" | "redis")) if matches!(decl.url.as_ref().map(|u| &u.value), Some(UrlSource::Literal(_))) => {
+                let var = if engine == "postgres" { "DATABASE_URL" } else { "REDIS_URL" };
+                let span = decl.url.as_ref().map(|u| u.span.clone()).unwrap_or_else(|| decl.span.clone());
+                warn(
+                    cx,
+                    "B0308",
+                    format!("the app connects to the URL written in source, not to the database berth provisions (its URL is in {var})"),
+                    &span,
+                    format!("read it from the environment: `url: env(\"{var}\")`"),
+                );
+                if engine == "postgres" {
+                    dbs.postgres.get_or_insert_with(default_pg);
+                } else {
+                    dbs.redis.get_or_insert_with(default_redis);
+                }
             }
-            Some("redis") | Some("rediss") => {
-                dbs.redis.get_or_insert_with(default_redis);
+            Some("postgres") => {
+                let pg = dbs.postgres.get_or_insert_with(default_pg);
+                if let Some(var) = r.url_env.filter(|v| validate::env_key(v)) {
+                    pg.url_env = var;
+                }
             }
-            Some(other) => {
-                let d = cx
-                    .sources
-                    .error("B0302", format!("database engine \"{other}\" is not provisioned by berth"), &decl.span, "provide its connection string as a secret, or use postgres, redis or sqlite");
-                cx.diags.push(Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d });
+            Some("redis") => {
+                let redis = dbs.redis.get_or_insert_with(default_redis);
+                if let Some(var) = r.url_env.filter(|v| validate::env_key(v)) {
+                    redis.url_env = var;
+                }
             }
+            Some(other) => warn(
+                cx,
+                "B0302",
+                format!("database engine \"{other}\" is not provisioned by berth"),
+                &decl.span,
+                "provide its connection string as a secret, or use postgres, redis or sqlite".into(),
+            ),
+        }
+    }
+    if let (Some(pg), Some(redis)) = (&dbs.postgres, &dbs.redis) {
+        if let (true, Some(first)) = (pg.url_env == redis.url_env, facts.dbs.first()) {
+            let (var, at) = (pg.url_env.clone(), first.span.clone());
+            cx.error("B0105", format!("PostgreSQL and Redis both read their URL from {var}"), &at, "read PostgreSQL from DATABASE_URL and Redis from REDIS_URL");
         }
     }
 
@@ -574,7 +808,7 @@ fn sorted_paths(cx: &mut Cx<'_>, paths: &[crate::lang::facts::Located<String>], 
     out
 }
 
-fn proxy(cx: &mut Cx<'_>, facts: &Facts) -> Proxy {
+fn proxy(cx: &mut Cx<'_>, kind: AppKind, facts: &Facts, asset_base: &str, health: &str) -> Proxy {
     let websocket_paths = sorted_paths(cx, &facts.websocket_paths, "WebSocket");
     let sse_paths = sorted_paths(cx, &facts.sse_paths, "SSE");
     let mut cors_origins = Vec::new();
@@ -586,31 +820,108 @@ fn proxy(cx: &mut Cx<'_>, facts: &Facts) -> Proxy {
     }
     cors_origins.sort();
     cors_origins.dedup();
-    Proxy { static_files: facts.browsers > 0, websocket_paths, sse_paths, cors_origins }
+    Proxy {
+        static_files: facts.browsers > 0,
+        document: facts.browsers > 0,
+        asset_prefix: format!("{asset_base}{ASSET_DIR}"),
+        app_paths: if kind == AppKind::Server { app_paths(facts, health) } else { Vec::new() },
+        websocket_paths,
+        sse_paths,
+        cors_origins,
+    }
+}
+
+/// Paths the app server answers that a browser may navigate to, so they
+/// never get the client's document: its routes, health and static
+/// prefixes, and what Tova's compiler adds (`/rpc/<fn>`, `/auth/*` for an
+/// auth block, `/docs` and `/openapi.json` beside routes). Paths with
+/// characters Caddy's matcher cannot take are left to the app as well (they
+/// reach it on every non-navigation request anyway).
+fn app_paths(facts: &Facts, health: &str) -> Vec<String> {
+    let mut out = vec!["/rpc/*".to_owned()];
+    for r in &facts.routes {
+        out.push(r.path.value.clone());
+    }
+    if !facts.routes.is_empty() {
+        out.push("/docs".into());
+        out.push("/openapi.json".into());
+    }
+    if facts.auth_blocks > 0 {
+        out.push("/auth/*".into());
+    }
+    for p in &facts.static_prefixes {
+        out.push(format!("{}/*", p.value.trim_end_matches('/')));
+    }
+    out.extend(facts.health_paths.iter().map(|h| h.value.clone()));
+    out.push(health.to_owned());
+    out.retain(|p| route_pattern_ok(p));
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A route pattern the proxy can match: `/`, then segments of URL-safe
+/// characters, `:param` or `*name` segments.
+pub(crate) fn route_pattern_ok(p: &str) -> bool {
+    p.starts_with('/')
+        && p.chars().all(|c| c.is_ascii_alphanumeric() || "/-._~!$&'()+,;=:@%*".contains(c))
+}
+
+/// Whether the app answers GET on `path`: a GET (or HEAD) route matching
+/// it, a `health` declaration, or a `static` prefix.
+fn health_served(path: &str, facts: &Facts) -> bool {
+    facts.health_paths.iter().any(|h| h.value == path)
+        || facts.routes.iter().any(|r| matches!(r.method.as_str(), "GET" | "HEAD") && route_matches(&r.path.value, path))
+        || facts.static_prefixes.iter().any(|p| path.starts_with(&format!("{}/", p.value.trim_end_matches('/'))))
+}
+
+/// Tova's route matching: `:name` matches one segment, `*`/`*name` the rest.
+pub(crate) fn route_matches(pattern: &str, path: &str) -> bool {
+    let mut pat = pattern.trim_end_matches('/').split('/');
+    let mut got = path.trim_end_matches('/').split('/');
+    loop {
+        match (pat.next(), got.next()) {
+            (Some(p), _) if p.starts_with('*') => return true,
+            (Some(p), Some(g)) if p.starts_with(':') && !g.is_empty() => {}
+            (Some(p), Some(g)) if p == g => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
 }
 
 fn secrets(cx: &mut Cx<'_>, dbs: &Databases, env_vars: &IndexMap<String, String>, facts: &Facts) -> Secrets {
     let mut auto = Vec::new();
-    if dbs.postgres.is_some() {
-        auto.push("DATABASE_URL".to_owned());
+    if let Some(pg) = &dbs.postgres {
+        auto.push(pg.url_env.clone());
     }
-    if dbs.redis.is_some() {
-        auto.push("REDIS_URL".to_owned());
+    if let Some(redis) = &dbs.redis {
+        auto.push(redis.url_env.clone());
     }
+    auto.sort();
+    // A read with a fallback (`env("X", "dev")`, `env X: T = default`) runs
+    // without the value; every other read needs it.
+    let declared_with_default = |name: &str| facts.env_decls.iter().any(|d| d.name.value == name && d.has_default);
     let mut required: Vec<String> = facts
         .env_reads
         .iter()
-        .filter(|r| validate::env_key(&r.value))
-        .map(|r| r.value.clone())
+        .filter(|r| !r.fallback)
+        .map(|r| &r.name.value)
+        .chain(facts.env_decls.iter().filter(|d| !d.has_default).map(|d| &d.name.value))
+        .filter(|n| validate::env_key(n) && !declared_with_default(n))
+        .cloned()
         .collect();
     if facts.jwt_default_secret {
         required.push("JWT_SECRET".to_owned());
+    }
+    if facts.auth_default_secret {
+        required.push("AUTH_SECRET".to_owned());
     }
     required.retain(|n| !auto.contains(n) && !MANAGED_ENV.contains(&n.as_str()) && !env_vars.contains_key(n));
     required.sort();
     required.dedup();
     for span in &facts.hardcoded_secrets {
-        let d = cx.sources.error("B0301", "the auth secret is hard-coded in source", span, "read it from the environment: `secret: env(\"JWT_SECRET\")`");
+        let d = cx.sources.error("B0301", "the auth secret is hard-coded in source", span, "read it from the environment: `secret: env(\"AUTH_SECRET\")`");
         cx.diags.push(Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d });
     }
     Secrets { required, auto }

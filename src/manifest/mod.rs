@@ -2,11 +2,14 @@
 
 use std::path::PathBuf;
 
+#[cfg(test)]
+mod idioms;
 pub(crate) mod infer;
 pub(crate) mod layers;
 pub(crate) mod model;
 pub(crate) mod project;
 pub(crate) mod render;
+pub(crate) mod settings;
 pub(crate) mod validate;
 
 pub(crate) use project::load_project;

@@ -15,6 +15,8 @@ pub(crate) struct Manifest {
     pub(crate) servers: Vec<SshTarget>,
     pub(crate) domain: String,
     pub(crate) tls: Tls,
+    /// An app server behind Caddy, or a static export Caddy serves alone.
+    pub(crate) kind: AppKind,
     pub(crate) instances: u32,
     /// Memory limit per instance in bytes.
     pub(crate) memory_bytes: u64,
@@ -43,11 +45,31 @@ pub(crate) struct Manifest {
     pub(crate) module_retention_secs: u64,
 }
 
+impl Manifest {
+    /// App server instances on each host: none for a static app.
+    pub(crate) fn app_instances(&self) -> u32 {
+        match self.kind {
+            AppKind::Server => self.instances,
+            AppKind::Static => 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct SshTarget {
     pub(crate) user: Option<String>,
     pub(crate) host: String,
     pub(crate) port: Option<u16>,
+}
+
+/// What runs on the host (seed 000, "Static host or node server").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AppKind {
+    /// A `server { }` block: instances of the app behind Caddy.
+    Server,
+    /// `browser { }` and no `server { }`: no runtime, no services.
+    Static,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,6 +99,8 @@ pub(crate) enum Batch {
 pub(crate) enum Runtime {
     Bun { url: String },
     Node,
+    /// A static app: nothing to run.
+    None,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -93,6 +117,8 @@ pub(crate) struct Postgres {
     /// Owner role (default `tova_<app>`).
     pub(crate) user: String,
     pub(crate) port: u16,
+    /// The environment variable the app reads its URL from (`DATABASE_URL`).
+    pub(crate) url_env: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -100,6 +126,8 @@ pub(crate) struct Redis {
     /// Key prefix isolating the app (`<app>:`).
     pub(crate) prefix: String,
     pub(crate) maxmemory: Option<String>,
+    /// The environment variable the app reads its URL from (`REDIS_URL`).
+    pub(crate) url_env: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,8 +138,17 @@ pub(crate) struct Sqlite {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct Proxy {
-    /// `browser { }` exists: static files served by Caddy.
+    /// `browser { }` exists: the bundle's `public/` files served by Caddy.
     pub(crate) static_files: bool,
+    /// `browser { }` exists: the bundle's document (`index.html`, `200.html`)
+    /// answers navigations to client-side routes.
+    pub(crate) document: bool,
+    /// URL prefix of the bundle's own files, as Tova's page references them
+    /// (`<[deploy] base>.tova-out/`).
+    pub(crate) asset_prefix: String,
+    /// Server paths (Tova route patterns: `/users/:id`, `/rpc/*`) that go to
+    /// the app even when a browser navigates to them; sorted.
+    pub(crate) app_paths: Vec<String>,
     pub(crate) websocket_paths: Vec<String>,
     pub(crate) sse_paths: Vec<String>,
     pub(crate) cors_origins: Vec<String>,

@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use super::infer;
+use super::infer::{self, Defaults};
 use super::model::Manifest;
+use super::settings;
 use crate::diagnostic::{Diagnostic, Span};
 use crate::lang::deploy_parser::{self, DeployBlock};
 use crate::lang::facts::{self, Facts};
 use crate::lang::scanner::{self, BlockKind};
+use crate::lang::tova_toml::{self, TovaToml};
 
 #[derive(Debug, Clone)]
 #[allow(dead_code)] // `app` and `files` are read by emit and deploy
@@ -65,10 +67,8 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<(
     Ok(())
 }
 
-/// The app name derived from the project folder (`My_Shop` → `my-shop`).
-fn folder_app(dir: &Path) -> String {
-    let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let name = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+/// An app name from a folder or project name (`My_Shop` → `my-shop`).
+fn app_name_from(name: &str) -> String {
     let mapped: String = name
         .to_ascii_lowercase()
         .chars()
@@ -77,15 +77,58 @@ fn folder_app(dir: &Path) -> String {
     mapped.trim_matches('-').to_owned()
 }
 
+/// The app name derived from the project folder.
+fn folder_app(dir: &Path) -> String {
+    let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    app_name_from(&abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+}
+
+/// The project as Tova reads it: `tova.toml` when present (the sources are
+/// then its `[project] entry`, Tova's default `src`), else every `.tova`
+/// file under the directory.
 pub(crate) fn load_project(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let toml_path = dir.join(tova_toml::FILE);
+    let toml = match std::fs::read_to_string(&toml_path) {
+        Ok(text) => Some((PathBuf::from(tova_toml::FILE), text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(vec![Diagnostic::error("B0205", format!("cannot read {}: {e}", toml_path.display()))
+                .at(Span::line(tova_toml::FILE, 1), None)
+                .hint("fix the file's permissions or encoding (UTF-8)")]);
+        }
+    };
+    let (source_dir, entry_diag) = match &toml {
+        Some((path, text)) => {
+            let (parsed, _) = tova_toml::parse(path, text);
+            let entry = parsed.entry.clone();
+            let rel = entry.as_ref().map(|e| e.value.clone()).unwrap_or_else(|| "src".to_owned());
+            let within = super::validate::relative_path(&rel);
+            match (within, entry) {
+                (Ok(rel), _) if dir.join(&rel).is_dir() => (dir.join(rel), None),
+                (Ok(rel), Some(e)) => (dir.to_path_buf(), Some((format!("`[project] entry` is \"{}\", but {rel}/ does not exist", e.value), e.span))),
+                (Ok(rel), None) => (
+                    dir.to_path_buf(),
+                    Some((format!("tova.toml has no `[project] entry`, and Tova's default {rel}/ does not exist"), Span::line(path.clone(), 1))),
+                ),
+                (Err(why), Some(e)) => (dir.to_path_buf(), Some((format!("`[project] entry` {why}"), e.span))),
+                (Err(why), None) => (dir.to_path_buf(), Some((why, Span::line(path.clone(), 1)))),
+            }
+        }
+        None => (dir.to_path_buf(), None),
+    };
+    if let (Some((message, span)), Some((_, text))) = (entry_diag, &toml) {
+        return Err(vec![Diagnostic::error("B0205", message)
+            .at(span, Some(text))
+            .hint("set `entry = \"src\"` under `[project]` to the folder that holds the app's .tova files")]);
+    }
     let mut files = Vec::new();
-    if let Err(e) = collect(dir, dir, &mut files) {
-        return Err(vec![Diagnostic::error("B0205", format!("cannot read {}: {e}", dir.display()))
+    if let Err(e) = collect(dir, &source_dir, &mut files) {
+        return Err(vec![Diagnostic::error("B0205", format!("cannot read {}: {e}", source_dir.display()))
             .hint("pass the project directory that holds your .tova files")]);
     }
     files.sort();
     let mut texts = Vec::with_capacity(files.len());
-    let mut diags = Vec::new();
     for rel in &files {
         match std::fs::read_to_string(dir.join(rel)) {
             Ok(text) => texts.push((rel.clone(), text)),
@@ -98,7 +141,7 @@ pub(crate) fn load_project(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     }
     let root = dir.to_path_buf();
     let exists = move |rel: &str| root.join(rel).is_file();
-    let project = compile(&folder_app(dir), texts, &exists, &mut diags);
+    let project = compile_project(&folder_app(dir), toml, texts, &exists, &mut diags);
     sort_by_location(&mut diags);
     match project {
         Some(p) if !diags.iter().any(Diagnostic::is_error) => Ok(Project { warnings: diags, ..p }),
@@ -107,13 +150,36 @@ pub(crate) fn load_project(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
 }
 
 /// Compiles in-memory sources (sorted by path). Diagnostics are appended to `diags`.
+#[cfg(test)]
 pub(crate) fn compile(
     folder_app: &str,
     texts: Vec<(PathBuf, String)>,
     data_exists: &dyn Fn(&str) -> bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Project> {
+    compile_project(folder_app, None, texts, data_exists, diags)
+}
+
+/// [`compile`] with the project's `tova.toml` (path and text), if any.
+pub(crate) fn compile_project(
+    folder_app: &str,
+    toml: Option<(PathBuf, String)>,
+    texts: Vec<(PathBuf, String)>,
+    data_exists: &dyn Fn(&str) -> bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Project> {
     let mut sources = Sources::default();
+    let settings = match &toml {
+        Some((path, text)) => {
+            let (parsed, d) = tova_toml::parse(path, text);
+            diags.extend(d);
+            parsed
+        }
+        None => TovaToml::default(),
+    };
+    if let Some((path, text)) = toml {
+        sources.add(path, text);
+    }
     let mut facts = Facts::default();
     let mut blocks: Vec<DeployBlock> = Vec::new();
     let files: Vec<PathBuf> = texts.iter().map(|(p, _)| p.clone()).collect();
@@ -167,6 +233,23 @@ pub(crate) fn compile(
     }
     by_env.sort_keys();
 
+    // berth's settings from tova.toml `[deploy.<env>]`, checked for placement.
+    for (env, _) in &settings.envs {
+        if !by_env.contains_key(&env.value) {
+            let known: Vec<&str> = by_env.keys().map(String::as_str).collect();
+            diags.push(sources.error(
+                "B0130",
+                format!("tova.toml has settings for \"{}\", but no deploy block has that name", env.value),
+                &env.span,
+                format!("rename the table to one of: {} (as `[deploy.NAME]`), or add `deploy \"{}\" {{ }}`", known.join(", "), env.value),
+            ));
+        }
+    }
+    for (env, block) in by_env.iter_mut() {
+        let props = settings.envs.iter().find(|(e, _)| e.value == *env).map(|(_, p)| p.as_slice()).unwrap_or(&[]);
+        *block = settings::merge(&sources, block, props, diags);
+    }
+
     // One app name for the project.
     let mut app: Option<(String, Span)> = None;
     for block in by_env.values() {
@@ -185,9 +268,22 @@ pub(crate) fn compile(
             }
         }
     }
-    let app = match app {
-        Some((name, _)) => name,
-        None => {
+    let project_name = settings.name.as_ref().map(|n| (app_name_from(&n.value), n));
+    let app = match (app, project_name) {
+        (Some((name, _)), _) => name,
+        (None, Some((name, located))) => {
+            if let Err(why) = super::validate::name(&name) {
+                diags.push(sources.error(
+                    "B0113",
+                    format!("`[project] name` does not give a valid app name: {why}"),
+                    &located.span,
+                    "name the project with letters, digits and `-`, or set `app = \"my-app\"` under `[deploy.<env>]`",
+                ));
+                return None;
+            }
+            name
+        }
+        (None, None) => {
             if let Err(why) = super::validate::name(folder_app) {
                 let first = by_env.values().next().map(|b| b.span.clone());
                 let mut d = Diagnostic::error("B0113", format!("the project folder does not give a valid app name: {why}"))
@@ -202,9 +298,10 @@ pub(crate) fn compile(
         }
     };
 
+    let defaults = project_defaults(&sources, &settings, diags);
     let mut manifests = IndexMap::new();
     for (env, block) in &by_env {
-        match infer::infer(&sources, &app, block, &facts, data_exists) {
+        match infer::infer(&sources, &app, block, &facts, &defaults, data_exists) {
             Ok((m, warnings)) => {
                 diags.extend(warnings);
                 manifests.insert(env.clone(), m);
@@ -214,6 +311,27 @@ pub(crate) fn compile(
     }
     dedup_warnings(diags);
     Some(Project { app, manifests, files, warnings: Vec::new() })
+}
+
+/// The bundle folder (`[build] output`) and asset base (`[deploy] base`,
+/// with the `/` Tova appends) that every environment defaults to.
+fn project_defaults(sources: &Sources, settings: &TovaToml, diags: &mut Vec<Diagnostic>) -> Defaults {
+    let mut d = Defaults::default();
+    if let Some(out) = &settings.output {
+        match super::validate::relative_path(&out.value) {
+            Ok(path) => d.bundle = path,
+            Err(why) => diags.push(sources.error("B0123", format!("`[build] output` {why}"), &out.span, "write a folder inside the project, e.g. \".tova-out\"")),
+        }
+    }
+    if let Some(base) = &settings.base {
+        let value = if base.value.ends_with('/') { base.value.clone() } else { format!("{}/", base.value) };
+        match super::validate::url_path(&value) {
+            Ok(()) if !value.contains(['*', '?', '&', '=', '%']) => d.asset_base = value,
+            Ok(()) => diags.push(sources.error("B0123", format!("`[deploy] base` `{value}` has a wildcard or query character"), &base.span, "write a URL path such as \"/\" or \"/app/\"")),
+            Err(why) => diags.push(sources.error("B0123", format!("`[deploy] base` {why}"), &base.span, "write a URL path such as \"/\" or \"/app/\"")),
+        }
+    }
+    d
 }
 
 /// Source order (file, line, column); diagnostics without a location last.
@@ -319,7 +437,7 @@ mod tests {
     /// In-process cost of compiling 100 deploy blocks (scan, parse, infer).
     #[test]
     fn hundred_blocks_in_process() {
-        let mut src = String::from("server { db { type: \"postgres\" } }\n");
+        let mut src = String::from("server {\n  db { driver: \"postgres\" }\n  route GET \"/healthz\" => fn() { \"ok\" }\n}\n");
         for i in 0..100 {
             src.push_str(&format!(
                 "deploy \"e{i}\" {{\n  server: [\"web{i}.example.com\", \"deploy@w{i}.example.com:22\"]\n  domain: \"e{i}.example.com\"\n  instances: 2\n  memory: \"1gb\"\n  env {{ LOG_LEVEL: \"warn\" }}\n  db {{ redis {{ maxmemory: \"64mb\" }} }}\n}}\n"

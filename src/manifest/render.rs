@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::layers::layer_hashes;
-use super::model::{Batch, Manifest, Runtime, Tls};
+use super::model::{AppKind, Batch, Manifest, Runtime, Tls};
 
 pub(crate) fn json(m: &Manifest) -> String {
     let mut value = serde_json::to_value(m).expect("manifest serializes");
@@ -72,51 +72,70 @@ pub(crate) fn human(m: &Manifest) -> String {
         Tls::Off => "plain HTTP",
     };
     row(&mut o, "Domain:", &format!("{} ({tls})", m.domain));
-    row(
-        &mut o,
-        "Instances:",
-        &format!(
-            "{} x {} memory, ports: {} consecutive from the server registry (3000+), stable across deploys",
-            m.instances,
-            size(m.memory_bytes),
-            m.instances
-        ),
-    );
+    if m.kind == AppKind::Static {
+        row(&mut o, "Kind:", "static export (no server block): Caddy serves the bundle, no runtime or instances");
+    }
+    if m.kind == AppKind::Server {
+        row(
+            &mut o,
+            "Instances:",
+            &format!(
+                "{} x {} memory, ports: {} consecutive from the server registry (3000+), stable across deploys",
+                m.instances,
+                size(m.memory_bytes),
+                m.instances
+            ),
+        );
+    }
     let runtime = match &m.runtime {
         Runtime::Bun { url } => format!("bun ({url})"),
         Runtime::Node => "node".to_owned(),
+        Runtime::None => "none (static export served by Caddy)".to_owned(),
     };
     row(&mut o, "Runtime:", &runtime);
     let start = m.start.clone().unwrap_or_else(|| "decided at deploy".to_owned());
     let build = m.build.clone().map(|b| format!(", build: {b}")).unwrap_or_default();
-    row(&mut o, "Bundle:", &format!("{} (start: {start}{build})", m.bundle));
-    row(
-        &mut o,
-        "Health:",
-        &format!(
-            "{} every {}s, timeout {}s, restart on failure: {}",
-            m.health.path,
-            m.health.interval_secs,
-            m.health.timeout_secs,
-            if m.restart_on_failure { "yes" } else { "no" }
-        ),
-    );
+    if m.kind == AppKind::Server {
+        row(&mut o, "Bundle:", &format!("{} (start: {start}{build})", m.bundle));
+    } else {
+        row(&mut o, "Bundle:", &format!("{}{build}", m.bundle));
+    }
+    if m.kind == AppKind::Server {
+        row(
+            &mut o,
+            "Health:",
+            &format!(
+                "{} every {}s, timeout {}s, restart on failure: {}",
+                m.health.path,
+                m.health.interval_secs,
+                m.health.timeout_secs,
+                if m.restart_on_failure { "yes" } else { "no" }
+            ),
+        );
+    }
     row(&mut o, "Releases:", &format!("keep {}, branch {}", m.keep_releases, m.branch));
     let mut dbs = Vec::new();
     if let Some(pg) = &m.databases.postgres {
-        dbs.push(format!("postgres (db {}, user {}, port {})", pg.name, pg.user, pg.port));
+        dbs.push(format!("postgres (db {}, user {}, port {}, URL in {})", pg.name, pg.user, pg.port, pg.url_env));
     }
     if let Some(r) = &m.databases.redis {
         let mm = r.maxmemory.as_ref().map(|x| format!(", maxmemory {x}")).unwrap_or_default();
-        dbs.push(format!("redis (prefix {}{mm})", r.prefix));
+        dbs.push(format!("redis (prefix {}{mm}, URL in {})", r.prefix, r.url_env));
     }
     if let Some(s) = &m.databases.sqlite {
         dbs.push(format!("sqlite ({} in the data dir)", s.path));
     }
     row(&mut o, "Databases:", &list(&dbs));
-    let upstreams = format!("{} upstream(s), round-robin", m.instances);
-    let statics = if m.proxy.static_files { ", static files" } else { "" };
+    let upstreams = match m.kind {
+        AppKind::Server => format!("{} upstream(s), round-robin", m.instances),
+        AppKind::Static => "static files".to_owned(),
+    };
+    let statics = if m.proxy.static_files && m.kind == AppKind::Server { ", static files" } else { "" };
     row(&mut o, "Proxy:", &format!("{} -> {upstreams}{statics}", m.domain));
+    let document = if m.proxy.document { "index.html for client-side routes" } else { "-" };
+    row(&mut o, "  Document:", document);
+    row(&mut o, "  Assets:", &format!("{}* (content-hashed ones kept {})", m.proxy.asset_prefix, duration(m.module_retention_secs)));
+    row(&mut o, "  App paths:", &list(&m.proxy.app_paths));
     row(&mut o, "  WebSocket:", &list(&m.proxy.websocket_paths));
     row(&mut o, "  SSE:", &list(&m.proxy.sse_paths));
     row(&mut o, "  CORS:", &list(&m.proxy.cors_origins));

@@ -1,0 +1,1 @@
+import "./server.c9aa5f1f78b2.js";

@@ -1,0 +1,1 @@
+import "./server.7b27ae0b689f.js";
