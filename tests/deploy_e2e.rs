@@ -1,196 +1,29 @@
-//! `berth deploy` end to end (issue 5's proof) on real booted Debian hosts:
-//! the built binary deploys small apps (the todo example's bundle) through
-//! the compiled playbooks to `berth testbed up 3` hosts, with systemd,
-//! Caddy, PostgreSQL and Redis from the testbed's mirror, and every check
-//! looks at the hosts themselves (through Caddy, systemd, the filesystem).
+//! `berth deploy` end to end on real booted Debian hosts: the built binary
+//! deploys small apps (the todo example's bundle, in projects laid out as
+//! Tova lays them out) through the compiled playbooks to `berth testbed up
+//! 3` hosts, with systemd, Caddy, PostgreSQL and Redis from the testbed's
+//! mirror, and every check looks at the hosts themselves (through Caddy,
+//! systemd, the filesystem).
 //!
 //! Needs `BERTH_TESTBED_INVENTORY` (the inventory `berth testbed up 3`
 //! writes); without it every scenario prints SKIPPED and returns. The
 //! scenarios share the hosts, so they run one at a time.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-static HOSTS: Mutex<()> = Mutex::new(());
-const BIN: &str = env!("CARGO_BIN_EXE_berth");
-const MIRROR_BUN: &str = "http://10.213.7.1:8080/bun/bun-linux-x64";
-
-struct Bed {
-    /// (testbed name, address)
-    hosts: Vec<(String, String)>,
-    key: String,
-    known: String,
-}
-
-fn bed() -> Option<Bed> {
-    let inv = std::env::var("BERTH_TESTBED_INVENTORY").ok()?;
-    let text = std::fs::read_to_string(&inv).unwrap_or_else(|e| panic!("{inv}: {e}"));
-    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let hosts_map = v["all"]["children"]["fleet"]["hosts"].as_mapping().expect("fleet hosts").clone();
-    let mut hosts: Vec<(String, String)> = hosts_map
-        .iter()
-        .map(|(k, h)| (k.as_str().unwrap().to_owned(), h["ansible_host"].as_str().unwrap().to_owned()))
-        .collect();
-    hosts.sort();
-    assert!(hosts.len() >= 3, "the deploy scenarios need 3 testbed hosts (berth testbed up 3)");
-    let vars = &v["all"]["vars"];
-    Some(Bed {
-        hosts,
-        key: vars["ansible_ssh_private_key_file"].as_str().unwrap().to_owned(),
-        known: vars["berth_known_hosts_file"].as_str().unwrap().to_owned(),
-    })
-}
-
-macro_rules! need_bed {
-    () => {
-        match bed() {
-            Some(b) => b,
-            None => {
-                // In CI (test.sh boots the fleet) a missing fleet is a failure, never a silent pass.
-                assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but BERTH_TESTBED_INVENTORY is not set: run the suites through ./test.sh");
-                eprintln!("SKIPPED: set BERTH_TESTBED_INVENTORY (from `berth testbed up 3`) to run the deploy e2e scenarios");
-                return;
-            }
-        }
-    };
-}
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    HOSTS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A project named `app`: the given blocks, a deploy "prod" block for
-/// `servers`, and the todo example's bundle; compiled with `berth compile`.
-fn project(app: &str, servers: &[&str], blocks: &str, deploy_extra: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let server = if servers.len() == 1 {
-        format!("\"root@{}\"", servers[0])
-    } else {
-        format!("[{}]", servers.iter().map(|s| format!("\"root@{s}\"")).collect::<Vec<_>>().join(", "))
-    };
-    let tova = format!(
-        "{blocks}\ndeploy \"prod\" {{\n  app: \"{app}\"\n  server: {server}\n  domain: \"{app}.test\"\n  tls: \"internal\"\n  bun_url: \"{MIRROR_BUN}\"\n  health_interval: 10\n  health_timeout: 2\n{deploy_extra}}}\n"
-    );
-    std::fs::write(dir.path().join("app.tova"), tova).unwrap();
-    let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/todo/.tova-out");
-    copy_dir(&bundle, &dir.path().join(".tova-out"));
-    let out = Command::new(BIN).arg("compile").arg(dir.path()).output().unwrap();
-    assert!(out.status.success(), "berth compile: {}", String::from_utf8_lossy(&out.stderr));
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
-fn berth_cmd(b: &Bed, dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args).arg("-C").arg(dir).args(["--private-key", &b.key, "--known-hosts", &b.known, "--host-key-checking", "strict"]);
-    c.stdin(Stdio::null());
-    c.env_remove("JWT_SECRET");
-    c
-}
-
-fn berth(b: &Bed, dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut c = berth_cmd(b, dir, args);
-    for (k, v) in envs {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// The JSON document `--json` prints (the last line of stdout).
-fn json(o: &Output) -> Value {
-    let s = String::from_utf8_lossy(&o.stdout);
-    let line = s.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON in:\n{}", text(o)));
-    serde_json::from_str(line).unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "berth failed ({:?}):\n{}", o.status, text(o));
-    text(o)
-}
-
-fn ssh(b: &Bed, addr: &str, cmd: &str) -> Output {
-    Command::new("ssh")
-        .args(["-i", &b.key, "-o", &format!("UserKnownHostsFile={}", b.known), "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
-        .arg(format!("root@{addr}"))
-        .arg(cmd)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn ssh_ok(b: &Bed, addr: &str, cmd: &str) -> String {
-    let o = ssh(b, addr, cmd);
-    assert!(o.status.success(), "ssh {addr} {cmd}: {}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// GET through the host's Caddy with the app's domain (Caddy's internal CA).
-fn via_caddy(addr: &str, domain: &str, path: &str) -> Option<Value> {
-    let out = Command::new("curl")
-        .args(["-sk", "--fail", "--max-time", "5", "--resolve", &format!("{domain}:443:{addr}")])
-        .arg(format!("https://{domain}{path}"))
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    serde_json::from_slice(&out.stdout).ok()
-}
-
-/// Waits (up to 30 s) for the app to answer through Caddy; returns the answer.
-fn answer(addr: &str, domain: &str) -> Value {
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = via_caddy(addr, domain, "/") {
-            return v;
-        }
-        assert!(Instant::now() < end, "{domain} does not answer through Caddy on {addr}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// Waits until the app answers with `release` through Caddy.
-fn serves(addr: &str, domain: &str, release: &str) {
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let v = answer(addr, domain);
-        if v["release"] == release {
-            return;
-        }
-        assert!(Instant::now() < end, "{domain} on {addr} serves {v} instead of {release}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn touch_bundle(dir: &Path, n: usize) {
-    std::fs::write(dir.join(".tova-out/public/build.txt"), format!("build {n}\n")).unwrap();
-}
+use support::*;
 
 const RICH: &str = r#"
 security { auth jwt { secret: env("JWT_SECRET") } }
 server {
-  db { type: "postgres" }
-  db { type: "redis" }
+  db { driver: "postgres", url: env("DATABASE_URL") }
   route GET "/healthz" => fn() { "ok" }
   ws { on_message: fn(s, m) { s.send(m) } }
 }
@@ -205,7 +38,7 @@ fn s1_rich_app_on_every_host_and_noop_redeploy() {
     let b = need_bed!();
     let _l = lock();
     let addrs: Vec<&str> = b.hosts.iter().map(|(_, a)| a.as_str()).collect();
-    let dir = project("todo", &addrs, RICH, "  instances: 2\n  env { NODE_ENV: \"production\" }\n");
+    let dir = project("todo", &addrs, RICH, "  instances: 2\n  env { NODE_ENV: \"production\" }\n  db { redis { } }\n", "");
     let secret = "jwt-e2e-3f9c1d";
 
     // Missing secret: a clear error naming it, before anything changes.
@@ -287,9 +120,6 @@ fn s1_rich_app_on_every_host_and_noop_redeploy() {
     eprintln!("timing: first deploy of 3 hosts {first:.1?}, no-op redeploy {noop:.1?}, bundle-only redeploy {app_only:.1?}");
 }
 
-fn next(v: &str) -> String {
-    format!("v{}", v.trim_start_matches('v').parse::<u32>().unwrap() + 1)
-}
 
 /// 2. Two apps on one host: own ports, DB users and Caddy files; concurrent
 /// deploys of both, repeated 20 times, never collide.
@@ -298,9 +128,9 @@ fn s2_two_apps_on_one_host_deploy_concurrently() {
     let b = need_bed!();
     let _l = lock();
     let addr = b.hosts[0].1.clone();
-    let blocks = "server {\n  db { type: \"postgres\" }\n  route GET \"/healthz\" => fn() { \"ok\" }\n}\n";
-    let alpha = project("alpha", &[&addr], blocks, "  instances: 2\n");
-    let beta = project("beta", &[&addr], blocks, "  instances: 1\n");
+    let blocks = "server {\n  db { driver: \"postgres\" }\n  route GET \"/healthz\" => fn() { \"ok\" }\n}\n";
+    let alpha = project("alpha", &[&addr], blocks, "  instances: 2\n", "");
+    let beta = project("beta", &[&addr], blocks, "  instances: 1\n", "");
     let both = |round: usize| {
         let spawn = |d: &Path| berth_cmd(&b, d, &["deploy", "prod", "--yes", "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let (pa, pb) = (spawn(alpha.path()), spawn(beta.path()));
@@ -343,7 +173,7 @@ fn s3_failed_health_check_rolls_back() {
     let b = need_bed!();
     let _l = lock();
     let addr = b.hosts[1].1.clone();
-    let dir = project("flaky", &[&addr], PLAIN, "  instances: 2\n");
+    let dir = project("flaky", &[&addr], PLAIN, "  instances: 2\n", "");
     let o = berth(&b, dir.path(), &["deploy", "prod", "--yes", "--json"], &[]);
     ok(&o);
     let good = json(&o)["hosts"][0]["version"].as_str().unwrap().to_owned();
@@ -386,7 +216,7 @@ fn s4_rollback_status_logs_list_env_remove() {
     let _l = lock();
     let addr = b.hosts[2].1.clone();
     let blocks = "server {\n  route GET \"/healthz\" => fn() { env(\"API_KEY\") }\n}\n";
-    let dir = project("ops", &[&addr], blocks, "");
+    let dir = project("ops", &[&addr], blocks, "", "");
     let o = berth(&b, dir.path(), &["deploy", "prod", "--yes", "--json"], &[("BERTH_SECRET_API_KEY", "k1-secret")]);
     ok(&o);
     let v1 = json(&o)["hosts"][0]["version"].as_str().unwrap().to_owned();
@@ -456,16 +286,6 @@ fn s4_rollback_status_logs_list_env_remove() {
     assert!(reg["apps"].get("ops").is_none(), "{reg}");
 }
 
-/// Boots the fleet's stopped hosts again when dropped.
-struct Reboot(usize);
-
-impl Drop for Reboot {
-    fn drop(&mut self) {
-        let inv = std::env::var("BERTH_TESTBED_INVENTORY").unwrap_or_default();
-        let _ = Command::new(BIN).args(["testbed", "up", &self.0.to_string(), "--inventory", &inv]).output();
-    }
-}
-
 /// 6. A 3-host fleet rolling one host at a time with a 34% failure budget;
 /// one host is killed mid-rollout: the others finish, the recap is true,
 /// and the next deploy repairs the killed host.
@@ -475,7 +295,7 @@ fn s6_fleet_survives_a_host_killed_mid_rollout() {
     let _l = lock();
     let addrs: Vec<&str> = b.hosts.iter().map(|(_, a)| a.as_str()).collect();
     let (victim_name, victim) = b.hosts[1].clone();
-    let dir = project("wide", &addrs, PLAIN, "  rolling: 1\n  max_fail: \"34%\"\n");
+    let dir = project("wide", &addrs, PLAIN, "", "rolling = 1\nmax_fail = \"34%\"\n");
     let o = berth(&b, dir.path(), &["deploy", "prod", "--yes", "--json"], &[]);
     ok(&o);
     let v1 = json(&o)["hosts"][0]["version"].as_str().unwrap().to_owned();
@@ -546,7 +366,7 @@ fn s5_git_push_deploys_and_other_branches_are_refused() {
     let b = need_bed!();
     let _l = lock();
     let addr = b.hosts[2].1.clone();
-    let dir = project("pushy", &[&addr], PLAIN, "  branch: \"main\"\n");
+    let dir = project("pushy", &[&addr], PLAIN, "  branch: \"main\"\n", "");
     let d = dir.path();
     for args in [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-q", "-m", "app"]] {
         let o = git(d, args, &b);
@@ -583,15 +403,6 @@ fn s5_git_push_deploys_and_other_branches_are_refused() {
     ok(&berth(&b, d, &["deploy", "prod", "--remove", "--yes"], &[]));
 }
 
-/// Restores a partitioned host's link when dropped.
-struct Heal(String);
-
-impl Drop for Heal {
-    fn drop(&mut self) {
-        let _ = Command::new(BIN).args(["testbed", "heal", &self.0]).output();
-    }
-}
-
 /// 6b. The same rollout with one host's link cut mid-deploy (its disk
 /// survives): the others finish, the cut host's `current` is a whole
 /// release (the old or the new one, never a half-written one), it keeps
@@ -602,7 +413,7 @@ fn s6b_partitioned_host_keeps_a_whole_release_and_is_repaired() {
     let _l = lock();
     let addrs: Vec<&str> = b.hosts.iter().map(|(_, a)| a.as_str()).collect();
     let (victim_name, victim) = b.hosts[2].clone();
-    let dir = project("cut", &addrs, PLAIN, "  rolling: 1\n  max_fail: \"34%\"\n");
+    let dir = project("cut", &addrs, PLAIN, "", "rolling = 1\nmax_fail = \"34%\"\n");
     let o = berth(&b, dir.path(), &["deploy", "prod", "--yes", "--json"], &[]);
     ok(&o);
     let v1 = json(&o)["hosts"][2]["version"].as_str().unwrap().to_owned();

@@ -8,14 +8,16 @@
 //! Needs `BERTH_TESTBED_INVENTORY` (the inventory `berth testbed up 3`
 //! writes); without it the scenario prints SKIPPED and returns.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_berth");
-const MIRROR_BUN: &str = "http://10.213.7.1:8080/bun/bun-linux-x64";
+use support::{copy_dir, json, ok, root, text, Bed};
+
 const APP: &str = "modret";
 const DOMAIN: &str = "modret.test";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -24,58 +26,9 @@ const WEEK: u64 = 7 * 24 * HOUR;
 /// The test clock's start (2030-03-17).
 const T0: u64 = 1_900_000_000;
 
-struct Bed {
-    addrs: Vec<String>,
-    key: String,
-    known: String,
-}
-
-fn bed() -> Option<Bed> {
-    let inv = std::env::var("BERTH_TESTBED_INVENTORY").ok()?;
-    let text = std::fs::read_to_string(&inv).unwrap_or_else(|e| panic!("{inv}: {e}"));
-    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let hosts = v["all"]["children"]["fleet"]["hosts"].as_mapping().expect("fleet hosts").clone();
-    let mut addrs: Vec<(String, String)> = hosts.iter().map(|(k, h)| (k.as_str().unwrap().to_owned(), h["ansible_host"].as_str().unwrap().to_owned())).collect();
-    addrs.sort();
-    assert!(addrs.len() >= 3, "the module retention scenario needs 3 testbed hosts (berth testbed up 3)");
-    let vars = &v["all"]["vars"];
-    Some(Bed {
-        addrs: addrs.into_iter().map(|(_, a)| a).collect(),
-        key: vars["ansible_ssh_private_key_file"].as_str().unwrap().to_owned(),
-        known: vars["berth_known_hosts_file"].as_str().unwrap().to_owned(),
-    })
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn json(o: &Output) -> Value {
-    let s = String::from_utf8_lossy(&o.stdout);
-    let line = s.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON in:\n{}", text(o)));
-    serde_json::from_str(line).unwrap()
-}
-
-/// Writes the project for `servers` (and `extra` deploy lines) and compiles it.
-fn write_project(dir: &Path, servers: &[&str], extra: &str) -> Output {
-    let list = servers.iter().map(|s| format!("\"root@{s}\"")).collect::<Vec<_>>().join(", ");
-    let tova = format!(
-        "server {{\n  route GET \"/healthz\" => fn() {{ \"ok\" }}\n}}\ndeploy \"prod\" {{\n  app: \"{APP}\"\n  server: [{list}]\n  domain: \"{DOMAIN}\"\n  tls: \"internal\"\n  bun_url: \"{MIRROR_BUN}\"\n  health_interval: 10\n  health_timeout: 2\n{extra}}}\n"
-    );
-    std::fs::write(dir.join("app.tova"), tova).unwrap();
-    Command::new(BIN).arg("compile").arg(dir).output().unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
+/// Writes the project for `servers` (and `toml` settings for "prod") and compiles it.
+fn write_project(dir: &Path, servers: &[&str], toml: &str) -> Output {
+    support::write_project(dir, APP, servers, "server {\n  route GET \"/healthz\" => fn() { \"ok\" }\n}\n", "", toml)
 }
 
 /// Release `n` of the bundle: its own cart module version and search digest.
@@ -94,66 +47,20 @@ fn release_bundle(dir: &Path, n: u32) -> Vec<(String, String)> {
 }
 
 fn berth(b: &Bed, dir: &Path, args: &[&str], now: u64) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("-C")
-        .arg(dir)
-        .args(["--private-key", &b.key, "--known-hosts", &b.known, "--host-key-checking", "strict"])
-        .env("BERTH_NOW", now.to_string())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    support::berth(b, dir, args, &[("BERTH_NOW", &now.to_string())])
 }
 
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "berth failed ({:?}):\n{}", o.status, text(o));
-    text(o)
-}
-
+/// A command on a host; its stdout (a failure shows as empty output).
 fn ssh(b: &Bed, addr: &str, cmd: &str) -> String {
-    let o = Command::new("ssh")
-        .args(["-i", &b.key, "-o", &format!("UserKnownHostsFile={}", b.known), "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
-        .arg(format!("root@{addr}"))
-        .arg(cmd)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "ssh {addr} {cmd}: {}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    String::from_utf8_lossy(&support::ssh(b, addr, cmd).stdout).into_owned()
 }
 
-/// One response through the host's Caddy: (status, lower-cased headers, body).
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-}
-
-fn request(addr: &str, method: &str, path: &str) -> Option<Resp> {
-    let out = Command::new("curl")
-        .args(["-sk", "-i", "--http1.1", "--max-time", "5", "-X", method, "--resolve", &format!("{DOMAIN}:443:{addr}")])
-        .arg(format!("https://{DOMAIN}{path}"))
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let raw = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let mut lines = head.lines();
-    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
-    Some(Resp { status, headers, body: body.to_owned() })
+fn request(addr: &str, method: &str, path: &str) -> Option<support::Answer> {
+    support::request(addr, DOMAIN, path, &["--http1.1", "-X", method])
 }
 
 /// GET through Caddy, retrying until Caddy answers (up to 30 s).
-fn get(addr: &str, path: &str) -> Resp {
+fn get(addr: &str, path: &str) -> support::Answer {
     let end = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(r) = request(addr, "GET", path) {
@@ -181,23 +88,19 @@ fn lacks_module(addr: &str, url: &str) {
 
 #[test]
 fn modules_stay_resolvable_across_deploys_on_every_host() {
-    let Some(b) = bed() else {
-        // In CI (test.sh boots the fleet) a missing fleet is a failure, never a silent pass.
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but BERTH_TESTBED_INVENTORY is not set: run the suites through ./test.sh");
-        eprintln!("SKIPPED: set BERTH_TESTBED_INVENTORY (from `berth testbed up 3`) to run the module retention scenario");
-        return;
-    };
-    let (h1, h2, h3) = (b.addrs[0].as_str(), b.addrs[1].as_str(), b.addrs[2].as_str());
+    let b = need_bed!();
+    let addrs = b.addrs();
+    let (h1, h2, h3) = (addrs[0], addrs[1], addrs[2]);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/todo/.tova-out"), &d.join(".tova-out"));
+    copy_dir(&root().join("examples/todo/.tova-out"), &d.join(".tova-out"));
     for addr in [h1, h2, h3] {
         // A previous run's leftovers (the app's directory) would change the release numbers.
         ssh(&b, addr, &format!("systemctl stop 'tova-{APP}@*' 2>/dev/null; rm -rf /opt/tova/apps/{APP} /opt/tova/caddy/apps/{APP}.caddy; true"));
     }
 
     // A window below the 24h floor does not compile, with its code.
-    let o = write_project(d, &[h1, h2], "  module_retention: \"12h\"\n");
+    let o = write_project(d, &[h1, h2], "module_retention = \"12h\"\n");
     assert!(!o.status.success(), "12h retention compiled:\n{}", text(&o));
     assert!(text(&o).contains("B0111"), "{}", text(&o));
     ok(&write_project(d, &[h1, h2], ""));

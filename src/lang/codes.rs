@@ -13,7 +13,7 @@ pub(crate) const CODES: &[Code] = &[
     Code {
         code: "B0101",
         title: "syntax error in a deploy block",
-        explanation: "A deploy block holds `name: value` properties, one per line (or separated by `,`), plus the \
+        explanation: "A deploy block holds `name: value` properties, one per line, plus the \
 sub-blocks `env { }` and `db { }`. The parser found something else: a missing `:`, a stray token after a value, \
 an unclosed string, list or block.",
         fix: "deploy \"prod\" {\n  server: \"root@203.0.113.10\"\n  domain: \"myapp.com\"\n  env { LOG_LEVEL: \"warn\" }\n}",
@@ -21,11 +21,13 @@ an unclosed string, list or block.",
     Code {
         code: "B0102",
         title: "unknown property",
-        explanation: "The property is not one berth knows. Deploy blocks accept: app, server, domain, instances, memory, \
-branch, health, health_interval, health_timeout, restart_on_failure, keep_releases, rolling, max_fail, runtime, \
-module_retention, bundle, build, start, tls, bun_url, plus `env { }` and `db { }`. Database engines accept: \
-postgres { name, user, port }, redis { maxmemory }, sqlite { path }. A typo would otherwise be silently ignored.",
-        fix: "Use the suggested spelling, or remove the property. `berth explain B0102` lists every known name; GRAMMAR.md documents them.",
+        explanation: "The property is not one berth knows, or it is in the wrong place. A deploy block holds seed \
+003's fields, the ones Tova's analyzer accepts: server, domain, instances, memory, branch, health, health_interval, \
+health_timeout, restart_on_failure, keep_releases, plus `env { }` and `db { }`. berth's own settings go in tova.toml \
+under `[deploy.<env>]`: app, rolling, max_fail, runtime, bun_url, module_retention, bundle, build, start, tls; \
+`[deploy]` itself holds Tova's `base`. Database engines accept: postgres { name, user, port }, redis { maxmemory }, \
+sqlite { path }. A typo would otherwise be silently ignored.",
+        fix: "Use the suggested spelling or place, or remove the property. GRAMMAR.md documents every name.",
     },
     Code {
         code: "B0103",
