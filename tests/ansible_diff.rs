@@ -153,3 +153,54 @@ fn counters_for_serial_and_max_fail_percentage() {
         ),
     ]);
 }
+
+/// What the deploy playbooks lean on: a run_once set_fact and register
+/// reach every host, later plays read registered results through hostvars,
+/// and a serial batch that fails whole (after a rescue that fails again)
+/// ends the playbook: the next batch and the next play never run.
+#[test]
+fn run_once_facts_cross_plays_and_a_failed_batch_ends_the_playbook() {
+    same_recap(&[
+        ("inv.yml", INV),
+        (
+            "site.yml",
+            r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: echo shared
+      run_once: true
+      register: r1
+    - set_fact:
+        f1: "{{ r1.stdout }}!"
+      run_once: true
+    - assert:
+        that:
+          - f1 == 'shared!'
+          - r1.stdout == 'shared'
+    - command:
+        cmd: cat
+        stdin: "{% set ns = namespace(s='') %}{% for h in ansible_play_hosts %}{% set ns.s = ns.s ~ h %}{% endfor %}{{ ns.s }}"
+      register: r2
+      changed_when: false
+- hosts: all
+  gather_facts: false
+  serial: 1
+  tasks:
+    - assert:
+        that:
+          - hostvars['two'].r2.stdout == 'onetwothree'
+    - block:
+        - command: "false"
+          when: n == 2
+      rescue:
+        - debug: msg=rescued
+        - fail: msg="deploy failed on {{ inventory_hostname }}"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - debug: msg=never
+"#,
+        ),
+    ]);
+}

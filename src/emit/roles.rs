@@ -7,28 +7,28 @@ pub(crate) const LAYERS: [&str; 7] = ["system", "databases", "app", "secrets", "
 
 /// Every role file: path under `roles/` and its source.
 pub(crate) const ROLE_FILES: &[(&str, &str)] = &[
-    ("app/tasks/main.yml", include_str!("roles/app/tasks/main.yml")),
-    ("databases/handlers/main.yml", include_str!("roles/databases/handlers/main.yml")),
-    ("databases/tasks/main.yml", include_str!("roles/databases/tasks/main.yml")),
-    ("databases/tasks/postgres.yml", include_str!("roles/databases/tasks/postgres.yml")),
-    ("databases/tasks/redis.yml", include_str!("roles/databases/tasks/redis.yml")),
-    ("databases/tasks/sqlite.yml", include_str!("roles/databases/tasks/sqlite.yml")),
-    ("module_retention/tasks/main.yml", include_str!("roles/module_retention/tasks/main.yml")),
-    ("proxy/handlers/main.yml", include_str!("roles/proxy/handlers/main.yml")),
-    ("proxy/tasks/main.yml", include_str!("roles/proxy/tasks/main.yml")),
-    ("proxy/templates/app.caddy.j2", include_str!("roles/proxy/templates/app.caddy.j2")),
-    ("secrets/tasks/main.yml", include_str!("roles/secrets/tasks/main.yml")),
-    ("secrets/templates/env.j2", include_str!("roles/secrets/templates/env.j2")),
-    ("services/handlers/main.yml", include_str!("roles/services/handlers/main.yml")),
-    ("services/tasks/main.yml", include_str!("roles/services/tasks/main.yml")),
-    ("services/templates/app@.service.j2", include_str!("roles/services/templates/app@.service.j2")),
-    ("services/templates/health.service.j2", include_str!("roles/services/templates/health.service.j2")),
-    ("services/templates/health.sh.j2", include_str!("roles/services/templates/health.sh.j2")),
-    ("services/templates/health.timer.j2", include_str!("roles/services/templates/health.timer.j2")),
-    ("system/handlers/main.yml", include_str!("roles/system/handlers/main.yml")),
-    ("system/tasks/main.yml", include_str!("roles/system/tasks/main.yml")),
-    ("system/templates/Caddyfile.j2", include_str!("roles/system/templates/Caddyfile.j2")),
-    ("system/vars/main.yml", include_str!("roles/system/vars/main.yml")),
+    ("app/tasks/main.yml", include_str!("../../roles/app/tasks/main.yml")),
+    ("databases/handlers/main.yml", include_str!("../../roles/databases/handlers/main.yml")),
+    ("databases/tasks/main.yml", include_str!("../../roles/databases/tasks/main.yml")),
+    ("databases/tasks/postgres.yml", include_str!("../../roles/databases/tasks/postgres.yml")),
+    ("databases/tasks/redis.yml", include_str!("../../roles/databases/tasks/redis.yml")),
+    ("databases/tasks/sqlite.yml", include_str!("../../roles/databases/tasks/sqlite.yml")),
+    ("module_retention/tasks/main.yml", include_str!("../../roles/module_retention/tasks/main.yml")),
+    ("proxy/handlers/main.yml", include_str!("../../roles/proxy/handlers/main.yml")),
+    ("proxy/tasks/main.yml", include_str!("../../roles/proxy/tasks/main.yml")),
+    ("proxy/templates/app.caddy.j2", include_str!("../../roles/proxy/templates/app.caddy.j2")),
+    ("secrets/tasks/main.yml", include_str!("../../roles/secrets/tasks/main.yml")),
+    ("secrets/templates/env.j2", include_str!("../../roles/secrets/templates/env.j2")),
+    ("services/handlers/main.yml", include_str!("../../roles/services/handlers/main.yml")),
+    ("services/tasks/main.yml", include_str!("../../roles/services/tasks/main.yml")),
+    ("services/templates/app@.service.j2", include_str!("../../roles/services/templates/app@.service.j2")),
+    ("services/templates/health.service.j2", include_str!("../../roles/services/templates/health.service.j2")),
+    ("services/templates/health.sh.j2", include_str!("../../roles/services/templates/health.sh.j2")),
+    ("services/templates/health.timer.j2", include_str!("../../roles/services/templates/health.timer.j2")),
+    ("system/handlers/main.yml", include_str!("../../roles/system/handlers/main.yml")),
+    ("system/tasks/main.yml", include_str!("../../roles/system/tasks/main.yml")),
+    ("system/templates/Caddyfile.j2", include_str!("../../roles/system/templates/Caddyfile.j2")),
+    ("system/vars/main.yml", include_str!("../../roles/system/vars/main.yml")),
 ];
 
 /// The header of every generated file, in the comment syntax of its kind.
@@ -66,7 +66,7 @@ mod tests {
             assert!(ROLE_FILES.iter().any(|(p, _)| *p == format!("{role}/tasks/main.yml")), "{role}");
         }
         // The embedded list matches the source tree, so no role file is forgotten.
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/emit/roles");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("roles");
         let mut on_disk = Vec::new();
         let mut stack = vec![root.clone()];
         while let Some(dir) = stack.pop() {

@@ -21,18 +21,28 @@ use crate::playbook::task::{Block, Item, Keywords, Task};
 /// Per-batch control shared by all hosts of the batch.
 struct Batch<'a> {
     play: &'a PlayState,
+    /// Every host of the play (all batches).
+    play_hosts: &'a [Arc<HostRuntime>],
     hosts: Vec<Arc<HostRuntime>>,
     aborted: AtomicBool,
     /// Play ended by `meta: end_play`, any_errors_fatal or the failure budget.
     end_play: AtomicBool,
+    /// any_errors_fatal or the failure budget: the playbook ends too.
+    broken: AtomicBool,
 }
 
 /// Run every play; returns the exit code (0, 2 failed, 4 unreachable).
 pub(crate) fn run_playbook(run: &RunState, playbook: &Playbook) -> i32 {
     for play in &playbook.plays {
-        if let Err(code) = run_play(run, play) {
-            run.sink.recap(&sorted_stats(run));
-            return code;
+        match run_play(run, play) {
+            Ok(PlayEnd::Done) => {}
+            // A batch that failed whole, any_errors_fatal or the failure
+            // budget ends the playbook, as in ansible-playbook.
+            Ok(PlayEnd::Broken) => break,
+            Err(code) => {
+                run.sink.recap(&sorted_stats(run));
+                return code;
+            }
         }
     }
     run.sink.recap(&sorted_stats(run));
@@ -185,7 +195,14 @@ fn prompt_vars(run: &RunState, play: &Play) -> Result<Map<String, Value>, String
     Ok(answers)
 }
 
-fn run_play(run: &RunState, play: &Play) -> Result<(), i32> {
+/// How a play ended.
+enum PlayEnd {
+    Done,
+    /// Its failures end the playbook.
+    Broken,
+}
+
+fn run_play(run: &RunState, play: &Play) -> Result<PlayEnd, i32> {
     let hosts = match select_hosts(run, play) {
         Ok(h) => h,
         Err(e) => {
@@ -197,7 +214,7 @@ fn run_play(run: &RunState, play: &Play) -> Result<(), i32> {
     run.sink.play_start(&play.name, &names);
     if hosts.is_empty() {
         run.sink.message("skipping: no hosts matched");
-        return Ok(());
+        return Ok(PlayEnd::Done);
     }
     let vars_files = match load_vars_files(run, play) {
         Ok(v) => v,
@@ -231,21 +248,33 @@ fn run_play(run: &RunState, play: &Play) -> Result<(), i32> {
         if batch_hosts.is_empty() {
             continue;
         }
-        let batch = Batch { play: &state, hosts: batch_hosts, aborted: AtomicBool::new(false), end_play: AtomicBool::new(false) };
+        let batch = Batch { play: &state, play_hosts: &hosts, hosts: batch_hosts, aborted: AtomicBool::new(false), end_play: AtomicBool::new(false), broken: AtomicBool::new(false) };
+        update_live_hosts(&state, &hosts, &batch.hosts);
         run_batch(run, &batch);
         // Hosts that ended their play (meta end_host) take part in the next play again.
         for h in &batch.hosts {
             h.set_status(|s| s.ended = false);
+        }
+        if batch.broken.load(Ordering::SeqCst) {
+            return Ok(PlayEnd::Broken);
         }
         if batch.end_play.load(Ordering::SeqCst) {
             break;
         }
         if batch.hosts.iter().all(|h| h.status().failed || h.status().unreachable) {
             run.sink.message("\nNO MORE HOSTS LEFT *************************************************************");
-            break;
+            return Ok(PlayEnd::Broken);
         }
     }
-    Ok(())
+    Ok(PlayEnd::Done)
+}
+
+/// `ansible_play_hosts` and `ansible_play_batch`: the hosts not failed.
+fn update_live_hosts(state: &PlayState, play_hosts: &[Arc<HostRuntime>], batch: &[Arc<HostRuntime>]) {
+    let active = |hs: &[Arc<HostRuntime>]| -> Vec<String> {
+        hs.iter().filter(|h| { let s = h.status(); !s.failed && !s.unreachable }).map(|h| h.data.name.clone()).collect()
+    };
+    state.set_live_hosts(&active(play_hosts), &active(batch));
 }
 
 fn facts_task(play: &Play) -> Task {
@@ -389,6 +418,12 @@ fn run_task(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRun
     } else {
         run.pool.install(|| targets.par_iter().map(|h| executor::run(run, batch.play, h, &call)).collect())
     };
+    // A run_once set_fact (or include_vars) sets its facts on every host of
+    // the batch, as Ansible does.
+    let shared_facts = match (run_once, action.as_str(), results.first()) {
+        (true, "set_fact" | "include_vars", Some(r)) => r.report.result.get("ansible_facts").and_then(Value::as_object).cloned(),
+        _ => None,
+    };
     let mut any_fatal = false;
     for (h, mut r) in targets.iter().zip(results) {
         // Notify handlers (checked against known handler names).
@@ -411,6 +446,11 @@ fn run_task(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRun
         }
     }
     if run_once {
+        for h in hosts.iter().skip(1) {
+            for (k, v) in shared_facts.iter().flatten() {
+                h.data.set_var(k, v.clone());
+            }
+        }
         // The registered result is shared with every host of the batch.
         if let Some(reg) = &task.register {
             if let Some(v) = targets[0].data.vars.read().expect("vars").get(reg).cloned() {
@@ -421,6 +461,7 @@ fn run_task(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRun
         }
     }
     if any_fatal {
+        update_live_hosts(batch.play, batch.play_hosts, &batch.hosts);
         check_budget(run, batch, kw, rescue_pending);
     }
 }
@@ -458,6 +499,7 @@ fn check_budget(run: &RunState, batch: &Batch<'_>, kw: &Keywords, rescue_pending
 }
 
 fn abort(run: &RunState, batch: &Batch<'_>) {
+    batch.broken.store(true, Ordering::SeqCst);
     if !batch.aborted.swap(true, Ordering::SeqCst) {
         batch.end_play.store(true, Ordering::SeqCst);
         for h in &batch.hosts {

@@ -136,6 +136,9 @@ pub(crate) struct PlayState {
     /// Handlers, including those of roles included at run time.
     pub(crate) handlers: Mutex<Vec<Item>>,
     pub(crate) strategy: super::options::Strategy,
+    /// `ansible_play_hosts` (the play's hosts still active) and
+    /// `ansible_play_batch` (the current batch's), updated as hosts fail.
+    pub(crate) live_hosts: std::sync::RwLock<Arc<Map<String, Value>>>,
 }
 
 impl PlayState {
@@ -149,10 +152,7 @@ impl PlayState {
         let mut shared = Map::new();
         shared.insert("groups".into(), Value::Object((*run.groups).clone()));
         let hosts_v = Value::Array(hosts.iter().cloned().map(Value::String).collect());
-        shared.insert("play_hosts".into(), hosts_v.clone());
-        shared.insert("ansible_play_hosts".into(), hosts_v.clone());
-        shared.insert("ansible_play_hosts_all".into(), hosts_v.clone());
-        shared.insert("ansible_play_batch".into(), hosts_v);
+        shared.insert("ansible_play_hosts_all".into(), hosts_v);
         shared.insert("ansible_play_name".into(), Value::String(play.name.clone()));
         shared.insert("playbook_dir".into(), Value::String(abs(&run.playbook_dir)));
         shared.insert("ansible_check_mode".into(), Value::Bool(run.opts.check));
@@ -179,7 +179,14 @@ impl PlayState {
             host_magic,
             handlers,
             strategy,
+            live_hosts: std::sync::RwLock::new(Arc::new(live_hosts_map(hosts, hosts))),
         }
+    }
+
+    /// Sets `ansible_play_hosts` and `ansible_play_batch` (and the old
+    /// `play_hosts`) from the hosts still active.
+    pub(crate) fn set_live_hosts(&self, play_hosts: &[String], batch: &[String]) {
+        *self.live_hosts.write().expect("live hosts") = Arc::new(live_hosts_map(play_hosts, batch));
     }
 
     /// The variable scope of a task on a host, highest precedence first.
@@ -230,6 +237,7 @@ impl PlayState {
             }
         }
         layers.push(Layer::Static(self.role_defaults.clone()));
+        layers.push(Layer::Static(self.live_hosts.read().expect("live hosts").clone()));
         layers.push(Layer::Static(self.shared.clone()));
         Arc::new(Scope::new(layers, run.templar.clone(), Some(run.hostvars.clone())))
     }
@@ -246,6 +254,15 @@ impl PlayState {
         paths.push(run.playbook_dir.clone());
         paths
     }
+}
+
+fn live_hosts_map(play_hosts: &[String], batch: &[String]) -> Map<String, Value> {
+    let list = |h: &[String]| Value::Array(h.iter().cloned().map(Value::String).collect());
+    let mut m = Map::new();
+    m.insert("ansible_play_hosts".into(), list(play_hosts));
+    m.insert("play_hosts".into(), list(batch));
+    m.insert("ansible_play_batch".into(), list(batch));
+    m
 }
 
 fn abs(p: &std::path::Path) -> String {
