@@ -2,6 +2,7 @@
 
 pub(crate) mod filters;
 pub(crate) mod jinja_tests;
+pub(crate) mod literals;
 pub(crate) mod lookups;
 pub(crate) mod templar;
 pub(crate) mod inventory;

@@ -17,6 +17,7 @@ use minijinja::value::ValueKind;
 use minijinja::{Environment, ErrorKind, Expression, UndefinedBehavior};
 use serde_json::Value;
 
+use crate::playbook::literals::{prepare, Source};
 use crate::playbook::{filters, jinja_tests, lookups};
 
 /// The value of the `omit` variable. `render_value` drops map entries whose
@@ -199,14 +200,16 @@ impl Templar {
         if let Some(expr) = single_expression(s) {
             return self.eval(expr, ctx);
         }
-        self.render_inner(&escape_backslashes(s), None, ctx).map(Value::String)
+        // Ansible (2.19, native types) makes a template that renders to
+        // nothing at all (`{% for x in [] %}…{% endfor %}`) None, not "".
+        self.render_inner(&prepare(s, Source::Argument), None, ctx).map(|t| if t.is_empty() { Value::Null } else { Value::String(t) })
     }
 
     /// Render text (template module, string contexts): always a string.
     /// Jinja's string-literal escapes apply here (`'\n'` is a newline), as
     /// in Ansible's template module.
     pub(crate) fn render_text(&self, s: &str, ctx: &minijinja::Value) -> Result<String, TemplateError> {
-        self.render_inner(s, None, ctx)
+        self.render_inner(&prepare(s, Source::Template), None, ctx)
     }
 
     /// Render a controller template file (template module, `lookup('template')`):
@@ -215,7 +218,7 @@ impl Templar {
     pub(crate) fn render_file(&self, path: &std::path::Path, ctx: &minijinja::Value) -> Result<String, TemplateError> {
         let source = std::fs::read_to_string(path)
             .map_err(|e| TemplateError::new(format!("could not read template {}: {e}", path.display())))?;
-        self.render_inner(&source, path.parent(), ctx).map_err(|mut e| {
+        self.render_inner(&prepare(&source, Source::Template), path.parent(), ctx).map_err(|mut e| {
             e.message = format!("{}: {}", path.display(), e.message);
             e
         })
@@ -293,7 +296,7 @@ impl Templar {
     /// argument in Ansible, backslashes in string literals stay as written
     /// (`regex_replace('(a)', '\1')` gets the backreference `\1`).
     pub(crate) fn eval(&self, expr: &str, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
-        let expr = &escape_backslashes(expr);
+        let expr = &prepare(expr, Source::Expression);
         with_lazy(ctx, || {
             let value = self.eval_unwrapped(expr, ctx)?;
             if value.is_undefined() {
@@ -313,7 +316,7 @@ impl Templar {
     }
 
     fn eval_bool_unwrapped(&self, expr: &str, ctx: &minijinja::Value) -> Result<bool, TemplateError> {
-        let escaped = escape_backslashes(expr);
+        let escaped = prepare(expr, Source::Conditional);
         let trimmed = escaped.trim();
         let wrapped = single_expression(trimmed);
         let inner = wrapped.unwrap_or(trimmed);
@@ -525,7 +528,7 @@ impl JsonNode {
         LAZY_DEPTH.with(|d| d.set(depth + 1));
         let ctx = minijinja::Value::from_object(JsonNode { root: self.root.clone(), path: Vec::new() });
         let t = lazy_templar();
-        let escaped = escape_backslashes(s);
+        let escaped = prepare(s, Source::Argument);
         let result = match single_expression(&escaped) {
             Some(expr) => t.eval_raw(expr, &ctx).and_then(|v| {
                 if v.is_undefined() {
@@ -584,69 +587,6 @@ impl minijinja::value::Object for JsonNode {
 /// Convert a minijinja value to JSON (Ansible's native result).
 pub(crate) fn to_json(value: &minijinja::Value) -> Result<Value, TemplateError> {
     serde_json::to_value(value).map_err(|e| TemplateError::new(e.to_string()))
-}
-
-/// Ansible's `escape_backslashes` for task arguments and conditionals:
-/// backslashes inside string literals are kept verbatim instead of being
-/// Jinja escapes, so `'\1'` and `'\\1'` reach filters as written. Text
-/// outside `{{ }}`/`{% %}` is untouched. Borrowed when there is nothing to do.
-pub(crate) fn escape_backslashes(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains('\\') {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    // A bare expression (conditional, `eval`) is all code; a template only
-    // inside its delimiters.
-    let bare = !Templar::is_template(s);
-    let mut out = String::with_capacity(s.len() + 8);
-    let mut in_code = bare;
-    let mut quote: Option<char> = None;
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if !in_code {
-            out.push(c);
-            if c == '{' && matches!(chars.peek(), Some('{') | Some('%')) {
-                out.push(chars.next().unwrap_or('{'));
-                in_code = true;
-            }
-            continue;
-        }
-        match quote {
-            Some(q) => {
-                if c == '\\' {
-                    out.push_str("\\\\");
-                    match chars.peek().copied() {
-                        Some(n) if n == q => {
-                            out.push('\\');
-                            out.push(n);
-                            chars.next();
-                        }
-                        Some('\\') => {
-                            out.push_str("\\\\");
-                            chars.next();
-                        }
-                        _ => {}
-                    }
-                } else {
-                    if c == q {
-                        quote = None;
-                    }
-                    out.push(c);
-                }
-            }
-            None => {
-                out.push(c);
-                match c {
-                    '\'' | '"' => quote = Some(c),
-                    '}' | '%' if !bare && chars.peek() == Some(&'}') => {
-                        out.push(chars.next().unwrap_or('}'));
-                        in_code = false;
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 /// If `s` is exactly `{{ expr }}` (ignoring surrounding whitespace), the expression.
@@ -1125,6 +1065,11 @@ mod tests {
         assert_eq!(t.render_str("{{ items }}", &c).unwrap(), json!([1, 2]));
         assert_eq!(t.render_str("host-{{ name }}", &c).unwrap(), json!("host-web"));
         assert_eq!(t.render_str("plain", &c).unwrap(), json!("plain"));
+        // A template that renders nothing is None (ansible-core 2.19); an expression of "" stays "".
+        assert_eq!(t.render_str("{% for x in [] %}{{ x }}{% endfor %}", &c).unwrap(), json!(null));
+        assert_eq!(t.render_str("{% if false %}x{% endif %}", &c).unwrap(), json!(null));
+        assert_eq!(t.render_str("{{ '' }}", &c).unwrap(), json!(""));
+        assert_eq!(t.render_str(" {% if false %}x{% endif %}", &c).unwrap(), json!(" "));
     }
 
     #[test]
@@ -1284,7 +1229,7 @@ mod tests {
         }
         assert!(t.eval_bool(r"'a1' is match('a\d')", &c).unwrap());
         assert_eq!(t.render_text(r"{{ 'a\nb' }}", &c).unwrap(), "a\nb");
-        assert_eq!(escape_backslashes(r"a\b {{ 'x' }}"), r"a\b {{ 'x' }}");
+        assert!(!t.eval_bool(r"'a\tb' | length == 4", &c).unwrap(), "a conditional reads Jinja escapes");
     }
 
     /// Like Ansible, variables are templated when used.
