@@ -15,13 +15,16 @@ pub(crate) mod free_form;
 pub(crate) mod blockinfile;
 pub(crate) mod copy;
 pub(crate) mod fetch;
+pub(crate) mod find;
 pub(crate) mod file;
 pub(crate) mod file_mode;
 pub(crate) mod lineinfile;
+pub(crate) mod py_re;
 pub(crate) mod remote_file;
 pub(crate) mod slurp;
 pub(crate) mod stat;
 pub(crate) mod template;
+pub(crate) mod tempfile;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub(crate) mod apt;
@@ -200,11 +203,13 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "blockinfile" => blockinfile::run,
         "copy" => copy::run,
         "fetch" => fetch::run,
+        "find" => find::run,
         "file" => file::run,
         "lineinfile" => lineinfile::run,
         "slurp" => slurp::run,
         "stat" => stat::run,
         "template" => template::run,
+        "tempfile" => tempfile::run,
         "command" => command::run,
         "shell" => shell::run,
         "raw" => raw::run,

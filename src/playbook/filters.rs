@@ -46,6 +46,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("expanduser", |s: String| expanduser(&s));
     env.add_filter("realpath", |s: String| realpath(&s));
     env.add_filter("path_join", path_join);
+    env.add_filter("relpath", relpath);
     env.add_filter("quote", |v: Value| -> Result<String, Error> {
         defined(&v)?;
         Ok(shell_quote(&py_str(&v)))
@@ -211,7 +212,7 @@ pub(crate) fn py_float(f: f64) -> String {
 
 /// Python's repr of a string: single quotes unless the text holds a single
 /// quote and no double quote.
-fn py_str_repr(s: &str) -> String {
+pub(crate) fn py_str_repr(s: &str) -> String {
     let q = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(q);
@@ -1084,6 +1085,108 @@ fn path_join(v: Value) -> Result<String, Error> {
     Ok(out)
 }
 
+/// `posixpath.normpath` on bytes: `.` and empty components dropped, `..`
+/// folded lexically, exactly two leading slashes kept (POSIX leaves `//`
+/// implementation-defined), `.` for an empty result.
+pub(crate) fn py_normpath_bytes(path: &[u8]) -> Vec<u8> {
+    if path.is_empty() {
+        return b".".to_vec();
+    }
+    let mut initial = usize::from(path.starts_with(b"/"));
+    if path.starts_with(b"//") && !path.starts_with(b"///") {
+        initial = 2;
+    }
+    let mut comps: Vec<&[u8]> = Vec::new();
+    for comp in path.split(|b| *b == b'/') {
+        if comp.is_empty() || comp == b"." {
+            continue;
+        }
+        if comp != b".." || (initial == 0 && comps.is_empty()) || comps.last() == Some(&&b".."[..]) {
+            comps.push(comp);
+        } else if !comps.is_empty() {
+            comps.pop();
+        }
+    }
+    let mut out = vec![b'/'; initial];
+    out.extend_from_slice(&comps.join(&b'/'));
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    out
+}
+
+/// `posixpath.normpath`.
+pub(crate) fn py_normpath(path: &str) -> String {
+    String::from_utf8_lossy(&py_normpath_bytes(path.as_bytes())).into_owned()
+}
+
+/// `posixpath.join(a, b)` on bytes.
+pub(crate) fn py_join_bytes(a: &[u8], b: &[u8]) -> Vec<u8> {
+    if b.starts_with(b"/") {
+        return b.to_vec();
+    }
+    let mut out = a.to_vec();
+    if !out.is_empty() && !out.ends_with(b"/") {
+        out.push(b'/');
+    }
+    out.extend_from_slice(b);
+    out
+}
+
+/// `posixpath.abspath`: joined onto the current directory, then normalized.
+fn py_abspath(p: &str) -> String {
+    if p.starts_with('/') {
+        return py_normpath(p);
+    }
+    let cwd = std::env::current_dir().unwrap_or_default().to_string_lossy().into_owned();
+    py_normpath(&String::from_utf8_lossy(&py_join_bytes(cwd.as_bytes(), p.as_bytes())))
+}
+
+/// `posixpath.relpath(path, start)`, lexically; relative inputs are taken
+/// from the current directory.
+pub(crate) fn py_relpath(path: &str, start: &str) -> Result<String, String> {
+    if path.is_empty() {
+        return Err("no path specified".into());
+    }
+    let start_abs = py_abspath(start);
+    let path_abs = py_abspath(path);
+    let s: Vec<&str> = start_abs.split('/').filter(|c| !c.is_empty()).collect();
+    let p: Vec<&str> = path_abs.split('/').filter(|c| !c.is_empty()).collect();
+    let common = s.iter().zip(&p).take_while(|(a, b)| a == b).count();
+    let mut rel: Vec<&str> = vec![".."; s.len() - common];
+    rel.extend_from_slice(&p[common..]);
+    if rel.is_empty() {
+        return Ok(".".into());
+    }
+    Ok(rel.join("/"))
+}
+
+/// Ansible's `relpath` filter: `os.path.relpath(path, start=os.curdir)`.
+fn relpath(v: Value, start: Option<Value>, kwargs: Kwargs) -> Result<String, Error> {
+    defined(&v)?;
+    let start = match kwargs.get::<Option<Value>>("start")? {
+        Some(s) => Some(s),
+        None => start,
+    };
+    kwargs.assert_all_used()?;
+    let arg = |v: &Value| -> Result<String, Error> {
+        match v.as_str() {
+            Some(s) => Ok(s.to_string()),
+            None => Err(fail(format!("expected str, bytes or os.PathLike object, not {}", py_type(v)))),
+        }
+    };
+    let path = arg(&v)?;
+    let start = match &start {
+        None => ".".to_string(),
+        Some(s) if s.is_none() => ".".to_string(),
+        Some(s) => {
+            defined(s)?;
+            arg(s)?
+        }
+    };
+    py_relpath(&path, &start).map_err(fail)
+}
+
 /// Python's `shlex.quote`.
 pub(crate) fn shell_quote(s: &str) -> String {
     if s.is_empty() {
@@ -1863,6 +1966,61 @@ mod tests {
             ("{{ '.bashrc' | splitext }}", json!([".bashrc", ""])),
             ("{{ 'a.tar.gz' | splitext }}", json!(["a.tar", ".gz"])),
         ]);
+    }
+
+    /// `relpath`: each expected value from Python 3.11's `os.path.relpath`.
+    #[test]
+    fn relpath_like_python() {
+        check(&[
+            ("{{ '/etc/app/conf.yml' | relpath('/etc') }}", json!("app/conf.yml")),
+            ("{{ '/etc' | relpath('/etc/app/x') }}", json!("../..")),
+            ("{{ '/a/b' | relpath('/a/b') }}", json!(".")),
+            ("{{ '/a/b/' | relpath('/a/b') }}", json!(".")),
+            ("{{ 'a/b' | relpath('a') }}", json!("b")),
+            ("{{ 'a' | relpath('a/b/c') }}", json!("../..")),
+            ("{{ '/a/./b/../c' | relpath('/a') }}", json!("c")),
+            ("{{ '/' | relpath('/a/b') }}", json!("../..")),
+            ("{{ '/a' | relpath('/') }}", json!("a")),
+            ("{{ '//a//b' | relpath('/a') }}", json!("b")),
+            ("{{ '/usr/lib' | relpath('/usr/local/lib') }}", json!("../../lib")),
+            ("{{ 'a/../../x' | relpath('b') }}", json!("../../x")),
+            ("{{ 'a b/c' | relpath(start='a b') }}", json!("c")),
+            ("{{ 'x/y' | relpath }}", json!("x/y")),
+            ("{{ 'x/y' | relpath(none) }}", json!("x/y")),
+        ]);
+        check_err(&[
+            ("{{ '' | relpath('/a') }}", "no path specified"),
+            ("{{ 3 | relpath('/a') }}", "expected str, bytes or os.PathLike object, not int"),
+        ]);
+        // Absolute against relative: the relative side is taken from the current directory.
+        let cwd = std::env::current_dir().unwrap().to_string_lossy().into_owned();
+        let depth = cwd.split('/').filter(|c| !c.is_empty()).count();
+        let want = format!("{}etc", "../".repeat(depth));
+        let from_root = format!("{{{{ '{cwd}' | relpath('/') }}}}");
+        check(&[("{{ '/etc' | relpath }}", json!(want)), (from_root.as_str(), json!(cwd.trim_start_matches('/')))]);
+    }
+
+    #[test]
+    fn normpath_like_python() {
+        use super::{py_join_bytes, py_normpath};
+        for (input, want) in [
+            ("", "."),
+            ("/", "/"),
+            ("//", "//"),
+            ("///", "/"),
+            ("//a/../b", "//b"),
+            ("a/../b/x", "b/x"),
+            ("../a/..", ".."),
+            ("/..", "/"),
+            ("./a/./b/", "a/b"),
+            ("a/b/../../..", ".."),
+        ] {
+            assert_eq!(py_normpath(input), want, "normpath({input:?})");
+        }
+        assert_eq!(py_join_bytes(b"/tmp/", b"x"), b"/tmp/x".to_vec());
+        assert_eq!(py_join_bytes(b"/tmp", b"x"), b"/tmp/x".to_vec());
+        assert_eq!(py_join_bytes(b"", b"x"), b"x".to_vec());
+        assert_eq!(py_join_bytes(b"/tmp", b"/x"), b"/x".to_vec());
     }
 
     #[test]
