@@ -16,6 +16,7 @@ impl LocalConnection {
 
 impl Connection for LocalConnection {
     fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
+        super::record::command("localhost", command);
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(command)

@@ -3,6 +3,7 @@
 
 pub(crate) mod known_hosts;
 pub(crate) mod local;
+pub(crate) mod record;
 pub(crate) mod ssh;
 
 use std::fmt;

@@ -288,6 +288,7 @@ impl SshConnection {
 
 impl Connection for SshConnection {
     fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
+        super::record::command(&self.target, command);
         let deadline = self.command_timeout.map(|t| Instant::now() + t);
         // Sends a keepalive only when one is due (no round trip: the reply is
         // read along with the command's output).

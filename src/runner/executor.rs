@@ -727,7 +727,8 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
         Err(e) => return err_at(e),
     };
     let search_paths = play.search_paths(run, task);
-    with_conn(run, host, &delegate, |conn| {
+    let origin = || format!("task {}:{} {}", task.file.display(), task.line, task.name.clone().unwrap_or_else(|| task.action.clone()));
+    crate::connection::record::with_origin(origin, || with_conn(run, host, &delegate, |conn| {
         let mut mctx = ModuleContext {
             conn,
             check_mode,
@@ -755,7 +756,7 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
             result.entry("changed").or_insert(Value::Bool(false));
         }
         Ok(Single { result, diffs: outcome.diffs, unreachable: false })
-    })
+    }))
 }
 
 /// Run `f` with the host's connection (opened on first use), or a delegated host's.
