@@ -43,7 +43,7 @@ pub(crate) fn main() -> i32 {
         Command::Explain { code } => crate::lang::explain(&code),
         Command::Testbed(args) => crate::testbed::main(args),
         Command::Deploy(args) => crate::deploy::main(args, cli.verbose),
-        Command::Env(args) => crate::deploy::env_main(args),
+        Command::Env(args) => crate::deploy::env_main(args, cli.verbose),
     }
 }
 

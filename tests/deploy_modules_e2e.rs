@@ -164,11 +164,13 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
     serves_module(h1, &v1[1].0, &v1[1].1);
     std::fs::remove_dir_all(d.join(".tova-out/public/c/__v/d1111")).unwrap();
 
-    // A host added after v3 receives the retained set on its first deploy
-    // (h1 and h2 go from the rolled-back v2 to v4, v3's bundle, sending none).
+    // A host added after v3 receives the retained set on its first deploy,
+    // copied from the hosts that have it (h1 and h2 go from the rolled-back
+    // v2 to v4, v3's bundle, publishing nothing new).
     ok(&write_project(d, &[h1, h2, h3], ""));
     let out = ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0 + 3 * HOUR));
-    assert!(out.contains("Publishing versioned client files (6 new, 6 retained)"), "{out}");
+    assert!(out.contains(&format!("[root@{h3}]")) && out.contains("Copied 4 retained version(s) from other hosts"), "{out}");
+    assert!(out.contains("Publishing versioned client files (2 new, 6 retained)"), "{out}");
     assert_eq!(out.matches("Publishing versioned client files (0 new, 6 retained)").count(), 2, "{out}");
     for (url, bytes) in v1.iter().chain(&v2).chain(&v3) {
         serves_module(h3, url, bytes);

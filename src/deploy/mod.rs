@@ -1,21 +1,27 @@
-//! `berth deploy`: the seed-003 workflow on top of the compiler and the runner.
+//! `berth deploy`: the seed-003 workflow as the driver of the compiled,
+//! committed playbooks.
 //!
-//! `workflow` is the deploy itself; `ops` the other subcommands; the host
-//! side is pure POSIX shell run over the connection (`registry`, `release`,
-//! `secrets`, `services`), so targets need neither Python nor berth (except
-//! for git push deploys, whose hook runs the uploaded berth binary).
+//! `workflow` is the deploy itself and `ops` the other subcommands; every
+//! change to a host is a task of `playbooks/<env>*.yml` run by the runner
+//! (`play`), whose host side is the role app's deploy script (POSIX sh),
+//! so targets need neither Python nor berth (except for git push deploys,
+//! whose hook runs the uploaded berth binary). What the driver sends itself
+//! are reads: the plan's (`state`), `--status`, `--logs`, `--list`.
 
-pub(crate) mod git_push;
 pub(crate) mod layout;
-pub(crate) mod modules_store;
 pub(crate) mod ops;
 pub(crate) mod plan;
+pub(crate) mod play;
 pub(crate) mod registry;
 pub(crate) mod release;
 pub(crate) mod remote;
+#[cfg(test)]
+mod script_tests;
 pub(crate) mod secrets;
 pub(crate) mod services;
 pub(crate) mod stale;
+pub(crate) mod state;
+pub(crate) mod store;
 pub(crate) mod target;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -159,7 +165,7 @@ pub(crate) fn main(args: DeployArgs, verbose: u8) -> i32 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
-            return 2;
+            return 1;
         }
     };
     let ui = Ui::new(args.connect.json);
@@ -175,7 +181,7 @@ pub(crate) fn main(args: DeployArgs, verbose: u8) -> i32 {
         }
     };
     if args.rollback {
-        return ops::rollback(&loaded, &c, args.to.as_deref(), ui);
+        return ops::rollback(&loaded, &c, args.to.as_deref(), verbose, ui);
     }
     if args.status {
         return ops::status(&loaded, &c, ui);
@@ -187,13 +193,13 @@ pub(crate) fn main(args: DeployArgs, verbose: u8) -> i32 {
         return ops::ssh(&loaded, &c);
     }
     if args.remove {
-        return ops::remove(&loaded, &c, args.yes, ui);
+        return ops::remove(&loaded, &c, args.yes, verbose, ui);
     }
     if args.prune_modules {
-        return modules_store::prune_command(&loaded.manifest, &c, ui);
+        return ops::prune_modules(&loaded, &c, verbose, ui);
     }
     if args.setup_git {
-        return git_push::setup(&loaded, &c, ui);
+        return ops::setup_git(&loaded, &c, verbose, ui);
     }
     let opts = workflow::DeployOpts {
         connect: c,
@@ -207,12 +213,12 @@ pub(crate) fn main(args: DeployArgs, verbose: u8) -> i32 {
     workflow::deploy(&loaded, &opts, ui)
 }
 
-pub(crate) fn env_main(args: EnvArgs) -> i32 {
+pub(crate) fn env_main(args: EnvArgs, verbose: u8) -> i32 {
     let c = match args.connect.opts() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
-            return 2;
+            return 1;
         }
     };
     let ui = Ui::new(args.connect.json);
@@ -225,6 +231,6 @@ pub(crate) fn env_main(args: EnvArgs) -> i32 {
     };
     match args.action {
         EnvAction::List => ops::env_list(&loaded, &c, ui),
-        EnvAction::Set { assignment } => ops::env_set(&loaded, &c, &assignment, ui),
+        EnvAction::Set { assignment } => ops::env_set(&loaded, &c, &assignment, verbose, ui),
     }
 }

@@ -1,23 +1,25 @@
-//! The other deploy commands (seed 003 §4–§8): `--rollback [--to vN]`,
-//! `--status`, `--logs`, `--ssh`, `--remove`, `--list --server`, and
-//! `berth env ENV list|set`.
+//! The other deploy commands (seed 003 §4–§8). Those that change a host run
+//! the environment's committed playbooks — `--rollback [--to vN]`,
+//! `--remove`, `--prune-modules`, `--setup-git`, `berth env ENV set` — and
+//! those that only read it (`--status`, `--logs`, `--ssh`, `--list`, `berth
+//! env ENV list`) read it directly.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::manifest::model::Manifest;
 
-use super::layout::Layout;
+use super::play::{self, Which};
 use super::plan;
 use super::registry;
-use super::release;
 use super::remote::{q, Remote};
 use super::secrets;
 use super::services;
+use super::state;
 use super::target::{self, ConnectOpts, Target};
-use super::ui::Ui;
+use super::ui::{RunReport, Ui};
 use super::workflow::Loaded;
 
 fn connect_all(m: &Manifest, c: &ConnectOpts) -> Vec<(Target, Result<Remote, String>)> {
@@ -28,64 +30,59 @@ fn connect_all(m: &Manifest, c: &ConnectOpts) -> Vec<(Target, Result<Remote, Str
     })
 }
 
-fn app_ports(remote: &mut Remote, layout: &Layout, m: &Manifest, state: &release::HostApp) -> Result<Vec<u16>, String> {
-    let reg = registry::read(remote, layout)?;
-    let ports: Vec<u16> = reg["apps"][&m.app]["ports"].as_array().map(|a| a.iter().filter_map(|p| p.as_u64().map(|p| p as u16)).collect()).unwrap_or_default();
-    if !ports.is_empty() {
-        return Ok(ports);
-    }
-    Ok(state.current_manifest.as_ref().map(|c| c.ports.clone()).unwrap_or_default())
+/// `--rollback [--to vN]`: flip `current` back, restart, health check.
+/// Runs one of the environment's playbooks on every host of the app;
+/// per host (label, ok, what it reported).
+fn run_playbook(loaded: &Loaded, c: &ConnectOpts, which: Which, extra: Map<String, Value>, verbose: u8, ui: &Arc<Ui>) -> (i32, Vec<(Target, bool, super::ui::HostRun)>) {
+    let targets = target::targets(&loaded.manifest, c);
+    let (code, report): (i32, RunReport) =
+        play::run(play::Run { loaded, connect: c, which, targets: &targets, skip_tags: Vec::new(), extra, verbose, ui: ui.clone() });
+    let hosts = targets
+        .into_iter()
+        .map(|t| {
+            let ok = report.stats.get(&t.inventory_name).is_some_and(|s| s.failed == 0 && s.unreachable == 0);
+            let hr = report.hosts.get(&t.inventory_name).cloned().unwrap_or_default();
+            (t, ok, hr)
+        })
+        .collect();
+    (code, hosts)
 }
 
-/// `--rollback [--to vN]`: flip `current` back, restart, health check.
-pub(crate) fn rollback(loaded: &Loaded, c: &ConnectOpts, to: Option<&str>, ui: Arc<Ui>) -> i32 {
+fn failure(hr: &super::ui::HostRun) -> String {
+    hr.last_failure.clone().or_else(|| hr.first_failure.as_ref().map(|(_, m)| m.clone())).unwrap_or_else(|| "not reached".into())
+}
+
+/// `--rollback [--to vN]`: `playbooks/<env>.rollback.yml`.
+pub(crate) fn rollback(loaded: &Loaded, c: &ConnectOpts, to: Option<&str>, verbose: u8, ui: Arc<Ui>) -> i32 {
     let m = &loaded.manifest;
-    let mut ok = true;
+    ui.line(&format!("  Rolling back {} on {}...", m.app, plan::target_label(m)));
+    let mut extra = Map::new();
+    if let Some(v) = to {
+        extra.insert("tova_to".into(), json!(v));
+    }
+    let (_, hosts) = run_playbook(loaded, c, Which::Rollback, extra, verbose, &ui);
+    let mut all_ok = true;
     let mut results = Vec::new();
-    for (t, r) in connect_all(m, c) {
-        ui.line(&format!("  Rolling back {} on {}...", m.app, t.label));
-        let result = r.and_then(|mut remote| {
-            let state = release::read_state(&mut remote, &c.layout, &m.app)?;
-            let cur = state.current.clone().ok_or_else(|| format!("{} is not deployed on {}", m.app, t.label))?;
-            let target = match to {
-                Some(v) if state.has(v) => v.to_owned(),
-                Some(v) => {
-                    let have: Vec<String> = state.releases.iter().map(|(n, _)| format!("v{n}")).collect();
-                    return Err(format!("release {v} is not on {} (releases there: {})", t.label, have.join(", ")));
-                }
-                None => state.rollback_target().ok_or_else(|| format!("no earlier good release than {cur} on {}", t.label))?,
-            };
-            if target == cur {
-                ui.step("", &format!("current is already {cur}"), true);
-                return Ok(target);
+    for (t, ok, hr) in &hosts {
+        let version = hr.result("version").map(str::to_owned);
+        if *ok {
+            match hr.result("was") {
+                Some(_) => ui.line(&format!("\n  ✓ Rolled back to {}", version.as_deref().unwrap_or(""))),
+                None => ui.line(&format!("\n  ✓ {} is already live", version.as_deref().unwrap_or(""))),
             }
-            release::flip(&mut remote, &c.layout, &m.app, &target)?;
-            ui.step("", &format!("current → releases/{target} (was {cur})"), true);
-            let ports = app_ports(&mut remote, &c.layout, m, &state)?;
-            let mut quiet = |_: u16, _: Result<(), &str>| {};
-            let restarted = services::rolling_restart(&mut remote, &m.app, &ports, &m.health.path, m.health.timeout_secs, &mut quiet);
-            ui.step("", "Services restarted", restarted.is_ok());
-            restarted?;
-            ui.step("", "Health check passed", true);
-            registry::set_version(&mut remote, &c.layout, &m.app, &target)?;
-            Ok(target)
-        });
-        match &result {
-            Ok(v) => ui.line(&format!("\n  ✓ Rolled back to {v}")),
-            Err(e) => {
-                ok = false;
-                ui.line(&format!("\n  ✗ Rollback failed: {e}"));
-            }
+        } else {
+            all_ok = false;
+            ui.line(&format!("\n  ✗ Rollback failed on {}: {}", t.label, failure(hr).lines().next().unwrap_or("")));
         }
-        results.push(json!({"host": t.label, "ok": result.is_ok(), "version": result.as_ref().ok(), "error": result.as_ref().err()}));
+        let v = json!({"event": "host", "host": t.label, "ok": ok, "version": version, "error": (!ok).then(|| failure(hr))});
+        ui.event(v.clone());
+        results.push(v);
     }
-    if ui.json() {
-        println!("{}", json!({"ok": ok, "hosts": results}));
-    }
-    if ok {
+    ui.event(json!({"event": "result", "ok": all_ok, "app": m.app, "env": m.env, "hosts": results}));
+    if all_ok {
         0
     } else {
-        1
+        2
     }
 }
 
@@ -106,9 +103,7 @@ pub(crate) fn status(loaded: &Loaded, c: &ConnectOpts, ui: Arc<Ui>) -> i32 {
             }
         }
     }
-    if ui.json() {
-        println!("{}", json!({"ok": ok, "app": m.app, "env": m.env, "hosts": hosts}));
-    }
+    ui.event(json!({"event": "result", "ok": ok, "app": m.app, "env": m.env, "hosts": hosts}));
     if ok {
         0
     } else {
@@ -117,8 +112,8 @@ pub(crate) fn status(loaded: &Loaded, c: &ConnectOpts, ui: Arc<Ui>) -> i32 {
 }
 
 fn status_host(remote: &mut Remote, m: &Manifest, c: &ConnectOpts, url: &str, t: &Target, ui: &Ui) -> Result<Value, String> {
-    let state = release::read_state(remote, &c.layout, &m.app)?;
-    let ports = app_ports(remote, &c.layout, m, &state)?;
+    let state = state::read(remote, &c.layout, &m.app)?;
+    let ports = state.ports.clone();
     let insts = services::instances(remote, &m.app, &ports, &m.health.path)?;
     let healthy = insts.iter().filter(|i| i.healthy).count();
     let running = insts.iter().filter(|i| i.active == "active").count();
@@ -162,15 +157,15 @@ fn status_host(remote: &mut Remote, m: &Manifest, c: &ConnectOpts, url: &str, t:
             ui.line(&format!("    {}", text.replace("{}", dot)));
         }
     }
-    let failed: Vec<String> = state.releases.iter().filter(|(_, f)| *f).map(|(n, _)| format!("v{n}")).collect();
-    if let Some(cm) = &state.current_manifest {
-        ui.line(&format!("\n  Last deploy:  {} ({})", format_time(cm.deployed_at), cm.version));
+    let failed = state.failed_releases();
+    if let (Some(at), Some(v)) = (state.deployed_at, &state.current) {
+        ui.line(&format!("\n  Last deploy:  {} ({v})", format_time(at)));
     }
     ui.line(&format!("  Releases:     {} (keeping last {})", state.releases.len(), m.keep_releases));
     if !failed.is_empty() {
         ui.line(&format!("  Failed:       {} (health check failed, rolled back; kept for debugging)", failed.join(", ")));
     }
-    let (modules_line, modules) = super::modules_store::status(remote, &c.layout, &m.app)?;
+    let (modules_line, modules) = super::store::status(remote, &c.layout, &m.app)?;
     ui.line(&modules_line);
     ui.line("");
     Ok(json!({
@@ -181,7 +176,7 @@ fn status_host(remote: &mut Remote, m: &Manifest, c: &ConnectOpts, url: &str, t:
         "failed_releases": failed,
         "instances": insts.iter().map(|i| json!({"port": i.port, "active": i.active, "healthy": i.healthy, "memory": i.memory_bytes, "uptime": i.uptime_secs})).collect::<Vec<_>>(),
         "healthy": healthy,
-        "deployed_at": state.current_manifest.as_ref().map(|c| c.deployed_at),
+        "deployed_at": state.deployed_at,
     }))
 }
 
@@ -248,10 +243,7 @@ pub(crate) fn logs(loaded: &Loaded, c: &ConnectOpts, instance: Option<u32>, sinc
     let m = &loaded.manifest;
     let targets = target::targets(m, c);
     for t in &targets {
-        let ports = match target::connect(t, c).and_then(|mut r| {
-            let state = release::read_state(&mut r, &c.layout, &m.app)?;
-            app_ports(&mut r, &c.layout, m, &state)
-        }) {
+        let ports = match target::connect(t, c).and_then(|mut r| state::read(&mut r, &c.layout, &m.app).map(|s| s.ports)) {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -312,9 +304,8 @@ pub(crate) fn ssh(loaded: &Loaded, c: &ConnectOpts) -> i32 {
     1
 }
 
-/// `--remove`: stop and drop the app's units and Caddy site, archive its
-/// data (and a database dump), release its ports. Nothing is deleted.
-pub(crate) fn remove(loaded: &Loaded, c: &ConnectOpts, yes: bool, ui: Arc<Ui>) -> i32 {
+/// `--remove`: `playbooks/<env>.remove.yml` (data archived, never deleted).
+pub(crate) fn remove(loaded: &Loaded, c: &ConnectOpts, yes: bool, verbose: u8, ui: Arc<Ui>) -> i32 {
     let m = &loaded.manifest;
     if !yes {
         if !std::io::stdin().is_terminal() {
@@ -328,81 +319,103 @@ pub(crate) fn remove(loaded: &Loaded, c: &ConnectOpts, yes: bool, ui: Arc<Ui>) -
             return 1;
         }
     }
-    let mut ok = true;
-    let mut hosts = Vec::new();
-    for (t, r) in connect_all(m, c) {
-        ui.line(&format!("  Removing \"{}\" from {}...", m.app, t.label));
-        let result = r.and_then(|mut remote| remove_host(&mut remote, m, c, &ui));
-        match &result {
-            Ok(archive) => ui.line(&format!("\n  ✓ Removed (data archived in {archive}, not deleted)")),
-            Err(e) => {
-                ok = false;
-                ui.line(&format!("\n  ✗ {e}"));
+    ui.line(&format!("  Removing \"{}\" from {}...", m.app, plan::target_label(m)));
+    let (_, hosts) = run_playbook(loaded, c, Which::Remove, Map::new(), verbose, &ui);
+    let mut all_ok = true;
+    let mut results = Vec::new();
+    for (t, ok, hr) in &hosts {
+        let archive = hr.result("archive").map(str::to_owned);
+        if *ok {
+            match &archive {
+                Some(a) => ui.line(&format!("\n  ✓ Removed (data archived in {a}, not deleted) from {}", t.label)),
+                None => ui.line(&format!("\n  ✓ Removed from {} (nothing was deployed there)", t.label)),
             }
+        } else {
+            all_ok = false;
+            ui.line(&format!("\n  ✗ Removal from {} failed: {}", t.label, failure(hr).lines().next().unwrap_or("")));
         }
-        hosts.push(json!({"host": t.label, "ok": result.is_ok(), "archive": result.as_ref().ok(), "error": result.as_ref().err()}));
+        let v = json!({"event": "host", "host": t.label, "ok": ok, "archive": archive, "error": (!ok).then(|| failure(hr))});
+        ui.event(v.clone());
+        results.push(v);
     }
-    if ui.json() {
-        println!("{}", json!({"ok": ok, "hosts": hosts}));
+    ui.event(json!({"event": "result", "ok": all_ok, "app": m.app, "env": m.env, "hosts": results}));
+    if all_ok {
+        0
+    } else {
+        2
     }
-    if ok {
+}
+
+/// `--prune-modules`: `playbooks/<env>.prune-modules.yml`, over every host
+/// of the app together (nothing is pruned unless every host could be read).
+pub(crate) fn prune_modules(loaded: &Loaded, c: &ConnectOpts, verbose: u8, ui: Arc<Ui>) -> i32 {
+    let m = &loaded.manifest;
+    let (_, hosts) = run_playbook(loaded, c, Which::PruneModules, Map::new(), verbose, &ui);
+    let all_ok = hosts.iter().all(|(_, ok, _)| *ok);
+    let mut results = Vec::new();
+    for (t, ok, hr) in &hosts {
+        let pruned = hr.all("pruned");
+        if *ok {
+            let text = if pruned.is_empty() { "no client file version past module_retention".to_string() } else { format!("pruned {}: {}", pruned.len(), pruned.join(", ")) };
+            ui.step(&format!("[{}]", t.label), &text, true);
+        }
+        let v = json!({"event": "host", "host": t.label, "ok": ok, "pruned": pruned, "error": (!ok).then(|| failure(hr))});
+        ui.event(v.clone());
+        results.push(v);
+    }
+    if !all_ok {
+        eprintln!("error: client files are pruned only when every host of the app can be read; nothing was pruned where it failed");
+    }
+    ui.event(json!({"event": "result", "ok": all_ok, "app": m.app, "env": m.env, "hosts": results}));
+    if all_ok {
         0
     } else {
         1
     }
 }
 
-pub(crate) fn remove_script(layout: &Layout, app: &str, postgres_db: Option<&str>) -> String {
-    format!(
-        r#"{prologue}stamp=$(date -u +%Y%m%dT%H%M%SZ)
-archive="$ROOT/archive/$APP/$stamp"
-mkdir -p "$archive"
-chmod 0700 "$ROOT/archive" "$ROOT/archive/$APP" "$archive"
-n=0
-for unit in $(systemctl list-units --all --plain --no-legend "tova-$APP@*.service" 2>/dev/null | awk '{{print $1}}'); do
-  systemctl disable --now "$unit" >/dev/null 2>&1 || true
-  n=$((n + 1))
-done
-echo "STEP Stop $n instances"
-systemctl disable --now "tova-$APP-health.timer" >/dev/null 2>&1 || true
-rm -f "/etc/systemd/system/tova-$APP@.service" "/etc/systemd/system/tova-$APP-health.service" "/etc/systemd/system/tova-$APP-health.timer"
-systemctl daemon-reload
-echo "STEP Remove systemd services"
-if [ -f "$ROOT/caddy/apps/$APP.caddy" ]; then
-  mv "$ROOT/caddy/apps/$APP.caddy" "$archive/$APP.caddy"
-  if command -v caddy >/dev/null 2>&1; then
-    caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile >/dev/null 2>&1 && systemctl reload caddy || true
-  fi
-fi
-echo "STEP Remove Caddy config"
-DB={db}
-if [ -n "$DB" ] && command -v pg_dump >/dev/null 2>&1; then
-  if runuser -u postgres -- psql -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" 2>/dev/null | grep -q 1; then
-    runuser -u postgres -- pg_dump --no-owner "$DB" > "$archive/$DB.sql"
-    echo "STEP Dump database $DB to the archive (the database is kept)"
-  fi
-fi
-if [ -d "$app" ]; then
-  mv "$app" "$archive/app"
-fi
-echo "STEP Archive data to $archive"
-echo "ARCHIVE $archive"
-"#,
-        prologue = layout.prologue(app),
-        db = q(postgres_db.unwrap_or("")),
-    )
-}
-
-fn remove_host(remote: &mut Remote, m: &Manifest, c: &ConnectOpts, ui: &Ui) -> Result<String, String> {
-    let out = remote.run("removing the app", &remove_script(&c.layout, &m.app, m.databases.postgres.as_ref().map(|p| p.name.as_str())), None)?;
-    for line in out.lines() {
-        if let Some(step) = line.strip_prefix("STEP ") {
-            ui.step("", step, true);
+/// `--setup-git`: `playbooks/<env>.git.yml` (git, the bare repository, its
+/// hooks and berth itself on the server), then the git remote here.
+pub(crate) fn setup_git(loaded: &Loaded, c: &ConnectOpts, verbose: u8, ui: Arc<Ui>) -> i32 {
+    let m = &loaded.manifest;
+    let targets = target::targets(m, c);
+    let [t] = targets.as_slice() else {
+        eprintln!("error: git push deploys need one server; deploy \"{}\" has {} (use `berth deploy {}` for fleets)", m.env, targets.len(), m.env);
+        return 1;
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot find the running berth binary: {e}");
+            return 1;
         }
+    };
+    ui.line(&format!("  Setting up git deployment on {}...", t.label));
+    let mut extra = Map::new();
+    extra.insert("tova_berth_binary".into(), json!(exe.display().to_string()));
+    let (_, hosts) = run_playbook(loaded, c, Which::Git, extra, verbose, &ui);
+    if let Some((_, false, hr)) = hosts.first() {
+        eprintln!("error: {}", failure(hr));
+        return 1;
     }
-    let ports = registry::release(remote, &c.layout, &m.app)?;
-    ui.step("", &format!("Release {}", plan::port_range(&ports)), true);
-    out.lines().find_map(|l| l.strip_prefix("ARCHIVE ")).map(str::to_owned).ok_or_else(|| "the removal script printed no archive".into())
+    let repo = format!("{}/repo.git", c.layout.app_dir(&m.app));
+    ui.step("", &format!("Creating bare repo at {repo}"), true);
+    ui.step("", "Installing pre-receive and post-receive hooks", true);
+    let url = format!("ssh://{}@{}:{}{repo}", t.ssh.user, t.ssh.host, t.ssh.port);
+    let git = |args: &[&str]| std::process::Command::new("git").arg("-C").arg(&loaded.dir).args(args).output();
+    match git(&["rev-parse", "--git-dir"]) {
+        Ok(o) if o.status.success() => {
+            let exists = git(&["remote", "get-url", &m.env]).map(|o| o.status.success()).unwrap_or(false);
+            let r = if exists { git(&["remote", "set-url", &m.env, &url]) } else { git(&["remote", "add", &m.env, &url]) };
+            match r {
+                Ok(o) if o.status.success() => ui.step("", &format!("Adding git remote \"{}\" to local project", m.env), true),
+                _ => ui.step("", &format!("Adding git remote \"{}\" ({url})", m.env), false),
+            }
+        }
+        _ => ui.line(&format!("    → the project is not a git repository: add the remote yourself: git remote add {} {url}", m.env)),
+    }
+    ui.line(&format!("\n  Done. You can now deploy with:\n    git push {} {}", m.env, m.branch));
+    0
 }
 
 /// `berth deploy --list --server T`: every app on a host.
@@ -503,7 +516,7 @@ pub(crate) fn env_list(loaded: &Loaded, c: &ConnectOpts, ui: Arc<Ui>) -> i32 {
     let m = &loaded.manifest;
     let mut ok = true;
     for (t, r) in connect_all(m, c) {
-        match r.and_then(|mut remote| secrets::names_on_host(&mut remote, &c.layout, &m.app)) {
+        match r.and_then(|mut remote| state::read(&mut remote, &c.layout, &m.app).map(|s| s.secret_names)) {
             Ok(names) => {
                 if ui.json() {
                     println!("{}", json!({"host": t.label, "names": names, "required": m.secrets.required, "auto": m.secrets.auto}));
@@ -537,37 +550,47 @@ pub(crate) fn env_list(loaded: &Loaded, c: &ConnectOpts, ui: Arc<Ui>) -> i32 {
     }
 }
 
-/// `berth env ENV set KEY=value`: sets the value on every host and restarts
-/// the running instances so they read it.
-pub(crate) fn env_set(loaded: &Loaded, c: &ConnectOpts, assignment: &str, ui: Arc<Ui>) -> i32 {
-    let m = &loaded.manifest;
+/// `berth env ENV set KEY=value`: `playbooks/<env>.env.yml` on every host
+/// (the value travels as an extra var in memory; the task is no_log).
+pub(crate) fn env_set(loaded: &Loaded, c: &ConnectOpts, assignment: &str, verbose: u8, ui: Arc<Ui>) -> i32 {
     let Some((name, value)) = assignment.split_once('=') else {
         eprintln!("error: expected KEY=value, got `{}`", assignment.split('=').next().unwrap_or(""));
-        return 2;
+        return 1;
     };
+    if !secrets::valid_name(name) {
+        eprintln!("error: `{name}` is not a variable name (use A-Z, 0-9 and _)");
+        return 1;
+    }
+    if let Err(e) = secrets::env_line(name, value) {
+        eprintln!("error: {e}");
+        return 1;
+    }
+    if loaded.manifest.kind != crate::manifest::model::AppKind::Server {
+        eprintln!("error: {} is a static site: it runs no process and has no .env.production", loaded.manifest.app);
+        return 1;
+    }
+    let mut extra = Map::new();
+    extra.insert("tova_env_name".into(), json!(name));
+    extra.insert("tova_env_value".into(), json!(value));
+    let (_, hosts) = run_playbook(loaded, c, Which::Env, extra, verbose, &ui);
     let mut ok = true;
-    for (t, r) in connect_all(m, c) {
-        let result = r.and_then(|mut remote| {
-            let existed = secrets::set(&mut remote, &c.layout, &m.app, name, value)?;
-            ui.step("", &format!("{name} {} on {}", if existed { "updated" } else { "set" }, t.label), true);
-            let state = release::read_state(&mut remote, &c.layout, &m.app)?;
-            if state.current.is_some() {
-                let ports = app_ports(&mut remote, &c.layout, m, &state)?;
-                let mut quiet = |_: u16, _: Result<(), &str>| {};
-                services::rolling_restart(&mut remote, &m.app, &ports, &m.health.path, m.health.timeout_secs, &mut quiet)?;
-                ui.step("", "Services restarted, health check passed", true);
-            }
-            Ok(())
-        });
-        if let Err(e) = result {
+    for (t, host_ok, hr) in &hosts {
+        if !host_ok {
             ok = false;
-            eprintln!("error: {e}");
+            eprintln!("error: {}: {}", t.label, failure(hr));
+            continue;
         }
+        let what = match hr.result("had") {
+            Some("yes") if hr.changed_tasks.iter().any(|n| n.contains("Set the value")) => "updated",
+            Some("yes") => "unchanged",
+            _ => "set",
+        };
+        ui.line(&format!("  ✓ {name} {what} on {}", t.label));
     }
     if ok {
         0
     } else {
-        1
+        2
     }
 }
 
@@ -584,29 +607,5 @@ mod tests {
         );
         assert!(logs_command("shop", &[3000, 3001], Some(3001), None, false).unwrap().contains("tova-shop@3001.service"));
         assert!(logs_command("shop", &[3000], Some(5), None, false).unwrap_err().contains("instance 5 does not exist"));
-    }
-
-    #[test]
-    fn remove_archives_and_never_deletes() {
-        let dir = tempfile::tempdir().unwrap();
-        let l = Layout::new(dir.path().to_str().unwrap());
-        let app = dir.path().join("apps/shop");
-        std::fs::create_dir_all(app.join("data")).unwrap();
-        std::fs::create_dir_all(dir.path().join("caddy/apps")).unwrap();
-        std::fs::write(app.join("data/db.sqlite"), "rows").unwrap();
-        std::fs::write(app.join(".env.production"), "A=1\n").unwrap();
-        std::fs::write(dir.path().join("caddy/apps/shop.caddy"), "site").unwrap();
-        let mut r = Remote::local("local");
-        registry::allocate(&mut r, &l, "shop", "shop.example.com", "prod", 2).unwrap();
-        // systemctl may be missing or not running here: the script tolerates both
-        // for the unit steps, and must still archive everything.
-        let script = remove_script(&l, "shop", None).replace("systemctl daemon-reload", "systemctl daemon-reload 2>/dev/null || true");
-        let out = r.run("remove", &script, None).unwrap();
-        let archive = out.lines().find_map(|l| l.strip_prefix("ARCHIVE ")).unwrap().to_owned();
-        assert_eq!(std::fs::read_to_string(format!("{archive}/app/data/db.sqlite")).unwrap(), "rows");
-        assert_eq!(std::fs::read_to_string(format!("{archive}/shop.caddy")).unwrap(), "site");
-        assert!(!app.exists());
-        assert!(!dir.path().join("caddy/apps/shop.caddy").exists());
-        assert_eq!(registry::release(&mut r, &l, "shop").unwrap(), vec![3000, 3001]);
     }
 }

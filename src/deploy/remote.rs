@@ -35,9 +35,10 @@ impl Remote {
         self.conn.exec(script, stdin).map_err(|e| format!("{}: {e}", self.name))
     }
 
-    /// Runs a script that must succeed; returns its stdout.
+    /// Runs a script that must succeed; returns its stdout. (The deploy
+    /// driver's own commands are reads: the audit trail names them.)
     pub(crate) fn run(&mut self, what: &str, script: &str, stdin: Option<&[u8]>) -> Result<String, String> {
-        let out = self.exec(script, stdin)?;
+        let out = crate::connection::record::with_origin(|| format!("read {what}"), || self.exec(script, stdin))?;
         if out.success() {
             Ok(out.stdout_str())
         } else {

@@ -7,8 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use super::layout::Layout;
-use super::remote::Remote;
 
 /// `NAME=value` lines (`#` comments, blank lines, optional `export `, values
 /// optionally in single or double quotes).
@@ -100,79 +98,6 @@ pub(crate) fn env_line(name: &str, value: &str) -> Result<String, String> {
 }
 
 /// Names set (non-empty) in the host's `.env.production`; never values.
-pub(crate) fn names_on_host(remote: &mut Remote, layout: &Layout, app: &str) -> Result<Vec<String>, String> {
-    let script = format!(
-        "{}[ -f \"$app/.env.production\" ] || exit 0\nawk -F= '/^[A-Za-z_][A-Za-z0-9_]*=./ {{ print $1 }}' \"$app/.env.production\"\n",
-        layout.prologue(app)
-    );
-    let out = remote.run("reading the secret names", &script, None)?;
-    Ok(out.lines().map(str::to_owned).collect())
-}
-
-const FIX_OWNER: &str = "chmod 0600 \"$f\"\nif id tova >/dev/null 2>&1; then chown tova:tova \"$f\"; fi\n";
-
-/// Appends the values whose names are not set yet (existing ones are kept).
-/// Returns how many were written.
-pub(crate) fn write_missing(remote: &mut Remote, layout: &Layout, app: &str, values: &BTreeMap<String, String>) -> Result<usize, String> {
-    if values.is_empty() {
-        return Ok(0);
-    }
-    let mut input = String::new();
-    for (name, value) in values {
-        input.push_str(&env_line(name, value)?);
-        input.push('\n');
-    }
-    let script = format!(
-        r#"{prologue}mkdir -p "$app"
-umask 077
-f="$app/.env.production"
-[ -f "$f" ] || : > "$f"
-n=0
-while IFS= read -r line; do
-  name=${{line%%=*}}
-  if ! grep -q "^$name=." "$f"; then
-    grep -v "^$name=" "$f" > "$f.tmp" || true
-    printf '%s\n' "$line" >> "$f.tmp"
-    cat "$f.tmp" > "$f"
-    rm -f "$f.tmp"
-    n=$((n + 1))
-  fi
-done
-{FIX_OWNER}echo "WROTE $n"
-"#,
-        prologue = layout.prologue(app)
-    );
-    let out = remote.run("writing secrets", &script, Some(input.as_bytes()))?;
-    Ok(out.lines().find_map(|l| l.strip_prefix("WROTE ")).and_then(|n| n.trim().parse().ok()).unwrap_or(0))
-}
-
-/// Sets one value, replacing an existing one (`berth env ENV set`).
-pub(crate) fn set(remote: &mut Remote, layout: &Layout, app: &str, name: &str, value: &str) -> Result<bool, String> {
-    if !valid_name(name) {
-        return Err(format!("`{name}` is not a variable name (use A-Z, 0-9 and _)"));
-    }
-    let line = env_line(name, value)?;
-    let script = format!(
-        r#"{prologue}mkdir -p "$app"
-umask 077
-f="$app/.env.production"
-[ -f "$f" ] || : > "$f"
-IFS= read -r line
-existed=0
-grep -q "^{name}=" "$f" && existed=1
-grep -v "^{name}=" "$f" > "$f.tmp" || true
-printf '%s\n' "$line" >> "$f.tmp"
-cat "$f.tmp" > "$f"
-rm -f "$f.tmp"
-{FIX_OWNER}echo "EXISTED $existed"
-"#,
-        prologue = layout.prologue(app),
-        name = name
-    );
-    let out = remote.run(&format!("setting {name}"), &script, Some(format!("{line}\n").as_bytes()))?;
-    Ok(out.contains("EXISTED 1"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,39 +131,5 @@ mod tests {
         let prompt = |n: &str| if n == "D" { Ok("typed".to_string()) } else { Ok(String::new()) };
         let s = Sources { file: BTreeMap::new(), env: &|_| None, prompt: Some(&prompt) };
         assert_eq!(resolve(&names[3..], &s).unwrap_err(), vec!["E"]);
-    }
-
-    #[test]
-    fn host_file_is_merged_never_overwritten_and_private() {
-        let dir = tempfile::tempdir().unwrap();
-        let l = Layout::new(dir.path().to_str().unwrap());
-        let mut r = Remote::local("local");
-        assert!(names_on_host(&mut r, &l, "shop").unwrap().is_empty());
-        let f = dir.path().join("apps/shop/.env.production");
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(&f, "DATABASE_URL=postgres://u:p@127.0.0.1/db\nEMPTY=\n").unwrap();
-        let mut values = BTreeMap::new();
-        values.insert("DATABASE_URL".to_string(), "attacker".to_string());
-        values.insert("JWT_SECRET".to_string(), "a \"quoted\" $HOME \\ value".to_string());
-        values.insert("EMPTY".to_string(), "now-set".to_string());
-        assert_eq!(write_missing(&mut r, &l, "shop", &values).unwrap(), 2);
-        let text = std::fs::read_to_string(&f).unwrap();
-        assert!(text.contains("DATABASE_URL=postgres://u:p@127.0.0.1/db\n"), "{text}");
-        assert!(!text.contains("attacker"));
-        assert!(text.contains("JWT_SECRET=\"a \\\"quoted\\\" \\$HOME \\\\ value\"\n"), "{text}");
-        assert!(text.contains("EMPTY=\"now-set\"\n") && !text.contains("EMPTY=\n"), "{text}");
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
-        let mut names = names_on_host(&mut r, &l, "shop").unwrap();
-        names.sort();
-        assert_eq!(names, vec!["DATABASE_URL", "EMPTY", "JWT_SECRET"]);
-        // `env set` replaces.
-        assert!(set(&mut r, &l, "shop", "JWT_SECRET", "rotated").unwrap());
-        assert!(!set(&mut r, &l, "shop", "NEW_ONE", "x").unwrap());
-        let text = std::fs::read_to_string(&f).unwrap();
-        assert_eq!(text.matches("JWT_SECRET=").count(), 1);
-        assert!(text.contains("JWT_SECRET=\"rotated\"") && text.contains("NEW_ONE=\"x\""));
-        assert!(set(&mut r, &l, "shop", "BAD NAME", "x").is_err());
-        assert!(env_line("A", "two\nlines").is_err());
     }
 }

@@ -2,7 +2,6 @@
 //! health checks are the deploy script's, run by the playbooks).
 
 use super::remote::{q, Remote};
-use crate::manifest::model::Tls;
 
 /// One instance as `--status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use crate::manifest::model::Manifest;
 
 /// Ok when the committed output matches a fresh compile of `manifests`.
 pub(crate) fn check(dir: &Path, manifests: &[Manifest]) -> Result<(), String> {
-    let files = crate::emit::compile(manifests).map_err(|diags| diags.iter().map(|d| d.to_string()).collect::<String>())?;
+    let files = crate::emit::compile(manifests, crate::emit::PROJECT_DIR).map_err(|diags| diags.iter().map(|d| d.to_string()).collect::<String>())?;
     let changes = files.changes(dir).map_err(|e| format!("cannot read the compiled output under {}: {e}", dir.display()))?;
     if changes.is_empty() {
         return Ok(());
@@ -36,15 +36,15 @@ mod tests {
     fn fresh_output_passes_and_edits_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let m = super::super::test_support::manifest("server { }\ndeploy \"prod\" {\n  server: \"root@h\"\n  domain: \"a.example.com\"\n}\n");
-        let files = crate::emit::compile(std::slice::from_ref(&m)).unwrap();
+        let files = crate::emit::compile(std::slice::from_ref(&m), crate::emit::PROJECT_DIR).unwrap();
         assert!(check(dir.path(), std::slice::from_ref(&m)).unwrap_err().contains("missing"));
         files.write(dir.path()).unwrap();
         check(dir.path(), std::slice::from_ref(&m)).unwrap();
-        let pb = dir.path().join(format!("playbooks/{}.yml", m.env));
+        let pb = dir.path().join(format!("playbooks/vars/{}.yml", m.env));
         let text = std::fs::read_to_string(&pb).unwrap();
         std::fs::write(&pb, text.replace("tova_instances: 1", "tova_instances: 9")).unwrap();
         let err = check(dir.path(), std::slice::from_ref(&m)).unwrap_err();
-        assert!(err.contains(&format!("playbooks/{}.yml (differs)", m.env)), "{err}");
+        assert!(err.contains(&format!("playbooks/vars/{}.yml (differs)", m.env)), "{err}");
         assert!(err.contains("berth compile"), "{err}");
     }
 }

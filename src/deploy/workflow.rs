@@ -1,31 +1,28 @@
-//! `berth deploy ENV` (seed 003 §4): check the committed playbooks, read
-//! every host, resolve secrets before any change, then per host (in rolling
-//! batches for a fleet): allocate ports, upload a release, run only the
-//! provisioning layers whose inputs changed, flip `current`, restart the
-//! instances one by one with a health check, roll back when one fails, and
-//! prune old releases.
+//! `berth deploy ENV` (seed 003 §4), the driver of the committed playbook:
+//! it refuses output that is not what the .tova files compile to, reads
+//! every host once (the plan, and which layers to skip), resolves secrets
+//! before any change, then runs `playbooks/<env>.yml` — which does the
+//! whole deploy, in rolling batches, with rollback — and tells what
+//! happened per host.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
-use crate::manifest::layers::{layer_hashes, LAYERS};
-use crate::manifest::model::{AppKind, Batch, Manifest};
-use crate::runner::options::RunOptions;
+use crate::manifest::model::{AppKind, Manifest};
 
 use super::plan::{self, HostDiff};
-use super::registry;
-use super::release::{self, Bundle, HostApp, ReleaseManifest};
-use super::remote::Remote;
+use super::play;
+use super::release::{self, Bundle};
 use super::secrets;
-use super::services;
 use super::stale;
+use super::state::{self, HostState};
 use super::target::{self, ConnectOpts, Target};
-use super::ui::{DeploySink, Ui};
+use super::ui::{RunReport, Ui};
 
 /// Server entries tried, in order, when the deploy block names none.
 pub(crate) const START_CANDIDATES: &[&str] = &["server.min.js", "server.js", "app.server.js"];
@@ -99,16 +96,14 @@ pub(crate) fn resolve_start(m: &Manifest, bundle: &Bundle) -> Result<String, Str
 /// One host, read before any change.
 struct HostPlan {
     target: Target,
-    remote: Remote,
-    state: HostApp,
-    names: Vec<String>,
+    state: HostState,
     diff: HostDiff,
 }
 
 /// How one host's deploy ended.
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
-    Deployed { version: String, infra_changed: usize, sent: usize, reused: usize },
+    Deployed { version: String, changed: u32, sent: usize, reused: usize },
     Unchanged { version: String },
     RolledBack { failed: String, to: String, reason: String },
     Failed { live: Option<String>, reason: String },
@@ -127,20 +122,18 @@ impl Outcome {
         }
     }
     fn json(&self, host: &str) -> Value {
-        let mut v = json!({"host": host, "version": self.live()});
+        let mut v = json!({"event": "host", "host": host, "version": self.live()});
         let o = v.as_object_mut().expect("object");
         match self {
-            Outcome::Deployed { infra_changed, sent, reused, .. } => {
+            Outcome::Deployed { changed, sent, reused, .. } => {
                 o.insert("outcome".into(), json!("deployed"));
-                o.insert("changed".into(), json!(infra_changed + 1));
-                o.insert("infra_changed".into(), json!(infra_changed));
+                o.insert("changed".into(), json!(changed));
                 o.insert("files_sent".into(), json!(sent));
                 o.insert("files_reused".into(), json!(reused));
             }
             Outcome::Unchanged { .. } => {
                 o.insert("outcome".into(), json!("unchanged"));
                 o.insert("changed".into(), json!(0));
-                o.insert("infra_changed".into(), json!(0));
             }
             Outcome::RolledBack { failed, reason, .. } => {
                 o.insert("outcome".into(), json!("rolled_back"));
@@ -159,34 +152,52 @@ impl Outcome {
     }
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+fn read_host(t: &Target, m: &Manifest, opts: &DeployOpts, bundle: &Bundle, hashes: &BTreeMap<String, String>) -> Result<HostPlan, String> {
+    let mut remote = target::connect(t, &opts.connect)?;
+    let state = state::read(&mut remote, &opts.connect.layout, &m.app)?;
+    let layers: Vec<String> = crate::emit::playbook::roles_for(m).into_iter().map(str::to_owned).collect();
+    let (changed_layers, unchanged_layers): (Vec<String>, Vec<String>) =
+        layers.into_iter().partition(|l| state.current.is_none() || opts.full || state.layers.get(l) != hashes.get(l));
+    let changed_files = release::changed_files(bundle, state.files.as_ref()).len()
+        + state.files.as_ref().map(|f| f.keys().filter(|k| !bundle.files.contains_key(*k)).count()).unwrap_or(0);
+    let diff = HostDiff {
+        host: t.label.clone(),
+        current: state.current.clone(),
+        changed_layers,
+        unchanged_layers,
+        changed_files,
+        ports: state.ports.clone(),
+        settled: state.settled(),
+    };
+    Ok(HostPlan { target: t.clone(), state, diff })
 }
 
-fn prefix_for(fleet: bool, t: &Target) -> String {
-    if fleet {
-        format!("[{}]", t.label)
-    } else {
-        String::new()
+/// What the run left on one host, as the deploy tells it.
+fn outcome(p: &HostPlan, report: &RunReport) -> Outcome {
+    let name = &p.target.inventory_name;
+    let live = p.state.current.clone();
+    let Some(stats) = report.stats.get(name) else {
+        return Outcome::NotAttempted { live };
+    };
+    let hr = report.hosts.get(name).cloned().unwrap_or_default();
+    let reason = hr.first_failure.as_ref().map(|(task, msg)| format!("{task}: {msg}")).unwrap_or_else(|| "failed".into());
+    let version = hr.result("version").map(str::to_owned);
+    if stats.unreachable > 0 || stats.failed > 0 {
+        return match (hr.result("rolled_back_to").filter(|v| !v.is_empty()), version) {
+            (Some(to), Some(failed)) => Outcome::RolledBack { failed, to: to.to_owned(), reason },
+            (_, version) => Outcome::Failed { live: version.filter(|_| hr.result("previous").is_some()).or(live), reason: hr.last_failure.clone().unwrap_or(reason) },
+        };
     }
-}
-
-/// Hosts per batch.
-pub(crate) fn batch_size(rolling: Option<Batch>, total: usize) -> usize {
-    match rolling {
-        None => total.max(1),
-        Some(Batch::Count(n)) => (n as usize).clamp(1, total.max(1)),
-        Some(Batch::Percent(p)) => ((total * p as usize).div_ceil(100)).clamp(1, total.max(1)),
-    }
-}
-
-/// True when `failed` of `total` hosts exceed the budget (Ansible's
-/// max_fail_percentage: strictly more than the percentage). Without a
-/// budget, a batch whose hosts all failed stops the rollout.
-pub(crate) fn over_budget(budget: Option<u8>, failed: usize, total: usize, batch_failed_all: bool) -> bool {
-    match budget {
-        Some(p) => failed * 100 > p as usize * total,
-        None => batch_failed_all,
+    match version {
+        // The rollout stopped before this host's batch.
+        None => Outcome::NotAttempted { live },
+        Some(version) if stats.changed > 0 => Outcome::Deployed {
+            version,
+            changed: stats.changed,
+            sent: hr.result("sent").and_then(|n| n.parse().ok()).unwrap_or(0),
+            reused: hr.result("reused").and_then(|n| n.parse().ok()).unwrap_or(0),
+        },
+        Some(version) => Outcome::Unchanged { version },
     }
 }
 
@@ -196,9 +207,7 @@ pub(crate) fn deploy(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> i32 {
         Err(e) => {
             ui.line("");
             eprintln!("error: {e}");
-            if ui.json() {
-                println!("{}", json!({"ok": false, "error": e}));
-            }
+            ui.event(json!({"event": "result", "ok": false, "error": e}));
             1
         }
     }
@@ -226,7 +235,7 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
     }
     let bundle = Bundle::scan(&loaded.dir.join(&m.bundle))?;
     let start = resolve_start(m, &bundle)?;
-    let hashes: BTreeMap<String, String> = layer_hashes(m).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let hashes: BTreeMap<String, String> = crate::emit::layers::layer_hashes(m).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let targets = target::targets(m, &opts.connect);
     let fleet = targets.len() > 1;
 
@@ -268,16 +277,12 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         return Err(unreachable.remove(0).1);
     }
 
-    // /c/* modules: every host's retained set, checked against the bundle before any change.
-    let modules = super::modules_store::Prepared::prepare(&bundle, &m.proxy.asset_prefix, plans.iter_mut().map(|p| (p.target.label.as_str(), &mut p.remote)).collect(), &opts.connect.layout, &m.app)?;
-
     if opts.plan_only {
         let diffs: Vec<HostDiff> = plans.iter().map(|p| p.diff.clone()).collect();
         ui.line("");
-        ui.raw(&plan::render(m, &start, &diffs));
-        if ui.json() {
-            println!("{}", json!({"ok": true, "plan": plan::render(m, &start, &diffs)}));
-        }
+        let text = plan::render(m, &start, &diffs);
+        ui.raw(&text);
+        ui.event(json!({"event": "result", "ok": true, "app": m.app, "env": m.env, "plan": text}));
         return Ok(0);
     }
 
@@ -285,7 +290,7 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
     let mut missing: Vec<String> = Vec::new();
     for p in &plans {
         for name in &m.secrets.required {
-            if !p.names.contains(name) && !missing.contains(name) {
+            if !p.state.secret_names.contains(name) && !missing.contains(name) {
                 missing.push(name.clone());
             }
         }
@@ -308,14 +313,18 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         format!(
             "missing secrets: {} (required by the app, not set in .env.production on {})\n  hint: pass them with --secrets-file FILE (NAME=value lines), as environment variables (BERTH_SECRET_{} or {}), run on a terminal to be prompted, or set them with `berth env {} set NAME=value`; nothing was changed",
             names.join(", "),
-            plans.iter().filter(|p| names.iter().any(|n| !p.names.contains(n))).map(|p| p.target.label.as_str()).collect::<Vec<_>>().join(", "),
+            plans.iter().filter(|p| names.iter().any(|n| !p.state.secret_names.contains(n))).map(|p| p.target.label.as_str()).collect::<Vec<_>>().join(", "),
             names[0],
             names[0],
             m.env
         )
     })?;
+    for (name, value) in &values {
+        secrets::env_line(name, value)?;
+    }
 
-    // What changed.
+    // What changed. A new release takes the fleet's next number on every host.
+    let next = plans.iter().map(|p| p.state.next_version()).max_by_key(|v| release::version_number(v)).unwrap_or_default();
     ui.line("  Analyzing changes...");
     for p in &plans {
         let pre = if fleet { format!("{}: ", p.target.label) } else { String::new() };
@@ -332,21 +341,22 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
                     ui.line(&format!("    → {pre}{} was never confirmed healthy: it is deployed again", p.diff.current.as_deref().unwrap_or("")));
                 }
                 ui.line(&format!("    → {pre}Infrastructure: {infra}"));
-                ui.line(&format!("    → {pre}App: {} file{} changed", p.diff.changed_files, if p.diff.changed_files == 1 { "" } else { "s" }));
+                ui.line(&format!(
+                    "    → {pre}App: {} file{} changed{}",
+                    p.diff.changed_files,
+                    if p.diff.changed_files == 1 { "" } else { "s" },
+                    if p.diff.changed_files > 0 { format!(", release {next}") } else { String::new() }
+                ));
             }
         }
     }
     if unreachable.is_empty() && plans.iter().all(|p| p.diff.nothing_changed()) && !opts.full {
+        // Nothing would change: the playbook is not run at all.
         let version = plans[0].diff.current.clone().unwrap_or_default();
         ui.line("");
         ui.line(&format!("  ✓ No changes: {} is up to date at {version} (changed=0)", m.app));
-        if ui.json() {
-            let hosts: Vec<Value> = plans
-                .iter()
-                .map(|p| Outcome::Unchanged { version: p.diff.current.clone().unwrap_or_default() }.json(&p.target.label))
-                .collect();
-            println!("{}", json!({"ok": true, "app": m.app, "env": m.env, "changed": 0, "hosts": hosts, "seconds": started.elapsed().as_secs_f64()}));
-        }
+        let hosts: Vec<Value> = plans.iter().map(|p| Outcome::Unchanged { version: p.diff.current.clone().unwrap_or_default() }.json(&p.target.label)).collect();
+        ui.event(json!({"event": "result", "ok": true, "app": m.app, "env": m.env, "changed": 0, "hosts": hosts, "seconds": started.elapsed().as_secs_f64()}));
         return Ok(0);
     }
     if !opts.yes {
@@ -363,44 +373,34 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         }
     }
 
-    // Roll out in batches.
-    let total = targets.len();
-    let size = batch_size(m.rolling, plans.len());
+    // The committed playbook, on the hosts that answered, skipping the
+    // layers no host needs.
+    let needed: std::collections::BTreeSet<&str> = plans.iter().flat_map(|p| p.diff.changed_layers.iter().map(String::as_str)).collect();
+    let skip_tags: Vec<String> = crate::emit::playbook::roles_for(m).into_iter().filter(|l| !needed.contains(l)).map(str::to_owned).collect();
+    let mut extra = Map::new();
+    if !values.is_empty() {
+        extra.insert("tova_secrets".into(), json!(values));
+    }
+    let reachable: Vec<Target> = plans.iter().map(|p| p.target.clone()).collect();
+    let (code, report) = play::run(play::Run {
+        loaded,
+        connect: &opts.connect,
+        which: play::Which::Deploy,
+        targets: &reachable,
+        skip_tags,
+        extra,
+        verbose: opts.verbose,
+        ui: ui.clone(),
+    });
+
     let mut outcomes: Vec<(String, Outcome)> = unreachable.iter().map(|(t, e)| (t.label.clone(), Outcome::Failed { live: None, reason: e.clone() })).collect();
-    let mut failed = outcomes.len();
-    let ctx = HostCtx { loaded, opts, bundle: &bundle, modules: &modules, start: &start, hashes: &hashes, values: &values, fleet, ui: ui.clone() };
-    let mut pending: Vec<HostPlan> = plans;
-    let mut stopped = false;
-    while !pending.is_empty() {
-        let rest = pending.split_off(size.min(pending.len()));
-        let batch = std::mem::replace(&mut pending, rest);
-        if stopped {
-            for p in batch {
-                outcomes.push((p.target.label.clone(), Outcome::NotAttempted { live: p.state.current.clone() }));
-            }
-            continue;
-        }
-        let n = batch.len();
-        let results: Vec<(String, Outcome)> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .into_iter()
-                .map(|p| {
-                    let ctx = &ctx;
-                    s.spawn(move || {
-                        let label = p.target.label.clone();
-                        (label, deploy_host(ctx, p))
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("host deploy panicked")).collect()
-        });
-        let batch_failed = results.iter().filter(|(_, o)| !o.ok()).count();
-        failed += batch_failed;
-        outcomes.extend(results);
-        if fleet && over_budget(m.max_fail_percent, failed, total, batch_failed == n) {
-            ui.line(&format!("\n  ✗ {failed} of {total} hosts failed: over the failure budget, stopping the rollout"));
-            stopped = true;
-        }
+    outcomes.extend(plans.iter().map(|p| (p.target.label.clone(), outcome(p, &report))));
+    if code == 1 || (outcomes.iter().all(|(_, o)| matches!(o, Outcome::NotAttempted { .. } | Outcome::Failed { .. })) && report.hosts.values().all(|h| h.result("version").is_none())) {
+        // Stopped before any host changed (the fleet check refused the release).
+        let why = report.hosts.values().find_map(|h| h.last_failure.clone()).unwrap_or_else(|| format!("the playbook run stopped (exit {code}); run `berth run playbooks/{}.yml -i inventory/{}.yml` to see why", m.env, m.env));
+        ui.line(&format!("\n  ✗ Nothing was deployed: {}", why.lines().next().unwrap_or("")));
+        ui.event(json!({"event": "result", "ok": false, "app": m.app, "env": m.env, "error": why}));
+        return Ok(1);
     }
 
     // Recap.
@@ -417,13 +417,10 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         ui.line("");
     }
     let all_ok = outcomes.iter().all(|(_, o)| o.ok());
-    if outcomes.iter().any(|(_, o)| matches!(o, Outcome::Deployed { .. })) {
-        ui.line(&super::modules_store::after_deploy(m, &opts.connect));
-    }
     let url = format!("{}://{}", plan::scheme(m.tls), m.domain);
+    let changed: u32 = outcomes.iter().map(|(_, o)| if let Outcome::Deployed { changed, .. } = o { *changed } else { 0 }).sum();
     if all_ok {
         let v = outcomes.iter().find_map(|(_, o)| o.live().map(str::to_owned)).unwrap_or_default();
-        let changed: usize = outcomes.iter().map(|(_, o)| if let Outcome::Deployed { infra_changed, .. } = o { infra_changed + 1 } else { 0 }).sum();
         ui.line(&format!("  ✓ Live at {url} ({v}) in {:.1}s (changed={changed})", started.elapsed().as_secs_f64()));
         ui.line(&format!("    Look at it: `berth deploy {} --status`, `berth deploy {} --logs`", m.env, m.env));
     } else if let [(_, Outcome::RolledBack { to, .. })] = outcomes.as_slice() {
@@ -434,17 +431,17 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         ui.line(&format!("  ✗ Deploy failed on {bad} of {} host{}.", outcomes.len(), if outcomes.len() == 1 { "" } else { "s" }));
         ui.line(&format!("    Run `berth deploy {} --status` and `--logs` to investigate.", m.env));
     }
-    if ui.json() {
-        let hosts: Vec<Value> = outcomes.iter().map(|(l, o)| o.json(l)).collect();
-        let changed: u64 = hosts.iter().filter_map(|h| h.get("changed").and_then(Value::as_u64)).sum();
-        println!("{}", json!({"ok": all_ok, "app": m.app, "env": m.env, "url": url, "changed": changed, "hosts": hosts, "seconds": started.elapsed().as_secs_f64()}));
+    let hosts: Vec<Value> = outcomes.iter().map(|(l, o)| o.json(l)).collect();
+    for h in &hosts {
+        ui.event(h.clone());
     }
+    ui.event(json!({"event": "result", "ok": all_ok, "app": m.app, "env": m.env, "url": url, "changed": changed, "hosts": hosts, "seconds": started.elapsed().as_secs_f64()}));
     Ok(if all_ok { 0 } else { 2 })
 }
 
 fn recap_text(o: &Outcome) -> String {
     match o {
-        Outcome::Deployed { infra_changed, sent, .. } => format!("✓ deployed ({sent} files sent, infra changed={infra_changed})"),
+        Outcome::Deployed { sent, changed, .. } => format!("✓ deployed ({sent} files sent, changed={changed})"),
         Outcome::Unchanged { .. } => "✓ unchanged (changed=0)".into(),
         Outcome::RolledBack { failed, reason, .. } => format!("✗ {failed} failed, rolled back: {}", first_line(reason)),
         Outcome::Failed { reason, .. } => format!("✗ failed: {}", first_line(reason)),
@@ -473,207 +470,6 @@ fn describe_needs(m: &Manifest) -> String {
     format!("{}; {n} instance{}, domain {}", needs.join(", "), if n == 1 { "" } else { "s" }, m.domain)
 }
 
-fn read_host(t: &Target, m: &Manifest, opts: &DeployOpts, bundle: &Bundle, hashes: &BTreeMap<String, String>) -> Result<HostPlan, String> {
-    let layout = &opts.connect.layout;
-    let mut remote = target::connect(t, &opts.connect)?;
-    let state = release::read_state(&mut remote, layout, &m.app)?;
-    let names = secrets::names_on_host(&mut remote, layout, &m.app)?;
-    let registry = registry::read(&mut remote, layout)?;
-    let ports: Vec<u16> = registry["apps"][&m.app]["ports"].as_array().map(|a| a.iter().filter_map(|p| p.as_u64().map(|p| p as u16)).collect()).unwrap_or_default();
-    let provisioned = state.provisioned.as_ref().map(|p| &p.layers);
-    let (changed_layers, unchanged_layers): (Vec<String>, Vec<String>) = LAYERS.iter().map(|l| l.to_string()).partition(|l| {
-        state.current.is_none() || provisioned.and_then(|p| p.get(l)) != hashes.get(l) || opts.full
-    });
-    let changed_files = release::changed_files(bundle, state.current_manifest.as_ref().map(|c| &c.files)).len()
-        + state.current_manifest.as_ref().map(|c| c.files.keys().filter(|k| !bundle.files.contains_key(*k)).count()).unwrap_or(0);
-    let ports_same = state.current_manifest.as_ref().is_some_and(|c| c.ports.len() == m.app_instances() as usize && c.ports == ports);
-    let settled = state.current.is_some() && registry["apps"][&m.app]["version"].as_str() == state.current.as_deref();
-    let mut diff = HostDiff { host: t.label.clone(), current: state.current.clone(), changed_layers, unchanged_layers, changed_files, ports, settled };
-    if !ports_same && settled && diff.changed_layers.is_empty() && diff.changed_files == 0 {
-        // Same release and layers, but the instances moved: services and proxy run again.
-        diff.changed_layers = vec!["proxy".into(), "services".into()];
-        diff.unchanged_layers.retain(|l| l != "proxy" && l != "services");
-    }
-    Ok(HostPlan { target: t.clone(), remote, state, names, diff })
-}
-
-struct HostCtx<'a> {
-    loaded: &'a Loaded,
-    opts: &'a DeployOpts,
-    bundle: &'a Bundle,
-    modules: &'a super::modules_store::Prepared,
-    start: &'a str,
-    hashes: &'a BTreeMap<String, String>,
-    values: &'a BTreeMap<String, String>,
-    fleet: bool,
-    ui: Arc<Ui>,
-}
-
-fn deploy_host(ctx: &HostCtx, mut p: HostPlan) -> Outcome {
-    let live = p.state.current.clone();
-    match deploy_host_inner(ctx, &mut p) {
-        Ok(o) => o,
-        Err(reason) => {
-            // Whatever happened, report what is live now (it may have changed).
-            let live = release::read_state(&mut p.remote, &ctx.opts.connect.layout, &ctx.loaded.manifest.app).ok().and_then(|s| s.current).or(live);
-            Outcome::Failed { live, reason }
-        }
-    }
-}
-
-fn deploy_host_inner(ctx: &HostCtx, p: &mut HostPlan) -> Result<Outcome, String> {
-    let m = &ctx.loaded.manifest;
-    let layout = &ctx.opts.connect.layout;
-    let ui = &ctx.ui;
-    let pre = prefix_for(ctx.fleet, &p.target);
-    let remote = &mut p.remote;
-
-    let ports = registry::allocate(remote, layout, &m.app, &m.domain, &m.env, m.app_instances())?;
-    let ports_same = p.state.current_manifest.as_ref().is_some_and(|c| c.ports == ports);
-    if p.diff.nothing_changed() && ports_same && !ctx.opts.full {
-        let version = p.state.current.clone().unwrap_or_default();
-        ui.step(&pre, &format!("No changes: {version} stays live"), true);
-        return Ok(Outcome::Unchanged { version });
-    }
-
-    let version = p.state.next_version();
-    let first = p.state.current.is_none();
-    let manifest = ReleaseManifest {
-        app: m.app.clone(),
-        env: m.env.clone(),
-        version: version.clone(),
-        deployed_at: now_secs(),
-        layers: ctx.hashes.clone(),
-        files: ctx.bundle.files.clone(),
-        ports: ports.clone(),
-    };
-    ui.line(&format!("  {pre}Deploying app ({version})..."));
-    let previous = match (&p.state.current, &p.state.current_manifest) {
-        (Some(v), Some(cm)) => Some((v.as_str(), &cm.files)),
-        _ => None,
-    };
-    let stats = release::upload(remote, layout, &m.app, &version, ctx.bundle, &manifest, previous)?;
-    ui.step(
-        &pre,
-        &format!("Uploading bundle ({} file{} sent, {}; {} reused)", stats.sent, if stats.sent == 1 { "" } else { "s" }, human_size(stats.sent_bytes), stats.reused),
-        true,
-    );
-    let published = super::modules_store::publish(remote, layout, &m.app, &p.target.label, ctx.modules, &version)?;
-    ui.step(&pre, &format!("Publishing versioned client files ({} new, {} retained)", published.sent, published.retained), true);
-    let wanted: BTreeMap<String, String> = ctx.values.iter().filter(|(k, _)| !p.names.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    if !wanted.is_empty() {
-        let n = secrets::write_missing(remote, layout, &m.app, &wanted)?;
-        ui.step(&pre, &format!("{n} secret{} written to .env.production", if n == 1 { "" } else { "s" }), true);
-    }
-    if first {
-        release::flip(remote, layout, &m.app, &version)?;
-        ui.step(&pre, &format!("Setting current → releases/{version}"), true);
-    }
-
-    // Provisioning: only the layers whose inputs changed.
-    let run_layers: Vec<String> = p.diff.changed_layers.clone();
-    let mut infra_changed = 0;
-    if !run_layers.is_empty() {
-        ui.line(&format!("  {pre}Provisioning ({})...", run_layers.iter().map(|l| plan::layer_label(l)).collect::<Vec<_>>().join(", ")));
-        let skip: Vec<String> = LAYERS.iter().map(|l| l.to_string()).filter(|l| !run_layers.contains(l)).collect();
-        let report = run_playbook(ctx, &p.target, &pre, skip, &ports)?;
-        infra_changed = report.changed_tasks.len();
-        if !report.failures.is_empty() || report.stats.values().any(|s| s.failed > 0 || s.unreachable > 0) {
-            if !first {
-                let _ = release::mark_failed(remote, layout, &m.app, &version);
-            }
-            let (task, msg) = report.failures.first().cloned().unwrap_or_else(|| ("playbook".into(), "failed".into()));
-            return Err(format!("provisioning failed at \"{task}\": {msg}"));
-        }
-        ui.step(&pre, &format!("Provisioned (changed={infra_changed})"), true);
-    } else {
-        ui.step(&pre, "Infrastructure unchanged: provisioning skipped", true);
-    }
-    let mut provisioned = manifest.clone();
-    provisioned.layers = ctx.hashes.clone();
-    release::write_app_manifest(remote, layout, &m.app, &provisioned)?;
-
-    let old = if first {
-        None
-    } else {
-        let old = release::flip(remote, layout, &m.app, &version)?;
-        ui.step(&pre, &format!("Setting current → releases/{version}"), true);
-        old
-    };
-    let stopped = services::stop_others(remote, &m.app, &ports)?;
-    for port in stopped {
-        ui.step(&pre, &format!("tova-{}@{port} stopped (port released)", m.app), true);
-    }
-    if m.kind == AppKind::Static {
-        return verify_static(ctx, remote, &pre, version, old, (stats, infra_changed));
-    }
-    ui.line(&format!("  {pre}{}...", if first { "Starting app" } else { "Restarting app" }));
-    let mut report_step = |port: u16, r: Result<(), &str>| match r {
-        Ok(()) => ui.step(&pre, &format!("tova-{}@{port} {} and healthy", m.app, if first { "started" } else { "restarted" }), true),
-        Err(e) => {
-            ui.step(&pre, &format!("tova-{}@{port} health check {}", m.app, m.health.path), false);
-            for line in e.lines().take(10) {
-                ui.raw(&format!("  {pre}      {line}\n"));
-            }
-        }
-    };
-    let restarted = services::rolling_restart(remote, &m.app, &ports, &m.health.path, m.health.timeout_secs, &mut report_step);
-    if let Err(reason) = restarted {
-        let _ = release::mark_failed(remote, layout, &m.app, &version);
-        let Some(old) = old else {
-            return Err(reason);
-        };
-        ui.line(&format!("  {pre}⚠ Health check failed, rolling back..."));
-        release::flip(remote, layout, &m.app, &old)?;
-        ui.step(&pre, &format!("current → releases/{old} (was {version})"), true);
-        let mut quiet = |_: u16, _: Result<(), &str>| {};
-        match services::rolling_restart(remote, &m.app, &ports, &m.health.path, m.health.timeout_secs, &mut quiet) {
-            Ok(()) => ui.step(&pre, "Services restarted, health check passed", true),
-            Err(e) => {
-                ui.step(&pre, "Services restarted, health check passed", false);
-                return Err(format!("{reason}; the rollback to {old} is unhealthy too: {e}"));
-            }
-        }
-        let _ = registry::set_version(remote, layout, &m.app, &old);
-        return Ok(Outcome::RolledBack { failed: version, to: old, reason });
-    }
-    ui.step(&pre, &format!("Health check {} passed", m.health.path), true);
-    registry::set_version(remote, layout, &m.app, &version)?;
-    let pruned = release::prune(remote, layout, &m.app, m.keep_releases)?;
-    if !pruned.is_empty() {
-        ui.step(&pre, &format!("Pruned {} (keeping {})", pruned.join(", "), m.keep_releases), true);
-    }
-    Ok(Outcome::Deployed { version, infra_changed, sent: stats.sent, reused: stats.reused })
-}
-
-/// A static app has nothing to restart: the live release is checked through
-/// Caddy on the host (the document at `/`), and a failed check flips back.
-fn verify_static(ctx: &HostCtx, remote: &mut Remote, pre: &str, version: String, old: Option<String>, (stats, infra_changed): (release::UploadStats, usize)) -> Result<Outcome, String> {
-    let m = &ctx.loaded.manifest;
-    let layout = &ctx.opts.connect.layout;
-    let ui = &ctx.ui;
-    match services::check_site(remote, &m.domain, m.tls, m.health.timeout_secs) {
-        Ok(()) => ui.step(pre, &format!("{} answers through Caddy", m.domain), true),
-        Err(reason) => {
-            ui.step(pre, &format!("{} answers through Caddy", m.domain), false);
-            let _ = release::mark_failed(remote, layout, &m.app, &version);
-            let Some(old) = old else {
-                return Err(reason);
-            };
-            release::flip(remote, layout, &m.app, &old)?;
-            ui.step(pre, &format!("current → releases/{old} (was {version})"), true);
-            let _ = registry::set_version(remote, layout, &m.app, &old);
-            return Ok(Outcome::RolledBack { failed: version, to: old, reason });
-        }
-    }
-    registry::set_version(remote, layout, &m.app, &version)?;
-    let pruned = release::prune(remote, layout, &m.app, m.keep_releases)?;
-    if !pruned.is_empty() {
-        ui.step(pre, &format!("Pruned {} (keeping {})", pruned.join(", "), m.keep_releases), true);
-    }
-    Ok(Outcome::Deployed { version, infra_changed, sent: stats.sent, reused: stats.reused })
-}
-
 pub(crate) fn human_size(b: u64) -> String {
     if b >= 1 << 20 {
         format!("{:.1} MB", b as f64 / (1u64 << 20) as f64)
@@ -684,64 +480,9 @@ pub(crate) fn human_size(b: u64) -> String {
     }
 }
 
-/// Extra vars berth decides at deploy time.
-pub(crate) fn deploy_vars(start: &str, ports: &[u16], local: bool) -> Map<String, Value> {
-    let mut extra = Map::new();
-    extra.insert("tova_ports".into(), json!(ports));
-    extra.insert("tova_start".into(), json!(start));
-    if local {
-        extra.insert("ansible_connection".into(), json!("local"));
-    }
-    extra
-}
-
-fn run_playbook(ctx: &HostCtx, t: &Target, pre: &str, skip: Vec<String>, ports: &[u16]) -> Result<super::ui::RunReport, String> {
-    let m = &ctx.loaded.manifest;
-    let c = &ctx.opts.connect;
-    let opts = RunOptions {
-        limit: Some(t.inventory_name.clone()),
-        skip_tags: skip,
-        private_key: c.private_key.clone(),
-        known_hosts: c.known_hosts.clone(),
-        host_key_checking: c.host_key_checking,
-        host_key_checking_explicit: true,
-        timeout: c.timeout_secs,
-        verbose: ctx.opts.verbose,
-        forks: Some(1),
-        ..RunOptions::default()
-    };
-    let (sink, report) = DeploySink::new(ctx.ui.clone(), pre, ctx.opts.verbose);
-    let inv = crate::runner::Invocation {
-        playbook: ctx.loaded.dir.join("playbooks").join(format!("{}.yml", m.env)),
-        inventory: vec![ctx.loaded.dir.join("inventory").join(format!("{}.yml", m.env))],
-        extra_vars: deploy_vars(ctx.start, ports, c.local),
-        opts,
-    };
-    let code = crate::runner::execute(inv, Box::new(sink));
-    let report = report.lock().unwrap().clone();
-    if code != 0 && report.failures.is_empty() {
-        return Err(format!("the playbook run failed (exit {code}) before any task failed; run `berth run playbooks/{}.yml -i inventory/{}.yml` to see why", m.env, m.env));
-    }
-    Ok(report)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn batches_and_budget() {
-        assert_eq!(batch_size(None, 3), 3);
-        assert_eq!(batch_size(Some(Batch::Count(1)), 3), 1);
-        assert_eq!(batch_size(Some(Batch::Count(9)), 3), 3);
-        assert_eq!(batch_size(Some(Batch::Percent(50)), 3), 2);
-        assert_eq!(batch_size(Some(Batch::Percent(1)), 3), 1);
-        assert!(!over_budget(Some(34), 1, 3, true));
-        assert!(over_budget(Some(34), 2, 3, false));
-        assert!(over_budget(Some(0), 1, 3, false));
-        assert!(!over_budget(None, 1, 3, false));
-        assert!(over_budget(None, 1, 3, true));
-    }
 
     #[test]
     fn start_entry() {

@@ -11,6 +11,7 @@ use crate::diagnostic::Diagnostic;
 use crate::manifest::model::Manifest;
 
 pub(crate) mod inventory;
+pub(crate) mod layers;
 pub(crate) mod playbook;
 pub(crate) mod roles;
 pub(crate) mod writer;
@@ -29,12 +30,35 @@ pub(crate) struct CompileArgs {
     /// Write nothing; print a diff of what would change and exit 1 if stale.
     #[arg(long)]
     pub(crate) check: bool,
+    /// Where roles/, playbooks/ and inventory/ go [default: the project directory].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 pub(crate) fn main(args: CompileArgs) -> i32 {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    run(&args.dir, args.check, load_manifests, &mut stdout.lock(), &mut stderr.lock())
+    let out = args.out.clone().unwrap_or_else(|| args.dir.clone());
+    run(&args.dir, &out, args.check, load_manifests, &mut stdout.lock(), &mut stderr.lock())
+}
+
+/// The project folder as playbooks compiled into it name it.
+pub(crate) const PROJECT_DIR: &str = "{{ playbook_dir }}/..";
+
+/// The project directory as the compiled playbooks find it: relative to
+/// their own folder, so the output can move with the project.
+pub(crate) fn project_dir_var(project: &Path, out: &Path) -> String {
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (project, out) = (abs(project), abs(out));
+    if project == out {
+        return PROJECT_DIR.to_owned();
+    }
+    let p: Vec<_> = project.components().collect();
+    let o: Vec<_> = out.components().collect();
+    let common = p.iter().zip(&o).take_while(|(a, b)| a == b).count();
+    let mut rel: Vec<String> = o[common..].iter().map(|_| "..".to_owned()).collect();
+    rel.extend(p[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    format!("{{{{ playbook_dir }}}}/../{}", rel.join("/"))
 }
 
 /// The front end's entry: every deploy block of the project in `dir`, as
@@ -56,6 +80,7 @@ fn load_manifests(dir: &Path) -> Result<Vec<Manifest>, Vec<Diagnostic>> {
 /// `--check` or on errors.
 pub(crate) fn run(
     dir: &Path,
+    out_dir: &Path,
     check: bool,
     load: impl FnOnce(&Path) -> Result<Vec<Manifest>, Vec<Diagnostic>>,
     out: &mut dyn Write,
@@ -65,17 +90,37 @@ pub(crate) fn run(
         Ok(m) => m,
         Err(diags) => return report(err, &diags),
     };
-    let files = match compile(&manifests) {
+    let mut files = match compile(&manifests, &project_dir_var(dir, out_dir)) {
         Ok(f) => f,
         Err(diags) => return report(err, &diags),
     };
-    let result = if check { check_dir(&files, dir, out, err) } else { write_dir(&files, dir, err) };
+    keep_own_ansible_cfg(&mut files, out_dir, err);
+    let result = if check { check_dir(&files, out_dir, out, err) } else { write_dir(&files, out_dir, err) };
     match result {
         Ok(code) => code,
         Err(e) => {
             let _ = writeln!(err, "error[B0605]: cannot write the compiled output under {}: {e}", dir.display());
             1
         }
+    }
+}
+
+/// An ansible.cfg the project wrote itself is never replaced; it is only
+/// checked to name the roles folder.
+fn keep_own_ansible_cfg(files: &mut Writer, out_dir: &Path, err: &mut dyn Write) {
+    let path = out_dir.join(ANSIBLE_CFG);
+    let Ok(own) = std::fs::read(&path) else { return };
+    if writer::is_generated(&own) {
+        return;
+    }
+    files.files.remove(ANSIBLE_CFG);
+    let cfg = crate::runner::ansible_cfg::parse(&String::from_utf8_lossy(&own), out_dir);
+    let roles = out_dir.join("roles");
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if !cfg.roles_path.iter().any(|p| abs(p) == abs(&roles)) {
+        let d = Diagnostic::warning("B0606", format!("{} is the project's own and does not list `roles` in roles_path", path.display()))
+            .hint("add `roles_path = roles` under [defaults], so ansible-playbook run from the project folder finds the roles");
+        let _ = write!(err, "{d}");
     }
 }
 
@@ -126,8 +171,9 @@ fn write_dir(files: &Writer, dir: &Path, err: &mut dyn Write) -> std::io::Result
     Ok(0)
 }
 
-/// Every generated file for the project's manifests (one per deploy block).
-pub(crate) fn compile(manifests: &[Manifest]) -> Result<Writer, Vec<Diagnostic>> {
+/// Every generated file for the project's manifests (one per deploy block);
+/// `project_dir` is how the playbooks name the project folder.
+pub(crate) fn compile(manifests: &[Manifest], project_dir: &str) -> Result<Writer, Vec<Diagnostic>> {
     let mut sorted: Vec<&Manifest> = manifests.iter().collect();
     sorted.sort_by(|a, b| a.env.cmp(&b.env).then_with(|| a.app.cmp(&b.app)));
     let diags = validate(&sorted);
@@ -141,14 +187,21 @@ pub(crate) fn compile(manifests: &[Manifest]) -> Result<Writer, Vec<Diagnostic>>
     for (path, bytes) in roles::role_files() {
         files.add(path, bytes);
     }
+    files.add(ANSIBLE_CFG, with_header(ANSIBLE_CFG, ANSIBLE_CFG_BODY));
     for m in sorted {
-        let playbook = format!("playbooks/{}.yml", m.env);
+        for (path, body) in playbook::playbooks(m, project_dir) {
+            files.add(path.clone(), with_header(&path, &body));
+        }
         let inventory = format!("inventory/{}.yml", m.env);
-        files.add(playbook.clone(), with_header(&playbook, &playbook::playbook_yaml(m)));
         files.add(inventory.clone(), with_header(&inventory, &inventory::inventory_yaml(m)));
     }
     Ok(files)
 }
+
+/// Where ansible-playbook (and ansible-lint) find the roles when run from
+/// the project folder: `ansible-playbook -i inventory/prod.yml playbooks/prod.yml`.
+pub(crate) const ANSIBLE_CFG: &str = "ansible.cfg";
+const ANSIBLE_CFG_BODY: &str = "[defaults]\n# The roles the playbooks import (relative to this file).\nroles_path = roles\n";
 
 fn with_header(path: &str, body: &str) -> Vec<u8> {
     let mut text = roles::header(path);

@@ -1,7 +1,21 @@
-//! `playbooks/<env>.yml`: one play on the env's inventory group, every
-//! app-specific value in `vars:` (sorted), roles in layer order each tagged
-//! with its name. Optional features only add vars when present, so adding
-//! postgres to an app adds postgres vars and nothing else moves.
+//! The compiled playbooks of one environment, all plain Ansible
+//! (ansible.builtin only) and all reading one vars file:
+//!
+//! | file | what it does |
+//! |---|---|
+//! | `playbooks/vars/<env>.yml` | every app-specific value (sorted) |
+//! | `playbooks/<env>.yml` | the deploy: a check of the whole fleet, the provisioning layers and the rollout (in `rolling` batches), pruning of client files |
+//! | `playbooks/<env>.rollback.yml` | current back to an earlier release |
+//! | `playbooks/<env>.remove.yml` | the app leaves its hosts, data archived |
+//! | `playbooks/<env>.prune-modules.yml` | client files past `module_retention` |
+//! | `playbooks/<env>.env.yml` | one value of `.env.production` set |
+//! | `playbooks/<env>.git.yml` | a bare repository whose hooks deploy pushes |
+//!
+//! Each provisioning layer is its role imported with the layer's name as
+//! tag, so a run can skip layers whose inputs did not change; the release
+//! steps carry the tag `release`. Optional features only add vars when
+//! present, so adding postgres to an app adds postgres vars and nothing
+//! else moves.
 
 use serde_json::{json, Map, Value};
 
@@ -9,36 +23,147 @@ use crate::emit::inventory::group_name;
 use crate::emit::roles::LAYERS;
 use crate::manifest::model::{AppKind, Batch, Manifest, Runtime, Tls};
 
-/// First port of the default `tova_ports`; the deploy workflow overrides the
-/// list with `-e` from the host registry.
-pub(crate) const FIRST_PORT: u32 = 3000;
+/// Where berth keeps its apps on a host (seed 003 §3); one variable.
+pub(crate) const ROOT: &str = "/opt/tova";
 
-/// The server entry when the deploy block declares none.
-pub(crate) const DEFAULT_START: &str = "app.server.js";
+/// The playbooks of an environment: (path under the output, YAML body).
+pub(crate) fn playbooks(m: &Manifest, project_dir: &str) -> Vec<(String, String)> {
+    let env = &m.env;
+    let y = |plays: Vec<Value>| crate::emit::yaml_out::to_yaml(&Value::Array(plays));
+    let one = |name: String, rolling: bool, tasks: Vec<Value>| y(vec![Value::Object(play(m, &name, rolling, tasks))]);
+    let app = &m.app;
+    let mut out = vec![
+        (format!("playbooks/vars/{env}.yml"), crate::emit::yaml_out::to_yaml(&Value::Object(vars_file(m, project_dir)))),
+        (format!("playbooks/{env}.yml"), y(deploy_plays(m))),
+        (format!("playbooks/{env}.rollback.yml"), one(format!("Roll back {app} ({env})"), true, vec![script_task(), ports_task(), role_task("Roll back", "app", Some("rollback"), &[])])),
+        (format!("playbooks/{env}.remove.yml"), one(format!("Remove {app} ({env}), archiving its data"), false, vec![script_task(), role_task("Remove the app", "app", Some("remove"), &[])])),
+        (format!("playbooks/{env}.prune-modules.yml"), one(format!("Prune client files of {app} ({env}) past module_retention"), false, vec![script_task(), prune_task()])),
+        (format!("playbooks/{env}.git.yml"), one(format!("Deploy {app} ({env}) on git push"), false, vec![script_task(), role_task("Set up the repository", "app", Some("git"), &[])])),
+    ];
+    if m.kind == AppKind::Server {
+        // A static app has no process and so no `.env.production`.
+        out.push((
+            format!("playbooks/{env}.env.yml"),
+            one(format!("Set a value in .env.production of {app} ({env})"), true, vec![script_task(), ports_task(), role_task("Set the value", "app", Some("env"), &[])]),
+        ));
+    }
+    out
+}
 
-/// The playbook's YAML body (without the header).
-pub(crate) fn playbook_yaml(m: &Manifest) -> String {
+/// The deploy: first every host at once (nothing changes unless the whole
+/// fleet can take the release), then the layers and the rollout per
+/// `rolling` batch, then pruning over the fleet.
+fn deploy_plays(m: &Manifest) -> Vec<Value> {
+    let env = &m.env;
+    let mut check = play(m, &format!("Check {} ({env}) on every host before any change", m.app), false, vec![role_task("Read the bundle and the hosts", "app", Some("prepare"), &["always"])]);
+    check.insert("any_errors_fatal".into(), json!(true));
+    let tasks = check.remove("tasks").expect("tasks");
+    check.insert("tasks".into(), tasks);
+    let mut tasks = vec![ports_task()];
+    let roles = roles_for(m);
+    for layer in ["system", "databases", "app"] {
+        if roles.contains(&layer) {
+            tasks.push(role_task(layer_title(layer), layer, None, &[layer]));
+        }
+    }
+    tasks.push(role_task("Upload the release", "app", Some("release"), &["release"]));
+    for layer in ["secrets", "proxy", "services", "module_retention"] {
+        if roles.contains(&layer) {
+            tasks.push(role_task(layer_title(layer), layer, None, &[layer]));
+        }
+    }
+    tasks.push(json!({"name": "Apply configuration changes before the rollout", "ansible.builtin.meta": "flush_handlers"}));
+    tasks.push(role_task("Roll out the release", "services", Some("rollout"), &["release"]));
+    tasks.push(role_task("Finish the release", "app", Some("finish"), &["release"]));
+    let deploy = play(m, &format!("Deploy {} ({env})", m.app), true, tasks);
+    let prune = play(m, &format!("Prune client files of {} ({env}) past module_retention", m.app), false, vec![prune_task()]);
+    vec![Value::Object(check), Value::Object(deploy), Value::Object(prune)]
+}
+
+fn layer_title(layer: &str) -> &'static str {
+    match layer {
+        "system" => "Provision the system",
+        "databases" => "Provision the databases",
+        "app" => "Lay out the app",
+        "secrets" => "Check the secrets",
+        "proxy" => "Configure the proxy",
+        "services" => "Install the services",
+        _ => "Keep versioned client files",
+    }
+}
+
+/// One play on the env's group; `rolling` plays take `serial` and
+/// `max_fail_percentage` from the deploy block.
+fn play(m: &Manifest, name: &str, rolling: bool, tasks: Vec<Value>) -> Map<String, Value> {
     let mut play = Map::new();
-    play.insert("name".into(), json!(format!("Provision {} ({})", m.app, m.env)));
+    play.insert("name".into(), json!(name));
     play.insert("hosts".into(), json!(group_name(m)));
     play.insert("gather_facts".into(), json!(false));
     play.insert("become".into(), json!(true));
-    if let Some(batch) = m.rolling {
-        play.insert(
-            "serial".into(),
-            match batch {
-                Batch::Count(n) => json!(n),
-                Batch::Percent(p) => json!(format!("{p}%")),
-            },
-        );
+    if rolling {
+        if let Some(batch) = m.rolling {
+            play.insert(
+                "serial".into(),
+                match batch {
+                    Batch::Count(n) => json!(n),
+                    Batch::Percent(p) => json!(format!("{p}%")),
+                },
+            );
+        }
+        if let Some(percent) = m.max_fail_percent {
+            play.insert("max_fail_percentage".into(), json!(percent));
+        }
     }
-    if let Some(percent) = m.max_fail_percent {
-        play.insert("max_fail_percentage".into(), json!(percent));
+    play.insert("vars_files".into(), json!([format!("vars/{}.yml", m.env)]));
+    play.insert("tasks".into(), Value::Array(tasks));
+    play
+}
+
+fn role_task(name: &str, role: &str, tasks_from: Option<&str>, tags: &[&str]) -> Value {
+    let mut import = Map::new();
+    import.insert("name".into(), json!(role));
+    if let Some(t) = tasks_from {
+        import.insert("tasks_from".into(), json!(format!("{t}.yml")));
     }
-    play.insert("vars".into(), Value::Object(vars(m)));
-    let roles: Vec<Value> = roles_for(m).into_iter().map(|r| json!({"role": format!("../roles/{r}"), "tags": [r]})).collect();
-    play.insert("roles".into(), Value::Array(roles));
-    crate::emit::yaml_out::to_yaml(&Value::Array(vec![Value::Object(play)]))
+    let mut task = Map::new();
+    task.insert("name".into(), json!(name));
+    task.insert("ansible.builtin.import_role".into(), Value::Object(import));
+    if !tags.is_empty() {
+        task.insert("tags".into(), json!(tags));
+    }
+    Value::Object(task)
+}
+
+/// The host side of the deploy, installed first by every playbook.
+fn script_task() -> Value {
+    role_task("Install the deploy script", "app", Some("script"), &["always"])
+}
+
+/// The app's ports, before anything that needs them (tag `always`: a run
+/// limited to some layers still has them).
+fn ports_task() -> Value {
+    role_task("Read the app's ports", "app", Some("ports"), &["always"])
+}
+
+fn prune_task() -> Value {
+    role_task("Prune client files", "module_retention", Some("prune"), &["module_retention"])
+}
+
+/// The vars file's body: the manifest's values, where things live on the
+/// host (`tova_root` is the one root), the controller paths (`tova_project_dir`
+/// relative to the playbooks) and the layers' fingerprints.
+pub(crate) fn vars_file(m: &Manifest, project_dir: &str) -> Map<String, Value> {
+    let mut v = vars(m);
+    v.insert("tova_root".into(), json!(ROOT));
+    v.insert("tova_app_dir".into(), json!("{{ tova_root }}/apps/{{ tova_app }}"));
+    v.insert("tova_bin".into(), json!("{{ tova_app_dir }}/bin/tova"));
+    v.insert("tova_project_dir".into(), json!(project_dir));
+    v.insert("tova_bundle_dir".into(), json!("{{ tova_project_dir }}/{{ tova_bundle }}"));
+    let layers: Map<String, Value> = crate::emit::layers::layer_hashes(m).into_iter().map(|(k, h)| (k.to_string(), json!(h))).collect();
+    v.insert("tova_layers".into(), Value::Object(layers));
+    let mut sorted: Vec<(String, Value)> = v.into_iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    sorted.into_iter().collect()
 }
 
 /// Roles the app needs, in layer order: `databases` only when it has one;
@@ -97,13 +222,6 @@ pub(crate) fn vars(m: &Manifest) -> Map<String, Value> {
             }),
         ),
         ("tova_instances", json!(m.instances)),
-        (
-            "tova_ports",
-            match m.kind {
-                AppKind::Server => json!((0..m.instances.max(1)).map(|i| FIRST_PORT + i).collect::<Vec<_>>()),
-                AppKind::Static => json!([]),
-            },
-        ),
         ("tova_memory_max", json!(m.memory_bytes)),
         ("tova_branch", json!(m.branch)),
         ("tova_health_path", json!(m.health.path)),
@@ -112,7 +230,6 @@ pub(crate) fn vars(m: &Manifest) -> Map<String, Value> {
         ("tova_restart_on_failure", json!(m.restart_on_failure)),
         ("tova_keep_releases", json!(m.keep_releases)),
         ("tova_bundle", json!(m.bundle)),
-        ("tova_start", json!(m.start.as_deref().unwrap_or(DEFAULT_START))),
         ("tova_module_retention_secs", json!(m.module_retention_secs)),
         ("tova_static_files", json!(m.proxy.static_files)),
         ("tova_app_server", json!(m.kind == AppKind::Server)),
@@ -133,6 +250,10 @@ pub(crate) fn vars(m: &Manifest) -> Map<String, Value> {
     }
     if let Some(build) = &m.build {
         v.push(("tova_build", json!(build)));
+    }
+    if let Some(start) = &m.start {
+        // The server entry; without it the deploy takes Tova's first name in the bundle.
+        v.push(("tova_start_setting", json!(start)));
     }
     if !m.env_vars.is_empty() {
         let mut sorted: Vec<(&String, &String)> = m.env_vars.iter().collect();
@@ -176,10 +297,9 @@ pub(crate) fn vars(m: &Manifest) -> Map<String, Value> {
     }
     if m.kind == AppKind::Static {
         // Nothing runs: the app server's settings would only be noise.
-        const SERVER_VARS: &[&str] = &[
-            "tova_health_interval", "tova_health_path", "tova_health_timeout", "tova_instances", "tova_memory_max",
-            "tova_ports", "tova_restart_on_failure", "tova_start",
-        ];
+        // (tova_health_timeout stays: the check through Caddy uses it.)
+        const SERVER_VARS: &[&str] =
+            &["tova_health_interval", "tova_health_path", "tova_instances", "tova_memory_max", "tova_restart_on_failure", "tova_start_setting"];
         v.retain(|(k, _)| !SERVER_VARS.contains(k));
     }
     v.sort_by(|a, b| a.0.cmp(b.0));

@@ -14,6 +14,11 @@ use serde_json::Value;
 
 use super::*;
 use crate::manifest::model::*;
+
+/// The compiled output as in a project's own folder.
+fn compile(manifests: &[Manifest]) -> Result<Writer, Vec<Diagnostic>> {
+    super::compile(manifests, PROJECT_DIR)
+}
 use crate::playbook::templar::Templar;
 
 const BUN_URL: &str = "https://registry.example/bun/bun-linux-x64-1.1.38";
@@ -124,6 +129,7 @@ fn case_outputs(m: &Manifest) -> Vec<(String, String)> {
     let text = |p: &str| String::from_utf8(files.files[p].clone()).unwrap();
     let mut out = vec![
         ("playbook.yml".to_string(), text(&format!("playbooks/{}.yml", m.env))),
+        ("vars.yml".to_string(), text(&format!("playbooks/vars/{}.yml", m.env))),
         ("inventory.yml".to_string(), text(&format!("inventory/{}.yml", m.env))),
     ];
     let roles = playbook::roles_for(m);
@@ -142,9 +148,24 @@ fn case_outputs(m: &Manifest) -> Vec<(String, String)> {
     out
 }
 
+/// Renders a role template with the values a run gives it: the vars file
+/// with its paths resolved, ports as a fresh host's registry hands them
+/// out, and the entry file as the bundle check finds it.
 fn render(m: &Manifest, template: &str) -> String {
-    let vars = playbook::vars(m);
+    let vars = run_vars(m);
     Templar::new().render_text(template, &Templar::context(&vars)).unwrap_or_else(|e| panic!("{template}: {e}"))
+}
+
+fn run_vars(m: &Manifest) -> serde_json::Map<String, serde_json::Value> {
+    let mut vars = playbook::vars(m);
+    let app_dir = format!("{}/apps/{}", playbook::ROOT, m.app);
+    vars.insert("tova_root".into(), serde_json::json!(playbook::ROOT));
+    vars.insert("tova_bin".into(), serde_json::json!(format!("{app_dir}/bin/tova")));
+    vars.insert("tova_app_dir".into(), serde_json::json!(app_dir));
+    let ports: Vec<u32> = (0..if m.kind == crate::manifest::model::AppKind::Server { m.instances } else { 0 }).map(|i| 3000 + i as u32).collect();
+    vars.insert("app_ports".into(), serde_json::json!(ports));
+    vars.insert("app_start".into(), serde_json::json!(m.start.clone().unwrap_or_else(|| "server.js".into())));
+    vars
 }
 
 #[test]
@@ -212,9 +233,17 @@ fn roles_are_the_same_bytes_for_every_app() {
     assert_eq!(roles(&a).len(), roles::ROLE_FILES.len());
 }
 
-/// Lines a change adds and removes between two playbooks.
+/// Lines a change adds and removes between two compiled outputs (playbook
+/// and vars file; the layer fingerprints, which move with any input, aside).
 fn line_changes(before: &Manifest, after: &Manifest) -> (Vec<String>, Vec<String>) {
-    let (a, b) = (playbook::playbook_yaml(before), playbook::playbook_yaml(after));
+    let text = |m: &Manifest| {
+        let files = compile(std::slice::from_ref(m)).unwrap();
+        let mut t = String::from_utf8(files.files[&format!("playbooks/vars/{}.yml", m.env)].clone()).unwrap();
+        t.push_str(&String::from_utf8(files.files[&format!("playbooks/{}.yml", m.env)].clone()).unwrap());
+        let layers: Vec<&str> = roles::LAYERS.to_vec();
+        t.lines().filter(|l| !layers.iter().any(|x| l.trim_start().starts_with(&format!("{x}: ")) && l.len() > 40)).map(|l| format!("{l}\n")).collect::<String>()
+    };
+    let (a, b) = (text(before), text(after));
     let diff = similar::TextDiff::from_lines(&a, &b);
     let mut added = Vec::new();
     let mut removed = Vec::new();
@@ -237,12 +266,14 @@ fn adding_postgres_only_adds_postgres_lines() {
     assert_eq!(
         added,
         vec![
-            "    tova_postgres_db: notes_db",
-            "    tova_postgres_port: 5432",
-            "    tova_postgres_url_env: DATABASE_URL",
-            "    tova_postgres_user: tova_notes",
-            "    tova_secrets_auto: [DATABASE_URL]",
-            "    - role: ../roles/databases",
+            "tova_postgres_db: notes_db",
+            "tova_postgres_port: 5432",
+            "tova_postgres_url_env: DATABASE_URL",
+            "tova_postgres_user: tova_notes",
+            "tova_secrets_auto: [DATABASE_URL]",
+            "    - name: Provision the databases",
+            "      ansible.builtin.import_role:",
+            "        name: databases",
             "      tags: [databases]",
         ]
     );
@@ -252,7 +283,7 @@ fn adding_postgres_only_adds_postgres_lines() {
     let mut both = with_redis.clone();
     postgres(&mut both);
     let (added, removed) = line_changes(&with_redis, &both);
-    assert_eq!(removed, vec!["    tova_secrets_auto: [REDIS_URL]"]);
+    assert_eq!(removed, vec!["tova_secrets_auto: [REDIS_URL]"]);
     assert_eq!(added.len(), 5, "{added:?}");
 }
 
@@ -262,37 +293,41 @@ fn check_detects_a_one_character_change_and_writes_nothing() {
     let m = minimal();
     let load = |_: &Path| Ok(vec![minimal()]);
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run(dir.path(), false, load, &mut out, &mut err), 0);
-    assert_eq!(run(dir.path(), true, load, &mut out, &mut err), 0, "{}", String::from_utf8_lossy(&err));
+    assert_eq!(run(dir.path(), dir.path(), false, load, &mut out, &mut err), 0);
+    assert_eq!(run(dir.path(), dir.path(), true, load, &mut out, &mut err), 0, "{}", String::from_utf8_lossy(&err));
 
     // One character in the app changes: the committed output is stale.
     let mut changed = m.clone();
     changed.health.path = "/healthy".into();
-    let before = std::fs::read(dir.path().join("playbooks/prod.yml")).unwrap();
+    let before = std::fs::read(dir.path().join("playbooks/vars/prod.yml")).unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run(dir.path(), true, |_: &Path| Ok(vec![changed.clone()]), &mut out, &mut err), 1);
+    assert_eq!(run(dir.path(), dir.path(), true, |_: &Path| Ok(vec![changed.clone()]), &mut out, &mut err), 1);
     let diff = String::from_utf8(out).unwrap();
+    let (first_hunk, rest) = diff.split_at(diff.find("@@ -24").expect("a second hunk: the layer fingerprints"));
     assert_eq!(
-        diff,
-        "--- a/playbooks/prod.yml\n+++ b/playbooks/prod.yml\n@@ -17,7 +17,7 @@\n     tova_domain: notes.example.com\n     tova_env: prod\n     tova_health_interval: 30\n-    tova_health_path: /healthz\n+    tova_health_path: /healthy\n     tova_health_timeout: 5\n     tova_instances: 1\n     tova_keep_releases: 5\n"
+        first_hunk,
+        "--- a/playbooks/vars/prod.yml\n+++ b/playbooks/vars/prod.yml\n@@ -15,7 +15,7 @@\n tova_domain: notes.example.com\n tova_env: prod\n tova_health_interval: 30\n-tova_health_path: /healthz\n+tova_health_path: /healthy\n tova_health_timeout: 5\n tova_instances: 1\n tova_keep_releases: 5\n"
     );
-    assert_eq!(std::fs::read(dir.path().join("playbooks/prod.yml")).unwrap(), before, "--check writes nothing");
+    // The health path is an input of the proxy and the services: their fingerprints move, no other.
+    let moved: Vec<&str> = rest.lines().filter(|l| l.starts_with('-') || l.starts_with('+')).map(|l| l[1..].trim_start().split(':').next().unwrap()).collect();
+    assert_eq!(moved, vec!["proxy", "services", "proxy", "services"], "{rest}");
+    assert_eq!(std::fs::read(dir.path().join("playbooks/vars/prod.yml")).unwrap(), before, "--check writes nothing");
 
     // One character edited by hand in a generated role file is caught too.
     let role = dir.path().join("roles/system/tasks/main.yml");
     let text = std::fs::read_to_string(&role).unwrap().replacen("0755", "0775", 1);
     std::fs::write(&role, text).unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run(dir.path(), true, load, &mut out, &mut err), 1);
+    assert_eq!(run(dir.path(), dir.path(), true, load, &mut out, &mut err), 1);
     assert!(String::from_utf8(out).unwrap().contains("-    mode: \"0775\"\n+    mode: \"0755\"\n"));
 
     // A removed deploy block leaves stale generated files that --check reports and compile removes.
     let mut staging = minimal();
     staging.env = "staging".into();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run(dir.path(), false, |_: &Path| Ok(vec![minimal(), staging.clone()]), &mut out, &mut err), 0);
-    assert_eq!(run(dir.path(), true, load, &mut out, &mut err), 1);
-    assert_eq!(run(dir.path(), false, load, &mut out, &mut err), 0);
+    assert_eq!(run(dir.path(), dir.path(), false, |_: &Path| Ok(vec![minimal(), staging.clone()]), &mut out, &mut err), 0);
+    assert_eq!(run(dir.path(), dir.path(), true, load, &mut out, &mut err), 1);
+    assert_eq!(run(dir.path(), dir.path(), false, load, &mut out, &mut err), 0);
     assert!(!dir.path().join("playbooks/staging.yml").exists());
     assert!(dir.path().join("playbooks/prod.yml").exists());
 }
@@ -302,7 +337,7 @@ fn front_end_errors_and_invalid_manifests_fail_with_codes() {
     let dir = tempfile::tempdir().unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let failing = |_: &Path| Err(vec![Diagnostic::error("B0102", "unknown property `keep_release`")]);
-    assert_eq!(run(dir.path(), false, failing, &mut out, &mut err), 1);
+    assert_eq!(run(dir.path(), dir.path(), false, failing, &mut out, &mut err), 1);
     assert!(String::from_utf8_lossy(&err).contains("error[B0102]"));
 
     let mut bad = minimal();
@@ -375,11 +410,21 @@ fn ansible_playbook_syntax_check_passes() {
     fleet.env = "fleet".into();
     compile(&[full, fleet]).unwrap().write(dir.path()).unwrap();
     for env in ["prod", "fleet"] {
+        // Every playbook of the env: the deploy, rollback, remove, prune, env and git ones.
+        let mut playbooks: Vec<_> = std::fs::read_dir(dir.path().join("playbooks"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{env}.")))
+            .collect();
+        playbooks.sort();
+        assert_eq!(playbooks.len(), 6, "{playbooks:?}");
         let out = Command::new("ansible-playbook")
             .arg("--syntax-check")
             .arg("-i")
             .arg(dir.path().join(format!("inventory/{env}.yml")))
-            .arg(dir.path().join(format!("playbooks/{env}.yml")))
+            .args(&playbooks)
+            // From the project folder, as a user runs it: the generated ansible.cfg names the roles.
+            .current_dir(dir.path())
             .env("ANSIBLE_LOCAL_TEMP", dir.path().join(".ansible-tmp"))
             .env("ANSIBLE_HOME", dir.path().join(".ansible"))
             .output()
@@ -417,6 +462,14 @@ fn role_templates_render_identically_under_jinja2() {
 import json, sys, jinja2
 job = json.load(sys.stdin)
 env = jinja2.Environment(trim_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+# Ansible's own filters and tests where Jinja has none of that name
+# (Ansible's versions of Jinja's builtins need Ansible's templar).
+from ansible.plugins.filter.core import FilterModule
+from ansible.plugins.test.core import TestModule
+for k, f in FilterModule().filters().items():
+    env.filters.setdefault(k, f)
+for k, t in TestModule().tests().items():
+    env.tests.setdefault(k, t)
 out = [env.from_string(t).render(**job["vars"]) for t in job["templates"]]
 json.dump(out, sys.stdout)
 "#;
@@ -428,7 +481,7 @@ json.dump(out, sys.stdout)
             .filter(|(p, _)| p.ends_with(".j2") && used.iter().any(|r| p.starts_with(&format!("roles/{r}/"))))
             .map(|(_, b)| String::from_utf8(b).unwrap())
             .collect();
-        let job = serde_json::json!({"vars": playbook::vars(&m), "templates": templates});
+        let job = serde_json::json!({"vars": run_vars(&m), "templates": templates});
         let mut child = Command::new("python3")
             .args(["-c", SCRIPT])
             .stdin(std::process::Stdio::piped())
@@ -444,4 +497,30 @@ json.dump(out, sys.stdout)
             assert_eq!(render(&m, template), expected, "{case}");
         }
     }
+}
+
+#[test]
+fn the_projects_own_ansible_cfg_is_kept_and_checked_for_the_roles_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |_: &Path| Ok(vec![minimal()]);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(run(dir.path(), dir.path(), false, load, &mut out, &mut err), 0);
+    let cfg = std::fs::read_to_string(dir.path().join("ansible.cfg")).unwrap();
+    assert!(cfg.starts_with("# Generated by `berth compile`") && cfg.contains("\nroles_path = roles\n"), "{cfg}");
+
+    // A project with its own: never replaced, and told when it lacks the roles folder.
+    let own = "[defaults]\nforks = 50\n";
+    std::fs::write(dir.path().join("ansible.cfg"), own).unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(run(dir.path(), dir.path(), false, load, &mut out, &mut err), 0);
+    assert_eq!(std::fs::read_to_string(dir.path().join("ansible.cfg")).unwrap(), own);
+    let err = String::from_utf8(err).unwrap();
+    assert!(err.contains("warning[B0606]") && err.contains("roles_path = roles"), "{err}");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(run(dir.path(), dir.path(), true, load, &mut out, &mut err), 0, "the own file is not stale: {}", String::from_utf8_lossy(&out));
+
+    std::fs::write(dir.path().join("ansible.cfg"), "[defaults]\nroles_path = /etc/ansible/roles:roles\n").unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(run(dir.path(), dir.path(), false, load, &mut out, &mut err), 0);
+    assert!(!String::from_utf8(err).unwrap().contains("B0606"));
 }

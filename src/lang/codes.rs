@@ -369,6 +369,12 @@ DATABASE_URL (REDIS_URL for Redis) in .env.production. The literal also tends to
         fix: "Check the permissions of the project folder and that no file stands where a generated folder belongs.",
     },
     Code {
+        code: "B0606",
+        title: "the project's own ansible.cfg does not name the roles folder",
+        explanation: "`berth compile` writes an ansible.cfg with `roles_path = roles` so that `ansible-playbook -i inventory/<env>.yml playbooks/<env>.yml`, run from the project folder, finds the roles. The project already has an ansible.cfg of its own, which berth leaves alone, and it does not list `roles` in `roles_path`.",
+        fix: "Add `roles_path = roles` (or append `:roles`) under `[defaults]` in the project's ansible.cfg.",
+    },
+    Code {
         code: "B0701",
         title: "invalid YAML",
         explanation: "A playbook, inventory, role or vars file is not valid YAML at the position shown: a bad indentation, a missing `:` after a key, an unclosed quote or bracket, or a tab used for indentation.",

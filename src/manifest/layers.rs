@@ -32,7 +32,8 @@ pub(crate) fn layer_inputs(m: &Manifest) -> IndexMap<&'static str, serde_json::V
     out.insert("services", json!({
         "app": m.app, "runtime": m.runtime, "instances": m.instances, "memory_bytes": m.memory_bytes,
         "restart_on_failure": m.restart_on_failure, "health": m.health, "start": m.start,
-        "env_vars": m.env_vars, "databases": {
+        // By name: the order they are declared in moves nothing on a host.
+        "env_vars": m.env_vars.iter().collect::<std::collections::BTreeMap<_, _>>(), "databases": {
             "postgres": m.databases.postgres.is_some(),
             "redis": m.databases.redis.is_some(),
         },

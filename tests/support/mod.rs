@@ -122,6 +122,19 @@ pub fn project(app: &str, servers: &[&str], blocks: &str, deploy_extra: &str, to
     dir
 }
 
+/// Takes `app` off the hosts without berth, so a scenario that an earlier
+/// run cut short starts from hosts that never had it.
+pub fn forget_app(b: &Bed, addrs: &[&str], app: &str) {
+    for addr in addrs {
+        ssh(b, addr, &format!(
+            "systemctl disable --now 'tova-{app}@*' tova-{app}-health.timer >/dev/null 2>&1; \
+             rm -rf /opt/tova/apps/{app} /opt/tova/archive/{app} /opt/tova/registry/{app}.* /opt/tova/caddy/apps/{app}.caddy \
+             /etc/systemd/system/tova-{app}@.service /etc/systemd/system/tova-{app}-health.*; \
+             systemctl daemon-reload; systemctl reload caddy >/dev/null 2>&1; true"
+        ));
+    }
+}
+
 /// A copy of `examples/<name>` in a new temporary folder.
 pub fn example(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
