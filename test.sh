@@ -33,13 +33,23 @@ fi
 if ! command -v ansible-playbook >/dev/null 2>&1; then
   python3 -m pip install --quiet ansible-core 2>/dev/null || python3 -m pip install --quiet --break-system-packages ansible-core
 fi
+# ansible-lint: the compiled output passes its production profile.
+if ! command -v ansible-lint >/dev/null 2>&1; then
+  python3 -m pip install --quiet ansible-lint 2>/dev/null || python3 -m pip install --quiet --break-system-packages ansible-lint
+fi
 
 cargo build --quiet
 berth=$PWD/target/debug/berth
 
-# The committed playbooks must be exactly what the compiler writes.
+# The committed playbooks must be exactly what the compiler writes: every
+# example's, and the flagship's at the top of the repository.
 for app in examples/*/; do
   "$berth" compile --check "$app"
+done
+"$berth" compile --check examples/todo --out .
+# ...and pass ansible-lint's production profile, run as a user runs it.
+for dir in . examples/*/; do
+  (cd "$dir" && ansible-lint --profile production --nocolor -q playbooks/) || { echo "test.sh: ansible-lint failed in $dir" >&2; exit 1; }
 done
 
 # Everything that does not need the booted fleet (the testbed suite boots its own).
