@@ -18,11 +18,12 @@ pub(crate) struct Ui {
     /// With --json the human lines go to stderr and stdout holds one JSON document.
     json: bool,
     lock: Mutex<()>,
+    started: std::time::Instant,
 }
 
 impl Ui {
     pub(crate) fn new(json: bool) -> Arc<Ui> {
-        Arc::new(Ui { json, lock: Mutex::new(()) })
+        Arc::new(Ui { json, lock: Mutex::new(()), started: std::time::Instant::now() })
     }
 
     pub(crate) fn json(&self) -> bool {
@@ -50,7 +51,9 @@ impl Ui {
         self.raw(&step_line(prefix, text, if ok { "✓" } else { "✗" }));
         if self.json {
             let host = prefix.trim_start_matches('[').trim_end_matches(']');
-            self.event(serde_json::json!({"event": "step", "host": host, "text": text, "ok": ok}));
+            // `t`: seconds since the command started, for timelines.
+            let t = (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+            self.event(serde_json::json!({"event": "step", "host": host, "text": text, "ok": ok, "t": t}));
         }
     }
 
