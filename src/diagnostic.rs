@@ -102,15 +102,16 @@ impl fmt::Display for Diagnostic {
             let gutter = span.line.to_string().len();
             writeln!(f, "{:gutter$}--> {}", "", self.location().unwrap_or_default())?;
             if let Some(line) = &self.source_line {
+                let (shown, col) = excerpt(line, span.col);
                 writeln!(f, "{:gutter$} |", "")?;
-                writeln!(f, "{} | {}", span.line, line)?;
-                if span.col > 0 {
-                    let pad: String = line
+                writeln!(f, "{} | {}", span.line, shown)?;
+                if col > 0 {
+                    let pad: String = shown
                         .chars()
-                        .take(span.col - 1)
+                        .take(col - 1)
                         .map(|c| if c == '\t' { '\t' } else { ' ' })
                         .collect();
-                    let carets = "^".repeat(span.len.max(1));
+                    let carets = "^".repeat(span.len.clamp(1, EXCERPT_WIDTH));
                     writeln!(f, "{:gutter$} | {pad}{carets}", "")?;
                 }
             }
@@ -121,6 +122,34 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// The widest source excerpt shown, in characters.
+const EXCERPT_WIDTH: usize = 100;
+
+/// The part of a source line worth showing: at most `EXCERPT_WIDTH`
+/// characters around column `col` (elided ends marked `…`), with control
+/// characters shown as `�` so hostile input cannot drive the terminal.
+/// Returns the text and the column within it.
+fn excerpt(line: &str, col: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let clean = |c: &char| if c.is_control() && *c != '\t' { '\u{fffd}' } else { *c };
+    if chars.len() <= EXCERPT_WIDTH {
+        return (chars.iter().map(clean).collect(), col);
+    }
+    let at = col.saturating_sub(1).min(chars.len());
+    let start = at.saturating_sub(EXCERPT_WIDTH / 2).min(chars.len().saturating_sub(EXCERPT_WIDTH));
+    let end = (start + EXCERPT_WIDTH).min(chars.len());
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.extend(chars[start..end].iter().map(clean));
+    if end < chars.len() {
+        shown.push('…');
+    }
+    let col = if col == 0 { 0 } else { at - start + 1 + usize::from(start > 0) };
+    (shown, col)
 }
 
 #[cfg(test)]
@@ -138,5 +167,20 @@ mod tests {
             d.to_string(),
             "error[B0102]: unknown property `keep_release`\n --> app.tova:2:3\n  |\n2 |   keep_release: 5\n  |   ^^^^^^^^^^^^\n  = help: did you mean `keep_releases`?\n"
         );
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_column_and_controls_are_not_printed() {
+        let line = format!("{}BAD{}", "a".repeat(5000), "b".repeat(5000));
+        let d = Diagnostic::error("B0701", "x").at(Span::new("f.yml", 1, 5001, 3), Some(&line));
+        let out = d.to_string();
+        assert!(out.lines().all(|l| l.chars().count() < 120), "{out}");
+        let shown = out.lines().nth(3).unwrap();
+        let carets = out.lines().nth(4).unwrap();
+        let at = carets.chars().position(|c| c == '^').unwrap();
+        let under: String = shown.chars().skip(at).take(3).collect();
+        assert_eq!(under, "BAD", "{out}");
+        let d = Diagnostic::error("B0701", "x").at(Span::new("f.yml", 1, 1, 1), Some("\u{1b}[31mred"));
+        assert!(!d.to_string().contains('\u{1b}'));
     }
 }

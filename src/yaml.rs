@@ -95,12 +95,19 @@ impl Node {
 
 /// Parse every document of a YAML text. An empty text gives no documents.
 pub(crate) fn load_documents(text: &str, path: &Path) -> Result<Vec<Node>, Diagnostic> {
-    let mut builder = Builder { stack: Vec::new(), anchors: HashMap::new(), docs: Vec::new(), error: None };
+    let mut builder = Builder { stack: Vec::new(), anchors: HashMap::new(), docs: Vec::new(), error: None, nodes: 0 };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         let m = e.marker();
+        let at = Span::new(path, m.line(), m.col() + 1, 1);
+        if e.info().contains("recursion limit") {
+            // The parser's own depth guard, met before ours on flow collections.
+            return Err(Diagnostic::error("B0701", format!("invalid YAML: nested more than {MAX_DEPTH} levels deep"))
+                .at(at, Some(text))
+                .hint("flatten the data: no playbook, inventory or variable file needs this depth"));
+        }
         return Err(Diagnostic::error("B0701", format!("invalid YAML: {}", e.info()))
-            .at(Span::new(path, m.line(), m.col() + 1, 1), Some(text))
+            .at(at, Some(text))
             .hint("fix the YAML syntax at this position (indentation, a missing `:` or an unclosed quote)"));
     }
     if let Some((msg, line, col)) = builder.error {
@@ -137,20 +144,56 @@ pub(crate) fn load_file(path: &Path) -> Result<Node, Diagnostic> {
 
 enum Frame {
     Seq { node: Node, anchor: usize },
-    Map { node: Node, anchor: usize, key: Option<Node> },
+    /// `index`: each key's position in the entries, so a mapping of many
+    /// keys is built in linear time (duplicates still override).
+    Map { node: Node, anchor: usize, key: Option<Node>, index: HashMap<String, usize> },
 }
 
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with the number of values each holds.
+    anchors: HashMap<usize, (Node, usize)>,
     docs: Vec<Node>,
     error: Option<(String, usize, usize)>,
+    /// Values built so far, aliases counted as what they repeat.
+    nodes: usize,
+}
+
+/// More values than any playbook or inventory has: anchors whose aliases
+/// repeat each other (a "billion laughs" document) stop here.
+const MAX_NODES: usize = 1_000_000;
+/// Nesting deeper than this is refused before anything walks it.
+const MAX_DEPTH: usize = 256;
+
+fn count_nodes(node: &Node) -> usize {
+    1 + match &node.kind {
+        NodeKind::Scalar(_) => 0,
+        NodeKind::Seq(items) => items.iter().map(count_nodes).sum(),
+        NodeKind::Map(entries) => entries.iter().map(|(_, v)| 1 + count_nodes(v)).sum(),
+    }
 }
 
 impl Builder {
+    fn fail(&mut self, msg: String, line: usize, col: usize) {
+        if self.error.is_none() {
+            self.error = Some((msg, line, col));
+        }
+    }
+
+    /// Counts `n` more values; false (and the error) past MAX_NODES.
+    fn grow(&mut self, n: usize, line: usize, col: usize) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            self.fail(format!("the document expands to more than {MAX_NODES} values (aliases that repeat anchors that repeat aliases?)"), line, col);
+            return false;
+        }
+        true
+    }
+
     fn push_value(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = count_nodes(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
@@ -159,11 +202,11 @@ impl Builder {
                     items.push(node);
                 }
             }
-            Some(Frame::Map { node: map, key, .. }) => match key.take() {
+            Some(Frame::Map { node: map, key, index, .. }) => match key.take() {
                 None => *key = Some(node),
                 Some(k) => {
                     if let NodeKind::Map(entries) = &mut map.kind {
-                        insert_entry(entries, k, node, &mut self.error);
+                        insert_entry(entries, index, k, node, &mut self.error);
                     }
                 }
             },
@@ -171,7 +214,13 @@ impl Builder {
     }
 }
 
-fn insert_entry(entries: &mut Vec<(String, Node)>, key: Node, mut value: Node, error: &mut Option<(String, usize, usize)>) {
+fn insert_entry(
+    entries: &mut Vec<(String, Node)>,
+    index: &mut HashMap<String, usize>,
+    key: Node,
+    mut value: Node,
+    error: &mut Option<(String, usize, usize)>,
+) {
     let key_text = match &key.kind {
         NodeKind::Scalar(Value::String(s)) => s.clone(),
         NodeKind::Scalar(Value::Null) => "null".to_string(),
@@ -194,7 +243,8 @@ fn insert_entry(entries: &mut Vec<(String, Node)>, key: Node, mut value: Node, e
         for src in sources {
             if let NodeKind::Map(merged) = src.kind {
                 for (k, v) in merged {
-                    if !entries.iter().any(|(e, _)| *e == k) {
+                    if !index.contains_key(&k) {
+                        index.insert(k.clone(), entries.len());
                         entries.push((k, v));
                     }
                 }
@@ -203,9 +253,10 @@ fn insert_entry(entries: &mut Vec<(String, Node)>, key: Node, mut value: Node, e
         return;
     }
     // Later duplicates override earlier ones, like PyYAML.
-    if let Some(slot) = entries.iter_mut().find(|(k, _)| *k == key_text) {
-        slot.1 = value;
+    if let Some(&at) = index.get(&key_text) {
+        entries[at].1 = value;
     } else {
+        index.insert(key_text.clone(), entries.len());
         entries.push((key_text, value));
     }
 }
@@ -214,19 +265,33 @@ impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let line = mark.line();
         let col = mark.col() + 1;
+        if self.error.is_some() {
+            return;
+        }
+        if matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..)) && self.stack.len() >= MAX_DEPTH {
+            self.fail(format!("nested more than {MAX_DEPTH} levels deep"), line, col);
+            return;
+        }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
+                if !self.grow(1, line, col) {
+                    return;
+                }
                 let value = resolve_scalar(&text, style, tag.as_ref());
                 self.push_value(Node { line, col, key_line: 0, kind: NodeKind::Scalar(value) }, anchor);
             }
             Event::SequenceStart(anchor, _) => {
+                if !self.grow(1, line, col) {
+                    return;
+                }
                 self.stack.push(Frame::Seq { node: Node { line, col, key_line: 0, kind: NodeKind::Seq(Vec::new()) }, anchor })
             }
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                node: Node { line, col, key_line: 0, kind: NodeKind::Map(Vec::new()) },
-                anchor,
-                key: None,
-            }),
+            Event::MappingStart(anchor, _) => {
+                if !self.grow(1, line, col) {
+                    return;
+                }
+                self.stack.push(Frame::Map { node: Node { line, col, key_line: 0, kind: NodeKind::Map(Vec::new()) }, anchor, key: None, index: HashMap::new() })
+            }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some(frame) = self.stack.pop() {
                     let (node, anchor) = match frame {
@@ -236,13 +301,14 @@ impl MarkedEventReceiver for Builder {
                     self.push_value(node, anchor);
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(node) => self.push_value(node, 0),
-                None => {
-                    if self.error.is_none() {
-                        self.error = Some(("alias to an unknown anchor".into(), line, col));
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, size)| *size) {
+                Some(size) => {
+                    if self.grow(size, line, col) {
+                        let node = self.anchors[&id].0.clone();
+                        self.push_value(node, 0);
                     }
                 }
+                None => self.fail("alias to an unknown anchor".into(), line, col),
             },
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
         }
@@ -412,6 +478,25 @@ mod tests {
     fn anchors_aliases_and_merge_keys() {
         let got = v("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: [*b]\n");
         assert_eq!(got, json!({"base": {"x": 1, "y": 2}, "other": {"y": 3, "x": 1}, "list": [{"x": 1, "y": 2}]}));
+    }
+
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_refused_quickly() {
+        // Nine levels of ten aliases each: a billion values if expanded.
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            bomb.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let started = std::time::Instant::now();
+        let err = load(&bomb, Path::new("bomb.yml")).unwrap_err().to_string();
+        assert!(err.contains("more than 1000000 values") && err.contains("bomb.yml:"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        let err = load(&deep, Path::new("deep.yml")).unwrap_err().to_string();
+        assert!(err.contains("nested more than 256 levels"), "{err}");
+        // A document that repeats an anchor a sane number of times is fine.
+        assert!(load("a: &a [1, 2]\nb: [*a, *a, *a]\n", Path::new("ok.yml")).is_ok());
     }
 
     #[test]
