@@ -138,6 +138,9 @@ pub(crate) struct DeployArgs {
     /// Run every provisioning layer, even those whose inputs did not change.
     #[arg(long)]
     pub(crate) full: bool,
+    /// Take the app's deploy lock from the deploy that holds it (one that died).
+    #[arg(long)]
+    pub(crate) break_lock: bool,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
 }
@@ -206,6 +209,7 @@ pub(crate) fn main(args: DeployArgs, verbose: u8) -> i32 {
         yes: args.yes,
         plan_only: args.plan,
         full: args.full,
+        break_lock: args.break_lock,
         secrets_file: args.secrets_file,
         verbose,
         compiled_here: false,

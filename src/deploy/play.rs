@@ -25,6 +25,7 @@ pub(crate) enum Which {
     PruneModules,
     Env,
     Git,
+    Unlock,
 }
 
 impl Which {
@@ -36,6 +37,7 @@ impl Which {
             Which::PruneModules => format!("{env}.prune-modules.yml"),
             Which::Env => format!("{env}.env.yml"),
             Which::Git => format!("{env}.git.yml"),
+            Which::Unlock => format!("{env}.unlock.yml"),
         }
     }
 }

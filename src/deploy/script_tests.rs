@@ -32,7 +32,7 @@ impl Host {
     fn script(&self, app: &str) -> PathBuf {
         let source = crate::emit::roles::ROLE_FILES.iter().find(|(p, _)| *p == "app/templates/tova.sh.j2").unwrap().1;
         let root = self.root.to_string_lossy().into_owned();
-        let vars = json!({"tova_root": root, "tova_app": app, "tova_app_dir": format!("{root}/apps/{app}")});
+        let vars = json!({"tova_root": root, "tova_app": app, "tova_app_dir": format!("{root}/apps/{app}"), "tova_locks": format!("{root}/locks")});
         let text = Templar::new().render_text(source, &Templar::context(vars.as_object().unwrap())).unwrap();
         let path = self.root.join(format!("tova-{app}"));
         std::fs::write(&path, text).unwrap();
@@ -289,6 +289,14 @@ fn secrets_are_added_never_overwritten_and_private() {
     let text = std::fs::read_to_string(&f).unwrap();
     assert!(text.contains("JWT_SECRET=\"rotated\"\n") && !text.contains("quoted"), "{text}");
     assert_eq!(ok(&tova, &["env-set"], "JWT_SECRET=rotated\n"), "", "the same value is no change");
+    // A value the app did not come up with goes back; a proven one drops the copy of the old file.
+    ok(&tova, &["env-set"], "JWT_SECRET=broken\n");
+    assert!(ok(&tova, &["env-restore"], "").contains("restored"));
+    assert!(std::fs::read_to_string(&f).unwrap().contains("JWT_SECRET=\"rotated\"\n"));
+    assert!(!h.app("shop").join(".env.production.prev").exists(), "no copy of secrets stays behind");
+    ok(&tova, &["env-set"], "JWT_SECRET=proven\n");
+    ok(&tova, &["env-commit"], "");
+    assert!(!h.app("shop").join(".env.production.prev").exists());
     assert!(!run(&tova, &["env-add"], "not a line\n").ok);
     assert!(!run(&tova, &["env-add"], "1X=bad\n").ok);
     let s = super::state::read(&mut Remote::local("local"), &Layout::new(h.root.to_str().unwrap()), "shop").unwrap();
@@ -428,4 +436,38 @@ fn a_release_takes_the_fleets_next_number() {
     write(b.path(), "server.js", "console.log(2)\n");
     stage(&h, "shop", b.path());
     assert!(ok(&tova, &["release", "prod", "-", "2"], &sums(b.path())).contains("created v8"));
+}
+
+#[test]
+fn one_deploy_holds_the_lock_and_only_a_dead_or_named_holder_loses_it() {
+    let h = host();
+    let t = h.script("shop");
+    let other = h.script("blog");
+    assert_eq!(ok(&t, &["lock-acquire", "r1", "berth deploy by ann@ctl (pid 10)"], ""), "locked\n");
+    // The same run again (a retried task): still its own.
+    assert_eq!(ok(&t, &["lock-acquire", "r1", "berth deploy by ann@ctl (pid 10)"], ""), "held\n");
+    // Another app on the host has its own lock.
+    assert_eq!(ok(&other, &["lock-acquire", "r9", "someone"], ""), "locked\n");
+    let o = run(&t, &["lock-acquire", "r2", "berth deploy by bob@ctl (pid 20)"], "");
+    assert!(!o.ok, "{}", o.stdout);
+    assert!(o.stderr.starts_with("another deploy of shop is running on this host: berth deploy by ann@ctl (pid 10), for "), "{}", o.stderr);
+    assert!(o.stderr.contains("--break-lock"), "{}", o.stderr);
+    // Naming another holder than the one there does not take it.
+    assert!(!run(&t, &["lock-acquire", "r2", "bob", "berth deploy by zed@ctl (pid 30)"], "").ok);
+    // Releasing with another run's id does nothing.
+    assert_eq!(ok(&t, &["lock-release", "r2"], ""), "");
+    assert!(!run(&t, &["lock-acquire", "r2", "bob"], "").ok);
+    // The named (dead) holder is taken over, and says so.
+    let out = ok(&t, &["lock-acquire", "r2", "bob", "berth deploy by ann@ctl (pid 10)"], "");
+    assert!(out.contains("Took over the deploy lock of berth deploy by ann@ctl (pid 10)") && out.ends_with("locked\n"), "{out}");
+    // `break` takes it from anyone.
+    let out = ok(&t, &["lock-acquire", "r3", "cy", "break"], "");
+    assert!(out.contains("Took over the deploy lock of bob") && out.ends_with("locked\n"), "{out}");
+    assert_eq!(ok(&t, &["lock-release", "r3"], ""), "released\n");
+    assert_eq!(ok(&t, &["lock-acquire", "r4", "dee"], ""), "locked\n");
+    // A lock older than an hour belongs to a controller that vanished.
+    std::fs::write(h.root.join("locks/shop/since"), "1\n").unwrap();
+    let out = ok(&t, &["lock-acquire", "r5", "eve"], "");
+    assert!(out.contains("Took over the deploy lock of dee") && out.ends_with("locked\n"), "{out}");
+    assert_eq!(ok(&other, &["lock-release", "r9"], ""), "released\n");
 }

@@ -17,13 +17,20 @@ const WIDTH: usize = 52;
 pub(crate) struct Ui {
     /// With --json the human lines go to stderr and stdout holds one JSON document.
     json: bool,
+    /// Says nothing at all (bookkeeping runs).
+    quiet: bool,
     lock: Mutex<()>,
     started: std::time::Instant,
 }
 
 impl Ui {
     pub(crate) fn new(json: bool) -> Arc<Ui> {
-        Arc::new(Ui { json, lock: Mutex::new(()), started: std::time::Instant::now() })
+        Arc::new(Ui { json, quiet: false, lock: Mutex::new(()), started: std::time::Instant::now() })
+    }
+
+    /// A Ui that prints nothing, for runs whose outcome is not news.
+    pub(crate) fn quiet(ui: &Ui) -> Arc<Ui> {
+        Arc::new(Ui { json: ui.json, quiet: true, lock: Mutex::new(()), started: ui.started })
     }
 
     pub(crate) fn json(&self) -> bool {
@@ -32,6 +39,9 @@ impl Ui {
 
     /// Writes text as is (it should end with a newline).
     pub(crate) fn raw(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         if self.json {
             let _ = std::io::stderr().write_all(text.as_bytes());
@@ -59,7 +69,7 @@ impl Ui {
 
     /// One JSON event line on stdout (only with --json).
     pub(crate) fn event(&self, value: serde_json::Value) {
-        if self.json {
+        if self.json && !self.quiet {
             let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{value}");

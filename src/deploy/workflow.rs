@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -60,6 +61,8 @@ pub(crate) struct DeployOpts {
     pub(crate) plan_only: bool,
     /// Run every layer, even unchanged ones.
     pub(crate) full: bool,
+    /// Take the deploy lock from whoever holds it.
+    pub(crate) break_lock: bool,
     pub(crate) secrets_file: Option<PathBuf>,
     pub(crate) verbose: u8,
     /// Skip the staleness check (the git hook compiled the pushed tree itself).
@@ -381,17 +384,54 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
     if !values.is_empty() {
         extra.insert("tova_secrets".into(), json!(values));
     }
+    // Who holds the deploy lock, as another deploy is told; the run's id
+    // gives back what a run that stops early left locked.
+    let me = lock_owner();
+    let run_id = run_id();
+    extra.insert("tova_lock_owner".into(), json!(me));
+    extra.insert("tova_run_id".into(), json!(run_id));
+    if opts.break_lock {
+        extra.insert("tova_break_lock".into(), json!(true));
+    }
     let reachable: Vec<Target> = plans.iter().map(|p| p.target.clone()).collect();
-    let (code, report) = play::run(play::Run {
-        loaded,
-        connect: &opts.connect,
-        which: play::Which::Deploy,
-        targets: &reachable,
-        skip_tags,
-        extra,
-        verbose: opts.verbose,
-        ui: ui.clone(),
-    });
+    let deploy_run = |extra: Map<String, Value>| {
+        play::run(play::Run {
+            loaded,
+            connect: &opts.connect,
+            which: play::Which::Deploy,
+            targets: &reachable,
+            skip_tags: skip_tags.clone(),
+            extra,
+            verbose: opts.verbose,
+            ui: ui.clone(),
+        })
+    };
+    let (mut code, mut report) = deploy_run(extra.clone());
+    if code != 0 {
+        // A lock held by an earlier deploy from this machine that no longer
+        // runs (killed, or its machine restarted) is that deploy's leftover.
+        if let Some(dead) = report.hosts.values().filter_map(|h| h.last_failure.as_deref()).find_map(dead_local_holder) {
+            ui.line(&format!("  The deploy lock is held by {dead}, which no longer runs: taking it over."));
+            extra.insert("tova_dead_lock_owner".into(), json!(dead));
+            (code, report) = deploy_run(extra.clone());
+        }
+    }
+    if code != 0 {
+        // The run stopped on some host (a failure past max_fail, a lost
+        // link): give the lock back wherever this run still holds it.
+        let mut unlock = Map::new();
+        unlock.insert("tova_run_id".into(), json!(run_id));
+        let _ = play::run(play::Run {
+            loaded,
+            connect: &opts.connect,
+            which: play::Which::Unlock,
+            targets: &reachable,
+            skip_tags: Vec::new(),
+            extra: unlock,
+            verbose: opts.verbose,
+            ui: Ui::quiet(&ui),
+        });
+    }
 
     let mut outcomes: Vec<(String, Outcome)> = unreachable.iter().map(|(t, e)| (t.label.clone(), Outcome::Failed { live: None, reason: e.clone() })).collect();
     outcomes.extend(plans.iter().map(|p| (p.target.label.clone(), outcome(p, &report))));
@@ -437,6 +477,50 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
     }
     ui.event(json!({"event": "result", "ok": all_ok, "app": m.app, "env": m.env, "url": url, "changed": changed, "hosts": hosts, "seconds": started.elapsed().as_secs_f64()}));
     Ok(if all_ok { 0 } else { 2 })
+}
+
+/// This deploy, as another deploy is told who holds the lock.
+fn lock_owner() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
+    format!("berth deploy by {user}@{} (pid {})", controller_name(), std::process::id())
+}
+
+fn controller_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| Command::new("uname").arg("-n").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()))
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "a controller".into())
+}
+
+/// A random id for this run (16 hex digits).
+fn run_id() -> String {
+    let mut bytes = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let n = u64::from_le_bytes(bytes) ^ t ^ u64::from(std::process::id());
+    format!("{n:016x}")
+}
+
+/// The holder named in a lock refusal, when it is a berth deploy on this
+/// machine whose process is gone.
+fn dead_local_holder(refusal: &str) -> Option<String> {
+    let rest = refusal.split("another deploy of ").nth(1)?;
+    let holder = rest.split(" is running on this host: ").nth(1)?;
+    let holder = &holder[..holder.find(", for ")?];
+    let (who, pid) = holder.strip_prefix("berth deploy by ")?.rsplit_once(" (pid ")?;
+    let pid: i32 = pid.strip_suffix(')')?.parse().ok()?;
+    let (_, machine) = who.rsplit_once('@')?;
+    if machine != controller_name() || pid <= 0 || pid as u32 == std::process::id() {
+        return None;
+    }
+    // SAFETY: kill with signal 0 only asks whether the process exists.
+    let gone = unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    gone.then(|| holder.to_owned())
 }
 
 fn recap_text(o: &Outcome) -> String {

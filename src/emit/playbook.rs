@@ -9,6 +9,7 @@
 //! | `playbooks/<env>.remove.yml` | the app leaves its hosts, data archived |
 //! | `playbooks/<env>.prune-modules.yml` | client files past `module_retention` |
 //! | `playbooks/<env>.env.yml` | one value of `.env.production` set |
+//! | `playbooks/<env>.unlock.yml` | the deploy lock a stopped run left, given back (`-e tova_run_id=ID`) |
 //! | `playbooks/<env>.git.yml` | a bare repository whose hooks deploy pushes |
 //!
 //! Each provisioning layer is its role imported with the layer's name as
@@ -38,6 +39,7 @@ pub(crate) fn playbooks(m: &Manifest, project_dir: &str) -> Vec<(String, String)
         (format!("playbooks/{env}.rollback.yml"), one(format!("Roll back {app} ({env})"), true, vec![script_task(), ports_task(), role_task("Roll back", "app", Some("rollback"), &[])])),
         (format!("playbooks/{env}.remove.yml"), one(format!("Remove {app} ({env}), archiving its data"), false, vec![script_task(), role_task("Remove the app", "app", Some("remove"), &[])])),
         (format!("playbooks/{env}.prune-modules.yml"), one(format!("Prune client files of {app} ({env}) past module_retention"), false, vec![script_task(), prune_task()])),
+        (format!("playbooks/{env}.unlock.yml"), y(vec![Value::Object(unlock_play(m))])),
         (format!("playbooks/{env}.git.yml"), one(format!("Deploy {app} ({env}) on git push"), false, vec![script_task(), role_task("Set up the repository", "app", Some("git"), &[])])),
     ];
     if m.kind == AppKind::Server {
@@ -75,7 +77,23 @@ fn deploy_plays(m: &Manifest) -> Vec<Value> {
     tasks.push(json!({"name": "Apply configuration changes before the rollout", "ansible.builtin.meta": "flush_handlers"}));
     tasks.push(role_task("Roll out the release", "services", Some("rollout"), &["release"]));
     tasks.push(role_task("Finish the release", "app", Some("finish"), &["release"]));
-    let deploy = play(m, &format!("Deploy {} ({env})", m.app), true, tasks);
+    // Each host gives the deploy lock back as its deploy ends, finished or
+    // failed. (A run that stops early leaves it on the hosts it never
+    // reached: `berth deploy` then runs `<env>.unlock.yml`.)
+    tasks.push(unlock_task());
+    let deploy_block = json!({
+        "name": "Deploy the release",
+        "block": tasks,
+        "rescue": [
+            unlock_task(),
+            {
+                "name": "Fail the host with the reason its deploy failed",
+                "ansible.builtin.fail": {"msg": "{{ (ansible_failed_result.stderr | default('')) or (ansible_failed_result.msg | default('the deploy failed')) }}"},
+                "tags": ["always"],
+            },
+        ],
+    });
+    let deploy = play(m, &format!("Deploy {} ({env})", m.app), true, vec![deploy_block]);
     let prune = play(m, &format!("Prune client files of {} ({env}) past module_retention", m.app), false, vec![prune_task()]);
     vec![Value::Object(check), Value::Object(deploy), Value::Object(prune)]
 }
@@ -145,8 +163,24 @@ fn ports_task() -> Value {
     role_task("Read the app's ports", "app", Some("ports"), &["always"])
 }
 
+fn unlock_task() -> Value {
+    role_task("Give the deploy lock back", "app", Some("unlock"), &["always"])
+}
+
+/// Gives back the deploy lock a run took (`-e tova_run_id=ID`) on every
+/// host it still holds, for a run that stopped before its hosts did.
+fn unlock_play(m: &Manifest) -> Map<String, Value> {
+    let mut p = play(m, &format!("Give back the deploy lock of {} ({}) a stopped run left", m.app, m.env), false, vec![unlock_task()]);
+    let tasks = p.remove("tasks").expect("tasks");
+    p.insert("vars".into(), json!({"app_run_id": "{{ tova_run_id }}"}));
+    p.insert("tasks".into(), tasks);
+    p
+}
+
+/// Tagged `release`, not `module_retention`: a deploy that skips the
+/// unchanged provisioning layers still prunes after its rollout.
 fn prune_task() -> Value {
-    role_task("Prune client files", "module_retention", Some("prune"), &["module_retention"])
+    role_task("Prune client files", "module_retention", Some("prune"), &["release"])
 }
 
 /// The vars file's body: the manifest's values, where things live on the

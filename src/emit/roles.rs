@@ -18,6 +18,7 @@ pub(crate) const ROLE_FILES: &[(&str, &str)] = &[
     ("app/tasks/remove.yml", include_str!("../../roles/app/tasks/remove.yml")),
     ("app/tasks/rollback.yml", include_str!("../../roles/app/tasks/rollback.yml")),
     ("app/tasks/script.yml", include_str!("../../roles/app/tasks/script.yml")),
+    ("app/tasks/unlock.yml", include_str!("../../roles/app/tasks/unlock.yml")),
     ("app/templates/post-receive.j2", include_str!("../../roles/app/templates/post-receive.j2")),
     ("app/templates/pre-receive.j2", include_str!("../../roles/app/templates/pre-receive.j2")),
     ("app/templates/tova.sh.j2", include_str!("../../roles/app/templates/tova.sh.j2")),

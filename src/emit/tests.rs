@@ -271,10 +271,10 @@ fn adding_postgres_only_adds_postgres_lines() {
             "tova_postgres_url_env: DATABASE_URL",
             "tova_postgres_user: tova_notes",
             "tova_secrets_auto: [DATABASE_URL]",
-            "    - name: Provision the databases",
-            "      ansible.builtin.import_role:",
-            "        name: databases",
-            "      tags: [databases]",
+            "        - name: Provision the databases",
+            "          ansible.builtin.import_role:",
+            "            name: databases",
+            "          tags: [databases]",
         ]
     );
     // With a database already there, postgres adds only its vars.
@@ -417,7 +417,7 @@ fn ansible_playbook_syntax_check_passes() {
             .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{env}.")))
             .collect();
         playbooks.sort();
-        assert_eq!(playbooks.len(), 6, "{playbooks:?}");
+        assert_eq!(playbooks.len(), 7, "{playbooks:?}");
         let out = Command::new("ansible-playbook")
             .arg("--syntax-check")
             .arg("-i")
