@@ -868,14 +868,16 @@ mod tests {
 
     #[test]
     fn parallel_accept_new_writes_each_host_once() {
-        let f = Arc::new(fleet(10));
+        // 200 hosts, each connected to twice at the same moment.
+        const HOSTS: usize = 200;
+        let f = Arc::new(fleet(HOSTS));
         let kh = f.dir.path().join("parallel_known_hosts");
-        let threads: Vec<_> = (0..20)
+        let threads: Vec<_> = (0..2 * HOSTS)
             .map(|t| {
                 let f = Arc::clone(&f);
                 let kh = kh.clone();
                 std::thread::spawn(move || {
-                    let mut opts = f.opts(t % 10);
+                    let mut opts = f.opts(t % HOSTS);
                     opts.known_hosts = kh;
                     opts.host_key_checking = HostKeyChecking::AcceptNew;
                     let mut c = SshConnection::connect(&opts).unwrap();
@@ -887,7 +889,7 @@ mod tests {
             assert_eq!(t.join().unwrap(), 0);
         }
         let text = fs::read_to_string(&kh).unwrap();
-        assert_eq!(text.lines().count(), 10, "{text}");
+        assert_eq!(text.lines().count(), HOSTS, "{text}");
         let mut recorded: Vec<&str> = text.lines().collect();
         recorded.sort();
         let fleet_text = fs::read_to_string(f.fleet.known_hosts()).unwrap();

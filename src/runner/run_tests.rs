@@ -545,6 +545,34 @@ fn unreachable_host_gives_exit_4() {
 }
 
 #[test]
+fn a_changed_host_key_mid_fleet_fails_that_host_only_with_the_fix() {
+    let f = fleet();
+    let d = tempfile::tempdir().unwrap();
+    // host03 recorded with host04's key: a reinstalled (or impersonated) host.
+    let known = std::fs::read_to_string(f.fleet.known_hosts()).unwrap();
+    let (h3, h4) = (&f.fleet.hosts()[2], &f.fleet.hosts()[3]);
+    let line = |h: &crate::testbed::sshd_fleet::FleetHost| known.lines().find(|l| l.starts_with(&format!("[{}]:{} ", h.addr, h.port))).unwrap().to_owned();
+    let (l3, l4) = (line(h3), line(h4));
+    let forged = known.replace(&l3, &format!("[{}]:{} {}", h3.addr, h3.port, l4.split_once(' ').unwrap().1));
+    let kh = d.path().join("known_hosts");
+    std::fs::write(&kh, forged).unwrap();
+    let inv = std::fs::read_to_string(&f.inventory).unwrap().replace(&f.fleet.known_hosts().display().to_string(), &kh.display().to_string());
+    write_files(d.path(), &[("inv.yml", &inv), ("site.yml", "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - command: 'true'\n")]);
+    for policy in [HostKeyChecking::Strict, HostKeyChecking::AcceptNew] {
+        let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions { host_key_checking: policy, ..fleet_opts() }, &[]);
+        assert_eq!(r.code, 4, "{}", r.dump());
+        assert_eq!(r.stat(&h3.name, "unreachable"), 1, "{}", r.dump());
+        let msg = r.events.iter().find(|e| e["host"] == h3.name.as_str() && e["status"] == "unreachable").map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("REMOTE HOST KEY CHANGED") && msg.contains("ssh-keygen -R"), "{msg}");
+        for h in f.fleet.hosts().iter().filter(|h| h.name != h3.name) {
+            assert_eq!(r.stat(&h.name, "changed"), 1, "{}: {}", h.name, r.dump());
+        }
+        // Nothing was written over the recorded key.
+        assert!(std::fs::read_to_string(&kh).unwrap().contains(&format!("[{}]:{} {}", h3.addr, h3.port, l4.split_once(' ').unwrap().1)));
+    }
+}
+
+#[test]
 fn serial_and_max_fail_percentage_stop_when_exceeded() {
     let f = fleet();
     let d = tempfile::tempdir().unwrap();
