@@ -296,11 +296,29 @@ fn s4_rollback_status_logs_list_env_remove() {
 /// host.
 #[test]
 fn s6_fleet_survives_a_host_killed_mid_rollout() {
+    killed_at("wide", "Uploading bundle");
+}
+
+/// 6, with the power lost between the flip and the restart.
+#[test]
+fn s6_killed_after_the_flip() {
+    killed_at("wideflip", "Setting current");
+}
+
+/// 6, with the power lost as the restart begins (the new release just
+/// answered on its spare port).
+#[test]
+fn s6_killed_during_the_restart() {
+    killed_at("widerestart", "on a spare port");
+}
+
+fn killed_at(app: &str, step: &str) {
     let b = need_bed!();
     let _l = lock();
     let addrs: Vec<&str> = b.hosts.iter().map(|(_, a)| a.as_str()).collect();
     let (victim_name, victim) = b.hosts[1].clone();
-    let dir = project("wide", &addrs, PLAIN, "", "rolling = 3\nmax_fail = \"34%\"\n");
+    forget_app(&b, &addrs, app);
+    let dir = project(app, &addrs, PLAIN, "", "rolling = 3\nmax_fail = \"34%\"\n");
     let o = berth(&b, dir.path(), &["deploy", "prod", "--yes", "--json"], &[]);
     ok(&o);
     let v1 = json(&o)["hosts"][0]["version"].as_str().unwrap().to_owned();
@@ -314,7 +332,7 @@ fn s6_fleet_survives_a_host_killed_mid_rollout() {
     let mut killed = false;
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
-        if !killed && line.contains(&format!("[root@{victim}]")) && line.contains("Uploading bundle") {
+        if !killed && line.contains(&format!("[root@{victim}]")) && line.contains(step) {
             let k = Command::new(BIN).args(["testbed", "kill", &victim_name]).output().unwrap();
             assert!(k.status.success(), "testbed kill: {}", text(&k));
             killed = true;
@@ -323,13 +341,13 @@ fn s6_fleet_survives_a_host_killed_mid_rollout() {
     }
     let status = child.wait().unwrap();
     let out = lines.join("\n");
-    assert!(killed, "the victim's upload step never showed:\n{out}");
+    assert!(killed, "the victim's step {step:?} never showed:\n{out}");
     assert_eq!(status.code(), Some(2), "{out}");
     let v2 = next(&v1);
     // The recap: the other two hosts run v2, the killed one failed.
     for addr in [addrs[0], addrs[2]] {
         assert!(out.lines().any(|l| l.contains(&format!("root@{addr} ")) && l.contains(&v2) && l.contains("✓ deployed")), "{addr}:\n{out}");
-        serves(addr, "wide.test", &v2);
+        serves(addr, &format!("{app}.test"), &v2);
     }
     assert!(out.lines().any(|l| l.contains(&format!("root@{victim} ")) && l.contains("✗ failed")), "{out}");
 
@@ -342,11 +360,12 @@ fn s6_fleet_survives_a_host_killed_mid_rollout() {
     for h in j["hosts"].as_array().unwrap() {
         assert!(h["outcome"] == "deployed" || h["outcome"] == "unchanged", "{j}");
     }
-    let current = ssh_ok(&b, &victim, "readlink /opt/tova/apps/wide/current");
+    let current = ssh_ok(&b, &victim, &format!("readlink /opt/tova/apps/{app}/current"));
     assert!(current.trim().starts_with("releases/v"), "{current}");
-    ssh_ok(&b, &victim, "test -f /opt/tova/apps/wide/current/server.js");
-    let v = answer(&victim, "wide.test");
-    assert_eq!(v["app"], "wide");
+    ssh_ok(&b, &victim, &format!("test -f /opt/tova/apps/{app}/current/server.js"));
+    let v = answer(&victim, &format!("{app}.test"));
+    assert_eq!(v["app"], app);
+    ok(&berth(&b, dir.path(), &["deploy", "prod", "--remove", "--yes"], &[]));
 }
 
 fn git(dir: &Path, args: &[&str], b: &Bed) -> Output {
@@ -414,11 +433,28 @@ fn s5_git_push_deploys_and_other_branches_are_refused() {
 /// serving, and the next deploy completes it.
 #[test]
 fn s6b_partitioned_host_keeps_a_whole_release_and_is_repaired() {
+    cut_at("cut", "Uploading bundle");
+}
+
+/// 6b, with the link cut between the flip and the restart.
+#[test]
+fn s6b_cut_after_the_flip() {
+    cut_at("cutflip", "Setting current");
+}
+
+/// 6b, with the link cut as the restart begins.
+#[test]
+fn s6b_cut_during_the_restart() {
+    cut_at("cutrestart", "on a spare port");
+}
+
+fn cut_at(app: &str, step: &str) {
     let b = need_bed!();
     let _l = lock();
     let addrs: Vec<&str> = b.hosts.iter().map(|(_, a)| a.as_str()).collect();
     let (victim_name, victim) = b.hosts[2].clone();
-    let dir = project("cut", &addrs, PLAIN, "", "rolling = 1\nmax_fail = \"34%\"\n");
+    forget_app(&b, &addrs, app);
+    let dir = project(app, &addrs, PLAIN, "", "rolling = 1\nmax_fail = \"34%\"\n");
     let o = berth(&b, dir.path(), &["deploy", "prod", "--yes", "--json"], &[]);
     ok(&o);
     let v1 = json(&o)["hosts"][2]["version"].as_str().unwrap().to_owned();
@@ -431,7 +467,7 @@ fn s6b_partitioned_host_keeps_a_whole_release_and_is_repaired() {
     let mut cut = false;
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
-        if !cut && line.contains(&format!("[root@{victim}]")) && line.contains("Uploading bundle") {
+        if !cut && line.contains(&format!("[root@{victim}]")) && line.contains(step) {
             let k = Command::new(BIN).args(["testbed", "partition", &victim_name]).output().unwrap();
             assert!(k.status.success(), "testbed partition: {}", text(&k));
             cut = true;
@@ -442,21 +478,21 @@ fn s6b_partitioned_host_keeps_a_whole_release_and_is_repaired() {
     let heal = Command::new(BIN).args(["testbed", "heal", &victim_name]).output().unwrap();
     assert!(heal.status.success(), "testbed heal: {}", text(&heal));
     let out = lines.join("\n");
-    assert!(cut, "the victim's upload step never showed:\n{out}");
+    assert!(cut, "the victim's step {step:?} never showed:\n{out}");
     assert_eq!(status.code(), Some(2), "{out}");
     assert!(out.lines().any(|l| l.contains(&format!("root@{victim} ")) && l.contains("✗ failed")), "{out}");
 
     // Whatever moment the link went: current is a whole release.
-    let current = ssh_ok(&b, &victim, "readlink /opt/tova/apps/cut/current");
+    let current = ssh_ok(&b, &victim, &format!("readlink /opt/tova/apps/{app}/current"));
     let live = current.trim().strip_prefix("releases/").unwrap_or_else(|| panic!("current is {current}")).to_owned();
     assert!(live == v1 || live == next(&v1), "current is {live}");
-    let manifest: Value = serde_json::from_str(&ssh_ok(&b, &victim, "cat /opt/tova/apps/cut/current/.tova-manifest.json")).unwrap();
+    let manifest: Value = serde_json::from_str(&ssh_ok(&b, &victim, &format!("cat /opt/tova/apps/{app}/current/.tova-manifest.json"))).unwrap();
     assert_eq!(manifest["version"], live.as_str());
     let files = manifest["files"].as_object().unwrap();
     let sums: String = files.iter().map(|(p, f)| format!("{}  {p}\n", f["sha1"].as_str().unwrap())).collect();
-    let check = ssh(&b, &victim, &format!("cd /opt/tova/apps/cut/current && printf '%s' '{sums}' | sha1sum --quiet --strict -c"));
+    let check = ssh(&b, &victim, &format!("cd /opt/tova/apps/{app}/current && printf '%s' '{sums}' | sha1sum --quiet --strict -c"));
     assert!(check.status.success(), "the live release is not whole: {}", text(&check));
-    let served = answer(&victim, "cut.test");
+    let served = answer(&victim, &format!("{app}.test"));
     assert!(served["release"] == v1.as_str() || served["release"] == next(&v1).as_str(), "{served}");
 
     // The next deploy completes the host.
@@ -465,8 +501,8 @@ fn s6b_partitioned_host_keeps_a_whole_release_and_is_repaired() {
     let j = json(&o);
     let h = &j["hosts"][2];
     let now = h["version"].as_str().unwrap().to_owned();
-    serves(&victim, "cut.test", &now);
-    let manifest: Value = serde_json::from_str(&ssh_ok(&b, &victim, "cat /opt/tova/apps/cut/current/.tova-manifest.json")).unwrap();
+    serves(&victim, &format!("{app}.test"), &now);
+    let manifest: Value = serde_json::from_str(&ssh_ok(&b, &victim, &format!("cat /opt/tova/apps/{app}/current/.tova-manifest.json"))).unwrap();
     assert!(manifest["files"].as_object().unwrap().contains_key("public/build.txt"), "the new bundle is live on the repaired host");
     ok(&berth(&b, dir.path(), &["deploy", "prod", "--remove", "--yes"], &[]));
 }
