@@ -97,6 +97,21 @@ impl Inventory {
 
     fn load_file(&mut self, path: &Path) -> Result<(), Diagnostic> {
         let text = std::fs::read_to_string(path).map_err(|e| read_error(path, e))?;
+        self.load_text(&text, path)
+    }
+
+    /// One inventory file's text (YAML or INI, as its name and start say).
+    pub(crate) fn from_text(text: &str, path: &Path) -> Result<Inventory, Diagnostic> {
+        let mut inv = Inventory::default();
+        inv.group_mut("all");
+        inv.group_mut("ungrouped");
+        inv.load_text(text, path)?;
+        inv.finish();
+        Ok(inv)
+    }
+
+    fn load_text(&mut self, text: &str, path: &Path) -> Result<(), Diagnostic> {
+        let text = text.to_string();
         let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "json"))
             || text.trim_start().starts_with("all:")
             || text.trim_start().starts_with("---");
@@ -347,20 +362,24 @@ impl Inventory {
         }
     }
 
+    /// The longest path from `all` to each group (a cycle stops at 64):
+    /// a group is revisited only when its depth grows, so shared children
+    /// cost linear time, not one walk per path.
     fn group_depths(&self) -> IndexMap<String, usize> {
-        let mut depth = IndexMap::new();
-        let mut frontier = vec![("all".to_string(), 0usize)];
-        while let Some((g, d)) = frontier.pop() {
-            let entry = depth.entry(g.clone()).or_insert(d);
-            if *entry < d {
-                *entry = d;
-            }
-            if d > 64 {
-                continue; // a cycle; stop descending
+        let mut depth: IndexMap<String, usize> = IndexMap::new();
+        depth.insert("all".to_string(), 0);
+        let mut queue = vec!["all".to_string()];
+        while let Some(g) = queue.pop() {
+            let d = depth[&g];
+            if d >= 64 {
+                continue;
             }
             if let Some(group) = self.groups.get(&g) {
                 for c in &group.children {
-                    frontier.push((c.clone(), d + 1));
+                    if depth.get(c).is_none_or(|&cd| cd < d + 1) {
+                        depth.insert(c.clone(), d + 1);
+                        queue.push(c.clone());
+                    }
                 }
             }
         }
@@ -522,6 +541,9 @@ pub(crate) fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
         if x > y {
             return Err(format!("range start is after its end in `{pattern}`"));
         }
+        if (y - x) / step as u64 >= MAX_RANGE_HOSTS as u64 {
+            return Err(too_many(pattern));
+        }
         let width = if a.starts_with('0') && a.len() > 1 { a.len() } else { 0 };
         for i in (x..=y).step_by(step) {
             items.push(format!("{i:0width$}"));
@@ -537,13 +559,25 @@ pub(crate) fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
     } else {
         return Err(format!("invalid range `[{body}]` in host pattern `{pattern}`"));
     }
-    let mut out = Vec::new();
+    let rests = expand_range(tail)?;
+    if items.len().saturating_mul(rests.len()) > MAX_RANGE_HOSTS {
+        return Err(too_many(pattern));
+    }
+    let mut out = Vec::with_capacity(items.len() * rests.len());
     for item in items {
-        for rest in expand_range(tail)? {
+        for rest in &rests {
             out.push(format!("{head}{item}{rest}"));
         }
     }
     Ok(out)
+}
+
+/// More hosts than one inventory line may name (ranges multiply: a line of
+/// several ranges could otherwise name billions).
+const MAX_RANGE_HOSTS: usize = 100_000;
+
+fn too_many(pattern: &str) -> String {
+    format!("host pattern `{pattern}` names more than {MAX_RANGE_HOSTS} hosts")
 }
 
 /// INI host-line values are Python literals in Ansible: numbers and booleans become typed.
@@ -713,11 +747,27 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_of_diamonds_costs_linear_time() {
+        // 2^40 paths from `all` to the last group: found by the inventory
+        // fuzz target, when depths were computed one walk per path.
+        let mut ini = String::from("[g40]\nweb\n");
+        for i in 0..40 {
+            ini.push_str(&format!("[g{i}:children]\na{i}\nb{i}\n[a{i}:children]\ng{n}\n[b{i}:children]\ng{n}\n", n = i + 1));
+        }
+        let inv = Inventory::from_text(&ini, Path::new("inv.ini")).unwrap();
+        assert!(inv.hosts["web"].groups.contains(&"g0".to_string()));
+    }
+
+    #[test]
     fn ranges() {
         assert_eq!(expand_range("web[01:03]").unwrap(), ["web01", "web02", "web03"]);
         assert_eq!(expand_range("db-[a:c].x").unwrap(), ["db-a.x", "db-b.x", "db-c.x"]);
         assert_eq!(expand_range("n[1:5:2]").unwrap(), ["n1", "n3", "n5"]);
         assert!(expand_range("n[5:1]").is_err());
+        // Ranges multiply; past 100000 hosts a line is refused at once.
+        assert!(expand_range("w[1:6]a[1:6]b[1:6]c[1:6]d[1:6]e[1:6]f[1:6]").unwrap_err().contains("more than 100000 hosts"));
+        assert!(expand_range("w[0:99999999999999]").unwrap_err().contains("more than 100000 hosts"));
+        assert_eq!(expand_range("w[1:6]a[1:6]").unwrap().len(), 36);
     }
 
     #[test]

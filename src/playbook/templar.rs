@@ -78,6 +78,10 @@ impl ExprCache {
         if let Some(c) = self.map.read().unwrap_or_else(|e| e.into_inner()).get(expr) {
             return Ok(c.clone());
         }
+        if let Some(delim) = stray_delimiter(expr) {
+            // minijinja's expression lexer panics on a closing delimiter.
+            return Err(minijinja::Error::new(minijinja::ErrorKind::SyntaxError, format!("unexpected `{delim}` in an expression")));
+        }
         let compiled = Arc::new(env.compile_expression_owned(expr.to_string())?);
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= EXPR_CACHE_LIMIT {
@@ -86,6 +90,38 @@ impl ExprCache {
         map.insert(expr.to_string(), compiled.clone());
         Ok(compiled)
     }
+}
+
+/// A closing template delimiter outside string literals and brackets
+/// (`x }} y`), which an expression cannot hold.
+fn stray_delimiter(expr: &str) -> Option<&'static str> {
+    let b = expr.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(_) if c == b'\\' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                b'"' | b'\'' => quote = Some(c),
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' if depth > 0 => depth -= 1,
+                _ if depth == 0 => {
+                    for d in ["}}", "%}", "#}"] {
+                        if b[i..].starts_with(d.as_bytes()) {
+                            return Some(d);
+                        }
+                    }
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    None
 }
 
 pub(crate) struct Templar {
@@ -1340,6 +1376,20 @@ mod tests {
         assert_eq!(t.render_str("{{ facts }}", &c).unwrap(), json!({"os": {"family": "Debian"}}));
         // Nested nodes share the root instead of copying it.
         assert!(Arc::strong_count(&vars) >= 2);
+    }
+
+    #[test]
+    fn a_stray_closing_delimiter_is_an_error_not_a_panic() {
+        // Found by the template fuzz target: minijinja's lexer panicked.
+        let t = Templar::new();
+        let ctx = ctx(json!({"port": 1}));
+        for src in ["pper }}-{{ port + 1 }}", "a %} b", "x }}"] {
+            assert!(t.eval_bool(src, &ctx).is_err(), "{src}");
+            let _ = t.render_str(src, &ctx);
+            let _ = t.render_text(src, &ctx);
+        }
+        assert_eq!(t.render_str("{{ {'a': {'b': 1}} }}", &ctx).unwrap(), json!({"a": {"b": 1}}));
+        assert!(t.eval_bool("{'a': {'b': '}}'}} == {'a': {'b': '}}'}}", &ctx).unwrap());
     }
 
     #[test]

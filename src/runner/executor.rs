@@ -709,6 +709,11 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     if action == "ping" {
         return with_conn(run, host, &None, |conn| {
             let out = conn.exec("true", None)?;
+            let data = args.get("data").and_then(Value::as_str).unwrap_or("pong");
+            // Ansible's ping raises on `data: crash`, for testing failures.
+            if out.rc == 0 && data == "crash" {
+                return Ok(fail_single("Task failed: Module failed: boom".to_string()));
+            }
             Ok(if out.rc == 0 {
                 let mut r = Map::new();
                 r.insert("changed".into(), Value::Bool(false));
