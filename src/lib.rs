@@ -10,6 +10,8 @@ pub(crate) mod connection;
 pub(crate) mod deploy;
 pub(crate) mod diagnostic;
 pub(crate) mod emit;
+#[doc(hidden)]
+pub mod fuzz;
 pub(crate) mod lang;
 pub(crate) mod manifest;
 pub(crate) mod modules;
