@@ -13,13 +13,26 @@ fn examples() -> Vec<PathBuf> {
     dirs
 }
 
+/// The example's environments: one inventory each.
 fn envs(example: &Path) -> Vec<String> {
-    let mut envs: Vec<String> = std::fs::read_dir(example.join("playbooks"))
+    let mut envs: Vec<String> = std::fs::read_dir(example.join("inventory"))
         .unwrap()
         .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     envs.sort();
     envs
+}
+
+/// Every playbook of an environment: `<env>.yml` and `<env>.<what>.yml`.
+fn playbooks(example: &Path, env: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(example.join("playbooks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n == &format!("{env}.yml") || (n.starts_with(&format!("{env}.")) && n.ends_with(".yml")))
+        .map(|n| format!("playbooks/{n}"))
+        .collect();
+    files.sort();
+    files
 }
 
 fn ansible(tool: &str, example: &Path) -> Command {
@@ -33,8 +46,11 @@ fn ansible(tool: &str, example: &Path) -> Command {
 fn example_playbooks_pass_ansible_syntax_check() {
     for example in examples() {
         for env in envs(&example) {
+            let books = playbooks(&example, &env);
+            assert!(books.len() >= 6, "{}/{env}: {books:?}", example.display());
             let out = ansible("ansible-playbook", &example)
-                .args(["--syntax-check", "-i", &format!("inventory/{env}.yml"), &format!("playbooks/{env}.yml")])
+                .args(["--syntax-check", "-i", &format!("inventory/{env}.yml")])
+                .args(&books)
                 .output()
                 .expect("ansible-playbook is installed (ansible-core)");
             let stderr = String::from_utf8_lossy(&out.stderr);
