@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Ansible's own integration targets, run by ansible-playbook (the reference)
+# and by `berth run`, on a booted testbed host.
+#
+#   conformance/run.sh INVENTORY [TARGET...]
+#
+# INVENTORY is the one `berth testbed up` writes; the targets run on its
+# first fleet host (context/controller targets on this machine, as
+# ansible-test runs them). Without TARGETs, every target named in
+# conformance/targets.txt. The targets come from the source distribution of
+# the ansible-core installed here (pip download --no-binary :all:); nothing
+# of it is committed. Writes conformance/results.md (a table and the line
+# `N/M targets pass`) and exits 1 when fewer than conformance/floor pass.
+#
+#   BERTH        the berth binary (default target/debug/berth)
+#   CONF_CACHE   where the sdist is unpacked (default target/conformance)
+#   CONF_TIMEOUT seconds per target and tool (default 300)
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+inventory=$(realpath "${1:?usage: conformance/run.sh INVENTORY [TARGET...]}")
+shift
+berth=$(realpath "${BERTH:-$root/target/debug/berth}")
+cache=${CONF_CACHE:-$root/target/conformance}
+timeout_s=${CONF_TIMEOUT:-300}
+
+version=$(python3 -c 'import ansible.release as r; print(r.__version__)')
+src="$cache/ansible_core-$version"
+if [ ! -d "$src/test/integration/targets" ]; then
+  mkdir -p "$cache"
+  (cd "$cache" && python3 -m pip download --quiet --no-deps --no-binary :all: "ansible-core==$version" >/dev/null) || { echo "conformance: cannot download ansible-core $version" >&2; exit 2; }
+  tar -xzf "$cache/ansible_core-$version.tar.gz" -C "$cache" "ansible_core-$version/test/integration/targets" "ansible_core-$version/test/lib/ansible_test/_data" 2>/dev/null \
+    || tar -xzf "$cache/ansible_core-$version.tar.gz" -C "$cache" "ansible_core-$version/test/integration/targets"
+fi
+targets_dir="$src/test/integration/targets"
+
+if [ $# -eq 0 ]; then
+  set -- $(grep -v '^\s*#' "$here/targets.txt" | awk 'NF && $2 != "excluded" {print $1}')
+fi
+
+# The target host, from the testbed inventory.
+read -r host addr key known < <(python3 - "$inventory" <<'EOF'
+import sys, yaml
+inv = yaml.safe_load(open(sys.argv[1]))
+hosts = inv["all"]["children"]["fleet"]["hosts"]
+name = sorted(hosts)[0]
+v = inv["all"]["vars"]
+print(name, hosts[name]["ansible_host"], v["ansible_ssh_private_key_file"], v["berth_known_hosts_file"])
+EOF
+)
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+remote_inv="$work/remote.ini"
+local_inv="$work/local.ini"
+cat > "$remote_inv" <<EOF
+[testgroup]
+testhost ansible_host=$addr ansible_user=root ansible_ssh_private_key_file=$key ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o UserKnownHostsFile=$known -o StrictHostKeyChecking=yes'
+EOF
+cat > "$local_inv" <<EOF
+[testgroup]
+testhost ansible_connection=local ansible_python_interpreter=$(command -v python3)
+EOF
+# `ansible-playbook` as berth, for runme.sh targets.
+mkdir -p "$work/shim"
+cat > "$work/shim/ansible-playbook" <<EOF
+#!/bin/sh
+exec "$berth" run "\$@"
+EOF
+chmod +x "$work/shim/ansible-playbook"
+
+# One target with one tool: pass/fail and the first failing line.
+run_target() {
+  local tool=$1 t=$2 dir="$targets_dir/$2" inv="$remote_inv" out="$logs/$2.$1.log"
+  grep -q '^context/controller' "$dir/aliases" 2>/dev/null && inv="$local_inv"
+  # Where ansible-test puts the inventory runme.sh scripts name (../../inventory).
+  cp "$inv" "$targets_dir/../inventory"
+  local gf=true
+  grep -q '^gather_facts/no' "$dir/aliases" 2>/dev/null && gf=false
+  local env=(ANSIBLE_ROLES_PATH="$targets_dir" ANSIBLE_HOST_KEY_CHECKING=true ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+    INVENTORY_PATH="$inv" ANSIBLE_TEST_REMOTE_INTERPRETER=/usr/bin/python3 OUTPUT_DIR="$work/out-$t-$tool")
+  mkdir -p "$work/out-$t-$tool"
+  if [ -x "$dir/runme.sh" ]; then
+    local path=$PATH
+    [ "$tool" = berth ] && path="$work/shim:$PATH"
+    (cd "$dir" && env "${env[@]}" PATH="$path" timeout "$timeout_s" ./runme.sh -i "$inv" -e "output_dir=$work/out-$t-$tool") > "$out" 2>&1
+  else
+    cat > "$work/$t.yml" <<EOF
+- hosts: testhost
+  gather_facts: $gf
+  roles:
+    - role: $t
+EOF
+    if [ "$tool" = ansible ]; then
+      (cd "$work" && env "${env[@]}" timeout "$timeout_s" ansible-playbook -i "$inv" "$t.yml" -e "output_dir=$work/out-$t-$tool") > "$out" 2>&1
+    else
+      (cd "$work" && env "${env[@]}" timeout "$timeout_s" "$berth" run -i "$inv" "$t.yml" -e "output_dir=$work/out-$t-$tool") > "$out" 2>&1
+    fi
+  fi
+  local rc=$?
+  local why=""
+  if [ $rc -ne 0 ]; then
+    why=$(grep -m1 -E 'fatal:|FAILED!|ERROR|error\[|UNREACHABLE' "$out" | cut -c1-200 | tr '|' '/')
+    [ -n "$why" ] || why="exit $rc: $(tail -1 "$out" | cut -c1-160 | tr '|' '/')"
+  fi
+  echo "$rc|$why"
+}
+
+results="$here/results.md"
+rows="$work/results.md"
+logs="$cache/logs"
+mkdir -p "$logs"
+{
+  echo "# Ansible's integration targets under berth"
+  echo
+  echo "ansible-core $version, targets from its source distribution; host: a \`berth testbed\` Debian 12 host"
+  echo "(context/controller targets on the controller). Command: \`conformance/run.sh INVENTORY\`."
+  echo
+  echo "| target | ansible-playbook | berth run | first berth failure |"
+  echo "|---|---|---|---|"
+} > "$rows"
+pass=0 counted=0
+for t in "$@"; do
+  if [ ! -d "$targets_dir/$t" ]; then
+    echo "| $t | (not in ansible-core $version) | | |" >> "$rows"
+    continue
+  fi
+  a=$(run_target ansible "$t")
+  if [ "${a%%|*}" != 0 ]; then
+    echo "| $t | fails here: ${a#*|} | (not counted) | |" >> "$rows"
+    echo "conformance: $t: ansible-playbook fails here, not counted" >&2
+    continue
+  fi
+  counted=$((counted + 1))
+  r=$(run_target berth "$t")
+  if [ "${r%%|*}" = 0 ]; then
+    pass=$((pass + 1))
+    echo "| $t | pass | pass | |" >> "$rows"
+  else
+    echo "| $t | pass | FAIL | ${r#*|} |" >> "$rows"
+  fi
+  echo "conformance: $t: berth ${r%%|*}" >&2
+done
+{
+  echo
+  echo "$pass/$counted targets pass"
+} >> "$rows"
+cp "$rows" "$results"
+echo "$pass/$counted targets pass"
+floor=$(cat "$here/floor" 2>/dev/null || echo 0)
+if [ "$pass" -lt "$floor" ]; then
+  echo "conformance: $pass targets pass, below the floor of $floor (conformance/floor)" >&2
+  exit 1
+fi
