@@ -369,18 +369,7 @@ fn killed_at(app: &str, step: &str) {
 }
 
 fn git(dir: &Path, args: &[&str], b: &Bed) -> Output {
-    Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_SSH_COMMAND", format!("ssh -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes", b.key, b.known))
-        .env("GIT_AUTHOR_NAME", "e2e")
-        .env("GIT_AUTHOR_EMAIL", "e2e@example.invalid")
-        .env("GIT_COMMITTER_NAME", "e2e")
-        .env("GIT_COMMITTER_EMAIL", "e2e@example.invalid")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    git_cmd(dir, b).args(args).output().unwrap()
 }
 
 /// 5. `--setup-git`, a push to the deploy branch deploys (and rolls back a

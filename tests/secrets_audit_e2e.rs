@@ -196,19 +196,7 @@ fn no_secret_value_reaches_any_surface() {
 
     // The git hook's output.
     let git = |args: &[&str]| {
-        let o = Command::new("git")
-            .arg("-C")
-            .arg(d)
-            .args(args)
-            .env("GIT_SSH_COMMAND", format!("ssh -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes", b.key, b.known))
-            .env("GIT_AUTHOR_NAME", "e2e")
-            .env("GIT_AUTHOR_EMAIL", "e2e@example.invalid")
-            .env("GIT_COMMITTER_NAME", "e2e")
-            .env("GIT_COMMITTER_EMAIL", "e2e@example.invalid")
-            .env("HOME", home.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let o = git_cmd(d, &b).args(args).env("HOME", home.path()).output().unwrap();
         assert!(o.status.success(), "git {args:?}: {}", text(&o));
         text(&o)
     };

@@ -300,3 +300,17 @@ impl Drop for Heal {
         let _ = Command::new(BIN).args(["testbed", "heal", &self.0]).output();
     }
 }
+
+/// git in `dir`, pushing over SSH with the testbed's key, as user "e2e".
+pub fn git_cmd(dir: &Path, b: &Bed) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C")
+        .arg(dir)
+        .env("GIT_SSH_COMMAND", format!("ssh -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes", b.key, b.known))
+        .env("GIT_AUTHOR_NAME", "e2e")
+        .env("GIT_AUTHOR_EMAIL", "e2e@example.invalid")
+        .env("GIT_COMMITTER_NAME", "e2e")
+        .env("GIT_COMMITTER_EMAIL", "e2e@example.invalid")
+        .stdin(Stdio::null());
+    c
+}
