@@ -48,8 +48,14 @@ fn context_path(state: &State, name: &str) -> Option<PathBuf> {
 /// `templates`).
 pub(crate) fn search_paths(role_path: Option<&Path>, playbook_dir: Option<&Path>, subdir: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for base in [role_path, playbook_dir].into_iter().flatten() {
+    for (base, role) in [(role_path, true), (playbook_dir, false)] {
+        let Some(base) = base else { continue };
         out.push(base.join(subdir));
+        // As Ansible's path_dwim_relative_stack: a role's tasks/ too (a
+        // role's `first_found` of task files it includes).
+        if role {
+            out.push(base.join("tasks"));
+        }
         out.push(base.to_path_buf());
     }
     out
@@ -354,6 +360,8 @@ mod tests {
         std::fs::write(root.join("roles/web/files/motd"), "role motd\n").unwrap();
         std::fs::write(root.join("top.txt"), "top").unwrap();
         std::fs::write(root.join("roles/web/templates/site.j2"), "server {{ name }}:{{ port | default(80) }}\n").unwrap();
+        std::fs::create_dir_all(root.join("roles/web/tasks")).unwrap();
+        std::fs::write(root.join("roles/web/tasks/default.yml"), "- ping:\n").unwrap();
         Tree { dir }
     }
 
@@ -437,6 +445,9 @@ mod tests {
         assert_eq!(got, json!(format!("{root}/roles/web/files/motd")));
         let got = templar.render_str("{{ lookup('first_found', {'files': ['a', 'top.txt'], 'paths': ['.']}) }}", &c).unwrap();
         assert_eq!(got, json!(format!("{root}/./top.txt")));
+        // A role's task files, as ansible-core's setup_remote_tmp_dir includes them.
+        let got = templar.render_str("{{ lookup('first_found', ['debian.yml', 'default.yml']) }}", &c).unwrap();
+        assert_eq!(got, json!(format!("{root}/roles/web/tasks/default.yml")));
         let got = templar.render_str("{{ query('first_found', ['nope1', 'nope2'], skip=True) }}", &c).unwrap();
         assert_eq!(got, json!([]));
     }
