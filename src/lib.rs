@@ -16,6 +16,7 @@ pub(crate) mod lang;
 pub(crate) mod manifest;
 pub(crate) mod modules;
 pub(crate) mod playbook;
+pub(crate) mod random;
 pub(crate) mod runner;
 pub(crate) mod testbed;
 pub(crate) mod yaml;

@@ -394,18 +394,10 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         extra.insert("tova_break_lock".into(), json!(true));
     }
     let reachable: Vec<Target> = plans.iter().map(|p| p.target.clone()).collect();
-    let deploy_run = |extra: Map<String, Value>| {
-        play::run(play::Run {
-            loaded,
-            connect: &opts.connect,
-            which: play::Which::Deploy,
-            targets: &reachable,
-            skip_tags: skip_tags.clone(),
-            extra,
-            verbose: opts.verbose,
-            ui: ui.clone(),
-        })
+    let run_playbook = |which: play::Which, skip_tags: Vec<String>, extra: Map<String, Value>, ui: Arc<Ui>| {
+        play::run(play::Run { loaded, connect: &opts.connect, which, targets: &reachable, skip_tags, extra, verbose: opts.verbose, ui })
     };
+    let deploy_run = |extra: Map<String, Value>| run_playbook(play::Which::Deploy, skip_tags.clone(), extra, ui.clone());
     let (mut code, mut report) = deploy_run(extra.clone());
     if code != 0 {
         // A lock held by an earlier deploy from this machine that no longer
@@ -421,16 +413,7 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         // link): give the lock back wherever this run still holds it.
         let mut unlock = Map::new();
         unlock.insert("tova_run_id".into(), json!(run_id));
-        let _ = play::run(play::Run {
-            loaded,
-            connect: &opts.connect,
-            which: play::Which::Unlock,
-            targets: &reachable,
-            skip_tags: Vec::new(),
-            extra: unlock,
-            verbose: opts.verbose,
-            ui: Ui::quiet(&ui),
-        });
+        let _ = run_playbook(play::Which::Unlock, Vec::new(), unlock, Ui::quiet(&ui));
     }
 
     let mut outcomes: Vec<(String, Outcome)> = unreachable.iter().map(|(t, e)| (t.label.clone(), Outcome::Failed { live: None, reason: e.clone() })).collect();
@@ -496,14 +479,7 @@ fn controller_name() -> String {
 
 /// A random id for this run (16 hex digits).
 fn run_id() -> String {
-    let mut bytes = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut bytes);
-    }
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-    let n = u64::from_le_bytes(bytes) ^ t ^ u64::from(std::process::id());
-    format!("{n:016x}")
+    crate::random::bytes(8).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The holder named in a lock refusal, when it is a berth deploy on this

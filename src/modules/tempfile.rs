@@ -27,20 +27,7 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
 }
 
 fn random_names(n: usize) -> Vec<String> {
-    use std::io::Read;
-    let mut bytes = vec![0u8; n * 8];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_err() {
-        // No /dev/urandom on the controller: a hash of the clock and pid will do.
-        use std::hash::{BuildHasher, Hasher};
-        let state = std::collections::hash_map::RandomState::new();
-        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-            let mut h = state.build_hasher();
-            h.write_usize(i);
-            h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-            h.write_u32(std::process::id());
-            chunk.copy_from_slice(&h.finish().to_le_bytes());
-        }
-    }
+    let bytes = crate::random::bytes(n * 8);
     bytes
         .chunks(8)
         .map(|c| c.iter().map(|b| NAME_CHARS[*b as usize % NAME_CHARS.len()] as char).collect())
