@@ -439,6 +439,14 @@ fn run_task(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRun
         if failed_hard {
             h.set_status(|s| s.failed = true);
             any_fatal = true;
+            if rescue_pending {
+                // What a rescue sees of the failure, as Ansible sets it (for the rest of the play).
+                h.data.set_var("ansible_failed_result", Value::Object(r.report.result.clone()));
+                let mut t = Map::new();
+                t.insert("name".into(), Value::String(task.name.clone().unwrap_or_default()));
+                t.insert("action".into(), Value::String(task.action.clone()));
+                h.data.set_var("ansible_failed_task", Value::Object(t));
+            }
         }
         if r.unreachable && !r.ignored {
             h.set_status(|s| s.unreachable = true);

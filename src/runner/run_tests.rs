@@ -236,11 +236,17 @@ fn block_rescue_always() {
   gather_facts: false
   tasks:
     - block:
-        - command: "false"
+        - name: fails on l1
+          command: "false"
           when: n == 1
         - set_fact: {after_fail: true}
       rescue:
         - set_fact: {rescued: true}
+        - assert:
+            that:
+              - ansible_failed_task.name == 'fails on l1'
+              - ansible_failed_result.rc == 1
+              - ansible_failed_result.cmd == ['false']
       always:
         - set_fact: {always_ran: true}
     - assert:
