@@ -105,6 +105,9 @@ fn tova_shapes_on_one_host_as_three_tenants() {
     // fullstack: the page, the bundle it loads, a client-side route, a GET
     // route, an RPC call, and no server code.
     let (_, script) = document(&addr, "fullstack.test", "/");
+    // `/` is the document for any client (curl, a monitor), not only a browser's navigation.
+    let plain = until_status(&addr, "fullstack.test", "/", &[], 200);
+    assert_eq!(script_src(&plain.body), script, "plain GET / gets the page: {plain:?}");
     let client = std::fs::read_to_string(dirs[0].path().join(script.trim_start_matches('/'))).unwrap();
     immutable(&addr, "fullstack.test", &script, &client);
     document(&addr, "fullstack.test", "/about");
@@ -195,4 +198,70 @@ fn plan_warns_about_an_unserved_health_path() {
     let connect = err.find("Connecting to").unwrap_or_else(|| panic!("{err}"));
     assert!(warn < connect && err.contains("Deploy plan for"), "the warning comes before any host is touched:\n{err}");
     assert!(err.contains("src/app.tova:") && err.contains("route GET \"/healthz\""), "{err}");
+}
+
+/// Two tenants of one host never break each other's Caddy: a second app
+/// asking for a domain the host already serves is refused by name before
+/// its site is written, and a site the host's whole configuration rejects
+/// (here a hand-written site that also claims the domain) is taken back,
+/// the previous version put back, and Caddy never reloaded with it. After
+/// every refusal the host's configuration validates and the first app
+/// still answers.
+#[test]
+fn a_domain_clash_is_refused_and_the_host_keeps_serving() {
+    let b = need_bed!();
+    let _l = lock();
+    let addr = b.hosts[0].1.clone();
+    for app in ["api", "clash"] {
+        forget_app(&b, &[&addr], app);
+    }
+    let _ = ssh(&b, &addr, "rm -f /opt/tova/caddy/apps/zz-hand.caddy");
+    let api = example("api");
+    ok(&berth(&b, api.path(), &["deploy", "prod", "--yes"], &[]));
+    let valid = |why: &str| {
+        let o = ssh(&b, &addr, "caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile");
+        assert!(o.status.success(), "{why}: the host's Caddy configuration no longer validates: {}", text(&o));
+        let health = until_status(&addr, "api.test", "/api/health", &[], 200);
+        assert!(health.body.contains("\"status\":\"ok\""), "{why}: {health:?}");
+    };
+
+    // Same domain as `api`, another app: refused by name, nothing written.
+    let clash = example("api");
+    let toml = std::fs::read_to_string(clash.path().join("tova.toml")).unwrap();
+    std::fs::write(clash.path().join("tova.toml"), toml.replace("name = \"api\"", "name = \"clash\"")).unwrap();
+    ok(&std::process::Command::new(BIN).arg("compile").arg(clash.path()).output().unwrap());
+    let o = berth(&b, clash.path(), &["deploy", "prod", "--yes"], &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("api.test is already served on this host by api;"), "{}", text(&o));
+    ssh_ok(&b, &addr, "test ! -e /opt/tova/caddy/apps/clash.caddy");
+    valid("after a refused domain");
+
+    // A site Caddy accepts alone but the whole configuration rejects: taken back.
+    let src = clash.path().join("src/app.tova");
+    let tova = std::fs::read_to_string(&src).unwrap();
+    std::fs::write(&src, tova.replace("domain: \"api.test\"", "domain: \"clash.test\"")).unwrap();
+    ok(&std::process::Command::new(BIN).arg("compile").arg(clash.path()).output().unwrap());
+    ssh_ok(&b, &addr, "printf 'other.test, clash.test {\\n\\trespond ok\\n}\\n' > /opt/tova/caddy/apps/zz-hand.caddy");
+    let o = berth(&b, clash.path(), &["deploy", "prod", "--yes"], &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Caddy refuses this app's site on this host: Error: adapting config using caddyfile: ambiguous site definition: clash.test"), "{}", text(&o));
+    ssh_ok(&b, &addr, "test ! -e /opt/tova/caddy/apps/clash.caddy");
+    ssh_ok(&b, &addr, "rm /opt/tova/caddy/apps/zz-hand.caddy");
+    valid("after a site the whole configuration rejects");
+
+    // An app that had a site: a rejected change puts the previous one back, byte for byte.
+    let before = ssh_ok(&b, &addr, "cat /opt/tova/caddy/apps/api.caddy");
+    let src = api.path().join("src/app.tova");
+    let tova = std::fs::read_to_string(&src).unwrap();
+    std::fs::write(&src, tova.replace("origins: [\"https://api.test\"]", "origins: [\"https://api.test\", \"https://admin.test\"]")).unwrap();
+    ok(&std::process::Command::new(BIN).arg("compile").arg(api.path()).output().unwrap());
+    ssh_ok(&b, &addr, "printf 'api.test:8443, other.test {\\n\\trespond ok\\n}\\nother.test {\\n\\trespond no\\n}\\n' > /opt/tova/caddy/apps/zz-hand.caddy");
+    let o = berth(&b, api.path(), &["deploy", "prod", "--yes"], &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Caddy refuses this app's site on this host:"), "{}", text(&o));
+    assert_eq!(ssh_ok(&b, &addr, "cat /opt/tova/caddy/apps/api.caddy"), before, "the previous site is back");
+    ssh_ok(&b, &addr, "rm /opt/tova/caddy/apps/zz-hand.caddy; test -z \"$(ls /opt/tova/caddy/apps | grep -v '[.]caddy$')\"");
+    valid("after a rejected change to a site");
+    ok(&berth(&b, api.path(), &["deploy", "prod", "--yes"], &[]));
+    ok(&berth(&b, api.path(), &["deploy", "prod", "--remove", "--yes"], &[]));
 }
