@@ -11,10 +11,14 @@ use crate::connection::ConnError;
 
 const KNOWN: &[&str] = &[
     "_raw_params", "cmd", "argv", "chdir", "creates", "removes", "stdin", "stdin_add_newline",
-    "strip_empty_ends", "expand_argument_vars",
+    "strip_empty_ends", "expand_argument_vars", NONCE_ARG,
 ];
 const SHELL_KNOWN: &[&str] =
-    &["_raw_params", "cmd", "chdir", "creates", "removes", "stdin", "stdin_add_newline", "strip_empty_ends", "executable"];
+    &["_raw_params", "cmd", "chdir", "creates", "removes", "stdin", "stdin_add_newline", "strip_empty_ends", "executable", NONCE_ARG];
+
+/// berth's own argument: the marker nonce, fixed by a background job (async)
+/// so that its output can be read back by the same markers later.
+pub(crate) const NONCE_ARG: &str = "_berth_nonce";
 
 pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
     run_command(ctx, args, false)
@@ -70,7 +74,10 @@ pub(crate) fn run_command(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>
     };
 
     let shoulda = if ctx.check_mode { "Would" } else { "Did" };
-    let nonce = format!("{:x}{:x}", std::process::id(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos());
+    let nonce = match args.get(NONCE_ARG).and_then(Value::as_str) {
+        Some(n) => n.to_string(),
+        None => format!("{:x}{:x}", std::process::id(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos()),
+    };
     let skip_mark = format!("__berth_skip_{nonce}__");
     let err_mark = format!("__berth_error_{nonce}__");
 

@@ -32,6 +32,7 @@ pub(crate) mod command;
 pub(crate) mod group;
 pub(crate) mod package;
 pub(crate) mod raw;
+pub(crate) mod script;
 pub(crate) mod service;
 pub(crate) mod shell;
 #[cfg(test)]
@@ -39,6 +40,8 @@ pub(crate) mod sys_test_support;
 pub(crate) mod systemd;
 pub(crate) mod user;
 pub(crate) mod assert;
+pub(crate) mod async_job;
+pub(crate) mod async_status;
 pub(crate) mod debug;
 pub(crate) mod fail;
 pub(crate) mod get_url;
@@ -101,8 +104,6 @@ impl ModuleOutcome {
         self
     }
 
-    
-    #[cfg(test)]
     pub(crate) fn is_failed(&self) -> bool {
         self.result.get("failed").and_then(Value::as_bool).unwrap_or(false)
     }
@@ -213,6 +214,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "command" => command::run,
         "shell" => shell::run,
         "raw" => raw::run,
+        "script" => script::run,
         "apt" => apt::run,
         "package" => package::run,
         "user" => user::run,
@@ -221,6 +223,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "systemd_service" => systemd::run,
         "service" => service::run,
         "assert" => assert::run,
+        "async_status" => async_status::run,
         "debug" => debug::run,
         "fail" => fail::run,
         "get_url" => get_url::run,

@@ -46,10 +46,11 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     for name in ["skipped", "skip"] {
         env.add_test(name, |r: Value| -> Result<bool, Error> { Ok(flag(&result(&r, "skipped")?, "skipped")) });
     }
-    for name in ["finished", "finish"] {
-        env.add_test(name, |r: Value| -> Result<bool, Error> {
-            let r = result(&r, "finished")?;
-            Ok(r.get_attr("finished").map(|f| f.is_undefined() || ansible_bool(&f) || f.as_i64() == Some(1)).unwrap_or(true))
+    // An async job's state; a result without the key counts as done, as in Ansible.
+    for (name, key) in [("finished", "finished"), ("finish", "finished"), ("started", "started"), ("start", "started")] {
+        env.add_test(name, move |r: Value| -> Result<bool, Error> {
+            let r = result(&r, key)?;
+            Ok(r.get_attr(key).map(|f| f.is_undefined() || ansible_bool(&f) || f.as_i64() == Some(1)).unwrap_or(true))
         });
     }
     env.add_test("abs", |p: String| p.starts_with('/'));

@@ -265,7 +265,7 @@ impl Loader {
         })?;
         if node.get("block").is_some() {
             for (k, v) in map {
-                if !TASK_KEYWORDS.contains(&k.as_str()) || matches!(k.as_str(), "loop" | "register" | "notify") {
+                if !TASK_KEYWORDS.contains(&k.as_str()) || matches!(k.as_str(), "loop" | "register" | "notify" | "async" | "poll") {
                     return Err(err("B0732", file, v.pos(), format!("`{k}` is not valid on a block"), "blocks take block/rescue/always and task keywords such as when, become, tags, vars"));
                 }
             }
@@ -424,6 +424,8 @@ impl Loader {
             until: list("until"),
             retries: node.get("retries").map(Node::to_value),
             delay: node.get("delay").map(Node::to_value),
+            async_: node.get("async").map(Node::to_value),
+            poll: node.get("poll").map(Node::to_value),
             file: file.clone(),
             line: node.line,
             role: role.cloned(),

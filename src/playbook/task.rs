@@ -13,7 +13,7 @@ pub(crate) const TASK_KEYWORDS: &[&str] = &[
     "changed_when", "failed_when", "ignore_errors", "ignore_unreachable", "become", "become_user", "become_method",
     "become_flags", "no_log", "run_once", "delegate_to", "delegate_facts", "environment", "check_mode", "diff", "vars",
     "until", "retries", "delay", "listen", "any_errors_fatal", "connection", "remote_user", "timeout", "throttle",
-    "collections", "module_defaults", "debugger", "block", "rescue", "always", "become_exe", "port",
+    "collections", "module_defaults", "debugger", "block", "rescue", "always", "become_exe", "port", "async", "poll",
 ];
 
 /// Keywords shared by tasks and blocks (blocks pass theirs down to their tasks).
@@ -86,6 +86,9 @@ pub(crate) struct Task {
     pub(crate) until: Vec<Value>,
     pub(crate) retries: Option<Value>,
     pub(crate) delay: Option<Value>,
+    /// `async`: the time limit in seconds of a task run in the background; `poll`: seconds between checks (0: do not wait).
+    pub(crate) async_: Option<Value>,
+    pub(crate) poll: Option<Value>,
     pub(crate) file: Arc<PathBuf>,
     pub(crate) line: usize,
     pub(crate) role: Option<Arc<Role>>,

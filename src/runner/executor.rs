@@ -3,7 +3,7 @@
 //! `register` and `no_log` — producing a report and a recap outcome.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
@@ -12,7 +12,7 @@ use super::sink::{HostReport, ItemReport, Status};
 use super::stats::Outcome;
 use super::vars::{Layer, Scope};
 use crate::connection::ConnError;
-use crate::modules::{self, args::to_bool, Become, FileDiff, ModuleContext};
+use crate::modules::{self, args::to_bool, async_job, async_status, Become, FileDiff, ModuleContext, ModuleOutcome};
 use crate::playbook::task::{Keywords, Task};
 use crate::playbook::templar::{mark_unsafe, Templar, OMIT};
 
@@ -732,6 +732,21 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
         Err(e) => return err_at(e),
     };
     let search_paths = play.search_paths(run, task);
+    let background = match async_settings(templar, task, &ctx) {
+        Ok(b) => b,
+        Err(e) => return err_at(e),
+    };
+    if let Some((_, poll)) = background {
+        if async_job::refuses_async(&action) {
+            return fail_single(format!("This action ({}) does not support async.", task.action));
+        }
+        if poll == 0 && !(async_job::detachable(&action) && !check_mode) {
+            return err_at(format!(
+                "berth runs `async` with `poll: 0` (in the background) for command and shell; `{}` would run in the foreground. Use `poll:` above 0 to wait for it, or drop `async`",
+                task.action
+            ));
+        }
+    }
     let origin = || format!("task {}:{} {}", task.file.display(), task.line, task.name.clone().unwrap_or_else(|| task.action.clone()));
     crate::connection::record::with_origin(origin, || with_conn(run, host, &delegate, |conn| {
         let mut mctx = ModuleContext {
@@ -745,7 +760,10 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
             search_paths: search_paths.clone(),
             inventory_hostname: host.data.name.clone(),
         };
-        let outcome = module(&mut mctx, &args)?;
+        let outcome = match background {
+            None => module(&mut mctx, &args)?,
+            Some((limit, poll)) => run_in_background(&mut mctx, module, &action, &args, limit, poll)?,
+        };
         let mut result = outcome.result;
         if let Some(Value::Object(facts)) = result.get("ansible_facts") {
             if matches!(action.as_str(), "set_fact" | "include_vars") {
@@ -762,6 +780,70 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
         }
         Ok(Single { result, diffs: outcome.diffs, unreachable: false })
     }))
+}
+
+/// `async` and `poll` of a task: `Some((limit, poll))` when `async` is above 0.
+fn async_settings(templar: &Templar, task: &Task, ctx: &minijinja::Value) -> Result<Option<(u64, u64)>, String> {
+    let int = |v: &Option<Value>, name: &str, default: u64| -> Result<u64, String> {
+        match v {
+            None => Ok(default),
+            Some(raw) => {
+                let v = templar.render_value(raw, ctx).map_err(|e| e.message)?;
+                v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())).ok_or_else(|| format!("`{name}` must be a whole number of seconds, got {}", py_repr(&v)))
+            }
+        }
+    };
+    let limit = int(&task.async_, "async", 0)?;
+    if limit == 0 {
+        return Ok(None);
+    }
+    Ok(Some((limit, int(&task.poll, "poll", 15)?)))
+}
+
+/// A task with `async`: command and shell run as a background job on the
+/// host (left running with `poll: 0`, else polled every `poll` seconds up to
+/// the limit, as Ansible's); other modules run in the foreground and fail
+/// when they outlast the limit.
+fn run_in_background(ctx: &mut ModuleContext<'_>, module: modules::ModuleFn, action: &str, args: &Map<String, Value>, limit: u64, poll: u64) -> Result<ModuleOutcome, ConnError> {
+    let jid = async_job::new_jid();
+    if !async_job::detachable(action) || ctx.check_mode {
+        let started = Instant::now();
+        let out = module(ctx, args)?;
+        if started.elapsed().as_secs_f64() > limit as f64 {
+            return Ok(ModuleOutcome::failed(format!("async task did not complete within the requested time - {limit}s")).with("async_result", Value::Object(out.result)));
+        }
+        let mut out = out;
+        for (k, v) in [("ansible_job_id", Value::from(jid.clone())), ("started", Value::Bool(true)), ("finished", Value::Bool(true))] {
+            out.result.insert(k.into(), v);
+        }
+        return Ok(out);
+    }
+    let results_file = match async_job::launch(ctx, action, args, &jid, limit)? {
+        Ok(path) => path,
+        Err(outcome) => return Ok(outcome),
+    };
+    if poll == 0 {
+        return Ok(ModuleOutcome::changed(true)
+            .with("ansible_job_id", jid)
+            .with("started", true)
+            .with("finished", false)
+            .with("results_file", results_file));
+    }
+    let mut time_left = limit as i64;
+    let mut last = None;
+    while time_left > 0 {
+        std::thread::sleep(Duration::from_secs(poll));
+        time_left -= poll as i64;
+        let st = async_status::status(ctx, &jid, "status")?;
+        let finished = st.result.get("finished").and_then(Value::as_bool).unwrap_or(false);
+        if finished || st.is_failed() {
+            ctx.exec(&async_job::cleanup_script(&jid), None)?;
+            return Ok(st);
+        }
+        last = Some(st);
+    }
+    let last = last.map(|o| Value::Object(o.result)).unwrap_or(Value::Null);
+    Ok(ModuleOutcome::failed(format!("async task did not complete within the requested time - {limit}s")).with("async_result", last))
 }
 
 /// Run `f` with the host's connection (opened on first use), or a delegated host's.

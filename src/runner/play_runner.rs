@@ -293,6 +293,8 @@ fn facts_task(play: &Play) -> Task {
         failed_when: Vec::new(),
         until: Vec::new(),
         retries: None,
+        async_: None,
+        poll: None,
         delay: None,
         file: play.file.clone(),
         line: play.line,

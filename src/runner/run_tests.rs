@@ -723,3 +723,79 @@ fn variable_precedence_follows_ansible() {
     let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[("p_extra", Value::String("extra".into()))]);
     assert_eq!(r.code, 0, "extra vars win over everything: {}", r.dump());
 }
+
+#[test]
+fn async_jobs_poll_and_async_status() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().to_string_lossy().into_owned();
+    let (_d, r) = local(
+        &[(
+            "site.yml",
+            &r#"
+- hosts: l1
+  gather_facts: false
+  environment: {HOME: "@HOME@"}
+  tasks:
+    - name: fire and forget
+      shell: sleep 1; echo late > "$HOME/late"
+      async: 20
+      poll: 0
+      register: job
+    - assert:
+        that:
+          - job is changed
+          - job is started
+          - job is not finished
+          - job.ansible_job_id is match('^j[0-9]+$')
+          - job.results_file == "@HOME@/.ansible_async/" ~ job.ansible_job_id
+    - name: wait for it
+      async_status: {jid: "{{ job.ansible_job_id }}"}
+      register: st
+      until: st is finished
+      retries: 30
+      delay: 0.2
+    - assert:
+        that:
+          - st.rc == 0
+          - st is changed
+          - st.attempts > 1
+          - lookup('file', '@HOME@/late') == 'late'
+    - async_status: {jid: "{{ job.ansible_job_id }}", mode: cleanup}
+    - name: polled
+      command: echo polled
+      async: 10
+      poll: 1
+      register: polled
+    - assert:
+        that:
+          - polled.stdout == 'polled'
+          - polled is finished
+          - polled.ansible_job_id is defined
+    - name: too slow
+      shell: sleep 5
+      async: 1
+      poll: 1
+      register: slow
+      ignore_errors: true
+    - assert:
+        that:
+          - slow is failed
+          - slow.msg == 'async task did not complete within the requested time - 1s'
+    - name: no async for script
+      script: /bin/true
+      async: 2
+      register: scripted
+      ignore_errors: true
+    - assert:
+        that:
+          - scripted.msg == 'This action (script) does not support async.'
+"#
+            .replace("@HOME@", &h),
+        )],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.stat("l1", "ignored"), 2, "{}", r.dump());
+    let left: Vec<_> = std::fs::read_dir(home.path().join(".ansible_async")).unwrap().collect();
+    assert!(left.len() == 1, "the polled job cleans up after itself; the slow one's record stays: {left:?}");
+}
