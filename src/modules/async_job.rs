@@ -309,7 +309,7 @@ mod tests {
             assert_eq!(r["changed"], json!(false), "{r:?}");
             assert_eq!(r["msg"], json!(format!("Did not run command since '{}' exists", marker.display())));
             let bad = launch(ctx, "command", &args(json!({"argv": ["a"], "cmd": "b"})), &new_jid(), 30).unwrap().unwrap_err();
-            assert_eq!(bad.result["msg"], json!("parameters are mutually exclusive: argv, cmd"));
+            assert_eq!(bad.result["msg"], json!("parameters are mutually exclusive: _raw_params|cmd|argv"));
         });
     }
 

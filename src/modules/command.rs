@@ -11,13 +11,14 @@ use crate::connection::ConnError;
 
 const KNOWN: &[&str] = &[
     "_raw_params", "cmd", "argv", "chdir", "creates", "removes", "stdin", "stdin_add_newline",
-    "strip_empty_ends", "expand_argument_vars", NONCE_ARG,
+    "strip_empty_ends", "expand_argument_vars", "executable",
 ];
 const SHELL_KNOWN: &[&str] =
-    &["_raw_params", "cmd", "chdir", "creates", "removes", "stdin", "stdin_add_newline", "strip_empty_ends", "executable", NONCE_ARG];
+    &["_raw_params", "cmd", "chdir", "creates", "removes", "stdin", "stdin_add_newline", "strip_empty_ends", "executable"];
 
-/// berth's own argument: the marker nonce, fixed by a background job (async)
-/// so that its output can be read back by the same markers later.
+/// berth's own argument (names starting with `_` are never user parameters):
+/// the marker nonce, fixed by a background job (async) so that its output
+/// can be read back by the same markers later.
 pub(crate) const NONCE_ARG: &str = "_berth_nonce";
 
 pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
@@ -31,6 +32,15 @@ enum Program {
 }
 
 pub(crate) fn run_command(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bool) -> Result<ModuleOutcome, ConnError> {
+    let mut out = run_program(ctx, args, shell)?;
+    if let (false, Some(e)) = (shell, args.get("executable").and_then(Value::as_str).filter(|e| !e.is_empty())) {
+        let w = format!("As of Ansible 2.4, the parameter 'executable' is no longer supported with the 'command' module. Not using '{e}'.");
+        out.result.insert("warnings".into(), Value::Array(vec![Value::String(w)]));
+    }
+    Ok(out)
+}
+
+fn run_program(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bool) -> Result<ModuleOutcome, ConnError> {
     let name = if shell { "shell" } else { "command" };
     let a = Args::new(name, args);
     let parsed = (|| -> Result<_, String> {
@@ -38,14 +48,14 @@ pub(crate) fn run_command(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>
         let raw = a.str("_raw_params")?.or(a.str("cmd")?).filter(|s| !s.trim().is_empty());
         let argv = if shell { Vec::new() } else { a.list("argv")? };
         let program = if shell {
-            let script = raw.ok_or("no command given")?;
+            let script = raw.ok_or("one of the following is required: _raw_params, cmd, argv")?;
             Program::Shell { script, executable: a.str("executable")?.unwrap_or_else(|| "/bin/sh".into()) }
         } else {
             match (raw, argv.is_empty()) {
-                (Some(_), false) => return Err("parameters are mutually exclusive: argv, cmd".into()),
+                (Some(_), false) => return Err("parameters are mutually exclusive: _raw_params|cmd|argv".into()),
                 (Some(r), true) => Program::Argv(shell_words::split(&r).map_err(|e| format!("cannot split command line {r:?}: {e}"))?),
                 (None, false) => Program::Argv(argv),
-                (None, true) => return Err("no command given".into()),
+                (None, true) => return Err("one of the following is required: _raw_params, cmd, argv".into()),
             }
         };
         if let Program::Argv(v) = &program {
@@ -378,10 +388,13 @@ mod tests {
             (json!({"_raw_params": "true", "chdir": "/nonexistent/berth"}), false, false, true, "null", "".into(),
                 "Unable to change directory before execution.".into()),
             (json!({"_raw_params": "true", "bogus": 1}), false, false, true, "", "".into(),
-                "Unsupported parameters for (command) module: bogus. Supported parameters include: _raw_params, argv, chdir, cmd, creates, expand_argument_vars, removes, stdin, stdin_add_newline, strip_empty_ends.".into()),
+                "Unsupported parameters for (command) module: bogus. Supported parameters include: _raw_params, argv, chdir, cmd, creates, executable, expand_argument_vars, removes, stdin, stdin_add_newline, strip_empty_ends.".into()),
+            // `executable` is accepted and ignored with a warning (checked below), as Ansible does.
+            (json!({"_raw_params": "ls /dev/null", "executable": "/bogus"}), false, true, false, "0", "/dev/null".into(), "".into()),
+            (json!({"chdir": "/"}), false, false, true, "", "".into(), "one of the following is required: _raw_params, cmd, argv".into()),
             // `warn` is gone from Ansible (2.14+) and fails there too.
             (json!({"_raw_params": "true", "warn": false}), false, false, true, "", "".into(),
-                "Unsupported parameters for (command) module: warn. Supported parameters include: _raw_params, argv, chdir, cmd, creates, expand_argument_vars, removes, stdin, stdin_add_newline, strip_empty_ends.".into()),
+                "Unsupported parameters for (command) module: warn. Supported parameters include: _raw_params, argv, chdir, cmd, creates, executable, expand_argument_vars, removes, stdin, stdin_add_newline, strip_empty_ends.".into()),
         ];
         for (args, check, changed, failed, rc, stdout, msg) in cases {
             let mut h = SysHarness::new();
@@ -393,6 +406,12 @@ mod tests {
                 (changed, failed, rc.to_string(), stdout, msg),
                 "{args}"
             );
+            let warned = out.result.get("warnings").cloned();
+            if args.get("executable").is_some() {
+                assert_eq!(warned, Some(json!(["As of Ansible 2.4, the parameter 'executable' is no longer supported with the 'command' module. Not using '/bogus'."])));
+            } else {
+                assert_eq!(warned, None, "{args}");
+            }
         }
     }
 

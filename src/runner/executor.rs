@@ -696,7 +696,8 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     if action == "setup" || action == "gather_facts" {
         return with_conn(run, host, &None, |conn| match super::facts::gather(conn) {
             Ok(Ok(facts)) => {
-                host.data.facts.write().expect("facts").extend(facts.iter().map(|(k, v)| (k.clone(), mark_unsafe(v))));
+                let named: Map<String, Value> = facts.iter().filter(|(k, _)| *k != "ansible_facts").map(|(k, v)| (k.clone(), v.clone())).collect();
+                merge_facts(&host.data, &named);
                 let mut r = Map::new();
                 r.insert("changed".into(), Value::Bool(false));
                 r.insert("ansible_facts".into(), facts.get("ansible_facts").cloned().unwrap_or(Value::Null));
@@ -772,7 +773,7 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
                     vars.insert(k.clone(), v.clone());
                 }
             } else {
-                host.data.facts.write().expect("facts").insert("ansible_facts".into(), Value::Object(facts.clone()));
+                merge_facts(&host.data, facts);
             }
         }
         if check_mode && !result.contains_key("skipped") {
@@ -780,6 +781,23 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
         }
         Ok(Single { result, diffs: outcome.diffs, unreachable: false })
     }))
+}
+
+/// Facts a module returned, merged into the host's as Ansible does: under
+/// `ansible_facts` without their `ansible_` prefix, and as top-level
+/// variables under the names the module gave.
+fn merge_facts(host: &super::vars::HostData, facts: &Map<String, Value>) {
+    let mut all = host.facts.write().expect("facts");
+    let mut ns = match all.remove("ansible_facts") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    for (k, v) in facts {
+        let v = mark_unsafe(v);
+        ns.insert(k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone());
+        all.insert(k.clone(), v);
+    }
+    all.insert("ansible_facts".into(), Value::Object(ns));
 }
 
 /// `async` and `poll` of a task: `Some((limit, poll))` when `async` is above 0.

@@ -26,6 +26,8 @@ if [ -n "$r" ]; then
   echo "route_dev=$dev"; echo "route_gw=$gw"
   echo "route_addr=$(ip -4 -o addr show dev "$dev" 2>/dev/null | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -n1)"
 fi
+py=$(command -v python3 2>/dev/null || command -v python 2>/dev/null)
+[ -n "$py" ] && "$py" -c 'import sys, ssl; print("python=%s %d %d %d %s %d" % ((sys.executable,) + tuple(sys.version_info)))' 2>/dev/null
 echo "__env__"; env
 "#;
 
@@ -118,7 +120,26 @@ fn parse(text: &str) -> Map<String, Value> {
     } else {
         json!({})
     };
-    let facts = json!({
+    // The host's own Python, when it has one (berth needs none): what
+    // Ansible reports of the interpreter it runs modules with.
+    let python = {
+        let p = s("python");
+        let f: Vec<&str> = p.split(' ').collect();
+        match f.as_slice() {
+            [exe, major, minor, micro, level, serial] => {
+                let n = |x: &str| x.parse::<u64>().unwrap_or(0);
+                Some(json!({
+                    "executable": exe,
+                    "has_sslcontext": true,
+                    "type": "CPython",
+                    "version": {"major": n(major), "minor": n(minor), "micro": n(micro), "releaselevel": level, "serial": n(serial)},
+                    "version_info": [n(major), n(minor), n(micro), level, n(serial)],
+                }))
+            }
+            _ => None,
+        }
+    };
+    let mut facts = json!({
         "hostname": s("hostname").split('.').next().unwrap_or(""),
         "nodename": s("hostname"),
         "fqdn": s("fqdn"),
@@ -142,6 +163,11 @@ fn parse(text: &str) -> Map<String, Value> {
         "user_uid": s("user_uid").parse::<u64>().unwrap_or(0),
         "env": Value::Object(env),
     });
+    if let (Some(py), Value::Object(f)) = (python, &mut facts) {
+        let v = &py["version"];
+        f.insert("python_version".into(), format!("{}.{}.{}", v["major"], v["minor"], v["micro"]).into());
+        f.insert("python".into(), py);
+    }
     let mut out = Map::new();
     if let Value::Object(f) = &facts {
         for (k, v) in f {
@@ -169,5 +195,13 @@ mod tests {
         assert_eq!(facts["os_family"], "Debian");
         assert_eq!(facts["pkg_mgr"], "apt");
         assert!(facts["memtotal_mb"].as_u64().unwrap() > 0);
+        // This machine has a python3: reported as Ansible reports its interpreter.
+        let want = std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable, '%d.%d.%d' % sys.version_info[:3])"]).output().unwrap();
+        let want = String::from_utf8_lossy(&want.stdout).trim().to_string();
+        let py = &facts["python"];
+        assert_eq!(format!("{} {}", py["executable"].as_str().unwrap(), facts["python_version"].as_str().unwrap()), want);
+        assert_eq!(py["version"]["major"], 3);
+        assert_eq!(py["version_info"][0], 3);
+        assert_eq!(f["ansible_python"], *py);
     }
 }

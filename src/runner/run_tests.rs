@@ -413,6 +413,8 @@ fn undefined_variable_names_variable_task_and_line() {
 #[test]
 fn facts_under_both_names() {
     ok_local("- hosts: l1\n  tasks:\n    - assert:\n        that:\n          - ansible_facts.os_family == ansible_os_family\n          - ansible_facts.distribution == 'Debian'\n          - ansible_processor_vcpus > 0\n          - ansible_facts.service_mgr is string\n");
+    // Before anything gathers, `ansible_facts` is an empty mapping, as in Ansible.
+    ok_local("- hosts: l1\n  gather_facts: false\n  tasks:\n    - assert:\n        that:\n          - ansible_facts == {}\n          - ansible_facts.distribution is undefined\n          - \"'ansible_facts' in vars\"\n    - setup:\n    - assert:\n        that:\n          - ansible_facts.distribution == ansible_distribution\n");
 }
 
 fn which(cmd: &str) -> Option<PathBuf> {

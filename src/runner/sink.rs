@@ -369,6 +369,10 @@ impl Sink for HumanSink {
                 text.push_str(&self.line(Status::Failed, &label, None, &report.result, report.ignored, false));
             }
         }
+        // A module's warnings, after its result, as Ansible prints them.
+        for w in report.result.get("warnings").and_then(Value::as_array).into_iter().flatten() {
+            text.push_str(&format!("[WARNING]: {}\n", w.as_str().map(str::to_string).unwrap_or_else(|| w.to_string())));
+        }
         self.write(&text);
     }
 

@@ -47,7 +47,8 @@ impl Layer {
         match self {
             Layer::Static(m) => m.get(key).cloned(),
             Layer::HostVars(h) => h.vars.read().expect("host vars").get(key).cloned(),
-            Layer::HostFacts(h) => h.facts.read().expect("host facts").get(key).cloned(),
+            // `ansible_facts` is always defined: empty until something gathers.
+            Layer::HostFacts(h) => h.facts.read().expect("host facts").get(key).cloned().or_else(|| (key == "ansible_facts").then(|| Value::Object(Map::new()))),
             Layer::HostInventory(h) => h.inventory.get(key).cloned(),
         }
     }
@@ -56,7 +57,13 @@ impl Layer {
         match self {
             Layer::Static(m) => out.extend(m.keys().cloned()),
             Layer::HostVars(h) => out.extend(h.vars.read().expect("host vars").keys().cloned()),
-            Layer::HostFacts(h) => out.extend(h.facts.read().expect("host facts").keys().cloned()),
+            Layer::HostFacts(h) => {
+                let facts = h.facts.read().expect("host facts");
+                out.extend(facts.keys().cloned());
+                if !facts.contains_key("ansible_facts") {
+                    out.push("ansible_facts".into());
+                }
+            }
             Layer::HostInventory(h) => out.extend(h.inventory.keys().cloned()),
         }
     }
