@@ -37,6 +37,8 @@ pub(crate) struct Loader {
     pub(crate) playbook_dir: PathBuf,
     /// Extra role folders (ansible.cfg `roles_path`), searched after the playbook's.
     pub(crate) roles_path: Vec<PathBuf>,
+    /// `-e` variables: what an `import_playbook` name may be templated with (besides its own vars).
+    pub(crate) extra_vars: Map<String, Value>,
     cache: Mutex<HashMap<PathBuf, Arc<Node>>>,
 }
 
@@ -49,7 +51,7 @@ fn err(code: &'static str, file: &Path, line: usize, msg: impl Into<String>, hin
 
 impl Loader {
     pub(crate) fn new(playbook_dir: &Path) -> Loader {
-        Loader { playbook_dir: playbook_dir.to_path_buf(), roles_path: Vec::new(), cache: Mutex::new(HashMap::new()) }
+        Loader { playbook_dir: playbook_dir.to_path_buf(), roles_path: Vec::new(), extra_vars: Map::new(), cache: Mutex::new(HashMap::new()) }
     }
 
     fn read(&self, path: &Path) -> Result<Arc<Node>> {
@@ -63,15 +65,17 @@ impl Loader {
 
     #[cfg(test)]
     pub(crate) fn load_playbook(path: &Path) -> Result<Playbook> {
-        Loader::load_playbook_with(path, &[])
+        Loader::load_playbook_with(path, &[], &Map::new())
     }
 
-    /// Load a playbook, also searching `roles_path` for roles.
-    pub(crate) fn load_playbook_with(path: &Path, roles_path: &[PathBuf]) -> Result<Playbook> {
+    /// Load a playbook, also searching `roles_path` for roles; `extra_vars`
+    /// (`-e`) are what imported playbook names may be templated with.
+    pub(crate) fn load_playbook_with(path: &Path, roles_path: &[PathBuf], extra_vars: &Map<String, Value>) -> Result<Playbook> {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
         let mut loader = Loader::new(&dir);
         loader.roles_path = roles_path.to_vec();
+        loader.extra_vars = extra_vars.clone();
         let plays = loader.load_plays(path, 0)?;
         Ok(Playbook { dir, plays })
     }
@@ -91,15 +95,63 @@ impl Loader {
         };
         let mut plays = Vec::new();
         for entry in entries {
-            if let Some(target) = entry.get("import_playbook").or_else(|| entry.get("ansible.builtin.import_playbook")) {
-                let name = target.as_str().ok_or_else(|| {
-                    err("B0723", path, entry.line, "import_playbook takes a file name", "write `- import_playbook: other.yml`")
-                })?;
-                let sub = path.parent().unwrap_or(Path::new(".")).join(name);
-                plays.extend(self.load_plays(&sub, depth + 1)?);
+            let import = ["import_playbook", "ansible.builtin.import_playbook", "ansible.legacy.import_playbook"].iter().find_map(|k| entry.get(k));
+            if let Some(target) = import {
+                plays.extend(self.import_playbook(path, entry, target, depth)?);
                 continue;
             }
             plays.push(self.load_play(entry, &file)?);
+        }
+        Ok(plays)
+    }
+
+    /// `- import_playbook: NAME` with its `vars`, `when` and `tags`, as Ansible
+    /// applies them: NAME templated with the entry's vars and `-e`; the vars
+    /// override each imported play's; the conditions guard every task (and
+    /// fact gathering); the tags are added to each play.
+    fn import_playbook(&self, path: &Path, entry: &Node, target: &Node, depth: usize) -> Result<Vec<Play>> {
+        for (k, v) in entry.as_map().into_iter().flatten() {
+            if !matches!(k.as_str(), "import_playbook" | "ansible.builtin.import_playbook" | "ansible.legacy.import_playbook" | "name" | "vars" | "when" | "tags") {
+                return Err(err("B0723", path, v.pos(), format!("`{k}` is not valid on import_playbook"), "import_playbook takes name, vars, when and tags"));
+            }
+        }
+        let raw = target.as_str().ok_or_else(|| err("B0723", path, entry.line, "import_playbook takes a file name", "write `- import_playbook: other.yml`"))?;
+        let file = Arc::new(path.to_path_buf());
+        let vars = match entry.get("vars") {
+            None => Map::new(),
+            Some(v) => as_vars(v, &file, "vars")?,
+        };
+        let name = if raw.contains("{{") || raw.contains("{%") {
+            let mut ctx = self.extra_vars.clone();
+            for (k, v) in &vars {
+                ctx.entry(k.clone()).or_insert(v.clone());
+            }
+            let templar = crate::playbook::templar::Templar::new();
+            match templar.render_str(raw, &crate::playbook::templar::Templar::context_shared(Arc::new(ctx))) {
+                Ok(Value::String(s)) => s,
+                Ok(other) => other.to_string(),
+                Err(e) => {
+                    return Err(err("B0723", path, target.pos(), format!("cannot template the imported playbook's name `{raw}`: {}", e.message), "an import_playbook name may use its own `vars:` and `-e` variables only"))
+                }
+            }
+        } else {
+            raw.to_string()
+        };
+        let keywords = parse_keywords(entry, &file)?;
+        let sub = path.parent().unwrap_or(Path::new(".")).join(&name);
+        let mut plays = self.load_plays(&sub, depth + 1)?;
+        for p in &mut plays {
+            for (k, v) in &vars {
+                p.vars.insert(k.clone(), v.clone());
+            }
+            let mut when = keywords.when.clone();
+            when.extend(p.keywords.when.drain(..));
+            p.keywords.when = when;
+            for t in &keywords.tags {
+                if !p.keywords.tags.contains(t) {
+                    p.keywords.tags.push(t.clone());
+                }
+            }
         }
         Ok(plays)
     }

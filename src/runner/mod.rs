@@ -144,7 +144,7 @@ pub(crate) struct Invocation {
 
 /// Run a playbook; returns the exit code.
 pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
-    let playbook = match Loader::load_playbook_with(&inv.playbook, &inv.opts.roles_path) {
+    let playbook = match Loader::load_playbook_with(&inv.playbook, &inv.opts.roles_path, &inv.extra_vars) {
         Ok(p) => p,
         Err(d) => return early_error(&d),
     };
@@ -237,7 +237,8 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
 
 /// `--syntax-check`, `--list-hosts`, `--list-tasks`: load everything, print, run nothing.
 fn inspect(args: &RunArgs, opts: &RunOptions) -> i32 {
-    let playbook = match Loader::load_playbook_with(&args.playbook, &opts.roles_path) {
+    let extra = parse_extra_vars(&args.extra_vars).unwrap_or_default();
+    let playbook = match Loader::load_playbook_with(&args.playbook, &opts.roles_path, &extra) {
         Ok(p) => p,
         Err(d) => return early_error(&d),
     };

@@ -323,7 +323,7 @@ fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
         // Facts run regardless of tags, like Ansible's `always`-tagged implicit task.
         let mut fk = kw.clone();
         fk.tags = vec!["always".into()];
-        fk.when.clear();
+        // Only an import_playbook's conditions apply to gathering (plays have no `when`).
         run_task(run, batch, &t, hosts, &fk, &[], false, TaskKind::Task);
     }
     for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {

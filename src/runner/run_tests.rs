@@ -801,3 +801,41 @@ fn async_jobs_poll_and_async_status() {
     let left: Vec<_> = std::fs::read_dir(home.path().join(".ansible_async")).unwrap().collect();
     assert!(left.len() == 1, "the polled job cleans up after itself; the slow one's record stays: {left:?}");
 }
+
+#[test]
+fn import_playbook_templated_with_vars_when_and_tags() {
+    let d = tempfile::tempdir().unwrap();
+    write_files(
+        d.path(),
+        &[
+            ("inv.yml", LOCAL_INV),
+            (
+                "site.yml",
+                r#"
+- import_playbook: "{{ pb }}"
+- import_playbook: "{{ own }}"
+  vars:
+    own: second.yml
+    from_import: imported
+- ansible.legacy.import_playbook: skipped.yml
+  when: false
+- import_playbook: tagged.yml
+  tags: [special]
+"#,
+            ),
+            ("first.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - debug: msg=first\n"),
+            ("second.yml", "- hosts: l1\n  gather_facts: false\n  vars:\n    from_import: own\n  tasks:\n    - assert: {that: [from_import == 'imported']}\n"),
+            ("skipped.yml", "- hosts: l1\n  tasks:\n    - fail: msg=never\n"),
+            ("tagged.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - debug: msg=tagged\n"),
+        ],
+    );
+    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[("pb", Value::String("first.yml".into()))]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.results("debug").len(), 2, "{}", r.dump());
+    assert_eq!(r.stat("l1", "skipped"), 2, "the false import skips its gathering and its task: {}", r.dump());
+    let only = RunOptions { tags: vec!["special".into()], ..RunOptions::default() };
+    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), only, &[("pb", Value::String("first.yml".into()))]);
+    assert_eq!(r.results("debug").len(), 1, "only the tagged import runs: {}", r.dump());
+    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[]);
+    assert_eq!(r.code, 1, "an undefined name is an error before anything runs: {}", r.dump());
+}
