@@ -15,6 +15,21 @@ fn is_command_like(module: &str) -> bool {
     matches!(super::short_name(module), "command" | "shell" | "raw" | "script" | "win_command" | "win_shell")
 }
 
+/// Modules that take a free-form string (`_raw_params`) at all.
+pub(crate) fn takes_free_form(module: &str) -> bool {
+    is_command_like(module)
+        || matches!(
+            super::short_name(module),
+            "include_tasks" | "import_tasks" | "include_vars" | "include_role" | "import_role" | "meta"
+        )
+}
+
+/// Is the whole string one `{{ ... }}` expression?
+pub(crate) fn is_whole_template(s: &str) -> bool {
+    let t = s.trim();
+    t.starts_with("{{") && t.ends_with("}}") && t[2..t.len() - 2].find("{{").is_none() && t[2..t.len() - 2].find("}}").is_none()
+}
+
 pub(crate) fn split_free_form(module: &str, raw: &str) -> Map<String, Value> {
     // Unbalanced quotes or Jinja blocks: Ansible refuses the task; callers
     // that can report it use `try_split_free_form`. Here the words split so

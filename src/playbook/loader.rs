@@ -688,10 +688,20 @@ fn free_arg(task: &Task, key: &str) -> Option<String> {
     task.args.get(key).or_else(|| task.args.get("_raw_params")).and_then(Value::as_str).map(str::to_string)
 }
 
+/// The argument key holding a task's arguments given as one template.
+pub(crate) const VARIABLE_PARAMS: &str = "_variable_params";
+
 fn module_args(name: &str, v: &Node, file: &Path) -> Result<Map<String, Value>> {
     match v.to_value() {
         Value::Object(m) => Ok(m),
         Value::Null => Ok(Map::new()),
+        // `assert: "{{ item }}"`: the arguments come whole from a template
+        // (a mapping, at run time), as Ansible allows for modules without free form.
+        Value::String(s) if modules::free_form::is_whole_template(&s) && !modules::free_form::takes_free_form(name) => {
+            let mut m = Map::new();
+            m.insert(VARIABLE_PARAMS.into(), Value::String(s));
+            Ok(m)
+        }
         Value::String(s) => Ok(modules::free_form::split_free_form(name, &s)),
         other @ (Value::Number(_) | Value::Bool(_)) => {
             let mut m = Map::new();

@@ -1,5 +1,6 @@
 //! The Ansible model: inventory, plays, roles, tasks, variables and templating.
 
+pub(crate) mod clock;
 pub(crate) mod filters;
 pub(crate) mod jinja_tests;
 pub(crate) mod literals;

@@ -195,6 +195,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     filters::register(&mut env);
     jinja_tests::register(&mut env);
     lookups::register(&mut env);
+    super::clock::register(&mut env);
     env
 }
 

@@ -637,7 +637,16 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
         }
         Err(e) => return err_at(format!("Error while templating the task's arguments: {}", e.message)),
     };
-    let Value::Object(args) = args else { return err_at("module arguments must be a mapping".into()) };
+    let Value::Object(mut args) = args else { return err_at("module arguments must be a mapping".into()) };
+    if let Some(whole) = args.remove(crate::playbook::loader::VARIABLE_PARAMS) {
+        // Arguments given as one template: its mapping, under any `args:` keys.
+        let Value::Object(m) = whole else {
+            return err_at(format!("the arguments of `{}` must template to a mapping, got {}", task.action, py_repr(&whole)));
+        };
+        for (k, v) in m {
+            args.entry(k).or_insert(v);
+        }
+    }
     let check_mode = match kw_bool(templar, &kw.check_mode, &ctx) {
         Ok(Some(v)) => v,
         Ok(None) => run.opts.check,

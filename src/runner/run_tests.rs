@@ -839,3 +839,32 @@ fn import_playbook_templated_with_vars_when_and_tags() {
     let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[]);
     assert_eq!(r.code, 1, "an undefined name is an error before anything runs: {}", r.dump());
 }
+
+#[test]
+fn arguments_given_as_one_template() {
+    ok_local(
+        r#"
+- hosts: l1
+  gather_facts: false
+  vars:
+    a_var: one
+    checks: {that: "a_var == 'one'"}
+  tasks:
+    - assert: "{{ item }}"
+      loop:
+        - {that: "1 == 1"}
+        - {that: ["a_var == 'one'", true]}
+    - assert: "{{ checks }}"
+    - name: mixed with args
+      assert: "{{ checks }}"
+      args:
+        fail_msg: never shown
+    - debug: "msg={{ a_var }}"
+      register: d
+    - assert: {that: ["d.msg == 'one'", "now(fmt='%Y') | int > 2000"]}
+"#,
+    );
+    let (_d, r) = local(&[("site.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - assert: \"{{ 'text' }}\"\n")], RunOptions::default());
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert!(r.dump().contains("the arguments of `assert` must template to a mapping, got text"), "{}", r.dump());
+}
