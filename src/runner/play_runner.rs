@@ -360,6 +360,7 @@ fn run_items(run: &RunState, batch: &Batch<'_>, items: &[Item], hosts: &[Arc<Hos
 
 fn run_block(run: &RunState, batch: &Batch<'_>, b: &Block, hosts: &[Arc<HostRuntime>], kw: &Keywords, extra: &[Layer], rescue_pending: bool) {
     let bkw = b.keywords.inherit(kw);
+    let aborted_before = batch.aborted.load(Ordering::SeqCst);
     let has_rescue = !b.rescue.is_empty();
     run_items(run, batch, &b.block, hosts, &bkw, extra, rescue_pending || has_rescue);
     let failed_in_block: Vec<Arc<HostRuntime>> = hosts.iter().filter(|h| { let s = h.status(); s.failed && !s.unreachable }).cloned().collect();
@@ -369,17 +370,31 @@ fn run_block(run: &RunState, batch: &Batch<'_>, b: &Block, hosts: &[Arc<HostRunt
         }
         run_items(run, batch, &b.rescue, &failed_in_block, &bkw, extra, rescue_pending);
     }
-    if !b.always.is_empty() && !batch.aborted.load(Ordering::SeqCst) {
-        let always_hosts: Vec<Arc<HostRuntime>> = hosts.iter().filter(|h| { let s = h.status(); !s.unreachable && !s.ended }).cloned().collect();
-        let still_failed: Vec<bool> = always_hosts.iter().map(|h| h.status().failed).collect();
+    if !b.always.is_empty() && !aborted_before {
+        // A failure that ended the play inside this block (any_errors_fatal,
+        // max_fail_percentage) still runs its `always`, as Ansible does; then
+        // the play stays ended.
+        let aborted_here = batch.aborted.load(Ordering::SeqCst);
+        let always_hosts: Vec<Arc<HostRuntime>> = hosts.iter().filter(|h| { let s = h.status(); !s.unreachable && (!s.ended || aborted_here) }).cloned().collect();
+        let before: Vec<(bool, bool)> = always_hosts.iter().map(|h| { let s = h.status(); (s.failed, s.ended) }).collect();
+        if aborted_here {
+            batch.aborted.store(false, Ordering::SeqCst);
+        }
         for h in &always_hosts {
-            h.set_status(|s| s.failed = false);
+            h.set_status(|s| {
+                s.failed = false;
+                s.ended = false;
+            });
         }
         run_items(run, batch, &b.always, &always_hosts, &bkw, extra, rescue_pending);
-        for (h, was) in always_hosts.iter().zip(still_failed) {
-            if was {
-                h.set_status(|s| s.failed = true);
-            }
+        for (h, (failed, ended)) in always_hosts.iter().zip(before) {
+            h.set_status(|s| {
+                s.failed |= failed;
+                s.ended |= ended;
+            });
+        }
+        if aborted_here {
+            batch.aborted.store(true, Ordering::SeqCst);
         }
     }
 }

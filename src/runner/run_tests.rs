@@ -673,6 +673,14 @@ fn any_errors_fatal_stops_every_host() {
     assert_eq!(r.code, 2);
     assert_eq!(r.stat("l1", "failed"), 1);
     assert_eq!(r.stat("l2", "changed"), 1, "l2 must not run the second task: {}", r.dump());
+    // A fatal failure inside a block (here in its rescue) still runs the block's always, then the play ends.
+    let (_d, r) = local(
+        &[("site.yml", "- hosts: l1\n  gather_facts: false\n  any_errors_fatal: true\n  tasks:\n    - block:\n        - command: 'false'\n      rescue:\n        - command: 'false'\n        - debug: msg=never-rescue\n      always:\n        - debug: msg=always-ran\n    - debug: msg=never-after\n")],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 2, "{}", r.dump());
+    let dump = r.dump();
+    assert!(dump.contains("always-ran") && !dump.contains("never-rescue") && !dump.contains("never-after"), "{dump}");
 }
 
 #[test]
