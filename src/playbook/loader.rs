@@ -622,7 +622,10 @@ impl Loader {
                         }
                         _ => continue,
                     };
-                    let dep = self.load_role(&dname, dparams, None, &meta, d.line, depth + 1)?;
+                    // A dependency sees its parent's params, under its own (Ansible's get_role_params).
+                    let mut inherited = role.params.clone();
+                    inherited.extend(dparams);
+                    let dep = self.load_role(&dname, inherited, None, &meta, d.line, depth + 1)?;
                     let (block, hs) = role_block_plain(dep);
                     tasks.push(block);
                     handlers.extend(hs);

@@ -307,10 +307,15 @@ fn includes_imports_and_roles() {
             ("roles/web/tasks/main.yml", "- set_fact: {web_port: '{{ port }}'}\n- debug: msg={{ role_name }}\n"),
             ("roles/web/tasks/extra.yml", "- set_fact: {extra_done: true}\n"),
             ("roles/web/defaults/main.yml", "port: 80\n"),
+            // A dependency sees its parent's params under its own.
+            ("roles/parent/meta/main.yml", "dependencies:\n  - {role: child, who_calls: parent}\n"),
+            ("roles/parent/tasks/main.yml", "- assert: {that: [who_calls == 'play']}\n"),
+            ("roles/child/tasks/main.yml", "- assert: {that: [who_calls == 'parent', kept == 'play']}\n"),
         ],
         RunOptions::default(),
     );
     assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!((r.results("child : assert").len(), r.results("parent : assert").len()), (1, 1), "{}", r.dump());
 }
 
 #[test]
