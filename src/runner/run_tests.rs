@@ -281,6 +281,7 @@ fn includes_imports_and_roles() {
   roles:
     - role: web
       vars: {port: 8080}
+    - {role: parent, who_calls: play, kept: play}
   tasks:
     - import_tasks: static.yml
     - include_tasks: "{{ 'dyn' }}.yml"
