@@ -104,8 +104,10 @@ fn deep_merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
     }
 }
 
+/// Python's `splitext` extension (without the dot; "" for none) is one of `exts`.
 fn has_extension(path: &Path, exts: &[String]) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| exts.iter().any(|x| x == e))
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    exts.iter().any(|x| x == ext)
 }
 
 /// Files under `root`, grouped by directory sorted by path like Ansible's
@@ -242,6 +244,9 @@ mod tests {
         std::fs::write(base.join("vars/env/README.txt"), "not vars\n").unwrap();
         std::fs::write(base.join("vars/empty.yml"), "").unwrap();
         std::fs::write(base.join("vars/list.yml"), "- 1\n- 2\n").unwrap();
+        std::fs::create_dir_all(base.join("vars/bare")).unwrap();
+        std::fs::write(base.join("vars/bare/no_extension"), "bare: 1\n").unwrap();
+        std::fs::write(base.join("vars/bare/skip.txt"), "x\n").unwrap();
         let mut h = NetHarness::new(json!({}));
         h.search_paths = vec![base.to_path_buf()];
         let p = |rel: &str| base.join(rel).display().to_string();
@@ -287,6 +292,11 @@ mod tests {
             (
                 json!({"file": "main.yml", "dir": "env"}),
                 json!({"changed": false, "failed": true, "msg": "You are mixing file only and dir only arguments, these are incompatible"}),
+            ),
+            (
+                // "" in extensions takes files without one, as Python's splitext sees them.
+                json!({"dir": "bare", "extensions": ["", "yml"], "ignore_unknown_extensions": true}),
+                json!({"changed": false, "ansible_facts": {"bare": 1}, "ansible_included_var_files": [p("vars/bare/no_extension")]}),
             ),
             (
                 json!({"dir": "nowhere"}),
