@@ -7,13 +7,22 @@ use crate::connection::ConnError;
 use crate::modules::args::to_bool;
 use crate::modules::{ModuleContext, ModuleOutcome};
 
-/// A valid Ansible variable name: a letter or `_`, then letters, digits, `_`.
+/// A valid Ansible variable name: a letter or `_`, then letters, digits,
+/// `_`, and not a name Jinja reserves (`true`, `None`, `not`, ...).
 pub(crate) fn is_valid_var_name(name: &str) -> bool {
     let mut chars = name.chars();
-    match chars.next() {
+    let shape = match chars.next() {
         Some(c) if c.is_ascii_alphabetic() || c == '_' => chars.all(|c| c.is_ascii_alphanumeric() || c == '_'),
         _ => false,
-    }
+    };
+    shape && !matches!(name, "true" | "false" | "none" | "True" | "False" | "None" | "not")
+}
+
+/// Ansible's (2.19) refusal of a variable name.
+pub(crate) fn invalid_var_name(name: &str) -> String {
+    // Keys are strings here; an all-digit one was a number in the YAML or the template.
+    let of_type = if !name.is_empty() && name.chars().all(|c| c.is_ascii_digit()) { " of type 'int'" } else { "" };
+    format!("Invalid variable name '{name}'{of_type}. Variable names must be strings starting with a letter or underscore character, and contain only letters, numbers and underscores.")
 }
 
 pub(crate) fn run(_ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
@@ -31,9 +40,7 @@ pub(crate) fn run(_ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Re
             continue;
         }
         if !is_valid_var_name(k) {
-            return Ok(ModuleOutcome::failed(format!(
-                "The variable name '{k}' is not valid. Variables must start with a letter or underscore character, and contain only letters, numbers and underscores."
-            )));
+            return Ok(ModuleOutcome::failed(invalid_var_name(k)));
         }
         // Values are kept as they are (ansible-core 2.19 no longer turns
         // "yes"/"no" strings into booleans).
@@ -75,8 +82,10 @@ mod tests {
             ),
             (
                 json!({"1bad": 1}),
-                json!({"changed": false, "failed": true, "msg": "The variable name '1bad' is not valid. Variables must start with a letter or underscore character, and contain only letters, numbers and underscores."}),
+                json!({"changed": false, "failed": true, "msg": "Invalid variable name '1bad'. Variable names must be strings starting with a letter or underscore character, and contain only letters, numbers and underscores."}),
             ),
+            (json!({"true": 1}), json!({"changed": false, "failed": true, "msg": "Invalid variable name 'true'. Variable names must be strings starting with a letter or underscore character, and contain only letters, numbers and underscores."})),
+            (json!({"12": 1}), json!({"changed": false, "failed": true, "msg": "Invalid variable name '12' of type 'int'. Variable names must be strings starting with a letter or underscore character, and contain only letters, numbers and underscores."})),
         ];
         for (args, want) in cases {
             assert_eq!(Value::Object(h.run(run, args.clone()).result), want, "args {args}");
