@@ -537,18 +537,19 @@ fn run_single(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &
         // changed_when / failed_when see the result under the register name.
         let needs_eval = !task.changed_when.is_empty() || !task.failed_when.is_empty() || until;
         if needs_eval {
-            let mut local = Map::new();
-            let reg_value = Value::Object(single.result.clone());
-            if let Some(reg) = &task.register {
-                local.insert(reg.clone(), mark_unsafe(&reg_value));
-            }
-            // Result keys are visible bare too (e.g. `rc`, `stdout`) like Ansible's `result` in conditionals.
-            let mut layers = vec![Layer::Static(Arc::new(local))];
-            if let Some(it) = &item {
-                layers.push(it.clone());
-            }
-            let eval_scope = play.scope_with(run, host, task, call.keywords, call.extra, layers);
-            let ectx = minijinja::Value::from_dyn_object(eval_scope);
+            // The conditions see the result under the register name.
+            let eval_ctx = |result: &Map<String, Value>| {
+                let mut local = Map::new();
+                if let Some(reg) = &task.register {
+                    local.insert(reg.clone(), mark_unsafe(&Value::Object(result.clone())));
+                }
+                let mut layers = vec![Layer::Static(Arc::new(local))];
+                if let Some(it) = &item {
+                    layers.push(it.clone());
+                }
+                minijinja::Value::from_dyn_object(play.scope_with(run, host, task, call.keywords, call.extra, layers))
+            };
+            let ectx = eval_ctx(&single.result);
             if !task.changed_when.is_empty() {
                 match eval_all(templar, &task.changed_when, &ectx) {
                     Ok(none) => {
@@ -578,13 +579,17 @@ fn run_single(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &
                 }
             }
             if until {
-                let done = eval_all(templar, &task.until, &ectx).map(|r| r.is_none()).unwrap_or(false);
+                // `until` sees what changed_when/failed_when made of the result.
+                let uctx = eval_ctx(&single.result);
+                let done = eval_all(templar, &task.until, &uctx).map(|r| r.is_none()).unwrap_or(false);
                 single.result.insert("attempts".into(), json!(attempt));
                 if done {
-                    single.result.remove("failed");
+                    // The result stays as it is (a failed_when failure that `until` accepts stays failed).
                     return single;
                 }
                 if attempt > retries {
+                    // Ansible reports the retries, not the runs, once they are exhausted.
+                    single.result.insert("attempts".into(), json!(retries));
                     single.result.insert("failed".into(), Value::Bool(true));
                     if !single.result.contains_key("msg") {
                         single.result.insert("msg".into(), Value::String(format!("Retried {retries} times without success")));

@@ -661,7 +661,22 @@ fn until_retries_and_delay() {
       retries: 2
       delay: 0
       ignore_errors: true
-    - assert: {that: ["never is failed", "never.attempts == 3"]}
+    - assert: {that: ["never is failed", "never.attempts == 2"]}
+    - shell: 'true'
+      register: fw
+      failed_when: true
+      until: fw is failed
+      retries: 2
+      delay: 0
+      ignore_errors: true
+    - shell: 'true'
+      register: fw2
+      failed_when: true
+      until: fw2 is successful
+      retries: 2
+      delay: 0
+      ignore_errors: true
+    - assert: {that: ["fw is failed", "fw.attempts == 1", "fw2 is failed", "fw2.attempts == 2"]}
 "#,
         )],
         RunOptions::default(),
