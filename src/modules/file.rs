@@ -119,6 +119,11 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             f.hard(ctx, &src, &facts.stats[2])?
         }
     };
+    let mut out = out;
+    if ctx.diff_mode && !out.result.contains_key("diff") {
+        // Nothing differed: Ansible's diff names the path only.
+        out.result.insert("diff".into(), json!({"before": {"path": path}, "after": {"path": path}}));
+    }
     Ok(out)
 }
 
@@ -140,9 +145,14 @@ impl FileOp<'_> {
         add_path_info(ModuleOutcome::changed(changed), st).with("path", self.path)
     }
 
-    /// Ansible's state diff (`before`/`after` dicts) as text.
-    fn diff(&self, ctx: &ModuleContext<'_>, mut out: ModuleOutcome, after_state: &str, change: &AttrChange) -> ModuleOutcome {
-        if !ctx.diff_mode || !out.is_changed() {
+    /// Ansible's state diff (`before`/`after` dicts): in the result under
+    /// `diff` in diff mode (what `register` sees), and as text to show.
+    fn diff(&self, ctx: &ModuleContext<'_>, out: ModuleOutcome, after_state: &str, change: &AttrChange) -> ModuleOutcome {
+        self.diff_with(ctx, out, after_state, change, None)
+    }
+
+    fn diff_with(&self, ctx: &ModuleContext<'_>, mut out: ModuleOutcome, after_state: &str, change: &AttrChange, src: Option<(&str, &str)>) -> ModuleOutcome {
+        if !ctx.diff_mode {
             return out;
         }
         let mut before = Map::new();
@@ -170,6 +180,14 @@ impl FileOp<'_> {
                 before.insert("group".into(), json!(self.followed.gid));
             }
             after.insert("group".into(), json!(g));
+        }
+        if let Some((old, new)) = src {
+            before.insert("src".into(), json!(old));
+            after.insert("src".into(), json!(new));
+        }
+        out.result.insert("diff".into(), json!({"before": before.clone(), "after": after.clone()}));
+        if !out.is_changed() {
+            return out;
         }
         let text = |m: Map<String, Value>| serde_json::to_string_pretty(&Value::Object(m)).unwrap_or_default() + "\n";
         out.diffs.push(FileDiff {
@@ -419,7 +437,11 @@ impl FileOp<'_> {
         }
         let st = self.apply(ctx, &script, false, projected)?;
         let out = add_path_info(ModuleOutcome::changed(true), &st).with("dest", self.path).with("src", src);
-        Ok(self.diff(ctx, out, "link", &change))
+        let old_src = match (self.prev, self.st.link_target.as_deref()) {
+            ("link", Some(old)) if old != src => Some((old, src)),
+            _ => None,
+        };
+        Ok(self.diff_with(ctx, out, "link", &change, old_src))
     }
 
     fn hard(&self, ctx: &mut ModuleContext<'_>, src: &str, src_st: &RemoteStat) -> Result<ModuleOutcome, Stop> {
@@ -617,6 +639,20 @@ mod tests {
         assert!(out.diffs[0].before.contains("\"state\": \"absent\""), "{:?}", out.diffs);
         assert!(out.diffs[0].after.contains("\"state\": \"directory\""));
         assert!(out.diffs[0].after.contains("\"mode\": \"0700\""));
+        let d = root.join("d").to_string_lossy().into_owned();
+        assert_eq!(out.result["diff"], json!({"before": {"path": d, "state": "absent"}, "after": {"path": d, "state": "directory", "mode": "0700"}}));
+        // Without diff mode the result has no diff; unchanged in diff mode it has the path only.
+        let (out, _) = run_module(run, &args, &Run { check: true, ..Run::default() });
+        assert!(out.result.get("diff").is_none(), "{out:?}");
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::set_permissions(root.join("d"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        let (out, _) = run_module(run, &args, &Run { diff: true, ..Run::default() });
+        assert_eq!(out.result["diff"], json!({"before": {"path": d}, "after": {"path": d}}));
+        // A link moved to another target shows both targets.
+        std::os::unix::fs::symlink("/old/target", root.join("l")).unwrap();
+        let l = root.join("l").to_string_lossy().into_owned();
+        let (out, _) = run_module(run, &json!({"path": l, "src": "/new/target", "state": "link", "force": true}), &Run { diff: true, ..Run::default() });
+        assert_eq!(out.result["diff"], json!({"before": {"path": l, "src": "/old/target"}, "after": {"path": l, "src": "/new/target"}}));
     }
 
     /// One generated case: what is at `t` (beside a file `src`), and the arguments.

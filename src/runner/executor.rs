@@ -793,6 +793,15 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
         if check_mode && !result.contains_key("skipped") {
             result.entry("changed").or_insert(Value::Bool(false));
         }
+        // In diff mode the registered result carries the diff, as Ansible's does.
+        if diff_mode && !result.contains_key("diff") && !outcome.diffs.is_empty() {
+            let as_json = |d: &FileDiff| json!({"before": d.before, "after": d.after, "before_header": d.before_header, "after_header": d.after_header});
+            let v = match outcome.diffs.as_slice() {
+                [one] => as_json(one),
+                many => Value::Array(many.iter().map(as_json).collect()),
+            };
+            result.insert("diff".into(), v);
+        }
         Ok(Single { result, diffs: outcome.diffs, unreachable: false })
     }))
 }

@@ -375,7 +375,17 @@ fn check_mode_keyword_and_diff() {
       check_mode: false
     - copy: {content: "b\n", dest: "{{ tmp }}/checked.txt"}
       check_mode: true
+      register: checked
     - assert: {that: "ansible_check_mode == false"}
+    - assert:
+        that:
+          - checked.diff.after == 'b\n'
+          - checked.diff.before == ''
+          - checked is changed
+    - copy: {content: "a\n", dest: "{{ tmp }}/forced.txt"}
+      diff: false
+      register: quiet
+    - assert: {that: [quiet.diff is undefined]}
 "#,
         )],
         RunOptions { diff: true, ..RunOptions::default() },

@@ -112,7 +112,8 @@ fn write_py_json(v: &Value, out: &mut String) {
 fn shown(result: &Map<String, Value>) -> Value {
     let mut m = Map::new();
     for (k, v) in result {
-        if k.starts_with("_ansible") || k == "invocation" || k == "_berth" {
+        // `diff` is shown as a diff (with --diff), not in the result, as Ansible's callback does.
+        if k.starts_with("_ansible") || k == "invocation" || k == "_berth" || k == "diff" {
             continue;
         }
         m.insert(k.clone(), v.clone());
