@@ -21,6 +21,7 @@ pub(crate) mod file_mode;
 pub(crate) mod lineinfile;
 pub(crate) mod py_re;
 pub(crate) mod remote_file;
+pub(crate) mod replace;
 pub(crate) mod slurp;
 pub(crate) mod stat;
 pub(crate) mod template;
@@ -207,6 +208,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "find" => find::run,
         "file" => file::run,
         "lineinfile" => lineinfile::run,
+        "replace" => replace::run,
         "slurp" => slurp::run,
         "stat" => stat::run,
         "template" => template::run,
