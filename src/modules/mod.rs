@@ -46,6 +46,7 @@ pub(crate) mod async_status;
 pub(crate) mod debug;
 pub(crate) mod fail;
 pub(crate) mod get_url;
+pub(crate) mod getent;
 pub(crate) mod include_vars;
 pub(crate) mod net_http;
 pub(crate) mod net_perms;
@@ -229,6 +230,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "debug" => debug::run,
         "fail" => fail::run,
         "get_url" => get_url::run,
+        "getent" => getent::run,
         "include_vars" => include_vars::run,
         "pause" => pause::run,
         "set_fact" => set_fact::run,
