@@ -48,6 +48,7 @@ pub(crate) mod fail;
 pub(crate) mod get_url;
 pub(crate) mod getent;
 pub(crate) mod include_vars;
+pub(crate) mod known_hosts;
 pub(crate) mod net_http;
 pub(crate) mod net_perms;
 #[cfg(test)]
@@ -232,6 +233,7 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
         "get_url" => get_url::run,
         "getent" => getent::run,
         "include_vars" => include_vars::run,
+        "known_hosts" => known_hosts::run,
         "pause" => pause::run,
         "set_fact" => set_fact::run,
         "unarchive" => unarchive::run,
