@@ -11,6 +11,7 @@ use crate::connection::{ConnError, Connection, ExecOutput};
 use crate::playbook::templar::Templar;
 
 pub(crate) mod args;
+pub(crate) mod assemble;
 pub(crate) mod free_form;
 pub(crate) mod blockinfile;
 pub(crate) mod copy;
@@ -204,6 +205,7 @@ pub(crate) fn short_name(name: &str) -> &str {
 /// The module implementing `name`, if berth has it.
 pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
     let f: ModuleFn = match short_name(name) {
+        "assemble" => assemble::run,
         "blockinfile" => blockinfile::run,
         "copy" => copy::run,
         "fetch" => fetch::run,

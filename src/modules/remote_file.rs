@@ -33,6 +33,9 @@ pub(crate) struct Probe {
     pub(crate) mime: bool,
     /// Ask `lsattr -vd` for the version and attribute flags (when the host has it).
     pub(crate) lsattr: bool,
+    /// List the entries directly inside a directory, with the content of
+    /// the readable regular files (symlinks followed).
+    pub(crate) entries: bool,
 }
 
 impl Probe {
@@ -49,6 +52,10 @@ impl Probe {
     }
     pub(crate) fn read(mut self, limit: u64) -> Probe {
         self.read_limit = Some(limit);
+        self
+    }
+    pub(crate) fn entries(mut self) -> Probe {
+        self.entries = true;
         self
     }
 }
@@ -103,6 +110,18 @@ pub(crate) struct RemoteStat {
     pub(crate) device_type: u64,
     /// Entries below a directory when the probe asked for the tree.
     pub(crate) tree: Vec<TreeEntry>,
+    /// Entries directly inside a directory when the probe asked for them.
+    pub(crate) entries: Vec<DirEntry>,
+}
+
+/// One name inside a directory (`Probe::entries`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct DirEntry {
+    pub(crate) name: Vec<u8>,
+    /// A regular file, or a symlink to one.
+    pub(crate) is_file: bool,
+    /// The content of a readable regular file.
+    pub(crate) content: Option<Vec<u8>>,
 }
 
 /// One path under a directory: enough to judge `recurse` changes.
@@ -198,6 +217,13 @@ pub(crate) fn probe(
         }
         if pr.lsattr {
             script.push_str("if command -v lsattr >/dev/null 2>&1; then a=$(lsattr -vd -- \"$p\" 2>/dev/null) && printf 'Z %s\\n' \"$a\" || :; fi; ");
+        }
+        if pr.entries {
+            script.push_str(
+                "if [ -d \"$p\" ]; then for e in \"$p\"/* \"$p\"/.[!.]* \"$p\"/..?*; do { [ -e \"$e\" ] || [ -L \"$e\" ]; } || continue; \
+                 printf 'E '; printf %s \"${e##*/}\" | base64 -w0; \
+                 if [ -f \"$e\" ]; then if [ -r \"$e\" ]; then printf ' f '; base64 -w0 < \"$e\"; else printf ' u'; fi; else printf ' o'; fi; echo; done; fi; ",
+            );
         }
         if pr.tree {
             script.push_str("if [ -d \"$p\" ]; then find \"$p\" -mindepth 1 -printf 'T %y %m %U %G\\n'; fi; ");
@@ -364,6 +390,16 @@ fn parse_line(st: &mut RemoteStat, line: &str) {
                 )),
                 _ => None,
             };
+        }
+        "E" => {
+            let f: Vec<&str> = rest.split(' ').collect();
+            if let [name, kind, more @ ..] = f.as_slice() {
+                st.entries.push(DirEntry {
+                    name: b64(name),
+                    is_file: *kind != "o",
+                    content: (*kind == "f").then(|| b64(more.first().copied().unwrap_or(""))),
+                });
+            }
         }
         "T" => {
             let f: Vec<&str> = rest.split(' ').collect();
