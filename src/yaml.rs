@@ -319,7 +319,9 @@ impl MarkedEventReceiver for Builder {
 pub(crate) fn resolve_scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Value {
     if let Some(tag) = tag {
         match tag.suffix.as_str() {
-            "str" | "unsafe" | "binary" => return Value::String(text.to_string()),
+            "str" | "binary" => return Value::String(text.to_string()),
+            // Never templated: the marker the templar leaves alone.
+            "unsafe" => return crate::playbook::templar::mark_unsafe(&Value::String(text.to_string())),
             "int" => {
                 if let Some(v) = parse_int(text) {
                     return Value::Number(v.into());

@@ -288,6 +288,8 @@ impl Templar {
     pub(crate) fn render_value(&self, v: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
         Ok(match v {
             Value::String(s) => self.render_str(s, ctx)?,
+            // `!unsafe` text (and marked results): as written, never templated.
+            Value::Object(_) if unsafe_text(v).is_some() => Value::String(unsafe_text(v).unwrap_or_default().to_string()),
             Value::Array(items) => Value::Array(items.iter().map(|i| self.render_value(i, ctx)).collect::<Result<_, _>>()?),
             Value::Object(map) => {
                 let mut out = serde_json::Map::with_capacity(map.len());
@@ -404,7 +406,7 @@ pub(crate) fn mark_unsafe(v: &Value) -> Value {
     }
 }
 
-fn unsafe_text(v: &Value) -> Option<&str> {
+pub(crate) fn unsafe_text(v: &Value) -> Option<&str> {
     match v {
         Value::Object(m) if m.len() == 1 => m.get(UNSAFE_KEY)?.as_str(),
         _ => None,

@@ -635,6 +635,12 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     let err_at = |msg: String| fail_single(format!("{msg}\n\nThe error appears to be in '{}': line {}", task.file.display(), task.line));
     // Arguments. `assert`'s `that` and `debug`'s `var` are expressions, not templates.
     let raw_args = Value::Object(task.args.clone());
+    let marked = |k: &str| task.args.get(k).is_some_and(|v| crate::playbook::templar::unsafe_text(v).is_some() || v.as_array().is_some_and(|a| a.iter().any(|x| crate::playbook::templar::unsafe_text(x).is_some())));
+    match action.as_str() {
+        "debug" if marked("var") => return err_at("The debug `var` is marked !unsafe: an untrusted template or expression is never evaluated".into()),
+        "assert" if marked("that") => return err_at("Conditional is marked as unsafe, and cannot be evaluated.".into()),
+        _ => {}
+    }
     let args = match templar.render_value(&raw_args, &ctx) {
         Ok(v) => strip_omit(v),
         Err(e) if e.undefined.is_some() => {

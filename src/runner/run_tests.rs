@@ -907,3 +907,30 @@ fn arguments_given_as_one_template() {
     assert_eq!(r.code, 2, "{}", r.dump());
     assert!(r.dump().contains("the arguments of `assert` must template to a mapping, got text"), "{}", r.dump());
 }
+
+#[test]
+fn unsafe_text_is_never_templated() {
+    ok_local(
+        r#"
+- hosts: l1
+  gather_facts: false
+  vars:
+    raw_text: !unsafe "{{ not templated }}"
+    debug_me: x
+  tasks:
+    - debug: {var: !unsafe debug_me}
+      ignore_errors: true
+      register: d
+    - assert: {that: ["d is failed", "d.msg is contains 'untrusted template or expression'"]}
+    - copy: {content: !unsafe "{{ literal }}\n", dest: "{{ tmp }}/unsafe.txt"}
+    - assert:
+        that:
+          - lookup('file', tmp ~ '/unsafe.txt') == '{' ~ '{ literal }' ~ '}'
+          - raw_text == '{' ~ '{ not templated }' ~ '}'
+    - assert: {that: !unsafe "1 == 1"}
+      ignore_errors: true
+      register: a
+    - assert: {that: ["a.msg == 'Conditional is marked as unsafe, and cannot be evaluated.' or a.msg.startswith('Conditional is marked as unsafe')"]}
+"#,
+    );
+}
