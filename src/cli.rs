@@ -25,6 +25,8 @@ pub(crate) enum Command {
         /// The code, e.g. B0102.
         code: String,
     },
+    /// List the modules and actions `berth run` carries out (ansible.builtin names).
+    Modules,
     /// A local fleet of real booted Debian hosts (or cheap sshd hosts).
     Testbed(crate::testbed::TestbedArgs),
     /// Deploy the app to an environment (plan, provision, release, health check, rollback).
@@ -41,6 +43,12 @@ pub(crate) fn main() -> i32 {
         Command::Compile(args) => crate::emit::main(args),
         Command::Manifest(args) => crate::manifest::main(args),
         Command::Explain { code } => crate::lang::explain(&code),
+        Command::Modules => {
+            for name in crate::modules::names() {
+                println!("ansible.builtin.{name}");
+            }
+            0
+        }
         Command::Testbed(args) => crate::testbed::main(args),
         Command::Deploy(args) => crate::deploy::main(args, cli.verbose),
         Command::Env(args) => crate::deploy::env_main(args, cli.verbose),

@@ -12,7 +12,7 @@ use crate::modules::remote_file::{
 use crate::modules::{quote, ModuleContext, ModuleOutcome};
 
 const KNOWN: &[&str] = &[
-    "src", "content", "dest", "backup", "force", "thirsty", "mode", "owner", "group", "directory_mode", "remote_src",
+    "src", "content", "dest", "backup", "force", "mode", "owner", "group", "directory_mode", "remote_src",
     "follow", "local_follow", "validate", "checksum", "decrypt", "unsafe_writes",
 ];
 
@@ -34,7 +34,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     a.check_known(KNOWN)?;
     let dest_arg = a.str("dest")?.filter(|d| !d.is_empty()).ok_or("dest is required")?;
     let backup = a.bool("backup", false)?;
-    let force = a.bool("force", a.bool("thirsty", true)?)?;
+    let force = a.bool("force", true)?;
     let remote_src = a.bool("remote_src", false)?;
     let follow = a.bool("follow", false)?;
     let validate = a.str("validate")?;

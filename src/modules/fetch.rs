@@ -10,7 +10,7 @@ use crate::modules::args::Args;
 use crate::modules::remote_file::{self, basename, finish, sha1_hex, Kind, Probe, Stop};
 use crate::modules::{ModuleContext, ModuleOutcome};
 
-const KNOWN: &[&str] = &["src", "dest", "flat", "fail_on_missing", "validate_checksum", "validate_md5"];
+const KNOWN: &[&str] = &["src", "dest", "flat", "fail_on_missing", "validate_checksum"];
 
 pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
     finish(plan(ctx, &Args::new("fetch", args)))
@@ -51,7 +51,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     };
     let flat = a.bool("flat", false)?;
     let fail_on_missing = a.bool("fail_on_missing", true)?;
-    let validate = a.bool("validate_checksum", a.bool("validate_md5", true)?)?;
+    let validate = a.bool("validate_checksum", true)?;
     let target = local_dest(ctx, &src, &dest, flat);
     let target_str = target.to_string_lossy().into_owned();
     let facts = remote_file::probe(ctx, &[Probe::new(&src).follow(true).sha1()], None, None)?;

@@ -202,46 +202,60 @@ pub(crate) fn short_name(name: &str) -> &str {
         .unwrap_or(name)
 }
 
+/// Every module berth has, by its short name.
+const MODULES: &[(&str, ModuleFn)] = &[
+    ("assemble", assemble::run),
+    ("blockinfile", blockinfile::run),
+    ("copy", copy::run),
+    ("fetch", fetch::run),
+    ("find", find::run),
+    ("file", file::run),
+    ("lineinfile", lineinfile::run),
+    ("replace", replace::run),
+    ("slurp", slurp::run),
+    ("stat", stat::run),
+    ("template", template::run),
+    ("tempfile", tempfile::run),
+    ("command", command::run),
+    ("shell", shell::run),
+    ("raw", raw::run),
+    ("script", script::run),
+    ("apt", apt::run),
+    ("package", package::run),
+    ("user", user::run),
+    ("group", group::run),
+    ("systemd", systemd::run),
+    ("systemd_service", systemd::run),
+    ("service", service::run),
+    ("assert", assert::run),
+    ("async_status", async_status::run),
+    ("debug", debug::run),
+    ("fail", fail::run),
+    ("get_url", get_url::run),
+    ("getent", getent::run),
+    ("include_vars", include_vars::run),
+    ("known_hosts", known_hosts::run),
+    ("pause", pause::run),
+    ("set_fact", set_fact::run),
+    ("unarchive", unarchive::run),
+    ("uri", uri::run),
+    ("wait_for", wait_for::run),
+];
+
+/// Actions the runner carries out itself (no module function).
+pub(crate) const RUNNER_ACTIONS: &[&str] = &[
+    "gather_facts", "import_playbook", "import_role", "import_tasks", "include_role", "include_tasks", "meta", "ping", "setup",
+];
+
 /// The module implementing `name`, if berth has it.
 pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
-    let f: ModuleFn = match short_name(name) {
-        "assemble" => assemble::run,
-        "blockinfile" => blockinfile::run,
-        "copy" => copy::run,
-        "fetch" => fetch::run,
-        "find" => find::run,
-        "file" => file::run,
-        "lineinfile" => lineinfile::run,
-        "replace" => replace::run,
-        "slurp" => slurp::run,
-        "stat" => stat::run,
-        "template" => template::run,
-        "tempfile" => tempfile::run,
-        "command" => command::run,
-        "shell" => shell::run,
-        "raw" => raw::run,
-        "script" => script::run,
-        "apt" => apt::run,
-        "package" => package::run,
-        "user" => user::run,
-        "group" => group::run,
-        "systemd" => systemd::run,
-        "systemd_service" => systemd::run,
-        "service" => service::run,
-        "assert" => assert::run,
-        "async_status" => async_status::run,
-        "debug" => debug::run,
-        "fail" => fail::run,
-        "get_url" => get_url::run,
-        "getent" => getent::run,
-        "include_vars" => include_vars::run,
-        "known_hosts" => known_hosts::run,
-        "pause" => pause::run,
-        "set_fact" => set_fact::run,
-        "unarchive" => unarchive::run,
-        "uri" => uri::run,
-        "wait_for" => wait_for::run,
-        _ => return None,
-    };
-    Some(f)
+    let short = short_name(name);
+    MODULES.iter().find(|(n, _)| *n == short).map(|(_, f)| *f)
+}
+
+/// Every action berth runs (modules and the runner's own), sorted.
+pub(crate) fn names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = MODULES.iter().map(|(n, _)| *n).chain(RUNNER_ACTIONS.iter().copied()).collect();
+    v.sort_unstable();
+    v
 }
