@@ -11,7 +11,95 @@ use crate::modules::{quote, FileDiff, ModuleContext, ModuleOutcome};
 
 const KNOWN: &[&str] = &[
     "path", "dest", "name", "state", "src", "mode", "owner", "group", "recurse", "force", "follow", "unsafe_writes",
+    "modification_time", "modification_time_format", "access_time", "access_time_format",
 ];
+
+/// A wanted modification or access time (`modification_time`, `access_time`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stamp {
+    Preserve,
+    Now,
+    /// Seconds since the epoch, the given local time as the host reads it.
+    At(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Times {
+    mtime: Stamp,
+    atime: Stamp,
+}
+
+/// Parse a time with Python's `strptime` format into `YYYY-MM-DD HH:MM:SS`
+/// (a local time; the host turns it into seconds, as Ansible's mktime there).
+fn strptime(value: &str, format: &str) -> Result<String, String> {
+    let fail = || format!("Error while obtaining timestamp for time {value} using format {format}: time data '{value}' does not match format '{format}'");
+    let (v, f) = match (std::ffi::CString::new(value), std::ffi::CString::new(format)) {
+        (Ok(v), Ok(f)) => (v, f),
+        _ => return Err(fail()),
+    };
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_mday = 1;
+    // SAFETY: both strings are NUL-terminated and live across the call; tm is ours.
+    let end = unsafe { libc::strptime(v.as_ptr(), f.as_ptr(), &mut tm) };
+    // SAFETY: a non-null result points into `v`'s buffer.
+    if end.is_null() || unsafe { *end } != 0 {
+        return Err(fail());
+    }
+    let (year, month) = (tm.tm_year + 1900, tm.tm_mon + 1);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if tm.tm_mday > days {
+        return Err(format!("Error while obtaining timestamp for time {value} using format {format}: day is out of range for month"));
+    }
+    Ok(format!("{year:04}-{month:02}-{:02} {:02}:{:02}:{:02}", tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec))
+}
+
+/// The wanted times: `preserve`, `now` or a time in its format, resolved to
+/// seconds on the host (one round trip, only when a time is given).
+fn times(ctx: &mut ModuleContext<'_>, a: &Args<'_>, touch: bool) -> Result<Option<Times>, Stop> {
+    let default = if touch { "now" } else { "preserve" };
+    let mut local = Vec::new();
+    let mut spec = |key: &str| -> Result<Option<String>, Stop> {
+        let value = a.str(key)?;
+        let format = a.str(&format!("{key}_format"))?.unwrap_or_else(|| "%Y%m%d%H%M.%S".into());
+        Ok(match value.as_deref().unwrap_or(default) {
+            "preserve" => None,
+            "now" => Some("now".into()),
+            v => {
+                let t = strptime(v, &format)?;
+                local.push(t.clone());
+                Some(t)
+            }
+        })
+    };
+    let m = spec("modification_time")?;
+    let at = spec("access_time")?;
+    if m.is_none() && at.is_none() && !touch {
+        return Ok(None);
+    }
+    let mut epochs = std::collections::HashMap::new();
+    if !local.is_empty() {
+        let script: String = local.iter().map(|t| format!("date -d {} +%s || exit 1; ", quote(t))).collect();
+        let out = ctx.exec(&script, None)?;
+        if !out.success() {
+            return Err(format!("the host cannot read the time {}: {}", local.join(", "), out.stderr_str().trim()).into());
+        }
+        for (t, e) in local.iter().zip(out.stdout_str().lines()) {
+            epochs.insert(t.clone(), e.trim().parse::<i64>().map_err(|_| format!("the host read the time {t} as {e:?}"))?);
+        }
+    }
+    let stamp = |v: Option<String>| match v.as_deref() {
+        None => Stamp::Preserve,
+        Some("now") => Stamp::Now,
+        Some(t) => Stamp::At(epochs[t]),
+    };
+    Ok(Some(Times { mtime: stamp(m), atime: stamp(at) }))
+}
 
 const STATES: &[&str] = &["absent", "directory", "file", "hard", "link", "touch"];
 
@@ -89,7 +177,11 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         None if recurse => "directory".to_string(),
         None => "file".to_string(),
     };
-    let f = FileOp { path: &path, st: &st, followed: &facts.stats[1], facts: &facts, attrs: &attrs, follow, force, prev };
+    let times = times(ctx, a, state == "touch")?;
+    if times.is_some() && !matches!(state.as_str(), "file" | "touch") {
+        return Err(format!("berth sets modification_time and access_time with state file or touch; `{state}` would ignore them").into());
+    }
+    let f = FileOp { path: &path, st: &st, followed: &facts.stats[1], facts: &facts, attrs: &attrs, follow, force, prev, times };
     let out = match state.as_str() {
         "absent" => f.absent(ctx)?,
         "file" => f.file(ctx)?,
@@ -138,6 +230,8 @@ struct FileOp<'a> {
     follow: bool,
     force: bool,
     prev: &'static str,
+    /// `modification_time`/`access_time`, when given (touch: now unless preserved).
+    times: Option<Times>,
 }
 
 impl FileOp<'_> {
@@ -148,10 +242,18 @@ impl FileOp<'_> {
     /// Ansible's state diff (`before`/`after` dicts): in the result under
     /// `diff` in diff mode (what `register` sees), and as text to show.
     fn diff(&self, ctx: &ModuleContext<'_>, out: ModuleOutcome, after_state: &str, change: &AttrChange) -> ModuleOutcome {
-        self.diff_with(ctx, out, after_state, change, None)
+        self.diff_full(ctx, out, after_state, change, None, &[])
     }
 
-    fn diff_with(&self, ctx: &ModuleContext<'_>, mut out: ModuleOutcome, after_state: &str, change: &AttrChange, src: Option<(&str, &str)>) -> ModuleOutcome {
+    fn diff_full(
+        &self,
+        ctx: &ModuleContext<'_>,
+        mut out: ModuleOutcome,
+        after_state: &str,
+        change: &AttrChange,
+        src: Option<(&str, &str)>,
+        extra: &[(&str, Value, Value)],
+    ) -> ModuleOutcome {
         if !ctx.diff_mode {
             return out;
         }
@@ -184,6 +286,10 @@ impl FileOp<'_> {
         if let Some((old, new)) = src {
             before.insert("src".into(), json!(old));
             after.insert("src".into(), json!(new));
+        }
+        for (k, b, a) in extra {
+            before.insert(k.to_string(), b.clone());
+            after.insert(k.to_string(), a.clone());
         }
         out.result.insert("diff".into(), json!({"before": before.clone(), "after": after.clone()}));
         if !out.is_changed() {
@@ -245,17 +351,59 @@ impl FileOp<'_> {
         self.attributes(ctx, target, "file")
     }
 
-    /// Apply mode/owner/group to an existing path.
+    /// What the wanted times change on an existing path, as Ansible's
+    /// update_timestamp_for_file decides: `now` always changes; a given time
+    /// changes only when it differs. Returns the `touch` script and the diff's
+    /// before/after entries.
+    fn stamps(&self, target: &RemoteStat, follow: bool) -> Option<(String, Vec<(&'static str, Value, Value)>)> {
+        let t = self.times?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let want = |s: Stamp, prev: f64| match s {
+            Stamp::Preserve => prev,
+            Stamp::Now => now,
+            Stamp::At(e) => e as f64,
+        };
+        let unchanged = |s: Stamp, prev: f64| matches!(s, Stamp::Preserve) || matches!(s, Stamp::At(e) if e as f64 == prev);
+        if unchanged(t.mtime, target.mtime) && unchanged(t.atime, target.atime) {
+            return None;
+        }
+        let h = if follow { "" } else { "-h " };
+        let mut script = String::new();
+        for (flag, s) in [("-m", t.mtime), ("-a", t.atime)] {
+            match s {
+                Stamp::Preserve => {}
+                Stamp::Now => script.push_str(&format!("touch -c {h}{flag} -- \"$p\" || exit 1; ")),
+                Stamp::At(e) => script.push_str(&format!("touch -c {h}{flag} -d @{e} -- \"$p\" || exit 1; ")),
+            }
+        }
+        // The diff names only the times that move.
+        let mut diff = Vec::new();
+        for (k, s, prev) in [("mtime", t.mtime, target.mtime), ("atime", t.atime, target.atime)] {
+            if !unchanged(s, prev) {
+                diff.push((k, json!(prev), json!(want(s, prev))));
+            }
+        }
+        Some((script, diff))
+    }
+
+    /// Apply mode/owner/group (and wanted times) to an existing path.
     fn attributes(&self, ctx: &mut ModuleContext<'_>, target: &RemoteStat, state: &str) -> Result<ModuleOutcome, Stop> {
         let change = self.attrs.change(target, self.facts, 0)?;
-        if change.is_empty() {
+        let follow = self.follow || target.kind != Kind::Link;
+        let stamps = self.stamps(target, follow);
+        if change.is_empty() && stamps.is_none() {
             return Ok(self.path_result(false, target));
         }
-        let follow = self.follow || target.kind != Kind::Link;
         let projected = project(target, &change);
-        let st = self.apply(ctx, &change.script("\"$p\"", follow), follow, projected)?;
+        let mut script = change.script("\"$p\"", follow);
+        let mut extra = Vec::new();
+        if let Some((s, d)) = stamps {
+            script.push_str(&s);
+            extra = d;
+        }
+        let st = self.apply(ctx, &script, follow, projected)?;
         let out = self.path_result(true, &st);
-        Ok(self.diff(ctx, out, state, &change))
+        Ok(self.diff_full(ctx, out, state, &change, None, &extra))
     }
 
     fn directory(&self, ctx: &mut ModuleContext<'_>, recurse: bool) -> Result<ModuleOutcome, Stop> {
@@ -357,10 +505,27 @@ impl FileOp<'_> {
             (ch, RemoteStat { path: self.path.to_string(), kind: Kind::File, mode, nlink: 1, ..RemoteStat::default() })
         };
         let follow = self.follow || target.kind != Kind::Link;
-        let script = format!("touch {h}-- \"$p\" || exit 1; {}", change.script("\"$p\"", follow));
+        // An existing path changes only by its attributes and wanted times
+        // (`preserve` for both makes touch idempotent); a new one is created.
+        let (script, extra) = if target.exists() {
+            let stamps = self.stamps(target, follow);
+            if change.is_empty() && stamps.is_none() {
+                return Ok(add_path_info(ModuleOutcome::ok(), target).with("dest", self.path));
+            }
+            let (s, d) = stamps.unwrap_or_default();
+            (format!("{}{s}", change.script("\"$p\"", follow)), d)
+        } else {
+            let mut s = format!("touch {h}-- \"$p\" || exit 1; {}", change.script("\"$p\"", follow));
+            for (flag, st) in self.times.map(|t| [("-m", t.mtime), ("-a", t.atime)]).into_iter().flatten() {
+                if let Stamp::At(e) = st {
+                    s.push_str(&format!("touch -c {h}{flag} -d @{e} -- \"$p\" || exit 1; "));
+                }
+            }
+            (s, Vec::new())
+        };
         let st = self.apply(ctx, &script, follow, projected)?;
         let out = add_path_info(ModuleOutcome::changed(true), &st).with("dest", self.path);
-        Ok(self.diff(ctx, out, "touch", &change))
+        Ok(self.diff_full(ctx, out, "touch", &change, None, &extra))
     }
 
     fn link(&self, ctx: &mut ModuleContext<'_>, src: &str, checked: &RemoteStat, src_st: &RemoteStat) -> Result<ModuleOutcome, Stop> {
@@ -441,7 +606,7 @@ impl FileOp<'_> {
             ("link", Some(old)) if old != src => Some((old, src)),
             _ => None,
         };
-        Ok(self.diff_with(ctx, out, "link", &change, old_src))
+        Ok(self.diff_full(ctx, out, "link", &change, old_src, &[]))
     }
 
     fn hard(&self, ctx: &mut ModuleContext<'_>, src: &str, src_st: &RemoteStat) -> Result<ModuleOutcome, Stop> {
@@ -653,6 +818,39 @@ mod tests {
         let l = root.join("l").to_string_lossy().into_owned();
         let (out, _) = run_module(run, &json!({"path": l, "src": "/new/target", "state": "link", "force": true}), &Run { diff: true, ..Run::default() });
         assert_eq!(out.result["diff"], json!({"before": {"path": l, "src": "/old/target"}, "after": {"path": l, "src": "/new/target"}}));
+    }
+
+    #[test]
+    fn timestamps_as_ansible_sets_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let f = root.join("f").to_string_lossy().into_owned();
+        let run_ = |args: Value, check: bool| run_module(run, &args, &Run { check, diff: true, ..Run::default() }).0;
+        let mtime = || std::fs::metadata(root.join("f")).map(|m| std::os::unix::fs::MetadataExt::mtime(&m)).unwrap_or(-1);
+        assert!(run_(json!({"path": f, "state": "touch"}), false).is_changed());
+        // preserve/preserve: touching an existing file changes nothing.
+        let out = run_(json!({"path": f, "state": "touch", "modification_time": "preserve", "access_time": "preserve"}), false);
+        assert!(!out.is_changed(), "{out:?}");
+        // A given time: changed once (check mode predicts it and leaves the file), then not.
+        let set = json!({"path": f, "modification_time": "202202081414.00"});
+        let want = std::process::Command::new("date").args(["-d", "2022-02-08 14:14:00", "+%s"]).output().unwrap();
+        let want: i64 = String::from_utf8_lossy(&want.stdout).trim().parse().unwrap();
+        let before = mtime();
+        let out = run_(set.clone(), true);
+        assert!(out.is_changed() && mtime() == before, "{out:?}");
+        assert_eq!(out.result["diff"]["after"]["mtime"], json!(want as f64));
+        assert!(out.result["diff"]["after"].get("atime").is_none(), "only the moving time is in the diff");
+        assert!(run_(set.clone(), false).is_changed());
+        assert_eq!(mtime(), want);
+        let out = run_(set, false);
+        assert!(!out.is_changed(), "{out:?}");
+        assert_eq!(out.result["diff"]["after"], json!({"path": f}));
+        // now always changes; a bad date is refused with Python's reason.
+        assert!(run_(json!({"path": f, "access_time": "now"}), false).is_changed());
+        let out = run_(json!({"path": f, "modification_time": "2022-02-30", "modification_time_format": "%Y-%m-%d"}), false);
+        assert_eq!(out.result["msg"], json!("Error while obtaining timestamp for time 2022-02-30 using format %Y-%m-%d: day is out of range for month"));
+        let out = run_(json!({"path": f, "modification_time": "yesterday"}), false);
+        assert_eq!(out.result["msg"], json!("Error while obtaining timestamp for time yesterday using format %Y%m%d%H%M.%S: time data 'yesterday' does not match format '%Y%m%d%H%M.%S'"));
     }
 
     /// One generated case: what is at `t` (beside a file `src`), and the arguments.
