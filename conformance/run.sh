@@ -83,7 +83,7 @@ run_target() {
   if [ -x "$dir/runme.sh" ]; then
     local path=$PATH
     [ "$tool" = berth ] && path="$work/shim:$PATH"
-    (cd "$dir" && env "${env[@]}" PATH="$path" timeout "$timeout_s" ./runme.sh -i "$inv" -e "output_dir=$work/out-$t-$tool") > "$out" 2>&1
+    (cd "$dir" && env "${env[@]}" PATH="$path" timeout -k 10 "$timeout_s" ./runme.sh -i "$inv" -e "output_dir=$work/out-$t-$tool") > "$out" 2>&1
   else
     cat > "$work/$t.yml" <<EOF
 - hosts: testhost
@@ -92,9 +92,9 @@ run_target() {
     - role: $t
 EOF
     if [ "$tool" = ansible ]; then
-      (cd "$work" && env "${env[@]}" timeout "$timeout_s" ansible-playbook -i "$inv" "$t.yml" -e "output_dir=$work/out-$t-$tool") > "$out" 2>&1
+      (cd "$work" && env "${env[@]}" timeout -k 10 "$timeout_s" ansible-playbook -i "$inv" "$t.yml" -e "output_dir=$work/out-$t-$tool") > "$out" 2>&1
     else
-      (cd "$work" && env "${env[@]}" timeout "$timeout_s" "$berth" run -i "$inv" "$t.yml" -e "output_dir=$work/out-$t-$tool") > "$out" 2>&1
+      (cd "$work" && env "${env[@]}" timeout -k 10 "$timeout_s" "$berth" run -i "$inv" "$t.yml" -e "output_dir=$work/out-$t-$tool") > "$out" 2>&1
     fi
   fi
   local rc=$?
