@@ -103,8 +103,11 @@ pub(crate) fn render(original: Option<&[u8]>, s: &Spec) -> Result<Vec<u8>, Strin
                         let upto = if insertafter.is_some() { m.end() } else { m.start() };
                         found = Some(hay.as_bytes()[..upto].iter().filter(|b| **b == b'\n').count());
                     }
+                    // Ansible counts the newlines before the match, then (for
+                    // insertafter) adds one, as on the single-line path.
                     match found {
                         None => lines.len(),
+                        Some(n) if insertafter.is_some() => (n + 1).min(lines.len()),
                         Some(n) => n,
                     }
                 } else {
@@ -236,7 +239,9 @@ mod tests {
             ("insertafter regex last match", Some("s1\na\ns2\nb\n".into()), json!({"block": "x", "insertafter": "^s"}), true, "Block inserted", Some(format!("s1\na\ns2\n{B}x\n{E}b\n"))),
             ("insertbefore regex", Some("a\nb\n".into()), json!({"block": "x", "insertbefore": "^b"}), true, "Block inserted", Some(format!("a\n{B}x\n{E}b\n"))),
             ("insertafter no match goes to EOF", Some("a\n".into()), json!({"block": "x", "insertafter": "^zz"}), true, "Block inserted", Some(format!("a\n{B}x\n{E}"))),
-            ("multiline insertafter", Some("[a]\nk=1\n[b]\n".into()), json!({"block": "x", "insertafter": "(?m)^k=1\\n"}), true, "Block inserted", Some(format!("[a]\nk=1\n{B}x\n{E}[b]\n"))),
+            // Checked against ansible-core 2.19: the newline count before the match end, plus one.
+            ("multiline insertafter", Some("[a]\nk=1\n[b]\n".into()), json!({"block": "x", "insertafter": "(?m)^k=1\\n"}), true, "Block inserted", Some(format!("[a]\nk=1\n[b]\n{B}x\n{E}"))),
+            ("multiline insertafter mid-line end", Some("s =\n  (l =\n  x\n".into()), json!({"block": "B", "insertafter": "(?m)s =\\n.*\\(l ="}), true, "Block inserted", Some(format!("s =\n  (l =\n{B}B\n{E}  x\n"))),
             ("custom markers", Some("a\n".into()), json!({"block": "x", "marker": "<!-- {mark} web -->", "marker_begin": "start", "marker_end": "stop"}), true, "Block inserted", Some("a\n<!-- start web -->\nx\n<!-- stop web -->\n".into())),
             ("prepend and append newline", Some("a\nb\n".into()), json!({"block": "x", "insertafter": "^a", "prepend_newline": true, "append_newline": true}), true, "Block inserted", Some(format!("a\n\n{B}x\n{E}\nb\n"))),
             ("create", None, json!({"block": "x", "create": true}), true, "File created", Some(format!("{B}x\n{E}"))),
