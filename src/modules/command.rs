@@ -95,7 +95,7 @@ fn run_program(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bo
     let mut script = String::new();
     if let Some(dir) = &chdir {
         script.push_str(&format!(
-            "cd {d} 2>/dev/null || {{ printf '%s' {m}chdir >&2; exit 1; }}\n",
+            "cd -P -- {d} 2>/dev/null || {{ printf '%s' {m}chdir >&2; exit 1; }}\n",
             d = quote(dir),
             m = quote(&err_mark)
         ));

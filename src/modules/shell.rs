@@ -46,6 +46,18 @@ mod tests {
         }
     }
 
+    /// `chdir` through a symlink lands in the real directory, as Python's
+    /// os.chdir does: `$PWD` is the physical path.
+    #[test]
+    fn chdir_is_physical() {
+        let mut h = SysHarness::new();
+        let real = h.path().join("www_root");
+        std::fs::create_dir_all(real.join("site")).unwrap();
+        std::os::unix::fs::symlink(&real, h.path().join("www")).unwrap();
+        let out = h.run(run, json!({"_raw_params": "dirname \"$PWD\"", "chdir": h.path().join("www/site").to_string_lossy()}));
+        assert_eq!(out.result["stdout"], json!(real.canonicalize().unwrap().to_string_lossy()));
+    }
+
     #[test]
     fn cmd_is_the_string() {
         let mut h = SysHarness::new();
