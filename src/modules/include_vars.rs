@@ -141,6 +141,17 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         Ok(p) => p,
         Err(e) => return Ok(ModuleOutcome::failed(e)),
     };
+    // A file that cannot be found or loaded is reported under `message` too,
+    // as Ansible's action reports it (argument errors only under `msg`).
+    let mut out = load_all(ctx, &p)?;
+    if out.is_failed() {
+        let m = out.result.get("msg").cloned().unwrap_or_default();
+        out.result.insert("message".into(), m);
+    }
+    Ok(out)
+}
+
+fn load_all(ctx: &mut ModuleContext<'_>, p: &Plan) -> Result<ModuleOutcome, ConnError> {
     let not_found = |what: &str, ctx: &ModuleContext<'_>| {
         let searched: Vec<String> = ctx
             .search_paths
@@ -283,11 +294,13 @@ mod tests {
             (
                 json!({"dir": "env"}),
                 json!({"changed": false, "failed": true,
-                       "msg": format!("{} does not have a valid extension: json, yaml, yml", p("vars/env/README.txt"))}),
+                       "msg": format!("{} does not have a valid extension: json, yaml, yml", p("vars/env/README.txt")),
+                       "message": format!("{} does not have a valid extension: json, yaml, yml", p("vars/env/README.txt"))}),
             ),
             (
                 json!({"file": "list.yml"}),
-                json!({"changed": false, "failed": true, "msg": format!("{} must be stored as a dictionary/hash", p("vars/list.yml"))}),
+                json!({"changed": false, "failed": true, "msg": format!("{} must be stored as a dictionary/hash", p("vars/list.yml")),
+                       "message": format!("{} must be stored as a dictionary/hash", p("vars/list.yml"))}),
             ),
             (
                 json!({"file": "main.yml", "dir": "env"}),
@@ -300,7 +313,8 @@ mod tests {
             ),
             (
                 json!({"dir": "nowhere"}),
-                json!({"changed": false, "failed": true, "msg": format!("{} directory does not exist", base.join("nowhere").display())}),
+                json!({"changed": false, "failed": true, "msg": format!("{} directory does not exist", base.join("nowhere").display()),
+                       "message": format!("{} directory does not exist", base.join("nowhere").display())}),
             ),
         ];
         for (args, want) in cases {
