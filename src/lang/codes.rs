@@ -579,6 +579,12 @@ all:
         fix: "vars_prompt:\n  - name: version\n    prompt: Which version?\n    private: false\n    default: latest",
     },
     Code {
+        code: "B0748",
+        title: "malformed module_defaults",
+        explanation: "`module_defaults` on a play, block, role entry or task maps module names (`service`, `ansible.builtin.service`) to default arguments; a task's own arguments win over them, inner levels over outer ones.",
+        fix: "module_defaults:\n  ansible.builtin.service:\n    enabled: true",
+    },
+    Code {
         code: "B0761",
         title: "bad extra vars",
         explanation: "-e takes KEY=VALUE pairs, @file.yml (a mapping) or a JSON/YAML mapping.",

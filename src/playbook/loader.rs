@@ -39,6 +39,9 @@ pub(crate) struct Loader {
     pub(crate) roles_path: Vec<PathBuf>,
     /// `-e` variables: what an `import_playbook` name may be templated with (besides its own vars).
     pub(crate) extra_vars: Map<String, Value>,
+    /// While a play loads: the variables its static imports may be templated
+    /// with (the import_playbook entries' vars, then the play's own).
+    static_vars: Mutex<Vec<Map<String, Value>>>,
     cache: Mutex<HashMap<PathBuf, Arc<Node>>>,
 }
 
@@ -51,7 +54,7 @@ fn err(code: &'static str, file: &Path, line: usize, msg: impl Into<String>, hin
 
 impl Loader {
     pub(crate) fn new(playbook_dir: &Path) -> Loader {
-        Loader { playbook_dir: playbook_dir.to_path_buf(), roles_path: Vec::new(), extra_vars: Map::new(), cache: Mutex::new(HashMap::new()) }
+        Loader { playbook_dir: playbook_dir.to_path_buf(), roles_path: Vec::new(), extra_vars: Map::new(), static_vars: Mutex::new(Vec::new()), cache: Mutex::new(HashMap::new()) }
     }
 
     fn read(&self, path: &Path) -> Result<Arc<Node>> {
@@ -139,7 +142,10 @@ impl Loader {
         };
         let keywords = parse_keywords(entry, &file)?;
         let sub = path.parent().unwrap_or(Path::new(".")).join(&name);
-        let mut plays = self.load_plays(&sub, depth + 1)?;
+        self.static_vars.lock().expect("static vars").push(vars.clone());
+        let loaded = self.load_plays(&sub, depth + 1);
+        self.static_vars.lock().expect("static vars").pop();
+        let mut plays = loaded?;
         for p in &mut plays {
             for (k, v) in &vars {
                 p.vars.insert(k.clone(), v.clone());
@@ -157,6 +163,45 @@ impl Loader {
     }
 
     fn load_play(&self, node: &Node, file: &Arc<PathBuf>) -> Result<Play> {
+        // The play's vars (under any import_playbook vars) for its static imports' names.
+        let play_vars = match node.get("vars") {
+            Some(v) => as_vars(v, file, "vars").unwrap_or_default(),
+            None => Map::new(),
+        };
+        self.static_vars.lock().expect("static vars").insert(0, play_vars);
+        let loaded = self.load_play_inner(node, file);
+        self.static_vars.lock().expect("static vars").remove(0);
+        loaded
+    }
+
+    /// A static import's name (`import_tasks`, `import_role`), templated as
+    /// Ansible does at load time: with task vars, the play's and
+    /// import_playbook's vars, and `-e`.
+    fn static_name(&self, raw: &str, task_vars: &Map<String, Value>, file: &Path, line: usize) -> Result<String> {
+        if !(raw.contains("{{") || raw.contains("{%")) {
+            return Ok(raw.to_string());
+        }
+        let mut ctx = Map::new();
+        for layer in self.static_vars.lock().expect("static vars").iter() {
+            ctx.extend(layer.clone());
+        }
+        ctx.extend(task_vars.clone());
+        ctx.extend(self.extra_vars.clone());
+        let templar = crate::playbook::templar::Templar::new();
+        match templar.render_str(raw, &crate::playbook::templar::Templar::context_shared(Arc::new(ctx))) {
+            Ok(Value::String(s)) => Ok(s),
+            Ok(other) => Ok(other.to_string()),
+            Err(e) => Err(err(
+                "B0733",
+                file,
+                line,
+                format!("cannot template the imported name `{raw}`: {}", e.message),
+                "a static import's name may use the play's vars, import_playbook vars, the task's vars and -e; use include_tasks/include_role for names known only at run time",
+            )),
+        }
+    }
+
+    fn load_play_inner(&self, node: &Node, file: &Arc<PathBuf>) -> Result<Play> {
         let map = node.as_map().ok_or_else(|| {
             err("B0722", file, node.line, format!("a play must be a mapping, found {}", node.type_name()), "start each play with `- hosts: ...`")
         })?;
@@ -344,6 +389,7 @@ impl Loader {
                 let target = free_arg(&task, "file").ok_or_else(|| {
                     err("B0733", file, node.line, "import_tasks needs a file name", "write `import_tasks: other.yml`")
                 })?;
+                let target = self.static_name(&target, &task.keywords.vars, file, node.line)?;
                 let path = self.resolve_tasks_file(&target, file, role).ok_or_else(|| {
                     err("B0734", file, node.line, format!("cannot find tasks file `{target}`"), "paths are relative to the including file (or the role's tasks/ folder)")
                 })?;
@@ -423,6 +469,10 @@ impl Loader {
             match extra.to_value() {
                 Value::Object(m) => args.extend(m),
                 Value::Null => {}
+                // `args: "{{ some_dict }}"`: a mapping at run time, merged under the task's own.
+                Value::String(t) if modules::free_form::is_whole_template(&t) => {
+                    args.insert(VARIABLE_PARAMS.into(), Value::String(t));
+                }
                 _ => return Err(err("B0737", file, extra.pos(), "`args` must be a mapping", "write `args:` followed by `key: value` lines")),
             }
         }
@@ -550,6 +600,7 @@ impl Loader {
             }
             _ => return Err(err("B0740", file, entry.line, "a role entry must be a name or a mapping", "write `- role: name`")),
         };
+        let name = self.static_name(&name, &Map::new(), file, entry.line)?;
         self.load_role(&name, params, tasks_from.as_deref(), file, entry.line, 0)
     }
 
@@ -557,8 +608,12 @@ impl Loader {
         let name = task.args.get("name").or_else(|| task.args.get("role")).and_then(Value::as_str).ok_or_else(|| {
             err("B0740", file, line, format!("{} needs `name: ROLE`", modules::short_name(&task.action)), "write `import_role: {name: myrole}`")
         })?;
-        let tasks_from = task.args.get("tasks_from").and_then(Value::as_str);
-        self.load_role(name, Map::new(), tasks_from, file, line, 0)
+        let name = self.static_name(name, &task.keywords.vars, file, line)?;
+        let tasks_from = match task.args.get("tasks_from").and_then(Value::as_str) {
+            Some(t) => Some(self.static_name(t, &task.keywords.vars, file, line)?),
+            None => None,
+        };
+        self.load_role(&name, Map::new(), tasks_from.as_deref(), file, line, 0)
     }
 
     /// Load a role with its meta dependencies (their tasks first).
@@ -762,6 +817,15 @@ pub(crate) fn parse_keywords(node: &Node, file: &Path) -> Result<Keywords> {
         Some(v) => as_vars(v, file, "vars")?,
     };
     let environment = list("environment");
+    let mut module_defaults = Vec::new();
+    for d in list("module_defaults") {
+        match d {
+            Value::Object(m) => module_defaults.push(m),
+            _ => {
+                return Err(err("B0748", file, node.get("module_defaults").map(Node::pos).unwrap_or(node.line), "`module_defaults` must be a mapping (or a list of mappings) of module names to arguments", "write `module_defaults:\n  ansible.builtin.service:\n    enabled: true`"))
+            }
+        }
+    }
     Ok(Keywords {
         when: list("when"),
         tags,
@@ -778,6 +842,7 @@ pub(crate) fn parse_keywords(node: &Node, file: &Path) -> Result<Keywords> {
         any_errors_fatal: get("any_errors_fatal"),
         vars,
         remote_user: get("remote_user"),
+        module_defaults,
     })
 }
 

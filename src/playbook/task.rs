@@ -34,6 +34,8 @@ pub(crate) struct Keywords {
     pub(crate) any_errors_fatal: Option<Value>,
     pub(crate) vars: Map<String, Value>,
     pub(crate) remote_user: Option<Value>,
+    /// `module_defaults` mappings, outermost first (a task's own last).
+    pub(crate) module_defaults: Vec<Map<String, Value>>,
 }
 
 impl Keywords {
@@ -53,6 +55,9 @@ impl Keywords {
         let mut env = parent.environment.clone();
         env.extend(self.environment.iter().cloned());
         k.environment = env;
+        let mut defaults = parent.module_defaults.clone();
+        defaults.extend(self.module_defaults.iter().cloned());
+        k.module_defaults = defaults;
         let mut vars = parent.vars.clone();
         for (a, b) in &self.vars {
             vars.insert(a.clone(), b.clone());

@@ -182,8 +182,13 @@ struct Single {
 }
 
 impl Single {
+    /// As Ansible's TaskResult.is_failed: a failed_when verdict decides over
+    /// `failed` (which exhausted `until` retries set regardless).
     fn failed(&self) -> bool {
-        self.result.get("failed").and_then(Value::as_bool).unwrap_or(false)
+        match self.result.get("failed_when_result").and_then(Value::as_bool) {
+            Some(verdict) => verdict,
+            None => self.result.get("failed").and_then(Value::as_bool).unwrap_or(false),
+        }
     }
     fn changed(&self) -> bool {
         self.result.get("changed").and_then(Value::as_bool).unwrap_or(false)
@@ -700,6 +705,10 @@ fn run_single(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &
         if single.unreachable {
             return single;
         }
+        if until {
+            // changed_when/failed_when see the attempt too (Ansible sets it first).
+            single.result.insert("attempts".into(), json!(attempt));
+        }
         // changed_when / failed_when see the result under the register name.
         let needs_eval = !task.changed_when.is_empty() || !task.failed_when.is_empty() || until;
         if needs_eval {
@@ -800,7 +809,19 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     let action = modules::short_name(&task.action).to_string();
     let err_at = |msg: String| fail_single(format!("{msg}\n\nThe error appears to be in '{}': line {}", task.file.display(), task.line));
     // Arguments. `assert`'s `that` and `debug`'s `var` are expressions, not templates.
-    let raw_args = Value::Object(task.args.clone());
+    // `module_defaults` for this module come first, the task's own over them.
+    let mut raw_map = Map::new();
+    for md in &kw.module_defaults {
+        for (name, defaults) in md {
+            if modules::short_name(name) == action && !name.starts_with("group/") {
+                if let Value::Object(d) = defaults {
+                    raw_map.extend(d.clone());
+                }
+            }
+        }
+    }
+    raw_map.extend(task.args.clone());
+    let raw_args = Value::Object(raw_map);
     let marked = |k: &str| task.args.get(k).is_some_and(|v| crate::playbook::templar::unsafe_text(v).is_some() || v.as_array().is_some_and(|a| a.iter().any(|x| crate::playbook::templar::unsafe_text(x).is_some())));
     match action.as_str() {
         "debug" if marked("var") => return err_at("The debug `var` is marked !unsafe: an untrusted template or expression is never evaluated".into()),

@@ -687,6 +687,13 @@ fn until_retries_and_delay() {
       delay: 0
       ignore_errors: true
     - assert: {that: ["fw is failed", "fw.attempts == 1", "fw2 is failed", "fw2.attempts == 2"]}
+    - shell: 'true'
+      register: seen
+      until: false
+      retries: 2
+      delay: 0
+      failed_when: seen.attempts > 6
+    - assert: {that: ["seen.failed_when_result == false", "seen.attempts == 2"]}
 "#,
         )],
         RunOptions::default(),
@@ -903,6 +910,28 @@ fn arguments_given_as_one_template() {
     - assert: {that: ["d.msg == 'one'", "now(fmt='%Y') | int > 2000"]}
 "#,
     );
+    ok_local(
+        r#"
+- hosts: l1
+  gather_facts: false
+  vars:
+    debug_args: {msg: from args}
+    clash: {var: a_var}
+  tasks:
+    - debug:
+      args: "{{ debug_args }}"
+      register: d
+    - debug: {msg: mine}
+      args: "{{ clash }}"
+      register: both
+      ignore_errors: true
+    - debug:
+      args: "{{ 'not a mapping' }}"
+      register: bad
+      ignore_errors: true
+    - assert: {that: ["d.msg == 'from args'", "both is failed", "bad is failed"]}
+"#,
+    );
     let (_d, r) = local(&[("site.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - assert: \"{{ 'text' }}\"\n")], RunOptions::default());
     assert_eq!(r.code, 2, "{}", r.dump());
     assert!(r.dump().contains("the arguments of `assert` must template to a mapping, got text"), "{}", r.dump());
@@ -933,4 +962,74 @@ fn unsafe_text_is_never_templated() {
     - assert: {that: ["a.msg == 'Conditional is marked as unsafe, and cannot be evaluated.' or a.msg.startswith('Conditional is marked as unsafe')"]}
 "#,
     );
+}
+
+#[test]
+fn module_defaults_fill_arguments_inner_levels_win() {
+    ok_local(
+        r#"
+- hosts: l1
+  gather_facts: false
+  module_defaults:
+    ansible.builtin.copy: {dest: "{{ tmp }}/play.txt", content: "play\n"}
+    debug: {msg: from play}
+  tasks:
+    - copy: {}
+    - block:
+        - copy: {content: "block\n"}
+        - debug:
+          register: d
+          module_defaults:
+            ansible.legacy.debug: {msg: from task}
+      module_defaults:
+        - copy: {dest: "{{ tmp }}/block.txt"}
+    - assert:
+        that:
+          - lookup('file', tmp ~ '/play.txt') == 'play'
+          - lookup('file', tmp ~ '/block.txt') == 'block'
+          - d.msg == 'from task'
+"#,
+    );
+}
+
+#[test]
+fn static_import_names_are_templated_at_load_time() {
+    let d = tempfile::tempdir().unwrap();
+    write_files(
+        d.path(),
+        &[
+            ("inv.yml", LOCAL_INV),
+            (
+                "site.yml",
+                "- import_playbook: inner.yml\n  vars:\n    role_from_import: r1\n",
+            ),
+            (
+                "inner.yml",
+                r#"
+- hosts: l1
+  gather_facts: false
+  vars:
+    play_tasks: t1.yml
+  roles:
+    - role: "{{ role_from_import }}"
+  tasks:
+    - import_tasks: "{{ play_tasks }}"
+    - import_tasks: "{{ task_tasks }}"
+      vars:
+        task_tasks: t2.yml
+    - import_role:
+        name: "{{ extra_role }}"
+"#,
+            ),
+            ("t1.yml", "- set_fact: {t1: true}\n"),
+            ("t2.yml", "- set_fact: {t2: true}\n- assert: {that: [t1, t2, r1]}\n"),
+            ("roles/r1/tasks/main.yml", "- set_fact: {r1: true}\n"),
+            ("roles/r2/tasks/main.yml", "- set_fact: {r2: true}\n"),
+        ],
+    );
+    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[("extra_role", Value::String("r2".into()))]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.results("r2 : set_fact").len(), 1, "{}", r.dump());
+    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[]);
+    assert_eq!(r.code, 1, "an undefined import name is an error before anything runs: {}", r.dump());
 }
