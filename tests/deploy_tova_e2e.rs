@@ -176,6 +176,9 @@ fn tova_shapes_on_one_host_as_three_tenants() {
     for dir in &dirs {
         ok(&berth(&b, dir.path(), &["deploy", "prod", "--remove", "--yes"], &[]));
     }
+    for app in apps {
+        nothing_left_running(&b, &addr, app);
+    }
 }
 
 /// The health warning shows before anything runs: `deploy --plan` of the
@@ -264,4 +267,12 @@ fn a_domain_clash_is_refused_and_the_host_keeps_serving() {
     valid("after a rejected change to a site");
     ok(&berth(&b, api.path(), &["deploy", "prod", "--yes"], &[]));
     ok(&berth(&b, api.path(), &["deploy", "prod", "--remove", "--yes"], &[]));
+    nothing_left_running(&b, &addr, "api");
+}
+
+/// After `--remove` no process of the app runs (a health check that ran
+/// between the instances' stops once started one again, left without its unit).
+fn nothing_left_running(b: &Bed, addr: &str, app: &str) {
+    let left = ssh_ok(b, addr, &format!("systemctl list-units --all --plain --no-legend 'tova-{app}@*' 'tova-{app}-health*' | awk '$3 != \"inactive\" && $3 != \"failed\"'"));
+    assert_eq!(left.trim(), "", "{app} still runs after --remove");
 }
