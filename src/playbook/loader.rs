@@ -29,6 +29,8 @@ pub(crate) struct RoleContent {
     pub(crate) role: Arc<Role>,
     pub(crate) tasks: Vec<Item>,
     pub(crate) handlers: Vec<Item>,
+    /// Its meta dependencies, all levels, in the order they run.
+    pub(crate) deps: Vec<Arc<Role>>,
 }
 
 /// Loads playbook files. Shared by the runner for dynamic includes (cached).
@@ -232,6 +234,8 @@ impl Loader {
             let list = r.as_seq().ok_or_else(|| err("B0726", file, r.pos(), "`roles` must be a list", "write `roles: [name]` or a list of `- role: name`"))?;
             for entry in list {
                 let content = self.load_role_ref(entry, file, None)?;
+                // A play's roles export their vars to the whole play, dependencies first (Ansible's public roles).
+                roles.extend(content.deps.iter().cloned());
                 roles.push(content.role.clone());
                 let (block, hs) = role_block(content, entry, file)?;
                 role_tasks.push(block);
@@ -407,6 +411,8 @@ impl Loader {
             }
             "import_role" => {
                 let content = self.load_role_from_task(&task, file, node.line)?;
+                // A play's roles export their vars to the whole play, dependencies first (Ansible's public roles).
+                roles.extend(content.deps.iter().cloned());
                 roles.push(content.role.clone());
                 handlers.extend(content.handlers);
                 let mut block_role_kw = task.keywords.clone();
@@ -648,6 +654,7 @@ impl Loader {
         let mut tasks = Vec::new();
         let mut handlers = Vec::new();
         let mut roles_seen = Vec::new();
+        let mut dep_roles = Vec::new();
         // meta dependencies
         let meta = path.join("meta").join("main.yml");
         if meta.is_file() {
@@ -681,6 +688,8 @@ impl Loader {
                     let mut inherited = role.params.clone();
                     inherited.extend(dparams);
                     let dep = self.load_role(&dname, inherited, None, &meta, d.line, depth + 1)?;
+                    dep_roles.extend(dep.deps.iter().cloned());
+                    dep_roles.push(dep.role.clone());
                     let (block, hs) = role_block_plain(dep);
                     tasks.push(block);
                     handlers.extend(hs);
@@ -704,7 +713,7 @@ impl Loader {
             handlers.extend(self.parse_items(&n, &f, Some(&role), &mut nested, &mut roles_seen)?);
             handlers.extend(nested);
         }
-        Ok(RoleContent { role, tasks, handlers })
+        Ok(RoleContent { role, tasks, handlers, deps: dep_roles })
     }
 }
 

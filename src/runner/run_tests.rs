@@ -299,6 +299,8 @@ fn includes_imports_and_roles() {
           - extra_done
           - more == 'yes'
           - web_port == 8080
+          - exported == 'parent'
+          - only_child == 'yes'
 "#,
             ),
             ("static.yml", "- set_fact: {static_done: true}\n"),
@@ -312,6 +314,9 @@ fn includes_imports_and_roles() {
             ("roles/parent/meta/main.yml", "dependencies:\n  - {role: child, who_calls: parent}\n"),
             ("roles/parent/tasks/main.yml", "- assert: {that: [who_calls == 'play']}\n"),
             ("roles/child/tasks/main.yml", "- assert: {that: [who_calls == 'parent', kept == 'play']}\n"),
+            // The play sees its roles' vars, dependencies' first (Ansible's public roles).
+            ("roles/child/vars/main.yml", "exported: child\nonly_child: 'yes'\n"),
+            ("roles/parent/vars/main.yml", "exported: parent\n"),
         ],
         RunOptions::default(),
     );
