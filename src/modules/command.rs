@@ -42,6 +42,10 @@ pub(crate) fn run_command(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>
 
 fn run_program(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bool) -> Result<ModuleOutcome, ConnError> {
     let name = if shell { "shell" } else { "command" };
+    if shell && args.contains_key("expand_argument_vars") {
+        // Ansible's shell action refuses it in these words (no list).
+        return Ok(ModuleOutcome::failed("Unsupported parameters for (shell) module: expand_argument_vars"));
+    }
     let a = Args::new(name, args);
     let parsed = (|| -> Result<_, String> {
         a.check_known(if shell { SHELL_KNOWN } else { KNOWN })?;

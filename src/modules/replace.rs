@@ -508,8 +508,12 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             ModuleOutcome::failed(format!("Path {path} does not exist !")).with("rc", 257),
         ));
     }
-    let Some(original) = st.content.as_deref() else {
-        return Err(format!("Unable to read the contents of '{path}'.").into());
+    // Device files are not read (one could be endless); /dev/null reads as
+    // empty, as Python reads it.
+    let original = match (st.content.as_deref(), st.kind) {
+        (Some(c), _) => c,
+        (None, Kind::Char) if path == "/dev/null" => &b""[..],
+        (None, _) => return Err(format!("Unable to read the contents of '{path}'.").into()),
     };
     let contents = codec.decode(original, &path)?;
     let decision = decide(
@@ -670,6 +674,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         let r = |args: Value| run_module(run, &rooted(&args, root), &Run::default()).0;
+        // /dev/null reads as empty (ansible-core's own target), so the bad template is what fails.
+        let out = r(json!({"path": "/dev/null", "after": "^", "before": "$", "regexp": "\\.", "replace": "\\D"}));
+        assert_eq!(out.result["msg"], json!("Unable to process replace due to error: bad escape \\D at position 0"));
         let out = r(json!({"path": "{root}/f", "regexp": "x"}));
         assert_eq!(
             out.result["msg"],

@@ -33,6 +33,8 @@ mod tests {
             (json!({"_raw_params": "touch x"}), true, false, false, "0", "", "Command would have run if not in check mode"),
             (json!({"_raw_params": "echo x", "executable": "/nonexistent/sh"}), false, false, true, "2", "",
                 "Error executing command."),
+            (json!({"_raw_params": "echo x", "expand_argument_vars": true}), false, false, true, "", "",
+                "Unsupported parameters for (shell) module: expand_argument_vars"),
         ];
         for (args, check, changed, failed, rc, stdout, msg) in cases {
             let mut h = SysHarness::new();
