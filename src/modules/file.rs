@@ -187,6 +187,12 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         "file" => f.file(ctx)?,
         "directory" => f.directory(ctx, recurse)?,
         "touch" => f.touch(ctx)?,
+        // An existing link without `src`: Ansible keeps it and applies the
+        // attributes (to its target with `follow`).
+        "link" if src.is_none() && prev == "link" => {
+            let target = if follow { &facts.stats[1] } else { &st };
+            f.attributes(ctx, target, "link")?
+        }
         "link" => {
             let src = src.ok_or("src is required for creating this symlink")?;
             // Existence is checked where Ansible looks; attributes go to what
@@ -818,6 +824,23 @@ mod tests {
         let l = root.join("l").to_string_lossy().into_owned();
         let (out, _) = run_module(run, &json!({"path": l, "src": "/new/target", "state": "link", "force": true}), &Run { diff: true, ..Run::default() });
         assert_eq!(out.result["diff"], json!({"before": {"path": l, "src": "/old/target"}, "after": {"path": l, "src": "/new/target"}}));
+    }
+
+    #[test]
+    fn an_existing_link_without_src_gets_attributes_on_its_target() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::write(root.join("f"), "x").unwrap();
+        std::fs::set_permissions(root.join("f"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(root.join("f"), root.join("l")).unwrap();
+        let args = json!({"path": root.join("l").to_string_lossy(), "mode": "0600", "follow": true});
+        let (out, _) = run_module(run, &args, &Run::default());
+        assert!(out.is_changed() && !out.is_failed(), "{out:?}");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(root.join("f")).unwrap().permissions()) & 0o7777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read_link(root.join("l")).unwrap(), root.join("f"), "the link stays");
+        let (out, _) = run_module(run, &args, &Run::default());
+        assert!(!out.is_changed(), "{out:?}");
     }
 
     #[test]
