@@ -37,7 +37,9 @@ struct Plan {
 fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     let a = Args::new("include_vars", args);
     a.check_known(KNOWN)?;
-    let file = a.str("file")?.or(a.str("_raw_params")?.filter(|s| !s.trim().is_empty()));
+    // A free-form name loses its trailing newlines (`include_vars: >` folds one in), as Ansible's action strips them.
+    let raw = a.str("_raw_params")?.map(|s| s.trim_end_matches('\n').to_string()).filter(|s| !s.trim().is_empty());
+    let file = a.str("file")?.or(raw);
     let dir = a.str("dir")?;
     let dir_only = ["depth", "files_matching", "ignore_files", "extensions", "ignore_unknown_extensions"];
     if file.is_some() && (dir.is_some() || dir_only.iter().any(|k| a.get(k).is_some())) {
@@ -264,6 +266,11 @@ mod tests {
         let cases = vec![
             (
                 json!({"file": "main.yml"}),
+                json!({"changed": false, "ansible_facts": {"port": 8080, "nested": {"a": 1, "b": 2}},
+                       "ansible_included_var_files": [p("vars/main.yml")]}),
+            ),
+            (
+                json!({"_raw_params": "main.yml\n"}),
                 json!({"changed": false, "ansible_facts": {"port": 8080, "nested": {"a": 1, "b": 2}},
                        "ansible_included_var_files": [p("vars/main.yml")]}),
             ),

@@ -811,9 +811,27 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     // Arguments. `assert`'s `that` and `debug`'s `var` are expressions, not templates.
     // `module_defaults` for this module come first, the task's own over them.
     let mut raw_map = Map::new();
+    // service and package hand their task to the host's manager module, as
+    // Ansible's actions do, which takes that module's defaults too.
+    let mut names = vec![action.clone()];
+    let fact = |k: &str| scope.raw(&format!("ansible_{k}")).and_then(|v| v.as_str().map(str::to_string));
+    match action.as_str() {
+        "service" => {
+            if let Some(m) = fact("service_mgr") {
+                if m == "systemd" {
+                    names.push("systemd_service".into());
+                }
+                names.push(m);
+            }
+        }
+        "package" => names.extend(fact("pkg_mgr")),
+        "systemd" => names.push("systemd_service".into()),
+        "systemd_service" => names.push("systemd".into()),
+        _ => {}
+    }
     for md in &kw.module_defaults {
         for (name, defaults) in md {
-            if modules::short_name(name) == action && !name.starts_with("group/") {
+            if names.iter().any(|n| n == modules::short_name(name)) && !name.starts_with("group/") {
                 if let Value::Object(d) = defaults {
                     raw_map.extend(d.clone());
                 }
