@@ -881,16 +881,7 @@ mod tests {
             let (out, _) = run_module(run, &rooted(args, &dir), &Run::default());
             let want = &expected[i];
             let label = format!("case {i}: {args}");
-            assert_eq!(
-                out.is_failed(),
-                want["failed"].as_bool().unwrap_or(false),
-                "{label}: {out:?} vs {want}"
-            );
-            assert_eq!(
-                out.is_changed(),
-                want["changed"].as_bool().unwrap_or(false),
-                "{label}: {out:?} vs {want}"
-            );
+            crate::modules::test_support::assert_same_outcome(&out, want, &label);
             for k in ["checksum", "md5sum", "msg", "mode", "size", "state"] {
                 assert_eq!(out.result.get(k), want.get(k), "{label}: {k}");
             }

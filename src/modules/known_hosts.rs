@@ -932,26 +932,7 @@ mod tests {
             let sargs = rooted(&args, scratch.path());
             let mut settles = true;
             for run_no in 0..2 {
-                let before = snapshot(scratch.path());
-                let (check, _) = run_module(
-                    run,
-                    &sargs,
-                    &Run {
-                        check: true,
-                        ..Run::default()
-                    },
-                );
-                assert_eq!(
-                    snapshot(scratch.path()),
-                    before,
-                    "{label}: check mode changed the host"
-                );
-                let (real, _) = run_module(run, &sargs, &Run::default());
-                assert_eq!(
-                    check.is_changed(),
-                    real.is_changed(),
-                    "{label} run {run_no}: {check:?} vs {real:?}"
-                );
+                let (check, real) = crate::modules::test_support::check_then_real(run, scratch.path(), &sargs, &format!("{label} run {run_no}"));
                 assert_eq!(check.result.get("msg"), real.result.get("msg"), "{label}");
                 settles &= run_no == 0 || !real.is_changed();
             }
@@ -1020,16 +1001,7 @@ mod tests {
             )
             .unwrap();
             let label = format!("case {i}: {args} on {initial:?}");
-            assert_eq!(
-                out.is_failed(),
-                want["failed"].as_bool().unwrap_or(false),
-                "{label}: {out:?} vs {want}"
-            );
-            assert_eq!(
-                out.is_changed(),
-                want["changed"].as_bool().unwrap_or(false),
-                "{label}: {out:?} vs {want}"
-            );
+            crate::modules::test_support::assert_same_outcome(&out, &want, &label);
             assert_eq!(out.result.get("msg"), want.get("msg"), "{label}");
             if !out.is_failed() {
                 assert_eq!(out.result["diff"], want["diff"], "{label}");

@@ -920,26 +920,7 @@ mod tests {
             let scratch = tempfile::tempdir().unwrap();
             std::fs::write(scratch.path().join("f"), &initial).unwrap();
             let sargs = rooted(&args, scratch.path());
-            let before = snapshot(scratch.path());
-            let (check, _) = run_module(
-                run,
-                &sargs,
-                &Run {
-                    check: true,
-                    ..Run::default()
-                },
-            );
-            assert_eq!(
-                snapshot(scratch.path()),
-                before,
-                "{label}: check mode changed the host"
-            );
-            let (real, _) = run_module(run, &sargs, &Run::default());
-            assert_eq!(
-                check.is_changed(),
-                real.is_changed(),
-                "{label}: {check:?} vs {real:?}"
-            );
+            let (check, real) = crate::modules::test_support::check_then_real(run, scratch.path(), &sargs, &label);
             assert_eq!(check.result["msg"], real.result["msg"], "{label}");
             changes += usize::from(real.is_changed());
             let (again, _) = run_module(
@@ -1011,16 +992,7 @@ mod tests {
             let (out, _) = run_module(run, &rooted(args, &dir), &Run::default());
             let want = &expected[i];
             let label = format!("case {i}: {args} on {initial:?}");
-            assert_eq!(
-                out.is_failed(),
-                want["failed"].as_bool().unwrap_or(false),
-                "{label}: {out:?} vs {want}"
-            );
-            assert_eq!(
-                out.is_changed(),
-                want["changed"].as_bool().unwrap_or(false),
-                "{label}: {out:?} vs {want}"
-            );
+            crate::modules::test_support::assert_same_outcome(&out, want, &label);
             let msg = want["msg"]
                 .as_str()
                 .unwrap_or("")

@@ -200,6 +200,23 @@ pub(crate) fn assert_check_predicts(f: ModuleFn, root: &Path, args: &Value, base
     assert_eq!(snapshot(root), after, "{label}: second run changed the host");
 }
 
+/// Run `f` in check mode, then for real, on the host under `root`: check mode
+/// leaves the host as it was and predicts `changed`. Returns both outcomes.
+pub(crate) fn check_then_real(f: ModuleFn, root: &Path, args: &Value, label: &str) -> (ModuleOutcome, ModuleOutcome) {
+    let before = snapshot(root);
+    let (check, _) = run_module(f, args, &Run { check: true, ..Run::default() });
+    assert_eq!(snapshot(root), before, "{label}: check mode changed the host");
+    let (real, _) = run_module(f, args, &Run::default());
+    assert_eq!(check.is_changed(), real.is_changed(), "{label}: {check:?} vs {real:?}");
+    (check, real)
+}
+
+/// berth's outcome fails and changes exactly when Ansible's result `want` does.
+pub(crate) fn assert_same_outcome(out: &ModuleOutcome, want: &Value, label: &str) {
+    assert_eq!(out.is_failed(), want["failed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+    assert_eq!(out.is_changed(), want["changed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+}
+
 /// Run one `module` task per entry of `tasks` through the real
 /// `ansible-playbook` (implicit localhost, local connection) and return each
 /// task's registered result, for differential tests against Ansible itself.
