@@ -35,24 +35,6 @@ const KNOWN: &[&str] = &[
     "unsafe_writes",
 ];
 
-/// With `remote_src: false` the action plugin hands the rest to the copy module,
-/// which also takes `follow`.
-const KNOWN_LOCAL: &[&str] = &[
-    "src",
-    "dest",
-    "delimiter",
-    "remote_src",
-    "regexp",
-    "ignore_hidden",
-    "backup",
-    "validate",
-    "decrypt",
-    "mode",
-    "owner",
-    "group",
-    "unsafe_writes",
-    "follow",
-];
 
 pub(crate) fn run(
     ctx: &mut ModuleContext<'_>,
@@ -186,7 +168,10 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         return Err("src and dest are required".into());
     };
     let remote_src = a.bool("remote_src", true)?;
-    a.check_known(if remote_src { KNOWN } else { KNOWN_LOCAL })?;
+    // With `remote_src: false` the action plugin hands the rest to the copy
+    // module, which also takes `follow`.
+    let local_known: Vec<&str> = KNOWN.iter().copied().chain(["follow"]).collect();
+    a.check_known(if remote_src { KNOWN } else { &local_known })?;
     let delimiter = a.str("delimiter")?;
     let regexp = a.str("regexp")?;
     let ignore_hidden = a.bool("ignore_hidden", false)?;
