@@ -190,8 +190,13 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         // An existing link without `src`: Ansible keeps it and applies the
         // attributes (to its target with `follow`).
         "link" if src.is_none() && prev == "link" => {
-            let target = if follow { &facts.stats[1] } else { &st };
-            f.attributes(ctx, target, "link")?
+            if follow {
+                f.attributes(ctx, &facts.stats[1], "link")?
+            } else {
+                // The link itself: owner/group only (a Linux link has no mode of its own).
+                let link_attrs = Attrs { mode: None, owner: attrs.owner.clone(), group: attrs.group.clone() };
+                FileOp { attrs: &link_attrs, ..f }.attributes(ctx, &st, "link")?
+            }
         }
         "link" => {
             let src = src.ok_or("src is required for creating this symlink")?;
@@ -841,6 +846,12 @@ mod tests {
         assert_eq!(std::fs::read_link(root.join("l")).unwrap(), root.join("f"), "the link stays");
         let (out, _) = run_module(run, &args, &Run::default());
         assert!(!out.is_changed(), "{out:?}");
+        // follow: false leaves the target's mode alone.
+        let args = json!({"path": root.join("l").to_string_lossy(), "state": "link", "mode": "0644", "follow": false});
+        let (out, _) = run_module(run, &args, &Run::default());
+        assert!(!out.is_failed(), "{out:?}");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(root.join("f")).unwrap().permissions()) & 0o7777;
+        assert_eq!(mode, 0o600, "the target keeps its mode");
     }
 
     #[test]
