@@ -42,13 +42,16 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         .ok_or_else(|| format!("Could not find or access '{src}'"))?;
     let fullpath = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
     let mut extra = Map::new();
-    extra.insert("ansible_managed".into(), Value::from(ANSIBLE_MANAGED));
     extra.insert("template_path".into(), Value::from(path.to_string_lossy().into_owned()));
     extra.insert("template_fullpath".into(), Value::from(fullpath.to_string_lossy().into_owned()));
     extra.insert("template_host".into(), Value::from(controller_hostname()));
     extra.insert("template_destpath".into(), Value::from(dest.clone()));
     extra.insert("template_uid".into(), Value::from(controller_user(&path)));
-    let vars = minijinja::context! { ..minijinja::Value::from_serialize(&extra), ..ctx.vars.clone() };
+    // The template_* names win over the task's vars; `ansible_managed` is only
+    // a default (a var of that name is used instead), as Ansible's action does.
+    let mut managed = Map::new();
+    managed.insert("ansible_managed".into(), Value::from(ANSIBLE_MANAGED));
+    let vars = minijinja::context! { ..minijinja::Value::from_serialize(&extra), ..ctx.vars.clone(), ..minijinja::Value::from_serialize(&managed) };
     let rendered = ctx
         .templar
         .render_file(&path, &vars)
@@ -225,6 +228,19 @@ mod tests {
                 assert_eq!(snap.get("out"), Some(&file(case.out.unwrap(), 0o644)), "{}", case.name);
             }
         }
+    }
+
+    #[test]
+    fn an_ansible_managed_var_wins_over_the_default() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        setup(root, &[Entry::File("ctl/templates/t.j2", "# {{ ansible_managed }}\n", 0o644)]);
+        let mut v = vars();
+        v.insert("ansible_managed".into(), json!("managed by us"));
+        let run = Run { vars: v, search_paths: vec![root.join("ctl")], ..Run::default() };
+        let (out, _) = run_module(super::run, &rooted(&json!({"src": "t.j2", "dest": "{root}/out"}), root), &run);
+        assert!(out.is_changed(), "{out:?}");
+        assert_eq!(std::fs::read_to_string(root.join("out")).unwrap(), "# managed by us\n");
     }
 
     #[test]
