@@ -149,3 +149,17 @@ fn vars_prompt_takes_extra_vars_then_defaults_without_a_terminal() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("pass it with -e size=VALUE"));
 }
+
+#[test]
+fn very_verbose_names_the_playbook_and_counts_its_plays() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "inv.yml", INV);
+    write(d.path(), "other.yml", "- hosts: alpha\n  gather_facts: false\n  tasks: []\n");
+    write(d.path(), "site.yml", "- hosts: all\n  gather_facts: false\n  tasks: []\n- import_playbook: other.yml\n");
+    let out = berth().args(["-vv", "run", "site.yml", "-i", "inv.yml"]).current_dir(d.path()).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("PLAYBOOK: site.yml ***"), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "2 plays in site.yml"), "{stdout}");
+    let out = berth().args(["run", "site.yml", "-i", "inv.yml"]).current_dir(d.path()).output().unwrap();
+    assert!(!String::from_utf8(out.stdout).unwrap().contains("plays in"), "only with -vv, as ansible-playbook");
+}

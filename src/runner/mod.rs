@@ -191,6 +191,12 @@ pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
         pool,
         inventory_paths: inv.inventory,
     };
+    if run.opts.verbose >= 2 {
+        // What ansible-playbook -vv prints first (its own targets count these lines).
+        let name = inv.playbook.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        run.sink.message(&sink::banner(&format!("PLAYBOOK: {name}")));
+        run.sink.message(&format!("{} plays in {}", playbook.plays.len(), inv.playbook.display()));
+    }
     play_runner::run_playbook(&run, &playbook)
 }
 

@@ -121,7 +121,7 @@ fn shown(result: &Map<String, Value>) -> Value {
     Value::Object(m)
 }
 
-fn banner(text: &str) -> String {
+pub(crate) fn banner(text: &str) -> String {
     let stars = 80usize.saturating_sub(text.chars().count() + 1).max(3);
     format!("{text} {}", "*".repeat(stars))
 }
