@@ -328,10 +328,24 @@ fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
     }
     for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
         if batch.aborted.load(Ordering::SeqCst) {
-            return;
+            break;
         }
         run_items(run, batch, section, hosts, kw, &[], false);
         flush_handlers(run, batch, hosts);
+    }
+    if play.force_handlers && batch.aborted.load(Ordering::SeqCst) {
+        // force_handlers: notified handlers still run when a failure ended
+        // the play (any_errors_fatal, max_fail_percentage), as in Ansible.
+        let ended: Vec<(Arc<HostRuntime>, bool)> = hosts.iter().map(|h| (h.clone(), h.status().ended)).collect();
+        batch.aborted.store(false, Ordering::SeqCst);
+        for (h, _) in &ended {
+            h.set_status(|s| s.ended = false);
+        }
+        flush_handlers(run, batch, hosts);
+        for (h, was) in &ended {
+            h.set_status(|s| s.ended |= *was);
+        }
+        batch.aborted.store(true, Ordering::SeqCst);
     }
 }
 

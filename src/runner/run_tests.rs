@@ -724,6 +724,13 @@ fn any_errors_fatal_stops_every_host() {
     assert_eq!(r.code, 2, "{}", r.dump());
     let dump = r.dump();
     assert!(dump.contains("always-ran") && !dump.contains("never-rescue") && !dump.contains("never-after"), "{dump}");
+    // force_handlers: a notified handler still runs after a fatal failure.
+    let (_d, r) = local(
+        &[("site.yml", "- hosts: l1\n  gather_facts: false\n  any_errors_fatal: true\n  force_handlers: true\n  tasks:\n    - command: 'true'\n      notify: h\n    - fail:\n  handlers:\n    - name: h\n      debug: msg=handler-ran\n")],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert!(r.dump().contains("handler-ran"), "{}", r.dump());
 }
 
 #[test]
