@@ -84,6 +84,7 @@ fn lookup(state: &State, name: &str, terms: Vec<Value>, kwargs: Kwargs, query: b
         "env" => env_var(terms, &kwargs),
         "template" => template(state, terms, &kwargs),
         "pipe" => pipe(terms),
+        "password" => password(state, terms, &kwargs),
         "vars" => vars(state, terms, &kwargs),
         "first_found" => first_found(state, terms, &kwargs),
         "items" | "flattened" => Ok(flatten_terms(terms)),
@@ -92,7 +93,7 @@ fn lookup(state: &State, name: &str, terms: Vec<Value>, kwargs: Kwargs, query: b
         "indexed_items" => Ok(flatten_terms(terms).into_iter().enumerate().map(|(i, v)| Value::from(vec![Value::from(i), v])).collect()),
         "fileglob" => fileglob(state, terms),
         "sequence" => Err(fail("lookup('sequence') is not supported; use range(), e.g. range(1, 5) | list")),
-        other => Err(fail(format!("lookup plugin ({other}) not found (berth supports file, fileglob, env, template, pipe, vars, first_found, items, list, dict, indexed_items)"))),
+        other => Err(fail(format!("lookup plugin ({other}) not found (berth supports file, fileglob, env, template, pipe, password, vars, first_found, items, list, dict, indexed_items)"))),
     };
     kwargs.assert_all_used()?;
     let values = match result {
@@ -238,6 +239,101 @@ fn template(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Val
 #[doc(hidden)]
 pub static PIPE_DISABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Ansible's `password` lookup: the password stored at the path (first line,
+/// without a `salt=` part), else a new random one of `length` characters from
+/// `chars` (names of Python's string constants or literal characters),
+/// written there with mode 0600. `/dev/null` stores nothing.
+fn password(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let mut out = Vec::new();
+    for term in flatten_terms(terms) {
+        let text = py_str(&term);
+        let mut words = text.split_whitespace();
+        let path = words.next().ok_or_else(|| fail("the password lookup needs a path"))?.to_string();
+        let mut params: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        for w in words {
+            let (k, v) = w.split_once('=').ok_or_else(|| fail(format!("the password lookup takes key=value options, got {w}")))?;
+            params.insert(k.to_string(), v.to_string());
+        }
+        for k in ["length", "chars", "encrypt", "ident", "seed"] {
+            if let Some(v) = kwargs.get::<Option<Value>>(k)? {
+                params.insert(k.to_string(), py_str(&v));
+            }
+        }
+        for k in params.keys() {
+            match k.as_str() {
+                "length" | "chars" => {}
+                "encrypt" | "ident" | "seed" => return Err(fail(format!("the password lookup's `{k}` option is not supported by berth"))),
+                other => return Err(fail(format!("Unrecognized parameter(s) given to password lookup: {other}"))),
+            }
+        }
+        let length: usize = params.get("length").map(|l| l.parse().map_err(|_| fail(format!("length must be an integer, got {l}")))).transpose()?.unwrap_or(20);
+        let mut alphabet = String::new();
+        // `,,` adds a literal comma, as Ansible splits it; its default keeps ".,:-_" whole.
+        let mut parts: Vec<String> = Vec::new();
+        match params.get("chars") {
+            None => parts.extend(["ascii_letters", "digits", ".,:-_"].map(String::from)),
+            Some(chars) => {
+                if chars.contains(",,") {
+                    parts.push(",".into());
+                }
+                parts.extend(chars.replace(",,", ",").split(',').filter(|c| !c.is_empty()).map(str::to_string));
+            }
+        }
+        for part in parts {
+            alphabet.push_str(match part.as_str() {
+                "ascii_letters" => "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                "ascii_lowercase" => "abcdefghijklmnopqrstuvwxyz",
+                "ascii_uppercase" => "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                "digits" => "0123456789",
+                "hexdigits" => "0123456789abcdefABCDEF",
+                "octdigits" => "01234567",
+                "punctuation" => "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
+                other => other,
+            });
+        }
+        let alphabet: Vec<char> = {
+            let mut seen = Vec::new();
+            for c in alphabet.chars() {
+                if !seen.contains(&c) {
+                    seen.push(c);
+                }
+            }
+            seen
+        };
+        if alphabet.is_empty() {
+            return Err(fail("the password lookup's chars are empty"));
+        }
+        let file = if path == "/dev/null" {
+            None
+        } else {
+            let p = PathBuf::from(&path);
+            Some(if p.is_absolute() { p } else { context_path(state, "playbook_dir").unwrap_or_else(|| PathBuf::from(".")).join(p) })
+        };
+        if let Some(f) = file.as_ref().filter(|f| f.exists()) {
+            let content = std::fs::read_to_string(f).map_err(|e| fail(format!("the password lookup cannot read {}: {e}", f.display())))?;
+            let first = content.lines().next().unwrap_or_default();
+            out.push(Value::from(first.split(" salt=").next().unwrap_or_default().to_string()));
+            continue;
+        }
+        let bytes = crate::random::bytes(length * 4);
+        let pw: String = bytes
+            .chunks(4)
+            .map(|c| alphabet[(u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize) % alphabet.len()])
+            .collect();
+        if let Some(f) = &file {
+            if let Some(parent) = f.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| fail(format!("the password lookup cannot create {}: {e}", parent.display())))?;
+            }
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut h = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(f).map_err(|e| fail(format!("the password lookup cannot write {}: {e}", f.display())))?;
+            h.write_all(format!("{pw}\n").as_bytes()).map_err(|e| fail(format!("the password lookup cannot write {}: {e}", f.display())))?;
+        }
+        out.push(Value::from(pw));
+    }
+    Ok(out)
+}
+
 fn pipe(terms: Vec<Value>) -> Result<Vec<Value>, Error> {
     if PIPE_DISABLED.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(fail("lookup('pipe') is disabled here"));
@@ -346,6 +442,31 @@ mod tests {
 
     struct Tree {
         dir: tempfile::TempDir,
+    }
+
+    #[test]
+    fn password_lookup_generates_stores_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Templar::new();
+        let mut vars = serde_json::Map::new();
+        vars.insert("playbook_dir".into(), json!(dir.path().to_string_lossy()));
+        let ctx = Templar::context(&vars);
+        let r = |s: &str| t.render_str(s, &ctx);
+        let a = r("{{ lookup('password', '/dev/null') }}").unwrap();
+        let b = r("{{ lookup('password', '/dev/null') }}").unwrap();
+        assert_eq!(a.as_str().unwrap().len(), 20);
+        assert_ne!(a, b, "/dev/null keeps nothing");
+        let d = r("{{ lookup('password', '/dev/null length=12 chars=digits') }}").unwrap();
+        assert!(d.as_str().unwrap().len() == 12 && d.as_str().unwrap().chars().all(|c| c.is_ascii_digit()), "{d}");
+        let first = r("{{ lookup('password', 'creds/db chars=ascii_lowercase,,') }}").unwrap();
+        let again = r("{{ lookup('password', 'creds/db') }}").unwrap();
+        assert_eq!(first, again, "stored beside the playbook and read back");
+        assert!(first.as_str().unwrap().chars().all(|c| c.is_ascii_lowercase() || c == ','), "{first}");
+        let meta = std::fs::metadata(dir.path().join("creds/db")).unwrap();
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+        std::fs::write(dir.path().join("creds/old"), "secret salt=abc\n").unwrap();
+        assert_eq!(r("{{ lookup('password', 'creds/old') }}").unwrap(), json!("secret"));
+        assert!(r("{{ lookup('password', '/dev/null encrypt=sha512_crypt') }}").unwrap_err().message.contains("not supported by berth"));
     }
 
     /// A playbook dir with a role, files and templates in Ansible's layout.
