@@ -30,6 +30,11 @@ pub(crate) const PACKAGES: &[&str] = &[
     "python3-apt",
     // `berth deploy --setup-git`: the server's bare repository and hooks.
     "git",
+    // What ansible-core's own integration targets install on the host
+    // (conformance/: user needs libuser, unarchive zip, apt dpkg-dev).
+    "libuser",
+    "zip",
+    "dpkg-dev",
 ];
 
 /// Bun is not packaged by Debian: its binary comes from this npm package.
