@@ -334,6 +334,9 @@ pub(crate) fn loop_items(run: &RunState, task: &Task, loop_value: &Value, ctx: &
     let templar = &run.templar;
     let rendered = templar.render_value(loop_value, ctx).map_err(|e| e.message)?;
     let with = task.loop_with.as_deref();
+    if let Some(shaped) = with.and_then(|w| super::with_loops::items(w, &rendered)) {
+        return shaped;
+    }
     let items = match (with, rendered) {
         (None | Some("list"), Value::Array(a)) => a,
         (Some("items"), Value::Array(a)) => a.into_iter().flat_map(|v| match v {

@@ -7,6 +7,7 @@ pub(crate) mod facts;
 pub(crate) mod options;
 pub(crate) mod play_runner;
 pub(crate) mod sink;
+pub(crate) mod with_loops;
 pub(crate) mod state;
 pub(crate) mod stats;
 pub(crate) mod vars;

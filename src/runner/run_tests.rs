@@ -1045,3 +1045,27 @@ fn static_import_names_are_templated_at_load_time() {
     let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[]);
     assert_eq!(r.code, 1, "an undefined import name is an error before anything runs: {}", r.dump());
 }
+
+#[test]
+fn with_nested_together_and_subelements_loops() {
+    ok_local(
+        r#"
+- hosts: l1
+  gather_facts: false
+  vars:
+    users: [{name: a, keys: [k1, k2]}, {name: b, keys: [k3]}]
+  tasks:
+    - set_fact: {pairs: "{{ pairs | default([]) + [item[0] ~ item[1]] }}"}
+      with_nested: [[1, 2], [x, y]]
+    - set_fact: {zipped: "{{ zipped | default([]) + [item] }}"}
+      with_together: [[1, 2], [a]]
+    - set_fact: {keys: "{{ keys | default([]) + [item.0.name ~ ':' ~ item.1] }}"}
+      with_subelements: [ "{{ users }}", keys ]
+    - assert:
+        that:
+          - pairs == ['1x', '1y', '2x', '2y']
+          - zipped == [[1, 'a'], [2, none]]
+          - keys == ['a:k1', 'a:k2', 'b:k3']
+"#,
+    );
+}
