@@ -172,11 +172,18 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let prev = prev_state(&st);
     let state = match explicit_state {
         Some(s) => s,
-        None if src.is_some() => "link".to_string(),
         None if prev != "absent" => prev.to_string(),
         None if recurse => "directory".to_string(),
         None => "file".to_string(),
     };
+    // As ansible-core 2.19: `src` without `state` takes the path's own state,
+    // which must be link or hard.
+    if src.is_some() && !matches!(state.as_str(), "link" | "hard") {
+        return Err("src option requires state to be 'link' or 'hard'".into());
+    }
+    if recurse && state != "directory" {
+        return Err("recurse option requires state to be 'directory'".into());
+    }
     let times = times(ctx, a, state == "touch")?;
     if times.is_some() && !matches!(state.as_str(), "file" | "touch") {
         return Err(format!("berth sets modification_time and access_time with state file or touch; `{state}` would ignore them").into());
@@ -749,6 +756,10 @@ mod tests {
             c("link retargeted", vec![Entry::File("f", "x", 0o644), Entry::File("g", "y", 0o644), Entry::Link("l", "f")],
               json!({"src": "g", "path": "{root}/l", "state": "link"}), true, json!({}), vec![("l", Some(link("g")))]),
             fail("link to missing src", vec![], json!({"src": "nope", "path": "{root}/l", "state": "link"}), "src file does not exist, use 'force=yes'"),
+            // ansible-core 2.19: src without state takes the path's state (here none: file).
+            fail("src without state", vec![Entry::File("f", "x", 0o644)], json!({"src": "{root}/f", "dest": "{root}/l"}), "src option requires state to be 'link' or 'hard'"),
+            c("src without state on a link", vec![Entry::File("f", "x", 0o644), Entry::Link("l", "f")], json!({"src": "f", "path": "{root}/l"}), false,
+              json!({"state": "link"}), vec![("l", Some(link("f")))]),
             c("forced link to missing src", vec![], json!({"src": "nope", "path": "{root}/l", "state": "link", "force": true}), true,
               json!({}), vec![("l", Some(link("nope")))]),
             fail("link over a file without force", vec![Entry::File("f", "x", 0o644), Entry::File("l", "y", 0o644)],
