@@ -187,7 +187,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
         }
         out.write_str(&filters::py_str(value)).map_err(minijinja::Error::from)
     });
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(py_methods);
     env.add_global("True", true);
     env.add_global("False", false);
     env.add_global("None", minijinja::Value::from(()));
@@ -404,6 +404,26 @@ pub(crate) fn mark_unsafe(v: &Value) -> Value {
         Value::Object(map) => Value::Object(map.iter().map(|(k, val)| (k.clone(), mark_unsafe(val))).collect()),
         other => other.clone(),
     }
+}
+
+/// Python's methods on values: minijinja-contrib's (str, dict, list.append
+/// ...), plus list.index and list.count, which templates written for Ansible use.
+fn py_methods(state: &minijinja::State, value: &minijinja::Value, method: &str, args: &[minijinja::Value]) -> Result<minijinja::Value, minijinja::Error> {
+    if value.kind() == ValueKind::Seq && matches!(method, "index" | "count") {
+        let [needle] = args else {
+            return Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("list.{method}() takes exactly one argument")));
+        };
+        let items: Vec<minijinja::Value> = value.try_iter()?.collect();
+        return match method {
+            "count" => Ok(minijinja::Value::from(items.iter().filter(|x| *x == needle).count())),
+            _ => items
+                .iter()
+                .position(|x| x == needle)
+                .map(minijinja::Value::from)
+                .ok_or_else(|| minijinja::Error::new(ErrorKind::InvalidOperation, format!("{needle} is not in list"))),
+        };
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
 }
 
 pub(crate) fn unsafe_text(v: &Value) -> Option<&str> {
@@ -1089,6 +1109,17 @@ mod tests {
 
     fn ctx(v: Value) -> minijinja::Value {
         Templar::context(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn python_list_methods() {
+        let t = Templar::new();
+        let c = ctx(json!({"l": ["a", "b", "a"]}));
+        assert_eq!(t.render_str("{{ l.index('b') }}", &c).unwrap(), json!(1));
+        assert_eq!(t.render_str("{{ l.count('a') }}", &c).unwrap(), json!(2));
+        assert!(t.render_str("{{ l.index('z') }}", &c).unwrap_err().message.contains("is not in list"));
+        // The pycompat methods still answer.
+        assert_eq!(t.render_str("{{ 'a,b'.split(',') }}", &c).unwrap(), json!(["a", "b"]));
     }
 
     #[test]
