@@ -938,7 +938,9 @@ mod tests {
         let play = &pb.plays[0];
         assert_eq!(play.gather_facts, Some(false));
         assert_eq!(play.handlers.len(), 2);
-        assert_eq!(play.roles[0].defaults["port"], serde_json::json!(80));
+        // A play's roles with their dependencies first (their vars are exported in this order).
+        assert_eq!(play.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["base", "web"]);
+        assert_eq!(play.roles[1].defaults["port"], serde_json::json!(80));
         // role block, import block, user block
         assert_eq!(play.tasks.len(), 3);
         match &play.tasks[0] {
