@@ -13,7 +13,7 @@ use crate::modules::args::Args;
 use crate::modules::copy::{put, Put, Source};
 use crate::modules::py_re::PyRegex;
 use crate::modules::remote_file::{
-    self, add_path_info, finish, sha1_hex, Attrs, Kind, Probe, RemoteStat, Stop, Write,
+    self, add_path_info, finish, md5_hex, sha1_hex, Attrs, Kind, Probe, RemoteStat, Stop, Write,
 };
 use crate::modules::replace::expand_on_host;
 use crate::modules::{ModuleContext, ModuleOutcome};
@@ -139,13 +139,6 @@ pub(crate) fn assemble(
     Ok(out)
 }
 
-fn md5_hex(data: &[u8]) -> String {
-    use md5::Digest;
-    md5::Md5::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// Which fragments take part: names sorted as Python sorts them, filtered
 /// by `regexp` (searched) and `ignore_hidden`, regular files only.

@@ -362,6 +362,10 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
     } else {
         out = add_path_info(ModuleOutcome::ok(), &st);
     }
+    // Ansible's copy also answers the source's MD5 (`md5sum`, kept for old playbooks).
+    if let Some(d) = data {
+        out = out.with("md5sum", remote_file::md5_hex(d));
+    }
     Ok(out.with("dest", target).with("checksum", checksum).with("src", label))
 }
 
@@ -392,7 +396,7 @@ mod tests {
                 check: false,
                 changed: true,
                 failed: None,
-                keys: json!({"checksum": "f572d396fae9206628714fb2ce00f72e94f2258f", "size": 6, "mode": "0644", "state": "file", "owner": "root", "uid": 0}),
+                keys: json!({"checksum": "f572d396fae9206628714fb2ce00f72e94f2258f", "md5sum": "b1946ac92492d2347c6235b4d2611184", "size": 6, "mode": "0644", "state": "file", "owner": "root", "uid": 0}),
                 expect: vec![("a", Some(file("hello\n", 0o644)))],
             },
             Case {

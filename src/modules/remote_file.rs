@@ -686,6 +686,12 @@ pub(crate) fn add_path_info(mut out: ModuleOutcome, st: &RemoteStat) -> ModuleOu
 }
 
 /// SHA-1 of bytes, hex (Ansible's `checksum`).
+/// MD5 in hex, which Ansible still returns as `md5sum` beside the SHA-1 checksum.
+pub(crate) fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    md5::Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub(crate) fn sha1_hex(data: &[u8]) -> String {
     use sha1::{Digest, Sha1};
     let mut h = Sha1::new();
