@@ -22,13 +22,14 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     };
     let facts = remote_file::probe(ctx, &[Probe::new(&src).follow(true).read(u64::MAX)], None, None)?;
     let st = &facts.stats[0];
+    // ansible-core 2.19's words, in the order open() fails (EACCES before EISDIR).
     match st.kind {
-        Kind::Missing => return Err(format!("file not found: {src}").into()),
-        Kind::Dir => return Err(format!("source is a directory and must be a file: {src}").into()),
-        _ if !st.readable => return Err(format!("file is not readable: {src}").into()),
+        Kind::Missing => return Err(format!("File not found: {src}").into()),
+        _ if !st.readable => return Err(format!("File is not readable: {src}").into()),
+        Kind::Dir => return Err(format!("Source is a directory and must be a file: {src}").into()),
         _ => {}
     }
-    let data = st.content.as_deref().ok_or_else(|| format!("file is not readable: {src}"))?;
+    let data = st.content.as_deref().ok_or_else(|| format!("File is not readable: {src}"))?;
     Ok(ModuleOutcome::ok()
         .with("content", base64::engine::general_purpose::STANDARD.encode(data))
         .with("source", src)
@@ -50,8 +51,8 @@ mod tests {
             ("empty", vec![Entry::File("f", "", 0o600)], json!({"src": "{root}/f"}), Ok(Vec::new())),
             ("binary and large", vec![Entry::Bytes("f", big.clone(), 0o600)], json!({"src": "{root}/f"}), Ok(big.clone())),
             ("through a link", vec![Entry::File("f", "x", 0o600), Entry::Link("l", "f")], json!({"src": "{root}/l"}), Ok(b"x".to_vec())),
-            ("missing", vec![], json!({"src": "{root}/f"}), Err("file not found: {root}/f")),
-            ("directory", vec![Entry::Dir("d", 0o755)], json!({"src": "{root}/d"}), Err("source is a directory and must be a file: {root}/d")),
+            ("missing", vec![], json!({"src": "{root}/f"}), Err("File not found: {root}/f")),
+            ("directory", vec![Entry::Dir("d", 0o755)], json!({"src": "{root}/d"}), Err("Source is a directory and must be a file: {root}/d")),
             ("no src", vec![], json!({}), Err("missing required arguments: src")),
             ("unknown arg", vec![], json!({"src": "x", "dest": "y"}), Err("Unsupported parameters for (slurp) module: dest.")),
         ];
@@ -86,7 +87,7 @@ mod tests {
         std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
         let args = rooted(&json!({"src": "{root}/f"}), root);
         let (out, _) = run_module(run, &args, &Run { as_nobody: true, ..Run::default() });
-        let msg = format!("file is not readable: {}/f", root.display());
+        let msg = format!("File is not readable: {}/f", root.display());
         assert_eq!(out.result["msg"], json!(msg), "{out:?}");
         let (out, _) = run_module(run, &args, &Run::default());
         assert!(!out.is_failed(), "root reads it: {out:?}");
