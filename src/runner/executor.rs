@@ -817,7 +817,10 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     // service and package hand their task to the host's manager module, as
     // Ansible's actions do, which takes that module's defaults too.
     let mut names = vec![action.clone()];
-    let fact = |k: &str| scope.raw(&format!("ansible_{k}")).and_then(|v| v.as_str().map(str::to_string));
+    // Facts are kept marked unsafe (never templated): read their text either way.
+    let fact = |k: &str| {
+        scope.raw(&format!("ansible_{k}")).and_then(|v| v.as_str().or_else(|| crate::playbook::templar::unsafe_text(&v)).map(str::to_string))
+    };
     match action.as_str() {
         "service" => {
             if let Some(m) = fact("service_mgr") {

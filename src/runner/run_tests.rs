@@ -977,6 +977,17 @@ fn unsafe_text_is_never_templated() {
 }
 
 #[test]
+fn module_defaults_of_the_service_manager_apply_to_service() {
+    // service hands its task to the host's manager module (ansible_service_mgr,
+    // a fact; set here), whose module_defaults apply (check mode: nothing runs).
+    let (_d, r) = local(
+        &[("site.yml", "- hosts: l1\n  gather_facts: false\n  vars: {ansible_service_mgr: systemd}\n  tasks:\n    - service:\n      check_mode: true\n      register: s\n      ignore_errors: true\n      module_defaults:\n        systemd: {name: berth-no-such-unit, enabled: true}\n    - assert: {that: [\"s.msg is not defined or 'missing required arguments' not in s.msg\"]}\n")],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+}
+
+#[test]
 fn module_defaults_fill_arguments_inner_levels_win() {
     ok_local(
         r#"
