@@ -161,15 +161,17 @@ fn load_all(ctx: &mut ModuleContext<'_>, p: &Plan) -> Result<ModuleOutcome, Conn
             .flat_map(|b| [b.join("vars").join(what), b.join(what)])
             .map(|p| p.display().to_string())
             .collect();
+        // Ansible's AnsibleFileNotFound: an empty name is "Could not find file".
+        let head = if what.is_empty() { "Could not find file".to_string() } else { format!("Could not find or access '{what}'") };
         ModuleOutcome::failed(format!(
-            "Could not find or access '{what}'\nSearched in:\n\t{} on the Ansible Controller.\n\
+            "{head}\nSearched in:\n\t{} on the Ansible Controller.\n\
              If you are using a module and expect the file to exist on the remote, see the remote_src option",
             searched.join("\n\t")
         ))
     };
     let mut files = Vec::new();
     if let Some(f) = &p.file {
-        let Some(path) = ctx.find_file("vars", f) else {
+        let Some(path) = ctx.find_file("vars", f).filter(|p| !f.is_empty() && p.is_file()) else {
             return Ok(not_found(f, ctx));
         };
         if !has_extension(&path, &p.extensions) && path.extension().is_some() {
@@ -317,6 +319,13 @@ mod tests {
                 // "" in extensions takes files without one, as Python's splitext sees them.
                 json!({"dir": "bare", "extensions": ["", "yml"], "ignore_unknown_extensions": true}),
                 json!({"changed": false, "ansible_facts": {"bare": 1}, "ansible_included_var_files": [p("vars/bare/no_extension")]}),
+            ),
+            (
+                // An empty name (a lookup that found nothing): Ansible's "Could not find file".
+                json!({"file": ""}),
+                json!({"changed": false, "failed": true,
+                       "msg": format!("Could not find file\nSearched in:\n\t{base}/vars/\n\t{base}/ on the Ansible Controller.\nIf you are using a module and expect the file to exist on the remote, see the remote_src option", base = base.display()),
+                       "message": format!("Could not find file\nSearched in:\n\t{base}/vars/\n\t{base}/ on the Ansible Controller.\nIf you are using a module and expect the file to exist on the remote, see the remote_src option", base = base.display())}),
             ),
             (
                 json!({"dir": "nowhere"}),
