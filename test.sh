@@ -70,4 +70,9 @@ if [ ${#e2e[@]} -gt 0 ]; then
   "$berth" testbed up 3 --inventory target/testbed-inventory.yml
   export BERTH_TESTBED_INVENTORY=$PWD/target/testbed-inventory.yml
   cargo test --quiet "${e2e[@]}" -- --test-threads=1
+  # ansible-core's own integration targets on a fleet host (conformance/),
+  # each on a freshly booted host, last. ansible-playbook's verdicts come
+  # from the committed table (conformance/run.sh without CONF_REFERENCE
+  # runs them again). Fails below the committed floor (conformance/floor).
+  CONF_REFERENCE=committed conformance/run.sh target/testbed-inventory.yml
 fi
