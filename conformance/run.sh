@@ -92,7 +92,6 @@ fresh_host() {
 # One target with one tool: pass/fail and the first failing line.
 run_target() {
   local tool=$1 t=$2 dir="$targets_dir/$2" inv="$remote_inv" out="$logs/$2.$1.log"
-  fresh_host
   grep -q '^context/controller' "$dir/aliases" 2>/dev/null && inv="$local_inv"
   # Where ansible-test puts the inventory runme.sh scripts name (../../inventory).
   cp "$inv" "$targets_dir/../inventory"
@@ -162,13 +161,19 @@ for t in "$@"; do
       "fails here: "*) a="1|${ref#fails here: }" ;;
     esac
   fi
-  [ -n "$a" ] || a=$(run_target ansible "$t")
+  # fresh_host runs here, not in the $(...) below, so a host that does not
+  # come back stops the whole run.
+  if [ -z "$a" ]; then
+    fresh_host
+    a=$(run_target ansible "$t")
+  fi
   if [ "${a%%|*}" != 0 ]; then
     echo "| $t | fails here: ${a#*|} | (not counted) | |" >> "$rows"
     echo "conformance: $t: ansible-playbook fails here, not counted" >&2
     continue
   fi
   counted=$((counted + 1))
+  fresh_host
   r=$(run_target berth "$t")
   if [ "${r%%|*}" = 0 ]; then
     pass=$((pass + 1))
