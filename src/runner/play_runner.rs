@@ -718,10 +718,15 @@ fn run_include(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<Host
             },
         };
         let loop_var = task.loop_control.get("loop_var").and_then(Value::as_str).unwrap_or("item").to_string();
-        for item in items {
+        let index_var = task.loop_control.get("index_var").and_then(Value::as_str).map(str::to_string);
+        for (index, item) in items.into_iter().enumerate() {
             let mut include_vars = Map::new();
             if let Some(it) = &item {
                 include_vars.insert(loop_var.clone(), it.clone());
+                // The included tasks see loop_control's index_var too.
+                if let Some(iv) = &index_var {
+                    include_vars.insert(iv.clone(), Value::from(index));
+                }
             }
             let item_scope = batch.play.scope(run, h, task, kw, extra, Some(Layer::Static(Arc::new(include_vars.clone()))));
             let ictx = minijinja::Value::from_dyn_object(item_scope);

@@ -288,6 +288,7 @@ fn includes_imports_and_roles() {
       vars: {who: dyn}
     - include_tasks: loop.yml
       loop: [1, 2]
+      loop_control: {index_var: idx}
     - include_role: {name: web, tasks_from: extra}
     - import_role: {name: web, tasks_from: extra}
     - include_vars: vars/more.yml
@@ -305,7 +306,7 @@ fn includes_imports_and_roles() {
             ),
             ("static.yml", "- set_fact: {static_done: true}\n"),
             ("dyn.yml", "- set_fact: {dyn_done: '{{ who }}'}\n"),
-            ("loop.yml", "- set_fact: {looped: '{{ item }}'}\n"),
+            ("loop.yml", "- set_fact: {looped: '{{ item }}'}\n- assert: {that: [idx == item - 1]}\n"),
             ("vars/more.yml", "more: 'yes'\n"),
             ("roles/web/tasks/main.yml", "- set_fact: {web_port: '{{ port }}'}\n- debug: msg={{ role_name }}\n"),
             ("roles/web/tasks/extra.yml", "- set_fact: {extra_done: true}\n"),
