@@ -130,12 +130,6 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let recurse = a.bool("recurse", false)?;
     let force = a.bool("force", false)?;
     let follow = a.bool("follow", true)?;
-    if recurse && explicit_state.as_deref().is_some_and(|s| s != "directory") {
-        return Err("recurse option requires state to be 'directory'".into());
-    }
-    if src.is_some() && explicit_state.as_deref().is_some_and(|s| s != "link" && s != "hard") {
-        return Err("src option requires state to be 'link' or 'hard'".into());
-    }
     let src_abs = src.as_ref().map(|s| {
         if s.starts_with('/') {
             s.clone()
@@ -176,8 +170,8 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         None if recurse => "directory".to_string(),
         None => "file".to_string(),
     };
-    // As ansible-core 2.19: `src` without `state` takes the path's own state,
-    // which must be link or hard.
+    // As ansible-core 2.19, checked on the state in force (given, or the
+    // path's own): `src` needs link or hard, `recurse` directory.
     if src.is_some() && !matches!(state.as_str(), "link" | "hard") {
         return Err("src option requires state to be 'link' or 'hard'".into());
     }

@@ -813,37 +813,7 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     let err_at = |msg: String| fail_single(format!("{msg}\n\nThe error appears to be in '{}': line {}", task.file.display(), task.line));
     // Arguments. `assert`'s `that` and `debug`'s `var` are expressions, not templates.
     // `module_defaults` for this module come first, the task's own over them.
-    let mut raw_map = Map::new();
-    // service and package hand their task to the host's manager module, as
-    // Ansible's actions do, which takes that module's defaults too.
-    let mut names = vec![action.clone()];
-    // Facts are kept marked unsafe (never templated): read their text either way.
-    let fact = |k: &str| {
-        scope.raw(&format!("ansible_{k}")).and_then(|v| v.as_str().or_else(|| crate::playbook::templar::unsafe_text(&v)).map(str::to_string))
-    };
-    match action.as_str() {
-        "service" => {
-            if let Some(m) = fact("service_mgr") {
-                if m == "systemd" {
-                    names.push("systemd_service".into());
-                }
-                names.push(m);
-            }
-        }
-        "package" => names.extend(fact("pkg_mgr")),
-        "systemd" => names.push("systemd_service".into()),
-        "systemd_service" => names.push("systemd".into()),
-        _ => {}
-    }
-    for md in &kw.module_defaults {
-        for (name, defaults) in md {
-            if names.iter().any(|n| n == modules::short_name(name)) && !name.starts_with("group/") {
-                if let Value::Object(d) = defaults {
-                    raw_map.extend(d.clone());
-                }
-            }
-        }
-    }
+    let mut raw_map = if kw.module_defaults.is_empty() { Map::new() } else { module_defaults_for(&action, kw, scope) };
     raw_map.extend(task.args.clone());
     let raw_args = Value::Object(raw_map);
     let marked = |k: &str| task.args.get(k).is_some_and(|v| crate::playbook::templar::unsafe_text(v).is_some() || v.as_array().is_some_and(|a| a.iter().any(|x| crate::playbook::templar::unsafe_text(x).is_some())));
@@ -1021,6 +991,42 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
         }
         Ok(Single { result, diffs: outcome.diffs, unreachable: false })
     }))
+}
+
+/// The `module_defaults` that apply to `action` (outer levels first). service
+/// and package hand their task to the host's manager module, as Ansible's
+/// actions do, which takes that module's defaults too.
+fn module_defaults_for(action: &str, kw: &Keywords, scope: &Scope) -> Map<String, Value> {
+    let mut raw_map = Map::new();
+    let mut names = vec![action.to_string()];
+    // Facts are kept marked unsafe (never templated): read their text either way.
+    let fact = |k: &str| {
+        scope.raw(&format!("ansible_{k}")).and_then(|v| v.as_str().or_else(|| crate::playbook::templar::unsafe_text(&v)).map(str::to_string))
+    };
+    match action {
+        "service" => {
+            if let Some(m) = fact("service_mgr") {
+                if m == "systemd" {
+                    names.push("systemd_service".into());
+                }
+                names.push(m);
+            }
+        }
+        "package" => names.extend(fact("pkg_mgr")),
+        "systemd" => names.push("systemd_service".into()),
+        "systemd_service" => names.push("systemd".into()),
+        _ => {}
+    }
+    for md in &kw.module_defaults {
+        for (name, defaults) in md {
+            if names.iter().any(|n| n == modules::short_name(name)) && !name.starts_with("group/") {
+                if let Value::Object(d) = defaults {
+                    raw_map.extend(d.clone());
+                }
+            }
+        }
+    }
+    raw_map
 }
 
 /// Facts a module returned, merged into the host's as Ansible does: under
