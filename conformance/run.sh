@@ -15,6 +15,8 @@
 #   BERTH        the berth binary (default target/debug/berth)
 #   CONF_CACHE   where the sdist is unpacked (default target/conformance)
 #   CONF_TIMEOUT seconds per target and tool (default 300)
+#   CONF_RESULTS the results file written (default conformance/results.md;
+#                the committed reference verdicts are always read from there)
 #   CONF_REFERENCE run (default): run ansible-playbook on each target;
 #                committed: take its verdict from the committed results.md
 #                when that table is for the same ansible-core (CI does)
@@ -187,7 +189,7 @@ done
   echo
   echo "$pass/$counted targets pass"
 } >> "$rows"
-cp "$rows" "$results"
+cp "$rows" "${CONF_RESULTS:-$results}"
 echo "$pass/$counted targets pass"
 floor=$(cat "$here/floor" 2>/dev/null || echo 0)
 if [ "$pass" -lt "$floor" ]; then
