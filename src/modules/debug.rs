@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use crate::connection::ConnError;
 use crate::modules::args::Args;
 use crate::modules::{ModuleContext, ModuleOutcome};
+use crate::playbook::templar::OMIT;
 
 pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
     let a = Args::new("debug", args);
@@ -29,26 +30,40 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             .with("skipped", true)
             .with("skipped_reason", "Verbosity threshold not met."));
     }
-    let mut out = ModuleOutcome::ok().with("_ansible_verbose_always", true);
+    let mut out = ModuleOutcome::ok().with("failed", false).with("_ansible_verbose_always", true);
     match a.get("var") {
-        Some(var) => {
-            let name = match var {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            let value = match var {
-                // Like ansible-core 2.19: an error marker in place of the value.
-                Value::String(s) => ctx.templar.eval(s, ctx.vars).unwrap_or_else(|e| {
-                    let why = if e.message.contains("undefined") {
-                        format!("'{}' is undefined", s.trim())
-                    } else {
-                        e.message
-                    };
+        Some(Value::String(expr)) => {
+            let value = match ctx.templar.eval(expr, ctx.vars) {
+                Ok(Value::String(s)) if s == OMIT => {
+                    out = out.with(
+                        "warnings",
+                        vec!["The result of the `var` expression could not be omitted; a placeholder was used instead."],
+                    );
+                    Value::String("<<Omit>>".into())
+                }
+                Ok(v) => v,
+                // Like ansible-core 2.19: an undefined value is a marker and a warning.
+                Err(e) if e.undefined.is_some() => {
+                    let why = format!("'{}' is undefined", e.undefined.as_deref().unwrap_or(expr.trim()));
+                    out = out.with("warnings", vec![format!("Encountered 1 template error.\nerror 1 - {why}")]);
                     Value::String(format!("<< error 1 - {why} >>"))
-                }),
-                other => other.clone(),
+                }
+                Err(e) => {
+                    return Ok(ModuleOutcome::failed(format!(
+                        "Task failed: Error while resolving `var` expression: Error rendering expression: {}",
+                        e.message
+                    ))
+                    .with("exception", e.message))
+                }
             };
-            out.result.insert(name, value);
+            out.result.insert(expr.clone(), value);
+        }
+        Some(other) => {
+            return Ok(ModuleOutcome::failed(format!(
+                "argument 'var' is of type {} and we were unable to convert to _check_type_str_no_conversion: '{}' is not a string and conversion is not allowed",
+                crate::modules::args::type_name(other),
+                crate::playbook::filters::py_repr(&minijinja::Value::from_serialize(other))
+            )));
         }
         None => {
             let msg = a.get("msg").cloned().unwrap_or_else(|| Value::String("Hello world!".into()));
@@ -68,20 +83,21 @@ mod tests {
     fn fixture_table() {
         let mut h = NetHarness::new(json!({"app": {"port": 8080}, "names": ["a", "b"], "ansible_verbosity": 1}));
         let cases: Vec<(Value, Value)> = vec![
-            (json!({}), json!({"changed": false, "_ansible_verbose_always": true, "msg": "Hello world!"})),
-            (json!({"msg": "hi"}), json!({"changed": false, "_ansible_verbose_always": true, "msg": "hi"})),
-            (json!({"msg": [1, 2]}), json!({"changed": false, "_ansible_verbose_always": true, "msg": [1, 2]})),
+            (json!({}), json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "msg": "Hello world!"})),
+            (json!({"msg": "hi"}), json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "msg": "hi"})),
+            (json!({"msg": [1, 2]}), json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "msg": [1, 2]})),
             (
                 json!({"var": "app.port"}),
-                json!({"changed": false, "_ansible_verbose_always": true, "app.port": 8080}),
+                json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "app.port": 8080}),
             ),
             (
                 json!({"var": "names | length"}),
-                json!({"changed": false, "_ansible_verbose_always": true, "names | length": 2}),
+                json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "names | length": 2}),
             ),
             (
                 json!({"var": "nope"}),
-                json!({"changed": false, "_ansible_verbose_always": true, "nope": "<< error 1 - 'nope' is undefined >>"}),
+                json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "nope": "<< error 1 - 'nope' is undefined >>",
+                       "warnings": ["Encountered 1 template error.\nerror 1 - 'nope' is undefined"]}),
             ),
             (
                 json!({"msg": "x", "verbosity": 2}),
@@ -89,7 +105,21 @@ mod tests {
             ),
             (
                 json!({"msg": "x", "verbosity": 1}),
-                json!({"changed": false, "_ansible_verbose_always": true, "msg": "x"}),
+                json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "msg": "x"}),
+            ),
+            (
+                json!({"var": "omit"}),
+                json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "omit": "<<Omit>>",
+                       "warnings": ["The result of the `var` expression could not be omitted; a placeholder was used instead."]}),
+            ),
+            (
+                json!({"var": "5 / 0"}),
+                json!({"changed": false, "failed": true, "exception": "division by zero",
+                       "msg": "Task failed: Error while resolving `var` expression: Error rendering expression: division by zero"}),
+            ),
+            (
+                json!({"var": {"a": null}}),
+                json!({"changed": false, "failed": true, "msg": "argument 'var' is of type dict and we were unable to convert to _check_type_str_no_conversion: '{'a': None}' is not a string and conversion is not allowed"}),
             ),
             (
                 json!({"msg": "x", "var": "y"}),

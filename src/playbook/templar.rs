@@ -344,6 +344,10 @@ impl Templar {
             if contains_undefined(&value) {
                 return Err(locate_undefined(expr, None, ctx));
             }
+            // minijinja divides in floats (5 / 0 is inf); Python raises.
+            if value.kind() == ValueKind::Number && f64::try_from(value.clone()).is_ok_and(|f| !f.is_finite()) && expr.contains('/') {
+                return Err(TemplateError::new("division by zero"));
+            }
             to_json(&value)
         })
     }

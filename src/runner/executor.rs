@@ -243,7 +243,8 @@ pub(crate) fn run(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, cal
         Some(loop_value) => run_loop(run, play, host, call, &scope, &ctx, loop_value),
     };
     if let Some(reg) = &task.register {
-        let mut value = Value::Object(out.report.result.clone());
+        // Internal flags (`_ansible_verbose_always`) are for the display only.
+        let mut value = Value::Object(out.report.result.iter().filter(|(k, _)| !k.starts_with("_ansible_")).map(|(k, v)| (k.clone(), v.clone())).collect());
         if out.unreachable {
             if let Value::Object(m) = &mut value {
                 m.insert("unreachable".into(), Value::Bool(true));
@@ -783,6 +784,37 @@ fn run_single(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &
     }
 }
 
+/// `name`, `name.attr`, `name[0]`: a plain variable reference.
+fn is_variable_path(expr: &str) -> bool {
+    let mut rest = expr.trim();
+    let ident = |s: &str| -> usize { s.char_indices().take_while(|(i, c)| c.is_ascii_alphabetic() || *c == '_' || (*i > 0 && c.is_ascii_digit())).count() };
+    let n = ident(rest);
+    if n == 0 {
+        return false;
+    }
+    rest = &rest[n..];
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let n = ident(r);
+            if n == 0 {
+                return false;
+            }
+            rest = &r[n..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let Some(end) = r.find(']') else { return false };
+            let inner = &r[..end];
+            let quoted = inner.len() >= 2 && (inner.starts_with('\'') && inner.ends_with('\'') || inner.starts_with('"') && inner.ends_with('"'));
+            if !(quoted || (!inner.is_empty() && inner.chars().all(|c| c.is_ascii_digit()))) {
+                return false;
+            }
+            rest = &r[end + 1..];
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
 fn cond_text(conds: &[Value]) -> String {
     conds.iter().map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string())).collect::<Vec<_>>().join(" and ")
 }
@@ -822,21 +854,51 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
         "assert" if marked("that") => return err_at("Conditional is marked as unsafe, and cannot be evaluated.".into()),
         _ => {}
     }
-    let args = match templar.render_value(&raw_args, &ctx) {
-        Ok(v) => strip_omit(v),
-        Err(e) if e.undefined.is_some() => {
-            return err_at(format!("The task includes an option with an undefined variable. The error was: {}", e.message));
-        }
-        Err(e) => return err_at(format!("Error while templating the task's arguments: {}", e.message)),
+    // Like ansible-core 2.19: a failure names the module and the argument.
+    let fqcn = if task.action.contains('.') { task.action.clone() } else { format!("ansible.builtin.{}", task.action) };
+    let finalization = |why: String| {
+        let mut failed = err_at(format!("Task failed: Finalization of task args for '{fqcn}' failed: {why}"));
+        failed.result.insert("exception".into(), Value::String(why));
+        failed
     };
-    let Value::Object(mut args) = args else { return err_at("module arguments must be a mapping".into()) };
+    let Value::Object(raw_map) = raw_args else { return err_at("module arguments must be a mapping".into()) };
+    let mut args = Map::with_capacity(raw_map.len());
+    for (k, v) in &raw_map {
+        let rendered = match templar.render_value(v, &ctx) {
+            Ok(v) => strip_omit(v),
+            Err(e) if e.undefined.is_some() => return finalization(format!("Error while resolving value for '{k}': {}", e.message)),
+            Err(e) => return finalization(format!("Error while resolving value for '{k}': Error rendering template: {}", e.message)),
+        };
+        if rendered.as_str() == Some(crate::playbook::templar::OMIT) {
+            continue;
+        }
+        let key = if Templar::is_template(k) {
+            match templar.render_text(k, &ctx) {
+                Ok(key) => key,
+                Err(e) => return finalization(format!("Error while resolving the name of '{k}': {}", e.message)),
+            }
+        } else {
+            k.clone()
+        };
+        args.insert(key, rendered);
+    }
     if let Some(whole) = args.remove(crate::playbook::loader::VARIABLE_PARAMS) {
         // Arguments given as one template: its mapping, under any `args:` keys.
         let Value::Object(m) = whole else {
-            return err_at(format!("the arguments of `{}` must template to a mapping, got {}", task.action, py_repr(&whole)));
+            return finalization(format!("Task args must resolve to a 'dict' not '{}'.", crate::modules::args::type_name(&whole)));
         };
         for (k, v) in m {
             args.entry(k).or_insert(v);
+        }
+    }
+    // debug's `var` names a variable; a template there must resolve to a
+    // name the playbook wrote (`{{ item }}` over a literal list), not a
+    // string made by the template itself (ansible-core 2.19's trust rule).
+    if action == "debug" {
+        if let (Some(Value::String(raw)), Some(_)) = (raw_map.get("var"), args.get("var")) {
+            if Templar::is_template(raw) && !crate::playbook::templar::single_expression(raw).is_some_and(is_variable_path) {
+                return fail_single("Task failed: Error while resolving `var` expression: Encountered untrusted template or expression.".into());
+            }
         }
     }
     let check_mode = match kw_bool(templar, &kw.check_mode, &ctx) {
@@ -973,7 +1035,9 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
                 for (k, v) in facts {
                     vars.insert(k.clone(), v.clone());
                 }
-            } else {
+            } else if action != "debug" {
+                // debug's result is keyed by the variable it shows (`var:
+                // ansible_facts`), not facts to keep.
                 merge_facts(&host.data, facts);
             }
         }

@@ -947,7 +947,7 @@ fn arguments_given_as_one_template() {
     );
     let (_d, r) = local(&[("site.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - assert: \"{{ 'text' }}\"\n")], RunOptions::default());
     assert_eq!(r.code, 2, "{}", r.dump());
-    assert!(r.dump().contains("the arguments of `assert` must template to a mapping, got text"), "{}", r.dump());
+    assert!(r.dump().contains("Finalization of task args for 'ansible.builtin.assert' failed: Task args must resolve to a 'dict' not 'str'."), "{}", r.dump());
 }
 
 #[test]
@@ -1078,6 +1078,46 @@ fn with_nested_together_and_subelements_loops() {
           - pairs == ['1x', '1y', '2x', '2y']
           - zipped == [[1, 'a'], [2, none]]
           - keys == ['a:k1', 'a:k2', 'b:k3']
+"#,
+    );
+}
+
+#[test]
+fn debug_and_argument_failures_as_ansible_2_19_reports_them() {
+    ok_local(
+        r#"
+- hosts: l1
+  gather_facts: false
+  vars:
+    k1: v1
+  tasks:
+    - debug: {msg: "{{ 5 / 0 }}"}
+      register: div
+      ignore_errors: true
+    - debug: {msg: "a {{ nope }} b"}
+      register: undef
+      ignore_errors: true
+    - debug: {var: '{{ "k1" }}'}
+      register: made
+      ignore_errors: true
+    - debug: {var: '{{ item }}'}
+      loop: [k1]
+      register: indirect
+    - set_fact:
+        ansible_facts: {nonfact: 1}
+    - debug: {var: ansible_facts}
+      register: shown
+    - assert:
+        that:
+          - div is failed
+          - "'division by zero' in div.msg"
+          - div.exception is defined
+          - undef.msg is search("Finalization of task args for 'ansible.builtin.debug' failed. Error while resolving value for 'msg'. 'nope' is undefined")
+          - made is failed and made.msg is contains 'untrusted template or expression'
+          - indirect.results[0].k1 == 'v1'
+          - shown._ansible_verbose_always is undefined
+          - shown.failed == false
+          - nonfact is not defined
 "#,
     );
 }

@@ -112,8 +112,10 @@ fn write_py_json(v: &Value, out: &mut String) {
 fn shown(result: &Map<String, Value>) -> Value {
     let mut m = Map::new();
     for (k, v) in result {
-        // `diff` is shown as a diff (with --diff), not in the result, as Ansible's callback does.
-        if k.starts_with("_ansible") || k == "invocation" || k == "_berth" || k == "diff" {
+        // `diff` is shown as a diff (with --diff), not in the result, as
+        // Ansible's callback does; warnings as [WARNING] lines; an
+        // exception's detail only at -vvv (Ansible's traceback).
+        if k.starts_with("_ansible") || matches!(k.as_str(), "invocation" | "_berth" | "diff" | "warnings" | "deprecations" | "exception") {
             continue;
         }
         m.insert(k.clone(), v.clone());
@@ -237,8 +239,15 @@ impl HumanSink {
                 if self.verbose > 0 || is_debug {
                     let mut r = shown(result);
                     if is_debug {
+                        // As Ansible's default callback cleans debug results.
                         if let Value::Object(m) = &mut r {
-                            m.remove("changed");
+                            if m.contains_key("msg") {
+                                m.retain(|k, _| matches!(k.as_str(), "msg" | "exception" | "warnings" | "deprecations") || k.starts_with('_'));
+                            } else {
+                                for k in ["changed", "failed", "skipped", "invocation", "skip_reason"] {
+                                    m.remove(k);
+                                }
+                            }
                         }
                     }
                     if item.is_some() {
