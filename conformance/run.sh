@@ -124,11 +124,15 @@ EOF
   local why=""
   if [ $rc -ne 0 ]; then
     # The first failure that was not ignored (a failure followed by
-    # "...ignoring" is one the target expects).
-    why=$(awk '/fatal:|FAILED!|ERROR|error\[|UNREACHABLE/ { if (held != "") { print held; exit } held = $0; next }
-               /^\.\.\.ignoring/ { held = ""; next }
+    # "...ignoring" is one the target expects). ansible-core 2.19 shows an
+    # "[ERROR]: Task failed: ..." block before the failure line, reported
+    # only when no failure line follows; a loop's failed items share one.
+    why=$(awk '/^\[ERROR\]: / { if (held != "") { print held; exit } pending = $0; next }
+               /^failed: / { if (held == "") { held = $0; pending = "" } next }
+               /fatal:|FAILED!|ERROR!|error\[|UNREACHABLE/ { if (held != "") { print held; exit } held = $0; pending = ""; next }
+               /^\.\.\.ignoring/ { held = ""; pending = ""; next }
                held != "" { print held; exit }
-               END { if (held != "") print held }' "$out" | head -1 | cut -c1-200 | tr '|' '/')
+               END { if (held != "") print held; else if (pending != "") print pending }' "$out" | head -1 | cut -c1-200 | tr '|' '/')
     [ -n "$why" ] || why="exit $rc: $(tail -1 "$out" | cut -c1-160 | tr '|' '/')"
   fi
   echo "$rc|$why"

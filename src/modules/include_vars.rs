@@ -45,9 +45,9 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     if file.is_some() && (dir.is_some() || dir_only.iter().any(|k| a.get(k).is_some())) {
         return Err("You are mixing file only and dir only arguments, these are incompatible".into());
     }
-    if file.is_none() && dir.is_none() {
-        return Err("No file or dir was given to include_vars; set 'file' or 'dir'".into());
-    }
+    // No name at all (a `file:` that templated to None) is looked up as an
+    // empty name, which Ansible reports as "Could not find file".
+    let file = if file.is_none() && dir.is_none() { Some(String::new()) } else { file };
     let name = a.str("name")?;
     if let Some(n) = &name {
         if !is_valid_var_name(n) {
@@ -222,7 +222,6 @@ fn load_all(ctx: &mut ModuleContext<'_>, p: &Plan) -> Result<ModuleOutcome, Conn
     let mut vars = Map::new();
     for path in &files {
         match load(path) {
-            Ok(data) if p.merge => deep_merge(&mut vars, data),
             Ok(data) => vars.extend(data),
             Err(e) => return Ok(ModuleOutcome::failed(e)),
         }
@@ -234,6 +233,25 @@ fn load_all(ctx: &mut ModuleContext<'_>, p: &Plan) -> Result<ModuleOutcome, Conn
             m
         }
         None => vars,
+    };
+    // hash_behaviour=merge: each mapping merges into the variable of that
+    // name the task already sees (Ansible's combine_vars with merge).
+    let facts = if p.merge {
+        facts
+            .into_iter()
+            .map(|(k, v)| {
+                let existing = ctx.vars.get_attr(&k).ok().filter(|e| !e.is_undefined()).and_then(|e| serde_json::to_value(&e).ok());
+                match (existing, v) {
+                    (Some(Value::Object(mut old)), Value::Object(new)) => {
+                        deep_merge(&mut old, new);
+                        (k, Value::Object(old))
+                    }
+                    (_, v) => (k, v),
+                }
+            })
+            .collect()
+    } else {
+        facts
     };
     let included: Vec<Value> = files.iter().map(|f| Value::String(f.display().to_string())).collect();
     Ok(ModuleOutcome::ok()
@@ -262,7 +280,8 @@ mod tests {
         std::fs::create_dir_all(base.join("vars/bare")).unwrap();
         std::fs::write(base.join("vars/bare/no_extension"), "bare: 1\n").unwrap();
         std::fs::write(base.join("vars/bare/skip.txt"), "x\n").unwrap();
-        let mut h = NetHarness::new(json!({}));
+        // `nested` already exists for the task: hash_behaviour=merge merges into it.
+        let mut h = NetHarness::new(json!({"nested": {"z": 26, "b": 0}}));
         h.search_paths = vec![base.to_path_buf()];
         let p = |rel: &str| base.join(rel).display().to_string();
         let cases = vec![
@@ -292,7 +311,8 @@ mod tests {
             ),
             (
                 json!({"dir": "env", "depth": 1, "hash_behaviour": "merge", "ignore_files": ["README.txt"]}),
-                json!({"changed": false, "ansible_facts": {"region": "us", "nested": {"a": 1, "b": 3}},
+                // Files replace each other's mappings; the result merges into the existing variable.
+                json!({"changed": false, "ansible_facts": {"region": "us", "nested": {"z": 26, "b": 3}},
                        "ansible_included_var_files": [p("vars/env/10-base.yml"), p("vars/env/20-prod.json")]}),
             ),
             (

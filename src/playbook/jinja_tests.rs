@@ -11,6 +11,14 @@ use regex::Regex;
 use crate::playbook::filters::{ansible_bool, fail, py_str};
 
 pub(crate) fn register(env: &mut Environment<'static>) {
+    // ansible-core's own test of trust: text read from playbooks and vars
+    // files is TrustedAsTemplate; module results and `!unsafe` are not.
+    env.add_test("ansible._protomatter.tagged_with", |v: Value, tag: String| -> Result<bool, Error> {
+        Ok(match tag.as_str() {
+            "TrustedAsTemplate" => v.kind() == minijinja::value::ValueKind::String && !v.is_safe(),
+            _ => false,
+        })
+    });
     env.add_test("truthy", |v: Value, kwargs: Kwargs| -> Result<bool, Error> {
         let convert: bool = kwargs.get::<Option<bool>>("convert_bool")?.unwrap_or(false);
         kwargs.assert_all_used()?;

@@ -13,6 +13,9 @@
 
 use std::borrow::Cow;
 
+/// The builtin collection's prefix, dropped from filter and test names.
+const BUILTIN: &str = "ansible.builtin.";
+
 /// What a piece of Jinja source is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Source {
@@ -30,7 +33,7 @@ pub(crate) enum Source {
 /// The source with every string literal rewritten for minijinja; borrowed
 /// when it has no backslash at all.
 pub(crate) fn prepare(s: &str, source: Source) -> Cow<'_, str> {
-    if !s.contains('\\') {
+    if !s.contains('\\') && !s.contains(BUILTIN) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -114,6 +117,15 @@ fn code(s: &str, verbatim: bool, close: Option<&str>, out: &mut String) -> usize
             }
         }
         if c != '\'' && c != '"' {
+            // `x | ansible.builtin.to_json`, `x is ansible.builtin.match(..)`:
+            // the builtin collection's filters and tests by their short names.
+            let at_word = i == 0 || !s[..i].ends_with(|p: char| p.is_alphanumeric() || p == '_' || p == '.');
+            if c == 'a' && at_word && s[i..].starts_with(BUILTIN) {
+                for _ in 1..BUILTIN.len() {
+                    chars.next();
+                }
+                continue;
+            }
             out.push(c);
             continue;
         }
@@ -269,6 +281,10 @@ mod tests {
             (r"a\b {{ 'x' }}", Source::Argument, r"a\b {{ 'x' }}"),
             (r"'a\tb' | length == 3", Source::Conditional, r"'a\tb' | length == 3"),
             (r"'a1' is match('a\d')", Source::Conditional, r"'a1' is match('a\\d')"),
+            // The builtin collection's names are the short ones; text and literals keep them.
+            ("{{ x | ansible.builtin.to_json }} ansible.builtin.x", Source::Argument, "{{ x | to_json }} ansible.builtin.x"),
+            ("x is ansible.builtin.match('ansible.builtin.y')", Source::Conditional, "x is match('ansible.builtin.y')"),
+            ("my.ansible.builtin.z", Source::Expression, "my.ansible.builtin.z"),
             (r"'a\1' ~ '\x41\101\u0042'", Source::Conditional, "'a\\u0001' ~ 'AAB'"),
             (r#"'it\'s' ~ "q\"" "#, Source::Conditional, r#"'it\'s' ~ "q\"" "#),
             (r"x | regex_replace('(a)', '\1')", Source::Expression, r"x | regex_replace('(a)', '\\1')"),

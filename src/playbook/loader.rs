@@ -44,6 +44,10 @@ pub(crate) struct Loader {
     /// While a play loads: the variables its static imports may be templated
     /// with (the import_playbook entries' vars, then the play's own).
     static_vars: Mutex<Vec<Map<String, Value>>>,
+    /// While a play's `roles:` load: the roles (folder and parameters)
+    /// already in the play. A role there runs once, unless its meta says
+    /// `allow_duplicates: true` or it is given other parameters.
+    play_roles: Mutex<Option<Vec<(PathBuf, Map<String, Value>)>>>,
     cache: Mutex<HashMap<PathBuf, Arc<Node>>>,
 }
 
@@ -56,7 +60,7 @@ fn err(code: &'static str, file: &Path, line: usize, msg: impl Into<String>, hin
 
 impl Loader {
     pub(crate) fn new(playbook_dir: &Path) -> Loader {
-        Loader { playbook_dir: playbook_dir.to_path_buf(), roles_path: Vec::new(), extra_vars: Map::new(), static_vars: Mutex::new(Vec::new()), cache: Mutex::new(HashMap::new()) }
+        Loader { playbook_dir: playbook_dir.to_path_buf(), roles_path: Vec::new(), extra_vars: Map::new(), static_vars: Mutex::new(Vec::new()), play_roles: Mutex::new(None), cache: Mutex::new(HashMap::new()) }
     }
 
     fn read(&self, path: &Path) -> Result<Arc<Node>> {
@@ -232,8 +236,10 @@ impl Loader {
         let mut role_tasks = Vec::new();
         if let Some(r) = node.get("roles") {
             let list = r.as_seq().ok_or_else(|| err("B0726", file, r.pos(), "`roles` must be a list", "write `roles: [name]` or a list of `- role: name`"))?;
-            for entry in list {
-                let content = self.load_role_ref(entry, file, None)?;
+            *self.play_roles.lock().expect("play roles") = Some(Vec::new());
+            let loaded: Result<Vec<(&Node, RoleContent)>> = list.iter().map(|entry| Ok((entry, self.load_role_ref(entry, file, None)?))).collect();
+            *self.play_roles.lock().expect("play roles") = None;
+            for (entry, content) in loaded? {
                 // A play's roles export their vars to the whole play, dependencies first (Ansible's public roles).
                 roles.extend(content.deps.iter().cloned());
                 roles.push(content.role.clone());
@@ -366,7 +372,7 @@ impl Loader {
         })?;
         if node.get("block").is_some() {
             for (k, v) in map {
-                if !TASK_KEYWORDS.contains(&k.as_str()) || matches!(k.as_str(), "loop" | "register" | "notify" | "async" | "poll") {
+                if !TASK_KEYWORDS.contains(&k.as_str()) || matches!(k.as_str(), "loop" | "register" | "async" | "poll") {
                     return Err(err("B0732", file, v.pos(), format!("`{k}` is not valid on a block"), "blocks take block/rescue/always and task keywords such as when, become, tags, vars"));
                 }
             }
@@ -377,10 +383,22 @@ impl Loader {
                     Some(n) => self.parse_items(n, file, role, handlers, roles),
                 }
             };
+            let (mut block, mut rescue, mut always) = (part("block")?, part("rescue")?, part("always")?);
+            // `notify` on a block: every task in it that names none notifies these.
+            let notify: Vec<String> = match node.get("notify").map(Node::to_value) {
+                Some(Value::String(s)) => vec![s],
+                Some(Value::Array(a)) => a.into_iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect(),
+                _ => Vec::new(),
+            };
+            if !notify.is_empty() {
+                for items in [&mut block, &mut rescue, &mut always] {
+                    inherit_notify(items, &notify);
+                }
+            }
             return Ok(Item::Block(Block {
-                block: part("block")?,
-                rescue: part("rescue")?,
-                always: part("always")?,
+                block,
+                rescue,
+                always,
                 keywords,
                 file: file.clone(),
                 line: node.line,
@@ -644,6 +662,20 @@ impl Loader {
             }
             Ok(Map::new())
         };
+        let meta = path.join("meta").join("main.yml");
+        let meta_node = if meta.is_file() { Some(self.read(&meta)?) } else { None };
+        let allow_duplicates = meta_node.as_ref().and_then(|m| m.get("allow_duplicates")).is_some_and(|n| crate::modules::args::to_bool(&n.to_value()).unwrap_or(false));
+        let duplicate = match self.play_roles.lock().expect("play roles").as_mut() {
+            Some(seen) if !allow_duplicates => {
+                let key = (path.clone(), params.clone());
+                let dup = seen.contains(&key);
+                if !dup {
+                    seen.push(key);
+                }
+                dup
+            }
+            _ => false,
+        };
         let role = Arc::new(Role {
             name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| name.to_string()),
             defaults: read_vars("defaults")?,
@@ -651,14 +683,16 @@ impl Loader {
             params,
             path: path.clone(),
         });
+        if duplicate {
+            // Already in this play with these parameters: it does not run again.
+            return Ok(RoleContent { role, tasks: Vec::new(), handlers: Vec::new(), deps: Vec::new() });
+        }
         let mut tasks = Vec::new();
         let mut handlers = Vec::new();
         let mut roles_seen = Vec::new();
         let mut dep_roles = Vec::new();
         // meta dependencies
-        let meta = path.join("meta").join("main.yml");
-        if meta.is_file() {
-            let m = self.read(&meta)?;
+        if let Some(m) = meta_node {
             if let Some(deps) = m.get("dependencies").and_then(Node::as_seq) {
                 let meta_file = Arc::new(meta.clone());
                 for d in deps {
@@ -714,6 +748,20 @@ impl Loader {
             handlers.extend(nested);
         }
         Ok(RoleContent { role, tasks, handlers, deps: dep_roles })
+    }
+}
+
+fn inherit_notify(items: &mut [Item], notify: &[String]) {
+    for item in items {
+        match item {
+            Item::Task(t) if t.notify.is_empty() => t.notify = notify.to_vec(),
+            Item::Task(_) => {}
+            Item::Block(b) => {
+                for part in [&mut b.block, &mut b.rescue, &mut b.always] {
+                    inherit_notify(part, notify);
+                }
+            }
+        }
     }
 }
 

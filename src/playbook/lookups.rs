@@ -420,11 +420,18 @@ fn first_found(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<
     Err(fail(format!("No file was found when using first_found (tried: {}).", candidates.join(", "))))
 }
 
+/// Ansible's dict lookup error for a term that is not a mapping.
+pub(crate) fn dict_expected(term: &serde_json::Value) -> String {
+    let shown = crate::playbook::filters::py_repr(&Value::from_serialize(term));
+    let shown = if term.is_string() { term.as_str().unwrap_or_default().to_string() } else { shown };
+    format!("the 'dict' lookup plugin expects a dictionary, got '{shown}' of type <class '{}'>)", crate::modules::args::type_name(term))
+}
+
 fn dict(terms: Vec<Value>) -> Result<Vec<Value>, Error> {
     let mut out = Vec::new();
     for term in terms {
         if term.kind() != ValueKind::Map {
-            return Err(fail(format!("with_dict expects a dict, got {}", py_str(&term))));
+            return Err(fail(dict_expected(&serde_json::to_value(&term).unwrap_or_default())));
         }
         for k in term.try_iter()? {
             let v = term.get_item(&k)?;

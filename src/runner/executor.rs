@@ -154,6 +154,7 @@ fn inner_repr(v: &Value) -> String {
 fn failed_report(host: &str, msg: String) -> ExecResult {
     let mut result = Map::new();
     result.insert("changed".into(), Value::Bool(false));
+    result.insert("failed".into(), Value::Bool(true));
     result.insert("msg".into(), Value::String(msg));
     ExecResult {
         report: HostReport {
@@ -164,7 +165,7 @@ fn failed_report(host: &str, msg: String) -> ExecResult {
             result,
             items: Vec::new(),
             diffs: Vec::new(),
-            verbose_always: false,
+            verbose_always: false, origin: None,
         },
         failed: true,
         unreachable: false,
@@ -198,8 +199,30 @@ impl Single {
     }
 }
 
+/// Modules that ansible-core carries out through an action plugin on the
+/// controller: their failures read "Action failed".
+const ACTION_PLUGINS: &[&str] = &[
+    "add_host", "assemble", "assert", "async_status", "command", "copy", "debug", "fail", "fetch", "gather_facts", "group_by",
+    "include_vars", "package", "pause", "raw", "reboot", "script", "service", "set_fact", "set_stats", "shell", "template",
+    "unarchive", "uri", "validate_argument_spec", "wait_for_connection",
+];
+
 /// Run a task on a host.
 pub(crate) fn run(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>) -> ExecResult {
+    let mut out = run_task_on_host(run, play, host, call);
+    let task = call.task;
+    // A module's own failure (`msg` from the module) reads "Module failed"
+    // for modules without an action plugin; command/shell report through theirs.
+    let short = modules::short_name(&task.action);
+    out.report.origin = Some(super::sink::Origin {
+        file: task.file.clone(),
+        line: task.line,
+        action: ACTION_PLUGINS.contains(&short) && !matches!(short, "command" | "shell" | "raw" | "script" | "service" | "package"),
+    });
+    out
+}
+
+fn run_task_on_host(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>) -> ExecResult {
     let task = call.task;
     let templar = &run.templar;
     let scope = play.scope(run, host, task, call.keywords, call.extra, None);
@@ -231,7 +254,7 @@ pub(crate) fn run(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, cal
                     result: single.result,
                     items: Vec::new(),
                     diffs: single.diffs,
-                    verbose_always: modules::short_name(&task.action) == "debug",
+                    verbose_always: modules::short_name(&task.action) == "debug", origin: None,
                 },
                 failed,
                 unreachable,
@@ -250,7 +273,10 @@ pub(crate) fn run(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, cal
                 m.insert("unreachable".into(), Value::Bool(true));
             }
         }
-        host.data.set_var(reg, mark_unsafe(&value));
+        // Module results are untrusted text (never templated again); what
+        // include_vars read from the controller's files keeps its trust.
+        let value = if modules::short_name(&task.action) == "include_vars" { value } else { mark_unsafe(&value) };
+        host.data.set_var(reg, value);
     }
     if ignore_errors && out.failed && !out.unreachable {
         out.ignored = true;
@@ -306,7 +332,7 @@ fn skipped(host: &str, cond: &str) -> ExecResult {
             result,
             items: Vec::new(),
             diffs: Vec::new(),
-            verbose_always: false,
+            verbose_always: false, origin: None,
         },
         failed: false,
         unreachable: false,
@@ -347,6 +373,16 @@ pub(crate) fn loop_items(run: &RunState, task: &Task, loop_value: &Value, ctx: &
         (Some("items" | "list"), Value::Null) => Vec::new(),
         (Some("items" | "list"), other) => vec![other],
         (Some("dict"), Value::Object(m)) => m.into_iter().map(|(k, v)| json!({"key": k, "value": v})).collect(),
+        (Some("dict"), Value::Array(terms)) => {
+            // Each term must be a mapping (Ansible's dict lookup).
+            let mut out = Vec::new();
+            for term in terms {
+                let Value::Object(m) = term else { return Err(crate::playbook::lookups::dict_expected(&term)) };
+                out.extend(m.into_iter().map(|(k, v)| json!({"key": k, "value": v})));
+            }
+            out
+        }
+        (Some("dict"), other) => return Err(crate::playbook::lookups::dict_expected(&other)),
         (Some("indexed_items"), Value::Array(a)) => a.into_iter().enumerate().map(|(i, v)| json!([i, v])).collect(),
         (Some("fileglob"), v) => {
             let pats: Vec<String> = match v {
@@ -680,7 +716,7 @@ fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Ca
             result,
             items: reports,
             diffs: Vec::new(),
-            verbose_always: modules::short_name(&task.action) == "debug",
+            verbose_always: modules::short_name(&task.action) == "debug", origin: None,
         },
         failed: any_failed,
         unreachable,
@@ -964,6 +1000,8 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
                 let mut r = Map::new();
                 r.insert("changed".into(), Value::Bool(false));
                 r.insert("ansible_facts".into(), facts.get("ansible_facts").cloned().unwrap_or(Value::Null));
+                // Facts are never dumped to the display (Ansible's setup sets this too).
+                r.insert("_ansible_verbose_override".into(), Value::Bool(true));
                 Ok(Single { result: r, diffs: Vec::new(), unreachable: false })
             }
             Ok(Err(msg)) => Ok(fail_single(msg)),
@@ -1175,6 +1213,22 @@ fn run_in_background(ctx: &mut ModuleContext<'_>, module: modules::ModuleFn, act
 }
 
 /// Run `f` with the host's connection (opened on first use), or a delegated host's.
+/// A host's session, opened when the first command needs it.
+struct LazyConnection<'a> {
+    run: &'a RunState,
+    host: &'a Arc<HostRuntime>,
+    conn: &'a mut Option<Box<dyn crate::connection::Connection>>,
+}
+
+impl crate::connection::Connection for LazyConnection<'_> {
+    fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<crate::connection::ExecOutput, ConnError> {
+        if self.conn.is_none() {
+            *self.conn = Some(self.run.open_connection(self.host)?);
+        }
+        self.conn.as_mut().expect("connection opened").exec(command, stdin)
+    }
+}
+
 fn with_conn(
     run: &RunState,
     host: &Arc<HostRuntime>,
@@ -1191,14 +1245,10 @@ fn with_conn(
         },
     };
     let mut guard = target_host.conn.lock().expect("connection lock");
-    if guard.is_none() {
-        match run.open_connection(&target_host) {
-            Ok(c) => *guard = Some(c),
-            Err(e) => return unreachable_single(e),
-        }
-    }
-    let conn = guard.as_mut().expect("connection opened").as_mut();
-    match f(conn) {
+    // Opened on the first command: controller-side actions (debug, assert,
+    // fail, set_fact) never connect, as in Ansible.
+    let mut lazy = LazyConnection { run, host: &target_host, conn: &mut guard };
+    match f(&mut lazy) {
         Ok(s) => s,
         Err(e) => {
             // The session is broken: drop it so a later task reconnects.

@@ -29,6 +29,8 @@ struct Batch<'a> {
     end_play: AtomicBool,
     /// any_errors_fatal or the failure budget: the playbook ends too.
     broken: AtomicBool,
+    /// The hosts that failure ended (`clear_host_errors` brings them back).
+    ended_by_abort: std::sync::Mutex<Vec<String>>,
 }
 
 /// Run every play; returns the exit code (0, 2 failed, 4 unreachable).
@@ -143,7 +145,13 @@ fn load_vars_files(run: &RunState, play: &Play) -> Result<Map<String, Value>, St
                 match crate::yaml::load_file(&path).map_err(|d| d.to_string())?.to_value() {
                     Value::Object(m) => vars.extend(m),
                     Value::Null => {}
-                    _ => return Err(format!("{} must hold a mapping of variables", path.display())),
+                    // A list of mappings is merged in order, as Ansible's preprocess_vars does.
+                    Value::Array(items) if items.iter().all(Value::is_object) => {
+                        for m in items.into_iter().filter_map(|i| if let Value::Object(m) = i { Some(m) } else { None }) {
+                            vars.extend(m);
+                        }
+                    }
+                    _ => return Err(format!("{} must hold a mapping of variables (or a list of mappings)", path.display())),
                 }
                 loaded = true;
                 break;
@@ -248,7 +256,7 @@ fn run_play(run: &RunState, play: &Play) -> Result<PlayEnd, i32> {
         if batch_hosts.is_empty() {
             continue;
         }
-        let batch = Batch { play: &state, play_hosts: &hosts, hosts: batch_hosts, aborted: AtomicBool::new(false), end_play: AtomicBool::new(false), broken: AtomicBool::new(false) };
+        let batch = Batch { play: &state, play_hosts: &hosts, hosts: batch_hosts, aborted: AtomicBool::new(false), end_play: AtomicBool::new(false), broken: AtomicBool::new(false), ended_by_abort: Default::default() };
         update_live_hosts(&state, &hosts, &batch.hosts);
         run_batch(run, &batch);
         // Hosts that ended their play (meta end_host) take part in the next play again.
@@ -390,7 +398,7 @@ fn run_block(run: &RunState, batch: &Batch<'_>, b: &Block, hosts: &[Arc<HostRunt
         // the play stays ended.
         let aborted_here = batch.aborted.load(Ordering::SeqCst);
         let always_hosts: Vec<Arc<HostRuntime>> = hosts.iter().filter(|h| { let s = h.status(); !s.unreachable && (!s.ended || aborted_here) }).cloned().collect();
-        let before: Vec<(bool, bool)> = always_hosts.iter().map(|h| { let s = h.status(); (s.failed, s.ended) }).collect();
+        let before: Vec<(bool, bool, u32)> = always_hosts.iter().map(|h| { let s = h.status(); (s.failed, s.ended, s.errors_cleared) }).collect();
         if aborted_here {
             batch.aborted.store(false, Ordering::SeqCst);
         }
@@ -401,13 +409,26 @@ fn run_block(run: &RunState, batch: &Batch<'_>, b: &Block, hosts: &[Arc<HostRunt
             });
         }
         run_items(run, batch, &b.always, &always_hosts, &bkw, extra, rescue_pending);
-        for (h, (failed, ended)) in always_hosts.iter().zip(before) {
+        // `meta: clear_host_errors` inside `always` clears the block's
+        // failure, and one that ended the play (any_errors_fatal) with it.
+        let mut cleared_any = false;
+        for (h, (failed, ended, cleared)) in always_hosts.iter().zip(before) {
             h.set_status(|s| {
-                s.failed |= failed;
-                s.ended |= ended;
+                let kept = s.errors_cleared == cleared;
+                cleared_any |= !kept;
+                s.failed |= failed && kept;
+                s.ended |= ended && (kept || !aborted_here);
             });
         }
-        if aborted_here {
+        if aborted_here && cleared_any {
+            batch.broken.store(false, Ordering::SeqCst);
+            batch.end_play.store(false, Ordering::SeqCst);
+            let ended = std::mem::take(&mut *batch.ended_by_abort.lock().expect("ended"));
+            for h in batch.hosts.iter().filter(|h| ended.contains(&h.data.name)) {
+                h.set_status(|s| s.ended = false);
+            }
+        }
+        if aborted_here && !cleared_any {
             batch.aborted.store(true, Ordering::SeqCst);
         }
     }
@@ -511,7 +532,7 @@ fn failed_result(host: &str, msg: String) -> ExecResult {
     result.insert("failed".into(), Value::Bool(true));
     result.insert("msg".into(), Value::String(msg));
     ExecResult {
-        report: HostReport { host: host.into(), delegated_to: None, status: Status::Failed, ignored: false, result, items: Vec::new(), diffs: Vec::new(), verbose_always: false },
+        report: HostReport { host: host.into(), delegated_to: None, status: Status::Failed, ignored: false, result, items: Vec::new(), diffs: Vec::new(), verbose_always: false , origin: None},
         failed: true,
         unreachable: false,
         changed: false,
@@ -525,8 +546,18 @@ fn check_budget(run: &RunState, batch: &Batch<'_>, kw: &Keywords, rescue_pending
     let play = &batch.play.play;
     let fatal_kw = kw.any_errors_fatal.as_ref().map(executor::truthy).unwrap_or(false);
     let failed = batch.hosts.iter().filter(|h| { let s = h.status(); s.failed || s.unreachable }).count();
-    if (play.any_errors_fatal || fatal_kw) && failed > 0 && !rescue_pending {
-        abort(run, batch);
+    if (play.any_errors_fatal || fatal_kw) && failed > 0 {
+        if rescue_pending {
+            // Inside a block with `rescue`: every host of the batch fails
+            // with the one that did, and all of them are rescued (Ansible).
+            for h in &batch.hosts {
+                if h.status().active() {
+                    h.set_status(|s| s.failed = true);
+                }
+            }
+        } else {
+            abort(run, batch);
+        }
         return;
     }
     if let Some(pct) = play.max_fail_percentage {
@@ -541,9 +572,11 @@ fn abort(run: &RunState, batch: &Batch<'_>) {
     batch.broken.store(true, Ordering::SeqCst);
     if !batch.aborted.swap(true, Ordering::SeqCst) {
         batch.end_play.store(true, Ordering::SeqCst);
+        let mut ended = batch.ended_by_abort.lock().expect("ended");
         for h in &batch.hosts {
             if h.status().active() {
                 h.set_status(|s| s.ended = true);
+                ended.push(h.data.name.clone());
             }
         }
         run.sink.message("\nNO MORE HOSTS LEFT *************************************************************");
@@ -671,7 +704,10 @@ fn run_meta(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRun
         }
         "clear_host_errors" => {
             for h in &batch.hosts {
-                h.set_status(|s| s.failed = false);
+                h.set_status(|s| {
+                    s.failed = false;
+                    s.errors_cleared += 1;
+                });
             }
         }
         "reset_connection" => {
@@ -733,7 +769,7 @@ fn run_include(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<Host
             match executor::eval_all(&run.templar, &kw.when, &ictx) {
                 Ok(None) => {}
                 Ok(Some(_)) => {
-                    let r = HostReport { host: h.data.name.clone(), delegated_to: None, status: Status::Skipped, ignored: false, result: Map::new(), items: Vec::new(), diffs: Vec::new(), verbose_always: false };
+                    let r = HostReport { host: h.data.name.clone(), delegated_to: None, status: Status::Skipped, ignored: false, result: Map::new(), items: Vec::new(), diffs: Vec::new(), verbose_always: false , origin: None};
                     run.sink.host_result(&task.display_name(), TaskKind::Task, &r);
                     run.record(&h.data.name, Outcome::Skipped);
                     continue;

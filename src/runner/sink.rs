@@ -54,6 +54,48 @@ pub(crate) struct HostReport {
     pub(crate) diffs: Vec<FileDiff>,
     /// Show the result even without -v (Ansible's `_ansible_verbose_always`, set by debug).
     pub(crate) verbose_always: bool,
+    /// Where the task is written, for the error display of a failure.
+    pub(crate) origin: Option<Origin>,
+}
+
+/// A task's place in its file, and whether an action plugin (rather than a
+/// module) carries it out in Ansible: failures read "Action failed" or
+/// "Module failed" as ansible-core 2.19 shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) file: std::sync::Arc<std::path::PathBuf>,
+    pub(crate) line: usize,
+    pub(crate) action: bool,
+}
+
+impl Origin {
+    /// `[ERROR]: Task failed: ...`, the task's file:line:column and the
+    /// lines leading to it, as ansible-core 2.19 prints before a failure.
+    pub(crate) fn error_block(&self, msg: &str) -> String {
+        let head = if msg.starts_with("Task failed:") {
+            msg.to_string()
+        } else {
+            format!("Task failed: {} failed: {msg}", if self.action { "Action" } else { "Module" })
+        };
+        let path = std::fs::canonicalize(&*self.file).unwrap_or_else(|_| self.file.to_path_buf());
+        let text = std::fs::read_to_string(&*self.file).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let Some(at) = lines.get(self.line.wrapping_sub(1)) else {
+            return format!("[ERROR]: {head}\nOrigin: {}:{}\n\n", path.display(), self.line);
+        };
+        // The column of the task's first key (`- name:` -> `name`).
+        let indent = at.len() - at.trim_start().len();
+        let rest = at.trim_start();
+        let col = 1 + indent + if rest.starts_with("- ") { 2 + (rest[2..].len() - rest[2..].trim_start().len()) } else { 0 };
+        let first = self.line.saturating_sub(2).max(1);
+        let width = self.line.to_string().len();
+        let mut out = format!("[ERROR]: {head}\nOrigin: {}:{}:{col}\n\n", path.display(), self.line);
+        for n in first..=self.line {
+            out.push_str(&format!("{n:>width$} {}\n", lines[n - 1]));
+        }
+        out.push_str(&format!("{}^ column {col}\n\n", " ".repeat(width + col)));
+        out
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,7 +278,7 @@ impl HumanSink {
         match status {
             Status::Ok | Status::Changed => {
                 let word = if status == Status::Changed { "changed" } else { "ok" };
-                if self.verbose > 0 || is_debug {
+                if (self.verbose > 0 || is_debug) && !result.contains_key("_ansible_verbose_override") {
                     let mut r = shown(result);
                     if is_debug {
                         // As Ansible's default callback cleans debug results.
@@ -267,10 +309,15 @@ impl HumanSink {
                 }
             }
             Status::Failed => {
+                // Ansible's callback shows no `failed` key on a failure.
+                let mut r = shown(result);
+                if let Value::Object(m) = &mut r {
+                    m.remove("failed");
+                }
                 let mut s = if item.is_some() {
-                    format!("failed: {label}{item_fail} => {}\n", py_json(&shown(result)))
+                    format!("failed: {label}{item_fail} => {}\n", py_json(&r))
                 } else {
-                    format!("fatal: {label}: FAILED! => {}\n", py_json(&shown(result)))
+                    format!("fatal: {label}: FAILED! => {}\n", py_json(&r))
                 };
                 if ignored {
                     s.push_str("...ignoring\n");
@@ -363,6 +410,14 @@ impl Sink for HumanSink {
             }
             text.push_str(&skipped_diff_notes(&report.result));
         }
+        if report.status == Status::Failed {
+            if let Some(origin) = &report.origin {
+                // The first failure's message: the task's, or its first failed item's.
+                let first = report.items.iter().find(|i| i.status == Status::Failed).map(|i| &i.result).unwrap_or(&report.result);
+                let msg = first.get("msg").map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string())).unwrap_or_default();
+                text.push_str(&origin.error_block(msg.split("\n\nThe error appears to be in").next().unwrap_or_default()));
+            }
+        }
         if report.items.is_empty() {
             text.push_str(&self.line(report.status, &label, None, &report.result, report.ignored, report.verbose_always));
         } else {
@@ -375,8 +430,9 @@ impl Sink for HumanSink {
                 }
                 text.push_str(&self.line(item.status, &label, Some(&item.label), &item.result, false, report.verbose_always));
             }
-            if report.status == Status::Failed {
-                text.push_str(&self.line(Status::Failed, &label, None, &report.result, report.ignored, false));
+            // Like ansible-core 2.19: the failed items, no line for the loop as a whole.
+            if report.status == Status::Failed && report.ignored {
+                text.push_str("...ignoring\n");
             }
         }
         // A module's warnings, after its result, as Ansible prints them.

@@ -34,6 +34,9 @@ pub(crate) struct HostStatus {
     pub(crate) unreachable: bool,
     /// `meta: end_host` or the play ended for this host.
     pub(crate) ended: bool,
+    /// How many times `meta: clear_host_errors` ran: a block's `always`
+    /// does not bring back a failure cleared inside it.
+    pub(crate) errors_cleared: u32,
 }
 
 impl HostStatus {
@@ -239,6 +242,11 @@ impl PlayState {
         layers.push(Layer::Static(self.role_defaults.clone()));
         layers.push(Layer::Static(self.live_hosts.read().expect("live hosts").clone()));
         layers.push(Layer::Static(self.shared.clone()));
+        // The connection's address, defined for the task even when the
+        // inventory names none (Ansible's task vars carry it; hostvars do not).
+        let mut conn = Map::new();
+        conn.insert("ansible_host".into(), Value::String(host.data.name.clone()));
+        layers.push(Layer::Static(Arc::new(conn)));
         Arc::new(Scope::new(layers, run.templar.clone(), Some(run.hostvars.clone())))
     }
 
