@@ -609,18 +609,37 @@ fn py_format_int(fmt: &str, i: i64) -> Option<String> {
     Some(out)
 }
 
+/// A `loop_control` setting, templated with the task's variables (without the loop's).
+pub(crate) fn loop_control_value(templar: &Templar, task: &Task, key: &str, ctx: &minijinja::Value) -> Option<Value> {
+    let raw = task.loop_control.get(key)?;
+    Some(templar.render_value(raw, ctx).unwrap_or_else(|_| raw.clone()))
+}
+
+pub(crate) fn loop_control_str(templar: &Templar, task: &Task, key: &str, ctx: &minijinja::Value) -> Option<String> {
+    loop_control_value(templar, task, key, ctx).and_then(|v| v.as_str().map(str::to_string))
+}
+
 fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>, _scope: &Arc<Scope>, ctx: &minijinja::Value, loop_value: &Value) -> ExecResult {
     let task = call.task;
     let templar = &run.templar;
     let name = host.data.name.clone();
     let items = match loop_items(run, task, loop_value, ctx) {
         Ok(i) => i,
-        Err(e) => return with_location(failed_report(&name, e), task),
+        Err(e) => {
+            // An undefined loop: a `when` that is false without the loop
+            // variable skips the task instead (Ansible's _loop_eval_error).
+            if e.contains("is undefined") {
+                if let Ok(Some(cond)) = eval_all(templar, &call.keywords.when, ctx) {
+                    return skipped(&name, &cond);
+                }
+            }
+            return with_location(failed_report(&name, e), task);
+        }
     };
-    let loop_var = task.loop_control.get("loop_var").and_then(Value::as_str).unwrap_or("item").to_string();
-    let index_var = task.loop_control.get("index_var").and_then(Value::as_str).map(str::to_string);
-    let extended = task.loop_control.get("extended").map(truthy).unwrap_or(false);
-    let pause = task.loop_control.get("pause").and_then(Value::as_f64).unwrap_or(0.0);
+    let loop_var = loop_control_str(templar, task, "loop_var", ctx).unwrap_or_else(|| "item".into());
+    let index_var = loop_control_str(templar, task, "index_var", ctx);
+    let extended = loop_control_value(templar, task, "extended", ctx).map(|v| truthy(&v)).unwrap_or(false);
+    let pause = loop_control_value(templar, task, "pause", ctx).and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))).unwrap_or(0.0);
     let mut reports = Vec::new();
     let mut results = Vec::new();
     let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) = (false, false, true, false);
@@ -635,34 +654,56 @@ fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Ca
             lv.insert("ansible_index_var".into(), Value::String(iv.clone()));
         }
         if extended {
-            lv.insert(
-                "ansible_loop".into(),
-                json!({
-                    "index": i + 1, "index0": i, "revindex": n - i, "revindex0": n - i - 1,
-                    "first": i == 0, "last": i + 1 == n, "length": n,
-                    "allitems": items, "previtem": if i > 0 { items[i - 1].clone() } else { Value::Null },
-                    "nextitem": items.get(i + 1).cloned().unwrap_or(Value::Null),
-                }),
-            );
+            let mut info = json!({
+                "index": i + 1, "index0": i, "revindex": n - i, "revindex0": n - i - 1,
+                "first": i == 0, "last": i + 1 == n, "length": n, "allitems": items,
+            });
+            // previtem/nextitem exist only where there is one (undefined at the ends).
+            if i > 0 {
+                info["previtem"] = items[i - 1].clone();
+            }
+            if let Some(next) = items.get(i + 1) {
+                info["nextitem"] = next.clone();
+            }
+            lv.insert("ansible_loop".into(), info);
         }
         let item_layer = Layer::Static(Arc::new(lv));
         let item_scope = play.scope(run, host, task, call.keywords, call.extra, Some(item_layer.clone()));
         let item_ctx = minijinja::Value::from_dyn_object(item_scope.clone());
-        let label = match task.loop_control.get("label") {
-            Some(l) => templar.render_value(l, &item_ctx).map(|v| py_repr(&v)).unwrap_or_else(|_| py_repr(item)),
-            None => py_repr(item),
-        };
         let mut single = match eval_all(templar, &call.keywords.when, &item_ctx) {
             Err(e) => Single { result: failed_report(&name, format!("The conditional check failed: {e}")).report.result, diffs: Vec::new(), unreachable: false },
             Ok(Some(cond)) => {
                 let r = skipped(&name, &cond).report.result;
                 Single { result: r, diffs: Vec::new(), unreachable: false }
             }
-            Ok(None) => run_single(run, play, host, call, &item_scope, Some(item_layer)),
+            Ok(None) => run_single(run, play, host, call, &item_scope, Some(item_layer.clone())),
         };
         if pause > 0.0 && i + 1 < n {
             std::thread::sleep(Duration::from_secs_f64(pause.min(3600.0)));
         }
+        // The label is templated after the item ran, with the registered
+        // name holding this item's result (as Ansible does); a label that
+        // fails to template fails its item.
+        let label = match task.loop_control.get("label") {
+            None => py_repr(item),
+            Some(l) => {
+                let mut top = vec![item_layer.clone()];
+                if let Some(reg) = &task.register {
+                    let mut m = Map::new();
+                    m.insert(reg.clone(), mark_unsafe(&Value::Object(single.result.clone())));
+                    top.insert(0, Layer::Static(Arc::new(m)));
+                }
+                let label_scope = play.scope_with(run, host, task, call.keywords, call.extra, top);
+                match templar.render_value(l, &minijinja::Value::from_dyn_object(label_scope)) {
+                    Ok(v) => py_repr(&v),
+                    Err(e) => {
+                        single.result.insert("failed".into(), Value::Bool(true));
+                        single.result.insert("msg".into(), Value::String(e.message));
+                        py_repr(item)
+                    }
+                }
+            }
+        };
         single.result.insert(loop_var.clone(), item.clone());
         single.result.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
         if let Some(iv) = &index_var {

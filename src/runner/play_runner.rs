@@ -753,8 +753,8 @@ fn run_include(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<Host
                 }
             },
         };
-        let loop_var = task.loop_control.get("loop_var").and_then(Value::as_str).unwrap_or("item").to_string();
-        let index_var = task.loop_control.get("index_var").and_then(Value::as_str).map(str::to_string);
+        let loop_var = executor::loop_control_str(&run.templar, task, "loop_var", &ctx).unwrap_or_else(|| "item".into());
+        let index_var = executor::loop_control_str(&run.templar, task, "index_var", &ctx);
         for (index, item) in items.into_iter().enumerate() {
             let mut include_vars = Map::new();
             if let Some(it) = &item {

@@ -205,9 +205,10 @@ impl PlayState {
             task_magic.insert("role_name".into(), Value::String(role.name.clone()));
             task_magic.insert("ansible_role_name".into(), Value::String(role.name.clone()));
         }
-        if !task_magic.is_empty() {
-            layers.push(Layer::Static(Arc::new(task_magic)));
-        }
+        // Where the task's relative files are looked for (role, task file, playbook).
+        let search: Vec<Value> = self.search_paths(run, task).into_iter().map(|p| Value::String(p.to_string_lossy().into_owned())).collect();
+        task_magic.insert("ansible_search_path".into(), Value::Array(search));
+        layers.push(Layer::Static(Arc::new(task_magic)));
         if let Some(m) = self.host_magic.get(&host.data.name) {
             layers.push(Layer::Static(m.clone()));
         } else {
