@@ -206,6 +206,8 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             let checked = if st.kind == Kind::Dir && src_in_dir.is_some() { &facts.stats[3] } else { &facts.stats[2] };
             f.link(ctx, &src, checked, &facts.stats[2])?
         }
+        // An existing hard link without `src`: its attributes only (Ansible's ensure_hardlink).
+        "hard" if src.is_none() && prev == "hard" => f.attributes(ctx, &st, "hard")?,
         _ => {
             let src = src.ok_or("src is required for creating new hardlinks")?;
             if let (Some(inner), Kind::Dir) = (&inner, facts.stats[1].kind) {
@@ -334,6 +336,21 @@ impl FileOp<'_> {
         if !self.st.exists() {
             return Ok(ModuleOutcome::ok().with("path", self.path).with("state", "absent"));
         }
+        // With --diff, a directory's diff lists what goes with it (Ansible's path_content).
+        let content = if ctx.diff_mode && self.prev == "directory" {
+            let out = ctx.exec(&format!("find {} -mindepth 1 \\( -type d -printf 'D %p\\n' \\) -o -printf 'F %p\\n'", quote(self.path)), None)?;
+            let (mut dirs, mut files) = (Vec::new(), Vec::new());
+            for line in out.stdout_str().lines() {
+                match line.split_at_checked(2) {
+                    Some(("D ", p)) => dirs.push(Value::String(p.to_string())),
+                    Some(("F ", p)) => files.push(Value::String(p.to_string())),
+                    _ => {}
+                }
+            }
+            Some(json!({"directories": dirs, "files": files}))
+        } else {
+            None
+        };
         if !ctx.check_mode {
             let out = ctx.exec(&format!("rm -rf -- {}", quote(self.path)), None)?;
             if !out.success() {
@@ -341,7 +358,13 @@ impl FileOp<'_> {
             }
         }
         let out = ModuleOutcome::changed(true).with("path", self.path).with("state", "absent");
-        Ok(self.diff(ctx, out, "absent", &AttrChange::default()))
+        let mut out = self.diff(ctx, out, "absent", &AttrChange::default());
+        if let (Some(content), Some(Value::Object(diff))) = (content, out.result.get_mut("diff")) {
+            if let Some(Value::Object(before)) = diff.get_mut("before") {
+                before.insert("path_content".into(), content);
+            }
+        }
+        Ok(out)
     }
 
     fn file(&self, ctx: &mut ModuleContext<'_>) -> Result<ModuleOutcome, Stop> {
@@ -527,7 +550,11 @@ impl FileOp<'_> {
             let (s, d) = stamps.unwrap_or_default();
             (format!("{}{s}", change.script("\"$p\"", follow)), d)
         } else {
-            let mut s = format!("touch {h}-- \"$p\" || exit 1; {}", change.script("\"$p\"", follow));
+            // A new file whose owner/group/mode cannot be set is removed
+            // again: the failure leaves nothing behind (as Ansible's touch).
+            let attrs = change.script("\"$p\"", follow);
+            let attrs = if attrs.is_empty() { attrs } else { format!("( {attrs}) || {{ rm -f -- \"$p\"; exit 1; }}; ") };
+            let mut s = format!("touch {h}-- \"$p\" || exit 1; {attrs}");
             for (flag, st) in self.times.map(|t| [("-m", t.mtime), ("-a", t.atime)]).into_iter().flatten() {
                 if let Stamp::At(e) = st {
                     s.push_str(&format!("touch -c {h}{flag} -d @{e} -- \"$p\" || exit 1; "));

@@ -67,8 +67,10 @@ struct Opts {
     /// `mode` when truthy.
     mode: Option<String>,
     exact_mode: bool,
-    /// `encoding` as given (only UTF-8 names get this far).
+    /// `encoding` as given.
     encoding: Option<String>,
+    /// How file contents decode (`contains`).
+    text: TextEncoding,
     limit: Option<i64>,
 }
 
@@ -137,6 +139,44 @@ fn number_with_unit(text: &str, units: &[(char, i128)]) -> Option<i128> {
     n.checked_mul(mult)
 }
 
+/// Python's codec for `encoding`: UTF-8 (the default), Latin-1 and ASCII
+/// as Python has them, the WHATWG encodings (gbk, shift_jis, ...) by
+/// their labels; any other name is Python's LookupError.
+#[derive(Debug, Clone, Copy)]
+enum TextEncoding {
+    Utf8,
+    Latin1,
+    Ascii,
+    Other(&'static encoding_rs::Encoding),
+    Unknown,
+}
+
+impl TextEncoding {
+    fn named(name: Option<&str>) -> TextEncoding {
+        let Some(name) = name else { return TextEncoding::Utf8 };
+        if is_utf8_name(name) {
+            return TextEncoding::Utf8;
+        }
+        let norm = name.trim().to_lowercase().replace('_', "-");
+        match norm.as_str() {
+            "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "8859" | "cp819" | "l1" | "latin" => TextEncoding::Latin1,
+            "ascii" | "us-ascii" | "646" => TextEncoding::Ascii,
+            _ => encoding_rs::Encoding::for_label(norm.as_bytes()).map(TextEncoding::Other).unwrap_or(TextEncoding::Unknown),
+        }
+    }
+
+    /// The text as UTF-8 bytes, `None` on a decoding error.
+    fn to_utf8<'a>(&self, data: &'a [u8]) -> Option<std::borrow::Cow<'a, [u8]>> {
+        use std::borrow::Cow;
+        match self {
+            TextEncoding::Utf8 | TextEncoding::Unknown => Some(Cow::Borrowed(data)),
+            TextEncoding::Latin1 => Some(Cow::Owned(data.iter().map(|b| *b as char).collect::<String>().into_bytes())),
+            TextEncoding::Ascii => data.is_ascii().then_some(Cow::Borrowed(data)),
+            TextEncoding::Other(e) => e.decode_without_bom_handling_and_without_replacement(data).map(|t| Cow::Owned(t.into_owned().into_bytes())),
+        }
+    }
+}
+
 fn is_utf8_name(enc: &str) -> bool {
     let norm: String = enc.trim().to_lowercase().chars().map(|c| if c == '-' || c == ' ' { '_' } else { c }).collect();
     matches!(norm.as_str(), "utf_8" | "utf8" | "u8" | "utf" | "cp65001" | "utf8_ucs2" | "utf8_ucs4")
@@ -183,11 +223,7 @@ fn parse_opts(a: &Args<'_>) -> Result<Opts, Stop> {
     };
     let exact_mode = a.bool("exact_mode", true)?;
     let encoding = a.str("encoding")?;
-    if let Some(e) = &encoding {
-        if !is_utf8_name(e) {
-            return Err(format!("encoding '{e}' is not supported by berth's find: only utf-8 (the default) is").into());
-        }
-    }
+    let text = TextEncoding::named(encoding.as_deref());
     let limit = py_int(a, "limit")?;
     if patterns.is_empty() {
         patterns.push(if use_regex { ".*" } else { "*" }.to_string());
@@ -236,6 +272,7 @@ fn parse_opts(a: &Args<'_>) -> Result<Opts, Stop> {
         mode,
         exact_mode,
         encoding,
+        text,
         limit,
     })
 }
@@ -669,7 +706,7 @@ fn content_matches(data: &[u8], re: &PyRegex, whole: bool) -> Result<bool, ()> {
 /// What the replay needs from the files' contents.
 trait Oracle {
     /// `contentfilter` once the regex compiled: `Err` is a decoding error.
-    fn content_match(&mut self, path: &[u8], re: &PyRegex, whole: bool) -> Result<bool, ()>;
+    fn content_match(&mut self, path: &[u8], re: &PyRegex, whole: bool, text: TextEncoding) -> Result<bool, ()>;
     /// `digest_from_file`: `Ok(None)` when the file is gone.
     fn checksum(&mut self, path: &[u8]) -> Result<Option<String>, String>;
 }
@@ -693,7 +730,7 @@ impl Wanted {
 struct Recorder(Wanted);
 
 impl Oracle for Recorder {
-    fn content_match(&mut self, path: &[u8], _re: &PyRegex, _whole: bool) -> Result<bool, ()> {
+    fn content_match(&mut self, path: &[u8], _re: &PyRegex, _whole: bool, _text: TextEncoding) -> Result<bool, ()> {
         self.0.want(path);
         Ok(true)
     }
@@ -714,10 +751,10 @@ struct Answer {
 struct Answers(HashMap<Vec<u8>, Answer>);
 
 impl Oracle for Answers {
-    fn content_match(&mut self, path: &[u8], re: &PyRegex, whole: bool) -> Result<bool, ()> {
+    fn content_match(&mut self, path: &[u8], re: &PyRegex, whole: bool, text: TextEncoding) -> Result<bool, ()> {
         // A file that cannot be opened does not match (Ansible swallows the error).
         match self.0.get(path).and_then(|a| a.content.as_deref()) {
-            Some(data) => content_matches(data, re, whole),
+            Some(data) => content_matches(&text.to_utf8(data).ok_or(())?, re, whole),
             None => Ok(false),
         }
     }
@@ -944,7 +981,11 @@ impl<'a, O: Oracle> Walk<'a, O> {
         let Some(re) = &self.m.contains else { return Ok(true) };
         let re = re.clone()?;
         let whole = self.o.read_whole_file;
-        self.oracle.content_match(fsname, &re, whole).map_err(|_| {
+        if let (TextEncoding::Unknown, Some(name)) = (self.o.text, &self.o.encoding) {
+            // Python's LookupError, as find reports it for the path.
+            return Err(format!("unknown encoding: {name}"));
+        }
+        self.oracle.content_match(fsname, &re, whole, self.o.text).map_err(|_| {
             let enc = self.o.encoding.clone().unwrap_or_else(|| "None (default determined by the Python built-in function \"open\")".into());
             format!("Failed to read the file {} due to an encoding error. current encoding: {enc}", lossy(fsname))
         })
@@ -1326,7 +1367,6 @@ mod tests {
             fails("bad size", json!({"paths": "/", "size": "3q"}), "failed to process size"),
             fails("limit 0", json!({"paths": "/", "limit": 0}), "limit cannot be 0 (use None for unlimited)"),
             fails("int mode", json!({"paths": "/", "mode": 420}), "argument 'mode' is not a string and conversion is not allowed, value is of type int"),
-            fails("other encodings", json!({"paths": "/", "encoding": "latin-1"}), "encoding 'latin-1' is not supported"),
             fails("paths as a mapping", json!({"paths": {"a": 1}}), "argument 'paths' is of type dict and we were unable to convert to list"),
         ];
         for c in cases {
@@ -1441,6 +1481,18 @@ mod tests {
         let (out, _) = run_module(run, &rooted(&json!({"paths": "{root}", "contains": "."}), root), &nobody);
         assert_eq!(out.result["matched"], json!(1), "{out:?}");
         assert_eq!(out.result["skipped_paths"], json!({}));
+    }
+
+    #[test]
+    fn encodings_as_python_names_them() {
+        let gbk = b"\xc4\xe3\xba\xc3\xca\xc0\xbd\xe7\n"; // 你好世界 in GBK
+        let re = PyRegex::for_match("你好世界").unwrap();
+        assert_eq!(content_matches(&TextEncoding::named(Some("gbk")).to_utf8(gbk).unwrap(), &re, false), Ok(true));
+        assert!(TextEncoding::named(Some("utf-8")).to_utf8(gbk).is_some_and(|d| content_matches(&d, &re, false).is_err()), "GBK is not UTF-8");
+        assert_eq!(TextEncoding::named(Some("latin-1")).to_utf8(b"\xe9").as_deref(), Some("é".as_bytes()));
+        assert!(TextEncoding::named(Some("ascii")).to_utf8(b"\xe9").is_none());
+        assert!(matches!(TextEncoding::named(Some("idontexist")), TextEncoding::Unknown));
+        assert!(matches!(TextEncoding::named(None), TextEncoding::Utf8));
     }
 
     #[test]

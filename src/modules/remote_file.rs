@@ -78,6 +78,9 @@ pub(crate) enum Kind {
 pub(crate) struct RemoteStat {
     pub(crate) path: String,
     pub(crate) kind: Kind,
+    /// Why a missing path could not be seen, when not simply absent:
+    /// `EACCES` (a folder on the way is not searchable) or `ENOTDIR`.
+    pub(crate) missing_errno: Option<&'static str>,
     /// Permission bits (0o7777).
     pub(crate) mode: u32,
     pub(crate) uid: u32,
@@ -228,7 +231,7 @@ pub(crate) fn probe(
         if pr.tree {
             script.push_str("if [ -d \"$p\" ]; then find \"$p\" -mindepth 1 -printf 'T %y %m %U %G\\n'; fi; ");
         }
-        script.push_str("else echo N; fi; ");
+        script.push_str("else case \"$(LC_ALL=C stat -c %n -- \"$p\" 2>&1)\" in *'Permission denied'*) echo N EACCES;; *'Not a directory'*) echo N ENOTDIR;; *) echo N;; esac; fi; ");
     }
     if let Some(o) = owner.filter(|o| !is_numeric(o)) {
         script.push_str(&format!("printf 'U '; id -u -- {} 2>/dev/null || echo; ", quote(o)));
@@ -265,6 +268,16 @@ pub(crate) fn probe(
             continue;
         }
         if line == "N" {
+            continue;
+        }
+        if let Some(errno) = line.strip_prefix("N ") {
+            if let Some(st) = current.as_mut() {
+                st.missing_errno = match errno.trim() {
+                    "EACCES" => Some("EACCES"),
+                    "ENOTDIR" => Some("ENOTDIR"),
+                    _ => None,
+                };
+            }
             continue;
         }
         if let Some(rest) = line.strip_prefix("U ") {

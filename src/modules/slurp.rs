@@ -24,7 +24,15 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let st = &facts.stats[0];
     // ansible-core 2.19's words, in the order open() fails (EACCES before EISDIR).
     match st.kind {
-        Kind::Missing => return Err(format!("File not found: {src}").into()),
+        Kind::Missing => {
+            return Err(match st.missing_errno {
+                Some("EACCES") => format!("File is not readable: {src}"),
+                // Ansible's message, its placeholder unfilled as ansible-core prints it.
+                Some(_) => "Unable to slurp file: {source}".to_string(),
+                None => format!("File not found: {src}"),
+            }
+            .into())
+        }
         _ if !st.readable => return Err(format!("File is not readable: {src}").into()),
         Kind::Dir => return Err(format!("Source is a directory and must be a file: {src}").into()),
         _ => {}

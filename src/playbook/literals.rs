@@ -33,7 +33,7 @@ pub(crate) enum Source {
 /// The source with every string literal rewritten for minijinja; borrowed
 /// when it has no backslash at all.
 pub(crate) fn prepare(s: &str, source: Source) -> Cow<'_, str> {
-    if !s.contains('\\') && !s.contains(BUILTIN) {
+    if !s.contains('\\') && !s.contains(BUILTIN) && !s.contains('%') {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -144,6 +144,7 @@ fn code(s: &str, verbatim: bool, close: Option<&str>, out: &mut String) -> usize
             }
         }
         let body = &s[start..end.min(s.len())];
+        let lit_start = out.len();
         out.push(c);
         if verbatim {
             literal_verbatim(body, c, out);
@@ -152,9 +153,85 @@ fn code(s: &str, verbatim: bool, close: Option<&str>, out: &mut String) -> usize
         }
         if end < s.len() {
             out.push(c);
+            // Python's `'text %s' % (a, b)`: minijinja has no `%` on strings,
+            // its `format` filter does the same.
+            if let Some((args, used)) = percent_operand(&s[end + 1..]) {
+                let mut inner = String::new();
+                code(args, verbatim, None, &mut inner);
+                out.insert(lit_start, '(');
+                out.push_str(" | format(");
+                out.push_str(&inner);
+                out.push_str("))");
+                let stop = end + 1 + used;
+                while chars.peek().is_some_and(|(j, _)| *j < stop) {
+                    chars.next();
+                }
+            }
         }
     }
     s.len()
+}
+
+/// After a string literal: ` % (args)` or ` % name.path`, as the arguments
+/// and the bytes used.
+fn percent_operand(rest: &str) -> Option<(&str, usize)> {
+    let t = rest.trim_start();
+    let after = t.strip_prefix('%')?;
+    if after.starts_with('}') || after.starts_with('%') || after.starts_with('=') {
+        return None;
+    }
+    let lead = rest.len() - after.len();
+    let a = after.trim_start();
+    let skip = lead + (after.len() - a.len());
+    if a.starts_with('(') {
+        let (mut depth, mut quote, mut escaped) = (0i32, None::<char>, false);
+        for (i, ch) in a.char_indices() {
+            match quote {
+                Some(q) => {
+                    if escaped {
+                        escaped = false;
+                    } else if ch == '\\' {
+                        escaped = true;
+                    } else if ch == q {
+                        quote = None;
+                    }
+                }
+                None => match ch {
+                    '\'' | '"' => quote = Some(ch),
+                    '(' | '[' | '{' => depth += 1,
+                    ')' | ']' | '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some((&a[1..i], skip + i + 1));
+                        }
+                    }
+                    _ => {}
+                },
+            }
+        }
+        return None;
+    }
+    // A variable, with attributes and subscripts.
+    let b = a.as_bytes();
+    if !b.first().is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') {
+        return None;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            c if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' => i += 1,
+            b'[' => match a[i..].find(']') {
+                Some(close) => i += close + 1,
+                None => return None,
+            },
+            _ => break,
+        }
+    }
+    let name = a[..i].trim_end_matches('.');
+    if matches!(name, "not" | "and" | "or" | "in" | "is" | "if" | "else") {
+        return None;
+    }
+    Some((name, skip + name.len()))
 }
 
 /// Every backslash literal (Ansible's lexer doubles them), an escaped
@@ -285,6 +362,10 @@ mod tests {
             ("{{ x | ansible.builtin.to_json }} ansible.builtin.x", Source::Argument, "{{ x | to_json }} ansible.builtin.x"),
             ("x is ansible.builtin.match('ansible.builtin.y')", Source::Conditional, "x is match('ansible.builtin.y')"),
             ("my.ansible.builtin.z", Source::Expression, "my.ansible.builtin.z"),
+            // Python's string % operator, as the format filter.
+            ("'%s/%s' % (a, 'b') == x", Source::Conditional, "('%s/%s' | format(a, 'b')) == x"),
+            ("{{ 'n=%d' % n.count }}{% if x %}y{% endif %}", Source::Argument, "{{ ('n=%d' | format(n.count)) }}{% if x %}y{% endif %}"),
+            ("{{ '100%' }}", Source::Argument, "{{ '100%' }}"),
             (r"'a\1' ~ '\x41\101\u0042'", Source::Conditional, "'a\\u0001' ~ 'AAB'"),
             (r#"'it\'s' ~ "q\"" "#, Source::Conditional, r#"'it\'s' ~ "q\"" "#),
             (r"x | regex_replace('(a)', '\1')", Source::Expression, r"x | regex_replace('(a)', '\\1')"),
