@@ -15,7 +15,7 @@ use crate::modules::py_re::PyRegex;
 use crate::modules::remote_file::{
     self, add_path_info, finish, md5_hex, sha1_hex, Attrs, Kind, Probe, RemoteStat, Stop, Write,
 };
-use crate::modules::replace::expand_on_host;
+use crate::modules::remote_file::expand_on_host;
 use crate::modules::{ModuleContext, ModuleOutcome};
 
 /// The module's parameters (`remote_src: true`, the default).

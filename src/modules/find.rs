@@ -15,6 +15,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use crate::connection::ConnError;
+use crate::modules::codec::Codec;
 use crate::modules::args::{type_name, Args};
 use crate::modules::file_mode::format_mode;
 use crate::modules::py_re::{fnmatch, PyRegex};
@@ -69,8 +70,8 @@ struct Opts {
     exact_mode: bool,
     /// `encoding` as given.
     encoding: Option<String>,
-    /// How file contents decode (`contains`).
-    text: TextEncoding,
+    /// How file contents decode (`contains`): `Err` is Python's LookupError.
+    text: Result<Codec, String>,
     limit: Option<i64>,
 }
 
@@ -139,49 +140,6 @@ fn number_with_unit(text: &str, units: &[(char, i128)]) -> Option<i128> {
     n.checked_mul(mult)
 }
 
-/// Python's codec for `encoding`: UTF-8 (the default), Latin-1 and ASCII
-/// as Python has them, the WHATWG encodings (gbk, shift_jis, ...) by
-/// their labels; any other name is Python's LookupError.
-#[derive(Debug, Clone, Copy)]
-enum TextEncoding {
-    Utf8,
-    Latin1,
-    Ascii,
-    Other(&'static encoding_rs::Encoding),
-    Unknown,
-}
-
-impl TextEncoding {
-    fn named(name: Option<&str>) -> TextEncoding {
-        let Some(name) = name else { return TextEncoding::Utf8 };
-        if is_utf8_name(name) {
-            return TextEncoding::Utf8;
-        }
-        let norm = name.trim().to_lowercase().replace('_', "-");
-        match norm.as_str() {
-            "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "8859" | "cp819" | "l1" | "latin" => TextEncoding::Latin1,
-            "ascii" | "us-ascii" | "646" => TextEncoding::Ascii,
-            _ => encoding_rs::Encoding::for_label(norm.as_bytes()).map(TextEncoding::Other).unwrap_or(TextEncoding::Unknown),
-        }
-    }
-
-    /// The text as UTF-8 bytes, `None` on a decoding error.
-    fn to_utf8<'a>(&self, data: &'a [u8]) -> Option<std::borrow::Cow<'a, [u8]>> {
-        use std::borrow::Cow;
-        match self {
-            TextEncoding::Utf8 | TextEncoding::Unknown => Some(Cow::Borrowed(data)),
-            TextEncoding::Latin1 => Some(Cow::Owned(data.iter().map(|b| *b as char).collect::<String>().into_bytes())),
-            TextEncoding::Ascii => data.is_ascii().then_some(Cow::Borrowed(data)),
-            TextEncoding::Other(e) => e.decode_without_bom_handling_and_without_replacement(data).map(|t| Cow::Owned(t.into_owned().into_bytes())),
-        }
-    }
-}
-
-fn is_utf8_name(enc: &str) -> bool {
-    let norm: String = enc.trim().to_lowercase().chars().map(|c| if c == '-' || c == ' ' { '_' } else { c }).collect();
-    matches!(norm.as_str(), "utf_8" | "utf8" | "u8" | "utf" | "cp65001" | "utf8_ucs2" | "utf8_ucs4")
-}
-
 fn parse_opts(a: &Args<'_>) -> Result<Opts, Stop> {
     a.check_known(KNOWN)?;
     let paths_key = first_set(a, &["paths", "name", "path"]);
@@ -223,7 +181,7 @@ fn parse_opts(a: &Args<'_>) -> Result<Opts, Stop> {
     };
     let exact_mode = a.bool("exact_mode", true)?;
     let encoding = a.str("encoding")?;
-    let text = TextEncoding::named(encoding.as_deref());
+    let text = Codec::lookup(encoding.as_deref().unwrap_or("utf-8"));
     let limit = py_int(a, "limit")?;
     if patterns.is_empty() {
         patterns.push(if use_regex { ".*" } else { "*" }.to_string());
@@ -706,7 +664,7 @@ fn content_matches(data: &[u8], re: &PyRegex, whole: bool) -> Result<bool, ()> {
 /// What the replay needs from the files' contents.
 trait Oracle {
     /// `contentfilter` once the regex compiled: `Err` is a decoding error.
-    fn content_match(&mut self, path: &[u8], re: &PyRegex, whole: bool, text: TextEncoding) -> Result<bool, ()>;
+    fn content_match(&mut self, path: &[u8], re: &PyRegex, whole: bool, text: Codec) -> Result<bool, ()>;
     /// `digest_from_file`: `Ok(None)` when the file is gone.
     fn checksum(&mut self, path: &[u8]) -> Result<Option<String>, String>;
 }
@@ -730,7 +688,7 @@ impl Wanted {
 struct Recorder(Wanted);
 
 impl Oracle for Recorder {
-    fn content_match(&mut self, path: &[u8], _re: &PyRegex, _whole: bool, _text: TextEncoding) -> Result<bool, ()> {
+    fn content_match(&mut self, path: &[u8], _re: &PyRegex, _whole: bool, _text: Codec) -> Result<bool, ()> {
         self.0.want(path);
         Ok(true)
     }
@@ -751,10 +709,12 @@ struct Answer {
 struct Answers(HashMap<Vec<u8>, Answer>);
 
 impl Oracle for Answers {
-    fn content_match(&mut self, path: &[u8], re: &PyRegex, whole: bool, text: TextEncoding) -> Result<bool, ()> {
+    fn content_match(&mut self, path: &[u8], re: &PyRegex, whole: bool, text: Codec) -> Result<bool, ()> {
         // A file that cannot be opened does not match (Ansible swallows the error).
         match self.0.get(path).and_then(|a| a.content.as_deref()) {
-            Some(data) => content_matches(&text.to_utf8(data).ok_or(())?, re, whole),
+            // UTF-8 as it is (its reading is chunked like Python's); other codecs decode first.
+            Some(data) if text == Codec::Utf8 => content_matches(data, re, whole),
+            Some(data) => content_matches(text.decode(data, "").map_err(|_| ())?.as_bytes(), re, whole),
             None => Ok(false),
         }
     }
@@ -981,11 +941,9 @@ impl<'a, O: Oracle> Walk<'a, O> {
         let Some(re) = &self.m.contains else { return Ok(true) };
         let re = re.clone()?;
         let whole = self.o.read_whole_file;
-        if let (TextEncoding::Unknown, Some(name)) = (self.o.text, &self.o.encoding) {
-            // Python's LookupError, as find reports it for the path.
-            return Err(format!("unknown encoding: {name}"));
-        }
-        self.oracle.content_match(fsname, &re, whole, self.o.text).map_err(|_| {
+        // An unknown codec is Python's LookupError, reported for the path.
+        let text = self.o.text.clone()?;
+        self.oracle.content_match(fsname, &re, whole, text).map_err(|_| {
             let enc = self.o.encoding.clone().unwrap_or_else(|| "None (default determined by the Python built-in function \"open\")".into());
             format!("Failed to read the file {} due to an encoding error. current encoding: {enc}", lossy(fsname))
         })
@@ -1485,14 +1443,14 @@ mod tests {
 
     #[test]
     fn encodings_as_python_names_them() {
-        let gbk = b"\xc4\xe3\xba\xc3\xca\xc0\xbd\xe7\n"; // 你好世界 in GBK
+        let gbk: &[u8] = b"\xc4\xe3\xba\xc3\xca\xc0\xbd\xe7\n"; // 你好世界 in GBK
         let re = PyRegex::for_match("你好世界").unwrap();
-        assert_eq!(content_matches(&TextEncoding::named(Some("gbk")).to_utf8(gbk).unwrap(), &re, false), Ok(true));
-        assert!(TextEncoding::named(Some("utf-8")).to_utf8(gbk).is_some_and(|d| content_matches(&d, &re, false).is_err()), "GBK is not UTF-8");
-        assert_eq!(TextEncoding::named(Some("latin-1")).to_utf8(b"\xe9").as_deref(), Some("é".as_bytes()));
-        assert!(TextEncoding::named(Some("ascii")).to_utf8(b"\xe9").is_none());
-        assert!(matches!(TextEncoding::named(Some("idontexist")), TextEncoding::Unknown));
-        assert!(matches!(TextEncoding::named(None), TextEncoding::Utf8));
+        let mut answers = Answers(HashMap::from([(b"/f".to_vec(), Answer { content: Some(gbk.to_vec()), ..Answer::default() })]));
+        assert_eq!(answers.content_match(b"/f", &re, false, Codec::lookup("GBK").unwrap()), Ok(true));
+        assert_eq!(answers.content_match(b"/f", &re, false, Codec::lookup("utf-8").unwrap()), Err(()), "GBK is not UTF-8");
+        assert_eq!(Codec::lookup("latin-1").unwrap().decode(b"\xe9", "").unwrap(), "é");
+        assert!(Codec::lookup("ascii").unwrap().decode(b"\xe9", "").is_err());
+        assert_eq!(Codec::lookup("idontexist"), Err("unknown encoding: idontexist".into()));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub(crate) mod args;
 pub(crate) mod assemble;
 pub(crate) mod free_form;
 pub(crate) mod blockinfile;
+pub(crate) mod codec;
 pub(crate) mod copy;
 pub(crate) mod fetch;
 pub(crate) mod find;

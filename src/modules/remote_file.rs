@@ -882,3 +882,60 @@ pub(crate) fn apply_edit(ctx: &mut ModuleContext<'_>, e: Edit<'_>) -> Result<Mod
     }
     Ok(out.with("msg", msg))
 }
+
+/// A `type='path'` argument as the module sees it: `$VAR`/`${VAR}` and a
+/// leading `~`/`~user` expanded on the host (Python's `expandvars` then
+/// `expanduser`). Costs a round trip only when there is something to expand.
+pub(crate) fn expand_on_host(ctx: &mut ModuleContext<'_>, path: &str) -> Result<String, Stop> {
+    if !path.contains('$') && !path.starts_with('~') {
+        return Ok(path.to_string());
+    }
+    let script = format!(
+        "{}printf %s \"$p\" | base64 -w0",
+        crate::modules::find::expand_script(path)
+    );
+    let out = ctx.exec(&script, None)?;
+    if !out.success() {
+        return Err(Stop::Fail(format!(
+            "could not expand {path}: {}",
+            out.stderr_str().trim()
+        )));
+    }
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(out.stdout_str().trim())
+        .map_err(|e| format!("could not expand {path}: {e}"))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Remote `type='path'` parameters of the modules that do not expand them
+/// themselves: `~` and `$VAR` in them are the host's (as the task's user).
+const REMOTE_PATHS: &[(&str, &[&str])] = &[
+    ("copy", &["dest"]),
+    ("template", &["dest"]),
+    ("file", &["path", "dest", "name", "src"]),
+    ("lineinfile", &["path", "dest", "destfile", "name"]),
+    ("blockinfile", &["path", "dest", "destfile", "name"]),
+    ("stat", &["path", "dest", "name"]),
+    ("slurp", &["src", "path"]),
+    ("fetch", &["src"]),
+    ("unarchive", &["dest"]),
+    ("get_url", &["dest"]),
+    ("uri", &["dest"]),
+    ("known_hosts", &["path"]),
+];
+
+/// The module's arguments with its remote paths expanded on the host.
+pub(crate) fn expand_remote_paths(ctx: &mut ModuleContext<'_>, module: &str, args: &Map<String, Value>) -> Result<Option<Map<String, Value>>, Stop> {
+    let Some((_, keys)) = REMOTE_PATHS.iter().find(|(m, _)| *m == module) else { return Ok(None) };
+    let mut out: Option<Map<String, Value>> = None;
+    for key in keys.iter() {
+        let Some(Value::String(p)) = args.get(*key) else { continue };
+        if !p.starts_with('~') && !p.contains('$') {
+            continue;
+        }
+        let expanded = expand_on_host(ctx, p)?;
+        out.get_or_insert_with(|| args.clone()).insert(key.to_string(), Value::String(expanded));
+    }
+    Ok(out)
+}

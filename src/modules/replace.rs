@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::ConnError;
 use crate::modules::args::Args;
+use crate::modules::codec::Codec;
 use crate::modules::py_re::translate;
 use crate::modules::remote_file::{self, apply_edit, finish, Attrs, Edit, Kind, Probe, Stop};
 use crate::modules::{FileDiff, ModuleContext, ModuleOutcome};
@@ -36,123 +37,6 @@ pub(crate) fn run(
     args: &Map<String, Value>,
 ) -> Result<ModuleOutcome, ConnError> {
     finish(plan(ctx, &Args::new("replace", args)))
-}
-
-/// A `type='path'` argument as the module sees it: `$VAR`/`${VAR}` and a
-/// leading `~`/`~user` expanded on the host (Python's `expandvars` then
-/// `expanduser`). Costs a round trip only when there is something to expand.
-pub(crate) fn expand_on_host(ctx: &mut ModuleContext<'_>, path: &str) -> Result<String, Stop> {
-    if !path.contains('$') && !path.starts_with('~') {
-        return Ok(path.to_string());
-    }
-    let script = format!(
-        "{}printf %s \"$p\" | base64 -w0",
-        crate::modules::find::expand_script(path)
-    );
-    let out = ctx.exec(&script, None)?;
-    if !out.success() {
-        return Err(Stop::Fail(format!(
-            "could not expand {path}: {}",
-            out.stderr_str().trim()
-        )));
-    }
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(out.stdout_str().trim())
-        .map_err(|e| format!("could not expand {path}: {e}"))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// The text codecs berth can apply exactly as Python does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Codec {
-    Utf8,
-    Latin1,
-    Ascii,
-}
-
-impl Codec {
-    /// Python's codec lookup (`encodings.normalize_encoding` plus aliases)
-    /// for the codecs berth supports; any other is refused by name.
-    pub(crate) fn lookup(name: &str) -> Result<Codec, String> {
-        let mut norm = String::new();
-        let mut punct = false;
-        for c in name.to_ascii_lowercase().chars() {
-            if c.is_alphanumeric() || c == '.' {
-                if punct && !norm.is_empty() {
-                    norm.push('_');
-                }
-                if c.is_ascii() {
-                    norm.push(c);
-                }
-                punct = false;
-            } else {
-                punct = true;
-            }
-        }
-        match norm.as_str() {
-            "utf_8" | "u8" | "utf" | "utf8" | "utf8_ucs2" | "utf8_ucs4" | "cp65001" => {
-                Ok(Codec::Utf8)
-            }
-            "latin_1" | "8859" | "cp819" | "csisolatin1" | "ibm819" | "iso8859" | "iso8859_1"
-            | "iso_8859_1" | "iso_8859_1_1987" | "iso_ir_100" | "l1" | "latin" | "latin1" => {
-                Ok(Codec::Latin1)
-            }
-            "ascii" | "646" | "ansi_x3.4_1968" | "ansi_x3_4_1968" | "ansi_x3.4_1986" | "cp367"
-            | "csascii" | "ibm367" | "iso646_us" | "iso_646.irv_1991" | "iso_ir_6" | "us"
-            | "us_ascii" => Ok(Codec::Ascii),
-            _ => Err(format!(
-                "encoding {name} is not supported by berth (utf-8, latin-1 and ascii are)"
-            )),
-        }
-    }
-
-    fn python_name(self) -> &'static str {
-        match self {
-            Codec::Utf8 => "utf-8",
-            Codec::Latin1 => "latin-1",
-            Codec::Ascii => "ascii",
-        }
-    }
-
-    /// Decode like `to_text(errors='surrogate_or_strict')`; undecodable bytes
-    /// (which Python keeps as lone surrogates) are refused.
-    pub(crate) fn decode(self, data: &[u8], path: &str) -> Result<String, String> {
-        let refuse = || {
-            format!(
-                "{path} is not valid {}: Ansible keeps undecodable bytes as surrogate escapes, which berth does not support",
-                self.python_name()
-            )
-        };
-        match self {
-            Codec::Utf8 => String::from_utf8(data.to_vec()).map_err(|_| refuse()),
-            Codec::Ascii if data.is_ascii() => {
-                Ok(String::from_utf8(data.to_vec()).unwrap_or_default())
-            }
-            Codec::Ascii => Err(refuse()),
-            Codec::Latin1 => Ok(data.iter().map(|b| *b as char).collect()),
-        }
-    }
-
-    pub(crate) fn encode(self, text: &str) -> Result<Vec<u8>, String> {
-        let limit = match self {
-            Codec::Utf8 => return Ok(text.as_bytes().to_vec()),
-            Codec::Latin1 => 256,
-            Codec::Ascii => 128,
-        };
-        let mut out = Vec::with_capacity(text.len());
-        for (i, c) in text.chars().enumerate() {
-            if (c as u32) >= limit {
-                return Err(format!(
-                    "'{}' codec can't encode character '\\u{:04x}' in position {i}: ordinal not in range({limit})",
-                    if self == Codec::Ascii { "ascii" } else { "latin-1" },
-                    c as u32
-                ));
-            }
-            out.push(c as u8);
-        }
-        Ok(out)
-    }
 }
 
 /// A Python regular expression compiled with extra flags (`m`, `s`),
@@ -493,7 +377,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let validate = a.str("validate")?;
     let codec = Codec::lookup(&a.str("encoding")?.unwrap_or_else(|| "utf-8".into()))?;
     let attrs = Attrs::from_args(a)?;
-    let path = expand_on_host(ctx, &path)?;
+    let path = remote_file::expand_on_host(ctx, &path)?;
     let probes = [Probe::new(&path).follow(true).read(i64::MAX as u64)];
     let facts = remote_file::probe(ctx, &probes, attrs.owner.as_deref(), attrs.group.as_deref())?;
     let st = &facts.stats[0];

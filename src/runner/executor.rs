@@ -1103,9 +1103,17 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
             search_paths: search_paths.clone(),
             inventory_hostname: host.data.name.clone(),
         };
+        // `~` and `$VAR` in remote paths are the host's, as the task's user sees them.
+        let expanded = match modules::remote_file::expand_remote_paths(&mut mctx, &action, &args) {
+            Ok(e) => e,
+            Err(modules::remote_file::Stop::Conn(e)) => return Err(e),
+            Err(modules::remote_file::Stop::Fail(msg)) => return Ok(fail_single(msg)),
+            Err(modules::remote_file::Stop::Outcome(o)) => return Ok(Single { result: o.result, diffs: o.diffs, unreachable: false }),
+        };
+        let args = expanded.as_ref().unwrap_or(&args);
         let outcome = match background {
-            None => module(&mut mctx, &args)?,
-            Some((limit, poll)) => run_in_background(&mut mctx, module, &action, &args, limit, poll)?,
+            None => module(&mut mctx, args)?,
+            Some((limit, poll)) => run_in_background(&mut mctx, module, &action, args, limit, poll)?,
         };
         let mut result = outcome.result;
         if let Some(Value::Object(facts)) = result.get("ansible_facts") {
