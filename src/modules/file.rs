@@ -104,7 +104,49 @@ fn times(ctx: &mut ModuleContext<'_>, a: &Args<'_>, touch: bool) -> Result<Optio
 const STATES: &[&str] = &["absent", "directory", "file", "hard", "link", "touch"];
 
 pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
-    finish(plan(ctx, &Args::new("file", args)))
+    let warnings = check_mode_id_warnings(ctx, args)?;
+    let mut out = finish(plan(ctx, &Args::new("file", args)))?;
+    if !warnings.is_empty() {
+        out.result.insert("warnings".into(), Value::Array(warnings.into_iter().map(Value::String).collect()));
+    }
+    Ok(out)
+}
+
+/// In check mode, an owner or group that does not exist (yet) is a warning,
+/// as Ansible's check_owner_exists/check_group_exists say: an earlier task
+/// of the play may be about to create it.
+fn check_mode_id_warnings(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<Vec<String>, ConnError> {
+    let text = |k: &str| args.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).filter(|s| !s.is_empty());
+    let (owner, group) = (text("owner"), text("group"));
+    if !ctx.check_mode || (owner.is_none() && group.is_none()) || text("state").as_deref() == Some("absent") {
+        return Ok(Vec::new());
+    }
+    let mut script = String::new();
+    if let Some(o) = &owner {
+        script.push_str(&format!("getent passwd -- {} >/dev/null && echo u1 || echo u0; ", quote(o)));
+    }
+    if let Some(g) = &group {
+        script.push_str(&format!("getent group -- {} >/dev/null && echo g1 || echo g0; ", quote(g)));
+    }
+    let out = ctx.exec(&script, None)?;
+    let answer = out.stdout_str();
+    let numeric = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    let mut warnings = Vec::new();
+    if let Some(o) = owner.filter(|_| answer.contains("u0")) {
+        warnings.push(if numeric(&o) {
+            format!("failed to look up user with uid {o}. Create user up to this point in real play")
+        } else {
+            format!("failed to look up user {o}. Create user up to this point in real play")
+        });
+    }
+    if let Some(g) = group.filter(|_| answer.contains("g0")) {
+        warnings.push(if numeric(&g) {
+            format!("failed to look up group with gid {g}. Create group up to this point in real play")
+        } else {
+            format!("failed to look up group {g}. Create group up to this point in real play")
+        });
+    }
+    Ok(warnings)
 }
 
 /// Ansible's name for what is at a path.
@@ -141,6 +183,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     // A directory is only replaced by a link when it is empty.
     probes[0].tree = src.is_some();
     probes[1].tree = recurse;
+    probes[1].tree_follow = recurse && follow;
     if let Some(s) = &src_abs {
         probes.push(Probe::new(s).follow(true));
     }
@@ -219,7 +262,8 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
                 }
                 return f.hard(ctx, &src, &facts.stats[2]);
             }
-            if !src.starts_with('/') {
+            // Ansible looks for `src` first, then wants it absolute.
+            if !src.starts_with('/') && facts.stats[2].exists() {
                 return Err("absolute paths are required".into());
             }
             f.hard(ctx, &src, &facts.stats[2])?
@@ -404,7 +448,13 @@ impl FileOp<'_> {
         }
         let h = if follow { "" } else { "-h " };
         let mut script = String::new();
-        for (flag, s) in [("-m", t.mtime), ("-a", t.atime)] {
+        // Both times to now in one call: a user who may write the file
+        // (not its owner) may only set both to now (utimensat's rule).
+        let both_now = matches!((t.mtime, t.atime), (Stamp::Now, Stamp::Now));
+        if both_now {
+            script.push_str(&format!("touch -c {h}-- \"$p\" || exit 1; "));
+        }
+        for (flag, s) in [("-m", t.mtime), ("-a", t.atime)].into_iter().filter(|_| !both_now) {
             match s {
                 Stamp::Preserve => {}
                 Stamp::Now => script.push_str(&format!("touch -c {h}{flag} -- \"$p\" || exit 1; ")),
@@ -518,11 +568,24 @@ impl FileOp<'_> {
             (None, Some(g)) => Some(format!(":{g}")),
             (None, None) => None,
         };
+        // With `follow`, what the links inside point at (and the trees of
+        // linked folders) change too, as Ansible's recursive_set_attributes.
+        // Dangling links are passed over (their targets do not exist).
         if let Some(spec) = spec {
-            s.push_str(&format!("chown -R -h {spec} -- \"$p\" || exit 1; "));
+            if self.follow {
+                s.push_str(&format!("find -L \"$p\" ! -type l -exec chown {spec} -- {{}} + || exit 1; "));
+            } else {
+                s.push_str(&format!("chown -R -h {spec} -- \"$p\" || exit 1; "));
+            }
         }
         if let Some(m) = &self.attrs.mode {
-            s.push_str(&format!("chmod -R {} -- \"$p\" || exit 1; ", quote(&m.chmod_arg())));
+            let arg = quote(&m.chmod_arg());
+            if self.follow {
+                // chmod -R never follows links: walk with find -L instead.
+                s.push_str(&format!("find -L \"$p\" ! -type l -exec chmod {arg} -- {{}} + || exit 1; "));
+            } else {
+                s.push_str(&format!("chmod -R {arg} -- \"$p\" || exit 1; "));
+            }
         }
         s
     }
@@ -650,7 +713,7 @@ impl FileOp<'_> {
 
     fn hard(&self, ctx: &mut ModuleContext<'_>, src: &str, src_st: &RemoteStat) -> Result<ModuleOutcome, Stop> {
         if !src_st.exists() {
-            return Err("src does not exist".into());
+            return Err(Stop::Outcome(ModuleOutcome::failed("src does not exist").with("dest", self.path).with("src", src)));
         }
         let changed = match self.prev {
             "absent" => true,

@@ -183,9 +183,10 @@ fn bits_for(perms: &str, who: u32, mode: u32, is_dir: bool) -> u32 {
     ((rwx << 6 | rwx << 3 | rwx) | special) & who
 }
 
-/// Ansible's spelling of a mode in results: four octal digits, `"0644"`.
+/// Ansible's spelling of a mode in results (`'0%03o' % S_IMODE(mode)`):
+/// `"0644"`, and `"01444"` with a special bit.
 pub(crate) fn format_mode(bits: u32) -> String {
-    format!("{:04o}", bits & 0o7777)
+    format!("0{:03o}", bits & 0o7777)
 }
 
 #[cfg(test)]
@@ -203,6 +204,8 @@ mod tests {
         assert!(FileMode::parse(&json!(true)).is_err());
         assert_eq!(format_mode(0o644), "0644");
         assert_eq!(format_mode(0o100755), "0755");
+        assert_eq!(format_mode(0o1444), "01444");
+        assert_eq!(format_mode(0o7), "0007");
     }
 
     #[test]

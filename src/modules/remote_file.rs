@@ -29,6 +29,8 @@ pub(crate) struct Probe {
     pub(crate) read_limit: Option<u64>,
     /// List every path below a directory (`recurse`).
     pub(crate) tree: bool,
+    /// ...through symbolic links, to what they point at (`recurse` with `follow`).
+    pub(crate) tree_follow: bool,
     /// Ask `file --mime` for the MIME type and charset (when the host has `file`).
     pub(crate) mime: bool,
     /// Ask `lsattr -vd` for the version and attribute flags (when the host has it).
@@ -229,7 +231,8 @@ pub(crate) fn probe(
             );
         }
         if pr.tree {
-            script.push_str("if [ -d \"$p\" ]; then find \"$p\" -mindepth 1 -printf 'T %y %m %U %G\\n'; fi; ");
+            let l = if pr.tree_follow { "-L " } else { "" };
+            script.push_str(&format!("if [ -d \"$p\" ]; then find {l}\"$p\" -mindepth 1 -printf 'T %y %m %U %G\\n'; fi; "));
         }
         script.push_str("else case \"$(LC_ALL=C stat -c %n -- \"$p\" 2>&1)\" in *'Permission denied'*) echo N EACCES;; *'Not a directory'*) echo N ENOTDIR;; *) echo N;; esac; fi; ");
     }
