@@ -183,9 +183,14 @@ fn bits_for(perms: &str, who: u32, mode: u32, is_dir: bool) -> u32 {
     ((rwx << 6 | rwx << 3 | rwx) | special) & who
 }
 
-/// Ansible's spelling of a mode in results (`'0%03o' % S_IMODE(mode)`):
-/// `"0644"`, and `"01444"` with a special bit.
+/// How stat and find spell a mode (`'%04o' % S_IMODE(mode)`): `"0644"`, `"4755"`.
 pub(crate) fn format_mode(bits: u32) -> String {
+    format!("{:04o}", bits & 0o7777)
+}
+
+/// How AnsibleModule's add_path_info (file, copy, template results) spells
+/// it (`'0%03o'`): `"0644"`, `"01444"`.
+pub(crate) fn path_info_mode(bits: u32) -> String {
     format!("0{:03o}", bits & 0o7777)
 }
 
@@ -204,8 +209,9 @@ mod tests {
         assert!(FileMode::parse(&json!(true)).is_err());
         assert_eq!(format_mode(0o644), "0644");
         assert_eq!(format_mode(0o100755), "0755");
-        assert_eq!(format_mode(0o1444), "01444");
-        assert_eq!(format_mode(0o7), "0007");
+        assert_eq!(format_mode(0o4755), "4755");
+        assert_eq!(path_info_mode(0o1444), "01444");
+        assert_eq!(path_info_mode(0o644), "0644");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::ConnError;
 use crate::modules::args::Args;
-use crate::modules::file_mode::{format_mode, FileMode};
+use crate::modules::file_mode::{path_info_mode, FileMode};
 use crate::modules::{quote, FileDiff, ModuleContext, ModuleOutcome};
 
 /// Ansible's `max_file_size_for_diff` default.
@@ -695,7 +695,7 @@ pub(crate) fn add_path_info(mut out: ModuleOutcome, st: &RemoteStat) -> ModuleOu
         .with("gid", st.gid)
         .with("owner", st.owner.clone())
         .with("group", st.group.clone())
-        .with("mode", format_mode(st.mode))
+        .with("mode", path_info_mode(st.mode))
         .with("state", st.state())
         .with("size", st.size);
     out
