@@ -201,23 +201,22 @@ impl Single {
 
 /// Modules that ansible-core carries out through an action plugin on the
 /// controller: their failures read "Action failed".
+/// (command, shell, raw, script, service and package have action plugins
+/// too, but their failures are the module's and read "Module failed".)
 const ACTION_PLUGINS: &[&str] = &[
-    "add_host", "assemble", "assert", "async_status", "command", "copy", "debug", "fail", "fetch", "gather_facts", "group_by",
-    "include_vars", "package", "pause", "raw", "reboot", "script", "service", "set_fact", "set_stats", "shell", "template",
-    "unarchive", "uri", "validate_argument_spec", "wait_for_connection",
+    "add_host", "assemble", "assert", "async_status", "copy", "debug", "fail", "fetch", "gather_facts", "group_by",
+    "include_vars", "pause", "reboot", "set_fact", "set_stats", "template", "unarchive", "uri", "validate_argument_spec",
+    "wait_for_connection",
 ];
 
 /// Run a task on a host.
 pub(crate) fn run(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>) -> ExecResult {
     let mut out = run_task_on_host(run, play, host, call);
     let task = call.task;
-    // A module's own failure (`msg` from the module) reads "Module failed"
-    // for modules without an action plugin; command/shell report through theirs.
-    let short = modules::short_name(&task.action);
     out.report.origin = Some(super::sink::Origin {
         file: task.file.clone(),
         line: task.line,
-        action: ACTION_PLUGINS.contains(&short) && !matches!(short, "command" | "shell" | "raw" | "script" | "service" | "package"),
+        action: ACTION_PLUGINS.contains(&modules::short_name(&task.action)),
     });
     out
 }
