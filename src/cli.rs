@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "berth", version, about = "Agentless playbook compiler and parallel runner for Tova deployments")]
+#[command(
+    name = "berth",
+    version,
+    about = "Agentless playbook compiler and parallel runner for Tova deployments"
+)]
 pub(crate) struct Cli {
     /// More log output (-v, -vv, -vvv).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

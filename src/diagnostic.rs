@@ -21,12 +21,22 @@ pub(crate) struct Span {
 
 impl Span {
     pub(crate) fn new(file: impl Into<PathBuf>, line: usize, col: usize, len: usize) -> Span {
-        Span { file: file.into(), line, col, len }
+        Span {
+            file: file.into(),
+            line,
+            col,
+            len,
+        }
     }
 
     /// A span that only names a file and a line.
     pub(crate) fn line(file: impl Into<PathBuf>, line: usize) -> Span {
-        Span { file: file.into(), line, col: 0, len: 0 }
+        Span {
+            file: file.into(),
+            line,
+            col: 0,
+            len: 0,
+        }
     }
 }
 
@@ -54,13 +64,19 @@ impl Diagnostic {
     }
 
     pub(crate) fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
     }
 
     /// Attach a span; the source line is read from `source` when given.
     pub(crate) fn at(mut self, span: Span, source: Option<&str>) -> Diagnostic {
         if let Some(text) = source {
-            self.source_line = text.lines().nth(span.line.saturating_sub(1)).map(str::to_owned);
+            self.source_line = text
+                .lines()
+                .nth(span.line.saturating_sub(1))
+                .map(str::to_owned);
         }
         self.span = Some(span);
         self
@@ -100,7 +116,12 @@ impl fmt::Display for Diagnostic {
         writeln!(f, "{label}[{}]: {}", self.code, self.message)?;
         if let Some(span) = &self.span {
             let gutter = span.line.to_string().len();
-            writeln!(f, "{:gutter$}--> {}", "", self.location().unwrap_or_default())?;
+            writeln!(
+                f,
+                "{:gutter$}--> {}",
+                "",
+                self.location().unwrap_or_default()
+            )?;
             if let Some(line) = &self.source_line {
                 let (shown, col) = excerpt(line, span.col);
                 writeln!(f, "{:gutter$} |", "")?;
@@ -133,12 +154,20 @@ const EXCERPT_WIDTH: usize = 100;
 /// Returns the text and the column within it.
 fn excerpt(line: &str, col: usize) -> (String, usize) {
     let chars: Vec<char> = line.chars().collect();
-    let clean = |c: &char| if c.is_control() && *c != '\t' { '\u{fffd}' } else { *c };
+    let clean = |c: &char| {
+        if c.is_control() && *c != '\t' {
+            '\u{fffd}'
+        } else {
+            *c
+        }
+    };
     if chars.len() <= EXCERPT_WIDTH {
         return (chars.iter().map(clean).collect(), col);
     }
     let at = col.saturating_sub(1).min(chars.len());
-    let start = at.saturating_sub(EXCERPT_WIDTH / 2).min(chars.len().saturating_sub(EXCERPT_WIDTH));
+    let start = at
+        .saturating_sub(EXCERPT_WIDTH / 2)
+        .min(chars.len().saturating_sub(EXCERPT_WIDTH));
     let end = (start + EXCERPT_WIDTH).min(chars.len());
     let mut shown = String::new();
     if start > 0 {
@@ -148,7 +177,11 @@ fn excerpt(line: &str, col: usize) -> (String, usize) {
     if end < chars.len() {
         shown.push('…');
     }
-    let col = if col == 0 { 0 } else { at - start + 1 + usize::from(start > 0) };
+    let col = if col == 0 {
+        0
+    } else {
+        at - start + 1 + usize::from(start > 0)
+    };
     (shown, col)
 }
 
@@ -180,7 +213,8 @@ mod tests {
         let at = carets.chars().position(|c| c == '^').unwrap();
         let under: String = shown.chars().skip(at).take(3).collect();
         assert_eq!(under, "BAD", "{out}");
-        let d = Diagnostic::error("B0701", "x").at(Span::new("f.yml", 1, 1, 1), Some("\u{1b}[31mred"));
+        let d =
+            Diagnostic::error("B0701", "x").at(Span::new("f.yml", 1, 1, 1), Some("\u{1b}[31mred"));
         assert!(!d.to_string().contains('\u{1b}'));
     }
 }

@@ -54,7 +54,9 @@ pub fn template(data: &[u8]) {
     let vars = serde_json::json!({
         "name": "web", "port": 8080, "items": [1, 2, 3], "map": {"a": "x", "b": [true, null]}, "text": "a\tb\nc",
     });
-    let serde_json::Value::Object(vars) = vars else { return };
+    let serde_json::Value::Object(vars) = vars else {
+        return;
+    };
     let t = crate::playbook::templar::Templar::new();
     let ctx = crate::playbook::templar::Templar::context_shared(std::sync::Arc::new(vars));
     let _ = t.render_str(&src, &ctx);
@@ -63,5 +65,10 @@ pub fn template(data: &[u8]) {
 }
 
 /// Every target by name, for the corpus replay.
-pub const TARGETS: &[(&str, fn(&[u8]))] =
-    &[("tova_source", tova_source), ("tova_toml", tova_toml), ("yaml", yaml), ("inventory", inventory), ("template", template)];
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("tova_source", tova_source),
+    ("tova_toml", tova_toml),
+    ("yaml", yaml),
+    ("inventory", inventory),
+    ("template", template),
+];

@@ -45,7 +45,10 @@ impl Node {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     pub(crate) fn as_str(&self) -> Option<&str> {
@@ -61,7 +64,11 @@ impl Node {
 
     /// The line to point at for this node: its key's line when it is a mapping value.
     pub(crate) fn pos(&self) -> usize {
-        if self.key_line > 0 { self.key_line } else { self.line }
+        if self.key_line > 0 {
+            self.key_line
+        } else {
+            self.line
+        }
     }
 
     /// The plain data value (line numbers dropped).
@@ -95,16 +102,25 @@ impl Node {
 
 /// Parse every document of a YAML text. An empty text gives no documents.
 pub(crate) fn load_documents(text: &str, path: &Path) -> Result<Vec<Node>, Diagnostic> {
-    let mut builder = Builder { stack: Vec::new(), anchors: HashMap::new(), docs: Vec::new(), error: None, nodes: 0 };
+    let mut builder = Builder {
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        docs: Vec::new(),
+        error: None,
+        nodes: 0,
+    };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         let m = e.marker();
         let at = Span::new(path, m.line(), m.col() + 1, 1);
         if e.info().contains("recursion limit") {
             // The parser's own depth guard, met before ours on flow collections.
-            return Err(Diagnostic::error("B0701", format!("invalid YAML: nested more than {MAX_DEPTH} levels deep"))
-                .at(at, Some(text))
-                .hint("flatten the data: no playbook, inventory or variable file needs this depth"));
+            return Err(Diagnostic::error(
+                "B0701",
+                format!("invalid YAML: nested more than {MAX_DEPTH} levels deep"),
+            )
+            .at(at, Some(text))
+            .hint("flatten the data: no playbook, inventory or variable file needs this depth"));
         }
         return Err(Diagnostic::error("B0701", format!("invalid YAML: {}", e.info()))
             .at(at, Some(text))
@@ -122,7 +138,12 @@ pub(crate) fn load_documents(text: &str, path: &Path) -> Result<Vec<Node>, Diagn
 pub(crate) fn load(text: &str, path: &Path) -> Result<Node, Diagnostic> {
     let mut docs = load_documents(text, path)?;
     Ok(if docs.is_empty() {
-        Node { line: 1, col: 1, key_line: 0, kind: NodeKind::Scalar(Value::Null) }
+        Node {
+            line: 1,
+            col: 1,
+            key_line: 0,
+            kind: NodeKind::Scalar(Value::Null),
+        }
     } else {
         docs.swap_remove(0)
     })
@@ -143,10 +164,18 @@ pub(crate) fn load_file(path: &Path) -> Result<Node, Diagnostic> {
 }
 
 enum Frame {
-    Seq { node: Node, anchor: usize },
+    Seq {
+        node: Node,
+        anchor: usize,
+    },
     /// `index`: each key's position in the entries, so a mapping of many
     /// keys is built in linear time (duplicates still override).
-    Map { node: Node, anchor: usize, key: Option<Node>, index: HashMap<String, usize> },
+    Map {
+        node: Node,
+        anchor: usize,
+        key: Option<Node>,
+        index: HashMap<String, usize>,
+    },
 }
 
 struct Builder {
@@ -202,7 +231,12 @@ impl Builder {
                     items.push(node);
                 }
             }
-            Some(Frame::Map { node: map, key, index, .. }) => match key.take() {
+            Some(Frame::Map {
+                node: map,
+                key,
+                index,
+                ..
+            }) => match key.take() {
                 None => *key = Some(node),
                 Some(k) => {
                     if let NodeKind::Map(entries) = &mut map.kind {
@@ -224,7 +258,13 @@ fn insert_entry(
     let key_text = match &key.kind {
         NodeKind::Scalar(Value::String(s)) => s.clone(),
         NodeKind::Scalar(Value::Null) => "null".to_string(),
-        NodeKind::Scalar(Value::Bool(b)) => if *b { "True".into() } else { "False".into() },
+        NodeKind::Scalar(Value::Bool(b)) => {
+            if *b {
+                "True".into()
+            } else {
+                "False".into()
+            }
+        }
         NodeKind::Scalar(v) => v.to_string(),
         _ => {
             if error.is_none() {
@@ -268,8 +308,14 @@ impl MarkedEventReceiver for Builder {
         if self.error.is_some() {
             return;
         }
-        if matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..)) && self.stack.len() >= MAX_DEPTH {
-            self.fail(format!("nested more than {MAX_DEPTH} levels deep"), line, col);
+        if matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..))
+            && self.stack.len() >= MAX_DEPTH
+        {
+            self.fail(
+                format!("nested more than {MAX_DEPTH} levels deep"),
+                line,
+                col,
+            );
             return;
         }
         match ev {
@@ -278,19 +324,45 @@ impl MarkedEventReceiver for Builder {
                     return;
                 }
                 let value = resolve_scalar(&text, style, tag.as_ref());
-                self.push_value(Node { line, col, key_line: 0, kind: NodeKind::Scalar(value) }, anchor);
+                self.push_value(
+                    Node {
+                        line,
+                        col,
+                        key_line: 0,
+                        kind: NodeKind::Scalar(value),
+                    },
+                    anchor,
+                );
             }
             Event::SequenceStart(anchor, _) => {
                 if !self.grow(1, line, col) {
                     return;
                 }
-                self.stack.push(Frame::Seq { node: Node { line, col, key_line: 0, kind: NodeKind::Seq(Vec::new()) }, anchor })
+                self.stack.push(Frame::Seq {
+                    node: Node {
+                        line,
+                        col,
+                        key_line: 0,
+                        kind: NodeKind::Seq(Vec::new()),
+                    },
+                    anchor,
+                })
             }
             Event::MappingStart(anchor, _) => {
                 if !self.grow(1, line, col) {
                     return;
                 }
-                self.stack.push(Frame::Map { node: Node { line, col, key_line: 0, kind: NodeKind::Map(Vec::new()) }, anchor, key: None, index: HashMap::new() })
+                self.stack.push(Frame::Map {
+                    node: Node {
+                        line,
+                        col,
+                        key_line: 0,
+                        kind: NodeKind::Map(Vec::new()),
+                    },
+                    anchor,
+                    key: None,
+                    index: HashMap::new(),
+                })
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some(frame) = self.stack.pop() {
@@ -310,7 +382,11 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => self.fail("alias to an unknown anchor".into(), line, col),
             },
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
         }
     }
 }
@@ -321,7 +397,9 @@ pub(crate) fn resolve_scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>)
         match tag.suffix.as_str() {
             "str" | "binary" => return Value::String(text.to_string()),
             // Never templated: the marker the templar leaves alone.
-            "unsafe" => return crate::playbook::templar::mark_unsafe(&Value::String(text.to_string())),
+            "unsafe" => {
+                return crate::playbook::templar::mark_unsafe(&Value::String(text.to_string()))
+            }
             "int" => {
                 if let Some(v) = parse_int(text) {
                     return Value::Number(v.into());
@@ -430,11 +508,16 @@ fn parse_float(t: &str) -> Option<f64> {
         return None;
     }
     let bytes = body.as_bytes();
-    if !(bytes[0].is_ascii_digit() || (bytes[0] == b'.' && bytes.len() > 1 && bytes[1].is_ascii_digit())) {
+    if !(bytes[0].is_ascii_digit()
+        || (bytes[0] == b'.' && bytes.len() > 1 && bytes[1].is_ascii_digit()))
+    {
         return None;
     }
     let clean: String = t.chars().filter(|c| *c != '_').collect();
-    if !clean.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+')) {
+    if !clean
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+    {
         return None;
     }
     clean.parse::<f64>().ok()
@@ -479,7 +562,10 @@ mod tests {
     #[test]
     fn anchors_aliases_and_merge_keys() {
         let got = v("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: [*b]\n");
-        assert_eq!(got, json!({"base": {"x": 1, "y": 2}, "other": {"y": 3, "x": 1}, "list": [{"x": 1, "y": 2}]}));
+        assert_eq!(
+            got,
+            json!({"base": {"x": 1, "y": 2}, "other": {"y": 3, "x": 1}, "list": [{"x": 1, "y": 2}]})
+        );
     }
 
     #[test]
@@ -492,8 +578,15 @@ mod tests {
         }
         let started = std::time::Instant::now();
         let err = load(&bomb, Path::new("bomb.yml")).unwrap_err().to_string();
-        assert!(err.contains("more than 1000000 values") && err.contains("bomb.yml:"), "{err}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            err.contains("more than 1000000 values") && err.contains("bomb.yml:"),
+            "{err}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
         let deep = "[".repeat(100_000) + &"]".repeat(100_000);
         let err = load(&deep, Path::new("deep.yml")).unwrap_err().to_string();
         assert!(err.contains("nested more than 256 levels"), "{err}");
@@ -503,7 +596,11 @@ mod tests {
 
     #[test]
     fn nodes_carry_lines() {
-        let n = load("- name: one\n  debug: msg=x\n\n- name: two\n  ping:\n", Path::new("p.yml")).unwrap();
+        let n = load(
+            "- name: one\n  debug: msg=x\n\n- name: two\n  ping:\n",
+            Path::new("p.yml"),
+        )
+        .unwrap();
         let items = n.as_seq().unwrap();
         assert_eq!(items[0].line, 1);
         assert_eq!(items[1].line, 4);

@@ -39,12 +39,31 @@ fn same_recap(files: &[(&str, &str)]) {
         .env("ANSIBLE_DEPRECATION_WARNINGS", "False")
         .output()
         .expect("ansible-playbook must be installed (test.sh installs ansible-core)");
-    let berth = Command::new(env!("CARGO_BIN_EXE_berth")).args(["run", "site.yml", "-i", "inv.yml", "--timeout", "3"]).current_dir(d.path()).output().unwrap();
-    let (a, b) = (String::from_utf8_lossy(&ansible.stdout).into_owned(), String::from_utf8_lossy(&berth.stdout).into_owned());
+    let berth = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["run", "site.yml", "-i", "inv.yml", "--timeout", "3"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    let (a, b) = (
+        String::from_utf8_lossy(&ansible.stdout).into_owned(),
+        String::from_utf8_lossy(&berth.stdout).into_owned(),
+    );
     let (ra, rb) = (recap(&a), recap(&b));
-    assert!(!ra.is_empty(), "ansible printed no recap:\n{a}\n{}", String::from_utf8_lossy(&ansible.stderr));
-    pretty_assertions::assert_eq!(ra, rb, "\n--- ansible-playbook ---\n{a}\n--- berth ---\n{b}");
-    assert_eq!(ansible.status.code(), berth.status.code(), "exit codes differ\n--- ansible ---\n{a}\n--- berth ---\n{b}");
+    assert!(
+        !ra.is_empty(),
+        "ansible printed no recap:\n{a}\n{}",
+        String::from_utf8_lossy(&ansible.stderr)
+    );
+    pretty_assertions::assert_eq!(
+        ra,
+        rb,
+        "\n--- ansible-playbook ---\n{a}\n--- berth ---\n{b}"
+    );
+    assert_eq!(
+        ansible.status.code(),
+        berth.status.code(),
+        "exit codes differ\n--- ansible ---\n{a}\n--- berth ---\n{b}"
+    );
 }
 
 const INV: &str = "all:\n  vars:\n    ansible_connection: local\n    ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n  hosts:\n    one: {n: 1}\n    two: {n: 2}\n    three: {n: 3}\n";

@@ -24,7 +24,11 @@ fn human_output_matches_ansible_layout() {
         "site.yml",
         "- name: demo\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: say\n      debug: msg=hi\n      when: inventory_hostname == 'alpha'\n    - name: touch\n      command: 'true'\n      changed_when: false\n",
     );
-    let out = berth().args(["run", "site.yml", "-i", "inv.yml"]).current_dir(d.path()).output().unwrap();
+    let out = berth()
+        .args(["run", "site.yml", "-i", "inv.yml"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let want = "
 PLAY [demo] ********************************************************************
@@ -53,7 +57,11 @@ fn json_lines_end_with_the_recap() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "inv.yml", INV);
     write(d.path(), "site.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: 'false'\n      when: inventory_hostname == 'beta'\n");
-    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--json"]).current_dir(d.path()).output().unwrap();
+    let out = berth()
+        .args(["run", "site.yml", "-i", "inv.yml", "--json"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     for line in stdout.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -70,22 +78,51 @@ fn json_lines_end_with_the_recap() {
 fn errors_before_running_exit_1_with_location_and_fix() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "inv.yml", INV);
-    write(d.path(), "site.yml", "- hosts: all\n  tasks:\n    - name: x\n      copy: {}\n      shel: echo\n");
-    let out = berth().args(["run", "site.yml", "-i", "inv.yml"]).current_dir(d.path()).output().unwrap();
+    write(
+        d.path(),
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - name: x\n      copy: {}\n      shel: echo\n",
+    );
+    let out = berth()
+        .args(["run", "site.yml", "-i", "inv.yml"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("error[B0735]: this task has two modules: `copy` and `shel`"), "{stderr}");
+    assert!(
+        stderr.contains("error[B0735]: this task has two modules: `copy` and `shel`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("site.yml:5"), "{stderr}");
     assert!(stderr.contains("= help:"), "{stderr}");
 
-    let out = berth().args(["run", "missing.yml", "-i", "inv.yml"]).current_dir(d.path()).output().unwrap();
+    let out = berth()
+        .args(["run", "missing.yml", "-i", "inv.yml"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     // Without an inventory only the implicit localhost exists, like ansible-playbook.
-    write(d.path(), "local.yml", "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: 'true'\n");
-    let out = berth().args(["run", "local.yml"]).current_dir(d.path()).output().unwrap();
+    write(
+        d.path(),
+        "local.yml",
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: 'true'\n",
+    );
+    let out = berth()
+        .args(["run", "local.yml"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("only implicit localhost is available"));
-    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--strategy", "fast"]).current_dir(d.path()).output().unwrap();
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("only implicit localhost is available"));
+    let out = berth()
+        .args(["run", "site.yml", "-i", "inv.yml", "--strategy", "fast"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -96,11 +133,27 @@ fn extra_vars_forms() {
     write(d.path(), "vars.yml", "b: 2\n");
     write(d.path(), "site.yml", "- hosts: alpha\n  gather_facts: false\n  vars: {a: 0}\n  tasks:\n    - assert: {that: [\"a == '1'\", 'b == 2', 'c.d == 3']}\n");
     let out = berth()
-        .args(["run", "site.yml", "-i", "inv.yml", "-e", "a=1", "-e", "@vars.yml", "-e", r#"{"c": {"d": 3}}"#])
+        .args([
+            "run",
+            "site.yml",
+            "-i",
+            "inv.yml",
+            "-e",
+            "a=1",
+            "-e",
+            "@vars.yml",
+            "-e",
+            r#"{"c": {"d": 3}}"#,
+        ])
         .current_dir(d.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -108,18 +161,57 @@ fn syntax_check_list_hosts_and_list_tasks() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "inv.yml", INV);
     write(d.path(), "site.yml", "- name: web\n  hosts: all\n  tasks:\n    - name: one\n      command: 'true'\n      tags: [a]\n    - block:\n        - name: two\n          debug: msg=x\n      tags: [b]\n");
-    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--syntax-check"]).current_dir(d.path()).output().unwrap();
+    let out = berth()
+        .args(["run", "site.yml", "-i", "inv.yml", "--syntax-check"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "\nplaybook: site.yml\n");
-    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--list-hosts", "--limit", "beta"]).current_dir(d.path()).output().unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "\nplaybook: site.yml\n"
+    );
+    let out = berth()
+        .args([
+            "run",
+            "site.yml",
+            "-i",
+            "inv.yml",
+            "--list-hosts",
+            "--limit",
+            "beta",
+        ])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("hosts (1):\n      beta\n"), "{text}");
-    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "--list-tasks", "--tags", "b"]).current_dir(d.path()).output().unwrap();
+    let out = berth()
+        .args([
+            "run",
+            "site.yml",
+            "-i",
+            "inv.yml",
+            "--list-tasks",
+            "--tags",
+            "b",
+        ])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("two\tTAGS: [b]"), "{text}");
     assert!(!text.contains("one\t"), "{text}");
-    write(d.path(), "bad.yml", "- hosts: all\n  tasks:\n    - nothing: here\n      also: here\n");
-    let out = berth().args(["run", "bad.yml", "-i", "inv.yml", "--syntax-check"]).current_dir(d.path()).output().unwrap();
+    write(
+        d.path(),
+        "bad.yml",
+        "- hosts: all\n  tasks:\n    - nothing: here\n      also: here\n",
+    );
+    let out = berth()
+        .args(["run", "bad.yml", "-i", "inv.yml", "--syntax-check"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -127,15 +219,35 @@ fn syntax_check_list_hosts_and_list_tasks() {
 fn ansible_cfg_supplies_inventory_gathering_and_roles_path() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "hosts.yml", INV);
-    write(d.path(), "ansible.cfg", "[defaults]\ninventory = hosts.yml\ngathering = explicit\nroles_path = shared_roles\n");
-    write(d.path(), "shared_roles/hello/tasks/main.yml", "- debug: msg=from-shared-roles\n");
+    write(
+        d.path(),
+        "ansible.cfg",
+        "[defaults]\ninventory = hosts.yml\ngathering = explicit\nroles_path = shared_roles\n",
+    );
+    write(
+        d.path(),
+        "shared_roles/hello/tasks/main.yml",
+        "- debug: msg=from-shared-roles\n",
+    );
     write(d.path(), "site.yml", "- hosts: all\n  roles: [hello]\n  tasks:\n    - assert: {that: 'ansible_facts is not defined or ansible_facts == {}'}\n");
-    let out = berth().args(["run", "site.yml"]).current_dir(d.path()).output().unwrap();
+    let out = berth()
+        .args(["run", "site.yml"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!stdout.contains("Gathering Facts"), "{stdout}");
     assert!(stdout.contains("TASK [hello : debug]"), "{stdout}");
-    assert!(stdout.contains("alpha") && stdout.contains("beta"), "{stdout}");
+    assert!(
+        stdout.contains("alpha") && stdout.contains("beta"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -143,9 +255,24 @@ fn vars_prompt_takes_extra_vars_then_defaults_without_a_terminal() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "inv.yml", INV);
     write(d.path(), "site.yml", "- hosts: alpha\n  gather_facts: false\n  vars_prompt:\n    - name: color\n      prompt: Color?\n      default: blue\n    - name: size\n      prompt: Size?\n  tasks:\n    - assert: {that: [\"color == 'blue'\", \"size == 'L'\"]}\n");
-    let out = berth().args(["run", "site.yml", "-i", "inv.yml", "-e", "size=L"]).current_dir(d.path()).stdin(std::process::Stdio::null()).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    let out = berth().args(["run", "site.yml", "-i", "inv.yml"]).current_dir(d.path()).stdin(std::process::Stdio::null()).output().unwrap();
+    let out = berth()
+        .args(["run", "site.yml", "-i", "inv.yml", "-e", "size=L"])
+        .current_dir(d.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = berth()
+        .args(["run", "site.yml", "-i", "inv.yml"])
+        .current_dir(d.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("pass it with -e size=VALUE"));
 }
@@ -154,12 +281,34 @@ fn vars_prompt_takes_extra_vars_then_defaults_without_a_terminal() {
 fn very_verbose_names_the_playbook_and_counts_its_plays() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "inv.yml", INV);
-    write(d.path(), "other.yml", "- hosts: alpha\n  gather_facts: false\n  tasks: []\n");
-    write(d.path(), "site.yml", "- hosts: all\n  gather_facts: false\n  tasks: []\n- import_playbook: other.yml\n");
-    let out = berth().args(["-vv", "run", "site.yml", "-i", "inv.yml"]).current_dir(d.path()).output().unwrap();
+    write(
+        d.path(),
+        "other.yml",
+        "- hosts: alpha\n  gather_facts: false\n  tasks: []\n",
+    );
+    write(
+        d.path(),
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks: []\n- import_playbook: other.yml\n",
+    );
+    let out = berth()
+        .args(["-vv", "run", "site.yml", "-i", "inv.yml"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.starts_with("PLAYBOOK: site.yml ***"), "{stdout}");
-    assert!(stdout.lines().any(|l| l == "2 plays in site.yml"), "{stdout}");
-    let out = berth().args(["run", "site.yml", "-i", "inv.yml"]).current_dir(d.path()).output().unwrap();
-    assert!(!String::from_utf8(out.stdout).unwrap().contains("plays in"), "only with -vv, as ansible-playbook");
+    assert!(
+        stdout.lines().any(|l| l == "2 plays in site.yml"),
+        "{stdout}"
+    );
+    let out = berth()
+        .args(["run", "site.yml", "-i", "inv.yml"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8(out.stdout).unwrap().contains("plays in"),
+        "only with -vv, as ansible-playbook"
+    );
 }

@@ -31,7 +31,11 @@ struct Out {
 }
 
 fn berth(args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_berth")).args(args).env_remove("BERTH_LOG").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .env_remove("BERTH_LOG")
+        .output()
+        .unwrap();
     Out {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8(out.stdout).unwrap(),
@@ -41,7 +45,10 @@ fn berth(args: &[&str]) -> Out {
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    let mut entries: Vec<_> = std::fs::read_dir(from).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(from)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for path in entries {
         let target = to.join(path.file_name().unwrap());
@@ -72,14 +79,20 @@ fn check_golden(path: &Path, actual: &str) {
         std::fs::write(path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(path)
-        .unwrap_or_else(|_| panic!("missing golden {}; run with BERTH_BLESS=1 and review it", path.display()));
+    let expected = std::fs::read_to_string(path).unwrap_or_else(|_| {
+        panic!(
+            "missing golden {}; run with BERTH_BLESS=1 and review it",
+            path.display()
+        )
+    });
     assert_eq!(expected, actual, "golden {}", path.display());
 }
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(root().join("tests/fixtures/tova").join(kind)).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("tests/fixtures/tova").join(kind))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     v.sort();
     v
 }
@@ -102,10 +115,20 @@ fn manifest_goldens_per_inference_rule() {
         // The JSON is valid and carries all seven layer hashes.
         let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
         assert_eq!(value["layers"].as_object().unwrap().len(), 7, "{name}");
-        check_golden(&root().join("tests/golden/manifest").join(format!("{name}.json")), &json.stdout);
+        check_golden(
+            &root()
+                .join("tests/golden/manifest")
+                .join(format!("{name}.json")),
+            &json.stdout,
+        );
         let human = berth(&["manifest", dir, "--env", "prod"]);
         assert_eq!(human.code, 0, "{name}");
-        check_golden(&root().join("tests/golden/manifest").join(format!("{name}.txt")), &human.stdout);
+        check_golden(
+            &root()
+                .join("tests/golden/manifest")
+                .join(format!("{name}.txt")),
+            &human.stdout,
+        );
     }
 }
 
@@ -113,9 +136,18 @@ fn manifest_goldens_per_inference_rule() {
 fn every_environment_of_a_project() {
     let _serial = serial();
     let (_tmp, project) = stage(&root().join("tests/fixtures/tova/manifest/multi-env"));
-    let out = berth(&["manifest", project.to_str().unwrap(), "--env", "staging", "--json"]);
+    let out = berth(&[
+        "manifest",
+        project.to_str().unwrap(),
+        "--env",
+        "staging",
+        "--json",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    check_golden(&root().join("tests/golden/manifest/multi-env.staging.json"), &out.stdout);
+    check_golden(
+        &root().join("tests/golden/manifest/multi-env.staging.json"),
+        &out.stdout,
+    );
 }
 
 #[test]
@@ -128,9 +160,18 @@ fn diagnostic_goldens_per_code() {
         let (_tmp, project) = stage(&case);
         let out = berth(&["manifest", project.to_str().unwrap(), "--env", "prod"]);
         let code = &name[..5];
-        assert!(out.stderr.contains(&format!("[{code}]")), "{name} does not report {code}:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("[{code}]")),
+            "{name} does not report {code}:\n{}",
+            out.stderr
+        );
         let rendered = format!("{}exit: {}\n", out.stderr, out.code);
-        check_golden(&root().join("tests/golden/diagnostics").join(format!("{name}.txt")), &rendered);
+        check_golden(
+            &root()
+                .join("tests/golden/diagnostics")
+                .join(format!("{name}.txt")),
+            &rendered,
+        );
     }
 }
 
@@ -140,10 +181,19 @@ fn unreadable_file_is_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let project = tmp.path().join("shop");
     std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(project.join("bad.tova"), b"deploy \"prod\" { domain: \"\xff\xfe\" }").unwrap();
+    std::fs::write(
+        project.join("bad.tova"),
+        b"deploy \"prod\" { domain: \"\xff\xfe\" }",
+    )
+    .unwrap();
     let out = berth(&["manifest", project.to_str().unwrap(), "--env", "prod"]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.starts_with("error[B0205]: cannot read bad.tova:"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("error[B0205]: cannot read bad.tova:"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// Same sources, files created in opposite orders, two runs each: identical bytes.
@@ -169,7 +219,13 @@ fn output_is_deterministic() {
         }
         for _ in 0..2 {
             for env in ["prod", "staging"] {
-                let out = berth(&["manifest", project.to_str().unwrap(), "--env", env, "--json"]);
+                let out = berth(&[
+                    "manifest",
+                    project.to_str().unwrap(),
+                    "--env",
+                    env,
+                    "--json",
+                ]);
                 assert_eq!(out.code, 0);
                 outputs.push((env, out.stdout));
             }
@@ -187,7 +243,12 @@ fn explain_prints_long_text_and_rejects_unknown_codes() {
     let _serial = serial();
     let out = berth(&["explain", "B0111"]);
     assert_eq!(out.code, 0);
-    assert!(out.stdout.starts_with("B0111: module retention below 24 hours\n\n"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .starts_with("B0111: module retention below 24 hours\n\n"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("Fix:\n    module_retention: \"24h\""));
     let lower = berth(&["explain", "b0102"]);
     assert_eq!(lower.code, 0);
@@ -229,7 +290,11 @@ fn compiles_100_deploy_blocks_within_100ms() {
     std::fs::write(project.join("app.tova"), &app).unwrap();
     let baseline_dir = tmp.path().join("one");
     std::fs::create_dir_all(&baseline_dir).unwrap();
-    std::fs::write(baseline_dir.join("app.tova"), "deploy \"prod\" {\n  server: \"h\"\n  domain: \"a.com\"\n}\n").unwrap();
+    std::fs::write(
+        baseline_dir.join("app.tova"),
+        "deploy \"prod\" {\n  server: \"h\"\n  domain: \"a.com\"\n}\n",
+    )
+    .unwrap();
     let best_of = |dir: &Path, env: &str| {
         let mut best = Duration::MAX;
         for _ in 0..7 {
@@ -250,5 +315,8 @@ fn compiles_100_deploy_blocks_within_100ms() {
         ms(baseline),
         ms(hundred.saturating_sub(baseline))
     );
-    assert!(hundred.saturating_sub(baseline) <= Duration::from_millis(100), "took {hundred:?} (baseline {baseline:?})");
+    assert!(
+        hundred.saturating_sub(baseline) <= Duration::from_millis(100),
+        "took {hundred:?} (baseline {baseline:?})"
+    );
 }

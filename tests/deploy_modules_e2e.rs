@@ -28,7 +28,14 @@ const T0: u64 = 1_900_000_000;
 
 /// Writes the project for `servers` (and `toml` settings for "prod") and compiles it.
 fn write_project(dir: &Path, servers: &[&str], toml: &str) -> Output {
-    support::write_project(dir, APP, servers, "server {\n  route GET \"/healthz\" => fn() { \"ok\" }\n}\n", "", toml)
+    support::write_project(
+        dir,
+        APP,
+        servers,
+        "server {\n  route GET \"/healthz\" => fn() { \"ok\" }\n}\n",
+        "",
+        toml,
+    )
 }
 
 /// Release `n` of the bundle: its own cart module version and search digest.
@@ -38,12 +45,29 @@ fn release_bundle(dir: &Path, n: u32) -> Vec<(String, String)> {
     let _ = std::fs::remove_dir_all(&c);
     std::fs::create_dir_all(c.join(format!("__v/d{n}{n}{n}{n}"))).unwrap();
     let cart = format!("export const Cart = {{ release: {n}, removeItem(e) {{ e.target.closest(\"li\")?.remove(); }} }};\n");
-    let search = format!("export const search = (list, q) => list.filter((x) => x.includes(q)); // release {n}\n");
+    let search = format!(
+        "export const search = (list, q) => list.filter((x) => x.includes(q)); // release {n}\n"
+    );
     std::fs::write(c.join("cart.client.js"), &cart).unwrap();
-    std::fs::write(c.join(format!("__v/d{n}{n}{n}{n}/search.client.js")), &search).unwrap();
-    std::fs::write(c.join(".versions.json"), format!("{{\"cart.client.js\": \"c{n}aaaa\"}}\n")).unwrap();
-    std::fs::write(dir.join(".tova-out/public/build.txt"), format!("release {n}\n")).unwrap();
-    vec![(format!("/c/cart.client.js?v=c{n}aaaa"), cart), (format!("/c/__v/d{n}{n}{n}{n}/search.client.js"), search)]
+    std::fs::write(
+        c.join(format!("__v/d{n}{n}{n}{n}/search.client.js")),
+        &search,
+    )
+    .unwrap();
+    std::fs::write(
+        c.join(".versions.json"),
+        format!("{{\"cart.client.js\": \"c{n}aaaa\"}}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(".tova-out/public/build.txt"),
+        format!("release {n}\n"),
+    )
+    .unwrap();
+    vec![
+        (format!("/c/cart.client.js?v=c{n}aaaa"), cart),
+        (format!("/c/__v/d{n}{n}{n}{n}/search.client.js"), search),
+    ]
 }
 
 fn berth(b: &Bed, dir: &Path, args: &[&str], now: u64) -> Output {
@@ -68,7 +92,10 @@ fn get(addr: &str, path: &str) -> support::Answer {
                 return r;
             }
         }
-        assert!(Instant::now() < end, "{DOMAIN}{path} does not answer through Caddy on {addr}");
+        assert!(
+            Instant::now() < end,
+            "{DOMAIN}{path} does not answer through Caddy on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -76,14 +103,22 @@ fn get(addr: &str, path: &str) -> support::Answer {
 fn serves_module(addr: &str, url: &str, bytes: &str) {
     let r = get(addr, url);
     assert_eq!(r.status, 200, "{url} on {addr}: {}", r.body);
-    assert_eq!(r.header("cache-control"), Some(IMMUTABLE), "{url} on {addr}");
+    assert_eq!(
+        r.header("cache-control"),
+        Some(IMMUTABLE),
+        "{url} on {addr}"
+    );
     assert_eq!(r.body, bytes, "{url} on {addr} serves other bytes");
 }
 
 fn lacks_module(addr: &str, url: &str) {
     let r = get(addr, url);
     assert_eq!(r.status, 404, "{url} on {addr} should 404: {}", r.body);
-    assert_ne!(r.header("cache-control"), Some(IMMUTABLE), "{url} on {addr}: a 404 must not be cached as immutable");
+    assert_ne!(
+        r.header("cache-control"),
+        Some(IMMUTABLE),
+        "{url} on {addr}: a 404 must not be cached as immutable"
+    );
 }
 
 #[test]
@@ -93,7 +128,10 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
     let (h1, h2, h3) = (addrs[0], addrs[1], addrs[2]);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    copy_dir(&root().join("examples/todo/.tova-out"), &d.join(".tova-out"));
+    copy_dir(
+        &root().join("examples/todo/.tova-out"),
+        &d.join(".tova-out"),
+    );
     for addr in [h1, h2, h3] {
         // A previous run's leftovers (the app's directory) would change the release numbers.
         ssh(&b, addr, &format!("systemctl stop 'tova-{APP}@*' 2>/dev/null; rm -rf /opt/tova/apps/{APP} /opt/tova/caddy/apps/{APP}.caddy; true"));
@@ -108,7 +146,10 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
     // v1, then open its module URLs on both hosts.
     let v1 = release_bundle(d, 1);
     let out = ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0));
-    assert!(out.contains("Publishing versioned client files (2 new, 2 retained)"), "{out}");
+    assert!(
+        out.contains("Publishing versioned client files (2 new, 2 retained)"),
+        "{out}"
+    );
     for addr in [h1, h2] {
         for (url, bytes) in &v1 {
             serves_module(addr, url, bytes);
@@ -123,7 +164,10 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
     ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0 + HOUR));
     let v3 = release_bundle(d, 3);
     let out = ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0 + 2 * HOUR));
-    assert!(out.contains("Publishing versioned client files (2 new, 6 retained)"), "{out}");
+    assert!(
+        out.contains("Publishing versioned client files (2 new, 6 retained)"),
+        "{out}"
+    );
     for addr in [h1, h2] {
         for (url, bytes) in v1.iter().chain(&v2).chain(&v3) {
             serves_module(addr, url, bytes);
@@ -132,19 +176,41 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
         let page = get(addr, "/page");
         assert_eq!(page.status, 200);
         assert!(page.body.contains("/c/cart.client.js?v="), "{}", page.body);
-        assert_eq!(page.header("cache-control"), Some("no-cache"), "/page on {addr}");
+        assert_eq!(
+            page.header("cache-control"),
+            Some("no-cache"),
+            "/page on {addr}"
+        );
         let post = request(addr, "POST", "/page").expect("POST answers");
-        assert_eq!(post.header("cache-control"), Some("no-store"), "POST /page on {addr}");
+        assert_eq!(
+            post.header("cache-control"),
+            Some("no-store"),
+            "POST /page on {addr}"
+        );
     }
 
     // Rollback re-publishes nothing and breaks nothing: v2 is live again,
     // the store is byte for byte the same, every version still resolves.
-    let store = |a: &str| ssh(&b, a, &format!("cd /opt/tova/apps/{APP} && sha1sum modules.json && find modules -type f | sort | xargs sha1sum"));
+    let store = |a: &str| {
+        ssh(&b, a, &format!("cd /opt/tova/apps/{APP} && sha1sum modules.json && find modules -type f | sort | xargs sha1sum"))
+    };
     let before: Vec<String> = [h1, h2].iter().map(|a| store(a)).collect();
-    ok(&berth(&b, d, &["deploy", "prod", "--rollback", "--yes"], T0 + 2 * HOUR + 30));
-    assert_eq!(before, [h1, h2].iter().map(|a| store(a)).collect::<Vec<_>>(), "the rollback changed the module store");
+    ok(&berth(
+        &b,
+        d,
+        &["deploy", "prod", "--rollback", "--yes"],
+        T0 + 2 * HOUR + 30,
+    ));
+    assert_eq!(
+        before,
+        [h1, h2].iter().map(|a| store(a)).collect::<Vec<_>>(),
+        "the rollback changed the module store"
+    );
     for addr in [h1, h2] {
-        assert_eq!(ssh(&b, addr, &format!("readlink /opt/tova/apps/{APP}/current")).trim(), "releases/v2");
+        assert_eq!(
+            ssh(&b, addr, &format!("readlink /opt/tova/apps/{APP}/current")).trim(),
+            "releases/v2"
+        );
         for (url, bytes) in v1.iter().chain(&v2).chain(&v3) {
             serves_module(addr, url, bytes);
         }
@@ -153,11 +219,23 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
     // A rewrite of a published URL with other bytes is refused, nothing changed.
     let before: Vec<String> = [h1, h2].iter().map(|a| ssh(&b, a, &format!("cd /opt/tova/apps/{APP} && readlink current && sha1sum modules.json && find modules -type f | sort | xargs sha1sum"))).collect();
     std::fs::create_dir_all(d.join(".tova-out/public/c/__v/d1111")).unwrap();
-    std::fs::write(d.join(".tova-out/public/c/__v/d1111/search.client.js"), "export const search = () => []; // rewritten\n").unwrap();
+    std::fs::write(
+        d.join(".tova-out/public/c/__v/d1111/search.client.js"),
+        "export const search = () => []; // rewritten\n",
+    )
+    .unwrap();
     let o = berth(&b, d, &["deploy", "prod", "--yes"], T0 + 2 * HOUR + 60);
     let out = text(&o);
-    assert!(!o.status.success(), "a conflicting rewrite deployed:\n{out}");
-    assert!(out.contains("/c/__v/d1111/search.client.js") && out.contains("immutable") && out.contains("nothing was changed"), "{out}");
+    assert!(
+        !o.status.success(),
+        "a conflicting rewrite deployed:\n{out}"
+    );
+    assert!(
+        out.contains("/c/__v/d1111/search.client.js")
+            && out.contains("immutable")
+            && out.contains("nothing was changed"),
+        "{out}"
+    );
     assert!(!out.contains("Uploading bundle"), "{out}");
     let after: Vec<String> = [h1, h2].iter().map(|a| ssh(&b, a, &format!("cd /opt/tova/apps/{APP} && readlink current && sha1sum modules.json && find modules -type f | sort | xargs sha1sum"))).collect();
     assert_eq!(before, after, "the refused deploy changed a host");
@@ -169,15 +247,32 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
     // v2 to v4, v3's bundle, publishing nothing new).
     ok(&write_project(d, &[h1, h2, h3], ""));
     let out = ok(&berth(&b, d, &["deploy", "prod", "--yes"], T0 + 3 * HOUR));
-    assert!(out.contains(&format!("[root@{h3}]")) && out.contains("Copied 4 retained version(s) from other hosts"), "{out}");
-    assert!(out.contains("Publishing versioned client files (2 new, 6 retained)"), "{out}");
-    assert_eq!(out.matches("Publishing versioned client files (0 new, 6 retained)").count(), 2, "{out}");
+    assert!(
+        out.contains(&format!("[root@{h3}]"))
+            && out.contains("Copied 4 retained version(s) from other hosts"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Publishing versioned client files (2 new, 6 retained)"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("Publishing versioned client files (0 new, 6 retained)")
+            .count(),
+        2,
+        "{out}"
+    );
     for (url, bytes) in v1.iter().chain(&v2).chain(&v3) {
         serves_module(h3, url, bytes);
     }
 
     // --status: retained versions, age span and store size per host.
-    let o = berth(&b, d, &["deploy", "prod", "--status", "--json"], T0 + 3 * HOUR);
+    let o = berth(
+        &b,
+        d,
+        &["deploy", "prod", "--status", "--json"],
+        T0 + 3 * HOUR,
+    );
     let status = json(&o);
     let hosts = status["hosts"].as_array().unwrap();
     assert_eq!(hosts.len(), 3, "{status}");
@@ -190,17 +285,38 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
 
     // Pruning by document lifetime. v1's modules stopped being live at T0+1h,
     // v2's at T0+2h; v3's bundle is live and v2 is the previous release on h1 and h2.
-    let o = berth(&b, d, &["deploy", "prod", "--prune-modules", "--json"], T0 + HOUR + WEEK - 60);
+    let o = berth(
+        &b,
+        d,
+        &["deploy", "prod", "--prune-modules", "--json"],
+        T0 + HOUR + WEEK - 60,
+    );
     let r = json(&o);
     assert_eq!(r["ok"], true, "{}", text(&o));
-    assert!(r["hosts"].as_array().unwrap().iter().all(|h| h["pruned"].as_array().unwrap().is_empty()), "pruned inside the window: {r}");
-    let o = berth(&b, d, &["deploy", "prod", "--prune-modules", "--json"], T0 + 2 * HOUR + WEEK + 60);
+    assert!(
+        r["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["pruned"].as_array().unwrap().is_empty()),
+        "pruned inside the window: {r}"
+    );
+    let o = berth(
+        &b,
+        d,
+        &["deploy", "prod", "--prune-modules", "--json"],
+        T0 + 2 * HOUR + WEEK + 60,
+    );
     let r = json(&o);
     assert_eq!(r["ok"], true, "{}", text(&o));
     let mut v1_urls: Vec<Value> = v1.iter().map(|(u, _)| Value::from(u.as_str())).collect();
     v1_urls.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
     for h in r["hosts"].as_array().unwrap() {
-        assert_eq!(h["pruned"].as_array().unwrap(), &v1_urls, "exactly v1's modules on every host: {r}");
+        assert_eq!(
+            h["pruned"].as_array().unwrap(),
+            &v1_urls,
+            "exactly v1's modules on every host: {r}"
+        );
     }
     for addr in [h1, h2, h3] {
         for (url, _) in &v1 {
@@ -211,5 +327,10 @@ fn modules_stay_resolvable_across_deploys_on_every_host() {
         }
     }
 
-    ok(&berth(&b, d, &["deploy", "prod", "--remove", "--yes"], T0 + 3 * HOUR));
+    ok(&berth(
+        &b,
+        d,
+        &["deploy", "prod", "--remove", "--yes"],
+        T0 + 3 * HOUR,
+    ));
 }

@@ -7,9 +7,16 @@ use std::process::Command;
 
 fn examples() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("playbooks").is_dir()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("playbooks").is_dir())
+        .collect();
     dirs.sort();
-    assert!(dirs.len() >= 2, "examples/ holds at least two compiled apps");
+    assert!(
+        dirs.len() >= 2,
+        "examples/ holds at least two compiled apps"
+    );
     dirs
 }
 
@@ -17,7 +24,14 @@ fn examples() -> Vec<PathBuf> {
 fn envs(example: &Path) -> Vec<String> {
     let mut envs: Vec<String> = std::fs::read_dir(example.join("inventory"))
         .unwrap()
-        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     envs.sort();
     envs
@@ -28,7 +42,9 @@ fn playbooks(example: &Path, env: &str) -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(example.join("playbooks"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n == &format!("{env}.yml") || (n.starts_with(&format!("{env}.")) && n.ends_with(".yml")))
+        .filter(|n| {
+            n == &format!("{env}.yml") || (n.starts_with(&format!("{env}.")) && n.ends_with(".yml"))
+        })
         .map(|n| format!("playbooks/{n}"))
         .collect();
     files.sort();
@@ -38,7 +54,9 @@ fn playbooks(example: &Path, env: &str) -> Vec<String> {
 fn ansible(tool: &str, example: &Path) -> Command {
     let mut cmd = Command::new(tool);
     let tmp = std::env::temp_dir().join(format!("berth-emit-test-{}", std::process::id()));
-    cmd.current_dir(example).env("ANSIBLE_HOME", tmp.join("home")).env("ANSIBLE_LOCAL_TEMP", tmp.join("tmp"));
+    cmd.current_dir(example)
+        .env("ANSIBLE_HOME", tmp.join("home"))
+        .env("ANSIBLE_LOCAL_TEMP", tmp.join("tmp"));
     cmd
 }
 
@@ -54,8 +72,17 @@ fn example_playbooks_pass_ansible_syntax_check() {
                 .output()
                 .expect("ansible-playbook is installed (ansible-core)");
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "{}/{env}: {}{stderr}", example.display(), String::from_utf8_lossy(&out.stdout));
-            assert!(!stderr.contains("WARNING"), "{}/{env}: {stderr}", example.display());
+            assert!(
+                out.status.success(),
+                "{}/{env}: {}{stderr}",
+                example.display(),
+                String::from_utf8_lossy(&out.stdout)
+            );
+            assert!(
+                !stderr.contains("WARNING"),
+                "{}/{env}: {stderr}",
+                example.display()
+            );
         }
     }
 }
@@ -63,10 +90,20 @@ fn example_playbooks_pass_ansible_syntax_check() {
 #[test]
 fn example_inventories_resolve_hosts_and_connection_vars() {
     let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop");
-    let out = ansible("ansible-inventory", &shop).args(["-i", "inventory/fleet.yml", "--list"]).output().expect("ansible-inventory is installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ansible("ansible-inventory", &shop)
+        .args(["-i", "inventory/fleet.yml", "--list"])
+        .output()
+        .expect("ansible-inventory is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let inv: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(inv["shop_fleet"]["hosts"], serde_json::json!(["198.51.100.11", "198.51.100.12", "198.51.100.13"]));
+    assert_eq!(
+        inv["shop_fleet"]["hosts"],
+        serde_json::json!(["198.51.100.11", "198.51.100.12", "198.51.100.13"])
+    );
     let third = &inv["_meta"]["hostvars"]["198.51.100.13"];
     assert_eq!(third["ansible_port"], 2222);
     assert_eq!(third["ansible_user"], "deploy");

@@ -16,12 +16,18 @@ const HANG: Duration = Duration::from_secs(10);
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let dir = root.join("corpus").join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
     if let Ok(entries) = std::fs::read_dir(root.join("regressions").join(target)) {
         files.extend(entries.map(|e| e.unwrap().path()));
     }
     files.sort();
-    files.into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
+    files
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect()
 }
 
 /// Runs `f(input)` on its own thread: Err when it panics or hangs.
@@ -60,9 +66,47 @@ impl Rng {
 
 /// Bytes that mean something to one of the parsers.
 const TOKENS: &[&[u8]] = &[
-    b"{{", b"}}", b"{%", b"%}", b"{#", b"#}", b"\"", b"'", b"\\", b"\n", b"\t", b":", b"- ", b"&a", b"*a", b"<<: ", b"[", b"]", b"{", b"}",
-    b"deploy \"x\" {", b"server {", b"=", b"#", b"/*", b"*/", b"${", b"$(", b"`", b"\xff\xfe", b"\0", b"[all]", b"[web:children]", b"host[1:3]",
-    b"| default(", b"range(", b"loop", b"lookup(", b"0o777", b"1e999", b"~",
+    b"{{",
+    b"}}",
+    b"{%",
+    b"%}",
+    b"{#",
+    b"#}",
+    b"\"",
+    b"'",
+    b"\\",
+    b"\n",
+    b"\t",
+    b":",
+    b"- ",
+    b"&a",
+    b"*a",
+    b"<<: ",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b"deploy \"x\" {",
+    b"server {",
+    b"=",
+    b"#",
+    b"/*",
+    b"*/",
+    b"${",
+    b"$(",
+    b"`",
+    b"\xff\xfe",
+    b"\0",
+    b"[all]",
+    b"[web:children]",
+    b"host[1:3]",
+    b"| default(",
+    b"range(",
+    b"loop",
+    b"lookup(",
+    b"0o777",
+    b"1e999",
+    b"~",
 ];
 
 fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
@@ -74,7 +118,9 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
                 let end = (at + 1 + rng.below(8)).min(out.len());
                 out.drain(at.min(end)..end);
             }
-            1 => out.splice(at..at, TOKENS[rng.below(TOKENS.len())].iter().copied()).for_each(drop),
+            1 => out
+                .splice(at..at, TOKENS[rng.below(TOKENS.len())].iter().copied())
+                .for_each(drop),
             2 if !out.is_empty() => {
                 let i = rng.below(out.len());
                 out[i] = rng.next() as u8;
@@ -85,7 +131,8 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
                 let end = (start + 1 + rng.below(16)).min(out.len());
                 let piece = out[start..end].to_vec();
                 for _ in 0..rng.below(20) {
-                    out.splice(at.min(out.len())..at.min(out.len()), piece.iter().copied()).for_each(drop);
+                    out.splice(at.min(out.len())..at.min(out.len()), piece.iter().copied())
+                        .for_each(drop);
                 }
             }
             _ => out.insert(at, rng.next() as u8),
@@ -97,7 +144,10 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
 
 #[test]
 fn the_corpus_and_its_mutations_neither_panic_nor_hang() {
-    let secs: u64 = std::env::var("BERTH_FUZZ_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
+    let secs: u64 = std::env::var("BERTH_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
     let failures_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-failures");
     let mut failures = Vec::new();
     for (name, f) in berth::fuzz::TARGETS {
@@ -118,7 +168,10 @@ fn the_corpus_and_its_mutations_neither_panic_nor_hang() {
                 std::fs::create_dir_all(&failures_dir).unwrap();
                 let file = failures_dir.join(format!("{name}-{n}.bin"));
                 std::fs::write(&file, &input).unwrap();
-                failures.push(format!("{name}: a mutation {e}; input in {}", file.display()));
+                failures.push(format!(
+                    "{name}: a mutation {e}; input in {}",
+                    file.display()
+                ));
             }
             n += 1;
         }

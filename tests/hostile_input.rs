@@ -45,7 +45,12 @@ fn play(tasks: &str) -> String {
 }
 
 fn run_args(dir: &Path) -> Vec<String> {
-    vec!["run".into(), dir.join("site.yml").display().to_string(), "-i".into(), dir.join("inv.yml").display().to_string()]
+    vec![
+        "run".into(),
+        dir.join("site.yml").display().to_string(),
+        "-i".into(),
+        dir.join("inv.yml").display().to_string(),
+    ]
 }
 
 /// A canary that creates PWNED in `dir` if a shell ever runs it.
@@ -59,7 +64,12 @@ fn tova_project(dir: &Path, deploy: &str) {
 }
 
 fn compile_args(dir: &Path) -> Vec<String> {
-    vec!["compile".into(), dir.display().to_string(), "--out".into(), dir.join("out").display().to_string()]
+    vec![
+        "compile".into(),
+        dir.display().to_string(),
+        "--out".into(),
+        dir.join("out").display().to_string(),
+    ]
 }
 
 fn cases() -> Vec<Case> {
@@ -79,7 +89,11 @@ fn cases() -> Vec<Case> {
                 write(d, "inv.yml", LOCAL);
                 write(d, "site.yml", play("    - command:\n        argv: [echo, '{{ v }}']\n      register: r\n    - debug: var=r.stdout\n"));
                 let mut a = run_args(d);
-                a.extend(["-e".into(), serde_json::json!({ "v": format!("`touch {}/PWNED`", d.display()) }).to_string()]);
+                a.extend([
+                    "-e".into(),
+                    serde_json::json!({ "v": format!("`touch {}/PWNED`", d.display()) })
+                        .to_string(),
+                ]);
                 a
             },
             want: Want::Data("`touch"),
@@ -120,8 +134,19 @@ fn cases() -> Vec<Case> {
         Case {
             name: "a host name that is a shell command (local connection)",
             setup: |d| {
-                write(d, "inv.yml", format!("all:\n  hosts:\n    \"{}; echo\":\n      ansible_connection: local\n", canary(d)));
-                write(d, "site.yml", play("    - debug: msg={{ inventory_hostname }}\n"));
+                write(
+                    d,
+                    "inv.yml",
+                    format!(
+                        "all:\n  hosts:\n    \"{}; echo\":\n      ansible_connection: local\n",
+                        canary(d)
+                    ),
+                );
+                write(
+                    d,
+                    "site.yml",
+                    play("    - debug: msg={{ inventory_hostname }}\n"),
+                );
                 run_args(d)
             },
             want: Want::Data("$(touch"),
@@ -129,7 +154,14 @@ fn cases() -> Vec<Case> {
         Case {
             name: "a host name that is a shell command (ssh): unreachable, that host only",
             setup: |d| {
-                write(d, "inv.yml", format!("all:\n  hosts:\n    \"{}\": {{}}\n    ok: {{ansible_connection: local}}\n", canary(d)));
+                write(
+                    d,
+                    "inv.yml",
+                    format!(
+                        "all:\n  hosts:\n    \"{}\": {{}}\n    ok: {{ansible_connection: local}}\n",
+                        canary(d)
+                    ),
+                );
                 write(d, "site.yml", play("    - ping:\n"));
                 let mut a = run_args(d);
                 a.extend(["--timeout".into(), "3".into()]);
@@ -141,8 +173,17 @@ fn cases() -> Vec<Case> {
             name: "a host name with a newline in an INI inventory",
             setup: |d| {
                 write(d, "inv.ini", "[web]\nalpha ansible_connection=local\n\"beta\nrm -rf /\" ansible_connection=local\n");
-                write(d, "site.yml", play("    - debug: msg={{ inventory_hostname }}\n"));
-                vec!["run".into(), d.join("site.yml").display().to_string(), "-i".into(), d.join("inv.ini").display().to_string()]
+                write(
+                    d,
+                    "site.yml",
+                    play("    - debug: msg={{ inventory_hostname }}\n"),
+                );
+                vec![
+                    "run".into(),
+                    d.join("site.yml").display().to_string(),
+                    "-i".into(),
+                    d.join("inv.ini").display().to_string(),
+                ]
             },
             want: Want::Refused(&["inv.ini:"]),
         },
@@ -150,7 +191,11 @@ fn cases() -> Vec<Case> {
             name: "non-UTF-8 bytes in a playbook",
             setup: |d| {
                 write(d, "inv.yml", LOCAL);
-                write(d, "site.yml", b"- hosts: all\n  tasks:\n    - debug: msg=\xff\xfe\n".as_slice());
+                write(
+                    d,
+                    "site.yml",
+                    b"- hosts: all\n  tasks:\n    - debug: msg=\xff\xfe\n".as_slice(),
+                );
                 run_args(d)
             },
             want: Want::Refused(&["site.yml", "UTF-8"]),
@@ -160,7 +205,14 @@ fn cases() -> Vec<Case> {
             setup: |d| {
                 write(d, "inv.yml", LOCAL);
                 write(d, "t.j2", b"hello \xff\n".as_slice());
-                write(d, "site.yml", play(&format!("    - template:\n        src: t.j2\n        dest: {}/out.txt\n", d.display())));
+                write(
+                    d,
+                    "site.yml",
+                    play(&format!(
+                        "    - template:\n        src: t.j2\n        dest: {}/out.txt\n",
+                        d.display()
+                    )),
+                );
                 run_args(d)
             },
             want: Want::Refused(&["t.j2", "UTF-8"]),
@@ -168,7 +220,9 @@ fn cases() -> Vec<Case> {
         Case {
             name: "a YAML bomb (a billion values by aliases)",
             setup: |d| {
-                let mut bomb = String::from("- hosts: all\n  vars:\n    a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+                let mut bomb = String::from(
+                    "- hosts: all\n  vars:\n    a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+                );
                 for i in 1..10 {
                     let p = i - 1;
                     bomb.push_str(&format!("    a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
@@ -184,7 +238,15 @@ fn cases() -> Vec<Case> {
             name: "nesting 100000 levels deep",
             setup: |d| {
                 write(d, "inv.yml", LOCAL);
-                write(d, "site.yml", format!("- hosts: all\n  vars:\n    deep: {}{}\n  tasks: []\n", "[".repeat(100_000), "]".repeat(100_000)));
+                write(
+                    d,
+                    "site.yml",
+                    format!(
+                        "- hosts: all\n  vars:\n    deep: {}{}\n  tasks: []\n",
+                        "[".repeat(100_000),
+                        "]".repeat(100_000)
+                    ),
+                );
                 run_args(d)
             },
             want: Want::Refused(&["B0701", "site.yml:", "nested more than 256 levels deep"]),
@@ -206,7 +268,13 @@ fn cases() -> Vec<Case> {
         Case {
             name: "a deploy block whose server is a shell command",
             setup: |d| {
-                tova_project(d, &format!("  server: \"root@{}\"\n  domain: \"x.example.com\"\n", canary(d)));
+                tova_project(
+                    d,
+                    &format!(
+                        "  server: \"root@{}\"\n  domain: \"x.example.com\"\n",
+                        canary(d)
+                    ),
+                );
                 compile_args(d)
             },
             want: Want::Refused(&["app.tova:6", "server"]),
@@ -214,7 +282,10 @@ fn cases() -> Vec<Case> {
         Case {
             name: "a deploy block whose domain has a space and a quote",
             setup: |d| {
-                tova_project(d, "  server: \"root@203.0.113.10\"\n  domain: \"x.example.com\\\" evil\"\n");
+                tova_project(
+                    d,
+                    "  server: \"root@203.0.113.10\"\n  domain: \"x.example.com\\\" evil\"\n",
+                );
                 compile_args(d)
             },
             want: Want::Refused(&["app.tova:7", "domain"]),
@@ -222,7 +293,10 @@ fn cases() -> Vec<Case> {
         Case {
             name: "non-UTF-8 bytes in a .tova file",
             setup: |d| {
-                tova_project(d, "  server: \"root@203.0.113.10\"\n  domain: \"x.example.com\"\n");
+                tova_project(
+                    d,
+                    "  server: \"root@203.0.113.10\"\n  domain: \"x.example.com\"\n",
+                );
                 let mut src = std::fs::read(d.join("src/app.tova")).unwrap();
                 src.extend_from_slice(b"\n// \xff\xfe\n");
                 write(d, "src/app.tova", src);
@@ -233,7 +307,10 @@ fn cases() -> Vec<Case> {
         Case {
             name: "non-UTF-8 bytes in tova.toml",
             setup: |d| {
-                tova_project(d, "  server: \"root@203.0.113.10\"\n  domain: \"x.example.com\"\n");
+                tova_project(
+                    d,
+                    "  server: \"root@203.0.113.10\"\n  domain: \"x.example.com\"\n",
+                );
                 write(d, "tova.toml", b"[project]\nname = \"\xff\"\n".as_slice());
                 compile_args(d)
             },
@@ -259,7 +336,14 @@ fn every_hostile_input_is_data_or_a_clear_error() {
         let d = dir.path();
         let args = (case.setup)(d);
         let started = Instant::now();
-        let mut child = berth().args(&args).current_dir(d).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = berth()
+            .args(&args)
+            .current_dir(d)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         // Bounded: a hang is a failure, not a stuck suite.
         let deadline = Duration::from_secs(60);
         let status = loop {
@@ -274,28 +358,51 @@ fn every_hostile_input_is_data_or_a_clear_error() {
         };
         let out = child.wait_with_output().unwrap();
         let took = started.elapsed();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let code = status.and_then(|s| s.code());
         // The canary's file, or (where `/` was taken out of it) its name made
         // of the path with `_`: either means a shell ran the input.
-        let pwned = d.join("PWNED").exists() || std::fs::read_dir(d).unwrap().flatten().any(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with('_') && n.ends_with("PWNED")
-        });
+        let pwned = d.join("PWNED").exists()
+            || std::fs::read_dir(d).unwrap().flatten().any(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with('_') && n.ends_with("PWNED")
+            });
         let verdict = match (&case.want, code) {
             _ if status.is_none() => Err(format!("hung past {deadline:?}")),
             _ if pwned => Err("a command in the input ran".to_string()),
             (_, Some(101)) => Err("panicked".to_string()),
             (Want::Data(s), Some(0)) if text.contains(s) => Ok("handled as data".to_string()),
-            (Want::Refused(needles), Some(1 | 2 | 4)) if needles.iter().all(|n| text.contains(n)) => {
-                Ok(format!("refused: {}", text.lines().find(|l| l.contains("error") || l.contains("unreachable") || l.contains("fatal")).unwrap_or("").trim()))
+            (Want::Refused(needles), Some(1 | 2 | 4))
+                if needles.iter().all(|n| text.contains(n)) =>
+            {
+                Ok(format!(
+                    "refused: {}",
+                    text.lines()
+                        .find(|l| l.contains("error")
+                            || l.contains("unreachable")
+                            || l.contains("fatal"))
+                        .unwrap_or("")
+                        .trim()
+                ))
             }
             (w, c) => Err(format!("wanted {w:?}, got exit {c:?}")),
         };
         match verdict {
-            Ok(v) => table.push(format!("{:<72} {:>6.2}s  {v}", case.name, took.as_secs_f64())),
+            Ok(v) => table.push(format!(
+                "{:<72} {:>6.2}s  {v}",
+                case.name,
+                took.as_secs_f64()
+            )),
             Err(e) => {
-                table.push(format!("{:<72} {:>6.2}s  FAILED: {e}", case.name, took.as_secs_f64()));
+                table.push(format!(
+                    "{:<72} {:>6.2}s  FAILED: {e}",
+                    case.name,
+                    took.as_secs_f64()
+                ));
                 failures.push(format!("{}: {e}\n{text}", case.name));
             }
         }

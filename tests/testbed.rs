@@ -16,7 +16,13 @@ fn skip_reason() -> Option<String> {
     if unsafe { libc_geteuid() } != 0 {
         return Some("not root".into());
     }
-    let found = ["/usr/bin/systemd-nspawn", "/bin/systemd-nspawn", "/usr/local/bin/systemd-nspawn"].iter().any(|p| Path::new(p).exists());
+    let found = [
+        "/usr/bin/systemd-nspawn",
+        "/bin/systemd-nspawn",
+        "/usr/local/bin/systemd-nspawn",
+    ]
+    .iter()
+    .any(|p| Path::new(p).exists());
     if !found {
         return Some("systemd-nspawn is not installed (apt-get install systemd-container)".into());
     }
@@ -29,11 +35,19 @@ extern "C" {
 }
 
 fn state_dir() -> PathBuf {
-    std::env::var_os("BERTH_TESTBED_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/lib/berth/testbed"))
+    std::env::var_os("BERTH_TESTBED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/berth/testbed"))
 }
 
 fn berth(args: &[&str]) -> Output {
-    let out = Command::new(BERTH).arg("testbed").arg("--state").arg(state_dir()).args(args).output().expect("run berth");
+    let out = Command::new(BERTH)
+        .arg("testbed")
+        .arg("--state")
+        .arg(state_dir())
+        .args(args)
+        .output()
+        .expect("run berth");
     eprintln!(
         "$ berth testbed {}\n{}{}",
         args.join(" "),
@@ -45,7 +59,11 @@ fn berth(args: &[&str]) -> Output {
 
 fn berth_ok(args: &[&str]) -> String {
     let out = berth(args);
-    assert!(out.status.success(), "berth testbed {} failed", args.join(" "));
+    assert!(
+        out.status.success(),
+        "berth testbed {} failed",
+        args.join(" ")
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -63,38 +81,84 @@ fn inventory(path: &Path) -> Vec<(String, String, String, String)> {
     let text = std::fs::read_to_string(path).unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let vars = &doc["all"]["vars"];
-    let key = vars["ansible_ssh_private_key_file"].as_str().unwrap().to_string();
+    let key = vars["ansible_ssh_private_key_file"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let args = vars["ansible_ssh_common_args"].as_str().unwrap();
-    let known = args.split_whitespace().find_map(|a| a.strip_prefix("UserKnownHostsFile=")).unwrap().to_string();
+    let known = args
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("UserKnownHostsFile="))
+        .unwrap()
+        .to_string();
     assert!(args.contains("StrictHostKeyChecking=yes"));
-    let hosts = doc["all"]["children"]["fleet"]["hosts"].as_mapping().unwrap();
+    let hosts = doc["all"]["children"]["fleet"]["hosts"]
+        .as_mapping()
+        .unwrap();
     hosts
         .iter()
-        .map(|(name, h)| (name.as_str().unwrap().to_string(), h["ansible_host"].as_str().unwrap().to_string(), key.clone(), known.clone()))
+        .map(|(name, h)| {
+            (
+                name.as_str().unwrap().to_string(),
+                h["ansible_host"].as_str().unwrap().to_string(),
+                key.clone(),
+                known.clone(),
+            )
+        })
         .collect()
 }
 
 /// The OpenSSH client with the testbed's key and known_hosts, strict checking.
 fn ssh(host: &(String, String, String, String), cmd: &str, timeout: u32) -> Output {
     Command::new("ssh")
-        .args(["-i", &host.2, "-o", &format!("UserKnownHostsFile={}", host.3), "-o", "StrictHostKeyChecking=yes"])
-        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "GlobalKnownHostsFile=/dev/null"])
-        .args(["-o", &format!("ConnectTimeout={timeout}"), &format!("root@{}", host.1), cmd])
+        .args([
+            "-i",
+            &host.2,
+            "-o",
+            &format!("UserKnownHostsFile={}", host.3),
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            &format!("ConnectTimeout={timeout}"),
+            &format!("root@{}", host.1),
+            cmd,
+        ])
         .output()
         .unwrap()
 }
 
 fn ssh_out(host: &(String, String, String, String), cmd: &str) -> String {
     let out = ssh(host, cmd, 10);
-    assert!(out.status.success(), "ssh {} {cmd}: {}", host.0, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ssh {} {cmd}: {}",
+        host.0,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Average RTT in ms from `ping -c N`.
 fn ping_avg(addr: &str) -> f64 {
-    let out = Command::new("ping").args(["-n", "-q", "-c", "6", "-i", "0.2", "-W", "2", addr]).output().unwrap();
+    let out = Command::new("ping")
+        .args(["-n", "-q", "-c", "6", "-i", "0.2", "-W", "2", addr])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.contains("min/avg/max")).unwrap_or_else(|| panic!("no RTT in: {text}"));
+    let line = text
+        .lines()
+        .find(|l| l.contains("min/avg/max"))
+        .unwrap_or_else(|| panic!("no RTT in: {text}"));
     let nums = line.split('=').nth(1).unwrap().trim();
     nums.split('/').nth(1).unwrap().parse().unwrap()
 }
@@ -104,7 +168,10 @@ fn nspawn_processes() -> Vec<String> {
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
             let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains("systemd-nspawn") && cmd.contains("--machine=tb-host") || cmd.contains("berth testbed serve") || cmd.contains("testbed delay") {
+            if cmd.contains("systemd-nspawn") && cmd.contains("--machine=tb-host")
+                || cmd.contains("berth testbed serve")
+                || cmd.contains("testbed delay")
+            {
                 found.push(cmd);
             }
         }
@@ -123,14 +190,38 @@ fn mounts_under(dir: &Path) -> Vec<String> {
 }
 
 fn assert_clean() {
-    assert!(nspawn_processes().is_empty(), "left running: {:?}", nspawn_processes());
-    assert!(!Path::new("/sys/class/net").join(BRIDGE).exists(), "bridge {BRIDGE} left behind");
-    assert!(mounts_under(&state_dir()).is_empty(), "mounts left: {:?}", mounts_under(&state_dir()));
-    let links = String::from_utf8_lossy(&Command::new("ip").args(["-o", "link"]).output().unwrap().stdout).into_owned();
+    assert!(
+        nspawn_processes().is_empty(),
+        "left running: {:?}",
+        nspawn_processes()
+    );
+    assert!(
+        !Path::new("/sys/class/net").join(BRIDGE).exists(),
+        "bridge {BRIDGE} left behind"
+    );
+    assert!(
+        mounts_under(&state_dir()).is_empty(),
+        "mounts left: {:?}",
+        mounts_under(&state_dir())
+    );
+    let links = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
     assert!(!links.contains("vb-tb-host"), "host links left: {links}");
-    if let Ok(out) = Command::new("iptables").args(["-w", "-t", "mangle", "-S"]).output() {
+    if let Ok(out) = Command::new("iptables")
+        .args(["-w", "-t", "mangle", "-S"])
+        .output()
+    {
         let rules = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(!rules.contains("BERTH-TESTBED"), "delay rules left: {rules}");
+        assert!(
+            !rules.contains("BERTH-TESTBED"),
+            "delay rules left: {rules}"
+        );
     }
 }
 
@@ -149,15 +240,27 @@ fn fleet_boots_answers_ssh_and_fault_helpers_work() {
     berth_ok(&["up", "3", "--inventory", inv_s]);
     eprintln!("up 3 took {:.1}s", started.elapsed().as_secs_f64());
     let hosts = inventory(&inv);
-    assert_eq!(hosts.iter().map(|h| h.0.as_str()).collect::<Vec<_>>(), ["host01", "host02", "host03"]);
+    assert_eq!(
+        hosts.iter().map(|h| h.0.as_str()).collect::<Vec<_>>(),
+        ["host01", "host02", "host03"]
+    );
 
     // Every host: own hostname, machine-id and host key; no default route; apt only from the mirror.
     let mut ids = Vec::new();
     for h in &hosts {
         assert_eq!(ssh_out(h, "hostname"), h.0);
-        ids.push(ssh_out(h, "cat /etc/machine-id; cat /etc/ssh/ssh_host_ed25519_key.pub"));
+        ids.push(ssh_out(
+            h,
+            "cat /etc/machine-id; cat /etc/ssh/ssh_host_ed25519_key.pub",
+        ));
         assert_eq!(ssh_out(h, "ip -4 route show default | wc -l"), "0");
-        assert_eq!(ssh_out(h, "cat /etc/apt/sources.list; ls /etc/apt/sources.list.d | wc -l"), "deb [trusted=yes] http://10.213.7.1:8080/ ./\n0");
+        assert_eq!(
+            ssh_out(
+                h,
+                "cat /etc/apt/sources.list; ls /etc/apt/sources.list.d | wc -l"
+            ),
+            "deb [trusted=yes] http://10.213.7.1:8080/ ./\n0"
+        );
         assert_eq!(ssh_out(h, "systemctl is-active ssh"), "active");
     }
     ids.sort();
@@ -169,7 +272,11 @@ fn fleet_boots_answers_ssh_and_fault_helpers_work() {
     assert_eq!(ssh_out(h1, "apt-cache policy caddy redis-server postgresql ufw nodejs | grep -c 'Candidate: [0-9]'"), "5");
     assert_eq!(ssh_out(h1, "curl -sf -o /usr/local/bin/bun http://10.213.7.1:8080/bun/bun-linux-x64 && chmod +x /usr/local/bin/bun && bun --version"), "1.1.45");
     // Nothing else is reachable from a host.
-    let out = ssh(h1, "curl -s -m 3 -o /dev/null http://192.0.2.1/ || echo unreachable", 10);
+    let out = ssh(
+        h1,
+        "curl -s -m 3 -o /dev/null http://192.0.2.1/ || echo unreachable",
+        10,
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "unreachable");
 
     // berth testbed exec passes output and exit codes through.
@@ -179,17 +286,32 @@ fn fleet_boots_answers_ssh_and_fault_helpers_work() {
 
     // kill: the host is gone and unreachable.
     berth_ok(&["kill", "host03"]);
-    assert!(berth_ok(&["status"]).lines().any(|l| l.starts_with("host03") && l.contains("stopped")));
-    assert!(!ssh(&hosts[2], "true", 3).status.success(), "killed host still answers");
+    assert!(berth_ok(&["status"])
+        .lines()
+        .any(|l| l.starts_with("host03") && l.contains("stopped")));
+    assert!(
+        !ssh(&hosts[2], "true", 3).status.success(),
+        "killed host still answers"
+    );
 
     // partition: connections time out (no fast refusal); heal: it answers again.
     berth_ok(&["partition", "host02"]);
-    assert!(berth_ok(&["status"]).lines().any(|l| l.starts_with("host02") && l.contains("partitioned")));
+    assert!(berth_ok(&["status"])
+        .lines()
+        .any(|l| l.starts_with("host02") && l.contains("partitioned")));
     let t = Instant::now();
     let out = ssh(&hosts[1], "true", 3);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(t.elapsed() >= Duration::from_millis(2500), "partition failed fast: {:?}", t.elapsed());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("timed out"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(2500),
+        "partition failed fast: {:?}",
+        t.elapsed()
+    );
     berth_ok(&["heal", "host02"]);
     assert_eq!(ssh_out(&hosts[1], "hostname"), "host02");
 
@@ -201,8 +323,14 @@ fn fleet_boots_answers_ssh_and_fault_helpers_work() {
     berth_ok(&["latency", "0", "host01"]);
     let after = ping_avg(&h1.1);
     eprintln!("ping avg ms: before {before:.2}, with 120ms {slow:.2}, other host {other:.2}, after {after:.2}");
-    assert!((110.0..170.0).contains(&slow), "latency 120 measured {slow} ms");
-    assert!(other < 50.0 && after < 50.0, "latency leaked: other {other}, after {after}");
+    assert!(
+        (110.0..170.0).contains(&slow),
+        "latency 120 measured {slow} ms"
+    );
+    assert!(
+        other < 50.0 && after < 50.0,
+        "latency leaked: other {other}, after {after}"
+    );
 
     // up again boots the killed host; its key is unchanged, so strict checking still passes.
     berth_ok(&["up", "3", "--inventory", inv_s]);
@@ -242,7 +370,10 @@ fn persistent_disks_survive_a_kill() {
     assert_eq!(ssh_out(&h, "cat /root/marker"), marker);
     berth_ok(&["down", "--wipe"]);
     assert_clean();
-    assert!(!state_dir().join("hosts/host01/upper").exists(), "--wipe keeps the disk");
+    assert!(
+        !state_dir().join("hosts/host01/upper").exists(),
+        "--wipe keeps the disk"
+    );
 }
 
 #[test]
@@ -255,7 +386,12 @@ fn interrupted_up_cleans_up() {
     let _down = Down;
     let tmp = tempfile::tempdir().unwrap();
     // Warm the caches first so the interrupt lands while hosts boot.
-    berth_ok(&["up", "1", "--inventory", tmp.path().join("w.yml").to_str().unwrap()]);
+    berth_ok(&[
+        "up",
+        "1",
+        "--inventory",
+        tmp.path().join("w.yml").to_str().unwrap(),
+    ]);
     berth_ok(&["down"]);
     let mut child = Command::new(BERTH)
         .arg("testbed")
@@ -266,7 +402,12 @@ fn interrupted_up_cleans_up() {
         .spawn()
         .unwrap();
     let until = Instant::now() + Duration::from_secs(60);
-    while nspawn_processes().iter().filter(|c| c.contains("--machine=tb-host")).count() < 3 {
+    while nspawn_processes()
+        .iter()
+        .filter(|c| c.contains("--machine=tb-host"))
+        .count()
+        < 3
+    {
         assert!(Instant::now() < until, "hosts never started");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -274,7 +415,10 @@ fn interrupted_up_cleans_up() {
     unsafe { libc_kill(child.id() as i32, 2) };
     let status = child.wait().unwrap();
     assert!(!status.success(), "an interrupted up must fail");
-    assert!(!tmp.path().join("i.yml").exists(), "no inventory for a fleet that is not up");
+    assert!(
+        !tmp.path().join("i.yml").exists(),
+        "no inventory for a fleet that is not up"
+    );
     assert_clean();
 }
 
@@ -292,14 +436,37 @@ fn refuses_without_root_or_nspawn_and_says_what_to_install() {
         return;
     }
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BERTH, "testbed", "--state", "/nonexistent/x", "up", "1"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BERTH,
+            "testbed",
+            "--state",
+            "/nonexistent/x",
+            "up",
+            "1",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("must run as root"), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = Command::new(BERTH).args(["testbed", "--state", "/nonexistent/x", "up", "1"]).env("PATH", "/nonexistent").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must run as root"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BERTH)
+        .args(["testbed", "--state", "/nonexistent/x", "up", "1"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
-    assert!(err.contains("systemd-nspawn") && err.contains("apt-get install") && err.contains("systemd-container"), "{err}");
+    assert!(
+        err.contains("systemd-nspawn")
+            && err.contains("apt-get install")
+            && err.contains("systemd-container"),
+        "{err}"
+    );
     assert!(!Path::new("/nonexistent/x").exists());
 }

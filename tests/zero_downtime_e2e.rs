@@ -44,7 +44,15 @@ impl Traffic {
                         let mut outcomes = Vec::new();
                         while !stop.load(Ordering::Relaxed) && outcomes.len() < MAX_REQUESTS {
                             let status = Command::new("curl")
-                                .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"])
+                                .args([
+                                    "-sk",
+                                    "-o",
+                                    "/dev/null",
+                                    "-w",
+                                    "%{http_code}",
+                                    "--max-time",
+                                    "10",
+                                ])
                                 .args(["--resolve", &format!("{DOMAIN}:443:{addr}")])
                                 .arg(format!("https://{DOMAIN}/"))
                                 .output()
@@ -68,7 +76,11 @@ impl Traffic {
             .into_iter()
             .map(|(addr, h)| {
                 let outcomes = h.join().unwrap();
-                let failed = outcomes.iter().filter(|s| s.as_str() != "200").cloned().collect();
+                let failed = outcomes
+                    .iter()
+                    .filter(|s| s.as_str() != "200")
+                    .cloned()
+                    .collect();
                 (addr, outcomes.len(), failed)
             })
             .collect()
@@ -85,7 +97,11 @@ fn without_downtime(what: &str, addrs: &[&str], op: impl FnOnce()) -> usize {
     for (addr, n, failed) in traffic.finish() {
         eprintln!("{what}: {addr}: {n} requests, {} failed", failed.len());
         assert!(n >= 10, "{what}: only {n} requests reached {addr}");
-        assert!(failed.is_empty(), "{what}: {} of {n} requests through Caddy on {addr} failed: {failed:?}", failed.len());
+        assert!(
+            failed.is_empty(),
+            "{what}: {} of {n} requests through Caddy on {addr} failed: {failed:?}",
+            failed.len()
+        );
         total += n;
     }
     total
@@ -132,7 +148,14 @@ fn requests_never_fail_while_the_app_changes() {
     }
 
     // A proxy change: a third instance joins the upstreams (Caddy reloads).
-    ok(&write_project(d, "steady", &addrs, PLAIN, "  instances: 3\n", "rolling = 1\n"));
+    ok(&write_project(
+        d,
+        "steady",
+        &addrs,
+        PLAIN,
+        "  instances: 3\n",
+        "rolling = 1\n",
+    ));
     without_downtime("a third instance", &addrs, || {
         ok(&deploy(&b, d));
     });
@@ -140,13 +163,20 @@ fn requests_never_fail_while_the_app_changes() {
     // A release that fails its health check: never receives a request.
     let server = d.join(".tova-out/server.js");
     let src = std::fs::read_to_string(&server).unwrap();
-    let broken = src.replace("if (url === \"/healthz\") return", "if (url === \"/healthz\" && false) return");
+    let broken = src.replace(
+        "if (url === \"/healthz\") return",
+        "if (url === \"/healthz\" && false) return",
+    );
     assert_ne!(broken, src, "the bundle's health route moved");
     std::fs::write(&server, &broken).unwrap();
     without_downtime("a release that fails its health check", &addrs, || {
         let o = deploy(&b, d);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-        assert!(text(&o).contains("Deploy failed. Rolled back to"), "{}", text(&o));
+        assert!(
+            text(&o).contains("Deploy failed. Rolled back to"),
+            "{}",
+            text(&o)
+        );
     });
     std::fs::write(&server, &src).unwrap();
     touch_bundle(d, 2);
@@ -155,14 +185,29 @@ fn requests_never_fail_while_the_app_changes() {
     // keeps answering, and the repaired one answers the moment it is live.
     let _reboot = Reboot(b.hosts.len());
     let name = b.hosts[1].0.clone();
-    without_downtime("a host lost power and was repaired (the other host)", &[h1.as_str()], || {
-        let k = Command::new(BIN).args(["testbed", "kill", &name]).output().unwrap();
-        assert!(k.status.success(), "{}", text(&k));
-        let up = Command::new(BIN).args(["testbed", "up", &b.hosts.len().to_string(), "--inventory"]).arg(std::env::var("BERTH_TESTBED_INVENTORY").unwrap()).output().unwrap();
-        assert!(up.status.success(), "{}", text(&up));
-        let o = deploy(&b, d);
-        ok(&o);
-        let r = request(&h2, DOMAIN, "/", &[]).expect("the repaired host answers");
-        assert_eq!(r.status, 200, "the repaired host said live, but Caddy answered {}: {}", r.status, r.body);
-    });
+    without_downtime(
+        "a host lost power and was repaired (the other host)",
+        &[h1.as_str()],
+        || {
+            let k = Command::new(BIN)
+                .args(["testbed", "kill", &name])
+                .output()
+                .unwrap();
+            assert!(k.status.success(), "{}", text(&k));
+            let up = Command::new(BIN)
+                .args(["testbed", "up", &b.hosts.len().to_string(), "--inventory"])
+                .arg(std::env::var("BERTH_TESTBED_INVENTORY").unwrap())
+                .output()
+                .unwrap();
+            assert!(up.status.success(), "{}", text(&up));
+            let o = deploy(&b, d);
+            ok(&o);
+            let r = request(&h2, DOMAIN, "/", &[]).expect("the repaired host answers");
+            assert_eq!(
+                r.status, 200,
+                "the repaired host said live, but Caddy answered {}: {}",
+                r.status, r.body
+            );
+        },
+    );
 }

@@ -140,9 +140,17 @@ impl KnownHosts {
         let text = match fs::read(path) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(format!("cannot read known_hosts file {}: {e}", path.display())),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read known_hosts file {}: {e}",
+                    path.display()
+                ))
+            }
         };
-        Ok(KnownHosts { path: path.to_path_buf(), lines: parse(&text) })
+        Ok(KnownHosts {
+            path: path.to_path_buf(),
+            lines: parse(&text),
+        })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -158,7 +166,10 @@ impl KnownHosts {
             }
             // A one-byte key never equals a real one: any answer other than
             // "not found" means the host has an entry of this type.
-            if !matches!(self.check_group(session, name, &line.key_type, false, &[0]), CheckResult::NotFound) {
+            if !matches!(
+                self.check_group(session, name, &line.key_type, false, &[0]),
+                CheckResult::NotFound
+            ) {
                 types.push(line.key_type.clone());
             }
         }
@@ -166,8 +177,17 @@ impl KnownHosts {
     }
 
     /// Checks a presented key of the given known_hosts type.
-    pub(crate) fn verdict(&self, session: &Session, name: &str, key_type: &str, key: &[u8]) -> Verdict {
-        if matches!(self.check_group(session, name, key_type, true, key), CheckResult::Match) {
+    pub(crate) fn verdict(
+        &self,
+        session: &Session,
+        name: &str,
+        key_type: &str,
+        key: &[u8],
+    ) -> Verdict {
+        if matches!(
+            self.check_group(session, name, key_type, true, key),
+            CheckResult::Match
+        ) {
             return Verdict::Revoked;
         }
         match self.check_group(session, name, key_type, false, key) {
@@ -178,12 +198,23 @@ impl KnownHosts {
     }
 
     /// Asks libssh2 about the lines of one key type (revoked ones or the rest).
-    fn check_group(&self, session: &Session, name: &str, key_type: &str, revoked: bool, key: &[u8]) -> CheckResult {
+    fn check_group(
+        &self,
+        session: &Session,
+        name: &str,
+        key_type: &str,
+        revoked: bool,
+        key: &[u8],
+    ) -> CheckResult {
         let Ok(mut set) = session.known_hosts() else {
             return CheckResult::Failure;
         };
         let mut any = false;
-        for line in self.lines.iter().filter(|l| l.revoked == revoked && l.key_type == key_type) {
+        for line in self
+            .lines
+            .iter()
+            .filter(|l| l.revoked == revoked && l.key_type == key_type)
+        {
             // Lines libssh2 cannot parse (unsupported key types, odd names)
             // are skipped, as OpenSSH skips lines it cannot use.
             if set.read_str(&line.text, KnownHostFileKind::OpenSSH).is_ok() {
@@ -228,7 +259,11 @@ fn parse(text: &str) -> Vec<Line> {
             text.push(' ');
             text.push_str(&comment.join(" "));
         }
-        lines.push(Line { revoked, key_type: key_type.to_string(), text });
+        lines.push(Line {
+            revoked,
+            key_type: key_type.to_string(),
+            text,
+        });
     }
     lines
 }
@@ -240,7 +275,9 @@ pub(crate) fn hostkey_preference(session: &Session, known_types: &[String]) -> O
     if known_types.is_empty() {
         return None;
     }
-    let supported = session.supported_algs(MethodType::HostKey).unwrap_or_default();
+    let supported = session
+        .supported_algs(MethodType::HostKey)
+        .unwrap_or_default();
     let mut order: Vec<&str> = Vec::new();
     for t in known_types {
         for alg in algorithms_for(t) {
@@ -254,7 +291,10 @@ pub(crate) fn hostkey_preference(session: &Session, known_types: &[String]) -> O
             order.push(alg);
         }
     }
-    let order: Vec<&str> = order.into_iter().filter(|a| supported.contains(a)).collect();
+    let order: Vec<&str> = order
+        .into_iter()
+        .filter(|a| supported.contains(a))
+        .collect();
     if order.is_empty() {
         None
     } else {
@@ -265,7 +305,10 @@ pub(crate) fn hostkey_preference(session: &Session, known_types: &[String]) -> O
 /// OpenSSH's fingerprint form of the session's host key: `SHA256:base64`.
 pub(crate) fn fingerprint(session: &Session) -> String {
     match session.host_key_hash(HashType::Sha256) {
-        Some(hash) => format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(hash)),
+        Some(hash) => format!(
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(hash)
+        ),
         None => "SHA256:?".to_string(),
     }
 }
@@ -287,7 +330,8 @@ pub(crate) fn verify(
     let (key, kind) = session
         .host_key()
         .ok_or_else(|| format!("{target}: the server sent no host key"))?;
-    let key_type = key_type_name(kind).ok_or_else(|| format!("{target}: the server's host key type is not supported"))?;
+    let key_type = key_type_name(kind)
+        .ok_or_else(|| format!("{target}: the server's host key type is not supported"))?;
     let name = entry_name(host, port);
     let path = file.path();
     match file.verdict(session, &name, key_type, key) {
@@ -306,7 +350,13 @@ pub(crate) fn verify(
     }
 }
 
-fn changed_message(session: &Session, name: &str, key_type: &str, path: &Path, target: &str) -> String {
+fn changed_message(
+    session: &Session,
+    name: &str,
+    key_type: &str,
+    path: &Path,
+    target: &str,
+) -> String {
     format!(
         "{target}: REMOTE HOST KEY CHANGED: the {key_type} key of {name} ({}) is not the one recorded in {}; \
          someone may be intercepting the connection, or the host was reinstalled. If the change is expected, \
@@ -317,7 +367,13 @@ fn changed_message(session: &Session, name: &str, key_type: &str, path: &Path, t
     )
 }
 
-fn revoked_message(session: &Session, name: &str, key_type: &str, path: &Path, target: &str) -> String {
+fn revoked_message(
+    session: &Session,
+    name: &str,
+    key_type: &str,
+    path: &Path,
+    target: &str,
+) -> String {
     format!(
         "{target}: the {key_type} host key of {name} ({}) is marked @revoked in {}; refusing to connect",
         fingerprint(session),
@@ -348,13 +404,21 @@ fn append_if_unknown(
         .create(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| format!("cannot open known_hosts file {} for writing: {e}", path.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot open known_hosts file {} for writing: {e}",
+                path.display()
+            )
+        })?;
     let flock = FileLock::exclusive(&file)?;
     // Another thread or process may have recorded the host since we looked.
     let mut text = Vec::new();
     file.read_to_end(&mut text)
         .map_err(|e| format!("cannot read known_hosts file {}: {e}", path.display()))?;
-    let now = KnownHosts { path: path.to_path_buf(), lines: parse(&String::from_utf8_lossy(&text)) };
+    let now = KnownHosts {
+        path: path.to_path_buf(),
+        lines: parse(&String::from_utf8_lossy(&text)),
+    };
     match now.verdict(session, name, key_type, key) {
         Verdict::Match => return Ok(()),
         Verdict::Changed => return Err(changed_message(session, name, key_type, path, target)),
@@ -376,7 +440,10 @@ fn append_if_unknown(
 
 /// One known_hosts line (with its newline) for a raw key blob.
 pub(crate) fn format_entry(name: &str, key_type: &str, key: &[u8]) -> String {
-    format!("{name} {key_type} {}\n", base64::engine::general_purpose::STANDARD.encode(key))
+    format!(
+        "{name} {key_type} {}\n",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
 }
 
 /// An advisory exclusive `flock`, released on drop (which must come before
@@ -439,14 +506,20 @@ mod tests {
 
     /// Two ed25519 public key blobs made by `ssh-keygen`.
     const ED_KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIP/YUdm4SZba0TCysde40bZUI2cA6dViM0wzdt8EsV8g";
-    const OTHER_ED_KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIL+o96vKGtiiK73M2kCoaTwbnKTcxsINhE9KlTVQ1ejy";
+    const OTHER_ED_KEY: &str =
+        "AAAAC3NzaC1lZDI1NTE5AAAAIL+o96vKGtiiK73M2kCoaTwbnKTcxsINhE9KlTVQ1ejy";
 
     fn blob(b64: &str) -> Vec<u8> {
-        base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap()
     }
 
     fn file_with(text: &str) -> KnownHosts {
-        KnownHosts { path: PathBuf::from("/nonexistent/known_hosts"), lines: parse(text) }
+        KnownHosts {
+            path: PathBuf::from("/nonexistent/known_hosts"),
+            lines: parse(text),
+        }
     }
 
     #[test]
@@ -458,24 +531,53 @@ mod tests {
         ));
         let key = blob(ED_KEY);
         let other = blob(OTHER_ED_KEY);
-        assert_eq!(kh.verdict(&session, "[127.0.0.9]:2200", "ssh-ed25519", &key), Verdict::Match);
-        assert_eq!(kh.verdict(&session, "[127.0.0.9]:2200", "ssh-ed25519", &other), Verdict::Changed);
+        assert_eq!(
+            kh.verdict(&session, "[127.0.0.9]:2200", "ssh-ed25519", &key),
+            Verdict::Match
+        );
+        assert_eq!(
+            kh.verdict(&session, "[127.0.0.9]:2200", "ssh-ed25519", &other),
+            Verdict::Changed
+        );
         // Another port of the same address is another host for OpenSSH.
-        assert_eq!(kh.verdict(&session, "[127.0.0.9]:2201", "ssh-ed25519", &key), Verdict::Unknown);
-        assert_eq!(kh.verdict(&session, "127.0.0.9", "ssh-ed25519", &key), Verdict::Unknown);
-        assert_eq!(kh.verdict(&session, "web1.example", "ssh-ed25519", &key), Verdict::Match);
+        assert_eq!(
+            kh.verdict(&session, "[127.0.0.9]:2201", "ssh-ed25519", &key),
+            Verdict::Unknown
+        );
+        assert_eq!(
+            kh.verdict(&session, "127.0.0.9", "ssh-ed25519", &key),
+            Verdict::Unknown
+        );
+        assert_eq!(
+            kh.verdict(&session, "web1.example", "ssh-ed25519", &key),
+            Verdict::Match
+        );
         // Known only by an RSA key: an ed25519 key is unknown, not changed.
-        assert_eq!(kh.verdict(&session, "rsaonly", "ssh-ed25519", &key), Verdict::Unknown);
-        assert_eq!(kh.key_types_for(&session, "rsaonly"), vec!["ssh-rsa".to_string()]);
-        assert_eq!(kh.key_types_for(&session, "web1"), vec!["ssh-ed25519".to_string()]);
+        assert_eq!(
+            kh.verdict(&session, "rsaonly", "ssh-ed25519", &key),
+            Verdict::Unknown
+        );
+        assert_eq!(
+            kh.key_types_for(&session, "rsaonly"),
+            vec!["ssh-rsa".to_string()]
+        );
+        assert_eq!(
+            kh.key_types_for(&session, "web1"),
+            vec!["ssh-ed25519".to_string()]
+        );
         assert!(kh.key_types_for(&session, "nobody").is_empty());
     }
 
     #[test]
     fn revoked_keys_are_refused() {
         let session = Session::new().unwrap();
-        let kh = file_with(&format!("@revoked web1 ssh-ed25519 {ED_KEY}\nweb1 ssh-ed25519 {ED_KEY}\n"));
-        assert_eq!(kh.verdict(&session, "web1", "ssh-ed25519", &blob(ED_KEY)), Verdict::Revoked);
+        let kh = file_with(&format!(
+            "@revoked web1 ssh-ed25519 {ED_KEY}\nweb1 ssh-ed25519 {ED_KEY}\n"
+        ));
+        assert_eq!(
+            kh.verdict(&session, "web1", "ssh-ed25519", &blob(ED_KEY)),
+            Verdict::Revoked
+        );
     }
 
     #[test]
@@ -491,15 +593,34 @@ mod tests {
             ipad[i] ^= salt[i];
             opad[i] ^= salt[i];
         }
-        let inner = Sha1::new().chain_update(ipad).chain_update(name.as_bytes()).finalize();
-        let mac = Sha1::new().chain_update(opad).chain_update(inner).finalize();
+        let inner = Sha1::new()
+            .chain_update(ipad)
+            .chain_update(name.as_bytes())
+            .finalize();
+        let mac = Sha1::new()
+            .chain_update(opad)
+            .chain_update(inner)
+            .finalize();
         let b64 = base64::engine::general_purpose::STANDARD;
-        let line = format!("|1|{}|{} ssh-ed25519 {ED_KEY}\n", b64.encode(salt), b64.encode(mac));
+        let line = format!(
+            "|1|{}|{} ssh-ed25519 {ED_KEY}\n",
+            b64.encode(salt),
+            b64.encode(mac)
+        );
         let session = Session::new().unwrap();
         let kh = file_with(&line);
-        assert_eq!(kh.verdict(&session, name, "ssh-ed25519", &blob(ED_KEY)), Verdict::Match);
-        assert_eq!(kh.verdict(&session, name, "ssh-ed25519", &blob(OTHER_ED_KEY)), Verdict::Changed);
-        assert_eq!(kh.verdict(&session, "[10.1.2.3]:22", "ssh-ed25519", &blob(ED_KEY)), Verdict::Unknown);
+        assert_eq!(
+            kh.verdict(&session, name, "ssh-ed25519", &blob(ED_KEY)),
+            Verdict::Match
+        );
+        assert_eq!(
+            kh.verdict(&session, name, "ssh-ed25519", &blob(OTHER_ED_KEY)),
+            Verdict::Changed
+        );
+        assert_eq!(
+            kh.verdict(&session, "[10.1.2.3]:22", "ssh-ed25519", &blob(ED_KEY)),
+            Verdict::Unknown
+        );
     }
 
     #[test]
@@ -517,6 +638,9 @@ mod tests {
         assert_eq!(line, format!("[h]:2 ssh-ed25519 {ED_KEY}\n"));
         let session = Session::new().unwrap();
         let kh = file_with(&line);
-        assert_eq!(kh.verdict(&session, "[h]:2", "ssh-ed25519", &blob(ED_KEY)), Verdict::Match);
+        assert_eq!(
+            kh.verdict(&session, "[h]:2", "ssh-ed25519", &blob(ED_KEY)),
+            Verdict::Match
+        );
     }
 }

@@ -20,7 +20,11 @@ impl Connection for LocalConnection {
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(command)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -57,7 +61,12 @@ impl Connection for LocalConnection {
             (None, Some(sig)) => (128 + sig, Some(signal_name(sig))),
             (None, None) => (-1, None),
         };
-        Ok(ExecOutput { rc, stdout, stderr, signal })
+        Ok(ExecOutput {
+            rc,
+            stdout,
+            stderr,
+            signal,
+        })
     }
 }
 
@@ -94,7 +103,10 @@ mod tests {
     fn large_output_on_both_streams_does_not_hang() {
         let mut c = LocalConnection::new();
         let out = c
-            .exec("head -c 5000000 /dev/zero; head -c 5000000 /dev/zero >&2", None)
+            .exec(
+                "head -c 5000000 /dev/zero; head -c 5000000 /dev/zero >&2",
+                None,
+            )
             .unwrap();
         assert_eq!(out.stdout.len(), 5_000_000);
         assert_eq!(out.stderr.len(), 5_000_000);

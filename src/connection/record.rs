@@ -18,7 +18,12 @@ thread_local! {
 fn file() -> Option<&'static Mutex<std::fs::File>> {
     FILE.get_or_init(|| {
         let path = std::env::var_os("BERTH_RECORD")?;
-        std::fs::OpenOptions::new().create(true).append(true).open(path).ok().map(Mutex::new)
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(Mutex::new)
     })
     .as_ref()
 }
@@ -38,7 +43,9 @@ pub(crate) fn with_origin<T>(origin: impl FnOnce() -> String, f: impl FnOnce() -
 /// Records one command for `host` (when recording).
 pub(crate) fn command(host: &str, command: &str) {
     let Some(f) = file() else { return };
-    let origin = ORIGIN.with(|o| o.borrow().clone()).unwrap_or_else(|| "other".into());
+    let origin = ORIGIN
+        .with(|o| o.borrow().clone())
+        .unwrap_or_else(|| "other".into());
     let line = serde_json::json!({"host": host, "origin": origin, "command": command});
     let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
     let _ = writeln!(f, "{line}");

@@ -106,28 +106,40 @@ impl SshConnection {
         let lib_socket = socket
             .try_clone()
             .map_err(|e| ConnError::Unreachable(format!("{target}: cannot use the socket: {e}")))?;
-        let mut session = Session::new()
-            .map_err(|e| ConnError::Unreachable(format!("{target}: cannot start an SSH session: {e}")))?;
+        let mut session = Session::new().map_err(|e| {
+            ConnError::Unreachable(format!("{target}: cannot start an SSH session: {e}"))
+        })?;
         session.set_tcp_stream(lib_socket);
         session.set_blocking(true);
         session.set_timeout(millis(opts.connect_timeout));
 
         let file = match opts.host_key_checking {
             HostKeyChecking::Off => None,
-            _ => Some(KnownHosts::read(&opts.known_hosts).map_err(|e| ConnError::Unreachable(format!("{target}: {e}")))?),
+            _ => Some(
+                KnownHosts::read(&opts.known_hosts)
+                    .map_err(|e| ConnError::Unreachable(format!("{target}: {e}")))?,
+            ),
         };
         if let Some(file) = &file {
-            let known = file.key_types_for(&session, &known_hosts::entry_name(&opts.host, opts.port));
+            let known =
+                file.key_types_for(&session, &known_hosts::entry_name(&opts.host, opts.port));
             if let Some(pref) = known_hosts::hostkey_preference(&session, &known) {
                 session
                     .method_pref(MethodType::HostKey, &pref)
-                    .map_err(|e| ConnError::Unreachable(format!("{target}: cannot set host key preference: {e}")))?;
+                    .map_err(|e| {
+                        ConnError::Unreachable(format!(
+                            "{target}: cannot set host key preference: {e}"
+                        ))
+                    })?;
             }
         }
 
         session.handshake().map_err(|e| {
             let why = if code(&e) == -9 {
-                format!("no SSH greeting within {} (is sshd running there?)", secs(opts.connect_timeout))
+                format!(
+                    "no SSH greeting within {} (is sshd running there?)",
+                    secs(opts.connect_timeout)
+                )
             } else {
                 e.message().to_string()
             };
@@ -135,19 +147,35 @@ impl SshConnection {
         })?;
 
         if let Some(file) = &file {
-            known_hosts::verify(&session, file, &opts.host, opts.port, opts.host_key_checking, &target)
-                .map_err(ConnError::Unreachable)?;
+            known_hosts::verify(
+                &session,
+                file,
+                &opts.host,
+                opts.port,
+                opts.host_key_checking,
+                &target,
+            )
+            .map_err(ConnError::Unreachable)?;
         }
         authenticate(&session, opts, &target)?;
 
         session.set_keepalive(true, KEEPALIVE_SECS);
         session.set_blocking(false);
-        Ok(SshConnection { session, socket, target, command_timeout: opts.command_timeout })
+        Ok(SshConnection {
+            session,
+            socket,
+            target,
+            command_timeout: opts.command_timeout,
+        })
     }
 
     /// Runs an operation that may say "would block", waiting on the socket
     /// until it completes.
-    fn io<T>(&self, deadline: Option<Instant>, mut op: impl FnMut() -> Result<T, ssh2::Error>) -> Result<T, Stop> {
+    fn io<T>(
+        &self,
+        deadline: Option<Instant>,
+        mut op: impl FnMut() -> Result<T, ssh2::Error>,
+    ) -> Result<T, Stop> {
         loop {
             match op() {
                 Ok(v) => return Ok(v),
@@ -178,9 +206,19 @@ impl SshConnection {
         if outbound {
             events |= libc::POLLOUT;
         }
-        let mut pfd = libc::pollfd { fd: self.socket.as_raw_fd(), events, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: self.socket.as_raw_fd(),
+            events,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd for the duration of the call.
-        let rc = unsafe { libc::poll(&mut pfd, 1, span.as_millis().clamp(1, i32::MAX as u128) as i32) };
+        let rc = unsafe {
+            libc::poll(
+                &mut pfd,
+                1,
+                span.as_millis().clamp(1, i32::MAX as u128) as i32,
+            )
+        };
         if rc < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {
@@ -199,7 +237,13 @@ impl SshConnection {
         Ok(())
     }
 
-    fn run(&self, channel: &mut Channel, command: &str, stdin: &[u8], deadline: Option<Instant>) -> Result<ExecOutput, Stop> {
+    fn run(
+        &self,
+        channel: &mut Channel,
+        command: &str,
+        stdin: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<ExecOutput, Stop> {
         self.io(deadline, || channel.exec(command))?;
         let mut stderr = channel.stderr();
         let mut stdout_buf = Vec::new();
@@ -256,14 +300,20 @@ impl SshConnection {
             }
             // Reading may have opened the write window since the write above
             // blocked; try again before sleeping on the socket.
-            if !eof_sent && !write_blocked_out && sent < stdin.len() && channel.write_window().remaining > 0 {
+            if !eof_sent
+                && !write_blocked_out
+                && sent < stdin.len()
+                && channel.write_window().remaining > 0
+            {
                 continue;
             }
             self.wait(deadline, write_blocked_out)?;
         }
         self.io(deadline, || channel.close())?;
         self.io(deadline, || channel.wait_close())?;
-        let status = channel.exit_status().map_err(|e| Stop::Transport(e.message().to_string()))?;
+        let status = channel
+            .exit_status()
+            .map_err(|e| Stop::Transport(e.message().to_string()))?;
         let signal = channel
             .exit_signal()
             .ok()
@@ -274,7 +324,12 @@ impl SshConnection {
             Some(name) => signal_number(name).map_or(255, |n| 128 + n),
             None => status,
         };
-        Ok(ExecOutput { rc, stdout: stdout_buf, stderr: stderr_buf, signal })
+        Ok(ExecOutput {
+            rc,
+            stdout: stdout_buf,
+            stderr: stderr_buf,
+            signal,
+        })
     }
 
     /// Closes an abandoned channel without letting it block for long.
@@ -293,7 +348,9 @@ impl Connection for SshConnection {
         // Sends a keepalive only when one is due (no round trip: the reply is
         // read along with the command's output).
         let _ = self.session.keepalive_send();
-        let opened = self.io(deadline, || self.session.channel_open("session", WINDOW, PACKET, None));
+        let opened = self.io(deadline, || {
+            self.session.channel_open("session", WINDOW, PACKET, None)
+        });
         let mut channel = match opened {
             Ok(c) => c,
             Err(stop) => return Err(self.fail(stop, command)),
@@ -321,14 +378,20 @@ impl SshConnection {
         match stop {
             Stop::Timeout => {
                 let shown: String = command.chars().take(80).collect();
-                let more = if shown.len() < command.len() { "..." } else { "" };
+                let more = if shown.len() < command.len() {
+                    "..."
+                } else {
+                    ""
+                };
                 let after = self.command_timeout.map(secs).unwrap_or_default();
                 ConnError::Unreachable(format!(
                     "{}: command timed out after {after}: {shown}{more}; raise the command timeout if it needs longer",
                     self.target
                 ))
             }
-            Stop::Transport(msg) => ConnError::Unreachable(format!("{}: connection lost: {msg}", self.target)),
+            Stop::Transport(msg) => {
+                ConnError::Unreachable(format!("{}: connection lost: {msg}", self.target))
+            }
         }
     }
 }
@@ -377,10 +440,15 @@ fn secs(d: Duration) -> String {
 fn tcp_connect(opts: &SshOptions, target: &str) -> Result<TcpStream, ConnError> {
     let addrs: Vec<_> = (opts.host.as_str(), opts.port)
         .to_socket_addrs()
-        .map_err(|e| ConnError::Unreachable(format!("{target}: cannot resolve {}: {e}", opts.host)))?
+        .map_err(|e| {
+            ConnError::Unreachable(format!("{target}: cannot resolve {}: {e}", opts.host))
+        })?
         .collect();
     if addrs.is_empty() {
-        return Err(ConnError::Unreachable(format!("{target}: {} has no address", opts.host)));
+        return Err(ConnError::Unreachable(format!(
+            "{target}: {} has no address",
+            opts.host
+        )));
     }
     let mut errors = Vec::new();
     for addr in &addrs {
@@ -389,13 +457,17 @@ fn tcp_connect(opts: &SshOptions, target: &str) -> Result<TcpStream, ConnError> 
                 tune_socket(&stream);
                 return Ok(stream);
             }
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                errors.push(format!("{addr}: no answer within {}", secs(opts.connect_timeout)))
-            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => errors.push(format!(
+                "{addr}: no answer within {}",
+                secs(opts.connect_timeout)
+            )),
             Err(e) => errors.push(format!("{addr}: {e}")),
         }
     }
-    Err(ConnError::Unreachable(format!("{target}: cannot connect: {}", errors.join("; "))))
+    Err(ConnError::Unreachable(format!(
+        "{target}: cannot connect: {}",
+        errors.join("; ")
+    )))
 }
 
 /// No Nagle delay (commands are small request/reply exchanges), TCP
@@ -428,9 +500,12 @@ fn authenticate(session: &Session, opts: &SshOptions, target: &str) -> Result<()
     let user = opts.user.as_str();
     let mut tried: Vec<String> = Vec::new();
     let transport = |e: &ssh2::Error| -> Option<ConnError> {
-        TRANSPORT_ERRORS
-            .contains(&code(e))
-            .then(|| ConnError::Unreachable(format!("{target}: connection lost during authentication: {}", e.message())))
+        TRANSPORT_ERRORS.contains(&code(e)).then(|| {
+            ConnError::Unreachable(format!(
+                "{target}: connection lost during authentication: {}",
+                e.message()
+            ))
+        })
     };
 
     if let Some(key) = &opts.private_key {
@@ -495,7 +570,11 @@ fn authenticate(session: &Session, opts: &SshOptions, target: &str) -> Result<()
         }
     }
 
-    let keys = if tried.is_empty() { "no key files".to_string() } else { tried.join(", ") };
+    let keys = if tried.is_empty() {
+        "no key files".to_string()
+    } else {
+        tried.join(", ")
+    };
     Err(ConnError::Unreachable(format!(
         "authentication failed for {target}: tried {keys}, {agent_ids} agent identities; \
          check --private-key / ansible_ssh_private_key_file"
@@ -595,7 +674,10 @@ mod tests {
         let f = fleet(1);
         let mut c = f.connect(0);
         let out = c.exec("echo out; echo err >&2; exit 3", None).unwrap();
-        assert_eq!((out.rc, out.stdout.as_slice(), out.stderr.as_slice()), (3, &b"out\n"[..], &b"err\n"[..]));
+        assert_eq!(
+            (out.rc, out.stdout.as_slice(), out.stderr.as_slice()),
+            (3, &b"out\n"[..], &b"err\n"[..])
+        );
         assert_eq!(out.signal, None);
         let out = c.exec("true", None).unwrap();
         assert!(out.success());
@@ -666,7 +748,9 @@ mod tests {
     fn non_utf8_bytes_are_preserved() {
         let f = fleet(1);
         let mut c = f.connect(0);
-        let out = c.exec(r"printf '\377\376\000a\200'; printf '\300\001' >&2", None).unwrap();
+        let out = c
+            .exec(r"printf '\377\376\000a\200'; printf '\300\001' >&2", None)
+            .unwrap();
         assert_eq!(out.stdout, [0xff, 0xfe, 0x00, b'a', 0x80]);
         assert_eq!(out.stderr, [0xc0, 0x01]);
         let all: Vec<u8> = (0..=255u8).collect();
@@ -684,14 +768,21 @@ mod tests {
         let text = fs::read_to_string(&kh).unwrap();
         let host = f.host(1);
         assert_eq!(text.lines().count(), 1);
-        let recorded = text.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+        let recorded = text
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
         let fleet_line = fs::read_to_string(f.fleet.known_hosts())
             .unwrap()
             .lines()
             .find(|l| l.starts_with(&format!("[{}]:{} ", host.addr, host.port)))
             .unwrap()
             .to_string();
-        assert_eq!(recorded, fleet_line, "the recorded line is the host's real key in [addr]:port form");
+        assert_eq!(
+            recorded, fleet_line,
+            "the recorded line is the host's real key in [addr]:port form"
+        );
         // Again with accept-new: nothing new is written.
         SshConnection::connect(&opts).unwrap();
         assert_eq!(fs::read_to_string(&kh).unwrap(), text);
@@ -723,7 +814,10 @@ mod tests {
             assert!(msg.contains("CHANGED"), "{msg}");
             assert!(msg.contains(&name), "{msg}");
             assert!(msg.contains(&kh.display().to_string()), "{msg}");
-            assert!(msg.contains(&format!("ssh-keygen -R '{name}' -f {}", kh.display())), "{msg}");
+            assert!(
+                msg.contains(&format!("ssh-keygen -R '{name}' -f {}", kh.display())),
+                "{msg}"
+            );
         }
         // Nothing was appended, and checking off ignores the file.
         assert_eq!(fs::read_to_string(&kh).unwrap().lines().count(), 1);
@@ -736,7 +830,11 @@ mod tests {
 
     /// Replaces host01's key with one of another type and restarts it.
     fn rekey(f: &Fixture, args: &[&str]) {
-        let key = f.fleet.state_dir().join("host01").join("ssh_host_ed25519_key");
+        let key = f
+            .fleet
+            .state_dir()
+            .join("host01")
+            .join("ssh_host_ed25519_key");
         let _ = fs::remove_file(&key);
         let _ = fs::remove_file(key.with_extension("pub"));
         let status = std::process::Command::new("ssh-keygen")
@@ -763,7 +861,10 @@ mod tests {
         rekey(&f, &["-t", "ecdsa", "-b", "256"]);
         SshConnection::connect(&opts).unwrap();
         let text = fs::read_to_string(&kh).unwrap();
-        assert!(text.starts_with(&format!("{name} ecdsa-sha2-nistp256 ")), "{text}");
+        assert!(
+            text.starts_with(&format!("{name} ecdsa-sha2-nistp256 ")),
+            "{text}"
+        );
 
         // The host now only has an RSA key: known by another type, it is
         // new rather than changed (as in OpenSSH), so strict refuses it as
@@ -771,7 +872,10 @@ mod tests {
         rekey(&f, &["-t", "rsa", "-b", "2048"]);
         opts.host_key_checking = HostKeyChecking::Strict;
         let msg = unreachable(SshConnection::connect(&opts));
-        assert!(msg.contains("host key verification failed") && !msg.contains("CHANGED"), "{msg}");
+        assert!(
+            msg.contains("host key verification failed") && !msg.contains("CHANGED"),
+            "{msg}"
+        );
         opts.host_key_checking = HostKeyChecking::AcceptNew;
         let mut c = SshConnection::connect(&opts).unwrap();
         assert!(c.exec("true", None).unwrap().success());
@@ -813,9 +917,18 @@ mod tests {
         opts.private_key = Some(key.clone());
         let msg = unreachable(SshConnection::connect(&opts));
         let host = f.host(0);
-        let head = format!("authentication failed for {}@{}:{}: tried key {}", f.fleet.user(), host.addr, host.port, key.display());
+        let head = format!(
+            "authentication failed for {}@{}:{}: tried key {}",
+            f.fleet.user(),
+            host.addr,
+            host.port,
+            key.display()
+        );
         assert!(msg.starts_with(&head), "{msg}");
-        assert!(msg.contains("agent identities; check --private-key / ansible_ssh_private_key_file"), "{msg}");
+        assert!(
+            msg.contains("agent identities; check --private-key / ansible_ssh_private_key_file"),
+            "{msg}"
+        );
 
         opts.private_key = Some(f.dir.path().join("no_such_key"));
         let msg = unreachable(SshConnection::connect(&opts));
@@ -906,7 +1019,10 @@ mod tests {
     fn bench_exec_latency() {
         let f = fleet(1);
         let host = f.host(0);
-        let n: u32 = std::env::var("BERTH_BENCH_EXECS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+        let n: u32 = std::env::var("BERTH_BENCH_EXECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
         let mut c = f.connect(0);
         let t = Instant::now();
         for _ in 0..n {
@@ -916,16 +1032,26 @@ mod tests {
         let control = f.dir.path().join("cm");
         let ssh = |extra: &[&str]| {
             let mut cmd = std::process::Command::new("ssh");
-            cmd.args(["-o", "ControlMaster=auto", "-o", "ControlPersist=60", "-o", "BatchMode=yes"])
-                .arg("-o")
-                .arg(format!("ControlPath={}", control.display()))
-                .arg("-o")
-                .arg(format!("UserKnownHostsFile={}", f.fleet.known_hosts().display()))
-                .arg("-i")
-                .arg(f.fleet.client_key())
-                .args(["-p", &host.port.to_string()])
-                .arg(format!("{}@{}", f.fleet.user(), host.addr))
-                .args(extra);
+            cmd.args([
+                "-o",
+                "ControlMaster=auto",
+                "-o",
+                "ControlPersist=60",
+                "-o",
+                "BatchMode=yes",
+            ])
+            .arg("-o")
+            .arg(format!("ControlPath={}", control.display()))
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                f.fleet.known_hosts().display()
+            ))
+            .arg("-i")
+            .arg(f.fleet.client_key())
+            .args(["-p", &host.port.to_string()])
+            .arg(format!("{}@{}", f.fleet.user(), host.addr))
+            .args(extra);
             cmd
         };
         assert!(ssh(&["true"]).status().unwrap().success());

@@ -10,7 +10,9 @@ pub(crate) struct Layout {
 
 impl Default for Layout {
     fn default() -> Self {
-        Layout { root: "/opt/tova".into() }
+        Layout {
+            root: "/opt/tova".into(),
+        }
     }
 }
 
@@ -26,6 +28,10 @@ impl Layout {
 
     /// Shell prologue defining `ROOT`, `APP` and `app` (the app directory).
     pub(crate) fn prologue(&self, app: &str) -> String {
-        format!("set -eu\nROOT={}\nAPP={}\napp=\"$ROOT/apps/$APP\"\n", q(&self.root), q(app))
+        format!(
+            "set -eu\nROOT={}\nAPP={}\napp=\"$ROOT/apps/$APP\"\n",
+            q(&self.root),
+            q(app)
+        )
     }
 }

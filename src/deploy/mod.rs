@@ -68,7 +68,11 @@ impl ConnectArgs {
             "strict" | "yes" => HostKeyChecking::Strict,
             "accept-new" => HostKeyChecking::AcceptNew,
             "off" | "no" => HostKeyChecking::Off,
-            other => return Err(format!("--host-key-checking must be strict, accept-new or off, not `{other}`")),
+            other => {
+                return Err(format!(
+                    "--host-key-checking must be strict, accept-new or off, not `{other}`"
+                ))
+            }
         };
         Ok(ConnectOpts {
             private_key: self.private_key.clone(),
@@ -190,7 +194,14 @@ pub(crate) fn main(args: DeployArgs, verbose: u8) -> i32 {
         return ops::status(&loaded, &c, ui);
     }
     if args.logs {
-        return ops::logs(&loaded, &c, args.instance, args.since.as_deref(), !args.no_follow, ui);
+        return ops::logs(
+            &loaded,
+            &c,
+            args.instance,
+            args.since.as_deref(),
+            !args.no_follow,
+            ui,
+        );
     }
     if args.ssh {
         return ops::ssh(&loaded, &c);

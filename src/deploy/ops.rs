@@ -11,8 +11,8 @@ use serde_json::{json, Map, Value};
 
 use crate::manifest::model::Manifest;
 
-use super::play::{self, Which};
 use super::plan;
+use super::play::{self, Which};
 use super::registry;
 use super::remote::{q, Remote};
 use super::secrets;
@@ -25,23 +25,55 @@ use super::workflow::Loaded;
 fn connect_all(m: &Manifest, c: &ConnectOpts) -> Vec<(Target, Result<Remote, String>)> {
     let targets = target::targets(m, c);
     std::thread::scope(|s| {
-        let hs: Vec<_> = targets.into_iter().map(|t| s.spawn(move || { let r = target::connect(&t, c); (t, r) })).collect();
-        hs.into_iter().map(|h| h.join().expect("connect thread")).collect()
+        let hs: Vec<_> = targets
+            .into_iter()
+            .map(|t| {
+                s.spawn(move || {
+                    let r = target::connect(&t, c);
+                    (t, r)
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("connect thread"))
+            .collect()
     })
 }
 
 /// `--rollback [--to vN]`: flip `current` back, restart, health check.
 /// Runs one of the environment's playbooks on every host of the app;
 /// per host (label, ok, what it reported).
-fn run_playbook(loaded: &Loaded, c: &ConnectOpts, which: Which, extra: Map<String, Value>, verbose: u8, ui: &Arc<Ui>) -> (i32, Vec<(Target, bool, super::ui::HostRun)>) {
+fn run_playbook(
+    loaded: &Loaded,
+    c: &ConnectOpts,
+    which: Which,
+    extra: Map<String, Value>,
+    verbose: u8,
+    ui: &Arc<Ui>,
+) -> (i32, Vec<(Target, bool, super::ui::HostRun)>) {
     let targets = target::targets(&loaded.manifest, c);
-    let (code, report): (i32, RunReport) =
-        play::run(play::Run { loaded, connect: c, which, targets: &targets, skip_tags: Vec::new(), extra, verbose, ui: ui.clone() });
+    let (code, report): (i32, RunReport) = play::run(play::Run {
+        loaded,
+        connect: c,
+        which,
+        targets: &targets,
+        skip_tags: Vec::new(),
+        extra,
+        verbose,
+        ui: ui.clone(),
+    });
     let hosts = targets
         .into_iter()
         .map(|t| {
-            let ok = report.stats.get(&t.inventory_name).is_some_and(|s| s.failed == 0 && s.unreachable == 0);
-            let hr = report.hosts.get(&t.inventory_name).cloned().unwrap_or_default();
+            let ok = report
+                .stats
+                .get(&t.inventory_name)
+                .is_some_and(|s| s.failed == 0 && s.unreachable == 0);
+            let hr = report
+                .hosts
+                .get(&t.inventory_name)
+                .cloned()
+                .unwrap_or_default();
             (t, ok, hr)
         })
         .collect();
@@ -49,13 +81,26 @@ fn run_playbook(loaded: &Loaded, c: &ConnectOpts, which: Which, extra: Map<Strin
 }
 
 fn failure(hr: &super::ui::HostRun) -> String {
-    hr.last_failure.clone().or_else(|| hr.first_failure.as_ref().map(|(_, m)| m.clone())).unwrap_or_else(|| "not reached".into())
+    hr.last_failure
+        .clone()
+        .or_else(|| hr.first_failure.as_ref().map(|(_, m)| m.clone()))
+        .unwrap_or_else(|| "not reached".into())
 }
 
 /// `--rollback [--to vN]`: `playbooks/<env>.rollback.yml`.
-pub(crate) fn rollback(loaded: &Loaded, c: &ConnectOpts, to: Option<&str>, verbose: u8, ui: Arc<Ui>) -> i32 {
+pub(crate) fn rollback(
+    loaded: &Loaded,
+    c: &ConnectOpts,
+    to: Option<&str>,
+    verbose: u8,
+    ui: Arc<Ui>,
+) -> i32 {
     let m = &loaded.manifest;
-    ui.line(&format!("  Rolling back {} on {}...", m.app, plan::target_label(m)));
+    ui.line(&format!(
+        "  Rolling back {} on {}...",
+        m.app,
+        plan::target_label(m)
+    ));
     let mut extra = Map::new();
     if let Some(v) = to {
         extra.insert("tova_to".into(), json!(v));
@@ -67,18 +112,30 @@ pub(crate) fn rollback(loaded: &Loaded, c: &ConnectOpts, to: Option<&str>, verbo
         let version = hr.result("version").map(str::to_owned);
         if *ok {
             match hr.result("was") {
-                Some(_) => ui.line(&format!("\n  ✓ Rolled back to {}", version.as_deref().unwrap_or(""))),
-                None => ui.line(&format!("\n  ✓ {} is already live", version.as_deref().unwrap_or(""))),
+                Some(_) => ui.line(&format!(
+                    "\n  ✓ Rolled back to {}",
+                    version.as_deref().unwrap_or("")
+                )),
+                None => ui.line(&format!(
+                    "\n  ✓ {} is already live",
+                    version.as_deref().unwrap_or("")
+                )),
             }
         } else {
             all_ok = false;
-            ui.line(&format!("\n  ✗ Rollback failed on {}: {}", t.label, failure(hr).lines().next().unwrap_or("")));
+            ui.line(&format!(
+                "\n  ✗ Rollback failed on {}: {}",
+                t.label,
+                failure(hr).lines().next().unwrap_or("")
+            ));
         }
         let v = json!({"event": "host", "host": t.label, "ok": ok, "version": version, "error": (!ok).then(|| failure(hr))});
         ui.event(v.clone());
         results.push(v);
     }
-    ui.event(json!({"event": "result", "ok": all_ok, "app": m.app, "env": m.env, "hosts": results}));
+    ui.event(
+        json!({"event": "result", "ok": all_ok, "app": m.app, "env": m.env, "hosts": results}),
+    );
     if all_ok {
         0
     } else {
@@ -111,14 +168,24 @@ pub(crate) fn status(loaded: &Loaded, c: &ConnectOpts, ui: Arc<Ui>) -> i32 {
     }
 }
 
-fn status_host(remote: &mut Remote, m: &Manifest, c: &ConnectOpts, url: &str, t: &Target, ui: &Ui) -> Result<Value, String> {
+fn status_host(
+    remote: &mut Remote,
+    m: &Manifest,
+    c: &ConnectOpts,
+    url: &str,
+    t: &Target,
+    ui: &Ui,
+) -> Result<Value, String> {
     let state = state::read(remote, &c.layout, &m.app)?;
     let ports = state.ports.clone();
     let insts = services::instances(remote, &m.app, &ports, &m.health.path)?;
     let healthy = insts.iter().filter(|i| i.healthy).count();
     let running = insts.iter().filter(|i| i.active == "active").count();
     let title = format!("{} — {url} on {}", m.app, t.label);
-    ui.line(&format!("  {title}\n  {}", "─".repeat(title.chars().count())));
+    ui.line(&format!(
+        "  {title}\n  {}",
+        "─".repeat(title.chars().count())
+    ));
     let status = match (&state.current, running) {
         (None, _) => "○ not deployed".to_string(),
         (Some(v), n) if n == insts.len() && n > 0 => format!("● running ({v})"),
@@ -130,15 +197,22 @@ fn status_host(remote: &mut Remote, m: &Manifest, c: &ConnectOpts, url: &str, t:
     if let Some(u) = oldest {
         ui.line(&format!("  Uptime:     {}", services::human_duration(u)));
     }
-    ui.line(&format!("  Instances:  {healthy}/{} healthy\n", insts.len()));
+    ui.line(&format!(
+        "  Instances:  {healthy}/{} healthy\n",
+        insts.len()
+    ));
     for i in &insts {
         let dot = if i.active == "active" { "●" } else { "✗" };
         ui.line(&format!(
             "    @{}   {dot} {:<9} mem: {:<8} uptime: {:<8} health: {}",
             i.port,
             i.active,
-            i.memory_bytes.map(services::human_bytes).unwrap_or_else(|| "-".into()),
-            i.uptime_secs.map(services::human_duration).unwrap_or_else(|| "-".into()),
+            i.memory_bytes
+                .map(services::human_bytes)
+                .unwrap_or_else(|| "-".into()),
+            i.uptime_secs
+                .map(services::human_duration)
+                .unwrap_or_else(|| "-".into()),
             if i.healthy { "ok" } else { "failing" }
         ));
     }
@@ -152,8 +226,15 @@ fn status_host(remote: &mut Remote, m: &Manifest, c: &ConnectOpts, url: &str, t:
     if !dbs.is_empty() {
         ui.line("\n  Database:");
         for (unit, text) in &dbs {
-            let active = remote.exec(&format!("systemctl is-active {}", q(unit)), None).map(|o| o.stdout_str().trim().to_owned()).unwrap_or_default();
-            let dot = if active == "active" { "● running" } else { "✗ not running" };
+            let active = remote
+                .exec(&format!("systemctl is-active {}", q(unit)), None)
+                .map(|o| o.stdout_str().trim().to_owned())
+                .unwrap_or_default();
+            let dot = if active == "active" {
+                "● running"
+            } else {
+                "✗ not running"
+            };
             ui.line(&format!("    {}", text.replace("{}", dot)));
         }
     }
@@ -161,9 +242,16 @@ fn status_host(remote: &mut Remote, m: &Manifest, c: &ConnectOpts, url: &str, t:
     if let (Some(at), Some(v)) = (state.deployed_at, &state.current) {
         ui.line(&format!("\n  Last deploy:  {} ({v})", format_time(at)));
     }
-    ui.line(&format!("  Releases:     {} (keeping last {})", state.releases.len(), m.keep_releases));
+    ui.line(&format!(
+        "  Releases:     {} (keeping last {})",
+        state.releases.len(),
+        m.keep_releases
+    ));
     if !failed.is_empty() {
-        ui.line(&format!("  Failed:       {} (health check failed, rolled back; kept for debugging)", failed.join(", ")));
+        ui.line(&format!(
+            "  Failed:       {} (health check failed, rolled back; kept for debugging)",
+            failed.join(", ")
+        ));
     }
     let (modules_line, modules) = super::store::status(remote, &c.layout, &m.app)?;
     ui.line(&modules_line);
@@ -181,7 +269,12 @@ fn status_host(remote: &mut Remote, m: &Manifest, c: &ConnectOpts, url: &str, t:
 }
 
 fn format_time(secs: u64) -> String {
-    let out = std::process::Command::new("date").arg("-u").arg("-d").arg(format!("@{secs}")).arg("+%Y-%m-%d %H:%M:%S UTC").output();
+    let out = std::process::Command::new("date")
+        .arg("-u")
+        .arg("-d")
+        .arg(format!("@{secs}"))
+        .arg("+%Y-%m-%d %H:%M:%S UTC")
+        .output();
     match out {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
         _ => format!("@{secs}"),
@@ -189,7 +282,13 @@ fn format_time(secs: u64) -> String {
 }
 
 /// The journalctl command for `--logs`.
-pub(crate) fn logs_command(app: &str, ports: &[u16], instance: Option<u32>, since: Option<&str>, follow: bool) -> Result<String, String> {
+pub(crate) fn logs_command(
+    app: &str,
+    ports: &[u16],
+    instance: Option<u32>,
+    since: Option<&str>,
+    follow: bool,
+) -> Result<String, String> {
     let units: Vec<String> = match instance {
         None => vec![format!("tova-{app}@*")],
         Some(n) if n >= 1 && (n as usize) <= ports.len() => vec![format!("tova-{app}@{}.service", ports[n as usize - 1])],
@@ -239,11 +338,20 @@ pub(crate) fn ssh_client_args(t: &Target, c: &ConnectOpts, tty: bool) -> Vec<Str
 }
 
 /// `--logs`: journalctl on the first host (all hosts without --follow).
-pub(crate) fn logs(loaded: &Loaded, c: &ConnectOpts, instance: Option<u32>, since: Option<&str>, follow: bool, ui: Arc<Ui>) -> i32 {
+pub(crate) fn logs(
+    loaded: &Loaded,
+    c: &ConnectOpts,
+    instance: Option<u32>,
+    since: Option<&str>,
+    follow: bool,
+    ui: Arc<Ui>,
+) -> i32 {
     let m = &loaded.manifest;
     let targets = target::targets(m, c);
     for t in &targets {
-        let ports = match target::connect(t, c).and_then(|mut r| state::read(&mut r, &c.layout, &m.app).map(|s| s.ports)) {
+        let ports = match target::connect(t, c)
+            .and_then(|mut r| state::read(&mut r, &c.layout, &m.app).map(|s| s.ports))
+        {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -259,18 +367,29 @@ pub(crate) fn logs(loaded: &Loaded, c: &ConnectOpts, instance: Option<u32>, sinc
         };
         if follow && !c.local {
             if targets.len() > 1 {
-                ui.line(&format!("  Streaming {} (first host of {}; Ctrl-C to stop)", t.label, targets.len()));
+                ui.line(&format!(
+                    "  Streaming {} (first host of {}; Ctrl-C to stop)",
+                    t.label,
+                    targets.len()
+                ));
             }
             // The ssh client streams until Ctrl-C, with a terminal when there is one.
             let mut args = ssh_client_args(t, c, std::io::stdout().is_terminal());
-            args.push(if t.ssh.user == "root" { cmd } else { format!("sudo -n {cmd}") });
+            args.push(if t.ssh.user == "root" {
+                cmd
+            } else {
+                format!("sudo -n {cmd}")
+            });
             use std::os::unix::process::CommandExt;
             let err = std::process::Command::new("ssh").args(&args).exec();
             eprintln!("error: cannot run the ssh client: {err}");
             return 1;
         }
         if follow {
-            let status = std::process::Command::new("/bin/sh").arg("-c").arg(&cmd).status();
+            let status = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&cmd)
+                .status();
             return status.ok().and_then(|s| s.code()).unwrap_or(1);
         }
         match target::connect(t, c).and_then(|mut r| r.run("reading logs", &cmd, None)) {
@@ -297,7 +416,10 @@ pub(crate) fn ssh(loaded: &Loaded, c: &ConnectOpts) -> i32 {
         return 1;
     };
     let mut args = ssh_client_args(&t, c, true);
-    args.push(format!("cd {} 2>/dev/null; exec \"${{SHELL:-/bin/sh}}\" -l", q(&c.layout.app_dir(&m.app))));
+    args.push(format!(
+        "cd {} 2>/dev/null; exec \"${{SHELL:-/bin/sh}}\" -l",
+        q(&c.layout.app_dir(&m.app))
+    ));
     use std::os::unix::process::CommandExt;
     let err = std::process::Command::new("ssh").args(&args).exec();
     eprintln!("error: cannot run the ssh client: {err}");
@@ -309,17 +431,28 @@ pub(crate) fn remove(loaded: &Loaded, c: &ConnectOpts, yes: bool, verbose: u8, u
     let m = &loaded.manifest;
     if !yes {
         if !std::io::stdin().is_terminal() {
-            eprintln!("error: no terminal to confirm on: pass --yes to remove {} (nothing was changed)", m.app);
+            eprintln!(
+                "error: no terminal to confirm on: pass --yes to remove {} (nothing was changed)",
+                m.app
+            );
             return 1;
         }
-        eprint!("Remove \"{}\" from {}? Data is archived, not deleted. [y/n] ", m.app, plan::target_label(m));
+        eprint!(
+            "Remove \"{}\" from {}? Data is archived, not deleted. [y/n] ",
+            m.app,
+            plan::target_label(m)
+        );
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             return 1;
         }
     }
-    ui.line(&format!("  Removing \"{}\" from {}...", m.app, plan::target_label(m)));
+    ui.line(&format!(
+        "  Removing \"{}\" from {}...",
+        m.app,
+        plan::target_label(m)
+    ));
     let (_, hosts) = run_playbook(loaded, c, Which::Remove, Map::new(), verbose, &ui);
     let mut all_ok = true;
     let mut results = Vec::new();
@@ -327,18 +460,30 @@ pub(crate) fn remove(loaded: &Loaded, c: &ConnectOpts, yes: bool, verbose: u8, u
         let archive = hr.result("archive").map(str::to_owned);
         if *ok {
             match &archive {
-                Some(a) => ui.line(&format!("\n  ✓ Removed (data archived in {a}, not deleted) from {}", t.label)),
-                None => ui.line(&format!("\n  ✓ Removed from {} (nothing was deployed there)", t.label)),
+                Some(a) => ui.line(&format!(
+                    "\n  ✓ Removed (data archived in {a}, not deleted) from {}",
+                    t.label
+                )),
+                None => ui.line(&format!(
+                    "\n  ✓ Removed from {} (nothing was deployed there)",
+                    t.label
+                )),
             }
         } else {
             all_ok = false;
-            ui.line(&format!("\n  ✗ Removal from {} failed: {}", t.label, failure(hr).lines().next().unwrap_or("")));
+            ui.line(&format!(
+                "\n  ✗ Removal from {} failed: {}",
+                t.label,
+                failure(hr).lines().next().unwrap_or("")
+            ));
         }
         let v = json!({"event": "host", "host": t.label, "ok": ok, "archive": archive, "error": (!ok).then(|| failure(hr))});
         ui.event(v.clone());
         results.push(v);
     }
-    ui.event(json!({"event": "result", "ok": all_ok, "app": m.app, "env": m.env, "hosts": results}));
+    ui.event(
+        json!({"event": "result", "ok": all_ok, "app": m.app, "env": m.env, "hosts": results}),
+    );
     if all_ok {
         0
     } else {
@@ -356,7 +501,11 @@ pub(crate) fn prune_modules(loaded: &Loaded, c: &ConnectOpts, verbose: u8, ui: A
     for (t, ok, hr) in &hosts {
         let pruned = hr.all("pruned");
         if *ok {
-            let text = if pruned.is_empty() { "no client file version past module_retention".to_string() } else { format!("pruned {}: {}", pruned.len(), pruned.join(", ")) };
+            let text = if pruned.is_empty() {
+                "no client file version past module_retention".to_string()
+            } else {
+                format!("pruned {}: {}", pruned.len(), pruned.join(", "))
+            };
             ui.step(&format!("[{}]", t.label), &text, true);
         }
         let v = json!({"event": "host", "host": t.label, "ok": ok, "pruned": pruned, "error": (!ok).then(|| failure(hr))});
@@ -366,7 +515,9 @@ pub(crate) fn prune_modules(loaded: &Loaded, c: &ConnectOpts, verbose: u8, ui: A
     if !all_ok {
         eprintln!("error: client files are pruned only when every host of the app can be read; nothing was pruned where it failed");
     }
-    ui.event(json!({"event": "result", "ok": all_ok, "app": m.app, "env": m.env, "hosts": results}));
+    ui.event(
+        json!({"event": "result", "ok": all_ok, "app": m.app, "env": m.env, "hosts": results}),
+    );
     if all_ok {
         0
     } else {
@@ -402,7 +553,13 @@ pub(crate) fn setup_git(loaded: &Loaded, c: &ConnectOpts, verbose: u8, ui: Arc<U
     ui.step("", &format!("Creating bare repo at {repo}"), true);
     ui.step("", "Installing pre-receive and post-receive hooks", true);
     let url = format!("ssh://{}@{}:{}{repo}", t.ssh.user, t.ssh.host, t.ssh.port);
-    let git = |args: &[&str]| std::process::Command::new("git").arg("-C").arg(&loaded.dir).args(args).output();
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(&loaded.dir)
+            .args(args)
+            .output()
+    };
     match git(&["rev-parse", "--git-dir"]) {
         Ok(o) if o.status.success() => {
             let exists = git(&["remote", "get-url", &m.env]).map(|o| o.status.success()).unwrap_or(false);
@@ -414,7 +571,10 @@ pub(crate) fn setup_git(loaded: &Loaded, c: &ConnectOpts, verbose: u8, ui: Arc<U
         }
         _ => ui.line(&format!("    → the project is not a git repository: add the remote yourself: git remote add {} {url}", m.env)),
     }
-    ui.line(&format!("\n  Done. You can now deploy with:\n    git push {} {}", m.env, m.branch));
+    ui.line(&format!(
+        "\n  Done. You can now deploy with:\n    git push {} {}",
+        m.env, m.branch
+    ));
     0
 }
 
@@ -428,7 +588,11 @@ pub(crate) fn list(server: &str, c: &ConnectOpts, ui: Arc<Ui>) -> i32 {
         }
     };
     let ssh = target::ssh_options(&st, c);
-    let t = Target { inventory_name: st.host.clone(), label: format!("{}@{}", ssh.user, st.host), ssh };
+    let t = Target {
+        inventory_name: st.host.clone(),
+        label: format!("{}@{}", ssh.user, st.host),
+        ssh,
+    };
     let result = target::connect(&t, c).and_then(|mut r| list_host(&mut r, c, &st.host, &ui));
     match result {
         Ok(v) => {
@@ -451,12 +615,27 @@ fn list_host(remote: &mut Remote, c: &ConnectOpts, host: &str, ui: &Ui) -> Resul
     ui.line(&format!("  {title}\n  {}", "─".repeat(37)));
     let mut out = Vec::new();
     for (name, entry) in &apps {
-        let ports: Vec<u16> = entry["ports"].as_array().map(|a| a.iter().filter_map(|p| p.as_u64().map(|p| p as u16)).collect()).unwrap_or_default();
+        let ports: Vec<u16> = entry["ports"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_u64().map(|p| p as u16))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut script = String::new();
         for p in &ports {
-            script.push_str(&format!("systemctl is-active {} || true\n", q(&format!("tova-{name}@{p}.service"))));
+            script.push_str(&format!(
+                "systemctl is-active {} || true\n",
+                q(&format!("tova-{name}@{p}.service"))
+            ));
         }
-        let active = remote.exec(&script, None)?.stdout_str().lines().filter(|l| *l == "active").count();
+        let active = remote
+            .exec(&script, None)?
+            .stdout_str()
+            .lines()
+            .filter(|l| *l == "active")
+            .count();
         let state = if ports.is_empty() {
             "○ no instances"
         } else if active == ports.len() {
@@ -467,7 +646,10 @@ fn list_host(remote: &mut Remote, c: &ConnectOpts, host: &str, ui: &Ui) -> Resul
             "◐ degraded"
         };
         let n = ports.len();
-        let version = entry["version"].as_str().filter(|s| !s.is_empty()).unwrap_or("—");
+        let version = entry["version"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("—");
         ui.line(&format!(
             "  {name:<10} {:<24} {version:<4} {n} instance{}   {}   {state}",
             entry["domain"].as_str().unwrap_or(""),
@@ -485,7 +667,11 @@ fn list_host(remote: &mut Remote, c: &ConnectOpts, host: &str, ui: &Ui) -> Resul
     )?;
     let text = res.stdout_str();
     let mut resources = Vec::new();
-    for (unit, label) in [("postgresql", "PostgreSQL"), ("redis-server", "Redis"), ("caddy", "Caddy")] {
+    for (unit, label) in [
+        ("postgresql", "PostgreSQL"),
+        ("redis-server", "Redis"),
+        ("caddy", "Caddy"),
+    ] {
         if let Some(line) = text.lines().find(|l| l.starts_with(&format!("{unit} "))) {
             let st = line.split_whitespace().nth(1).unwrap_or("");
             if st == "active" {
@@ -496,17 +682,36 @@ fn list_host(remote: &mut Remote, c: &ConnectOpts, host: &str, ui: &Ui) -> Resul
         }
     }
     ui.line("");
-    ui.line(&format!("  Resources: {}", if resources.is_empty() { "none".into() } else { resources.join("  ") }));
+    ui.line(&format!(
+        "  Resources: {}",
+        if resources.is_empty() {
+            "none".into()
+        } else {
+            resources.join("  ")
+        }
+    ));
     let pair = |key: &str| -> Option<(u64, u64)> {
         let l = text.lines().find(|l| l.starts_with(key))?;
-        let w: Vec<u64> = l.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+        let w: Vec<u64> = l
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
         Some((*w.first()?, *w.get(1)?))
     };
     if let Some((used, total)) = pair("MEM ") {
-        ui.line(&format!("  Memory: {} / {} used", services::human_bytes(used), services::human_bytes(total)));
+        ui.line(&format!(
+            "  Memory: {} / {} used",
+            services::human_bytes(used),
+            services::human_bytes(total)
+        ));
     }
     if let Some((used, total)) = pair("DISK ") {
-        ui.line(&format!("  Disk: {} / {} used", services::human_bytes(used), services::human_bytes(total)));
+        ui.line(&format!(
+            "  Disk: {} / {} used",
+            services::human_bytes(used),
+            services::human_bytes(total)
+        ));
     }
     Ok(json!({"host": host, "apps": out, "next_port": reg["next_port"]}))
 }
@@ -516,13 +721,22 @@ pub(crate) fn env_list(loaded: &Loaded, c: &ConnectOpts, ui: Arc<Ui>) -> i32 {
     let m = &loaded.manifest;
     let mut ok = true;
     for (t, r) in connect_all(m, c) {
-        match r.and_then(|mut remote| state::read(&mut remote, &c.layout, &m.app).map(|s| s.secret_names)) {
+        match r.and_then(|mut remote| {
+            state::read(&mut remote, &c.layout, &m.app).map(|s| s.secret_names)
+        }) {
             Ok(names) => {
                 if ui.json() {
-                    println!("{}", json!({"host": t.label, "names": names, "required": m.secrets.required, "auto": m.secrets.auto}));
+                    println!(
+                        "{}",
+                        json!({"host": t.label, "names": names, "required": m.secrets.required, "auto": m.secrets.auto})
+                    );
                     continue;
                 }
-                ui.line(&format!("  .env.production on {} ({} names, values are never shown)", t.label, names.len()));
+                ui.line(&format!(
+                    "  .env.production on {} ({} names, values are never shown)",
+                    t.label,
+                    names.len()
+                ));
                 for n in &names {
                     let tag = if m.secrets.required.contains(n) {
                         " (required)"
@@ -552,9 +766,18 @@ pub(crate) fn env_list(loaded: &Loaded, c: &ConnectOpts, ui: Arc<Ui>) -> i32 {
 
 /// `berth env ENV set KEY=value`: `playbooks/<env>.env.yml` on every host
 /// (the value travels as an extra var in memory; the task is no_log).
-pub(crate) fn env_set(loaded: &Loaded, c: &ConnectOpts, assignment: &str, verbose: u8, ui: Arc<Ui>) -> i32 {
+pub(crate) fn env_set(
+    loaded: &Loaded,
+    c: &ConnectOpts,
+    assignment: &str,
+    verbose: u8,
+    ui: Arc<Ui>,
+) -> i32 {
     let Some((name, value)) = assignment.split_once('=') else {
-        eprintln!("error: expected KEY=value, got `{}`", assignment.split('=').next().unwrap_or(""));
+        eprintln!(
+            "error: expected KEY=value, got `{}`",
+            assignment.split('=').next().unwrap_or("")
+        );
         return 1;
     };
     if !secrets::valid_name(name) {
@@ -566,7 +789,10 @@ pub(crate) fn env_set(loaded: &Loaded, c: &ConnectOpts, assignment: &str, verbos
         return 1;
     }
     if loaded.manifest.kind != crate::manifest::model::AppKind::Server {
-        eprintln!("error: {} is a static site: it runs no process and has no .env.production", loaded.manifest.app);
+        eprintln!(
+            "error: {} is a static site: it runs no process and has no .env.production",
+            loaded.manifest.app
+        );
         return 1;
     }
     let mut extra = Map::new();
@@ -581,7 +807,9 @@ pub(crate) fn env_set(loaded: &Loaded, c: &ConnectOpts, assignment: &str, verbos
             continue;
         }
         let what = match hr.result("had") {
-            Some("yes") if hr.changed_tasks.iter().any(|n| n.contains("Set the value")) => "updated",
+            Some("yes") if hr.changed_tasks.iter().any(|n| n.contains("Set the value")) => {
+                "updated"
+            }
             Some("yes") => "unchanged",
             _ => "set",
         };
@@ -600,12 +828,19 @@ mod tests {
 
     #[test]
     fn journalctl_commands() {
-        assert_eq!(logs_command("shop", &[3000, 3001], None, None, true).unwrap(), "journalctl --no-pager -o short-iso -u 'tova-shop@*' -f");
+        assert_eq!(
+            logs_command("shop", &[3000, 3001], None, None, true).unwrap(),
+            "journalctl --no-pager -o short-iso -u 'tova-shop@*' -f"
+        );
         assert_eq!(
             logs_command("shop", &[3000, 3001], Some(2), Some("1 hour ago"), false).unwrap(),
             "journalctl --no-pager -o short-iso -u 'tova-shop@3001.service' --since '1 hour ago'"
         );
-        assert!(logs_command("shop", &[3000, 3001], Some(3001), None, false).unwrap().contains("tova-shop@3001.service"));
-        assert!(logs_command("shop", &[3000], Some(5), None, false).unwrap_err().contains("instance 5 does not exist"));
+        assert!(logs_command("shop", &[3000, 3001], Some(3001), None, false)
+            .unwrap()
+            .contains("tova-shop@3001.service"));
+        assert!(logs_command("shop", &[3000], Some(5), None, false)
+            .unwrap_err()
+            .contains("instance 5 does not exist"));
     }
 }

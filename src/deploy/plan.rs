@@ -23,7 +23,10 @@ pub(crate) struct HostDiff {
 
 impl HostDiff {
     pub(crate) fn nothing_changed(&self) -> bool {
-        self.current.is_some() && self.settled && self.changed_layers.is_empty() && self.changed_files == 0
+        self.current.is_some()
+            && self.settled
+            && self.changed_layers.is_empty()
+            && self.changed_files == 0
     }
 }
 
@@ -50,7 +53,14 @@ pub(crate) fn port_range(ports: &[u16]) -> String {
             if contiguous {
                 format!("ports {}-{}", ports[0], ports[ports.len() - 1])
             } else {
-                format!("ports {}", ports.iter().map(u16::to_string).collect::<Vec<_>>().join(","))
+                format!(
+                    "ports {}",
+                    ports
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
             }
         }
     }
@@ -88,16 +98,26 @@ pub(crate) fn target_label(m: &Manifest) -> String {
 pub(crate) fn render(m: &Manifest, start: &str, diffs: &[HostDiff]) -> String {
     let mut out = String::new();
     let title = format!("Deploy plan for \"{}\" → {}", m.env, target_label(m));
-    out.push_str(&format!("{title}\n{}\n\n", "─".repeat(title.chars().count().max(45))));
+    out.push_str(&format!(
+        "{title}\n{}\n\n",
+        "─".repeat(title.chars().count().max(45))
+    ));
     let runtime = match &m.runtime {
         Runtime::Bun { url } => format!("Bun (from {url})"),
         Runtime::Node => "Node.js (Debian package)".into(),
         Runtime::None => "no runtime (static export)".into(),
     };
-    row(&mut out, "System", &[format!("{runtime}, Caddy 2.x, UFW firewall (22, 80, 443)")]);
+    row(
+        &mut out,
+        "System",
+        &[format!("{runtime}, Caddy 2.x, UFW firewall (22, 80, 443)")],
+    );
     let mut dbs = Vec::new();
     if let Some(p) = &m.databases.postgres {
-        dbs.push(format!("PostgreSQL ({} owned by {}, port {})", p.name, p.user, p.port));
+        dbs.push(format!(
+            "PostgreSQL ({} owned by {}, port {})",
+            p.name, p.user, p.port
+        ));
     }
     if let Some(r) = &m.databases.redis {
         dbs.push(format!("Redis (key prefix {})", r.prefix));
@@ -105,7 +125,15 @@ pub(crate) fn render(m: &Manifest, start: &str, diffs: &[HostDiff]) -> String {
     if let Some(s) = &m.databases.sqlite {
         dbs.push(format!("SQLite (data/{})", s.path));
     }
-    row(&mut out, "Database", &[if dbs.is_empty() { "none".into() } else { dbs.join(", ") }]);
+    row(
+        &mut out,
+        "Database",
+        &[if dbs.is_empty() {
+            "none".into()
+        } else {
+            dbs.join(", ")
+        }],
+    );
     let ports = diffs.first().map(|d| d.ports.clone()).unwrap_or_default();
     let instances = match m.app_instances() {
         0 => "no instances (static export)".to_string(),
@@ -114,18 +142,56 @@ pub(crate) fn render(m: &Manifest, start: &str, diffs: &[HostDiff]) -> String {
     };
     let static_app = m.kind == crate::manifest::model::AppKind::Static;
     if static_app {
-        row(&mut out, "App", &[format!("{instances}, bundle {}/ served by Caddy", m.bundle)]);
+        row(
+            &mut out,
+            "App",
+            &[format!("{instances}, bundle {}/ served by Caddy", m.bundle)],
+        );
     } else {
-        let on = if ports.is_empty() { "on ports from the host registry (3000+)".to_string() } else { format!("on {}", port_range(&ports)) };
-        row(&mut out, "App", &[format!("{instances} {on}, entry {start}, bundle {}/", m.bundle)]);
+        let on = if ports.is_empty() {
+            "on ports from the host registry (3000+)".to_string()
+        } else {
+            format!("on {}", port_range(&ports))
+        };
+        row(
+            &mut out,
+            "App",
+            &[format!(
+                "{instances} {on}, entry {start}, bundle {}/",
+                m.bundle
+            )],
+        );
     }
-    row(&mut out, "Domain", &[format!("{} ({})", m.domain, tls_label(m.tls))]);
-    let upstream = if ports.is_empty() { "app ports".to_string() } else { ports.iter().map(|p| format!("localhost:{p}")).collect::<Vec<_>>().join(",") };
-    let mut proxy = if static_app { Vec::new() } else { vec![format!("HTTP → {upstream} (round-robin)")] };
+    row(
+        &mut out,
+        "Domain",
+        &[format!("{} ({})", m.domain, tls_label(m.tls))],
+    );
+    let upstream = if ports.is_empty() {
+        "app ports".to_string()
+    } else {
+        ports
+            .iter()
+            .map(|p| format!("localhost:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut proxy = if static_app {
+        Vec::new()
+    } else {
+        vec![format!("HTTP → {upstream} (round-robin)")]
+    };
     if m.proxy.document {
-        proxy.push(format!("Document index.html for client-side routes{}", if static_app { "" } else { " (navigations)" }));
+        proxy.push(format!(
+            "Document index.html for client-side routes{}",
+            if static_app { "" } else { " (navigations)" }
+        ));
     }
-    proxy.push(format!("Bundle files {}* (content-hashed: immutable, kept {})", m.proxy.asset_prefix, crate::manifest::render::duration(m.module_retention_secs)));
+    proxy.push(format!(
+        "Bundle files {}* (content-hashed: immutable, kept {})",
+        m.proxy.asset_prefix,
+        crate::manifest::render::duration(m.module_retention_secs)
+    ));
     for p in &m.proxy.websocket_paths {
         proxy.push(format!("WebSocket {p} → upgrade"));
     }
@@ -139,15 +205,50 @@ pub(crate) fn render(m: &Manifest, start: &str, diffs: &[HostDiff]) -> String {
         proxy.push("Static files from current/public".into());
     }
     row(&mut out, "Proxy", &proxy);
-    let mut secrets: Vec<String> = m.secrets.required.iter().map(|s| format!("{s} (required)")).collect();
+    let mut secrets: Vec<String> = m
+        .secrets
+        .required
+        .iter()
+        .map(|s| format!("{s} (required)"))
+        .collect();
     secrets.extend(m.secrets.auto.iter().map(|s| format!("{s} (auto)")));
-    row(&mut out, "Secrets", &[if secrets.is_empty() { "none".into() } else { secrets.join(", ") }]);
+    row(
+        &mut out,
+        "Secrets",
+        &[if secrets.is_empty() {
+            "none".into()
+        } else {
+            secrets.join(", ")
+        }],
+    );
     let env: Vec<String> = m.env_vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    row(&mut out, "Env", &[if env.is_empty() { "none".into() } else { env.join(", ") }]);
+    row(
+        &mut out,
+        "Env",
+        &[if env.is_empty() {
+            "none".into()
+        } else {
+            env.join(", ")
+        }],
+    );
     if static_app {
-        row(&mut out, "Health", &[format!("the document at / through Caddy, keeping {} releases", m.keep_releases)]);
+        row(
+            &mut out,
+            "Health",
+            &[format!(
+                "the document at / through Caddy, keeping {} releases",
+                m.keep_releases
+            )],
+        );
     } else {
-        row(&mut out, "Health", &[format!("{} every {}s (timeout {}s), keeping {} releases", m.health.path, m.health.interval_secs, m.health.timeout_secs, m.keep_releases)]);
+        row(
+            &mut out,
+            "Health",
+            &[format!(
+                "{} every {}s (timeout {}s), keeping {} releases",
+                m.health.path, m.health.interval_secs, m.health.timeout_secs, m.keep_releases
+            )],
+        );
     }
     if m.servers.len() > 1 {
         let batch = match m.rolling {
@@ -155,8 +256,15 @@ pub(crate) fn render(m: &Manifest, start: &str, diffs: &[HostDiff]) -> String {
             Some(crate::manifest::model::Batch::Count(n)) => format!("batches of {n}"),
             Some(crate::manifest::model::Batch::Percent(p)) => format!("batches of {p}%"),
         };
-        let budget = m.max_fail_percent.map(|p| format!(", failure budget {p}%")).unwrap_or_default();
-        row(&mut out, "Fleet", &[format!("{} hosts, {batch}{budget}", m.servers.len())]);
+        let budget = m
+            .max_fail_percent
+            .map(|p| format!(", failure budget {p}%"))
+            .unwrap_or_default();
+        row(
+            &mut out,
+            "Fleet",
+            &[format!("{} hosts, {batch}{budget}", m.servers.len())],
+        );
     }
     out.push('\n');
     if diffs.is_empty() {
@@ -164,27 +272,44 @@ pub(crate) fn render(m: &Manifest, start: &str, diffs: &[HostDiff]) -> String {
     }
     let many = diffs.len() > 1;
     for d in diffs {
-        let prefix = if many { format!("  {}: ", d.host) } else { "  ".to_string() };
+        let prefix = if many {
+            format!("  {}: ", d.host)
+        } else {
+            "  ".to_string()
+        };
         match &d.current {
             None => out.push_str(&format!("{prefix}First deploy: every layer runs\n")),
             Some(cur) => {
                 if d.nothing_changed() {
-                    out.push_str(&format!("{prefix}No changes since {cur}: nothing to deploy\n"));
+                    out.push_str(&format!(
+                        "{prefix}No changes since {cur}: nothing to deploy\n"
+                    ));
                     continue;
                 }
                 if !d.unchanged_layers.is_empty() {
-                    let names: Vec<&str> = d.unchanged_layers.iter().map(|l| layer_label(l)).collect();
-                    out.push_str(&format!("{prefix}No changes from last deploy: {}\n", names.join(", ")));
+                    let names: Vec<&str> =
+                        d.unchanged_layers.iter().map(|l| layer_label(l)).collect();
+                    out.push_str(&format!(
+                        "{prefix}No changes from last deploy: {}\n",
+                        names.join(", ")
+                    ));
                 }
                 let mut changed = Vec::new();
                 if !d.settled {
                     changed.push(format!("{cur} was never confirmed healthy (restart)"));
                 }
                 if d.changed_files > 0 {
-                    changed.push(format!("app bundle ({} file{})", d.changed_files, if d.changed_files == 1 { "" } else { "s" }));
+                    changed.push(format!(
+                        "app bundle ({} file{})",
+                        d.changed_files,
+                        if d.changed_files == 1 { "" } else { "s" }
+                    ));
                 }
                 changed.extend(d.changed_layers.iter().map(|l| layer_label(l).to_string()));
-                out.push_str(&format!("{prefix}Changed since {cur}: {}\n", changed.join(", ")));
+                out.push_str(&format!(
+                    "{prefix}Changed since {cur}: {}\n",
+                    changed.join(", ")
+                ));
             }
         }
     }
@@ -193,7 +318,11 @@ pub(crate) fn render(m: &Manifest, start: &str, diffs: &[HostDiff]) -> String {
 
 fn row(out: &mut String, label: &str, lines: &[String]) {
     for (i, line) in lines.iter().enumerate() {
-        let head = if i == 0 { format!("{label}:") } else { String::new() };
+        let head = if i == 0 {
+            format!("{label}:")
+        } else {
+            String::new()
+        };
         out.push_str(&format!("  {head:<11}{line}\n"));
     }
 }
@@ -244,7 +373,10 @@ deploy "prod" {
             "  First deploy: every layer runs",
         ];
         for line in expected_lines {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
         let later = HostDiff {
             current: Some("v3".into()),
@@ -253,13 +385,27 @@ deploy "prod" {
             ..first
         };
         let text = render(&m, "server.js", std::slice::from_ref(&later));
-        assert!(text.contains("  No changes from last deploy: system, database\n"), "{text}");
-        assert!(text.contains("  Changed since v3: app bundle (12 files), Caddy config\n"), "{text}");
-        let same = HostDiff { changed_layers: vec![], changed_files: 0, ..later };
+        assert!(
+            text.contains("  No changes from last deploy: system, database\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  Changed since v3: app bundle (12 files), Caddy config\n"),
+            "{text}"
+        );
+        let same = HostDiff {
+            changed_layers: vec![],
+            changed_files: 0,
+            ..later
+        };
         assert!(same.nothing_changed());
-        let interrupted = HostDiff { settled: false, ..same.clone() };
+        let interrupted = HostDiff {
+            settled: false,
+            ..same.clone()
+        };
         assert!(!interrupted.nothing_changed());
-        assert!(render(&m, "server.js", &[interrupted]).contains("Changed since v3: v3 was never confirmed healthy (restart)"));
+        assert!(render(&m, "server.js", &[interrupted])
+            .contains("Changed since v3: v3 was never confirmed healthy (restart)"));
         assert!(render(&m, "server.js", &[same]).contains("No changes since v3: nothing to deploy"));
         assert!(render(&m, "server.js", &[]).contains("Hosts not read"));
     }

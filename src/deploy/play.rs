@@ -62,7 +62,10 @@ pub(crate) fn base_vars(c: &ConnectOpts) -> Map<String, Value> {
     if c.layout.root != crate::emit::playbook::ROOT {
         extra.insert("tova_root".into(), json!(c.layout.root));
     }
-    if let Some(t) = std::env::var("BERTH_NOW").ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+    if let Some(t) = std::env::var("BERTH_NOW")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+    {
         extra.insert("tova_now".into(), json!(t));
     }
     if c.local {
@@ -76,10 +79,28 @@ pub(crate) fn run(r: Run<'_>) -> (i32, RunReport) {
     let m = &r.loaded.manifest;
     let c = r.connect;
     let fleet = m.servers.len() > 1;
-    let prefixes: BTreeMap<String, String> =
-        r.targets.iter().map(|t| (t.inventory_name.clone(), if fleet { format!("[{}]", t.label) } else { String::new() })).collect();
+    let prefixes: BTreeMap<String, String> = r
+        .targets
+        .iter()
+        .map(|t| {
+            (
+                t.inventory_name.clone(),
+                if fleet {
+                    format!("[{}]", t.label)
+                } else {
+                    String::new()
+                },
+            )
+        })
+        .collect();
     let opts = RunOptions {
-        limit: Some(r.targets.iter().map(|t| t.inventory_name.clone()).collect::<Vec<_>>().join(":")),
+        limit: Some(
+            r.targets
+                .iter()
+                .map(|t| t.inventory_name.clone())
+                .collect::<Vec<_>>()
+                .join(":"),
+        ),
         skip_tags: r.skip_tags,
         private_key: c.private_key.clone(),
         known_hosts: c.known_hosts.clone(),
@@ -96,7 +117,11 @@ pub(crate) fn run(r: Run<'_>) -> (i32, RunReport) {
     let (sink, report) = DeploySink::new(r.ui.clone(), prefixes, r.verbose);
     let inv = crate::runner::Invocation {
         playbook: r.loaded.dir.join("playbooks").join(r.which.file(&m.env)),
-        inventory: vec![r.loaded.dir.join("inventory").join(format!("{}.yml", m.env))],
+        inventory: vec![r
+            .loaded
+            .dir
+            .join("inventory")
+            .join(format!("{}.yml", m.env))],
         extra_vars: extra,
         opts,
     };

@@ -10,7 +10,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
-
 /// Name of the per-release (and per-app) manifest file.
 pub(crate) const MANIFEST_FILE: &str = ".tova-manifest.json";
 
@@ -38,11 +37,13 @@ impl Bundle {
         let mut files = BTreeMap::new();
         walk(dir, dir, &mut files)?;
         if files.is_empty() {
-            return Err(format!("the bundle folder {} is empty; build the app first", dir.display()));
+            return Err(format!(
+                "the bundle folder {} is empty; build the app first",
+                dir.display()
+            ));
         }
         Ok(Bundle { files })
     }
-
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, FileSum>) -> Result<(), String> {
@@ -53,31 +54,52 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, FileSum>) -> Result<
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
-        let rel = path.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .expect("under root")
+            .to_string_lossy()
+            .into_owned();
         // The host script reads `sha1  path` lines and quotes nothing else:
         // a name it cannot carry is refused here, before anything is sent.
         if rel.chars().any(|c| c.is_control() || c == '\\' || c == '"') {
-            return Err(format!("bundle file name {rel:?} has a control character, quote or backslash; rename it"));
+            return Err(format!(
+                "bundle file name {rel:?} has a control character, quote or backslash; rename it"
+            ));
         }
         if rel == MANIFEST_FILE {
             continue;
         }
-        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta =
+            std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if meta.is_dir() {
             walk(root, &path, out)?;
         } else if meta.is_file() {
-            let mut f = std::fs::File::open(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let mut f = std::fs::File::open(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let mut hasher = Sha1::new();
             let mut buf = vec![0u8; 64 * 1024];
             loop {
-                let n = f.read(&mut buf).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let n = f
+                    .read(&mut buf)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
                 if n == 0 {
                     break;
                 }
                 hasher.update(&buf[..n]);
             }
-            let sha1 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-            out.insert(rel, FileSum { sha1, size: meta.len(), exec: meta.permissions().mode() & 0o111 != 0 });
+            let sha1 = hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            out.insert(
+                rel,
+                FileSum {
+                    sha1,
+                    size: meta.len(),
+                    exec: meta.permissions().mode() & 0o111 != 0,
+                },
+            );
         }
     }
     Ok(())
@@ -105,11 +127,18 @@ pub(crate) fn version_number(v: &str) -> Option<u32> {
 }
 
 /// The bundle files whose sha1 differs from `previous` (all of them without one).
-pub(crate) fn changed_files<'a>(bundle: &'a Bundle, previous: Option<&BTreeMap<String, FileSum>>) -> Vec<&'a str> {
+pub(crate) fn changed_files<'a>(
+    bundle: &'a Bundle,
+    previous: Option<&BTreeMap<String, FileSum>>,
+) -> Vec<&'a str> {
     bundle
         .files
         .iter()
-        .filter(|(path, sum)| previous.and_then(|p| p.get(*path)).is_none_or(|old| old.sha1 != sum.sha1))
+        .filter(|(path, sum)| {
+            previous
+                .and_then(|p| p.get(*path))
+                .is_none_or(|old| old.sha1 != sum.sha1)
+        })
         .map(|(path, _)| path.as_str())
         .collect()
 }
@@ -131,8 +160,15 @@ mod tests {
         write(src.path(), "public/index.html", "<h1>hi</h1>\n");
         write(src.path(), ".tova-manifest.json", "{}");
         let b1 = Bundle::scan(src.path()).unwrap();
-        assert_eq!(b1.files.keys().collect::<Vec<_>>(), vec!["public/index.html", "server.js"], "the release manifest is not bundle content");
-        assert_eq!(b1.files["server.js"].sha1, "4f34d4184dfcb3ee7509f2f48258ce9241d98107");
+        assert_eq!(
+            b1.files.keys().collect::<Vec<_>>(),
+            vec!["public/index.html", "server.js"],
+            "the release manifest is not bundle content"
+        );
+        assert_eq!(
+            b1.files["server.js"].sha1,
+            "4f34d4184dfcb3ee7509f2f48258ce9241d98107"
+        );
         write(src.path(), "server.js", "console.log(2)\n");
         let b2 = Bundle::scan(src.path()).unwrap();
         assert_eq!(changed_files(&b2, Some(&b1.files)), vec!["server.js"]);

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-
 /// `NAME=value` lines (`#` comments, blank lines, optional `export `, values
 /// optionally in single or double quotes).
 pub(crate) fn parse_file(text: &str, origin: &str) -> Result<BTreeMap<String, String>, String> {
@@ -23,10 +22,16 @@ pub(crate) fn parse_file(text: &str, origin: &str) -> Result<BTreeMap<String, St
         };
         let name = name.trim();
         if !valid_name(name) {
-            return Err(format!("{origin}:{}: `{name}` is not a variable name (use A-Z, 0-9 and _)", i + 1));
+            return Err(format!(
+                "{origin}:{}: `{name}` is not a variable name (use A-Z, 0-9 and _)",
+                i + 1
+            ));
         }
         let value = value.trim();
-        let value = if value.len() >= 2 && ((value.starts_with('"') && value.ends_with('"')) || (value.starts_with('\'') && value.ends_with('\''))) {
+        let value = if value.len() >= 2
+            && ((value.starts_with('"') && value.ends_with('"'))
+                || (value.starts_with('\'') && value.ends_with('\'')))
+        {
             &value[1..value.len() - 1]
         } else {
             value
@@ -38,7 +43,8 @@ pub(crate) fn parse_file(text: &str, origin: &str) -> Result<BTreeMap<String, St
 
 pub(crate) fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Where missing values come from, in order.
@@ -50,7 +56,10 @@ pub(crate) struct Sources<'a> {
 }
 
 /// Values for every `missing` name, or the names nothing could provide.
-pub(crate) fn resolve(missing: &[String], sources: &Sources) -> Result<BTreeMap<String, String>, Vec<String>> {
+pub(crate) fn resolve(
+    missing: &[String],
+    sources: &Sources,
+) -> Result<BTreeMap<String, String>, Vec<String>> {
     let mut values = BTreeMap::new();
     let mut unresolved = Vec::new();
     for name in missing {
@@ -91,9 +100,14 @@ pub(crate) fn resolve(missing: &[String], sources: &Sources) -> Result<BTreeMap<
 /// escaped (systemd's EnvironmentFile syntax). Newlines are refused.
 pub(crate) fn env_line(name: &str, value: &str) -> Result<String, String> {
     if value.contains('\n') || value.contains('\r') || value.contains('\0') {
-        return Err(format!("the value of {name} has a line break; .env.production holds one line per variable"));
+        return Err(format!(
+            "the value of {name} has a line break; .env.production holds one line per variable"
+        ));
     }
-    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$");
+    let escaped = value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('$', "\\$");
     Ok(format!("{name}=\"{escaped}\""))
 }
 
@@ -104,11 +118,17 @@ mod tests {
 
     #[test]
     fn secrets_file_syntax() {
-        let m = parse_file("# comment\nexport JWT_SECRET='s3 cret'\nAPI_KEY=\"k\"\nPLAIN=a=b\n\n", "s.env").unwrap();
+        let m = parse_file(
+            "# comment\nexport JWT_SECRET='s3 cret'\nAPI_KEY=\"k\"\nPLAIN=a=b\n\n",
+            "s.env",
+        )
+        .unwrap();
         assert_eq!(m["JWT_SECRET"], "s3 cret");
         assert_eq!(m["API_KEY"], "k");
         assert_eq!(m["PLAIN"], "a=b");
-        assert!(parse_file("nope\n", "s.env").unwrap_err().contains("s.env:1"));
+        assert!(parse_file("nope\n", "s.env")
+            .unwrap_err()
+            .contains("s.env:1"));
         assert!(parse_file("1X=2\n", "s.env").is_err());
     }
 
@@ -121,15 +141,32 @@ mod tests {
             "C" => Some("plain-c".into()),
             _ => None,
         };
-        let s = Sources { file, env: &env, prompt: None };
-        let names: Vec<String> = ["A", "B", "C", "D", "E"].iter().map(|s| s.to_string()).collect();
+        let s = Sources {
+            file,
+            env: &env,
+            prompt: None,
+        };
+        let names: Vec<String> = ["A", "B", "C", "D", "E"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(resolve(&names, &s).unwrap_err(), vec!["D", "E"]);
         let got = resolve(&names[..3], &s).unwrap();
         assert_eq!(got["A"], "from-file");
         assert_eq!(got["B"], "env-BERTH_SECRET_B");
         assert_eq!(got["C"], "plain-c");
-        let prompt = |n: &str| if n == "D" { Ok("typed".to_string()) } else { Ok(String::new()) };
-        let s = Sources { file: BTreeMap::new(), env: &|_| None, prompt: Some(&prompt) };
+        let prompt = |n: &str| {
+            if n == "D" {
+                Ok("typed".to_string())
+            } else {
+                Ok(String::new())
+            }
+        };
+        let s = Sources {
+            file: BTreeMap::new(),
+            env: &|_| None,
+            prompt: Some(&prompt),
+        };
         assert_eq!(resolve(&names[3..], &s).unwrap_err(), vec!["E"]);
     }
 }

@@ -14,7 +14,12 @@ pub(crate) struct Instance {
     pub(crate) healthy: bool,
 }
 
-pub(crate) fn instances(remote: &mut Remote, app: &str, ports: &[u16], path: &str) -> Result<Vec<Instance>, String> {
+pub(crate) fn instances(
+    remote: &mut Remote,
+    app: &str,
+    ports: &[u16],
+    path: &str,
+) -> Result<Vec<Instance>, String> {
     let mut script = String::from("set -u\nnow=$(date +%s)\n");
     for port in ports {
         let unit = q(&format!("tova-{app}@{port}.service"));
@@ -75,9 +80,20 @@ mod tests {
 
     #[test]
     fn instance_lines() {
-        let got = parse_instances("I|3000|active|134217728|1000|1|4600\nI|3001|failed|[not set]||0|4600\nnoise\n");
+        let got = parse_instances(
+            "I|3000|active|134217728|1000|1|4600\nI|3001|failed|[not set]||0|4600\nnoise\n",
+        );
         assert_eq!(got.len(), 2);
-        assert_eq!(got[0], Instance { port: 3000, active: "active".into(), memory_bytes: Some(134217728), uptime_secs: Some(3600), healthy: true });
+        assert_eq!(
+            got[0],
+            Instance {
+                port: 3000,
+                active: "active".into(),
+                memory_bytes: Some(134217728),
+                uptime_secs: Some(3600),
+                healthy: true
+            }
+        );
         assert_eq!(got[1].memory_bytes, None);
         assert!(!got[1].healthy);
         assert_eq!(human_duration(3 * 86400 + 7 * 3600 + 5), "3d 7h");

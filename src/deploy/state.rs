@@ -40,7 +40,10 @@ impl HostState {
     }
 
     pub(crate) fn next_version(&self) -> String {
-        format!("v{}", self.releases.iter().map(|(n, _)| *n).max().unwrap_or(0) + 1)
+        format!(
+            "v{}",
+            self.releases.iter().map(|(n, _)| *n).max().unwrap_or(0) + 1
+        )
     }
 
     /// The newest good release older than `current` (what `--rollback` goes
@@ -49,11 +52,20 @@ impl HostState {
     #[cfg(test)]
     pub(crate) fn rollback_target(&self) -> Option<String> {
         let cur = self.current.as_deref().and_then(version_number)?;
-        self.releases.iter().filter(|(n, failed)| *n < cur && !failed).map(|(n, _)| *n).max().map(|n| format!("v{n}"))
+        self.releases
+            .iter()
+            .filter(|(n, failed)| *n < cur && !failed)
+            .map(|(n, _)| *n)
+            .max()
+            .map(|n| format!("v{n}"))
     }
 
     pub(crate) fn failed_releases(&self) -> Vec<String> {
-        self.releases.iter().filter(|(_, f)| *f).map(|(n, _)| format!("v{n}")).collect()
+        self.releases
+            .iter()
+            .filter(|(_, f)| *f)
+            .map(|(n, _)| format!("v{n}"))
+            .collect()
     }
 }
 
@@ -110,9 +122,20 @@ pub(crate) fn parse(out: &str) -> HostState {
                         s.releases.push((n, f == "1"));
                     }
                 }
-                "ports" => s.ports = value.split_whitespace().filter_map(|p| p.parse().ok()).collect(),
+                "ports" => {
+                    s.ports = value
+                        .split_whitespace()
+                        .filter_map(|p| p.parse().ok())
+                        .collect()
+                }
                 "version" => s.registry_version = word(value),
-                other => section = if matches!(other, "layers" | "names" | "manifest") { other } else { "" },
+                other => {
+                    section = if matches!(other, "layers" | "names" | "manifest") {
+                        other
+                    } else {
+                        ""
+                    }
+                }
             }
             continue;
         }
@@ -165,7 +188,11 @@ mod tests {
         std::os::unix::fs::symlink("releases/v3", app.join("current")).unwrap();
         std::os::unix::fs::symlink("releases/v1", app.join("previous")).unwrap();
         std::fs::write(app.join(".tova-layers"), "app 111\nsystem 222\n").unwrap();
-        std::fs::write(app.join(".env.production"), "JWT_SECRET=\"x\"\nEMPTY=\n# comment\nDATABASE_URL=postgres://\n").unwrap();
+        std::fs::write(
+            app.join(".env.production"),
+            "JWT_SECRET=\"x\"\nEMPTY=\n# comment\nDATABASE_URL=postgres://\n",
+        )
+        .unwrap();
         std::fs::create_dir_all(host.path().join("registry")).unwrap();
         std::fs::write(host.path().join("registry/shop.ports"), "3000 3001\n").unwrap();
         std::fs::write(host.path().join("registry/shop.version"), "v3\n").unwrap();

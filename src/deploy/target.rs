@@ -33,7 +33,11 @@ pub(crate) struct Target {
 }
 
 pub(crate) fn ssh_options(server: &SshTarget, opts: &ConnectOpts) -> SshOptions {
-    let mut ssh = SshOptions::new(server.host.clone(), server.port.unwrap_or(22), server.user.clone().unwrap_or_else(|| "root".into()));
+    let mut ssh = SshOptions::new(
+        server.host.clone(),
+        server.port.unwrap_or(22),
+        server.user.clone().unwrap_or_else(|| "root".into()),
+    );
     ssh.private_key = opts.private_key.clone();
     if let Some(k) = &opts.known_hosts {
         ssh.known_hosts = k.clone();
@@ -58,7 +62,11 @@ pub(crate) fn targets(m: &Manifest, opts: &ConnectOpts) -> Vec<Target> {
                 Some(p) if p != 22 => format!("{}@{}:{p}", ssh.user, s.host),
                 _ => format!("{}@{}", ssh.user, s.host),
             };
-            Target { inventory_name: name, label, ssh }
+            Target {
+                inventory_name: name,
+                label,
+                ssh,
+            }
         })
         .collect()
 }
@@ -70,9 +78,10 @@ pub(crate) fn parse_target(s: &str) -> Result<SshTarget, String> {
         None => (None, s),
     };
     let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') || h.starts_with('[') => {
-            (h.trim_start_matches('[').trim_end_matches(']').to_owned(), Some(p.parse::<u16>().map_err(|_| format!("bad port in `{s}`"))?))
-        }
+        Some((h, p)) if !h.contains(':') || h.starts_with('[') => (
+            h.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            Some(p.parse::<u16>().map_err(|_| format!("bad port in `{s}`"))?),
+        ),
         _ => (rest.to_owned(), None),
     };
     if host.is_empty() {
@@ -95,8 +104,22 @@ mod tests {
 
     #[test]
     fn targets_parse() {
-        assert_eq!(parse_target("root@10.0.0.1").unwrap(), SshTarget { user: Some("root".into()), host: "10.0.0.1".into(), port: None });
-        assert_eq!(parse_target("h:2222").unwrap(), SshTarget { user: None, host: "h".into(), port: Some(2222) });
+        assert_eq!(
+            parse_target("root@10.0.0.1").unwrap(),
+            SshTarget {
+                user: Some("root".into()),
+                host: "10.0.0.1".into(),
+                port: None
+            }
+        );
+        assert_eq!(
+            parse_target("h:2222").unwrap(),
+            SshTarget {
+                user: None,
+                host: "h".into(),
+                port: Some(2222)
+            }
+        );
         assert_eq!(parse_target("u@[::1]:22").unwrap().host, "::1");
         assert!(parse_target("u@").is_err());
     }

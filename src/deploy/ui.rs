@@ -25,12 +25,22 @@ pub(crate) struct Ui {
 
 impl Ui {
     pub(crate) fn new(json: bool) -> Arc<Ui> {
-        Arc::new(Ui { json, quiet: false, lock: Mutex::new(()), started: std::time::Instant::now() })
+        Arc::new(Ui {
+            json,
+            quiet: false,
+            lock: Mutex::new(()),
+            started: std::time::Instant::now(),
+        })
     }
 
     /// A Ui that prints nothing, for runs whose outcome is not news.
     pub(crate) fn quiet(ui: &Ui) -> Arc<Ui> {
-        Arc::new(Ui { json: ui.json, quiet: true, lock: Mutex::new(()), started: ui.started })
+        Arc::new(Ui {
+            json: ui.json,
+            quiet: true,
+            lock: Mutex::new(()),
+            started: ui.started,
+        })
     }
 
     pub(crate) fn json(&self) -> bool {
@@ -63,7 +73,9 @@ impl Ui {
             let host = prefix.trim_start_matches('[').trim_end_matches(']');
             // `t`: seconds since the command started, for timelines.
             let t = (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-            self.event(serde_json::json!({"event": "step", "host": host, "text": text, "ok": ok, "t": t}));
+            self.event(
+                serde_json::json!({"event": "step", "host": host, "text": text, "ok": ok, "t": t}),
+            );
         }
     }
 
@@ -76,7 +88,6 @@ impl Ui {
             let _ = out.flush();
         }
     }
-
 }
 
 pub(crate) fn step_line(prefix: &str, text: &str, mark: &str) -> String {
@@ -102,12 +113,20 @@ pub(crate) struct HostRun {
 impl HostRun {
     /// The last value reported for `key`.
     pub(crate) fn result(&self, key: &str) -> Option<&str> {
-        self.results.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.results
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value reported for `key`, in order.
     pub(crate) fn all(&self, key: &str) -> Vec<String> {
-        self.results.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+        self.results
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }
 
@@ -133,9 +152,22 @@ pub(crate) struct DeploySink {
 }
 
 impl DeploySink {
-    pub(crate) fn new(ui: Arc<Ui>, prefixes: BTreeMap<String, String>, verbose: u8) -> (DeploySink, Arc<Mutex<RunReport>>) {
+    pub(crate) fn new(
+        ui: Arc<Ui>,
+        prefixes: BTreeMap<String, String>,
+        verbose: u8,
+    ) -> (DeploySink, Arc<Mutex<RunReport>>) {
         let report = Arc::new(Mutex::new(RunReport::default()));
-        (DeploySink { ui, prefixes, verbose, headers: Mutex::new(BTreeMap::new()), report: report.clone() }, report)
+        (
+            DeploySink {
+                ui,
+                prefixes,
+                verbose,
+                headers: Mutex::new(BTreeMap::new()),
+                report: report.clone(),
+            },
+            report,
+        )
     }
 
     fn prefix(&self, host: &str) -> String {
@@ -146,7 +178,11 @@ impl DeploySink {
     fn header(&self, host: &str, deploy: bool) {
         let mut h = self.headers.lock().unwrap_or_else(|e| e.into_inner());
         let seen = h.entry(host.to_owned()).or_insert((false, false));
-        let (flag, text) = if deploy { (&mut seen.1, "Deploying app...") } else { (&mut seen.0, "Provisioning...") };
+        let (flag, text) = if deploy {
+            (&mut seen.1, "Deploying app...")
+        } else {
+            (&mut seen.0, "Provisioning...")
+        };
         if !*flag {
             *flag = true;
             self.ui.line(&format!("  {}{text}", self.prefix(host)));
@@ -158,10 +194,19 @@ fn failure_message(report: &HostReport) -> String {
     let pick = |r: &serde_json::Map<String, serde_json::Value>| -> Option<String> {
         // A failed command's own words are in stderr; its msg only says it failed.
         let generic = r.get("msg").and_then(|m| m.as_str()) == Some("non-zero return code");
-        let keys: &[&str] = if generic { &["stderr", "stdout", "msg"] } else { &["msg", "stderr", "stdout"] };
+        let keys: &[&str] = if generic {
+            &["stderr", "stdout", "msg"]
+        } else {
+            &["msg", "stderr", "stdout"]
+        };
         for key in keys {
             if let Some(serde_json::Value::String(s)) = r.get(*key) {
-                let lines: Vec<&str> = s.trim().lines().filter(|l| !l.starts_with("tova-")).take(10).collect();
+                let lines: Vec<&str> = s
+                    .trim()
+                    .lines()
+                    .filter(|l| !l.starts_with("tova-"))
+                    .take(10)
+                    .collect();
                 if !lines.is_empty() {
                     return Some(lines.join("\n"));
                 }
@@ -170,7 +215,13 @@ fn failure_message(report: &HostReport) -> String {
         None
     };
     // A loop's own msg ("One or more items failed") says less than its first failed item.
-    let item = || report.items.iter().filter(|i| i.status == Status::Failed).find_map(|i| pick(&i.result));
+    let item = || {
+        report
+            .items
+            .iter()
+            .filter(|i| i.status == Status::Failed)
+            .find_map(|i| pick(&i.result))
+    };
     let own = pick(&report.result);
     match own.as_deref() {
         Some("One or more items failed") | None => item().or(own),
@@ -184,7 +235,11 @@ fn script_lines(report: &HostReport) -> Vec<String> {
     let mut out = Vec::new();
     let mut take = |r: &serde_json::Map<String, serde_json::Value>| {
         if let Some(serde_json::Value::String(s)) = r.get("stdout") {
-            out.extend(s.lines().filter(|l| l.starts_with("tova-")).map(str::to_owned));
+            out.extend(
+                s.lines()
+                    .filter(|l| l.starts_with("tova-"))
+                    .map(str::to_owned),
+            );
         }
     };
     take(&report.result);
@@ -200,7 +255,11 @@ impl Sink for DeploySink {
     fn host_result(&self, task: &str, kind: TaskKind, report: &HostReport) {
         let host = report.host.as_str();
         let pre = self.prefix(host);
-        let label = if kind == TaskKind::Handler { format!("{task} (handler)") } else { task.to_owned() };
+        let label = if kind == TaskKind::Handler {
+            format!("{task} (handler)")
+        } else {
+            task.to_owned()
+        };
         let lines = script_lines(report);
         let mut stepped = false;
         let mut failed_step = false;
@@ -213,9 +272,16 @@ impl Sink for DeploySink {
                 self.header(host, true);
                 self.ui.step(&pre, text, false);
                 failed_step = true;
-            } else if let Some((k, v)) = line.strip_prefix("tova-result: ").and_then(|kv| kv.split_once('=')) {
+            } else if let Some((k, v)) = line
+                .strip_prefix("tova-result: ")
+                .and_then(|kv| kv.split_once('='))
+            {
                 let mut r = self.report.lock().unwrap_or_else(|e| e.into_inner());
-                r.hosts.entry(host.to_owned()).or_default().results.push((k.to_owned(), v.to_owned()));
+                r.hosts
+                    .entry(host.to_owned())
+                    .or_default()
+                    .results
+                    .push((k.to_owned(), v.to_owned()));
             }
         }
         let mut r = self.report.lock().unwrap_or_else(|e| e.into_inner());
@@ -246,7 +312,15 @@ impl Sink for DeploySink {
             }
             Status::Ok | Status::Skipped if self.verbose > 0 => {
                 drop(r);
-                self.ui.raw(&step_line(&pre, &label, if report.status == Status::Ok { "ok" } else { "skip" }));
+                self.ui.raw(&step_line(
+                    &pre,
+                    &label,
+                    if report.status == Status::Ok {
+                        "ok"
+                    } else {
+                        "skip"
+                    },
+                ));
             }
             _ => {}
         }
@@ -270,7 +344,10 @@ mod tests {
     fn steps_align_their_marks() {
         let a = step_line("", "Uploading bundle (2.1 MB)", "✓");
         let b = step_line("", "Setting current → releases/v1", "✓");
-        assert_eq!(a.find('✓').map(|i| a[..i].chars().count()), b.find('✓').map(|i| b[..i].chars().count()));
+        assert_eq!(
+            a.find('✓').map(|i| a[..i].chars().count()),
+            b.find('✓').map(|i| b[..i].chars().count())
+        );
         assert!(a.starts_with("    → Uploading"));
         let long = step_line("", &"x".repeat(80), "✗");
         assert!(long.ends_with(" ✗\n"));

@@ -38,7 +38,11 @@ pub(crate) struct Loaded {
 pub(crate) fn load(dir: &Path, env: &str) -> Result<Loaded, String> {
     let project = crate::manifest::load_project(dir).map_err(|diags| {
         let mut s: String = diags.iter().map(|d| d.to_string()).collect();
-        s.push_str(&format!("error: {} error(s) in the .tova files of {}", diags.iter().filter(|d| d.is_error()).count(), dir.display()));
+        s.push_str(&format!(
+            "error: {} error(s) in the .tova files of {}",
+            diags.iter().filter(|d| d.is_error()).count(),
+            dir.display()
+        ));
         s
     })?;
     crate::manifest::report(&project.warnings);
@@ -50,7 +54,11 @@ pub(crate) fn load(dir: &Path, env: &str) -> Result<Loaded, String> {
             if known.is_empty() { "none (add a deploy \"prod\" { } block)".to_string() } else { known.join(", ") }
         ));
     };
-    Ok(Loaded { dir: dir.to_path_buf(), manifest: m.clone(), all: project.manifests.values().cloned().collect() })
+    Ok(Loaded {
+        dir: dir.to_path_buf(),
+        manifest: m.clone(),
+        all: project.manifests.values().cloned().collect(),
+    })
 }
 
 /// Options of one deploy.
@@ -106,11 +114,27 @@ struct HostPlan {
 /// How one host's deploy ended.
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
-    Deployed { version: String, changed: u32, sent: usize, reused: usize },
-    Unchanged { version: String },
-    RolledBack { failed: String, to: String, reason: String },
-    Failed { live: Option<String>, reason: String },
-    NotAttempted { live: Option<String> },
+    Deployed {
+        version: String,
+        changed: u32,
+        sent: usize,
+        reused: usize,
+    },
+    Unchanged {
+        version: String,
+    },
+    RolledBack {
+        failed: String,
+        to: String,
+        reason: String,
+    },
+    Failed {
+        live: Option<String>,
+        reason: String,
+    },
+    NotAttempted {
+        live: Option<String>,
+    },
 }
 
 impl Outcome {
@@ -128,7 +152,12 @@ impl Outcome {
         let mut v = json!({"event": "host", "host": host, "version": self.live()});
         let o = v.as_object_mut().expect("object");
         match self {
-            Outcome::Deployed { changed, sent, reused, .. } => {
+            Outcome::Deployed {
+                changed,
+                sent,
+                reused,
+                ..
+            } => {
                 o.insert("outcome".into(), json!("deployed"));
                 o.insert("changed".into(), json!(changed));
                 o.insert("files_sent".into(), json!(sent));
@@ -155,14 +184,29 @@ impl Outcome {
     }
 }
 
-fn read_host(t: &Target, m: &Manifest, opts: &DeployOpts, bundle: &Bundle, hashes: &BTreeMap<String, String>) -> Result<HostPlan, String> {
+fn read_host(
+    t: &Target,
+    m: &Manifest,
+    opts: &DeployOpts,
+    bundle: &Bundle,
+    hashes: &BTreeMap<String, String>,
+) -> Result<HostPlan, String> {
     let mut remote = target::connect(t, &opts.connect)?;
     let state = state::read(&mut remote, &opts.connect.layout, &m.app)?;
-    let layers: Vec<String> = crate::emit::playbook::roles_for(m).into_iter().map(str::to_owned).collect();
+    let layers: Vec<String> = crate::emit::playbook::roles_for(m)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let (changed_layers, unchanged_layers): (Vec<String>, Vec<String>) =
-        layers.into_iter().partition(|l| state.current.is_none() || opts.full || state.layers.get(l) != hashes.get(l));
+        layers.into_iter().partition(|l| {
+            state.current.is_none() || opts.full || state.layers.get(l) != hashes.get(l)
+        });
     let changed_files = release::changed_files(bundle, state.files.as_ref()).len()
-        + state.files.as_ref().map(|f| f.keys().filter(|k| !bundle.files.contains_key(*k)).count()).unwrap_or(0);
+        + state
+            .files
+            .as_ref()
+            .map(|f| f.keys().filter(|k| !bundle.files.contains_key(*k)).count())
+            .unwrap_or(0);
     let diff = HostDiff {
         host: t.label.clone(),
         current: state.current.clone(),
@@ -172,7 +216,11 @@ fn read_host(t: &Target, m: &Manifest, opts: &DeployOpts, bundle: &Bundle, hashe
         ports: state.ports.clone(),
         settled: state.settled(),
     };
-    Ok(HostPlan { target: t.clone(), state, diff })
+    Ok(HostPlan {
+        target: t.clone(),
+        state,
+        diff,
+    })
 }
 
 /// What the run left on one host, as the deploy tells it.
@@ -183,12 +231,26 @@ fn outcome(p: &HostPlan, report: &RunReport) -> Outcome {
         return Outcome::NotAttempted { live };
     };
     let hr = report.hosts.get(name).cloned().unwrap_or_default();
-    let reason = hr.first_failure.as_ref().map(|(task, msg)| format!("{task}: {msg}")).unwrap_or_else(|| "failed".into());
+    let reason = hr
+        .first_failure
+        .as_ref()
+        .map(|(task, msg)| format!("{task}: {msg}"))
+        .unwrap_or_else(|| "failed".into());
     let version = hr.result("version").map(str::to_owned);
     if stats.unreachable > 0 || stats.failed > 0 {
-        return match (hr.result("rolled_back_to").filter(|v| !v.is_empty()), version) {
-            (Some(to), Some(failed)) => Outcome::RolledBack { failed, to: to.to_owned(), reason },
-            (_, version) => Outcome::Failed { live: version.filter(|_| hr.result("previous").is_some()).or(live), reason: hr.last_failure.clone().unwrap_or(reason) },
+        return match (
+            hr.result("rolled_back_to").filter(|v| !v.is_empty()),
+            version,
+        ) {
+            (Some(to), Some(failed)) => Outcome::RolledBack {
+                failed,
+                to: to.to_owned(),
+                reason,
+            },
+            (_, version) => Outcome::Failed {
+                live: version.filter(|_| hr.result("previous").is_some()).or(live),
+                reason: hr.last_failure.clone().unwrap_or(reason),
+            },
         };
     }
     match version {
@@ -198,7 +260,10 @@ fn outcome(p: &HostPlan, report: &RunReport) -> Outcome {
             version,
             changed: stats.changed,
             sent: hr.result("sent").and_then(|n| n.parse().ok()).unwrap_or(0),
-            reused: hr.result("reused").and_then(|n| n.parse().ok()).unwrap_or(0),
+            reused: hr
+                .result("reused")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
         },
         Some(version) => Outcome::Unchanged { version },
     }
@@ -232,13 +297,18 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
                 .status()
                 .map_err(|e| format!("cannot run the build command `{cmd}`: {e}"))?;
             if !status.success() {
-                return Err(format!("the build command `{cmd}` failed ({status}); fix the build, then deploy again"));
+                return Err(format!(
+                    "the build command `{cmd}` failed ({status}); fix the build, then deploy again"
+                ));
             }
         }
     }
     let bundle = Bundle::scan(&loaded.dir.join(&m.bundle))?;
     let start = resolve_start(m, &bundle)?;
-    let hashes: BTreeMap<String, String> = crate::emit::layers::layer_hashes(m).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let hashes: BTreeMap<String, String> = crate::emit::layers::layer_hashes(m)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     let targets = target::targets(m, &opts.connect);
     let fleet = targets.len() > 1;
 
@@ -256,7 +326,10 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("host reader panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("host reader panicked"))
+            .collect()
     });
     let mut plans = Vec::new();
     let mut unreachable: Vec<(Target, String)> = Vec::new();
@@ -300,14 +373,17 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
     }
     let file = match &opts.secrets_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the secrets file {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the secrets file {}: {e}", path.display()))?;
             secrets::parse_file(&text, &path.display().to_string())?
         }
         None => BTreeMap::new(),
     };
     let env_lookup = |k: &str| std::env::var(k).ok();
     let tty = std::io::stdin().is_terminal() && !ui.json();
-    let prompt = |name: &str| rpassword::prompt_password(format!("      {name}: ")).map_err(|e| e.to_string());
+    let prompt = |name: &str| {
+        rpassword::prompt_password(format!("      {name}: ")).map_err(|e| e.to_string())
+    };
     if !missing.is_empty() && tty {
         ui.line("  Configuring secrets...");
         ui.line("    → Missing secrets in .env.production:");
@@ -327,10 +403,18 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
     }
 
     // What changed. A new release takes the fleet's next number on every host.
-    let next = plans.iter().map(|p| p.state.next_version()).max_by_key(|v| release::version_number(v)).unwrap_or_default();
+    let next = plans
+        .iter()
+        .map(|p| p.state.next_version())
+        .max_by_key(|v| release::version_number(v))
+        .unwrap_or_default();
     ui.line("  Analyzing changes...");
     for p in &plans {
-        let pre = if fleet { format!("{}: ", p.target.label) } else { String::new() };
+        let pre = if fleet {
+            format!("{}: ", p.target.label)
+        } else {
+            String::new()
+        };
         match &p.diff.current {
             None => ui.line(&format!("    → {pre}first deploy: {}", describe_needs(m))),
             Some(_) if p.diff.nothing_changed() => ui.line(&format!("    → {pre}no changes")),
@@ -338,17 +422,29 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
                 let infra = if p.diff.changed_layers.is_empty() {
                     "no changes".to_string()
                 } else {
-                    p.diff.changed_layers.iter().map(|l| plan::layer_label(l)).collect::<Vec<_>>().join(", ")
+                    p.diff
+                        .changed_layers
+                        .iter()
+                        .map(|l| plan::layer_label(l))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 };
                 if !p.diff.settled {
-                    ui.line(&format!("    → {pre}{} was never confirmed healthy: it is deployed again", p.diff.current.as_deref().unwrap_or("")));
+                    ui.line(&format!(
+                        "    → {pre}{} was never confirmed healthy: it is deployed again",
+                        p.diff.current.as_deref().unwrap_or("")
+                    ));
                 }
                 ui.line(&format!("    → {pre}Infrastructure: {infra}"));
                 ui.line(&format!(
                     "    → {pre}App: {} file{} changed{}",
                     p.diff.changed_files,
                     if p.diff.changed_files == 1 { "" } else { "s" },
-                    if p.diff.changed_files > 0 { format!(", release {next}") } else { String::new() }
+                    if p.diff.changed_files > 0 {
+                        format!(", release {next}")
+                    } else {
+                        String::new()
+                    }
                 ));
             }
         }
@@ -357,8 +453,19 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         // Nothing would change: the playbook is not run at all.
         let version = plans[0].diff.current.clone().unwrap_or_default();
         ui.line("");
-        ui.line(&format!("  ✓ No changes: {} is up to date at {version} (changed=0)", m.app));
-        let hosts: Vec<Value> = plans.iter().map(|p| Outcome::Unchanged { version: p.diff.current.clone().unwrap_or_default() }.json(&p.target.label)).collect();
+        ui.line(&format!(
+            "  ✓ No changes: {} is up to date at {version} (changed=0)",
+            m.app
+        ));
+        let hosts: Vec<Value> = plans
+            .iter()
+            .map(|p| {
+                Outcome::Unchanged {
+                    version: p.diff.current.clone().unwrap_or_default(),
+                }
+                .json(&p.target.label)
+            })
+            .collect();
         ui.event(json!({"event": "result", "ok": true, "app": m.app, "env": m.env, "changed": 0, "hosts": hosts, "seconds": started.elapsed().as_secs_f64()}));
         return Ok(0);
     }
@@ -378,8 +485,15 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
 
     // The committed playbook, on the hosts that answered, skipping the
     // layers no host needs.
-    let needed: std::collections::BTreeSet<&str> = plans.iter().flat_map(|p| p.diff.changed_layers.iter().map(String::as_str)).collect();
-    let skip_tags: Vec<String> = crate::emit::playbook::roles_for(m).into_iter().filter(|l| !needed.contains(l)).map(str::to_owned).collect();
+    let needed: std::collections::BTreeSet<&str> = plans
+        .iter()
+        .flat_map(|p| p.diff.changed_layers.iter().map(String::as_str))
+        .collect();
+    let skip_tags: Vec<String> = crate::emit::playbook::roles_for(m)
+        .into_iter()
+        .filter(|l| !needed.contains(l))
+        .map(str::to_owned)
+        .collect();
     let mut extra = Map::new();
     if !values.is_empty() {
         extra.insert("tova_secrets".into(), json!(values));
@@ -394,16 +508,35 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         extra.insert("tova_break_lock".into(), json!(true));
     }
     let reachable: Vec<Target> = plans.iter().map(|p| p.target.clone()).collect();
-    let run_playbook = |which: play::Which, skip_tags: Vec<String>, extra: Map<String, Value>, ui: Arc<Ui>| {
-        play::run(play::Run { loaded, connect: &opts.connect, which, targets: &reachable, skip_tags, extra, verbose: opts.verbose, ui })
+    let run_playbook =
+        |which: play::Which, skip_tags: Vec<String>, extra: Map<String, Value>, ui: Arc<Ui>| {
+            play::run(play::Run {
+                loaded,
+                connect: &opts.connect,
+                which,
+                targets: &reachable,
+                skip_tags,
+                extra,
+                verbose: opts.verbose,
+                ui,
+            })
+        };
+    let deploy_run = |extra: Map<String, Value>| {
+        run_playbook(play::Which::Deploy, skip_tags.clone(), extra, ui.clone())
     };
-    let deploy_run = |extra: Map<String, Value>| run_playbook(play::Which::Deploy, skip_tags.clone(), extra, ui.clone());
     let (mut code, mut report) = deploy_run(extra.clone());
     if code != 0 {
         // A lock held by an earlier deploy from this machine that no longer
         // runs (killed, or its machine restarted) is that deploy's leftover.
-        if let Some(dead) = report.hosts.values().filter_map(|h| h.last_failure.as_deref()).find_map(dead_local_holder) {
-            ui.line(&format!("  The deploy lock is held by {dead}, which no longer runs: taking it over."));
+        if let Some(dead) = report
+            .hosts
+            .values()
+            .filter_map(|h| h.last_failure.as_deref())
+            .find_map(dead_local_holder)
+        {
+            ui.line(&format!(
+                "  The deploy lock is held by {dead}, which no longer runs: taking it over."
+            ));
             extra.insert("tova_dead_lock_owner".into(), json!(dead));
             (code, report) = deploy_run(extra.clone());
         }
@@ -416,12 +549,35 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         let _ = run_playbook(play::Which::Unlock, Vec::new(), unlock, Ui::quiet(&ui));
     }
 
-    let mut outcomes: Vec<(String, Outcome)> = unreachable.iter().map(|(t, e)| (t.label.clone(), Outcome::Failed { live: None, reason: e.clone() })).collect();
-    outcomes.extend(plans.iter().map(|p| (p.target.label.clone(), outcome(p, &report))));
-    if code == 1 || (outcomes.iter().all(|(_, o)| matches!(o, Outcome::NotAttempted { .. } | Outcome::Failed { .. })) && report.hosts.values().all(|h| h.result("version").is_none())) {
+    let mut outcomes: Vec<(String, Outcome)> = unreachable
+        .iter()
+        .map(|(t, e)| {
+            (
+                t.label.clone(),
+                Outcome::Failed {
+                    live: None,
+                    reason: e.clone(),
+                },
+            )
+        })
+        .collect();
+    outcomes.extend(
+        plans
+            .iter()
+            .map(|p| (p.target.label.clone(), outcome(p, &report))),
+    );
+    if code == 1
+        || (outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, Outcome::NotAttempted { .. } | Outcome::Failed { .. }))
+            && report.hosts.values().all(|h| h.result("version").is_none()))
+    {
         // Stopped before any host changed (the fleet check refused the release).
         let why = report.hosts.values().find_map(|h| h.last_failure.clone()).unwrap_or_else(|| format!("the playbook run stopped (exit {code}); run `berth run playbooks/{}.yml -i inventory/{}.yml` to see why", m.env, m.env));
-        ui.line(&format!("\n  ✗ Nothing was deployed: {}", why.lines().next().unwrap_or("")));
+        ui.line(&format!(
+            "\n  ✗ Nothing was deployed: {}",
+            why.lines().next().unwrap_or("")
+        ));
         ui.event(json!({"event": "result", "ok": false, "app": m.app, "env": m.env, "error": why}));
         return Ok(1);
     }
@@ -435,24 +591,56 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
         ui.line("  ─────");
         let width = order.iter().map(|l| l.len()).max().unwrap_or(0);
         for (label, o) in &outcomes {
-            ui.line(&format!("  {label:<width$}  {:<4} {}", o.live().unwrap_or("—"), recap_text(o)));
+            ui.line(&format!(
+                "  {label:<width$}  {:<4} {}",
+                o.live().unwrap_or("—"),
+                recap_text(o)
+            ));
         }
         ui.line("");
     }
     let all_ok = outcomes.iter().all(|(_, o)| o.ok());
     let url = format!("{}://{}", plan::scheme(m.tls), m.domain);
-    let changed: u32 = outcomes.iter().map(|(_, o)| if let Outcome::Deployed { changed, .. } = o { *changed } else { 0 }).sum();
+    let changed: u32 = outcomes
+        .iter()
+        .map(|(_, o)| {
+            if let Outcome::Deployed { changed, .. } = o {
+                *changed
+            } else {
+                0
+            }
+        })
+        .sum();
     if all_ok {
-        let v = outcomes.iter().find_map(|(_, o)| o.live().map(str::to_owned)).unwrap_or_default();
-        ui.line(&format!("  ✓ Live at {url} ({v}) in {:.1}s (changed={changed})", started.elapsed().as_secs_f64()));
-        ui.line(&format!("    Look at it: `berth deploy {} --status`, `berth deploy {} --logs`", m.env, m.env));
+        let v = outcomes
+            .iter()
+            .find_map(|(_, o)| o.live().map(str::to_owned))
+            .unwrap_or_default();
+        ui.line(&format!(
+            "  ✓ Live at {url} ({v}) in {:.1}s (changed={changed})",
+            started.elapsed().as_secs_f64()
+        ));
+        ui.line(&format!(
+            "    Look at it: `berth deploy {} --status`, `berth deploy {} --logs`",
+            m.env, m.env
+        ));
     } else if let [(_, Outcome::RolledBack { to, .. })] = outcomes.as_slice() {
         ui.line(&format!("  ✗ Deploy failed. Rolled back to {to}."));
-        ui.line(&format!("    Run `berth deploy {} --logs` to investigate.", m.env));
+        ui.line(&format!(
+            "    Run `berth deploy {} --logs` to investigate.",
+            m.env
+        ));
     } else {
         let bad = outcomes.iter().filter(|(_, o)| !o.ok()).count();
-        ui.line(&format!("  ✗ Deploy failed on {bad} of {} host{}.", outcomes.len(), if outcomes.len() == 1 { "" } else { "s" }));
-        ui.line(&format!("    Run `berth deploy {} --status` and `--logs` to investigate.", m.env));
+        ui.line(&format!(
+            "  ✗ Deploy failed on {bad} of {} host{}.",
+            outcomes.len(),
+            if outcomes.len() == 1 { "" } else { "s" }
+        ));
+        ui.line(&format!(
+            "    Run `berth deploy {} --status` and `--logs` to investigate.",
+            m.env
+        ));
     }
     let hosts: Vec<Value> = outcomes.iter().map(|(l, o)| o.json(l)).collect();
     for h in &hosts {
@@ -465,13 +653,23 @@ fn run(loaded: &Loaded, opts: &DeployOpts, ui: Arc<Ui>) -> Result<i32, String> {
 /// This deploy, as another deploy is told who holds the lock.
 fn lock_owner() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
-    format!("berth deploy by {user}@{} (pid {})", controller_name(), std::process::id())
+    format!(
+        "berth deploy by {user}@{} (pid {})",
+        controller_name(),
+        std::process::id()
+    )
 }
 
 fn controller_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
-        .or_else(|| Command::new("uname").arg("-n").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()))
+        .or_else(|| {
+            Command::new("uname")
+                .arg("-n")
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        })
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "a controller".into())
@@ -479,7 +677,10 @@ fn controller_name() -> String {
 
 /// A random id for this run (16 hex digits).
 fn run_id() -> String {
-    crate::random::bytes(8).iter().map(|b| format!("{b:02x}")).collect()
+    crate::random::bytes(8)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The holder named in a lock refusal, when it is a berth deploy on this
@@ -488,22 +689,29 @@ fn dead_local_holder(refusal: &str) -> Option<String> {
     let rest = refusal.split("another deploy of ").nth(1)?;
     let holder = rest.split(" is running on this host: ").nth(1)?;
     let holder = &holder[..holder.find(", for ")?];
-    let (who, pid) = holder.strip_prefix("berth deploy by ")?.rsplit_once(" (pid ")?;
+    let (who, pid) = holder
+        .strip_prefix("berth deploy by ")?
+        .rsplit_once(" (pid ")?;
     let pid: i32 = pid.strip_suffix(')')?.parse().ok()?;
     let (_, machine) = who.rsplit_once('@')?;
     if machine != controller_name() || pid <= 0 || pid as u32 == std::process::id() {
         return None;
     }
     // SAFETY: kill with signal 0 only asks whether the process exists.
-    let gone = unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    let gone = unsafe { libc::kill(pid, 0) } != 0
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
     gone.then(|| holder.to_owned())
 }
 
 fn recap_text(o: &Outcome) -> String {
     match o {
-        Outcome::Deployed { sent, changed, .. } => format!("✓ deployed ({sent} files sent, changed={changed})"),
+        Outcome::Deployed { sent, changed, .. } => {
+            format!("✓ deployed ({sent} files sent, changed={changed})")
+        }
         Outcome::Unchanged { .. } => "✓ unchanged (changed=0)".into(),
-        Outcome::RolledBack { failed, reason, .. } => format!("✗ {failed} failed, rolled back: {}", first_line(reason)),
+        Outcome::RolledBack { failed, reason, .. } => {
+            format!("✗ {failed} failed, rolled back: {}", first_line(reason))
+        }
         Outcome::Failed { reason, .. } => format!("✗ failed: {}", first_line(reason)),
         Outcome::NotAttempted { .. } => "– not attempted (rollout stopped)".into(),
     }
@@ -527,7 +735,12 @@ fn describe_needs(m: &Manifest) -> String {
     }
     needs.push(format!("Caddy ({})", plan::tls_label(m.tls)));
     let n = m.app_instances();
-    format!("{}; {n} instance{}, domain {}", needs.join(", "), if n == 1 { "" } else { "s" }, m.domain)
+    format!(
+        "{}; {n} instance{}, domain {}",
+        needs.join(", "),
+        if n == 1 { "" } else { "s" },
+        m.domain
+    )
 }
 
 pub(crate) fn human_size(b: u64) -> String {
@@ -546,7 +759,9 @@ mod tests {
 
     #[test]
     fn start_entry() {
-        let m = super::super::test_support::manifest("server { }\ndeploy \"prod\" {\n  server: \"h\"\n  domain: \"a.example.com\"\n}\n");
+        let m = super::super::test_support::manifest(
+            "server { }\ndeploy \"prod\" {\n  server: \"h\"\n  domain: \"a.example.com\"\n}\n",
+        );
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("app.server.js"), "x").unwrap();
         let b = Bundle::scan(dir.path()).unwrap();
@@ -557,6 +772,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("index.js"), "x").unwrap();
         let b = Bundle::scan(dir.path()).unwrap();
-        assert!(resolve_start(&m, &b).unwrap_err().contains("server.min.js, server.js, app.server.js"));
+        assert!(resolve_start(&m, &b)
+            .unwrap_err()
+            .contains("server.min.js, server.js, app.server.js"));
     }
 }

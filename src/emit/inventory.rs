@@ -8,7 +8,15 @@ use crate::manifest::model::Manifest;
 /// The inventory group of an app's env: `[a-z0-9_]`, as Ansible wants group names.
 pub(crate) fn group_name(m: &Manifest) -> String {
     let raw = format!("{}_{}", m.app, m.env);
-    raw.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The inventory's YAML body (without the header). Servers keep their

@@ -16,7 +16,10 @@ pub(crate) fn layer_hashes(m: &Manifest) -> IndexMap<&'static str, String> {
             h.update(inputs.as_bytes());
             h.update(b"\0");
             h.update(super::roles::role_digest(layer).as_bytes());
-            (layer, h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+            (
+                layer,
+                h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+            )
         })
         .collect()
 }
@@ -34,6 +37,9 @@ mod tests {
         let moved: Vec<&str> = a.keys().copied().filter(|l| a[l] != b[l]).collect();
         assert_eq!(moved, vec!["services"]);
         assert!(a.values().all(|h| h.len() == 40));
-        assert_ne!(super::super::roles::role_digest("system"), super::super::roles::role_digest("app"));
+        assert_ne!(
+            super::super::roles::role_digest("system"),
+            super::super::roles::role_digest("app")
+        );
     }
 }

@@ -39,7 +39,14 @@ pub(crate) fn main(args: CompileArgs) -> i32 {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let out = args.out.clone().unwrap_or_else(|| args.dir.clone());
-    run(&args.dir, &out, args.check, load_manifests, &mut stdout.lock(), &mut stderr.lock())
+    run(
+        &args.dir,
+        &out,
+        args.check,
+        load_manifests,
+        &mut stdout.lock(),
+        &mut stderr.lock(),
+    )
 }
 
 /// The project folder as playbooks compiled into it name it.
@@ -57,7 +64,11 @@ pub(crate) fn project_dir_var(project: &Path, out: &Path) -> String {
     let o: Vec<_> = out.components().collect();
     let common = p.iter().zip(&o).take_while(|(a, b)| a == b).count();
     let mut rel: Vec<String> = o[common..].iter().map(|_| "..".to_owned()).collect();
-    rel.extend(p[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    rel.extend(
+        p[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
     format!("{{{{ playbook_dir }}}}/../{}", rel.join("/"))
 }
 
@@ -95,11 +106,19 @@ pub(crate) fn run(
         Err(diags) => return report(err, &diags),
     };
     keep_own_ansible_cfg(&mut files, out_dir, err);
-    let result = if check { check_dir(&files, out_dir, out, err) } else { write_dir(&files, out_dir, err) };
+    let result = if check {
+        check_dir(&files, out_dir, out, err)
+    } else {
+        write_dir(&files, out_dir, err)
+    };
     match result {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(err, "error[B0605]: cannot write the compiled output under {}: {e}", dir.display());
+            let _ = writeln!(
+                err,
+                "error[B0605]: cannot write the compiled output under {}: {e}",
+                dir.display()
+            );
             1
         }
     }
@@ -109,7 +128,9 @@ pub(crate) fn run(
 /// checked to name the roles folder.
 fn keep_own_ansible_cfg(files: &mut Writer, out_dir: &Path, err: &mut dyn Write) {
     let path = out_dir.join(ANSIBLE_CFG);
-    let Ok(own) = std::fs::read(&path) else { return };
+    let Ok(own) = std::fs::read(&path) else {
+        return;
+    };
     if writer::is_generated(&own) {
         return;
     }
@@ -135,10 +156,19 @@ fn report(err: &mut dyn Write, diags: &[Diagnostic]) -> i32 {
     }
 }
 
-fn check_dir(files: &Writer, dir: &Path, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<i32> {
+fn check_dir(
+    files: &Writer,
+    dir: &Path,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<i32> {
     let changes = files.changes(dir)?;
     if changes.is_empty() {
-        writeln!(err, "berth compile --check: {} generated files are up to date", files.files.len())?;
+        writeln!(
+            err,
+            "berth compile --check: {} generated files are up to date",
+            files.files.len()
+        )?;
         return Ok(0);
     }
     out.write_all(files.diff(dir, &changes)?.as_bytes())?;
@@ -157,7 +187,11 @@ fn check_dir(files: &Writer, dir: &Path, out: &mut dyn Write, err: &mut dyn Writ
 fn write_dir(files: &Writer, dir: &Path, err: &mut dyn Write) -> std::io::Result<i32> {
     let changes = files.write(dir)?;
     if changes.is_empty() {
-        writeln!(err, "berth compile: {} generated files are up to date", files.files.len())?;
+        writeln!(
+            err,
+            "berth compile: {} generated files are up to date",
+            files.files.len()
+        )?;
     } else {
         writeln!(
             err,
@@ -173,7 +207,10 @@ fn write_dir(files: &Writer, dir: &Path, err: &mut dyn Write) -> std::io::Result
 
 /// Every generated file for the project's manifests (one per deploy block);
 /// `project_dir` is how the playbooks name the project folder.
-pub(crate) fn compile(manifests: &[Manifest], project_dir: &str) -> Result<Writer, Vec<Diagnostic>> {
+pub(crate) fn compile(
+    manifests: &[Manifest],
+    project_dir: &str,
+) -> Result<Writer, Vec<Diagnostic>> {
     let mut sorted: Vec<&Manifest> = manifests.iter().collect();
     sorted.sort_by(|a, b| a.env.cmp(&b.env).then_with(|| a.app.cmp(&b.app)));
     let diags = validate(&sorted);
@@ -193,7 +230,10 @@ pub(crate) fn compile(manifests: &[Manifest], project_dir: &str) -> Result<Write
             files.add(path.clone(), with_header(&path, &body));
         }
         let inventory = format!("inventory/{}.yml", m.env);
-        files.add(inventory.clone(), with_header(&inventory, &inventory::inventory_yaml(m)));
+        files.add(
+            inventory.clone(),
+            with_header(&inventory, &inventory::inventory_yaml(m)),
+        );
     }
     Ok(files)
 }
@@ -201,7 +241,8 @@ pub(crate) fn compile(manifests: &[Manifest], project_dir: &str) -> Result<Write
 /// Where ansible-playbook (and ansible-lint) find the roles when run from
 /// the project folder: `ansible-playbook -i inventory/prod.yml playbooks/prod.yml`.
 pub(crate) const ANSIBLE_CFG: &str = "ansible.cfg";
-const ANSIBLE_CFG_BODY: &str = "[defaults]\n# The roles the playbooks import (relative to this file).\nroles_path = roles\n";
+const ANSIBLE_CFG_BODY: &str =
+    "[defaults]\n# The roles the playbooks import (relative to this file).\nroles_path = roles\n";
 
 fn with_header(path: &str, body: &str) -> Vec<u8> {
     let mut text = roles::header(path);
@@ -213,12 +254,19 @@ fn with_header(path: &str, body: &str) -> Vec<u8> {
 /// names that become paths, one deploy block per env, data files inside the project.
 fn validate(manifests: &[&Manifest]) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
-    let name_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    };
     for (i, m) in manifests.iter().enumerate() {
         if !name_ok(&m.app) {
             diags.push(
-                Diagnostic::error("B0601", format!("app name `{}` cannot name files and services", m.app))
-                    .hint("use lowercase letters, digits and `-` in `app:`"),
+                Diagnostic::error(
+                    "B0601",
+                    format!("app name `{}` cannot name files and services", m.app),
+                )
+                .hint("use lowercase letters, digits and `-` in `app:`"),
             );
         }
         if !name_ok(&m.env) {
@@ -243,8 +291,11 @@ fn validate(manifests: &[&Manifest]) -> Vec<Diagnostic> {
         for s in &m.servers {
             if !seen.insert((s.host.clone(), s.port.unwrap_or(22))) {
                 diags.push(
-                    Diagnostic::error("B0604", format!("deploy block `{}` lists server {} twice", m.env, s.host))
-                        .hint("list every server once"),
+                    Diagnostic::error(
+                        "B0604",
+                        format!("deploy block `{}` lists server {} twice", m.env, s.host),
+                    )
+                    .hint("list every server once"),
                 );
             }
         }

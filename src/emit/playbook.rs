@@ -31,22 +31,76 @@ pub(crate) const ROOT: &str = "/opt/tova";
 pub(crate) fn playbooks(m: &Manifest, project_dir: &str) -> Vec<(String, String)> {
     let env = &m.env;
     let y = |plays: Vec<Value>| crate::emit::yaml_out::to_yaml(&Value::Array(plays));
-    let one = |name: String, rolling: bool, tasks: Vec<Value>| y(vec![Value::Object(play(m, &name, rolling, tasks))]);
+    let one = |name: String, rolling: bool, tasks: Vec<Value>| {
+        y(vec![Value::Object(play(m, &name, rolling, tasks))])
+    };
     let app = &m.app;
     let mut out = vec![
-        (format!("playbooks/vars/{env}.yml"), crate::emit::yaml_out::to_yaml(&Value::Object(vars_file(m, project_dir)))),
+        (
+            format!("playbooks/vars/{env}.yml"),
+            crate::emit::yaml_out::to_yaml(&Value::Object(vars_file(m, project_dir))),
+        ),
         (format!("playbooks/{env}.yml"), y(deploy_plays(m))),
-        (format!("playbooks/{env}.rollback.yml"), one(format!("Roll back {app} ({env})"), true, vec![script_task(), ports_task(), role_task("Roll back", "app", Some("rollback"), &[])])),
-        (format!("playbooks/{env}.remove.yml"), one(format!("Remove {app} ({env}), archiving its data"), false, vec![script_task(), role_task("Remove the app", "app", Some("remove"), &[])])),
-        (format!("playbooks/{env}.prune-modules.yml"), one(format!("Prune client files of {app} ({env}) past module_retention"), false, vec![script_task(), prune_task()])),
-        (format!("playbooks/{env}.unlock.yml"), y(vec![Value::Object(unlock_play(m))])),
-        (format!("playbooks/{env}.git.yml"), one(format!("Deploy {app} ({env}) on git push"), false, vec![script_task(), role_task("Set up the repository", "app", Some("git"), &[])])),
+        (
+            format!("playbooks/{env}.rollback.yml"),
+            one(
+                format!("Roll back {app} ({env})"),
+                true,
+                vec![
+                    script_task(),
+                    ports_task(),
+                    role_task("Roll back", "app", Some("rollback"), &[]),
+                ],
+            ),
+        ),
+        (
+            format!("playbooks/{env}.remove.yml"),
+            one(
+                format!("Remove {app} ({env}), archiving its data"),
+                false,
+                vec![
+                    script_task(),
+                    role_task("Remove the app", "app", Some("remove"), &[]),
+                ],
+            ),
+        ),
+        (
+            format!("playbooks/{env}.prune-modules.yml"),
+            one(
+                format!("Prune client files of {app} ({env}) past module_retention"),
+                false,
+                vec![script_task(), prune_task()],
+            ),
+        ),
+        (
+            format!("playbooks/{env}.unlock.yml"),
+            y(vec![Value::Object(unlock_play(m))]),
+        ),
+        (
+            format!("playbooks/{env}.git.yml"),
+            one(
+                format!("Deploy {app} ({env}) on git push"),
+                false,
+                vec![
+                    script_task(),
+                    role_task("Set up the repository", "app", Some("git"), &[]),
+                ],
+            ),
+        ),
     ];
     if m.kind == AppKind::Server {
         // A static app has no process and so no `.env.production`.
         out.push((
             format!("playbooks/{env}.env.yml"),
-            one(format!("Set a value in .env.production of {app} ({env})"), true, vec![script_task(), ports_task(), role_task("Set the value", "app", Some("env"), &[])]),
+            one(
+                format!("Set a value in .env.production of {app} ({env})"),
+                true,
+                vec![
+                    script_task(),
+                    ports_task(),
+                    role_task("Set the value", "app", Some("env"), &[]),
+                ],
+            ),
         ));
     }
     out
@@ -57,7 +111,17 @@ pub(crate) fn playbooks(m: &Manifest, project_dir: &str) -> Vec<(String, String)
 /// `rolling` batch, then pruning over the fleet.
 fn deploy_plays(m: &Manifest) -> Vec<Value> {
     let env = &m.env;
-    let mut check = play(m, &format!("Check {} ({env}) on every host before any change", m.app), false, vec![role_task("Read the bundle and the hosts", "app", Some("prepare"), &["always"])]);
+    let mut check = play(
+        m,
+        &format!("Check {} ({env}) on every host before any change", m.app),
+        false,
+        vec![role_task(
+            "Read the bundle and the hosts",
+            "app",
+            Some("prepare"),
+            &["always"],
+        )],
+    );
     check.insert("any_errors_fatal".into(), json!(true));
     let tasks = check.remove("tasks").expect("tasks");
     check.insert("tasks".into(), tasks);
@@ -68,15 +132,30 @@ fn deploy_plays(m: &Manifest) -> Vec<Value> {
             tasks.push(role_task(layer_title(layer), layer, None, &[layer]));
         }
     }
-    tasks.push(role_task("Upload the release", "app", Some("release"), &["release"]));
+    tasks.push(role_task(
+        "Upload the release",
+        "app",
+        Some("release"),
+        &["release"],
+    ));
     for layer in ["secrets", "proxy", "services", "module_retention"] {
         if roles.contains(&layer) {
             tasks.push(role_task(layer_title(layer), layer, None, &[layer]));
         }
     }
     tasks.push(json!({"name": "Apply configuration changes before the rollout", "ansible.builtin.meta": "flush_handlers"}));
-    tasks.push(role_task("Roll out the release", "services", Some("rollout"), &["release"]));
-    tasks.push(role_task("Finish the release", "app", Some("finish"), &["release"]));
+    tasks.push(role_task(
+        "Roll out the release",
+        "services",
+        Some("rollout"),
+        &["release"],
+    ));
+    tasks.push(role_task(
+        "Finish the release",
+        "app",
+        Some("finish"),
+        &["release"],
+    ));
     // Each host gives the deploy lock back as its deploy ends, finished or
     // failed. (A run that stops early leaves it on the hosts it never
     // reached: `berth deploy` then runs `<env>.unlock.yml`.)
@@ -93,9 +172,26 @@ fn deploy_plays(m: &Manifest) -> Vec<Value> {
             },
         ],
     });
-    let deploy = play(m, &format!("Deploy {} ({env})", m.app), true, vec![deploy_block]);
-    let prune = play(m, &format!("Prune client files of {} ({env}) past module_retention", m.app), false, vec![prune_task()]);
-    vec![Value::Object(check), Value::Object(deploy), Value::Object(prune)]
+    let deploy = play(
+        m,
+        &format!("Deploy {} ({env})", m.app),
+        true,
+        vec![deploy_block],
+    );
+    let prune = play(
+        m,
+        &format!(
+            "Prune client files of {} ({env}) past module_retention",
+            m.app
+        ),
+        false,
+        vec![prune_task()],
+    );
+    vec![
+        Value::Object(check),
+        Value::Object(deploy),
+        Value::Object(prune),
+    ]
 }
 
 fn layer_title(layer: &str) -> &'static str {
@@ -154,7 +250,12 @@ fn role_task(name: &str, role: &str, tasks_from: Option<&str>, tags: &[&str]) ->
 
 /// The host side of the deploy, installed first by every playbook.
 fn script_task() -> Value {
-    role_task("Install the deploy script", "app", Some("script"), &["always"])
+    role_task(
+        "Install the deploy script",
+        "app",
+        Some("script"),
+        &["always"],
+    )
 }
 
 /// The app's ports, before anything that needs them (tag `always`: a run
@@ -164,13 +265,26 @@ fn ports_task() -> Value {
 }
 
 fn unlock_task() -> Value {
-    role_task("Give the deploy lock back", "app", Some("unlock"), &["always"])
+    role_task(
+        "Give the deploy lock back",
+        "app",
+        Some("unlock"),
+        &["always"],
+    )
 }
 
 /// Gives back the deploy lock a run took (`-e tova_run_id=ID`) on every
 /// host it still holds, for a run that stopped before its hosts did.
 fn unlock_play(m: &Manifest) -> Map<String, Value> {
-    let mut p = play(m, &format!("Give back the deploy lock of {} ({}) a stopped run left", m.app, m.env), false, vec![unlock_task()]);
+    let mut p = play(
+        m,
+        &format!(
+            "Give back the deploy lock of {} ({}) a stopped run left",
+            m.app, m.env
+        ),
+        false,
+        vec![unlock_task()],
+    );
     let tasks = p.remove("tasks").expect("tasks");
     p.insert("vars".into(), json!({"app_run_id": "{{ tova_run_id }}"}));
     p.insert("tasks".into(), tasks);
@@ -180,7 +294,12 @@ fn unlock_play(m: &Manifest) -> Map<String, Value> {
 /// Tagged `release`, not `module_retention`: a deploy that skips the
 /// unchanged provisioning layers still prunes after its rollout.
 fn prune_task() -> Value {
-    role_task("Prune client files", "module_retention", Some("prune"), &["release"])
+    role_task(
+        "Prune client files",
+        "module_retention",
+        Some("prune"),
+        &["release"],
+    )
 }
 
 /// The vars file's body: the manifest's values, where things live on the
@@ -189,11 +308,20 @@ fn prune_task() -> Value {
 pub(crate) fn vars_file(m: &Manifest, project_dir: &str) -> Map<String, Value> {
     let mut v = vars(m);
     v.insert("tova_root".into(), json!(ROOT));
-    v.insert("tova_app_dir".into(), json!("{{ tova_root }}/apps/{{ tova_app }}"));
+    v.insert(
+        "tova_app_dir".into(),
+        json!("{{ tova_root }}/apps/{{ tova_app }}"),
+    );
     v.insert("tova_bin".into(), json!("{{ tova_app_dir }}/bin/tova"));
     v.insert("tova_project_dir".into(), json!(project_dir));
-    v.insert("tova_bundle_dir".into(), json!("{{ tova_project_dir }}/{{ tova_bundle }}"));
-    let layers: Map<String, Value> = crate::emit::layers::layer_hashes(m).into_iter().map(|(k, h)| (k.to_string(), json!(h))).collect();
+    v.insert(
+        "tova_bundle_dir".into(),
+        json!("{{ tova_project_dir }}/{{ tova_bundle }}"),
+    );
+    let layers: Map<String, Value> = crate::emit::layers::layer_hashes(m)
+        .into_iter()
+        .map(|(k, h)| (k.to_string(), json!(h)))
+        .collect();
     v.insert("tova_layers".into(), Value::Object(layers));
     let mut sorted: Vec<(String, Value)> = v.into_iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
@@ -231,7 +359,15 @@ pub(crate) fn paths_regex(paths: &[String]) -> String {
                     } else if seg.starts_with(':') {
                         "[^/]+".to_owned()
                     } else {
-                        seg.chars().map(|c| if ".+()$".contains(c) { format!("[{c}]") } else { c.to_string() }).collect()
+                        seg.chars()
+                            .map(|c| {
+                                if ".+()$".contains(c) {
+                                    format!("[{c}]")
+                                } else {
+                                    c.to_string()
+                                }
+                            })
+                            .collect()
                     }
                 })
                 .collect::<Vec<_>>()
@@ -272,7 +408,10 @@ pub(crate) fn vars(m: &Manifest) -> Map<String, Value> {
     ];
     if !m.proxy.app_paths.is_empty() {
         v.push(("tova_app_paths", json!(m.proxy.app_paths)));
-        v.push(("tova_app_paths_regex", json!(paths_regex(&m.proxy.app_paths))));
+        v.push((
+            "tova_app_paths_regex",
+            json!(paths_regex(&m.proxy.app_paths)),
+        ));
     }
     match &m.runtime {
         Runtime::Bun { url } => {
@@ -292,7 +431,10 @@ pub(crate) fn vars(m: &Manifest) -> Map<String, Value> {
     if !m.env_vars.is_empty() {
         let mut sorted: Vec<(&String, &String)> = m.env_vars.iter().collect();
         sorted.sort();
-        let map: Map<String, Value> = sorted.into_iter().map(|(k, val)| (k.clone(), json!(val))).collect();
+        let map: Map<String, Value> = sorted
+            .into_iter()
+            .map(|(k, val)| (k.clone(), json!(val)))
+            .collect();
         v.push(("tova_env_vars", Value::Object(map)));
     }
     if let Some(pg) = &m.databases.postgres {
@@ -332,8 +474,14 @@ pub(crate) fn vars(m: &Manifest) -> Map<String, Value> {
     if m.kind == AppKind::Static {
         // Nothing runs: the app server's settings would only be noise.
         // (tova_health_timeout stays: the check through Caddy uses it.)
-        const SERVER_VARS: &[&str] =
-            &["tova_health_interval", "tova_health_path", "tova_instances", "tova_memory_max", "tova_restart_on_failure", "tova_start_setting"];
+        const SERVER_VARS: &[&str] = &[
+            "tova_health_interval",
+            "tova_health_path",
+            "tova_instances",
+            "tova_memory_max",
+            "tova_restart_on_failure",
+            "tova_start_setting",
+        ];
         v.retain(|(k, _)| !SERVER_VARS.contains(k));
     }
     v.sort_by(|a, b| a.0.cmp(b.0));
@@ -344,14 +492,24 @@ pub(crate) fn vars(m: &Manifest) -> Map<String, Value> {
 /// `dest` the same path inside the app's data dir (the app's working
 /// directory), so the app reads them where it read them in the project.
 fn data_files(m: &Manifest) -> Value {
-    let mut files: Vec<(String, String)> = m.data_files.iter().map(|f| (f.name.clone(), normalize_rel(&f.path))).collect();
+    let mut files: Vec<(String, String)> = m
+        .data_files
+        .iter()
+        .map(|f| (f.name.clone(), normalize_rel(&f.path)))
+        .collect();
     files.sort();
     files.dedup();
-    let items: Vec<Value> = files.iter().map(|(name, path)| json!({"name": name, "src": path, "dest": path})).collect();
+    let items: Vec<Value> = files
+        .iter()
+        .map(|(name, path)| json!({"name": name, "src": path, "dest": path}))
+        .collect();
     Value::Array(items)
 }
 
 /// A project-relative path without `./` segments or a leading `/`.
 fn normalize_rel(path: &str) -> String {
-    path.split('/').filter(|s| !s.is_empty() && *s != ".").collect::<Vec<_>>().join("/")
+    path.split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect::<Vec<_>>()
+        .join("/")
 }

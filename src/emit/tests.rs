@@ -28,19 +28,29 @@ pub(crate) fn minimal() -> Manifest {
     Manifest {
         app: "notes".into(),
         env: "prod".into(),
-        servers: vec![SshTarget { user: Some("root".into()), host: "203.0.113.10".into(), port: None }],
+        servers: vec![SshTarget {
+            user: Some("root".into()),
+            host: "203.0.113.10".into(),
+            port: None,
+        }],
         domain: "notes.example.com".into(),
         tls: Tls::Auto,
         kind: AppKind::Server,
         instances: 1,
         memory_bytes: 512 * 1024 * 1024,
         branch: "main".into(),
-        health: Health { path: "/healthz".into(), interval_secs: 30, timeout_secs: 5 },
+        health: Health {
+            path: "/healthz".into(),
+            interval_secs: 30,
+            timeout_secs: 5,
+        },
         restart_on_failure: true,
         keep_releases: 5,
         rolling: None,
         max_fail_percent: None,
-        runtime: Runtime::Bun { url: BUN_URL.into() },
+        runtime: Runtime::Bun {
+            url: BUN_URL.into(),
+        },
         bundle: ".tova-out".into(),
         build: None,
         start: None,
@@ -58,12 +68,21 @@ pub(crate) fn minimal() -> Manifest {
 }
 
 fn postgres(m: &mut Manifest) {
-    m.databases.postgres = Some(Postgres { name: format!("{}_db", m.app), user: format!("tova_{}", m.app), port: 5432, url_env: "DATABASE_URL".into() });
+    m.databases.postgres = Some(Postgres {
+        name: format!("{}_db", m.app),
+        user: format!("tova_{}", m.app),
+        port: 5432,
+        url_env: "DATABASE_URL".into(),
+    });
     m.secrets.auto.push("DATABASE_URL".into());
 }
 
 fn redis(m: &mut Manifest) {
-    m.databases.redis = Some(Redis { prefix: format!("{}:", m.app), maxmemory: Some("256mb".into()), url_env: "REDIS_URL".into() });
+    m.databases.redis = Some(Redis {
+        prefix: format!("{}:", m.app),
+        maxmemory: Some("256mb".into()),
+        url_env: "REDIS_URL".into(),
+    });
     m.secrets.auto.push("REDIS_URL".into());
 }
 
@@ -75,41 +94,80 @@ fn cases() -> Vec<(&'static str, Manifest)> {
         f(&mut m);
         out.push((name, m));
     };
-    add("sqlite", &|m| m.databases.sqlite = Some(Sqlite { path: "./notes.db".into() }));
+    add("sqlite", &|m| {
+        m.databases.sqlite = Some(Sqlite {
+            path: "./notes.db".into(),
+        })
+    });
     add("postgres", &postgres);
     add("redis", &redis);
     add("browser", &|m| {
         m.proxy.static_files = true;
         m.proxy.document = true;
-        m.proxy.app_paths = vec!["/api/message".into(), "/docs".into(), "/healthz".into(), "/openapi.json".into(), "/rpc/*".into(), "/users/:id".into()];
+        m.proxy.app_paths = vec![
+            "/api/message".into(),
+            "/docs".into(),
+            "/healthz".into(),
+            "/openapi.json".into(),
+            "/rpc/*".into(),
+            "/users/:id".into(),
+        ];
     });
     add("static", &|m| {
         m.kind = AppKind::Static;
         m.runtime = Runtime::None;
-        m.proxy = Proxy { static_files: true, document: true, asset_prefix: "/docs/.tova-out/".into(), ..Proxy::default() };
+        m.proxy = Proxy {
+            static_files: true,
+            document: true,
+            asset_prefix: "/docs/.tova-out/".into(),
+            ..Proxy::default()
+        };
     });
     add("jwt", &|m| m.secrets.required = vec!["JWT_SECRET".into()]);
-    add("cors", &|m| m.proxy.cors_origins = vec!["https://app.example.com".into(), "https://admin.example.com".into()]);
-    add("websocket", &|m| m.proxy.websocket_paths = vec!["/ws".into()]);
+    add("cors", &|m| {
+        m.proxy.cors_origins = vec![
+            "https://app.example.com".into(),
+            "https://admin.example.com".into(),
+        ]
+    });
+    add("websocket", &|m| {
+        m.proxy.websocket_paths = vec!["/ws".into()]
+    });
     add("sse", &|m| m.proxy.sse_paths = vec!["/events".into()]);
     add("tls_internal", &|m| m.tls = Tls::Internal);
     add("tls_off", &|m| m.tls = Tls::Off);
     add("instances", &|m| m.instances = 3);
     add("data", &|m| {
-        m.data_files = vec![DataFile { name: "products".into(), path: "data/products.csv".into() }];
+        m.data_files = vec![DataFile {
+            name: "products".into(),
+            path: "data/products.csv".into(),
+        }];
     });
     add("env_node", &|m| {
         m.runtime = Runtime::Node;
         m.start = Some("server/main.js".into());
         m.build = Some("npm run build".into());
         m.env_vars.insert("NODE_ENV".into(), "production".into());
-        m.env_vars.insert("GREETING".into(), "say \"hi\" \\ bye".into());
+        m.env_vars
+            .insert("GREETING".into(), "say \"hi\" \\ bye".into());
     });
     add("fleet", &|m| {
         m.servers = vec![
-            SshTarget { user: Some("deploy".into()), host: "198.51.100.11".into(), port: Some(2222) },
-            SshTarget { user: None, host: "web2.example.com".into(), port: None },
-            SshTarget { user: Some("deploy".into()), host: "198.51.100.11".into(), port: Some(2223) },
+            SshTarget {
+                user: Some("deploy".into()),
+                host: "198.51.100.11".into(),
+                port: Some(2222),
+            },
+            SshTarget {
+                user: None,
+                host: "web2.example.com".into(),
+                port: None,
+            },
+            SshTarget {
+                user: Some("deploy".into()),
+                host: "198.51.100.11".into(),
+                port: Some(2223),
+            },
         ];
         m.rolling = Some(Batch::Count(1));
         m.max_fail_percent = Some(34);
@@ -128,9 +186,18 @@ fn case_outputs(m: &Manifest) -> Vec<(String, String)> {
     let files = compile(std::slice::from_ref(m)).unwrap();
     let text = |p: &str| String::from_utf8(files.files[p].clone()).unwrap();
     let mut out = vec![
-        ("playbook.yml".to_string(), text(&format!("playbooks/{}.yml", m.env))),
-        ("vars.yml".to_string(), text(&format!("playbooks/vars/{}.yml", m.env))),
-        ("inventory.yml".to_string(), text(&format!("inventory/{}.yml", m.env))),
+        (
+            "playbook.yml".to_string(),
+            text(&format!("playbooks/{}.yml", m.env)),
+        ),
+        (
+            "vars.yml".to_string(),
+            text(&format!("playbooks/vars/{}.yml", m.env)),
+        ),
+        (
+            "inventory.yml".to_string(),
+            text(&format!("inventory/{}.yml", m.env)),
+        ),
     ];
     let roles = playbook::roles_for(m);
     for (name, template) in [
@@ -141,7 +208,10 @@ fn case_outputs(m: &Manifest) -> Vec<(String, String)> {
         ("env", "roles/secrets/templates/env.j2"),
     ] {
         // Only the templates of the roles the app's playbook runs.
-        if roles.iter().any(|r| template.starts_with(&format!("roles/{r}/"))) {
+        if roles
+            .iter()
+            .any(|r| template.starts_with(&format!("roles/{r}/")))
+        {
             out.push((name.to_string(), render(m, &text(template))));
         }
     }
@@ -153,18 +223,32 @@ fn case_outputs(m: &Manifest) -> Vec<(String, String)> {
 /// out, and the entry file as the bundle check finds it.
 fn render(m: &Manifest, template: &str) -> String {
     let vars = run_vars(m);
-    Templar::new().render_text(template, &Templar::context(&vars)).unwrap_or_else(|e| panic!("{template}: {e}"))
+    Templar::new()
+        .render_text(template, &Templar::context(&vars))
+        .unwrap_or_else(|e| panic!("{template}: {e}"))
 }
 
 fn run_vars(m: &Manifest) -> serde_json::Map<String, serde_json::Value> {
     let mut vars = playbook::vars(m);
     let app_dir = format!("{}/apps/{}", playbook::ROOT, m.app);
     vars.insert("tova_root".into(), serde_json::json!(playbook::ROOT));
-    vars.insert("tova_bin".into(), serde_json::json!(format!("{app_dir}/bin/tova")));
+    vars.insert(
+        "tova_bin".into(),
+        serde_json::json!(format!("{app_dir}/bin/tova")),
+    );
     vars.insert("tova_app_dir".into(), serde_json::json!(app_dir));
-    let ports: Vec<u32> = (0..if m.kind == crate::manifest::model::AppKind::Server { m.instances } else { 0 }).map(|i| 3000 + i as u32).collect();
+    let ports: Vec<u32> = (0..if m.kind == crate::manifest::model::AppKind::Server {
+        m.instances
+    } else {
+        0
+    })
+        .map(|i| 3000 + i as u32)
+        .collect();
     vars.insert("app_ports".into(), serde_json::json!(ports));
-    vars.insert("app_start".into(), serde_json::json!(m.start.clone().unwrap_or_else(|| "server.js".into())));
+    vars.insert(
+        "app_start".into(),
+        serde_json::json!(m.start.clone().unwrap_or_else(|| "server.js".into())),
+    );
     vars
 }
 
@@ -180,16 +264,23 @@ fn golden_files_per_inference_rule() {
                 std::fs::write(&path, &actual).unwrap();
                 continue;
             }
-            let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden file {}", path.display()));
+            let expected = std::fs::read_to_string(&path)
+                .unwrap_or_else(|_| panic!("missing golden file {}", path.display()));
             if expected != actual {
                 failures.push(format!(
                     "{case}/{name}:\n{}",
-                    similar::TextDiff::from_lines(&expected, &actual).unified_diff().header("golden", "actual")
+                    similar::TextDiff::from_lines(&expected, &actual)
+                        .unified_diff()
+                        .header("golden", "actual")
                 ));
             }
         }
     }
-    assert!(failures.is_empty(), "golden files differ (BERTH_BLESS=1 to accept):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden files differ (BERTH_BLESS=1 to accept):\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -206,17 +297,35 @@ fn compiling_twice_gives_the_same_bytes_whatever_the_order() {
     reversed.reverse();
     let mut shuffled_env = minimal();
     // Declaration order of env vars must not matter either.
-    shuffled_env.env_vars = [("B", "2"), ("A", "1")].into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    shuffled_env.env_vars = [("B", "2"), ("A", "1")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let mut again = minimal();
-    again.env_vars = [("A", "1"), ("B", "2")].into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    again.env_vars = [("A", "1"), ("B", "2")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     assert_eq!(first, compile(&all).unwrap());
     assert_eq!(first, compile(&reversed).unwrap());
-    assert_eq!(compile(&[shuffled_env]).unwrap(), compile(&[again]).unwrap());
+    assert_eq!(
+        compile(&[shuffled_env]).unwrap(),
+        compile(&[again]).unwrap()
+    );
     for (path, bytes) in &first.files {
         let text = std::str::from_utf8(bytes).unwrap();
-        assert!(writer::is_generated(bytes), "{path} lacks the generated header");
-        assert!(text.ends_with('\n') && !text.ends_with("\n\n"), "{path} must end in exactly one newline");
-        assert!(!text.contains('\r') && !text.contains(" \n"), "{path} has trailing whitespace");
+        assert!(
+            writer::is_generated(bytes),
+            "{path} lacks the generated header"
+        );
+        assert!(
+            text.ends_with('\n') && !text.ends_with("\n\n"),
+            "{path} must end in exactly one newline"
+        );
+        assert!(
+            !text.contains('\r') && !text.contains(" \n"),
+            "{path} has trailing whitespace"
+        );
     }
 }
 
@@ -228,7 +337,13 @@ fn roles_are_the_same_bytes_for_every_app() {
     redis(&mut other);
     let a = compile(&[minimal()]).unwrap();
     let b = compile(&[other]).unwrap();
-    let roles = |w: &Writer| w.files.iter().filter(|(p, _)| p.starts_with("roles/")).map(|(p, b)| (p.clone(), b.clone())).collect::<Vec<_>>();
+    let roles = |w: &Writer| {
+        w.files
+            .iter()
+            .filter(|(p, _)| p.starts_with("roles/"))
+            .map(|(p, b)| (p.clone(), b.clone()))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(roles(&a), roles(&b));
     assert_eq!(roles(&a).len(), roles::ROLE_FILES.len());
 }
@@ -238,10 +353,21 @@ fn roles_are_the_same_bytes_for_every_app() {
 fn line_changes(before: &Manifest, after: &Manifest) -> (Vec<String>, Vec<String>) {
     let text = |m: &Manifest| {
         let files = compile(std::slice::from_ref(m)).unwrap();
-        let mut t = String::from_utf8(files.files[&format!("playbooks/vars/{}.yml", m.env)].clone()).unwrap();
-        t.push_str(&String::from_utf8(files.files[&format!("playbooks/{}.yml", m.env)].clone()).unwrap());
+        let mut t =
+            String::from_utf8(files.files[&format!("playbooks/vars/{}.yml", m.env)].clone())
+                .unwrap();
+        t.push_str(
+            &String::from_utf8(files.files[&format!("playbooks/{}.yml", m.env)].clone()).unwrap(),
+        );
         let layers: Vec<&str> = roles::LAYERS.to_vec();
-        t.lines().filter(|l| !layers.iter().any(|x| l.trim_start().starts_with(&format!("{x}: ")) && l.len() > 40)).map(|l| format!("{l}\n")).collect::<String>()
+        t.lines()
+            .filter(|l| {
+                !layers
+                    .iter()
+                    .any(|x| l.trim_start().starts_with(&format!("{x}: ")) && l.len() > 40)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
     };
     let (a, b) = (text(before), text(after));
     let diff = similar::TextDiff::from_lines(&a, &b);
@@ -293,41 +419,97 @@ fn check_detects_a_one_character_change_and_writes_nothing() {
     let m = minimal();
     let load = |_: &Path| Ok(vec![minimal()]);
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run(dir.path(), dir.path(), false, load, &mut out, &mut err), 0);
-    assert_eq!(run(dir.path(), dir.path(), true, load, &mut out, &mut err), 0, "{}", String::from_utf8_lossy(&err));
+    assert_eq!(
+        run(dir.path(), dir.path(), false, load, &mut out, &mut err),
+        0
+    );
+    assert_eq!(
+        run(dir.path(), dir.path(), true, load, &mut out, &mut err),
+        0,
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
 
     // One character in the app changes: the committed output is stale.
     let mut changed = m.clone();
     changed.health.path = "/healthy".into();
     let before = std::fs::read(dir.path().join("playbooks/vars/prod.yml")).unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run(dir.path(), dir.path(), true, |_: &Path| Ok(vec![changed.clone()]), &mut out, &mut err), 1);
+    assert_eq!(
+        run(
+            dir.path(),
+            dir.path(),
+            true,
+            |_: &Path| Ok(vec![changed.clone()]),
+            &mut out,
+            &mut err
+        ),
+        1
+    );
     let diff = String::from_utf8(out).unwrap();
-    let (first_hunk, rest) = diff.split_at(diff.find("@@ -24").expect("a second hunk: the layer fingerprints"));
+    let (first_hunk, rest) = diff.split_at(
+        diff.find("@@ -24")
+            .expect("a second hunk: the layer fingerprints"),
+    );
     assert_eq!(
         first_hunk,
         "--- a/playbooks/vars/prod.yml\n+++ b/playbooks/vars/prod.yml\n@@ -15,7 +15,7 @@\n tova_domain: notes.example.com\n tova_env: prod\n tova_health_interval: 30\n-tova_health_path: /healthz\n+tova_health_path: /healthy\n tova_health_timeout: 5\n tova_instances: 1\n tova_keep_releases: 5\n"
     );
     // The health path is an input of the proxy and the services: their fingerprints move, no other.
-    let moved: Vec<&str> = rest.lines().filter(|l| l.starts_with('-') || l.starts_with('+')).map(|l| l[1..].trim_start().split(':').next().unwrap()).collect();
-    assert_eq!(moved, vec!["proxy", "services", "proxy", "services"], "{rest}");
-    assert_eq!(std::fs::read(dir.path().join("playbooks/vars/prod.yml")).unwrap(), before, "--check writes nothing");
+    let moved: Vec<&str> = rest
+        .lines()
+        .filter(|l| l.starts_with('-') || l.starts_with('+'))
+        .map(|l| l[1..].trim_start().split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        moved,
+        vec!["proxy", "services", "proxy", "services"],
+        "{rest}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("playbooks/vars/prod.yml")).unwrap(),
+        before,
+        "--check writes nothing"
+    );
 
     // One character edited by hand in a generated role file is caught too.
     let role = dir.path().join("roles/system/tasks/main.yml");
-    let text = std::fs::read_to_string(&role).unwrap().replacen("0755", "0775", 1);
+    let text = std::fs::read_to_string(&role)
+        .unwrap()
+        .replacen("0755", "0775", 1);
     std::fs::write(&role, text).unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run(dir.path(), dir.path(), true, load, &mut out, &mut err), 1);
-    assert!(String::from_utf8(out).unwrap().contains("-    mode: \"0775\"\n+    mode: \"0755\"\n"));
+    assert_eq!(
+        run(dir.path(), dir.path(), true, load, &mut out, &mut err),
+        1
+    );
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .contains("-    mode: \"0775\"\n+    mode: \"0755\"\n"));
 
     // A removed deploy block leaves stale generated files that --check reports and compile removes.
     let mut staging = minimal();
     staging.env = "staging".into();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run(dir.path(), dir.path(), false, |_: &Path| Ok(vec![minimal(), staging.clone()]), &mut out, &mut err), 0);
-    assert_eq!(run(dir.path(), dir.path(), true, load, &mut out, &mut err), 1);
-    assert_eq!(run(dir.path(), dir.path(), false, load, &mut out, &mut err), 0);
+    assert_eq!(
+        run(
+            dir.path(),
+            dir.path(),
+            false,
+            |_: &Path| Ok(vec![minimal(), staging.clone()]),
+            &mut out,
+            &mut err
+        ),
+        0
+    );
+    assert_eq!(
+        run(dir.path(), dir.path(), true, load, &mut out, &mut err),
+        1
+    );
+    assert_eq!(
+        run(dir.path(), dir.path(), false, load, &mut out, &mut err),
+        0
+    );
     assert!(!dir.path().join("playbooks/staging.yml").exists());
     assert!(dir.path().join("playbooks/prod.yml").exists());
 }
@@ -336,18 +518,40 @@ fn check_detects_a_one_character_change_and_writes_nothing() {
 fn front_end_errors_and_invalid_manifests_fail_with_codes() {
     let dir = tempfile::tempdir().unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let failing = |_: &Path| Err(vec![Diagnostic::error("B0102", "unknown property `keep_release`")]);
-    assert_eq!(run(dir.path(), dir.path(), false, failing, &mut out, &mut err), 1);
+    let failing = |_: &Path| {
+        Err(vec![Diagnostic::error(
+            "B0102",
+            "unknown property `keep_release`",
+        )])
+    };
+    assert_eq!(
+        run(dir.path(), dir.path(), false, failing, &mut out, &mut err),
+        1
+    );
     assert!(String::from_utf8_lossy(&err).contains("error[B0102]"));
 
     let mut bad = minimal();
     bad.env = "../prod".into();
-    bad.data_files.push(DataFile { name: "x".into(), path: "../secret.csv".into() });
-    let codes: Vec<&str> = compile(&[bad]).unwrap_err().iter().map(|d| d.code).collect();
+    bad.data_files.push(DataFile {
+        name: "x".into(),
+        path: "../secret.csv".into(),
+    });
+    let codes: Vec<&str> = compile(&[bad])
+        .unwrap_err()
+        .iter()
+        .map(|d| d.code)
+        .collect();
     assert_eq!(codes, vec!["B0601", "B0603"]);
-    let codes: Vec<&str> = compile(&[minimal(), minimal()]).unwrap_err().iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = compile(&[minimal(), minimal()])
+        .unwrap_err()
+        .iter()
+        .map(|d| d.code)
+        .collect();
     assert_eq!(codes, vec!["B0602"]);
-    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written on errors");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing written on errors"
+    );
 }
 
 #[test]
@@ -364,15 +568,32 @@ fn every_generated_yaml_file_parses() {
 }
 
 fn have(tool: &str, version_arg: &str) -> bool {
-    Command::new(tool).arg(version_arg).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new(tool)
+        .arg(version_arg)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 #[test]
 fn rendered_caddy_sites_pass_caddy_validate() {
-    assert!(have("caddy", "version"), "caddy is required for this test (apt-get install caddy)");
+    assert!(
+        have("caddy", "version"),
+        "caddy is required for this test (apt-get install caddy)"
+    );
     let dir = tempfile::tempdir().unwrap();
     for (case, m) in cases() {
-        let site = render(&m, &String::from_utf8(roles::role_files().into_iter().find(|(p, _)| p.ends_with("app.caddy.j2")).unwrap().1).unwrap());
+        let site = render(
+            &m,
+            &String::from_utf8(
+                roles::role_files()
+                    .into_iter()
+                    .find(|(p, _)| p.ends_with("app.caddy.j2"))
+                    .unwrap()
+                    .1,
+            )
+            .unwrap(),
+        );
         let path = dir.path().join(format!("{case}.caddy"));
         std::fs::write(&path, site).unwrap();
         let out = Command::new("caddy")
@@ -383,18 +604,27 @@ fn rendered_caddy_sites_pass_caddy_validate() {
             .env("XDG_CONFIG_HOME", dir.path())
             .output()
             .unwrap();
-        assert!(out.status.success(), "{case}: caddy validate failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{case}: caddy validate failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
 #[test]
 fn ansible_playbook_syntax_check_passes() {
-    assert!(have("ansible-playbook", "--version"), "ansible-playbook is required for this test (apt-get install ansible-core)");
+    assert!(
+        have("ansible-playbook", "--version"),
+        "ansible-playbook is required for this test (apt-get install ansible-core)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut full = minimal();
     postgres(&mut full);
     redis(&mut full);
-    full.databases.sqlite = Some(Sqlite { path: "db/notes.db".into() });
+    full.databases.sqlite = Some(Sqlite {
+        path: "db/notes.db".into(),
+    });
     full.proxy = Proxy {
         static_files: true,
         document: true,
@@ -405,7 +635,10 @@ fn ansible_playbook_syntax_check_passes() {
         cors_origins: vec!["https://a.example".into()],
     };
     full.secrets.required = vec!["JWT_SECRET".into()];
-    full.data_files = vec![DataFile { name: "products".into(), path: "data/products.csv".into() }];
+    full.data_files = vec![DataFile {
+        name: "products".into(),
+        path: "data/products.csv".into(),
+    }];
     let mut fleet = cases().into_iter().find(|(c, _)| *c == "fleet").unwrap().1;
     fleet.env = "fleet".into();
     compile(&[full, fleet]).unwrap().write(dir.path()).unwrap();
@@ -414,7 +647,12 @@ fn ansible_playbook_syntax_check_passes() {
         let mut playbooks: Vec<_> = std::fs::read_dir(dir.path().join("playbooks"))
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{env}.")))
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{env}."))
+            })
             .collect();
         playbooks.sort();
         assert_eq!(playbooks.len(), 7, "{playbooks:?}");
@@ -430,26 +668,39 @@ fn ansible_playbook_syntax_check_passes() {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{env}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{env}: {}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         assert!(!stderr.contains("WARNING"), "{env}: {stderr}");
     }
 }
-
 
 #[test]
 fn examples_compiled_output_is_committed() {
     let bless = std::env::var_os("BERTH_BLESS").is_some();
     for name in ["minimal", "shop", "todo", "fullstack", "api", "site"] {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
-        assert!(dir.join("tova.toml").is_file() && dir.join("src/app.tova").is_file(), "examples/{name} is laid out as Tova lays out a project");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name);
+        assert!(
+            dir.join("tova.toml").is_file() && dir.join("src/app.tova").is_file(),
+            "examples/{name} is laid out as Tova lays out a project"
+        );
         // The real front end reads the example's .tova files.
-        let manifests = super::load_manifests(&dir).unwrap_or_else(|d| panic!("{}", d.iter().map(|x| x.to_string()).collect::<String>()));
+        let manifests = super::load_manifests(&dir)
+            .unwrap_or_else(|d| panic!("{}", d.iter().map(|x| x.to_string()).collect::<String>()));
         let files = compile(&manifests).unwrap();
         if bless {
             files.write(&dir).unwrap();
         }
         let changes = files.changes(&dir).unwrap();
-        assert!(changes.is_empty(), "examples/{name} is stale (BERTH_BLESS=1 to rewrite):\n{}", files.diff(&dir, &changes).unwrap());
+        assert!(
+            changes.is_empty(),
+            "examples/{name} is stale (BERTH_BLESS=1 to rewrite):\n{}",
+            files.diff(&dir, &changes).unwrap()
+        );
     }
 }
 
@@ -478,7 +729,9 @@ json.dump(out, sys.stdout)
         let used = playbook::roles_for(&m);
         let templates: Vec<String> = roles::role_files()
             .into_iter()
-            .filter(|(p, _)| p.ends_with(".j2") && used.iter().any(|r| p.starts_with(&format!("roles/{r}/"))))
+            .filter(|(p, _)| {
+                p.ends_with(".j2") && used.iter().any(|r| p.starts_with(&format!("roles/{r}/")))
+            })
             .map(|(_, b)| String::from_utf8(b).unwrap())
             .collect();
         let job = serde_json::json!({"vars": run_vars(&m), "templates": templates});
@@ -489,9 +742,18 @@ json.dump(out, sys.stdout)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("python3 with jinja2 (ansible-core) is installed");
-        child.stdin.take().unwrap().write_all(job.to_string().as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(job.to_string().as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{case}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let jinja2: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
         for (template, expected) in templates.iter().zip(jinja2) {
             assert_eq!(render(&m, template), expected, "{case}");
@@ -504,23 +766,50 @@ fn the_projects_own_ansible_cfg_is_kept_and_checked_for_the_roles_folder() {
     let dir = tempfile::tempdir().unwrap();
     let load = |_: &Path| Ok(vec![minimal()]);
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run(dir.path(), dir.path(), false, load, &mut out, &mut err), 0);
+    assert_eq!(
+        run(dir.path(), dir.path(), false, load, &mut out, &mut err),
+        0
+    );
     let cfg = std::fs::read_to_string(dir.path().join("ansible.cfg")).unwrap();
-    assert!(cfg.starts_with("# Generated by `berth compile`") && cfg.contains("\nroles_path = roles\n"), "{cfg}");
+    assert!(
+        cfg.starts_with("# Generated by `berth compile`") && cfg.contains("\nroles_path = roles\n"),
+        "{cfg}"
+    );
 
     // A project with its own: never replaced, and told when it lacks the roles folder.
     let own = "[defaults]\nforks = 50\n";
     std::fs::write(dir.path().join("ansible.cfg"), own).unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run(dir.path(), dir.path(), false, load, &mut out, &mut err), 0);
-    assert_eq!(std::fs::read_to_string(dir.path().join("ansible.cfg")).unwrap(), own);
+    assert_eq!(
+        run(dir.path(), dir.path(), false, load, &mut out, &mut err),
+        0
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ansible.cfg")).unwrap(),
+        own
+    );
     let err = String::from_utf8(err).unwrap();
-    assert!(err.contains("warning[B0606]") && err.contains("roles_path = roles"), "{err}");
+    assert!(
+        err.contains("warning[B0606]") && err.contains("roles_path = roles"),
+        "{err}"
+    );
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run(dir.path(), dir.path(), true, load, &mut out, &mut err), 0, "the own file is not stale: {}", String::from_utf8_lossy(&out));
+    assert_eq!(
+        run(dir.path(), dir.path(), true, load, &mut out, &mut err),
+        0,
+        "the own file is not stale: {}",
+        String::from_utf8_lossy(&out)
+    );
 
-    std::fs::write(dir.path().join("ansible.cfg"), "[defaults]\nroles_path = /etc/ansible/roles:roles\n").unwrap();
+    std::fs::write(
+        dir.path().join("ansible.cfg"),
+        "[defaults]\nroles_path = /etc/ansible/roles:roles\n",
+    )
+    .unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run(dir.path(), dir.path(), false, load, &mut out, &mut err), 0);
+    assert_eq!(
+        run(dir.path(), dir.path(), false, load, &mut out, &mut err),
+        0
+    );
     assert!(!String::from_utf8(err).unwrap().contains("B0606"));
 }

@@ -90,7 +90,10 @@ fn inline(value: &Value, in_flow: bool) -> Option<String> {
         Value::Array(items) if items.is_empty() => Some("[]".to_string()),
         Value::Object(map) if map.is_empty() => Some("{}".to_string()),
         Value::Array(items) => {
-            if items.iter().any(|i| matches!(i, Value::Array(_) | Value::Object(_))) {
+            if items
+                .iter()
+                .any(|i| matches!(i, Value::Array(_) | Value::Object(_)))
+            {
                 return None;
             }
             let parts: Vec<String> = items.iter().filter_map(|i| inline(i, true)).collect();
@@ -137,7 +140,9 @@ fn double_quoted(s: &str) -> String {
 }
 
 fn is_plain_safe(s: &str, in_flow: bool) -> bool {
-    let Some(first) = s.chars().next() else { return false };
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
     if s.trim() != s {
         return false;
     }
@@ -146,7 +151,9 @@ fn is_plain_safe(s: &str, in_flow: bool) -> bool {
         return false;
     }
     // `.5` and `.inf` are numbers; `../x` is a path.
-    if first == '.' && (s[1..].starts_with(|c: char| c.is_ascii_digit()) || is_special_word(&s[1..])) {
+    if first == '.'
+        && (s[1..].starts_with(|c: char| c.is_ascii_digit()) || is_special_word(&s[1..]))
+    {
         return false;
     }
     if s.contains(": ") || s.contains(" #") || s.ends_with(':') {
@@ -176,7 +183,10 @@ mod tests {
     fn quotes_only_what_would_change_meaning() {
         assert_eq!(scalar_str("shop", false), "shop");
         assert_eq!(scalar_str("/healthz", false), "/healthz");
-        assert_eq!(scalar_str("https://shop.example", false), "https://shop.example");
+        assert_eq!(
+            scalar_str("https://shop.example", false),
+            "https://shop.example"
+        );
         assert_eq!(scalar_str("yes", false), "'yes'");
         assert_eq!(scalar_str("Off", false), "'Off'");
         assert_eq!(scalar_str("3000", false), "'3000'");

@@ -585,6 +585,12 @@ all:
         fix: "module_defaults:\n  ansible.builtin.service:\n    enabled: true",
     },
     Code {
+        code: "B0749",
+        title: "a task argument starts with `_ansible_`",
+        explanation: "Names beginning with `_ansible_` are reserved for Ansible's internal flags; ansible-playbook refuses a task that passes one to a module, and so does berth.",
+        fix: "Rename the argument (for set_fact, the variable) so it does not begin with `_ansible_`.",
+    },
+    Code {
         code: "B0761",
         title: "bad extra vars",
         explanation: "-e takes KEY=VALUE pairs, @file.yml (a mapping) or a JSON/YAML mapping.",
@@ -593,12 +599,20 @@ all:
 ];
 
 pub(crate) fn lookup(code: &str) -> Option<&'static Code> {
-    CODES.iter().find(|c| c.code.eq_ignore_ascii_case(code.trim()))
+    CODES
+        .iter()
+        .find(|c| c.code.eq_ignore_ascii_case(code.trim()))
 }
 
 pub(crate) fn render(c: &Code) -> String {
     let fix: String = c.fix.lines().map(|l| format!("    {l}\n")).collect();
-    format!("{}: {}\n\n{}\n\nFix:\n{}", c.code, c.title, wrap(c.explanation, 78), fix)
+    format!(
+        "{}: {}\n\n{}\n\nFix:\n{}",
+        c.code,
+        c.title,
+        wrap(c.explanation, 78),
+        fix
+    )
 }
 
 fn wrap(text: &str, width: usize) -> String {
@@ -625,7 +639,12 @@ mod tests {
     #[test]
     fn codes_are_unique_sorted_and_complete() {
         for pair in CODES.windows(2) {
-            assert!(pair[0].code < pair[1].code, "{} before {}", pair[0].code, pair[1].code);
+            assert!(
+                pair[0].code < pair[1].code,
+                "{} before {}",
+                pair[0].code,
+                pair[1].code
+            );
         }
         for c in CODES {
             assert!(c.code.len() == 5 && c.code.starts_with("B0"));
@@ -646,7 +665,12 @@ mod tests {
                 }
                 let text = std::fs::read_to_string(&path).unwrap();
                 for cap in re.captures_iter(&text) {
-                    assert!(lookup(&cap[1]).is_some(), "{} uses undocumented {}", path.display(), &cap[1]);
+                    assert!(
+                        lookup(&cap[1]).is_some(),
+                        "{} uses undocumented {}",
+                        path.display(),
+                        &cap[1]
+                    );
                 }
             }
         }

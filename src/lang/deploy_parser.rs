@@ -83,9 +83,21 @@ struct Parser<'a> {
 }
 
 /// Parses one scanned deploy block. Diagnostics are returned alongside whatever parsed.
-pub(crate) fn parse(file: &Path, src: &str, tokens: &[Token], block: &Block) -> (Option<DeployBlock>, Vec<Diagnostic>) {
+pub(crate) fn parse(
+    file: &Path,
+    src: &str,
+    tokens: &[Token],
+    block: &Block,
+) -> (Option<DeployBlock>, Vec<Diagnostic>) {
     let keyword = &tokens[block.keyword];
-    let mut p = Parser { file, src, tokens, pos: block.open + 1, end: block.body(tokens).end, diags: Vec::new() };
+    let mut p = Parser {
+        file,
+        src,
+        tokens,
+        pos: block.open + 1,
+        end: block.body(tokens).end,
+        diags: Vec::new(),
+    };
     let span = span_of(file, keyword);
     if block.close.is_none() {
         p.error(
@@ -119,7 +131,14 @@ pub(crate) fn parse(file: &Path, src: &str, tokens: &[Token], block: &Block) -> 
             return (None, p.diags);
         }
     };
-    let mut out = DeployBlock { name, name_span, span, props: Vec::new(), env: Vec::new(), db: Vec::new() };
+    let mut out = DeployBlock {
+        name,
+        name_span,
+        span,
+        props: Vec::new(),
+        env: Vec::new(),
+        db: Vec::new(),
+    };
     let mut separator_reported = false;
     while p.pos < p.end {
         let t = &tokens[p.pos];
@@ -130,9 +149,12 @@ pub(crate) fn parse(file: &Path, src: &str, tokens: &[Token], block: &Block) -> 
                 separator_reported = true;
                 let c = t.text(src).to_owned();
                 p.diags.push(
-                    Diagnostic::warning("B0128", format!("`tova build` rejects `{c}` between deploy fields"))
-                        .at(p.span(t), Some(src))
-                        .hint("put each field on its own line, without a separator"),
+                    Diagnostic::warning(
+                        "B0128",
+                        format!("`tova build` rejects `{c}` between deploy fields"),
+                    )
+                    .at(p.span(t), Some(src))
+                    .hint("put each field on its own line, without a separator"),
                 );
             }
             p.pos += 1;
@@ -156,8 +178,18 @@ pub(crate) fn parse(file: &Path, src: &str, tokens: &[Token], block: &Block) -> 
 }
 
 impl<'a> Parser<'a> {
-    fn error(&mut self, code: &'static str, message: impl Into<String>, span: Span, hint: impl Into<String>) {
-        self.diags.push(Diagnostic::error(code, message).at(span, Some(self.src)).hint(hint));
+    fn error(
+        &mut self,
+        code: &'static str,
+        message: impl Into<String>,
+        span: Span,
+        hint: impl Into<String>,
+    ) {
+        self.diags.push(
+            Diagnostic::error(code, message)
+                .at(span, Some(self.src))
+                .hint(hint),
+        );
     }
 
     fn tok(&self) -> &'a Token {
@@ -183,7 +215,10 @@ impl<'a> Parser<'a> {
             }
             if t.is_punct(self.src, '{') || t.is_punct(self.src, '[') || t.is_punct(self.src, '(') {
                 depth += 1;
-            } else if t.is_punct(self.src, '}') || t.is_punct(self.src, ']') || t.is_punct(self.src, ')') {
+            } else if t.is_punct(self.src, '}')
+                || t.is_punct(self.src, ']')
+                || t.is_punct(self.src, ')')
+            {
                 if depth == 0 {
                     return;
                 }
@@ -212,24 +247,53 @@ impl<'a> Parser<'a> {
         let key_span = self.span(t);
         if !self.next_is(':', 1) {
             let hint = if self.next_is('{', 1) {
-                format!("`{key} {{ … }}` is not a sub-block here; only `env {{ }}` and `db {{ }}` are")
+                format!(
+                    "`{key} {{ … }}` is not a sub-block here; only `env {{ }}` and `db {{ }}` are"
+                )
             } else {
                 format!("write `{key}: value`")
             };
-            self.error("B0101", format!("expected `:` after `{key}`"), key_span.clone(), hint);
+            self.error(
+                "B0101",
+                format!("expected `:` after `{key}`"),
+                key_span.clone(),
+                hint,
+            );
             self.pos += 1;
             self.skip_line();
-            let value = Item { value: Value::Invalid, span: key_span.clone() };
-            return Some(Prop { key, key_span, value });
+            let value = Item {
+                value: Value::Invalid,
+                span: key_span.clone(),
+            };
+            return Some(Prop {
+                key,
+                key_span,
+                value,
+            });
         }
         self.pos += 2;
         if self.pos >= self.end || self.tok().is_punct(self.src, '}') {
-            self.error("B0101", format!("`{key}` has no value"), key_span.clone(), format!("write `{key}: value`"));
-            let value = Item { value: Value::Invalid, span: key_span.clone() };
-            return Some(Prop { key, key_span, value });
+            self.error(
+                "B0101",
+                format!("`{key}` has no value"),
+                key_span.clone(),
+                format!("write `{key}: value`"),
+            );
+            let value = Item {
+                value: Value::Invalid,
+                span: key_span.clone(),
+            };
+            return Some(Prop {
+                key,
+                key_span,
+                value,
+            });
         }
         let start = self.tok();
-        let value = self.value().unwrap_or_else(|| Item { value: Value::Invalid, span: span_of(self.file, start) });
+        let value = self.value().unwrap_or_else(|| Item {
+            value: Value::Invalid,
+            span: span_of(self.file, start),
+        });
         // One property per line unless separated by a comma.
         if self.pos < self.end {
             let next = self.tok();
@@ -248,7 +312,11 @@ impl<'a> Parser<'a> {
                 self.skip_line();
             }
         }
-        Some(Prop { key, key_span, value })
+        Some(Prop {
+            key,
+            key_span,
+            value,
+        })
     }
 
     /// Properties up to the matching `}` (consumed).
@@ -294,11 +362,18 @@ impl<'a> Parser<'a> {
             }
             let text = t.text(self.src).to_owned();
             let hint = if t.kind == TokenKind::Ident && self.next_is(':', 1) {
-                format!("database settings go inside an engine: `db {{ postgres {{ {text}: … }} }}`")
+                format!(
+                    "database settings go inside an engine: `db {{ postgres {{ {text}: … }} }}`"
+                )
             } else {
                 "write `db { postgres { } }`, `db { redis { } }` or `db { sqlite { path: \"app.db\" } }`".to_owned()
             };
-            self.error("B0101", format!("expected a database engine, found `{text}`"), self.span(t), hint);
+            self.error(
+                "B0101",
+                format!("expected a database engine, found `{text}`"),
+                self.span(t),
+                hint,
+            );
             self.pos += 1;
             self.skip_line();
         }
@@ -313,7 +388,12 @@ impl<'a> Parser<'a> {
             TokenKind::Str => {
                 self.pos += 1;
                 if !t.terminated {
-                    self.error("B0101", "this string is never closed", span, "add the closing quote");
+                    self.error(
+                        "B0101",
+                        "this string is never closed",
+                        span,
+                        "add the closing quote",
+                    );
                     return None;
                 }
                 if t.interpolated {
@@ -325,17 +405,30 @@ impl<'a> Parser<'a> {
                     );
                     return None;
                 }
-                Some(Item { value: Value::Str(t.value.clone().unwrap_or_default()), span })
+                Some(Item {
+                    value: Value::Str(t.value.clone().unwrap_or_default()),
+                    span,
+                })
             }
             TokenKind::Number => {
                 self.pos += 1;
-                Some(Item { value: number(t.text(src), false), span })
+                Some(Item {
+                    value: number(t.text(src), false),
+                    span,
+                })
             }
-            TokenKind::Punct if t.is_punct(src, '-') && self.pos + 1 < self.end && self.tokens[self.pos + 1].kind == TokenKind::Number => {
+            TokenKind::Punct
+                if t.is_punct(src, '-')
+                    && self.pos + 1 < self.end
+                    && self.tokens[self.pos + 1].kind == TokenKind::Number =>
+            {
                 let n = &self.tokens[self.pos + 1];
                 self.pos += 2;
                 let span = Span::new(self.file, t.line, t.col, n.end - t.start);
-                Some(Item { value: number(n.text(src), true), span })
+                Some(Item {
+                    value: number(n.text(src), true),
+                    span,
+                })
             }
             TokenKind::Punct if t.is_punct(src, '[') => {
                 let open = t.start;
@@ -346,7 +439,13 @@ impl<'a> Parser<'a> {
                     if t.is_punct(src, ']') {
                         let len = src[open..t.end].chars().count();
                         self.pos += 1;
-                        return Some(Item { value: Value::List(items), span: Span { len: len.max(1), ..span } });
+                        return Some(Item {
+                            value: Value::List(items),
+                            span: Span {
+                                len: len.max(1),
+                                ..span
+                            },
+                        });
                     }
                     if t.is_punct(src, ',') {
                         self.pos += 1;
@@ -357,16 +456,27 @@ impl<'a> Parser<'a> {
                     }
                     items.push(self.value()?);
                 }
-                self.error("B0101", "this list is never closed", span, "add the closing `]`");
+                self.error(
+                    "B0101",
+                    "this list is never closed",
+                    span,
+                    "add the closing `]`",
+                );
                 None
             }
             TokenKind::Ident if matches!(t.text(src), "true" | "false") => {
                 self.pos += 1;
-                Some(Item { value: Value::Bool(t.text(src) == "true"), span })
+                Some(Item {
+                    value: Value::Bool(t.text(src) == "true"),
+                    span,
+                })
             }
             TokenKind::Ident if !self.next_is('(', 1) && !self.next_is('.', 1) => {
                 self.pos += 1;
-                Some(Item { value: Value::Word(t.text(src).to_owned()), span })
+                Some(Item {
+                    value: Value::Word(t.text(src).to_owned()),
+                    span,
+                })
             }
             _ => {
                 // Any other expression: up to the end of the line (or `,` / `}` at depth 0).
@@ -375,7 +485,12 @@ impl<'a> Parser<'a> {
                 let mut depth = 0usize;
                 while self.pos < self.end {
                     let t = self.tok();
-                    if depth == 0 && (t.line > line || t.is_punct(src, ',') || t.is_punct(src, '}') || t.is_punct(src, ']')) {
+                    if depth == 0
+                        && (t.line > line
+                            || t.is_punct(src, ',')
+                            || t.is_punct(src, '}')
+                            || t.is_punct(src, ']'))
+                    {
                         break;
                     }
                     if t.is_punct(src, '(') || t.is_punct(src, '[') || t.is_punct(src, '{') {
@@ -391,7 +506,10 @@ impl<'a> Parser<'a> {
                 let last = &self.tokens[self.pos - 1];
                 let text = src[t.start..last.end].to_owned();
                 let len = text.chars().count();
-                Some(Item { value: Value::Expr(text), span: Span { len, ..span } })
+                Some(Item {
+                    value: Value::Expr(text),
+                    span: Span { len, ..span },
+                })
             }
         }
     }
@@ -399,7 +517,10 @@ impl<'a> Parser<'a> {
 
 fn number(text: &str, negative: bool) -> Value {
     let clean: String = text.chars().filter(|&c| c != '_').collect();
-    let parsed = if let Some(hex) = clean.strip_prefix("0x").or_else(|| clean.strip_prefix("0X")) {
+    let parsed = if let Some(hex) = clean
+        .strip_prefix("0x")
+        .or_else(|| clean.strip_prefix("0X"))
+    {
         i64::from_str_radix(hex, 16).ok()
     } else {
         clean.parse::<i64>().ok()
@@ -428,7 +549,17 @@ mod tests {
         let src = "deploy \"prod\" {\n  server: [\"a@h1\", \"h2:2222\"]\n  instances: 2, memory: \"1gb\"\n  restart_on_failure: false\n  env {\n    NODE_ENV: \"production\"\n    RETRIES: -3\n  }\n  db {\n    postgres { name: \"x\", port: 5433 }\n    redis { }\n  }\n}\n";
         let (block, diags) = parse_src(src);
         // berth reads the `,` between fields; Tova's parser would not.
-        let got: Vec<_> = diags.iter().map(|d| (d.code, d.is_error(), d.span.as_ref().unwrap().line, d.span.as_ref().unwrap().col)).collect();
+        let got: Vec<_> = diags
+            .iter()
+            .map(|d| {
+                (
+                    d.code,
+                    d.is_error(),
+                    d.span.as_ref().unwrap().line,
+                    d.span.as_ref().unwrap().col,
+                )
+            })
+            .collect();
         assert_eq!(got, vec![("B0128", false, 3, 15)]);
         let b = block.unwrap();
         assert_eq!(b.name, "prod");
@@ -447,12 +578,18 @@ mod tests {
     fn reports_syntax_errors_and_recovers() {
         let src = "deploy \"prod\" {\n  domain \"x.com\"\n  instances: 2 3\n  health: \"/h\"\n}\n";
         let (block, diags) = parse_src(src);
-        let codes: Vec<_> = diags.iter().map(|d| (d.code, d.span.as_ref().unwrap().line)).collect();
+        let codes: Vec<_> = diags
+            .iter()
+            .map(|d| (d.code, d.span.as_ref().unwrap().line))
+            .collect();
         assert_eq!(codes, vec![("B0101", 2), ("B0101", 3)]);
         // The key without `:` is kept as an already-reported value, so no
         // follow-up "missing property" error is raised for it.
         let b = block.unwrap();
         assert_eq!(b.props.len(), 3);
-        assert_eq!((b.props[0].key.as_str(), &b.props[0].value.value), ("domain", &Value::Invalid));
+        assert_eq!(
+            (b.props[0].key.as_str(), &b.props[0].value.value),
+            ("domain", &Value::Invalid)
+        );
     }
 }

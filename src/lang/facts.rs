@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
+use super::deploy_parser::span_of;
 use super::scanner::{Block, BlockKind};
 use super::token::{Token, TokenKind};
 use crate::diagnostic::Span;
-use super::deploy_parser::span_of;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Located<T> {
@@ -138,11 +138,16 @@ impl<'a> Walk<'a> {
     }
 
     fn string(&self, i: usize) -> Option<&'a str> {
-        (i < self.end && self.t[i].kind == TokenKind::Str).then(|| self.t[i].value.as_deref()).flatten()
+        (i < self.end && self.t[i].kind == TokenKind::Str)
+            .then(|| self.t[i].value.as_deref())
+            .flatten()
     }
 
     fn located(&self, i: usize) -> Option<Located<String>> {
-        self.string(i).map(|v| Located { value: v.to_owned(), span: span_of(self.file, &self.t[i]) })
+        self.string(i).map(|v| Located {
+            value: v.to_owned(),
+            span: span_of(self.file, &self.t[i]),
+        })
     }
 
     /// Index of the `}` matching the `{` at `open` (or the walk's end).
@@ -169,9 +174,15 @@ impl<'a> Walk<'a> {
         let mut i = open + 1;
         while i < close {
             let tok = &self.t[i];
-            if tok.is_punct(self.src, '{') || tok.is_punct(self.src, '[') || tok.is_punct(self.src, '(') {
+            if tok.is_punct(self.src, '{')
+                || tok.is_punct(self.src, '[')
+                || tok.is_punct(self.src, '(')
+            {
                 depth += 1;
-            } else if tok.is_punct(self.src, '}') || tok.is_punct(self.src, ']') || tok.is_punct(self.src, ')') {
+            } else if tok.is_punct(self.src, '}')
+                || tok.is_punct(self.src, ']')
+                || tok.is_punct(self.src, ')')
+            {
                 depth = depth.saturating_sub(1);
             } else if depth == 0 && tok.kind == TokenKind::Ident && self.punct(i + 1, ':') {
                 out.push((tok.text(self.src), i + 2));
@@ -207,16 +218,37 @@ impl<'a> Walk<'a> {
         match self.word(i)? {
             "env" if self.is_statement_word(i) && self.punct(i + 1, '(') => {
                 let name = self.located(i + 2)?;
-                Some((EnvRead { name, fallback: self.punct(i + 3, ',') }, i + 3))
+                Some((
+                    EnvRead {
+                        name,
+                        fallback: self.punct(i + 3, ','),
+                    },
+                    i + 3,
+                ))
             }
             "process" if self.punct(i + 1, '.') && self.word(i + 2) == Some("env") => {
                 if self.punct(i + 3, '[') {
                     let name = self.located(i + 4)?;
-                    Some((EnvRead { name, fallback: false }, i + 5))
+                    Some((
+                        EnvRead {
+                            name,
+                            fallback: false,
+                        },
+                        i + 5,
+                    ))
                 } else if self.punct(i + 3, '.') {
                     let name = self.word(i + 4)?;
-                    let name = Located { value: name.to_owned(), span: span_of(self.file, &self.t[i + 4]) };
-                    Some((EnvRead { name, fallback: false }, i + 5))
+                    let name = Located {
+                        value: name.to_owned(),
+                        span: span_of(self.file, &self.t[i + 4]),
+                    };
+                    Some((
+                        EnvRead {
+                            name,
+                            fallback: false,
+                        },
+                        i + 5,
+                    ))
                 } else {
                     None
                 }
@@ -236,8 +268,15 @@ impl<'a> Walk<'a> {
         } else if let Some((read, _)) = self.env_read(v) {
             UrlSource::Env(read.name.value)
         } else if let Some(name) = self.word(v) {
-            let ends = v + 1 >= self.end || self.t[v + 1].line > self.t[v].line || self.punct(v + 1, ',') || self.punct(v + 1, '}');
-            if ends { UrlSource::Name(name.to_owned()) } else { UrlSource::Other }
+            let ends = v + 1 >= self.end
+                || self.t[v + 1].line > self.t[v].line
+                || self.punct(v + 1, ',')
+                || self.punct(v + 1, '}');
+            if ends {
+                UrlSource::Name(name.to_owned())
+            } else {
+                UrlSource::Other
+            }
         } else {
             UrlSource::Other
         };
@@ -248,7 +287,12 @@ impl<'a> Walk<'a> {
 /// Facts of one top-level block.
 pub(crate) fn extract(file: &Path, src: &str, tokens: &[Token], block: &Block) -> Facts {
     let body = block.body(tokens);
-    let w = Walk { file, src, t: tokens, end: body.end };
+    let w = Walk {
+        file,
+        src,
+        t: tokens,
+        end: body.end,
+    };
     let mut f = Facts::default();
     match block.kind {
         BlockKind::Deploy => return f,
@@ -314,39 +358,60 @@ fn walk(w: &Walk<'_>, kind: BlockKind, from: usize, to: usize, prefix: &str, f: 
                 if let (Some(method), Some(path)) = (w.word(i + 1), w.located(i + 2)) {
                     let method = method.to_ascii_uppercase();
                     if METHODS.contains(&method.as_str()) {
-                        let path = Located { value: format!("{prefix}{}", path.value), span: path.span };
+                        let path = Located {
+                            value: format!("{prefix}{}", path.value),
+                            span: path.span,
+                        };
                         f.routes.push(Route { method, path });
                     }
                 }
             }
             "health" if server => {
                 if let Some(path) = w.located(i + 1) {
-                    f.health_paths.push(Located { value: format!("{prefix}{}", path.value), ..path });
+                    f.health_paths.push(Located {
+                        value: format!("{prefix}{}", path.value),
+                        ..path
+                    });
                 }
             }
             "static" if server => {
                 if let Some(path) = w.located(i + 1) {
-                    f.static_prefixes.push(Located { value: format!("{prefix}{}", path.value), ..path });
+                    f.static_prefixes.push(Located {
+                        value: format!("{prefix}{}", path.value),
+                        ..path
+                    });
                 }
             }
             "env" if server && w.word(i + 1).is_some() && w.punct(i + 2, ':') => {
                 // `env NAME: Type [= default]`, on one line.
-                let name = Located { value: w.word(i + 1).unwrap_or_default().to_owned(), span: span_of(file, &w.t[i + 1]) };
+                let name = Located {
+                    value: w.word(i + 1).unwrap_or_default().to_owned(),
+                    span: span_of(file, &w.t[i + 1]),
+                };
                 let line = w.t[i].line;
                 let mut j = i + 3;
                 while j < to && w.t[j].line == line && !w.punct(j, '=') {
                     j += 1;
                 }
                 let has_default = j < to && w.t[j].line == line && w.punct(j, '=');
-                let default = if has_default { w.string(j + 1).map(str::to_owned) } else { None };
-                f.env_decls.push(EnvDecl { name, has_default, default });
+                let default = if has_default {
+                    w.string(j + 1).map(str::to_owned)
+                } else {
+                    None
+                };
+                f.env_decls.push(EnvDecl {
+                    name,
+                    has_default,
+                    default,
+                });
             }
             "db" if server && w.punct(i + 1, '{') => {
                 f.dbs.push(db_decl(w, i));
             }
-            "ws" | "websocket" if w.punct(i + 1, '{') => {
-                f.websocket_paths.push(Located { value: "/ws".to_owned(), span: span_of(file, &w.t[i]) })
-            }
+            "ws" | "websocket" if w.punct(i + 1, '{') => f.websocket_paths.push(Located {
+                value: "/ws".to_owned(),
+                span: span_of(file, &w.t[i]),
+            }),
             "ws" | "websocket" => f.websocket_paths.extend(w.located(i + 1)),
             "sse" => f.sse_paths.extend(w.located(i + 1)),
             "cors" if w.punct(i + 1, '{') => {
@@ -366,7 +431,10 @@ fn walk(w: &Walk<'_>, kind: BlockKind, from: usize, to: usize, prefix: &str, f: 
                 };
                 if open > 0 {
                     let pairs = w.pairs(open);
-                    let kind_jwt = pairs.iter().find(|(k, _)| *k == "type").and_then(|(_, v)| w.string(*v).or(w.word(*v)));
+                    let kind_jwt = pairs
+                        .iter()
+                        .find(|(k, _)| *k == "type")
+                        .and_then(|(_, v)| w.string(*v).or(w.word(*v)));
                     let no_secret = auth_secret(w, open, f);
                     if no_secret && jwt && kind_jwt.is_none_or(|k| k == "jwt") {
                         f.jwt_default_secret = true;
@@ -395,7 +463,12 @@ fn auth_secret(w: &Walk<'_>, open: usize, f: &mut Facts) -> bool {
 
 /// `db { key: value, … }` at `i` (the `db` word).
 fn db_decl(w: &Walk<'_>, i: usize) -> DbDecl {
-    let mut decl = DbDecl { engine: None, url: None, path: None, span: span_of(w.file, &w.t[i]) };
+    let mut decl = DbDecl {
+        engine: None,
+        url: None,
+        path: None,
+        span: span_of(w.file, &w.t[i]),
+    };
     for (key, v) in w.pairs(i + 1) {
         match key {
             // `driver` first: it is the key Tova's compiler reads.
@@ -470,7 +543,10 @@ mod tests {
     }
 
     fn names(reads: &[EnvRead]) -> Vec<(&str, bool)> {
-        reads.iter().map(|r| (r.name.value.as_str(), r.fallback)).collect()
+        reads
+            .iter()
+            .map(|r| (r.name.value.as_str(), r.fallback))
+            .collect()
     }
 
     #[test]
@@ -489,13 +565,28 @@ mod tests {
 }"#,
         );
         assert_eq!(f.dbs.len(), 2);
-        assert_eq!(f.dbs[0].path.as_ref().map(|(p, k)| (p.value.as_str(), *k)), Some(("./data.db", "path")));
-        assert_eq!(f.dbs[1].url.as_ref().unwrap().value, UrlSource::Literal("postgres://localhost/x".into()));
+        assert_eq!(
+            f.dbs[0].path.as_ref().map(|(p, k)| (p.value.as_str(), *k)),
+            Some(("./data.db", "path"))
+        );
+        assert_eq!(
+            f.dbs[1].url.as_ref().unwrap().value,
+            UrlSource::Literal("postgres://localhost/x".into())
+        );
         let ws: Vec<_> = f.websocket_paths.iter().map(|o| o.value.as_str()).collect();
         assert_eq!(ws, vec!["/ws", "/live"]);
         assert_eq!(f.sse_paths[0].value, "/events");
-        assert_eq!(f.cors_origins.iter().map(|o| o.value.as_str()).collect::<Vec<_>>(), vec!["https://a.com", "https://b.com"]);
-        assert_eq!(names(&f.env_reads), vec![("SIGNING_KEY", false), ("STRIPE_KEY", false)]);
+        assert_eq!(
+            f.cors_origins
+                .iter()
+                .map(|o| o.value.as_str())
+                .collect::<Vec<_>>(),
+            vec!["https://a.com", "https://b.com"]
+        );
+        assert_eq!(
+            names(&f.env_reads),
+            vec![("SIGNING_KEY", false), ("STRIPE_KEY", false)]
+        );
         assert!(!f.jwt_default_secret);
         assert_eq!(f.server_spans.len(), 1);
     }
@@ -518,24 +609,63 @@ mod tests {
         let shapes: Vec<_> = f
             .dbs
             .iter()
-            .map(|d| (d.engine.clone(), d.url.as_ref().map(|u| u.value.clone()), d.path.as_ref().map(|(p, k)| (p.value.clone(), *k))))
+            .map(|d| {
+                (
+                    d.engine.clone(),
+                    d.url.as_ref().map(|u| u.value.clone()),
+                    d.path.as_ref().map(|(p, k)| (p.value.clone(), *k)),
+                )
+            })
             .collect();
         assert_eq!(
             shapes,
             vec![
-                (Some(("postgres".into(), "driver")), Some(UrlSource::Env("DATABASE_URL".into())), None),
-                (Some(("sqlite".into(), "adapter")), None, Some(("app.db".into(), "database"))),
-                (Some(("redis".into(), "type")), Some(UrlSource::Env("REDIS_URL".into())), None),
-                (Some(("mysql".into(), "engine")), Some(UrlSource::Env("MYSQL_URL".into())), None),
+                (
+                    Some(("postgres".into(), "driver")),
+                    Some(UrlSource::Env("DATABASE_URL".into())),
+                    None
+                ),
+                (
+                    Some(("sqlite".into(), "adapter")),
+                    None,
+                    Some(("app.db".into(), "database"))
+                ),
+                (
+                    Some(("redis".into(), "type")),
+                    Some(UrlSource::Env("REDIS_URL".into())),
+                    None
+                ),
+                (
+                    Some(("mysql".into(), "engine")),
+                    Some(UrlSource::Env("MYSQL_URL".into())),
+                    None
+                ),
                 (None, Some(UrlSource::Name("DATABASE_URL".into())), None),
                 // `driver` wins over `adapter`, whatever the order.
                 (Some(("pg".into(), "driver")), Some(UrlSource::Other), None),
             ]
         );
-        let decls: Vec<_> = f.env_decls.iter().map(|d| (d.name.value.as_str(), d.has_default, d.default.as_deref())).collect();
-        assert_eq!(decls, vec![("DATABASE_URL", true, Some("sqlite:./data.db")), ("API_KEY", false, None)]);
+        let decls: Vec<_> = f
+            .env_decls
+            .iter()
+            .map(|d| (d.name.value.as_str(), d.has_default, d.default.as_deref()))
+            .collect();
+        assert_eq!(
+            decls,
+            vec![
+                ("DATABASE_URL", true, Some("sqlite:./data.db")),
+                ("API_KEY", false, None)
+            ]
+        );
         // The env reads inside db blocks are reads too.
-        assert_eq!(names(&f.env_reads), vec![("DATABASE_URL", false), ("REDIS_URL", false), ("MYSQL_URL", false)]);
+        assert_eq!(
+            names(&f.env_reads),
+            vec![
+                ("DATABASE_URL", false),
+                ("REDIS_URL", false),
+                ("MYSQL_URL", false)
+            ]
+        );
     }
 
     #[test]
@@ -555,7 +685,11 @@ mod tests {
   fallback = env("MODE", "dev")
 }"#,
         );
-        let routes: Vec<_> = f.routes.iter().map(|r| (r.method.as_str(), r.path.value.as_str(), r.path.span.line)).collect();
+        let routes: Vec<_> = f
+            .routes
+            .iter()
+            .map(|r| (r.method.as_str(), r.path.value.as_str(), r.path.span.line))
+            .collect();
         assert_eq!(
             routes,
             vec![
@@ -566,7 +700,13 @@ mod tests {
                 ("GET", "/after", 11),
             ]
         );
-        assert_eq!(f.health_paths.iter().map(|h| h.value.as_str()).collect::<Vec<_>>(), vec!["/healthz"]);
+        assert_eq!(
+            f.health_paths
+                .iter()
+                .map(|h| h.value.as_str())
+                .collect::<Vec<_>>(),
+            vec!["/healthz"]
+        );
         assert_eq!(f.static_prefixes[0].value, "/assets");
         assert_eq!(names(&f.env_reads), vec![("MODE", true)]);
     }
@@ -594,11 +734,19 @@ browser { <p>"hi"</p> }"#,
         assert_eq!(f.auth_blocks, 1);
         assert_eq!(names(&f.env_reads), vec![("GOOGLE_CLIENT_ID", false)]);
         assert_eq!(f.cors_origins[0].value, "https://app.io");
-        let files: Vec<_> = f.data_files.iter().map(|(n, p)| (n.as_str(), p.value.as_str())).collect();
-        assert_eq!(files, vec![("users", "users.csv"), ("orders", "data/orders.csv")]);
+        let files: Vec<_> = f
+            .data_files
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(
+            files,
+            vec![("users", "users.csv"), ("orders", "data/orders.csv")]
+        );
         assert_eq!(f.browsers, 1);
 
-        let f = facts("auth {\n  secret: env(\"AUTH_SECRET\")\n}\nauth {\n  secret: \"hunter2\"\n}\n");
+        let f =
+            facts("auth {\n  secret: env(\"AUTH_SECRET\")\n}\nauth {\n  secret: \"hunter2\"\n}\n");
         assert!(!f.auth_default_secret);
         assert_eq!(f.hardcoded_secrets.len(), 1);
     }

@@ -8,11 +8,61 @@ use super::token::{Token, TokenKind};
 /// Tova keywords: after them a `/` starts a regex, as in Tova's own lexer
 /// (`true`, `false` and `nil` are values and are not listed).
 const NON_VALUE_WORDS: &[&str] = &[
-    "var", "let", "fn", "return", "if", "elif", "else", "for", "while", "match", "type", "import", "from",
-    "export", "as", "and", "or", "not", "in", "break", "continue", "try", "catch", "finally", "async", "await",
-    "guard", "interface", "derive", "pub", "impl", "trait", "defer", "mut", "yield", "loop", "when", "extern",
-    "default", "is", "with", "server", "browser", "client", "shared", "route", "state", "computed", "effect",
-    "component", "store", "form", "field", "group", "steps",
+    "var",
+    "let",
+    "fn",
+    "return",
+    "if",
+    "elif",
+    "else",
+    "for",
+    "while",
+    "match",
+    "type",
+    "import",
+    "from",
+    "export",
+    "as",
+    "and",
+    "or",
+    "not",
+    "in",
+    "break",
+    "continue",
+    "try",
+    "catch",
+    "finally",
+    "async",
+    "await",
+    "guard",
+    "interface",
+    "derive",
+    "pub",
+    "impl",
+    "trait",
+    "defer",
+    "mut",
+    "yield",
+    "loop",
+    "when",
+    "extern",
+    "default",
+    "is",
+    "with",
+    "server",
+    "browser",
+    "client",
+    "shared",
+    "route",
+    "state",
+    "computed",
+    "effect",
+    "component",
+    "store",
+    "form",
+    "field",
+    "group",
+    "steps",
 ];
 
 pub(crate) struct Lexer<'a> {
@@ -42,7 +92,10 @@ pub(crate) fn lex(src: &str) -> Lexed {
         open_comments: Vec::new(),
     };
     lexer.run();
-    Lexed { tokens: lexer.tokens, open_comments: lexer.open_comments }
+    Lexed {
+        tokens: lexer.tokens,
+        open_comments: lexer.open_comments,
+    }
 }
 
 impl<'a> Lexer<'a> {
@@ -262,7 +315,13 @@ impl<'a> Lexer<'a> {
     }
 
     /// Scans up to and past `close`; returns false at the end of the file.
-    fn string_body(&mut self, close: &[u8], interp: bool, value: &mut String, interpolated: &mut bool) -> bool {
+    fn string_body(
+        &mut self,
+        close: &[u8],
+        interp: bool,
+        value: &mut String,
+        interpolated: &mut bool,
+    ) -> bool {
         loop {
             if self.at_end() {
                 return false;
@@ -387,7 +446,11 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<(TokenKind, String)> {
-        lex(src).tokens.iter().map(|t| (t.kind, t.text(src).to_owned())).collect()
+        lex(src)
+            .tokens
+            .iter()
+            .map(|t| (t.kind, t.text(src).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -411,7 +474,9 @@ mod tests {
     fn regex_versus_division() {
         let src = "x = a / b / c\ny = /[}\\/]+/g.test(s)";
         let toks = kinds(src);
-        assert!(toks.iter().any(|t| t.0 == TokenKind::Regex && t.1 == "/[}\\/]+/g"));
+        assert!(toks
+            .iter()
+            .any(|t| t.0 == TokenKind::Regex && t.1 == "/[}\\/]+/g"));
         assert_eq!(toks.iter().filter(|t| t.1 == "/").count(), 2);
     }
 

@@ -87,12 +87,20 @@ pub(crate) fn scan(src: &str) -> Scanned {
             if let Some(kind) = BlockKind::from_word(t.text(src)) {
                 let mut j = i + 1;
                 let mut name = None;
-                if !matches!(kind, BlockKind::Data | BlockKind::Auth) && tokens.get(j).is_some_and(|n| n.kind == TokenKind::Str) {
+                if !matches!(kind, BlockKind::Data | BlockKind::Auth)
+                    && tokens.get(j).is_some_and(|n| n.kind == TokenKind::Str)
+                {
                     name = Some(j);
                     j += 1;
                 }
                 if tokens.get(j).is_some_and(|n| n.is_punct(src, '{')) {
-                    current = Some(Block { kind, keyword: i, name, open: j, close: None });
+                    current = Some(Block {
+                        kind,
+                        keyword: i,
+                        name,
+                        open: j,
+                        close: None,
+                    });
                     depth = 1;
                     i = j + 1;
                     continue;
@@ -104,7 +112,11 @@ pub(crate) fn scan(src: &str) -> Scanned {
     if let Some(block) = current {
         blocks.push(block);
     }
-    Scanned { tokens, blocks, open_comments: lexed.open_comments }
+    Scanned {
+        tokens,
+        blocks,
+        open_comments: lexed.open_comments,
+    }
 }
 
 /// A block keyword starts a statement: first token, on a new line, or after `}` / `;`.
@@ -125,7 +137,13 @@ mod tests {
         let s = scan(src);
         s.blocks
             .iter()
-            .map(|b| (b.kind, b.name.map(|n| s.tokens[n].value.clone().unwrap_or_default())))
+            .map(|b| {
+                (
+                    b.kind,
+                    b.name
+                        .map(|n| s.tokens[n].value.clone().unwrap_or_default()),
+                )
+            })
             .collect()
     }
 
@@ -170,20 +188,43 @@ deploy "prod" { server: "a" }
         let checked = check_corpus(&dir);
         assert!(checked >= 8, "expected at least 8 samples, found {checked}");
         let expect: &[(&str, &[(BlockKind, usize)])] = &[
-            ("01_fullstack.tova", &[(BlockKind::Server, 6), (BlockKind::Browser, 17), (BlockKind::Deploy, 28)]),
+            (
+                "01_fullstack.tova",
+                &[
+                    (BlockKind::Server, 6),
+                    (BlockKind::Browser, 17),
+                    (BlockKind::Deploy, 28),
+                ],
+            ),
             ("02_strings.tova", &[(BlockKind::Server, 15)]),
             ("03_regex.tova", &[(BlockKind::Security, 9)]),
-            ("04_jsx.tova", &[(BlockKind::Browser, 1), (BlockKind::Data, 18)]),
+            (
+                "04_jsx.tova",
+                &[(BlockKind::Browser, 1), (BlockKind::Data, 18)],
+            ),
             ("05_not_blocks.tova", &[]),
             ("06_realtime.tova", &[(BlockKind::Server, 1)]),
-            ("07_deploys.tova", &[(BlockKind::Deploy, 1), (BlockKind::Deploy, 8)]),
-            ("08_edge.tova", &[(BlockKind::Server, 12), (BlockKind::Browser, 13)]),
-            ("09_unterminated.tova", &[(BlockKind::Security, 3), (BlockKind::Server, 7)]),
+            (
+                "07_deploys.tova",
+                &[(BlockKind::Deploy, 1), (BlockKind::Deploy, 8)],
+            ),
+            (
+                "08_edge.tova",
+                &[(BlockKind::Server, 12), (BlockKind::Browser, 13)],
+            ),
+            (
+                "09_unterminated.tova",
+                &[(BlockKind::Security, 3), (BlockKind::Server, 7)],
+            ),
         ];
         for (name, blocks) in expect {
             let src = std::fs::read_to_string(dir.join(name)).unwrap();
             let s = scan(&src);
-            let got: Vec<(BlockKind, usize)> = s.blocks.iter().map(|b| (b.kind, s.tokens[b.keyword].line)).collect();
+            let got: Vec<(BlockKind, usize)> = s
+                .blocks
+                .iter()
+                .map(|b| (b.kind, s.tokens[b.keyword].line))
+                .collect();
             assert_eq!(&got, blocks, "{name}");
         }
     }
@@ -202,7 +243,10 @@ deploy "prod" { server: "a" }
         let mut files = Vec::new();
         collect(dir, &mut files);
         files.sort();
-        let header = regex::Regex::new(r#"^(deploy|server|browser|client|security|data|auth)( +"[^"]*")? *\{"#).unwrap();
+        let header = regex::Regex::new(
+            r#"^(deploy|server|browser|client|security|data|auth)( +"[^"]*")? *\{"#,
+        )
+        .unwrap();
         let mut failures = Vec::new();
         for file in &files {
             let src = std::fs::read_to_string(file).unwrap();
@@ -210,7 +254,11 @@ deploy "prod" { server: "a" }
             let lines: Vec<usize> = s.blocks.iter().map(|b| s.tokens[b.keyword].line).collect();
             for (n, line) in src.lines().enumerate() {
                 if header.is_match(line) && !lines.contains(&(n + 1)) {
-                    failures.push(format!("{}:{}: block not found: {line}", file.display(), n + 1));
+                    failures.push(format!(
+                        "{}:{}: block not found: {line}",
+                        file.display(),
+                        n + 1
+                    ));
                 }
             }
             for b in &s.blocks {
@@ -223,7 +271,11 @@ deploy "prod" { server: "a" }
                 let t = &s.tokens[b.keyword];
                 let line = src.lines().nth(t.line - 1).unwrap_or("");
                 if t.col != 1 || !header.is_match(line) {
-                    failures.push(format!("{}:{}: unexpected block: {line}", file.display(), t.line));
+                    failures.push(format!(
+                        "{}:{}: unexpected block: {line}",
+                        file.display(),
+                        t.line
+                    ));
                 }
                 if b.close.is_none() && !file.to_string_lossy().contains("unterminated") {
                     failures.push(format!("{}:{}: block never closes", file.display(), t.line));

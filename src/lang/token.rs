@@ -39,5 +39,4 @@ impl Token {
     pub(crate) fn is_punct(&self, src: &str, c: char) -> bool {
         self.kind == TokenKind::Punct && src.as_bytes()[self.start] == c as u8
     }
-
 }

@@ -50,7 +50,12 @@ impl<'a> Lines<'a> {
         let start = range.start.min(self.text.len());
         let line = self.starts.partition_point(|&s| s <= start);
         let line_start = self.starts[line - 1];
-        let col = self.text.get(line_start..start).map(|s| s.chars().count()).unwrap_or(0) + 1;
+        let col = self
+            .text
+            .get(line_start..start)
+            .map(|s| s.chars().count())
+            .unwrap_or(0)
+            + 1;
         let end = range.end.clamp(start, self.text.len());
         // Carets stay on the first line of a multi-line value.
         let text = self.text.get(start..end).unwrap_or("");
@@ -63,13 +68,22 @@ impl<'a> Lines<'a> {
 /// what parsed is returned alongside them.
 pub(crate) fn parse(path: &Path, text: &str) -> (TovaToml, Vec<Diagnostic>) {
     let lines = Lines::new(text);
-    let mut out = TovaToml { path: path.to_path_buf(), ..TovaToml::default() };
+    let mut out = TovaToml {
+        path: path.to_path_buf(),
+        ..TovaToml::default()
+    };
     let mut diags = Vec::new();
     let table = match DeTable::parse(text) {
         Ok(t) => t.into_inner(),
         Err(e) => {
             let span = lines.span(path, e.span().unwrap_or(0..0));
-            let message = e.message().lines().next().unwrap_or("invalid TOML").trim().to_owned();
+            let message = e
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("invalid TOML")
+                .trim()
+                .to_owned();
             diags.push(
                 Diagnostic::error("B0129", format!("{FILE} is not valid TOML: {message}"))
                     .at(span, Some(text))
@@ -78,7 +92,12 @@ pub(crate) fn parse(path: &Path, text: &str) -> (TovaToml, Vec<Diagnostic>) {
             return (out, diags);
         }
     };
-    let mut cx = Cx { path, text, lines: &lines, diags: &mut diags };
+    let mut cx = Cx {
+        path,
+        text,
+        lines: &lines,
+        diags: &mut diags,
+    };
     for (key, value) in table.iter() {
         match (key.get_ref().as_ref(), value.get_ref()) {
             ("project", DeValue::Table(t)) => {
@@ -105,19 +124,40 @@ impl Cx<'_> {
         self.lines.span(self.path, range)
     }
 
-    fn error(&mut self, code: &'static str, message: String, range: std::ops::Range<usize>, hint: String) {
-        let d = Diagnostic::error(code, message).at(self.span(range), Some(self.text)).hint(hint);
+    fn error(
+        &mut self,
+        code: &'static str,
+        message: String,
+        range: std::ops::Range<usize>,
+        hint: String,
+    ) {
+        let d = Diagnostic::error(code, message)
+            .at(self.span(range), Some(self.text))
+            .hint(hint);
         self.diags.push(d);
     }
 
     /// `[section] key`, which must be a string when present.
-    fn string_of(&mut self, table: &DeTable<'_>, section: &str, key: &str) -> Option<Located<String>> {
+    fn string_of(
+        &mut self,
+        table: &DeTable<'_>,
+        section: &str,
+        key: &str,
+    ) -> Option<Located<String>> {
         let (_, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == key)?;
         match v.get_ref() {
-            DeValue::String(s) => Some(Located { value: s.to_string(), span: self.span(v.span()) }),
+            DeValue::String(s) => Some(Located {
+                value: s.to_string(),
+                span: self.span(v.span()),
+            }),
             other => {
                 let found = other.type_str();
-                self.error("B0103", format!("`[{section}] {key}` expects a string, found {found}"), v.span(), format!("write `{key} = \"…\"`"));
+                self.error(
+                    "B0103",
+                    format!("`[{section}] {key}` expects a string, found {found}"),
+                    v.span(),
+                    format!("write `{key} = \"…\"`"),
+                );
                 None
             }
         }
@@ -145,18 +185,29 @@ impl Cx<'_> {
     }
 
     fn prop(&self, key: &Spanned<std::borrow::Cow<'_, str>>, value: &Spanned<DeValue<'_>>) -> Prop {
-        Prop { key: key.get_ref().to_string(), key_span: self.span(key.span()), value: self.item(value) }
+        Prop {
+            key: key.get_ref().to_string(),
+            key_span: self.span(key.span()),
+            value: self.item(value),
+        }
     }
 
     fn item(&self, v: &Spanned<DeValue<'_>>) -> Item {
         let span = self.span(v.span());
         let value = match v.get_ref() {
             DeValue::String(s) => Value::Str(s.to_string()),
-            DeValue::Integer(i) => match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
-                Ok(n) => Value::Int(n),
-                Err(_) => Value::Expr(i.as_str().to_owned()),
-            },
-            DeValue::Float(f) => f.as_str().replace('_', "").parse().map(Value::Float).unwrap_or(Value::Expr(f.as_str().to_owned())),
+            DeValue::Integer(i) => {
+                match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
+                    Ok(n) => Value::Int(n),
+                    Err(_) => Value::Expr(i.as_str().to_owned()),
+                }
+            }
+            DeValue::Float(f) => f
+                .as_str()
+                .replace('_', "")
+                .parse()
+                .map(Value::Float)
+                .unwrap_or(Value::Expr(f.as_str().to_owned())),
             DeValue::Boolean(b) => Value::Bool(*b),
             DeValue::Array(items) => Value::List(items.iter().map(|i| self.item(i)).collect()),
             DeValue::Datetime(d) => Value::Expr(d.to_string()),
@@ -187,7 +238,10 @@ mod tests {
         assert_eq!(t.base.unwrap().value, "/app");
         let (env, props) = &t.envs[0];
         assert_eq!((env.value.as_str(), env.span.line), ("prod", 17));
-        let got: Vec<_> = props.iter().map(|p| (p.key.as_str(), p.key_span.line, p.value.value.clone())).collect();
+        let got: Vec<_> = props
+            .iter()
+            .map(|p| (p.key.as_str(), p.key_span.line, p.value.value.clone()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -198,8 +252,14 @@ mod tests {
                     "servers",
                     21,
                     Value::List(vec![
-                        Item { value: Value::Str("a".into()), span: Span::new(FILE, 21, 12, 3) },
-                        Item { value: Value::Str("b".into()), span: Span::new(FILE, 21, 17, 3) },
+                        Item {
+                            value: Value::Str("a".into()),
+                            span: Span::new(FILE, 21, 12, 3)
+                        },
+                        Item {
+                            value: Value::Str("b".into()),
+                            span: Span::new(FILE, 21, 17, 3)
+                        },
                     ])
                 ),
             ]
@@ -214,7 +274,10 @@ mod tests {
         assert_eq!(d[0].span.as_ref().unwrap().line, 2);
 
         let (t, d) = read("[project]\nname = 3\n[deploy]\ntls = \"off\"\nbase = \"/\"\n");
-        let got: Vec<_> = d.iter().map(|d| (d.code, d.span.as_ref().unwrap().line)).collect();
+        let got: Vec<_> = d
+            .iter()
+            .map(|d| (d.code, d.span.as_ref().unwrap().line))
+            .collect();
         assert_eq!(got, vec![("B0103", 2), ("B0102", 4)]);
         assert!(t.name.is_none());
         assert_eq!(t.base.unwrap().value, "/");

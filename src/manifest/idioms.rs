@@ -181,12 +181,37 @@ fn every_documented_idiom_compiles_to_its_manifest() {
         );
         let toml = row.toml.map(|t| (PathBuf::from("tova.toml"), t.to_owned()));
         let mut diags = Vec::new();
-        let project = compile_project("shop", toml, vec![(PathBuf::from("src/app.tova"), src.clone())], &|_| true, &mut diags);
-        let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
-        assert!(errors.is_empty(), "{}: errors:\n{}\n{src}", row.doc, errors.join(""));
+        let project = compile_project(
+            "shop",
+            toml,
+            vec![(PathBuf::from("src/app.tova"), src.clone())],
+            &|_| true,
+            &mut diags,
+        );
+        let errors: Vec<String> = diags
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{}: errors:\n{}\n{src}",
+            row.doc,
+            errors.join("")
+        );
         let codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
-        assert_eq!(codes, row.warnings, "{}: warnings\n{}", row.doc, diags.iter().map(|d| d.to_string()).collect::<String>());
-        let m = project.unwrap_or_else(|| panic!("{}: no project", row.doc)).manifests.shift_remove("prod").unwrap();
+        assert_eq!(
+            codes,
+            row.warnings,
+            "{}: warnings\n{}",
+            row.doc,
+            diags.iter().map(|d| d.to_string()).collect::<String>()
+        );
+        let m = project
+            .unwrap_or_else(|| panic!("{}: no project", row.doc))
+            .manifests
+            .shift_remove("prod")
+            .unwrap();
         (row.check)(&m);
     }
 }

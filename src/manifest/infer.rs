@@ -5,7 +5,8 @@
 use indexmap::IndexMap;
 
 use super::model::{
-    AppKind, Batch, Databases, DataFile, Health, Manifest, Postgres, Proxy, Redis, Runtime, Secrets, Sqlite, SshTarget, Tls,
+    AppKind, Batch, DataFile, Databases, Health, Manifest, Postgres, Proxy, Redis, Runtime,
+    Secrets, Sqlite, SshTarget, Tls,
 };
 use super::project::Sources;
 use super::validate;
@@ -34,13 +35,20 @@ pub(crate) const PROPERTIES: &[(&str, &str)] = &[
     ("build", "build: \"tova build --production\""),
     ("start", "start: \"server.js\""),
     ("tls", "tls: \"auto\""),
-    ("bun_url", "bun_url: 'https://github.com/oven-sh/bun/releases/latest/download/bun-linux-{arch}.zip'"),
+    (
+        "bun_url",
+        "bun_url: 'https://github.com/oven-sh/bun/releases/latest/download/bun-linux-{arch}.zip'",
+    ),
 ];
 
-const ENGINES: &[(&str, &[&str])] =
-    &[("postgres", &["name", "user", "port"]), ("redis", &["maxmemory"]), ("sqlite", &["path"])];
+const ENGINES: &[(&str, &[&str])] = &[
+    ("postgres", &["name", "user", "port"]),
+    ("redis", &["maxmemory"]),
+    ("sqlite", &["path"]),
+];
 
-pub(crate) const DEFAULT_BUN_URL: &str = "https://github.com/oven-sh/bun/releases/latest/download/bun-linux-{arch}.zip";
+pub(crate) const DEFAULT_BUN_URL: &str =
+    "https://github.com/oven-sh/bun/releases/latest/download/bun-linux-{arch}.zip";
 pub(crate) const DEFAULT_BUNDLE: &str = ".tova-out";
 pub(crate) const DEFAULT_RETENTION_SECS: u64 = 7 * 86_400;
 pub(crate) const MIN_RETENTION_SECS: u64 = 86_400;
@@ -59,7 +67,10 @@ pub(crate) struct Defaults {
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults { bundle: DEFAULT_BUNDLE.to_owned(), asset_base: "/".to_owned() }
+        Defaults {
+            bundle: DEFAULT_BUNDLE.to_owned(),
+            asset_base: "/".to_owned(),
+        }
     }
 }
 
@@ -68,8 +79,17 @@ impl Default for Defaults {
 pub(crate) const ASSET_DIR: &str = ".tova-out/";
 
 /// Settings that do nothing for a static app (no `server { }` block).
-const SERVER_ONLY: &[&str] =
-    &["instances", "memory", "restart_on_failure", "health", "health_interval", "health_timeout", "runtime", "bun_url", "start"];
+const SERVER_ONLY: &[&str] = &[
+    "instances",
+    "memory",
+    "restart_on_failure",
+    "health",
+    "health_interval",
+    "health_timeout",
+    "runtime",
+    "bun_url",
+    "start",
+];
 
 /// The closest known name, for "did you mean" hints.
 pub(crate) fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
@@ -87,8 +107,15 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn error(&mut self, code: &'static str, message: impl Into<String>, span: &Span, hint: impl Into<String>) {
-        self.diags.push(self.sources.error(code, message, span, hint));
+    fn error(
+        &mut self,
+        code: &'static str,
+        message: impl Into<String>,
+        span: &Span,
+        hint: impl Into<String>,
+    ) {
+        self.diags
+            .push(self.sources.error(code, message, span, hint));
     }
 
     fn wrong_type(&mut self, key: &str, expected: &str, item: &Item) {
@@ -101,7 +128,15 @@ impl Cx<'_> {
             (_, Some(e)) => format!("for example `{e}`"),
             (_, None) => format!("`{key}` expects {expected}"),
         };
-        self.error("B0103", format!("`{key}` expects {expected}, found {}", item.value.type_name()), &item.span, hint);
+        self.error(
+            "B0103",
+            format!(
+                "`{key}` expects {expected}, found {}",
+                item.value.type_name()
+            ),
+            &item.span,
+            hint,
+        );
     }
 
     fn string<'v>(&mut self, key: &str, item: &'v Item) -> Option<&'v str> {
@@ -134,7 +169,13 @@ impl Cx<'_> {
     }
 
     /// Runs a validator on a string value, reporting `code` at the value.
-    fn check<T>(&mut self, code: &'static str, item: &Item, r: Result<T, String>, hint: &str) -> Option<T> {
+    fn check<T>(
+        &mut self,
+        code: &'static str,
+        item: &Item,
+        r: Result<T, String>,
+        hint: &str,
+    ) -> Option<T> {
         match r {
             Ok(v) => Some(v),
             Err(why) => {
@@ -146,7 +187,13 @@ impl Cx<'_> {
 }
 
 /// Properties by key; duplicates and unknown keys are reported.
-fn by_key<'b>(cx: &mut Cx<'_>, props: &'b [Prop], known: &[&'static str], what: &str, plural: &str) -> IndexMap<&'static str, &'b Prop> {
+fn by_key<'b>(
+    cx: &mut Cx<'_>,
+    props: &'b [Prop],
+    known: &[&'static str],
+    what: &str,
+    plural: &str,
+) -> IndexMap<&'static str, &'b Prop> {
     let mut out: IndexMap<&'static str, &'b Prop> = IndexMap::new();
     for p in props {
         let Some(key) = known.iter().find(|k| **k == p.key) else {
@@ -154,12 +201,22 @@ fn by_key<'b>(cx: &mut Cx<'_>, props: &'b [Prop], known: &[&'static str], what: 
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("known {plural}: {}", known.join(", ")),
             };
-            cx.error("B0102", format!("unknown {what} `{}`", p.key), &p.key_span, hint);
+            cx.error(
+                "B0102",
+                format!("unknown {what} `{}`", p.key),
+                &p.key_span,
+                hint,
+            );
             continue;
         };
         if let Some(first) = out.get(key) {
             let line = first.key_span.line;
-            cx.error("B0105", format!("`{key}` is set twice"), &p.key_span, format!("remove one; it is first set on line {line}"));
+            cx.error(
+                "B0105",
+                format!("`{key}` is set twice"),
+                &p.key_span,
+                format!("remove one; it is first set on line {line}"),
+            );
             continue;
         }
         out.insert(key, p);
@@ -168,14 +225,28 @@ fn by_key<'b>(cx: &mut Cx<'_>, props: &'b [Prop], known: &[&'static str], what: 
 }
 
 /// The `app:` value of a block, validated (used project-wide before inference).
-pub(crate) fn declared_app(sources: &Sources, block: &DeployBlock) -> (Option<(String, Span)>, Vec<Diagnostic>) {
-    let mut cx = Cx { sources, diags: Vec::new() };
+pub(crate) fn declared_app(
+    sources: &Sources,
+    block: &DeployBlock,
+) -> (Option<(String, Span)>, Vec<Diagnostic>) {
+    let mut cx = Cx {
+        sources,
+        diags: Vec::new(),
+    };
     let Some(p) = block.props.iter().find(|p| p.key == "app") else {
         return (None, cx.diags);
     };
     let out = cx
         .string("app", &p.value)
-        .and_then(|s| cx.check("B0113", &p.value, validate::name(s), "app names use lowercase letters, digits and `-`").map(|_| s))
+        .and_then(|s| {
+            cx.check(
+                "B0113",
+                &p.value,
+                validate::name(s),
+                "app names use lowercase letters, digits and `-`",
+            )
+            .map(|_| s)
+        })
         .map(|s| (s.to_owned(), p.value.span.clone()));
     (out, cx.diags)
 }
@@ -189,13 +260,21 @@ pub(crate) fn infer(
     defaults: &Defaults,
     data_exists: &dyn Fn(&str) -> bool,
 ) -> Result<(Manifest, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let mut cx = Cx { sources, diags: Vec::new() };
+    let mut cx = Cx {
+        sources,
+        diags: Vec::new(),
+    };
     let keys: Vec<&'static str> = PROPERTIES.iter().map(|(k, _)| *k).collect();
     let props = by_key(&mut cx, &block.props, &keys, "property", "properties");
     let get = |k: &str| props.get(k).map(|p| &p.value);
 
     if let Err(why) = validate::name(&block.name) {
-        cx.error("B0113", format!("environment name {why}"), &block.name_span, "name environments like `prod` or `staging-eu`");
+        cx.error(
+            "B0113",
+            format!("environment name {why}"),
+            &block.name_span,
+            "name environments like `prod` or `staging-eu`",
+        );
     }
 
     // server: a target or a list of targets.
@@ -211,18 +290,30 @@ pub(crate) fn infer(
             let targets: Vec<&Item> = match &item.value {
                 Value::List(items) if !items.is_empty() => items.iter().collect(),
                 Value::List(_) => {
-                    cx.error("B0103", "`server` is an empty list", &item.span, "list at least one SSH target");
+                    cx.error(
+                        "B0103",
+                        "`server` is an empty list",
+                        &item.span,
+                        "list at least one SSH target",
+                    );
                     Vec::new()
                 }
                 _ => vec![item],
             };
             let mut seen: Vec<SshTarget> = Vec::new();
             for t in targets {
-                let Some(s) = cx.string("server", t) else { continue };
+                let Some(s) = cx.string("server", t) else {
+                    continue;
+                };
                 let hint = "write `host`, `user@host` or `user@host:port`";
                 if let Some(target) = cx.check("B0112", t, validate::ssh_target(s), hint) {
                     if seen.contains(&target) {
-                        cx.error("B0105", format!("`{s}` is listed twice"), &t.span, "remove the duplicate target");
+                        cx.error(
+                            "B0105",
+                            format!("`{s}` is listed twice"),
+                            &t.span,
+                            "remove the duplicate target",
+                        );
                     } else {
                         seen.push(target.clone());
                         servers.push(target);
@@ -242,30 +333,59 @@ pub(crate) fn infer(
         ),
         Some(item) => {
             if let Some(s) = cx.string("domain", item) {
-                if cx.check("B0108", item, validate::domain(s), "write a bare domain such as `myapp.com`").is_some() {
+                if cx
+                    .check(
+                        "B0108",
+                        item,
+                        validate::domain(s),
+                        "write a bare domain such as `myapp.com`",
+                    )
+                    .is_some()
+                {
                     domain = s.to_ascii_lowercase();
                 }
             }
         }
     }
 
-    let instances = get("instances").and_then(|i| cx.int("instances", i, 1, 64)).unwrap_or(1) as u32;
+    let instances = get("instances")
+        .and_then(|i| cx.int("instances", i, 1, 64))
+        .unwrap_or(1) as u32;
     let memory_bytes = match get("memory") {
         Some(item) => cx
             .string("memory", item)
-            .and_then(|s| cx.check("B0109", item, validate::memory(s), "write a size such as \"512mb\" or \"1gb\""))
+            .and_then(|s| {
+                cx.check(
+                    "B0109",
+                    item,
+                    validate::memory(s),
+                    "write a size such as \"512mb\" or \"1gb\"",
+                )
+            })
             .unwrap_or(512 << 20),
         None => 512 << 20,
     };
     let branch = match get("branch") {
         Some(item) => cx
             .string("branch", item)
-            .and_then(|s| cx.check("B0123", item, validate::branch(s), "use a git branch name such as \"main\"").map(|_| s.to_owned()))
+            .and_then(|s| {
+                cx.check(
+                    "B0123",
+                    item,
+                    validate::branch(s),
+                    "use a git branch name such as \"main\"",
+                )
+                .map(|_| s.to_owned())
+            })
             .unwrap_or_default(),
         None => "main".to_owned(),
     };
     // An app server with a browser is a static export when nothing serves it.
-    let kind = if facts.servers == 0 && facts.browsers > 0 { AppKind::Static } else { AppKind::Server };
+    let kind = if facts.servers == 0 && facts.browsers > 0 {
+        AppKind::Static
+    } else {
+        AppKind::Server
+    };
     if kind == AppKind::Static {
         for key in SERVER_ONLY {
             if let Some(p) = props.get(key) {
@@ -275,22 +395,44 @@ pub(crate) fn infer(
                     &p.key_span,
                     "Caddy serves the static export alone; remove the setting, or add a server block",
                 );
-                cx.diags.push(Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d });
+                cx.diags.push(Diagnostic {
+                    severity: crate::diagnostic::Severity::Warning,
+                    ..d
+                });
             }
         }
     }
     let health_path = match get("health") {
         Some(item) => cx
             .string("health", item)
-            .and_then(|s| cx.check("B0123", item, validate::url_path(s), "write an absolute path such as \"/healthz\"").map(|_| s.to_owned()))
+            .and_then(|s| {
+                cx.check(
+                    "B0123",
+                    item,
+                    validate::url_path(s),
+                    "write an absolute path such as \"/healthz\"",
+                )
+                .map(|_| s.to_owned())
+            })
             .unwrap_or_default(),
         // Tova serves the last `health "/path"` of the server.
-        None => facts.health_paths.last().map(|h| h.value.clone()).unwrap_or_else(|| "/healthz".to_owned()),
+        None => facts
+            .health_paths
+            .last()
+            .map(|h| h.value.clone())
+            .unwrap_or_else(|| "/healthz".to_owned()),
     };
     // Only a server block berth can read tells which paths the app serves.
-    if kind == AppKind::Server && facts.servers > 0 && !health_path.is_empty() && !health_served(&health_path, facts) {
+    if kind == AppKind::Server
+        && facts.servers > 0
+        && !health_path.is_empty()
+        && !health_served(&health_path, facts)
+    {
         let set = props.get("health").map(|p| p.value.span.clone());
-        let at = set.clone().or_else(|| facts.server_spans.first().cloned()).unwrap_or_else(|| block.span.clone());
+        let at = set
+            .clone()
+            .or_else(|| facts.server_spans.first().cloned())
+            .unwrap_or_else(|| block.span.clone());
         let message = if set.is_some() {
             format!("no route or health declaration serves the health path `{health_path}`")
         } else {
@@ -304,9 +446,14 @@ pub(crate) fn infer(
                 "the deploy's health check would fail and roll back; add `route GET \"{health_path}\" => fn() {{ \"ok\" }}` (or `health \"{health_path}\"`) to `server {{ }}`, or set `health:` to a GET route the app serves"
             ),
         );
-        cx.diags.push(Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d });
+        cx.diags.push(Diagnostic {
+            severity: crate::diagnostic::Severity::Warning,
+            ..d
+        });
     }
-    let interval = get("health_interval").and_then(|i| cx.int("health_interval", i, 2, 86_400)).unwrap_or(30) as u32;
+    let interval = get("health_interval")
+        .and_then(|i| cx.int("health_interval", i, 2, 86_400))
+        .unwrap_or(30) as u32;
     let timeout = match get("health_timeout") {
         Some(item) => match cx.int("health_timeout", item, 1, 86_400) {
             Some(t) if t as u32 >= interval => {
@@ -333,18 +480,35 @@ pub(crate) fn infer(
         },
         None => true,
     };
-    let keep_releases = get("keep_releases").and_then(|i| cx.int("keep_releases", i, 1, 100)).unwrap_or(5) as u32;
+    let keep_releases = get("keep_releases")
+        .and_then(|i| cx.int("keep_releases", i, 1, 100))
+        .unwrap_or(5) as u32;
     let rolling = get("rolling").and_then(|item| match &item.value {
-        Value::Int(_) => cx.int("rolling", item, 1, 10_000).map(|n| Batch::Count(n as u32)),
-        Value::Str(s) => cx.check("B0115", item, validate::percent(s, 1), "write a host count (2) or a percentage (\"25%\")").map(Batch::Percent),
+        Value::Int(_) => cx
+            .int("rolling", item, 1, 10_000)
+            .map(|n| Batch::Count(n as u32)),
+        Value::Str(s) => cx
+            .check(
+                "B0115",
+                item,
+                validate::percent(s, 1),
+                "write a host count (2) or a percentage (\"25%\")",
+            )
+            .map(Batch::Percent),
         _ => {
             cx.wrong_type("rolling", "an integer or a percentage string", item);
             None
         }
     });
     let max_fail_percent = get("max_fail").and_then(|item| {
-        cx.string("max_fail", item)
-            .and_then(|s| cx.check("B0115", item, validate::percent(s, 0), "write a percentage such as \"10%\""))
+        cx.string("max_fail", item).and_then(|s| {
+            cx.check(
+                "B0115",
+                item,
+                validate::percent(s, 0),
+                "write a percentage such as \"10%\"",
+            )
+        })
     });
     let runtime_name = match get("runtime") {
         Some(item) => cx.string("runtime", item).and_then(|s| match s {
@@ -354,7 +518,12 @@ pub(crate) fn infer(
                     Some(m) => format!("did you mean \"{m}\"?"),
                     None => "use \"bun\" or \"node\"".to_owned(),
                 };
-                cx.error("B0117", format!("unknown runtime \"{s}\""), &item.span, hint);
+                cx.error(
+                    "B0117",
+                    format!("unknown runtime \"{s}\""),
+                    &item.span,
+                    hint,
+                );
                 None
             }
         }),
@@ -363,7 +532,10 @@ pub(crate) fn infer(
     let bun_url = match get("bun_url") {
         Some(item) => cx
             .string("bun_url", item)
-            .and_then(|s| cx.check("B0122", item, validate::url(s), "use an https:// URL").map(|_| s.to_owned()))
+            .and_then(|s| {
+                cx.check("B0122", item, validate::url(s), "use an https:// URL")
+                    .map(|_| s.to_owned())
+            })
             .unwrap_or_default(),
         None => DEFAULT_BUN_URL.to_owned(),
     };
@@ -373,10 +545,14 @@ pub(crate) fn infer(
         _ => Runtime::Bun { url: bun_url },
     };
     let module_retention_secs = match get("module_retention") {
-        Some(item) => match cx
-            .string("module_retention", item)
-            .and_then(|s| cx.check("B0110", item, validate::duration(s), "write a duration such as \"7d\" or \"36h\""))
-        {
+        Some(item) => match cx.string("module_retention", item).and_then(|s| {
+            cx.check(
+                "B0110",
+                item,
+                validate::duration(s),
+                "write a duration such as \"7d\" or \"36h\"",
+            )
+        }) {
             Some(secs) if secs < MIN_RETENTION_SECS => {
                 cx.error(
                     "B0111",
@@ -394,17 +570,37 @@ pub(crate) fn infer(
     let bundle = match get("bundle") {
         Some(item) => cx
             .string("bundle", item)
-            .and_then(|s| cx.check("B0123", item, validate::relative_path(s), "write a folder inside the project, e.g. \".tova-out\""))
+            .and_then(|s| {
+                cx.check(
+                    "B0123",
+                    item,
+                    validate::relative_path(s),
+                    "write a folder inside the project, e.g. \".tova-out\"",
+                )
+            })
             .unwrap_or_default(),
         None => defaults.bundle.clone(),
     };
     let build = get("build").and_then(|item| {
-        cx.string("build", item)
-            .and_then(|s| cx.check("B0123", item, validate::one_line(s), "write the build command on one line").map(|_| s.to_owned()))
+        cx.string("build", item).and_then(|s| {
+            cx.check(
+                "B0123",
+                item,
+                validate::one_line(s),
+                "write the build command on one line",
+            )
+            .map(|_| s.to_owned())
+        })
     });
     let start = get("start").and_then(|item| {
-        cx.string("start", item)
-            .and_then(|s| cx.check("B0123", item, validate::relative_path(s), "write a file inside the bundle, e.g. \"server.js\""))
+        cx.string("start", item).and_then(|s| {
+            cx.check(
+                "B0123",
+                item,
+                validate::relative_path(s),
+                "write a file inside the bundle, e.g. \"server.js\"",
+            )
+        })
     });
     let tls = match get("tls") {
         Some(item) => match cx.string("tls", item) {
@@ -416,7 +612,12 @@ pub(crate) fn infer(
                     Some(m) => format!("did you mean \"{m}\"?"),
                     None => "use \"auto\", \"internal\" or \"off\"".to_owned(),
                 };
-                cx.error("B0117", format!("unknown tls mode \"{other}\""), &item.span, hint);
+                cx.error(
+                    "B0117",
+                    format!("unknown tls mode \"{other}\""),
+                    &item.span,
+                    hint,
+                );
                 Tls::Auto
             }
         },
@@ -443,7 +644,11 @@ pub(crate) fn infer(
         instances,
         memory_bytes,
         branch,
-        health: Health { path: health_path, interval_secs: interval, timeout_secs: timeout },
+        health: Health {
+            path: health_path,
+            interval_secs: interval,
+            timeout_secs: timeout,
+        },
         restart_on_failure,
         keep_releases,
         rolling,
@@ -471,16 +676,31 @@ fn env_block(cx: &mut Cx<'_>, env: &[Prop]) -> IndexMap<String, String> {
                 "B0118",
                 format!("`{}` is not an environment variable name", p.key),
                 &p.key_span,
-                format!("use `[A-Z_][A-Z0-9_]*`, e.g. `{}`", p.key.to_ascii_uppercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_")),
+                format!(
+                    "use `[A-Z_][A-Z0-9_]*`, e.g. `{}`",
+                    p.key
+                        .to_ascii_uppercase()
+                        .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+                ),
             );
             continue;
         }
         if p.key == "PORT" {
-            cx.error("B0118", "`PORT` is set by berth to each instance's port", &p.key_span, "remove it; read `PORT` in the app instead");
+            cx.error(
+                "B0118",
+                "`PORT` is set by berth to each instance's port",
+                &p.key_span,
+                "remove it; read `PORT` in the app instead",
+            );
             continue;
         }
         if let Some(line) = lines.get(p.key.as_str()) {
-            cx.error("B0106", format!("`{}` is set twice in `env`", p.key), &p.key_span, format!("remove one; it is first set on line {line}"));
+            cx.error(
+                "B0106",
+                format!("`{}` is set twice in `env`", p.key),
+                &p.key_span,
+                format!("remove one; it is first set on line {line}"),
+            );
             continue;
         }
         lines.insert(&p.key, p.key_span.line);
@@ -501,7 +721,12 @@ fn env_block(cx: &mut Cx<'_>, env: &[Prop]) -> IndexMap<String, String> {
             }
         };
         if value.chars().any(|c| c == '\0' || c == '\n' || c == '\r') {
-            cx.error("B0118", format!("`{}` contains a newline or NUL", p.key), &p.value.span, "environment values are one line of text");
+            cx.error(
+                "B0118",
+                format!("`{}` contains a newline or NUL", p.key),
+                &p.value.span,
+                "environment values are one line of text",
+            );
             continue;
         }
         out.insert(p.key.clone(), value);
@@ -524,7 +749,11 @@ fn canonical_engine(word: &str) -> String {
 /// The scheme of a connection URL (`postgres://…`, `sqlite:./data.db`).
 fn url_scheme(url: &str) -> Option<&str> {
     let (scheme, _) = url.split_once(':')?;
-    (!scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+')).then_some(scheme)
+    (!scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+'))
+    .then_some(scheme)
 }
 
 /// SQLite's file in a `sqlite:PATH`, `sqlite://PATH` or `file:PATH` URL.
@@ -557,7 +786,13 @@ fn resolve_db<'a>(decl: &'a DbDecl, env_decls: &[EnvDecl]) -> ResolvedDb<'a> {
         Some(UrlSource::Literal(url)) => (None, Some(url.clone())),
         _ => (None, None),
     };
-    let mut r = ResolvedDb { engine: None, engine_from: "", engine_word: None, url_env, sqlite_path: None };
+    let mut r = ResolvedDb {
+        engine: None,
+        engine_from: "",
+        engine_word: None,
+        url_env,
+        sqlite_path: None,
+    };
     if let Some((word, key)) = &decl.engine {
         r.engine = Some(canonical_engine(word));
         r.engine_from = key;
@@ -572,7 +807,16 @@ fn resolve_db<'a>(decl: &'a DbDecl, env_decls: &[EnvDecl]) -> ResolvedDb<'a> {
     if r.engine.as_deref() == Some("sqlite") {
         r.sqlite_path = match &decl.path {
             Some((p, key)) => Some((p.value.clone(), *key, p.span.clone())),
-            None => url_text.as_deref().and_then(sqlite_url_path).map(|p| (p, "url", decl.url.as_ref().map(|u| u.span.clone()).unwrap_or(decl.span.clone()))),
+            None => url_text.as_deref().and_then(sqlite_url_path).map(|p| {
+                (
+                    p,
+                    "url",
+                    decl.url
+                        .as_ref()
+                        .map(|u| u.span.clone())
+                        .unwrap_or(decl.span.clone()),
+                )
+            }),
         };
     }
     r
@@ -584,8 +828,14 @@ fn resolve_db<'a>(decl: &'a DbDecl, env_decls: &[EnvDecl]) -> ResolvedDb<'a> {
 /// database); `type` is a reserved word its parser refuses there.
 fn tova_compat(r: &ResolvedDb<'_>, decl: &DbDecl) -> Option<(String, String)> {
     let engine = r.engine.as_deref()?;
-    let fix = |e: &str| format!("write `driver: \"{e}\"` in the db block (Tova's compiler reads the engine from `driver:` only)");
-    let reserved = if r.engine_from == "type" { "`type` is a reserved word in Tova (`tova build` fails on `db { type: … }`); " } else { "" };
+    let fix = |e: &str| {
+        format!("write `driver: \"{e}\"` in the db block (Tova's compiler reads the engine from `driver:` only)")
+    };
+    let reserved = if r.engine_from == "type" {
+        "`type` is a reserved word in Tova (`tova build` fails on `db { type: … }`); "
+    } else {
+        ""
+    };
     match engine {
         "redis" => Some((
             format!("{reserved}Tova's server `db {{ }}` has no Redis driver; the built app would open an in-memory SQLite database"),
@@ -617,12 +867,28 @@ fn tova_compat(r: &ResolvedDb<'_>, decl: &DbDecl) -> Option<(String, String)> {
 
 fn databases(cx: &mut Cx<'_>, app: &str, engines: &[Engine], facts: &Facts) -> Databases {
     let under = app.replace('-', "_");
-    let default_pg = || Postgres { name: format!("{under}_db"), user: format!("tova_{under}"), port: 5432, url_env: "DATABASE_URL".into() };
-    let default_redis = || Redis { prefix: format!("{app}:"), maxmemory: None, url_env: "REDIS_URL".into() };
+    let default_pg = || Postgres {
+        name: format!("{under}_db"),
+        user: format!("tova_{under}"),
+        port: 5432,
+        url_env: "DATABASE_URL".into(),
+    };
+    let default_redis = || Redis {
+        prefix: format!("{app}:"),
+        maxmemory: None,
+        url_env: "REDIS_URL".into(),
+    };
     let mut dbs = Databases::default();
-    let warn = |cx: &mut Cx<'_>, code: &'static str, message: String, span: &crate::diagnostic::Span, hint: String| {
+    let warn = |cx: &mut Cx<'_>,
+                code: &'static str,
+                message: String,
+                span: &crate::diagnostic::Span,
+                hint: String| {
         let d = cx.sources.error(code, message, span, hint);
-        cx.diags.push(Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d });
+        cx.diags.push(Diagnostic {
+            severity: crate::diagnostic::Severity::Warning,
+            ..d
+        });
     };
 
     // From `server { db { … } }`, as Tova's docs write it.
@@ -713,7 +979,12 @@ fn databases(cx: &mut Cx<'_>, app: &str, engines: &[Engine], facts: &Facts) -> D
     if let (Some(pg), Some(redis)) = (&dbs.postgres, &dbs.redis) {
         if let (true, Some(first)) = (pg.url_env == redis.url_env, facts.dbs.first()) {
             let (var, at) = (pg.url_env.clone(), first.span.clone());
-            cx.error("B0105", format!("PostgreSQL and Redis both read their URL from {var}"), &at, "read PostgreSQL from DATABASE_URL and Redis from REDIS_URL");
+            cx.error(
+                "B0105",
+                format!("PostgreSQL and Redis both read their URL from {var}"),
+                &at,
+                "read PostgreSQL from DATABASE_URL and Redis from REDIS_URL",
+            );
         }
     }
 
@@ -725,15 +996,31 @@ fn databases(cx: &mut Cx<'_>, app: &str, engines: &[Engine], facts: &Facts) -> D
                 Some(s) => format!("did you mean `{s}`?"),
                 None => "berth provisions `postgres`, `redis` and `sqlite`".to_owned(),
             };
-            cx.error("B0116", format!("unknown database engine `{}`", e.name), &e.span, hint);
+            cx.error(
+                "B0116",
+                format!("unknown database engine `{}`", e.name),
+                &e.span,
+                hint,
+            );
             continue;
         };
         if let Some(line) = seen.get(engine) {
-            cx.error("B0105", format!("`{engine}` is declared twice"), &e.span, format!("merge it with the one on line {line}"));
+            cx.error(
+                "B0105",
+                format!("`{engine}` is declared twice"),
+                &e.span,
+                format!("merge it with the one on line {line}"),
+            );
             continue;
         }
         seen.insert(engine, e.span.line);
-        let props = by_key(cx, &e.props, keys, &format!("{engine} setting"), &format!("{engine} settings"));
+        let props = by_key(
+            cx,
+            &e.props,
+            keys,
+            &format!("{engine} setting"),
+            &format!("{engine} settings"),
+        );
         match *engine {
             "postgres" => {
                 let mut pg = dbs.postgres.take().unwrap_or_else(default_pg);
@@ -742,14 +1029,31 @@ fn databases(cx: &mut Cx<'_>, app: &str, engines: &[Engine], facts: &Facts) -> D
                     match *key {
                         "name" | "user" => {
                             if let Some(s) = cx.string(key, item) {
-                                if cx.check("B0113", item, validate::sql_ident(s), "use lowercase letters, digits and `_`").is_some() {
-                                    if *key == "name" { pg.name = s.to_owned() } else { pg.user = s.to_owned() }
+                                if cx
+                                    .check(
+                                        "B0113",
+                                        item,
+                                        validate::sql_ident(s),
+                                        "use lowercase letters, digits and `_`",
+                                    )
+                                    .is_some()
+                                {
+                                    if *key == "name" {
+                                        pg.name = s.to_owned()
+                                    } else {
+                                        pg.user = s.to_owned()
+                                    }
                                 }
                             }
                         }
                         _ => {
                             if let Some(n) = match item.value {
-                                Value::Int(n) => cx.check("B0114", item, validate::port(n), "use a port from 1 to 65535"),
+                                Value::Int(n) => cx.check(
+                                    "B0114",
+                                    item,
+                                    validate::port(n),
+                                    "use a port from 1 to 65535",
+                                ),
                                 _ => {
                                     cx.wrong_type("port", "an integer", item);
                                     None
@@ -766,7 +1070,15 @@ fn databases(cx: &mut Cx<'_>, app: &str, engines: &[Engine], facts: &Facts) -> D
                 let mut redis = dbs.redis.take().unwrap_or_else(default_redis);
                 if let Some(p) = props.get("maxmemory") {
                     if let Some(s) = cx.string("maxmemory", &p.value) {
-                        if cx.check("B0109", &p.value, validate::memory(s), "write a size such as \"256mb\"").is_some() {
+                        if cx
+                            .check(
+                                "B0109",
+                                &p.value,
+                                validate::memory(s),
+                                "write a size such as \"256mb\"",
+                            )
+                            .is_some()
+                        {
                             redis.maxmemory = Some(s.to_ascii_lowercase());
                         }
                     }
@@ -787,7 +1099,11 @@ fn databases(cx: &mut Cx<'_>, app: &str, engines: &[Engine], facts: &Facts) -> D
                 match (path, dbs.sqlite.take()) {
                     (Some(path), _) => dbs.sqlite = Some(Sqlite { path }),
                     (None, Some(existing)) => dbs.sqlite = Some(existing),
-                    (None, None) => dbs.sqlite = Some(Sqlite { path: "data.db".to_owned() }),
+                    (None, None) => {
+                        dbs.sqlite = Some(Sqlite {
+                            path: "data.db".to_owned(),
+                        })
+                    }
                 }
             }
         }
@@ -795,12 +1111,21 @@ fn databases(cx: &mut Cx<'_>, app: &str, engines: &[Engine], facts: &Facts) -> D
     dbs
 }
 
-fn sorted_paths(cx: &mut Cx<'_>, paths: &[crate::lang::facts::Located<String>], what: &str) -> Vec<String> {
+fn sorted_paths(
+    cx: &mut Cx<'_>,
+    paths: &[crate::lang::facts::Located<String>],
+    what: &str,
+) -> Vec<String> {
     let mut out = Vec::new();
     for p in paths {
         match validate::url_path(&p.value) {
             Ok(()) => out.push(p.value.clone()),
-            Err(why) => cx.error("B0123", format!("{what} path {why}"), &p.span, "write an absolute URL path such as \"/ws\""),
+            Err(why) => cx.error(
+                "B0123",
+                format!("{what} path {why}"),
+                &p.span,
+                "write an absolute URL path such as \"/ws\"",
+            ),
         }
     }
     out.sort();
@@ -815,7 +1140,12 @@ fn proxy(cx: &mut Cx<'_>, kind: AppKind, facts: &Facts, asset_base: &str, health
     for o in &facts.cors_origins {
         match validate::origin(&o.value) {
             Ok(()) => cors_origins.push(o.value.clone()),
-            Err(why) => cx.error("B0124", format!("CORS origin {why}"), &o.span, "write an origin such as \"https://myapp.com\""),
+            Err(why) => cx.error(
+                "B0124",
+                format!("CORS origin {why}"),
+                &o.span,
+                "write an origin such as \"https://myapp.com\"",
+            ),
         }
     }
     cors_origins.sort();
@@ -824,7 +1154,11 @@ fn proxy(cx: &mut Cx<'_>, kind: AppKind, facts: &Facts, asset_base: &str, health
         static_files: facts.browsers > 0,
         document: facts.browsers > 0,
         asset_prefix: format!("{asset_base}{ASSET_DIR}"),
-        app_paths: if kind == AppKind::Server { app_paths(facts, health) } else { Vec::new() },
+        app_paths: if kind == AppKind::Server {
+            app_paths(facts, health)
+        } else {
+            Vec::new()
+        },
         websocket_paths,
         sse_paths,
         cors_origins,
@@ -864,15 +1198,21 @@ fn app_paths(facts: &Facts, health: &str) -> Vec<String> {
 /// characters, `:param` or `*name` segments.
 pub(crate) fn route_pattern_ok(p: &str) -> bool {
     p.starts_with('/')
-        && p.chars().all(|c| c.is_ascii_alphanumeric() || "/-._~!$&'()+,;=:@%*".contains(c))
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/-._~!$&'()+,;=:@%*".contains(c))
 }
 
 /// Whether the app answers GET on `path`: a GET (or HEAD) route matching
 /// it, a `health` declaration, or a `static` prefix.
 fn health_served(path: &str, facts: &Facts) -> bool {
     facts.health_paths.iter().any(|h| h.value == path)
-        || facts.routes.iter().any(|r| matches!(r.method.as_str(), "GET" | "HEAD") && route_matches(&r.path.value, path))
-        || facts.static_prefixes.iter().any(|p| path.starts_with(&format!("{}/", p.value.trim_end_matches('/'))))
+        || facts.routes.iter().any(|r| {
+            matches!(r.method.as_str(), "GET" | "HEAD") && route_matches(&r.path.value, path)
+        })
+        || facts
+            .static_prefixes
+            .iter()
+            .any(|p| path.starts_with(&format!("{}/", p.value.trim_end_matches('/'))))
 }
 
 /// Tova's route matching: `:name` matches one segment, `*`/`*name` the rest.
@@ -890,7 +1230,12 @@ pub(crate) fn route_matches(pattern: &str, path: &str) -> bool {
     }
 }
 
-fn secrets(cx: &mut Cx<'_>, dbs: &Databases, env_vars: &IndexMap<String, String>, facts: &Facts) -> Secrets {
+fn secrets(
+    cx: &mut Cx<'_>,
+    dbs: &Databases,
+    env_vars: &IndexMap<String, String>,
+    facts: &Facts,
+) -> Secrets {
     let mut auto = Vec::new();
     if let Some(pg) = &dbs.postgres {
         auto.push(pg.url_env.clone());
@@ -901,13 +1246,24 @@ fn secrets(cx: &mut Cx<'_>, dbs: &Databases, env_vars: &IndexMap<String, String>
     auto.sort();
     // A read with a fallback (`env("X", "dev")`, `env X: T = default`) runs
     // without the value; every other read needs it.
-    let declared_with_default = |name: &str| facts.env_decls.iter().any(|d| d.name.value == name && d.has_default);
+    let declared_with_default = |name: &str| {
+        facts
+            .env_decls
+            .iter()
+            .any(|d| d.name.value == name && d.has_default)
+    };
     let mut required: Vec<String> = facts
         .env_reads
         .iter()
         .filter(|r| !r.fallback)
         .map(|r| &r.name.value)
-        .chain(facts.env_decls.iter().filter(|d| !d.has_default).map(|d| &d.name.value))
+        .chain(
+            facts
+                .env_decls
+                .iter()
+                .filter(|d| !d.has_default)
+                .map(|d| &d.name.value),
+        )
         .filter(|n| validate::env_key(n) && !declared_with_default(n))
         .cloned()
         .collect();
@@ -917,12 +1273,22 @@ fn secrets(cx: &mut Cx<'_>, dbs: &Databases, env_vars: &IndexMap<String, String>
     if facts.auth_default_secret {
         required.push("AUTH_SECRET".to_owned());
     }
-    required.retain(|n| !auto.contains(n) && !MANAGED_ENV.contains(&n.as_str()) && !env_vars.contains_key(n));
+    required.retain(|n| {
+        !auto.contains(n) && !MANAGED_ENV.contains(&n.as_str()) && !env_vars.contains_key(n)
+    });
     required.sort();
     required.dedup();
     for span in &facts.hardcoded_secrets {
-        let d = cx.sources.error("B0301", "the auth secret is hard-coded in source", span, "read it from the environment: `secret: env(\"AUTH_SECRET\")`");
-        cx.diags.push(Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d });
+        let d = cx.sources.error(
+            "B0301",
+            "the auth secret is hard-coded in source",
+            span,
+            "read it from the environment: `secret: env(\"AUTH_SECRET\")`",
+        );
+        cx.diags.push(Diagnostic {
+            severity: crate::diagnostic::Severity::Warning,
+            ..d
+        });
     }
     Secrets { required, auto }
 }
@@ -936,16 +1302,29 @@ fn data_files(cx: &mut Cx<'_>, facts: &Facts, exists: &dyn Fn(&str) -> bool) -> 
         let rel = match validate::relative_path(&path.value) {
             Ok(rel) => rel,
             Err(why) => {
-                cx.error("B0204", format!("data file {why}"), &path.span, "keep data files inside the project, e.g. \"data/users.csv\"");
+                cx.error(
+                    "B0204",
+                    format!("data file {why}"),
+                    &path.span,
+                    "keep data files inside the project, e.g. \"data/users.csv\"",
+                );
                 continue;
             }
         };
         if !exists(&rel) {
-            cx.error("B0203", format!("data file `{rel}` does not exist"), &path.span, "create it or fix the path (relative to the project root)");
+            cx.error(
+                "B0203",
+                format!("data file `{rel}` does not exist"),
+                &path.span,
+                "create it or fix the path (relative to the project root)",
+            );
             continue;
         }
         if !out.iter().any(|d| d.path == rel && d.name == *name) {
-            out.push(DataFile { name: name.clone(), path: rel });
+            out.push(DataFile {
+                name: name.clone(),
+                path: rel,
+            });
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path).then(a.name.cmp(&b.name)));

@@ -47,8 +47,14 @@ pub(crate) fn main(args: ManifestArgs) -> i32 {
     report(&project.warnings);
     let Some(m) = project.manifests.get(&args.env) else {
         let known: Vec<&str> = project.manifests.keys().map(String::as_str).collect();
-        let d = crate::diagnostic::Diagnostic::error("B0201", format!("no deploy block named \"{}\"", args.env))
-            .hint(format!("environments in this project: {}", known.join(", ")));
+        let d = crate::diagnostic::Diagnostic::error(
+            "B0201",
+            format!("no deploy block named \"{}\"", args.env),
+        )
+        .hint(format!(
+            "environments in this project: {}",
+            known.join(", ")
+        ));
         eprintln!("{d}");
         return 1;
     };

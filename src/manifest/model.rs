@@ -97,7 +97,9 @@ pub(crate) enum Batch {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub(crate) enum Runtime {
-    Bun { url: String },
+    Bun {
+        url: String,
+    },
     Node,
     /// A static app: nothing to run.
     None,

@@ -38,15 +38,27 @@ impl Sources {
         self.files.insert(path, text);
     }
 
-    pub(crate) fn error(&self, code: &'static str, message: impl Into<String>, span: &Span, hint: impl Into<String>) -> Diagnostic {
+    pub(crate) fn error(
+        &self,
+        code: &'static str,
+        message: impl Into<String>,
+        span: &Span,
+        hint: impl Into<String>,
+    ) -> Diagnostic {
         let text = self.files.get(&span.file).map(String::as_str);
-        Diagnostic::error(code, message).at(span.clone(), text).hint(hint)
+        Diagnostic::error(code, message)
+            .at(span.clone(), text)
+            .hint(hint)
     }
 }
 
 /// Directories never searched for sources.
 fn skipped(name: &str) -> bool {
-    name.starts_with('.') || matches!(name, "node_modules" | "target" | "roles" | "playbooks" | "inventory")
+    name.starts_with('.')
+        || matches!(
+            name,
+            "node_modules" | "target" | "roles" | "playbooks" | "inventory"
+        )
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -80,7 +92,11 @@ fn app_name_from(name: &str) -> String {
 /// The app name derived from the project folder.
 fn folder_app(dir: &Path) -> String {
     let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    app_name_from(&abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+    app_name_from(
+        &abs.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    )
 }
 
 /// The project as Tova reads it: `tova.toml` when present (the sources are
@@ -93,16 +109,22 @@ pub(crate) fn load_project(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         Ok(text) => Some((PathBuf::from(tova_toml::FILE), text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
-            return Err(vec![Diagnostic::error("B0205", format!("cannot read {}: {e}", toml_path.display()))
-                .at(Span::line(tova_toml::FILE, 1), None)
-                .hint("fix the file's permissions or encoding (UTF-8)")]);
+            return Err(vec![Diagnostic::error(
+                "B0205",
+                format!("cannot read {}: {e}", toml_path.display()),
+            )
+            .at(Span::line(tova_toml::FILE, 1), None)
+            .hint("fix the file's permissions or encoding (UTF-8)")]);
         }
     };
     let (source_dir, entry_diag) = match &toml {
         Some((path, text)) => {
             let (parsed, _) = tova_toml::parse(path, text);
             let entry = parsed.entry.clone();
-            let rel = entry.as_ref().map(|e| e.value.clone()).unwrap_or_else(|| "src".to_owned());
+            let rel = entry
+                .as_ref()
+                .map(|e| e.value.clone())
+                .unwrap_or_else(|| "src".to_owned());
             let within = super::validate::relative_path(&rel);
             match (within, entry) {
                 (Ok(rel), _) if dir.join(&rel).is_dir() => (dir.join(rel), None),
@@ -124,8 +146,11 @@ pub(crate) fn load_project(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     }
     let mut files = Vec::new();
     if let Err(e) = collect(dir, &source_dir, &mut files) {
-        return Err(vec![Diagnostic::error("B0205", format!("cannot read {}: {e}", source_dir.display()))
-            .hint("pass the project directory that holds your .tova files")]);
+        return Err(vec![Diagnostic::error(
+            "B0205",
+            format!("cannot read {}: {e}", source_dir.display()),
+        )
+        .hint("pass the project directory that holds your .tova files")]);
     }
     files.sort();
     let mut texts = Vec::with_capacity(files.len());
@@ -144,7 +169,10 @@ pub(crate) fn load_project(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     let project = compile_project(&folder_app(dir), toml, texts, &exists, &mut diags);
     sort_by_location(&mut diags);
     match project {
-        Some(p) if !diags.iter().any(Diagnostic::is_error) => Ok(Project { warnings: diags, ..p }),
+        Some(p) if !diags.iter().any(Diagnostic::is_error) => Ok(Project {
+            warnings: diags,
+            ..p
+        }),
         _ => Err(diags),
     }
 }
@@ -220,7 +248,11 @@ pub(crate) fn compile_project(
     let mut by_env: IndexMap<String, DeployBlock> = IndexMap::new();
     for block in blocks {
         if let Some(first) = by_env.get(&block.name) {
-            let at = format!("{}:{}", first.name_span.file.display(), first.name_span.line);
+            let at = format!(
+                "{}:{}",
+                first.name_span.file.display(),
+                first.name_span.line
+            );
             diags.push(sources.error(
                 "B0119",
                 format!("deploy \"{}\" is defined twice", block.name),
@@ -246,7 +278,12 @@ pub(crate) fn compile_project(
         }
     }
     for (env, block) in by_env.iter_mut() {
-        let props = settings.envs.iter().find(|(e, _)| e.value == *env).map(|(_, p)| p.as_slice()).unwrap_or(&[]);
+        let props = settings
+            .envs
+            .iter()
+            .find(|(e, _)| e.value == *env)
+            .map(|(_, p)| p.as_slice())
+            .unwrap_or(&[]);
         *block = settings::merge(&sources, block, props, diags);
     }
 
@@ -259,7 +296,11 @@ pub(crate) fn compile_project(
             match &app {
                 Some((first, first_span)) if *first != name => diags.push(sources.error(
                     "B0120",
-                    format!("app is \"{name}\" here but \"{first}\" at {}:{}", first_span.file.display(), first_span.line),
+                    format!(
+                        "app is \"{name}\" here but \"{first}\" at {}:{}",
+                        first_span.file.display(),
+                        first_span.line
+                    ),
                     &span,
                     "use the same `app:` in every deploy block",
                 )),
@@ -286,10 +327,18 @@ pub(crate) fn compile_project(
         (None, None) => {
             if let Err(why) = super::validate::name(folder_app) {
                 let first = by_env.values().next().map(|b| b.span.clone());
-                let mut d = Diagnostic::error("B0113", format!("the project folder does not give a valid app name: {why}"))
-                    .hint("set `app: \"my-app\"` in the deploy block");
+                let mut d = Diagnostic::error(
+                    "B0113",
+                    format!("the project folder does not give a valid app name: {why}"),
+                )
+                .hint("set `app: \"my-app\"` in the deploy block");
                 if let Some(span) = first {
-                    d = sources.error("B0113", d.message.clone(), &span, "set `app: \"my-app\"` in the deploy block");
+                    d = sources.error(
+                        "B0113",
+                        d.message.clone(),
+                        &span,
+                        "set `app: \"my-app\"` in the deploy block",
+                    );
                 }
                 diags.push(d);
                 return None;
@@ -310,25 +359,53 @@ pub(crate) fn compile_project(
         }
     }
     dedup_warnings(diags);
-    Some(Project { app, manifests, files, warnings: Vec::new() })
+    Some(Project {
+        app,
+        manifests,
+        files,
+        warnings: Vec::new(),
+    })
 }
 
 /// The bundle folder (`[build] output`) and asset base (`[deploy] base`,
 /// with the `/` Tova appends) that every environment defaults to.
-fn project_defaults(sources: &Sources, settings: &TovaToml, diags: &mut Vec<Diagnostic>) -> Defaults {
+fn project_defaults(
+    sources: &Sources,
+    settings: &TovaToml,
+    diags: &mut Vec<Diagnostic>,
+) -> Defaults {
     let mut d = Defaults::default();
     if let Some(out) = &settings.output {
         match super::validate::relative_path(&out.value) {
             Ok(path) => d.bundle = path,
-            Err(why) => diags.push(sources.error("B0123", format!("`[build] output` {why}"), &out.span, "write a folder inside the project, e.g. \".tova-out\"")),
+            Err(why) => diags.push(sources.error(
+                "B0123",
+                format!("`[build] output` {why}"),
+                &out.span,
+                "write a folder inside the project, e.g. \".tova-out\"",
+            )),
         }
     }
     if let Some(base) = &settings.base {
-        let value = if base.value.ends_with('/') { base.value.clone() } else { format!("{}/", base.value) };
+        let value = if base.value.ends_with('/') {
+            base.value.clone()
+        } else {
+            format!("{}/", base.value)
+        };
         match super::validate::url_path(&value) {
             Ok(()) if !value.contains(['*', '?', '&', '=', '%']) => d.asset_base = value,
-            Ok(()) => diags.push(sources.error("B0123", format!("`[deploy] base` `{value}` has a wildcard or query character"), &base.span, "write a URL path such as \"/\" or \"/app/\"")),
-            Err(why) => diags.push(sources.error("B0123", format!("`[deploy] base` {why}"), &base.span, "write a URL path such as \"/\" or \"/app/\"")),
+            Ok(()) => diags.push(sources.error(
+                "B0123",
+                format!("`[deploy] base` `{value}` has a wildcard or query character"),
+                &base.span,
+                "write a URL path such as \"/\" or \"/app/\"",
+            )),
+            Err(why) => diags.push(sources.error(
+                "B0123",
+                format!("`[deploy] base` {why}"),
+                &base.span,
+                "write a URL path such as \"/\" or \"/app/\"",
+            )),
         }
     }
     d
@@ -377,12 +454,20 @@ mod tests {
             }
         }
         files.sort();
-        files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+        files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
     }
 
     fn run(text: &str) {
         let mut d = Vec::new();
-        let _ = compile("shop", vec![(PathBuf::from("app.tova"), text.to_owned())], &|_| true, &mut d);
+        let _ = compile(
+            "shop",
+            vec![(PathBuf::from("app.tova"), text.to_owned())],
+            &|_| true,
+            &mut d,
+        );
         for diag in &d {
             let _ = diag.to_string();
         }
@@ -394,7 +479,9 @@ mod tests {
     fn never_panics_on_truncated_or_mangled_sources() {
         let texts = all_fixture_texts();
         assert!(texts.len() > 40);
-        let noise = ['{', '}', '[', ']', '(', ')', '"', '\'', '/', '*', ':', ',', '\n', '\\', '-', '`', 'é'];
+        let noise = [
+            '{', '}', '[', ']', '(', ')', '"', '\'', '/', '*', ':', ',', '\n', '\\', '-', '`', 'é',
+        ];
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         for text in &texts {
             for (i, _) in text.char_indices() {
@@ -404,7 +491,9 @@ mod tests {
             for _ in 0..200 {
                 let mut mangled = chars.clone();
                 for _ in 0..3 {
-                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    seed = seed
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
                     let at = (seed >> 33) as usize % mangled.len().max(1);
                     let c = noise[(seed >> 17) as usize % noise.len()];
                     if at < mangled.len() {
@@ -430,7 +519,10 @@ mod tests {
         std::fs::write(dir.join("a.tova"), block).unwrap();
         let p = load_project(&dir).unwrap();
         assert_eq!(p.app, "my-shop");
-        assert_eq!(p.files, vec![PathBuf::from("a.tova"), PathBuf::from("src/z.tova")]);
+        assert_eq!(
+            p.files,
+            vec![PathBuf::from("a.tova"), PathBuf::from("src/z.tova")]
+        );
         assert_eq!(p.manifests["prod"].proxy.websocket_paths, vec!["/ws"]);
     }
 
@@ -445,11 +537,20 @@ mod tests {
         }
         let start = Instant::now();
         let mut d = Vec::new();
-        let p = compile("shop", vec![(PathBuf::from("app.tova"), src)], &|_| true, &mut d).unwrap();
+        let p = compile(
+            "shop",
+            vec![(PathBuf::from("app.tova"), src)],
+            &|_| true,
+            &mut d,
+        )
+        .unwrap();
         let took = start.elapsed();
         assert!(d.is_empty(), "{d:?}");
         assert_eq!(p.manifests.len(), 100);
-        eprintln!("100 deploy blocks in process: {:.2} ms", took.as_secs_f64() * 1000.0);
+        eprintln!(
+            "100 deploy blocks in process: {:.2} ms",
+            took.as_secs_f64() * 1000.0
+        );
         assert!(took.as_millis() <= 100, "took {took:?}");
     }
 }

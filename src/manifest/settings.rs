@@ -24,8 +24,18 @@ pub(crate) const BLOCK_FIELDS: &[&str] = &[
 ];
 
 /// berth's own settings: `tova.toml [deploy.<env>]`.
-pub(crate) const TOML_SETTINGS: &[&str] =
-    &["app", "rolling", "max_fail", "runtime", "bun_url", "module_retention", "bundle", "build", "start", "tls"];
+pub(crate) const TOML_SETTINGS: &[&str] = &[
+    "app",
+    "rolling",
+    "max_fail",
+    "runtime",
+    "bun_url",
+    "module_retention",
+    "bundle",
+    "build",
+    "start",
+    "tls",
+];
 
 fn toml_line(p: &Prop) -> String {
     format!("{} = {}", p.key, toml_value(p))
@@ -43,17 +53,32 @@ fn toml_value(p: &Prop) -> String {
 
 /// The block's properties followed by the TOML settings of the same
 /// environment, after the placement checks.
-pub(crate) fn merge(sources: &Sources, block: &DeployBlock, toml: &[Prop], diags: &mut Vec<Diagnostic>) -> DeployBlock {
+pub(crate) fn merge(
+    sources: &Sources,
+    block: &DeployBlock,
+    toml: &[Prop],
+    diags: &mut Vec<Diagnostic>,
+) -> DeployBlock {
     let mut out = block.clone();
     for p in &block.props {
         if TOML_SETTINGS.contains(&p.key.as_str()) {
             let d = sources.error(
                 "B0126",
-                format!("`{}` is a berth setting; `tova build` rejects it in a deploy block", p.key),
+                format!(
+                    "`{}` is a berth setting; `tova build` rejects it in a deploy block",
+                    p.key
+                ),
                 &p.key_span,
-                format!("move it to tova.toml:\n      [deploy.{}]\n      {}", block.name, toml_line(p)),
+                format!(
+                    "move it to tova.toml:\n      [deploy.{}]\n      {}",
+                    block.name,
+                    toml_line(p)
+                ),
             );
-            diags.push(Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d });
+            diags.push(Diagnostic {
+                severity: crate::diagnostic::Severity::Warning,
+                ..d
+            });
         }
     }
     for p in toml {
@@ -62,7 +87,12 @@ pub(crate) fn merge(sources: &Sources, block: &DeployBlock, toml: &[Prop], diags
                 "B0102",
                 format!("`{}` belongs in the deploy block, not in tova.toml", p.key),
                 &p.key_span,
-                format!("set it in `deploy \"{}\" {{ }}`: `{}: {}`", block.name, p.key, toml_value(p)),
+                format!(
+                    "set it in `deploy \"{}\" {{ }}`: `{}: {}`",
+                    block.name,
+                    p.key,
+                    toml_value(p)
+                ),
             ));
             continue;
         }
@@ -71,14 +101,22 @@ pub(crate) fn merge(sources: &Sources, block: &DeployBlock, toml: &[Prop], diags
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("berth settings in tova.toml: {}", TOML_SETTINGS.join(", ")),
             };
-            diags.push(sources.error("B0102", format!("unknown setting `{}` in [deploy.{}]", p.key, block.name), &p.key_span, hint));
+            diags.push(sources.error(
+                "B0102",
+                format!("unknown setting `{}` in [deploy.{}]", p.key, block.name),
+                &p.key_span,
+                hint,
+            ));
             continue;
         }
         if let Some(first) = block.props.iter().find(|b| b.key == p.key) {
             let at = format!("{}:{}", first.key_span.file.display(), first.key_span.line);
             diags.push(sources.error(
                 "B0127",
-                format!("`{}` is set both here and in the deploy block ({at})", p.key),
+                format!(
+                    "`{}` is set both here and in the deploy block ({at})",
+                    p.key
+                ),
                 &p.key_span,
                 format!("keep it here and remove it from the deploy block at {at}"),
             ));

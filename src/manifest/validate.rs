@@ -14,8 +14,13 @@ pub(crate) fn name(s: &str) -> Result<(), String> {
     if s.starts_with('-') || s.ends_with('-') {
         return Err(format!("`{s}` must not start or end with `-`"));
     }
-    if let Some(c) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
-        return Err(format!("`{s}` contains `{c}`; only lowercase letters, digits and `-` are allowed"));
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(format!(
+            "`{s}` contains `{c}`; only lowercase letters, digits and `-` are allowed"
+        ));
     }
     Ok(())
 }
@@ -32,7 +37,10 @@ pub(crate) fn hostname(s: &str) -> Result<(), String> {
         if label.starts_with('-') || label.ends_with('-') {
             return Err(format!("label `{label}` must not start or end with `-`"));
         }
-        if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
             return Err(format!("`{c}` is not allowed in a host name"));
         }
     }
@@ -42,14 +50,21 @@ pub(crate) fn hostname(s: &str) -> Result<(), String> {
 /// A public domain: an RFC 1123 name with at least two labels (or `localhost`), not all-numeric.
 pub(crate) fn domain(s: &str) -> Result<(), String> {
     if s.contains("://") || s.contains('/') || s.contains(':') {
-        return Err(format!("`{s}` is not a bare domain (no scheme, port or path)"));
+        return Err(format!(
+            "`{s}` is not a bare domain (no scheme, port or path)"
+        ));
     }
     hostname(s.strip_suffix('.').unwrap_or(s))?;
     if s != "localhost" && !s.contains('.') {
         return Err(format!("`{s}` needs at least two labels, like `myapp.com`"));
     }
-    if s.split('.').next_back().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
-        return Err(format!("`{s}` looks like an IP address; Caddy needs a domain name"));
+    if s.split('.')
+        .next_back()
+        .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(format!(
+            "`{s}` looks like an IP address; Caddy needs a domain name"
+        ));
     }
     Ok(())
 }
@@ -65,8 +80,12 @@ pub(crate) fn memory(s: &str) -> Result<u64, String> {
         "gb" | "g" => 1 << 30,
         _ => return Err(format!("`{s}` needs a unit: kb, mb or gb")),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("`{s}` must start with a number"))?;
-    let bytes = n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` must start with a number"))?;
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))?;
     if !(16 << 20..=1 << 40).contains(&bytes) {
         return Err(format!("`{s}` is outside 16mb..1024gb"));
     }
@@ -84,8 +103,12 @@ pub(crate) fn duration(s: &str) -> Result<u64, String> {
         "w" => 604_800,
         _ => return Err(format!("`{s}` needs a unit: s, m, h, d or w")),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("`{s}` must start with a number"))?;
-    n.checked_mul(mult).filter(|&v| v > 0).ok_or_else(|| format!("`{s}` must be positive and reasonable"))
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` must start with a number"))?;
+    n.checked_mul(mult)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("`{s}` must be positive and reasonable"))
 }
 
 /// `25%` → 25, within `lo..=100`.
@@ -101,7 +124,10 @@ pub(crate) fn percent(s: &str, lo: u8) -> Result<u8, String> {
 }
 
 pub(crate) fn port(n: i64) -> Result<u16, String> {
-    u16::try_from(n).ok().filter(|&p| p > 0).ok_or_else(|| format!("`{n}` is not a port (1-65535)"))
+    u16::try_from(n)
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| format!("`{n}` is not a port (1-65535)"))
 }
 
 fn ipv4(s: &str) -> bool {
@@ -115,19 +141,29 @@ pub(crate) fn ssh_target(s: &str) -> Result<SshTarget, String> {
         None => (None, s),
     };
     if let Some(u) = user {
-        let ok = u.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        let ok = u
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
             && u.len() <= 32
-            && u.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+            && u.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
         if !ok {
             return Err(format!("user `{u}` must match [a-z_][a-z0-9_-]*"));
         }
     }
     let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (addr, after) = v6.split_once(']').ok_or_else(|| format!("`{rest}` has an unclosed `[`"))?;
-        addr.parse::<std::net::Ipv6Addr>().map_err(|_| format!("`{addr}` is not an IPv6 address"))?;
+        let (addr, after) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("`{rest}` has an unclosed `[`"))?;
+        addr.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("`{addr}` is not an IPv6 address"))?;
         let port = match after {
             "" => None,
-            p => Some(p.strip_prefix(':').ok_or_else(|| format!("unexpected `{p}` after `]`"))?),
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| format!("unexpected `{p}` after `]`"))?,
+            ),
         };
         (addr.to_owned(), port)
     } else {
@@ -141,25 +177,40 @@ pub(crate) fn ssh_target(s: &str) -> Result<SshTarget, String> {
     }
     let port = match port {
         Some(p) => Some(
-            p.parse::<u16>().ok().filter(|&n| n > 0).ok_or_else(|| format!("`{p}` is not a port (1-65535)"))?,
+            p.parse::<u16>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("`{p}` is not a port (1-65535)"))?,
         ),
         None => None,
     };
-    Ok(SshTarget { user: user.map(str::to_owned), host, port })
+    Ok(SshTarget {
+        user: user.map(str::to_owned),
+        host,
+        port,
+    })
 }
 
 /// `[A-Z_][A-Z0-9_]*`.
 pub(crate) fn env_key(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
-        && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// PostgreSQL identifiers berth creates: `[a-z_][a-z0-9_]*`, ≤ 63 bytes.
 pub(crate) fn sql_ident(s: &str) -> Result<(), String> {
-    let ok = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+    let ok = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    ok.then_some(()).ok_or_else(|| format!("`{s}` must match [a-z_][a-z0-9_]* (63 characters at most)"))
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    ok.then_some(())
+        .ok_or_else(|| format!("`{s}` must match [a-z_][a-z0-9_]* (63 characters at most)"))
 }
 
 fn safe_path_char(c: char) -> bool {
@@ -189,7 +240,10 @@ pub(crate) fn url_path(s: &str) -> Result<(), String> {
     if !s.starts_with('/') {
         return Err(format!("`{s}` must start with `/`"));
     }
-    if let Some(c) = s.chars().find(|&c| !(safe_path_char(c) || matches!(c, '~' | '%' | '*' | '?' | '=' | '&' | ':'))) {
+    if let Some(c) = s
+        .chars()
+        .find(|&c| !(safe_path_char(c) || matches!(c, '~' | '%' | '*' | '?' | '=' | '&' | ':')))
+    {
         return Err(format!("`{c}` is not allowed in a URL path"));
     }
     Ok(())
@@ -197,7 +251,13 @@ pub(crate) fn url_path(s: &str) -> Result<(), String> {
 
 /// A git branch name (a safe subset of `git check-ref-format`).
 pub(crate) fn branch(s: &str) -> Result<(), String> {
-    if s.is_empty() || s.starts_with('-') || s.starts_with('/') || s.ends_with('/') || s.contains("..") || s.ends_with(".lock") {
+    if s.is_empty()
+        || s.starts_with('-')
+        || s.starts_with('/')
+        || s.ends_with('/')
+        || s.contains("..")
+        || s.ends_with(".lock")
+    {
         return Err(format!("`{s}` is not a valid branch name"));
     }
     if let Some(c) = s.chars().find(|&c| !safe_path_char(c)) {
@@ -214,7 +274,9 @@ pub(crate) fn url(s: &str) -> Result<(), String> {
         .ok_or_else(|| format!("`{s}` must start with https://"))?;
     let host = rest.split(['/', ':']).next().unwrap_or("");
     hostname(host).map_err(|e| format!("host `{host}`: {e}"))?;
-    if let Some(c) = rest.chars().find(|&c| !(safe_path_char(c) || matches!(c, '~' | '%' | '?' | '=' | '&' | ':' | '{' | '}'))) {
+    if let Some(c) = rest.chars().find(|&c| {
+        !(safe_path_char(c) || matches!(c, '~' | '%' | '?' | '=' | '&' | ':' | '{' | '}'))
+    }) {
         return Err(format!("`{c}` is not allowed in the URL"));
     }
     Ok(())
@@ -235,7 +297,10 @@ pub(crate) fn origin(s: &str) -> Result<(), String> {
     };
     hostname(host).map_err(|e| format!("`{s}`: {e}"))?;
     if let Some(p) = port {
-        p.parse::<u16>().ok().filter(|&n| n > 0).ok_or_else(|| format!("`{s}` has a bad port"))?;
+        p.parse::<u16>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("`{s}` has a bad port"))?;
     }
     Ok(())
 }
@@ -264,7 +329,16 @@ mod tests {
         assert!(domain("myapp.com").is_ok());
         assert!(domain("a-b.c.example.org").is_ok());
         assert!(domain("localhost").is_ok());
-        for bad in ["https://x.com", "x", "-a.com", "a..com", "a_b.com", "1.2.3.4", "x.com/", "x.com;ls"] {
+        for bad in [
+            "https://x.com",
+            "x",
+            "-a.com",
+            "a..com",
+            "a_b.com",
+            "1.2.3.4",
+            "x.com/",
+            "x.com;ls",
+        ] {
             assert!(domain(bad).is_err(), "{bad}");
         }
     }
@@ -278,16 +352,30 @@ mod tests {
         assert_eq!(duration("36h"), Ok(129_600));
         assert!(duration("7").is_err() && duration("0h").is_err() && duration("1y").is_err());
         assert_eq!(percent("25%", 1), Ok(25));
-        assert!(percent("0%", 1).is_err() && percent("101%", 0).is_err() && percent("5", 0).is_err());
+        assert!(
+            percent("0%", 1).is_err() && percent("101%", 0).is_err() && percent("5", 0).is_err()
+        );
     }
 
     #[test]
     fn ssh_targets() {
         let t = ssh_target("deploy@203.0.113.10:2222").unwrap();
-        assert_eq!((t.user.as_deref(), t.host.as_str(), t.port), (Some("deploy"), "203.0.113.10", Some(2222)));
+        assert_eq!(
+            (t.user.as_deref(), t.host.as_str(), t.port),
+            (Some("deploy"), "203.0.113.10", Some(2222))
+        );
         assert_eq!(ssh_target("web-1").unwrap().host, "web-1");
         assert_eq!(ssh_target("root@[::1]:22").unwrap().host, "::1");
-        for bad in ["root@", "a b", "root@h;ls", "$(id)@h", "h:0", "h:99999", "Root@h", "h:"] {
+        for bad in [
+            "root@",
+            "a b",
+            "root@h;ls",
+            "$(id)@h",
+            "h:0",
+            "h:99999",
+            "Root@h",
+            "h:",
+        ] {
             assert!(ssh_target(bad).is_err(), "{bad}");
         }
     }
@@ -298,10 +386,21 @@ mod tests {
         for bad in ["/etc/passwd", "../x", "a/../../b", "a b", "a$b", ""] {
             assert!(relative_path(bad).is_err(), "{bad}");
         }
-        assert!(url_path("/healthz").is_ok() && url_path("healthz").is_err() && url_path("/a b").is_err());
-        assert!(url("https://github.com/oven-sh/bun/releases/latest/download/bun-linux-{arch}.zip").is_ok());
+        assert!(
+            url_path("/healthz").is_ok()
+                && url_path("healthz").is_err()
+                && url_path("/a b").is_err()
+        );
+        assert!(url(
+            "https://github.com/oven-sh/bun/releases/latest/download/bun-linux-{arch}.zip"
+        )
+        .is_ok());
         assert!(url("ftp://x").is_err() && url("https://x.com/$(id)").is_err());
-        assert!(origin("https://app.io:8443").is_ok() && origin("*").is_ok() && origin("https://a.io/path").is_err());
+        assert!(
+            origin("https://app.io:8443").is_ok()
+                && origin("*").is_ok()
+                && origin("https://a.io/path").is_err()
+        );
         assert!(branch("release/1.2").is_ok() && branch("-x").is_err() && branch("a..b").is_err());
     }
 }

@@ -12,15 +12,36 @@ use super::{quote, ModuleContext, ModuleOutcome};
 use crate::connection::ConnError;
 
 const KNOWN: &[&str] = &[
-    "name", "package", "pkg", "state", "update_cache", "update-cache", "cache_valid_time", "install_recommends",
-    "install-recommends", "purge", "autoremove", "force_apt_get", "upgrade", "default_release", "default-release",
-    "only_upgrade", "dpkg_options", "force", "allow_unauthenticated", "allow-unauthenticated", "lock_timeout",
-    "update_cache_retries", "update_cache_retry_max_delay", "clean",
+    "name",
+    "package",
+    "pkg",
+    "state",
+    "update_cache",
+    "update-cache",
+    "cache_valid_time",
+    "install_recommends",
+    "install-recommends",
+    "purge",
+    "autoremove",
+    "force_apt_get",
+    "upgrade",
+    "default_release",
+    "default-release",
+    "only_upgrade",
+    "dpkg_options",
+    "force",
+    "allow_unauthenticated",
+    "allow-unauthenticated",
+    "lock_timeout",
+    "update_cache_retries",
+    "update_cache_retry_max_delay",
+    "clean",
 ];
 
 const STAMP: &str = "/var/lib/apt/periodic/update-success-stamp";
 const LISTS: &str = "/var/lib/apt/lists";
-const ENV: &str = "export DEBIAN_FRONTEND=noninteractive DEBIAN_PRIORITY=critical LC_ALL=C LANG=C; ";
+const ENV: &str =
+    "export DEBIAN_FRONTEND=noninteractive DEBIAN_PRIORITY=critical LC_ALL=C LANG=C; ";
 const MARK: &str = "@@berth-apt ";
 
 /// The arguments after parsing, as `apt` needs them.
@@ -69,35 +90,60 @@ pub(crate) fn parse(args: &Map<String, Value>) -> Result<AptParams, String> {
         }
     }
     let state = a
-        .choice("state", &["absent", "build-dep", "latest", "present", "fixed", "installed", "removed"], Some("present"))?
+        .choice(
+            "state",
+            &[
+                "absent",
+                "build-dep",
+                "latest",
+                "present",
+                "fixed",
+                "installed",
+                "removed",
+            ],
+            Some("present"),
+        )?
         .unwrap_or_default();
     let state = match state.as_str() {
         "installed" => "present".to_string(),
         "removed" => "absent".to_string(),
-        "build-dep" | "fixed" => return Err(format!("state={state} is not supported by berth's apt module; use command: apt-get")),
+        "build-dep" | "fixed" => {
+            return Err(format!(
+                "state={state} is not supported by berth's apt module; use command: apt-get"
+            ))
+        }
         _ => state,
     };
     let cache_valid_time = a.int("cache_valid_time")?.unwrap_or(0);
-    let upgrade = match a.str("upgrade")?.as_deref().map(str::to_ascii_lowercase) {
-        None => "no".to_string(),
-        Some(u) => match u.as_str() {
-            "dist" | "full" | "safe" => u,
-            other => match super::args::to_bool(&Value::String(other.to_string())) {
-                Some(true) => "yes".into(),
-                Some(false) => "no".into(),
-                None => return Err(format!("value of upgrade must be one of: dist, full, no, safe, yes, got: {other}")),
+    let upgrade =
+        match a.str("upgrade")?.as_deref().map(str::to_ascii_lowercase) {
+            None => "no".to_string(),
+            Some(u) => match u.as_str() {
+                "dist" | "full" | "safe" => u,
+                other => match super::args::to_bool(&Value::String(other.to_string())) {
+                    Some(true) => "yes".into(),
+                    Some(false) => "no".into(),
+                    None => return Err(format!(
+                        "value of upgrade must be one of: dist, full, no, safe, yes, got: {other}"
+                    )),
+                },
             },
-        },
-    };
-    let install_recommends = if a.get("install_recommends").is_some() || a.get("install-recommends").is_some() {
-        Some(first_bool(&a, &["install_recommends", "install-recommends"], false)?)
-    } else {
-        None
-    };
+        };
+    let install_recommends =
+        if a.get("install_recommends").is_some() || a.get("install-recommends").is_some() {
+            Some(first_bool(
+                &a,
+                &["install_recommends", "install-recommends"],
+                false,
+            )?)
+        } else {
+            None
+        };
     Ok(AptParams {
         packages,
         state,
-        update_cache: first_bool(&a, &["update_cache", "update-cache"], false)? || a.get("cache_valid_time").is_some(),
+        update_cache: first_bool(&a, &["update_cache", "update-cache"], false)?
+            || a.get("cache_valid_time").is_some(),
         cache_valid_time,
         install_recommends,
         purge: a.bool("purge", false)?,
@@ -105,9 +151,15 @@ pub(crate) fn parse(args: &Map<String, Value>) -> Result<AptParams, String> {
         upgrade,
         default_release: a.first_str(&["default_release", "default-release"])?,
         only_upgrade: a.bool("only_upgrade", false)?,
-        dpkg_options: a.str("dpkg_options")?.unwrap_or_else(|| "force-confdef,force-confold".into()),
+        dpkg_options: a
+            .str("dpkg_options")?
+            .unwrap_or_else(|| "force-confdef,force-confold".into()),
         force: a.bool("force", false)?,
-        allow_unauthenticated: first_bool(&a, &["allow_unauthenticated", "allow-unauthenticated"], false)?,
+        allow_unauthenticated: first_bool(
+            &a,
+            &["allow_unauthenticated", "allow-unauthenticated"],
+            false,
+        )?,
         clean: a.bool("clean", false)?,
         lock_timeout: a.int("lock_timeout")?.unwrap_or(60),
         update_cache_retries: a.int("update_cache_retries")?.unwrap_or(5).max(1),
@@ -115,7 +167,10 @@ pub(crate) fn parse(args: &Map<String, Value>) -> Result<AptParams, String> {
     })
 }
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     match parse(args) {
         Ok(p) => run_params(ctx, &p),
         Err(msg) => Ok(ModuleOutcome::failed(msg)),
@@ -147,7 +202,10 @@ struct Facts {
     update_failure: Option<(i32, String)>,
 }
 
-pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run_params(
+    ctx: &mut ModuleContext<'_>,
+    p: &AptParams,
+) -> Result<ModuleOutcome, ConnError> {
     let names: Vec<(String, Option<String>)> = p
         .packages
         .iter()
@@ -213,9 +271,16 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
     let out = ctx.exec(&script, None)?;
     let facts = parse_facts(&out.stdout_str());
 
-    let base = |o: ModuleOutcome, f: &Facts| o.with("cache_updated", f.cache_updated).with("cache_update_time", f.cache_update_time);
+    let base = |o: ModuleOutcome, f: &Facts| {
+        o.with("cache_updated", f.cache_updated)
+            .with("cache_update_time", f.cache_update_time)
+    };
     if let Some((rc, text)) = &facts.update_failure {
-        return Ok(base(ModuleOutcome::failed(format!("Failed to update apt cache: {}", text.trim())), &facts).with("rc", *rc));
+        return Ok(base(
+            ModuleOutcome::failed(format!("Failed to update apt cache: {}", text.trim())),
+            &facts,
+        )
+        .with("rc", *rc));
     }
 
     let confirm = apt_get_options(p);
@@ -232,7 +297,8 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
             return Ok(base(apt_failed(&cmd, &res), &facts));
         }
         let text = res.stdout_str();
-        let changed = !text.contains("\n0 upgraded, 0 newly installed") && !text.starts_with("0 upgraded, 0 newly installed");
+        let changed = !text.contains("\n0 upgraded, 0 newly installed")
+            && !text.starts_with("0 upgraded, 0 newly installed");
         return Ok(base(ModuleOutcome::changed(changed), &facts)
             .with("msg", text.clone())
             .with("stdout", text)
@@ -250,7 +316,9 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
             }
             let text = res.stdout_str();
             let changed = p.clean || text.contains("The following packages will be REMOVED");
-            return Ok(base(ModuleOutcome::changed(changed), &facts).with("stdout", text).with("stderr", res.stderr_str()));
+            return Ok(base(ModuleOutcome::changed(changed), &facts)
+                .with("stdout", text)
+                .with("stderr", res.stderr_str()));
         }
         if p.clean {
             return Ok(base(ModuleOutcome::changed(true), &facts));
@@ -266,7 +334,10 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
     for (name, pin) in &names {
         // dpkg names `foo:amd64` as plain `foo`.
         let plain = name.split(':').next().unwrap_or(name);
-        let inst = facts.installed.get(name).or_else(|| facts.installed.get(plain));
+        let inst = facts
+            .installed
+            .get(name)
+            .or_else(|| facts.installed.get(plain));
         match p.state.as_str() {
             "absent" => {
                 let present = match (inst, pin) {
@@ -280,14 +351,24 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
             }
             state => {
                 let installed = inst.filter(|i| i.is_installed());
-                let candidate = facts.candidates.get(name).or_else(|| facts.candidates.get(plain)).cloned().flatten();
+                let candidate = facts
+                    .candidates
+                    .get(name)
+                    .or_else(|| facts.candidates.get(plain))
+                    .cloned()
+                    .flatten();
                 if installed.is_none() && candidate.is_none() {
-                    return Ok(base(ModuleOutcome::failed(format!("No package matching '{name}' is available")), &facts));
+                    return Ok(base(
+                        ModuleOutcome::failed(format!("No package matching '{name}' is available")),
+                        &facts,
+                    ));
                 }
                 let ok = match (installed, pin) {
                     (None, _) => false,
                     (Some(i), Some(v)) => fnmatch(v, &i.version),
-                    (Some(i), None) if state == "latest" => candidate.as_deref().is_none_or(|c| c == i.version),
+                    (Some(i), None) if state == "latest" => {
+                        candidate.as_deref().is_none_or(|c| c == i.version)
+                    }
                     (Some(_), None) => true,
                 };
                 if !ok {
@@ -309,7 +390,10 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
     let cmd = if p.state == "absent" {
         let purge = if p.purge { " --purge" } else { "" };
         let auto = if p.autoremove { " --auto-remove" } else { "" };
-        format!("apt-get{lock} -q -y{purge}{auto} remove {}", quoted.join(" "))
+        format!(
+            "apt-get{lock} -q -y{purge}{auto} remove {}",
+            quoted.join(" ")
+        )
     } else {
         let mut c = format!("apt-get{lock} -y{confirm}");
         if let Some(r) = &p.default_release {
@@ -335,14 +419,24 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &AptParams) -> Result<M
     if res.rc != 0 {
         return Ok(base(apt_failed(&cmd, &res), &facts));
     }
-    Ok(base(ModuleOutcome::changed(true), &facts).with("stdout", res.stdout_str()).with("stderr", res.stderr_str()))
+    Ok(base(ModuleOutcome::changed(true), &facts)
+        .with("stdout", res.stdout_str())
+        .with("stderr", res.stderr_str()))
 }
 
 /// `-o Dpkg::Options::=--force-confdef ...` and the other confirmations.
 fn apt_get_options(p: &AptParams) -> String {
     let mut s = String::new();
-    for opt in p.dpkg_options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-        s.push_str(&format!(" -o {}", quote(&format!("Dpkg::Options::=--{opt}"))));
+    for opt in p
+        .dpkg_options
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        s.push_str(&format!(
+            " -o {}",
+            quote(&format!("Dpkg::Options::=--{opt}"))
+        ));
     }
     if p.force {
         s.push_str(" --force-yes");
@@ -383,7 +477,8 @@ fn parse_facts(text: &str) -> Facts {
                     "updated"
                 }
                 "time" => {
-                    facts.cache_update_time = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                    facts.cache_update_time =
+                        words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
                     "time"
                 }
                 "dpkg" => "dpkg",
@@ -402,7 +497,10 @@ fn parse_facts(text: &str) -> Facts {
                 if parts.len() == 3 {
                     facts.installed.insert(
                         parts[1].to_string(),
-                        Installed { status: parts[0].to_string(), version: parts[2].to_string() },
+                        Installed {
+                            status: parts[0].to_string(),
+                            version: parts[2].to_string(),
+                        },
                     );
                 }
             }
@@ -411,9 +509,13 @@ fn parse_facts(text: &str) -> Facts {
                     let name = line.trim_end_matches(':').to_string();
                     facts.candidates.insert(name.clone(), None);
                     policy_pkg = Some(name);
-                } else if let (Some(pkg), Some(c)) = (&policy_pkg, line.trim().strip_prefix("Candidate:")) {
+                } else if let (Some(pkg), Some(c)) =
+                    (&policy_pkg, line.trim().strip_prefix("Candidate:"))
+                {
                     let c = c.trim();
-                    facts.candidates.insert(pkg.clone(), (c != "(none)").then(|| c.to_string()));
+                    facts
+                        .candidates
+                        .insert(pkg.clone(), (c != "(none)").then(|| c.to_string()));
                 }
             }
             _ => {}
@@ -512,31 +614,143 @@ esac"#,
     fn fixture_table() {
         // (installed, available, args, check, changed, failed, calls after the fact-reading ones)
         let cases: Vec<(&str, &str, Value, bool, bool, bool, Vec<String>)> = vec![
-            ("", "nginx 1.22\n", json!({"name": "nginx"}), false, true, false,
-                vec![format!("apt-get {LOCK} -y {OPTS} install nginx")]),
-            ("nginx 1.22\n", "nginx 1.22\n", json!({"name": "nginx"}), false, false, false, vec![]),
-            ("", "nginx 1.22\n", json!({"name": "nginx"}), true, true, false, vec![]),
-            ("nginx 1.20\n", "nginx 1.22\n", json!({"name": ["nginx"], "state": "latest"}), false, true, false,
-                vec![format!("apt-get {LOCK} -y {OPTS} install nginx")]),
-            ("nginx 1.20\n", "nginx 1.22\n", json!({"name": "nginx", "state": "present"}), false, false, false, vec![]),
-            ("nginx 1.20\n", "nginx 1.22\n", json!({"name": "nginx=1.20*"}), false, false, false, vec![]),
-            ("nginx 1.20\n", "nginx 1.22\n", json!({"name": "nginx=1.22", "install_recommends": false}), false, true, false,
-                vec![format!("apt-get {LOCK} -y {OPTS} --no-install-recommends install nginx=1.22")]),
-            ("nginx 1.22\ncurl 8\n", "", json!({"pkg": "nginx,curl", "state": "absent", "purge": true, "autoremove": true}),
-                false, true, false, vec![format!("apt-get {LOCK} -q -y --purge --auto-remove remove nginx curl")]),
-            ("", "", json!({"name": "nginx", "state": "absent"}), false, false, false, vec![]),
-            ("nginx 1.22\n", "", json!({"name": "nginx", "state": "absent"}), true, true, false, vec![]),
-            ("", "", json!({"name": "nosuchpkg"}), false, false, true, vec![]),
-            ("", "", json!({"name": "nginx", "state": "build-dep"}), false, false, true, vec![]),
-            ("nginx 1.22\n", "nginx 1.22\n", json!({"name": "nginx:amd64"}), false, false, false, vec![]),
+            (
+                "",
+                "nginx 1.22\n",
+                json!({"name": "nginx"}),
+                false,
+                true,
+                false,
+                vec![format!("apt-get {LOCK} -y {OPTS} install nginx")],
+            ),
+            (
+                "nginx 1.22\n",
+                "nginx 1.22\n",
+                json!({"name": "nginx"}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
+            (
+                "",
+                "nginx 1.22\n",
+                json!({"name": "nginx"}),
+                true,
+                true,
+                false,
+                vec![],
+            ),
+            (
+                "nginx 1.20\n",
+                "nginx 1.22\n",
+                json!({"name": ["nginx"], "state": "latest"}),
+                false,
+                true,
+                false,
+                vec![format!("apt-get {LOCK} -y {OPTS} install nginx")],
+            ),
+            (
+                "nginx 1.20\n",
+                "nginx 1.22\n",
+                json!({"name": "nginx", "state": "present"}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
+            (
+                "nginx 1.20\n",
+                "nginx 1.22\n",
+                json!({"name": "nginx=1.20*"}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
+            (
+                "nginx 1.20\n",
+                "nginx 1.22\n",
+                json!({"name": "nginx=1.22", "install_recommends": false}),
+                false,
+                true,
+                false,
+                vec![format!(
+                    "apt-get {LOCK} -y {OPTS} --no-install-recommends install nginx=1.22"
+                )],
+            ),
+            (
+                "nginx 1.22\ncurl 8\n",
+                "",
+                json!({"pkg": "nginx,curl", "state": "absent", "purge": true, "autoremove": true}),
+                false,
+                true,
+                false,
+                vec![format!(
+                    "apt-get {LOCK} -q -y --purge --auto-remove remove nginx curl"
+                )],
+            ),
+            (
+                "",
+                "",
+                json!({"name": "nginx", "state": "absent"}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
+            (
+                "nginx 1.22\n",
+                "",
+                json!({"name": "nginx", "state": "absent"}),
+                true,
+                true,
+                false,
+                vec![],
+            ),
+            (
+                "",
+                "",
+                json!({"name": "nosuchpkg"}),
+                false,
+                false,
+                true,
+                vec![],
+            ),
+            (
+                "",
+                "",
+                json!({"name": "nginx", "state": "build-dep"}),
+                false,
+                false,
+                true,
+                vec![],
+            ),
+            (
+                "nginx 1.22\n",
+                "nginx 1.22\n",
+                json!({"name": "nginx:amd64"}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
         ];
         for (installed, available, args, check, changed, failed, calls) in cases {
             let mut h = apt_harness(installed, available);
             h.check_mode = check;
             let out = h.run(run, args.clone());
             let got = h.take_calls();
-            let actions: Vec<String> = got.iter().filter(|c| c.starts_with("apt-get")).cloned().collect();
-            assert_eq!((out.is_changed(), out.is_failed(), actions), (changed, failed, calls), "{args}: {out:?}");
+            let actions: Vec<String> = got
+                .iter()
+                .filter(|c| c.starts_with("apt-get"))
+                .cloned()
+                .collect();
+            assert_eq!(
+                (out.is_changed(), out.is_failed(), actions),
+                (changed, failed, calls),
+                "{args}: {out:?}"
+            );
             if failed {
                 continue;
             }
@@ -545,7 +759,11 @@ esac"#,
             // A second run after the real one is idempotent.
             if !check && changed {
                 let again = h.run(run, args.clone());
-                assert!(!again.is_changed(), "second run of {args} changed: {:?}", h.take_calls());
+                assert!(
+                    !again.is_changed(),
+                    "second run of {args} changed: {:?}",
+                    h.take_calls()
+                );
             }
         }
     }
@@ -555,49 +773,93 @@ esac"#,
         use crate::modules::sys_test_support::run_counted;
         let mut h = apt_harness("curl 8\n", "nginx 1\ncurl 8\nvim 9\n");
         let args = json!({"name": ["nginx", "curl", "vim"], "update_cache": true});
-        assert_eq!(run_counted(&mut h, run, args.clone()).1, 2, "read (with cache refresh), then one install");
-        assert_eq!(h.take_calls().iter().filter(|c| c.contains(" install ")).count(), 1, "all packages in one apt-get");
-        assert_eq!(run_counted(&mut h, run, args.clone()).1, 1, "nothing to do: one read");
-        assert!(h.take_calls().iter().all(|c| !c.starts_with("apt-cache")), "all installed: apt-cache is not asked");
+        assert_eq!(
+            run_counted(&mut h, run, args.clone()).1,
+            2,
+            "read (with cache refresh), then one install"
+        );
+        assert_eq!(
+            h.take_calls()
+                .iter()
+                .filter(|c| c.contains(" install "))
+                .count(),
+            1,
+            "all packages in one apt-get"
+        );
+        assert_eq!(
+            run_counted(&mut h, run, args.clone()).1,
+            1,
+            "nothing to do: one read"
+        );
+        assert!(
+            h.take_calls().iter().all(|c| !c.starts_with("apt-cache")),
+            "all installed: apt-cache is not asked"
+        );
         h.run(run, json!({"name": ["curl", "nginx", "zsh"]}));
-        assert!(h.take_calls().contains(&"apt-cache policy zsh".to_string()), "only the missing package is looked up");
+        assert!(
+            h.take_calls().contains(&"apt-cache policy zsh".to_string()),
+            "only the missing package is looked up"
+        );
         h.check_mode = true;
-        assert_eq!(run_counted(&mut h, run, json!({"name": "nginx", "state": "absent"})).1, 1);
+        assert_eq!(
+            run_counted(&mut h, run, json!({"name": "nginx", "state": "absent"})).1,
+            1
+        );
     }
 
     /// Against this machine's real dpkg and apt-cache, in check mode (reads only).
     #[test]
     fn real_dpkg_and_apt_cache_in_check_mode() {
-        if std::process::Command::new("dpkg-query").arg("--version").output().is_err() {
+        if std::process::Command::new("dpkg-query")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             eprintln!("skipped: no dpkg-query on this machine");
             return;
         }
         let mut h = SysHarness::new();
         h.check_mode = true;
         let started = std::time::Instant::now();
-        let out = h.run(run, json!({"name": ["dpkg", "coreutils"], "state": "present"}));
+        let out = h.run(
+            run,
+            json!({"name": ["dpkg", "coreutils"], "state": "present"}),
+        );
         let elapsed = started.elapsed();
         assert!(!out.is_changed() && !out.is_failed(), "{out:?}");
         eprintln!("apt present check of 2 installed packages: {elapsed:?}");
         let out = h.run(run, json!({"name": "dpkg", "state": "absent"}));
         assert!(out.is_changed() && !out.is_failed(), "{out:?}");
         let out = h.run(run, json!({"name": "dpkg=0.0.0-berth"}));
-        assert!(out.is_changed(), "a pin that does not match the installed version changes: {out:?}");
+        assert!(
+            out.is_changed(),
+            "a pin that does not match the installed version changes: {out:?}"
+        );
         let out = h.run(run, json!({"name": "berth-no-such-package-x"}));
-        assert_eq!(s(&out, "msg"), "No package matching 'berth-no-such-package-x' is available");
+        assert_eq!(
+            s(&out, "msg"),
+            "No package matching 'berth-no-such-package-x' is available"
+        );
     }
 
     #[test]
     fn missing_package_message() {
         let mut h = apt_harness("", "");
         let out = h.run(run, json!({"name": "nosuchpkg"}));
-        assert_eq!(s(&out, "msg"), "No package matching 'nosuchpkg' is available");
+        assert_eq!(
+            s(&out, "msg"),
+            "No package matching 'nosuchpkg' is available"
+        );
     }
 
     #[test]
     fn update_cache_respects_cache_valid_time() {
         // stat reports the cache as written at t=1000; date says now.
-        for (now, valid, updated) in [("1500", 3600, false), ("9000", 3600, true), ("1001", 0, true)] {
+        for (now, valid, updated) in [
+            ("1500", 3600, false),
+            ("9000", 3600, true),
+            ("1001", 0, true),
+        ] {
             let mut h = apt_harness("nginx 1\n", "nginx 1\n");
             h.fake("stat", "echo 1000");
             h.fake("date", &format!("echo {now}"));
@@ -607,16 +869,31 @@ esac"#,
             }
             let out = h.run(run, args);
             let calls = h.take_calls();
-            assert_eq!(calls.iter().any(|c| *c == format!("apt-get {LOCK} update -q")), updated, "{now}: {calls:?}");
+            assert_eq!(
+                calls
+                    .iter()
+                    .any(|c| *c == format!("apt-get {LOCK} update -q")),
+                updated,
+                "{now}: {calls:?}"
+            );
             assert_eq!(out.result["cache_updated"], json!(updated));
             assert_eq!(out.result["cache_update_time"], json!(1000));
-            assert!(!out.is_changed(), "a cache refresh alone does not change a package task");
+            assert!(
+                !out.is_changed(),
+                "a cache refresh alone does not change a package task"
+            );
         }
         // update_cache alone reports the refresh as the change; check mode does not refresh.
         let mut h = apt_harness("", "");
         let out = h.run(run, json!({"update_cache": "yes"}));
         assert!(out.is_changed());
-        assert_eq!(h.take_calls().iter().filter(|c| **c == format!("apt-get {LOCK} update -q")).count(), 1);
+        assert_eq!(
+            h.take_calls()
+                .iter()
+                .filter(|c| **c == format!("apt-get {LOCK} update -q"))
+                .count(),
+            1
+        );
         h.check_mode = true;
         let out = h.run(run, json!({"update_cache": "yes"}));
         assert!(out.is_changed());
@@ -627,10 +904,20 @@ esac"#,
         let started = std::time::Instant::now();
         let out = h.run(run, json!({"update_cache": true, "update_cache_retries": 2, "update_cache_retry_max_delay": 1}));
         assert!(out.is_failed());
-        assert_eq!(s(&out, "msg"), "Failed to update apt cache: E: network down");
-        let updates = h.take_calls().iter().filter(|c| c.ends_with(" update -q")).count();
+        assert_eq!(
+            s(&out, "msg"),
+            "Failed to update apt cache: E: network down"
+        );
+        let updates = h
+            .take_calls()
+            .iter()
+            .filter(|c| c.ends_with(" update -q"))
+            .count();
         assert_eq!(updates, 2, "one retry after the first failure");
-        assert!(started.elapsed() >= std::time::Duration::from_secs(1), "waits between tries");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_secs(1),
+            "waits between tries"
+        );
     }
 
     #[test]
@@ -640,7 +927,10 @@ esac"#,
         assert!(out.is_changed());
         assert_eq!(h.take_calls(), vec![format!("apt-get {LOCK} clean")]);
         let out = h.run(run, json!({"clean": true, "name": "nginx"}));
-        assert!(!out.is_changed(), "clean with packages reports the package change only");
+        assert!(
+            !out.is_changed(),
+            "clean with packages reports the package change only"
+        );
         assert_eq!(h.take_calls()[0], format!("apt-get {LOCK} clean"));
         h.check_mode = true;
         assert!(h.run(run, json!({"clean": true})).is_changed());
@@ -654,7 +944,10 @@ esac"#,
         h.check_mode = true;
         let out = h.run(run, json!({"autoremove": true}));
         assert!(out.is_changed());
-        assert_eq!(h.take_calls(), vec![format!("apt-get {LOCK} -y --simulate autoremove")]);
+        assert_eq!(
+            h.take_calls(),
+            vec![format!("apt-get {LOCK} -y --simulate autoremove")]
+        );
         h.check_mode = false;
         assert!(h.run(run, json!({"autoremove": true})).is_changed());
         assert!(!h.run(run, json!({"autoremove": true})).is_changed());
@@ -667,7 +960,10 @@ esac"#,
         let out = h.run(run, json!({"name": "ghost"}));
         assert!(out.is_failed());
         let opts = "-o 'Dpkg::Options::=--force-confdef' -o 'Dpkg::Options::=--force-confold'";
-        assert_eq!(s(&out, "msg"), format!("'apt-get {LOCK} -y {opts} install ghost' failed: E: dpkg was interrupted"));
+        assert_eq!(
+            s(&out, "msg"),
+            format!("'apt-get {LOCK} -y {opts} install ghost' failed: E: dpkg was interrupted")
+        );
         assert_eq!(s(&out, "rc"), "100");
     }
 }

@@ -61,7 +61,10 @@ impl<'a> Args<'a> {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(if *b { "True".into() } else { "False".into() })),
-            Some(other) => Err(format!("argument '{key}' is of type {} and we were unable to convert to str", type_name(other))),
+            Some(other) => Err(format!(
+                "argument '{key}' is of type {} and we were unable to convert to str",
+                type_name(other)
+            )),
         }
     }
 
@@ -76,14 +79,18 @@ impl<'a> Args<'a> {
     }
 
     pub(crate) fn required_str(&self, key: &str) -> Result<String, String> {
-        self.str(key)?.ok_or_else(|| format!("missing required arguments: {key}"))
+        self.str(key)?
+            .ok_or_else(|| format!("missing required arguments: {key}"))
     }
 
     pub(crate) fn bool(&self, key: &str, default: bool) -> Result<bool, String> {
         match self.get(key) {
             None => Ok(default),
             Some(v) => to_bool(v).ok_or_else(|| {
-                format!("argument '{key}' is of type {} and we were unable to convert to bool", type_name(v))
+                format!(
+                    "argument '{key}' is of type {} and we were unable to convert to bool",
+                    type_name(v)
+                )
             }),
         }
     }
@@ -95,12 +102,13 @@ impl<'a> Args<'a> {
                 .as_i64()
                 .map(Some)
                 .ok_or_else(|| format!("argument '{key}' must be an integer")),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| format!("argument '{key}' is of type str and we were unable to convert to int")),
-            Some(other) => Err(format!("argument '{key}' is of type {} and we were unable to convert to int", type_name(other))),
+            Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| {
+                format!("argument '{key}' is of type str and we were unable to convert to int")
+            }),
+            Some(other) => Err(format!(
+                "argument '{key}' is of type {} and we were unable to convert to int",
+                type_name(other)
+            )),
         }
     }
 
@@ -113,20 +121,38 @@ impl<'a> Args<'a> {
                 .map(|v| match v {
                     Value::String(s) => Ok(s.clone()),
                     Value::Number(n) => Ok(n.to_string()),
-                    other => Err(format!("argument '{key}' has an element of type {}", type_name(other))),
+                    other => Err(format!(
+                        "argument '{key}' has an element of type {}",
+                        type_name(other)
+                    )),
                 })
                 .collect(),
-            Some(Value::String(s)) => Ok(s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()),
-            Some(other) => Err(format!("argument '{key}' is of type {} and we were unable to convert to list", type_name(other))),
+            Some(Value::String(s)) => Ok(s
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()),
+            Some(other) => Err(format!(
+                "argument '{key}' is of type {} and we were unable to convert to list",
+                type_name(other)
+            )),
         }
     }
 
     /// One of `choices`, or the default.
-    pub(crate) fn choice(&self, key: &str, choices: &[&str], default: Option<&str>) -> Result<Option<String>, String> {
+    pub(crate) fn choice(
+        &self,
+        key: &str,
+        choices: &[&str],
+        default: Option<&str>,
+    ) -> Result<Option<String>, String> {
         match self.str(key)? {
             None => Ok(default.map(str::to_string)),
             Some(v) if choices.contains(&v.as_str()) => Ok(Some(v)),
-            Some(v) => Err(format!("value of {key} must be one of: {}, got: {v}", choices.join(", "))),
+            Some(v) => Err(format!(
+                "value of {key} must be one of: {}, got: {v}",
+                choices.join(", ")
+            )),
         }
     }
 }

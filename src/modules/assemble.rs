@@ -12,10 +12,10 @@ use crate::connection::ConnError;
 use crate::modules::args::Args;
 use crate::modules::copy::{put, Put, Source};
 use crate::modules::py_re::PyRegex;
+use crate::modules::remote_file::expand_on_host;
 use crate::modules::remote_file::{
     self, add_path_info, finish, md5_hex, sha1_hex, Attrs, Kind, Probe, RemoteStat, Stop, Write,
 };
-use crate::modules::remote_file::expand_on_host;
 use crate::modules::{ModuleContext, ModuleOutcome};
 
 /// The module's parameters (`remote_src: true`, the default).
@@ -34,7 +34,6 @@ const KNOWN: &[&str] = &[
     "group",
     "unsafe_writes",
 ];
-
 
 pub(crate) fn run(
     ctx: &mut ModuleContext<'_>,
@@ -138,7 +137,6 @@ pub(crate) fn assemble(
     }
     Ok(out)
 }
-
 
 /// Which fragments take part: names sorted as Python sorts them, filtered
 /// by `regexp` (searched) and `ignore_hidden`, regular files only.

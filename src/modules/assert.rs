@@ -11,7 +11,9 @@ fn message(a: &Args<'_>, keys: &[&str]) -> Result<Option<Value>, String> {
         match a.get(key) {
             None => continue,
             Some(v @ Value::String(_)) => return Ok(Some(v.clone())),
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) => return Ok(Some(Value::Array(items.clone()))),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                return Ok(Some(Value::Array(items.clone())))
+            }
             Some(other) => {
                 return Err(format!(
                     "Incorrect type for {key}, expected a string or list and got {}",
@@ -23,7 +25,10 @@ fn message(a: &Args<'_>, keys: &[&str]) -> Result<Option<Value>, String> {
     Ok(None)
 }
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let a = Args::new("assert", args);
     if let Err(e) = a.check_known(&["that", "fail_msg", "msg", "success_msg", "quiet"]) {
         return Ok(ModuleOutcome::failed(e));
@@ -66,9 +71,13 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             let mut out = ModuleOutcome::failed("")
                 .with("evaluated_to", false)
                 .with("assertion", cond.as_str());
-            out.result.insert("msg".into(), fail_msg.unwrap_or_else(|| Value::String("Assertion failed".into())));
+            out.result.insert(
+                "msg".into(),
+                fail_msg.unwrap_or_else(|| Value::String("Assertion failed".into())),
+            );
             if !quiet {
-                out.result.insert("_ansible_verbose_always".into(), Value::Bool(true));
+                out.result
+                    .insert("_ansible_verbose_always".into(), Value::Bool(true));
             }
             return Ok(out);
         }
@@ -79,7 +88,8 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         success_msg.unwrap_or_else(|| Value::String("All assertions passed".into())),
     );
     if !quiet {
-        out.result.insert("_ansible_verbose_always".into(), Value::Bool(true));
+        out.result
+            .insert("_ansible_verbose_always".into(), Value::Bool(true));
     }
     Ok(out)
 }
@@ -127,10 +137,17 @@ mod tests {
             ),
         ];
         for (args, want) in cases {
-            assert_eq!(Value::Object(h.run(run, args.clone()).result), want, "args {args}");
+            assert_eq!(
+                Value::Object(h.run(run, args.clone()).result),
+                want,
+                "args {args}"
+            );
         }
         let broken = h.run(run, json!({"that": "port >"}));
         assert!(broken.is_failed());
-        assert!(broken.result["msg"].as_str().unwrap().starts_with("The conditional check 'port >' failed. The error was:"));
+        assert!(broken.result["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("The conditional check 'port >' failed. The error was:"));
     }
 }

@@ -27,9 +27,27 @@ pub(crate) fn detachable(module: &str) -> bool {
 pub(crate) fn refuses_async(module: &str) -> bool {
     matches!(
         module,
-        "add_host" | "assemble" | "assert" | "copy" | "debug" | "fail" | "fetch" | "gather_facts" | "group_by"
-            | "include_vars" | "pause" | "raw" | "reboot" | "script" | "set_fact" | "set_stats" | "template"
-            | "unarchive" | "validate_argument_spec" | "wait_for_connection" | "async_status"
+        "add_host"
+            | "assemble"
+            | "assert"
+            | "copy"
+            | "debug"
+            | "fail"
+            | "fetch"
+            | "gather_facts"
+            | "group_by"
+            | "include_vars"
+            | "pause"
+            | "raw"
+            | "reboot"
+            | "script"
+            | "set_fact"
+            | "set_stats"
+            | "template"
+            | "unarchive"
+            | "validate_argument_spec"
+            | "wait_for_connection"
+            | "async_status"
     )
 }
 
@@ -51,7 +69,13 @@ fn job_dir(jid: &str) -> String {
 /// `environment`. Returns the job's directory (`results_file`), or the
 /// module's own answer when it fails before running anything (bad
 /// arguments) or the job cannot start.
-pub(crate) fn launch(ctx: &mut ModuleContext<'_>, module: &str, args: &Map<String, Value>, jid: &str, limit: u64) -> Result<Result<String, ModuleOutcome>, ConnError> {
+pub(crate) fn launch(
+    ctx: &mut ModuleContext<'_>,
+    module: &str,
+    args: &Map<String, Value>,
+    jid: &str,
+    limit: u64,
+) -> Result<Result<String, ModuleOutcome>, ConnError> {
     let mut args = args.clone();
     args.insert(NONCE_ARG.into(), Value::String(jid.to_string()));
     let mut capture = Capture::default();
@@ -69,7 +93,9 @@ pub(crate) fn launch(ctx: &mut ModuleContext<'_>, module: &str, args: &Map<Strin
         };
         run_module(&mut sub, module, &args)?
     };
-    let Some((command, stdin)) = capture.command else { return Ok(Err(outcome)) };
+    let Some((command, stdin)) = capture.command else {
+        return Ok(Err(outcome));
+    };
     let meta = json!({"module": module, "args": args, "limit": limit}).to_string();
     let d = job_dir(jid);
     // The job reads its stdin from a file it unlinks once open; `timeout`
@@ -90,11 +116,18 @@ pub(crate) fn launch(ctx: &mut ModuleContext<'_>, module: &str, args: &Map<Strin
     if out.success() {
         Ok(Ok(out.stdout_str()))
     } else {
-        Ok(Err(ModuleOutcome::failed(format!("could not start the background job: {}", out.stderr_str().trim()))))
+        Ok(Err(ModuleOutcome::failed(format!(
+            "could not start the background job: {}",
+            out.stderr_str().trim()
+        ))))
     }
 }
 
-fn run_module(ctx: &mut ModuleContext<'_>, module: &str, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+fn run_module(
+    ctx: &mut ModuleContext<'_>,
+    module: &str,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     command::run_command(ctx, args, module == "shell")
 }
 
@@ -107,7 +140,9 @@ struct Capture {
 impl Connection for Capture {
     fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
         if self.command.is_some() {
-            return Err(ConnError::Unreachable("a background job runs one command".into()));
+            return Err(ConnError::Unreachable(
+                "a background job runs one command".into(),
+            ));
         }
         self.command = Some((command.to_string(), stdin.unwrap_or_default().to_vec()));
         Ok(ExecOutput::default())
@@ -120,7 +155,14 @@ pub(crate) enum Status {
     Missing,
     Running,
     /// The recorded output, the module and its arguments, the limit, and the start/end times (epoch seconds).
-    Done { out: ExecOutput, module: String, args: Map<String, Value>, limit: u64, start: f64, end: f64 },
+    Done {
+        out: ExecOutput,
+        module: String,
+        args: Map<String, Value>,
+        limit: u64,
+        start: f64,
+        end: f64,
+    },
 }
 
 /// The script that reads a job's state in one round trip: the job
@@ -146,34 +188,73 @@ fn parse_state<'a>(mut lines: impl Iterator<Item = &'a str>) -> Result<Status, S
         Some("missing") => return Ok(Status::Missing),
         Some("running") => return Ok(Status::Running),
         Some("done") => {}
-        other => return Err(format!("unexpected answer from the job directory: {other:?}")),
+        other => {
+            return Err(format!(
+                "unexpected answer from the job directory: {other:?}"
+            ))
+        }
     }
     let mut next = || lines.next().unwrap_or("").trim().to_string();
-    let rc: i32 = next().parse().map_err(|_| "the job's exit code is unreadable".to_string())?;
+    let rc: i32 = next()
+        .parse()
+        .map_err(|_| "the job's exit code is unreadable".to_string())?;
     let start: f64 = next().parse().unwrap_or(0.0);
     let end: f64 = next().parse().unwrap_or(start);
-    let b64 = |s: String| base64::engine::general_purpose::STANDARD.decode(s.as_bytes()).map_err(|e| format!("the job's files are unreadable: {e}"));
-    let meta: Value = serde_json::from_slice(&b64(next())?).map_err(|e| format!("the job's meta.json is unreadable: {e}"))?;
+    let b64 = |s: String| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map_err(|e| format!("the job's files are unreadable: {e}"))
+    };
+    let meta: Value = serde_json::from_slice(&b64(next())?)
+        .map_err(|e| format!("the job's meta.json is unreadable: {e}"))?;
     let stdout = b64(next())?;
     let stderr = b64(next())?;
     let module = meta["module"].as_str().unwrap_or("command").to_string();
     let args = meta["args"].as_object().cloned().unwrap_or_default();
     let limit = meta["limit"].as_u64().unwrap_or(0);
-    Ok(Status::Done { out: ExecOutput { rc, stdout, stderr, signal: None }, module, args, limit, start, end })
+    Ok(Status::Done {
+        out: ExecOutput {
+            rc,
+            stdout,
+            stderr,
+            signal: None,
+        },
+        module,
+        args,
+        limit,
+        start,
+        end,
+    })
 }
 
 /// The result `async_status` returns for a job (without `ansible_job_id`
 /// and `results_file`, which the caller adds).
-pub(crate) fn result_of(ctx: &mut ModuleContext<'_>, status: Status) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn result_of(
+    ctx: &mut ModuleContext<'_>,
+    status: Status,
+) -> Result<ModuleOutcome, ConnError> {
     match status {
-        Status::Missing => Ok(ModuleOutcome::failed("could not find job").with("started", true).with("finished", true)),
-        Status::Running => Ok(ModuleOutcome::ok().with("started", true).with("finished", false)),
-        Status::Done { out, module, args, limit, start, end } => {
+        Status::Missing => Ok(ModuleOutcome::failed("could not find job")
+            .with("started", true)
+            .with("finished", true)),
+        Status::Running => Ok(ModuleOutcome::ok()
+            .with("started", true)
+            .with("finished", false)),
+        Status::Done {
+            out,
+            module,
+            args,
+            limit,
+            start,
+            end,
+        } => {
             if out.rc == 137 && limit > 0 && end - start >= limit as f64 - 0.5 {
-                return Ok(ModuleOutcome::failed(format!("Job reached maximum time limit of {limit} seconds."))
-                    .with("started", true)
-                    .with("finished", true)
-                    .with("child_pid", Value::Null));
+                return Ok(ModuleOutcome::failed(format!(
+                    "Job reached maximum time limit of {limit} seconds."
+                ))
+                .with("started", true)
+                .with("finished", true)
+                .with("child_pid", Value::Null));
             }
             let mut replay = Replay { out: Some(out) };
             let mut sub = ModuleContext {
@@ -190,10 +271,17 @@ pub(crate) fn result_of(ctx: &mut ModuleContext<'_>, status: Status) -> Result<M
             let mut outcome = run_module(&mut sub, &module, &args)?;
             let r = &mut outcome.result;
             if r.get("start").is_some_and(|v| !v.is_null()) {
-                let at = |t: f64| std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0));
+                let at =
+                    |t: f64| std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0));
                 r.insert("start".into(), command::format_time(at(start)).into());
                 r.insert("end".into(), command::format_time(at(end)).into());
-                r.insert("delta".into(), command::format_delta(std::time::Duration::from_secs_f64((end - start).max(0.0))).into());
+                r.insert(
+                    "delta".into(),
+                    command::format_delta(std::time::Duration::from_secs_f64(
+                        (end - start).max(0.0),
+                    ))
+                    .into(),
+                );
             }
             r.insert("started".into(), Value::Bool(true));
             r.insert("finished".into(), Value::Bool(true));
@@ -214,7 +302,9 @@ struct Replay {
 
 impl Connection for Replay {
     fn exec(&mut self, _command: &str, _stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
-        self.out.take().ok_or_else(|| ConnError::Unreachable("a background job's result is read once".into()))
+        self.out
+            .take()
+            .ok_or_else(|| ConnError::Unreachable("a background job's result is read once".into()))
     }
 }
 
@@ -270,11 +360,22 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         with_ctx(home.path(), |ctx| {
             let jid = new_jid();
-            assert!(jid.starts_with('j') && jid[1..].chars().all(|c| c.is_ascii_digit()), "{jid}");
-            let a = args(json!({"_raw_params": "sleep 0.3; echo out; echo err >&2; read x; echo got:$x; exit 3", "stdin": "v"}));
+            assert!(
+                jid.starts_with('j') && jid[1..].chars().all(|c| c.is_ascii_digit()),
+                "{jid}"
+            );
+            let a = args(
+                json!({"_raw_params": "sleep 0.3; echo out; echo err >&2; read x; echo got:$x; exit 3", "stdin": "v"}),
+            );
             let t = std::time::Instant::now();
             let dir = launch(ctx, "shell", &a, &jid, 30).unwrap().unwrap();
-            assert_eq!(dir, home.path().join(".ansible_async").join(&jid).to_string_lossy());
+            assert_eq!(
+                dir,
+                home.path()
+                    .join(".ansible_async")
+                    .join(&jid)
+                    .to_string_lossy()
+            );
             assert!(t.elapsed().as_millis() < 250, "launch waits for nothing");
             assert_eq!(status(ctx, &jid), Status::Running);
             let done = wait_done(ctx, &jid);
@@ -285,13 +386,30 @@ mod tests {
             assert_eq!(r["stdout_lines"], json!(["out", "got:v"]));
             assert_eq!(r["failed"], json!(true));
             assert_eq!(r["msg"], json!("non-zero return code"));
-            assert_eq!((r["started"].clone(), r["finished"].clone()), (json!(true), json!(true)));
+            assert_eq!(
+                (r["started"].clone(), r["finished"].clone()),
+                (json!(true), json!(true))
+            );
             let delta = r["delta"].as_str().unwrap();
-            assert!(delta.starts_with("0:00:00.") && delta > "0:00:00.25", "{delta}");
-            assert!(!home.path().join(".ansible_async").join(&jid).join("stdin").exists(), "stdin is unlinked");
+            assert!(
+                delta.starts_with("0:00:00.") && delta > "0:00:00.25",
+                "{delta}"
+            );
+            assert!(
+                !home
+                    .path()
+                    .join(".ansible_async")
+                    .join(&jid)
+                    .join("stdin")
+                    .exists(),
+                "stdin is unlinked"
+            );
             ctx.exec(&cleanup_script(&jid), None).unwrap();
             assert_eq!(status(ctx, &jid), Status::Missing);
-            assert_eq!(result_of(ctx, Status::Missing).unwrap().result["msg"], json!("could not find job"));
+            assert_eq!(
+                result_of(ctx, Status::Missing).unwrap().result["msg"],
+                json!("could not find job")
+            );
         });
     }
 
@@ -307,9 +425,26 @@ mod tests {
             let done = wait_done(ctx, &jid);
             let r = result_of(ctx, done).unwrap().result;
             assert_eq!(r["changed"], json!(false), "{r:?}");
-            assert_eq!(r["msg"], json!(format!("Did not run command since '{}' exists", marker.display())));
-            let bad = launch(ctx, "command", &args(json!({"argv": ["a"], "cmd": "b"})), &new_jid(), 30).unwrap().unwrap_err();
-            assert_eq!(bad.result["msg"], json!("parameters are mutually exclusive: _raw_params|cmd|argv"));
+            assert_eq!(
+                r["msg"],
+                json!(format!(
+                    "Did not run command since '{}' exists",
+                    marker.display()
+                ))
+            );
+            let bad = launch(
+                ctx,
+                "command",
+                &args(json!({"argv": ["a"], "cmd": "b"})),
+                &new_jid(),
+                30,
+            )
+            .unwrap()
+            .unwrap_err();
+            assert_eq!(
+                bad.result["msg"],
+                json!("parameters are mutually exclusive: _raw_params|cmd|argv")
+            );
         });
     }
 
@@ -319,12 +454,18 @@ mod tests {
         let flag = home.path().join("late");
         with_ctx(home.path(), |ctx| {
             let jid = new_jid();
-            let a = args(json!({"_raw_params": format!("(sleep 3; touch {}) & sleep 5", flag.display())}));
+            let a = args(
+                json!({"_raw_params": format!("(sleep 3; touch {}) & sleep 5", flag.display())}),
+            );
             launch(ctx, "shell", &a, &jid, 1).unwrap().unwrap();
             std::thread::sleep(std::time::Duration::from_millis(1300));
             let done = wait_done(ctx, &jid);
             let r = result_of(ctx, done).unwrap().result;
-            assert_eq!(r["msg"], json!("Job reached maximum time limit of 1 seconds."), "{r:?}");
+            assert_eq!(
+                r["msg"],
+                json!("Job reached maximum time limit of 1 seconds."),
+                "{r:?}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(2200));
             assert!(!flag.exists(), "the job's children were killed too");
         });

@@ -11,12 +11,33 @@ use crate::modules::remote_file::{self, apply_edit, finish, Attrs, Edit, Kind, P
 use crate::modules::{ModuleContext, ModuleOutcome};
 
 const KNOWN: &[&str] = &[
-    "path", "dest", "destfile", "name", "state", "marker", "block", "content", "insertafter", "insertbefore", "create",
-    "backup", "validate", "marker_begin", "marker_end", "append_newline", "prepend_newline", "mode", "owner", "group",
+    "path",
+    "dest",
+    "destfile",
+    "name",
+    "state",
+    "marker",
+    "block",
+    "content",
+    "insertafter",
+    "insertbefore",
+    "create",
+    "backup",
+    "validate",
+    "marker_begin",
+    "marker_end",
+    "append_newline",
+    "prepend_newline",
+    "mode",
+    "owner",
+    "group",
     "unsafe_writes",
 ];
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     finish(plan(ctx, &Args::new("blockinfile", args)))
 }
 
@@ -94,14 +115,30 @@ pub(crate) fn render(original: Option<&[u8]>, s: &Spec) -> Result<Vec<u8>, Strin
         }
         _ => match &pattern {
             Some(p) => {
-                let re = compile(if insertafter.is_some() { "insertafter" } else { "insertbefore" }, p)?;
+                let re = compile(
+                    if insertafter.is_some() {
+                        "insertafter"
+                    } else {
+                        "insertbefore"
+                    },
+                    p,
+                )?;
                 let mut found = None;
                 if multiline(p) {
                     let text = original.unwrap_or_default();
                     let hay = String::from_utf8_lossy(text);
                     if let Some(m) = re.find(hay.as_bytes()) {
-                        let upto = if insertafter.is_some() { m.end() } else { m.start() };
-                        found = Some(hay.as_bytes()[..upto].iter().filter(|b| **b == b'\n').count());
+                        let upto = if insertafter.is_some() {
+                            m.end()
+                        } else {
+                            m.start()
+                        };
+                        found = Some(
+                            hay.as_bytes()[..upto]
+                                .iter()
+                                .filter(|b| **b == b'\n')
+                                .count(),
+                        );
                     }
                     // Ansible counts the newlines before the match, then (for
                     // insertafter) adds one, as on the single-line path.
@@ -147,8 +184,12 @@ pub(crate) fn render(original: Option<&[u8]>, s: &Spec) -> Result<Vec<u8>, Strin
 
 fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop> {
     a.check_known(KNOWN)?;
-    let path = a.first_str(&["path", "dest", "destfile", "name"])?.ok_or("missing required arguments: path")?;
-    let state = a.choice("state", &["absent", "present"], Some("present"))?.unwrap_or_default();
+    let path = a
+        .first_str(&["path", "dest", "destfile", "name"])?
+        .ok_or("missing required arguments: path")?;
+    let state = a
+        .choice("state", &["absent", "present"], Some("present"))?
+        .unwrap_or_default();
     let insertafter = a.str("insertafter")?;
     let insertbefore = a.str("insertbefore")?;
     if insertafter.is_some() && insertbefore.is_some() {
@@ -163,7 +204,9 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let spec = Spec {
         present: state == "present",
         block: a.first_str(&["block", "content"])?.unwrap_or_default(),
-        marker: a.str("marker")?.unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".into()),
+        marker: a
+            .str("marker")?
+            .unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".into()),
         marker_begin: a.str("marker_begin")?.unwrap_or_else(|| "BEGIN".into()),
         marker_end: a.str("marker_end")?.unwrap_or_else(|| "END".into()),
         insertafter,
@@ -178,10 +221,14 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let facts = remote_file::probe(ctx, &probes, attrs.owner.as_deref(), attrs.group.as_deref())?;
     let st = &facts.stats[0];
     if st.kind == Kind::Dir {
-        return Err(Stop::Outcome(ModuleOutcome::failed(format!("Path {path} is a directory !")).with("rc", 256)));
+        return Err(Stop::Outcome(
+            ModuleOutcome::failed(format!("Path {path} is a directory !")).with("rc", 256),
+        ));
     }
     if !st.exists() && !create {
-        return Err(Stop::Outcome(ModuleOutcome::failed(format!("Path {path} does not exist !")).with("rc", 257)));
+        return Err(Stop::Outcome(
+            ModuleOutcome::failed(format!("Path {path} does not exist !")).with("rc", 257),
+        ));
     }
     if st.exists() && st.content.is_none() {
         return Err(format!("Could not read {path}: permission denied").into());
@@ -219,33 +266,168 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::test_support::{assert_check_predicts, rooted, run_module, setup, snapshot, Entry, Gen, Run};
+    use crate::modules::test_support::{
+        assert_check_predicts, rooted, run_module, setup, snapshot, Entry, Gen, Run,
+    };
     use serde_json::json;
 
     const B: &str = "# BEGIN ANSIBLE MANAGED BLOCK\n";
     const E: &str = "# END ANSIBLE MANAGED BLOCK\n";
 
-    fn rows() -> Vec<(&'static str, Option<String>, Value, bool, &'static str, Option<String>)> {
+    fn rows() -> Vec<(
+        &'static str,
+        Option<String>,
+        Value,
+        bool,
+        &'static str,
+        Option<String>,
+    )> {
         vec![
-            ("insert at EOF", Some("a\n".into()), json!({"block": "x\ny"}), true, "Block inserted", Some(format!("a\n{B}x\ny\n{E}"))),
-            ("newline before block", Some("a".into()), json!({"block": "x"}), true, "Block inserted", Some(format!("a\n{B}x\n{E}"))),
-            ("unchanged block", Some(format!("a\n{B}x\n{E}")), json!({"block": "x"}), false, "", Some(format!("a\n{B}x\n{E}"))),
-            ("replace block in place", Some(format!("a\n{B}old\n{E}z\n")), json!({"block": "new"}), true, "Block inserted", Some(format!("a\n{B}new\n{E}z\n"))),
-            ("remove block", Some(format!("a\n{B}old\n{E}z\n")), json!({"state": "absent"}), true, "Block removed", Some("a\nz\n".into())),
-            ("empty block removes", Some(format!("a\n{B}old\n{E}")), json!({"block": ""}), true, "Block removed", Some("a\n".into())),
-            ("absent without markers", Some("a\n".into()), json!({"state": "absent"}), false, "", Some("a\n".into())),
-            ("absent on missing file", None, json!({"state": "absent", "create": true}), false, "File {root}/f not present", None),
-            ("insertbefore BOF", Some("a\n".into()), json!({"block": "x", "insertbefore": "BOF"}), true, "Block inserted", Some(format!("{B}x\n{E}a\n"))),
-            ("insertafter regex last match", Some("s1\na\ns2\nb\n".into()), json!({"block": "x", "insertafter": "^s"}), true, "Block inserted", Some(format!("s1\na\ns2\n{B}x\n{E}b\n"))),
-            ("insertbefore regex", Some("a\nb\n".into()), json!({"block": "x", "insertbefore": "^b"}), true, "Block inserted", Some(format!("a\n{B}x\n{E}b\n"))),
-            ("insertafter no match goes to EOF", Some("a\n".into()), json!({"block": "x", "insertafter": "^zz"}), true, "Block inserted", Some(format!("a\n{B}x\n{E}"))),
+            (
+                "insert at EOF",
+                Some("a\n".into()),
+                json!({"block": "x\ny"}),
+                true,
+                "Block inserted",
+                Some(format!("a\n{B}x\ny\n{E}")),
+            ),
+            (
+                "newline before block",
+                Some("a".into()),
+                json!({"block": "x"}),
+                true,
+                "Block inserted",
+                Some(format!("a\n{B}x\n{E}")),
+            ),
+            (
+                "unchanged block",
+                Some(format!("a\n{B}x\n{E}")),
+                json!({"block": "x"}),
+                false,
+                "",
+                Some(format!("a\n{B}x\n{E}")),
+            ),
+            (
+                "replace block in place",
+                Some(format!("a\n{B}old\n{E}z\n")),
+                json!({"block": "new"}),
+                true,
+                "Block inserted",
+                Some(format!("a\n{B}new\n{E}z\n")),
+            ),
+            (
+                "remove block",
+                Some(format!("a\n{B}old\n{E}z\n")),
+                json!({"state": "absent"}),
+                true,
+                "Block removed",
+                Some("a\nz\n".into()),
+            ),
+            (
+                "empty block removes",
+                Some(format!("a\n{B}old\n{E}")),
+                json!({"block": ""}),
+                true,
+                "Block removed",
+                Some("a\n".into()),
+            ),
+            (
+                "absent without markers",
+                Some("a\n".into()),
+                json!({"state": "absent"}),
+                false,
+                "",
+                Some("a\n".into()),
+            ),
+            (
+                "absent on missing file",
+                None,
+                json!({"state": "absent", "create": true}),
+                false,
+                "File {root}/f not present",
+                None,
+            ),
+            (
+                "insertbefore BOF",
+                Some("a\n".into()),
+                json!({"block": "x", "insertbefore": "BOF"}),
+                true,
+                "Block inserted",
+                Some(format!("{B}x\n{E}a\n")),
+            ),
+            (
+                "insertafter regex last match",
+                Some("s1\na\ns2\nb\n".into()),
+                json!({"block": "x", "insertafter": "^s"}),
+                true,
+                "Block inserted",
+                Some(format!("s1\na\ns2\n{B}x\n{E}b\n")),
+            ),
+            (
+                "insertbefore regex",
+                Some("a\nb\n".into()),
+                json!({"block": "x", "insertbefore": "^b"}),
+                true,
+                "Block inserted",
+                Some(format!("a\n{B}x\n{E}b\n")),
+            ),
+            (
+                "insertafter no match goes to EOF",
+                Some("a\n".into()),
+                json!({"block": "x", "insertafter": "^zz"}),
+                true,
+                "Block inserted",
+                Some(format!("a\n{B}x\n{E}")),
+            ),
             // Checked against ansible-core 2.19: the newline count before the match end, plus one.
-            ("multiline insertafter", Some("[a]\nk=1\n[b]\n".into()), json!({"block": "x", "insertafter": "(?m)^k=1\\n"}), true, "Block inserted", Some(format!("[a]\nk=1\n[b]\n{B}x\n{E}"))),
-            ("multiline insertafter mid-line end", Some("s =\n  (l =\n  x\n".into()), json!({"block": "B", "insertafter": "(?m)s =\\n.*\\(l ="}), true, "Block inserted", Some(format!("s =\n  (l =\n{B}B\n{E}  x\n"))),
-            ("custom markers", Some("a\n".into()), json!({"block": "x", "marker": "<!-- {mark} web -->", "marker_begin": "start", "marker_end": "stop"}), true, "Block inserted", Some("a\n<!-- start web -->\nx\n<!-- stop web -->\n".into())),
-            ("prepend and append newline", Some("a\nb\n".into()), json!({"block": "x", "insertafter": "^a", "prepend_newline": true, "append_newline": true}), true, "Block inserted", Some(format!("a\n\n{B}x\n{E}\nb\n"))),
-            ("create", None, json!({"block": "x", "create": true}), true, "File created", Some(format!("{B}x\n{E}"))),
-            ("mode only", Some(format!("{B}x\n{E}")), json!({"block": "x", "mode": "0600"}), true, "ownership, perms or SE linux context changed", Some(format!("{B}x\n{E}"))),
+            (
+                "multiline insertafter",
+                Some("[a]\nk=1\n[b]\n".into()),
+                json!({"block": "x", "insertafter": "(?m)^k=1\\n"}),
+                true,
+                "Block inserted",
+                Some(format!("[a]\nk=1\n[b]\n{B}x\n{E}")),
+            ),
+            (
+                "multiline insertafter mid-line end",
+                Some("s =\n  (l =\n  x\n".into()),
+                json!({"block": "B", "insertafter": "(?m)s =\\n.*\\(l ="}),
+                true,
+                "Block inserted",
+                Some(format!("s =\n  (l =\n{B}B\n{E}  x\n")),
+            ),
+            (
+                "custom markers",
+                Some("a\n".into()),
+                json!({"block": "x", "marker": "<!-- {mark} web -->", "marker_begin": "start", "marker_end": "stop"}),
+                true,
+                "Block inserted",
+                Some("a\n<!-- start web -->\nx\n<!-- stop web -->\n".into()),
+            ),
+            (
+                "prepend and append newline",
+                Some("a\nb\n".into()),
+                json!({"block": "x", "insertafter": "^a", "prepend_newline": true, "append_newline": true}),
+                true,
+                "Block inserted",
+                Some(format!("a\n\n{B}x\n{E}\nb\n")),
+            ),
+            (
+                "create",
+                None,
+                json!({"block": "x", "create": true}),
+                true,
+                "File created",
+                Some(format!("{B}x\n{E}")),
+            ),
+            (
+                "mode only",
+                Some(format!("{B}x\n{E}")),
+                json!({"block": "x", "mode": "0600"}),
+                true,
+                "ownership, perms or SE linux context changed",
+                Some(format!("{B}x\n{E}")),
+            ),
         ]
     }
 
@@ -261,10 +443,21 @@ mod tests {
                 let before = snapshot(root);
                 let mut args = args.clone();
                 args["path"] = json!("{root}/f");
-                let (out, calls) = run_module(run, &rooted(&args, root), &Run { check, ..Run::default() });
+                let (out, calls) = run_module(
+                    run,
+                    &rooted(&args, root),
+                    &Run {
+                        check,
+                        ..Run::default()
+                    },
+                );
                 assert!(!out.is_failed(), "{name}: {out:?}");
                 assert_eq!(out.is_changed(), changed, "{name} check={check}: {out:?}");
-                assert_eq!(out.result["msg"], json!(msg.replace("{root}", &root.to_string_lossy())), "{name}");
+                assert_eq!(
+                    out.result["msg"],
+                    json!(msg.replace("{root}", &root.to_string_lossy())),
+                    "{name}"
+                );
                 assert_eq!(calls, if changed && !check { 2 } else { 1 }, "{name}");
                 if check {
                     assert_eq!(snapshot(root), before, "{name}");
@@ -280,22 +473,69 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         for state in ["present", "absent"] {
-            let (out, _) = run_module(run, &rooted(&json!({"path": "{root}/f", "block": "x", "state": state}), root), &Run::default());
-            assert_eq!(out.result["msg"], json!(format!("Path {}/f does not exist !", root.display())));
+            let (out, _) = run_module(
+                run,
+                &rooted(
+                    &json!({"path": "{root}/f", "block": "x", "state": state}),
+                    root,
+                ),
+                &Run::default(),
+            );
+            assert_eq!(
+                out.result["msg"],
+                json!(format!("Path {}/f does not exist !", root.display()))
+            );
             assert_eq!(out.result["rc"], json!(257));
         }
-        let (out, _) = run_module(run, &rooted(&json!({"path": "{root}", "block": "x"}), root), &Run::default());
+        let (out, _) = run_module(
+            run,
+            &rooted(&json!({"path": "{root}", "block": "x"}), root),
+            &Run::default(),
+        );
         assert_eq!(out.result["rc"], json!(256));
         setup(root, &[Entry::File("f", "a\n", 0o644)]);
-        let (out, _) = run_module(run, &rooted(&json!({"path": "{root}/f", "block": "x", "validate": "grep -q nope %s"}), root), &Run::default());
-        assert!(out.result["msg"].as_str().unwrap().starts_with("failed to validate: rc:1"), "{out:?}");
+        let (out, _) = run_module(
+            run,
+            &rooted(
+                &json!({"path": "{root}/f", "block": "x", "validate": "grep -q nope %s"}),
+                root,
+            ),
+            &Run::default(),
+        );
+        assert!(
+            out.result["msg"]
+                .as_str()
+                .unwrap()
+                .starts_with("failed to validate: rc:1"),
+            "{out:?}"
+        );
         assert_eq!(std::fs::read_to_string(root.join("f")).unwrap(), "a\n");
-        let (out, _) = run_module(run, &rooted(&json!({"path": "{root}/f", "block": "x", "backup": true}), root), &Run { diff: true, ..Run::default() });
+        let (out, _) = run_module(
+            run,
+            &rooted(
+                &json!({"path": "{root}/f", "block": "x", "backup": true}),
+                root,
+            ),
+            &Run {
+                diff: true,
+                ..Run::default()
+            },
+        );
         let b = out.result["backup_file"].as_str().unwrap();
         assert_eq!(std::fs::read_to_string(b).unwrap(), "a\n");
         assert_eq!(out.diffs[0].after, format!("a\n{B}x\n{E}"));
-        let (out, _) = run_module(run, &rooted(&json!({"path": "{root}/f", "block": "x", "insertafter": "a", "insertbefore": "b"}), root), &Run::default());
-        assert_eq!(out.result["msg"], json!("parameters are mutually exclusive: insertbefore|insertafter"));
+        let (out, _) = run_module(
+            run,
+            &rooted(
+                &json!({"path": "{root}/f", "block": "x", "insertafter": "a", "insertbefore": "b"}),
+                root,
+            ),
+            &Run::default(),
+        );
+        assert_eq!(
+            out.result["msg"],
+            json!("parameters are mutually exclusive: insertbefore|insertafter")
+        );
     }
 
     /// One generated case: the initial file or none, and the arguments (path `{root}/f`).
@@ -309,7 +549,11 @@ mod tests {
         if g.below(5) > 0 {
             let mut content = String::new();
             let n = g.below(6);
-            let block_at = if g.chance() { Some(g.below(n + 1)) } else { None };
+            let block_at = if g.chance() {
+                Some(g.below(n + 1))
+            } else {
+                None
+            };
             for k in 0..=n {
                 if block_at == Some(k) {
                     content.push_str(&format!("{B}old\n{E}"));
@@ -358,7 +602,13 @@ mod tests {
                 std::fs::write(root.join("f"), c).unwrap();
             }
             let args = rooted(&args, root);
-            assert_check_predicts(run, root, &args, &Run::default(), &format!("case {i}: {args} on {initial:?}"));
+            assert_check_predicts(
+                run,
+                root,
+                &args,
+                &Run::default(),
+                &format!("case {i}: {args} on {initial:?}"),
+            );
         }
     }
 
@@ -380,7 +630,9 @@ mod tests {
             }
             tasks.push(rooted(args, &root.join(format!("ansible{i}"))));
         }
-        let Some(expected) = crate::modules::test_support::ansible_results("blockinfile", &tasks, root) else {
+        let Some(expected) =
+            crate::modules::test_support::ansible_results("blockinfile", &tasks, root)
+        else {
             eprintln!("ansible-playbook not installed: differential test not run");
             return;
         };
@@ -390,7 +642,10 @@ mod tests {
             let want = &expected[i];
             let label = format!("case {i}: {args} on {initial:?}");
             crate::modules::test_support::assert_same_outcome(&out, want, &label);
-            let msg = want["msg"].as_str().unwrap_or("").replace(&format!("ansible{i}"), &format!("berth{i}"));
+            let msg = want["msg"]
+                .as_str()
+                .unwrap_or("")
+                .replace(&format!("ansible{i}"), &format!("berth{i}"));
             assert_eq!(out.result["msg"].as_str().unwrap_or(""), msg, "{label}");
             let a = std::fs::read(root.join(format!("ansible{i}/f"))).ok();
             let b = std::fs::read(dir.join("f")).ok();

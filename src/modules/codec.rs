@@ -44,8 +44,15 @@ impl Codec {
             | "us_ascii" => Ok(Codec::Ascii),
             // The Encoding Standard writes UTF-16 as UTF-8 and has no UTF-32:
             // these Python codecs are refused rather than misapplied.
-            n if n.starts_with("utf_16") || n.starts_with("utf_32") || n.starts_with("utf16") || n.starts_with("utf32") || matches!(n, "u16" | "u32") => {
-                Err(format!("encoding {name} is not supported by berth (UTF-16 and UTF-32 are not)"))
+            n if n.starts_with("utf_16")
+                || n.starts_with("utf_32")
+                || n.starts_with("utf16")
+                || n.starts_with("utf32")
+                || matches!(n, "u16" | "u32") =>
+            {
+                Err(format!(
+                    "encoding {name} is not supported by berth (UTF-16 and UTF-32 are not)"
+                ))
             }
             _ => encoding_rs::Encoding::for_label(name.trim().as_bytes())
                 .filter(|e| e.output_encoding() == *e && **e != *encoding_rs::REPLACEMENT)
@@ -79,7 +86,10 @@ impl Codec {
             }
             Codec::Ascii => Err(refuse()),
             Codec::Latin1 => Ok(data.iter().map(|b| *b as char).collect()),
-            Codec::Other(e) => e.decode_without_bom_handling_and_without_replacement(data).map(|t| t.into_owned()).ok_or_else(refuse),
+            Codec::Other(e) => e
+                .decode_without_bom_handling_and_without_replacement(data)
+                .map(|t| t.into_owned())
+                .ok_or_else(refuse),
         }
     }
 
@@ -90,7 +100,11 @@ impl Codec {
             Codec::Ascii => 128,
             Codec::Other(e) => {
                 let (bytes, _, unmappable) = e.encode(text);
-                return if unmappable { Err(format!("'{}' codec can't encode {text:?}", e.name())) } else { Ok(bytes.into_owned()) };
+                return if unmappable {
+                    Err(format!("'{}' codec can't encode {text:?}", e.name()))
+                } else {
+                    Ok(bytes.into_owned())
+                };
             }
         };
         let mut out = Vec::with_capacity(text.len());

@@ -10,18 +10,39 @@ use super::{quote, ModuleContext, ModuleOutcome};
 use crate::connection::ConnError;
 
 const KNOWN: &[&str] = &[
-    "_raw_params", "cmd", "argv", "chdir", "creates", "removes", "stdin", "stdin_add_newline",
-    "strip_empty_ends", "expand_argument_vars", "executable",
+    "_raw_params",
+    "cmd",
+    "argv",
+    "chdir",
+    "creates",
+    "removes",
+    "stdin",
+    "stdin_add_newline",
+    "strip_empty_ends",
+    "expand_argument_vars",
+    "executable",
 ];
-const SHELL_KNOWN: &[&str] =
-    &["_raw_params", "cmd", "chdir", "creates", "removes", "stdin", "stdin_add_newline", "strip_empty_ends", "executable"];
+const SHELL_KNOWN: &[&str] = &[
+    "_raw_params",
+    "cmd",
+    "chdir",
+    "creates",
+    "removes",
+    "stdin",
+    "stdin_add_newline",
+    "strip_empty_ends",
+    "executable",
+];
 
 /// berth's own argument (names starting with `_` are never user parameters):
 /// the marker nonce, fixed by a background job (async) so that its output
 /// can be read back by the same markers later.
 pub(crate) const NONCE_ARG: &str = "_berth_nonce";
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     run_command(ctx, args, false)
 }
 
@@ -31,35 +52,64 @@ enum Program {
     Shell { script: String, executable: String },
 }
 
-pub(crate) fn run_command(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bool) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run_command(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+    shell: bool,
+) -> Result<ModuleOutcome, ConnError> {
     let mut out = run_program(ctx, args, shell)?;
-    if let (false, Some(e)) = (shell, args.get("executable").and_then(Value::as_str).filter(|e| !e.is_empty())) {
+    if let (false, Some(e)) = (
+        shell,
+        args.get("executable")
+            .and_then(Value::as_str)
+            .filter(|e| !e.is_empty()),
+    ) {
         let w = format!("As of Ansible 2.4, the parameter 'executable' is no longer supported with the 'command' module. Not using '{e}'.");
-        out.result.insert("warnings".into(), Value::Array(vec![Value::String(w)]));
+        out.result
+            .insert("warnings".into(), Value::Array(vec![Value::String(w)]));
     }
     Ok(out)
 }
 
-fn run_program(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bool) -> Result<ModuleOutcome, ConnError> {
+fn run_program(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+    shell: bool,
+) -> Result<ModuleOutcome, ConnError> {
     let name = if shell { "shell" } else { "command" };
     if shell && args.contains_key("expand_argument_vars") {
         // Ansible's shell action refuses it in these words (no list).
-        return Ok(ModuleOutcome::failed("Unsupported parameters for (shell) module: expand_argument_vars"));
+        return Ok(ModuleOutcome::failed(
+            "Unsupported parameters for (shell) module: expand_argument_vars",
+        ));
     }
     let a = Args::new(name, args);
     let parsed = (|| -> Result<_, String> {
         a.check_known(if shell { SHELL_KNOWN } else { KNOWN })?;
-        let raw = a.str("_raw_params")?.or(a.str("cmd")?).filter(|s| !s.trim().is_empty());
+        let raw = a
+            .str("_raw_params")?
+            .or(a.str("cmd")?)
+            .filter(|s| !s.trim().is_empty());
         let argv = if shell { Vec::new() } else { a.list("argv")? };
         let program = if shell {
             let script = raw.ok_or("one of the following is required: _raw_params, cmd, argv")?;
-            Program::Shell { script, executable: a.str("executable")?.unwrap_or_else(|| "/bin/sh".into()) }
+            Program::Shell {
+                script,
+                executable: a.str("executable")?.unwrap_or_else(|| "/bin/sh".into()),
+            }
         } else {
             match (raw, argv.is_empty()) {
-                (Some(_), false) => return Err("parameters are mutually exclusive: _raw_params|cmd|argv".into()),
-                (Some(r), true) => Program::Argv(shell_words::split(&r).map_err(|e| format!("cannot split command line {r:?}: {e}"))?),
+                (Some(_), false) => {
+                    return Err("parameters are mutually exclusive: _raw_params|cmd|argv".into())
+                }
+                (Some(r), true) => Program::Argv(
+                    shell_words::split(&r)
+                        .map_err(|e| format!("cannot split command line {r:?}: {e}"))?,
+                ),
                 (None, false) => Program::Argv(argv),
-                (None, true) => return Err("one of the following is required: _raw_params, cmd, argv".into()),
+                (None, true) => {
+                    return Err("one of the following is required: _raw_params, cmd, argv".into())
+                }
             }
         };
         if let Program::Argv(v) = &program {
@@ -90,7 +140,14 @@ fn run_program(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bo
     let shoulda = if ctx.check_mode { "Would" } else { "Did" };
     let nonce = match args.get(NONCE_ARG).and_then(Value::as_str) {
         Some(n) => n.to_string(),
-        None => format!("{:x}{:x}", std::process::id(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos()),
+        None => format!(
+            "{:x}{:x}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .subsec_nanos()
+        ),
     };
     let skip_mark = format!("__berth_skip_{nonce}__");
     let err_mark = format!("__berth_error_{nonce}__");
@@ -121,7 +178,10 @@ fn run_program(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bo
     let needs_probe = chdir.is_some() || creates.is_some() || removes.is_some();
     if ctx.check_mode {
         // Only the probe runs in check mode, never the command.
-        script.push_str(&format!("printf '%s' {}", quote(&format!("{skip_mark}run"))));
+        script.push_str(&format!(
+            "printf '%s' {}",
+            quote(&format!("{skip_mark}run"))
+        ));
     } else {
         match &program {
             Program::Argv(argv) => {
@@ -132,10 +192,17 @@ fn run_program(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bo
                 ));
                 for word in argv {
                     script.push(' ');
-                    script.push_str(&if expand { expanding_word(word) } else { quote(word) });
+                    script.push_str(&if expand {
+                        expanding_word(word)
+                    } else {
+                        quote(word)
+                    });
                 }
             }
-            Program::Shell { script: body, executable } => {
+            Program::Shell {
+                script: body,
+                executable,
+            } => {
                 script.push_str(&format!(
                     "command -v -- {e} >/dev/null 2>&1 || {{ printf '%s' {m}enoent >&2; exit 2; }}\nexec {e} -c {b}",
                     e = quote(executable),
@@ -173,18 +240,31 @@ fn run_program(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bo
             "chdir" => (
                 "Unable to change directory before execution.",
                 Value::Null,
-                format!("[Errno 2] No such file or directory: '{}'", chdir.unwrap_or_default()),
+                format!(
+                    "[Errno 2] No such file or directory: '{}'",
+                    chdir.unwrap_or_default()
+                ),
             ),
             _ => {
                 let prog = match &program {
                     Program::Argv(v) => v[0].clone(),
                     Program::Shell { executable, .. } => executable.clone(),
                 };
-                ("Error executing command.", Value::from(2), format!("[Errno 2] No such file or directory: b'{prog}'"))
+                (
+                    "Error executing command.",
+                    Value::from(2),
+                    format!("[Errno 2] No such file or directory: b'{prog}'"),
+                )
             }
         };
         let mut o = ModuleOutcome::failed(msg);
-        for (k, v) in [("cmd", result["cmd"].clone()), ("rc", rc), ("stdout", "".into()), ("stderr", "".into()), ("exception", detail.into())] {
+        for (k, v) in [
+            ("cmd", result["cmd"].clone()),
+            ("rc", rc),
+            ("stdout", "".into()),
+            ("stderr", "".into()),
+            ("exception", detail.into()),
+        ] {
             o.result.insert(k.into(), v);
         }
         if what == "chdir" {
@@ -202,14 +282,23 @@ fn run_program(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bo
                 } else {
                     (removes.unwrap_or_default(), "does not exist")
                 };
-                result.insert("msg".into(), format!("{shoulda} not run command since '{pattern}' {tail}").into());
-                result.insert("stdout".into(), format!("skipped, since {pattern} {tail}").into());
+                result.insert(
+                    "msg".into(),
+                    format!("{shoulda} not run command since '{pattern}' {tail}").into(),
+                );
+                result.insert(
+                    "stdout".into(),
+                    format!("skipped, since {pattern} {tail}").into(),
+                );
                 result.insert("stderr".into(), "".into());
                 result.insert("rc".into(), 0.into());
                 for k in ["start", "end", "delta"] {
                     result.insert(k.into(), Value::Null);
                 }
-                return Ok(finish(ModuleOutcome { result, diffs: Vec::new() }));
+                return Ok(finish(ModuleOutcome {
+                    result,
+                    diffs: Vec::new(),
+                }));
             }
             _ => {
                 // Check mode and the probe says the command would run.
@@ -219,7 +308,10 @@ fn run_program(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bo
     }
 
     let (stdout, stderr) = if strip {
-        (stdout.trim_end_matches(['\r', '\n']).to_string(), stderr.trim_end_matches(['\r', '\n']).to_string())
+        (
+            stdout.trim_end_matches(['\r', '\n']).to_string(),
+            stderr.trim_end_matches(['\r', '\n']).to_string(),
+        )
     } else {
         (stdout, stderr)
     };
@@ -229,14 +321,20 @@ fn run_program(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>, shell: bo
     result.insert("stderr".into(), stderr.into());
     result.insert("start".into(), format_time(start).into());
     result.insert("end".into(), format_time(end).into());
-    result.insert("delta".into(), format_delta(end.duration_since(start).unwrap_or_default()).into());
+    result.insert(
+        "delta".into(),
+        format_delta(end.duration_since(start).unwrap_or_default()).into(),
+    );
     if out.rc != 0 {
         result.insert("failed".into(), Value::Bool(true));
         result.insert("msg".into(), "non-zero return code".into());
     } else {
         result.insert("msg".into(), "".into());
     }
-    Ok(finish(ModuleOutcome { result, diffs: Vec::new() }))
+    Ok(finish(ModuleOutcome {
+        result,
+        diffs: Vec::new(),
+    }))
 }
 
 /// Ansible's check-mode answer: the command is not run. With creates/removes
@@ -245,7 +343,10 @@ fn skipped_in_check(mut result: Map<String, Value>, had_probe: bool) -> ModuleOu
     result.insert("rc".into(), 0.into());
     result.insert("stdout".into(), "".into());
     result.insert("stderr".into(), "".into());
-    result.insert("msg".into(), "Command would have run if not in check mode".into());
+    result.insert(
+        "msg".into(),
+        "Command would have run if not in check mode".into(),
+    );
     if had_probe {
         result.insert("changed".into(), Value::Bool(true));
     } else {
@@ -255,7 +356,10 @@ fn skipped_in_check(mut result: Map<String, Value>, had_probe: bool) -> ModuleOu
     for k in ["start", "end", "delta"] {
         result.insert(k.into(), Value::Null);
     }
-    ModuleOutcome { result, diffs: Vec::new() }
+    ModuleOutcome {
+        result,
+        diffs: Vec::new(),
+    }
 }
 
 /// Add `stdout_lines`/`stderr_lines` like Ansible's action layer does.
@@ -278,13 +382,17 @@ pub(crate) fn expanding_word(word: &str) -> String {
     if let Some(after) = word.strip_prefix('~') {
         let end = after.find('/').unwrap_or(after.len());
         let user = &after[..end];
-        if user.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        if user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
             out.push('~');
             out.push_str(user);
             rest = &after[end..];
         }
     }
-    let var = regex::Regex::new(r"\$(?:([A-Za-z0-9_]+)|\{([A-Za-z_][A-Za-z0-9_]*)\})").expect("valid regex");
+    let var = regex::Regex::new(r"\$(?:([A-Za-z0-9_]+)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+        .expect("valid regex");
     let mut last = 0;
     for cap in var.captures_iter(rest) {
         let m = cap.get(0).expect("whole match");
@@ -352,7 +460,13 @@ pub(crate) fn format_time(t: SystemTime) -> String {
 /// `0:00:01.234567`, like Python's `str(timedelta)`.
 pub(crate) fn format_delta(d: Duration) -> String {
     let s = d.as_secs();
-    format!("{}:{:02}:{:02}.{:06}", s / 3600, (s / 60) % 60, s % 60, d.subsec_micros())
+    format!(
+        "{}:{:02}:{:02}.{:06}",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60,
+        d.subsec_micros()
+    )
 }
 
 #[cfg(test)]
@@ -406,7 +520,13 @@ mod tests {
             h.extra_env.push(("BERTH_X".into(), "x y".into()));
             let out = h.run(run, args.clone());
             assert_eq!(
-                (out.is_changed(), out.is_failed(), s(&out, "rc"), s(&out, "stdout"), s(&out, "msg")),
+                (
+                    out.is_changed(),
+                    out.is_failed(),
+                    s(&out, "rc"),
+                    s(&out, "stdout"),
+                    s(&out, "msg")
+                ),
                 (changed, failed, rc.to_string(), stdout, msg),
                 "{args}"
             );
@@ -424,7 +544,10 @@ mod tests {
     #[test]
     fn results_match_ansible() {
         let mut h = SysHarness::new();
-        let out = h.run(run, json!({"_raw_params": "echo hi", "creates": "/etc/passwd"}));
+        let out = h.run(
+            run,
+            json!({"_raw_params": "echo hi", "creates": "/etc/passwd"}),
+        );
         assert_eq!(
             Value::Object(out.result),
             json!({"changed": false, "cmd": ["echo", "hi"], "delta": null, "end": null,
@@ -434,7 +557,10 @@ mod tests {
         );
         let out = h.run(run, json!({"_raw_params": "true", "chdir": "/nonexistent"}));
         let mut r = out.result;
-        assert_eq!(r.remove("exception"), Some(json!("[Errno 2] No such file or directory: '/nonexistent'")));
+        assert_eq!(
+            r.remove("exception"),
+            Some(json!("[Errno 2] No such file or directory: '/nonexistent'"))
+        );
         assert_eq!(
             Value::Object(r),
             json!({"changed": false, "cmd": ["true"], "delta": null, "end": null, "failed": true,
@@ -449,7 +575,10 @@ mod tests {
                 "msg": "Command would have run if not in check mode", "rc": 0, "skipped": true, "start": null,
                 "stderr": "", "stderr_lines": [], "stdout": "", "stdout_lines": []})
         );
-        let out = h.run(run, json!({"_raw_params": "echo hi", "removes": "/etc/passwd"}));
+        let out = h.run(
+            run,
+            json!({"_raw_params": "echo hi", "removes": "/etc/passwd"}),
+        );
         assert_eq!(
             Value::Object(out.result),
             json!({"changed": true, "cmd": ["echo", "hi"], "delta": null, "end": null,
@@ -472,18 +601,30 @@ mod tests {
     #[test]
     fn return_values_have_ansible_shapes() {
         let mut h = SysHarness::new();
-        let out = h.run(run, json!({"_raw_params": "printf 'a\\n\\nb\\n\\n'", "strip_empty_ends": false}));
+        let out = h.run(
+            run,
+            json!({"_raw_params": "printf 'a\\n\\nb\\n\\n'", "strip_empty_ends": false}),
+        );
         assert_eq!(s(&out, "stdout"), "a\n\nb\n\n");
         assert_eq!(out.result["stdout_lines"], json!(["a", "", "b", ""]));
         assert_eq!(out.result["cmd"], json!(["printf", "a\\n\\nb\\n\\n"]));
         let time = regex::Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$").unwrap();
         assert!(time.is_match(&s(&out, "start")), "{}", s(&out, "start"));
         assert!(time.is_match(&s(&out, "end")));
-        assert!(regex::Regex::new(r"^0:00:0\d\.\d{6}$").unwrap().is_match(&s(&out, "delta")), "{}", s(&out, "delta"));
+        assert!(
+            regex::Regex::new(r"^0:00:0\d\.\d{6}$")
+                .unwrap()
+                .is_match(&s(&out, "delta")),
+            "{}",
+            s(&out, "delta")
+        );
         let out = h.run(run, json!({"_raw_params": "sh -c 'echo e >&2; exit 3'"}));
         assert_eq!((s(&out, "rc"), s(&out, "stderr")), ("3".into(), "e".into()));
         assert_eq!(out.result["stderr_lines"], json!(["e"]));
-        assert_eq!(format_delta(Duration::from_micros(3_723_000_042)), "1:02:03.000042");
+        assert_eq!(
+            format_delta(Duration::from_micros(3_723_000_042)),
+            "1:02:03.000042"
+        );
     }
 
     #[test]

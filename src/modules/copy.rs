@@ -7,13 +7,28 @@ use crate::connection::ConnError;
 use crate::modules::args::Args;
 use crate::modules::file_mode::FileMode;
 use crate::modules::remote_file::{
-    self, add_path_info, finish, Stop, basename, content_diff, parent_of, sha1_hex, Attrs, Kind, Probe, Write, MAX_DIFF_SIZE,
+    self, add_path_info, basename, content_diff, finish, parent_of, sha1_hex, Attrs, Kind, Probe,
+    Stop, Write, MAX_DIFF_SIZE,
 };
 use crate::modules::{quote, ModuleContext, ModuleOutcome};
 
 const KNOWN: &[&str] = &[
-    "src", "content", "dest", "backup", "force", "mode", "owner", "group", "directory_mode", "remote_src",
-    "follow", "local_follow", "validate", "checksum", "decrypt", "unsafe_writes",
+    "src",
+    "content",
+    "dest",
+    "backup",
+    "force",
+    "mode",
+    "owner",
+    "group",
+    "directory_mode",
+    "remote_src",
+    "follow",
+    "local_follow",
+    "validate",
+    "checksum",
+    "decrypt",
+    "unsafe_writes",
 ];
 
 /// The `--diff` label of inline `content` (Ansible's wording).
@@ -21,18 +36,28 @@ const CONTENT_LABEL: &str = "dynamically generated";
 
 /// Where the new bytes come from; `label` names it in `--diff` headers.
 pub(crate) enum Source {
-    Bytes { data: Vec<u8>, label: String, local_mode: Option<u32> },
+    Bytes {
+        data: Vec<u8>,
+        label: String,
+        local_mode: Option<u32>,
+    },
     Remote(String),
 }
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let a = Args::new("copy", args);
     finish(plan(ctx, &a))
 }
 
 fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop> {
     a.check_known(KNOWN)?;
-    let dest_arg = a.str("dest")?.filter(|d| !d.is_empty()).ok_or("dest is required")?;
+    let dest_arg = a
+        .str("dest")?
+        .filter(|d| !d.is_empty())
+        .ok_or("dest is required")?;
     let backup = a.bool("backup", false)?;
     let force = a.bool("force", true)?;
     let remote_src = a.bool("remote_src", false)?;
@@ -45,7 +70,11 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     }
     let preserve = matches!(a.get("mode"), Some(Value::String(s)) if s == "preserve");
     let attrs = if preserve {
-        Attrs { mode: None, owner: a.str("owner")?, group: a.str("group")? }
+        Attrs {
+            mode: None,
+            owner: a.str("owner")?,
+            group: a.str("group")?,
+        }
     } else {
         Attrs::from_args(a)?
     };
@@ -64,37 +93,73 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             }
             let data = match c {
                 Value::String(s) => s.clone().into_bytes(),
-                other => serde_json::to_string(other).unwrap_or_default().into_bytes(),
+                other => serde_json::to_string(other)
+                    .unwrap_or_default()
+                    .into_bytes(),
             };
             // Ansible stages `content` in a 0600 temp file: that is what `mode: preserve` keeps.
-            Source::Bytes { data, label: CONTENT_LABEL.into(), local_mode: Some(0o600) }
+            Source::Bytes {
+                data,
+                label: CONTENT_LABEL.into(),
+                local_mode: Some(0o600),
+            }
         }
         (Some(s), None) if remote_src => Source::Remote(s),
         (Some(s), None) => {
-            let path = ctx
-                .find_file("files", &s)
-                .ok_or_else(|| format!("Could not find or access '{s}' on the Ansible Controller."))?;
+            let path = ctx.find_file("files", &s).ok_or_else(|| {
+                format!("Could not find or access '{s}' on the Ansible Controller.")
+            })?;
             if path.is_dir() {
-                let tree = Tree { local: path, src: s, dest: dest_arg, attrs, directory_mode, backup, force };
+                let tree = Tree {
+                    local: path,
+                    src: s,
+                    dest: dest_arg,
+                    attrs,
+                    directory_mode,
+                    backup,
+                    force,
+                };
                 return copy_tree(ctx, tree);
             }
-            let data = std::fs::read(&path).map_err(|e| format!("Could not read '{}': {e}", path.display()))?;
+            let data = std::fs::read(&path)
+                .map_err(|e| format!("Could not read '{}': {e}", path.display()))?;
             use std::os::unix::fs::PermissionsExt;
-            let local_mode = std::fs::metadata(&path).ok().map(|m| m.permissions().mode() & 0o7777);
-            Source::Bytes { data, label: path.to_string_lossy().into_owned(), local_mode }
+            let local_mode = std::fs::metadata(&path)
+                .ok()
+                .map(|m| m.permissions().mode() & 0o7777);
+            Source::Bytes {
+                data,
+                label: path.to_string_lossy().into_owned(),
+                local_mode,
+            }
         }
     };
     if let (Some(expected), Source::Bytes { data, .. }) = (a.str("checksum")?, &source) {
         let got = sha1_hex(data);
         if !got.eq_ignore_ascii_case(&expected) {
             return Err(Stop::Outcome(
-                ModuleOutcome::failed("Copied file does not match the expected checksum. Transfer failed.")
-                    .with("checksum", got)
-                    .with("expected_checksum", expected),
+                ModuleOutcome::failed(
+                    "Copied file does not match the expected checksum. Transfer failed.",
+                )
+                .with("checksum", got)
+                .with("expected_checksum", expected),
             ));
         }
     }
-    put(ctx, Put { dest: dest_arg, backup, force, follow, validate, attrs, directory_mode, source, preserve })
+    put(
+        ctx,
+        Put {
+            dest: dest_arg,
+            backup,
+            force,
+            follow,
+            validate,
+            attrs,
+            directory_mode,
+            source,
+            preserve,
+        },
+    )
 }
 
 /// A controller directory to copy recursively.
@@ -123,13 +188,19 @@ fn walk(root: &std::path::Path) -> Result<(Vec<String>, Vec<(String, Vec<u8>)>),
         entries.sort_by_key(|e| e.file_name());
         for e in entries.into_iter().rev() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let child_rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let child_rel = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
             let path = e.path();
-            let md = std::fs::metadata(&path).map_err(|err| format!("Could not read '{}': {err}", path.display()))?;
+            let md = std::fs::metadata(&path)
+                .map_err(|err| format!("Could not read '{}': {err}", path.display()))?;
             if md.is_dir() {
                 stack.push((path, child_rel));
             } else {
-                let data = std::fs::read(&path).map_err(|err| format!("Could not read '{}': {err}", path.display()))?;
+                let data = std::fs::read(&path)
+                    .map_err(|err| format!("Could not read '{}': {err}", path.display()))?;
                 files.push((child_rel, data));
             }
         }
@@ -148,7 +219,13 @@ fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop
     } else {
         format!("{}/{}", t.dest.trim_end_matches('/'), basename(&t.src))
     };
-    let join = |rel: &str| if rel.is_empty() { base.clone() } else { format!("{base}/{rel}") };
+    let join = |rel: &str| {
+        if rel.is_empty() {
+            base.clone()
+        } else {
+            format!("{base}/{rel}")
+        }
+    };
     let read = ctx.diff_mode.then_some(MAX_DIFF_SIZE as u64);
     let mut probes: Vec<Probe> = dirs.iter().map(|d| Probe::new(&join(d))).collect();
     for (rel, _) in &files {
@@ -156,26 +233,47 @@ fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop
         p.read_limit = read;
         probes.push(p);
     }
-    let facts = remote_file::probe(ctx, &probes, t.attrs.owner.as_deref(), t.attrs.group.as_deref())?;
+    let facts = remote_file::probe(
+        ctx,
+        &probes,
+        t.attrs.owner.as_deref(),
+        t.attrs.group.as_deref(),
+    )?;
     let mut script = String::new();
     let mut stdin = Vec::new();
     let mut out = ModuleOutcome::changed(false);
     let mut changed = false;
     let dir_base = facts.default_dir_mode();
-    let dir_mode = t.directory_mode.as_ref().map(|m| m.resolve(dir_base, true)).unwrap_or(dir_base);
+    let dir_mode = t
+        .directory_mode
+        .as_ref()
+        .map(|m| m.resolve(dir_base, true))
+        .unwrap_or(dir_base);
     for (i, rel) in dirs.iter().enumerate() {
         let st = &facts.stats[i];
         match st.kind {
             Kind::Dir => {}
             Kind::Missing => {
-                let dir_attrs = Attrs { mode: None, owner: t.attrs.owner.clone(), group: t.attrs.group.clone() };
+                let dir_attrs = Attrs {
+                    mode: None,
+                    owner: t.attrs.owner.clone(),
+                    group: t.attrs.group.clone(),
+                };
                 let mut ch = dir_attrs.change(st, &facts, dir_mode)?;
                 ch.mode = Some(dir_mode);
                 let path = join(rel);
-                script.push_str(&format!("mkdir -- {q} || exit 1; {}", ch.script(&quote(&path), true), q = quote(&path)));
+                script.push_str(&format!(
+                    "mkdir -- {q} || exit 1; {}",
+                    ch.script(&quote(&path), true),
+                    q = quote(&path)
+                ));
                 changed = true;
             }
-            _ => return Err(format!("Destination {} exists and is not a directory", join(rel)).into()),
+            _ => {
+                return Err(
+                    format!("Destination {} exists and is not a directory", join(rel)).into(),
+                )
+            }
         }
     }
     for (k, (rel, data)) in files.iter().enumerate() {
@@ -192,7 +290,14 @@ fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop
             changed = true;
             if ctx.diff_mode {
                 let label = t.local.join(rel).to_string_lossy().into_owned();
-                out = content_diff(out, &path, st.content.as_deref(), st.size, data, &format!("after: {label}"));
+                out = content_diff(
+                    out,
+                    &path,
+                    st.content.as_deref(),
+                    st.size,
+                    data,
+                    &format!("after: {label}"),
+                );
             }
             let w = Write {
                 dest: &path,
@@ -203,7 +308,10 @@ fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop
                 mkdir_parent: None,
                 default_mode: facts.default_file_mode(),
             };
-            script.push_str(&remote_file::write_script(&w, remote_file::Fill::Take(data.len())));
+            script.push_str(&remote_file::write_script(
+                &w,
+                remote_file::Fill::Take(data.len()),
+            ));
             stdin.extend_from_slice(data);
         } else if !change.is_empty() {
             changed = true;
@@ -214,10 +322,17 @@ fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop
     if changed && !ctx.check_mode {
         let res = ctx.exec(&script, Some(&stdin))?;
         if !res.success() {
-            return Err(format!("Could not copy {} to {base}: {}", t.src, res.stderr_str().trim()).into());
+            return Err(format!(
+                "Could not copy {} to {base}: {}",
+                t.src,
+                res.stderr_str().trim()
+            )
+            .into());
         }
     }
-    Ok(out.with("dest", t.dest).with("src", t.local.to_string_lossy().into_owned()))
+    Ok(out
+        .with("dest", t.dest)
+        .with("src", t.local.to_string_lossy().into_owned()))
 }
 
 /// A file to put on the host (shared by `copy` and `template`).
@@ -236,15 +351,33 @@ pub(crate) struct Put {
 
 /// Compare, then (unless in check mode) atomically write, like Ansible's copy module.
 pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, Stop> {
-    let Put { dest: dest_arg, backup, force, follow, validate, mut attrs, directory_mode, source, preserve } = p;
+    let Put {
+        dest: dest_arg,
+        backup,
+        force,
+        follow,
+        validate,
+        mut attrs,
+        directory_mode,
+        source,
+        preserve,
+    } = p;
     let src_name = match &source {
         Source::Bytes { label, .. } => basename(label).to_string(),
         Source::Remote(p) => basename(p).to_string(),
     };
     let into_dir = dest_arg.ends_with('/');
     let child = format!("{}/{}", dest_arg.trim_end_matches('/'), src_name);
-    let read = if ctx.diff_mode { Some(MAX_DIFF_SIZE as u64) } else { None };
-    let mut probes = vec![Probe::new(&dest_arg).follow(true).sha1(), Probe::new(&child).follow(true).sha1(), Probe::new(&parent_of(&dest_arg))];
+    let read = if ctx.diff_mode {
+        Some(MAX_DIFF_SIZE as u64)
+    } else {
+        None
+    };
+    let mut probes = vec![
+        Probe::new(&dest_arg).follow(true).sha1(),
+        Probe::new(&child).follow(true).sha1(),
+        Probe::new(&parent_of(&dest_arg)),
+    ];
     if let Some(limit) = read {
         probes[0] = probes[0].clone().read(limit);
         probes[1] = probes[1].clone().read(limit);
@@ -259,17 +392,30 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
     let facts = remote_file::probe(ctx, &probes, attrs.owner.as_deref(), attrs.group.as_deref())?;
     // The new content and its checksum.
     let (data, checksum, label, src_mode) = match &source {
-        Source::Bytes { data, label, local_mode } => (Some(data.as_slice()), sha1_hex(data), label.clone(), *local_mode),
+        Source::Bytes {
+            data,
+            label,
+            local_mode,
+        } => (
+            Some(data.as_slice()),
+            sha1_hex(data),
+            label.clone(),
+            *local_mode,
+        ),
         Source::Remote(p) => {
             let st = &facts.stats[3];
             match st.kind {
                 Kind::Missing => return Err(format!("Source {p} not found").into()),
-                Kind::Dir => {
-                    return Err(format!("Source {p} is a directory: berth's copy with remote_src copies single files").into())
-                }
+                Kind::Dir => return Err(format!(
+                    "Source {p} is a directory: berth's copy with remote_src copies single files"
+                )
+                .into()),
                 _ => {}
             }
-            let sum = st.checksum.clone().ok_or_else(|| format!("Source {p} not readable"))?;
+            let sum = st
+                .checksum
+                .clone()
+                .ok_or_else(|| format!("Source {p} not readable"))?;
             (st.content.as_deref(), sum, p.clone(), Some(st.mode))
         }
     };
@@ -277,7 +423,9 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
         attrs.mode = src_mode.map(FileMode::Numeric);
     }
     let dest_stat = &facts.stats[0];
-    if dest_stat.kind == Kind::Dir && matches!(&source, Source::Bytes { label, .. } if label == CONTENT_LABEL) {
+    if dest_stat.kind == Kind::Dir
+        && matches!(&source, Source::Bytes { label, .. } if label == CONTENT_LABEL)
+    {
         return Err("can not use content with a dir as dest".into());
     }
     let (target, st) = if into_dir || dest_stat.kind == Kind::Dir {
@@ -290,22 +438,35 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
         (Some(_), true, Some(real)) => real.clone(),
         _ => target.clone(),
     };
-    let parent_exists = dest_stat.kind == Kind::Dir || (!into_dir && facts.stats[2].kind == Kind::Dir);
+    let parent_exists =
+        dest_stat.kind == Kind::Dir || (!into_dir && facts.stats[2].kind == Kind::Dir);
     let mkdir_parent = if into_dir && dest_stat.kind != Kind::Dir {
         let base = facts.default_dir_mode();
-        Some(directory_mode.as_ref().map(|m| m.resolve(base, true)).unwrap_or(base))
+        Some(
+            directory_mode
+                .as_ref()
+                .map(|m| m.resolve(base, true))
+                .unwrap_or(base),
+        )
     } else {
         None
     };
     if !parent_exists && mkdir_parent.is_none() {
-        return Err(format!("Destination directory {} does not exist", parent_of(&dest_arg)).into());
+        return Err(format!(
+            "Destination directory {} does not exist",
+            parent_of(&dest_arg)
+        )
+        .into());
     }
     if st.kind == Kind::Dir {
         return Err(format!("Destination {target} is a directory").into());
     }
     let content_differs = st.checksum.as_deref() != Some(checksum.as_str());
     if st.exists() && !force {
-        let out = ModuleOutcome::ok().with("dest", target.clone()).with("msg", "file already exists").with("checksum", checksum);
+        let out = ModuleOutcome::ok()
+            .with("dest", target.clone())
+            .with("msg", "file already exists")
+            .with("checksum", checksum);
         return Ok(out);
     }
     let change = attrs.change(&st, &facts, facts.default_file_mode())?;
@@ -314,12 +475,24 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
         out = ModuleOutcome::changed(true);
         if ctx.diff_mode {
             match data {
-                Some(d) => out = content_diff(out, &target, st.content.as_deref(), st.size, d, &format!("after: {label}")),
+                Some(d) => {
+                    out = content_diff(
+                        out,
+                        &target,
+                        st.content.as_deref(),
+                        st.size,
+                        d,
+                        &format!("after: {label}"),
+                    )
+                }
                 None => out = out.with("diff", serde_json::json!({"src_larger": MAX_DIFF_SIZE})),
             }
         }
         if ctx.check_mode {
-            out = out.with("dest", target.clone()).with("checksum", checksum).with("src", label);
+            out = out
+                .with("dest", target.clone())
+                .with("checksum", checksum)
+                .with("src", label);
             return Ok(out);
         }
         let applied = match &source {
@@ -366,13 +539,18 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
     if let Some(d) = data {
         out = out.with("md5sum", remote_file::md5_hex(d));
     }
-    Ok(out.with("dest", target).with("checksum", checksum).with("src", label))
+    Ok(out
+        .with("dest", target)
+        .with("checksum", checksum)
+        .with("src", label))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::test_support::{file, rooted, run_module, setup, snapshot, Entry, Gen, Node, Run};
+    use crate::modules::test_support::{
+        file, rooted, run_module, setup, snapshot, Entry, Gen, Node, Run,
+    };
     use serde_json::json;
 
     struct Case {
@@ -461,7 +639,10 @@ mod tests {
             },
             Case {
                 name: "dest directory gets src basename",
-                initial: vec![Entry::Dir("d", 0o755), Entry::File("ctl/files/app.conf", "conf\n", 0o644)],
+                initial: vec![
+                    Entry::Dir("d", 0o755),
+                    Entry::File("ctl/files/app.conf", "conf\n", 0o644),
+                ],
                 args: json!({"src": "app.conf", "dest": "{root}/d"}),
                 check: false,
                 changed: true,
@@ -478,29 +659,58 @@ mod tests {
                 failed: None,
                 keys: json!({"dest": "{root}/new/app.conf"}),
                 expect: vec![
-                    ("new", Some(Node::Dir { mode: 0o750, uid: 0, gid: 0 })),
+                    (
+                        "new",
+                        Some(Node::Dir {
+                            mode: 0o750,
+                            uid: 0,
+                            gid: 0,
+                        }),
+                    ),
                     ("new/app.conf", Some(file("conf\n", 0o644))),
                 ],
             },
             Case {
                 name: "directory src copies the directory itself",
-                initial: vec![Entry::File("ctl/files/site/index.html", "hi\n", 0o644), Entry::File("ctl/files/site/css/a.css", "x{}", 0o600), Entry::Dir("www", 0o755)],
+                initial: vec![
+                    Entry::File("ctl/files/site/index.html", "hi\n", 0o644),
+                    Entry::File("ctl/files/site/css/a.css", "x{}", 0o600),
+                    Entry::Dir("www", 0o755),
+                ],
                 args: json!({"src": "site", "dest": "{root}/www", "directory_mode": "0750", "mode": "0640"}),
                 check: false,
                 changed: true,
                 failed: None,
                 keys: json!({"dest": "{root}/www"}),
                 expect: vec![
-                    ("www/site", Some(Node::Dir { mode: 0o750, uid: 0, gid: 0 })),
-                    ("www/site/css", Some(Node::Dir { mode: 0o750, uid: 0, gid: 0 })),
+                    (
+                        "www/site",
+                        Some(Node::Dir {
+                            mode: 0o750,
+                            uid: 0,
+                            gid: 0,
+                        }),
+                    ),
+                    (
+                        "www/site/css",
+                        Some(Node::Dir {
+                            mode: 0o750,
+                            uid: 0,
+                            gid: 0,
+                        }),
+                    ),
                     ("www/site/css/a.css", Some(file("x{}", 0o640))),
                     ("www/site/index.html", Some(file("hi\n", 0o640))),
                 ],
             },
             Case {
                 name: "directory src with slash copies contents, only what differs",
-                initial: vec![Entry::File("ctl/files/site/index.html", "hi\n", 0o644), Entry::File("ctl/files/site/b.txt", "new", 0o644),
-                    Entry::File("www/index.html", "hi\n", 0o644), Entry::File("www/b.txt", "old", 0o600)],
+                initial: vec![
+                    Entry::File("ctl/files/site/index.html", "hi\n", 0o644),
+                    Entry::File("ctl/files/site/b.txt", "new", 0o644),
+                    Entry::File("www/index.html", "hi\n", 0o644),
+                    Entry::File("www/b.txt", "old", 0o600),
+                ],
                 args: json!({"src": "site/", "dest": "{root}/www"}),
                 check: false,
                 changed: true,
@@ -510,7 +720,10 @@ mod tests {
             },
             Case {
                 name: "directory src already in place",
-                initial: vec![Entry::File("ctl/files/site/index.html", "hi\n", 0o644), Entry::File("www/index.html", "hi\n", 0o644)],
+                initial: vec![
+                    Entry::File("ctl/files/site/index.html", "hi\n", 0o644),
+                    Entry::File("www/index.html", "hi\n", 0o644),
+                ],
                 args: json!({"src": "site/", "dest": "{root}/www"}),
                 check: false,
                 changed: false,
@@ -566,7 +779,10 @@ mod tests {
                 changed: true,
                 failed: None,
                 keys: json!({"size": 7}),
-                expect: vec![("b", Some(file("remote\n", 0o644))), ("src.txt", Some(file("remote\n", 0o600)))],
+                expect: vec![
+                    ("b", Some(file("remote\n", 0o644))),
+                    ("src.txt", Some(file("remote\n", 0o600))),
+                ],
             },
             Case {
                 name: "owner and group by name and number",
@@ -576,7 +792,15 @@ mod tests {
                 changed: true,
                 failed: None,
                 keys: json!({"owner": "nobody", "uid": 65534, "gid": 65534, "group": "nogroup"}),
-                expect: vec![("a", Some(Node::File { mode: 0o644, uid: 65534, gid: 65534, content: b"x".to_vec() }))],
+                expect: vec![(
+                    "a",
+                    Some(Node::File {
+                        mode: 0o644,
+                        uid: 65534,
+                        gid: 65534,
+                        content: b"x".to_vec(),
+                    }),
+                )],
             },
             Case {
                 name: "unknown owner fails",
@@ -620,13 +844,25 @@ mod tests {
             },
             Case {
                 name: "follow writes through a symlink",
-                initial: vec![Entry::File("real", "old", 0o644), Entry::Link("lnk", "real")],
+                initial: vec![
+                    Entry::File("real", "old", 0o644),
+                    Entry::Link("lnk", "real"),
+                ],
                 args: json!({"content": "new", "dest": "{root}/lnk", "follow": true}),
                 check: false,
                 changed: true,
                 failed: None,
                 keys: json!({}),
-                expect: vec![("real", Some(file("new", 0o644))), ("lnk", Some(Node::Link { target: "real".into(), uid: 0 }))],
+                expect: vec![
+                    ("real", Some(file("new", 0o644))),
+                    (
+                        "lnk",
+                        Some(Node::Link {
+                            target: "real".into(),
+                            uid: 0,
+                        }),
+                    ),
+                ],
             },
         ]
     }
@@ -638,19 +874,32 @@ mod tests {
             let root = tmp.path();
             setup(root, &case.initial);
             let before = snapshot(root);
-            let run = Run { check: case.check, search_paths: vec![root.join("ctl")], ..Run::default() };
+            let run = Run {
+                check: case.check,
+                search_paths: vec![root.join("ctl")],
+                ..Run::default()
+            };
             let (out, _) = run_module(run_fn(), &rooted(&case.args, root), &run);
             assert_eq!(out.is_changed(), case.changed, "{}: {out:?}", case.name);
             match case.failed {
                 Some(msg) => {
                     let msg = msg.replace("{root}", &root.to_string_lossy());
                     let got = out.result["msg"].as_str().unwrap_or("");
-                    assert!(out.is_failed() && got.starts_with(&msg), "{}: {out:?}", case.name);
+                    assert!(
+                        out.is_failed() && got.starts_with(&msg),
+                        "{}: {out:?}",
+                        case.name
+                    );
                 }
                 None => assert!(!out.is_failed(), "{}: {out:?}", case.name),
             }
             for (k, v) in rooted(&case.keys, root).as_object().unwrap() {
-                assert_eq!(out.result.get(k), Some(v), "{}: key {k} in {out:?}", case.name);
+                assert_eq!(
+                    out.result.get(k),
+                    Some(v),
+                    "{}: key {k} in {out:?}",
+                    case.name
+                );
             }
             let mut want = before.clone();
             for (p, node) in &case.expect {
@@ -672,18 +921,26 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         let mut entries = Vec::new();
-        let names: Vec<&'static str> = (0..20).map(|i| &*Box::leak(format!("ctl/files/tree/d{}/f{i}.txt", i % 4).into_boxed_str())).collect();
+        let names: Vec<&'static str> = (0..20)
+            .map(|i| &*Box::leak(format!("ctl/files/tree/d{}/f{i}.txt", i % 4).into_boxed_str()))
+            .collect();
         for n in &names {
             entries.push(Entry::File(n, "data\n", 0o644));
         }
         setup(root, &entries);
-        let run_cfg = Run { search_paths: vec![root.join("ctl")], ..Run::default() };
+        let run_cfg = Run {
+            search_paths: vec![root.join("ctl")],
+            ..Run::default()
+        };
         let args = rooted(&json!({"src": "tree", "dest": "{root}/out/"}), root);
         std::fs::create_dir(root.join("out")).unwrap();
         let (out, calls) = run_module(run, &args, &run_cfg);
         assert!(out.is_changed() && !out.is_failed(), "{out:?}");
         assert_eq!(calls, 2);
-        assert_eq!(std::fs::read_to_string(root.join("out/tree/d3/f19.txt")).unwrap(), "data\n");
+        assert_eq!(
+            std::fs::read_to_string(root.join("out/tree/d3/f19.txt")).unwrap(),
+            "data\n"
+        );
         let (again, calls) = run_module(run, &args, &run_cfg);
         assert!(!again.is_changed(), "{again:?}");
         assert_eq!(calls, 1);
@@ -694,8 +951,18 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         setup(root, &[Entry::File("a", "one\n", 0o644)]);
-        let args = rooted(&json!({"content": "two\n", "dest": "{root}/a", "backup": true}), root);
-        let (out, calls) = run_module(run, &args, &Run { diff: true, ..Run::default() });
+        let args = rooted(
+            &json!({"content": "two\n", "dest": "{root}/a", "backup": true}),
+            root,
+        );
+        let (out, calls) = run_module(
+            run,
+            &args,
+            &Run {
+                diff: true,
+                ..Run::default()
+            },
+        );
         assert!(out.is_changed());
         assert_eq!(calls, 2);
         assert_eq!(out.diffs.len(), 1);
@@ -707,12 +974,27 @@ mod tests {
         let name = basename(backup);
         let re = regex::Regex::new(r"^a\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$").unwrap();
         assert!(re.is_match(name), "{name}");
-        let (again, calls) = run_module(run, &args, &Run { diff: true, ..Run::default() });
+        let (again, calls) = run_module(
+            run,
+            &args,
+            &Run {
+                diff: true,
+                ..Run::default()
+            },
+        );
         assert!(!again.is_changed());
         assert_eq!(calls, 1);
         // Binary content: the diff is skipped, with Ansible's reason.
         let args = rooted(&json!({"content": "bin\u{0}", "dest": "{root}/a"}), root);
-        let (out, _) = run_module(run, &args, &Run { diff: true, check: true, ..Run::default() });
+        let (out, _) = run_module(
+            run,
+            &args,
+            &Run {
+                diff: true,
+                check: true,
+                ..Run::default()
+            },
+        );
         assert!(out.diffs.is_empty());
         assert_eq!(out.result["diff"], json!({"src_binary": 1}));
     }
@@ -727,8 +1009,17 @@ mod tests {
             let modes = [0o600, 0o644, 0o755];
             match g.below(4) {
                 0 => {}
-                1 | 2 => setup(root, &[Entry::File("t", *g.pick(&contents), *g.pick(&modes))]),
-                _ => setup(root, &[Entry::File("real", *g.pick(&contents), *g.pick(&modes)), Entry::Link("t", "real")]),
+                1 | 2 => setup(
+                    root,
+                    &[Entry::File("t", *g.pick(&contents), *g.pick(&modes))],
+                ),
+                _ => setup(
+                    root,
+                    &[
+                        Entry::File("real", *g.pick(&contents), *g.pick(&modes)),
+                        Entry::Link("t", "real"),
+                    ],
+                ),
             }
             let mut args = json!({"content": g.pick(&contents), "dest": "{root}/t"});
             if g.chance() {
@@ -741,7 +1032,13 @@ mod tests {
                 args["follow"] = json!(g.chance());
             }
             let args = rooted(&args, root);
-            crate::modules::test_support::assert_check_predicts(run, root, &args, &Run::default(), &format!("case {i}: {args}"));
+            crate::modules::test_support::assert_check_predicts(
+                run,
+                root,
+                &args,
+                &Run::default(),
+                &format!("case {i}: {args}"),
+            );
         }
     }
 
@@ -769,7 +1066,10 @@ mod tests {
         }
         let prepare = |dir: &std::path::Path, initial: usize| match initial {
             0 => setup(dir, &[Entry::Dir("d", 0o755)]),
-            1 => setup(dir, &[Entry::File("t", "a\n", 0o640), Entry::Dir("d", 0o755)]),
+            1 => setup(
+                dir,
+                &[Entry::File("t", "a\n", 0o640), Entry::Dir("d", 0o755)],
+            ),
             2 => setup(dir, &[Entry::File("d/t", "b\n", 0o600)]),
             _ => {}
         };
@@ -782,7 +1082,8 @@ mod tests {
             }
             tasks.push(rooted(args, &root.join(format!("ansible{i}"))));
         }
-        let Some(expected) = crate::modules::test_support::ansible_results("copy", &tasks, root) else {
+        let Some(expected) = crate::modules::test_support::ansible_results("copy", &tasks, root)
+        else {
             eprintln!("ansible-playbook not installed: differential test not run");
             return;
         };
@@ -791,17 +1092,38 @@ mod tests {
             let (out, _) = run_module(run, &rooted(args, &dir), &Run::default());
             let want = &expected[i];
             let label = format!("case {i}: {args} on initial {initial}");
-            assert_eq!(out.is_failed(), want["failed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
-            assert_eq!(out.is_changed(), want["changed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+            assert_eq!(
+                out.is_failed(),
+                want["failed"].as_bool().unwrap_or(false),
+                "{label}: {out:?} vs {want}"
+            );
+            assert_eq!(
+                out.is_changed(),
+                want["changed"].as_bool().unwrap_or(false),
+                "{label}: {out:?} vs {want}"
+            );
             if !out.is_failed() {
                 for key in ["checksum", "size", "mode", "owner", "uid", "state", "dest"] {
                     if let (Some(v), true) = (want.get(key), out.is_changed() || key != "dest") {
-                        let v = v.as_str().map(|s| Value::from(s.replace(&format!("ansible{i}"), &format!("berth{i}")))).unwrap_or(v.clone());
-                        assert_eq!(out.result.get(key), Some(&v), "{label}: key {key}: {out:?} vs {want}");
+                        let v = v
+                            .as_str()
+                            .map(|s| {
+                                Value::from(s.replace(&format!("ansible{i}"), &format!("berth{i}")))
+                            })
+                            .unwrap_or(v.clone());
+                        assert_eq!(
+                            out.result.get(key),
+                            Some(&v),
+                            "{label}: key {key}: {out:?} vs {want}"
+                        );
                     }
                 }
             }
-            assert_eq!(snapshot(&dir), snapshot(&root.join(format!("ansible{i}"))), "{label}");
+            assert_eq!(
+                snapshot(&dir),
+                snapshot(&root.join(format!("ansible{i}"))),
+                "{label}"
+            );
         }
     }
 }

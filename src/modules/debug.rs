@@ -7,13 +7,18 @@ use crate::modules::args::Args;
 use crate::modules::{ModuleContext, ModuleOutcome};
 use crate::playbook::templar::OMIT;
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let a = Args::new("debug", args);
     if let Err(e) = a.check_known(&["msg", "var", "verbosity"]) {
         return Ok(ModuleOutcome::failed(e));
     }
     if a.get("msg").is_some() && a.get("var").is_some() {
-        return Ok(ModuleOutcome::failed("parameters are mutually exclusive: msg|var"));
+        return Ok(ModuleOutcome::failed(
+            "parameters are mutually exclusive: msg|var",
+        ));
     }
     let verbosity = match a.int("verbosity") {
         Ok(v) => v.unwrap_or(0),
@@ -30,7 +35,9 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             .with("skipped", true)
             .with("skipped_reason", "Verbosity threshold not met."));
     }
-    let mut out = ModuleOutcome::ok().with("failed", false).with("_ansible_verbose_always", true);
+    let mut out = ModuleOutcome::ok()
+        .with("failed", false)
+        .with("_ansible_verbose_always", true);
     match a.get("var") {
         Some(Value::String(expr)) => {
             let value = match ctx.templar.eval(expr, ctx.vars) {
@@ -66,7 +73,10 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             )));
         }
         None => {
-            let msg = a.get("msg").cloned().unwrap_or_else(|| Value::String("Hello world!".into()));
+            let msg = a
+                .get("msg")
+                .cloned()
+                .unwrap_or_else(|| Value::String("Hello world!".into()));
             out.result.insert("msg".into(), msg);
         }
     }
@@ -81,11 +91,22 @@ mod tests {
 
     #[test]
     fn fixture_table() {
-        let mut h = NetHarness::new(json!({"app": {"port": 8080}, "names": ["a", "b"], "ansible_verbosity": 1}));
+        let mut h = NetHarness::new(
+            json!({"app": {"port": 8080}, "names": ["a", "b"], "ansible_verbosity": 1}),
+        );
         let cases: Vec<(Value, Value)> = vec![
-            (json!({}), json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "msg": "Hello world!"})),
-            (json!({"msg": "hi"}), json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "msg": "hi"})),
-            (json!({"msg": [1, 2]}), json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "msg": [1, 2]})),
+            (
+                json!({}),
+                json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "msg": "Hello world!"}),
+            ),
+            (
+                json!({"msg": "hi"}),
+                json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "msg": "hi"}),
+            ),
+            (
+                json!({"msg": [1, 2]}),
+                json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "msg": [1, 2]}),
+            ),
             (
                 json!({"var": "app.port"}),
                 json!({"changed": false, "failed": false, "_ansible_verbose_always": true, "app.port": 8080}),
@@ -132,6 +153,9 @@ mod tests {
         }
         let bad = h.run(run, json!({"mesage": "typo"}));
         assert!(bad.is_failed());
-        assert!(bad.result["msg"].as_str().unwrap().starts_with("Unsupported parameters for (debug) module: mesage."));
+        assert!(bad.result["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unsupported parameters for (debug) module: mesage."));
     }
 }

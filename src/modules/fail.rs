@@ -6,13 +6,19 @@ use crate::connection::ConnError;
 use crate::modules::args::Args;
 use crate::modules::{ModuleContext, ModuleOutcome};
 
-pub(crate) fn run(_ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    _ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let a = Args::new("fail", args);
     if let Err(e) = a.check_known(&["msg"]) {
         return Ok(ModuleOutcome::failed(e));
     }
     let mut out = ModuleOutcome::failed("");
-    let msg = a.get("msg").cloned().unwrap_or_else(|| Value::String("Failed as requested from task".into()));
+    let msg = a
+        .get("msg")
+        .cloned()
+        .unwrap_or_else(|| Value::String("Failed as requested from task".into()));
     out.result.insert("msg".into(), msg);
     Ok(out)
 }
@@ -27,8 +33,14 @@ mod tests {
     fn fixture_table() {
         let mut h = NetHarness::new(json!({}));
         let cases = vec![
-            (json!({}), json!({"changed": false, "failed": true, "msg": "Failed as requested from task"})),
-            (json!({"msg": "boom"}), json!({"changed": false, "failed": true, "msg": "boom"})),
+            (
+                json!({}),
+                json!({"changed": false, "failed": true, "msg": "Failed as requested from task"}),
+            ),
+            (
+                json!({"msg": "boom"}),
+                json!({"changed": false, "failed": true, "msg": "boom"}),
+            ),
         ];
         for (args, want) in cases {
             assert_eq!(Value::Object(h.run(run, args).result), want);

@@ -10,9 +10,18 @@ use crate::modules::args::Args;
 use crate::modules::remote_file::{self, basename, finish, sha1_hex, Kind, Probe, Stop};
 use crate::modules::{ModuleContext, ModuleOutcome};
 
-const KNOWN: &[&str] = &["src", "dest", "flat", "fail_on_missing", "validate_checksum"];
+const KNOWN: &[&str] = &[
+    "src",
+    "dest",
+    "flat",
+    "fail_on_missing",
+    "validate_checksum",
+];
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     finish(plan(ctx, &Args::new("fetch", args)))
 }
 
@@ -35,7 +44,10 @@ fn local_dest(ctx: &ModuleContext<'_>, src: &str, dest: &str, flat: bool) -> Pat
         }
         return base(dest);
     }
-    let rel: Vec<&str> = src.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let rel: Vec<&str> = src
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
     let mut p = base(dest).join(&ctx.inventory_hostname);
     for c in rel {
         p.push(c);
@@ -86,8 +98,16 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             .with("remote_checksum", remote_sum.clone())
             .with("checksum", remote_sum));
     }
-    let facts = remote_file::probe(ctx, &[Probe::new(&src).follow(true).read(u64::MAX)], None, None)?;
-    let data = facts.stats[0].content.clone().ok_or_else(|| format!("no read permission on remote file: {src}"))?;
+    let facts = remote_file::probe(
+        ctx,
+        &[Probe::new(&src).follow(true).read(u64::MAX)],
+        None,
+        None,
+    )?;
+    let data = facts.stats[0]
+        .content
+        .clone()
+        .ok_or_else(|| format!("no read permission on remote file: {src}"))?;
     let new_sum = sha1_hex(&data);
     if validate && new_sum != remote_sum {
         return Err(Stop::Outcome(
@@ -108,12 +128,17 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
 
 /// Atomically write a controller file, creating its directory.
 fn write_local(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut tmp, data)?;
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o644);
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -140,58 +165,172 @@ mod tests {
     #[test]
     fn fixture_table() {
         let cases = vec![
-            Case { name: "fetch into host tree", initial: vec![Entry::File("remote/etc/app.conf", "conf\n", 0o600)],
-                args: json!({"src": "{root}/remote/etc/app.conf", "dest": "{root}/out"}), check: false, changed: true, failed: None,
-                local: Some(("out/testhost{root}/remote/etc/app.conf", "conf\n")), calls: 2 },
-            Case { name: "flat", initial: vec![Entry::File("r.txt", "x", 0o600)],
-                args: json!({"src": "{root}/r.txt", "dest": "{root}/got.txt", "flat": true}), check: false, changed: true, failed: None,
-                local: Some(("got.txt", "x")), calls: 2 },
-            Case { name: "flat into dir", initial: vec![Entry::File("r.txt", "x", 0o600)],
-                args: json!({"src": "{root}/r.txt", "dest": "{root}/d/", "flat": true}), check: false, changed: true, failed: None,
-                local: Some(("d/r.txt", "x")), calls: 2 },
-            Case { name: "same checksum is ok", initial: vec![Entry::File("r.txt", "x", 0o600), Entry::File("got.txt", "x", 0o644)],
-                args: json!({"src": "{root}/r.txt", "dest": "{root}/got.txt", "flat": true}), check: false, changed: false, failed: None,
-                local: Some(("got.txt", "x")), calls: 1 },
-            Case { name: "different local is replaced", initial: vec![Entry::File("r.txt", "new", 0o600), Entry::File("got.txt", "old", 0o644)],
-                args: json!({"src": "{root}/r.txt", "dest": "{root}/got.txt", "flat": true}), check: false, changed: true, failed: None,
-                local: Some(("got.txt", "new")), calls: 2 },
-            Case { name: "check mode", initial: vec![Entry::File("r.txt", "new", 0o600), Entry::File("got.txt", "old", 0o644)],
-                args: json!({"src": "{root}/r.txt", "dest": "{root}/got.txt", "flat": true}), check: true, changed: true, failed: None,
-                local: Some(("got.txt", "old")), calls: 1 },
-            Case { name: "missing fails", initial: vec![],
-                args: json!({"src": "{root}/nope", "dest": "{root}/got", "flat": true}), check: false, changed: false,
-                failed: Some("the remote file does not exist"), local: None, calls: 1 },
-            Case { name: "missing ignored", initial: vec![],
-                args: json!({"src": "{root}/nope", "dest": "{root}/got", "flat": true, "fail_on_missing": false}), check: false, changed: false,
-                failed: None, local: None, calls: 1 },
-            Case { name: "directory fails", initial: vec![Entry::Dir("d", 0o755)],
-                args: json!({"src": "{root}/d", "dest": "{root}/got", "flat": true}), check: false, changed: false,
-                failed: Some("remote file is a directory, fetch cannot work on directories"), local: None, calls: 1 },
-            Case { name: "missing dest", initial: vec![], args: json!({"src": "x"}), check: false, changed: false,
-                failed: Some("src and dest are required"), local: None, calls: 0 },
+            Case {
+                name: "fetch into host tree",
+                initial: vec![Entry::File("remote/etc/app.conf", "conf\n", 0o600)],
+                args: json!({"src": "{root}/remote/etc/app.conf", "dest": "{root}/out"}),
+                check: false,
+                changed: true,
+                failed: None,
+                local: Some(("out/testhost{root}/remote/etc/app.conf", "conf\n")),
+                calls: 2,
+            },
+            Case {
+                name: "flat",
+                initial: vec![Entry::File("r.txt", "x", 0o600)],
+                args: json!({"src": "{root}/r.txt", "dest": "{root}/got.txt", "flat": true}),
+                check: false,
+                changed: true,
+                failed: None,
+                local: Some(("got.txt", "x")),
+                calls: 2,
+            },
+            Case {
+                name: "flat into dir",
+                initial: vec![Entry::File("r.txt", "x", 0o600)],
+                args: json!({"src": "{root}/r.txt", "dest": "{root}/d/", "flat": true}),
+                check: false,
+                changed: true,
+                failed: None,
+                local: Some(("d/r.txt", "x")),
+                calls: 2,
+            },
+            Case {
+                name: "same checksum is ok",
+                initial: vec![
+                    Entry::File("r.txt", "x", 0o600),
+                    Entry::File("got.txt", "x", 0o644),
+                ],
+                args: json!({"src": "{root}/r.txt", "dest": "{root}/got.txt", "flat": true}),
+                check: false,
+                changed: false,
+                failed: None,
+                local: Some(("got.txt", "x")),
+                calls: 1,
+            },
+            Case {
+                name: "different local is replaced",
+                initial: vec![
+                    Entry::File("r.txt", "new", 0o600),
+                    Entry::File("got.txt", "old", 0o644),
+                ],
+                args: json!({"src": "{root}/r.txt", "dest": "{root}/got.txt", "flat": true}),
+                check: false,
+                changed: true,
+                failed: None,
+                local: Some(("got.txt", "new")),
+                calls: 2,
+            },
+            Case {
+                name: "check mode",
+                initial: vec![
+                    Entry::File("r.txt", "new", 0o600),
+                    Entry::File("got.txt", "old", 0o644),
+                ],
+                args: json!({"src": "{root}/r.txt", "dest": "{root}/got.txt", "flat": true}),
+                check: true,
+                changed: true,
+                failed: None,
+                local: Some(("got.txt", "old")),
+                calls: 1,
+            },
+            Case {
+                name: "missing fails",
+                initial: vec![],
+                args: json!({"src": "{root}/nope", "dest": "{root}/got", "flat": true}),
+                check: false,
+                changed: false,
+                failed: Some("the remote file does not exist"),
+                local: None,
+                calls: 1,
+            },
+            Case {
+                name: "missing ignored",
+                initial: vec![],
+                args: json!({"src": "{root}/nope", "dest": "{root}/got", "flat": true, "fail_on_missing": false}),
+                check: false,
+                changed: false,
+                failed: None,
+                local: None,
+                calls: 1,
+            },
+            Case {
+                name: "directory fails",
+                initial: vec![Entry::Dir("d", 0o755)],
+                args: json!({"src": "{root}/d", "dest": "{root}/got", "flat": true}),
+                check: false,
+                changed: false,
+                failed: Some("remote file is a directory, fetch cannot work on directories"),
+                local: None,
+                calls: 1,
+            },
+            Case {
+                name: "missing dest",
+                initial: vec![],
+                args: json!({"src": "x"}),
+                check: false,
+                changed: false,
+                failed: Some("src and dest are required"),
+                local: None,
+                calls: 0,
+            },
         ];
         for case in cases {
             let tmp = tempfile::tempdir().unwrap();
             let root = tmp.path();
             setup(root, &case.initial);
-            let remote_before: Vec<_> = snapshot(root).into_iter().filter(|(k, _)| !k.starts_with("got") && !k.starts_with("out")).collect();
-            let (out, calls) = run_module(run, &rooted(&case.args, root), &Run { check: case.check, ..Run::default() });
+            let remote_before: Vec<_> = snapshot(root)
+                .into_iter()
+                .filter(|(k, _)| !k.starts_with("got") && !k.starts_with("out"))
+                .collect();
+            let (out, calls) = run_module(
+                run,
+                &rooted(&case.args, root),
+                &Run {
+                    check: case.check,
+                    ..Run::default()
+                },
+            );
             assert_eq!(out.is_changed(), case.changed, "{}: {out:?}", case.name);
             assert_eq!(calls, case.calls, "{}", case.name);
             match case.failed {
-                Some(msg) => assert!(out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(msg), "{}: {out:?}", case.name),
+                Some(msg) => assert!(
+                    out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(msg),
+                    "{}: {out:?}",
+                    case.name
+                ),
                 None => assert!(!out.is_failed(), "{}: {out:?}", case.name),
             }
             if let Some((p, content)) = case.local {
                 let p = p.replace("{root}", &root.to_string_lossy());
-                assert_eq!(std::fs::read_to_string(root.join(p.trim_start_matches('/'))).unwrap(), content, "{}", case.name);
+                assert_eq!(
+                    std::fs::read_to_string(root.join(p.trim_start_matches('/'))).unwrap(),
+                    content,
+                    "{}",
+                    case.name
+                );
                 if !case.check && case.changed {
                     assert_eq!(out.result["checksum"], json!(sha1_hex(content.as_bytes())));
                 }
             }
-            let remote_after: Vec<_> = snapshot(root).into_iter().filter(|(k, _)| !k.starts_with("got") && !k.starts_with("out") && k != "d" && !k.starts_with("d/")).collect();
-            let remote_before: Vec<_> = remote_before.into_iter().filter(|(k, _)| k != "d").collect();
-            assert_eq!(remote_after, remote_before, "{}: the host file is never changed", case.name);
+            let remote_after: Vec<_> = snapshot(root)
+                .into_iter()
+                .filter(|(k, _)| {
+                    !k.starts_with("got")
+                        && !k.starts_with("out")
+                        && k != "d"
+                        && !k.starts_with("d/")
+                })
+                .collect();
+            let remote_before: Vec<_> = remote_before
+                .into_iter()
+                .filter(|(k, _)| k != "d")
+                .collect();
+            assert_eq!(
+                remote_after, remote_before,
+                "{}: the host file is never changed",
+                case.name
+            );
         }
     }
 
@@ -199,10 +338,26 @@ mod tests {
     fn relative_dest_is_under_the_playbook_dir() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
-        setup(root, &[Entry::File("r", "x", 0o600), Entry::Dir("play", 0o755)]);
-        let run_cfg = Run { search_paths: vec![root.join("play/roles/x"), root.join("play")], ..Run::default() };
-        let (out, _) = run_module(run, &rooted(&json!({"src": "{root}/r", "dest": "got", "flat": true}), root), &run_cfg);
-        assert_eq!(out.result["dest"], json!(root.join("play/got").to_string_lossy()));
+        setup(
+            root,
+            &[Entry::File("r", "x", 0o600), Entry::Dir("play", 0o755)],
+        );
+        let run_cfg = Run {
+            search_paths: vec![root.join("play/roles/x"), root.join("play")],
+            ..Run::default()
+        };
+        let (out, _) = run_module(
+            run,
+            &rooted(
+                &json!({"src": "{root}/r", "dest": "got", "flat": true}),
+                root,
+            ),
+            &run_cfg,
+        );
+        assert_eq!(
+            out.result["dest"],
+            json!(root.join("play/got").to_string_lossy())
+        );
         assert_eq!(std::fs::read_to_string(root.join("play/got")).unwrap(), "x");
     }
 }

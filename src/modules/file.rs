@@ -6,12 +6,28 @@ use serde_json::{json, Map, Value};
 use crate::connection::ConnError;
 use crate::modules::args::Args;
 use crate::modules::file_mode::format_mode;
-use crate::modules::remote_file::{self, add_path_info, finish, parent_of, AttrChange, Attrs, Facts, Kind, Probe, RemoteStat, Stop};
+use crate::modules::remote_file::{
+    self, add_path_info, finish, parent_of, AttrChange, Attrs, Facts, Kind, Probe, RemoteStat, Stop,
+};
 use crate::modules::{quote, FileDiff, ModuleContext, ModuleOutcome};
 
 const KNOWN: &[&str] = &[
-    "path", "dest", "name", "state", "src", "mode", "owner", "group", "recurse", "force", "follow", "unsafe_writes",
-    "modification_time", "modification_time_format", "access_time", "access_time_format",
+    "path",
+    "dest",
+    "name",
+    "state",
+    "src",
+    "mode",
+    "owner",
+    "group",
+    "recurse",
+    "force",
+    "follow",
+    "unsafe_writes",
+    "modification_time",
+    "modification_time_format",
+    "access_time",
+    "access_time_format",
 ];
 
 /// A wanted modification or access time (`modification_time`, `access_time`).
@@ -32,8 +48,13 @@ struct Times {
 /// Parse a time with Python's `strptime` format into `YYYY-MM-DD HH:MM:SS`
 /// (a local time; the host turns it into seconds, as Ansible's mktime there).
 fn strptime(value: &str, format: &str) -> Result<String, String> {
-    let fail = || format!("Error while obtaining timestamp for time {value} using format {format}: time data '{value}' does not match format '{format}'");
-    let (v, f) = match (std::ffi::CString::new(value), std::ffi::CString::new(format)) {
+    let fail = || {
+        format!("Error while obtaining timestamp for time {value} using format {format}: time data '{value}' does not match format '{format}'")
+    };
+    let (v, f) = match (
+        std::ffi::CString::new(value),
+        std::ffi::CString::new(format),
+    ) {
         (Ok(v), Ok(f)) => (v, f),
         _ => return Err(fail()),
     };
@@ -56,7 +77,10 @@ fn strptime(value: &str, format: &str) -> Result<String, String> {
     if tm.tm_mday > days {
         return Err(format!("Error while obtaining timestamp for time {value} using format {format}: day is out of range for month"));
     }
-    Ok(format!("{year:04}-{month:02}-{:02} {:02}:{:02}:{:02}", tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec))
+    Ok(format!(
+        "{year:04}-{month:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec
+    ))
 }
 
 /// The wanted times: `preserve`, `now` or a time in its format, resolved to
@@ -66,7 +90,9 @@ fn times(ctx: &mut ModuleContext<'_>, a: &Args<'_>, touch: bool) -> Result<Optio
     let mut local = Vec::new();
     let mut spec = |key: &str| -> Result<Option<String>, Stop> {
         let value = a.str(key)?;
-        let format = a.str(&format!("{key}_format"))?.unwrap_or_else(|| "%Y%m%d%H%M.%S".into());
+        let format = a
+            .str(&format!("{key}_format"))?
+            .unwrap_or_else(|| "%Y%m%d%H%M.%S".into());
         Ok(match value.as_deref().unwrap_or(default) {
             "preserve" => None,
             "now" => Some("now".into()),
@@ -84,13 +110,26 @@ fn times(ctx: &mut ModuleContext<'_>, a: &Args<'_>, touch: bool) -> Result<Optio
     }
     let mut epochs = std::collections::HashMap::new();
     if !local.is_empty() {
-        let script: String = local.iter().map(|t| format!("date -d {} +%s || exit 1; ", quote(t))).collect();
+        let script: String = local
+            .iter()
+            .map(|t| format!("date -d {} +%s || exit 1; ", quote(t)))
+            .collect();
         let out = ctx.exec(&script, None)?;
         if !out.success() {
-            return Err(format!("the host cannot read the time {}: {}", local.join(", "), out.stderr_str().trim()).into());
+            return Err(format!(
+                "the host cannot read the time {}: {}",
+                local.join(", "),
+                out.stderr_str().trim()
+            )
+            .into());
         }
         for (t, e) in local.iter().zip(out.stdout_str().lines()) {
-            epochs.insert(t.clone(), e.trim().parse::<i64>().map_err(|_| format!("the host read the time {t} as {e:?}"))?);
+            epochs.insert(
+                t.clone(),
+                e.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("the host read the time {t} as {e:?}"))?,
+            );
         }
     }
     let stamp = |v: Option<String>| match v.as_deref() {
@@ -98,16 +137,25 @@ fn times(ctx: &mut ModuleContext<'_>, a: &Args<'_>, touch: bool) -> Result<Optio
         Some("now") => Stamp::Now,
         Some(t) => Stamp::At(epochs[t]),
     };
-    Ok(Some(Times { mtime: stamp(m), atime: stamp(at) }))
+    Ok(Some(Times {
+        mtime: stamp(m),
+        atime: stamp(at),
+    }))
 }
 
 const STATES: &[&str] = &["absent", "directory", "file", "hard", "link", "touch"];
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let warnings = check_mode_id_warnings(ctx, args)?;
     let mut out = finish(plan(ctx, &Args::new("file", args)))?;
     if !warnings.is_empty() {
-        out.result.insert("warnings".into(), Value::Array(warnings.into_iter().map(Value::String).collect()));
+        out.result.insert(
+            "warnings".into(),
+            Value::Array(warnings.into_iter().map(Value::String).collect()),
+        );
     }
     Ok(out)
 }
@@ -115,18 +163,38 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
 /// In check mode, an owner or group that does not exist (yet) is a warning,
 /// as Ansible's check_owner_exists/check_group_exists say: an earlier task
 /// of the play may be about to create it.
-fn check_mode_id_warnings(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<Vec<String>, ConnError> {
-    let text = |k: &str| args.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).filter(|s| !s.is_empty());
+fn check_mode_id_warnings(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<Vec<String>, ConnError> {
+    let text = |k: &str| {
+        args.get(k)
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .filter(|s| !s.is_empty())
+    };
     let (owner, group) = (text("owner"), text("group"));
-    if !ctx.check_mode || (owner.is_none() && group.is_none()) || text("state").as_deref() == Some("absent") {
+    if !ctx.check_mode
+        || (owner.is_none() && group.is_none())
+        || text("state").as_deref() == Some("absent")
+    {
         return Ok(Vec::new());
     }
     let mut script = String::new();
     if let Some(o) = &owner {
-        script.push_str(&format!("getent passwd -- {} >/dev/null && echo u1 || echo u0; ", quote(o)));
+        script.push_str(&format!(
+            "getent passwd -- {} >/dev/null && echo u1 || echo u0; ",
+            quote(o)
+        ));
     }
     if let Some(g) = &group {
-        script.push_str(&format!("getent group -- {} >/dev/null && echo g1 || echo g0; ", quote(g)));
+        script.push_str(&format!(
+            "getent group -- {} >/dev/null && echo g1 || echo g0; ",
+            quote(g)
+        ));
     }
     let out = ctx.exec(&script, None)?;
     let answer = out.stdout_str();
@@ -134,14 +202,18 @@ fn check_mode_id_warnings(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>
     let mut warnings = Vec::new();
     if let Some(o) = owner.filter(|_| answer.contains("u0")) {
         warnings.push(if numeric(&o) {
-            format!("failed to look up user with uid {o}. Create user up to this point in real play")
+            format!(
+                "failed to look up user with uid {o}. Create user up to this point in real play"
+            )
         } else {
             format!("failed to look up user {o}. Create user up to this point in real play")
         });
     }
     if let Some(g) = group.filter(|_| answer.contains("g0")) {
         warnings.push(if numeric(&g) {
-            format!("failed to look up group with gid {g}. Create group up to this point in real play")
+            format!(
+                "failed to look up group with gid {g}. Create group up to this point in real play"
+            )
         } else {
             format!("failed to look up group {g}. Create group up to this point in real play")
         });
@@ -189,7 +261,10 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     }
     // Ansible resolves a relative link `src` against the path itself when
     // the path is a directory (not a link), else against its parent.
-    let src_in_dir = src.as_ref().filter(|s| !s.starts_with('/')).map(|s| format!("{}/{}", path.trim_end_matches('/'), s));
+    let src_in_dir = src
+        .as_ref()
+        .filter(|s| !s.starts_with('/'))
+        .map(|s| format!("{}/{}", path.trim_end_matches('/'), s));
     if let Some(s) = &src_in_dir {
         probes.push(Probe::new(s).follow(true));
     }
@@ -198,7 +273,22 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let inner = src
         .as_ref()
         .filter(|_| explicit_state.as_deref() == Some("hard"))
-        .map(|s| format!("{}/{}", path.trim_end_matches('/'), remote_file::basename(s)));
+        .map(|s| {
+            format!(
+                "{}/{}",
+                path.trim_end_matches('/'),
+                remote_file::basename(s)
+            )
+        });
+    // A hard link's relative `src` is relative to the working directory
+    // (the remote user's home), as os.link sees it.
+    let hard_src_at = match &src {
+        Some(s) if !s.starts_with('/') => {
+            probes.push(Probe::new(s).follow(true));
+            probes.len() - 1
+        }
+        _ => 2,
+    };
     let inner_at = probes.len();
     if let Some(p) = &inner {
         probes.push(Probe::new(p));
@@ -225,7 +315,17 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     if times.is_some() && !matches!(state.as_str(), "file" | "touch") {
         return Err(format!("berth sets modification_time and access_time with state file or touch; `{state}` would ignore them").into());
     }
-    let f = FileOp { path: &path, st: &st, followed: &facts.stats[1], facts: &facts, attrs: &attrs, follow, force, prev, times };
+    let f = FileOp {
+        path: &path,
+        st: &st,
+        followed: &facts.stats[1],
+        facts: &facts,
+        attrs: &attrs,
+        follow,
+        force,
+        prev,
+        times,
+    };
     let out = match state.as_str() {
         "absent" => f.absent(ctx)?,
         "file" => f.file(ctx)?,
@@ -238,15 +338,27 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
                 f.attributes(ctx, &facts.stats[1], "link")?
             } else {
                 // The link itself: owner/group only (a Linux link has no mode of its own).
-                let link_attrs = Attrs { mode: None, owner: attrs.owner.clone(), group: attrs.group.clone() };
-                FileOp { attrs: &link_attrs, ..f }.attributes(ctx, &st, "link")?
+                let link_attrs = Attrs {
+                    mode: None,
+                    owner: attrs.owner.clone(),
+                    group: attrs.group.clone(),
+                };
+                FileOp {
+                    attrs: &link_attrs,
+                    ..f
+                }
+                .attributes(ctx, &st, "link")?
             }
         }
         "link" => {
             let src = src.ok_or("src is required for creating this symlink")?;
             // Existence is checked where Ansible looks; attributes go to what
             // the new link will point at (relative to its parent).
-            let checked = if st.kind == Kind::Dir && src_in_dir.is_some() { &facts.stats[3] } else { &facts.stats[2] };
+            let checked = if st.kind == Kind::Dir && src_in_dir.is_some() {
+                &facts.stats[3]
+            } else {
+                &facts.stats[2]
+            };
             f.link(ctx, &src, checked, &facts.stats[2])?
         }
         // An existing hard link without `src`: its attributes only (Ansible's ensure_hardlink).
@@ -256,23 +368,25 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             if let (Some(inner), Kind::Dir) = (&inner, facts.stats[1].kind) {
                 let st = &facts.stats[inner_at];
                 let prev = prev_state(st);
-                let f = FileOp { path: inner, st, followed: &facts.stats[inner_at + 1], prev, ..f };
-                if !src.starts_with('/') {
-                    return Err("absolute paths are required".into());
-                }
-                return f.hard(ctx, &src, &facts.stats[2]);
+                let f = FileOp {
+                    path: inner,
+                    st,
+                    followed: &facts.stats[inner_at + 1],
+                    prev,
+                    ..f
+                };
+                return f.hard(ctx, &src, &facts.stats[hard_src_at]);
             }
-            // Ansible looks for `src` first, then wants it absolute.
-            if !src.starts_with('/') && facts.stats[2].exists() {
-                return Err("absolute paths are required".into());
-            }
-            f.hard(ctx, &src, &facts.stats[2])?
+            f.hard(ctx, &src, &facts.stats[hard_src_at])?
         }
     };
     let mut out = out;
     if ctx.diff_mode && !out.result.contains_key("diff") {
         // Nothing differed: Ansible's diff names the path only.
-        out.result.insert("diff".into(), json!({"before": {"path": path}, "after": {"path": path}}));
+        out.result.insert(
+            "diff".into(),
+            json!({"before": {"path": path}, "after": {"path": path}}),
+        );
     }
     Ok(out)
 }
@@ -299,7 +413,13 @@ impl FileOp<'_> {
 
     /// Ansible's state diff (`before`/`after` dicts): in the result under
     /// `diff` in diff mode (what `register` sees), and as text to show.
-    fn diff(&self, ctx: &ModuleContext<'_>, out: ModuleOutcome, after_state: &str, change: &AttrChange) -> ModuleOutcome {
+    fn diff(
+        &self,
+        ctx: &ModuleContext<'_>,
+        out: ModuleOutcome,
+        after_state: &str,
+        change: &AttrChange,
+    ) -> ModuleOutcome {
         self.diff_full(ctx, out, after_state, change, None, &[])
     }
 
@@ -349,11 +469,16 @@ impl FileOp<'_> {
             before.insert(k.to_string(), b.clone());
             after.insert(k.to_string(), a.clone());
         }
-        out.result.insert("diff".into(), json!({"before": before.clone(), "after": after.clone()}));
+        out.result.insert(
+            "diff".into(),
+            json!({"before": before.clone(), "after": after.clone()}),
+        );
         if !out.is_changed() {
             return out;
         }
-        let text = |m: Map<String, Value>| serde_json::to_string_pretty(&Value::Object(m)).unwrap_or_default() + "\n";
+        let text = |m: Map<String, Value>| {
+            serde_json::to_string_pretty(&Value::Object(m)).unwrap_or_default() + "\n"
+        };
         out.diffs.push(FileDiff {
             before_header: format!("before: {}", self.path),
             after_header: format!("after: {}", self.path),
@@ -364,7 +489,13 @@ impl FileOp<'_> {
     }
 
     /// Run `script` (unless in check mode) and report the path afterwards.
-    fn apply(&self, ctx: &mut ModuleContext<'_>, script: &str, follow: bool, projected: RemoteStat) -> Result<RemoteStat, Stop> {
+    fn apply(
+        &self,
+        ctx: &mut ModuleContext<'_>,
+        script: &str,
+        follow: bool,
+        projected: RemoteStat,
+    ) -> Result<RemoteStat, Stop> {
         if ctx.check_mode {
             return Ok(projected);
         }
@@ -378,11 +509,19 @@ impl FileOp<'_> {
 
     fn absent(&self, ctx: &mut ModuleContext<'_>) -> Result<ModuleOutcome, Stop> {
         if !self.st.exists() {
-            return Ok(ModuleOutcome::ok().with("path", self.path).with("state", "absent"));
+            return Ok(ModuleOutcome::ok()
+                .with("path", self.path)
+                .with("state", "absent"));
         }
         // With --diff, a directory's diff lists what goes with it (Ansible's path_content).
         let content = if ctx.diff_mode && self.prev == "directory" {
-            let out = ctx.exec(&format!("find {} -mindepth 1 \\( -type d -printf 'D %p\\n' \\) -o -printf 'F %p\\n'", quote(self.path)), None)?;
+            let out = ctx.exec(
+                &format!(
+                    "find {} -mindepth 1 \\( -type d -printf 'D %p\\n' \\) -o -printf 'F %p\\n'",
+                    quote(self.path)
+                ),
+                None,
+            )?;
             let (mut dirs, mut files) = (Vec::new(), Vec::new());
             for line in out.stdout_str().lines() {
                 match line.split_at_checked(2) {
@@ -401,7 +540,9 @@ impl FileOp<'_> {
                 return Err(format!("rmtree failed: {}", out.stderr_str().trim()).into());
             }
         }
-        let out = ModuleOutcome::changed(true).with("path", self.path).with("state", "absent");
+        let out = ModuleOutcome::changed(true)
+            .with("path", self.path)
+            .with("state", "absent");
         let mut out = self.diff(ctx, out, "absent", &AttrChange::default());
         if let (Some(content), Some(Value::Object(diff))) = (content, out.result.get_mut("diff")) {
             if let Some(Value::Object(before)) = diff.get_mut("before") {
@@ -412,18 +553,27 @@ impl FileOp<'_> {
     }
 
     fn file(&self, ctx: &mut ModuleContext<'_>) -> Result<ModuleOutcome, Stop> {
-        let target = if self.follow && self.st.kind == Kind::Link { self.followed } else { self.st };
+        let target = if self.follow && self.st.kind == Kind::Link {
+            self.followed
+        } else {
+            self.st
+        };
         let state = prev_state(target);
         if state != "file" && state != "hard" {
-            let fail = ModuleOutcome::failed(format!("file ({}) is {state}, cannot continue", self.path))
-                .with("path", self.path)
-                .with("state", state);
+            let fail =
+                ModuleOutcome::failed(format!("file ({}) is {state}, cannot continue", self.path))
+                    .with("path", self.path)
+                    .with("state", state);
             return Err(Stop::Outcome(fail));
         }
         if self.follow && self.st.kind == Kind::Link {
             // Ansible works on (and reports) the link's real path.
             if let Some(real) = &self.st.realpath {
-                let f = FileOp { path: real, st: self.followed, ..*self };
+                let f = FileOp {
+                    path: real,
+                    st: self.followed,
+                    ..*self
+                };
                 return f.attributes(ctx, target, "file");
             }
         }
@@ -434,15 +584,24 @@ impl FileOp<'_> {
     /// update_timestamp_for_file decides: `now` always changes; a given time
     /// changes only when it differs. Returns the `touch` script and the diff's
     /// before/after entries.
-    fn stamps(&self, target: &RemoteStat, follow: bool) -> Option<(String, Vec<(&'static str, Value, Value)>)> {
+    fn stamps(
+        &self,
+        target: &RemoteStat,
+        follow: bool,
+    ) -> Option<(String, Vec<(&'static str, Value, Value)>)> {
         let t = self.times?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         let want = |s: Stamp, prev: f64| match s {
             Stamp::Preserve => prev,
             Stamp::Now => now,
             Stamp::At(e) => e as f64,
         };
-        let unchanged = |s: Stamp, prev: f64| matches!(s, Stamp::Preserve) || matches!(s, Stamp::At(e) if e as f64 == prev);
+        let unchanged = |s: Stamp, prev: f64| {
+            matches!(s, Stamp::Preserve) || matches!(s, Stamp::At(e) if e as f64 == prev)
+        };
         if unchanged(t.mtime, target.mtime) && unchanged(t.atime, target.atime) {
             return None;
         }
@@ -454,16 +613,24 @@ impl FileOp<'_> {
         if both_now {
             script.push_str(&format!("touch -c {h}-- \"$p\" || exit 1; "));
         }
-        for (flag, s) in [("-m", t.mtime), ("-a", t.atime)].into_iter().filter(|_| !both_now) {
+        for (flag, s) in [("-m", t.mtime), ("-a", t.atime)]
+            .into_iter()
+            .filter(|_| !both_now)
+        {
             match s {
                 Stamp::Preserve => {}
                 Stamp::Now => script.push_str(&format!("touch -c {h}{flag} -- \"$p\" || exit 1; ")),
-                Stamp::At(e) => script.push_str(&format!("touch -c {h}{flag} -d @{e} -- \"$p\" || exit 1; ")),
+                Stamp::At(e) => {
+                    script.push_str(&format!("touch -c {h}{flag} -d @{e} -- \"$p\" || exit 1; "))
+                }
             }
         }
         // The diff names only the times that move.
         let mut diff = Vec::new();
-        for (k, s, prev) in [("mtime", t.mtime, target.mtime), ("atime", t.atime, target.atime)] {
+        for (k, s, prev) in [
+            ("mtime", t.mtime, target.mtime),
+            ("atime", t.atime, target.atime),
+        ] {
             if !unchanged(s, prev) {
                 diff.push((k, json!(prev), json!(want(s, prev))));
             }
@@ -472,7 +639,12 @@ impl FileOp<'_> {
     }
 
     /// Apply mode/owner/group (and wanted times) to an existing path.
-    fn attributes(&self, ctx: &mut ModuleContext<'_>, target: &RemoteStat, state: &str) -> Result<ModuleOutcome, Stop> {
+    fn attributes(
+        &self,
+        ctx: &mut ModuleContext<'_>,
+        target: &RemoteStat,
+        state: &str,
+    ) -> Result<ModuleOutcome, Stop> {
         let change = self.attrs.change(target, self.facts, 0)?;
         let follow = self.follow || target.kind != Kind::Link;
         let stamps = self.stamps(target, follow);
@@ -492,7 +664,11 @@ impl FileOp<'_> {
     }
 
     fn directory(&self, ctx: &mut ModuleContext<'_>, recurse: bool) -> Result<ModuleOutcome, Stop> {
-        let target = if self.follow && self.st.kind == Kind::Link { self.followed } else { self.st };
+        let target = if self.follow && self.st.kind == Kind::Link {
+            self.followed
+        } else {
+            self.st
+        };
         match target.kind {
             Kind::Missing => {
                 // Create each missing component, giving each the attributes (like Ansible).
@@ -503,7 +679,11 @@ impl FileOp<'_> {
                     cur = parent_of(&cur);
                 }
                 comps.reverse();
-                let mut change = self.attrs.change(&RemoteStat::default(), self.facts, self.facts.default_dir_mode())?;
+                let mut change = self.attrs.change(
+                    &RemoteStat::default(),
+                    self.facts,
+                    self.facts.default_dir_mode(),
+                )?;
                 if let Some(mode) = &self.attrs.mode {
                     // `X` counts directories as executable.
                     change.mode = Some(mode.resolve(self.facts.default_dir_mode(), true));
@@ -545,23 +725,44 @@ impl FileOp<'_> {
                 Ok(self.diff(ctx, out, "directory", &change))
             }
             _ => Err(Stop::Outcome(
-                ModuleOutcome::failed(format!("{} already exists as a {}", self.path, prev_state(target)))
-                    .with("path", self.path),
+                ModuleOutcome::failed(format!(
+                    "{} already exists as a {}",
+                    self.path,
+                    prev_state(target)
+                ))
+                .with("path", self.path),
             )),
         }
     }
 
     fn tree_differs(&self) -> bool {
         self.followed.tree.iter().filter(|e| !e.is_link).any(|e| {
-            let st = RemoteStat { kind: if e.is_dir { Kind::Dir } else { Kind::File }, mode: e.mode, uid: e.uid, gid: e.gid, ..RemoteStat::default() };
-            self.attrs.change(&st, self.facts, 0).map(|c| !c.is_empty()).unwrap_or(true)
+            let st = RemoteStat {
+                kind: if e.is_dir { Kind::Dir } else { Kind::File },
+                mode: e.mode,
+                uid: e.uid,
+                gid: e.gid,
+                ..RemoteStat::default()
+            };
+            self.attrs
+                .change(&st, self.facts, 0)
+                .map(|c| !c.is_empty())
+                .unwrap_or(true)
         })
     }
 
     fn recurse_script(&self) -> String {
         let mut s = String::new();
-        let owner = self.attrs.owner.as_ref().and_then(|o| self.facts.uids.get(o).copied().flatten());
-        let group = self.attrs.group.as_ref().and_then(|g| self.facts.gids.get(g).copied().flatten());
+        let owner = self
+            .attrs
+            .owner
+            .as_ref()
+            .and_then(|o| self.facts.uids.get(o).copied().flatten());
+        let group = self
+            .attrs
+            .group
+            .as_ref()
+            .and_then(|g| self.facts.gids.get(g).copied().flatten());
         let spec = match (owner, group) {
             (Some(u), Some(g)) => Some(format!("{u}:{g}")),
             (Some(u), None) => Some(u.to_string()),
@@ -573,7 +774,9 @@ impl FileOp<'_> {
         // Dangling links are passed over (their targets do not exist).
         if let Some(spec) = spec {
             if self.follow {
-                s.push_str(&format!("find -L \"$p\" ! -type l -exec chown {spec} -- {{}} + || exit 1; "));
+                s.push_str(&format!(
+                    "find -L \"$p\" ! -type l -exec chown {spec} -- {{}} + || exit 1; "
+                ));
             } else {
                 s.push_str(&format!("chown -R -h {spec} -- \"$p\" || exit 1; "));
             }
@@ -582,7 +785,9 @@ impl FileOp<'_> {
             let arg = quote(&m.chmod_arg());
             if self.follow {
                 // chmod -R never follows links: walk with find -L instead.
-                s.push_str(&format!("find -L \"$p\" ! -type l -exec chmod {arg} -- {{}} + || exit 1; "));
+                s.push_str(&format!(
+                    "find -L \"$p\" ! -type l -exec chmod {arg} -- {{}} + || exit 1; "
+                ));
             } else {
                 s.push_str(&format!("chmod -R {arg} -- \"$p\" || exit 1; "));
             }
@@ -591,16 +796,31 @@ impl FileOp<'_> {
     }
 
     fn touch(&self, ctx: &mut ModuleContext<'_>) -> Result<ModuleOutcome, Stop> {
-        let target = if self.follow && self.st.kind == Kind::Link { self.followed } else { self.st };
+        let target = if self.follow && self.st.kind == Kind::Link {
+            self.followed
+        } else {
+            self.st
+        };
         let h = if self.follow { "" } else { "-h " };
         let (change, projected) = if target.exists() {
             let ch = self.attrs.change(target, self.facts, 0)?;
             (ch.clone(), project(target, &ch))
         } else {
-            let mut ch = self.attrs.change(target, self.facts, self.facts.default_file_mode())?;
+            let mut ch = self
+                .attrs
+                .change(target, self.facts, self.facts.default_file_mode())?;
             let mode = ch.mode.unwrap_or(self.facts.default_file_mode());
             ch.mode = Some(mode);
-            (ch, RemoteStat { path: self.path.to_string(), kind: Kind::File, mode, nlink: 1, ..RemoteStat::default() })
+            (
+                ch,
+                RemoteStat {
+                    path: self.path.to_string(),
+                    kind: Kind::File,
+                    mode,
+                    nlink: 1,
+                    ..RemoteStat::default()
+                },
+            )
         };
         let follow = self.follow || target.kind != Kind::Link;
         // An existing path changes only by its attributes and wanted times
@@ -616,9 +836,18 @@ impl FileOp<'_> {
             // A new file whose owner/group/mode cannot be set is removed
             // again: the failure leaves nothing behind (as Ansible's touch).
             let attrs = change.script("\"$p\"", follow);
-            let attrs = if attrs.is_empty() { attrs } else { format!("( {attrs}) || {{ rm -f -- \"$p\"; exit 1; }}; ") };
+            let attrs = if attrs.is_empty() {
+                attrs
+            } else {
+                format!("( {attrs}) || {{ rm -f -- \"$p\"; exit 1; }}; ")
+            };
             let mut s = format!("touch {h}-- \"$p\" || exit 1; {attrs}");
-            for (flag, st) in self.times.map(|t| [("-m", t.mtime), ("-a", t.atime)]).into_iter().flatten() {
+            for (flag, st) in self
+                .times
+                .map(|t| [("-m", t.mtime), ("-a", t.atime)])
+                .into_iter()
+                .flatten()
+            {
                 if let Stamp::At(e) = st {
                     s.push_str(&format!("touch -c {h}{flag} -d @{e} -- \"$p\" || exit 1; "));
                 }
@@ -630,7 +859,13 @@ impl FileOp<'_> {
         Ok(self.diff_full(ctx, out, "touch", &change, None, &extra))
     }
 
-    fn link(&self, ctx: &mut ModuleContext<'_>, src: &str, checked: &RemoteStat, src_st: &RemoteStat) -> Result<ModuleOutcome, Stop> {
+    fn link(
+        &self,
+        ctx: &mut ModuleContext<'_>,
+        src: &str,
+        checked: &RemoteStat,
+        src_st: &RemoteStat,
+    ) -> Result<ModuleOutcome, Stop> {
         if !checked.exists() && !self.force {
             return Err(format!(
                 "src file does not exist, use 'force=yes' if you really want to create the link: {}",
@@ -644,17 +879,29 @@ impl FileOp<'_> {
             "link" => self.st.link_target.as_deref() != Some(src),
             "directory" => {
                 if !self.force {
-                    return Err(format!("refusing to convert from directory to symlink for {}", self.path).into());
+                    return Err(format!(
+                        "refusing to convert from directory to symlink for {}",
+                        self.path
+                    )
+                    .into());
                 }
                 if !self.st.tree.is_empty() {
-                    return Err(format!("the directory {} is not empty, refusing to convert it", self.path).into());
+                    return Err(format!(
+                        "the directory {} is not empty, refusing to convert it",
+                        self.path
+                    )
+                    .into());
                 }
                 pre = "rmdir -- \"$p\" || exit 1; ".into();
                 true
             }
             other => {
                 if !self.force {
-                    return Err(format!("refusing to convert from {other} to symlink for {}", self.path).into());
+                    return Err(format!(
+                        "refusing to convert from {other} to symlink for {}",
+                        self.path
+                    )
+                    .into());
                 }
                 true
             }
@@ -669,12 +916,26 @@ impl FileOp<'_> {
                 (AttrChange::default(), true)
             }
         } else {
-            let link_attrs = Attrs { mode: None, owner: self.attrs.owner.clone(), group: self.attrs.group.clone() };
-            let new_link = RemoteStat { kind: Kind::Link, uid: self.facts.euid, gid: self.facts.egid, ..RemoteStat::default() };
-            (link_attrs.change(if changed { &new_link } else { self.st }, self.facts, 0)?, false)
+            let link_attrs = Attrs {
+                mode: None,
+                owner: self.attrs.owner.clone(),
+                group: self.attrs.group.clone(),
+            };
+            let new_link = RemoteStat {
+                kind: Kind::Link,
+                uid: self.facts.euid,
+                gid: self.facts.egid,
+                ..RemoteStat::default()
+            };
+            (
+                link_attrs.change(if changed { &new_link } else { self.st }, self.facts, 0)?,
+                false,
+            )
         };
         if !changed && change.is_empty() {
-            return Ok(add_path_info(ModuleOutcome::ok(), self.st).with("dest", self.path).with("src", src));
+            return Ok(add_path_info(ModuleOutcome::ok(), self.st)
+                .with("dest", self.path)
+                .with("src", src));
         }
         let mut script = pre;
         if changed {
@@ -703,7 +964,9 @@ impl FileOp<'_> {
             projected = project(&projected, &change);
         }
         let st = self.apply(ctx, &script, false, projected)?;
-        let out = add_path_info(ModuleOutcome::changed(true), &st).with("dest", self.path).with("src", src);
+        let out = add_path_info(ModuleOutcome::changed(true), &st)
+            .with("dest", self.path)
+            .with("src", src);
         let old_src = match (self.prev, self.st.link_target.as_deref()) {
             ("link", Some(old)) if old != src => Some((old, src)),
             _ => None,
@@ -711,9 +974,18 @@ impl FileOp<'_> {
         Ok(self.diff_full(ctx, out, "link", &change, old_src, &[]))
     }
 
-    fn hard(&self, ctx: &mut ModuleContext<'_>, src: &str, src_st: &RemoteStat) -> Result<ModuleOutcome, Stop> {
+    fn hard(
+        &self,
+        ctx: &mut ModuleContext<'_>,
+        src: &str,
+        src_st: &RemoteStat,
+    ) -> Result<ModuleOutcome, Stop> {
         if !src_st.exists() {
-            return Err(Stop::Outcome(ModuleOutcome::failed("src does not exist").with("dest", self.path).with("src", src)));
+            return Err(Stop::Outcome(
+                ModuleOutcome::failed("src does not exist")
+                    .with("dest", self.path)
+                    .with("src", src),
+            ));
         }
         let changed = match self.prev {
             "absent" => true,
@@ -737,13 +1009,23 @@ impl FileOp<'_> {
                 if !self.force {
                     return Err("Cannot link: different hard link exists at destination".into());
                 }
-                return Err(format!("Error while replacing: [Errno 21] Is a directory: '{}'", self.path).into());
+                return Err(format!(
+                    "Error while replacing: [Errno 21] Is a directory: '{}'",
+                    self.path
+                )
+                .into());
             }
         };
-        let base = if changed { src_st.clone() } else { self.st.clone() };
+        let base = if changed {
+            src_st.clone()
+        } else {
+            self.st.clone()
+        };
         let change = self.attrs.change(&base, self.facts, 0)?;
         if !changed && change.is_empty() {
-            return Ok(add_path_info(ModuleOutcome::ok(), self.st).with("dest", self.path).with("src", src));
+            return Ok(add_path_info(ModuleOutcome::ok(), self.st)
+                .with("dest", self.path)
+                .with("src", src));
         }
         let mut script = String::new();
         if changed {
@@ -756,7 +1038,9 @@ impl FileOp<'_> {
         let mut projected = project(&base, &change);
         projected.nlink = base.nlink + u64::from(changed);
         let st = self.apply(ctx, &script, false, projected)?;
-        let out = add_path_info(ModuleOutcome::changed(true), &st).with("dest", self.path).with("src", src);
+        let out = add_path_info(ModuleOutcome::changed(true), &st)
+            .with("dest", self.path)
+            .with("src", src);
         Ok(self.diff(ctx, out, "hard", &change))
     }
 }
@@ -779,7 +1063,9 @@ fn project(st: &RemoteStat, change: &AttrChange) -> RemoteStat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::test_support::{assert_check_predicts, file, rooted, run_module, setup, snapshot, Entry, Gen, Node, Run};
+    use crate::modules::test_support::{
+        assert_check_predicts, file, rooted, run_module, setup, snapshot, Entry, Gen, Node, Run,
+    };
 
     struct Case {
         name: &'static str,
@@ -793,19 +1079,51 @@ mod tests {
     }
 
     fn dir(mode: u32) -> Node {
-        Node::Dir { mode, uid: 0, gid: 0 }
+        Node::Dir {
+            mode,
+            uid: 0,
+            gid: 0,
+        }
     }
 
     fn link(t: &str) -> Node {
-        Node::Link { target: t.into(), uid: 0 }
+        Node::Link {
+            target: t.into(),
+            uid: 0,
+        }
     }
 
-    fn c(name: &'static str, initial: Vec<Entry>, args: Value, changed: bool, keys: Value, expect: Vec<(&'static str, Option<Node>)>) -> Case {
-        Case { name, initial, args, check: false, changed, failed: None, keys, expect }
+    fn c(
+        name: &'static str,
+        initial: Vec<Entry>,
+        args: Value,
+        changed: bool,
+        keys: Value,
+        expect: Vec<(&'static str, Option<Node>)>,
+    ) -> Case {
+        Case {
+            name,
+            initial,
+            args,
+            check: false,
+            changed,
+            failed: None,
+            keys,
+            expect,
+        }
     }
 
     fn fail(name: &'static str, initial: Vec<Entry>, args: Value, msg: &'static str) -> Case {
-        Case { name, initial, args, check: false, changed: false, failed: Some(msg), keys: json!({}), expect: vec![] }
+        Case {
+            name,
+            initial,
+            args,
+            check: false,
+            changed: false,
+            failed: Some(msg),
+            keys: json!({}),
+            expect: vec![],
+        }
     }
 
     fn cases() -> Vec<Case> {
@@ -852,7 +1170,8 @@ mod tests {
               json!({"src": "f", "path": "{root}/l", "state": "link", "force": true}), true, json!({}), vec![("l", Some(link("f")))]),
             c("hard link", vec![Entry::File("f", "x", 0o644)], json!({"src": "{root}/f", "path": "{root}/h", "state": "hard"}), true,
               json!({"state": "hard"}), vec![("h", Some(file("x", 0o644)))]),
-            fail("hard link needs absolute src", vec![Entry::File("f", "x", 0o644)], json!({"src": "f", "path": "{root}/h", "state": "hard"}), "absolute paths are required"),
+            // Relative to the working directory, not to the link's directory (os.link).
+            fail("relative hard link src", vec![Entry::File("f", "x", 0o644)], json!({"src": "f", "path": "{root}/h", "state": "hard"}), "src does not exist"),
             c("owner by name", vec![Entry::File("f", "x", 0o644)], json!({"path": "{root}/f", "owner": "nobody", "group": "nogroup"}), true,
               json!({"owner": "nobody", "group": "nogroup", "uid": 65534}),
               vec![("f", Some(Node::File { mode: 0o644, uid: 65534, gid: 65534, content: b"x".to_vec() }))]),
@@ -870,17 +1189,33 @@ mod tests {
             let root = tmp.path();
             setup(root, &case.initial);
             let before = snapshot(root);
-            let (out, _) = run_module(run, &rooted(&case.args, root), &Run { check: case.check, ..Run::default() });
+            let (out, _) = run_module(
+                run,
+                &rooted(&case.args, root),
+                &Run {
+                    check: case.check,
+                    ..Run::default()
+                },
+            );
             assert_eq!(out.is_changed(), case.changed, "{}: {out:?}", case.name);
             match case.failed {
                 Some(msg) => {
                     let msg = msg.replace("{root}", &root.to_string_lossy());
-                    assert!(out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(&msg), "{}: {out:?}", case.name);
+                    assert!(
+                        out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(&msg),
+                        "{}: {out:?}",
+                        case.name
+                    );
                 }
                 None => assert!(!out.is_failed(), "{}: {out:?}", case.name),
             }
             for (k, v) in rooted(&case.keys, root).as_object().unwrap() {
-                assert_eq!(out.result.get(k), Some(v), "{}: key {k} in {out:?}", case.name);
+                assert_eq!(
+                    out.result.get(k),
+                    Some(v),
+                    "{}: key {k} in {out:?}",
+                    case.name
+                );
             }
             let mut want = before.clone();
             for (p, node) in &case.expect {
@@ -904,26 +1239,75 @@ mod tests {
     fn diff_mode_shows_state_change() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
-        let args = rooted(&json!({"path": "{root}/d", "state": "directory", "mode": "0700"}), root);
-        let (out, calls) = run_module(run, &args, &Run { diff: true, check: true, ..Run::default() });
+        let args = rooted(
+            &json!({"path": "{root}/d", "state": "directory", "mode": "0700"}),
+            root,
+        );
+        let (out, calls) = run_module(
+            run,
+            &args,
+            &Run {
+                diff: true,
+                check: true,
+                ..Run::default()
+            },
+        );
         assert_eq!(calls, 1);
-        assert!(out.diffs[0].before.contains("\"state\": \"absent\""), "{:?}", out.diffs);
+        assert!(
+            out.diffs[0].before.contains("\"state\": \"absent\""),
+            "{:?}",
+            out.diffs
+        );
         assert!(out.diffs[0].after.contains("\"state\": \"directory\""));
         assert!(out.diffs[0].after.contains("\"mode\": \"0700\""));
         let d = root.join("d").to_string_lossy().into_owned();
-        assert_eq!(out.result["diff"], json!({"before": {"path": d, "state": "absent"}, "after": {"path": d, "state": "directory", "mode": "0700"}}));
+        assert_eq!(
+            out.result["diff"],
+            json!({"before": {"path": d, "state": "absent"}, "after": {"path": d, "state": "directory", "mode": "0700"}})
+        );
         // Without diff mode the result has no diff; unchanged in diff mode it has the path only.
-        let (out, _) = run_module(run, &args, &Run { check: true, ..Run::default() });
+        let (out, _) = run_module(
+            run,
+            &args,
+            &Run {
+                check: true,
+                ..Run::default()
+            },
+        );
         assert!(out.result.get("diff").is_none(), "{out:?}");
         std::fs::create_dir(root.join("d")).unwrap();
-        std::fs::set_permissions(root.join("d"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-        let (out, _) = run_module(run, &args, &Run { diff: true, ..Run::default() });
-        assert_eq!(out.result["diff"], json!({"before": {"path": d}, "after": {"path": d}}));
+        std::fs::set_permissions(
+            root.join("d"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let (out, _) = run_module(
+            run,
+            &args,
+            &Run {
+                diff: true,
+                ..Run::default()
+            },
+        );
+        assert_eq!(
+            out.result["diff"],
+            json!({"before": {"path": d}, "after": {"path": d}})
+        );
         // A link moved to another target shows both targets.
         std::os::unix::fs::symlink("/old/target", root.join("l")).unwrap();
         let l = root.join("l").to_string_lossy().into_owned();
-        let (out, _) = run_module(run, &json!({"path": l, "src": "/new/target", "state": "link", "force": true}), &Run { diff: true, ..Run::default() });
-        assert_eq!(out.result["diff"], json!({"before": {"path": l, "src": "/old/target"}, "after": {"path": l, "src": "/new/target"}}));
+        let (out, _) = run_module(
+            run,
+            &json!({"path": l, "src": "/new/target", "state": "link", "force": true}),
+            &Run {
+                diff: true,
+                ..Run::default()
+            },
+        );
+        assert_eq!(
+            out.result["diff"],
+            json!({"before": {"path": l, "src": "/old/target"}, "after": {"path": l, "src": "/new/target"}})
+        );
     }
 
     #[test]
@@ -931,21 +1315,34 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         std::fs::write(root.join("f"), "x").unwrap();
-        std::fs::set_permissions(root.join("f"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(
+            root.join("f"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
         std::os::unix::fs::symlink(root.join("f"), root.join("l")).unwrap();
-        let args = json!({"path": root.join("l").to_string_lossy(), "mode": "0600", "follow": true});
+        let args =
+            json!({"path": root.join("l").to_string_lossy(), "mode": "0600", "follow": true});
         let (out, _) = run_module(run, &args, &Run::default());
         assert!(out.is_changed() && !out.is_failed(), "{out:?}");
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(root.join("f")).unwrap().permissions()) & 0o7777;
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(root.join("f")).unwrap().permissions(),
+        ) & 0o7777;
         assert_eq!(mode, 0o600);
-        assert_eq!(std::fs::read_link(root.join("l")).unwrap(), root.join("f"), "the link stays");
+        assert_eq!(
+            std::fs::read_link(root.join("l")).unwrap(),
+            root.join("f"),
+            "the link stays"
+        );
         let (out, _) = run_module(run, &args, &Run::default());
         assert!(!out.is_changed(), "{out:?}");
         // follow: false leaves the target's mode alone.
         let args = json!({"path": root.join("l").to_string_lossy(), "state": "link", "mode": "0644", "follow": false});
         let (out, _) = run_module(run, &args, &Run::default());
         assert!(!out.is_failed(), "{out:?}");
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(root.join("f")).unwrap().permissions()) & 0o7777;
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(root.join("f")).unwrap().permissions(),
+        ) & 0o7777;
         assert_eq!(mode, 0o600, "the target keeps its mode");
     }
 
@@ -954,21 +1351,48 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         let f = root.join("f").to_string_lossy().into_owned();
-        let run_ = |args: Value, check: bool| run_module(run, &args, &Run { check, diff: true, ..Run::default() }).0;
-        let mtime = || std::fs::metadata(root.join("f")).map(|m| std::os::unix::fs::MetadataExt::mtime(&m)).unwrap_or(-1);
+        let run_ = |args: Value, check: bool| {
+            run_module(
+                run,
+                &args,
+                &Run {
+                    check,
+                    diff: true,
+                    ..Run::default()
+                },
+            )
+            .0
+        };
+        let mtime = || {
+            std::fs::metadata(root.join("f"))
+                .map(|m| std::os::unix::fs::MetadataExt::mtime(&m))
+                .unwrap_or(-1)
+        };
         assert!(run_(json!({"path": f, "state": "touch"}), false).is_changed());
         // preserve/preserve: touching an existing file changes nothing.
-        let out = run_(json!({"path": f, "state": "touch", "modification_time": "preserve", "access_time": "preserve"}), false);
+        let out = run_(
+            json!({"path": f, "state": "touch", "modification_time": "preserve", "access_time": "preserve"}),
+            false,
+        );
         assert!(!out.is_changed(), "{out:?}");
         // A given time: changed once (check mode predicts it and leaves the file), then not.
         let set = json!({"path": f, "modification_time": "202202081414.00"});
-        let want = std::process::Command::new("date").args(["-d", "2022-02-08 14:14:00", "+%s"]).output().unwrap();
-        let want: i64 = String::from_utf8_lossy(&want.stdout).trim().parse().unwrap();
+        let want = std::process::Command::new("date")
+            .args(["-d", "2022-02-08 14:14:00", "+%s"])
+            .output()
+            .unwrap();
+        let want: i64 = String::from_utf8_lossy(&want.stdout)
+            .trim()
+            .parse()
+            .unwrap();
         let before = mtime();
         let out = run_(set.clone(), true);
         assert!(out.is_changed() && mtime() == before, "{out:?}");
         assert_eq!(out.result["diff"]["after"]["mtime"], json!(want as f64));
-        assert!(out.result["diff"]["after"].get("atime").is_none(), "only the moving time is in the diff");
+        assert!(
+            out.result["diff"]["after"].get("atime").is_none(),
+            "only the moving time is in the diff"
+        );
         assert!(run_(set.clone(), false).is_changed());
         assert_eq!(mtime(), want);
         let out = run_(set, false);
@@ -976,7 +1400,10 @@ mod tests {
         assert_eq!(out.result["diff"]["after"], json!({"path": f}));
         // now always changes; a bad date is refused with Python's reason.
         assert!(run_(json!({"path": f, "access_time": "now"}), false).is_changed());
-        let out = run_(json!({"path": f, "modification_time": "2022-02-30", "modification_time_format": "%Y-%m-%d"}), false);
+        let out = run_(
+            json!({"path": f, "modification_time": "2022-02-30", "modification_time_format": "%Y-%m-%d"}),
+            false,
+        );
         assert_eq!(out.result["msg"], json!("Error while obtaining timestamp for time 2022-02-30 using format %Y-%m-%d: day is out of range for month"));
         let out = run_(json!({"path": f, "modification_time": "yesterday"}), false);
         assert_eq!(out.result["msg"], json!("Error while obtaining timestamp for time yesterday using format %Y%m%d%H%M.%S: time data 'yesterday' does not match format '%Y%m%d%H%M.%S'"));
@@ -1013,8 +1440,17 @@ mod tests {
         match initial {
             0 => {}
             1 => setup(root, &[Entry::File("t", "x", mode)]),
-            2 => setup(root, &[Entry::Dir("t", mode), Entry::File("t/in", "y", 0o600)]),
-            3 => setup(root, &[Entry::Link("t", if mode == 0o600 { "other" } else { "src" })]),
+            2 => setup(
+                root,
+                &[Entry::Dir("t", mode), Entry::File("t/in", "y", 0o600)],
+            ),
+            3 => setup(
+                root,
+                &[Entry::Link(
+                    "t",
+                    if mode == 0o600 { "other" } else { "src" },
+                )],
+            ),
             _ => setup(root, &[Entry::Dir("t", mode)]),
         }
     }
@@ -1031,7 +1467,13 @@ mod tests {
             }
             prepare(root, initial, mode);
             let args = rooted(&args, root);
-            assert_check_predicts(run, root, &args, &Run::default(), &format!("case {i}: {args}"));
+            assert_check_predicts(
+                run,
+                root,
+                &args,
+                &Run::default(),
+                &format!("case {i}: {args}"),
+            );
         }
     }
 
@@ -1052,7 +1494,8 @@ mod tests {
             }
             tasks.push(rooted(args, &root.join(format!("ansible{i}"))));
         }
-        let Some(expected) = crate::modules::test_support::ansible_results("file", &tasks, root) else {
+        let Some(expected) = crate::modules::test_support::ansible_results("file", &tasks, root)
+        else {
             eprintln!("ansible-playbook not installed: differential test not run");
             return;
         };
@@ -1066,20 +1509,43 @@ mod tests {
                 // does the sensible thing there, so there is nothing to compare.
                 continue;
             }
-            assert_eq!(out.is_failed(), want["failed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
-            assert_eq!(out.is_changed(), want["changed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+            assert_eq!(
+                out.is_failed(),
+                want["failed"].as_bool().unwrap_or(false),
+                "{label}: {out:?} vs {want}"
+            );
+            assert_eq!(
+                out.is_changed(),
+                want["changed"].as_bool().unwrap_or(false),
+                "{label}: {out:?} vs {want}"
+            );
             if out.is_failed() {
-                let msg = want["msg"].as_str().unwrap_or("").replace(&format!("ansible{i}"), &format!("berth{i}"));
+                let msg = want["msg"]
+                    .as_str()
+                    .unwrap_or("")
+                    .replace(&format!("ansible{i}"), &format!("berth{i}"));
                 assert_eq!(out.result["msg"].as_str().unwrap_or(""), msg, "{label}");
             } else {
                 for key in ["state", "mode", "owner", "uid", "path", "dest", "src"] {
                     if let Some(v) = want.get(key) {
-                        let v = json!(v.as_str().map(|s| s.replace(&format!("ansible{i}"), &format!("berth{i}"))).map(Value::from).unwrap_or(v.clone()));
-                        assert_eq!(out.result.get(key), Some(&v), "{label}: key {key}: {out:?} vs {want}");
+                        let v = json!(v
+                            .as_str()
+                            .map(|s| s.replace(&format!("ansible{i}"), &format!("berth{i}")))
+                            .map(Value::from)
+                            .unwrap_or(v.clone()));
+                        assert_eq!(
+                            out.result.get(key),
+                            Some(&v),
+                            "{label}: key {key}: {out:?} vs {want}"
+                        );
                     }
                 }
             }
-            assert_eq!(snapshot(&dir), snapshot(&root.join(format!("ansible{i}"))), "{label}");
+            assert_eq!(
+                snapshot(&dir),
+                snapshot(&root.join(format!("ansible{i}"))),
+                "{label}"
+            );
         }
     }
 }

@@ -39,7 +39,10 @@ impl FileMode {
                 _ => Err(format!("mode must be in octal or symbolic form: {n}")),
             },
             Value::String(s) => FileMode::parse_str(s),
-            other => Err(format!("mode must be in octal or symbolic form, got a {}", crate::modules::args::type_name(other))),
+            other => Err(format!(
+                "mode must be in octal or symbolic form, got a {}",
+                crate::modules::args::type_name(other)
+            )),
         }
     }
 
@@ -201,10 +204,22 @@ mod tests {
 
     #[test]
     fn numeric_forms() {
-        assert_eq!(FileMode::parse(&json!(420)).unwrap(), FileMode::Numeric(0o644));
-        assert_eq!(FileMode::parse(&json!("0644")).unwrap(), FileMode::Numeric(0o644));
-        assert_eq!(FileMode::parse(&json!("755")).unwrap(), FileMode::Numeric(0o755));
-        assert_eq!(FileMode::parse(&json!("04755")).unwrap(), FileMode::Numeric(0o4755));
+        assert_eq!(
+            FileMode::parse(&json!(420)).unwrap(),
+            FileMode::Numeric(0o644)
+        );
+        assert_eq!(
+            FileMode::parse(&json!("0644")).unwrap(),
+            FileMode::Numeric(0o644)
+        );
+        assert_eq!(
+            FileMode::parse(&json!("755")).unwrap(),
+            FileMode::Numeric(0o755)
+        );
+        assert_eq!(
+            FileMode::parse(&json!("04755")).unwrap(),
+            FileMode::Numeric(0o4755)
+        );
         assert!(FileMode::parse(&json!("0999")).is_err());
         assert!(FileMode::parse(&json!(true)).is_err());
         assert_eq!(format_mode(0o644), "0644");
@@ -246,10 +261,18 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*cur)).unwrap();
             let arg = FileMode::parse_str(mode).unwrap().chmod_arg();
-            let st = std::process::Command::new("sh").arg("-c").arg(format!("umask 077; chmod {arg} \"$0\"")).arg(&p).status().unwrap();
+            let st = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("umask 077; chmod {arg} \"$0\""))
+                .arg(&p)
+                .status()
+                .unwrap();
             assert!(st.success());
             let got = std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
-            assert_eq!(got, *want, "chmod {arg} (from {mode}) on {cur:o}, whatever the umask");
+            assert_eq!(
+                got, *want,
+                "chmod {arg} (from {mode}) on {cur:o}, whatever the umask"
+            );
         }
     }
 

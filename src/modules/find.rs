@@ -15,8 +15,8 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use crate::connection::ConnError;
-use crate::modules::codec::Codec;
 use crate::modules::args::{type_name, Args};
+use crate::modules::codec::Codec;
 use crate::modules::file_mode::format_mode;
 use crate::modules::py_re::{fnmatch, PyRegex};
 use crate::modules::remote_file::{finish, Stop};
@@ -24,9 +24,32 @@ use crate::modules::{quote, ModuleContext, ModuleOutcome};
 use crate::playbook::filters::{py_join_bytes, py_normpath_bytes, py_str_repr};
 
 const KNOWN: &[&str] = &[
-    "paths", "name", "path", "patterns", "pattern", "excludes", "exclude", "contains", "read_whole_file", "file_type",
-    "age", "age_stamp", "size", "recurse", "hidden", "follow", "get_checksum", "checksum_algorithm", "checksum",
-    "checksum_algo", "use_regex", "depth", "mode", "exact_mode", "encoding", "limit",
+    "paths",
+    "name",
+    "path",
+    "patterns",
+    "pattern",
+    "excludes",
+    "exclude",
+    "contains",
+    "read_whole_file",
+    "file_type",
+    "age",
+    "age_stamp",
+    "size",
+    "recurse",
+    "hidden",
+    "follow",
+    "get_checksum",
+    "checksum_algorithm",
+    "checksum",
+    "checksum_algo",
+    "use_regex",
+    "depth",
+    "mode",
+    "exact_mode",
+    "encoding",
+    "limit",
 ];
 
 const ALGORITHMS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
@@ -34,7 +57,10 @@ const ALGORITHMS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha5
 /// Python's text decoding reads files in chunks of this size (`TextIOWrapper._CHUNK_SIZE`).
 const CHUNK: usize = 8192;
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     finish(plan(ctx, &Args::new("find", args)))
 }
 
@@ -84,12 +110,19 @@ fn py_list(a: &Args<'_>, key: &str) -> Result<Option<Vec<String>>, String> {
             Value::Number(n) => Ok(n.to_string()),
             Value::Bool(b) => Ok(if *b { "True" } else { "False" }.to_string()),
             Value::Null => Ok("None".to_string()),
-            other => Err(format!("argument '{key}' has an element of type {} that cannot be converted to str", type_name(other))),
+            other => Err(format!(
+                "argument '{key}' has an element of type {} that cannot be converted to str",
+                type_name(other)
+            )),
         }
     };
     match a.get(key) {
         None => Ok(None),
-        Some(Value::Array(items)) => items.iter().map(elem).collect::<Result<Vec<_>, _>>().map(Some),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(elem)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
         Some(Value::String(s)) => Ok(Some(s.split(',').map(str::to_string).collect())),
         Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(vec![elem(v)?])),
         Some(other) => {
@@ -121,7 +154,10 @@ fn py_int(a: &Args<'_>, key: &str) -> Result<Option<i64>, String> {
 }
 
 fn first_set<'a>(a: &Args<'a>, keys: &[&'a str]) -> &'a str {
-    keys.iter().copied().find(|k| a.get(k).is_some()).unwrap_or(keys[0])
+    keys.iter()
+        .copied()
+        .find(|k| a.get(k).is_some())
+        .unwrap_or(keys[0])
 }
 
 /// `^(-?\d+)(unit)?$` on the lowered text (Python's `$` allows one trailing newline).
@@ -129,7 +165,10 @@ fn number_with_unit(text: &str, units: &[(char, i128)]) -> Option<i128> {
     let lower = text.to_lowercase();
     let t = lower.strip_suffix('\n').unwrap_or(&lower);
     let (num, mult) = match t.chars().last() {
-        Some(c) if !c.is_ascii_digit() => (&t[..t.len() - c.len_utf8()], units.iter().find(|(u, _)| *u == c)?.1),
+        Some(c) if !c.is_ascii_digit() => (
+            &t[..t.len() - c.len_utf8()],
+            units.iter().find(|(u, _)| *u == c)?.1,
+        ),
         _ => (t, 1),
     };
     let digits = num.strip_prefix('-').unwrap_or(num);
@@ -150,34 +189,43 @@ fn parse_opts(a: &Args<'_>) -> Result<Opts, Stop> {
     let excludes = py_list(a, excludes_key)?.unwrap_or_default();
     let contains = a.str("contains")?;
     let read_whole_file = a.bool("read_whole_file", false)?;
-    let file_type = match a.choice("file_type", &["any", "directory", "file", "link"], Some("file"))?.as_deref() {
+    let file_type = match a
+        .choice(
+            "file_type",
+            &["any", "directory", "file", "link"],
+            Some("file"),
+        )?
+        .as_deref()
+    {
         Some("any") => FileType::Any,
         Some("directory") => FileType::Directory,
         Some("link") => FileType::Link,
         _ => FileType::File,
     };
     let age_raw = a.str("age")?;
-    let age_stamp = a.choice("age_stamp", &["atime", "ctime", "mtime"], Some("mtime"))?.unwrap_or_default();
+    let age_stamp = a
+        .choice("age_stamp", &["atime", "ctime", "mtime"], Some("mtime"))?
+        .unwrap_or_default();
     let size_raw = a.str("size")?;
     let recurse = a.bool("recurse", false)?;
     let hidden = a.bool("hidden", false)?;
     let follow = a.bool("follow", false)?;
     let get_checksum = a.bool("get_checksum", false)?;
     let algo_key = first_set(a, &["checksum_algorithm", "checksum", "checksum_algo"]);
-    let algorithm = a.choice(algo_key, ALGORITHMS, Some("sha1"))?.unwrap_or_default();
+    let algorithm = a
+        .choice(algo_key, ALGORITHMS, Some("sha1"))?
+        .unwrap_or_default();
     let use_regex = a.bool("use_regex", false)?;
     let depth = py_int(a, "depth")?.filter(|d| *d != 0);
     let mode = match a.get("mode") {
         None => None,
         Some(Value::String(s)) => Some(s.clone()).filter(|s| !s.is_empty()),
         Some(v) if !is_truthy(v) => None,
-        Some(v) => {
-            return Err(format!(
-                "argument 'mode' is not a string and conversion is not allowed, value is of type {}",
-                type_name(v)
-            )
-            .into())
-        }
+        Some(v) => return Err(format!(
+            "argument 'mode' is not a string and conversion is not allowed, value is of type {}",
+            type_name(v)
+        )
+        .into()),
     };
     let exact_mode = a.bool("exact_mode", true)?;
     let encoding = a.str("encoding")?;
@@ -189,10 +237,20 @@ fn parse_opts(a: &Args<'_>) -> Result<Opts, Stop> {
     let age = match &age_raw {
         None => None,
         Some(raw) => {
-            let units = [('s', 1), ('m', 60), ('h', 3600), ('d', 86400), ('w', 604800)];
+            let units = [
+                ('s', 1),
+                ('m', 60),
+                ('h', 3600),
+                ('d', 86400),
+                ('w', 604800),
+            ];
             match number_with_unit(raw, &units) {
                 Some(n) => Some(n),
-                None => return Err(Stop::Outcome(ModuleOutcome::failed("failed to process age").with("age", raw.clone()))),
+                None => {
+                    return Err(Stop::Outcome(
+                        ModuleOutcome::failed("failed to process age").with("age", raw.clone()),
+                    ))
+                }
             }
         }
     };
@@ -200,10 +258,20 @@ fn parse_opts(a: &Args<'_>) -> Result<Opts, Stop> {
         None => None,
         Some(raw) => {
             let k: i128 = 1024;
-            let units = [('b', 1), ('k', k), ('m', k.pow(2)), ('g', k.pow(3)), ('t', k.pow(4))];
+            let units = [
+                ('b', 1),
+                ('k', k),
+                ('m', k.pow(2)),
+                ('g', k.pow(3)),
+                ('t', k.pow(4)),
+            ];
             match number_with_unit(raw, &units) {
                 Some(n) => Some(n),
-                None => return Err(Stop::Outcome(ModuleOutcome::failed("failed to process size").with("size", raw.clone()))),
+                None => {
+                    return Err(Stop::Outcome(
+                        ModuleOutcome::failed("failed to process size").with("size", raw.clone()),
+                    ))
+                }
             }
         }
     };
@@ -267,11 +335,19 @@ pub(crate) fn expand_script(path: &str) -> String {
     while i < chars.len() {
         if chars[i] == '$' {
             // `\$(\w+|\{[^}]*\})` with ASCII `\w`.
-            let word: String = chars[i + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == '_').collect();
+            let word: String = chars[i + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                .collect();
             let var = if !word.is_empty() {
                 Some((word.clone(), word.chars().count() + 1))
             } else if chars.get(i + 1) == Some(&'{') {
-                chars[i + 2..].iter().position(|c| *c == '}').map(|end| (chars[i + 2..i + 2 + end].iter().collect::<String>(), end + 3))
+                chars[i + 2..].iter().position(|c| *c == '}').map(|end| {
+                    (
+                        chars[i + 2..i + 2 + end].iter().collect::<String>(),
+                        end + 3,
+                    )
+                })
             } else {
                 None
             };
@@ -337,13 +413,18 @@ fn max_levels(o: &Opts, npath: &str) -> Option<i64> {
 fn list_script(o: &Opts) -> String {
     let mut s = String::from("printf 'H\\0%s\\0%s\\0' \"$(umask)\" \"$(date +%s.%N)\"; ");
     for npath in &o.paths {
-        let maxdepth = max_levels(o, npath).map(|m| format!("-maxdepth {m} ")).unwrap_or_default();
+        let maxdepth = max_levels(o, npath)
+            .map(|m| format!("-maxdepth {m} "))
+            .unwrap_or_default();
         s.push_str(&expand_script(npath));
         s.push_str("printf 'P\\0%s\\0' \"$p\"; if [ -d \"$p\" ]; then if [ -r \"$p\" ]; then case $p in /*) s=$p;; *) s=./$p;; esac; printf 'D\\0'; ");
         if o.follow {
             // Symlinks are stat'ed without following them (Ansible lstats every
             // entry), so they are listed apart, by a -P find on each.
-            let inner = format!("exec find -P \"$@\" -maxdepth 0 {READABLE} -printf {}", quote(&format!("{FIELDS}%p\\0")));
+            let inner = format!(
+                "exec find -P \"$@\" -maxdepth 0 {READABLE} -printf {}",
+                quote(&format!("{FIELDS}%p\\0"))
+            );
             s.push_str(&format!(
                 "find -L \"$s\" -mindepth 1 {maxdepth}\\( -xtype l -o \\( {READABLE} -printf '{FIELDS}%P\\0' \\) \\) 2>/dev/null; printf 'X\\0%s\\0' \"$?\"; \
                  find -L \"$s\" -mindepth 1 {maxdepth}-xtype l -printf './%P\\0' 2>/dev/null | (cd -- \"$s\" && xargs -0 -r sh -c {} sh) 2>/dev/null; printf 'Y\\0'; ",
@@ -421,12 +502,25 @@ fn lossy(b: &[u8]) -> String {
 fn parse_listing(out: &[u8], follow: bool) -> Result<Listing, String> {
     let toks: Vec<&[u8]> = out.split(|b| *b == 0).collect();
     let mut it = toks.into_iter();
-    let bad = || format!("unexpected answer from the host's find: {:?}", String::from_utf8_lossy(&out[..out.len().min(300)]));
+    let bad = || {
+        format!(
+            "unexpected answer from the host's find: {:?}",
+            String::from_utf8_lossy(&out[..out.len().min(300)])
+        )
+    };
     if it.next() != Some(b"H") {
         return Err(bad());
     }
-    let umask = it.next().map(lossy).and_then(|u| u32::from_str_radix(u.trim(), 8).ok()).unwrap_or(0o022);
-    let now = it.next().map(lossy).map(|t| py_time(t.trim())).unwrap_or(0.0);
+    let umask = it
+        .next()
+        .map(lossy)
+        .and_then(|u| u32::from_str_radix(u.trim(), 8).ok())
+        .unwrap_or(0o022);
+    let now = it
+        .next()
+        .map(lossy)
+        .map(|t| py_time(t.trim()))
+        .unwrap_or(0.0);
     let mut tops = Vec::new();
     while let Some(tok) = it.next() {
         match tok {
@@ -457,7 +551,8 @@ fn parse_listing(out: &[u8], follow: bool) -> Result<Listing, String> {
                         }
                         b"Y" => break,
                         b"R" | b"U" => {
-                            let f: Vec<&[u8]> = (0..15).map(|_| it.next().unwrap_or_default()).collect();
+                            let f: Vec<&[u8]> =
+                                (0..15).map(|_| it.next().unwrap_or_default()).collect();
                             let mut rel = f[14].to_vec();
                             if linked {
                                 rel = rel.strip_prefix(b"./").map(<[u8]>::to_vec).unwrap_or(rel);
@@ -485,7 +580,10 @@ fn parse_listing(out: &[u8], follow: bool) -> Result<Listing, String> {
                                 user: lossy(f[12]),
                                 group: lossy(f[13]),
                             });
-                            tree.children.entry(parent).or_default().push(tree.ents.len() - 1);
+                            tree.children
+                                .entry(parent)
+                                .or_default()
+                                .push(tree.ents.len() - 1);
                         }
                         _ => return Err(bad()),
                     }
@@ -510,11 +608,18 @@ fn symbolic_mode(spec: &str, umask: u32) -> Result<u32, String> {
     let mut mode: u32 = 0;
     for part in spec.split(',') {
         let bad = || format!("bad symbolic permission for mode: {part}");
-        let ops: Vec<(usize, char)> = part.char_indices().filter(|(_, c)| "+=-".contains(*c)).collect();
+        let ops: Vec<(usize, char)> = part
+            .char_indices()
+            .filter(|(_, c)| "+=-".contains(*c))
+            .collect();
         let users_end = ops.first().map(|(i, _)| *i).unwrap_or(part.len());
         let users = &part[..users_end];
         let use_umask = users.is_empty();
-        let users = if users.is_empty() || users == "a" { "ugo" } else { users };
+        let users = if users.is_empty() || users == "a" {
+            "ugo"
+        } else {
+            users
+        };
         if !users.chars().all(|c| "ugo".contains(c)) {
             return Err(bad());
         }
@@ -581,7 +686,11 @@ fn py_octal(text: &str) -> Option<i64> {
         Some(r) => (true, r),
         None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
-    let t = t.strip_prefix("0o").or_else(|| t.strip_prefix("0O")).map(|r| r.strip_prefix('_').unwrap_or(r)).unwrap_or(t);
+    let t = t
+        .strip_prefix("0o")
+        .or_else(|| t.strip_prefix("0O"))
+        .map(|r| r.strip_prefix('_').unwrap_or(r))
+        .unwrap_or(t);
     if t.is_empty() || t.starts_with('_') || t.ends_with('_') || t.contains("__") {
         return None;
     }
@@ -664,7 +773,13 @@ fn content_matches(data: &[u8], re: &PyRegex, whole: bool) -> Result<bool, ()> {
 /// What the replay needs from the files' contents.
 trait Oracle {
     /// `contentfilter` once the regex compiled: `Err` is a decoding error.
-    fn content_match(&mut self, path: &[u8], re: &PyRegex, whole: bool, text: Codec) -> Result<bool, ()>;
+    fn content_match(
+        &mut self,
+        path: &[u8],
+        re: &PyRegex,
+        whole: bool,
+        text: Codec,
+    ) -> Result<bool, ()>;
     /// `digest_from_file`: `Ok(None)` when the file is gone.
     fn checksum(&mut self, path: &[u8]) -> Result<Option<String>, String>;
 }
@@ -688,7 +803,13 @@ impl Wanted {
 struct Recorder(Wanted);
 
 impl Oracle for Recorder {
-    fn content_match(&mut self, path: &[u8], _re: &PyRegex, _whole: bool, _text: Codec) -> Result<bool, ()> {
+    fn content_match(
+        &mut self,
+        path: &[u8],
+        _re: &PyRegex,
+        _whole: bool,
+        _text: Codec,
+    ) -> Result<bool, ()> {
         self.0.want(path);
         Ok(true)
     }
@@ -709,18 +830,32 @@ struct Answer {
 struct Answers(HashMap<Vec<u8>, Answer>);
 
 impl Oracle for Answers {
-    fn content_match(&mut self, path: &[u8], re: &PyRegex, whole: bool, text: Codec) -> Result<bool, ()> {
+    fn content_match(
+        &mut self,
+        path: &[u8],
+        re: &PyRegex,
+        whole: bool,
+        text: Codec,
+    ) -> Result<bool, ()> {
         // A file that cannot be opened does not match (Ansible swallows the error).
         match self.0.get(path).and_then(|a| a.content.as_deref()) {
             // UTF-8 as it is (its reading is chunked like Python's); other codecs decode first.
             Some(data) if text == Codec::Utf8 => content_matches(data, re, whole),
-            Some(data) => content_matches(text.decode(data, "").map_err(|_| ())?.as_bytes(), re, whole),
+            Some(data) => {
+                content_matches(text.decode(data, "").map_err(|_| ())?.as_bytes(), re, whole)
+            }
             None => Ok(false),
         }
     }
     fn checksum(&mut self, path: &[u8]) -> Result<Option<String>, String> {
         match self.0.get(path) {
-            Some(Answer { unreadable: Some(real), .. }) => Err(format!("[Errno 13] Permission denied: {}", py_bytes_repr(real))),
+            Some(Answer {
+                unreadable: Some(real),
+                ..
+            }) => Err(format!(
+                "[Errno 13] Permission denied: {}",
+                py_bytes_repr(real)
+            )),
             Some(a) => Ok(a.checksum.clone()),
             None => Ok(None),
         }
@@ -729,7 +864,11 @@ impl Oracle for Answers {
 
 /// Python's repr of bytes.
 fn py_bytes_repr(b: &[u8]) -> String {
-    let q = if b.contains(&b'\'') && !b.contains(&b'"') { b'"' } else { b'\'' };
+    let q = if b.contains(&b'\'') && !b.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
     let mut out = String::from("b");
     out.push(q as char);
     for &c in b {
@@ -768,13 +907,17 @@ impl Matchers {
         Matchers {
             patterns: compile(&o.patterns),
             excludes: compile(&o.excludes),
-            contains: o.contains.as_ref().filter(|_| o.file_type == FileType::File).map(|c| {
-                if o.read_whole_file {
-                    PyRegex::for_search(c)
-                } else {
-                    PyRegex::for_match(c)
-                }
-            }),
+            contains: o
+                .contains
+                .as_ref()
+                .filter(|_| o.file_type == FileType::File)
+                .map(|c| {
+                    if o.read_whole_file {
+                        PyRegex::for_search(c)
+                    } else {
+                        PyRegex::for_match(c)
+                    }
+                }),
         }
     }
 }
@@ -795,7 +938,13 @@ struct Walk<'a, O: Oracle> {
 }
 
 impl<'a, O: Oracle> Walk<'a, O> {
-    fn new(o: &'a Opts, m: &'a Matchers, oracle: O, listing: &Listing, limit: Option<i64>) -> Walk<'a, O> {
+    fn new(
+        o: &'a Opts,
+        m: &'a Matchers,
+        oracle: O,
+        listing: &Listing,
+        limit: Option<i64>,
+    ) -> Walk<'a, O> {
         Walk {
             o,
             m,
@@ -822,13 +971,23 @@ impl<'a, O: Oracle> Walk<'a, O> {
                 Top::NotDir => Err(format!("'{npath}' is not a directory")),
                 Top::Unreadable => {
                     // os.walk's onerror: recorded, but not a warning.
-                    self.skipped.insert(npath.clone(), json!(format!("[Errno 13] Permission denied: {}", py_str_repr(npath))));
+                    self.skipped.insert(
+                        npath.clone(),
+                        json!(format!(
+                            "[Errno 13] Permission denied: {}",
+                            py_str_repr(npath)
+                        )),
+                    );
                     Ok(())
                 }
-                Top::Listed(tree) => self.walk(tree, npath.as_bytes(), b"", npath.as_bytes()).map(|_| ()),
+                Top::Listed(tree) => self
+                    .walk(tree, npath.as_bytes(), b"", npath.as_bytes())
+                    .map(|_| ()),
             };
             if let Err(e) = r {
-                self.warnings.push(format!("Skipped '{npath}' path due to this access issue: {e}\n"));
+                self.warnings.push(format!(
+                    "Skipped '{npath}' path due to this access issue: {e}\n"
+                ));
                 self.skipped.insert(npath.clone(), json!(e));
                 self.has_warnings = true;
             }
@@ -838,7 +997,8 @@ impl<'a, O: Oracle> Walk<'a, O> {
     /// One `os.walk` step at `root` (and below); `Ok(true)` ends the walk.
     fn walk(&mut self, tree: &Tree, npath: &[u8], rel: &[u8], root: &[u8]) -> Result<bool, String> {
         let kids: &[usize] = tree.children.get(rel).map(Vec::as_slice).unwrap_or(&[]);
-        let (dirs, files): (Vec<usize>, Vec<usize>) = kids.iter().partition(|i| tree.ents[**i].ftype == b'd');
+        let (dirs, files): (Vec<usize>, Vec<usize>) =
+            kids.iter().partition(|i| tree.ents[**i].ftype == b'd');
         self.looked += kids.len() as u64;
         let mut descend = true;
         for &i in files.iter().chain(dirs.iter()) {
@@ -869,11 +1029,18 @@ impl<'a, O: Oracle> Walk<'a, O> {
                 if !self.o.follow && e.ltype == b'l' {
                     continue;
                 }
-                let child_rel = if rel.is_empty() { e.name.clone() } else { [rel, b"/", &e.name].concat() };
+                let child_rel = if rel.is_empty() {
+                    e.name.clone()
+                } else {
+                    [rel, b"/", &e.name].concat()
+                };
                 let child_root = py_join_bytes(root, &e.name);
                 if !e.readable {
                     let p = lossy(&child_root);
-                    self.skipped.insert(p.clone(), json!(format!("[Errno 13] Permission denied: {}", py_str_repr(&p))));
+                    self.skipped.insert(
+                        p.clone(),
+                        json!(format!("[Errno 13] Permission denied: {}", py_str_repr(&p))),
+                    );
                     continue;
                 }
                 if self.walk(tree, npath, &child_rel, &child_root)? {
@@ -884,9 +1051,18 @@ impl<'a, O: Oracle> Walk<'a, O> {
         Ok(false)
     }
 
-    fn pattern(&self, list: &[String], compiled: &[Result<PyRegex, String>], k: usize, name: &str) -> Result<bool, String> {
+    fn pattern(
+        &self,
+        list: &[String],
+        compiled: &[Result<PyRegex, String>],
+        k: usize,
+        name: &str,
+    ) -> Result<bool, String> {
         if self.o.use_regex {
-            compiled[k].as_ref().map(|re| re.is_match(name)).map_err(Clone::clone)
+            compiled[k]
+                .as_ref()
+                .map(|re| re.is_match(name))
+                .map_err(Clone::clone)
         } else {
             Ok(fnmatch(name, &list[k]))
         }
@@ -932,21 +1108,36 @@ impl<'a, O: Oracle> Walk<'a, O> {
     }
 
     fn modefilter(&self, e: &Ent) -> Result<bool, String> {
-        let Some(mode) = &self.mode else { return Ok(true) };
+        let Some(mode) = &self.mode else {
+            return Ok(true);
+        };
         let mode = mode.clone()?;
-        Ok(if self.o.exact_mode { e.perm == mode } else { e.perm & mode != 0 })
+        Ok(if self.o.exact_mode {
+            e.perm == mode
+        } else {
+            e.perm & mode != 0
+        })
     }
 
     fn contentfilter(&mut self, fsname: &[u8]) -> Result<bool, String> {
-        let Some(re) = &self.m.contains else { return Ok(true) };
+        let Some(re) = &self.m.contains else {
+            return Ok(true);
+        };
         let re = re.clone()?;
         let whole = self.o.read_whole_file;
         // An unknown codec is Python's LookupError, reported for the path.
         let text = self.o.text.clone()?;
-        self.oracle.content_match(fsname, &re, whole, text).map_err(|_| {
-            let enc = self.o.encoding.clone().unwrap_or_else(|| "None (default determined by the Python built-in function \"open\")".into());
-            format!("Failed to read the file {} due to an encoding error. current encoding: {enc}", lossy(fsname))
-        })
+        self.oracle
+            .content_match(fsname, &re, whole, text)
+            .map_err(|_| {
+                let enc = self.o.encoding.clone().unwrap_or_else(|| {
+                    "None (default determined by the Python built-in function \"open\")".into()
+                });
+                format!(
+                    "Failed to read the file {} due to an encoding error. current encoding: {enc}",
+                    lossy(fsname)
+                )
+            })
     }
 
     fn consider(&mut self, e: &Ent, fsname: &[u8]) -> Result<(), String> {
@@ -964,7 +1155,11 @@ impl<'a, O: Oracle> Walk<'a, O> {
                 }
             }
             FileType::Directory => {
-                if e.ltype == b'd' && self.pfilter(&e.name)? && self.agefilter(e) && self.modefilter(e)? {
+                if e.ltype == b'd'
+                    && self.pfilter(&e.name)?
+                    && self.agefilter(e)
+                    && self.modefilter(e)?
+                {
                     self.files.push(Value::Object(statinfo(fsname, e)));
                 }
             }
@@ -984,7 +1179,11 @@ impl<'a, O: Oracle> Walk<'a, O> {
                 }
             }
             FileType::Link => {
-                if e.ltype == b'l' && self.pfilter(&e.name)? && self.agefilter(e) && self.modefilter(e)? {
+                if e.ltype == b'l'
+                    && self.pfilter(&e.name)?
+                    && self.agefilter(e)
+                    && self.modefilter(e)?
+                {
                     self.files.push(Value::Object(statinfo(fsname, e)));
                 }
             }
@@ -997,7 +1196,13 @@ impl<'a, O: Oracle> Walk<'a, O> {
 fn statinfo(fsname: &[u8], e: &Ent) -> Map<String, Value> {
     let m = e.perm;
     let bit = |b: u32| Value::Bool(m & b != 0);
-    let name_or_empty = |name: &str, id: u64| if name == id.to_string() { String::new() } else { name.to_string() };
+    let name_or_empty = |name: &str, id: u64| {
+        if name == id.to_string() {
+            String::new()
+        } else {
+            name.to_string()
+        }
+    };
     let mut r = Map::new();
     r.insert("path".into(), json!(lossy(fsname)));
     r.insert("mode".into(), json!(format_mode(m)));
@@ -1036,7 +1241,12 @@ fn statinfo(fsname: &[u8], e: &Ent) -> Map<String, Value> {
 // ------------------------------------------------------------- second look
 
 /// Contents and/or checksums of `paths` (NUL-separated on stdin).
-fn read_files(ctx: &mut ModuleContext<'_>, o: &Opts, m: &Matchers, paths: &[Vec<u8>]) -> Result<Answers, Stop> {
+fn read_files(
+    ctx: &mut ModuleContext<'_>,
+    o: &Opts,
+    m: &Matchers,
+    paths: &[Vec<u8>],
+) -> Result<Answers, Stop> {
     let want_content = m.contains.as_ref().is_some_and(|r| r.is_ok());
     let mut inner = String::from("for f do if [ -e \"$f\" ]; then if [ -r \"$f\" ]; then ");
     if want_content {
@@ -1063,7 +1273,9 @@ fn read_files(ctx: &mut ModuleContext<'_>, o: &Opts, m: &Matchers, paths: &[Vec<
             b"" => {}
             b"B" => {
                 let path = it.next().unwrap_or_default().to_vec();
-                let data = base64::engine::general_purpose::STANDARD.decode(it.next().unwrap_or_default()).unwrap_or_default();
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(it.next().unwrap_or_default())
+                    .unwrap_or_default();
                 answers.entry(path).or_default().content = Some(data);
             }
             b"U" => {
@@ -1092,7 +1304,11 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let out = ctx.exec(&list_script(&o), None)?;
     let listing = parse_listing(&out.stdout, o.follow).map_err(|e| {
         let err = out.stderr_str();
-        Stop::Fail(if err.trim().is_empty() { e } else { format!("{e}: {}", err.trim()) })
+        Stop::Fail(if err.trim().is_empty() {
+            e
+        } else {
+            format!("{e}: {}", err.trim())
+        })
     })?;
     let m = Matchers::new(&o);
     let needs_files = m.contains.is_some() || o.get_checksum;
@@ -1158,8 +1374,18 @@ mod tests {
     }
 
     fn touch_days_ago(root: &Path, rel: &str, days: u64) {
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - days * 86400;
-        let st = std::process::Command::new("touch").arg("-h").arg("-d").arg(format!("@{ts}")).arg(root.join(rel)).status().unwrap();
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - days * 86400;
+        let st = std::process::Command::new("touch")
+            .arg("-h")
+            .arg("-d")
+            .arg(format!("@{ts}"))
+            .arg(root.join(rel))
+            .status()
+            .unwrap();
         assert!(st.success());
     }
 
@@ -1178,11 +1404,25 @@ mod tests {
     }
 
     fn case(name: &'static str, args: Value, want: Vec<&'static str>) -> Case {
-        Case { name, initial: tree(), args, want: Ok(want), extra: json!({}), calls: 1 }
+        Case {
+            name,
+            initial: tree(),
+            args,
+            want: Ok(want),
+            extra: json!({}),
+            calls: 1,
+        }
     }
 
     fn fails(name: &'static str, args: Value, msg: &'static str) -> Case {
-        Case { name, initial: tree(), args, want: Err(msg), extra: json!({}), calls: 0 }
+        Case {
+            name,
+            initial: tree(),
+            args,
+            want: Err(msg),
+            extra: json!({}),
+            calls: 0,
+        }
     }
 
     impl Case {
@@ -1333,7 +1573,14 @@ mod tests {
             setup(root, &c.initial);
             let before = snapshot(root);
             for check in [false, true] {
-                let (out, calls) = run_module(run, &rooted(&c.args, root), &Run { check, ..Run::default() });
+                let (out, calls) = run_module(
+                    run,
+                    &rooted(&c.args, root),
+                    &Run {
+                        check,
+                        ..Run::default()
+                    },
+                );
                 assert!(!out.is_changed(), "{}", c.name);
                 assert_eq!(snapshot(root), before, "{}: find changed the host", c.name);
                 match &c.want {
@@ -1344,15 +1591,36 @@ mod tests {
                     }
                     Ok(want) => {
                         assert!(!out.is_failed(), "{}: {out:?}", c.name);
-                        let got: Vec<String> = out.result["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()).collect();
-                        let want: Vec<String> = want.iter().map(|p| format!("{}/{p}", root.display())).collect();
+                        let got: Vec<String> = out.result["files"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|f| f["path"].as_str().unwrap().to_string())
+                            .collect();
+                        let want: Vec<String> = want
+                            .iter()
+                            .map(|p| format!("{}/{p}", root.display()))
+                            .collect();
                         assert_eq!(got, want, "{}", c.name);
                         assert_eq!(out.result["matched"], json!(want.len()), "{}", c.name);
                         assert_eq!(calls, c.calls, "{}: round trips", c.name);
-                        check_subset(c.name, &out.result["files"], &rooted(&c.extra, root).get("files").cloned().unwrap_or(json!([])));
+                        check_subset(
+                            c.name,
+                            &out.result["files"],
+                            &rooted(&c.extra, root)
+                                .get("files")
+                                .cloned()
+                                .unwrap_or(json!([])),
+                        );
                         for (k, v) in rooted_all(&c.extra, root).as_object().unwrap() {
                             if k != "files" {
-                                assert_eq!(out.result.get(k), Some(v), "{}: {k} in {:?}", c.name, out.result);
+                                assert_eq!(
+                                    out.result.get(k),
+                                    Some(v),
+                                    "{}: {k} in {:?}",
+                                    c.name,
+                                    out.result
+                                );
                             }
                         }
                     }
@@ -1364,7 +1632,16 @@ mod tests {
     /// `rooted`, map keys included.
     fn rooted_all(v: &Value, root: &Path) -> Value {
         match rooted(v, root) {
-            Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.replace("{root}", &root.to_string_lossy()), rooted_all(v, root))).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.replace("{root}", &root.to_string_lossy()),
+                            rooted_all(v, root),
+                        )
+                    })
+                    .collect(),
+            ),
             Value::Array(a) => Value::Array(a.iter().map(|v| rooted_all(v, root)).collect()),
             other => other,
         }
@@ -1374,7 +1651,12 @@ mod tests {
     fn check_subset(name: &str, got: &Value, want: &Value) {
         for (i, w) in want.as_array().unwrap().iter().enumerate() {
             for (k, v) in w.as_object().unwrap() {
-                assert_eq!(got[i].get(k), Some(v), "{name}: files[{i}].{k} in {}", got[i]);
+                assert_eq!(
+                    got[i].get(k),
+                    Some(v),
+                    "{name}: files[{i}].{k} in {}",
+                    got[i]
+                );
             }
         }
     }
@@ -1388,31 +1670,73 @@ mod tests {
         touch_days_ago(root, "link", 30);
         let names = |args: Value| -> Vec<String> {
             let (out, _) = run_module(run, &rooted(&args, root), &Run::default());
-            out.result["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string()).collect()
+            out.result["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    f["path"]
+                        .as_str()
+                        .unwrap()
+                        .rsplit('/')
+                        .next()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect()
         };
         assert_eq!(names(json!({"paths": "{root}", "age": "5d"})), ["a.txt"]);
         assert_eq!(names(json!({"paths": "{root}", "age": "1w"})), ["a.txt"]);
         assert_eq!(names(json!({"paths": "{root}", "age": "-5d"})), ["b.log"]);
         assert_eq!(names(json!({"paths": "{root}", "age": "200H"})), ["a.txt"]);
-        assert_eq!(names(json!({"paths": "{root}", "age": 864000 - 60})), ["a.txt"]);
-        assert_eq!(names(json!({"paths": "{root}", "age": "20d", "file_type": "link"})), ["link"]);
-        assert_eq!(names(json!({"paths": "{root}", "age": "20d", "age_stamp": "ctime"})), Vec::<String>::new());
+        assert_eq!(
+            names(json!({"paths": "{root}", "age": 864000 - 60})),
+            ["a.txt"]
+        );
+        assert_eq!(
+            names(json!({"paths": "{root}", "age": "20d", "file_type": "link"})),
+            ["link"]
+        );
+        assert_eq!(
+            names(json!({"paths": "{root}", "age": "20d", "age_stamp": "ctime"})),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
     fn home_and_variables_are_expanded_on_the_host() {
         let home = std::env::var("HOME").unwrap();
         let tmp = tempfile::tempdir_in(&home).unwrap();
-        let base = tmp.path().file_name().unwrap().to_string_lossy().into_owned();
+        let base = tmp
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         setup(tmp.path(), &[Entry::File("x", "1", 0o644)]);
-        for paths in [format!("~/{base}"), format!("$HOME/{base}"), format!("${{HOME}}/{base}/")] {
+        for paths in [
+            format!("~/{base}"),
+            format!("$HOME/{base}"),
+            format!("${{HOME}}/{base}/"),
+        ] {
             let (out, _) = run_module(run, &json!({"paths": paths}), &Run::default());
             let files = out.result["files"].as_array().unwrap();
             assert_eq!(files.len(), 1, "{paths}: {out:?}");
-            assert_eq!(files[0]["path"], json!(format!("{home}/{base}/x").replace("//", "/")), "{paths}");
+            assert_eq!(
+                files[0]["path"],
+                json!(format!("{home}/{base}/x").replace("//", "/")),
+                "{paths}"
+            );
         }
-        let (out, _) = run_module(run, &json!({"paths": "$BERTH_SURELY_UNSET_VAR/x"}), &Run::default());
-        assert_eq!(out.result["skipped_paths"], json!({"$BERTH_SURELY_UNSET_VAR/x": "'$BERTH_SURELY_UNSET_VAR/x' is not a directory"}));
+        let (out, _) = run_module(
+            run,
+            &json!({"paths": "$BERTH_SURELY_UNSET_VAR/x"}),
+            &Run::default(),
+        );
+        assert_eq!(
+            out.result["skipped_paths"],
+            json!({"$BERTH_SURELY_UNSET_VAR/x": "'$BERTH_SURELY_UNSET_VAR/x' is not a directory"})
+        );
     }
 
     #[test]
@@ -1420,23 +1744,65 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
-        setup(root, &[Entry::File("a", "x", 0o644), Entry::Dir("locked", 0o700), Entry::File("locked/in", "y", 0o644), Entry::File("secret", "s", 0o600)]);
+        setup(
+            root,
+            &[
+                Entry::File("a", "x", 0o644),
+                Entry::Dir("locked", 0o700),
+                Entry::File("locked/in", "y", 0o644),
+                Entry::File("secret", "s", 0o600),
+            ],
+        );
         std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let nobody = Run { as_nobody: true, ..Run::default() };
+        let nobody = Run {
+            as_nobody: true,
+            ..Run::default()
+        };
         let r = root.display().to_string();
         // A directory the walk cannot enter is noted, without a warning.
-        let (out, _) = run_module(run, &rooted(&json!({"paths": "{root}", "recurse": true, "patterns": "a"}), root), &nobody);
-        assert_eq!(out.result["skipped_paths"], json!({format!("{r}/locked"): format!("[Errno 13] Permission denied: '{r}/locked'")}), "{out:?}");
+        let (out, _) = run_module(
+            run,
+            &rooted(
+                &json!({"paths": "{root}", "recurse": true, "patterns": "a"}),
+                root,
+            ),
+            &nobody,
+        );
+        assert_eq!(
+            out.result["skipped_paths"],
+            json!({format!("{r}/locked"): format!("[Errno 13] Permission denied: '{r}/locked'")}),
+            "{out:?}"
+        );
         assert_eq!(out.result["msg"], json!("All paths examined"));
         assert_eq!(out.result["matched"], json!(1));
-        let (out, _) = run_module(run, &rooted(&json!({"paths": "{root}/locked"}), root), &nobody);
-        assert_eq!(out.result["skipped_paths"], json!({format!("{r}/locked"): format!("[Errno 13] Permission denied: '{r}/locked'")}), "{out:?}");
+        let (out, _) = run_module(
+            run,
+            &rooted(&json!({"paths": "{root}/locked"}), root),
+            &nobody,
+        );
+        assert_eq!(
+            out.result["skipped_paths"],
+            json!({format!("{r}/locked"): format!("[Errno 13] Permission denied: '{r}/locked'")}),
+            "{out:?}"
+        );
         // A checksum that cannot be read ends the path, with a warning.
-        let (out, _) = run_module(run, &rooted(&json!({"paths": "{root}", "get_checksum": true}), root), &nobody);
-        assert_eq!(out.result["skipped_paths"], json!({r.clone(): format!("[Errno 13] Permission denied: b'{r}/secret'")}), "{out:?}");
+        let (out, _) = run_module(
+            run,
+            &rooted(&json!({"paths": "{root}", "get_checksum": true}), root),
+            &nobody,
+        );
+        assert_eq!(
+            out.result["skipped_paths"],
+            json!({r.clone(): format!("[Errno 13] Permission denied: b'{r}/secret'")}),
+            "{out:?}"
+        );
         assert_eq!(out.result["matched"], json!(1), "a was found before");
         // Content that cannot be read just does not match.
-        let (out, _) = run_module(run, &rooted(&json!({"paths": "{root}", "contains": "."}), root), &nobody);
+        let (out, _) = run_module(
+            run,
+            &rooted(&json!({"paths": "{root}", "contains": "."}), root),
+            &nobody,
+        );
         assert_eq!(out.result["matched"], json!(1), "{out:?}");
         assert_eq!(out.result["skipped_paths"], json!({}));
     }
@@ -1445,21 +1811,58 @@ mod tests {
     fn encodings_as_python_names_them() {
         let gbk: &[u8] = b"\xc4\xe3\xba\xc3\xca\xc0\xbd\xe7\n"; // 你好世界 in GBK
         let re = PyRegex::for_match("你好世界").unwrap();
-        let mut answers = Answers(HashMap::from([(b"/f".to_vec(), Answer { content: Some(gbk.to_vec()), ..Answer::default() })]));
-        assert_eq!(answers.content_match(b"/f", &re, false, Codec::lookup("GBK").unwrap()), Ok(true));
-        assert_eq!(answers.content_match(b"/f", &re, false, Codec::lookup("utf-8").unwrap()), Err(()), "GBK is not UTF-8");
-        assert_eq!(Codec::lookup("latin-1").unwrap().decode(b"\xe9", "").unwrap(), "é");
+        let mut answers = Answers(HashMap::from([(
+            b"/f".to_vec(),
+            Answer {
+                content: Some(gbk.to_vec()),
+                ..Answer::default()
+            },
+        )]));
+        assert_eq!(
+            answers.content_match(b"/f", &re, false, Codec::lookup("GBK").unwrap()),
+            Ok(true)
+        );
+        assert_eq!(
+            answers.content_match(b"/f", &re, false, Codec::lookup("utf-8").unwrap()),
+            Err(()),
+            "GBK is not UTF-8"
+        );
+        assert_eq!(
+            Codec::lookup("latin-1")
+                .unwrap()
+                .decode(b"\xe9", "")
+                .unwrap(),
+            "é"
+        );
         assert!(Codec::lookup("ascii").unwrap().decode(b"\xe9", "").is_err());
-        assert_eq!(Codec::lookup("idontexist"), Err("unknown encoding: idontexist".into()));
+        assert_eq!(
+            Codec::lookup("idontexist"),
+            Err("unknown encoding: idontexist".into())
+        );
     }
 
     #[test]
     fn content_decoding_like_python() {
         let re = PyRegex::for_match("b").unwrap();
-        assert_eq!(content_matches(b"a\r\nb", &re, false), Ok(true), "CRLF lines");
-        assert_eq!(content_matches(b"a\rb", &re, false), Ok(true), "CR alone ends a line");
-        assert_eq!(content_matches(b"", &PyRegex::for_match("").unwrap(), false), Ok(false), "no lines, no match");
-        assert_eq!(content_matches(b"", &PyRegex::for_search("").unwrap(), true), Ok(true));
+        assert_eq!(
+            content_matches(b"a\r\nb", &re, false),
+            Ok(true),
+            "CRLF lines"
+        );
+        assert_eq!(
+            content_matches(b"a\rb", &re, false),
+            Ok(true),
+            "CR alone ends a line"
+        );
+        assert_eq!(
+            content_matches(b"", &PyRegex::for_match("").unwrap(), false),
+            Ok(false),
+            "no lines, no match"
+        );
+        assert_eq!(
+            content_matches(b"", &PyRegex::for_search("").unwrap(), true),
+            Ok(true)
+        );
         assert_eq!(content_matches("é\nb".as_bytes(), &re, false), Ok(true));
         assert_eq!(content_matches(b"a\n\xff", &re, false), Err(()));
         // A multi-byte character split across the 8 KiB chunk boundary is fine.
@@ -1487,7 +1890,10 @@ mod tests {
         ] {
             assert_eq!(mode_value(spec, umask), Ok(want), "{spec}");
         }
-        assert_eq!(mode_value("ua+x", 0o022), Err("bad symbolic permission for mode: ua+x".into()));
+        assert_eq!(
+            mode_value("ua+x", 0o022),
+            Err("bad symbolic permission for mode: ua+x".into())
+        );
         assert_eq!(mode_value("0o644", 0), Ok(0o644));
         assert_eq!(mode_value(" 755 ", 0), Ok(0o755));
     }
@@ -1537,7 +1943,11 @@ print(json.dumps(out))
     /// ansible-core's own `find` on every case, or `None` when Python cannot import ansible.
     fn ansible_find(cases: &[Value]) -> Option<Vec<Value>> {
         use std::io::Write;
-        let importable = Command::new("python3").args(["-c", "import ansible"]).output().map(|o| o.status.success()).unwrap_or(false);
+        let importable = Command::new("python3")
+            .args(["-c", "import ansible"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
         if !importable {
             return None;
         }
@@ -1547,14 +1957,27 @@ print(json.dumps(out))
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("python3 runs");
-        child.stdin.take().unwrap().write_all(Value::from(cases.to_vec()).to_string().as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(Value::from(cases.to_vec()).to_string().as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        Some(serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("ansible's find said {text:?}: {e}")))
+        Some(
+            serde_json::from_str(text.trim())
+                .unwrap_or_else(|e| panic!("ansible's find said {text:?}: {e}")),
+        )
     }
 
     fn by_path(files: &Value) -> Vec<Map<String, Value>> {
-        let mut v: Vec<Map<String, Value>> = files.as_array().unwrap().iter().map(|f| f.as_object().unwrap().clone()).collect();
+        let mut v: Vec<Map<String, Value>> = files
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_object().unwrap().clone())
+            .collect();
         v.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
         v
     }
@@ -1591,7 +2014,13 @@ print(json.dumps(out))
         );
         // Undecodable content ends the walk of its path wherever it is met,
         // which depends on the directory order: alone in its own tree.
-        setup(scratch.path(), &[Entry::Dir("bin", 0o755), Entry::Bytes("bin/z.bin", vec![b'o', b'k', 0xff, b'\n'], 0o644)]);
+        setup(
+            scratch.path(),
+            &[
+                Entry::Dir("bin", 0o755),
+                Entry::Bytes("bin/z.bin", vec![b'o', b'k', 0xff, b'\n'], 0o644),
+            ],
+        );
         let st = Command::new("sh")
             .arg("-c")
             .arg("mkfifo \"$0/fifo\" && chown 12345:23456 \"$0/b.log\" && touch -d @1000000000 \"$0/sub/c.txt\"")
@@ -1601,7 +2030,9 @@ print(json.dumps(out))
         assert!(st.success());
         // A relative path, from the current directory (both run in the same one).
         let cwd = std::env::current_dir().unwrap();
-        let relative = crate::playbook::filters::py_relpath(&root.to_string_lossy(), &cwd.to_string_lossy()).unwrap();
+        let relative =
+            crate::playbook::filters::py_relpath(&root.to_string_lossy(), &cwd.to_string_lossy())
+                .unwrap();
         let cases = [
             json!({"paths": "{root}"}),
             json!({"paths": "{root}", "recurse": true, "hidden": true, "file_type": "any"}),
@@ -1643,28 +2074,53 @@ print(json.dumps(out))
         ];
         let all: Vec<Value> = cases.iter().map(|c| rooted(c, root)).collect();
         // Berth first: Ansible's reads move atimes, never mtimes or ctimes.
-        let ours_all: Vec<Value> = all.iter().map(|args| Value::Object(run_module(run, args, &Run::default()).0.result)).collect();
+        let ours_all: Vec<Value> = all
+            .iter()
+            .map(|args| Value::Object(run_module(run, args, &Run::default()).0.result))
+            .collect();
         let Some(theirs_all) = ansible_find(&all) else {
             eprintln!("ansible is not importable: differential test not run");
             return;
         };
-        assert_eq!(theirs_all.len(), all.len(), "one answer from Ansible per case");
+        assert_eq!(
+            theirs_all.len(),
+            all.len(),
+            "one answer from Ansible per case"
+        );
         for ((args, ours), theirs) in all.iter().zip(&ours_all).zip(&theirs_all) {
-            for k in ["changed", "msg", "matched", "examined", "skipped_paths", "failed"] {
-                assert_eq!(ours.get(k), theirs.get(k), "{args}: {k}\nours: {ours}\ntheirs: {theirs}");
+            for k in [
+                "changed",
+                "msg",
+                "matched",
+                "examined",
+                "skipped_paths",
+                "failed",
+            ] {
+                assert_eq!(
+                    ours.get(k),
+                    theirs.get(k),
+                    "{args}: {k}\nours: {ours}\ntheirs: {theirs}"
+                );
             }
             let (a, b) = (by_path(&ours["files"]), by_path(&theirs["files"]));
-            let paths = |v: &[Map<String, Value>]| v.iter().map(|f| f["path"].clone()).collect::<Vec<_>>();
+            let paths =
+                |v: &[Map<String, Value>]| v.iter().map(|f| f["path"].clone()).collect::<Vec<_>>();
             assert_eq!(paths(&a), paths(&b), "{args}: paths");
             for (mine, their) in a.iter().zip(&b) {
                 for (k, v) in their {
                     if k == "atime" {
                         continue;
                     }
-                    let got = mine.get(k).unwrap_or_else(|| panic!("{args}: berth lacks {k} ({v}) in {mine:?}"));
+                    let got = mine
+                        .get(k)
+                        .unwrap_or_else(|| panic!("{args}: berth lacks {k} ({v}) in {mine:?}"));
                     if let (Some(x), Some(y), true) = (got.as_f64(), v.as_f64(), v.is_f64()) {
                         // serde_json reads Python's shortest float text to within one ulp.
-                        assert!((x - y).abs() < 1e-6, "{args}: {} {k}: berth {got}, ansible {v}", their["path"]);
+                        assert!(
+                            (x - y).abs() < 1e-6,
+                            "{args}: {} {k}: berth {got}, ansible {v}",
+                            their["path"]
+                        );
                     } else {
                         assert_eq!(got, v, "{args}: {} {k}", their["path"]);
                     }

@@ -7,12 +7,23 @@ use serde_json::{Map, Value};
 /// The `key=value` words that command-like modules take out of their
 /// free-form string (anywhere in it, as Ansible does); every other word stays
 /// in `_raw_params`, quotes and all.
-const COMMAND_KEYS: &[&str] =
-    &["creates", "removes", "chdir", "executable", "warn", "stdin", "stdin_add_newline", "strip_empty_ends"];
+const COMMAND_KEYS: &[&str] = &[
+    "creates",
+    "removes",
+    "chdir",
+    "executable",
+    "warn",
+    "stdin",
+    "stdin_add_newline",
+    "strip_empty_ends",
+];
 
 /// Modules whose free-form string is a command line.
 fn is_command_like(module: &str) -> bool {
-    matches!(super::short_name(module), "command" | "shell" | "raw" | "script" | "win_command" | "win_shell")
+    matches!(
+        super::short_name(module),
+        "command" | "shell" | "raw" | "script" | "win_command" | "win_shell"
+    )
 }
 
 /// Modules that take a free-form string (`_raw_params`) at all.
@@ -20,14 +31,22 @@ pub(crate) fn takes_free_form(module: &str) -> bool {
     is_command_like(module)
         || matches!(
             super::short_name(module),
-            "include_tasks" | "import_tasks" | "include_vars" | "include_role" | "import_role" | "meta"
+            "include_tasks"
+                | "import_tasks"
+                | "include_vars"
+                | "include_role"
+                | "import_role"
+                | "meta"
         )
 }
 
 /// Is the whole string one `{{ ... }}` expression?
 pub(crate) fn is_whole_template(s: &str) -> bool {
     let t = s.trim();
-    t.starts_with("{{") && t.ends_with("}}") && t[2..t.len() - 2].find("{{").is_none() && t[2..t.len() - 2].find("}}").is_none()
+    t.starts_with("{{")
+        && t.ends_with("}}")
+        && t[2..t.len() - 2].find("{{").is_none()
+        && t[2..t.len() - 2].find("}}").is_none()
 }
 
 pub(crate) fn split_free_form(module: &str, raw: &str) -> Map<String, Value> {
@@ -40,7 +59,10 @@ pub(crate) fn split_free_form(module: &str, raw: &str) -> Map<String, Value> {
 /// Like `split_free_form`, but an unbalanced quote or Jinja block is an
 /// error (Ansible's "failed at splitting arguments"), carrying the message
 /// and what could be split anyway.
-pub(crate) fn try_split_free_form(module: &str, raw: &str) -> Result<Map<String, Value>, (String, Map<String, Value>)> {
+pub(crate) fn try_split_free_form(
+    module: &str,
+    raw: &str,
+) -> Result<Map<String, Value>, (String, Map<String, Value>)> {
     let check_raw = is_command_like(module);
     let (words, balanced) = split_args(raw);
     let mut options = Map::new();
@@ -57,7 +79,10 @@ pub(crate) fn try_split_free_form(module: &str, raw: &str) -> Result<Map<String,
                 if check_raw && !COMMAND_KEYS.contains(&key) {
                     raw_params.push(word);
                 } else {
-                    options.insert(key.trim().to_string(), Value::String(unquote(decoded[pos + 1..].trim())));
+                    options.insert(
+                        key.trim().to_string(),
+                        Value::String(unquote(decoded[pos + 1..].trim())),
+                    );
                 }
             }
             None => raw_params.push(decoded.replace("\\=", "=")),
@@ -70,7 +95,9 @@ pub(crate) fn try_split_free_form(module: &str, raw: &str) -> Result<Map<String,
         Ok(options)
     } else {
         Err((
-            format!("failed at splitting arguments, either an unbalanced jinja2 block or quotes: {raw}"),
+            format!(
+                "failed at splitting arguments, either an unbalanced jinja2 block or quotes: {raw}"
+            ),
             options,
         ))
     }
@@ -86,7 +113,11 @@ fn find_unescaped_eq(word: &str) -> Option<usize> {
 /// Strip one pair of matching outer quotes (not when the closing one is escaped).
 fn unquote(v: &str) -> String {
     let b = v.as_bytes();
-    if b.len() > 1 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] && b[b.len() - 2] != b'\\' {
+    if b.len() > 1
+        && (b[0] == b'"' || b[0] == b'\'')
+        && b[b.len() - 1] == b[0]
+        && b[b.len() - 2] != b'\\'
+    {
         v[1..v.len() - 1].to_string()
     } else {
         v.to_string()
@@ -215,7 +246,11 @@ fn split_args(s: &str) -> (Vec<String>, bool) {
                 p.push_str(token);
                 appended = true;
             }
-            for (depth, open, close) in [(&mut print, "{{", "}}"), (&mut block, "{%", "%}"), (&mut comment, "{#", "#}")] {
+            for (depth, open, close) in [
+                (&mut print, "{{", "}}"),
+                (&mut block, "{%", "%}"),
+                (&mut comment, "{#", "#}"),
+            ] {
                 let before = *depth;
                 *depth = jinja_depth(token, *depth, open, close);
                 if *depth != before && !appended {
@@ -251,39 +286,118 @@ mod tests {
     #[test]
     fn table() {
         let cases: &[(&str, &str, Value)] = &[
-            ("command", "ls -l /tmp", json!({"_raw_params": "ls -l /tmp"})),
-            ("command", "touch /x creates=/x", json!({"creates": "/x", "_raw_params": "touch /x"})),
+            (
+                "command",
+                "ls -l /tmp",
+                json!({"_raw_params": "ls -l /tmp"}),
+            ),
+            (
+                "command",
+                "touch /x creates=/x",
+                json!({"creates": "/x", "_raw_params": "touch /x"}),
+            ),
             (
                 "ansible.builtin.shell",
                 "echo \"a  b\" > out chdir=/srv removes='/srv/my file'",
                 json!({"chdir": "/srv", "removes": "/srv/my file", "_raw_params": "echo \"a  b\" > out"}),
             ),
             // Ansible takes the option out wherever it stands.
-            ("command", "echo chdir=/tmp hi", json!({"chdir": "/tmp", "_raw_params": "echo hi"})),
+            (
+                "command",
+                "echo chdir=/tmp hi",
+                json!({"chdir": "/tmp", "_raw_params": "echo hi"}),
+            ),
             // A key that is not a command option stays in the command.
-            ("shell", "FOO=bar env | grep FOO", json!({"_raw_params": "FOO=bar env | grep FOO"})),
+            (
+                "shell",
+                "FOO=bar env | grep FOO",
+                json!({"_raw_params": "FOO=bar env | grep FOO"}),
+            ),
             ("command", "echo a\\=b", json!({"_raw_params": "echo a=b"})),
-            ("shell", "echo {{ item | default('x y') }} executable=/bin/bash",
-                json!({"executable": "/bin/bash", "_raw_params": "echo {{ item | default('x y') }}"})),
-            ("shell", "echo one\necho two stdin=hi", json!({"stdin": "hi", "_raw_params": "echo one\necho two"})),
-            ("include_vars", "file=vars/main.yml name=cfg", json!({"file": "vars/main.yml", "name": "cfg"})),
-            ("include_vars", "vars/main.yml", json!({"_raw_params": "vars/main.yml"})),
-            ("meta", "flush_handlers", json!({"_raw_params": "flush_handlers"})),
-            ("apt", "name=nginx state=\"present\" msg='a b c'", json!({"name": "nginx", "state": "present", "msg": "a b c"})),
-            ("copy", "content=\"x = 1\" dest=/etc/x", json!({"content": "x = 1", "dest": "/etc/x"})),
+            (
+                "shell",
+                "echo {{ item | default('x y') }} executable=/bin/bash",
+                json!({"executable": "/bin/bash", "_raw_params": "echo {{ item | default('x y') }}"}),
+            ),
+            (
+                "shell",
+                "echo one\necho two stdin=hi",
+                json!({"stdin": "hi", "_raw_params": "echo one\necho two"}),
+            ),
+            (
+                "include_vars",
+                "file=vars/main.yml name=cfg",
+                json!({"file": "vars/main.yml", "name": "cfg"}),
+            ),
+            (
+                "include_vars",
+                "vars/main.yml",
+                json!({"_raw_params": "vars/main.yml"}),
+            ),
+            (
+                "meta",
+                "flush_handlers",
+                json!({"_raw_params": "flush_handlers"}),
+            ),
+            (
+                "apt",
+                "name=nginx state=\"present\" msg='a b c'",
+                json!({"name": "nginx", "state": "present", "msg": "a b c"}),
+            ),
+            (
+                "copy",
+                "content=\"x = 1\" dest=/etc/x",
+                json!({"content": "x = 1", "dest": "/etc/x"}),
+            ),
             ("command", "", json!({})),
             // Spacing is kept as written, as Ansible does.
-            ("command", "echo   a    b", json!({"_raw_params": "echo   a    b"})),
-            ("command", "echo  chdir=/tmp   hi", json!({"chdir": "/tmp", "_raw_params": "echo  hi"})),
-            ("command", "  leading  ", json!({"_raw_params": "  leading  "})),
-            ("shell", "x  \n  y  z=1", json!({"_raw_params": "x  \n  y  z=1"})),
-            ("shell", "sleep 1\n\necho x", json!({"_raw_params": "sleep 1\n\necho x"})),
+            (
+                "command",
+                "echo   a    b",
+                json!({"_raw_params": "echo   a    b"}),
+            ),
+            (
+                "command",
+                "echo  chdir=/tmp   hi",
+                json!({"chdir": "/tmp", "_raw_params": "echo  hi"}),
+            ),
+            (
+                "command",
+                "  leading  ",
+                json!({"_raw_params": "  leading  "}),
+            ),
+            (
+                "shell",
+                "x  \n  y  z=1",
+                json!({"_raw_params": "x  \n  y  z=1"}),
+            ),
+            (
+                "shell",
+                "sleep 1\n\necho x",
+                json!({"_raw_params": "sleep 1\n\necho x"}),
+            ),
             // Escapes are decoded in values, not in the command.
             ("debug", "msg=a\\nb x=1", json!({"msg": "a\nb", "x": "1"})),
-            ("command", "echo a\\nb", json!({"_raw_params": "echo a\\nb"})),
-            ("command", "echo 'a=b' c", json!({"_raw_params": "echo 'a=b' c"})),
-            ("shell", "echo \"{{ x }}\" removes={{ p }}", json!({"removes": "{{ p }}", "_raw_params": "echo \"{{ x }}\""})),
-            ("include_vars", "a=1 b", json!({"a": "1", "_raw_params": "b"})),
+            (
+                "command",
+                "echo a\\nb",
+                json!({"_raw_params": "echo a\\nb"}),
+            ),
+            (
+                "command",
+                "echo 'a=b' c",
+                json!({"_raw_params": "echo 'a=b' c"}),
+            ),
+            (
+                "shell",
+                "echo \"{{ x }}\" removes={{ p }}",
+                json!({"removes": "{{ p }}", "_raw_params": "echo \"{{ x }}\""}),
+            ),
+            (
+                "include_vars",
+                "a=1 b",
+                json!({"a": "1", "_raw_params": "b"}),
+            ),
             ("set_fact", "x= y", json!({"x": "", "_raw_params": "y"})),
         ];
         for (module, raw, want) in cases {
@@ -298,6 +412,9 @@ mod tests {
         let err = try_split_free_form("command", "echo 'oops").unwrap_err();
         assert_eq!(err.0, "failed at splitting arguments, either an unbalanced jinja2 block or quotes: echo 'oops");
         assert!(try_split_free_form("shell", "echo {{ x").is_err());
-        assert_eq!(split_free_form("command", "echo 'oops")["_raw_params"], json!("echo 'oops"));
+        assert_eq!(
+            split_free_form("command", "echo 'oops")["_raw_params"],
+            json!("echo 'oops")
+        );
     }
 }

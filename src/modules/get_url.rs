@@ -86,7 +86,11 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
 
 /// Keep hex digits only, lower-cased, like Ansible's clean-up of a checksum.
 fn clean_digest(s: &str) -> Result<String, String> {
-    let d: String = s.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect::<String>().to_lowercase();
+    let d: String = s
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_')
+        .collect::<String>()
+        .to_lowercase();
     if d.is_empty() || !d.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err("The checksum format is invalid".into());
     }
@@ -113,7 +117,8 @@ fn digest_from_list(text: &str, filename: &str) -> Option<String> {
 }
 
 fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
-    out.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('\t')))
+    out.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('\t')))
 }
 
 fn has_line(out: &str, key: &str) -> bool {
@@ -124,7 +129,10 @@ fn sum_cmd(algo: &str, var: &str) -> String {
     format!("{algo}sum < \"${var}\" | cut -d' ' -f1")
 }
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let mut p = match plan(args) {
         Ok(p) => p,
         Err(e) => return Ok(ModuleOutcome::failed(e)),
@@ -155,10 +163,18 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             let stdout = out.stdout_str();
             let resp = parse_response(&stdout);
             if resp.as_ref().map(|r| r.status) != Some(200) {
-                let msg = resp.map(|r| r.msg()).unwrap_or_else(|| out.stderr_str().trim().to_string());
-                return Ok(base(false, &p.dest).with("failed", true).with("msg", "Request failed").with("response", msg));
+                let msg = resp
+                    .map(|r| r.msg())
+                    .unwrap_or_else(|| out.stderr_str().trim().to_string());
+                return Ok(base(false, &p.dest)
+                    .with("failed", true)
+                    .with("msg", "Request failed")
+                    .with("response", msg));
             }
-            let text = stdout.split_once("--- list\n").map(|(_, t)| t).unwrap_or("");
+            let text = stdout
+                .split_once("--- list\n")
+                .map(|(_, t)| t)
+                .unwrap_or("");
             let filename = url_filename(&url);
             match digest_from_list(text, &filename) {
                 Some(d) => d,
@@ -173,7 +189,12 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         };
         match clean_digest(&digest) {
             Ok(d) => p.checksum = Some((algo, d)),
-            Err(e) => return Ok(base(false, &p.dest).with("failed", true).with("msg", e).with("elapsed", 0)),
+            Err(e) => {
+                return Ok(base(false, &p.dest)
+                    .with("failed", true)
+                    .with("msg", e)
+                    .with("elapsed", 0))
+            }
         }
     }
 
@@ -181,7 +202,10 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     let mut facts = format!("export LC_ALL=C\ndest={}\n", quote(&p.dest));
     facts.push_str("if [ -d \"$dest\" ]; then echo DIR; elif [ -e \"$dest\" ]; then echo EXISTS; ");
     if let Some((algo, _)) = &p.checksum {
-        facts.push_str(&format!("printf 'SUM\\t%s\\n' \"$({})\"; ", sum_cmd(algo, "dest")));
+        facts.push_str(&format!(
+            "printf 'SUM\\t%s\\n' \"$({})\"; ",
+            sum_cmd(algo, "dest")
+        ));
     }
     facts.push_str(
         "else echo ABSENT; fi\n\
@@ -192,10 +216,14 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     let dest_is_dir = has_line(&fo, "DIR");
     if !dest_is_dir {
         if let Some(parent) = field(&fo, "NOPARENT") {
-            return Ok(ModuleOutcome::failed(format!("Destination {parent} does not exist")));
+            return Ok(ModuleOutcome::failed(format!(
+                "Destination {parent} does not exist"
+            )));
         }
         if let Some(parent) = field(&fo, "NOWRITE") {
-            return Ok(ModuleOutcome::failed(format!("Destination {parent} is not writable")));
+            return Ok(ModuleOutcome::failed(format!(
+                "Destination {parent} is not writable"
+            )));
         }
     }
     if has_line(&fo, "EXISTS") {
@@ -206,14 +234,22 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         if !p.force && !mismatch {
             let mut changed = false;
             if !p.perms.is_empty() {
-                let script = format!("dest={}\n{}echo PC=$pc\n", quote(&p.dest), p.perms.script("dest", ctx.check_mode));
+                let script = format!(
+                    "dest={}\n{}echo PC=$pc\n",
+                    quote(&p.dest),
+                    p.perms.script("dest", ctx.check_mode)
+                );
                 let out = ctx.exec(&script, None)?;
                 if !out.success() {
                     return Ok(ModuleOutcome::failed(out.stderr_str().trim().to_string()));
                 }
                 changed = out.stdout_str().contains("PC=1");
             }
-            let msg = if changed { "file already exists but file attributes changed" } else { "file already exists" };
+            let msg = if changed {
+                "file already exists but file attributes changed"
+            } else {
+                "file already exists"
+            };
             return Ok(base(changed, &p.dest).with("msg", msg).with("elapsed", 0));
         }
         // A checksum mismatch forces the download.
@@ -222,7 +258,9 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         }
     }
     if p.force {
-        p.req.headers.push(("Cache-Control".into(), "no-cache".into()));
+        p.req
+            .headers
+            .push(("Cache-Control".into(), "no-cache".into()));
     }
 
     // Download into a temporary directory next to dest (or tmp_dest).
@@ -241,7 +279,10 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     dl.push_str(NetHttp::script());
     dl.push_str("if [ -f \"$body\" ]; then printf 'SHA1\\t%s\\n' \"$(sha1sum < \"$body\" | cut -d' ' -f1)\"; ");
     if let Some((algo, _)) = &p.checksum {
-        dl.push_str(&format!("printf 'SUM\\t%s\\n' \"$({})\"; ", sum_cmd(algo, "body")));
+        dl.push_str(&format!(
+            "printf 'SUM\\t%s\\n' \"$({})\"; ",
+            sum_cmd(algo, "body")
+        ));
     }
     dl.push_str("fi\n");
     let out = ctx.exec(&dl, Some(&p.req.payload()))?;
@@ -253,11 +294,17 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         if !tmpdir.is_empty() {
             ctx.exec(&cleanup, None)?;
         }
-        return Ok(ModuleOutcome::failed(format!("get_url could not run on the target: {}", out.stderr_str().trim())));
+        return Ok(ModuleOutcome::failed(format!(
+            "get_url could not run on the target: {}",
+            out.stderr_str().trim()
+        )));
     };
     if resp.status == 304 {
         ctx.exec(&cleanup, None)?;
-        return Ok(base(false, &p.dest).with("msg", resp.msg()).with("status_code", 304).with("elapsed", elapsed()));
+        return Ok(base(false, &p.dest)
+            .with("msg", resp.msg())
+            .with("status_code", 304)
+            .with("elapsed", elapsed()));
     }
     if resp.status != 200 {
         ctx.exec(&cleanup, None)?;
@@ -322,16 +369,24 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     let out = ctx.exec(&fin, None)?;
     let fo = out.stdout_str();
     if has_line(&fo, "ISDIR") {
-        return Ok(ModuleOutcome::failed(format!("Destination {dest} is a directory")));
+        return Ok(ModuleOutcome::failed(format!(
+            "Destination {dest} is a directory"
+        )));
     }
     if !out.success() {
-        return Ok(ModuleOutcome::failed(format!("Could not write {dest}: {}", out.stderr_str().trim())));
+        return Ok(ModuleOutcome::failed(format!(
+            "Could not write {dest}: {}",
+            out.stderr_str().trim()
+        )));
     }
     let changed = has_line(&fo, "MOVED") || has_line(&fo, "PC=1");
     let mut o = base(changed, &dest)
         .with("src", tmpsrc)
         .with("checksum_src", checksum_src)
-        .with("checksum_dest", field(&fo, "DSHA1").map(Value::from).unwrap_or(Value::Null))
+        .with(
+            "checksum_dest",
+            field(&fo, "DSHA1").map(Value::from).unwrap_or(Value::Null),
+        )
         .with("msg", resp.msg())
         .with("status_code", resp.status)
         .with("elapsed", elapsed());
@@ -369,21 +424,33 @@ mod tests {
                 c.wait_with_output()
             })
             .unwrap();
-        String::from_utf8(out.stdout).unwrap().split(' ').next().unwrap().to_string()
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
     }
 
     fn server() -> HttpServer {
-        let list = format!("{}  app.tar.gz\n{}  ./other.bin\n", sha("sha256", PAYLOAD), sha("sha256", "x"));
+        let list = format!(
+            "{}  app.tar.gz\n{}  ./other.bin\n",
+            sha("sha256", PAYLOAD),
+            sha("sha256", "x")
+        );
         HttpServer::start(move |req| match req.path.as_str() {
             "/app.tar.gz" => Reply::new(200, "application/gzip", PAYLOAD),
             "/private" => {
-                if req.header("authorization") == Some("Basic dTpwQHNz") && req.header("x-token") == Some("t1") {
+                if req.header("authorization") == Some("Basic dTpwQHNz")
+                    && req.header("x-token") == Some("t1")
+                {
                     Reply::new(200, "text/plain", "secret")
                 } else {
                     Reply::new(401, "text/plain", "")
                 }
             }
-            "/dl" => Reply::new(200, "text/plain", "named").header("Content-Disposition", "attachment; filename=\"named.txt\""),
+            "/dl" => Reply::new(200, "text/plain", "named")
+                .header("Content-Disposition", "attachment; filename=\"named.txt\""),
             "/moved" => Reply::new(301, "text/plain", "").header("Location", "/app.tar.gz"),
             "/SHA256SUMS" => Reply::new(200, "text/plain", list.clone()),
             "/gone" => Reply::new(404, "text/plain", "gone"),
@@ -393,7 +460,11 @@ mod tests {
 
     #[test]
     fn fixture_table() {
-        assert_ne!(SHA256, sha("sha256", PAYLOAD), "a wrong digest for the mismatch case");
+        assert_ne!(
+            SHA256,
+            sha("sha256", PAYLOAD),
+            "a wrong digest for the mismatch case"
+        );
         let srv = server();
         let tmp = tempfile::tempdir().unwrap();
         let d = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
@@ -478,21 +549,52 @@ mod tests {
         for (args, want, file) in cases {
             let got = h.run(run, args.clone());
             for (k, v) in want.as_object().unwrap() {
-                assert_eq!(got.result.get(k), Some(v), "key {k} for args {args}: {:?}", got.result);
+                assert_eq!(
+                    got.result.get(k),
+                    Some(v),
+                    "key {k} for args {args}: {:?}",
+                    got.result
+                );
             }
             if let Some((name, content)) = file {
-                assert_eq!(std::fs::read_to_string(tmp.path().join(name)).unwrap(), content, "args {args}");
+                assert_eq!(
+                    std::fs::read_to_string(tmp.path().join(name)).unwrap(),
+                    content,
+                    "args {args}"
+                );
             }
         }
         let mismatch = h.run(run, json!({"url": srv.url("/app.tar.gz"), "dest": d("e.tgz"), "checksum": format!("sha256:{SHA256}")}));
         let msg = mismatch.result["msg"].as_str().unwrap();
-        assert!(msg.starts_with("The checksum for ") && msg.ends_with(&format!("did not match {SHA256}; it was {}.", sha("sha256", PAYLOAD))), "{msg}");
+        assert!(
+            msg.starts_with("The checksum for ")
+                && msg.ends_with(&format!(
+                    "did not match {SHA256}; it was {}.",
+                    sha("sha256", PAYLOAD)
+                )),
+            "{msg}"
+        );
         assert!(!tmp.path().join("e.tgz").exists());
-        assert_eq!(std::fs::metadata(tmp.path().join("a.tgz")).unwrap().permissions().mode() & 0o777, 0o600);
-        let forced: Vec<_> = srv.requests().into_iter().filter(|r| r.header("cache-control") == Some("no-cache")).collect();
+        assert_eq!(
+            std::fs::metadata(tmp.path().join("a.tgz"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        let forced: Vec<_> = srv
+            .requests()
+            .into_iter()
+            .filter(|r| r.header("cache-control") == Some("no-cache"))
+            .collect();
         assert_eq!(forced.len(), 1, "force=yes asks for a fresh copy");
         // No temporary directories are left behind.
-        let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".berth")).collect();
+        let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".berth"))
+            .collect();
         assert!(leftovers.is_empty());
     }
 
@@ -508,7 +610,11 @@ mod tests {
         let second = h.run(run, args.clone());
         assert_eq!(second.result["changed"], false);
         assert_eq!(second.result["msg"], "file already exists");
-        assert_eq!(srv.requests().len(), n, "matching checksum: no request at all");
+        assert_eq!(
+            srv.requests().len(),
+            n,
+            "matching checksum: no request at all"
+        );
         // A changed file on disk with a checksum: downloaded again.
         std::fs::write(&dest, "tampered").unwrap();
         let third = h.run(run, args);
@@ -531,16 +637,39 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "secret");
         let again = h.run(run, args);
         assert_eq!(again.result["changed"], false, "{:?}", again.result);
-        let named = h.run(run, json!({"url": srv.url("/dl"), "dest": tmp.path().to_str().unwrap()}));
-        assert_eq!(named.result["dest"], tmp.path().join("named.txt").to_str().unwrap());
-        let gone = h.run(run, json!({"url": srv.url("/gone"), "dest": tmp.path().join("g").to_str().unwrap()}));
+        let named = h.run(
+            run,
+            json!({"url": srv.url("/dl"), "dest": tmp.path().to_str().unwrap()}),
+        );
+        assert_eq!(
+            named.result["dest"],
+            tmp.path().join("named.txt").to_str().unwrap()
+        );
+        let gone = h.run(
+            run,
+            json!({"url": srv.url("/gone"), "dest": tmp.path().join("g").to_str().unwrap()}),
+        );
         assert_eq!(gone.result["status_code"], 404);
         assert_eq!(gone.result["response"], "HTTP Error 404: Not Found");
         let (_bin2, bare) = crate::modules::net_test_support::path_without(&["curl", "wget"]);
         h.environment = vec![("PATH".into(), bare)];
-        let none = h.run(run, json!({"url": srv.url("/app.tar.gz"), "dest": tmp.path().join("n").to_str().unwrap()}));
-        assert!(none.result["msg"].as_str().unwrap().contains("curl or wget is required on the target"), "{:?}", none.result);
-        let leftovers = std::fs::read_dir(tmp.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".berth")).count();
+        let none = h.run(
+            run,
+            json!({"url": srv.url("/app.tar.gz"), "dest": tmp.path().join("n").to_str().unwrap()}),
+        );
+        assert!(
+            none.result["msg"]
+                .as_str()
+                .unwrap()
+                .contains("curl or wget is required on the target"),
+            "{:?}",
+            none.result
+        );
+        let leftovers = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".berth"))
+            .count();
         assert_eq!(leftovers, 0, "no temporary directory left behind");
     }
 
@@ -551,14 +680,27 @@ mod tests {
         let dest = tmp.path().join("app.tgz");
         let mut h = NetHarness::new(json!({}));
         h.check_mode = true;
-        let got = h.run(run, json!({"url": srv.url("/app.tar.gz"), "dest": dest.to_str().unwrap()}));
+        let got = h.run(
+            run,
+            json!({"url": srv.url("/app.tar.gz"), "dest": dest.to_str().unwrap()}),
+        );
         assert_eq!(got.result["changed"], true, "{:?}", got.result);
         assert!(!dest.exists());
         assert_eq!(srv.requests().last().unwrap().method, "HEAD");
-        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "no temporary files left");
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "no temporary files left"
+        );
         std::fs::write(&dest, "old").unwrap();
-        let exists = h.run(run, json!({"url": srv.url("/app.tar.gz"), "dest": dest.to_str().unwrap(), "mode": "0600"}));
+        let exists = h.run(
+            run,
+            json!({"url": srv.url("/app.tar.gz"), "dest": dest.to_str().unwrap(), "mode": "0600"}),
+        );
         assert_eq!(exists.result["changed"], true);
-        assert_ne!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_ne!(
+            std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

@@ -6,9 +6,22 @@ use super::args::Args;
 use super::{quote, ModuleContext, ModuleOutcome};
 use crate::connection::ConnError;
 
-const KNOWN: &[&str] = &["name", "gid", "state", "system", "non_unique", "force", "local", "gid_min", "gid_max"];
+const KNOWN: &[&str] = &[
+    "name",
+    "gid",
+    "state",
+    "system",
+    "non_unique",
+    "force",
+    "local",
+    "gid_min",
+    "gid_max",
+];
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let a = Args::new("group", args);
     let parsed = (|| -> Result<_, String> {
         a.check_known(KNOWN)?;
@@ -18,7 +31,8 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         Ok((
             a.required_str("name")?,
             a.int("gid")?,
-            a.choice("state", &["absent", "present"], Some("present"))?.unwrap_or_default(),
+            a.choice("state", &["absent", "present"], Some("present"))?
+                .unwrap_or_default(),
             a.bool("system", false)?,
             a.bool("non_unique", false)?,
             a.bool("force", false)?,
@@ -35,7 +49,9 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     let existing_gid = parse_gid(&current, &name);
 
     let base = |changed: bool| {
-        ModuleOutcome::changed(changed).with("name", name.clone()).with("state", state.clone())
+        ModuleOutcome::changed(changed)
+            .with("name", name.clone())
+            .with("state", state.clone())
     };
     let cmd = match (state.as_str(), existing_gid) {
         ("absent", None) => return Ok(base(false)),
@@ -61,7 +77,10 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         }
         (_, Some(have)) => match gid {
             Some(want) if want != have => {
-                format!("groupmod -g {want}{} {q}", if non_unique { " -o" } else { "" })
+                format!(
+                    "groupmod -g {want}{} {q}",
+                    if non_unique { " -o" } else { "" }
+                )
             }
             _ => return Ok(base(false).with("gid", have).with("system", system)),
         },
@@ -75,7 +94,9 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     }
     let res = ctx.exec(&format!("{cmd} || exit $?\ngetent group {q} || true"), None)?;
     if res.rc != 0 {
-        return Ok(ModuleOutcome::failed(res.stderr_str().trim().to_string()).with("name", name).with("rc", res.rc));
+        return Ok(ModuleOutcome::failed(res.stderr_str().trim().to_string())
+            .with("name", name)
+            .with("rc", res.rc));
     }
     let mut out = base(true);
     if state == "present" {
@@ -91,7 +112,9 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
 pub(crate) fn parse_gid(text: &str, name: &str) -> Option<i64> {
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 3 && f[0] == name).then(|| f[2].parse().ok()).flatten()
+        (f.len() >= 3 && f[0] == name)
+            .then(|| f[2].parse().ok())
+            .flatten()
     })
 }
 
@@ -103,7 +126,10 @@ mod tests {
     use serde_json::json;
 
     fn guard(names: &[&str]) -> AccountGuard {
-        let g = AccountGuard { users: Vec::new(), groups: names.iter().map(|s| s.to_string()).collect() };
+        let g = AccountGuard {
+            users: Vec::new(),
+            groups: names.iter().map(|s| s.to_string()).collect(),
+        };
         g.clean();
         g
     }
@@ -120,17 +146,71 @@ mod tests {
         // (args, check, changed, failed, calls that change state)
         let cases: Vec<(Value, bool, bool, bool, Vec<String>)> = vec![
             (json!({"name": g, "gid": 47311}), true, true, false, vec![]),
-            (json!({"name": g, "gid": 47311}), false, true, false, vec![format!("groupadd -g 47311 {g}")]),
-            (json!({"name": g, "gid": "47311"}), false, false, false, vec![]),
+            (
+                json!({"name": g, "gid": 47311}),
+                false,
+                true,
+                false,
+                vec![format!("groupadd -g 47311 {g}")],
+            ),
+            (
+                json!({"name": g, "gid": "47311"}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
             (json!({"name": g}), false, false, false, vec![]),
             (json!({"name": g, "gid": 47312}), true, true, false, vec![]),
-            (json!({"name": g, "gid": 47312}), false, true, false, vec![format!("groupmod -g 47312 {g}")]),
-            (json!({"name": g, "state": "absent"}), true, true, false, vec![]),
-            (json!({"name": g, "state": "absent"}), false, true, false, vec![format!("groupdel {g}")]),
-            (json!({"name": g, "state": "absent"}), false, false, false, vec![]),
-            (json!({"name": g, "system": true}), false, true, false, vec![format!("groupadd -r {g}")]),
-            (json!({"name": g, "state": "absent"}), false, true, false, vec![format!("groupdel {g}")]),
-            (json!({"name": g, "state": "gone"}), false, false, true, vec![]),
+            (
+                json!({"name": g, "gid": 47312}),
+                false,
+                true,
+                false,
+                vec![format!("groupmod -g 47312 {g}")],
+            ),
+            (
+                json!({"name": g, "state": "absent"}),
+                true,
+                true,
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": g, "state": "absent"}),
+                false,
+                true,
+                false,
+                vec![format!("groupdel {g}")],
+            ),
+            (
+                json!({"name": g, "state": "absent"}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": g, "system": true}),
+                false,
+                true,
+                false,
+                vec![format!("groupadd -r {g}")],
+            ),
+            (
+                json!({"name": g, "state": "absent"}),
+                false,
+                true,
+                false,
+                vec![format!("groupdel {g}")],
+            ),
+            (
+                json!({"name": g, "state": "gone"}),
+                false,
+                false,
+                true,
+                vec![],
+            ),
             (json!({"gid": 5}), false, false, true, vec![]),
         ];
         for (args, check, changed, failed, calls) in cases {
@@ -138,9 +218,18 @@ mod tests {
             logging_wrappers(&h, &["groupadd", "groupmod", "groupdel"]);
             h.check_mode = check;
             let out = h.run(run, args.clone());
-            assert_eq!((out.is_changed(), out.is_failed(), h.take_calls()), (changed, failed, calls), "{args}: {out:?}");
+            assert_eq!(
+                (out.is_changed(), out.is_failed(), h.take_calls()),
+                (changed, failed, calls),
+                "{args}: {out:?}"
+            );
         }
-        let exists = std::process::Command::new("getent").args(["group", &g]).output().unwrap().status.success();
+        let exists = std::process::Command::new("getent")
+            .args(["group", &g])
+            .output()
+            .unwrap()
+            .status
+            .success();
         assert!(!exists);
     }
 

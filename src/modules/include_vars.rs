@@ -38,16 +38,31 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     let a = Args::new("include_vars", args);
     a.check_known(KNOWN)?;
     // A free-form name loses its trailing newlines (`include_vars: >` folds one in), as Ansible's action strips them.
-    let raw = a.str("_raw_params")?.map(|s| s.trim_end_matches('\n').to_string()).filter(|s| !s.trim().is_empty());
+    let raw = a
+        .str("_raw_params")?
+        .map(|s| s.trim_end_matches('\n').to_string())
+        .filter(|s| !s.trim().is_empty());
     let file = a.str("file")?.or(raw);
     let dir = a.str("dir")?;
-    let dir_only = ["depth", "files_matching", "ignore_files", "extensions", "ignore_unknown_extensions"];
+    let dir_only = [
+        "depth",
+        "files_matching",
+        "ignore_files",
+        "extensions",
+        "ignore_unknown_extensions",
+    ];
     if file.is_some() && (dir.is_some() || dir_only.iter().any(|k| a.get(k).is_some())) {
-        return Err("You are mixing file only and dir only arguments, these are incompatible".into());
+        return Err(
+            "You are mixing file only and dir only arguments, these are incompatible".into(),
+        );
     }
     // No name at all (a `file:` that templated to None) is looked up as an
     // empty name, which Ansible reports as "Could not find file".
-    let file = if file.is_none() && dir.is_none() { Some(String::new()) } else { file };
+    let file = if file.is_none() && dir.is_none() {
+        Some(String::new())
+    } else {
+        file
+    };
     let name = a.str("name")?;
     if let Some(n) = &name {
         if !is_valid_var_name(n) {
@@ -56,20 +71,33 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     }
     let depth = a.int("depth")?.unwrap_or(0).max(0) as usize;
     let files_matching = match a.str("files_matching")? {
-        Some(p) => Some(Regex::new(&p).map_err(|e| format!("files_matching is not a valid regular expression: {e}"))?),
+        Some(p) => Some(
+            Regex::new(&p)
+                .map_err(|e| format!("files_matching is not a valid regular expression: {e}"))?,
+        ),
         None => None,
     };
     let ignore_files = a
         .list("ignore_files")?
         .iter()
-        .map(|p| Regex::new(&format!("(?:{p})$")).map_err(|e| format!("ignore_files entry '{p}' is not a valid regular expression: {e}")))
+        .map(|p| {
+            Regex::new(&format!("(?:{p})$")).map_err(|e| {
+                format!("ignore_files entry '{p}' is not a valid regular expression: {e}")
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut extensions = a.list("extensions")?;
     if a.get("extensions").is_none() {
         extensions = vec!["json".into(), "yaml".into(), "yml".into()];
     }
-    let extensions = extensions.into_iter().map(|e| e.trim_start_matches('.').to_string()).collect();
-    let merge = a.choice("hash_behaviour", &["replace", "merge"], Some("replace"))?.as_deref() == Some("merge");
+    let extensions = extensions
+        .into_iter()
+        .map(|e| e.trim_start_matches('.').to_string())
+        .collect();
+    let merge = a
+        .choice("hash_behaviour", &["replace", "merge"], Some("replace"))?
+        .as_deref()
+        == Some("merge");
     Ok(Plan {
         file,
         dir,
@@ -84,14 +112,22 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
 }
 
 fn load(path: &Path) -> Result<Map<String, Value>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("Could not read '{}': {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("Could not read '{}': {e}", path.display()))?;
     // crate::yaml has no loader yet; serde_yaml reads YAML 1.2 scalars.
-    let value: Value = serde_yaml::from_str(&text)
-        .map_err(|e| format!("Syntax error while loading YAML in '{}': {e}", path.display()))?;
+    let value: Value = serde_yaml::from_str(&text).map_err(|e| {
+        format!(
+            "Syntax error while loading YAML in '{}': {e}",
+            path.display()
+        )
+    })?;
     match value {
         Value::Null => Ok(Map::new()),
         Value::Object(map) => Ok(map),
-        _ => Err(format!("{} must be stored as a dictionary/hash", path.display())),
+        _ => Err(format!(
+            "{} must be stored as a dictionary/hash",
+            path.display()
+        )),
     }
 }
 
@@ -138,7 +174,10 @@ fn walk(root: &Path, depth: usize) -> Vec<PathBuf> {
     groups.into_iter().flat_map(|(_, f)| f).collect()
 }
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let p = match plan(args) {
         Ok(p) => p,
         Err(e) => return Ok(ModuleOutcome::failed(e)),
@@ -162,7 +201,11 @@ fn load_all(ctx: &mut ModuleContext<'_>, p: &Plan) -> Result<ModuleOutcome, Conn
             .map(|p| p.display().to_string())
             .collect();
         // Ansible's AnsibleFileNotFound: an empty name is "Could not find file".
-        let head = if what.is_empty() { "Could not find file".to_string() } else { format!("Could not find or access '{what}'") };
+        let head = if what.is_empty() {
+            "Could not find file".to_string()
+        } else {
+            format!("Could not find or access '{what}'")
+        };
         ModuleOutcome::failed(format!(
             "{head}\nSearched in:\n\t{} on the Ansible Controller.\n\
              If you are using a module and expect the file to exist on the remote, see the remote_src option",
@@ -171,7 +214,10 @@ fn load_all(ctx: &mut ModuleContext<'_>, p: &Plan) -> Result<ModuleOutcome, Conn
     };
     let mut files = Vec::new();
     if let Some(f) = &p.file {
-        let Some(path) = ctx.find_file("vars", f).filter(|p| !f.is_empty() && p.is_file()) else {
+        let Some(path) = ctx
+            .find_file("vars", f)
+            .filter(|p| !f.is_empty() && p.is_file())
+        else {
             return Ok(not_found(f, ctx));
         };
         if !has_extension(&path, &p.extensions) && path.extension().is_some() {
@@ -185,7 +231,12 @@ fn load_all(ctx: &mut ModuleContext<'_>, p: &Plan) -> Result<ModuleOutcome, Conn
     } else if let Some(d) = &p.dir {
         let root = match ctx.find_file("vars", d) {
             Some(r) if r.is_dir() => r,
-            Some(r) => return Ok(ModuleOutcome::failed(format!("{} is not a directory", r.display()))),
+            Some(r) => {
+                return Ok(ModuleOutcome::failed(format!(
+                    "{} is not a directory",
+                    r.display()
+                )))
+            }
             None => {
                 // Name the path Ansible would have looked at: relative to the
                 // role's vars/ or the playbook's directory.
@@ -193,11 +244,18 @@ fn load_all(ctx: &mut ModuleContext<'_>, p: &Plan) -> Result<ModuleOutcome, Conn
                     Some(base) if !Path::new(d).is_absolute() => base.join(d),
                     _ => PathBuf::from(d),
                 };
-                return Ok(ModuleOutcome::failed(format!("{} directory does not exist", shown.display())));
+                return Ok(ModuleOutcome::failed(format!(
+                    "{} directory does not exist",
+                    shown.display()
+                )));
             }
         };
         for path in walk(&root, p.depth) {
-            let fname = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let fname = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
             if p.ignore_files.iter().any(|r| r.is_match(&fname)) {
                 continue;
             }
@@ -240,7 +298,12 @@ fn load_all(ctx: &mut ModuleContext<'_>, p: &Plan) -> Result<ModuleOutcome, Conn
         facts
             .into_iter()
             .map(|(k, v)| {
-                let existing = ctx.vars.get_attr(&k).ok().filter(|e| !e.is_undefined()).and_then(|e| serde_json::to_value(&e).ok());
+                let existing = ctx
+                    .vars
+                    .get_attr(&k)
+                    .ok()
+                    .filter(|e| !e.is_undefined())
+                    .and_then(|e| serde_json::to_value(&e).ok());
                 match (existing, v) {
                     (Some(Value::Object(mut old)), Value::Object(new)) => {
                         deep_merge(&mut old, new);
@@ -253,7 +316,10 @@ fn load_all(ctx: &mut ModuleContext<'_>, p: &Plan) -> Result<ModuleOutcome, Conn
     } else {
         facts
     };
-    let included: Vec<Value> = files.iter().map(|f| Value::String(f.display().to_string())).collect();
+    let included: Vec<Value> = files
+        .iter()
+        .map(|f| Value::String(f.display().to_string()))
+        .collect();
     Ok(ModuleOutcome::ok()
         .with("ansible_facts", Value::Object(facts))
         .with("ansible_included_var_files", Value::Array(included)))
@@ -270,9 +336,21 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let base = tmp.path();
         std::fs::create_dir_all(base.join("vars/env/deep")).unwrap();
-        std::fs::write(base.join("vars/main.yml"), "port: 8080\nnested: {a: 1, b: 2}\n").unwrap();
-        std::fs::write(base.join("vars/env/10-base.yml"), "region: eu\nnested: {a: 1}\n").unwrap();
-        std::fs::write(base.join("vars/env/20-prod.json"), r#"{"region": "us", "nested": {"b": 3}}"#).unwrap();
+        std::fs::write(
+            base.join("vars/main.yml"),
+            "port: 8080\nnested: {a: 1, b: 2}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            base.join("vars/env/10-base.yml"),
+            "region: eu\nnested: {a: 1}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            base.join("vars/env/20-prod.json"),
+            r#"{"region": "us", "nested": {"b": 3}}"#,
+        )
+        .unwrap();
         std::fs::write(base.join("vars/env/deep/30-deep.yaml"), "deep: true\n").unwrap();
         std::fs::write(base.join("vars/env/README.txt"), "not vars\n").unwrap();
         std::fs::write(base.join("vars/empty.yml"), "").unwrap();
@@ -354,11 +432,18 @@ mod tests {
             ),
         ];
         for (args, want) in cases {
-            assert_eq!(Value::Object(h.run(run, args.clone()).result), want, "args {args}");
+            assert_eq!(
+                Value::Object(h.run(run, args.clone()).result),
+                want,
+                "args {args}"
+            );
         }
         let missing = h.run(run, json!({"file": "nope.yml"}));
         let msg = missing.result["msg"].as_str().unwrap();
-        assert!(msg.starts_with("Could not find or access 'nope.yml'\nSearched in:\n\t"), "{msg}");
+        assert!(
+            msg.starts_with("Could not find or access 'nope.yml'\nSearched in:\n\t"),
+            "{msg}"
+        );
         assert!(msg.contains(&p("vars/nope.yml")));
     }
 }

@@ -932,7 +932,12 @@ mod tests {
             let sargs = rooted(&args, scratch.path());
             let mut settles = true;
             for run_no in 0..2 {
-                let (check, real) = crate::modules::test_support::check_then_real(run, scratch.path(), &sargs, &format!("{label} run {run_no}"));
+                let (check, real) = crate::modules::test_support::check_then_real(
+                    run,
+                    scratch.path(),
+                    &sargs,
+                    &format!("{label} run {run_no}"),
+                );
                 assert_eq!(check.result.get("msg"), real.result.get("msg"), "{label}");
                 settles &= run_no == 0 || !real.is_changed();
             }

@@ -15,18 +15,40 @@ use crate::modules::remote_file::{self, apply_edit, finish, Attrs, Edit, Kind, P
 use crate::modules::{ModuleContext, ModuleOutcome};
 
 const KNOWN: &[&str] = &[
-    "path", "dest", "destfile", "name", "regexp", "regex", "search_string", "state", "line", "value", "backrefs",
-    "insertafter", "insertbefore", "create", "backup", "firstmatch", "validate", "mode", "owner", "group",
+    "path",
+    "dest",
+    "destfile",
+    "name",
+    "regexp",
+    "regex",
+    "search_string",
+    "state",
+    "line",
+    "value",
+    "backrefs",
+    "insertafter",
+    "insertbefore",
+    "create",
+    "backup",
+    "firstmatch",
+    "validate",
+    "mode",
+    "owner",
+    "group",
     "unsafe_writes",
 ];
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     finish(plan(ctx, &Args::new("lineinfile", args)))
 }
 
 /// Compile a Python-style pattern; the error names the argument.
 pub(crate) fn compile(arg: &str, pattern: &str) -> Result<Regex, String> {
-    Regex::new(pattern).map_err(|e| format!("{arg} is not a valid regular expression for berth: {pattern}: {e}"))
+    Regex::new(pattern)
+        .map_err(|e| format!("{arg} is not a valid regular expression for berth: {pattern}: {e}"))
 }
 
 /// Match `re` against one line the way Python's `re.search` does on the
@@ -78,12 +100,19 @@ pub(crate) fn expand(caps: &Captures<'_>, template: &[u8]) -> Result<Vec<u8>, St
                 while j < template.len() && j < i + 3 && template[j].is_ascii_digit() {
                     j += 1;
                 }
-                group(&mut out, std::str::from_utf8(&template[i + 1..j]).unwrap_or("0"))?;
+                group(
+                    &mut out,
+                    std::str::from_utf8(&template[i + 1..j]).unwrap_or("0"),
+                )?;
                 i = j;
             }
             b'g' if template.get(i + 2) == Some(&b'<') => {
-                let end = template[i + 3..].iter().position(|b| *b == b'>').ok_or("missing >, unterminated name")?;
-                let name = std::str::from_utf8(&template[i + 3..i + 3 + end]).map_err(|e| e.to_string())?;
+                let end = template[i + 3..]
+                    .iter()
+                    .position(|b| *b == b'>')
+                    .ok_or("missing >, unterminated name")?;
+                let name = std::str::from_utf8(&template[i + 3..i + 3 + end])
+                    .map_err(|e| e.to_string())?;
                 group(&mut out, name)?;
                 i += 4 + end;
             }
@@ -247,13 +276,19 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Split like Python's `readlines()` on bytes: after every `\n`.
 pub(crate) fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
-    data.split_inclusive(|b| *b == b'\n').map(<[u8]>::to_vec).collect()
+    data.split_inclusive(|b| *b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop> {
     a.check_known(KNOWN)?;
-    let path = a.first_str(&["path", "dest", "destfile", "name"])?.ok_or("missing required arguments: path")?;
-    let state = a.choice("state", &["absent", "present"], Some("present"))?.unwrap_or_default();
+    let path = a
+        .first_str(&["path", "dest", "destfile", "name"])?
+        .ok_or("missing required arguments: path")?;
+    let state = a
+        .choice("state", &["absent", "present"], Some("present"))?
+        .unwrap_or_default();
     let regexp_src = a.first_str(&["regexp", "regex"])?;
     let search_string = a.str("search_string")?;
     let line = a.first_str(&["line", "value"])?;
@@ -289,12 +324,17 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     if !present_state && regexp_src.is_none() && search_string.is_none() && line.is_none() {
         return Err("one of line, search_string, or regexp is required with state=absent".into());
     }
-    let regexp = regexp_src.as_deref().map(|r| compile("regexp", r)).transpose()?;
+    let regexp = regexp_src
+        .as_deref()
+        .map(|r| compile("regexp", r))
+        .transpose()?;
     let probes = [Probe::new(&path).follow(true).read(i64::MAX as u64)];
     let facts = remote_file::probe(ctx, &probes, attrs.owner.as_deref(), attrs.group.as_deref())?;
     let st = &facts.stats[0];
     if st.kind == Kind::Dir {
-        return Err(Stop::Outcome(ModuleOutcome::failed(format!("Path {path} is a directory !")).with("rc", 256)));
+        return Err(Stop::Outcome(
+            ModuleOutcome::failed(format!("Path {path} is a directory !")).with("rc", 256),
+        ));
     }
     if st.exists() && st.content.is_none() {
         return Err(format!("Could not read {path}: permission denied").into());
@@ -303,7 +343,10 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let mut lines = original.as_deref().map(split_lines).unwrap_or_default();
     let (changed, msg, found) = if present_state {
         if !st.exists() && !create {
-            return Err(Stop::Outcome(ModuleOutcome::failed(format!("Destination {path} does not exist !")).with("rc", 257)));
+            return Err(Stop::Outcome(
+                ModuleOutcome::failed(format!("Destination {path} does not exist !"))
+                    .with("rc", 257),
+            ));
         }
         let spec = Spec {
             regexp,
@@ -333,7 +376,11 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             !hit
         });
         let found = before - lines.len();
-        let msg = if found > 0 { format!("{found} line(s) removed") } else { String::new() };
+        let msg = if found > 0 {
+            format!("{found} line(s) removed")
+        } else {
+            String::new()
+        };
         (found > 0, msg, Some(found))
     };
     let result: Vec<u8> = lines.concat();
@@ -362,43 +409,248 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::test_support::{assert_check_predicts, rooted, run_module, setup, snapshot, Entry, Gen, Node, Run};
+    use crate::modules::test_support::{
+        assert_check_predicts, rooted, run_module, setup, snapshot, Entry, Gen, Node, Run,
+    };
     use serde_json::json;
 
     /// (name, initial content or None for no file, args, changed, msg, final content or None)
-    type Row = (&'static str, Option<&'static str>, Value, bool, &'static str, Option<&'static str>);
+    type Row = (
+        &'static str,
+        Option<&'static str>,
+        Value,
+        bool,
+        &'static str,
+        Option<&'static str>,
+    );
 
     fn rows() -> Vec<Row> {
         vec![
-            ("append at EOF", Some("a\nb\n"), json!({"line": "c"}), true, "line added", Some("a\nb\nc\n")),
-            ("present already", Some("a\nb\n"), json!({"line": "b"}), false, "", Some("a\nb\n")),
-            ("newline added before appended line", Some("a"), json!({"line": "c"}), true, "line added", Some("a\nc\n")),
-            ("regexp replaces last match", Some("x=1\ny\nx=2\n"), json!({"regexp": "^x=", "line": "x=9"}), true, "line replaced", Some("x=1\ny\nx=9\n")),
-            ("regexp firstmatch", Some("x=1\ny\nx=2\n"), json!({"regexp": "^x=", "line": "x=9", "firstmatch": true}), true, "line replaced", Some("x=9\ny\nx=2\n")),
-            ("regexp dollar like python", Some("port 80\n"), json!({"regexp": "^port 80$", "line": "port 8080"}), true, "line replaced", Some("port 8080\n")),
-            ("regexp already right", Some("x=9\n"), json!({"regexp": "^x=", "line": "x=9"}), false, "", Some("x=9\n")),
-            ("regexp no match appends", Some("a\n"), json!({"regexp": "^x=", "line": "x=9"}), true, "line added", Some("a\nx=9\n")),
-            ("search_string", Some("listen 80;\nroot /;\n"), json!({"search_string": "listen", "line": "listen 443;"}), true, "line replaced", Some("listen 443;\nroot /;\n")),
-            ("insertafter regex", Some("[main]\nx=1\n[other]\n"), json!({"line": "y=2", "insertafter": "^\\[main\\]"}), true, "line added", Some("[main]\ny=2\nx=1\n[other]\n")),
-            ("insertafter last match", Some("#a\n#b\nc\n"), json!({"line": "n", "insertafter": "^#"}), true, "line added", Some("#a\n#b\nn\nc\n")),
-            ("insertafter firstmatch", Some("#a\n#b\nc\n"), json!({"line": "n", "insertafter": "^#", "firstmatch": true}), true, "line added", Some("#a\nn\n#b\nc\n")),
-            ("insertafter no match goes to EOF", Some("a\n"), json!({"line": "n", "insertafter": "^zzz"}), true, "line added", Some("a\nn\n")),
-            ("insertbefore regex", Some("a\nb\n"), json!({"line": "n", "insertbefore": "^b"}), true, "line added", Some("a\nn\nb\n")),
-            ("insertbefore BOF", Some("a\n"), json!({"line": "n", "insertbefore": "BOF"}), true, "line added", Some("n\na\n")),
-            ("insertafter BOF", Some("a\n"), json!({"line": "n", "insertafter": "BOF"}), true, "line added", Some("n\na\n")),
-            ("insertafter EOF", Some("a\n"), json!({"line": "n", "insertafter": "EOF"}), true, "line added", Some("a\nn\n")),
-            ("line present elsewhere wins over insertafter", Some("n\na\n"), json!({"line": "n", "insertafter": "^a"}), false, "", Some("n\na\n")),
-            ("backrefs expand groups", Some("user=bob host=x\n"), json!({"regexp": "^user=(\\w+) host=(?P<h>\\w+)$", "line": "user=\\1 host=\\g<h>.example", "backrefs": true}), true, "line replaced", Some("user=bob host=x.example\n")),
-            ("backrefs without match leaves file", Some("a\n"), json!({"regexp": "^zzz(.*)", "line": "\\1", "backrefs": true}), false, "", Some("a\n")),
-            ("absent by line", Some("a\nb\na\n"), json!({"line": "a", "state": "absent"}), true, "2 line(s) removed", Some("b\n")),
-            ("absent by regexp", Some("a1\nb\na2\n"), json!({"regexp": "^a", "state": "absent"}), true, "2 line(s) removed", Some("b\n")),
-            ("absent nothing found", Some("b\n"), json!({"regexp": "^a", "state": "absent"}), false, "", Some("b\n")),
-            ("absent on missing file", None, json!({"line": "a", "state": "absent"}), false, "file not present", None),
-            ("create", None, json!({"line": "a", "create": true}), true, "line added", Some("a\n")),
+            (
+                "append at EOF",
+                Some("a\nb\n"),
+                json!({"line": "c"}),
+                true,
+                "line added",
+                Some("a\nb\nc\n"),
+            ),
+            (
+                "present already",
+                Some("a\nb\n"),
+                json!({"line": "b"}),
+                false,
+                "",
+                Some("a\nb\n"),
+            ),
+            (
+                "newline added before appended line",
+                Some("a"),
+                json!({"line": "c"}),
+                true,
+                "line added",
+                Some("a\nc\n"),
+            ),
+            (
+                "regexp replaces last match",
+                Some("x=1\ny\nx=2\n"),
+                json!({"regexp": "^x=", "line": "x=9"}),
+                true,
+                "line replaced",
+                Some("x=1\ny\nx=9\n"),
+            ),
+            (
+                "regexp firstmatch",
+                Some("x=1\ny\nx=2\n"),
+                json!({"regexp": "^x=", "line": "x=9", "firstmatch": true}),
+                true,
+                "line replaced",
+                Some("x=9\ny\nx=2\n"),
+            ),
+            (
+                "regexp dollar like python",
+                Some("port 80\n"),
+                json!({"regexp": "^port 80$", "line": "port 8080"}),
+                true,
+                "line replaced",
+                Some("port 8080\n"),
+            ),
+            (
+                "regexp already right",
+                Some("x=9\n"),
+                json!({"regexp": "^x=", "line": "x=9"}),
+                false,
+                "",
+                Some("x=9\n"),
+            ),
+            (
+                "regexp no match appends",
+                Some("a\n"),
+                json!({"regexp": "^x=", "line": "x=9"}),
+                true,
+                "line added",
+                Some("a\nx=9\n"),
+            ),
+            (
+                "search_string",
+                Some("listen 80;\nroot /;\n"),
+                json!({"search_string": "listen", "line": "listen 443;"}),
+                true,
+                "line replaced",
+                Some("listen 443;\nroot /;\n"),
+            ),
+            (
+                "insertafter regex",
+                Some("[main]\nx=1\n[other]\n"),
+                json!({"line": "y=2", "insertafter": "^\\[main\\]"}),
+                true,
+                "line added",
+                Some("[main]\ny=2\nx=1\n[other]\n"),
+            ),
+            (
+                "insertafter last match",
+                Some("#a\n#b\nc\n"),
+                json!({"line": "n", "insertafter": "^#"}),
+                true,
+                "line added",
+                Some("#a\n#b\nn\nc\n"),
+            ),
+            (
+                "insertafter firstmatch",
+                Some("#a\n#b\nc\n"),
+                json!({"line": "n", "insertafter": "^#", "firstmatch": true}),
+                true,
+                "line added",
+                Some("#a\nn\n#b\nc\n"),
+            ),
+            (
+                "insertafter no match goes to EOF",
+                Some("a\n"),
+                json!({"line": "n", "insertafter": "^zzz"}),
+                true,
+                "line added",
+                Some("a\nn\n"),
+            ),
+            (
+                "insertbefore regex",
+                Some("a\nb\n"),
+                json!({"line": "n", "insertbefore": "^b"}),
+                true,
+                "line added",
+                Some("a\nn\nb\n"),
+            ),
+            (
+                "insertbefore BOF",
+                Some("a\n"),
+                json!({"line": "n", "insertbefore": "BOF"}),
+                true,
+                "line added",
+                Some("n\na\n"),
+            ),
+            (
+                "insertafter BOF",
+                Some("a\n"),
+                json!({"line": "n", "insertafter": "BOF"}),
+                true,
+                "line added",
+                Some("n\na\n"),
+            ),
+            (
+                "insertafter EOF",
+                Some("a\n"),
+                json!({"line": "n", "insertafter": "EOF"}),
+                true,
+                "line added",
+                Some("a\nn\n"),
+            ),
+            (
+                "line present elsewhere wins over insertafter",
+                Some("n\na\n"),
+                json!({"line": "n", "insertafter": "^a"}),
+                false,
+                "",
+                Some("n\na\n"),
+            ),
+            (
+                "backrefs expand groups",
+                Some("user=bob host=x\n"),
+                json!({"regexp": "^user=(\\w+) host=(?P<h>\\w+)$", "line": "user=\\1 host=\\g<h>.example", "backrefs": true}),
+                true,
+                "line replaced",
+                Some("user=bob host=x.example\n"),
+            ),
+            (
+                "backrefs without match leaves file",
+                Some("a\n"),
+                json!({"regexp": "^zzz(.*)", "line": "\\1", "backrefs": true}),
+                false,
+                "",
+                Some("a\n"),
+            ),
+            (
+                "absent by line",
+                Some("a\nb\na\n"),
+                json!({"line": "a", "state": "absent"}),
+                true,
+                "2 line(s) removed",
+                Some("b\n"),
+            ),
+            (
+                "absent by regexp",
+                Some("a1\nb\na2\n"),
+                json!({"regexp": "^a", "state": "absent"}),
+                true,
+                "2 line(s) removed",
+                Some("b\n"),
+            ),
+            (
+                "absent nothing found",
+                Some("b\n"),
+                json!({"regexp": "^a", "state": "absent"}),
+                false,
+                "",
+                Some("b\n"),
+            ),
+            (
+                "absent on missing file",
+                None,
+                json!({"line": "a", "state": "absent"}),
+                false,
+                "file not present",
+                None,
+            ),
+            (
+                "create",
+                None,
+                json!({"line": "a", "create": true}),
+                true,
+                "line added",
+                Some("a\n"),
+            ),
             // Ansible rewrites a CRLF line that matches exactly with the `\n` separator.
-            ("crlf line is normalised like Ansible", Some("a\r\nb\r\n"), json!({"line": "b"}), true, "line replaced", Some("a\r\nb\n")),
-            ("mode only", Some("a\n"), json!({"line": "a", "mode": "0600"}), true, "ownership, perms or SE linux context changed", Some("a\n")),
-            ("content and mode", Some("a\n"), json!({"line": "b", "mode": "0600"}), true, "line added and ownership, perms or SE linux context changed", Some("a\nb\n")),
+            (
+                "crlf line is normalised like Ansible",
+                Some("a\r\nb\r\n"),
+                json!({"line": "b"}),
+                true,
+                "line replaced",
+                Some("a\r\nb\n"),
+            ),
+            (
+                "mode only",
+                Some("a\n"),
+                json!({"line": "a", "mode": "0600"}),
+                true,
+                "ownership, perms or SE linux context changed",
+                Some("a\n"),
+            ),
+            (
+                "content and mode",
+                Some("a\n"),
+                json!({"line": "b", "mode": "0600"}),
+                true,
+                "line added and ownership, perms or SE linux context changed",
+                Some("a\nb\n"),
+            ),
         ]
     }
 
@@ -414,7 +666,14 @@ mod tests {
                 let before = snapshot(root);
                 let mut args = args.clone();
                 args["path"] = json!("{root}/f");
-                let (out, calls) = run_module(run, &rooted(&args, root), &Run { check, ..Run::default() });
+                let (out, calls) = run_module(
+                    run,
+                    &rooted(&args, root),
+                    &Run {
+                        check,
+                        ..Run::default()
+                    },
+                );
                 assert!(!out.is_failed(), "{name}: {out:?}");
                 assert_eq!(out.is_changed(), changed, "{name} check={check}: {out:?}");
                 assert_eq!(out.result["msg"], json!(msg), "{name}");
@@ -432,14 +691,46 @@ mod tests {
     #[test]
     fn failures() {
         let cases: Vec<(Option<&str>, Value, &str)> = vec![
-            (None, json!({"line": "a"}), "Destination {root}/f does not exist !"),
-            (Some("a\n"), json!({"regexp": "a", "search_string": "a", "line": "x"}), "parameters are mutually exclusive: regexp|search_string"),
-            (Some("a\n"), json!({"insertafter": "a", "insertbefore": "a", "line": "x"}), "parameters are mutually exclusive: insertbefore|insertafter"),
-            (Some("a\n"), json!({"backrefs": true, "line": "x"}), "regexp is required with backrefs=true"),
-            (Some("a\n"), json!({"regexp": "a"}), "line is required with state=present"),
-            (Some("a\n"), json!({"state": "absent"}), "one of line, search_string, or regexp is required with state=absent"),
-            (Some("a\n"), json!({"line": "x", "validate": "false %s"}), "failed to validate: rc:1 error:"),
-            (Some("a\n"), json!({"line": "x", "frob": 1}), "Unsupported parameters for (lineinfile) module: frob."),
+            (
+                None,
+                json!({"line": "a"}),
+                "Destination {root}/f does not exist !",
+            ),
+            (
+                Some("a\n"),
+                json!({"regexp": "a", "search_string": "a", "line": "x"}),
+                "parameters are mutually exclusive: regexp|search_string",
+            ),
+            (
+                Some("a\n"),
+                json!({"insertafter": "a", "insertbefore": "a", "line": "x"}),
+                "parameters are mutually exclusive: insertbefore|insertafter",
+            ),
+            (
+                Some("a\n"),
+                json!({"backrefs": true, "line": "x"}),
+                "regexp is required with backrefs=true",
+            ),
+            (
+                Some("a\n"),
+                json!({"regexp": "a"}),
+                "line is required with state=present",
+            ),
+            (
+                Some("a\n"),
+                json!({"state": "absent"}),
+                "one of line, search_string, or regexp is required with state=absent",
+            ),
+            (
+                Some("a\n"),
+                json!({"line": "x", "validate": "false %s"}),
+                "failed to validate: rc:1 error:",
+            ),
+            (
+                Some("a\n"),
+                json!({"line": "x", "frob": 1}),
+                "Unsupported parameters for (lineinfile) module: frob.",
+            ),
         ];
         for (initial, mut args, msg) in cases {
             let tmp = tempfile::tempdir().unwrap();
@@ -450,13 +741,20 @@ mod tests {
             args["path"] = json!("{root}/f");
             let (out, _) = run_module(run, &rooted(&args, root), &Run::default());
             let msg = msg.replace("{root}", &root.to_string_lossy());
-            assert!(out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(&msg), "{msg}: {out:?}");
+            assert!(
+                out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(&msg),
+                "{msg}: {out:?}"
+            );
             if let Some(c) = initial {
                 assert_eq!(std::fs::read_to_string(root.join("f")).unwrap(), c);
             }
         }
         let tmp = tempfile::tempdir().unwrap();
-        let (out, _) = run_module(run, &json!({"path": tmp.path().to_string_lossy(), "line": "x"}), &Run::default());
+        let (out, _) = run_module(
+            run,
+            &json!({"path": tmp.path().to_string_lossy(), "line": "x"}),
+            &Run::default(),
+        );
         assert_eq!(out.result["rc"], json!(256));
     }
 
@@ -464,25 +762,61 @@ mod tests {
     fn backup_diff_and_symlink() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
-        setup(root, &[Entry::File("real", "a\n", 0o640), Entry::Link("f", "real")]);
-        let args = rooted(&json!({"path": "{root}/f", "line": "b", "backup": true}), root);
-        let (out, _) = run_module(run, &args, &Run { diff: true, ..Run::default() });
+        setup(
+            root,
+            &[Entry::File("real", "a\n", 0o640), Entry::Link("f", "real")],
+        );
+        let args = rooted(
+            &json!({"path": "{root}/f", "line": "b", "backup": true}),
+            root,
+        );
+        let (out, _) = run_module(
+            run,
+            &args,
+            &Run {
+                diff: true,
+                ..Run::default()
+            },
+        );
         assert!(out.is_changed());
         let backup = out.result["backup"].as_str().unwrap();
         assert_eq!(std::fs::read_to_string(backup).unwrap(), "a\n");
-        assert_eq!(out.diffs[0].before_header, format!("{}/f (content)", root.display()));
-        assert_eq!((out.diffs[0].before.as_str(), out.diffs[0].after.as_str()), ("a\n", "a\nb\n"));
+        assert_eq!(
+            out.diffs[0].before_header,
+            format!("{}/f (content)", root.display())
+        );
+        assert_eq!(
+            (out.diffs[0].before.as_str(), out.diffs[0].after.as_str()),
+            ("a\n", "a\nb\n")
+        );
         // The link still points at the real file, which got the line and kept its mode.
         let snap = snapshot(root);
-        assert_eq!(snap["f"], Node::Link { target: "real".into(), uid: 0 });
-        assert_eq!(snap["real"], Node::File { mode: 0o640, uid: 0, gid: 0, content: b"a\nb\n".to_vec() });
+        assert_eq!(
+            snap["f"],
+            Node::Link {
+                target: "real".into(),
+                uid: 0
+            }
+        );
+        assert_eq!(
+            snap["real"],
+            Node::File {
+                mode: 0o640,
+                uid: 0,
+                gid: 0,
+                content: b"a\nb\n".to_vec()
+            }
+        );
     }
 
     #[test]
     fn python_expand_rules() {
         let re = Regex::new(r"(a)(b)?(?P<n>c)").unwrap();
         let caps = re.captures(b"ac").unwrap();
-        assert_eq!(expand(&caps, br"\1-\2-\g<n>-\g<3>\n\\").unwrap(), b"a--c-c\n\\".to_vec());
+        assert_eq!(
+            expand(&caps, br"\1-\2-\g<n>-\g<3>\n\\").unwrap(),
+            b"a--c-c\n\\".to_vec()
+        );
         assert!(expand(&caps, br"\9").is_err());
     }
 
@@ -503,25 +837,25 @@ mod tests {
             initial = Some((content, *g.pick(&[0o644, 0o600])));
         }
         let mut args = json!({"path": "{root}/f", "line": *g.pick(&["a", "x=3", "new", "#c"])});
-            match g.below(4) {
-                0 => args["regexp"] = json!(*g.pick(&["^x=", "^#", "^zz", "b$"])),
-                1 => args["search_string"] = json!(*g.pick(&["x=", "#", "zz"])),
-                _ => {}
-            }
-            match g.below(4) {
-                0 => args["insertafter"] = json!(*g.pick(&["^#", "EOF", "BOF", "^b"])),
-                1 => args["insertbefore"] = json!(*g.pick(&["^#", "BOF", "^b"])),
-                _ => {}
-            }
-            if g.chance() {
-                args["firstmatch"] = json!(true);
-            }
-            if g.below(4) == 0 {
-                args["state"] = json!("absent");
-            }
-            if g.below(3) == 0 {
-                args["mode"] = json!(*g.pick(&["0644", "0640"]));
-            }
+        match g.below(4) {
+            0 => args["regexp"] = json!(*g.pick(&["^x=", "^#", "^zz", "b$"])),
+            1 => args["search_string"] = json!(*g.pick(&["x=", "#", "zz"])),
+            _ => {}
+        }
+        match g.below(4) {
+            0 => args["insertafter"] = json!(*g.pick(&["^#", "EOF", "BOF", "^b"])),
+            1 => args["insertbefore"] = json!(*g.pick(&["^#", "BOF", "^b"])),
+            _ => {}
+        }
+        if g.chance() {
+            args["firstmatch"] = json!(true);
+        }
+        if g.below(4) == 0 {
+            args["state"] = json!("absent");
+        }
+        if g.below(3) == 0 {
+            args["mode"] = json!(*g.pick(&["0644", "0640"]));
+        }
         if g.chance() {
             args["create"] = json!(true);
         }
@@ -539,7 +873,13 @@ mod tests {
                 setup(root, &[Entry::Bytes("f", content.into_bytes(), mode)]);
             }
             let args = rooted(&args, root);
-            assert_check_predicts(run, root, &args, &Run::default(), &format!("case {i}: {args}"));
+            assert_check_predicts(
+                run,
+                root,
+                &args,
+                &Run::default(),
+                &format!("case {i}: {args}"),
+            );
         }
     }
 
@@ -557,12 +897,17 @@ mod tests {
                 let dir = root.join(format!("{side}{i}"));
                 std::fs::create_dir(&dir).unwrap();
                 if let Some((content, mode)) = initial {
-                    setup(&dir, &[Entry::Bytes("f", content.clone().into_bytes(), *mode)]);
+                    setup(
+                        &dir,
+                        &[Entry::Bytes("f", content.clone().into_bytes(), *mode)],
+                    );
                 }
             }
             tasks.push(rooted(args, &root.join(format!("ansible{i}"))));
         }
-        let Some(expected) = crate::modules::test_support::ansible_results("lineinfile", &tasks, root) else {
+        let Some(expected) =
+            crate::modules::test_support::ansible_results("lineinfile", &tasks, root)
+        else {
             eprintln!("ansible-playbook not installed: differential test not run");
             return;
         };
@@ -571,9 +916,20 @@ mod tests {
             let (out, _) = run_module(run, &rooted(args, &dir), &Run::default());
             let want = &expected[i];
             let label = format!("case {i}: {args} on {:?}", cases[i].0);
-            assert_eq!(out.is_failed(), want["failed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
-            assert_eq!(out.is_changed(), want["changed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
-            let msg = want["msg"].as_str().unwrap_or("").replace("ansible", "berth");
+            assert_eq!(
+                out.is_failed(),
+                want["failed"].as_bool().unwrap_or(false),
+                "{label}: {out:?} vs {want}"
+            );
+            assert_eq!(
+                out.is_changed(),
+                want["changed"].as_bool().unwrap_or(false),
+                "{label}: {out:?} vs {want}"
+            );
+            let msg = want["msg"]
+                .as_str()
+                .unwrap_or("")
+                .replace("ansible", "berth");
             assert_eq!(out.result["msg"].as_str().unwrap_or(""), msg, "{label}");
             let a = std::fs::read(root.join(format!("ansible{i}/f"))).ok();
             let b = std::fs::read(dir.join("f")).ok();

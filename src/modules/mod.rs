@@ -10,55 +10,55 @@ use serde_json::{Map, Value};
 use crate::connection::{ConnError, Connection, ExecOutput};
 use crate::playbook::templar::Templar;
 
+pub(crate) mod apt;
 pub(crate) mod args;
 pub(crate) mod assemble;
-pub(crate) mod free_form;
-pub(crate) mod blockinfile;
-pub(crate) mod codec;
-pub(crate) mod copy;
-pub(crate) mod fetch;
-pub(crate) mod find;
-pub(crate) mod file;
-pub(crate) mod file_mode;
-pub(crate) mod lineinfile;
-pub(crate) mod py_re;
-pub(crate) mod remote_file;
-pub(crate) mod replace;
-pub(crate) mod slurp;
-pub(crate) mod stat;
-pub(crate) mod template;
-pub(crate) mod tempfile;
-#[cfg(test)]
-pub(crate) mod test_support;
-pub(crate) mod apt;
-pub(crate) mod command;
-pub(crate) mod group;
-pub(crate) mod package;
-pub(crate) mod raw;
-pub(crate) mod script;
-pub(crate) mod service;
-pub(crate) mod shell;
-#[cfg(test)]
-pub(crate) mod sys_test_support;
-pub(crate) mod systemd;
-pub(crate) mod user;
 pub(crate) mod assert;
 pub(crate) mod async_job;
 pub(crate) mod async_status;
+pub(crate) mod blockinfile;
+pub(crate) mod codec;
+pub(crate) mod command;
+pub(crate) mod copy;
 pub(crate) mod debug;
 pub(crate) mod fail;
+pub(crate) mod fetch;
+pub(crate) mod file;
+pub(crate) mod file_mode;
+pub(crate) mod find;
+pub(crate) mod free_form;
 pub(crate) mod get_url;
 pub(crate) mod getent;
+pub(crate) mod group;
 pub(crate) mod include_vars;
 pub(crate) mod known_hosts;
+pub(crate) mod lineinfile;
 pub(crate) mod net_http;
 pub(crate) mod net_perms;
 #[cfg(test)]
 pub(crate) mod net_test_support;
+pub(crate) mod package;
 pub(crate) mod pause;
+pub(crate) mod py_re;
+pub(crate) mod raw;
+pub(crate) mod remote_file;
+pub(crate) mod replace;
+pub(crate) mod script;
+pub(crate) mod service;
 pub(crate) mod set_fact;
+pub(crate) mod shell;
+pub(crate) mod slurp;
+pub(crate) mod stat;
+#[cfg(test)]
+pub(crate) mod sys_test_support;
+pub(crate) mod systemd;
+pub(crate) mod tempfile;
+pub(crate) mod template;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub(crate) mod unarchive;
 pub(crate) mod uri;
+pub(crate) mod user;
 pub(crate) mod wait_for;
 
 /// Escalation settings for a task (`become`, `become_user`, ...).
@@ -94,7 +94,10 @@ impl ModuleOutcome {
     pub(crate) fn changed(changed: bool) -> ModuleOutcome {
         let mut result = Map::new();
         result.insert("changed".into(), Value::Bool(changed));
-        ModuleOutcome { result, diffs: Vec::new() }
+        ModuleOutcome {
+            result,
+            diffs: Vec::new(),
+        }
     }
 
     pub(crate) fn failed(msg: impl Into<String>) -> ModuleOutcome {
@@ -110,14 +113,19 @@ impl ModuleOutcome {
     }
 
     pub(crate) fn is_failed(&self) -> bool {
-        self.result.get("failed").and_then(Value::as_bool).unwrap_or(false)
+        self.result
+            .get("failed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 
     pub(crate) fn is_changed(&self) -> bool {
-        self.result.get("changed").and_then(Value::as_bool).unwrap_or(false)
+        self.result
+            .get("changed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
-
-    }
+}
 
 /// Everything a module may use while it runs on one host.
 pub(crate) struct ModuleContext<'a> {
@@ -140,7 +148,11 @@ pub(crate) struct ModuleContext<'a> {
 impl<'a> ModuleContext<'a> {
     /// Run a POSIX shell script on the host, with `environment:` exported and
     /// escalated through sudo when the task asks for `become`.
-    pub(crate) fn exec(&mut self, script: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
+    pub(crate) fn exec(
+        &mut self,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<ExecOutput, ConnError> {
         let mut body = String::new();
         for (k, v) in &self.environment {
             body.push_str(&format!("export {}={}; ", k, quote(v)));
@@ -156,7 +168,8 @@ impl<'a> ModuleContext<'a> {
                         self.conn.exec(&cmd, stdin)
                     }
                     Some(pw) => {
-                        let cmd = format!("sudo -S -p '' -H -u {user} -- /bin/sh -c {}", quote(&body));
+                        let cmd =
+                            format!("sudo -S -p '' -H -u {user} -- /bin/sh -c {}", quote(&body));
                         let mut input = Vec::with_capacity(pw.len() + 1);
                         input.extend_from_slice(pw.as_bytes());
                         input.push(b'\n');
@@ -194,7 +207,8 @@ pub(crate) fn quote(s: &str) -> String {
 }
 
 /// A module entry point.
-pub(crate) type ModuleFn = fn(&mut ModuleContext<'_>, &Map<String, Value>) -> Result<ModuleOutcome, ConnError>;
+pub(crate) type ModuleFn =
+    fn(&mut ModuleContext<'_>, &Map<String, Value>) -> Result<ModuleOutcome, ConnError>;
 
 /// Strip the `ansible.builtin.` / `ansible.legacy.` prefix from a module name.
 pub(crate) fn short_name(name: &str) -> &str {
@@ -245,7 +259,15 @@ const MODULES: &[(&str, ModuleFn)] = &[
 
 /// Actions the runner carries out itself (no module function).
 pub(crate) const RUNNER_ACTIONS: &[&str] = &[
-    "gather_facts", "import_playbook", "import_role", "import_tasks", "include_role", "include_tasks", "meta", "ping", "setup",
+    "gather_facts",
+    "import_playbook",
+    "import_role",
+    "import_tasks",
+    "include_role",
+    "include_tasks",
+    "meta",
+    "ping",
+    "setup",
 ];
 
 /// The module implementing `name`, if berth has it.
@@ -256,7 +278,11 @@ pub(crate) fn lookup(name: &str) -> Option<ModuleFn> {
 
 /// Every action berth runs (modules and the runner's own), sorted.
 pub(crate) fn names() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = MODULES.iter().map(|(n, _)| *n).chain(RUNNER_ACTIONS.iter().copied()).collect();
+    let mut v: Vec<&'static str> = MODULES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(RUNNER_ACTIONS.iter().copied())
+        .collect();
     v.sort_unstable();
     v
 }

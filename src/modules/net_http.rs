@@ -57,7 +57,11 @@ impl NetHttp {
     /// The request options get_url and uri share: basic-auth credentials
     /// (`url_username` or the module's own alias, `url_password`/`password`),
     /// `force_basic_auth`, `http_agent` and `use_proxy`.
-    pub(crate) fn apply_auth_and_agent(&mut self, a: &crate::modules::args::Args<'_>, user_alias: &str) -> Result<(), String> {
+    pub(crate) fn apply_auth_and_agent(
+        &mut self,
+        a: &crate::modules::args::Args<'_>,
+        user_alias: &str,
+    ) -> Result<(), String> {
         let user = a.str("url_username")?.or(a.str(user_alias)?);
         let password = a.str("url_password")?.or(a.str("password")?);
         if let Some(u) = user {
@@ -87,7 +91,9 @@ impl NetHttp {
     }
 
     pub(crate) fn has_header(&self, name: &str) -> bool {
-        self.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+        self.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
     }
 
     /// The curl config for this request (sent on stdin).
@@ -128,7 +134,10 @@ impl NetHttp {
     /// The same request as a wgetrc, for targets without curl. A body is
     /// sent from a file (`body_file` is added by the script).
     pub(crate) fn wgetrc(&self) -> String {
-        let mut c = format!("#url {}\nserver_response = on\ncontent_on_error = on\n", self.url);
+        let mut c = format!(
+            "#url {}\nserver_response = on\ncontent_on_error = on\n",
+            self.url
+        );
         if self.method != "GET" {
             c.push_str(&format!("method = {}\n", self.method));
         }
@@ -136,7 +145,9 @@ impl NetHttp {
             c.push_str(&format!("header = {k}: {v}\n"));
         }
         if let Some((u, p)) = &self.user {
-            c.push_str(&format!("auth_no_challenge = on\nhttp_user = {u}\nhttp_password = {p}\n"));
+            c.push_str(&format!(
+                "auth_no_challenge = on\nhttp_user = {u}\nhttp_password = {p}\n"
+            ));
         }
         c.push_str(&format!("user_agent = {}\n", self.user_agent));
         if self.timeout > 0 {
@@ -145,7 +156,11 @@ impl NetHttp {
         if !self.validate_certs {
             c.push_str("check_certificate = off\n");
         }
-        c.push_str(if self.follow_redirects { "max_redirect = 50\n" } else { "max_redirect = 0\n" });
+        c.push_str(if self.follow_redirects {
+            "max_redirect = 50\n"
+        } else {
+            "max_redirect = 0\n"
+        });
         if !self.use_proxy {
             c.push_str("use_proxy = off\n");
         }
@@ -209,7 +224,10 @@ echo '--- headers'; cat "$head" 2>/dev/null; echo '--- end'
 pub(crate) fn parse_response(out: &str) -> Option<NetResponse> {
     let line = out.lines().find(|l| l.starts_with("CURL\t"))?;
     let f: Vec<&str> = line.splitn(5, '\t').collect();
-    let mut r = NetResponse { curl_rc: f.get(1)?.parse().ok()?, ..NetResponse::default() };
+    let mut r = NetResponse {
+        curl_rc: f.get(1)?.parse().ok()?,
+        ..NetResponse::default()
+    };
     r.status = f.get(2).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
     r.redirects = f.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
     r.url = f.get(4).unwrap_or(&"").to_string();
@@ -219,10 +237,16 @@ pub(crate) fn parse_response(out: &str) -> Option<NetResponse> {
     if r.status == 0 {
         r.status = -1;
     }
-    let head = out.split_once("--- headers\n").map(|(_, h)| h).unwrap_or("");
+    let head = out
+        .split_once("--- headers\n")
+        .map(|(_, h)| h)
+        .unwrap_or("");
     let head = head.rsplit_once("--- end").map(|(h, _)| h).unwrap_or(head);
     // With redirects or `100 Continue` there are several blocks: keep the last.
-    let blocks: Vec<&str> = head.split("\r\n\r\n").filter(|b| b.trim_start().starts_with("HTTP/")).collect();
+    let blocks: Vec<&str> = head
+        .split("\r\n\r\n")
+        .filter(|b| b.trim_start().starts_with("HTTP/"))
+        .collect();
     if let Some(block) = blocks.last() {
         let mut lines = block.trim_start().split("\r\n");
         if let Some(status_line) = lines.next() {
@@ -245,7 +269,11 @@ pub(crate) fn parse_response(out: &str) -> Option<NetResponse> {
 
 impl NetResponse {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Ansible's `msg` for the response: `OK (N bytes)`, `HTTP Error N: Reason`,
@@ -256,14 +284,21 @@ impl NetResponse {
                 28 => "Connection failure: timed out".to_string(),
                 // Python's wording for the usual socket errors.
                 7 => "Request failed: <urlopen error [Errno 111] Connection refused>".to_string(),
-                6 => "Request failed: <urlopen error [Errno -2] Name or service not known>".to_string(),
-                _ => format!("Request failed: <urlopen error {}>", self.error.clone().unwrap_or_default()),
+                6 => "Request failed: <urlopen error [Errno -2] Name or service not known>"
+                    .to_string(),
+                _ => format!(
+                    "Request failed: <urlopen error {}>",
+                    self.error.clone().unwrap_or_default()
+                ),
             };
         }
         if self.status >= 300 {
             return format!("HTTP Error {}: {}", self.status, self.reason);
         }
-        format!("OK ({} bytes)", self.header("content-length").unwrap_or("unknown"))
+        format!(
+            "OK ({} bytes)",
+            self.header("content-length").unwrap_or("unknown")
+        )
     }
 
     /// Response headers as Ansible returns them: lower-case, `-` → `_`,
@@ -384,7 +419,10 @@ mod tests {
     fn parses_last_header_block() {
         let out = "CURL\t0\t200\t1\thttp://h/b\n--- headers\nHTTP/1.1 302 Found\r\nLocation: /b\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 5\r\n\r\n--- end\n";
         let r = parse_response(out).unwrap();
-        assert_eq!((r.status, r.redirects, r.url.as_str()), (200, 1, "http://h/b"));
+        assert_eq!(
+            (r.status, r.redirects, r.url.as_str()),
+            (200, 1, "http://h/b")
+        );
         assert_eq!(r.msg(), "OK (5 bytes)");
         let m = r.header_map();
         assert_eq!(m["x_a"], "1, 2");

@@ -21,11 +21,23 @@ impl NetPerms {
     pub(crate) fn from_args(a: &Args<'_>) -> Result<NetPerms, String> {
         let mode = match a.get("mode") {
             None => None,
-            Some(Value::Number(n)) => Some(format!("{:o}", n.as_u64().ok_or("mode must be a non-negative integer")?)),
+            Some(Value::Number(n)) => Some(format!(
+                "{:o}",
+                n.as_u64().ok_or("mode must be a non-negative integer")?
+            )),
             Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => return Err(format!("argument 'mode' is of type {} and we were unable to convert to raw", crate::modules::args::type_name(other))),
+            Some(other) => {
+                return Err(format!(
+                    "argument 'mode' is of type {} and we were unable to convert to raw",
+                    crate::modules::args::type_name(other)
+                ))
+            }
         };
-        Ok(NetPerms { mode, owner: a.str("owner")?, group: a.str("group")? })
+        Ok(NetPerms {
+            mode,
+            owner: a.str("owner")?,
+            group: a.str("group")?,
+        })
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -66,7 +78,9 @@ if [ \"$(stat -c %a \"$_t\")\" != \"$(stat -c %a -- \"${var}\")\" ]; then pc=1; 
 pub(crate) fn apply_mode(spec: &str, cur: u32, is_dir: bool) -> Result<u32, String> {
     let invalid = || format!("mode must be in octal or symbolic form: '{spec}'");
     if !spec.is_empty() && spec.chars().all(|c| c.is_digit(8)) {
-        return u32::from_str_radix(spec, 8).map_err(|_| invalid()).map(|m| m & 0o7777);
+        return u32::from_str_radix(spec, 8)
+            .map_err(|_| invalid())
+            .map(|m| m & 0o7777);
     }
     let mut mode = cur & 0o7777;
     for clause in spec.split(',') {
@@ -201,21 +215,39 @@ mod tests {
         let a = Args::new("t", args.as_object().unwrap());
         let perms = NetPerms::from_args(&a).unwrap();
         let run = |c: &mut LocalConnection, check: bool| {
-            let script = format!("p={}\n{}echo PC=$pc\n{}", quote(f.to_str().unwrap()), perms.script("p", check), stat_script("p"));
+            let script = format!(
+                "p={}\n{}echo PC=$pc\n{}",
+                quote(f.to_str().unwrap()),
+                perms.script("p", check),
+                stat_script("p")
+            );
             c.exec(&script, None).unwrap().stdout_str()
         };
         std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
         assert!(run(&mut c, true).contains("PC=1"));
-        assert!(run(&mut c, true).contains("\t644\t"), "check mode changes nothing");
+        assert!(
+            run(&mut c, true).contains("\t644\t"),
+            "check mode changes nothing"
+        );
         let out = run(&mut c, false);
         assert!(out.contains("PC=1"));
         assert_eq!(parse_stat(&out).unwrap()["mode"], "0640");
         assert!(run(&mut c, false).contains("PC=0"));
         let sym = json!({"mode": "u=rw,g=r,o="});
         let perms2 = NetPerms::from_args(&Args::new("t", sym.as_object().unwrap())).unwrap();
-        let script = format!("p={}\n{}echo PC=$pc\n", quote(f.to_str().unwrap()), perms2.script("p", false));
+        let script = format!(
+            "p={}\n{}echo PC=$pc\n",
+            quote(f.to_str().unwrap()),
+            perms2.script("p", false)
+        );
         assert!(c.exec(&script, None).unwrap().stdout_str().contains("PC=0"));
         let int_mode = json!({"mode": 420});
-        assert_eq!(NetPerms::from_args(&Args::new("t", int_mode.as_object().unwrap())).unwrap().mode.as_deref(), Some("644"));
+        assert_eq!(
+            NetPerms::from_args(&Args::new("t", int_mode.as_object().unwrap()))
+                .unwrap()
+                .mode
+                .as_deref(),
+            Some("644")
+        );
     }
 }

@@ -37,7 +37,8 @@ pub(crate) struct RecordingConnection {
 
 impl Connection for RecordingConnection {
     fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
-        self.log.push((command.to_string(), stdin.map_or(0, <[u8]>::len)));
+        self.log
+            .push((command.to_string(), stdin.map_or(0, <[u8]>::len)));
         self.inner.exec(command, stdin)
     }
 }
@@ -65,7 +66,10 @@ impl NetHarness {
     }
 
     pub(crate) fn run(&mut self, f: ModuleFn, args: Value) -> ModuleOutcome {
-        let map: Map<String, Value> = args.as_object().cloned().expect("module args are a mapping");
+        let map: Map<String, Value> = args
+            .as_object()
+            .cloned()
+            .expect("module args are a mapping");
         let mut ctx = ModuleContext {
             conn: &mut self.conn,
             check_mode: self.check_mode,
@@ -92,7 +96,10 @@ pub(crate) struct SeenRequest {
 
 impl SeenRequest {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -105,7 +112,11 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
-        Reply { status, headers: vec![("Content-Type".into(), content_type.into())], body: body.into() }
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
+        }
     }
 
     pub(crate) fn header(mut self, k: &str, v: &str) -> Reply {
@@ -126,7 +137,9 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
-    pub(crate) fn start(handler: impl Fn(&SeenRequest) -> Reply + Send + Sync + 'static) -> HttpServer {
+    pub(crate) fn start(
+        handler: impl Fn(&SeenRequest) -> Reply + Send + Sync + 'static,
+    ) -> HttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -147,7 +160,12 @@ impl HttpServer {
                 }
             }
         });
-        HttpServer { port, seen, stop, thread: Some(thread) }
+        HttpServer {
+            port,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -193,10 +211,14 @@ fn serve_one(mut stream: TcpStream, handler: &Handler) -> Option<SeenRequest> {
     };
     for line in lines.filter(|l| !l.is_empty()) {
         if let Some((k, v)) = line.split_once(':') {
-            req.headers.push((k.trim().to_string(), v.trim().to_string()));
+            req.headers
+                .push((k.trim().to_string(), v.trim().to_string()));
         }
     }
-    let len: usize = req.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = req
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut body = buf[head_end..].to_vec();
     while body.len() < len {
         let n = stream.read(&mut chunk).ok()?;
@@ -211,7 +233,10 @@ fn serve_one(mut stream: TcpStream, handler: &Handler) -> Option<SeenRequest> {
     for (k, v) in &reply.headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
-    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", reply.body.len()));
+    out.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        reply.body.len()
+    ));
     let _ = stream.write_all(out.as_bytes());
     if req.method != "HEAD" {
         let _ = stream.write_all(&reply.body);
@@ -264,7 +289,11 @@ impl TcpBanner {
                 }
             }
         });
-        TcpBanner { port, stop, thread: Some(thread) }
+        TcpBanner {
+            port,
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 

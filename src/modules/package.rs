@@ -17,7 +17,10 @@ static DETECTED: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
 const PROBE: &str = "for m in apt-get dnf yum zypper apk pacman pkg; do \
     if command -v \"$m\" >/dev/null 2>&1; then echo \"$m\"; exit 0; fi; done; echo unknown";
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let a = Args::new("package", args);
     if a.get("name").is_none() {
         return Ok(ModuleOutcome::failed("missing required arguments: name"));
@@ -26,7 +29,11 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         Ok(u) => u.unwrap_or_else(|| "auto".into()),
         Err(e) => return Ok(ModuleOutcome::failed(e)),
     };
-    let manager = if wanted != "auto" { wanted } else { detect(ctx)? };
+    let manager = if wanted != "auto" {
+        wanted
+    } else {
+        detect(ctx)?
+    };
     let mut rest = args.clone();
     rest.remove("use");
     match manager.as_str() {
@@ -49,7 +56,13 @@ pub(crate) fn detect(ctx: &mut ModuleContext<'_>) -> Result<String, ConnError> {
             return Ok(v);
         }
     }
-    if let Some(found) = DETECTED.lock().unwrap().as_ref().and_then(|m| m.get(&ctx.inventory_hostname)).cloned() {
+    if let Some(found) = DETECTED
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|m| m.get(&ctx.inventory_hostname))
+        .cloned()
+    {
         return Ok(found);
     }
     let out = ctx.exec(PROBE, None)?;
@@ -58,7 +71,11 @@ pub(crate) fn detect(ctx: &mut ModuleContext<'_>) -> Result<String, ConnError> {
         "" => "unknown".to_string(),
         other => other.to_string(),
     };
-    DETECTED.lock().unwrap().get_or_insert_with(HashMap::new).insert(ctx.inventory_hostname.clone(), found.clone());
+    DETECTED
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(ctx.inventory_hostname.clone(), found.clone());
     Ok(found)
 }
 
@@ -66,7 +83,10 @@ pub(crate) fn detect(ctx: &mut ModuleContext<'_>) -> Result<String, ConnError> {
 pub(crate) fn lookup_var(vars: &minijinja::Value, path: &[&str]) -> Option<String> {
     let mut v = vars.clone();
     for key in path {
-        v = v.get_attr(key).ok().filter(|x| !x.is_undefined() && !x.is_none())?;
+        v = v
+            .get_attr(key)
+            .ok()
+            .filter(|x| !x.is_undefined() && !x.is_none())?;
     }
     v.as_str().map(str::to_string)
 }
@@ -99,8 +119,20 @@ mod tests {
                 h.vars.insert("ansible_facts".into(), json!({"pkg_mgr": m}));
             }
             let out = h.run(run, args.clone());
-            let got: Vec<String> = h.take_calls().into_iter().filter(|c| c.starts_with("apt-get")).collect();
-            assert_eq!((out.is_changed(), out.is_failed(), got), (changed, failed, calls.iter().map(|c| c.to_string()).collect::<Vec<_>>()), "{args}: {out:?}");
+            let got: Vec<String> = h
+                .take_calls()
+                .into_iter()
+                .filter(|c| c.starts_with("apt-get"))
+                .collect();
+            assert_eq!(
+                (out.is_changed(), out.is_failed(), got),
+                (
+                    changed,
+                    failed,
+                    calls.iter().map(|c| c.to_string()).collect::<Vec<_>>()
+                ),
+                "{args}: {out:?}"
+            );
         }
     }
 
@@ -114,13 +146,30 @@ mod tests {
         let out = h.run(run, json!({"name": "curl", "state": "absent"}));
         assert!(!out.is_changed() && !out.is_failed(), "{out:?}");
         assert_eq!(out.result["ansible_facts"], json!({"pkg_mgr": "apt"}));
-        let cached = DETECTED.lock().unwrap().as_ref().unwrap().get("package-probe-host").cloned();
+        let cached = DETECTED
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .get("package-probe-host")
+            .cloned();
         assert_eq!(cached.as_deref(), Some("apt"));
         // A host whose cached probe says dnf fails clearly, without probing again.
-        DETECTED.lock().unwrap().get_or_insert_with(HashMap::new).insert("package-probe-dnf".into(), "dnf".into());
+        DETECTED
+            .lock()
+            .unwrap()
+            .get_or_insert_with(HashMap::new)
+            .insert("package-probe-dnf".into(), "dnf".into());
         let out = other.run(run, json!({"name": "curl"}));
         assert!(out.is_failed());
-        assert!(s(&out, "msg").contains("package manager is 'dnf'"), "{}", s(&out, "msg"));
-        assert!(other.take_calls().is_empty(), "a cached answer needs no probe");
+        assert!(
+            s(&out, "msg").contains("package manager is 'dnf'"),
+            "{}",
+            s(&out, "msg")
+        );
+        assert!(
+            other.take_calls().is_empty(),
+            "a cached answer needs no probe"
+        );
     }
 }

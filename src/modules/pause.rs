@@ -33,7 +33,11 @@ pub(crate) fn local_timestamp(t: SystemTime) -> String {
 fn py_round2(x: f64) -> String {
     let r = (x * 100.0).round() / 100.0;
     let s = format!("{r}");
-    if s.contains('.') { s } else { format!("{s}.0") }
+    if s.contains('.') {
+        s
+    } else {
+        format!("{s}.0")
+    }
 }
 
 fn stdin_is_tty() -> bool {
@@ -41,13 +45,18 @@ fn stdin_is_tty() -> bool {
     unsafe { libc::isatty(0) == 1 }
 }
 
-pub(crate) fn run(_ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    _ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let a = Args::new("pause", args);
     if let Err(e) = a.check_known(&["minutes", "seconds", "prompt", "echo"]) {
         return Ok(ModuleOutcome::failed(e));
     }
     if a.get("minutes").is_some() && a.get("seconds").is_some() {
-        return Ok(ModuleOutcome::failed("parameters are mutually exclusive: minutes|seconds"));
+        return Ok(ModuleOutcome::failed(
+            "parameters are mutually exclusive: minutes|seconds",
+        ));
     }
     let echo = match a.bool("echo", true) {
         Ok(b) => b,
@@ -66,13 +75,21 @@ pub(crate) fn run(_ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Re
             _ => None,
         };
         match parsed {
-            Some(n) if n >= 0 => seconds = Some(if unit == "minutes" { n as u64 * 60 } else { n as u64 }),
+            Some(n) if n >= 0 => {
+                seconds = Some(if unit == "minutes" {
+                    n as u64 * 60
+                } else {
+                    n as u64
+                })
+            }
             _ => {
                 let shown = match v {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                return Ok(ModuleOutcome::failed(format!("non-integer value given for prompt duration:\n{shown}")));
+                return Ok(ModuleOutcome::failed(format!(
+                    "non-integer value given for prompt duration:\n{shown}"
+                )));
             }
         }
     }
@@ -94,7 +111,9 @@ pub(crate) fn run(_ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Re
             std::thread::sleep(Duration::from_secs(n));
         }
         None if tty => {
-            let text = prompt.clone().unwrap_or_else(|| "Press enter to continue, Ctrl+C to interrupt".into());
+            let text = prompt
+                .clone()
+                .unwrap_or_else(|| "Press enter to continue, Ctrl+C to interrupt".into());
             print!("[pause]\n{text}:\n");
             let _ = std::io::stdout().flush();
             user_input = if echo {
@@ -110,7 +129,11 @@ pub(crate) fn run(_ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Re
     }
     let elapsed = start.elapsed();
     let stop_wall = SystemTime::now();
-    let shown = if unit == "minutes" { elapsed.as_secs_f64() / 60.0 } else { elapsed.as_secs_f64() };
+    let shown = if unit == "minutes" {
+        elapsed.as_secs_f64() / 60.0
+    } else {
+        elapsed.as_secs_f64()
+    };
     Ok(ModuleOutcome::ok()
         .with("rc", 0)
         .with("stderr", "")
@@ -137,7 +160,11 @@ mod tests {
         let cases = vec![
             (json!({"seconds": 1}), "seconds", 1000u128),
             (json!({"seconds": "0"}), "seconds", 0),
-            (json!({"minutes": 0, "prompt": "ignored when not a tty"}), "minutes", 0),
+            (
+                json!({"minutes": 0, "prompt": "ignored when not a tty"}),
+                "minutes",
+                0,
+            ),
         ];
         let shown = Regex::new(r"^Paused for (\d+\.\d{1,2}) (seconds|minutes)$").unwrap();
         for (args, unit, min_ms) in cases {
@@ -147,11 +174,20 @@ mod tests {
             assert!(t.elapsed().as_millis() < min_ms + 3000, "args {args}");
             assert!(!out.is_failed(), "{:?}", out.result);
             let stdout = out.result["stdout"].as_str().unwrap();
-            let c = shown.captures(stdout).unwrap_or_else(|| panic!("stdout {stdout}"));
+            let c = shown
+                .captures(stdout)
+                .unwrap_or_else(|| panic!("stdout {stdout}"));
             let value: f64 = c[1].parse().unwrap();
-            let secs = if unit == "minutes" { value * 60.0 } else { value };
+            let secs = if unit == "minutes" {
+                value * 60.0
+            } else {
+                value
+            };
             assert_eq!(&c[2], unit);
-            assert!(secs * 1000.0 >= min_ms as f64 && secs * 1000.0 < min_ms as f64 + 3000.0, "{stdout}");
+            assert!(
+                secs * 1000.0 >= min_ms as f64 && secs * 1000.0 < min_ms as f64 + 3000.0,
+                "{stdout}"
+            );
             assert_eq!(out.result["delta"], json!((min_ms / 1000) as u64));
             assert_eq!(out.result["user_input"], "");
             assert_eq!(out.result["changed"], false);
@@ -160,9 +196,15 @@ mod tests {
             assert!(out.result["stop"].as_str().unwrap() >= start);
         }
         let bad = h.run(run, json!({"seconds": "soon"}));
-        assert_eq!(bad.result["msg"], "non-integer value given for prompt duration:\nsoon");
+        assert_eq!(
+            bad.result["msg"],
+            "non-integer value given for prompt duration:\nsoon"
+        );
         let both = h.run(run, json!({"seconds": 1, "minutes": 1}));
-        assert_eq!(both.result["msg"], "parameters are mutually exclusive: minutes|seconds");
+        assert_eq!(
+            both.result["msg"],
+            "parameters are mutually exclusive: minutes|seconds"
+        );
     }
 
     #[test]

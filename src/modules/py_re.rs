@@ -117,7 +117,11 @@ fn bracket(body: &[char]) -> Glob {
             cs = &cs[1..];
         }
         let start = usize::from(skip_first);
-        let end = if t + 1 < count { cs.len().saturating_sub(1) } else { cs.len() };
+        let end = if t + 1 < count {
+            cs.len().saturating_sub(1)
+        } else {
+            cs.len()
+        };
         for &c in cs.get(start..end.max(start)).unwrap_or(&[]) {
             items.push((c, c));
         }
@@ -201,14 +205,22 @@ impl PyRegex {
 }
 
 fn compile(pattern: &str, full: &str) -> Result<PyRegex, String> {
-    Regex::new(full)
-        .map(|re| PyRegex { re })
-        .map_err(|e| format!("invalid regular expression {}: {}", py_quote(pattern), first_line(&e.to_string())))
+    Regex::new(full).map(|re| PyRegex { re }).map_err(|e| {
+        format!(
+            "invalid regular expression {}: {}",
+            py_quote(pattern),
+            first_line(&e.to_string())
+        )
+    })
 }
 
 fn first_line(s: &str) -> String {
     // The regex crate's messages draw the pattern over several lines; keep its last line (the reason).
-    s.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("").to_string()
+    s.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_string()
 }
 
 fn py_quote(s: &str) -> String {
@@ -216,11 +228,17 @@ fn py_quote(s: &str) -> String {
 }
 
 fn unsupported(pattern: &str, what: &str) -> String {
-    format!("regular expression {} uses {what}, which berth does not support", py_quote(pattern))
+    format!(
+        "regular expression {} uses {what}, which berth does not support",
+        py_quote(pattern)
+    )
 }
 
 fn bad(pattern: &str, what: &str, pos: usize) -> String {
-    format!("invalid regular expression {}: {what} at position {pos}", py_quote(pattern))
+    format!(
+        "invalid regular expression {}: {what} at position {pos}",
+        py_quote(pattern)
+    )
 }
 
 /// A char as a literal in the regex crate's syntax (inside or outside a class).
@@ -309,7 +327,10 @@ fn group(pattern: &str, p: &[char], i: usize, out: &mut String) -> Result<usize,
         return Ok(i + 3);
     }
     if rest.starts_with("P<") {
-        let end = p[i + 4..].iter().position(|&c| c == '>').ok_or_else(|| bad(pattern, "missing >, unterminated name", i + 4))?;
+        let end = p[i + 4..]
+            .iter()
+            .position(|&c| c == '>')
+            .ok_or_else(|| bad(pattern, "missing >, unterminated name", i + 4))?;
         let name: String = p[i + 4..i + 4 + end].iter().collect();
         out.push_str(&format!("(?P<{name}>"));
         return Ok(i + 4 + end + 1);
@@ -317,7 +338,11 @@ fn group(pattern: &str, p: &[char], i: usize, out: &mut String) -> Result<usize,
     if rest.starts_with("P=") {
         return Err(unsupported(pattern, "a named backreference"));
     }
-    if rest.starts_with('=') || rest.starts_with('!') || rest.starts_with("<=") || rest.starts_with("<!") {
+    if rest.starts_with('=')
+        || rest.starts_with('!')
+        || rest.starts_with("<=")
+        || rest.starts_with("<!")
+    {
         return Err(unsupported(pattern, "look-around"));
     }
     if rest.starts_with('>') {
@@ -327,7 +352,10 @@ fn group(pattern: &str, p: &[char], i: usize, out: &mut String) -> Result<usize,
         return Err(unsupported(pattern, "a conditional group"));
     }
     if rest.starts_with('#') {
-        let end = p[i..].iter().position(|&c| c == ')').ok_or_else(|| bad(pattern, "missing ), unterminated comment", i))?;
+        let end = p[i..]
+            .iter()
+            .position(|&c| c == ')')
+            .ok_or_else(|| bad(pattern, "missing ), unterminated comment", i))?;
         return Ok(i + end + 1);
     }
     // Inline flags: (?aiLmsux), (?flags:...), (?flags-flags:...).
@@ -338,7 +366,13 @@ fn group(pattern: &str, p: &[char], i: usize, out: &mut String) -> Result<usize,
             'i' | 'm' | 's' | 'x' | '-' => flags.push(p[j]),
             'u' => {}
             'a' => return Err(unsupported(pattern, "the ASCII flag (?a)")),
-            'L' => return Err(bad(pattern, "bad inline flags: cannot use 'L' flag with a str pattern", j)),
+            'L' => {
+                return Err(bad(
+                    pattern,
+                    "bad inline flags: cannot use 'L' flag with a str pattern",
+                    j,
+                ))
+            }
             _ => return Err(bad(pattern, "unknown flag", j)),
         }
         j += 1;
@@ -358,19 +392,29 @@ fn group(pattern: &str, p: &[char], i: usize, out: &mut String) -> Result<usize,
 }
 
 /// A backslash escape at `p[i]`; returns the index after it.
-fn escape(pattern: &str, p: &[char], i: usize, out: &mut String, in_class: bool) -> Result<usize, String> {
+fn escape(
+    pattern: &str,
+    p: &[char],
+    i: usize,
+    out: &mut String,
+    in_class: bool,
+) -> Result<usize, String> {
     let Some(&e) = p.get(i + 1) else {
         return Err(bad(pattern, "bad escape (end of pattern)", i));
     };
     let hex = |len: usize| -> Result<(u32, usize), String> {
-        let digits: String = p.get(i + 2..i + 2 + len).map(|s| s.iter().collect()).unwrap_or_default();
+        let digits: String = p
+            .get(i + 2..i + 2 + len)
+            .map(|s| s.iter().collect())
+            .unwrap_or_default();
         if digits.len() != len || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(bad(pattern, &format!("incomplete escape \\{e}{digits}"), i));
         }
         Ok((u32::from_str_radix(&digits, 16).unwrap_or(0), i + 2 + len))
     };
     let push_code = |out: &mut String, code: u32| -> Result<(), String> {
-        let c = char::from_u32(code).ok_or_else(|| bad(pattern, "bad escape (not a character)", i))?;
+        let c =
+            char::from_u32(code).ok_or_else(|| bad(pattern, "bad escape (not a character)", i))?;
         lit(out, c);
         Ok(())
     };
@@ -417,11 +461,19 @@ fn escape(pattern: &str, p: &[char], i: usize, out: &mut String, in_class: bool)
         'N' => Err(unsupported(pattern, "a named character escape \\N{...}")),
         '0'..='7' => {
             // Octal: `\0`, `\0nn`, or three octal digits; otherwise a backreference.
-            let octal: String = p[i + 1..].iter().take(3).take_while(|c| ('0'..='7').contains(*c)).collect();
+            let octal: String = p[i + 1..]
+                .iter()
+                .take(3)
+                .take_while(|c| ('0'..='7').contains(*c))
+                .collect();
             if e == '0' || octal.len() == 3 {
                 let code = u32::from_str_radix(&octal, 8).unwrap_or(0);
                 if code > 0o377 {
-                    return Err(bad(pattern, &format!("octal escape value \\{octal} outside of range 0-0o377"), i));
+                    return Err(bad(
+                        pattern,
+                        &format!("octal escape value \\{octal} outside of range 0-0o377"),
+                        i,
+                    ));
                 }
                 push_code(out, code)?;
                 return Ok(i + 1 + octal.len());

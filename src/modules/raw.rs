@@ -7,11 +7,17 @@ use super::args::Args;
 use super::{command, quote, ModuleContext, ModuleOutcome};
 use crate::connection::ConnError;
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let a = Args::new("raw", args);
     let parsed = (|| -> Result<_, String> {
         a.check_known(&["_raw_params", "executable"])?;
-        let raw = a.str("_raw_params")?.filter(|s| !s.trim().is_empty()).ok_or("no command given")?;
+        let raw = a
+            .str("_raw_params")?
+            .filter(|s| !s.trim().is_empty())
+            .ok_or("no command given")?;
         Ok((raw, a.str("executable")?))
     })();
     let (raw, executable) = match parsed {
@@ -53,12 +59,52 @@ mod tests {
     fn fixture_table() {
         // (args, check, changed, failed, rc, stdout, skipped)
         let cases: Vec<(Value, bool, bool, bool, &str, &str, bool)> = vec![
-            (json!({"_raw_params": "echo hi; echo there"}), false, true, false, "0", "hi\nthere\n", false),
-            (json!({"_raw_params": "echo $0", "executable": "/bin/bash"}), false, true, false, "0", "/bin/bash\n", false),
-            (json!({"_raw_params": "exit 7"}), false, true, true, "7", "", false),
+            (
+                json!({"_raw_params": "echo hi; echo there"}),
+                false,
+                true,
+                false,
+                "0",
+                "hi\nthere\n",
+                false,
+            ),
+            (
+                json!({"_raw_params": "echo $0", "executable": "/bin/bash"}),
+                false,
+                true,
+                false,
+                "0",
+                "/bin/bash\n",
+                false,
+            ),
+            (
+                json!({"_raw_params": "exit 7"}),
+                false,
+                true,
+                true,
+                "7",
+                "",
+                false,
+            ),
             // environment: is not exported for raw
-            (json!({"_raw_params": "echo \"[$BERTH_RAW]\""}), false, true, false, "0", "[]\n", false),
-            (json!({"_raw_params": "touch /nonexistent"}), true, false, false, "", "", true),
+            (
+                json!({"_raw_params": "echo \"[$BERTH_RAW]\""}),
+                false,
+                true,
+                false,
+                "0",
+                "[]\n",
+                false,
+            ),
+            (
+                json!({"_raw_params": "touch /nonexistent"}),
+                true,
+                false,
+                false,
+                "",
+                "",
+                true,
+            ),
         ];
         for (args, check, changed, failed, rc, stdout, skipped) in cases {
             let mut h = SysHarness::new();
@@ -66,7 +112,13 @@ mod tests {
             h.extra_env.push(("BERTH_RAW".into(), "set".into()));
             let out = h.run(run, args.clone());
             assert_eq!(
-                (out.is_changed(), out.is_failed(), s(&out, "rc"), s(&out, "stdout"), out.result.contains_key("skipped")),
+                (
+                    out.is_changed(),
+                    out.is_failed(),
+                    s(&out, "rc"),
+                    s(&out, "stdout"),
+                    out.result.contains_key("skipped")
+                ),
                 (changed, failed, rc.to_string(), stdout.to_string(), skipped),
                 "{args}"
             );

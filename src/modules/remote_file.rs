@@ -42,7 +42,10 @@ pub(crate) struct Probe {
 
 impl Probe {
     pub(crate) fn new(path: &str) -> Probe {
-        Probe { path: path.to_string(), ..Probe::default() }
+        Probe {
+            path: path.to_string(),
+            ..Probe::default()
+        }
     }
     pub(crate) fn follow(mut self, follow: bool) -> Probe {
         self.follow = follow;
@@ -202,9 +205,16 @@ pub(crate) fn probe(
 ) -> Result<Facts, Stop> {
     let mut script = String::from("umask; id; ");
     for (i, pr) in probes.iter().enumerate() {
-        script.push_str(&format!("p={}; echo P{i}; if [ -e \"$p\" ] || [ -L \"$p\" ]; then ", quote(&pr.path)));
+        script.push_str(&format!(
+            "p={}; echo P{i}; if [ -e \"$p\" ] || [ -L \"$p\" ]; then ",
+            quote(&pr.path)
+        ));
         script.push_str(&stat_script(pr.follow));
-        let test_file = if pr.follow { "[ -f \"$p\" ]" } else { "[ -f \"$p\" ] && [ ! -L \"$p\" ]" };
+        let test_file = if pr.follow {
+            "[ -f \"$p\" ]"
+        } else {
+            "[ -f \"$p\" ] && [ ! -L \"$p\" ]"
+        };
         if let Some(tool) = &pr.checksum {
             script.push_str(&format!(
                 "if {test_file} && [ -r \"$p\" ]; then printf 'C '; {} < \"$p\"; fi; ",
@@ -237,7 +247,10 @@ pub(crate) fn probe(
         script.push_str("else case \"$(LC_ALL=C stat -c %n -- \"$p\" 2>&1)\" in *'Permission denied'*) echo N EACCES;; *'Not a directory'*) echo N ENOTDIR;; *) echo N;; esac; fi; ");
     }
     if let Some(o) = owner.filter(|o| !is_numeric(o)) {
-        script.push_str(&format!("printf 'U '; id -u -- {} 2>/dev/null || echo; ", quote(o)));
+        script.push_str(&format!(
+            "printf 'U '; id -u -- {} 2>/dev/null || echo; ",
+            quote(o)
+        ));
     }
     if let Some(g) = group.filter(|g| !is_numeric(g)) {
         script.push_str(&format!(
@@ -247,17 +260,28 @@ pub(crate) fn probe(
     }
     let out = ctx.exec(&script, None)?;
     if !out.success() {
-        return Err(Stop::Fail(format!("could not read file facts: {}", out.stderr_str().trim())));
+        return Err(Stop::Fail(format!(
+            "could not read file facts: {}",
+            out.stderr_str().trim()
+        )));
     }
     let text = out.stdout_str();
     let mut facts = Facts::default();
     let mut lines = text.lines();
-    facts.umask = lines.next().and_then(|u| u32::from_str_radix(u.trim(), 8).ok()).unwrap_or(0o022);
+    facts.umask = lines
+        .next()
+        .and_then(|u| u32::from_str_radix(u.trim(), 8).ok())
+        .unwrap_or(0o022);
     // `uid=0(root) gid=0(root) groups=...`
     let id_line = lines.next().unwrap_or("");
     let id_of = |key: &str| -> Option<u32> {
-        let rest = id_line.split_whitespace().find_map(|w| w.strip_prefix(key))?;
-        rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        let rest = id_line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key))?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
     };
     facts.euid = id_of("uid=").unwrap_or(0);
     facts.egid = id_of("gid=").unwrap_or(0);
@@ -267,7 +291,10 @@ pub(crate) fn probe(
             if let Some(st) = current.take() {
                 facts.stats.push(st);
             }
-            current = Some(RemoteStat { path: probes.get(idx).map(|p| p.path.clone()).unwrap_or_default(), ..RemoteStat::default() });
+            current = Some(RemoteStat {
+                path: probes.get(idx).map(|p| p.path.clone()).unwrap_or_default(),
+                ..RemoteStat::default()
+            });
             continue;
         }
         if line == "N" {
@@ -320,7 +347,9 @@ pub(crate) fn probe(
         facts.gids.insert(g.to_string(), g.parse().ok());
     }
     if facts.stats.len() != probes.len() {
-        return Err(Stop::Fail(format!("could not read file facts: unexpected answer {text:?}")));
+        return Err(Stop::Fail(format!(
+            "could not read file facts: unexpected answer {text:?}"
+        )));
     }
     Ok(facts)
 }
@@ -330,7 +359,9 @@ fn is_numeric(s: &str) -> bool {
 }
 
 fn b64(s: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD.decode(s.trim()).unwrap_or_default()
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .unwrap_or_default()
 }
 
 /// Parse one `S`/`L`/`R`/`A`/`C`/`B` line into `st`.
@@ -397,7 +428,11 @@ fn parse_line(st: &mut RemoteStat, line: &str) {
             // `path: type; charset=x`, parsed the way Ansible's stat does:
             // anything else leaves both unknown.
             let text = String::from_utf8_lossy(&b64(rest)).into_owned();
-            let tail = text.trim_end().rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+            let tail = text
+                .trim_end()
+                .rsplit_once(':')
+                .map(|(_, t)| t)
+                .unwrap_or("");
             let parts: Vec<&str> = tail.split(';').collect();
             st.mime = match parts.as_slice() {
                 [mime, charset] if charset.contains('=') => Some((
@@ -483,12 +518,21 @@ impl Attrs {
             None => None,
             Some(v) => Some(FileMode::parse(v)?),
         };
-        Ok(Attrs { mode, owner: args.str("owner")?, group: args.str("group")? })
+        Ok(Attrs {
+            mode,
+            owner: args.str("owner")?,
+            group: args.str("group")?,
+        })
     }
 
     /// What must change on `st` (whose type decides `X`); a path that does not
     /// exist yet is judged as if it had `base_mode` and no owner.
-    pub(crate) fn change(&self, st: &RemoteStat, facts: &Facts, base_mode: u32) -> Result<AttrChange, String> {
+    pub(crate) fn change(
+        &self,
+        st: &RemoteStat,
+        facts: &Facts,
+        base_mode: u32,
+    ) -> Result<AttrChange, String> {
         let exists = st.exists();
         let mut ch = AttrChange::default();
         if let Some(m) = &self.mode {
@@ -571,7 +615,11 @@ pub(crate) fn write_file(ctx: &mut ModuleContext<'_>, w: &Write<'_>) -> Result<A
 }
 
 /// `write_file` with the bytes from `fill` (stdin carries `w.content`).
-pub(crate) fn write_file_from(ctx: &mut ModuleContext<'_>, w: &Write<'_>, fill: Fill<'_>) -> Result<Applied, Stop> {
+pub(crate) fn write_file_from(
+    ctx: &mut ModuleContext<'_>,
+    w: &Write<'_>,
+    fill: Fill<'_>,
+) -> Result<Applied, Stop> {
     let mut s = write_script(w, fill);
     s.push_str("p=\"$d\"; ");
     s.push_str(&stat_script(false));
@@ -583,7 +631,11 @@ pub(crate) fn write_file_from(ctx: &mut ModuleContext<'_>, w: &Write<'_>, fill: 
     if out.rc == 97 {
         let text = out.stdout_str();
         let mut lines = text.splitn(2, '\n');
-        let rc: i64 = lines.next().and_then(|l| l.strip_prefix("VALIDATE ")).and_then(|r| r.trim().parse().ok()).unwrap_or(1);
+        let rc: i64 = lines
+            .next()
+            .and_then(|l| l.strip_prefix("VALIDATE "))
+            .and_then(|r| r.trim().parse().ok())
+            .unwrap_or(1);
         let stdout = lines.next().unwrap_or("").to_string();
         return Err(Stop::Outcome(
             ModuleOutcome::failed("failed to validate")
@@ -593,7 +645,11 @@ pub(crate) fn write_file_from(ctx: &mut ModuleContext<'_>, w: &Write<'_>, fill: 
         ));
     }
     if !out.success() {
-        return Err(Stop::Fail(format!("Could not write {}: {}", w.dest, out.stderr_str().trim())));
+        return Err(Stop::Fail(format!(
+            "Could not write {}: {}",
+            w.dest,
+            out.stderr_str().trim()
+        )));
     }
     Ok(parse_applied(w.dest, &out.stdout_str()))
 }
@@ -614,19 +670,29 @@ pub(crate) fn write_script(w: &Write<'_>, fill: Fill<'_>) -> String {
     let dir = parent_of(w.dest);
     let mut s = format!("d={}; dir={}; ", quote(w.dest), quote(&dir));
     if let Some(m) = w.mkdir_parent {
-        s.push_str(&format!("[ -d \"$dir\" ] || {{ mkdir -p -m {m:o} -- \"$dir\" || exit 1; }}; "));
+        s.push_str(&format!(
+            "[ -d \"$dir\" ] || {{ mkdir -p -m {m:o} -- \"$dir\" || exit 1; }}; "
+        ));
     }
     s.push_str("t=$(mktemp \"$dir/.berth_tmp.XXXXXXXX\") || exit 1; ");
     match fill {
         Fill::Stdin => s.push_str("cat > \"$t\" || { rm -f \"$t\"; exit 1; }; "),
-        Fill::Take(n) => s.push_str(&format!("head -c {n} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; ")),
-        Fill::HostFile(p) => s.push_str(&format!("cat -- {} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; ", quote(p))),
+        Fill::Take(n) => s.push_str(&format!(
+            "head -c {n} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; "
+        )),
+        Fill::HostFile(p) => s.push_str(&format!(
+            "cat -- {} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}; ",
+            quote(p)
+        )),
     }
     s.push_str(&format!(
         "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; else chmod {:o} \"$t\"; fi; ",
         w.default_mode
     ));
-    s.push_str(&format!("( {} ) || {{ rm -f \"$t\"; exit 1; }}; ", w.attrs.script("\"$t\"", true)));
+    s.push_str(&format!(
+        "( {} ) || {{ rm -f \"$t\"; exit 1; }}; ",
+        w.attrs.script("\"$t\"", true)
+    ));
     if let Some(v) = w.validate {
         let cmd = v.replace("%s", "\"$t\"");
         s.push_str(&format!(
@@ -641,7 +707,13 @@ pub(crate) fn write_script(w: &Write<'_>, fill: Fill<'_>) -> String {
 }
 
 fn parse_applied(path: &str, text: &str) -> Applied {
-    let mut applied = Applied { stat: RemoteStat { path: path.to_string(), ..RemoteStat::default() }, ..Applied::default() };
+    let mut applied = Applied {
+        stat: RemoteStat {
+            path: path.to_string(),
+            ..RemoteStat::default()
+        },
+        ..Applied::default()
+    };
     for line in text.lines() {
         if let Some(b) = line.strip_prefix("BACKUP ") {
             applied.backup_file = Some(String::from_utf8_lossy(&b64(b)).into_owned());
@@ -664,7 +736,10 @@ pub(crate) fn apply_attrs(
     s.push_str(&stat_script(follow));
     let out = ctx.exec(&s, None)?;
     if !out.success() {
-        return Err(Stop::Fail(format!("Could not set attributes of {path}: {}", out.stderr_str().trim())));
+        return Err(Stop::Fail(format!(
+            "Could not set attributes of {path}: {}",
+            out.stderr_str().trim()
+        )));
     }
     Ok(parse_applied(path, &out.stdout_str()).stat)
 }
@@ -676,7 +751,11 @@ pub(crate) fn run_then_stat(
     path: &str,
     follow: bool,
 ) -> Result<(RemoteStat, Option<String>), Stop> {
-    let s = format!("d={q}; p={q}; {script}\n{}", stat_script(follow), q = quote(path));
+    let s = format!(
+        "d={q}; p={q}; {script}\n{}",
+        stat_script(follow),
+        q = quote(path)
+    );
     let out = ctx.exec(&s, None)?;
     if !out.success() {
         return Err(Stop::Fail(out.stderr_str().trim().to_string()));
@@ -705,7 +784,10 @@ pub(crate) fn add_path_info(mut out: ModuleOutcome, st: &RemoteStat) -> ModuleOu
 /// MD5 in hex, which Ansible still returns as `md5sum` beside the SHA-1 checksum.
 pub(crate) fn md5_hex(data: &[u8]) -> String {
     use md5::Digest;
-    md5::Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    md5::Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub(crate) fn sha1_hex(data: &[u8]) -> String {
@@ -729,7 +811,14 @@ pub(crate) fn content_diff(
     after: &[u8],
     after_header: &str,
 ) -> ModuleOutcome {
-    content_diff_with(out, &format!("before: {path}"), before, before_size, after, after_header)
+    content_diff_with(
+        out,
+        &format!("before: {path}"),
+        before,
+        before_size,
+        after,
+        after_header,
+    )
 }
 
 /// `content_diff` with both headers given (lineinfile's `PATH (content)`).
@@ -757,7 +846,9 @@ pub(crate) fn content_diff_with(
     out.diffs.push(FileDiff {
         before_header: before_header.to_string(),
         after_header: after_header.to_string(),
-        before: before.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
+        before: before
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default(),
         after: String::from_utf8_lossy(after).into_owned(),
     });
     out
@@ -837,7 +928,9 @@ pub(crate) fn apply_edit(ctx: &mut ModuleContext<'_>, e: Edit<'_>) -> Result<Mod
         nlink: 1,
         ..RemoteStat::default()
     };
-    let change = e.attrs.change(if exists { e.st } else { &created }, e.facts, 0)?;
+    let change = e
+        .attrs
+        .change(if exists { e.st } else { &created }, e.facts, 0)?;
     let mut msg = e.msg;
     let mut backup_file = None;
     if e.changed && !ctx.check_mode {
@@ -855,9 +948,20 @@ pub(crate) fn apply_edit(ctx: &mut ModuleContext<'_>, e: Edit<'_>) -> Result<Mod
             default_mode: e.facts.default_file_mode(),
         };
         let applied = write_file(ctx, &w).map_err(|stop| match stop {
-            Stop::Outcome(fail) if fail.result.get("msg") == Some(&Value::from("failed to validate")) => {
-                let rc = fail.result.get("exit_status").cloned().unwrap_or(Value::Null);
-                let err = fail.result.get("stderr").and_then(Value::as_str).unwrap_or("").to_string();
+            Stop::Outcome(fail)
+                if fail.result.get("msg") == Some(&Value::from("failed to validate")) =>
+            {
+                let rc = fail
+                    .result
+                    .get("exit_status")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let err = fail
+                    .result
+                    .get("stderr")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 Stop::Fail(format!("failed to validate: rc:{rc} error:{err}"))
             }
             other => other,
@@ -929,16 +1033,25 @@ const REMOTE_PATHS: &[(&str, &[&str])] = &[
 ];
 
 /// The module's arguments with its remote paths expanded on the host.
-pub(crate) fn expand_remote_paths(ctx: &mut ModuleContext<'_>, module: &str, args: &Map<String, Value>) -> Result<Option<Map<String, Value>>, Stop> {
-    let Some((_, keys)) = REMOTE_PATHS.iter().find(|(m, _)| *m == module) else { return Ok(None) };
+pub(crate) fn expand_remote_paths(
+    ctx: &mut ModuleContext<'_>,
+    module: &str,
+    args: &Map<String, Value>,
+) -> Result<Option<Map<String, Value>>, Stop> {
+    let Some((_, keys)) = REMOTE_PATHS.iter().find(|(m, _)| *m == module) else {
+        return Ok(None);
+    };
     let mut out: Option<Map<String, Value>> = None;
     for key in keys.iter() {
-        let Some(Value::String(p)) = args.get(*key) else { continue };
+        let Some(Value::String(p)) = args.get(*key) else {
+            continue;
+        };
         if !p.starts_with('~') && !p.contains('$') {
             continue;
         }
         let expanded = expand_on_host(ctx, p)?;
-        out.get_or_insert_with(|| args.clone()).insert(key.to_string(), Value::String(expanded));
+        out.get_or_insert_with(|| args.clone())
+            .insert(key.to_string(), Value::String(expanded));
     }
     Ok(out)
 }

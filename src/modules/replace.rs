@@ -559,8 +559,13 @@ mod tests {
         let root = tmp.path();
         let r = |args: Value| run_module(run, &rooted(&args, root), &Run::default()).0;
         // /dev/null reads as empty (ansible-core's own target), so the bad template is what fails.
-        let out = r(json!({"path": "/dev/null", "after": "^", "before": "$", "regexp": "\\.", "replace": "\\D"}));
-        assert_eq!(out.result["msg"], json!("Unable to process replace due to error: bad escape \\D at position 0"));
+        let out = r(
+            json!({"path": "/dev/null", "after": "^", "before": "$", "regexp": "\\.", "replace": "\\D"}),
+        );
+        assert_eq!(
+            out.result["msg"],
+            json!("Unable to process replace due to error: bad escape \\D at position 0")
+        );
         let out = r(json!({"path": "{root}/f", "regexp": "x"}));
         assert_eq!(
             out.result["msg"],
@@ -804,7 +809,8 @@ mod tests {
             let scratch = tempfile::tempdir().unwrap();
             std::fs::write(scratch.path().join("f"), &initial).unwrap();
             let sargs = rooted(&args, scratch.path());
-            let (check, real) = crate::modules::test_support::check_then_real(run, scratch.path(), &sargs, &label);
+            let (check, real) =
+                crate::modules::test_support::check_then_real(run, scratch.path(), &sargs, &label);
             assert_eq!(check.result["msg"], real.result["msg"], "{label}");
             changes += usize::from(real.is_changed());
             let (again, _) = run_module(

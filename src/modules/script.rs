@@ -11,7 +11,15 @@ use crate::modules::args::Args;
 use crate::modules::command::finish;
 use crate::modules::{quote, ModuleContext, ModuleOutcome};
 
-const KNOWN: &[&str] = &["_raw_params", "cmd", "creates", "removes", "chdir", "executable", "decrypt"];
+const KNOWN: &[&str] = &[
+    "_raw_params",
+    "cmd",
+    "creates",
+    "removes",
+    "chdir",
+    "executable",
+    "decrypt",
+];
 
 struct Spec {
     raw: String,
@@ -27,16 +35,24 @@ fn parse(a: &Args<'_>) -> Result<Spec, String> {
     let raw = a.str("_raw_params")?.filter(|s| !s.trim().is_empty());
     let cmd = a.str("cmd")?.filter(|s| !s.trim().is_empty());
     let raw = match (raw, cmd) {
-        (Some(_), Some(_)) => return Err("parameters are mutually exclusive: _raw_params|cmd".into()),
+        (Some(_), Some(_)) => {
+            return Err("parameters are mutually exclusive: _raw_params|cmd".into())
+        }
         (None, None) => return Err("one of the following is required: _raw_params, cmd".into()),
         (Some(r), None) | (None, Some(r)) => r.trim().to_string(),
     };
-    let parts = shell_words::split(&raw).map_err(|e| format!("cannot split the script's command line {raw:?}: {e}"))?;
-    let source = parts.first().cloned().ok_or("one of the following is required: _raw_params, cmd")?;
+    let parts = shell_words::split(&raw)
+        .map_err(|e| format!("cannot split the script's command line {raw:?}: {e}"))?;
+    let source = parts
+        .first()
+        .cloned()
+        .ok_or("one of the following is required: _raw_params, cmd")?;
     let chdir = a.str("chdir")?.filter(|s| !s.is_empty());
     if let Some(d) = &chdir {
         if !d.starts_with('/') {
-            return Err(format!("chdir {d} must be an absolute path for a Unix-aware remote node"));
+            return Err(format!(
+                "chdir {d} must be an absolute path for a Unix-aware remote node"
+            ));
         }
     }
     Ok(Spec {
@@ -49,7 +65,10 @@ fn parse(a: &Args<'_>) -> Result<Spec, String> {
     })
 }
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let spec = match parse(&Args::new("script", args)) {
         Ok(s) => s,
         Err(msg) => return Ok(ModuleOutcome::failed(msg)),
@@ -68,11 +87,17 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         script.push_str(&format!(
             "if [ ! -e {p} ]; then printf '%s' {m}; exit 0; fi\n",
             p = quote(r),
-            m = quote(&format!("{skip}{r} does not exist, matching removes option"))
+            m = quote(&format!(
+                "{skip}{r} does not exist, matching removes option"
+            ))
         ));
     }
     let skipped = |stdout: &str| -> Option<ModuleOutcome> {
-        stdout.strip_prefix(&skip).map(|msg| ModuleOutcome::ok().with("skipped", true).with("msg", msg.to_string()))
+        stdout.strip_prefix(&skip).map(|msg| {
+            ModuleOutcome::ok()
+                .with("skipped", true)
+                .with("msg", msg.to_string())
+        })
     };
     let has_probe = spec.creates.is_some() || spec.removes.is_some();
     if has_probe {
@@ -83,18 +108,28 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         }
     }
     let Some(local) = ctx.find_file("files", &spec.source) else {
-        return Ok(ModuleOutcome::failed(format!("Could not find or access '{}' on the Ansible Controller.", spec.source)));
+        return Ok(ModuleOutcome::failed(format!(
+            "Could not find or access '{}' on the Ansible Controller.",
+            spec.source
+        )));
     };
     if ctx.check_mode {
         return Ok(if has_probe {
             ModuleOutcome::changed(true)
         } else {
-            ModuleOutcome::ok().with("skipped", true).with("msg", "Check mode is not supported for this task.")
+            ModuleOutcome::ok()
+                .with("skipped", true)
+                .with("msg", "Check mode is not supported for this task.")
         });
     }
     let body = match std::fs::read(&local) {
         Ok(b) => b,
-        Err(e) => return Ok(ModuleOutcome::failed(format!("Could not read '{}': {e}", local.display()))),
+        Err(e) => {
+            return Ok(ModuleOutcome::failed(format!(
+                "Could not read '{}': {e}",
+                local.display()
+            )))
+        }
     };
     // The command line as written, the script's name replaced by the copy on
     // the host: a literal path, so it works inside the command's own quotes.
@@ -140,42 +175,185 @@ mod tests {
         let root = tmp.path();
         std::fs::create_dir_all(root.join("files/space path")).unwrap();
         std::fs::write(root.join("files/win.sh"), "#!/bin/sh\nprintf win\n").unwrap();
-        std::fs::write(root.join("files/args.sh"), "#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done; pwd >&2\nexit 3\n").unwrap();
-        std::fs::write(root.join("files/space path/t.sh"), "#!/bin/sh\necho spaced\n").unwrap();
+        std::fs::write(
+            root.join("files/args.sh"),
+            "#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done; pwd >&2\nexit 3\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("files/space path/t.sh"),
+            "#!/bin/sh\necho spaced\n",
+        )
+        .unwrap();
         std::fs::write(root.join("files/noshebang"), "echo \"no shebang\"\n").unwrap();
         std::fs::write(root.join("there"), "").unwrap();
         let there = root.join("there").to_string_lossy().into_owned();
         let r = root.to_string_lossy().into_owned();
         // (args, check, changed, failed, skipped, rc, stdout, msg)
         let cases: Vec<(Value, bool, bool, bool, bool, Value, &str, String)> = vec![
-            (json!({"_raw_params": "win.sh"}), false, true, false, false, json!(0), "win", String::new()),
-            (json!({"cmd": "args.sh -this 'two words' -Ӧther", "chdir": "/tmp"}), false, true, true, false, json!(3), "-this\ntwo words\n-Ӧther\n", "non-zero return code".into()),
-            (json!({"_raw_params": "'space path/t.sh'"}), false, true, false, false, json!(0), "spaced\n", String::new()),
-            (json!({"_raw_params": "noshebang", "executable": "/bin/sh"}), false, true, false, false, json!(0), "no shebang\n", String::new()),
-            (json!({"_raw_params": "win.sh", "creates": there}), false, false, false, true, Value::Null, "", format!("{there} exists, matching creates option")),
-            (json!({"_raw_params": "win.sh", "removes": format!("{r}/nope")}), false, false, false, true, Value::Null, "", format!("{r}/nope does not exist, matching removes option")),
-            (json!({"_raw_params": "win.sh"}), true, false, false, true, Value::Null, "", "Check mode is not supported for this task.".into()),
-            (json!({"_raw_params": "win.sh", "removes": there}), true, true, false, false, Value::Null, "", String::new()),
-            (json!({"_raw_params": "missing.sh"}), false, false, true, false, Value::Null, "", "Could not find or access 'missing.sh' on the Ansible Controller.".into()),
-            (json!({}), false, false, true, false, Value::Null, "", "one of the following is required: _raw_params, cmd".into()),
-            (json!({"_raw_params": "win.sh", "cmd": "win.sh"}), false, false, true, false, Value::Null, "", "parameters are mutually exclusive: _raw_params|cmd".into()),
-            (json!({"_raw_params": "win.sh", "chdir": "rel"}), false, false, true, false, Value::Null, "", "chdir rel must be an absolute path for a Unix-aware remote node".into()),
+            (
+                json!({"_raw_params": "win.sh"}),
+                false,
+                true,
+                false,
+                false,
+                json!(0),
+                "win",
+                String::new(),
+            ),
+            (
+                json!({"cmd": "args.sh -this 'two words' -Ӧther", "chdir": "/tmp"}),
+                false,
+                true,
+                true,
+                false,
+                json!(3),
+                "-this\ntwo words\n-Ӧther\n",
+                "non-zero return code".into(),
+            ),
+            (
+                json!({"_raw_params": "'space path/t.sh'"}),
+                false,
+                true,
+                false,
+                false,
+                json!(0),
+                "spaced\n",
+                String::new(),
+            ),
+            (
+                json!({"_raw_params": "noshebang", "executable": "/bin/sh"}),
+                false,
+                true,
+                false,
+                false,
+                json!(0),
+                "no shebang\n",
+                String::new(),
+            ),
+            (
+                json!({"_raw_params": "win.sh", "creates": there}),
+                false,
+                false,
+                false,
+                true,
+                Value::Null,
+                "",
+                format!("{there} exists, matching creates option"),
+            ),
+            (
+                json!({"_raw_params": "win.sh", "removes": format!("{r}/nope")}),
+                false,
+                false,
+                false,
+                true,
+                Value::Null,
+                "",
+                format!("{r}/nope does not exist, matching removes option"),
+            ),
+            (
+                json!({"_raw_params": "win.sh"}),
+                true,
+                false,
+                false,
+                true,
+                Value::Null,
+                "",
+                "Check mode is not supported for this task.".into(),
+            ),
+            (
+                json!({"_raw_params": "win.sh", "removes": there}),
+                true,
+                true,
+                false,
+                false,
+                Value::Null,
+                "",
+                String::new(),
+            ),
+            (
+                json!({"_raw_params": "missing.sh"}),
+                false,
+                false,
+                true,
+                false,
+                Value::Null,
+                "",
+                "Could not find or access 'missing.sh' on the Ansible Controller.".into(),
+            ),
+            (
+                json!({}),
+                false,
+                false,
+                true,
+                false,
+                Value::Null,
+                "",
+                "one of the following is required: _raw_params, cmd".into(),
+            ),
+            (
+                json!({"_raw_params": "win.sh", "cmd": "win.sh"}),
+                false,
+                false,
+                true,
+                false,
+                Value::Null,
+                "",
+                "parameters are mutually exclusive: _raw_params|cmd".into(),
+            ),
+            (
+                json!({"_raw_params": "win.sh", "chdir": "rel"}),
+                false,
+                false,
+                true,
+                false,
+                Value::Null,
+                "",
+                "chdir rel must be an absolute path for a Unix-aware remote node".into(),
+            ),
         ];
         for (args, check, changed, failed, skipped, rc, stdout, msg) in cases {
-            let run = Run { check, search_paths: vec![root.to_path_buf()], ..Run::default() };
+            let run = Run {
+                check,
+                search_paths: vec![root.to_path_buf()],
+                ..Run::default()
+            };
             let (out, _) = run_module(super::run, &args, &run);
             let r = &out.result;
             assert_eq!(out.is_changed(), changed, "{args}: {r:?}");
             assert_eq!(out.is_failed(), failed, "{args}: {r:?}");
             assert_eq!(r.get("skipped").is_some(), skipped, "{args}: {r:?}");
-            assert_eq!(r.get("rc").cloned().unwrap_or(Value::Null), rc, "{args}: {r:?}");
-            assert_eq!(r.get("stdout").and_then(Value::as_str).unwrap_or(""), stdout, "{args}: {r:?}");
-            assert_eq!(r.get("msg").and_then(Value::as_str).unwrap_or(""), msg, "{args}: {r:?}");
+            assert_eq!(
+                r.get("rc").cloned().unwrap_or(Value::Null),
+                rc,
+                "{args}: {r:?}"
+            );
+            assert_eq!(
+                r.get("stdout").and_then(Value::as_str).unwrap_or(""),
+                stdout,
+                "{args}: {r:?}"
+            );
+            assert_eq!(
+                r.get("msg").and_then(Value::as_str).unwrap_or(""),
+                msg,
+                "{args}: {r:?}"
+            );
         }
-        let (out, _) = run_module(super::run, &json!({"cmd": "args.sh", "chdir": "/tmp"}), &Run { search_paths: vec![root.to_path_buf()], ..Run::default() });
+        let (out, _) = run_module(
+            super::run,
+            &json!({"cmd": "args.sh", "chdir": "/tmp"}),
+            &Run {
+                search_paths: vec![root.to_path_buf()],
+                ..Run::default()
+            },
+        );
         assert_eq!(out.result["stderr"], json!("/tmp\n"));
         assert_eq!(out.result["stderr_lines"], json!(["/tmp"]));
-        let left: Vec<_> = std::fs::read_dir("/tmp").unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("berth-script.")).collect();
+        let left: Vec<_> = std::fs::read_dir("/tmp")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("berth-script."))
+            .collect();
         assert!(left.is_empty(), "the copy on the host is removed: {left:?}");
     }
 }

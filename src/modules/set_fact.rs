@@ -12,20 +12,33 @@ use crate::modules::{ModuleContext, ModuleOutcome};
 pub(crate) fn is_valid_var_name(name: &str) -> bool {
     let mut chars = name.chars();
     let shape = match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() || c == '_' => chars.all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {
+            chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
         _ => false,
     };
-    shape && !matches!(name, "true" | "false" | "none" | "True" | "False" | "None" | "not")
+    shape
+        && !matches!(
+            name,
+            "true" | "false" | "none" | "True" | "False" | "None" | "not"
+        )
 }
 
 /// Ansible's (2.19) refusal of a variable name.
 pub(crate) fn invalid_var_name(name: &str) -> String {
     // Keys are strings here; an all-digit one was a number in the YAML or the template.
-    let of_type = if !name.is_empty() && name.chars().all(|c| c.is_ascii_digit()) { " of type 'int'" } else { "" };
+    let of_type = if !name.is_empty() && name.chars().all(|c| c.is_ascii_digit()) {
+        " of type 'int'"
+    } else {
+        ""
+    };
     format!("Invalid variable name '{name}'{of_type}. Variable names must be strings starting with a letter or underscore character, and contain only letters, numbers and underscores.")
 }
 
-pub(crate) fn run(_ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    _ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let mut facts = Map::new();
     let mut cacheable = false;
     for (k, v) in args {
@@ -35,7 +48,11 @@ pub(crate) fn run(_ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Re
         if k == "cacheable" {
             match to_bool(v) {
                 Some(b) => cacheable = b,
-                None => return Ok(ModuleOutcome::failed(format!("The value '{v}' is not a valid boolean for 'cacheable'."))),
+                None => {
+                    return Ok(ModuleOutcome::failed(format!(
+                        "The value '{v}' is not a valid boolean for 'cacheable'."
+                    )))
+                }
             }
             continue;
         }
@@ -84,11 +101,21 @@ mod tests {
                 json!({"1bad": 1}),
                 json!({"changed": false, "failed": true, "msg": "Invalid variable name '1bad'. Variable names must be strings starting with a letter or underscore character, and contain only letters, numbers and underscores."}),
             ),
-            (json!({"true": 1}), json!({"changed": false, "failed": true, "msg": "Invalid variable name 'true'. Variable names must be strings starting with a letter or underscore character, and contain only letters, numbers and underscores."})),
-            (json!({"12": 1}), json!({"changed": false, "failed": true, "msg": "Invalid variable name '12' of type 'int'. Variable names must be strings starting with a letter or underscore character, and contain only letters, numbers and underscores."})),
+            (
+                json!({"true": 1}),
+                json!({"changed": false, "failed": true, "msg": "Invalid variable name 'true'. Variable names must be strings starting with a letter or underscore character, and contain only letters, numbers and underscores."}),
+            ),
+            (
+                json!({"12": 1}),
+                json!({"changed": false, "failed": true, "msg": "Invalid variable name '12' of type 'int'. Variable names must be strings starting with a letter or underscore character, and contain only letters, numbers and underscores."}),
+            ),
         ];
         for (args, want) in cases {
-            assert_eq!(Value::Object(h.run(run, args.clone()).result), want, "args {args}");
+            assert_eq!(
+                Value::Object(h.run(run, args.clone()).result),
+                want,
+                "args {args}"
+            );
         }
     }
 }

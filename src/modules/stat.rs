@@ -9,13 +9,29 @@ use crate::modules::remote_file::{self, finish, Kind, Probe, Stop};
 use crate::modules::{ModuleContext, ModuleOutcome};
 
 const KNOWN: &[&str] = &[
-    "path", "dest", "name", "follow", "get_checksum", "checksum_algorithm", "checksum", "checksum_algo", "get_mime",
-    "mime", "mime_type", "mime-type", "get_attributes", "attr", "attributes",
+    "path",
+    "dest",
+    "name",
+    "follow",
+    "get_checksum",
+    "checksum_algorithm",
+    "checksum",
+    "checksum_algo",
+    "get_mime",
+    "mime",
+    "mime_type",
+    "mime-type",
+    "get_attributes",
+    "attr",
+    "attributes",
 ];
 
 const ALGORITHMS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     finish(plan(ctx, &Args::new("stat", args)))
 }
 
@@ -28,9 +44,14 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let path = first_of(a, &["path", "dest", "name"]).ok_or("missing required arguments: path")?;
     let follow = a.bool("follow", false)?;
     let get_checksum = a.bool("get_checksum", true)?;
-    let algo = first_of(a, &["checksum_algorithm", "checksum", "checksum_algo"]).unwrap_or_else(|| "sha1".into());
+    let algo = first_of(a, &["checksum_algorithm", "checksum", "checksum_algo"])
+        .unwrap_or_else(|| "sha1".into());
     if !ALGORITHMS.contains(&algo.as_str()) {
-        return Err(format!("value of checksum_algorithm must be one of: {}, got: {algo}", ALGORITHMS.join(", ")).into());
+        return Err(format!(
+            "value of checksum_algorithm must be one of: {}, got: {algo}",
+            ALGORITHMS.join(", ")
+        )
+        .into());
     }
     let get_mime = ["get_mime", "mime", "mime_type", "mime-type"]
         .iter()
@@ -97,8 +118,14 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     s.insert("pw_name".into(), json!(st.owner));
     s.insert("gr_name".into(), json!(st.group));
     if st.kind == Kind::Link {
-        s.insert("lnk_source".into(), json!(st.realpath.clone().unwrap_or_default()));
-        s.insert("lnk_target".into(), json!(st.link_target.clone().unwrap_or_default()));
+        s.insert(
+            "lnk_source".into(),
+            json!(st.realpath.clone().unwrap_or_default()),
+        );
+        s.insert(
+            "lnk_target".into(),
+            json!(st.link_target.clone().unwrap_or_default()),
+        );
     }
     if let Some(sum) = &st.checksum {
         s.insert("checksum".into(), json!(sum));
@@ -118,7 +145,10 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         s.insert("attributes".into(), json!(names));
     }
     if get_mime {
-        let (mime, charset) = st.mime.clone().unwrap_or_else(|| ("unknown".into(), "unknown".into()));
+        let (mime, charset) = st
+            .mime
+            .clone()
+            .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
         s.insert("mimetype".into(), json!(mime));
         s.insert("charset".into(), json!(charset));
     }
@@ -261,15 +291,30 @@ mod tests {
             setup(root, &case.initial);
             let before = snapshot(root);
             for check in [false, true] {
-                let (out, calls) = run_module(run, &rooted(&case.args, root), &Run { check, ..Run::default() });
+                let (out, calls) = run_module(
+                    run,
+                    &rooted(&case.args, root),
+                    &Run {
+                        check,
+                        ..Run::default()
+                    },
+                );
                 assert!(!out.is_changed(), "{}", case.name);
                 assert_eq!(snapshot(root), before, "{}", case.name);
                 if let Some(msg) = case.failed {
-                    assert!(out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(msg), "{}: {out:?}", case.name);
+                    assert!(
+                        out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(msg),
+                        "{}: {out:?}",
+                        case.name
+                    );
                     continue;
                 }
                 assert_eq!(calls, 1, "{}", case.name);
-                let stat = out.result.get("stat").and_then(Value::as_object).unwrap_or_else(|| panic!("{}: {out:?}", case.name));
+                let stat = out
+                    .result
+                    .get("stat")
+                    .and_then(Value::as_object)
+                    .unwrap_or_else(|| panic!("{}: {out:?}", case.name));
                 for (k, v) in rooted(&case.stat, root).as_object().unwrap() {
                     assert_eq!(stat.get(k), Some(v), "{}: stat.{k} in {stat:?}", case.name);
                 }
@@ -285,7 +330,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         setup(root, &[Entry::File("f", "x", 0o644)]);
-        let (out, _) = run_module(run, &rooted(&json!({"path": "{root}/f"}), root), &Run::default());
+        let (out, _) = run_module(
+            run,
+            &rooted(&json!({"path": "{root}/f"}), root),
+            &Run::default(),
+        );
         use std::os::unix::fs::MetadataExt;
         let md = std::fs::metadata(root.join("f")).unwrap();
         let stat = &out.result["stat"];
@@ -306,7 +355,15 @@ mod differential {
     fn same_keys_and_values_as_ansible() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
-        setup(root, &[Entry::File("f", "hello\n", 0o4750), Entry::Dir("d", 0o755), Entry::Link("l", "f"), Entry::Link("dangling", "nope")]);
+        setup(
+            root,
+            &[
+                Entry::File("f", "hello\n", 0o4750),
+                Entry::Dir("d", 0o755),
+                Entry::Link("l", "f"),
+                Entry::Link("dangling", "nope"),
+            ],
+        );
         let cases = [
             json!({"path": "{root}/f"}),
             json!({"path": "{root}/f", "checksum_algorithm": "sha256", "get_mime": false}),
@@ -329,15 +386,23 @@ mod differential {
                 if k == "atime" {
                     continue;
                 }
-                let got = ours.get(k).unwrap_or_else(|| panic!("case {i} {args}: berth lacks stat.{k} ({v})"));
+                let got = ours
+                    .get(k)
+                    .unwrap_or_else(|| panic!("case {i} {args}: berth lacks stat.{k} ({v})"));
                 if let (Some(a), Some(b)) = (v.as_f64(), got.as_f64()) {
-                    assert!((a - b).abs() < 1e-3, "case {i} {args}: stat.{k}: ansible {v}, berth {got}");
+                    assert!(
+                        (a - b).abs() < 1e-3,
+                        "case {i} {args}: stat.{k}: ansible {v}, berth {got}"
+                    );
                 } else {
                     assert_eq!(got, v, "case {i} {args}: stat.{k}");
                 }
             }
             for k in ours.keys() {
-                assert!(theirs.contains_key(k), "case {i} {args}: berth has extra stat.{k}");
+                assert!(
+                    theirs.contains_key(k),
+                    "case {i} {args}: berth has extra stat.{k}"
+                );
             }
         }
     }

@@ -36,7 +36,10 @@ impl SysHarness {
             check_mode: false,
             extra_env: Vec::new(),
             hostname: "testhost".into(),
-            conn: CountingConnection { inner: LocalConnection::new(), execs: 0 },
+            conn: CountingConnection {
+                inner: LocalConnection::new(),
+                execs: 0,
+            },
             templar: Templar::new(),
         }
     }
@@ -82,7 +85,10 @@ impl SysHarness {
             other => panic!("module args must be a mapping, got {other}"),
         };
         let bin = self.dir.path().join("bin");
-        let path = format!("{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
+        let path = format!(
+            "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            bin.display()
+        );
         let mut environment = vec![("PATH".to_string(), path)];
         environment.extend(self.extra_env.iter().cloned());
         let vars = Templar::context(&self.vars);
@@ -131,7 +137,9 @@ pub(crate) struct AccountGuard {
 impl AccountGuard {
     pub(crate) fn clean(&self) {
         for u in &self.users {
-            let _ = std::process::Command::new("userdel").args(["-r", u]).output();
+            let _ = std::process::Command::new("userdel")
+                .args(["-r", u])
+                .output();
         }
         for g in &self.groups {
             let _ = std::process::Command::new("groupdel").arg(g).output();

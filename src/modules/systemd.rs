@@ -9,8 +9,19 @@ use super::{quote, ModuleContext, ModuleOutcome};
 use crate::connection::ConnError;
 
 const KNOWN: &[&str] = &[
-    "name", "unit", "service", "state", "enabled", "masked", "daemon_reload", "daemon-reload", "daemon_reexec",
-    "daemon-reexec", "no_block", "scope", "force",
+    "name",
+    "unit",
+    "service",
+    "state",
+    "enabled",
+    "masked",
+    "daemon_reload",
+    "daemon-reload",
+    "daemon_reexec",
+    "daemon-reexec",
+    "no_block",
+    "scope",
+    "force",
 ];
 const PROPERTIES: &str = "Id,Names,Description,LoadState,ActiveState,SubState,UnitFileState,MainPID,FragmentPath,ExecMainStatus";
 const MARK: &str = "@@berth-systemd ";
@@ -48,13 +59,19 @@ fn parse(args: &Map<String, Value>) -> Result<SystemdParams, String> {
     };
     let p = SystemdParams {
         name,
-        state: a.choice("state", &["reloaded", "restarted", "started", "stopped"], None)?,
+        state: a.choice(
+            "state",
+            &["reloaded", "restarted", "started", "stopped"],
+            None,
+        )?,
         enabled: opt_bool(&a, "enabled")?,
         masked: opt_bool(&a, "masked")?,
         daemon_reload: a.bool("daemon_reload", false)? || a.bool("daemon-reload", false)?,
         daemon_reexec: a.bool("daemon_reexec", false)? || a.bool("daemon-reexec", false)?,
         no_block: a.bool("no_block", false)?,
-        scope: a.choice("scope", &["system", "user", "global"], Some("system"))?.unwrap_or_default(),
+        scope: a
+            .choice("scope", &["system", "user", "global"], Some("system"))?
+            .unwrap_or_default(),
         force: a.bool("force", false)?,
     };
     let wants_unit = p.state.is_some() || p.enabled.is_some() || p.masked.is_some();
@@ -70,7 +87,10 @@ fn parse(args: &Map<String, Value>) -> Result<SystemdParams, String> {
     Ok(p)
 }
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     match parse(args) {
         Ok(p) => run_params(ctx, &p),
         Err(msg) => Ok(ModuleOutcome::failed(msg)),
@@ -78,10 +98,16 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
 }
 
 fn is_enabled_state(s: &str) -> bool {
-    matches!(s, "enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "generated" | "transient")
+    matches!(
+        s,
+        "enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "generated" | "transient"
+    )
 }
 
-pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &SystemdParams) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run_params(
+    ctx: &mut ModuleContext<'_>,
+    p: &SystemdParams,
+) -> Result<ModuleOutcome, ConnError> {
     let systemctl = match p.scope.as_str() {
         "user" => "systemctl --user".to_string(),
         "global" => "systemctl --global".to_string(),
@@ -95,7 +121,10 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &SystemdParams) -> Resu
     // Round trip 1: reloads (never in check mode) and the unit's state.
     let mut script = String::new();
     if !ctx.check_mode {
-        for (flag, verb) in [(p.daemon_reload, "daemon-reload"), (p.daemon_reexec, "daemon-reexec")] {
+        for (flag, verb) in [
+            (p.daemon_reload, "daemon-reload"),
+            (p.daemon_reexec, "daemon-reexec"),
+        ] {
             if flag {
                 script.push_str(&format!(
                     "{systemctl} {verb} || {{ __rc=$?; echo \"{MARK}failed {verb} $__rc\"; exit $__rc; }}\n"
@@ -104,14 +133,20 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &SystemdParams) -> Resu
         }
     }
     if let Some(n) = &p.name {
-        script.push_str(&format!("echo '{MARK}show'\n{systemctl} show {} --property={PROPERTIES}\n", quote(n)));
+        script.push_str(&format!(
+            "echo '{MARK}show'\n{systemctl} show {} --property={PROPERTIES}\n",
+            quote(n)
+        ));
     }
     let status = if script.is_empty() {
         Map::new()
     } else {
         let out = ctx.exec(&script, None)?;
         let text = out.stdout_str();
-        if let Some(line) = text.lines().find(|l| l.starts_with(&format!("{MARK}failed"))) {
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{MARK}failed")))
+        {
             let words: Vec<&str> = line.split_whitespace().collect();
             return Ok(ModuleOutcome::failed(format!(
                 "failure {} during {}: {}",
@@ -133,7 +168,13 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &SystemdParams) -> Resu
     let Some(unit) = p.name.clone() else {
         return Ok(result);
     };
-    let get = |k: &str| status.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let get = |k: &str| {
+        status
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let found = !status.is_empty() && get("LoadState") != "not-found";
     let unit_file_state = get("UnitFileState");
     let active = get("ActiveState");
@@ -148,7 +189,10 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &SystemdParams) -> Resu
     }
     if let Some(enabled) = p.enabled {
         if !found && p.masked != Some(false) {
-            return Ok(ModuleOutcome::failed(format!("Could not find the requested service {unit}: host")).with("status", status));
+            return Ok(ModuleOutcome::failed(format!(
+                "Could not find the requested service {unit}: host"
+            ))
+            .with("status", status));
         }
         let is_enabled = is_enabled_state(&unit_file_state);
         // Unmasking in this same task makes the unit's state readable only
@@ -160,7 +204,10 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &SystemdParams) -> Resu
     }
     if let Some(state) = &p.state {
         if !found {
-            return Ok(ModuleOutcome::failed(format!("Could not find the requested service {unit}: host")).with("status", status));
+            return Ok(ModuleOutcome::failed(format!(
+                "Could not find the requested service {unit}: host"
+            ))
+            .with("status", status));
         }
         let running = matches!(active.as_str(), "active" | "activating");
         let deactivating = active == "deactivating";
@@ -198,11 +245,18 @@ pub(crate) fn run_params(ctx: &mut ModuleContext<'_>, p: &SystemdParams) -> Resu
         ));
     }
     let out = ctx.exec(&script, None)?;
-    if let Some(line) = out.stdout_str().lines().find(|l| l.starts_with(&format!("{MARK}failed"))) {
+    if let Some(line) = out
+        .stdout_str()
+        .lines()
+        .find(|l| l.starts_with(&format!("{MARK}failed")))
+    {
         let step = line.split_whitespace().nth(2).unwrap_or("change");
-        return Ok(ModuleOutcome::failed(format!("Unable to {step} service {unit}: {}", out.stderr_str().trim()))
-            .with("name", unit)
-            .with("rc", out.rc));
+        return Ok(ModuleOutcome::failed(format!(
+            "Unable to {step} service {unit}: {}",
+            out.stderr_str().trim()
+        ))
+        .with("name", unit)
+        .with("rc", out.rc));
     }
     Ok(result.with("changed", true))
 }
@@ -247,7 +301,11 @@ esac"#,
     }
 
     fn changing(calls: &[String]) -> Vec<String> {
-        calls.iter().filter(|c| !c.contains(" show ")).cloned().collect()
+        calls
+            .iter()
+            .filter(|c| !c.contains(" show "))
+            .cloned()
+            .collect()
     }
 
     #[test]
@@ -255,27 +313,146 @@ esac"#,
     fn fixture_table() {
         // (active, unit file state, args, changed, failed, state-changing calls)
         let cases: Vec<(&str, &str, Value, bool, bool, Vec<&str>)> = vec![
-            ("inactive", "disabled", json!({"name": "web", "state": "started", "enabled": true}), true, false,
-                vec!["systemctl enable web", "systemctl start web"]),
-            ("active", "enabled", json!({"name": "web", "state": "started", "enabled": "yes"}), false, false, vec![]),
-            ("active", "enabled", json!({"name": "web", "state": "stopped"}), true, false, vec!["systemctl stop web"]),
-            ("inactive", "enabled", json!({"name": "web", "state": "stopped"}), false, false, vec![]),
-            ("active", "enabled", json!({"name": "web", "state": "restarted"}), true, false, vec!["systemctl restart web"]),
-            ("active", "enabled", json!({"name": "web", "state": "reloaded"}), true, false, vec!["systemctl reload web"]),
-            ("inactive", "enabled", json!({"name": "web", "state": "reloaded"}), true, false, vec!["systemctl start web"]),
-            ("active", "static", json!({"name": "web", "enabled": true}), false, false, vec![]),
-            ("inactive", "masked", json!({"name": "web", "masked": false, "enabled": true, "state": "started"}), true, false,
-                vec!["systemctl unmask web", "systemctl enable web", "systemctl start web"]),
-            ("active", "enabled", json!({"name": "web", "masked": true}), true, false, vec!["systemctl mask web"]),
-            ("inactive", "disabled", json!({"name": "web", "state": "started", "no_block": true, "daemon_reload": true}), true, false,
-                vec!["systemctl daemon-reload", "systemctl --no-block start web"]),
-            ("inactive", "disabled", json!({"daemon_reload": true}), false, false, vec!["systemctl daemon-reload"]),
-            ("inactive", "disabled", json!({"name": "web", "state": "started", "scope": "user"}), true, false,
-                vec!["systemctl --user start web"]),
-            ("inactive", "disabled", json!({"name": "ghost", "state": "started"}), false, true, vec![]),
-            ("inactive", "disabled", json!({"name": "web"}), false, true, vec![]),
-            ("inactive", "disabled", json!({"state": "started"}), false, true, vec![]),
-            ("inactive", "disabled", json!({"name": "web", "state": "running"}), false, true, vec![]),
+            (
+                "inactive",
+                "disabled",
+                json!({"name": "web", "state": "started", "enabled": true}),
+                true,
+                false,
+                vec!["systemctl enable web", "systemctl start web"],
+            ),
+            (
+                "active",
+                "enabled",
+                json!({"name": "web", "state": "started", "enabled": "yes"}),
+                false,
+                false,
+                vec![],
+            ),
+            (
+                "active",
+                "enabled",
+                json!({"name": "web", "state": "stopped"}),
+                true,
+                false,
+                vec!["systemctl stop web"],
+            ),
+            (
+                "inactive",
+                "enabled",
+                json!({"name": "web", "state": "stopped"}),
+                false,
+                false,
+                vec![],
+            ),
+            (
+                "active",
+                "enabled",
+                json!({"name": "web", "state": "restarted"}),
+                true,
+                false,
+                vec!["systemctl restart web"],
+            ),
+            (
+                "active",
+                "enabled",
+                json!({"name": "web", "state": "reloaded"}),
+                true,
+                false,
+                vec!["systemctl reload web"],
+            ),
+            (
+                "inactive",
+                "enabled",
+                json!({"name": "web", "state": "reloaded"}),
+                true,
+                false,
+                vec!["systemctl start web"],
+            ),
+            (
+                "active",
+                "static",
+                json!({"name": "web", "enabled": true}),
+                false,
+                false,
+                vec![],
+            ),
+            (
+                "inactive",
+                "masked",
+                json!({"name": "web", "masked": false, "enabled": true, "state": "started"}),
+                true,
+                false,
+                vec![
+                    "systemctl unmask web",
+                    "systemctl enable web",
+                    "systemctl start web",
+                ],
+            ),
+            (
+                "active",
+                "enabled",
+                json!({"name": "web", "masked": true}),
+                true,
+                false,
+                vec!["systemctl mask web"],
+            ),
+            (
+                "inactive",
+                "disabled",
+                json!({"name": "web", "state": "started", "no_block": true, "daemon_reload": true}),
+                true,
+                false,
+                vec!["systemctl daemon-reload", "systemctl --no-block start web"],
+            ),
+            (
+                "inactive",
+                "disabled",
+                json!({"daemon_reload": true}),
+                false,
+                false,
+                vec!["systemctl daemon-reload"],
+            ),
+            (
+                "inactive",
+                "disabled",
+                json!({"name": "web", "state": "started", "scope": "user"}),
+                true,
+                false,
+                vec!["systemctl --user start web"],
+            ),
+            (
+                "inactive",
+                "disabled",
+                json!({"name": "ghost", "state": "started"}),
+                false,
+                true,
+                vec![],
+            ),
+            (
+                "inactive",
+                "disabled",
+                json!({"name": "web"}),
+                false,
+                true,
+                vec![],
+            ),
+            (
+                "inactive",
+                "disabled",
+                json!({"state": "started"}),
+                false,
+                true,
+                vec![],
+            ),
+            (
+                "inactive",
+                "disabled",
+                json!({"name": "web", "state": "running"}),
+                false,
+                true,
+                vec![],
+            ),
         ];
         for (active, file, args, changed, failed, calls) in cases {
             let want: Vec<String> = calls.iter().map(|c| c.to_string()).collect();
@@ -283,16 +460,35 @@ esac"#,
             let mut h = systemd_harness(&[("web", active, file)]);
             h.check_mode = true;
             let out = h.run(run, args.clone());
-            assert_eq!((out.is_changed(), out.is_failed()), (changed, failed), "check mode {args}: {out:?}");
-            assert_eq!(changing(&h.take_calls()), Vec::<String>::new(), "check mode {args}");
+            assert_eq!(
+                (out.is_changed(), out.is_failed()),
+                (changed, failed),
+                "check mode {args}: {out:?}"
+            );
+            assert_eq!(
+                changing(&h.take_calls()),
+                Vec::<String>::new(),
+                "check mode {args}"
+            );
             // Real run: the exact commands, then a second run changes nothing.
             let mut h = systemd_harness(&[("web", active, file)]);
             let out = h.run(run, args.clone());
-            assert_eq!((out.is_changed(), out.is_failed(), changing(&h.take_calls())), (changed, failed, want), "{args}: {out:?}");
-            let restart = matches!(args.get("state").and_then(Value::as_str), Some("restarted") | Some("reloaded"));
+            assert_eq!(
+                (out.is_changed(), out.is_failed(), changing(&h.take_calls())),
+                (changed, failed, want),
+                "{args}: {out:?}"
+            );
+            let restart = matches!(
+                args.get("state").and_then(Value::as_str),
+                Some("restarted") | Some("reloaded")
+            );
             if changed && !restart && args.get("name").is_some() {
                 let again = h.run(run, args.clone());
-                assert!(!again.is_changed(), "second run of {args}: {:?}", h.take_calls());
+                assert!(
+                    !again.is_changed(),
+                    "second run of {args}: {:?}",
+                    h.take_calls()
+                );
             }
         }
     }
@@ -302,16 +498,26 @@ esac"#,
         use crate::modules::sys_test_support::run_counted;
         let mut h = systemd_harness(&[("web", "inactive", "masked")]);
         let args = json!({"name": "web", "masked": false, "enabled": true, "state": "started", "daemon_reload": true});
-        assert_eq!(run_counted(&mut h, run, args.clone()).1, 2, "reload + show, then unmask + enable + start");
+        assert_eq!(
+            run_counted(&mut h, run, args.clone()).1,
+            2,
+            "reload + show, then unmask + enable + start"
+        );
         assert_eq!(run_counted(&mut h, run, args).1, 1);
     }
 
     #[test]
     fn one_show_call_and_return_values() {
         let mut h = systemd_harness(&[("web", "active", "enabled")]);
-        let out = h.run(run, json!({"name": "web", "state": "started", "enabled": true}));
+        let out = h.run(
+            run,
+            json!({"name": "web", "state": "started", "enabled": true}),
+        );
         let calls = h.take_calls();
-        assert_eq!(calls, vec![format!("systemctl show web --property={PROPERTIES}")]);
+        assert_eq!(
+            calls,
+            vec![format!("systemctl show web --property={PROPERTIES}")]
+        );
         assert_eq!(s(&out, "name"), "web");
         assert_eq!(s(&out, "state"), "started");
         assert_eq!(out.result["enabled"], json!(true));
@@ -324,11 +530,20 @@ esac"#,
         let mut h = systemd_harness(&[("web", "inactive", "masked")]);
         let out = h.run(run, json!({"name": "web", "state": "started"}));
         assert!(out.is_failed());
-        assert_eq!(s(&out, "msg"), "Unable to start service web: Failed to start web.service: Unit web.service is masked.");
+        assert_eq!(
+            s(&out, "msg"),
+            "Unable to start service web: Failed to start web.service: Unit web.service is masked."
+        );
         let out = h.run(run, json!({"name": "nope", "enabled": true}));
-        assert_eq!(s(&out, "msg"), "Could not find the requested service nope: host");
+        assert_eq!(
+            s(&out, "msg"),
+            "Could not find the requested service nope: host"
+        );
         std::fs::write(h.state("reload_fails"), "").unwrap();
         let out = h.run(run, json!({"daemon_reload": true}));
-        assert_eq!(s(&out, "msg"), "failure 1 during daemon-reload: Failed to reload daemon");
+        assert_eq!(
+            s(&out, "msg"),
+            "failure 1 during daemon-reload: Failed to reload daemon"
+        );
     }
 }

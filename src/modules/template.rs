@@ -11,14 +11,29 @@ use crate::modules::remote_file::{finish, Attrs, Stop};
 use crate::modules::{ModuleContext, ModuleOutcome};
 
 const KNOWN: &[&str] = &[
-    "src", "dest", "backup", "force", "follow", "mode", "owner", "group", "validate", "newline_sequence",
-    "output_encoding", "trim_blocks", "lstrip_blocks", "unsafe_writes",
+    "src",
+    "dest",
+    "backup",
+    "force",
+    "follow",
+    "mode",
+    "owner",
+    "group",
+    "validate",
+    "newline_sequence",
+    "output_encoding",
+    "trim_blocks",
+    "lstrip_blocks",
+    "unsafe_writes",
 ];
 
 /// Ansible's default `ansible_managed` string.
 pub(crate) const ANSIBLE_MANAGED: &str = "Ansible managed";
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     finish(plan(ctx, &Args::new("template", args)))
 }
 
@@ -26,24 +41,41 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     a.check_known(KNOWN)?;
     let src = a.str("src")?.ok_or("src and dest are required")?;
     let dest = a.str("dest")?.ok_or("src and dest are required")?;
-    let newline = a.choice("newline_sequence", &["\\n", "\\r", "\\r\\n", "\n", "\r", "\r\n"], Some("\n"))?.unwrap_or_default();
+    let newline = a
+        .choice(
+            "newline_sequence",
+            &["\\n", "\\r", "\\r\\n", "\n", "\r", "\r\n"],
+            Some("\n"),
+        )?
+        .unwrap_or_default();
     let newline = newline.replace("\\n", "\n").replace("\\r", "\r");
     if let Some(enc) = a.str("output_encoding")? {
         let e = enc.to_ascii_lowercase().replace(['-', '_'], "");
         if e != "utf8" {
-            return Err(format!("output_encoding {enc} is not supported by berth: templates are written as utf-8").into());
+            return Err(format!(
+                "output_encoding {enc} is not supported by berth: templates are written as utf-8"
+            )
+            .into());
         }
     }
     if !a.bool("trim_blocks", true)? || a.bool("lstrip_blocks", false)? {
-        return Err("berth renders templates with trim_blocks=yes and lstrip_blocks=no only".into());
+        return Err(
+            "berth renders templates with trim_blocks=yes and lstrip_blocks=no only".into(),
+        );
     }
     let path = ctx
         .find_file("templates", &src)
         .ok_or_else(|| format!("Could not find or access '{src}'"))?;
     let fullpath = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
     let mut extra = Map::new();
-    extra.insert("template_path".into(), Value::from(path.to_string_lossy().into_owned()));
-    extra.insert("template_fullpath".into(), Value::from(fullpath.to_string_lossy().into_owned()));
+    extra.insert(
+        "template_path".into(),
+        Value::from(path.to_string_lossy().into_owned()),
+    );
+    extra.insert(
+        "template_fullpath".into(),
+        Value::from(fullpath.to_string_lossy().into_owned()),
+    );
     extra.insert("template_host".into(), Value::from(controller_hostname()));
     extra.insert("template_destpath".into(), Value::from(dest.clone()));
     extra.insert("template_uid".into(), Value::from(controller_user(&path)));
@@ -52,11 +84,17 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let mut managed = Map::new();
     managed.insert("ansible_managed".into(), Value::from(ANSIBLE_MANAGED));
     let vars = minijinja::context! { ..minijinja::Value::from_serialize(&extra), ..ctx.vars.clone(), ..minijinja::Value::from_serialize(&managed) };
-    let rendered = ctx
-        .templar
-        .render_file(&path, &vars)
-        .map_err(|e| format!("AnsibleError: template error while templating string: {e}. Template: {}", path.display()))?;
-    let rendered = if newline == "\n" { rendered } else { rendered.replace('\n', &newline) };
+    let rendered = ctx.templar.render_file(&path, &vars).map_err(|e| {
+        format!(
+            "AnsibleError: template error while templating string: {e}. Template: {}",
+            path.display()
+        )
+    })?;
+    let rendered = if newline == "\n" {
+        rendered
+    } else {
+        rendered.replace('\n', &newline)
+    };
     let validate = a.str("validate")?;
     if let Some(v) = &validate {
         if !v.contains("%s") {
@@ -97,7 +135,9 @@ fn controller_hostname() -> String {
 /// Owner name of the template file on the controller (Ansible's `template_uid`).
 fn controller_user(path: &std::path::Path) -> String {
     use std::os::unix::fs::MetadataExt;
-    let Ok(md) = std::fs::metadata(path) else { return String::new() };
+    let Ok(md) = std::fs::metadata(path) else {
+        return String::new();
+    };
     let uid = md.uid();
     std::fs::read_to_string("/etc/passwd")
         .ok()
@@ -113,7 +153,9 @@ fn controller_user(path: &std::path::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::test_support::{file, rooted, run_module, setup, snapshot, Entry, Gen, Run};
+    use crate::modules::test_support::{
+        file, rooted, run_module, setup, snapshot, Entry, Gen, Run,
+    };
     use serde_json::json;
 
     struct Case {
@@ -128,7 +170,10 @@ mod tests {
     }
 
     fn vars() -> Map<String, Value> {
-        json!({"name": "web", "port": 8080, "items": ["a", "b"]}).as_object().unwrap().clone()
+        json!({"name": "web", "port": 8080, "items": ["a", "b"]})
+            .as_object()
+            .unwrap()
+            .clone()
     }
 
     #[test]
@@ -211,11 +256,20 @@ mod tests {
             let tmp = tempfile::tempdir().unwrap();
             let root = tmp.path();
             setup(root, &case.initial);
-            let run = Run { check: case.check, vars: vars(), search_paths: vec![root.join("ctl")], ..Run::default() };
+            let run = Run {
+                check: case.check,
+                vars: vars(),
+                search_paths: vec![root.join("ctl")],
+                ..Run::default()
+            };
             let (out, _) = run_module(super::run, &rooted(&case.args, root), &run);
             assert_eq!(out.is_changed(), case.changed, "{}: {out:?}", case.name);
             match case.failed {
-                Some(msg) => assert!(out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(msg), "{}: {out:?}", case.name),
+                Some(msg) => assert!(
+                    out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(msg),
+                    "{}: {out:?}",
+                    case.name
+                ),
                 None => assert!(!out.is_failed(), "{}: {out:?}", case.name),
             }
             let got = std::fs::read_to_string(root.join("out")).ok();
@@ -225,7 +279,12 @@ mod tests {
             }
             let snap = snapshot(root);
             if !case.check {
-                assert_eq!(snap.get("out"), Some(&file(case.out.unwrap(), 0o644)), "{}", case.name);
+                assert_eq!(
+                    snap.get("out"),
+                    Some(&file(case.out.unwrap(), 0o644)),
+                    "{}",
+                    case.name
+                );
             }
         }
     }
@@ -234,26 +293,62 @@ mod tests {
     fn an_ansible_managed_var_wins_over_the_default() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
-        setup(root, &[Entry::File("ctl/templates/t.j2", "# {{ ansible_managed }}\n", 0o644)]);
+        setup(
+            root,
+            &[Entry::File(
+                "ctl/templates/t.j2",
+                "# {{ ansible_managed }}\n",
+                0o644,
+            )],
+        );
         let mut v = vars();
         v.insert("ansible_managed".into(), json!("managed by us"));
-        let run = Run { vars: v, search_paths: vec![root.join("ctl")], ..Run::default() };
-        let (out, _) = run_module(super::run, &rooted(&json!({"src": "t.j2", "dest": "{root}/out"}), root), &run);
+        let run = Run {
+            vars: v,
+            search_paths: vec![root.join("ctl")],
+            ..Run::default()
+        };
+        let (out, _) = run_module(
+            super::run,
+            &rooted(&json!({"src": "t.j2", "dest": "{root}/out"}), root),
+            &run,
+        );
         assert!(out.is_changed(), "{out:?}");
-        assert_eq!(std::fs::read_to_string(root.join("out")).unwrap(), "# managed by us\n");
+        assert_eq!(
+            std::fs::read_to_string(root.join("out")).unwrap(),
+            "# managed by us\n"
+        );
     }
 
     #[test]
     fn diff_header_names_template() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
-        setup(root, &[Entry::File("ctl/templates/t.j2", "{{ name }}\n", 0o644), Entry::File("out", "old\n", 0o644)]);
-        let run = Run { diff: true, vars: vars(), search_paths: vec![root.join("ctl")], ..Run::default() };
-        let (out, calls) = run_module(super::run, &rooted(&json!({"src": "t.j2", "dest": "{root}/out"}), root), &run);
+        setup(
+            root,
+            &[
+                Entry::File("ctl/templates/t.j2", "{{ name }}\n", 0o644),
+                Entry::File("out", "old\n", 0o644),
+            ],
+        );
+        let run = Run {
+            diff: true,
+            vars: vars(),
+            search_paths: vec![root.join("ctl")],
+            ..Run::default()
+        };
+        let (out, calls) = run_module(
+            super::run,
+            &rooted(&json!({"src": "t.j2", "dest": "{root}/out"}), root),
+            &run,
+        );
         assert_eq!(calls, 2);
         assert_eq!(out.diffs[0].before, "old\n");
         assert_eq!(out.diffs[0].after, "web\n");
-        assert_eq!(out.diffs[0].before_header, format!("before: {}/out", root.display()));
+        assert_eq!(
+            out.diffs[0].before_header,
+            format!("before: {}/out", root.display())
+        );
         assert!(out.diffs[0].after_header.ends_with("templates/t.j2"));
     }
 
@@ -264,17 +359,37 @@ mod tests {
             let tmp = tempfile::tempdir().unwrap();
             let root = tmp.path();
             let bodies = ["{{ name }}\n", "static\n", "{{ port }}\n"];
-            setup(root, &[Entry::File("ctl/templates/t.j2", *g.pick(&bodies), 0o644)]);
+            setup(
+                root,
+                &[Entry::File("ctl/templates/t.j2", *g.pick(&bodies), 0o644)],
+            );
             if g.chance() {
-                setup(root, &[Entry::File("out", *g.pick(&["web\n", "static\n", "x"]), *g.pick(&[0o600, 0o644]))]);
+                setup(
+                    root,
+                    &[Entry::File(
+                        "out",
+                        *g.pick(&["web\n", "static\n", "x"]),
+                        *g.pick(&[0o600, 0o644]),
+                    )],
+                );
             }
             let mut args = json!({"src": "t.j2", "dest": "{root}/out"});
             if g.chance() {
                 args["mode"] = json!(*g.pick(&["0644", "0600", "g+w"]));
             }
             let args = rooted(&args, root);
-            let base = Run { vars: vars(), search_paths: vec![root.join("ctl")], ..Run::default() };
-            crate::modules::test_support::assert_check_predicts(super::run, root, &args, &base, &format!("case {i}: {args}"));
+            let base = Run {
+                vars: vars(),
+                search_paths: vec![root.join("ctl")],
+                ..Run::default()
+            };
+            crate::modules::test_support::assert_check_predicts(
+                super::run,
+                root,
+                &args,
+                &base,
+                &format!("case {i}: {args}"),
+            );
         }
     }
 }

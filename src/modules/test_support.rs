@@ -24,7 +24,11 @@ pub(crate) struct Run {
 
 /// Run `f` on the local host, counting round trips.
 pub(crate) fn run_module(f: ModuleFn, args: &Value, run: &Run) -> (ModuleOutcome, usize) {
-    let mut conn = Counting { inner: LocalConnection::new(), calls: 0, as_nobody: run.as_nobody };
+    let mut conn = Counting {
+        inner: LocalConnection::new(),
+        calls: 0,
+        as_nobody: run.as_nobody,
+    };
     let templar = Templar::new();
     let vars = Templar::context(&run.vars);
     let outcome = {
@@ -39,7 +43,8 @@ pub(crate) fn run_module(f: ModuleFn, args: &Value, run: &Run) -> (ModuleOutcome
             search_paths: run.search_paths.clone(),
             inventory_hostname: "testhost".into(),
         };
-        f(&mut ctx, args.as_object().expect("args are a map")).expect("local connection never fails")
+        f(&mut ctx, args.as_object().expect("args are a map"))
+            .expect("local connection never fails")
     };
     (outcome, conn.calls)
 }
@@ -51,7 +56,11 @@ struct Counting {
 }
 
 impl crate::connection::Connection for Counting {
-    fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<crate::connection::ExecOutput, crate::connection::ConnError> {
+    fn exec(
+        &mut self,
+        command: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<crate::connection::ExecOutput, crate::connection::ConnError> {
         self.calls += 1;
         if self.as_nobody {
             let wrapped = format!(
@@ -106,9 +115,21 @@ fn write(root: &Path, p: &str, content: &[u8], mode: u32) {
 /// A path's observable state: kind, mode, owner, content or link target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Node {
-    File { mode: u32, uid: u32, gid: u32, content: Vec<u8> },
-    Dir { mode: u32, uid: u32, gid: u32 },
-    Link { target: String, uid: u32 },
+    File {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        content: Vec<u8>,
+    },
+    Dir {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Link {
+        target: String,
+        uid: u32,
+    },
 }
 
 /// Every path under `root` (relative) with its state.
@@ -119,26 +140,62 @@ pub(crate) fn snapshot(root: &Path) -> BTreeMap<String, Node> {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Node>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for path in entries {
-        let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let md = std::fs::symlink_metadata(&path).unwrap();
         let mode = md.permissions().mode() & 0o7777;
         if md.file_type().is_symlink() {
-            let target = std::fs::read_link(&path).unwrap().to_string_lossy().into_owned();
-            out.insert(rel, Node::Link { target, uid: md.uid() });
+            let target = std::fs::read_link(&path)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.insert(
+                rel,
+                Node::Link {
+                    target,
+                    uid: md.uid(),
+                },
+            );
         } else if md.is_dir() {
-            out.insert(rel, Node::Dir { mode, uid: md.uid(), gid: md.gid() });
+            out.insert(
+                rel,
+                Node::Dir {
+                    mode,
+                    uid: md.uid(),
+                    gid: md.gid(),
+                },
+            );
             walk(root, &path, out);
         } else {
-            out.insert(rel, Node::File { mode, uid: md.uid(), gid: md.gid(), content: std::fs::read(&path).unwrap() });
+            out.insert(
+                rel,
+                Node::File {
+                    mode,
+                    uid: md.uid(),
+                    gid: md.gid(),
+                    content: std::fs::read(&path).unwrap(),
+                },
+            );
         }
     }
 }
 
 pub(crate) fn file(content: &str, mode: u32) -> Node {
-    Node::File { mode, uid: 0, gid: 0, content: content.as_bytes().to_vec() }
+    Node::File {
+        mode,
+        uid: 0,
+        gid: 0,
+        content: content.as_bytes().to_vec(),
+    }
 }
 
 /// Replace `{root}` in every string of `args` with the temp dir.
@@ -146,7 +203,11 @@ pub(crate) fn rooted(args: &Value, root: &Path) -> Value {
     match args {
         Value::String(s) => Value::String(s.replace("{root}", &root.to_string_lossy())),
         Value::Array(a) => Value::Array(a.iter().map(|v| rooted(v, root)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), rooted(v, root))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), rooted(v, root)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -180,41 +241,104 @@ impl Gen {
 /// The property every state-changing module must hold on one generated case:
 /// check mode predicts the real run's `changed` and touches nothing, and a
 /// second real run changes nothing.
-pub(crate) fn assert_check_predicts(f: ModuleFn, root: &Path, args: &Value, base: &Run, label: &str) {
-    let real_run = Run { check: false, ..base.clone() };
-    let check_run = Run { check: true, ..base.clone() };
+pub(crate) fn assert_check_predicts(
+    f: ModuleFn,
+    root: &Path,
+    args: &Value,
+    base: &Run,
+    label: &str,
+) {
+    let real_run = Run {
+        check: false,
+        ..base.clone()
+    };
+    let check_run = Run {
+        check: true,
+        ..base.clone()
+    };
     let before = snapshot(root);
     let (check, _) = run_module(f, args, &check_run);
-    assert_eq!(snapshot(root), before, "{label}: check mode changed the host: {check:?}");
+    assert_eq!(
+        snapshot(root),
+        before,
+        "{label}: check mode changed the host: {check:?}"
+    );
     let (real, _) = run_module(f, args, &real_run);
-    assert_eq!(check.is_failed(), real.is_failed(), "{label}: check {check:?} vs real {real:?}");
-    assert_eq!(check.is_changed(), real.is_changed(), "{label}: check {check:?} vs real {real:?}");
+    assert_eq!(
+        check.is_failed(),
+        real.is_failed(),
+        "{label}: check {check:?} vs real {real:?}"
+    );
+    assert_eq!(
+        check.is_changed(),
+        real.is_changed(),
+        "{label}: check {check:?} vs real {real:?}"
+    );
     if real.is_failed() {
         return;
     }
-    assert_eq!(snapshot(root) != before, real.is_changed(), "{label}: changed flag vs host: {real:?}");
+    assert_eq!(
+        snapshot(root) != before,
+        real.is_changed(),
+        "{label}: changed flag vs host: {real:?}"
+    );
     let after = snapshot(root);
     let (again, calls) = run_module(f, args, &real_run);
-    assert!(!again.is_changed() && !again.is_failed(), "{label}: second run: {again:?}");
+    assert!(
+        !again.is_changed() && !again.is_failed(),
+        "{label}: second run: {again:?}"
+    );
     assert_eq!(calls, 1, "{label}: an unchanged run is one round trip");
-    assert_eq!(snapshot(root), after, "{label}: second run changed the host");
+    assert_eq!(
+        snapshot(root),
+        after,
+        "{label}: second run changed the host"
+    );
 }
 
 /// Run `f` in check mode, then for real, on the host under `root`: check mode
 /// leaves the host as it was and predicts `changed`. Returns both outcomes.
-pub(crate) fn check_then_real(f: ModuleFn, root: &Path, args: &Value, label: &str) -> (ModuleOutcome, ModuleOutcome) {
+pub(crate) fn check_then_real(
+    f: ModuleFn,
+    root: &Path,
+    args: &Value,
+    label: &str,
+) -> (ModuleOutcome, ModuleOutcome) {
     let before = snapshot(root);
-    let (check, _) = run_module(f, args, &Run { check: true, ..Run::default() });
-    assert_eq!(snapshot(root), before, "{label}: check mode changed the host");
+    let (check, _) = run_module(
+        f,
+        args,
+        &Run {
+            check: true,
+            ..Run::default()
+        },
+    );
+    assert_eq!(
+        snapshot(root),
+        before,
+        "{label}: check mode changed the host"
+    );
     let (real, _) = run_module(f, args, &Run::default());
-    assert_eq!(check.is_changed(), real.is_changed(), "{label}: {check:?} vs {real:?}");
+    assert_eq!(
+        check.is_changed(),
+        real.is_changed(),
+        "{label}: {check:?} vs {real:?}"
+    );
     (check, real)
 }
 
 /// berth's outcome fails and changes exactly when Ansible's result `want` does.
 pub(crate) fn assert_same_outcome(out: &ModuleOutcome, want: &Value, label: &str) {
-    assert_eq!(out.is_failed(), want["failed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
-    assert_eq!(out.is_changed(), want["changed"].as_bool().unwrap_or(false), "{label}: {out:?} vs {want}");
+    assert_eq!(
+        out.is_failed(),
+        want["failed"].as_bool().unwrap_or(false),
+        "{label}: {out:?} vs {want}"
+    );
+    assert_eq!(
+        out.is_changed(),
+        want["changed"].as_bool().unwrap_or(false),
+        "{label}: {out:?} vs {want}"
+    );
 }
 
 /// Run one `module` task per entry of `tasks` through the real
@@ -257,7 +381,11 @@ pub(crate) fn ansible_results(module: &str, tasks: &[Value], workdir: &Path) -> 
         .env("ANSIBLE_NOCOLOR", "1")
         .output()
         .expect("ansible-playbook runs");
-    assert!(out.status.success(), "ansible-playbook failed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "ansible-playbook failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let text = std::fs::read_to_string(&out_file).unwrap();
     Some(serde_json::from_str(&text).unwrap())
 }

@@ -124,12 +124,17 @@ fn members_from_tar<R: Read>(r: R) -> Result<Vec<Member>, String> {
         let header = entry.header();
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let kind = match header.entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => Kind::File,
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                Kind::File
+            }
             tar::EntryType::Directory => Kind::Dir,
             tar::EntryType::Symlink => Kind::Link,
             // Hard links: only their presence is compared.
             tar::EntryType::Link => Kind::Other,
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink => continue,
+            tar::EntryType::XGlobalHeader
+            | tar::EntryType::XHeader
+            | tar::EntryType::GNULongName
+            | tar::EntryType::GNULongLink => continue,
             _ => Kind::Other,
         };
         let path = normalise(&raw);
@@ -139,7 +144,11 @@ fn members_from_tar<R: Read>(r: R) -> Result<Vec<Member>, String> {
         out.push(Member {
             raw,
             path,
-            size: if kind == Kind::File { header.size().unwrap_or(0) } else { 0 },
+            size: if kind == Kind::File {
+                header.size().unwrap_or(0)
+            } else {
+                0
+            },
             kind,
             mtime: MTime::Epoch(header.mtime().unwrap_or(0) as i64),
             mode: header.mode().ok().map(|m| m & 0o7777),
@@ -153,7 +162,8 @@ fn u16le(b: &[u8], at: usize) -> Option<u16> {
 }
 
 fn u32le(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(at..at + 4)
+        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 /// Members from a zip's central directory.
@@ -180,9 +190,15 @@ fn members_from_zip(b: &[u8]) -> Result<Vec<Member>, String> {
         let comment_len = u16le(b, at + 32).ok_or_else(bad)? as usize;
         let external = u32le(b, at + 38).ok_or_else(bad)?;
         let name_bytes = b.get(at + 46..at + 46 + name_len).ok_or_else(bad)?;
-        let extra = b.get(at + 46 + name_len..at + 46 + name_len + extra_len).ok_or_else(bad)?;
+        let extra = b
+            .get(at + 46 + name_len..at + 46 + name_len + extra_len)
+            .ok_or_else(bad)?;
         let raw = String::from_utf8_lossy(name_bytes).into_owned();
-        let unix_mode = if made_by_unix { Some(external >> 16) } else { None };
+        let unix_mode = if made_by_unix {
+            Some(external >> 16)
+        } else {
+            None
+        };
         let kind = match unix_mode.map(|m| m & 0o170000) {
             _ if raw.ends_with('/') => Kind::Dir,
             Some(0o040000) => Kind::Dir,
@@ -228,7 +244,9 @@ fn members_from_zip(b: &[u8]) -> Result<Vec<Member>, String> {
 
 /// Members from `tar -tv --full-time --numeric-owner --quoting-style=literal`.
 fn parse_tar_listing(text: &str) -> Vec<Member> {
-    let re = Regex::new(r"^(\S+)\s+\S+\s+(\d+|\d+,\s*\d+)\s+(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\s(.*)$").unwrap();
+    let re =
+        Regex::new(r"^(\S+)\s+\S+\s+(\d+|\d+,\s*\d+)\s+(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\s(.*)$")
+            .unwrap();
     let mut out = Vec::new();
     for line in text.lines() {
         let Some(c) = re.captures(line) else { continue };
@@ -256,7 +274,11 @@ fn parse_tar_listing(text: &str) -> Vec<Member> {
             continue;
         }
         out.push(Member {
-            size: if kind == Kind::File { c[2].parse().unwrap_or(0) } else { 0 },
+            size: if kind == Kind::File {
+                c[2].parse().unwrap_or(0)
+            } else {
+                0
+            },
             mode: mode_from_ls(perms),
             raw: name,
             path,
@@ -269,7 +291,10 @@ fn parse_tar_listing(text: &str) -> Vec<Member> {
 
 /// Members from `zipinfo -T` (`unzip -Z -T`).
 fn parse_zipinfo(text: &str) -> Vec<Member> {
-    let re = Regex::new(r"^(\S+)\s+\S+\s+\S+\s+(\d+)\s+\S+\s+\S+\s+(\d{4})(\d\d)(\d\d)\.(\d\d)(\d\d)(\d\d)\s(.*)$").unwrap();
+    let re = Regex::new(
+        r"^(\S+)\s+\S+\s+\S+\s+(\d+)\s+\S+\s+\S+\s+(\d{4})(\d\d)(\d\d)\.(\d\d)(\d\d)(\d\d)\s(.*)$",
+    )
+    .unwrap();
     let mut out = Vec::new();
     for line in text.lines() {
         let Some(c) = re.captures(line) else { continue };
@@ -286,12 +311,23 @@ fn parse_zipinfo(text: &str) -> Vec<Member> {
             continue;
         }
         out.push(Member {
-            size: if kind == Kind::File { c[2].parse().unwrap_or(0) } else { 0 },
-            mode: if c[1].len() == 10 { mode_from_ls(&c[1]) } else { None },
+            size: if kind == Kind::File {
+                c[2].parse().unwrap_or(0)
+            } else {
+                0
+            },
+            mode: if c[1].len() == 10 {
+                mode_from_ls(&c[1])
+            } else {
+                None
+            },
             raw,
             path,
             kind,
-            mtime: MTime::Local(format!("{}-{}-{} {}:{}:{}", &c[3], &c[4], &c[5], &c[6], &c[7], &c[8])),
+            mtime: MTime::Local(format!(
+                "{}-{}-{} {}:{}:{}",
+                &c[3], &c[4], &c[5], &c[6], &c[7], &c[8]
+            )),
         });
     }
     out
@@ -304,7 +340,14 @@ fn mode_from_ls(perms: &str) -> Option<u32> {
         return None;
     }
     let mut m = 0u32;
-    for (i, bit) in [(1, 0o400), (2, 0o200), (4, 0o040), (5, 0o020), (7, 0o004), (8, 0o002)] {
+    for (i, bit) in [
+        (1, 0o400),
+        (2, 0o200),
+        (4, 0o040),
+        (5, 0o020),
+        (7, 0o004),
+        (8, 0o002),
+    ] {
         if p[i] != '-' {
             m |= bit;
         }
@@ -395,7 +438,11 @@ fn first_difference(
         }
         if check_modes {
             if let Some(mode) = m.mode {
-                let want = if uid == 0 { mode } else { mode & !umask & 0o7777 };
+                let want = if uid == 0 {
+                    mode
+                } else {
+                    mode & !umask & 0o7777
+                };
                 if want != f.mode {
                     return Some(format!("{}: Mode differs", m.path));
                 }
@@ -449,7 +496,8 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
 }
 
 fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
-    out.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('\t')))
+    out.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('\t')))
 }
 
 fn has_line(out: &str, key: &str) -> bool {
@@ -464,14 +512,20 @@ fn controller_members(bytes: &[u8], format: Format) -> Result<Vec<Member>, Strin
         Format::Tar => members_from_tar(bytes),
         Format::TarGz => members_from_tar(flate2::read::GzDecoder::new(bytes)),
         Format::TarBz2 | Format::TarXz => {
-            let tool = if format == Format::TarBz2 { "bzip2" } else { "xz" };
+            let tool = if format == Format::TarBz2 {
+                "bzip2"
+            } else {
+                "xz"
+            };
             let mut child = Command::new(tool)
                 .arg("-dc")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
-                .map_err(|e| format!("cannot read the archive: {tool} is needed on the controller ({e})"))?;
+                .map_err(|e| {
+                    format!("cannot read the archive: {tool} is needed on the controller ({e})")
+                })?;
             let mut input = child.stdin.take().expect("piped");
             let data = bytes.to_vec();
             let writer = std::thread::spawn(move || {
@@ -491,7 +545,10 @@ fn matches_any(path: &str, raw: &str, patterns: &[glob::Pattern]) -> bool {
     patterns.iter().any(|p| p.matches(path) || p.matches(raw))
 }
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let mut p = match plan(args) {
         Ok(p) => p,
         Err(e) => return Ok(ModuleOutcome::failed(e)),
@@ -523,9 +580,13 @@ fn unpack(
         if p.creates.as_ref().is_some() {
             let c = quote(p.creates.as_deref().unwrap_or_default());
             if ctx.exec(&format!("[ -e {c} ]"), None)?.success() {
-                return Ok(ModuleOutcome::ok()
-                    .with("skipped", true)
-                    .with("msg", format!("skipped, since {} exists", p.creates.as_deref().unwrap_or_default())));
+                return Ok(ModuleOutcome::ok().with("skipped", true).with(
+                    "msg",
+                    format!(
+                        "skipped, since {} exists",
+                        p.creates.as_deref().unwrap_or_default()
+                    ),
+                ));
             }
         }
         let mut req = NetHttp::new(&p.src);
@@ -539,20 +600,47 @@ fn unpack(
         *cleanup = field(&so, "TMPDIR").map(str::to_string);
         match parse_response(&so) {
             Some(r) if r.status == 200 => {}
-            Some(r) => return Ok(ModuleOutcome::failed(format!("Failure downloading {}, {}", p.src, r.msg()))),
-            None => return Ok(ModuleOutcome::failed(format!("Failure downloading {}: {}", p.src, out.stderr_str().trim()))),
+            Some(r) => {
+                return Ok(ModuleOutcome::failed(format!(
+                    "Failure downloading {}, {}",
+                    p.src,
+                    r.msg()
+                )))
+            }
+            None => {
+                return Ok(ModuleOutcome::failed(format!(
+                    "Failure downloading {}: {}",
+                    p.src,
+                    out.stderr_str().trim()
+                )))
+            }
         }
         p.src = format!("{}/archive", cleanup.as_deref().unwrap_or_default());
         p.remote_src = true;
     }
 
-    let excludes: Vec<glob::Pattern> = p.exclude.iter().filter_map(|e| glob::Pattern::new(e).ok()).collect();
-    let includes: Vec<glob::Pattern> = p.include.iter().filter_map(|e| glob::Pattern::new(e).ok()).collect();
-    let mut prelude = format!("export LC_ALL=C\ndest={dest_q}\nif [ ! -d \"$dest\" ]; then echo NODEST; exit 0; fi\n");
+    let excludes: Vec<glob::Pattern> = p
+        .exclude
+        .iter()
+        .filter_map(|e| glob::Pattern::new(e).ok())
+        .collect();
+    let includes: Vec<glob::Pattern> = p
+        .include
+        .iter()
+        .filter_map(|e| glob::Pattern::new(e).ok())
+        .collect();
+    let mut prelude = format!(
+        "export LC_ALL=C\ndest={dest_q}\nif [ ! -d \"$dest\" ]; then echo NODEST; exit 0; fi\n"
+    );
     if let Some(c) = &p.creates {
-        prelude.push_str(&format!("if [ -e {} ]; then echo CREATES; exit 0; fi\n", quote(c)));
+        prelude.push_str(&format!(
+            "if [ -e {} ]; then echo CREATES; exit 0; fi\n",
+            quote(c)
+        ));
     }
-    prelude.push_str("[ -w \"$dest\" ] || echo NOWRITE\nprintf 'ID\\t%s\\t%s\\n' \"$(id -u)\" \"$(umask)\"\n");
+    prelude.push_str(
+        "[ -w \"$dest\" ] || echo NOWRITE\nprintf 'ID\\t%s\\t%s\\n' \"$(id -u)\" \"$(umask)\"\n",
+    );
 
     // The archive's members and format.
     let (format, mut members, local_bytes) = if p.remote_src {
@@ -572,19 +660,33 @@ fn unpack(
             return Ok(early);
         }
         if has_line(&so, "NOSRC") {
-            return Ok(ModuleOutcome::failed(format!("Source '{}' does not exist", p.src)));
+            return Ok(ModuleOutcome::failed(format!(
+                "Source '{}' does not exist",
+                p.src
+            )));
         }
         if has_line(&so, "EMPTYSRC") {
-            return Ok(ModuleOutcome::failed(format!("Invalid archive '{}', the file is 0 bytes", p.src)));
+            return Ok(ModuleOutcome::failed(format!(
+                "Invalid archive '{}', the file is 0 bytes",
+                p.src
+            )));
         }
         let magic: Vec<u8> = field(&so, "MAGIC")
-            .map(|h| (0..h.len() / 2).filter_map(|i| u8::from_str_radix(&h[i * 2..i * 2 + 2], 16).ok()).collect())
+            .map(|h| {
+                (0..h.len() / 2)
+                    .filter_map(|i| u8::from_str_radix(&h[i * 2..i * 2 + 2], 16).ok())
+                    .collect()
+            })
             .unwrap_or_default();
         let Some(format) = Format::from_magic(&magic) else {
             return Ok(unknown_format(&shown_src, &p.dest));
         };
         let listing = so.split_once("--- list\n").map(|(_, l)| l).unwrap_or("");
-        let members = if format == Format::Zip { parse_zipinfo(listing) } else { parse_tar_listing(listing) };
+        let members = if format == Format::Zip {
+            parse_zipinfo(listing)
+        } else {
+            parse_tar_listing(listing)
+        };
         if members.is_empty() && !out.success() {
             return Ok(ModuleOutcome::failed(format!(
                 "Failed to read {}: {}",
@@ -595,21 +697,37 @@ fn unpack(
         (format, members, None)
     } else {
         let Some(path) = ctx.find_file("files", &p.src) else {
-            return Ok(ModuleOutcome::failed(format!("Could not find or access '{}' on the Ansible Controller.", p.src)));
+            return Ok(ModuleOutcome::failed(format!(
+                "Could not find or access '{}' on the Ansible Controller.",
+                p.src
+            )));
         };
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) => return Ok(ModuleOutcome::failed(format!("Could not read '{}': {e}", path.display()))),
+            Err(e) => {
+                return Ok(ModuleOutcome::failed(format!(
+                    "Could not read '{}': {e}",
+                    path.display()
+                )))
+            }
         };
         if bytes.is_empty() {
-            return Ok(ModuleOutcome::failed(format!("Invalid archive '{}', the file is 0 bytes", path.display())));
+            return Ok(ModuleOutcome::failed(format!(
+                "Invalid archive '{}', the file is 0 bytes",
+                path.display()
+            )));
         }
         let Some(format) = Format::from_magic(&bytes) else {
             return Ok(unknown_format(&shown_src, &p.dest));
         };
         let members = match controller_members(&bytes, format) {
             Ok(m) => m,
-            Err(e) => return Ok(ModuleOutcome::failed(format!("Failed to read {}: {e}", path.display()))),
+            Err(e) => {
+                return Ok(ModuleOutcome::failed(format!(
+                    "Failed to read {}: {e}",
+                    path.display()
+                )))
+            }
         };
         (format, members, Some(bytes))
     };
@@ -624,7 +742,11 @@ fn unpack(
         names.extend_from_slice(m.path.as_bytes());
         names.push(0);
     }
-    let tool = if format == Format::Zip { "unzip" } else { "tar" };
+    let tool = if format == Format::Zip {
+        "unzip"
+    } else {
+        "tar"
+    };
     let stat_script_text = format!(
         "{}command -v {tool} >/dev/null 2>&1 || echo NOTOOL\necho '--- stats'\ncd \"$dest\" && xargs -0 -r stat --printf 'S\\t%n\\t%F\\t%s\\t%Y\\t%y\\t%a\\0' -- 2>/dev/null\nexit 0\n",
         if p.remote_src { format!("export LC_ALL=C\ndest={dest_q}\nprintf 'ID\\t%s\\t%s\\n' \"$(id -u)\" \"$(umask)\"\n") } else { prelude.clone() }
@@ -642,7 +764,12 @@ fn unpack(
     }
     let (uid, umask) = field(&so, "ID")
         .and_then(|l| l.split_once('\t'))
-        .map(|(u, m)| (u.parse().unwrap_or(1), u32::from_str_radix(m.trim(), 8).unwrap_or(0o022)))
+        .map(|(u, m)| {
+            (
+                u.parse().unwrap_or(1),
+                u32::from_str_radix(m.trim(), 8).unwrap_or(0o022),
+            )
+        })
         .unwrap_or((1, 0o022));
     let found = parse_stats(so.split_once("--- stats\n").map(|(_, s)| s).unwrap_or(""));
     let difference = first_difference(
@@ -655,7 +782,10 @@ fn unpack(
         p.perms.mode.is_none() && format != Format::Zip,
     );
 
-    let files: Vec<Value> = members.iter().map(|m| Value::from(m.raw.as_str())).collect();
+    let files: Vec<Value> = members
+        .iter()
+        .map(|m| Value::from(m.raw.as_str()))
+        .collect();
     let mut o = ModuleOutcome::changed(difference.is_some())
         .with("dest", p.dest.as_str())
         .with("src", shown_src.as_str())
@@ -667,16 +797,28 @@ fn unpack(
         let mut cmd: Vec<String> = Vec::new();
         let mut stdin: Option<Vec<u8>> = None;
         let mut upload = String::new();
-        let archive = if p.remote_src { p.src.clone() } else { String::new() };
+        let archive = if p.remote_src {
+            p.src.clone()
+        } else {
+            String::new()
+        };
         if format == Format::Zip {
             let zip_path = if p.remote_src {
                 archive
             } else {
-                upload = "_z=$(mktemp) || exit 1; cat > \"$_z\"; trap 'rm -f \"$_z\"' EXIT\n".into();
+                upload =
+                    "_z=$(mktemp) || exit 1; cat > \"$_z\"; trap 'rm -f \"$_z\"' EXIT\n".into();
                 stdin = local_bytes;
                 "$_z".to_string()
             };
-            cmd.extend(["unzip".into(), if p.keep_newer { "-uo".into() } else { "-o".into() }]);
+            cmd.extend([
+                "unzip".into(),
+                if p.keep_newer {
+                    "-uo".into()
+                } else {
+                    "-o".into()
+                },
+            ]);
             cmd.extend(p.extra_opts.iter().cloned());
             cmd.push(zip_path);
             cmd.extend(p.include.iter().cloned());
@@ -686,7 +828,12 @@ fn unpack(
             }
             cmd.extend(["-d".into(), p.dest.clone()]);
         } else {
-            cmd.extend(["tar".into(), "--extract".into(), "-C".into(), p.dest.clone()]);
+            cmd.extend([
+                "tar".into(),
+                "--extract".into(),
+                "-C".into(),
+                p.dest.clone(),
+            ]);
             if !p.remote_src {
                 cmd.extend(format.tar_flag().map(str::to_string));
             }
@@ -706,7 +853,16 @@ fn unpack(
                 stdin = local_bytes;
             }
         }
-        let shell_cmd: Vec<String> = cmd.iter().map(|c| if c == "$_z" { "\"$_z\"".to_string() } else { quote(c) }).collect();
+        let shell_cmd: Vec<String> = cmd
+            .iter()
+            .map(|c| {
+                if c == "$_z" {
+                    "\"$_z\"".to_string()
+                } else {
+                    quote(c)
+                }
+            })
+            .collect();
         let script = format!("{upload}{}\n", shell_cmd.join(" "));
         let out = ctx.exec(&script, stdin.as_deref())?;
         let extract = serde_json::json!({
@@ -717,8 +873,13 @@ fn unpack(
         });
         o = o.with("extract_results", extract);
         if !out.success() {
-            let mut f = ModuleOutcome::failed(format!("failed to unpack {} to {}", shown_src, p.dest));
-            f.result.extend(o.result.into_iter().filter(|(k, _)| k != "changed" && k != "failed" && k != "msg"));
+            let mut f =
+                ModuleOutcome::failed(format!("failed to unpack {} to {}", shown_src, p.dest));
+            f.result.extend(
+                o.result
+                    .into_iter()
+                    .filter(|(k, _)| k != "changed" && k != "failed" && k != "msg"),
+            );
             return Ok(f);
         }
     }
@@ -815,12 +976,17 @@ fn attr_changes(section: &str, perms: &NetPerms) -> Result<Vec<(char, String, St
 
 /// Hide a password in `scheme://user:password@host/...`.
 fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     match rest[..authority_end].rsplit_once('@') {
         Some((cred, host)) => {
             let user = cred.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:********@{host}{}", &rest[authority_end..])
+            format!(
+                "{scheme}://{user}:********@{host}{}",
+                &rest[authority_end..]
+            )
         }
         None => url.to_string(),
     }
@@ -828,14 +994,24 @@ fn mask_url(url: &str) -> String {
 
 fn early_exit(so: &str, p: &Plan) -> Option<ModuleOutcome> {
     if has_line(so, "NODEST") {
-        return Some(ModuleOutcome::failed(format!("dest '{}' must be an existing dir", p.dest)));
+        return Some(ModuleOutcome::failed(format!(
+            "dest '{}' must be an existing dir",
+            p.dest
+        )));
     }
     if has_line(so, "CREATES") {
         let c = p.creates.as_deref().unwrap_or_default();
-        return Some(ModuleOutcome::ok().with("skipped", true).with("msg", format!("skipped, since {c} exists")));
+        return Some(
+            ModuleOutcome::ok()
+                .with("skipped", true)
+                .with("msg", format!("skipped, since {c} exists")),
+        );
     }
     if has_line(so, "NOWRITE") {
-        return Some(ModuleOutcome::failed(format!("Destination '{}' not writable", p.dest)));
+        return Some(ModuleOutcome::failed(format!(
+            "Destination '{}' not writable",
+            p.dest
+        )));
     }
     None
 }
@@ -868,7 +1044,10 @@ mod tests {
         dir.set_mtime(MTIME);
         dir.set_size(0);
         b.append_data(&mut dir, "app/", std::io::empty()).unwrap();
-        for (name, body, mode) in [("app/bin/run", "#!/bin/sh\necho run\n", 0o755), ("app/README", "read me\n", 0o644)] {
+        for (name, body, mode) in [
+            ("app/bin/run", "#!/bin/sh\necho run\n", 0o755),
+            ("app/README", "read me\n", 0o644),
+        ] {
             let mut h = tar::Header::new_gnu();
             h.set_mode(mode);
             h.set_mtime(MTIME);
@@ -885,7 +1064,12 @@ mod tests {
     }
 
     fn compress_with(tool: &str, data: &[u8]) -> Vec<u8> {
-        let mut c = Command::new(tool).arg("-c").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut c = Command::new(tool)
+            .arg("-c")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         c.stdin.take().unwrap().write_all(data).unwrap();
         c.wait_with_output().unwrap().stdout
     }
@@ -895,7 +1079,11 @@ mod tests {
         for &b in data {
             crc ^= b as u32;
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -903,7 +1091,10 @@ mod tests {
 
     /// A stored (uncompressed) zip with DOS times only.
     fn zip_bytes(entries: &[(&str, &str)]) -> Vec<u8> {
-        let (time, date): (u16, u16) = ((10 << 11) | (30 << 5) | (20 / 2), ((2024 - 1980) << 9) | (3 << 5) | 15);
+        let (time, date): (u16, u16) = (
+            (10 << 11) | (30 << 5) | (20 / 2),
+            ((2024 - 1980) << 9) | (3 << 5) | 15,
+        );
         let mut out = Vec::new();
         let mut central = Vec::new();
         for (name, body) in entries {
@@ -969,11 +1160,23 @@ mod tests {
         std::fs::write(files.join("app.tar.gz"), gzip(&tar)).unwrap();
         std::fs::write(files.join("app.tar.bz2"), compress_with("bzip2", &tar)).unwrap();
         std::fs::write(files.join("app.tar.xz"), compress_with("xz", &tar)).unwrap();
-        std::fs::write(files.join("app.zip"), zip_bytes(&[("app/", ""), ("app/README", "read me\n"), ("app/conf.ini", "[a]\n")])).unwrap();
+        std::fs::write(
+            files.join("app.zip"),
+            zip_bytes(&[
+                ("app/", ""),
+                ("app/README", "read me\n"),
+                ("app/conf.ini", "[a]\n"),
+            ]),
+        )
+        .unwrap();
         std::fs::write(files.join("notes.txt"), "just text").unwrap();
         let mut h = NetHarness::new(json!({}));
         h.search_paths = vec![tmp.path().to_path_buf()];
-        Fixture { files, _tmp: tmp, h }
+        Fixture {
+            files,
+            _tmp: tmp,
+            h,
+        }
     }
 
     fn new_dest(f: &Fixture, name: &str) -> String {
@@ -998,28 +1201,54 @@ mod tests {
         ];
         for (i, (src, handler, expect, remote)) in cases.iter().enumerate() {
             let dest = new_dest(&f, &format!("d{i}"));
-            let src_arg = if *remote { f.files.join(src).to_str().unwrap().to_string() } else { src.to_string() };
+            let src_arg = if *remote {
+                f.files.join(src).to_str().unwrap().to_string()
+            } else {
+                src.to_string()
+            };
             let args = json!({"src": src_arg, "dest": dest, "remote_src": remote});
             let first = f.h.run(run, args.clone());
-            assert_eq!(first.result["changed"], true, "{src} remote={remote}: {:?}", first.result);
+            assert_eq!(
+                first.result["changed"], true,
+                "{src} remote={remote}: {:?}",
+                first.result
+            );
             assert_eq!(first.result["handler"], *handler);
             assert_eq!(first.result["extract_results"]["rc"], 0);
-            assert!(Path::new(&dest).join(expect).is_file(), "{src}: {expect} extracted");
+            assert!(
+                Path::new(&dest).join(expect).is_file(),
+                "{src}: {expect} extracted"
+            );
             if handler.starts_with("T") {
                 let meta = std::fs::metadata(Path::new(&dest).join("app/README")).unwrap();
                 assert_eq!(meta.mtime(), MTIME as i64);
             }
             f.h.clear_log();
             let second = f.h.run(run, args.clone());
-            assert_eq!(second.result["changed"], false, "{src} remote={remote} second run: {:?}", second.result);
+            assert_eq!(
+                second.result["changed"], false,
+                "{src} remote={remote} second run: {:?}",
+                second.result
+            );
             assert!(!second.result.contains_key("extract_results"));
-            assert!(uploaded(&f.h) < 200, "{src}: an unchanged archive is not uploaded ({} bytes sent)", uploaded(&f.h));
-            assert_eq!(f.h.log().len(), if *remote { 3 } else { 2 }, "{src}: round trips");
+            assert!(
+                uploaded(&f.h) < 200,
+                "{src}: an unchanged archive is not uploaded ({} bytes sent)",
+                uploaded(&f.h)
+            );
+            assert_eq!(
+                f.h.log().len(),
+                if *remote { 3 } else { 2 },
+                "{src}: round trips"
+            );
             // A changed file makes it extract again, and restores the file.
             std::fs::write(Path::new(&dest).join("app/README"), "edited").unwrap();
             let third = f.h.run(run, args);
             assert_eq!(third.result["changed"], true, "{src}: edited file detected");
-            assert_eq!(std::fs::read_to_string(Path::new(&dest).join("app/README")).unwrap(), "read me\n");
+            assert_eq!(
+                std::fs::read_to_string(Path::new(&dest).join("app/README")).unwrap(),
+                "read me\n"
+            );
         }
     }
 
@@ -1028,10 +1257,20 @@ mod tests {
         let mut f = fixture();
         let dest = new_dest(&f, "check");
         f.h.check_mode = true;
-        let got = f.h.run(run, json!({"src": "app.tar.gz", "dest": dest, "list_files": true}));
+        let got = f.h.run(
+            run,
+            json!({"src": "app.tar.gz", "dest": dest, "list_files": true}),
+        );
         assert_eq!(got.result["changed"], true);
-        assert_eq!(got.result["files"], json!(["app/", "app/bin/run", "app/README"]));
-        assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0, "check mode extracts nothing");
+        assert_eq!(
+            got.result["files"],
+            json!(["app/", "app/bin/run", "app/README"])
+        );
+        assert_eq!(
+            std::fs::read_dir(&dest).unwrap().count(),
+            0,
+            "check mode extracts nothing"
+        );
         f.h.check_mode = false;
 
         let dest = new_dest(&f, "excl");
@@ -1039,40 +1278,80 @@ mod tests {
         assert_eq!(got.result["changed"], true);
         assert_eq!(got.result["files"], json!(["app/", "app/README"]));
         assert!(!Path::new(&dest).join("app/bin/run").exists());
-        let again = f.h.run(run, json!({"src": "app.tar.gz", "dest": dest, "exclude": ["app/bin/*"]}));
+        let again = f.h.run(
+            run,
+            json!({"src": "app.tar.gz", "dest": dest, "exclude": ["app/bin/*"]}),
+        );
         assert_eq!(again.result["changed"], false, "{:?}", again.result);
 
         let dest = new_dest(&f, "modes");
         let args = json!({"src": "app.zip", "dest": dest, "mode": "u=rwX,g=rX,o="});
         assert_eq!(f.h.run(run, args.clone()).result["changed"], true);
         let readme = Path::new(&dest).join("app/README");
-        assert_eq!(std::fs::metadata(&readme).unwrap().permissions().mode() & 0o777, 0o640);
-        assert_eq!(std::fs::metadata(Path::new(&dest).join("app")).unwrap().permissions().mode() & 0o777, 0o750);
+        assert_eq!(
+            std::fs::metadata(&readme).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(
+            std::fs::metadata(Path::new(&dest).join("app"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o750
+        );
         assert_eq!(f.h.run(run, args.clone()).result["changed"], false);
         std::fs::set_permissions(&readme, std::fs::Permissions::from_mode(0o666)).unwrap();
         let fixed = f.h.run(run, args);
-        assert_eq!(fixed.result["changed"], true, "a mode change alone is a change");
-        assert_eq!(std::fs::metadata(&readme).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            fixed.result["changed"], true,
+            "a mode change alone is a change"
+        );
+        assert_eq!(
+            std::fs::metadata(&readme).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
 
         // Owner and group: as root, hand the tree to nobody:nogroup and back.
         if unsafe { libc::geteuid() } == 0 {
-            let args = json!({"src": "app.zip", "dest": dest, "owner": "nobody", "group": "nogroup"});
+            let args =
+                json!({"src": "app.zip", "dest": dest, "owner": "nobody", "group": "nogroup"});
             assert_eq!(f.h.run(run, args.clone()).result["changed"], true);
             let meta = std::fs::metadata(&readme).unwrap();
             assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
-            assert_eq!(std::fs::metadata(Path::new(&dest).join("app")).unwrap().uid(), 65534);
+            assert_eq!(
+                std::fs::metadata(Path::new(&dest).join("app"))
+                    .unwrap()
+                    .uid(),
+                65534
+            );
             assert_eq!(f.h.run(run, args).result["changed"], false);
-            let back = f.h.run(run, json!({"src": "app.zip", "dest": dest, "owner": "0", "group": "root"}));
+            let back = f.h.run(
+                run,
+                json!({"src": "app.zip", "dest": dest, "owner": "0", "group": "root"}),
+            );
             assert_eq!(back.result["changed"], true);
             assert_eq!(std::fs::metadata(&readme).unwrap().uid(), 0);
         } else {
-            let denied = f.h.run(run, json!({"src": "app.zip", "dest": dest, "owner": "root"}));
-            assert!(denied.result["msg"].as_str().unwrap().starts_with("Failed to set attributes in"));
+            let denied = f.h.run(
+                run,
+                json!({"src": "app.zip", "dest": dest, "owner": "root"}),
+            );
+            assert!(denied.result["msg"]
+                .as_str()
+                .unwrap()
+                .starts_with("Failed to set attributes in"));
         }
         let marker = Path::new(&dest).join("app/README");
-        let skipped = f.h.run(run, json!({"src": "app.tar", "dest": dest, "creates": marker.to_str().unwrap()}));
+        let skipped = f.h.run(
+            run,
+            json!({"src": "app.tar", "dest": dest, "creates": marker.to_str().unwrap()}),
+        );
         assert_eq!(skipped.result["skipped"], true);
-        assert_eq!(skipped.result["msg"], format!("skipped, since {} exists", marker.display()));
+        assert_eq!(
+            skipped.result["msg"],
+            format!("skipped, since {} exists", marker.display())
+        );
     }
 
     #[test]
@@ -1097,10 +1376,22 @@ mod tests {
         }
         std::fs::write(f.files.join("empty.tgz"), "").unwrap();
         let empty = f.h.run(run, json!({"src": f.files.join("empty.tgz").to_str().unwrap(), "dest": dest, "remote_src": true}));
-        assert_eq!(empty.result["msg"], format!("Invalid archive '{}', the file is 0 bytes", f.files.join("empty.tgz").display()));
+        assert_eq!(
+            empty.result["msg"],
+            format!(
+                "Invalid archive '{}', the file is 0 bytes",
+                f.files.join("empty.tgz").display()
+            )
+        );
         let unknown = f.h.run(run, json!({"src": "notes.txt", "dest": dest}));
-        assert!(unknown.result["msg"].as_str().unwrap().starts_with("Failed to find handler for \"notes.txt\"."));
-        assert!(f.h.run(run, json!({"src": "app.tar", "dest": dest, "bogus": 1})).is_failed());
+        assert!(unknown.result["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failed to find handler for \"notes.txt\"."));
+        assert!(f
+            .h
+            .run(run, json!({"src": "app.tar", "dest": dest, "bogus": 1}))
+            .is_failed());
     }
 
     #[test]
@@ -1112,13 +1403,28 @@ mod tests {
         });
         let mut f = fixture();
         let dest = new_dest(&f, "url");
-        let got = f.h.run(run, json!({"src": srv.url("/app.tar.gz"), "dest": dest, "remote_src": true}));
+        let got = f.h.run(
+            run,
+            json!({"src": srv.url("/app.tar.gz"), "dest": dest, "remote_src": true}),
+        );
         assert_eq!(got.result["changed"], true, "{:?}", got.result);
         assert!(Path::new(&dest).join("app/bin/run").is_file());
-        let again = f.h.run(run, json!({"src": srv.url("/app.tar.gz"), "dest": dest, "remote_src": true}));
+        let again = f.h.run(
+            run,
+            json!({"src": srv.url("/app.tar.gz"), "dest": dest, "remote_src": true}),
+        );
         assert_eq!(again.result["changed"], false);
-        let missing = f.h.run(run, json!({"src": srv.url("/nope.tgz"), "dest": dest, "remote_src": "yes"}));
-        assert_eq!(missing.result["msg"], format!("Failure downloading {}, HTTP Error 404: Not Found", srv.url("/nope.tgz")));
+        let missing = f.h.run(
+            run,
+            json!({"src": srv.url("/nope.tgz"), "dest": dest, "remote_src": "yes"}),
+        );
+        assert_eq!(
+            missing.result["msg"],
+            format!(
+                "Failure downloading {}, HTTP Error 404: Not Found",
+                srv.url("/nope.tgz")
+            )
+        );
     }
 
     #[test]
@@ -1135,15 +1441,30 @@ mod tests {
             .expect("zip is installed");
         assert!(status.success());
         let zc = members_from_zip(&std::fs::read(f.files.join("site.zip")).unwrap()).unwrap();
-        assert!(zc.iter().all(|m| m.kind == Kind::Dir || matches!(m.mtime, MTime::Epoch(_))), "{zc:?}");
+        assert!(
+            zc.iter()
+                .all(|m| m.kind == Kind::Dir || matches!(m.mtime, MTime::Epoch(_))),
+            "{zc:?}"
+        );
         for remote in [false, true] {
             let dest = new_dest(&f, &format!("site-{remote}"));
-            let src = if remote { f.files.join("site.zip").to_str().unwrap().to_string() } else { "site.zip".into() };
+            let src = if remote {
+                f.files.join("site.zip").to_str().unwrap().to_string()
+            } else {
+                "site.zip".into()
+            };
             let args = json!({"src": src, "dest": dest, "remote_src": remote});
             assert_eq!(f.h.run(run, args.clone()).result["changed"], true);
-            assert_eq!(std::fs::read_to_string(Path::new(&dest).join("site/css/a.css")).unwrap(), "h1{}\n");
+            assert_eq!(
+                std::fs::read_to_string(Path::new(&dest).join("site/css/a.css")).unwrap(),
+                "h1{}\n"
+            );
             let again = f.h.run(run, args);
-            assert_eq!(again.result["changed"], false, "remote={remote}: {:?}", again.result);
+            assert_eq!(
+                again.result["changed"], false,
+                "remote={remote}: {:?}",
+                again.result
+            );
         }
     }
 
@@ -1152,14 +1473,18 @@ mod tests {
         let tar = "drwxr-xr-x 0/0               0 2023-11-14 22:13:20 app/\n-rwxr-xr-x 0/0              19 2023-11-14 22:13:20 app/bin/run\nlrwxrwxrwx 0/0               0 2023-11-14 22:13:20 app/link -> bin/run\nhrw-r--r-- 0/0               0 2023-11-14 22:13:20 app/hard link to app/README\n";
         let m = parse_tar_listing(tar);
         assert_eq!(m.len(), 4);
-        assert_eq!((m[1].path.as_str(), m[1].size, m[1].mode), ("app/bin/run", 19, Some(0o755)));
+        assert_eq!(
+            (m[1].path.as_str(), m[1].size, m[1].mode),
+            ("app/bin/run", 19, Some(0o755))
+        );
         assert_eq!((m[2].path.as_str(), &m[2].kind), ("app/link", &Kind::Link));
         assert_eq!((m[3].path.as_str(), &m[3].kind), ("app/hard", &Kind::Other));
         let zi = "Archive:  x.zip\nZip file size: 1 bytes, number of entries: 2\ndrwxr-xr-x  3.0 unx        0 bx stor 20240315.103020 app/\n-rw-r--r--  3.0 unx        8 tx stor 20240315.103020 app/README\n2 files, 8 bytes uncompressed, 8 bytes compressed:  0.0%\n";
         let z = parse_zipinfo(zi);
         assert_eq!(z.len(), 2);
         assert_eq!(z[1].mtime, MTime::Local("2024-03-15 10:30:20".into()));
-        let zc = members_from_zip(&zip_bytes(&[("app/", ""), ("app/README", "read me\n")])).unwrap();
+        let zc =
+            members_from_zip(&zip_bytes(&[("app/", ""), ("app/README", "read me\n")])).unwrap();
         assert_eq!(zc[1].mtime, MTime::Local("2024-03-15 10:30:20".into()));
         assert_eq!((zc[0].kind.clone(), zc[1].size), (Kind::Dir, 8));
         assert_eq!(mode_from_ls("-rwsr-x--T"), Some(0o5750));

@@ -54,7 +54,9 @@ fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -79,28 +81,50 @@ fn form_body(body: &Value) -> Result<String, String> {
             .iter()
             .map(|i| match i {
                 Value::Array(kv) if kv.len() == 2 => Ok((scalar(&kv[0]), scalar(&kv[1]))),
-                _ => Err("failed to parse body as form_urlencoded: expected a list of key/value pairs".to_string()),
+                _ => Err(
+                    "failed to parse body as form_urlencoded: expected a list of key/value pairs"
+                        .to_string(),
+                ),
             })
             .collect::<Result<_, _>>()?,
-        other => return Err(format!("failed to parse body as form_urlencoded: unsupported type {}", crate::modules::args::type_name(other))),
+        other => {
+            return Err(format!(
+                "failed to parse body as form_urlencoded: unsupported type {}",
+                crate::modules::args::type_name(other)
+            ))
+        }
     };
-    Ok(pairs.iter().map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v))).collect::<Vec<_>>().join("&"))
+    Ok(pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&"))
 }
 
 fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     let a = Args::new("uri", args);
     a.check_known(KNOWN)?;
     let url = a.required_str("url")?;
-    let method = a.str("method")?.unwrap_or_else(|| "GET".into()).to_uppercase();
+    let method = a
+        .str("method")?
+        .unwrap_or_else(|| "GET".into())
+        .to_uppercase();
     let mut req = NetHttp::new(&url);
     req.method = method.clone();
     req.headers = parse_headers(a.get("headers"))?;
-    let body_format = a.choice("body_format", &["raw", "json", "form-urlencoded", "form-multipart"], Some("raw"))?.unwrap_or_default();
+    let body_format = a
+        .choice(
+            "body_format",
+            &["raw", "json", "form-urlencoded", "form-multipart"],
+            Some("raw"),
+        )?
+        .unwrap_or_default();
     if let Some(body) = a.get("body") {
         let text = match body_format.as_str() {
             "json" => {
                 if !req.has_header("content-type") {
-                    req.headers.push(("Content-Type".into(), "application/json".into()));
+                    req.headers
+                        .push(("Content-Type".into(), "application/json".into()));
                 }
                 match body {
                     Value::String(s) => s.clone(),
@@ -109,11 +133,17 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
             }
             "form-urlencoded" => {
                 if !req.has_header("content-type") {
-                    req.headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+                    req.headers.push((
+                        "Content-Type".into(),
+                        "application/x-www-form-urlencoded".into(),
+                    ));
                 }
                 form_body(body)?
             }
-            "form-multipart" => return Err("body_format form-multipart is not supported by berth's uri; send the body as raw".into()),
+            "form-multipart" => return Err(
+                "body_format form-multipart is not supported by berth's uri; send the body as raw"
+                    .into(),
+            ),
             _ => scalar(body),
         };
         req.body = Some(text);
@@ -121,7 +151,11 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     req.timeout = a.int("timeout")?.unwrap_or(30).max(0) as u64;
     req.validate_certs = a.bool("validate_certs", true)?;
     let follow = a
-        .choice("follow_redirects", &["all", "none", "safe", "urllib2", "yes", "no"], Some("safe"))?
+        .choice(
+            "follow_redirects",
+            &["all", "none", "safe", "urllib2", "yes", "no"],
+            Some("safe"),
+        )?
         .unwrap_or_default();
     req.follow_redirects = match follow.as_str() {
         "all" | "yes" => true,
@@ -133,16 +167,26 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
         None => vec![200],
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| scalar(v).trim().parse::<i64>().map_err(|_| format!("status_code contains a non-integer: {v}")))
+            .map(|v| {
+                scalar(v)
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("status_code contains a non-integer: {v}"))
+            })
             .collect::<Result<_, _>>()?,
         Some(v) => scalar(v)
             .split(',')
-            .map(|s| s.trim().parse::<i64>().map_err(|_| format!("status_code contains a non-integer: {s}")))
+            .map(|s| {
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("status_code contains a non-integer: {s}"))
+            })
             .collect::<Result<_, _>>()?,
     };
     let force = a.bool("force", false)?;
     if force {
-        req.headers.push(("Cache-Control".into(), "no-cache".into()));
+        req.headers
+            .push(("Cache-Control".into(), "no-cache".into()));
     }
     Ok(Plan {
         force,
@@ -175,10 +219,20 @@ fn url_join(base: &str, loc: &str) -> String {
 }
 
 fn py_list(codes: &[i64]) -> String {
-    format!("[{}]", codes.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        codes
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let p = match plan(args) {
         Ok(p) => p,
         Err(e) => return Ok(ModuleOutcome::failed(e)),
@@ -188,13 +242,24 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             .with("skipped", true)
             .with("msg", "This action (uri) does not support check mode."));
     }
-    let accepted = p.status_codes.iter().map(i64::to_string).collect::<Vec<_>>().join(" ");
+    let accepted = p
+        .status_codes
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut s = String::from("export LC_ALL=C\n");
     if let Some(c) = &p.creates {
-        s.push_str(&format!("if [ -e {} ]; then echo SKIP-CREATES; exit 0; fi\n", quote(c)));
+        s.push_str(&format!(
+            "if [ -e {} ]; then echo SKIP-CREATES; exit 0; fi\n",
+            quote(c)
+        ));
     }
     if let Some(r) = &p.removes {
-        s.push_str(&format!("if [ ! -e {} ]; then echo SKIP-REMOVES; exit 0; fi\n", quote(r)));
+        s.push_str(&format!(
+            "if [ ! -e {} ]; then echo SKIP-REMOVES; exit 0; fi\n",
+            quote(r)
+        ));
     }
     s.push_str("_d=$(mktemp -d) || exit 1; trap 'rm -rf \"$_d\"' EXIT; body=\"$_d/body\"; head=\"$_d/head\"; extra_header=\n");
     if let Some(dest) = &p.dest {
@@ -208,7 +273,11 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     s.push_str(&format!(
         "_code=$(printf '%s' \"$_w\" | cut -f1); _ok=0; case \" {accepted} \" in *\" $_code \"*) _ok=1;; esac\n"
     ));
-    let print_body = if p.dest.is_some() && !p.return_content { "[ \"$_ok\" = 0 ]" } else { "true" };
+    let print_body = if p.dest.is_some() && !p.return_content {
+        "[ \"$_ok\" = 0 ]"
+    } else {
+        "true"
+    };
     s.push_str(&format!(
         "if {print_body}; then echo '--- body'; base64 -w0 < \"$body\" 2>/dev/null; echo; fi\n"
     ));
@@ -236,11 +305,16 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     }
     if stdout.starts_with("SKIP-REMOVES") {
         let r = p.removes.unwrap_or_default();
-        return Ok(ModuleOutcome::ok().with("stdout", format!("skipped, since '{r}' does not exist")));
+        return Ok(
+            ModuleOutcome::ok().with("stdout", format!("skipped, since '{r}' does not exist"))
+        );
     }
     let Some(resp) = parse_response(&stdout) else {
-        return Ok(ModuleOutcome::failed(format!("uri could not run on the target: {}", out.stderr_str().trim()))
-            .with("rc", out.rc));
+        return Ok(ModuleOutcome::failed(format!(
+            "uri could not run on the target: {}",
+            out.stderr_str().trim()
+        ))
+        .with("rc", out.rc));
     };
     let content: Option<Vec<u8>> = stdout.split_once("--- body\n").map(|(_, b)| {
         base64::engine::general_purpose::STANDARD
@@ -255,7 +329,10 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
             result.insert("path".into(), Value::from(path));
         }
         if out.rc != 0 {
-            return Ok(ModuleOutcome::failed(format!("failed to write dest: {}", out.stderr_str().trim())));
+            return Ok(ModuleOutcome::failed(format!(
+                "failed to write dest: {}",
+                out.stderr_str().trim()
+            )));
         }
         if let Some(st) = parse_stat(&stdout) {
             result.extend(st);
@@ -270,7 +347,14 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     let msg = resp.msg();
     result.insert("changed".into(), Value::Bool(changed));
     result.insert("status".into(), Value::from(resp.status));
-    result.insert("url".into(), Value::from(if resp.url.is_empty() { p.req.url.clone() } else { resp.url.clone() }));
+    result.insert(
+        "url".into(),
+        Value::from(if resp.url.is_empty() {
+            p.req.url.clone()
+        } else {
+            resp.url.clone()
+        }),
+    );
     result.insert("redirected".into(), Value::Bool(resp.redirects > 0));
     result.insert("elapsed".into(), Value::from(elapsed));
     let mut cookies = Map::new();
@@ -290,8 +374,17 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     result.insert("cookies_string".into(), Value::from(cookies_string));
     if let Some(bytes) = &content {
         let text = String::from_utf8_lossy(bytes).into_owned();
-        let ctype = resp.header("content-type").unwrap_or("").to_ascii_lowercase();
-        let sub = ctype.split(';').next().unwrap_or("").split('/').nth(1).unwrap_or("");
+        let ctype = resp
+            .header("content-type")
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let sub = ctype
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .split('/')
+            .nth(1)
+            .unwrap_or("");
         if sub.contains("json") || sub.contains("javascript") {
             if let Ok(js) = serde_json::from_str::<Value>(&text) {
                 result.insert("json".into(), js);
@@ -307,10 +400,18 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         result.insert("failed".into(), Value::Bool(true));
         result.insert(
             "msg".into(),
-            Value::from(format!("Status code was {} and not {}: {}", resp.status, py_list(&p.status_codes), msg)),
+            Value::from(format!(
+                "Status code was {} and not {}: {}",
+                resp.status,
+                py_list(&p.status_codes),
+                msg
+            )),
         );
     }
-    Ok(ModuleOutcome { result, diffs: Vec::new() })
+    Ok(ModuleOutcome {
+        result,
+        diffs: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -321,7 +422,8 @@ mod tests {
 
     fn server() -> HttpServer {
         HttpServer::start(|req| match req.path.as_str() {
-            "/json" => Reply::new(200, "application/json", r#"{"name":"berth","n":3}"#).header("X-Trace-Id", "abc"),
+            "/json" => Reply::new(200, "application/json", r#"{"name":"berth","n":3}"#)
+                .header("X-Trace-Id", "abc"),
             "/text" => Reply::new(200, "text/plain; charset=utf-8", "hello"),
             "/missing" => Reply::new(404, "text/plain", "no such thing"),
             "/redirect" => Reply::new(302, "text/plain", "").header("Location", "/text"),
@@ -334,7 +436,8 @@ mod tests {
                     "auth": auth,
                     "x": req.header("x-custom"),
                 });
-                Reply::new(201, "application/json", body.to_string()).header("Set-Cookie", "sid=42; Path=/")
+                Reply::new(201, "application/json", body.to_string())
+                    .header("Set-Cookie", "sid=42; Path=/")
             }
             _ => Reply::new(500, "text/plain", "boom"),
         })
@@ -400,7 +503,12 @@ mod tests {
         for (args, want) in cases {
             let got = h.run(run, args.clone());
             for (k, v) in want.as_object().unwrap() {
-                assert_eq!(got.result.get(k), Some(v), "key {k} for args {args}: {:?}", got.result);
+                assert_eq!(
+                    got.result.get(k),
+                    Some(v),
+                    "key {k} for args {args}: {:?}",
+                    got.result
+                );
             }
         }
         let port = closed_port();
@@ -440,9 +548,17 @@ mod tests {
         for (args, want) in cases {
             let got = h.run(run, args.clone());
             for (k, v) in want.as_object().unwrap() {
-                assert_eq!(got.result.get(k), Some(v), "key {k} for args {args}: {:?}", got.result);
+                assert_eq!(
+                    got.result.get(k),
+                    Some(v),
+                    "key {k} for args {args}: {:?}",
+                    got.result
+                );
             }
-            assert!(h.log().last().unwrap().0.contains("PATH="), "ran with the curl-less PATH");
+            assert!(
+                h.log().last().unwrap().0.contains("PATH="),
+                "ran with the curl-less PATH"
+            );
         }
         let port = closed_port();
         let refused = h.run(run, json!({"url": format!("http://127.0.0.1:{port}/")}));
@@ -450,7 +566,14 @@ mod tests {
         let (_bin2, bare) = crate::modules::net_test_support::path_without(&["curl", "wget"]);
         h.environment = vec![("PATH".into(), bare)];
         let none = h.run(run, json!({"url": srv.url("/json")}));
-        assert!(none.result["msg"].as_str().unwrap().contains("curl or wget is required on the target"), "{:?}", none.result);
+        assert!(
+            none.result["msg"]
+                .as_str()
+                .unwrap()
+                .contains("curl or wget is required on the target"),
+            "{:?}",
+            none.result
+        );
     }
 
     #[test]
@@ -488,14 +611,32 @@ mod tests {
         assert_eq!(first.result["path"], dest.to_str().unwrap());
         let second = h.run(run, args);
         assert_eq!(second.result["changed"], false, "{:?}", second.result);
-        let dir = h.run(run, json!({"url": srv.url("/text"), "dest": tmp.path().to_str().unwrap()}));
-        assert_eq!(dir.result["path"], tmp.path().join("text").to_str().unwrap());
+        let dir = h.run(
+            run,
+            json!({"url": srv.url("/text"), "dest": tmp.path().to_str().unwrap()}),
+        );
+        assert_eq!(
+            dir.result["path"],
+            tmp.path().join("text").to_str().unwrap()
+        );
         let before = srv.requests().len();
-        let skipped = h.run(run, json!({"url": srv.url("/text"), "creates": dest.to_str().unwrap()}));
-        assert_eq!(skipped.result["stdout"], format!("skipped, since '{}' exists", dest.display()));
+        let skipped = h.run(
+            run,
+            json!({"url": srv.url("/text"), "creates": dest.to_str().unwrap()}),
+        );
+        assert_eq!(
+            skipped.result["stdout"],
+            format!("skipped, since '{}' exists", dest.display())
+        );
         assert_eq!(skipped.result["changed"], false);
-        let removes = h.run(run, json!({"url": srv.url("/text"), "removes": tmp.path().join("nope").to_str().unwrap()}));
-        assert!(removes.result["stdout"].as_str().unwrap().ends_with("does not exist"));
+        let removes = h.run(
+            run,
+            json!({"url": srv.url("/text"), "removes": tmp.path().join("nope").to_str().unwrap()}),
+        );
+        assert!(removes.result["stdout"]
+            .as_str()
+            .unwrap()
+            .ends_with("does not exist"));
         assert_eq!(srv.requests().len(), before, "skipped runs send no request");
     }
 }

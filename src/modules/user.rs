@@ -9,9 +9,30 @@ use super::{quote, ModuleContext, ModuleOutcome};
 use crate::connection::ConnError;
 
 const KNOWN: &[&str] = &[
-    "name", "user", "state", "uid", "non_unique", "group", "groups", "append", "shell", "home", "create_home",
-    "createhome", "system", "comment", "password", "update_password", "remove", "force", "move_home",
-    "password_lock", "skeleton", "expires", "umask", "local",
+    "name",
+    "user",
+    "state",
+    "uid",
+    "non_unique",
+    "group",
+    "groups",
+    "append",
+    "shell",
+    "home",
+    "create_home",
+    "createhome",
+    "system",
+    "comment",
+    "password",
+    "update_password",
+    "remove",
+    "force",
+    "move_home",
+    "password_lock",
+    "skeleton",
+    "expires",
+    "umask",
+    "local",
 ];
 const MARK: &str = "@@berth-user ";
 /// Ansible's placeholder for a password in results.
@@ -47,20 +68,34 @@ fn parse(args: &Map<String, Value>) -> Result<Params, String> {
         return Err("local=true (luseradd) is not supported by berth's user module".into());
     }
     if a.get("expires").is_some() {
-        return Err("expires is not supported by berth's user module; use command: chage -E".into());
+        return Err(
+            "expires is not supported by berth's user module; use command: chage -E".into(),
+        );
     }
     let name = match a.str("name")? {
         Some(n) => n,
-        None => a.required_str("user").map_err(|_| "missing required arguments: name".to_string())?,
+        None => a
+            .required_str("user")
+            .map_err(|_| "missing required arguments: name".to_string())?,
     };
-    let create_home = if a.get("create_home").is_some() { a.bool("create_home", true)? } else { a.bool("createhome", true)? };
+    let create_home = if a.get("create_home").is_some() {
+        a.bool("create_home", true)?
+    } else {
+        a.bool("createhome", true)?
+    };
     Ok(Params {
         name,
-        state: a.choice("state", &["absent", "present"], Some("present"))?.unwrap_or_default(),
+        state: a
+            .choice("state", &["absent", "present"], Some("present"))?
+            .unwrap_or_default(),
         uid: a.int("uid")?,
         non_unique: a.bool("non_unique", false)?,
         group: a.str("group")?,
-        groups: if a.get("groups").is_some() { Some(a.list("groups")?) } else { None },
+        groups: if a.get("groups").is_some() {
+            Some(a.list("groups")?)
+        } else {
+            None
+        },
         append: a.bool("append", false)?,
         shell: a.str("shell")?,
         home: a.str("home")?,
@@ -68,11 +103,17 @@ fn parse(args: &Map<String, Value>) -> Result<Params, String> {
         system: a.bool("system", false)?,
         comment: a.str("comment")?,
         password: a.str("password")?,
-        update_password: a.choice("update_password", &["always", "on_create"], Some("always"))?.unwrap_or_default(),
+        update_password: a
+            .choice("update_password", &["always", "on_create"], Some("always"))?
+            .unwrap_or_default(),
         remove: a.bool("remove", false)?,
         force: a.bool("force", false)?,
         move_home: a.bool("move_home", false)?,
-        password_lock: if a.get("password_lock").is_some() { Some(a.bool("password_lock", false)?) } else { None },
+        password_lock: if a.get("password_lock").is_some() {
+            Some(a.bool("password_lock", false)?)
+        } else {
+            None
+        },
         skeleton: a.str("skeleton")?,
         umask: a.str("umask")?,
     })
@@ -99,7 +140,10 @@ struct Facts {
     own_group: bool,
 }
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let p = match parse(args) {
         Ok(p) => p,
         Err(msg) => return Ok(ModuleOutcome::failed(msg)),
@@ -116,16 +160,23 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
          echo '{MARK}own'; getent group {q} >/dev/null && echo yes\n"
     );
     if p.password.is_some() || p.password_lock.is_some() {
-        script.push_str(&format!("echo '{MARK}shadow'; getent shadow {q} | cut -d: -f2\n"));
+        script.push_str(&format!(
+            "echo '{MARK}shadow'; getent shadow {q} | cut -d: -f2\n"
+        ));
     }
     script.push_str(&format!("echo '{MARK}known'\n"));
     for g in &wanted_groups {
-        script.push_str(&format!("getent group {0} >/dev/null && printf '%s\\n' {0}\n", quote(g)));
+        script.push_str(&format!(
+            "getent group {0} >/dev/null && printf '%s\\n' {0}\n",
+            quote(g)
+        ));
     }
     let facts = parse_facts(&ctx.exec(&script, None)?.stdout_str(), &p.name);
 
     if p.state == "absent" {
-        let out = ModuleOutcome::changed(facts.account.is_some()).with("name", p.name.clone()).with("state", "absent");
+        let out = ModuleOutcome::changed(facts.account.is_some())
+            .with("name", p.name.clone())
+            .with("state", "absent");
         if facts.account.is_none() {
             return Ok(out);
         }
@@ -145,7 +196,8 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
 
     for g in &wanted_groups {
         if !facts.known_groups.contains(g) {
-            return Ok(ModuleOutcome::failed(format!("Group {g} does not exist")).with("name", p.name.clone()));
+            return Ok(ModuleOutcome::failed(format!("Group {g} does not exist"))
+                .with("name", p.name.clone()));
         }
     }
     let groups_csv = p.groups.as_ref().map(|g| g.join(","));
@@ -167,7 +219,12 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
         if let Some(csv) = groups_csv.as_ref().filter(|c| !c.is_empty()) {
             c.push_str(&format!(" -G {}", quote(csv)));
         }
-        for (flag, v) in [("-c", &p.comment), ("-d", &p.home), ("-s", &p.shell), ("-p", &p.password)] {
+        for (flag, v) in [
+            ("-c", &p.comment),
+            ("-d", &p.home),
+            ("-s", &p.shell),
+            ("-p", &p.password),
+        ] {
             if let Some(v) = v {
                 c.push_str(&format!(" {flag} {}", quote(v)));
             }
@@ -284,8 +341,16 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
 }
 
 /// Run the change, then read the account back for the result.
-fn change(ctx: &mut ModuleContext<'_>, cmd: &str, mut out: ModuleOutcome, name: &str) -> Result<ModuleOutcome, ConnError> {
-    let res = ctx.exec(&format!("{cmd} || exit $?\ngetent passwd {} || true", quote(name)), None)?;
+fn change(
+    ctx: &mut ModuleContext<'_>,
+    cmd: &str,
+    mut out: ModuleOutcome,
+    name: &str,
+) -> Result<ModuleOutcome, ConnError> {
+    let res = ctx.exec(
+        &format!("{cmd} || exit $?\ngetent passwd {} || true", quote(name)),
+        None,
+    )?;
     if res.rc != 0 {
         return Ok(ModuleOutcome::failed(res.stderr_str().trim().to_string())
             .with("name", name.to_string())
@@ -295,7 +360,12 @@ fn change(ctx: &mut ModuleContext<'_>, cmd: &str, mut out: ModuleOutcome, name: 
     if !stderr.is_empty() {
         out = out.with("stderr", stderr.clone()).with(
             "stderr_lines",
-            Value::Array(stderr.lines().map(|l| Value::String(l.to_string())).collect()),
+            Value::Array(
+                stderr
+                    .lines()
+                    .map(|l| Value::String(l.to_string()))
+                    .collect(),
+            ),
         );
     }
     if let Some(a) = parse_passwd(&res.stdout_str(), name) {
@@ -339,9 +409,18 @@ fn parse_facts(text: &str, name: &str) -> Facts {
     }
     let get = |k: &str| sections.get(k).cloned().unwrap_or_default();
     let account = parse_passwd(&get("passwd").join("\n"), name).map(|mut a| {
-        a.primary = get("primary").first().map(|s| s.trim().to_string()).unwrap_or_default();
-        a.groups = get("groups").first().map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
-        a.hash = get("shadow").first().map(|s| s.trim().to_string()).unwrap_or_default();
+        a.primary = get("primary")
+            .first()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        a.groups = get("groups")
+            .first()
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        a.hash = get("shadow")
+            .first()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
         a
     });
     Facts {
@@ -354,7 +433,9 @@ fn parse_facts(text: &str, name: &str) -> Facts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::sys_test_support::{logging_wrappers, s, AccountGuard, SysHarness, ACCOUNTS};
+    use crate::modules::sys_test_support::{
+        logging_wrappers, s, AccountGuard, SysHarness, ACCOUNTS,
+    };
     use pretty_assertions::assert_eq;
     use serde_json::json;
 
@@ -368,7 +449,10 @@ mod tests {
     }
 
     fn passwd_line(u: &str) -> String {
-        let out = std::process::Command::new("getent").args(["passwd", u]).output().unwrap();
+        let out = std::process::Command::new("getent")
+            .args(["passwd", u])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -384,40 +468,172 @@ mod tests {
         let (g1, g2) = (format!("berthtest_a{id}"), format!("berthtest_b{id}"));
         let accounts = guard(&[&u], &[&g1, &g2, &u]);
         for g in [&g1, &g2] {
-            assert!(std::process::Command::new("groupadd").arg(g).status().unwrap().success());
+            assert!(std::process::Command::new("groupadd")
+                .arg(g)
+                .status()
+                .unwrap()
+                .success());
         }
         let home = format!("/tmp/{u}");
         let hash = "$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.";
         // (args, check, changed, failed, state-changing calls)
         let cases: Vec<(Value, bool, bool, bool, Vec<String>)> = vec![
-            (json!({"name": u, "uid": 47411, "home": home, "shell": "/bin/sh"}), true, true, false, vec![]),
-            (json!({"name": u, "uid": 47411, "home": home, "shell": "/bin/sh"}), false, true, false,
-                vec![format!("useradd -u 47411 -d {home} -s /bin/sh -m {u}")]),
-            (json!({"name": u, "uid": 47411, "home": home, "shell": "/bin/sh"}), false, false, false, vec![]),
-            (json!({"name": u, "groups": [g1.clone()], "comment": "Test User"}), true, true, false, vec![]),
-            (json!({"name": u, "groups": [g1.clone()], "comment": "Test User"}), false, true, false,
-                vec![format!("usermod -G {g1} -c Test User {u}")]),
-            (json!({"name": u, "groups": g1.clone(), "comment": "Test User"}), false, false, false, vec![]),
-            (json!({"name": u, "groups": [g2.clone()], "append": true}), false, true, false,
-                vec![format!("usermod -a -G {g2} {u}")]),
-            (json!({"name": u, "groups": [g2.clone()], "append": true}), false, false, false, vec![]),
-            (json!({"name": u, "groups": [g1.clone(), g2.clone()]}), false, false, false, vec![]),
-            (json!({"name": u, "groups": [g2.clone()]}), false, true, false, vec![format!("usermod -G {g2} {u}")]),
-            (json!({"name": u, "group": g1.clone(), "shell": "/bin/bash"}), false, true, false,
-                vec![format!("usermod -g {g1} -s /bin/bash {u}")]),
-            (json!({"name": u, "password": hash}), false, true, false, vec![format!("usermod -p {hash} {u}")]),
-            (json!({"name": u, "password": hash}), false, false, false, vec![]),
-            (json!({"name": u, "password": "$6$other", "update_password": "on_create"}), false, false, false, vec![]),
-            (json!({"name": u, "password_lock": true}), false, true, false, vec![format!("usermod -L {u}")]),
-            (json!({"name": u, "password_lock": true}), false, false, false, vec![]),
-            (json!({"name": u, "group": "berthtest_nosuchgroup"}), false, false, true, vec![]),
-            (json!({"name": u, "state": "absent", "remove": true}), true, true, false, vec![]),
-            (json!({"name": u, "state": "absent", "remove": true}), false, true, false, vec![format!("userdel -r {u}")]),
-            (json!({"name": u, "state": "absent"}), false, false, false, vec![]),
+            (
+                json!({"name": u, "uid": 47411, "home": home, "shell": "/bin/sh"}),
+                true,
+                true,
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": u, "uid": 47411, "home": home, "shell": "/bin/sh"}),
+                false,
+                true,
+                false,
+                vec![format!("useradd -u 47411 -d {home} -s /bin/sh -m {u}")],
+            ),
+            (
+                json!({"name": u, "uid": 47411, "home": home, "shell": "/bin/sh"}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": u, "groups": [g1.clone()], "comment": "Test User"}),
+                true,
+                true,
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": u, "groups": [g1.clone()], "comment": "Test User"}),
+                false,
+                true,
+                false,
+                vec![format!("usermod -G {g1} -c Test User {u}")],
+            ),
+            (
+                json!({"name": u, "groups": g1.clone(), "comment": "Test User"}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": u, "groups": [g2.clone()], "append": true}),
+                false,
+                true,
+                false,
+                vec![format!("usermod -a -G {g2} {u}")],
+            ),
+            (
+                json!({"name": u, "groups": [g2.clone()], "append": true}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": u, "groups": [g1.clone(), g2.clone()]}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": u, "groups": [g2.clone()]}),
+                false,
+                true,
+                false,
+                vec![format!("usermod -G {g2} {u}")],
+            ),
+            (
+                json!({"name": u, "group": g1.clone(), "shell": "/bin/bash"}),
+                false,
+                true,
+                false,
+                vec![format!("usermod -g {g1} -s /bin/bash {u}")],
+            ),
+            (
+                json!({"name": u, "password": hash}),
+                false,
+                true,
+                false,
+                vec![format!("usermod -p {hash} {u}")],
+            ),
+            (
+                json!({"name": u, "password": hash}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": u, "password": "$6$other", "update_password": "on_create"}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": u, "password_lock": true}),
+                false,
+                true,
+                false,
+                vec![format!("usermod -L {u}")],
+            ),
+            (
+                json!({"name": u, "password_lock": true}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": u, "group": "berthtest_nosuchgroup"}),
+                false,
+                false,
+                true,
+                vec![],
+            ),
+            (
+                json!({"name": u, "state": "absent", "remove": true}),
+                true,
+                true,
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": u, "state": "absent", "remove": true}),
+                false,
+                true,
+                false,
+                vec![format!("userdel -r {u}")],
+            ),
+            (
+                json!({"name": u, "state": "absent"}),
+                false,
+                false,
+                false,
+                vec![],
+            ),
             // The group useradd made for the user outlived it (its primary group
             // changed), so like Ansible berth asks for no new user group.
-            (json!({"name": u, "system": true, "create_home": false}), false, true, false, vec![format!("useradd -N -M -r {u}")]),
-            (json!({"name": u, "state": "absent"}), false, true, false, vec![format!("userdel {u}")]),
+            (
+                json!({"name": u, "system": true, "create_home": false}),
+                false,
+                true,
+                false,
+                vec![format!("useradd -N -M -r {u}")],
+            ),
+            (
+                json!({"name": u, "state": "absent"}),
+                false,
+                true,
+                false,
+                vec![format!("userdel {u}")],
+            ),
             (json!({"name": u, "bogus": 1}), false, false, true, vec![]),
         ];
         for (args, check, changed, failed, calls) in cases {
@@ -426,7 +642,11 @@ mod tests {
             h.check_mode = check;
             let out = h.run(run, args.clone());
             let got = h.take_calls();
-            assert_eq!((out.is_changed(), out.is_failed(), got), (changed, failed, calls), "{args}: {out:?}");
+            assert_eq!(
+                (out.is_changed(), out.is_failed(), got),
+                (changed, failed, calls),
+                "{args}: {out:?}"
+            );
         }
         assert_eq!(passwd_line(&u), "");
         drop(accounts);
@@ -454,17 +674,32 @@ mod tests {
         assert!(!again.is_changed());
         assert_eq!(s(&again, "uid"), "47421");
         assert_eq!(s(&again, "state"), "present");
-        assert!(again.result.contains_key("home") && again.result.contains_key("shell") && again.result.contains_key("group"));
+        assert!(
+            again.result.contains_key("home")
+                && again.result.contains_key("shell")
+                && again.result.contains_key("group")
+        );
         // One round trip to read, one to change.
-        let (_, execs) = crate::modules::sys_test_support::run_counted(&mut h, run, json!({"name": u, "shell": "/bin/bash", "password": "!x"}));
+        let (_, execs) = crate::modules::sys_test_support::run_counted(
+            &mut h,
+            run,
+            json!({"name": u, "shell": "/bin/bash", "password": "!x"}),
+        );
         assert_eq!(execs, 2);
-        let (o, execs) = crate::modules::sys_test_support::run_counted(&mut h, run, json!({"name": u, "shell": "/bin/bash", "password": "!x"}));
+        let (o, execs) = crate::modules::sys_test_support::run_counted(
+            &mut h,
+            run,
+            json!({"name": u, "shell": "/bin/bash", "password": "!x"}),
+        );
         assert_eq!((o.is_changed(), execs), (false, 1));
         // Shapes as ansible-core 2.19 returns them.
         let out = h.run(run, json!({"name": u, "state": "absent"}));
         assert_eq!(out.result["force"], json!(false));
         assert_eq!(out.result["remove"], json!(false));
         let out = h.run(run, json!({"name": u, "state": "absent"}));
-        assert_eq!(Value::Object(out.result), json!({"changed": false, "name": u, "state": "absent"}));
+        assert_eq!(
+            Value::Object(out.result),
+            json!({"changed": false, "name": u, "state": "absent"})
+        );
     }
 }

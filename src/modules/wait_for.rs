@@ -58,11 +58,17 @@ struct Plan {
 
 /// An IPv4 address as /proc/net/tcp and tcp6 (v4-mapped) show it.
 fn ipv4_hex(ip: &str) -> Option<[String; 2]> {
-    let octets: Vec<u8> = ip.split('.').map(|o| o.parse().ok()).collect::<Option<_>>()?;
+    let octets: Vec<u8> = ip
+        .split('.')
+        .map(|o| o.parse().ok())
+        .collect::<Option<_>>()?;
     if octets.len() != 4 {
         return None;
     }
-    let v4 = format!("{:02X}{:02X}{:02X}{:02X}", octets[3], octets[2], octets[1], octets[0]);
+    let v4 = format!(
+        "{:02X}{:02X}{:02X}{:02X}",
+        octets[3], octets[2], octets[1], octets[0]
+    );
     Some([v4.clone(), format!("0000000000000000FFFF0000{v4}")])
 }
 
@@ -70,7 +76,11 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     let a = Args::new("wait_for", args);
     a.check_known(KNOWN)?;
     let state = a
-        .choice("state", &["absent", "drained", "present", "started", "stopped"], Some("started"))?
+        .choice(
+            "state",
+            &["absent", "drained", "present", "started", "stopped"],
+            Some("started"),
+        )?
         .unwrap_or_default();
     let port = a.int("port")?;
     let path = a.str("path")?;
@@ -78,10 +88,14 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
         return Err("port and path parameter can not both be passed to wait_for".into());
     }
     if path.is_some() && state == "stopped" {
-        return Err("state=stopped should only be used for checking a port in the wait_for module".into());
+        return Err(
+            "state=stopped should only be used for checking a port in the wait_for module".into(),
+        );
     }
     if path.is_some() && state == "drained" {
-        return Err("state=drained should only be used for checking a port in the wait_for module".into());
+        return Err(
+            "state=drained should only be used for checking a port in the wait_for module".into(),
+        );
     }
     if a.get("exclude_hosts").is_some() && state != "drained" {
         return Err("exclude_hosts should only be with state=drained".into());
@@ -93,18 +107,31 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
         if let Err(e) = Regex::new(re) {
             let text = e.to_string();
             if !text.contains("not supported") {
-                return Err(format!("Invalid regular expression: {}", text.lines().last().unwrap_or(&text).trim()));
+                return Err(format!(
+                    "Invalid regular expression: {}",
+                    text.lines().last().unwrap_or(&text).trim()
+                ));
             }
         }
     }
     let mut exclude_hex = Vec::new();
     for h in a.list("exclude_hosts")? {
-        let hex = ipv4_hex(&h).ok_or_else(|| format!("exclude_hosts: '{h}' is not an IPv4 address"))?;
+        let hex =
+            ipv4_hex(&h).ok_or_else(|| format!("exclude_hosts: '{h}' is not an IPv4 address"))?;
         exclude_hex.extend(hex);
     }
     let mut states = a.list("active_connection_states")?;
     if a.get("active_connection_states").is_none() {
-        states = ["ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "SYN_RECV", "SYN_SENT", "TIME_WAIT"].map(String::from).to_vec();
+        states = [
+            "ESTABLISHED",
+            "FIN_WAIT1",
+            "FIN_WAIT2",
+            "SYN_RECV",
+            "SYN_SENT",
+            "TIME_WAIT",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     let states_hex = states
         .iter()
@@ -213,11 +240,17 @@ fn with_path_stat(p: &Plan, script: String) -> String {
     }
     script.replace(
         "finish() { echo",
-        &format!("finish() {{ {} echo", stat_script("path").trim_end().to_string() + ";"),
+        &format!(
+            "finish() {{ {} echo",
+            stat_script("path").trim_end().to_string() + ";"
+        ),
     )
 }
 
-pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Result<ModuleOutcome, ConnError> {
+pub(crate) fn run(
+    ctx: &mut ModuleContext<'_>,
+    args: &Map<String, Value>,
+) -> Result<ModuleOutcome, ConnError> {
     let p = match plan(args) {
         Ok(p) => p,
         Err(e) => return Ok(ModuleOutcome::failed(e).with("elapsed", 0)),
@@ -229,7 +262,10 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     let out = ctx.exec(&cmd, None)?;
     let stdout = out.stdout_str();
     let Some(line) = stdout.lines().find(|l| l.starts_with("WAITFOR ")) else {
-        return Ok(ModuleOutcome::failed(format!("wait_for could not run on the target: {}", out.stderr_str().trim())));
+        return Ok(ModuleOutcome::failed(format!(
+            "wait_for could not run on the target: {}",
+            out.stderr_str().trim()
+        )));
     };
     let mut parts = line.split(' ').skip(1);
     let status = parts.next().unwrap_or("");
@@ -242,9 +278,16 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     if status != "ok" {
         let default = match (p.port.is_some(), p.state.as_str(), &p.search_regex) {
             (_, "drained", _) => format!("Timeout when waiting for {} to drain", where_(&p)),
-            (true, "stopped" | "absent", _) => format!("Timeout when waiting for {} to stop.", where_(&p)),
-            (false, "absent", _) => format!("Timeout when waiting for {} to be absent.", where_(&p)),
-            (_, _, Some(re)) => format!("Timeout when waiting for search string {re} in {}", where_(&p)),
+            (true, "stopped" | "absent", _) => {
+                format!("Timeout when waiting for {} to stop.", where_(&p))
+            }
+            (false, "absent", _) => {
+                format!("Timeout when waiting for {} to be absent.", where_(&p))
+            }
+            (_, _, Some(re)) => format!(
+                "Timeout when waiting for search string {re} in {}",
+                where_(&p)
+            ),
             (true, _, None) => format!("Timeout when waiting for {}", where_(&p)),
             (false, _, None) => format!("Timeout when waiting for file {}", where_(&p)),
         };
@@ -252,25 +295,48 @@ pub(crate) fn run(ctx: &mut ModuleContext<'_>, args: &Map<String, Value>) -> Res
     }
     let port = p.port.map(Value::from).unwrap_or(Value::Null);
     let path = p.path.clone().map(Value::from).unwrap_or(Value::Null);
-    let mut o = ModuleOutcome::ok().with("state", p.state.as_str()).with("port", port).with("path", path);
+    let mut o = ModuleOutcome::ok()
+        .with("state", p.state.as_str())
+        .with("port", port)
+        .with("path", path);
     let mut groups = Vec::new();
     let mut named = Map::new();
     {
-        if let (Some(re), Some(data)) = (&p.search_regex, stdout.lines().find_map(|l| l.strip_prefix("DATA "))) {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(data.trim()).unwrap_or_default();
+        if let (Some(re), Some(data)) = (
+            &p.search_regex,
+            stdout.lines().find_map(|l| l.strip_prefix("DATA ")),
+        ) {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes);
             if let Ok(rx) = Regex::new(&format!("(?m){re}")) {
                 if let Some(c) = rx.captures(&text) {
-                    groups = c.iter().skip(1).map(|m| m.map(|m| Value::from(m.as_str())).unwrap_or(Value::Null)).collect();
+                    groups = c
+                        .iter()
+                        .skip(1)
+                        .map(|m| m.map(|m| Value::from(m.as_str())).unwrap_or(Value::Null))
+                        .collect();
                     for name in rx.capture_names().flatten() {
-                        named.insert(name.to_string(), c.name(name).map(|m| Value::from(m.as_str())).unwrap_or(Value::Null));
+                        named.insert(
+                            name.to_string(),
+                            c.name(name)
+                                .map(|m| Value::from(m.as_str()))
+                                .unwrap_or(Value::Null),
+                        );
                     }
                 }
             }
         }
     }
     o = o
-        .with("search_regex", p.search_regex.clone().map(Value::from).unwrap_or(Value::Null))
+        .with(
+            "search_regex",
+            p.search_regex
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
+        )
         .with("match_groups", Value::Array(groups))
         .with("match_groupdict", Value::Object(named));
     // Like Ansible's exit_json: a `path` that exists adds its file facts.
@@ -389,7 +455,11 @@ mod tests {
             let got = h.run(run, args.clone());
             // Bounded by `timeout` (with slack for a loaded machine), and
             // `elapsed` is whole seconds like Ansible's.
-            assert!(t.elapsed() < Duration::from_secs(max_secs * 2), "args {args} took {:?}", t.elapsed());
+            assert!(
+                t.elapsed() < Duration::from_secs(max_secs * 2),
+                "args {args} took {:?}",
+                t.elapsed()
+            );
             let timeout = args.get("timeout").and_then(Value::as_u64);
             let elapsed = got.result["elapsed"].as_u64().unwrap();
             if let Some(limit) = timeout {
@@ -399,7 +469,12 @@ mod tests {
                 }
             }
             for (k, v) in want.as_object().unwrap() {
-                assert_eq!(got.result.get(k), Some(v), "key {k} for args {args}: {:?}", got.result);
+                assert_eq!(
+                    got.result.get(k),
+                    Some(v),
+                    "key {k} for args {args}: {:?}",
+                    got.result
+                );
             }
         }
     }
@@ -416,7 +491,12 @@ mod tests {
         let mut h = NetHarness::new(json!({}));
         let got = h.run(run, json!({"path": file.to_str().unwrap(), "search_regex": "ready=(\\w+)", "timeout": 10, "sleep": 1}));
         writer.join().unwrap();
-        assert_eq!(got.result["match_groups"], json!(["yes"]), "{:?}", got.result);
+        assert_eq!(
+            got.result["match_groups"],
+            json!(["yes"]),
+            "{:?}",
+            got.result
+        );
         let e = got.result["elapsed"].as_u64().unwrap();
         assert!((1..=5).contains(&e), "elapsed {e}");
 
@@ -441,8 +521,14 @@ mod tests {
         let (server_side, _) = listener.accept().unwrap();
         let mut h = NetHarness::new(json!({}));
         let busy = h.run(run, json!({"port": port, "state": "drained", "timeout": 1}));
-        assert_eq!(busy.result["msg"], format!("Timeout when waiting for 127.0.0.1:{port} to drain"));
-        let excluded = h.run(run, json!({"port": port, "state": "drained", "timeout": 1, "exclude_hosts": ["127.0.0.1"]}));
+        assert_eq!(
+            busy.result["msg"],
+            format!("Timeout when waiting for 127.0.0.1:{port} to drain")
+        );
+        let excluded = h.run(
+            run,
+            json!({"port": port, "state": "drained", "timeout": 1, "exclude_hosts": ["127.0.0.1"]}),
+        );
         assert!(!excluded.is_failed(), "{:?}", excluded.result);
         drop(client);
         drop(server_side);
@@ -461,18 +547,34 @@ mod tests {
         let f = file.to_str().unwrap();
         let mut h = NetHarness::new(json!({}));
         let bad = h.run(run, json!({"path": f, "search_regex": "(unclosed"}));
-        assert!(bad.result["msg"].as_str().unwrap().starts_with("Invalid regular expression:"), "{:?}", bad.result);
+        assert!(
+            bad.result["msg"]
+                .as_str()
+                .unwrap()
+                .starts_with("Invalid regular expression:"),
+            "{:?}",
+            bad.result
+        );
         // Look-ahead is valid in Python; grep -P evaluates it on the target.
-        let ahead = h.run(run, json!({"path": f, "search_regex": "port (?=8080)", "timeout": 3}));
+        let ahead = h.run(
+            run,
+            json!({"path": f, "search_regex": "port (?=8080)", "timeout": 3}),
+        );
         assert!(!ahead.is_failed(), "{:?}", ahead.result);
-        let miss = h.run(run, json!({"path": f, "search_regex": "port (?=9090)", "timeout": 1}));
+        let miss = h.run(
+            run,
+            json!({"path": f, "search_regex": "port (?=9090)", "timeout": 1}),
+        );
         assert!(miss.is_failed());
     }
 
     #[test]
     fn proc_hex_addresses() {
         assert_eq!(ipv4_hex("127.0.0.1").unwrap()[0], "0100007F");
-        assert_eq!(ipv4_hex("10.1.2.3").unwrap()[1], "0000000000000000FFFF00000302010A");
+        assert_eq!(
+            ipv4_hex("10.1.2.3").unwrap()[1],
+            "0000000000000000FFFF00000302010A"
+        );
         assert!(ipv4_hex("host").is_none());
     }
 }

@@ -21,24 +21,35 @@ pub(crate) fn register(env: &mut Environment<'static>) {
             None => Value::from_object(t),
         })
     });
-    env.add_filter("strftime", |fmt: String, second: Option<Value>, kwargs: Kwargs| -> Result<String, Error> {
-        let utc = kwargs.get::<Option<bool>>("utc")?.unwrap_or(false);
-        let second = match kwargs.get::<Option<Value>>("second")?.or(second) {
-            None => now_secs(),
-            Some(v) if v.is_none() => now_secs(),
-            Some(v) => v
-                .as_str()
-                .and_then(|s| s.trim().parse::<f64>().ok())
-                .or_else(|| f64::try_from(v.clone()).ok())
-                .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("Invalid value for epoch value ({v})")))?,
-        };
-        kwargs.assert_all_used()?;
-        DateTime::at(second, utc).format(&fmt)
-    });
+    env.add_filter(
+        "strftime",
+        |fmt: String, second: Option<Value>, kwargs: Kwargs| -> Result<String, Error> {
+            let utc = kwargs.get::<Option<bool>>("utc")?.unwrap_or(false);
+            let second = match kwargs.get::<Option<Value>>("second")?.or(second) {
+                None => now_secs(),
+                Some(v) if v.is_none() => now_secs(),
+                Some(v) => v
+                    .as_str()
+                    .and_then(|s| s.trim().parse::<f64>().ok())
+                    .or_else(|| f64::try_from(v.clone()).ok())
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("Invalid value for epoch value ({v})"),
+                        )
+                    })?,
+            };
+            kwargs.assert_all_used()?;
+            DateTime::at(second, utc).format(&fmt)
+        },
+    );
 }
 
 fn now_secs() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// One instant, broken down in local time or UTC.
@@ -73,11 +84,26 @@ impl DateTime {
     /// Python's `strftime`.
     pub(crate) fn format(&self, fmt: &str) -> Result<String, Error> {
         // %f is Python's own; the rest goes to the C library.
-        let fmt = fmt.replace("%%", "\u{0}").replace("%f", &format!("{:06}", self.micros)).replace('\u{0}', "%%");
-        let c = std::ffi::CString::new(fmt).map_err(|_| Error::new(ErrorKind::InvalidOperation, "a time format cannot contain a NUL"))?;
+        let fmt = fmt
+            .replace("%%", "\u{0}")
+            .replace("%f", &format!("{:06}", self.micros))
+            .replace('\u{0}', "%%");
+        let c = std::ffi::CString::new(fmt).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                "a time format cannot contain a NUL",
+            )
+        })?;
         let mut buf = vec![0u8; 256 + c.as_bytes().len() * 16];
         // SAFETY: the buffer and its length are ours; tm is a valid broken-down time.
-        let n = unsafe { libc::strftime(buf.as_mut_ptr() as *mut libc::c_char, buf.len(), c.as_ptr(), &self.tm) };
+        let n = unsafe {
+            libc::strftime(
+                buf.as_mut_ptr() as *mut libc::c_char,
+                buf.len(),
+                c.as_ptr(),
+                &self.tm,
+            )
+        };
         if n == 0 && !c.as_bytes().is_empty() {
             return Ok(String::new());
         }
@@ -123,17 +149,31 @@ impl Object for DateTime {
         }))
     }
 
-    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "strftime" => {
-                let fmt = args.first().and_then(Value::as_str).ok_or_else(|| Error::new(ErrorKind::MissingArgument, "strftime() takes a format"))?;
+                let fmt = args.first().and_then(Value::as_str).ok_or_else(|| {
+                    Error::new(ErrorKind::MissingArgument, "strftime() takes a format")
+                })?;
                 Ok(Value::from(self.format(fmt)?))
             }
             "timestamp" => Ok(Value::from(self.secs as f64 + self.micros as f64 / 1e6)),
             "isoformat" => Ok(Value::from(self.python_str().replacen(' ', "T", 1))),
             "weekday" => Ok(Value::from(((self.tm.tm_wday + 6) % 7) as i64)),
-            "isoweekday" => Ok(Value::from(if self.tm.tm_wday == 0 { 7 } else { self.tm.tm_wday as i64 })),
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("datetime has no method {method}"))),
+            "isoweekday" => Ok(Value::from(if self.tm.tm_wday == 0 {
+                7
+            } else {
+                self.tm.tm_wday as i64
+            })),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("datetime has no method {method}"),
+            )),
         }
     }
 
@@ -149,16 +189,24 @@ mod tests {
     use serde_json::json;
 
     fn render(t: &str) -> serde_json::Value {
-        Templar::new().render_str(t, &Templar::context(&serde_json::Map::new())).unwrap()
+        Templar::new()
+            .render_str(t, &Templar::context(&serde_json::Map::new()))
+            .unwrap()
     }
 
     #[test]
     fn formats_like_python() {
         let t = DateTime::at(1_796_184_000.25, true);
-        assert_eq!(t.format("%Y-%m-%d %H:%M:%S.%f").unwrap(), "2026-12-02 04:00:00.250000");
+        assert_eq!(
+            t.format("%Y-%m-%d %H:%M:%S.%f").unwrap(),
+            "2026-12-02 04:00:00.250000"
+        );
         assert_eq!(t.format("%s.%f %%f").unwrap().split(' ').nth(1), Some("%f"));
         assert_eq!(t.python_str(), "2026-12-02 04:00:00.250000");
-        assert_eq!(DateTime::at(1_796_184_000.0, true).python_str(), "2026-12-02 04:00:00");
+        assert_eq!(
+            DateTime::at(1_796_184_000.0, true).python_str(),
+            "2026-12-02 04:00:00"
+        );
     }
 
     #[test]
@@ -171,9 +219,18 @@ mod tests {
         let s = render("{{ now(fmt='%s.%f') }}");
         let v: f64 = s.as_str().unwrap().parse().unwrap();
         assert!((v - now_secs()).abs() < 5.0, "{s}");
-        assert_eq!(render("{{ '%Y-%m-%d' | strftime(0, utc=true) }}"), json!("1970-01-01"));
-        assert_eq!(render("{{ '%H:%M' | strftime(second=3600, utc=true) }}"), json!("01:00"));
-        assert_eq!(render("{{ '%Y' | strftime('86400', utc=true) }}"), json!("1970"));
+        assert_eq!(
+            render("{{ '%Y-%m-%d' | strftime(0, utc=true) }}"),
+            json!("1970-01-01")
+        );
+        assert_eq!(
+            render("{{ '%H:%M' | strftime(second=3600, utc=true) }}"),
+            json!("01:00")
+        );
+        assert_eq!(
+            render("{{ '%Y' | strftime('86400', utc=true) }}"),
+            json!("1970")
+        );
         assert!(render("{{ now() }}").as_str().unwrap().starts_with(&want));
     }
 }

@@ -38,7 +38,9 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("regex_search", regex_search);
     env.add_filter("regex_findall", regex_findall);
     env.add_filter("regex_escape", regex_escape);
-    env.add_filter("b64encode", |s: String| base64::engine::general_purpose::STANDARD.encode(s.as_bytes()));
+    env.add_filter("b64encode", |s: String| {
+        base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+    });
     env.add_filter("b64decode", b64decode);
     env.add_filter("basename", |s: String| py_basename(&s).to_string());
     env.add_filter("dirname", |s: String| py_dirname(&s).to_string());
@@ -75,13 +77,21 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("items2dict", items2dict);
     env.add_filter("flatten", flatten);
     env.add_filter("zip", |a: Value, rest: Rest<Value>| zip(a, rest, false));
-    env.add_filter("zip_longest", |a: Value, rest: Rest<Value>| zip(a, rest, true));
+    env.add_filter("zip_longest", |a: Value, rest: Rest<Value>| {
+        zip(a, rest, true)
+    });
     env.add_filter("product", product);
     env.add_filter("ternary", ternary);
-    env.add_filter("difference", |a: Value, b: Value| set_op(&a, &b, SetOp::Difference));
-    env.add_filter("intersect", |a: Value, b: Value| set_op(&a, &b, SetOp::Intersect));
+    env.add_filter("difference", |a: Value, b: Value| {
+        set_op(&a, &b, SetOp::Difference)
+    });
+    env.add_filter("intersect", |a: Value, b: Value| {
+        set_op(&a, &b, SetOp::Intersect)
+    });
     env.add_filter("union", |a: Value, b: Value| set_op(&a, &b, SetOp::Union));
-    env.add_filter("symmetric_difference", |a: Value, b: Value| set_op(&a, &b, SetOp::Symmetric));
+    env.add_filter("symmetric_difference", |a: Value, b: Value| {
+        set_op(&a, &b, SetOp::Symmetric)
+    });
     env.add_filter("subelements", subelements);
     env.add_filter("extract", extract);
     env.add_filter("to_uuid", to_uuid);
@@ -214,7 +224,11 @@ pub(crate) fn py_float(f: f64) -> String {
 /// Python's repr of a string: single quotes unless the text holds a single
 /// quote and no double quote.
 pub(crate) fn py_str_repr(s: &str) -> String {
-    let q = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let q = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(q);
     for c in s.chars() {
@@ -227,7 +241,9 @@ pub(crate) fn py_str_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -237,8 +253,14 @@ pub(crate) fn py_str_repr(s: &str) -> String {
 
 fn int(v: Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     defined(&v)?;
-    let default: Value = kwargs.get::<Option<Value>>("default")?.or_else(|| args.first().cloned()).unwrap_or(Value::from(0));
-    let base: i64 = kwargs.get::<Option<i64>>("base")?.or_else(|| args.get(1).and_then(Value::as_i64)).unwrap_or(10);
+    let default: Value = kwargs
+        .get::<Option<Value>>("default")?
+        .or_else(|| args.first().cloned())
+        .unwrap_or(Value::from(0));
+    let base: i64 = kwargs
+        .get::<Option<i64>>("base")?
+        .or_else(|| args.get(1).and_then(Value::as_i64))
+        .unwrap_or(10);
     kwargs.assert_all_used()?;
     Ok(match v.kind() {
         ValueKind::Bool => Value::from(v.is_true() as i64),
@@ -253,9 +275,18 @@ fn int(v: Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
                 None => (false, s.strip_prefix('+').unwrap_or(&s).to_string()),
             };
             let stripped = match base {
-                16 => digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")).unwrap_or(&digits),
-                8 => digits.strip_prefix("0o").or_else(|| digits.strip_prefix("0O")).unwrap_or(&digits),
-                2 => digits.strip_prefix("0b").or_else(|| digits.strip_prefix("0B")).unwrap_or(&digits),
+                16 => digits
+                    .strip_prefix("0x")
+                    .or_else(|| digits.strip_prefix("0X"))
+                    .unwrap_or(&digits),
+                8 => digits
+                    .strip_prefix("0o")
+                    .or_else(|| digits.strip_prefix("0O"))
+                    .unwrap_or(&digits),
+                2 => digits
+                    .strip_prefix("0b")
+                    .or_else(|| digits.strip_prefix("0B"))
+                    .unwrap_or(&digits),
                 _ => &digits,
             };
             match i64::from_str_radix(stripped, base as u32) {
@@ -276,7 +307,13 @@ fn float(v: Value, default: Option<Value>) -> Result<Value, Error> {
     Ok(match v.kind() {
         ValueKind::Bool => Value::from(if v.is_true() { 1.0 } else { 0.0 }),
         ValueKind::Number => Value::from(f64::try_from(v).unwrap_or(0.0)),
-        ValueKind::String => match v.as_str().unwrap_or_default().trim().to_lowercase().parse::<f64>() {
+        ValueKind::String => match v
+            .as_str()
+            .unwrap_or_default()
+            .trim()
+            .to_lowercase()
+            .parse::<f64>()
+        {
             Ok(f) => Value::from(f),
             Err(_) => default,
         },
@@ -306,7 +343,13 @@ fn join(v: Value, sep: Option<String>, kwargs: Kwargs) -> Result<String, Error> 
 // ------------------------------------------------------------ serialization
 
 /// Python's `json.dumps` with its default separators (or Ansible's nice ones).
-fn write_json(out: &mut String, v: &Value, indent: Option<usize>, level: usize, sort: bool) -> Result<(), Error> {
+fn write_json(
+    out: &mut String,
+    v: &Value,
+    indent: Option<usize>,
+    level: usize,
+    sort: bool,
+) -> Result<(), Error> {
     let newline = |out: &mut String, level: usize| {
         if let Some(n) = indent {
             out.push('\n');
@@ -422,21 +465,24 @@ fn to_nice_json(v: Value, kwargs: Kwargs) -> Result<String, Error> {
 }
 
 fn from_json(s: String) -> Result<Value, Error> {
-    let parsed: Json = serde_json::from_str(&s).map_err(|e| fail(format!("from_json: invalid JSON: {e}")))?;
+    let parsed: Json =
+        serde_json::from_str(&s).map_err(|e| fail(format!("from_json: invalid JSON: {e}")))?;
     Ok(Value::from_serialize(&parsed))
 }
 
 fn from_yaml(v: Value) -> Result<Value, Error> {
     defined(&v)?;
     let Some(s) = v.as_str() else { return Ok(v) };
-    let parsed: Json = serde_yaml::from_str(s).map_err(|e| fail(format!("from_yaml: invalid YAML: {e}")))?;
+    let parsed: Json =
+        serde_yaml::from_str(s).map_err(|e| fail(format!("from_yaml: invalid YAML: {e}")))?;
     Ok(Value::from_serialize(&parsed))
 }
 
 fn from_yaml_all(s: String) -> Result<Value, Error> {
     let mut docs = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(&s) {
-        let parsed: Json = serde::Deserialize::deserialize(doc).map_err(|e| fail(format!("from_yaml_all: invalid YAML: {e}")))?;
+        let parsed: Json = serde::Deserialize::deserialize(doc)
+            .map_err(|e| fail(format!("from_yaml_all: invalid YAML: {e}")))?;
         docs.push(parsed);
     }
     Ok(Value::from_serialize(&docs))
@@ -457,13 +503,18 @@ struct YamlWriter {
 const YAML_WIDTH: usize = 80;
 
 fn is_collection(v: &Value) -> bool {
-    matches!(v.kind(), ValueKind::Map | ValueKind::Seq | ValueKind::Iterable)
+    matches!(
+        v.kind(),
+        ValueKind::Map | ValueKind::Seq | ValueKind::Iterable
+    )
 }
 
 fn entries(v: &Value) -> Result<Vec<(Value, Value)>, Error> {
     let mut keys: Vec<Value> = v.try_iter()?.collect();
     keys.sort_by_key(py_str);
-    keys.into_iter().map(|k| v.get_item(&k).map(|val| (k, val))).collect()
+    keys.into_iter()
+        .map(|k| v.get_item(&k).map(|val| (k, val)))
+        .collect()
 }
 
 /// How a string scalar is written.
@@ -477,7 +528,9 @@ fn yaml_style(s: &str, flow: bool) -> Style {
     if yaml_plain_ok(s, flow) {
         return Style::Plain;
     }
-    let special = s.chars().any(|c| (c.is_control() && c != '\n') || c == '\u{feff}');
+    let special = s
+        .chars()
+        .any(|c| (c.is_control() && c != '\n') || c == '\u{feff}');
     if special || s.contains(" \n") || s.contains("\n ") {
         Style::Double
     } else {
@@ -511,8 +564,13 @@ impl YamlWriter {
             return false;
         }
         match v.kind() {
-            ValueKind::Map => entries(v).map(|e| e.iter().all(|(_, val)| !is_collection(val))).unwrap_or(false),
-            _ => v.try_iter().map(|mut it| it.all(|i| !is_collection(&i))).unwrap_or(false),
+            ValueKind::Map => entries(v)
+                .map(|e| e.iter().all(|(_, val)| !is_collection(val)))
+                .unwrap_or(false),
+            _ => v
+                .try_iter()
+                .map(|mut it| it.all(|i| !is_collection(&i)))
+                .unwrap_or(false),
         }
     }
 
@@ -548,7 +606,8 @@ impl YamlWriter {
         while i < chars.len() {
             let c = chars[i];
             if c == ' ' {
-                let single = i + 1 < chars.len() && chars[i + 1] != ' ' && (i == 0 || chars[i - 1] != ' ');
+                let single =
+                    i + 1 < chars.len() && chars[i + 1] != ' ' && (i == 0 || chars[i - 1] != ' ');
                 let inner = !quoted || (i != 0 && i + 1 != chars.len());
                 if single && inner && split && self.column > YAML_WIDTH {
                     self.newline_indent(indent);
@@ -654,7 +713,11 @@ impl YamlWriter {
                     } else {
                         self.write("\n");
                         // PyYAML does not indent sequences inside mappings.
-                        let child = if val.kind() == ValueKind::Map { col + self.best } else { col };
+                        let child = if val.kind() == ValueKind::Map {
+                            col + self.best
+                        } else {
+                            col
+                        };
                         self.block(&val, child, false)?;
                     }
                 }
@@ -698,12 +761,19 @@ fn yaml_plain_ok(s: &str, flow: bool) -> bool {
     let first = s.chars().next().unwrap_or(' ');
     if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
         let second = s.chars().nth(1);
-        let indicator_ok = matches!(first, '-' | '?' | ':') && second.is_some_and(|c| !c.is_whitespace()) && !(flow && first != '-');
+        let indicator_ok = matches!(first, '-' | '?' | ':')
+            && second.is_some_and(|c| !c.is_whitespace())
+            && !(flow && first != '-');
         if !indicator_ok {
             return false;
         }
     }
-    if s.starts_with(' ') || s.ends_with(' ') || s.ends_with(':') || s.contains(": ") || s.contains(" #") {
+    if s.starts_with(' ')
+        || s.ends_with(' ')
+        || s.ends_with(':')
+        || s.contains(": ")
+        || s.contains(" #")
+    {
         return false;
     }
     if flow && s.contains([',', '[', ']', '{', '}']) {
@@ -738,7 +808,12 @@ fn yaml_scalar(v: &Value, flow: bool) -> String {
 }
 
 fn dump_yaml(v: &Value, indent: usize, flow_leaves: bool) -> Result<String, Error> {
-    let mut w = YamlWriter { best: indent, flow_leaves, out: String::new(), column: 0 };
+    let mut w = YamlWriter {
+        best: indent,
+        flow_leaves,
+        out: String::new(),
+        column: 0,
+    };
     if w.inline(v) {
         if is_collection(v) {
             w.flow(v, 0)?;
@@ -787,8 +862,12 @@ fn merge(a: &mut Json, b: Json, recursive: bool, lists: ListMerge) {
         (Json::Object(x), Json::Object(y)) => {
             for (k, v) in y {
                 match x.get_mut(&k) {
-                    Some(existing) if recursive && existing.is_object() && v.is_object() => merge(existing, v, recursive, lists),
-                    Some(existing) if existing.is_array() && v.is_array() => merge(existing, v, recursive, lists),
+                    Some(existing) if recursive && existing.is_object() && v.is_object() => {
+                        merge(existing, v, recursive, lists)
+                    }
+                    Some(existing) if existing.is_array() && v.is_array() => {
+                        merge(existing, v, recursive, lists)
+                    }
                     _ => {
                         x.insert(k, v);
                     }
@@ -822,7 +901,11 @@ fn merge(a: &mut Json, b: Json, recursive: bool, lists: ListMerge) {
 fn combine(v: Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     defined(&v)?;
     let recursive: bool = kwargs.get::<Option<bool>>("recursive")?.unwrap_or(false);
-    let lists = match kwargs.get::<Option<String>>("list_merge")?.as_deref().unwrap_or("replace") {
+    let lists = match kwargs
+        .get::<Option<String>>("list_merge")?
+        .as_deref()
+        .unwrap_or("replace")
+    {
         "replace" => ListMerge::Replace,
         "keep" => ListMerge::Keep,
         "append" => ListMerge::Append,
@@ -850,7 +933,9 @@ fn combine(v: Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> 
             // Non-recursive: top-level keys replace, except lists that merge.
             for (k, val) in y {
                 match x.get_mut(&k) {
-                    Some(existing) if existing.is_array() && val.is_array() => merge(existing, val, false, lists),
+                    Some(existing) if existing.is_array() && val.is_array() => {
+                        merge(existing, val, false, lists)
+                    }
                     _ => {
                         x.insert(k, val);
                     }
@@ -871,7 +956,11 @@ fn build_regex(pattern: &str, ignorecase: bool, multiline: bool) -> Result<Regex
     if multiline {
         flags.push('m');
     }
-    let full = if flags.is_empty() { pattern.to_string() } else { format!("(?{flags}){pattern}") };
+    let full = if flags.is_empty() {
+        pattern.to_string()
+    } else {
+        format!("(?{flags}){pattern}")
+    };
     Regex::new(&full).map_err(|e| fail(format!("invalid regular expression '{pattern}': {e}")))
 }
 
@@ -926,7 +1015,12 @@ fn py_replacement(repl: &str) -> String {
     out
 }
 
-fn regex_replace(v: Value, pattern: Option<String>, replacement: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+fn regex_replace(
+    v: Value,
+    pattern: Option<String>,
+    replacement: Option<String>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
     defined(&v)?;
     let ignorecase: bool = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
     let multiline: bool = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
@@ -937,14 +1031,21 @@ fn regex_replace(v: Value, pattern: Option<String>, replacement: Option<String>,
     Ok(re.replacen(&py_str(&v), count, repl.as_str()).into_owned())
 }
 
-fn regex_search(v: Value, pattern: String, groups: Rest<String>, kwargs: Kwargs) -> Result<Value, Error> {
+fn regex_search(
+    v: Value,
+    pattern: String,
+    groups: Rest<String>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
     defined(&v)?;
     let ignorecase: bool = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
     let multiline: bool = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
     kwargs.assert_all_used()?;
     let re = build_regex(&pattern, ignorecase, multiline)?;
     let text = py_str(&v);
-    let Some(caps) = re.captures(&text) else { return Ok(Value::from(())) };
+    let Some(caps) = re.captures(&text) else {
+        return Ok(Value::from(()));
+    };
     if groups.is_empty() {
         return Ok(Value::from(caps.get(0).map_or("", |m| m.as_str())));
     }
@@ -953,9 +1054,12 @@ fn regex_search(v: Value, pattern: String, groups: Rest<String>, kwargs: Kwargs)
         let m = if let Some(n) = g.strip_prefix('\\').and_then(|n| n.parse::<usize>().ok()) {
             caps.get(n)
         } else if let Some(name) = g.strip_prefix("\\g<").and_then(|n| n.strip_suffix('>')) {
-            caps.name(name).or_else(|| name.parse::<usize>().ok().and_then(|n| caps.get(n)))
+            caps.name(name)
+                .or_else(|| name.parse::<usize>().ok().and_then(|n| caps.get(n)))
         } else {
-            return Err(fail(format!("regex_search: unknown argument '{g}' (use '\\\\1' or '\\\\g<name>')")));
+            return Err(fail(format!(
+                "regex_search: unknown argument '{g}' (use '\\\\1' or '\\\\g<name>')"
+            )));
         };
         out.push(m.map_or(Value::from(()), |m| Value::from(m.as_str())));
     }
@@ -990,7 +1094,11 @@ fn regex_escape(s: String, re_type: Option<String>, kwargs: Kwargs) -> Result<St
         "posix_basic" => true,
         other => return Err(fail(format!("Regex type ({other}) not yet implemented"))),
     };
-    let special: &str = if posix { "[]\\.^$*" } else { "()[]{}?*+-|^$\\.&~# \t\n\r\u{b}\u{c}" };
+    let special: &str = if posix {
+        "[]\\.^$*"
+    } else {
+        "()[]{}?*+-|^$\\.&~# \t\n\r\u{b}\u{c}"
+    };
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if special.contains(c) {
@@ -1050,7 +1158,11 @@ fn expanduser(s: &str) -> String {
 /// rest normalized lexically.
 fn realpath(s: &str) -> String {
     let p = Path::new(s);
-    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
     let mut out = PathBuf::from("/");
     for comp in abs.components() {
         match comp {
@@ -1071,7 +1183,11 @@ fn realpath(s: &str) -> String {
 
 fn path_join(v: Value) -> Result<String, Error> {
     defined(&v)?;
-    let parts: Vec<String> = if let Some(s) = v.as_str() { vec![s.to_string()] } else { v.try_iter()?.map(|i| py_str(&i)).collect() };
+    let parts: Vec<String> = if let Some(s) = v.as_str() {
+        vec![s.to_string()]
+    } else {
+        v.try_iter()?.map(|i| py_str(&i)).collect()
+    };
     let mut out = String::new();
     for part in parts {
         if part.starts_with('/') || out.is_empty() {
@@ -1102,7 +1218,8 @@ pub(crate) fn py_normpath_bytes(path: &[u8]) -> Vec<u8> {
         if comp.is_empty() || comp == b"." {
             continue;
         }
-        if comp != b".." || (initial == 0 && comps.is_empty()) || comps.last() == Some(&&b".."[..]) {
+        if comp != b".." || (initial == 0 && comps.is_empty()) || comps.last() == Some(&&b".."[..])
+        {
             comps.push(comp);
         } else if !comps.is_empty() {
             comps.pop();
@@ -1139,8 +1256,14 @@ fn py_abspath(p: &str) -> String {
     if p.starts_with('/') {
         return py_normpath(p);
     }
-    let cwd = std::env::current_dir().unwrap_or_default().to_string_lossy().into_owned();
-    py_normpath(&String::from_utf8_lossy(&py_join_bytes(cwd.as_bytes(), p.as_bytes())))
+    let cwd = std::env::current_dir()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    py_normpath(&String::from_utf8_lossy(&py_join_bytes(
+        cwd.as_bytes(),
+        p.as_bytes(),
+    )))
 }
 
 /// `posixpath.relpath(path, start)`, lexically; relative inputs are taken
@@ -1173,7 +1296,10 @@ fn relpath(v: Value, start: Option<Value>, kwargs: Kwargs) -> Result<String, Err
     let arg = |v: &Value| -> Result<String, Error> {
         match v.as_str() {
             Some(s) => Ok(s.to_string()),
-            None => Err(fail(format!("expected str, bytes or os.PathLike object, not {}", py_type(v)))),
+            None => Err(fail(format!(
+                "expected str, bytes or os.PathLike object, not {}",
+                py_type(v)
+            ))),
         }
     };
     let path = arg(&v)?;
@@ -1193,7 +1319,9 @@ pub(crate) fn shell_quote(s: &str) -> String {
     if s.is_empty() {
         return "''".into();
     }
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c))
+    {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', "'\"'\"'"))
@@ -1233,7 +1361,11 @@ fn b64decode(s: String) -> Result<String, Error> {
     let cleaned: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(cleaned.as_bytes())
-        .map_err(|e| fail(format!("b64decode: invalid base64 ({e}); the input needs its '=' padding")))?;
+        .map_err(|e| {
+            fail(format!(
+                "b64decode: invalid base64 ({e}); the input needs its '=' padding"
+            ))
+        })?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -1241,27 +1373,44 @@ fn b64decode(s: String) -> Result<String, Error> {
 
 fn dict2items(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
     defined(&v)?;
-    let key_name: String = kwargs.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
-    let value_name: String = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
+    let key_name: String = kwargs
+        .get::<Option<String>>("key_name")?
+        .unwrap_or_else(|| "key".into());
+    let value_name: String = kwargs
+        .get::<Option<String>>("value_name")?
+        .unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
     if v.kind() != ValueKind::Map {
-        return Err(fail(format!("dict2items requires a dictionary, got <class '{}'> instead.", py_type(&v))));
+        return Err(fail(format!(
+            "dict2items requires a dictionary, got <class '{}'> instead.",
+            py_type(&v)
+        )));
     }
     let mut out = Vec::new();
     for key in v.try_iter()? {
         let val = v.get_item(&key)?;
-        out.push(Value::from_iter([(key_name.clone(), key), (value_name.clone(), val)]));
+        out.push(Value::from_iter([
+            (key_name.clone(), key),
+            (value_name.clone(), val),
+        ]));
     }
     Ok(Value::from(out))
 }
 
 fn items2dict(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
     defined(&v)?;
-    let key_name: String = kwargs.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
-    let value_name: String = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
+    let key_name: String = kwargs
+        .get::<Option<String>>("key_name")?
+        .unwrap_or_else(|| "key".into());
+    let value_name: String = kwargs
+        .get::<Option<String>>("value_name")?
+        .unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
     if !matches!(v.kind(), ValueKind::Seq | ValueKind::Iterable) {
-        return Err(fail(format!("items2dict requires a list, got <class '{}'> instead.", py_type(&v))));
+        return Err(fail(format!(
+            "items2dict requires a list, got <class '{}'> instead.",
+            py_type(&v)
+        )));
     }
     let mut out = indexmap::IndexMap::new();
     for item in v.try_iter()? {
@@ -1278,12 +1427,19 @@ fn items2dict(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
     Ok(Value::from_iter(out))
 }
 
-fn flatten_into(out: &mut Vec<Value>, v: &Value, levels: Option<i64>, skip_nulls: bool) -> Result<(), Error> {
+fn flatten_into(
+    out: &mut Vec<Value>,
+    v: &Value,
+    levels: Option<i64>,
+    skip_nulls: bool,
+) -> Result<(), Error> {
     for item in v.try_iter()? {
         if skip_nulls && item.is_none() {
             continue;
         }
-        if matches!(item.kind(), ValueKind::Seq | ValueKind::Iterable) && levels.map_or(true, |l| l > 0) {
+        if matches!(item.kind(), ValueKind::Seq | ValueKind::Iterable)
+            && levels.map_or(true, |l| l > 0)
+        {
             flatten_into(out, &item, levels.map(|l| l - 1), skip_nulls)?;
         } else {
             out.push(item);
@@ -1308,9 +1464,23 @@ fn zip(a: Value, rest: Rest<Value>, longest: bool) -> Result<Value, Error> {
     for r in rest.iter() {
         lists.push(r.try_iter()?.collect());
     }
-    let n = if longest { lists.iter().map(Vec::len).max() } else { lists.iter().map(Vec::len).min() }.unwrap_or(0);
+    let n = if longest {
+        lists.iter().map(Vec::len).max()
+    } else {
+        lists.iter().map(Vec::len).min()
+    }
+    .unwrap_or(0);
     Ok(Value::from(
-        (0..n).map(|i| Value::from(lists.iter().map(|l| l.get(i).cloned().unwrap_or(Value::from(()))).collect::<Vec<_>>())).collect::<Vec<_>>(),
+        (0..n)
+            .map(|i| {
+                Value::from(
+                    lists
+                        .iter()
+                        .map(|l| l.get(i).cloned().unwrap_or(Value::from(())))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect::<Vec<_>>(),
     ))
 }
 
@@ -1319,9 +1489,18 @@ fn product(a: Value, rest: Rest<Value>) -> Result<Value, Error> {
     let mut acc: Vec<Vec<Value>> = a.try_iter()?.map(|i| vec![i]).collect();
     for r in rest.iter() {
         let items: Vec<Value> = r.try_iter()?.collect();
-        acc = acc.into_iter().flat_map(|prefix| items.iter().map(move |i| [prefix.clone(), vec![i.clone()]].concat())).collect();
+        acc = acc
+            .into_iter()
+            .flat_map(|prefix| {
+                items
+                    .iter()
+                    .map(move |i| [prefix.clone(), vec![i.clone()]].concat())
+            })
+            .collect();
     }
-    Ok(Value::from(acc.into_iter().map(Value::from).collect::<Vec<_>>()))
+    Ok(Value::from(
+        acc.into_iter().map(Value::from).collect::<Vec<_>>(),
+    ))
 }
 
 fn ternary(v: Value, yes: Value, no: Value, none: Option<Value>) -> Result<Value, Error> {
@@ -1354,19 +1533,33 @@ fn set_op(a: &Value, b: &Value, op: SetOp) -> Result<Value, Error> {
     let b: Vec<Value> = b.try_iter()?.collect();
     let mut out = Vec::new();
     match op {
-        SetOp::Difference => a.into_iter().filter(|x| !b.contains(x)).for_each(|x| unique_push(&mut out, x)),
-        SetOp::Intersect => a.into_iter().filter(|x| b.contains(x)).for_each(|x| unique_push(&mut out, x)),
-        SetOp::Union => a.into_iter().chain(b).for_each(|x| unique_push(&mut out, x)),
+        SetOp::Difference => a
+            .into_iter()
+            .filter(|x| !b.contains(x))
+            .for_each(|x| unique_push(&mut out, x)),
+        SetOp::Intersect => a
+            .into_iter()
+            .filter(|x| b.contains(x))
+            .for_each(|x| unique_push(&mut out, x)),
+        SetOp::Union => a
+            .into_iter()
+            .chain(b)
+            .for_each(|x| unique_push(&mut out, x)),
         SetOp::Symmetric => {
             let left: Vec<Value> = a.iter().filter(|x| !b.contains(x)).cloned().collect();
             let right: Vec<Value> = b.iter().filter(|x| !a.contains(x)).cloned().collect();
-            left.into_iter().chain(right).for_each(|x| unique_push(&mut out, x));
+            left.into_iter()
+                .chain(right)
+                .for_each(|x| unique_push(&mut out, x));
         }
     }
     // Ansible goes through Python sets; CPython iterates small integers in
     // ascending order, other values in an order that varies per run (here:
     // first seen).
-    if out.iter().all(|v| v.as_i64().is_some_and(|i| i >= 0) && !is_float(v)) {
+    if out
+        .iter()
+        .all(|v| v.as_i64().is_some_and(|i| i >= 0) && !is_float(v))
+    {
         out.sort_by_key(|v| v.as_i64());
     }
     Ok(Value::from(out))
@@ -1386,10 +1579,16 @@ fn subelements(v: Value, key: String, kwargs: Kwargs) -> Result<Value, Error> {
             if skip_missing {
                 continue;
             }
-            return Err(fail(format!("could not find '{key}' key in iterated item '{}'", py_repr(&item))));
+            return Err(fail(format!(
+                "could not find '{key}' key in iterated item '{}'",
+                py_repr(&item)
+            )));
         }
         if !matches!(sub.kind(), ValueKind::Seq | ValueKind::Iterable) {
-            return Err(fail(format!("the key {key} should point to a list, got '{}'", py_repr(&sub))));
+            return Err(fail(format!(
+                "the key {key} should point to a list, got '{}'",
+                py_repr(&sub)
+            )));
         }
         for s in sub.try_iter()? {
             out.push(Value::from(vec![item.clone(), s]));
@@ -1401,7 +1600,11 @@ fn subelements(v: Value, key: String, kwargs: Kwargs) -> Result<Value, Error> {
 fn extract(item: Value, container: Value, morekeys: Option<Value>) -> Result<Value, Error> {
     let mut v = container.get_item(&item)?;
     if let Some(keys) = morekeys {
-        let keys: Vec<Value> = if matches!(keys.kind(), ValueKind::Seq | ValueKind::Iterable) { keys.try_iter()?.collect() } else { vec![keys] };
+        let keys: Vec<Value> = if matches!(keys.kind(), ValueKind::Seq | ValueKind::Iterable) {
+            keys.try_iter()?.collect()
+        } else {
+            vec![keys]
+        };
         for k in keys {
             v = v.get_item(&k)?;
         }
@@ -1419,7 +1622,9 @@ fn to_uuid(s: Value, namespace: Option<String>, kwargs: Kwargs) -> Result<String
     if hexns.len() != 32 {
         return Err(fail(format!("to_uuid: invalid namespace UUID '{ns}'")));
     }
-    let nsbytes: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&hexns[2 * i..2 * i + 2], 16).unwrap_or(0)).collect();
+    let nsbytes: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&hexns[2 * i..2 * i + 2], 16).unwrap_or(0))
+        .collect();
     let mut h = sha1::Sha1::new();
     h.update(&nsbytes);
     h.update(py_str(&s).as_bytes());
@@ -1429,26 +1634,50 @@ fn to_uuid(s: Value, namespace: Option<String>, kwargs: Kwargs) -> Result<String
     b[6] = (b[6] & 0x0f) | 0x50;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    ))
 }
 
 /// Ansible's `comment` filter: the text decorated as a comment block.
 fn comment(v: Value, style: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
     defined(&v)?;
-    let style = kwargs.get::<Option<String>>("style")?.or(style).unwrap_or_else(|| "plain".into());
+    let style = kwargs
+        .get::<Option<String>>("style")?
+        .or(style)
+        .unwrap_or_else(|| "plain".into());
     let (beginning, decoration, end) = match style.as_str() {
         "plain" => ("", "# ", ""),
         "erlang" => ("", "% ", ""),
         "c" => ("", "// ", ""),
         "cblock" => ("/*", " * ", " */"),
         "xml" => ("<!--", " - ", "-->"),
-        other => return Err(fail(format!("comment: unknown style '{other}' (plain, erlang, c, cblock, xml)"))),
+        other => {
+            return Err(fail(format!(
+                "comment: unknown style '{other}' (plain, erlang, c, cblock, xml)"
+            )))
+        }
     };
-    let decoration: String = kwargs.get::<Option<String>>("decoration")?.unwrap_or_else(|| decoration.to_string());
-    let beginning: String = kwargs.get::<Option<String>>("beginning")?.unwrap_or_else(|| beginning.to_string());
-    let end: String = kwargs.get::<Option<String>>("end")?.unwrap_or_else(|| end.to_string());
-    let prefix: String = kwargs.get::<Option<String>>("prefix")?.unwrap_or_else(|| decoration.trim_end().to_string());
-    let postfix: String = kwargs.get::<Option<String>>("postfix")?.unwrap_or_else(|| decoration.trim_end().to_string());
+    let decoration: String = kwargs
+        .get::<Option<String>>("decoration")?
+        .unwrap_or_else(|| decoration.to_string());
+    let beginning: String = kwargs
+        .get::<Option<String>>("beginning")?
+        .unwrap_or_else(|| beginning.to_string());
+    let end: String = kwargs
+        .get::<Option<String>>("end")?
+        .unwrap_or_else(|| end.to_string());
+    let prefix: String = kwargs
+        .get::<Option<String>>("prefix")?
+        .unwrap_or_else(|| decoration.trim_end().to_string());
+    let postfix: String = kwargs
+        .get::<Option<String>>("postfix")?
+        .unwrap_or_else(|| decoration.trim_end().to_string());
     kwargs.assert_all_used()?;
     let text = py_str(&v);
     let mut out = String::new();
@@ -1462,7 +1691,13 @@ fn comment(v: Value, style: Option<String>, kwargs: Kwargs) -> Result<String, Er
     }
     let lines: Vec<String> = text
         .split('\n')
-        .map(|l| if l.is_empty() { decoration.trim_end().to_string() } else { format!("{decoration}{l}") })
+        .map(|l| {
+            if l.is_empty() {
+                decoration.trim_end().to_string()
+            } else {
+                format!("{decoration}{l}")
+            }
+        })
         .collect();
     out.push_str(&lines.join("\n"));
     if !postfix.is_empty() {
@@ -1488,7 +1723,12 @@ fn crypt_b64(out: &mut String, b2: u8, b1: u8, b0: u8, n: usize) {
 }
 
 /// SHA-crypt (Drepper's `$5$`/`$6$`), as glibc's crypt(3) and passlib.
-fn sha_crypt<D: sha2::Digest + Clone>(pw: &[u8], salt: &[u8], rounds: u32, oneshot: fn(&mut Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+fn sha_crypt<D: sha2::Digest + Clone>(
+    pw: &[u8],
+    salt: &[u8],
+    rounds: u32,
+    oneshot: fn(&mut Vec<u8>) -> Vec<u8>,
+) -> Vec<u8> {
     let hl = <D as sha2::Digest>::output_size();
     let digest = |parts: &[&[u8]]| -> Vec<u8> {
         let mut d = D::new();
@@ -1565,7 +1805,11 @@ fn sha256_oneshot(msg: &mut Vec<u8>) -> Vec<u8> {
 
 fn md5_crypt(pw: &[u8], salt: &[u8]) -> String {
     use md5::Digest;
-    let alt = md5::Md5::new().chain_update(pw).chain_update(salt).chain_update(pw).finalize();
+    let alt = md5::Md5::new()
+        .chain_update(pw)
+        .chain_update(salt)
+        .chain_update(pw)
+        .finalize();
     let mut ctx = md5::Md5::new();
     ctx.update(pw);
     ctx.update(b"$1$");
@@ -1618,16 +1862,31 @@ fn random_salt(len: usize) -> Result<String, Error> {
     let mut bytes = vec![0u8; len];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| fail(format!("password_hash: cannot read /dev/urandom for a salt: {e}")))?;
-    Ok(bytes.iter().map(|b| CRYPT_B64[(*b & 0x3f) as usize] as char).collect())
+        .map_err(|e| {
+            fail(format!(
+                "password_hash: cannot read /dev/urandom for a salt: {e}"
+            ))
+        })?;
+    Ok(bytes
+        .iter()
+        .map(|b| CRYPT_B64[(*b & 0x3f) as usize] as char)
+        .collect())
 }
 
 /// Ansible's `password_hash` (passlib's defaults: sha512_crypt with
 /// 656000 rounds, sha256_crypt with 535000, md5_crypt). Without a salt the
 /// result differs on every run, as in Ansible.
-fn password_hash(v: Value, hashtype: Option<String>, salt: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+fn password_hash(
+    v: Value,
+    hashtype: Option<String>,
+    salt: Option<String>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
     defined(&v)?;
-    let hashtype = kwargs.get::<Option<String>>("hashtype")?.or(hashtype).unwrap_or_else(|| "sha512".into());
+    let hashtype = kwargs
+        .get::<Option<String>>("hashtype")?
+        .or(hashtype)
+        .unwrap_or_else(|| "sha512".into());
     let salt = kwargs.get::<Option<String>>("salt")?.or(salt);
     let rounds: Option<u32> = kwargs.get("rounds")?;
     let salt_size: Option<usize> = kwargs.get("salt_size")?;
@@ -1637,12 +1896,19 @@ fn password_hash(v: Value, hashtype: Option<String>, salt: Option<String>, kwarg
         "sha512" | "sha512_crypt" => ("6", 656_000u32, 16),
         "sha256" | "sha256_crypt" => ("5", 535_000u32, 16),
         "md5" | "md5_crypt" => ("1", 0, 8),
-        other => return Err(fail(format!("password_hash: unsupported hash type '{other}' (berth supports sha512, sha256, md5)"))),
+        other => return Err(fail(format!(
+            "password_hash: unsupported hash type '{other}' (berth supports sha512, sha256, md5)"
+        ))),
     };
     let salt = match salt {
         Some(s) => {
-            if let Some(bad) = s.chars().find(|c| !CRYPT_B64.contains(&(*c as u8)) || !c.is_ascii()) {
-                return Err(fail(format!("password_hash: invalid character '{bad}' in salt (use ./0-9A-Za-z)")));
+            if let Some(bad) = s
+                .chars()
+                .find(|c| !CRYPT_B64.contains(&(*c as u8)) || !c.is_ascii())
+            {
+                return Err(fail(format!(
+                    "password_hash: invalid character '{bad}' in salt (use ./0-9A-Za-z)"
+                )));
             }
             s.chars().take(max_salt).collect::<String>()
         }
@@ -1665,12 +1931,41 @@ fn password_hash(v: Value, hashtype: Option<String>, salt: Option<String>, kwarg
     out.push('$');
     let order: &[(usize, usize, usize)] = if id == "6" {
         &[
-            (0, 21, 42), (22, 43, 1), (44, 2, 23), (3, 24, 45), (25, 46, 4), (47, 5, 26), (6, 27, 48), (28, 49, 7),
-            (50, 8, 29), (9, 30, 51), (31, 52, 10), (53, 11, 32), (12, 33, 54), (34, 55, 13), (56, 14, 35),
-            (15, 36, 57), (37, 58, 16), (59, 17, 38), (18, 39, 60), (40, 61, 19), (62, 20, 41),
+            (0, 21, 42),
+            (22, 43, 1),
+            (44, 2, 23),
+            (3, 24, 45),
+            (25, 46, 4),
+            (47, 5, 26),
+            (6, 27, 48),
+            (28, 49, 7),
+            (50, 8, 29),
+            (9, 30, 51),
+            (31, 52, 10),
+            (53, 11, 32),
+            (12, 33, 54),
+            (34, 55, 13),
+            (56, 14, 35),
+            (15, 36, 57),
+            (37, 58, 16),
+            (59, 17, 38),
+            (18, 39, 60),
+            (40, 61, 19),
+            (62, 20, 41),
         ]
     } else {
-        &[(0, 10, 20), (21, 1, 11), (12, 22, 2), (3, 13, 23), (24, 4, 14), (15, 25, 5), (6, 16, 26), (27, 7, 17), (18, 28, 8), (9, 19, 29)]
+        &[
+            (0, 10, 20),
+            (21, 1, 11),
+            (12, 22, 2),
+            (3, 13, 23),
+            (24, 4, 14),
+            (15, 25, 5),
+            (6, 16, 26),
+            (27, 7, 17),
+            (18, 28, 8),
+            (9, 19, 29),
+        ]
     };
     for &(a, b, c) in order {
         crypt_b64(&mut out, hash[a], hash[b], hash[c], 4);
@@ -1685,41 +1980,102 @@ fn password_hash(v: Value, hashtype: Option<String>, salt: Option<String>, kwarg
 
 const SIZE_UNITS: [&str; 9] = ["", "K", "M", "G", "T", "P", "E", "Z", "Y"];
 
-fn human_readable(v: Value, isbits: Option<bool>, unit: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+fn human_readable(
+    v: Value,
+    isbits: Option<bool>,
+    unit: Option<String>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
     defined(&v)?;
     let isbits = kwargs.get::<Option<bool>>("isbits")?.or(isbits);
     let unit = kwargs.get::<Option<String>>("unit")?.or(unit);
     kwargs.assert_all_used()?;
-    let n = f64::try_from(v.clone()).map_err(|_| fail(format!("human_readable() can't interpret {}", py_repr(&v))))?;
+    let n = f64::try_from(v.clone())
+        .map_err(|_| fail(format!("human_readable() can't interpret {}", py_repr(&v))))?;
     let isbits = isbits.unwrap_or(false);
-    let (suffix, base) = if isbits { ("b", "bits") } else { ("B", "Bytes") };
-    let exp = match unit.as_deref().and_then(|u| SIZE_UNITS.iter().position(|s| !s.is_empty() && u.starts_with(s))) {
+    let (suffix, base) = if isbits {
+        ("b", "bits")
+    } else {
+        ("B", "Bytes")
+    };
+    let exp = match unit.as_deref().and_then(|u| {
+        SIZE_UNITS
+            .iter()
+            .position(|s| !s.is_empty() && u.starts_with(s))
+    }) {
         Some(i) => i,
-        None => SIZE_UNITS.iter().enumerate().rev().find(|(i, _)| n >= 1024f64.powi(*i as i32)).map_or(0, |(i, _)| i),
+        None => SIZE_UNITS
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(i, _)| n >= 1024f64.powi(*i as i32))
+            .map_or(0, |(i, _)| i),
     };
     let scaled = n / 1024f64.powi(exp as i32);
-    Ok(if exp == 0 { format!("{scaled:.2} {base}") } else { format!("{scaled:.2} {}{suffix}", SIZE_UNITS[exp]) })
+    Ok(if exp == 0 {
+        format!("{scaled:.2} {base}")
+    } else {
+        format!("{scaled:.2} {}{suffix}", SIZE_UNITS[exp])
+    })
 }
 
-fn human_to_bytes(v: Value, default_unit: Option<String>, isbits: Option<bool>, kwargs: Kwargs) -> Result<i64, Error> {
+fn human_to_bytes(
+    v: Value,
+    default_unit: Option<String>,
+    isbits: Option<bool>,
+    kwargs: Kwargs,
+) -> Result<i64, Error> {
     defined(&v)?;
-    let default_unit = kwargs.get::<Option<String>>("default_unit")?.or(default_unit);
+    let default_unit = kwargs
+        .get::<Option<String>>("default_unit")?
+        .or(default_unit);
     let isbits = kwargs.get::<Option<bool>>("isbits")?.or(isbits);
     kwargs.assert_all_used()?;
     let s = py_str(&v);
     let re = Regex::new(r"^\s*(\d*\.?\d*)\s*([A-Za-z]+)?\s*$").expect("valid size regex");
-    let caps = re.captures(&s).ok_or_else(|| fail(format!("human_to_bytes() can't interpret following string: {s}")))?;
-    let num: f64 = caps[1].parse().map_err(|_| fail(format!("human_to_bytes() can't interpret following number: {s}")))?;
-    let unit = caps.get(2).map(|m| m.as_str().to_string()).or(default_unit).unwrap_or_default();
+    let caps = re.captures(&s).ok_or_else(|| {
+        fail(format!(
+            "human_to_bytes() can't interpret following string: {s}"
+        ))
+    })?;
+    let num: f64 = caps[1].parse().map_err(|_| {
+        fail(format!(
+            "human_to_bytes() can't interpret following number: {s}"
+        ))
+    })?;
+    let unit = caps
+        .get(2)
+        .map(|m| m.as_str().to_string())
+        .or(default_unit)
+        .unwrap_or_default();
     let isbits = isbits.unwrap_or(false);
-    let first = unit.chars().next().map(|c| c.to_ascii_uppercase().to_string()).unwrap_or_default();
-    let exp = if unit.is_empty() || unit.eq_ignore_ascii_case("b") || unit.eq_ignore_ascii_case("bytes") || unit.eq_ignore_ascii_case("bits") {
+    let first = unit
+        .chars()
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string())
+        .unwrap_or_default();
+    let exp = if unit.is_empty()
+        || unit.eq_ignore_ascii_case("b")
+        || unit.eq_ignore_ascii_case("bytes")
+        || unit.eq_ignore_ascii_case("bits")
+    {
         0
     } else {
-        SIZE_UNITS.iter().position(|u| !u.is_empty() && *u == first).ok_or_else(|| fail(format!("human_to_bytes() failed to convert {s}: unknown unit")))?
+        SIZE_UNITS
+            .iter()
+            .position(|u| !u.is_empty() && *u == first)
+            .ok_or_else(|| {
+                fail(format!(
+                    "human_to_bytes() failed to convert {s}: unknown unit"
+                ))
+            })?
     };
     // `MB` is bytes, `Mb` bits: the suffix must match what is asked for.
-    let suffix = if exp == 0 { unit.chars().next() } else { unit.chars().nth(1) };
+    let suffix = if exp == 0 {
+        unit.chars().next()
+    } else {
+        unit.chars().nth(1)
+    };
     let wrong = match suffix {
         Some('b') => !isbits && unit != "bytes",
         Some('B') => isbits,
@@ -1749,14 +2105,23 @@ mod tests {
         for _ in 0..200 {
             let v = r("{{ ['a', 'b', 'c'] | random }}").unwrap();
             seen.insert(v.as_str().unwrap().to_string());
-            let n = r("{{ 10 | random(start=4, step=3) }}").unwrap().as_i64().unwrap();
+            let n = r("{{ 10 | random(start=4, step=3) }}")
+                .unwrap()
+                .as_i64()
+                .unwrap();
             assert!([4, 7].contains(&n), "{n}");
             let m = r("{{ 5 | random }}").unwrap().as_i64().unwrap();
             assert!((0..5).contains(&m), "{m}");
         }
         assert_eq!(seen.len(), 3, "every element comes up: {seen:?}");
-        assert!(r("{{ [] | random }}").unwrap_err().message.contains("Cannot choose from an empty sequence"));
-        assert!(r("{{ 5 | random(seed='x') }}").unwrap_err().message.contains("not supported by berth"));
+        assert!(r("{{ [] | random }}")
+            .unwrap_err()
+            .message
+            .contains("Cannot choose from an empty sequence"));
+        assert!(r("{{ 5 | random(seed='x') }}")
+            .unwrap_err()
+            .message
+            .contains("not supported by berth"));
     }
 
     fn vars() -> Value {
@@ -1780,7 +2145,9 @@ mod tests {
         let t = Templar::new();
         let c = Templar::context(vars().as_object().unwrap());
         for (expr, want) in table {
-            let got = t.render_str(expr, &c).unwrap_or_else(|e| panic!("{expr}: {e}"));
+            let got = t
+                .render_str(expr, &c)
+                .unwrap_or_else(|e| panic!("{expr}: {e}"));
             assert_eq!(&got, want, "{expr}");
         }
     }
@@ -1855,29 +2222,62 @@ mod tests {
             ("{{ [1, 2, 1, 3] | unique }}", json!([1, 2, 3])),
             ("{{ l | join(',') }}", json!("3,1,2")),
             ("{{ [1, True, None] | join('-') }}", json!("1-True-None")),
-            ("{{ users | map(attribute='name') | list }}", json!(["a", "b"])),
-            ("{{ users | selectattr('on') | map(attribute='name') | list }}", json!(["a"])),
-            ("{{ users | rejectattr('on') | map(attribute='name') | list }}", json!(["b"])),
-            ("{{ users | selectattr('name', 'equalto', 'b') | map(attribute='on') | list }}", json!([false])),
-            ("{{ ['ab', 'cd', 'ae'] | select('match', 'a') | list }}", json!(["ab", "ae"])),
-            ("{{ ['ab', 'cd', 'ae'] | reject('search', 'e') | list }}", json!(["ab", "cd"])),
+            (
+                "{{ users | map(attribute='name') | list }}",
+                json!(["a", "b"]),
+            ),
+            (
+                "{{ users | selectattr('on') | map(attribute='name') | list }}",
+                json!(["a"]),
+            ),
+            (
+                "{{ users | rejectattr('on') | map(attribute='name') | list }}",
+                json!(["b"]),
+            ),
+            (
+                "{{ users | selectattr('name', 'equalto', 'b') | map(attribute='on') | list }}",
+                json!([false]),
+            ),
+            (
+                "{{ ['ab', 'cd', 'ae'] | select('match', 'a') | list }}",
+                json!(["ab", "ae"]),
+            ),
+            (
+                "{{ ['ab', 'cd', 'ae'] | reject('search', 'e') | list }}",
+                json!(["ab", "cd"]),
+            ),
             ("{{ ['1', '2'] | map('int') | list }}", json!([1, 2])),
             ("{{ [1,[2,[3,[4]]]] | flatten }}", json!([1, 2, 3, 4])),
-            ("{{ [1,[2,[3,[4]]]] | flatten(levels=1) }}", json!([1, 2, [3, [4]]])),
+            (
+                "{{ [1,[2,[3,[4]]]] | flatten(levels=1) }}",
+                json!([1, 2, [3, [4]]]),
+            ),
             ("{{ [1,[2,None,[3]]] | flatten }}", json!([1, 2, 3])),
-            ("{{ [1, 2] | zip(['a', 'b']) | list }}", json!([[1, "a"], [2, "b"]])),
-            ("{{ [1, 2] | product(['a']) | list }}", json!([[1, "a"], [2, "a"]])),
+            (
+                "{{ [1, 2] | zip(['a', 'b']) | list }}",
+                json!([[1, "a"], [2, "b"]]),
+            ),
+            (
+                "{{ [1, 2] | product(['a']) | list }}",
+                json!([[1, "a"], [2, "a"]]),
+            ),
             ("{{ [3,1,2,1] | difference([2]) }}", json!([1, 3])),
             ("{{ [3,1,2] | union([5,4]) }}", json!([1, 2, 3, 4, 5])),
             ("{{ [3,1,2] | intersect([2,3]) }}", json!([2, 3])),
-            ("{{ [3,1] | symmetric_difference([1,5,4]) }}", json!([3, 4, 5])),
+            (
+                "{{ [3,1] | symmetric_difference([1,5,4]) }}",
+                json!([3, 4, 5]),
+            ),
             ("{{ ['a','A','b'] | unique }}", json!(["a", "b"])),
             ("{{ ['b','A','a'] | sort }}", json!(["A", "a", "b"])),
             ("{{ ['b','A','a'] | max }}", json!("b")),
             ("{{ [1, 2, 3] | zip(['a']) | list }}", json!([[1, "a"]])),
             ("{{ [1,[2,[3]]] | flatten(1) }}", json!([1, 2, [3]])),
             ("{{ d | dictsort }}", json!([["a", [1, 2]], ["b", 1]])),
-            ("{{ ['a', 'b'] | map('extract', {'a': 1, 'b': 2}) | list }}", json!([1, 2])),
+            (
+                "{{ ['a', 'b'] | map('extract', {'a': 1, 'b': 2}) | list }}",
+                json!([1, 2]),
+            ),
             (
                 "{{ [{'n': 'x', 'g': [1, 2]}] | subelements('g') }}",
                 json!([[{"n": "x", "g": [1, 2]}, 1], [{"n": "x", "g": [1, 2]}, 2]]),
@@ -1888,26 +2288,68 @@ mod tests {
     #[test]
     fn dictionaries() {
         check(&[
-            ("{{ {'a': 1} | dict2items }}", json!([{"key": "a", "value": 1}])),
-            ("{{ {'a': 1} | dict2items(key_name='k', value_name='v') }}", json!([{"k": "a", "v": 1}])),
-            ("{{ [{'key': 'a', 'value': 1}] | items2dict }}", json!({"a": 1})),
-            ("{{ [{'n': 'a', 'v': 1}] | items2dict(key_name='n', value_name='v') }}", json!({"a": 1})),
-            ("{{ {'a':{'x':1,'l':[1]}} | combine({'a':{'y':2,'l':[2]}}, recursive=True) }}", json!({"a": {"x": 1, "l": [2], "y": 2}})),
-            ("{{ {'a':{'x':1}} | combine({'a':{'y':2}}) }}", json!({"a": {"y": 2}})),
-            ("{{ {'a':[1,2]} | combine({'a':[2,3]}, list_merge='append') }}", json!({"a": [1, 2, 2, 3]})),
-            ("{{ {'a':[1,2]} | combine({'a':[2,3]}, list_merge='append_rp') }}", json!({"a": [1, 2, 3]})),
-            ("{{ {'a':[1,2]} | combine({'a':[2,3]}, list_merge='prepend') }}", json!({"a": [2, 3, 1, 2]})),
-            ("{{ {'a':[1,2]} | combine({'a':[2,3]}, list_merge='keep') }}", json!({"a": [1, 2]})),
-            ("{{ {'a':[1,2]} | combine({'a':[2,3]}, list_merge='prepend_rp') }}", json!({"a": [2, 3, 1]})),
+            (
+                "{{ {'a': 1} | dict2items }}",
+                json!([{"key": "a", "value": 1}]),
+            ),
+            (
+                "{{ {'a': 1} | dict2items(key_name='k', value_name='v') }}",
+                json!([{"k": "a", "v": 1}]),
+            ),
+            (
+                "{{ [{'key': 'a', 'value': 1}] | items2dict }}",
+                json!({"a": 1}),
+            ),
+            (
+                "{{ [{'n': 'a', 'v': 1}] | items2dict(key_name='n', value_name='v') }}",
+                json!({"a": 1}),
+            ),
+            (
+                "{{ {'a':{'x':1,'l':[1]}} | combine({'a':{'y':2,'l':[2]}}, recursive=True) }}",
+                json!({"a": {"x": 1, "l": [2], "y": 2}}),
+            ),
+            (
+                "{{ {'a':{'x':1}} | combine({'a':{'y':2}}) }}",
+                json!({"a": {"y": 2}}),
+            ),
+            (
+                "{{ {'a':[1,2]} | combine({'a':[2,3]}, list_merge='append') }}",
+                json!({"a": [1, 2, 2, 3]}),
+            ),
+            (
+                "{{ {'a':[1,2]} | combine({'a':[2,3]}, list_merge='append_rp') }}",
+                json!({"a": [1, 2, 3]}),
+            ),
+            (
+                "{{ {'a':[1,2]} | combine({'a':[2,3]}, list_merge='prepend') }}",
+                json!({"a": [2, 3, 1, 2]}),
+            ),
+            (
+                "{{ {'a':[1,2]} | combine({'a':[2,3]}, list_merge='keep') }}",
+                json!({"a": [1, 2]}),
+            ),
+            (
+                "{{ {'a':[1,2]} | combine({'a':[2,3]}, list_merge='prepend_rp') }}",
+                json!({"a": [2, 3, 1]}),
+            ),
             ("{{ [{'a':1},{'b':2}] | combine }}", json!({"a": 1, "b": 2})),
-            ("{{ [{'a':1}] | combine({'b':2}) }}", json!({"a": 1, "b": 2})),
+            (
+                "{{ [{'a':1}] | combine({'b':2}) }}",
+                json!({"a": 1, "b": 2}),
+            ),
             ("{{ {'a': 1} | combine({'a': None}) }}", json!({"a": null})),
             ("{{ {'a': 1}.items() | list }}", json!([["a", 1]])),
             ("{{ d.keys() | list }}", json!(["b", "a"])),
             ("{{ 'a,b'.split(',') }}", json!(["a", "b"])),
             ("{{ 'abc'.startswith('a') }}", json!(true)),
-            ("{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }};{% endfor %}", json!("a=1;b=2;")),
-            ("{{ {'a': 1} | combine({'b': 2}, {'a': 3}) }}", json!({"a": 3, "b": 2})),
+            (
+                "{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }};{% endfor %}",
+                json!("a=1;b=2;"),
+            ),
+            (
+                "{{ {'a': 1} | combine({'b': 2}, {'a': 3}) }}",
+                json!({"a": 3, "b": 2}),
+            ),
         ]);
     }
 
@@ -1952,14 +2394,26 @@ mod tests {
         check(&[
             ("{{ 'abc' | regex_search('b(c)') }}", json!("bc")),
             ("{{ 'abc' | regex_search('b(c)', '\\1') }}", json!(["c"])),
-            ("{{ 'abc' | regex_search('(?P<x>b)c', '\\g<x>') }}", json!(["b"])),
+            (
+                "{{ 'abc' | regex_search('(?P<x>b)c', '\\g<x>') }}",
+                json!(["b"]),
+            ),
             ("{{ 'abc' | regex_search('z') }}", json!(null)),
-            ("{{ 'ABC' | regex_search('b', ignorecase=True) }}", json!("B")),
+            (
+                "{{ 'ABC' | regex_search('b', ignorecase=True) }}",
+                json!("B"),
+            ),
             ("{{ 'abcabc' | regex_findall('b(c)') }}", json!(["c", "c"])),
             ("{{ 'abcabc' | regex_findall('bc') }}", json!(["bc", "bc"])),
-            ("{{ 'k1=v1 k2=v2' | regex_findall('(\\w+)=(\\w+)') }}", json!([["k1", "v1"], ["k2", "v2"]])),
+            (
+                "{{ 'k1=v1 k2=v2' | regex_findall('(\\w+)=(\\w+)') }}",
+                json!([["k1", "v1"], ["k2", "v2"]]),
+            ),
             ("{{ 'hello' | regex_replace('l+', 'L') }}", json!("heLo")),
-            ("{{ 'hello' | regex_replace('^(h)(.*)$', '\\2\\1') }}", json!("elloh")),
+            (
+                "{{ 'hello' | regex_replace('^(h)(.*)$', '\\2\\1') }}",
+                json!("elloh"),
+            ),
             ("{{ 'a$b' | regex_replace('b', '$') }}", json!("a$$")),
             ("{{ 'a.b*c' | regex_escape }}", json!("a\\.b\\*c")),
         ]);
@@ -1973,7 +2427,10 @@ mod tests {
             ("{{ 'conf.yml' | dirname }}", json!("")),
             ("{{ '/a/b.txt' | splitext }}", json!(["/a/b", ".txt"])),
             ("{{ '/a/.bashrc' | splitext }}", json!(["/a/.bashrc", ""])),
-            ("{{ ['/etc', 'app', 'x.conf'] | path_join }}", json!("/etc/app/x.conf")),
+            (
+                "{{ ['/etc', 'app', 'x.conf'] | path_join }}",
+                json!("/etc/app/x.conf"),
+            ),
             ("{{ '/a/./b/../c' | realpath }}", json!("/a/c")),
             ("{{ 'a b' | quote }}", json!("'a b'")),
             ("{{ \"it's\" | quote }}", json!("'it'\"'\"'s'")),
@@ -1992,7 +2449,10 @@ mod tests {
     #[test]
     fn relpath_like_python() {
         check(&[
-            ("{{ '/etc/app/conf.yml' | relpath('/etc') }}", json!("app/conf.yml")),
+            (
+                "{{ '/etc/app/conf.yml' | relpath('/etc') }}",
+                json!("app/conf.yml"),
+            ),
             ("{{ '/etc' | relpath('/etc/app/x') }}", json!("../..")),
             ("{{ '/a/b' | relpath('/a/b') }}", json!(".")),
             ("{{ '/a/b/' | relpath('/a/b') }}", json!(".")),
@@ -2002,7 +2462,10 @@ mod tests {
             ("{{ '/' | relpath('/a/b') }}", json!("../..")),
             ("{{ '/a' | relpath('/') }}", json!("a")),
             ("{{ '//a//b' | relpath('/a') }}", json!("b")),
-            ("{{ '/usr/lib' | relpath('/usr/local/lib') }}", json!("../../lib")),
+            (
+                "{{ '/usr/lib' | relpath('/usr/local/lib') }}",
+                json!("../../lib"),
+            ),
             ("{{ 'a/../../x' | relpath('b') }}", json!("../../x")),
             ("{{ 'a b/c' | relpath(start='a b') }}", json!("c")),
             ("{{ 'x/y' | relpath }}", json!("x/y")),
@@ -2010,14 +2473,23 @@ mod tests {
         ]);
         check_err(&[
             ("{{ '' | relpath('/a') }}", "no path specified"),
-            ("{{ 3 | relpath('/a') }}", "expected str, bytes or os.PathLike object, not int"),
+            (
+                "{{ 3 | relpath('/a') }}",
+                "expected str, bytes or os.PathLike object, not int",
+            ),
         ]);
         // Absolute against relative: the relative side is taken from the current directory.
-        let cwd = std::env::current_dir().unwrap().to_string_lossy().into_owned();
+        let cwd = std::env::current_dir()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let depth = cwd.split('/').filter(|c| !c.is_empty()).count();
         let want = format!("{}etc", "../".repeat(depth));
         let from_root = format!("{{{{ '{cwd}' | relpath('/') }}}}");
-        check(&[("{{ '/etc' | relpath }}", json!(want)), (from_root.as_str(), json!(cwd.trim_start_matches('/')))]);
+        check(&[
+            ("{{ '/etc' | relpath }}", json!(want)),
+            (from_root.as_str(), json!(cwd.trim_start_matches('/'))),
+        ]);
     }
 
     #[test]
@@ -2146,7 +2618,10 @@ fn random(v: Value, start: Option<i64>, step: Option<i64>, kwargs: Kwargs) -> Re
     let start = kwargs.get::<Option<i64>>("start")?.or(start);
     let step = kwargs.get::<Option<i64>>("step")?.or(step);
     if kwargs.get::<Option<Value>>("seed")?.is_some() {
-        return Err(Error::new(ErrorKind::InvalidOperation, "random(seed=...) is not supported by berth: it would not give Python's numbers"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "random(seed=...) is not supported by berth: it would not give Python's numbers",
+        ));
     }
     kwargs.assert_all_used()?;
     let roll = |n: u64| -> u64 {
@@ -2156,17 +2631,36 @@ fn random(v: Value, start: Option<i64>, step: Option<i64>, kwargs: Kwargs) -> Re
     if let Some(end) = v.as_i64().filter(|_| v.kind() == ValueKind::Number) {
         let (start, step) = (start.unwrap_or(0), step.unwrap_or(1));
         if step <= 0 || end <= start {
-            return Err(Error::new(ErrorKind::InvalidOperation, format!("empty range for random: start {start}, end {end}, step {step}")));
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("empty range for random: start {start}, end {end}, step {step}"),
+            ));
         }
         let n = ((end - start) + step - 1) / step;
         return Ok(Value::from(start + step * roll(n as u64) as i64));
     }
     let items: Vec<Value> = match v.kind() {
-        ValueKind::String => v.as_str().unwrap_or_default().chars().map(|c| Value::from(c.to_string())).collect(),
-        _ => v.try_iter().map_err(|_| Error::new(ErrorKind::InvalidOperation, "random needs a sequence or an integer"))?.collect(),
+        ValueKind::String => v
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .map(|c| Value::from(c.to_string()))
+            .collect(),
+        _ => v
+            .try_iter()
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    "random needs a sequence or an integer",
+                )
+            })?
+            .collect(),
     };
     if items.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidOperation, "Cannot choose from an empty sequence"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "Cannot choose from an empty sequence",
+        ));
     }
     Ok(items[roll(items.len() as u64) as usize].clone())
 }

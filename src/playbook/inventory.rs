@@ -38,7 +38,10 @@ pub(crate) struct Inventory {
 impl Inventory {
     /// Load inventories (files or directories of files). `playbook_dir`'s
     /// group_vars/host_vars are layered above the inventory's, like Ansible.
-    pub(crate) fn load(paths: &[PathBuf], playbook_dir: Option<&Path>) -> Result<Inventory, Diagnostic> {
+    pub(crate) fn load(
+        paths: &[PathBuf],
+        playbook_dir: Option<&Path>,
+    ) -> Result<Inventory, Diagnostic> {
         let mut inv = Inventory::default();
         inv.group_mut("all");
         inv.group_mut("ungrouped");
@@ -60,12 +63,20 @@ impl Inventory {
                 var_dirs.push(path.parent().map(Path::to_path_buf).unwrap_or_default());
             } else if looks_like_host_list(path) {
                 // `-i host1,host2,` like Ansible.
-                for name in path.to_string_lossy().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                for name in path
+                    .to_string_lossy()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                {
                     inv.add_host(name, "ungrouped", Map::new());
                 }
             } else {
-                return Err(Diagnostic::error("B0711", format!("inventory {} does not exist", path.display()))
-                    .hint("pass an existing inventory file or directory with -i"));
+                return Err(Diagnostic::error(
+                    "B0711",
+                    format!("inventory {} does not exist", path.display()),
+                )
+                .hint("pass an existing inventory file or directory with -i"));
             }
         }
         if let Some(dir) = playbook_dir {
@@ -81,9 +92,7 @@ impl Inventory {
     }
 
     fn group_mut(&mut self, name: &str) -> &mut Group {
-        self.groups
-            .entry(name.to_string())
-            .or_default()
+        self.groups.entry(name.to_string()).or_default()
     }
 
     fn add_host(&mut self, name: &str, group: &str, vars: Map<String, Value>) {
@@ -112,8 +121,10 @@ impl Inventory {
 
     fn load_text(&mut self, text: &str, path: &Path) -> Result<(), Diagnostic> {
         let text = text.to_string();
-        let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "json"))
-            || text.trim_start().starts_with("all:")
+        let is_yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml" | "json")
+        ) || text.trim_start().starts_with("all:")
             || text.trim_start().starts_with("---");
         if is_yaml {
             let node = yaml::load(&text, path)?;
@@ -134,7 +145,14 @@ impl Inventory {
         }
     }
 
-    fn load_yaml_group(&mut self, name: &str, body: &Node, parent: Option<&str>, path: &Path, text: &str) -> Result<(), Diagnostic> {
+    fn load_yaml_group(
+        &mut self,
+        name: &str,
+        body: &Node,
+        parent: Option<&str>,
+        path: &Path,
+        text: &str,
+    ) -> Result<(), Diagnostic> {
         self.group_mut(name);
         if let Some(p) = parent {
             self.group_mut(p).children.insert(name.to_string());
@@ -143,9 +161,15 @@ impl Inventory {
             return Ok(());
         }
         let entries = body.as_map().ok_or_else(|| {
-            Diagnostic::error("B0712", format!("group `{name}` must be a mapping, found {}", body.type_name()))
-                .at(Span::line(path, body.pos()), Some(text))
-                .hint("a group has `hosts:`, `vars:` and `children:` keys")
+            Diagnostic::error(
+                "B0712",
+                format!(
+                    "group `{name}` must be a mapping, found {}",
+                    body.type_name()
+                ),
+            )
+            .at(Span::line(path, body.pos()), Some(text))
+            .hint("a group has `hosts:`, `vars:` and `children:` keys")
         })?;
         for (key, value) in entries {
             match key.as_str() {
@@ -163,13 +187,18 @@ impl Inventory {
                             Value::Object(m) => m,
                             Value::Null => Map::new(),
                             _ => {
-                                return Err(Diagnostic::error("B0712", format!("variables of host `{pattern}` must be a mapping"))
-                                    .at(Span::line(path, vars.pos()), Some(text))
-                                    .hint("write `key: value` pairs under the host"))
+                                return Err(Diagnostic::error(
+                                    "B0712",
+                                    format!("variables of host `{pattern}` must be a mapping"),
+                                )
+                                .at(Span::line(path, vars.pos()), Some(text))
+                                .hint("write `key: value` pairs under the host"))
                             }
                         };
                         for host in expand_range(pattern).map_err(|m| {
-                            Diagnostic::error("B0713", m).at(Span::line(path, value.pos()), Some(text)).hint("ranges look like web[01:20] or db-[a:f]")
+                            Diagnostic::error("B0713", m)
+                                .at(Span::line(path, value.pos()), Some(text))
+                                .hint("ranges look like web[01:20] or db-[a:f]")
                         })? {
                             self.add_host(&host, name, vars.clone());
                         }
@@ -179,9 +208,12 @@ impl Inventory {
                     Value::Object(m) => self.group_mut(name).vars.extend(m),
                     Value::Null => {}
                     _ => {
-                        return Err(Diagnostic::error("B0712", format!("`vars` of group `{name}` must be a mapping"))
-                            .at(Span::line(path, value.pos()), Some(text))
-                            .hint("write `key: value` pairs under `vars:`"))
+                        return Err(Diagnostic::error(
+                            "B0712",
+                            format!("`vars` of group `{name}` must be a mapping"),
+                        )
+                        .at(Span::line(path, value.pos()), Some(text))
+                        .hint("write `key: value` pairs under `vars:`"))
                     }
                 },
                 "children" => {
@@ -189,18 +221,24 @@ impl Inventory {
                         continue;
                     }
                     let children = value.as_map().ok_or_else(|| {
-                        Diagnostic::error("B0712", format!("`children` of group `{name}` must be a mapping of groups"))
-                            .at(Span::line(path, value.pos()), Some(text))
-                            .hint("write `children:` followed by `groupname:` lines")
+                        Diagnostic::error(
+                            "B0712",
+                            format!("`children` of group `{name}` must be a mapping of groups"),
+                        )
+                        .at(Span::line(path, value.pos()), Some(text))
+                        .hint("write `children:` followed by `groupname:` lines")
                     })?;
                     for (child, child_body) in children {
                         self.load_yaml_group(child, child_body, Some(name), path, text)?;
                     }
                 }
                 other => {
-                    return Err(Diagnostic::error("B0712", format!("unknown key `{other}` in group `{name}`"))
-                        .at(Span::line(path, value.pos()), Some(text))
-                        .hint("a group may only have `hosts`, `vars` and `children`"))
+                    return Err(Diagnostic::error(
+                        "B0712",
+                        format!("unknown key `{other}` in group `{name}`"),
+                    )
+                    .at(Span::line(path, value.pos()), Some(text))
+                    .hint("a group may only have `hosts`, `vars` and `children`"))
                 }
             }
         }
@@ -227,9 +265,12 @@ impl Inventory {
                     Some((g, "vars")) => (g, Section::Vars),
                     Some((g, "children")) => (g, Section::Children),
                     Some((_, other)) => {
-                        return Err(Diagnostic::error("B0714", format!("unknown section suffix `:{other}`"))
-                            .at(Span::line(path, line_no), Some(text))
-                            .hint("INI sections are [group], [group:vars] or [group:children]"))
+                        return Err(Diagnostic::error(
+                            "B0714",
+                            format!("unknown section suffix `:{other}`"),
+                        )
+                        .at(Span::line(path, line_no), Some(text))
+                        .hint("INI sections are [group], [group:vars] or [group:children]"))
                     }
                     None => (header, Section::Hosts),
                 };
@@ -243,9 +284,13 @@ impl Inventory {
                     let words = shell_words::split(line).map_err(|e| {
                         Diagnostic::error("B0714", format!("cannot parse host line: {e}"))
                             .at(Span::line(path, line_no), Some(text))
-                            .hint("host lines look like `web1 ansible_host=10.0.0.1 ansible_port=22`")
+                            .hint(
+                                "host lines look like `web1 ansible_host=10.0.0.1 ansible_port=22`",
+                            )
                     })?;
-                    let Some((pattern, rest)) = words.split_first() else { continue };
+                    let Some((pattern, rest)) = words.split_first() else {
+                        continue;
+                    };
                     let mut vars = Map::new();
                     for w in rest {
                         let (k, v) = w.split_once('=').ok_or_else(|| {
@@ -256,7 +301,9 @@ impl Inventory {
                         vars.insert(k.to_string(), ini_literal(v));
                     }
                     let hosts = expand_range(pattern).map_err(|m| {
-                        Diagnostic::error("B0713", m).at(Span::line(path, line_no), Some(text)).hint("ranges look like web[01:20]")
+                        Diagnostic::error("B0713", m)
+                            .at(Span::line(path, line_no), Some(text))
+                            .hint("ranges look like web[01:20]")
                     })?;
                     for h in hosts {
                         self.add_host(&h, &group, vars.clone());
@@ -269,8 +316,14 @@ impl Inventory {
                             .hint("group variables are written as key=value")
                     })?;
                     let v = v.trim();
-                    let v = shell_words::split(v).ok().filter(|w| w.len() == 1).map(|mut w| w.remove(0)).unwrap_or_else(|| v.to_string());
-                    self.group_mut(&group).vars.insert(k.trim().to_string(), Value::String(v));
+                    let v = shell_words::split(v)
+                        .ok()
+                        .filter(|w| w.len() == 1)
+                        .map(|mut w| w.remove(0))
+                        .unwrap_or_else(|| v.to_string());
+                    self.group_mut(&group)
+                        .vars
+                        .insert(k.trim().to_string(), Value::String(v));
                 }
                 Section::Children => {
                     let child = line.to_string();
@@ -324,14 +377,22 @@ impl Inventory {
             let in_other = member.iter().any(|g| g != "ungrouped");
             if in_other {
                 member.retain(|g| g != "ungrouped");
-                self.groups.get_mut("ungrouped").map(|g| g.hosts.shift_remove(h));
+                self.groups
+                    .get_mut("ungrouped")
+                    .map(|g| g.hosts.shift_remove(h));
             } else if !member.iter().any(|g| g == "ungrouped") {
                 self.group_mut("ungrouped").hosts.insert(h.clone());
                 member.push("ungrouped".into());
             }
             // Precedence: all, then groups by depth, then by name; then host vars.
             let mut ordered: Vec<&String> = member.iter().collect();
-            ordered.sort_by(|a, b| depth.get(*a).unwrap_or(&1).cmp(depth.get(*b).unwrap_or(&1)).then(a.cmp(b)));
+            ordered.sort_by(|a, b| {
+                depth
+                    .get(*a)
+                    .unwrap_or(&1)
+                    .cmp(depth.get(*b).unwrap_or(&1))
+                    .then(a.cmp(b))
+            });
             let mut vars = Map::new();
             let mut layers: Vec<&Map<String, Value>> = Vec::new();
             let all = &self.groups["all"];
@@ -393,7 +454,9 @@ impl Inventory {
                 return false;
             }
             seen.push(g.to_string());
-            let Some(group) = inv.groups.get(g) else { return false };
+            let Some(group) = inv.groups.get(g) else {
+                return false;
+            };
             group.hosts.contains(host) || group.children.iter().any(|c| walk(inv, c, host, seen))
         }
         if group == "all" {
@@ -404,14 +467,23 @@ impl Inventory {
 
     /// Hosts of a group in inventory order.
     pub(crate) fn group_hosts(&self, group: &str) -> Vec<String> {
-        self.hosts.keys().filter(|h| self.group_contains(group, h)).cloned().collect()
+        self.hosts
+            .keys()
+            .filter(|h| self.group_contains(group, h))
+            .cloned()
+            .collect()
     }
 
     /// The `groups` magic variable: group name → host names.
     pub(crate) fn groups_var(&self) -> Map<String, Value> {
         self.groups
             .keys()
-            .map(|g| (g.clone(), Value::Array(self.group_hosts(g).into_iter().map(Value::String).collect())))
+            .map(|g| {
+                (
+                    g.clone(),
+                    Value::Array(self.group_hosts(g).into_iter().map(Value::String).collect()),
+                )
+            })
             .collect()
     }
 
@@ -436,7 +508,12 @@ impl Inventory {
         for set in exclusions {
             selected.retain(|h| !set.contains(h));
         }
-        Ok(self.hosts.keys().filter(|h| selected.contains(*h)).cloned().collect())
+        Ok(self
+            .hosts
+            .keys()
+            .filter(|h| selected.contains(*h))
+            .cloned()
+            .collect())
     }
 
     fn match_term(&self, term: &str) -> Result<Vec<String>, String> {
@@ -444,8 +521,14 @@ impl Inventory {
             return Ok(self.hosts.keys().cloned().collect());
         }
         if let Some(re) = term.strip_prefix('~') {
-            let re = regex::Regex::new(re).map_err(|e| format!("invalid host pattern regex `{re}`: {e}"))?;
-            let mut out: Vec<String> = self.hosts.keys().filter(|h| re.is_match(h)).cloned().collect();
+            let re = regex::Regex::new(re)
+                .map_err(|e| format!("invalid host pattern regex `{re}`: {e}"))?;
+            let mut out: Vec<String> = self
+                .hosts
+                .keys()
+                .filter(|h| re.is_match(h))
+                .cloned()
+                .collect();
             for g in self.groups.keys().filter(|g| re.is_match(g)) {
                 out.extend(self.group_hosts(g));
             }
@@ -467,9 +550,19 @@ impl Inventory {
             return Ok(vec![term.to_string()]);
         }
         if term.contains(['*', '?', '[']) {
-            let pat = glob::Pattern::new(term).map_err(|e| format!("invalid host pattern `{term}`: {e}"))?;
-            let mut out: Vec<String> = self.hosts.keys().filter(|h| pat.matches(h)).cloned().collect();
-            for g in self.groups.keys().filter(|g| !matches!(g.as_str(), "all" | "ungrouped") && pat.matches(g)) {
+            let pat = glob::Pattern::new(term)
+                .map_err(|e| format!("invalid host pattern `{term}`: {e}"))?;
+            let mut out: Vec<String> = self
+                .hosts
+                .keys()
+                .filter(|h| pat.matches(h))
+                .cloned()
+                .collect();
+            for g in self
+                .groups
+                .keys()
+                .filter(|g| !matches!(g.as_str(), "all" | "ungrouped") && pat.matches(g))
+            {
                 out.extend(self.group_hosts(g));
             }
             return Ok(out);
@@ -479,13 +572,21 @@ impl Inventory {
 }
 
 fn subscript(hosts: &[String], idx: &str) -> Vec<String> {
-    let parse = |s: &str, default: i64| -> i64 { if s.is_empty() { default } else { s.parse().unwrap_or(default) } };
+    let parse = |s: &str, default: i64| -> i64 {
+        if s.is_empty() {
+            default
+        } else {
+            s.parse().unwrap_or(default)
+        }
+    };
     let n = hosts.len() as i64;
     let norm = |i: i64| if i < 0 { (n + i).max(0) } else { i.min(n) };
     if let Some((a, b)) = idx.split_once(':') {
         let (a, b) = (norm(parse(a, 0)), norm(parse(b, n - 1)));
         // Ansible's host ranges are inclusive.
-        (a..=b.min(n - 1)).filter_map(|i| hosts.get(i as usize).cloned()).collect()
+        (a..=b.min(n - 1))
+            .filter_map(|i| hosts.get(i as usize).cloned())
+            .collect()
     } else {
         let i = parse(idx, 0);
         let i = if i < 0 { n + i } else { i };
@@ -496,7 +597,11 @@ fn subscript(hosts: &[String], idx: &str) -> Vec<String> {
 /// Split `a:b:&c:!d` (or comma-separated) into terms, keeping `[1:3]` subscripts and regexes whole.
 fn split_pattern(pattern: &str) -> Vec<&str> {
     if pattern.contains(',') {
-        return pattern.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        return pattern
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
     }
     let mut out = Vec::new();
     let mut depth = 0;
@@ -513,23 +618,36 @@ fn split_pattern(pattern: &str) -> Vec<&str> {
         }
     }
     out.push(&pattern[start..]);
-    out.into_iter().map(str::trim).filter(|s| !s.is_empty()).collect()
+    out.into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Expand `web[01:03]`, `db-[a:c]`, `n[1:10:2]` into host names.
 pub(crate) fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
-    let Some(open) = pattern.find('[') else { return Ok(vec![pattern.to_string()]) };
+    let Some(open) = pattern.find('[') else {
+        return Ok(vec![pattern.to_string()]);
+    };
     let Some(close_rel) = pattern[open..].find(']') else {
         return Err(format!("unclosed range in host pattern `{pattern}`"));
     };
     let close = open + close_rel;
-    let (head, body, tail) = (&pattern[..open], &pattern[open + 1..close], &pattern[close + 1..]);
+    let (head, body, tail) = (
+        &pattern[..open],
+        &pattern[open + 1..close],
+        &pattern[close + 1..],
+    );
     let parts: Vec<&str> = body.split(':').collect();
     if parts.len() < 2 || parts.len() > 3 {
-        return Err(format!("invalid range `[{body}]` in host pattern `{pattern}`"));
+        return Err(format!(
+            "invalid range `[{body}]` in host pattern `{pattern}`"
+        ));
     }
     let step: usize = match parts.get(2) {
-        Some(s) => s.parse().map_err(|_| format!("invalid range step in `{pattern}`"))?,
+        Some(s) => s
+            .parse()
+            .map_err(|_| format!("invalid range step in `{pattern}`"))?,
         None => 1,
     };
     if step == 0 {
@@ -544,11 +662,19 @@ pub(crate) fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
         if (y - x) / step as u64 >= MAX_RANGE_HOSTS as u64 {
             return Err(too_many(pattern));
         }
-        let width = if a.starts_with('0') && a.len() > 1 { a.len() } else { 0 };
+        let width = if a.starts_with('0') && a.len() > 1 {
+            a.len()
+        } else {
+            0
+        };
         for i in (x..=y).step_by(step) {
             items.push(format!("{i:0width$}"));
         }
-    } else if a.len() == 1 && b.len() == 1 && a.chars().all(|c| c.is_ascii_alphabetic()) && b.chars().all(|c| c.is_ascii_alphabetic()) {
+    } else if a.len() == 1
+        && b.len() == 1
+        && a.chars().all(|c| c.is_ascii_alphabetic())
+        && b.chars().all(|c| c.is_ascii_alphabetic())
+    {
         let (x, y) = (a.as_bytes()[0], b.as_bytes()[0]);
         if x > y {
             return Err(format!("range start is after its end in `{pattern}`"));
@@ -557,7 +683,9 @@ pub(crate) fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
             items.push((c as char).to_string());
         }
     } else {
-        return Err(format!("invalid range `[{body}]` in host pattern `{pattern}`"));
+        return Err(format!(
+            "invalid range `[{body}]` in host pattern `{pattern}`"
+        ));
     }
     let rests = expand_range(tail)?;
     if items.len().saturating_mul(rests.len()) > MAX_RANGE_HOSTS {
@@ -608,12 +736,22 @@ fn read_vars_entry(base: &Path, name: &str) -> Result<Option<Map<String, Value>>
         return Ok(None);
     }
     let mut files: Vec<PathBuf> = Vec::new();
-    for candidate in [base.join(name), base.join(format!("{name}.yml")), base.join(format!("{name}.yaml")), base.join(format!("{name}.json"))] {
+    for candidate in [
+        base.join(name),
+        base.join(format!("{name}.yml")),
+        base.join(format!("{name}.yaml")),
+        base.join(format!("{name}.json")),
+    ] {
         if candidate.is_file() {
             files.push(candidate);
         } else if candidate.is_dir() {
             let mut inner: Vec<PathBuf> = walk_files(&candidate);
-            inner.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "json")) || p.extension().is_none());
+            inner.retain(|p| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("yml" | "yaml" | "json")
+                ) || p.extension().is_none()
+            });
             inner.sort();
             files.extend(inner);
         }
@@ -632,9 +770,12 @@ fn read_vars_entry(base: &Path, name: &str) -> Result<Option<Map<String, Value>>
             }
             NodeKind::Scalar(Value::Null) => {}
             _ => {
-                return Err(Diagnostic::error("B0715", format!("{} must hold a mapping of variables", f.display()))
-                    .at(Span::line(&f, node.line), None)
-                    .hint("write `name: value` pairs at the top level"))
+                return Err(Diagnostic::error(
+                    "B0715",
+                    format!("{} must hold a mapping of variables", f.display()),
+                )
+                .at(Span::line(&f, node.line), None)
+                .hint("write `name: value` pairs at the top level"))
             }
         }
     }
@@ -658,7 +799,12 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
 
 fn is_ignored_inventory_file(p: &Path) -> bool {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.starts_with('.') || name.ends_with('~') || matches!(p.extension().and_then(|e| e.to_str()), Some("retry" | "md" | "orig" | "cfg"))
+    name.starts_with('.')
+        || name.ends_with('~')
+        || matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("retry" | "md" | "orig" | "cfg")
+        )
 }
 
 fn looks_like_host_list(p: &Path) -> bool {
@@ -673,7 +819,11 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 fn read_error(path: &Path, e: std::io::Error) -> Diagnostic {
-    Diagnostic::error("B0711", format!("cannot read inventory {}: {e}", path.display())).hint("check the -i path")
+    Diagnostic::error(
+        "B0711",
+        format!("cannot read inventory {}: {e}", path.display()),
+    )
+    .hint("check the -i path")
 }
 
 #[cfg(test)]
@@ -702,7 +852,10 @@ mod tests {
             ("group_vars/web.yml", "y: web_file\n"),
             ("host_vars/db1.yml", "y: db1_file\n"),
         ]);
-        assert_eq!(inv.hosts.keys().collect::<Vec<_>>(), ["web01", "web02", "web03", "special", "db1"]);
+        assert_eq!(
+            inv.hosts.keys().collect::<Vec<_>>(),
+            ["web01", "web02", "web03", "special", "db1"]
+        );
         assert_eq!(inv.hosts["web01"].vars["x"], json!("web"));
         assert_eq!(inv.hosts["web01"].vars["y"], json!("web_file"));
         assert_eq!(inv.hosts["special"].vars["x"], json!("host"));
@@ -752,7 +905,10 @@ mod tests {
         // fuzz target, when depths were computed one walk per path.
         let mut ini = String::from("[g40]\nweb\n");
         for i in 0..40 {
-            ini.push_str(&format!("[g{i}:children]\na{i}\nb{i}\n[a{i}:children]\ng{n}\n[b{i}:children]\ng{n}\n", n = i + 1));
+            ini.push_str(&format!(
+                "[g{i}:children]\na{i}\nb{i}\n[a{i}:children]\ng{n}\n[b{i}:children]\ng{n}\n",
+                n = i + 1
+            ));
         }
         let inv = Inventory::from_text(&ini, Path::new("inv.ini")).unwrap();
         assert!(inv.hosts["web"].groups.contains(&"g0".to_string()));
@@ -760,13 +916,23 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(expand_range("web[01:03]").unwrap(), ["web01", "web02", "web03"]);
-        assert_eq!(expand_range("db-[a:c].x").unwrap(), ["db-a.x", "db-b.x", "db-c.x"]);
+        assert_eq!(
+            expand_range("web[01:03]").unwrap(),
+            ["web01", "web02", "web03"]
+        );
+        assert_eq!(
+            expand_range("db-[a:c].x").unwrap(),
+            ["db-a.x", "db-b.x", "db-c.x"]
+        );
         assert_eq!(expand_range("n[1:5:2]").unwrap(), ["n1", "n3", "n5"]);
         assert!(expand_range("n[5:1]").is_err());
         // Ranges multiply; past 100000 hosts a line is refused at once.
-        assert!(expand_range("w[1:6]a[1:6]b[1:6]c[1:6]d[1:6]e[1:6]f[1:6]").unwrap_err().contains("more than 100000 hosts"));
-        assert!(expand_range("w[0:99999999999999]").unwrap_err().contains("more than 100000 hosts"));
+        assert!(expand_range("w[1:6]a[1:6]b[1:6]c[1:6]d[1:6]e[1:6]f[1:6]")
+            .unwrap_err()
+            .contains("more than 100000 hosts"));
+        assert!(expand_range("w[0:99999999999999]")
+            .unwrap_err()
+            .contains("more than 100000 hosts"));
         assert_eq!(expand_range("w[1:6]a[1:6]").unwrap().len(), 36);
     }
 

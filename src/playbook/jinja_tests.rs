@@ -13,85 +13,166 @@ use crate::playbook::filters::{ansible_bool, fail, py_str};
 pub(crate) fn register(env: &mut Environment<'static>) {
     // ansible-core's own test of trust: text read from playbooks and vars
     // files is TrustedAsTemplate; module results and `!unsafe` are not.
-    env.add_test("ansible._protomatter.tagged_with", |v: Value, tag: String| -> Result<bool, Error> {
-        Ok(match tag.as_str() {
-            "TrustedAsTemplate" => v.kind() == minijinja::value::ValueKind::String && !v.is_safe(),
-            _ => false,
-        })
-    });
-    env.add_test("truthy", |v: Value, kwargs: Kwargs| -> Result<bool, Error> {
-        let convert: bool = kwargs.get::<Option<bool>>("convert_bool")?.unwrap_or(false);
-        kwargs.assert_all_used()?;
-        Ok(if convert && is_boolish(&v) { ansible_bool(&v) } else { v.is_true() })
-    });
+    env.add_test(
+        "ansible._protomatter.tagged_with",
+        |v: Value, tag: String| -> Result<bool, Error> {
+            Ok(match tag.as_str() {
+                "TrustedAsTemplate" => {
+                    v.kind() == minijinja::value::ValueKind::String && !v.is_safe()
+                }
+                _ => false,
+            })
+        },
+    );
+    env.add_test(
+        "truthy",
+        |v: Value, kwargs: Kwargs| -> Result<bool, Error> {
+            let convert: bool = kwargs.get::<Option<bool>>("convert_bool")?.unwrap_or(false);
+            kwargs.assert_all_used()?;
+            Ok(if convert && is_boolish(&v) {
+                ansible_bool(&v)
+            } else {
+                v.is_true()
+            })
+        },
+    );
     env.add_test("falsy", |v: Value, kwargs: Kwargs| -> Result<bool, Error> {
         let convert: bool = kwargs.get::<Option<bool>>("convert_bool")?.unwrap_or(false);
         kwargs.assert_all_used()?;
-        Ok(!if convert && is_boolish(&v) { ansible_bool(&v) } else { v.is_true() })
+        Ok(!if convert && is_boolish(&v) {
+            ansible_bool(&v)
+        } else {
+            v.is_true()
+        })
     });
-    env.add_test("match", |v: Value, p: String, kwargs: Kwargs| regex_test(&v, &p, kwargs, Mode::Match));
-    env.add_test("search", |v: Value, p: String, kwargs: Kwargs| regex_test(&v, &p, kwargs, Mode::Search));
+    env.add_test("match", |v: Value, p: String, kwargs: Kwargs| {
+        regex_test(&v, &p, kwargs, Mode::Match)
+    });
+    env.add_test("search", |v: Value, p: String, kwargs: Kwargs| {
+        regex_test(&v, &p, kwargs, Mode::Search)
+    });
     env.add_test("regex", regex_generic);
     env.add_test("version", version_test);
     env.add_test("version_compare", version_test);
     env.add_test("string", |v: Value| v.kind() == ValueKind::String);
-    env.add_test("sequence", |v: Value| matches!(v.kind(), ValueKind::Seq | ValueKind::Iterable | ValueKind::String | ValueKind::Map));
-    env.add_test("iterable", |v: Value| matches!(v.kind(), ValueKind::Seq | ValueKind::Iterable | ValueKind::String | ValueKind::Map));
-    env.add_test("contains", |seq: Value, item: Value| -> Result<bool, Error> { value_contains(&seq, &item) });
-    env.add_test("subset", |a: Value, b: Value| -> Result<bool, Error> { all_in(&a, &b) });
-    env.add_test("issubset", |a: Value, b: Value| -> Result<bool, Error> { all_in(&a, &b) });
-    env.add_test("superset", |a: Value, b: Value| -> Result<bool, Error> { all_in(&b, &a) });
-    env.add_test("issuperset", |a: Value, b: Value| -> Result<bool, Error> { all_in(&b, &a) });
+    env.add_test("sequence", |v: Value| {
+        matches!(
+            v.kind(),
+            ValueKind::Seq | ValueKind::Iterable | ValueKind::String | ValueKind::Map
+        )
+    });
+    env.add_test("iterable", |v: Value| {
+        matches!(
+            v.kind(),
+            ValueKind::Seq | ValueKind::Iterable | ValueKind::String | ValueKind::Map
+        )
+    });
+    env.add_test(
+        "contains",
+        |seq: Value, item: Value| -> Result<bool, Error> { value_contains(&seq, &item) },
+    );
+    env.add_test("subset", |a: Value, b: Value| -> Result<bool, Error> {
+        all_in(&a, &b)
+    });
+    env.add_test("issubset", |a: Value, b: Value| -> Result<bool, Error> {
+        all_in(&a, &b)
+    });
+    env.add_test("superset", |a: Value, b: Value| -> Result<bool, Error> {
+        all_in(&b, &a)
+    });
+    env.add_test("issuperset", |a: Value, b: Value| -> Result<bool, Error> {
+        all_in(&b, &a)
+    });
     for name in ["succeeded", "success", "successful"] {
-        env.add_test(name, |r: Value| -> Result<bool, Error> { Ok(!flag(&result(&r, "succeeded")?, "failed")) });
+        env.add_test(name, |r: Value| -> Result<bool, Error> {
+            Ok(!flag(&result(&r, "succeeded")?, "failed"))
+        });
     }
     for name in ["failed", "failure"] {
-        env.add_test(name, |r: Value| -> Result<bool, Error> { Ok(flag(&result(&r, "failed")?, "failed")) });
+        env.add_test(name, |r: Value| -> Result<bool, Error> {
+            Ok(flag(&result(&r, "failed")?, "failed"))
+        });
     }
     for name in ["changed", "change"] {
-        env.add_test(name, |r: Value| -> Result<bool, Error> { Ok(flag(&result(&r, "changed")?, "changed")) });
+        env.add_test(name, |r: Value| -> Result<bool, Error> {
+            Ok(flag(&result(&r, "changed")?, "changed"))
+        });
     }
     for name in ["skipped", "skip"] {
-        env.add_test(name, |r: Value| -> Result<bool, Error> { Ok(flag(&result(&r, "skipped")?, "skipped")) });
+        env.add_test(name, |r: Value| -> Result<bool, Error> {
+            Ok(flag(&result(&r, "skipped")?, "skipped"))
+        });
     }
     // An async job's state; a result without the key counts as done, as in Ansible.
-    for (name, key) in [("finished", "finished"), ("finish", "finished"), ("started", "started"), ("start", "started")] {
+    for (name, key) in [
+        ("finished", "finished"),
+        ("finish", "finished"),
+        ("started", "started"),
+        ("start", "started"),
+    ] {
         env.add_test(name, move |r: Value| -> Result<bool, Error> {
             let r = result(&r, key)?;
-            Ok(r.get_attr(key).map(|f| f.is_undefined() || ansible_bool(&f) || f.as_i64() == Some(1)).unwrap_or(true))
+            Ok(r.get_attr(key)
+                .map(|f| f.is_undefined() || ansible_bool(&f) || f.as_i64() == Some(1))
+                .unwrap_or(true))
         });
     }
     env.add_test("abs", |p: String| p.starts_with('/'));
     env.add_test("file", |p: String| std::path::Path::new(&p).is_file());
     env.add_test("directory", |p: String| std::path::Path::new(&p).is_dir());
     env.add_test("exists", |p: String| std::path::Path::new(&p).exists());
-    env.add_test("link", |p: String| std::fs::symlink_metadata(&p).map(|m| m.file_type().is_symlink()).unwrap_or(false));
-    env.add_test("link_exists", |p: String| std::fs::symlink_metadata(&p).is_ok());
-    env.add_test("same_file", |a: String, b: String| match (std::fs::canonicalize(&a), std::fs::canonicalize(&b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
+    env.add_test("link", |p: String| {
+        std::fs::symlink_metadata(&p)
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(false)
+    });
+    env.add_test("link_exists", |p: String| {
+        std::fs::symlink_metadata(&p).is_ok()
+    });
+    env.add_test("same_file", |a: String, b: String| {
+        match (std::fs::canonicalize(&a), std::fs::canonicalize(&b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
     });
     env.add_test("mount", |p: String| {
-        let Ok(meta) = std::fs::metadata(&p) else { return false };
+        let Ok(meta) = std::fs::metadata(&p) else {
+            return false;
+        };
         let parent = std::path::Path::new(&p).join("..");
-        let Ok(pmeta) = std::fs::metadata(parent) else { return true };
+        let Ok(pmeta) = std::fs::metadata(parent) else {
+            return true;
+        };
         use std::os::unix::fs::MetadataExt;
         meta.dev() != pmeta.dev() || meta.ino() == pmeta.ino()
     });
-    env.add_test("vault_encrypted", |v: Value| py_str(&v).starts_with("$ANSIBLE_VAULT;"));
-    env.add_test("any", |v: Value| -> Result<bool, Error> { Ok(v.try_iter()?.any(|i| i.is_true())) });
-    env.add_test("all", |v: Value| -> Result<bool, Error> { Ok(v.try_iter()?.all(|i| i.is_true())) });
-    env.add_test("nan", |v: Value| f64::try_from(v).map(f64::is_nan).unwrap_or(false));
+    env.add_test("vault_encrypted", |v: Value| {
+        py_str(&v).starts_with("$ANSIBLE_VAULT;")
+    });
+    env.add_test("any", |v: Value| -> Result<bool, Error> {
+        Ok(v.try_iter()?.any(|i| i.is_true()))
+    });
+    env.add_test("all", |v: Value| -> Result<bool, Error> {
+        Ok(v.try_iter()?.all(|i| i.is_true()))
+    });
+    env.add_test("nan", |v: Value| {
+        f64::try_from(v).map(f64::is_nan).unwrap_or(false)
+    });
 }
 
 fn is_boolish(v: &Value) -> bool {
-    matches!(v.kind(), ValueKind::String | ValueKind::Number | ValueKind::Bool)
+    matches!(
+        v.kind(),
+        ValueKind::String | ValueKind::Number | ValueKind::Bool
+    )
 }
 
 /// Python's `item in container`.
 pub(crate) fn value_contains(container: &Value, item: &Value) -> Result<bool, Error> {
     Ok(match container.kind() {
-        ValueKind::String => item.as_str().is_some_and(|i| container.as_str().unwrap_or_default().contains(i)),
+        ValueKind::String => item
+            .as_str()
+            .is_some_and(|i| container.as_str().unwrap_or_default().contains(i)),
         ValueKind::Map => !container.get_item(item)?.is_undefined(),
         _ => container.try_iter()?.any(|x| &x == item),
     })
@@ -115,7 +196,9 @@ fn result(r: &Value, test: &str) -> Result<Value, Error> {
 }
 
 fn flag(r: &Value, key: &str) -> bool {
-    r.get_attr(key).map(|v| !v.is_undefined() && ansible_bool(&v)).unwrap_or(false)
+    r.get_attr(key)
+        .map(|v| !v.is_undefined() && ansible_bool(&v))
+        .unwrap_or(false)
 }
 
 #[derive(Clone, Copy)]
@@ -132,7 +215,13 @@ fn regex_test(v: &Value, pattern: &str, kwargs: Kwargs, mode: Mode) -> Result<bo
     regex_check(&py_str(v), pattern, ignorecase, multiline, mode)
 }
 
-fn regex_check(text: &str, pattern: &str, ignorecase: bool, multiline: bool, mode: Mode) -> Result<bool, Error> {
+fn regex_check(
+    text: &str,
+    pattern: &str,
+    ignorecase: bool,
+    multiline: bool,
+    mode: Mode,
+) -> Result<bool, Error> {
     let mut flags = String::new();
     if ignorecase {
         flags.push('i');
@@ -140,27 +229,38 @@ fn regex_check(text: &str, pattern: &str, ignorecase: bool, multiline: bool, mod
     if multiline {
         flags.push('m');
     }
-    let prefix = if flags.is_empty() { String::new() } else { format!("(?{flags})") };
+    let prefix = if flags.is_empty() {
+        String::new()
+    } else {
+        format!("(?{flags})")
+    };
     // Python's re.match anchors at the start only; fullmatch at both ends.
     let full = match mode {
         Mode::Match => format!(r"{prefix}\A(?:{pattern})"),
         Mode::FullMatch => format!(r"{prefix}\A(?:{pattern})\z"),
         Mode::Search => format!("{prefix}{pattern}"),
     };
-    let re = Regex::new(&full).map_err(|e| fail(format!("invalid regular expression '{pattern}': {e}")))?;
+    let re = Regex::new(&full)
+        .map_err(|e| fail(format!("invalid regular expression '{pattern}': {e}")))?;
     Ok(re.is_match(text))
 }
 
 fn regex_generic(v: Value, pattern: String, kwargs: Kwargs) -> Result<bool, Error> {
     let ignorecase: bool = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
     let multiline: bool = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
-    let match_type: String = kwargs.get::<Option<String>>("match_type")?.unwrap_or_else(|| "search".into());
+    let match_type: String = kwargs
+        .get::<Option<String>>("match_type")?
+        .unwrap_or_else(|| "search".into());
     kwargs.assert_all_used()?;
     let mode = match match_type.as_str() {
         "search" => Mode::Search,
         "match" => Mode::Match,
         "fullmatch" => Mode::FullMatch,
-        other => return Err(fail(format!("unknown match_type '{other}' (use search, match or fullmatch)"))),
+        other => {
+            return Err(fail(format!(
+                "unknown match_type '{other}' (use search, match or fullmatch)"
+            )))
+        }
     };
     regex_check(&py_str(&v), &pattern, ignorecase, multiline, mode)
 }
@@ -218,19 +318,34 @@ pub(crate) fn loose_version(v: &str) -> Vec<Part> {
 
 /// StrictVersion: `N.N[.N]` with an optional `aN`/`bN` pre-release.
 fn strict_version(v: &str) -> Result<(Vec<u64>, Option<(char, u64)>), Error> {
-    let re = Regex::new(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:([ab])(\d+))?$").expect("valid version regex");
-    let c = re.captures(v).ok_or_else(|| fail(format!("Version comparison failed: invalid version number '{v}'")))?;
+    let re =
+        Regex::new(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:([ab])(\d+))?$").expect("valid version regex");
+    let c = re.captures(v).ok_or_else(|| {
+        fail(format!(
+            "Version comparison failed: invalid version number '{v}'"
+        ))
+    })?;
     let n = |i: usize| c.get(i).map_or(0, |m| m.as_str().parse().unwrap_or(0));
-    let pre = c.get(4).map(|m| (m.as_str().chars().next().unwrap_or('a'), n(5)));
+    let pre = c
+        .get(4)
+        .map(|m| (m.as_str().chars().next().unwrap_or('a'), n(5)));
     Ok((vec![n(1), n(2), n(3)], pre))
 }
 
 fn semver_cmp(a: &str, b: &str) -> Result<Ordering, Error> {
-    let re = Regex::new(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$").expect("valid semver regex");
+    let re = Regex::new(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
+        .expect("valid semver regex");
     let parse = |s: &str| -> Result<(Vec<u64>, Option<String>), Error> {
-        let c = re.captures(s).ok_or_else(|| fail(format!("Version comparison failed: invalid semantic version '{s}'")))?;
+        let c = re.captures(s).ok_or_else(|| {
+            fail(format!(
+                "Version comparison failed: invalid semantic version '{s}'"
+            ))
+        })?;
         let n = |i: usize| c[i].parse::<u64>().unwrap_or(0);
-        Ok((vec![n(1), n(2), n(3)], c.get(4).map(|m| m.as_str().to_string())))
+        Ok((
+            vec![n(1), n(2), n(3)],
+            c.get(4).map(|m| m.as_str().to_string()),
+        ))
     };
     let (va, pa) = parse(a)?;
     let (vb, pb) = parse(b)?;
@@ -258,7 +373,10 @@ fn semver_cmp(a: &str, b: &str) -> Result<Ordering, Error> {
 }
 
 fn version_test(v: Value, other: Value, op: Option<String>, kwargs: Kwargs) -> Result<bool, Error> {
-    let op = kwargs.get::<Option<String>>("operator")?.or(op).unwrap_or_else(|| "eq".into());
+    let op = kwargs
+        .get::<Option<String>>("operator")?
+        .or(op)
+        .unwrap_or_else(|| "eq".into());
     let strict: bool = kwargs.get::<Option<bool>>("strict")?.unwrap_or(false);
     let version_type: Option<String> = kwargs.get("version_type")?;
     kwargs.assert_all_used()?;
@@ -270,22 +388,31 @@ fn version_test(v: Value, other: Value, op: Option<String>, kwargs: Kwargs) -> R
     if b.is_empty() {
         return Err(fail("Version parameter to compare against cannot be empty"));
     }
-    let kind = version_type.unwrap_or_else(|| if strict { "strict".into() } else { "loose".into() });
-    let ord = match kind.as_str() {
-        "loose" => loose_version(&a).cmp(&loose_version(&b)),
-        "strict" => {
-            let (va, pa) = strict_version(&a)?;
-            let (vb, pb) = strict_version(&b)?;
-            va.cmp(&vb).then_with(|| match (pa, pb) {
-                (None, None) => Ordering::Equal,
-                (None, Some(_)) => Ordering::Greater,
-                (Some(_), None) => Ordering::Less,
-                (Some(x), Some(y)) => x.cmp(&y),
-            })
+    let kind = version_type.unwrap_or_else(|| {
+        if strict {
+            "strict".into()
+        } else {
+            "loose".into()
         }
-        "semver" | "semantic" => semver_cmp(&a, &b)?,
-        other => return Err(fail(format!("Invalid version type ({other}). Must be one of loose, strict, semver, semantic"))),
-    };
+    });
+    let ord =
+        match kind.as_str() {
+            "loose" => loose_version(&a).cmp(&loose_version(&b)),
+            "strict" => {
+                let (va, pa) = strict_version(&a)?;
+                let (vb, pb) = strict_version(&b)?;
+                va.cmp(&vb).then_with(|| match (pa, pb) {
+                    (None, None) => Ordering::Equal,
+                    (None, Some(_)) => Ordering::Greater,
+                    (Some(_), None) => Ordering::Less,
+                    (Some(x), Some(y)) => x.cmp(&y),
+                })
+            }
+            "semver" | "semantic" => semver_cmp(&a, &b)?,
+            other => return Err(fail(format!(
+                "Invalid version type ({other}). Must be one of loose, strict, semver, semantic"
+            ))),
+        };
     Ok(match op.as_str() {
         "==" | "=" | "eq" => ord == Ordering::Equal,
         "!=" | "<>" | "ne" => ord != Ordering::Equal,
@@ -318,7 +445,9 @@ mod tests {
         });
         let c = Templar::context(vars.as_object().unwrap());
         for (expr, want) in table {
-            let got = t.eval_bool(expr, &c).unwrap_or_else(|e| panic!("{expr}: {e}"));
+            let got = t
+                .eval_bool(expr, &c)
+                .unwrap_or_else(|e| panic!("{expr}: {e}"));
             assert_eq!(got, *want, "{expr}");
         }
     }
@@ -385,7 +514,10 @@ mod tests {
             ("'2.0' is version_compare('1.9', 'ge')", true),
             ("'1.10' is version('1.9', '>')", true),
             ("'1.0' is version('1.0', operator='eq')", true),
-            ("'1.2.3' is version('1.2.3-beta', '>', version_type='semver')", true),
+            (
+                "'1.2.3' is version('1.2.3-beta', '>', version_type='semver')",
+                true,
+            ),
             ("'1.2b1' is version('1.2', '<', strict=True)", true),
         ]);
     }

@@ -88,7 +88,11 @@ fn text(s: &str, verbatim_vars: bool, out: &mut String) {
 
 fn is_raw(after_open: &str) -> bool {
     let t = after_open.trim_start_matches(['-', '+']).trim_start();
-    t.starts_with("raw") && t[3..].trim_start().trim_start_matches(['-', '+']).starts_with("%}")
+    t.starts_with("raw")
+        && t[3..]
+            .trim_start()
+            .trim_start_matches(['-', '+'])
+            .starts_with("%}")
 }
 
 fn find_endraw(from: &str) -> Option<usize> {
@@ -119,7 +123,8 @@ fn code(s: &str, verbatim: bool, close: Option<&str>, out: &mut String) -> usize
         if c != '\'' && c != '"' {
             // `x | ansible.builtin.to_json`, `x is ansible.builtin.match(..)`:
             // the builtin collection's filters and tests by their short names.
-            let at_word = i == 0 || !s[..i].ends_with(|p: char| p.is_alphanumeric() || p == '_' || p == '.');
+            let at_word =
+                i == 0 || !s[..i].ends_with(|p: char| p.is_alphanumeric() || p == '_' || p == '.');
             if c == 'a' && at_word && s[i..].starts_with(BUILTIN) {
                 for _ in 1..BUILTIN.len() {
                     chars.next();
@@ -213,7 +218,10 @@ fn percent_operand(rest: &str) -> Option<(&str, usize)> {
     }
     // A variable, with attributes and subscripts.
     let b = a.as_bytes();
-    if !b.first().is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') {
+    if !b
+        .first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+    {
         return None;
     }
     let mut i = 0;
@@ -353,28 +361,87 @@ mod tests {
     fn literals_read_as_ansible_reads_them() {
         let table: &[(&str, Source, &str)] = &[
             (r"{{ '\1' }}", Source::Argument, r"{{ '\\1' }}"),
-            (r"{% set t = '\t' %}", Source::Argument, r"{% set t = '\t' %}"),
-            (r"{% set d = '\d' %}{{ '\d' }}", Source::Argument, r"{% set d = '\\d' %}{{ '\\d' }}"),
+            (
+                r"{% set t = '\t' %}",
+                Source::Argument,
+                r"{% set t = '\t' %}",
+            ),
+            (
+                r"{% set d = '\d' %}{{ '\d' }}",
+                Source::Argument,
+                r"{% set d = '\\d' %}{{ '\\d' }}",
+            ),
             (r"a\b {{ 'x' }}", Source::Argument, r"a\b {{ 'x' }}"),
-            (r"'a\tb' | length == 3", Source::Conditional, r"'a\tb' | length == 3"),
-            (r"'a1' is match('a\d')", Source::Conditional, r"'a1' is match('a\\d')"),
+            (
+                r"'a\tb' | length == 3",
+                Source::Conditional,
+                r"'a\tb' | length == 3",
+            ),
+            (
+                r"'a1' is match('a\d')",
+                Source::Conditional,
+                r"'a1' is match('a\\d')",
+            ),
             // The builtin collection's names are the short ones; text and literals keep them.
-            ("{{ x | ansible.builtin.to_json }} ansible.builtin.x", Source::Argument, "{{ x | to_json }} ansible.builtin.x"),
-            ("x is ansible.builtin.match('ansible.builtin.y')", Source::Conditional, "x is match('ansible.builtin.y')"),
-            ("my.ansible.builtin.z", Source::Expression, "my.ansible.builtin.z"),
+            (
+                "{{ x | ansible.builtin.to_json }} ansible.builtin.x",
+                Source::Argument,
+                "{{ x | to_json }} ansible.builtin.x",
+            ),
+            (
+                "x is ansible.builtin.match('ansible.builtin.y')",
+                Source::Conditional,
+                "x is match('ansible.builtin.y')",
+            ),
+            (
+                "my.ansible.builtin.z",
+                Source::Expression,
+                "my.ansible.builtin.z",
+            ),
             // Python's string % operator, as the format filter.
-            ("'%s/%s' % (a, 'b') == x", Source::Conditional, "('%s/%s' | format(a, 'b')) == x"),
-            ("{{ 'n=%d' % n.count }}{% if x %}y{% endif %}", Source::Argument, "{{ ('n=%d' | format(n.count)) }}{% if x %}y{% endif %}"),
+            (
+                "'%s/%s' % (a, 'b') == x",
+                Source::Conditional,
+                "('%s/%s' | format(a, 'b')) == x",
+            ),
+            (
+                "{{ 'n=%d' % n.count }}{% if x %}y{% endif %}",
+                Source::Argument,
+                "{{ ('n=%d' | format(n.count)) }}{% if x %}y{% endif %}",
+            ),
             ("{{ '100%' }}", Source::Argument, "{{ '100%' }}"),
-            (r"'a\1' ~ '\x41\101\u0042'", Source::Conditional, "'a\\u0001' ~ 'AAB'"),
-            (r#"'it\'s' ~ "q\"" "#, Source::Conditional, r#"'it\'s' ~ "q\"" "#),
-            (r"x | regex_replace('(a)', '\1')", Source::Expression, r"x | regex_replace('(a)', '\\1')"),
-            (r"{% raw %}{{ '\d' }}{% endraw %}{{ '\d' }}", Source::Template, r"{% raw %}{{ '\d' }}{% endraw %}{{ '\\d' }}"),
-            (r"{# '\d' #}{{ '\n' }}", Source::Template, r"{# '\d' #}{{ '\n' }}"),
+            (
+                r"'a\1' ~ '\x41\101\u0042'",
+                Source::Conditional,
+                "'a\\u0001' ~ 'AAB'",
+            ),
+            (
+                r#"'it\'s' ~ "q\"" "#,
+                Source::Conditional,
+                r#"'it\'s' ~ "q\"" "#,
+            ),
+            (
+                r"x | regex_replace('(a)', '\1')",
+                Source::Expression,
+                r"x | regex_replace('(a)', '\\1')",
+            ),
+            (
+                r"{% raw %}{{ '\d' }}{% endraw %}{{ '\d' }}",
+                Source::Template,
+                r"{% raw %}{{ '\d' }}{% endraw %}{{ '\\d' }}",
+            ),
+            (
+                r"{# '\d' #}{{ '\n' }}",
+                Source::Template,
+                r"{# '\d' #}{{ '\n' }}",
+            ),
         ];
         for (src, source, want) in table {
             assert_eq!(prepare(src, *source), *want, "{src} as {source:?}");
         }
-        assert!(matches!(prepare("{{ 'plain' }}", Source::Argument), Cow::Borrowed(_)));
+        assert!(matches!(
+            prepare("{{ 'plain' }}", Source::Argument),
+            Cow::Borrowed(_)
+        ));
     }
 }

@@ -16,11 +16,46 @@ use crate::modules;
 use crate::yaml::{self, Node, NodeKind};
 
 const PLAY_KEYWORDS: &[&str] = &[
-    "name", "hosts", "vars", "vars_files", "vars_prompt", "roles", "pre_tasks", "tasks", "post_tasks", "handlers",
-    "serial", "max_fail_percentage", "any_errors_fatal", "become", "become_user", "become_method", "become_flags",
-    "gather_facts", "gather_subset", "gather_timeout", "strategy", "tags", "environment", "check_mode", "diff",
-    "remote_user", "connection", "force_handlers", "ignore_errors", "ignore_unreachable", "no_log", "order",
-    "run_once", "throttle", "timeout", "collections", "module_defaults", "debugger", "fact_path", "port",
+    "name",
+    "hosts",
+    "vars",
+    "vars_files",
+    "vars_prompt",
+    "roles",
+    "pre_tasks",
+    "tasks",
+    "post_tasks",
+    "handlers",
+    "serial",
+    "max_fail_percentage",
+    "any_errors_fatal",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "gather_facts",
+    "gather_subset",
+    "gather_timeout",
+    "strategy",
+    "tags",
+    "environment",
+    "check_mode",
+    "diff",
+    "remote_user",
+    "connection",
+    "force_handlers",
+    "ignore_errors",
+    "ignore_unreachable",
+    "no_log",
+    "order",
+    "run_once",
+    "throttle",
+    "timeout",
+    "collections",
+    "module_defaults",
+    "debugger",
+    "fact_path",
+    "port",
 ];
 
 /// A role's loaded content.
@@ -53,14 +88,29 @@ pub(crate) struct Loader {
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
-fn err(code: &'static str, file: &Path, line: usize, msg: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
+fn err(
+    code: &'static str,
+    file: &Path,
+    line: usize,
+    msg: impl Into<String>,
+    hint: impl Into<String>,
+) -> Diagnostic {
     let source = std::fs::read_to_string(file).ok();
-    Diagnostic::error(code, msg).at(Span::line(file, line), source.as_deref()).hint(hint)
+    Diagnostic::error(code, msg)
+        .at(Span::line(file, line), source.as_deref())
+        .hint(hint)
 }
 
 impl Loader {
     pub(crate) fn new(playbook_dir: &Path) -> Loader {
-        Loader { playbook_dir: playbook_dir.to_path_buf(), roles_path: Vec::new(), extra_vars: Map::new(), static_vars: Mutex::new(Vec::new()), play_roles: Mutex::new(None), cache: Mutex::new(HashMap::new()) }
+        Loader {
+            playbook_dir: playbook_dir.to_path_buf(),
+            roles_path: Vec::new(),
+            extra_vars: Map::new(),
+            static_vars: Mutex::new(Vec::new()),
+            play_roles: Mutex::new(None),
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     fn read(&self, path: &Path) -> Result<Arc<Node>> {
@@ -68,7 +118,10 @@ impl Loader {
             return Ok(n.clone());
         }
         let node = Arc::new(yaml::load_file(path)?);
-        self.cache.lock().expect("loader cache").insert(path.to_path_buf(), node.clone());
+        self.cache
+            .lock()
+            .expect("loader cache")
+            .insert(path.to_path_buf(), node.clone());
         Ok(node)
     }
 
@@ -79,9 +132,20 @@ impl Loader {
 
     /// Load a playbook, also searching `roles_path` for roles; `extra_vars`
     /// (`-e`) are what imported playbook names may be templated with.
-    pub(crate) fn load_playbook_with(path: &Path, roles_path: &[PathBuf], extra_vars: &Map<String, Value>) -> Result<Playbook> {
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+    pub(crate) fn load_playbook_with(
+        path: &Path,
+        roles_path: &[PathBuf],
+        extra_vars: &Map<String, Value>,
+    ) -> Result<Playbook> {
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         let mut loader = Loader::new(&dir);
         loader.roles_path = roles_path.to_vec();
         loader.extra_vars = extra_vars.clone();
@@ -91,7 +155,13 @@ impl Loader {
 
     fn load_plays(&self, path: &Path, depth: usize) -> Result<Vec<Play>> {
         if depth > 16 {
-            return Err(err("B0721", path, 1, "import_playbook nests too deep (cycle?)", "remove the import cycle"));
+            return Err(err(
+                "B0721",
+                path,
+                1,
+                "import_playbook nests too deep (cycle?)",
+                "remove the import cycle",
+            ));
         }
         let node = self.read(path)?;
         let file = Arc::new(path.to_path_buf());
@@ -99,12 +169,24 @@ impl Loader {
             NodeKind::Seq(items) => items,
             NodeKind::Scalar(Value::Null) => return Ok(Vec::new()),
             _ => {
-                return Err(err("B0722", path, node.line, "a playbook must be a list of plays", "start each play with `- hosts: ...`"))
+                return Err(err(
+                    "B0722",
+                    path,
+                    node.line,
+                    "a playbook must be a list of plays",
+                    "start each play with `- hosts: ...`",
+                ))
             }
         };
         let mut plays = Vec::new();
         for entry in entries {
-            let import = ["import_playbook", "ansible.builtin.import_playbook", "ansible.legacy.import_playbook"].iter().find_map(|k| entry.get(k));
+            let import = [
+                "import_playbook",
+                "ansible.builtin.import_playbook",
+                "ansible.legacy.import_playbook",
+            ]
+            .iter()
+            .find_map(|k| entry.get(k));
             if let Some(target) = import {
                 plays.extend(self.import_playbook(path, entry, target, depth)?);
                 continue;
@@ -118,37 +200,80 @@ impl Loader {
     /// applies them: NAME templated with the entry's vars and `-e`; the vars
     /// override each imported play's; the conditions guard every task (and
     /// fact gathering); the tags are added to each play.
-    fn import_playbook(&self, path: &Path, entry: &Node, target: &Node, depth: usize) -> Result<Vec<Play>> {
+    fn import_playbook(
+        &self,
+        path: &Path,
+        entry: &Node,
+        target: &Node,
+        depth: usize,
+    ) -> Result<Vec<Play>> {
         for (k, v) in entry.as_map().into_iter().flatten() {
-            if !matches!(k.as_str(), "import_playbook" | "ansible.builtin.import_playbook" | "ansible.legacy.import_playbook" | "name" | "vars" | "when" | "tags") {
-                return Err(err("B0723", path, v.pos(), format!("`{k}` is not valid on import_playbook"), "import_playbook takes name, vars, when and tags"));
+            if !matches!(
+                k.as_str(),
+                "import_playbook"
+                    | "ansible.builtin.import_playbook"
+                    | "ansible.legacy.import_playbook"
+                    | "name"
+                    | "vars"
+                    | "when"
+                    | "tags"
+            ) {
+                return Err(err(
+                    "B0723",
+                    path,
+                    v.pos(),
+                    format!("`{k}` is not valid on import_playbook"),
+                    "import_playbook takes name, vars, when and tags",
+                ));
             }
         }
-        let raw = target.as_str().ok_or_else(|| err("B0723", path, entry.line, "import_playbook takes a file name", "write `- import_playbook: other.yml`"))?;
+        let raw = target.as_str().ok_or_else(|| {
+            err(
+                "B0723",
+                path,
+                entry.line,
+                "import_playbook takes a file name",
+                "write `- import_playbook: other.yml`",
+            )
+        })?;
         let file = Arc::new(path.to_path_buf());
         let vars = match entry.get("vars") {
             None => Map::new(),
             Some(v) => as_vars(v, &file, "vars")?,
         };
-        let name = if raw.contains("{{") || raw.contains("{%") {
-            let mut ctx = self.extra_vars.clone();
-            for (k, v) in &vars {
-                ctx.entry(k.clone()).or_insert(v.clone());
-            }
-            let templar = crate::playbook::templar::Templar::new();
-            match templar.render_str(raw, &crate::playbook::templar::Templar::context_shared(Arc::new(ctx))) {
-                Ok(Value::String(s)) => s,
-                Ok(other) => other.to_string(),
-                Err(e) => {
-                    return Err(err("B0723", path, target.pos(), format!("cannot template the imported playbook's name `{raw}`: {}", e.message), "an import_playbook name may use its own `vars:` and `-e` variables only"))
+        let name =
+            if raw.contains("{{") || raw.contains("{%") {
+                let mut ctx = self.extra_vars.clone();
+                for (k, v) in &vars {
+                    ctx.entry(k.clone()).or_insert(v.clone());
                 }
-            }
-        } else {
-            raw.to_string()
-        };
+                let templar = crate::playbook::templar::Templar::new();
+                match templar.render_str(
+                    raw,
+                    &crate::playbook::templar::Templar::context_shared(Arc::new(ctx)),
+                ) {
+                    Ok(Value::String(s)) => s,
+                    Ok(other) => other.to_string(),
+                    Err(e) => return Err(err(
+                        "B0723",
+                        path,
+                        target.pos(),
+                        format!(
+                            "cannot template the imported playbook's name `{raw}`: {}",
+                            e.message
+                        ),
+                        "an import_playbook name may use its own `vars:` and `-e` variables only",
+                    )),
+                }
+            } else {
+                raw.to_string()
+            };
         let keywords = parse_keywords(entry, &file)?;
         let sub = path.parent().unwrap_or(Path::new(".")).join(&name);
-        self.static_vars.lock().expect("static vars").push(vars.clone());
+        self.static_vars
+            .lock()
+            .expect("static vars")
+            .push(vars.clone());
         let loaded = self.load_plays(&sub, depth + 1);
         self.static_vars.lock().expect("static vars").pop();
         let mut plays = loaded?;
@@ -174,7 +299,10 @@ impl Loader {
             Some(v) => as_vars(v, file, "vars").unwrap_or_default(),
             None => Map::new(),
         };
-        self.static_vars.lock().expect("static vars").insert(0, play_vars);
+        self.static_vars
+            .lock()
+            .expect("static vars")
+            .insert(0, play_vars);
         let loaded = self.load_play_inner(node, file);
         self.static_vars.lock().expect("static vars").remove(0);
         loaded
@@ -183,7 +311,13 @@ impl Loader {
     /// A static import's name (`import_tasks`, `import_role`), templated as
     /// Ansible does at load time: with task vars, the play's and
     /// import_playbook's vars, and `-e`.
-    fn static_name(&self, raw: &str, task_vars: &Map<String, Value>, file: &Path, line: usize) -> Result<String> {
+    fn static_name(
+        &self,
+        raw: &str,
+        task_vars: &Map<String, Value>,
+        file: &Path,
+        line: usize,
+    ) -> Result<String> {
         if !(raw.contains("{{") || raw.contains("{%")) {
             return Ok(raw.to_string());
         }
@@ -209,24 +343,57 @@ impl Loader {
 
     fn load_play_inner(&self, node: &Node, file: &Arc<PathBuf>) -> Result<Play> {
         let map = node.as_map().ok_or_else(|| {
-            err("B0722", file, node.line, format!("a play must be a mapping, found {}", node.type_name()), "start each play with `- hosts: ...`")
+            err(
+                "B0722",
+                file,
+                node.line,
+                format!("a play must be a mapping, found {}", node.type_name()),
+                "start each play with `- hosts: ...`",
+            )
         })?;
         for (k, v) in map {
             if !PLAY_KEYWORDS.contains(&k.as_str()) {
                 let hint = match suggest(k, PLAY_KEYWORDS) {
                     Some(s) => format!("did you mean `{s}`? tasks go under `tasks:`"),
-                    None => "tasks go under `tasks:`; see the play keywords in the Ansible docs".to_string(),
+                    None => "tasks go under `tasks:`; see the play keywords in the Ansible docs"
+                        .to_string(),
                 };
-                return Err(err("B0724", file, v.pos(), format!("`{k}` is not a valid play keyword"), hint));
+                return Err(err(
+                    "B0724",
+                    file,
+                    v.pos(),
+                    format!("`{k}` is not a valid play keyword"),
+                    hint,
+                ));
             }
         }
         let hosts = match node.get("hosts") {
             Some(h) => match &h.kind {
                 NodeKind::Scalar(Value::String(s)) => s.clone(),
-                NodeKind::Seq(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect::<Vec<_>>().join(":"),
-                _ => return Err(err("B0725", file, h.pos(), "`hosts` must be a pattern string or a list", "write `hosts: web` or `hosts: [web, db]`")),
+                NodeKind::Seq(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+                _ => {
+                    return Err(err(
+                        "B0725",
+                        file,
+                        h.pos(),
+                        "`hosts` must be a pattern string or a list",
+                        "write `hosts: web` or `hosts: [web, db]`",
+                    ))
+                }
             },
-            None => return Err(err("B0725", file, node.line, "this play has no `hosts`", "add `hosts: all` (or a group name) to the play")),
+            None => {
+                return Err(err(
+                    "B0725",
+                    file,
+                    node.line,
+                    "this play has no `hosts`",
+                    "add `hosts: all` (or a group name) to the play",
+                ))
+            }
         };
         let mut keywords = parse_keywords(node, file)?;
         // Play vars have their own precedence level; they are not task vars.
@@ -235,9 +402,20 @@ impl Loader {
         let mut roles = Vec::new();
         let mut role_tasks = Vec::new();
         if let Some(r) = node.get("roles") {
-            let list = r.as_seq().ok_or_else(|| err("B0726", file, r.pos(), "`roles` must be a list", "write `roles: [name]` or a list of `- role: name`"))?;
+            let list = r.as_seq().ok_or_else(|| {
+                err(
+                    "B0726",
+                    file,
+                    r.pos(),
+                    "`roles` must be a list",
+                    "write `roles: [name]` or a list of `- role: name`",
+                )
+            })?;
             *self.play_roles.lock().expect("play roles") = Some(Vec::new());
-            let loaded: Result<Vec<(&Node, RoleContent)>> = list.iter().map(|entry| Ok((entry, self.load_role_ref(entry, file, None)?))).collect();
+            let loaded: Result<Vec<(&Node, RoleContent)>> = list
+                .iter()
+                .map(|entry| Ok((entry, self.load_role_ref(entry, file, None)?)))
+                .collect();
             *self.play_roles.lock().expect("play roles") = None;
             for (entry, content) in loaded? {
                 // A play's roles export their vars to the whole play, dependencies first (Ansible's public roles).
@@ -275,9 +453,23 @@ impl Loader {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => n.as_f64(),
             Some(Value::String(s)) => Some(s.trim_end_matches('%').parse().map_err(|_| {
-                err("B0727", file, node.line, "max_fail_percentage must be a number", "write `max_fail_percentage: 25`")
+                err(
+                    "B0727",
+                    file,
+                    node.line,
+                    "max_fail_percentage must be a number",
+                    "write `max_fail_percentage: 25`",
+                )
             })?),
-            Some(_) => return Err(err("B0727", file, node.line, "max_fail_percentage must be a number", "write `max_fail_percentage: 25`")),
+            Some(_) => {
+                return Err(err(
+                    "B0727",
+                    file,
+                    node.line,
+                    "max_fail_percentage must be a number",
+                    "write `max_fail_percentage: 25`",
+                ))
+            }
         };
         let vars = match node.get("vars") {
             None => Map::new(),
@@ -307,12 +499,23 @@ impl Loader {
         let bool_kw = |k: &str, default: bool| -> Result<bool> {
             match node.get(k) {
                 None => Ok(default),
-                Some(v) => crate::modules::args::to_bool(&v.to_value())
-                    .ok_or_else(|| err("B0728", file, v.pos(), format!("`{k}` must be a boolean"), format!("write `{k}: true` or `{k}: false`"))),
+                Some(v) => crate::modules::args::to_bool(&v.to_value()).ok_or_else(|| {
+                    err(
+                        "B0728",
+                        file,
+                        v.pos(),
+                        format!("`{k}` must be a boolean"),
+                        format!("write `{k}: true` or `{k}: false`"),
+                    )
+                }),
             }
         };
         Ok(Play {
-            name: node.get("name").and_then(Node::as_str).map(str::to_string).unwrap_or_else(|| hosts.clone()),
+            name: node
+                .get("name")
+                .and_then(Node::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| hosts.clone()),
             hosts,
             vars,
             vars_files,
@@ -329,7 +532,10 @@ impl Loader {
                 None => None,
                 Some(_) => Some(bool_kw("gather_facts", true)?),
             },
-            strategy: node.get("strategy").and_then(Node::as_str).map(str::to_string),
+            strategy: node
+                .get("strategy")
+                .and_then(Node::as_str)
+                .map(str::to_string),
             force_handlers: bool_kw("force_handlers", false)?,
             keywords,
             file: file.clone(),
@@ -350,7 +556,13 @@ impl Loader {
             return Ok(Vec::new());
         }
         let list = node.as_seq().ok_or_else(|| {
-            err("B0730", file, node.line, format!("expected a list of tasks, found {}", node.type_name()), "start every task with `- name: ...`")
+            err(
+                "B0730",
+                file,
+                node.line,
+                format!("expected a list of tasks, found {}", node.type_name()),
+                "start every task with `- name: ...`",
+            )
         })?;
         let mut out = Vec::with_capacity(list.len());
         for entry in list {
@@ -368,11 +580,19 @@ impl Loader {
         roles: &mut Vec<Arc<Role>>,
     ) -> Result<Item> {
         let map = node.as_map().ok_or_else(|| {
-            err("B0731", file, node.line, format!("a task must be a mapping, found {}", node.type_name()), "write `- name: ...` followed by one module, e.g. `copy:`")
+            err(
+                "B0731",
+                file,
+                node.line,
+                format!("a task must be a mapping, found {}", node.type_name()),
+                "write `- name: ...` followed by one module, e.g. `copy:`",
+            )
         })?;
         if node.get("block").is_some() {
             for (k, v) in map {
-                if !TASK_KEYWORDS.contains(&k.as_str()) || matches!(k.as_str(), "loop" | "register" | "async" | "poll") {
+                if !TASK_KEYWORDS.contains(&k.as_str())
+                    || matches!(k.as_str(), "loop" | "register" | "async" | "poll")
+                {
                     return Err(err("B0732", file, v.pos(), format!("`{k}` is not valid on a block"), "blocks take block/rescue/always and task keywords such as when, become, tags, vars"));
                 }
             }
@@ -383,11 +603,19 @@ impl Loader {
                     Some(n) => self.parse_items(n, file, role, handlers, roles),
                 }
             };
-            let (mut block, mut rescue, mut always) = (part("block")?, part("rescue")?, part("always")?);
+            let (mut block, mut rescue, mut always) =
+                (part("block")?, part("rescue")?, part("always")?);
             // `notify` on a block: every task in it that names none notifies these.
             let notify: Vec<String> = match node.get("notify").map(Node::to_value) {
                 Some(Value::String(s)) => vec![s],
-                Some(Value::Array(a)) => a.into_iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect(),
+                Some(Value::Array(a)) => a
+                    .into_iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .collect(),
                 _ => Vec::new(),
             };
             if !notify.is_empty() {
@@ -409,7 +637,13 @@ impl Loader {
         match short.as_str() {
             "import_tasks" => {
                 let target = free_arg(&task, "file").ok_or_else(|| {
-                    err("B0733", file, node.line, "import_tasks needs a file name", "write `import_tasks: other.yml`")
+                    err(
+                        "B0733",
+                        file,
+                        node.line,
+                        "import_tasks needs a file name",
+                        "write `import_tasks: other.yml`",
+                    )
                 })?;
                 let target = self.static_name(&target, &task.keywords.vars, file, node.line)?;
                 let path = self.resolve_tasks_file(&target, file, role).ok_or_else(|| {
@@ -448,7 +682,12 @@ impl Loader {
         }
     }
 
-    pub(crate) fn parse_task(&self, node: &Node, file: &Arc<PathBuf>, role: Option<&Arc<Role>>) -> Result<Task> {
+    pub(crate) fn parse_task(
+        &self,
+        node: &Node,
+        file: &Arc<PathBuf>,
+        role: Option<&Arc<Role>>,
+    ) -> Result<Task> {
         let map = node.as_map().expect("checked by caller");
         let mut module: Option<(String, &Node)> = None;
         let mut loop_: Option<Value> = None;
@@ -497,7 +736,31 @@ impl Loader {
                 Value::String(t) if modules::free_form::is_whole_template(&t) => {
                     args.insert(VARIABLE_PARAMS.into(), Value::String(t));
                 }
-                _ => return Err(err("B0737", file, extra.pos(), "`args` must be a mapping", "write `args:` followed by `key: value` lines")),
+                _ => {
+                    return Err(err(
+                        "B0737",
+                        file,
+                        extra.pos(),
+                        "`args` must be a mapping",
+                        "write `args:` followed by `key: value` lines",
+                    ))
+                }
+            }
+        }
+        // Only Ansible's internal flags start with `_ansible_` (free-form
+        // modules aside, whose arguments are a command line).
+        if !matches!(
+            modules::short_name(&action),
+            "command" | "raw" | "script" | "shell"
+        ) {
+            if let Some(k) = args.keys().find(|k| k.starts_with("_ansible_")) {
+                return Err(err(
+                    "B0749",
+                    file,
+                    node.line,
+                    &format!("Invalid parameter specified beginning with keyword '_ansible_' for action '{action}': '{k}'. The prefix '_ansible_' is reserved for internal use only."),
+                    "rename it so it does not begin with `_ansible_`",
+                ));
             }
         }
         let mut keywords = parse_keywords(node, file)?;
@@ -515,21 +778,43 @@ impl Loader {
             }
         };
         let strings = |k: &str| -> Vec<String> {
-            list(k).into_iter().map(|v| match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            }).collect()
+            list(k)
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                })
+                .collect()
         };
         let loop_control = match node.get("loop_control").map(Node::to_value) {
             Some(Value::Object(m)) => m,
             None | Some(Value::Null) => Map::new(),
-            Some(_) => return Err(err("B0738", file, node.line, "`loop_control` must be a mapping", "write `loop_control: {loop_var: item}`")),
+            Some(_) => {
+                return Err(err(
+                    "B0738",
+                    file,
+                    node.line,
+                    "`loop_control` must be a mapping",
+                    "write `loop_control: {loop_var: item}`",
+                ))
+            }
         };
         let register = match node.get("register") {
             None => None,
-            Some(r) => Some(r.as_str().filter(|s| is_identifier(s)).map(str::to_string).ok_or_else(|| {
-                err("B0739", file, r.pos(), "`register` must be a variable name", "write `register: result` (letters, digits, underscores)")
-            })?),
+            Some(r) => Some(
+                r.as_str()
+                    .filter(|s| is_identifier(s))
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        err(
+                            "B0739",
+                            file,
+                            r.pos(),
+                            "`register` must be a variable name",
+                            "write `register: result` (letters, digits, underscores)",
+                        )
+                    })?,
+            ),
         };
         Ok(Task {
             name: node.get("name").map(|n| match n.to_value() {
@@ -559,7 +844,12 @@ impl Loader {
     }
 
     /// Resolve a tasks file like Ansible: role `tasks/`, the including file's folder, the playbook folder.
-    pub(crate) fn resolve_tasks_file(&self, name: &str, from: &Path, role: Option<&Arc<Role>>) -> Option<PathBuf> {
+    pub(crate) fn resolve_tasks_file(
+        &self,
+        name: &str,
+        from: &Path,
+        role: Option<&Arc<Role>>,
+    ) -> Option<PathBuf> {
         let p = Path::new(name);
         if p.is_absolute() {
             return p.exists().then(|| p.to_path_buf());
@@ -594,21 +884,42 @@ impl Loader {
         if Path::new(name).is_absolute() {
             candidates.insert(0, PathBuf::from(name));
         }
-        candidates.into_iter().find(|c| c.is_dir()).map(|c| normalize(&c))
+        candidates
+            .into_iter()
+            .find(|c| c.is_dir())
+            .map(|c| normalize(&c))
     }
 
-    fn load_role_ref(&self, entry: &Node, file: &Arc<PathBuf>, _parent: Option<&str>) -> Result<RoleContent> {
+    fn load_role_ref(
+        &self,
+        entry: &Node,
+        file: &Arc<PathBuf>,
+        _parent: Option<&str>,
+    ) -> Result<RoleContent> {
         let (name, params, tasks_from) = match &entry.kind {
             NodeKind::Scalar(Value::String(s)) => (s.clone(), Map::new(), None),
             NodeKind::Map(_) => {
-                let name = entry.get("role").or_else(|| entry.get("name")).and_then(Node::as_str).ok_or_else(|| {
-                    err("B0740", file, entry.line, "a role entry needs `role: NAME`", "write `- role: name` or just `- name`")
-                })?;
+                let name = entry
+                    .get("role")
+                    .or_else(|| entry.get("name"))
+                    .and_then(Node::as_str)
+                    .ok_or_else(|| {
+                        err(
+                            "B0740",
+                            file,
+                            entry.line,
+                            "a role entry needs `role: NAME`",
+                            "write `- role: name` or just `- name`",
+                        )
+                    })?;
                 let mut params = Map::new();
                 if let Value::Object(m) = entry.to_value() {
                     for (k, v) in m {
                         match k.as_str() {
-                            "role" | "name" | "tags" | "when" | "become" | "become_user" | "tasks_from" | "handlers_from" | "defaults_from" | "vars_from" | "environment" | "delegate_to" | "ignore_errors" | "no_log" | "check_mode" | "diff" => {}
+                            "role" | "name" | "tags" | "when" | "become" | "become_user"
+                            | "tasks_from" | "handlers_from" | "defaults_from" | "vars_from"
+                            | "environment" | "delegate_to" | "ignore_errors" | "no_log"
+                            | "check_mode" | "diff" => {}
                             "vars" => {
                                 if let Value::Object(vm) = v {
                                     params.extend(vm);
@@ -620,18 +931,49 @@ impl Loader {
                         }
                     }
                 }
-                (name.to_string(), params, entry.get("tasks_from").and_then(Node::as_str).map(str::to_string))
+                (
+                    name.to_string(),
+                    params,
+                    entry
+                        .get("tasks_from")
+                        .and_then(Node::as_str)
+                        .map(str::to_string),
+                )
             }
-            _ => return Err(err("B0740", file, entry.line, "a role entry must be a name or a mapping", "write `- role: name`")),
+            _ => {
+                return Err(err(
+                    "B0740",
+                    file,
+                    entry.line,
+                    "a role entry must be a name or a mapping",
+                    "write `- role: name`",
+                ))
+            }
         };
         let name = self.static_name(&name, &Map::new(), file, entry.line)?;
         self.load_role(&name, params, tasks_from.as_deref(), file, entry.line, 0)
     }
 
-    fn load_role_from_task(&self, task: &Task, file: &Arc<PathBuf>, line: usize) -> Result<RoleContent> {
-        let name = task.args.get("name").or_else(|| task.args.get("role")).and_then(Value::as_str).ok_or_else(|| {
-            err("B0740", file, line, format!("{} needs `name: ROLE`", modules::short_name(&task.action)), "write `import_role: {name: myrole}`")
-        })?;
+    fn load_role_from_task(
+        &self,
+        task: &Task,
+        file: &Arc<PathBuf>,
+        line: usize,
+    ) -> Result<RoleContent> {
+        let name = task
+            .args
+            .get("name")
+            .or_else(|| task.args.get("role"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                err(
+                    "B0740",
+                    file,
+                    line,
+                    format!("{} needs `name: ROLE`", modules::short_name(&task.action)),
+                    "write `import_role: {name: myrole}`",
+                )
+            })?;
         let name = self.static_name(name, &task.keywords.vars, file, line)?;
         let tasks_from = match task.args.get("tasks_from").and_then(Value::as_str) {
             Some(t) => Some(self.static_name(t, &task.keywords.vars, file, line)?),
@@ -641,9 +983,23 @@ impl Loader {
     }
 
     /// Load a role with its meta dependencies (their tasks first).
-    pub(crate) fn load_role(&self, name: &str, params: Map<String, Value>, tasks_from: Option<&str>, file: &Path, line: usize, depth: usize) -> Result<RoleContent> {
+    pub(crate) fn load_role(
+        &self,
+        name: &str,
+        params: Map<String, Value>,
+        tasks_from: Option<&str>,
+        file: &Path,
+        line: usize,
+        depth: usize,
+    ) -> Result<RoleContent> {
         if depth > 16 {
-            return Err(err("B0741", file, line, format!("role dependencies of `{name}` nest too deep (cycle?)"), "remove the dependency cycle in meta/main.yml"));
+            return Err(err(
+                "B0741",
+                file,
+                line,
+                format!("role dependencies of `{name}` nest too deep (cycle?)"),
+                "remove the dependency cycle in meta/main.yml",
+            ));
         }
         let path = self.find_role(name).ok_or_else(|| {
             err("B0742", file, line, format!("role `{name}` was not found"), format!("create roles/{name}/tasks/main.yml next to the playbook (or above it), or fix the name"))
@@ -663,8 +1019,15 @@ impl Loader {
             Ok(Map::new())
         };
         let meta = path.join("meta").join("main.yml");
-        let meta_node = if meta.is_file() { Some(self.read(&meta)?) } else { None };
-        let allow_duplicates = meta_node.as_ref().and_then(|m| m.get("allow_duplicates")).is_some_and(|n| crate::modules::args::to_bool(&n.to_value()).unwrap_or(false));
+        let meta_node = if meta.is_file() {
+            Some(self.read(&meta)?)
+        } else {
+            None
+        };
+        let allow_duplicates = meta_node
+            .as_ref()
+            .and_then(|m| m.get("allow_duplicates"))
+            .is_some_and(|n| crate::modules::args::to_bool(&n.to_value()).unwrap_or(false));
         let duplicate = match self.play_roles.lock().expect("play roles").as_mut() {
             Some(seen) if !allow_duplicates => {
                 let key = (path.clone(), params.clone());
@@ -677,7 +1040,10 @@ impl Loader {
             _ => false,
         };
         let role = Arc::new(Role {
-            name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| name.to_string()),
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| name.to_string()),
             defaults: read_vars("defaults")?,
             vars: read_vars("vars")?,
             params,
@@ -685,7 +1051,12 @@ impl Loader {
         });
         if duplicate {
             // Already in this play with these parameters: it does not run again.
-            return Ok(RoleContent { role, tasks: Vec::new(), handlers: Vec::new(), deps: Vec::new() });
+            return Ok(RoleContent {
+                role,
+                tasks: Vec::new(),
+                handlers: Vec::new(),
+                deps: Vec::new(),
+            });
         }
         let mut tasks = Vec::new();
         let mut handlers = Vec::new();
@@ -699,9 +1070,19 @@ impl Loader {
                     let (dname, dparams) = match &d.kind {
                         NodeKind::Scalar(Value::String(s)) => (s.clone(), Map::new()),
                         NodeKind::Map(_) => {
-                            let n = d.get("role").or_else(|| d.get("name")).and_then(Node::as_str).ok_or_else(|| {
-                                err("B0740", &meta_file, d.line, "a dependency needs `role: NAME`", "write `- role: name`")
-                            })?;
+                            let n = d
+                                .get("role")
+                                .or_else(|| d.get("name"))
+                                .and_then(Node::as_str)
+                                .ok_or_else(|| {
+                                    err(
+                                        "B0740",
+                                        &meta_file,
+                                        d.line,
+                                        "a dependency needs `role: NAME`",
+                                        "write `- role: name`",
+                                    )
+                                })?;
                             let mut p = Map::new();
                             if let Value::Object(m) = d.to_value() {
                                 for (k, v) in m {
@@ -730,14 +1111,28 @@ impl Loader {
                 }
             }
         }
-        let tasks_file = tasks_from.map(|t| if t.ends_with(".yml") || t.ends_with(".yaml") { t.to_string() } else { format!("{t}.yml") }).unwrap_or_else(|| "main.yml".into());
+        let tasks_file = tasks_from
+            .map(|t| {
+                if t.ends_with(".yml") || t.ends_with(".yaml") {
+                    t.to_string()
+                } else {
+                    format!("{t}.yml")
+                }
+            })
+            .unwrap_or_else(|| "main.yml".into());
         let tpath = path.join("tasks").join(&tasks_file);
         if tpath.is_file() {
             let n = self.read(&tpath)?;
             let f = Arc::new(tpath.clone());
             tasks.extend(self.parse_items(&n, &f, Some(&role), &mut handlers, &mut roles_seen)?);
         } else if tasks_from.is_some() {
-            return Err(err("B0743", file, line, format!("role `{name}` has no tasks/{tasks_file}"), "check tasks_from"));
+            return Err(err(
+                "B0743",
+                file,
+                line,
+                format!("role `{name}` has no tasks/{tasks_file}"),
+                "check tasks_from",
+            ));
         }
         let hpath = path.join("handlers").join("main.yml");
         if hpath.is_file() {
@@ -747,7 +1142,12 @@ impl Loader {
             handlers.extend(self.parse_items(&n, &f, Some(&role), &mut nested, &mut roles_seen)?);
             handlers.extend(nested);
         }
-        Ok(RoleContent { role, tasks, handlers, deps: dep_roles })
+        Ok(RoleContent {
+            role,
+            tasks,
+            handlers,
+            deps: dep_roles,
+        })
     }
 }
 
@@ -766,7 +1166,11 @@ fn inherit_notify(items: &mut [Item], notify: &[String]) {
 }
 
 /// Wrap a play-level role into a block carrying the role entry's keywords (tags, when, become...).
-fn role_block(content: RoleContent, entry: &Node, file: &Arc<PathBuf>) -> Result<(Item, Vec<Item>)> {
+fn role_block(
+    content: RoleContent,
+    entry: &Node,
+    file: &Arc<PathBuf>,
+) -> Result<(Item, Vec<Item>)> {
     let keywords = match &entry.kind {
         NodeKind::Map(_) => {
             let mut k = parse_keywords(entry, file)?;
@@ -800,7 +1204,11 @@ fn role_block_plain(content: RoleContent) -> (Item, Vec<Item>) {
 }
 
 fn free_arg(task: &Task, key: &str) -> Option<String> {
-    task.args.get(key).or_else(|| task.args.get("_raw_params")).and_then(Value::as_str).map(str::to_string)
+    task.args
+        .get(key)
+        .or_else(|| task.args.get("_raw_params"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// The argument key holding a task's arguments given as one template.
@@ -812,7 +1220,10 @@ fn module_args(name: &str, v: &Node, file: &Path) -> Result<Map<String, Value>> 
         Value::Null => Ok(Map::new()),
         // `assert: "{{ item }}"`: the arguments come whole from a template
         // (a mapping, at run time), as Ansible allows for modules without free form.
-        Value::String(s) if modules::free_form::is_whole_template(&s) && !modules::free_form::takes_free_form(name) => {
+        Value::String(s)
+            if modules::free_form::is_whole_template(&s)
+                && !modules::free_form::takes_free_form(name) =>
+        {
             let mut m = Map::new();
             m.insert(VARIABLE_PARAMS.into(), Value::String(s));
             Ok(m)
@@ -820,10 +1231,19 @@ fn module_args(name: &str, v: &Node, file: &Path) -> Result<Map<String, Value>> 
         Value::String(s) => Ok(modules::free_form::split_free_form(name, &s)),
         other @ (Value::Number(_) | Value::Bool(_)) => {
             let mut m = Map::new();
-            m.insert("_raw_params".into(), Value::String(match other {
-                Value::Bool(b) => if b { "True".into() } else { "False".into() },
-                o => o.to_string(),
-            }));
+            m.insert(
+                "_raw_params".into(),
+                Value::String(match other {
+                    Value::Bool(b) => {
+                        if b {
+                            "True".into()
+                        } else {
+                            "False".into()
+                        }
+                    }
+                    o => o.to_string(),
+                }),
+            );
             Ok(m)
         }
         Value::Array(_) => Err(err(
@@ -841,15 +1261,33 @@ fn parse_action(a: &Node, file: &Path) -> Result<(String, Map<String, Value>)> {
         Value::String(s) => {
             let s = s.trim();
             let (name, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
-            Ok((name.to_string(), modules::free_form::split_free_form(name, rest)))
+            Ok((
+                name.to_string(),
+                modules::free_form::split_free_form(name, rest),
+            ))
         }
         Value::Object(mut m) => {
-            let name = m.remove("module").and_then(|v| v.as_str().map(str::to_string)).ok_or_else(|| {
-                err("B0745", file, a.line, "`action` as a mapping needs `module:`", "write `action: {module: copy, src: a, dest: b}`")
-            })?;
+            let name = m
+                .remove("module")
+                .and_then(|v| v.as_str().map(str::to_string))
+                .ok_or_else(|| {
+                    err(
+                        "B0745",
+                        file,
+                        a.line,
+                        "`action` as a mapping needs `module:`",
+                        "write `action: {module: copy, src: a, dest: b}`",
+                    )
+                })?;
             Ok((name, m))
         }
-        _ => Err(err("B0745", file, a.line, "`action` must be a string or a mapping", "write `action: copy src=a dest=b`")),
+        _ => Err(err(
+            "B0745",
+            file,
+            a.line,
+            "`action` must be a string or a mapping",
+            "write `action: copy src=a dest=b`",
+        )),
     }
 }
 
@@ -865,7 +1303,11 @@ pub(crate) fn parse_keywords(node: &Node, file: &Path) -> Result<Keywords> {
     let tags: Vec<String> = list("tags")
         .into_iter()
         .flat_map(|v| match v {
-            Value::String(s) => s.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect::<Vec<_>>(),
+            Value::String(s) => s
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>(),
             other => vec![other.to_string()],
         })
         .collect();
@@ -917,13 +1359,20 @@ fn as_vars(v: &Node, file: &Path, what: &str) -> Result<Map<String, Value>> {
             }
             Ok(m)
         }
-        _ => Err(err("B0746", file, v.pos(), format!("`{what}` must be a mapping of variables"), "write `name: value` pairs")),
+        _ => Err(err(
+            "B0746",
+            file,
+            v.pos(),
+            format!("`{what}` must be a mapping of variables"),
+            "write `name: value` pairs",
+        )),
     }
 }
 
 pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
@@ -987,7 +1436,13 @@ mod tests {
         assert_eq!(play.gather_facts, Some(false));
         assert_eq!(play.handlers.len(), 2);
         // A play's roles with their dependencies first (their vars are exported in this order).
-        assert_eq!(play.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["base", "web"]);
+        assert_eq!(
+            play.roles
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>(),
+            ["base", "web"]
+        );
         assert_eq!(play.roles[1].defaults["port"], serde_json::json!(80));
         // role block, import block, user block
         assert_eq!(play.tasks.len(), 3);
@@ -1014,18 +1469,46 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_fix() {
         let d = tempfile::tempdir().unwrap();
-        write(d.path(), &[("p.yml", "- hosts: all\n  taks:\n    - ping:\n")]);
+        write(
+            d.path(),
+            &[("p.yml", "- hosts: all\n  taks:\n    - ping:\n")],
+        );
         let e = Loader::load_playbook(&d.path().join("p.yml")).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("p.yml:2") || text.contains("p.yml:3"), "{text}");
+        assert!(
+            text.contains("p.yml:2") || text.contains("p.yml:3"),
+            "{text}"
+        );
         assert!(text.contains("did you mean `tasks`"), "{text}");
 
-        write(d.path(), &[("q.yml", "- hosts: all\n  tasks:\n    - name: two\n      copy: {}\n      fle: {}\n")]);
+        write(
+            d.path(),
+            &[(
+                "q.yml",
+                "- hosts: all\n  tasks:\n    - name: two\n      copy: {}\n      fle: {}\n",
+            )],
+        );
         let e = Loader::load_playbook(&d.path().join("q.yml")).unwrap_err();
         assert_eq!(e.code, "B0735");
 
         write(d.path(), &[("r.yml", "- hosts: all\n  roles: [nope]\n")]);
         let e = Loader::load_playbook(&d.path().join("r.yml")).unwrap_err();
         assert!(e.to_string().contains("role `nope` was not found"));
+
+        // `_ansible_` names are Ansible's internal flags (its own error); a
+        // command line may still say them.
+        write(d.path(), &[("s.yml", "- hosts: all\n  tasks:\n    - name: reserved\n      set_fact:\n        _ansible_foo: bar\n")]);
+        let e = Loader::load_playbook(&d.path().join("s.yml")).unwrap_err();
+        assert_eq!(e.code, "B0749");
+        assert!(e.to_string().contains("s.yml:3"), "{e}");
+        assert!(e.to_string().contains("Invalid parameter specified beginning with keyword '_ansible_' for action 'set_fact': '_ansible_foo'. The prefix '_ansible_' is reserved for internal use only."), "{e}");
+        write(
+            d.path(),
+            &[(
+                "t.yml",
+                "- hosts: all\n  tasks:\n    - shell: echo _ansible_x=1\n",
+            )],
+        );
+        assert!(Loader::load_playbook(&d.path().join("t.yml")).is_ok());
     }
 }

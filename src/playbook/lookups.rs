@@ -16,15 +16,24 @@ use crate::playbook::filters::{fail, py_str};
 use crate::playbook::templar::{convert_error, inline_name};
 
 pub(crate) fn register(env: &mut Environment<'static>) {
-    env.add_function("lookup", |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
-        lookup(state, &name, terms.0, kwargs, false)
-    });
-    env.add_function("query", |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
-        lookup(state, &name, terms.0, kwargs, true)
-    });
-    env.add_function("q", |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
-        lookup(state, &name, terms.0, kwargs, true)
-    });
+    env.add_function(
+        "lookup",
+        |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
+            lookup(state, &name, terms.0, kwargs, false)
+        },
+    );
+    env.add_function(
+        "query",
+        |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
+            lookup(state, &name, terms.0, kwargs, true)
+        },
+    );
+    env.add_function(
+        "q",
+        |state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs| {
+            lookup(state, &name, terms.0, kwargs, true)
+        },
+    );
 }
 
 /// Lookup terms: lists are spread, like Ansible's `listify_lookup_plugin_terms`.
@@ -41,12 +50,20 @@ fn flatten_terms(terms: Vec<Value>) -> Vec<Value> {
 }
 
 fn context_path(state: &State, name: &str) -> Option<PathBuf> {
-    state.lookup(name).filter(|v| !v.is_undefined() && !v.is_none()).map(|v| PathBuf::from(py_str(&v))).filter(|p| !p.as_os_str().is_empty())
+    state
+        .lookup(name)
+        .filter(|v| !v.is_undefined() && !v.is_none())
+        .map(|v| PathBuf::from(py_str(&v)))
+        .filter(|p| !p.as_os_str().is_empty())
 }
 
 /// Ansible's search order for a controller file (`subdir` is `files` or
 /// `templates`).
-pub(crate) fn search_paths(role_path: Option<&Path>, playbook_dir: Option<&Path>, subdir: &str) -> Vec<PathBuf> {
+pub(crate) fn search_paths(
+    role_path: Option<&Path>,
+    playbook_dir: Option<&Path>,
+    subdir: &str,
+) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for (base, role) in [(role_path, true), (playbook_dir, false)] {
         let Some(base) = base else { continue };
@@ -75,9 +92,17 @@ fn find(state: &State, subdir: &str, name: &str) -> Option<PathBuf> {
     bases.into_iter().map(|b| b.join(name)).find(|c| c.exists())
 }
 
-fn lookup(state: &State, name: &str, terms: Vec<Value>, kwargs: Kwargs, query: bool) -> Result<Value, Error> {
+fn lookup(
+    state: &State,
+    name: &str,
+    terms: Vec<Value>,
+    kwargs: Kwargs,
+    query: bool,
+) -> Result<Value, Error> {
     let wantlist: bool = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-    let errors: String = kwargs.get::<Option<String>>("errors")?.unwrap_or_else(|| "strict".into());
+    let errors: String = kwargs
+        .get::<Option<String>>("errors")?
+        .unwrap_or_else(|| "strict".into());
     let name = name.strip_prefix("ansible.builtin.").unwrap_or(name);
     let result = match name {
         "file" => file(state, terms, &kwargs),
@@ -103,7 +128,11 @@ fn lookup(state: &State, name: &str, terms: Vec<Value>, kwargs: Kwargs, query: b
                 if errors == "warn" {
                     tracing::warn!("lookup('{name}') failed: {e}");
                 }
-                return Ok(if query || wantlist { Value::from(Vec::<Value>::new()) } else { Value::from(()) });
+                return Ok(if query || wantlist {
+                    Value::from(Vec::<Value>::new())
+                } else {
+                    Value::from(())
+                });
             }
             _ => {
                 let detail = e.detail().unwrap_or_default().to_string();
@@ -118,7 +147,9 @@ fn lookup(state: &State, name: &str, terms: Vec<Value>, kwargs: Kwargs, query: b
     Ok(match values.len() {
         0 => Value::from(()),
         1 => values.into_iter().next().unwrap_or_default(),
-        _ if values.iter().all(|v| v.kind() == ValueKind::String) => Value::from(values.iter().map(py_str).collect::<Vec<_>>().join(",")),
+        _ if values.iter().all(|v| v.kind() == ValueKind::String) => {
+            Value::from(values.iter().map(py_str).collect::<Vec<_>>().join(","))
+        }
         _ => Value::from(values),
     })
 }
@@ -130,7 +161,12 @@ fn file(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Value>,
     for term in flatten_terms(terms) {
         let name = py_str(&term);
         let path = find(state, "files", &name).ok_or_else(|| fail(format!("Unable to access the file '{name}': File not found (searched <role_path>/files, <role_path>, <playbook_dir>/files, <playbook_dir>).")))?;
-        let mut text = std::fs::read_to_string(&path).map_err(|e| fail(format!("The 'file' lookup could not read {}: {e}", path.display())))?;
+        let mut text = std::fs::read_to_string(&path).map_err(|e| {
+            fail(format!(
+                "The 'file' lookup could not read {}: {e}",
+                path.display()
+            ))
+        })?;
         if rstrip {
             text.truncate(text.trim_end().len());
         }
@@ -153,7 +189,11 @@ fn fileglob(state: &State, terms: Vec<Value>) -> Result<Vec<Value>, Error> {
         let bases: Vec<PathBuf> = if Path::new(&pattern).is_absolute() {
             vec![PathBuf::new()]
         } else {
-            let mut b: Vec<PathBuf> = [role.as_deref(), playbook.as_deref()].into_iter().flatten().map(|p| p.join("files")).collect();
+            let mut b: Vec<PathBuf> = [role.as_deref(), playbook.as_deref()]
+                .into_iter()
+                .flatten()
+                .map(|p| p.join("files"))
+                .collect();
             b.push(playbook.clone().unwrap_or_else(|| PathBuf::from(".")));
             b
         };
@@ -183,7 +223,9 @@ fn env_var(terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
         out.push(match std::env::var(&name) {
             Ok(v) => Value::from(v),
             Err(_) => match &default {
-                Some(d) if d.is_undefined() => return Err(fail(format!("The 'env' lookup found no variable '{name}'"))),
+                Some(d) if d.is_undefined() => {
+                    return Err(fail(format!("The 'env' lookup found no variable '{name}'")))
+                }
                 Some(d) => d.clone(),
                 None => Value::from(""),
             },
@@ -212,7 +254,12 @@ fn template(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Val
     for term in flatten_terms(terms) {
         let name = py_str(&term);
         let path = find(state, "templates", &name).ok_or_else(|| fail(format!("Unable to access the template '{name}': File not found (searched <role_path>/templates, <role_path>, <playbook_dir>/templates, <playbook_dir>).")))?;
-        let source = std::fs::read_to_string(&path).map_err(|e| fail(format!("The 'template' lookup could not read {}: {e}", path.display())))?;
+        let source = std::fs::read_to_string(&path).map_err(|e| {
+            fail(format!(
+                "The 'template' lookup could not read {}: {e}",
+                path.display()
+            ))
+        })?;
         let mut ctx = full_context(state);
         if let Some(extra) = &extra {
             let mut map: indexmap::IndexMap<String, Value> = indexmap::IndexMap::new();
@@ -228,7 +275,13 @@ fn template(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Val
             .env()
             .get_template(&inline_name(&source, path.parent()))
             .and_then(|t| t.render(&ctx))
-            .map_err(|e| fail(format!("{}: {}", path.display(), convert_error(e, &source, &ctx).message)))?;
+            .map_err(|e| {
+                fail(format!(
+                    "{}: {}",
+                    path.display(),
+                    convert_error(e, &source, &ctx).message
+                ))
+            })?;
         out.push(Value::from(rendered));
     }
     Ok(out)
@@ -248,10 +301,18 @@ fn password(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Val
     for term in flatten_terms(terms) {
         let text = py_str(&term);
         let mut words = text.split_whitespace();
-        let path = words.next().ok_or_else(|| fail("the password lookup needs a path"))?.to_string();
-        let mut params: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let path = words
+            .next()
+            .ok_or_else(|| fail("the password lookup needs a path"))?
+            .to_string();
+        let mut params: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
         for w in words {
-            let (k, v) = w.split_once('=').ok_or_else(|| fail(format!("the password lookup takes key=value options, got {w}")))?;
+            let (k, v) = w.split_once('=').ok_or_else(|| {
+                fail(format!(
+                    "the password lookup takes key=value options, got {w}"
+                ))
+            })?;
             params.insert(k.to_string(), v.to_string());
         }
         for k in ["length", "chars", "encrypt", "ident", "seed"] {
@@ -262,11 +323,26 @@ fn password(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Val
         for k in params.keys() {
             match k.as_str() {
                 "length" | "chars" => {}
-                "encrypt" | "ident" | "seed" => return Err(fail(format!("the password lookup's `{k}` option is not supported by berth"))),
-                other => return Err(fail(format!("Unrecognized parameter(s) given to password lookup: {other}"))),
+                "encrypt" | "ident" | "seed" => {
+                    return Err(fail(format!(
+                        "the password lookup's `{k}` option is not supported by berth"
+                    )))
+                }
+                other => {
+                    return Err(fail(format!(
+                        "Unrecognized parameter(s) given to password lookup: {other}"
+                    )))
+                }
             }
         }
-        let length: usize = params.get("length").map(|l| l.parse().map_err(|_| fail(format!("length must be an integer, got {l}")))).transpose()?.unwrap_or(20);
+        let length: usize = params
+            .get("length")
+            .map(|l| {
+                l.parse()
+                    .map_err(|_| fail(format!("length must be an integer, got {l}")))
+            })
+            .transpose()?
+            .unwrap_or(20);
         let mut alphabet = String::new();
         // `,,` adds a literal comma, as Ansible splits it; its default keeps ".,:-_" whole.
         let mut parts: Vec<String> = Vec::new();
@@ -276,7 +352,13 @@ fn password(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Val
                 if chars.contains(",,") {
                     parts.push(",".into());
                 }
-                parts.extend(chars.replace(",,", ",").split(',').filter(|c| !c.is_empty()).map(str::to_string));
+                parts.extend(
+                    chars
+                        .replace(",,", ",")
+                        .split(',')
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string),
+                );
             }
         }
         for part in parts {
@@ -307,27 +389,62 @@ fn password(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Val
             None
         } else {
             let p = PathBuf::from(&path);
-            Some(if p.is_absolute() { p } else { context_path(state, "playbook_dir").unwrap_or_else(|| PathBuf::from(".")).join(p) })
+            Some(if p.is_absolute() {
+                p
+            } else {
+                context_path(state, "playbook_dir")
+                    .unwrap_or_else(|| PathBuf::from("."))
+                    .join(p)
+            })
         };
         if let Some(f) = file.as_ref().filter(|f| f.exists()) {
-            let content = std::fs::read_to_string(f).map_err(|e| fail(format!("the password lookup cannot read {}: {e}", f.display())))?;
+            let content = std::fs::read_to_string(f).map_err(|e| {
+                fail(format!(
+                    "the password lookup cannot read {}: {e}",
+                    f.display()
+                ))
+            })?;
             let first = content.lines().next().unwrap_or_default();
-            out.push(Value::from(first.split(" salt=").next().unwrap_or_default().to_string()));
+            out.push(Value::from(
+                first.split(" salt=").next().unwrap_or_default().to_string(),
+            ));
             continue;
         }
         let bytes = crate::random::bytes(length * 4);
         let pw: String = bytes
             .chunks(4)
-            .map(|c| alphabet[(u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize) % alphabet.len()])
+            .map(|c| {
+                alphabet[(u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize) % alphabet.len()]
+            })
             .collect();
         if let Some(f) = &file {
             if let Some(parent) = f.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| fail(format!("the password lookup cannot create {}: {e}", parent.display())))?;
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    fail(format!(
+                        "the password lookup cannot create {}: {e}",
+                        parent.display()
+                    ))
+                })?;
             }
             use std::io::Write as _;
             use std::os::unix::fs::OpenOptionsExt as _;
-            let mut h = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(f).map_err(|e| fail(format!("the password lookup cannot write {}: {e}", f.display())))?;
-            h.write_all(format!("{pw}\n").as_bytes()).map_err(|e| fail(format!("the password lookup cannot write {}: {e}", f.display())))?;
+            let mut h = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(f)
+                .map_err(|e| {
+                    fail(format!(
+                        "the password lookup cannot write {}: {e}",
+                        f.display()
+                    ))
+                })?;
+            h.write_all(format!("{pw}\n").as_bytes()).map_err(|e| {
+                fail(format!(
+                    "the password lookup cannot write {}: {e}",
+                    f.display()
+                ))
+            })?;
         }
         out.push(Value::from(pw));
     }
@@ -346,9 +463,16 @@ fn pipe(terms: Vec<Value>) -> Result<Vec<Value>, Error> {
             .arg(&cmd)
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|e| fail(format!("lookup_plugin.pipe({cmd}) could not start /bin/sh: {e}")))?;
+            .map_err(|e| {
+                fail(format!(
+                    "lookup_plugin.pipe({cmd}) could not start /bin/sh: {e}"
+                ))
+            })?;
         if !output.status.success() {
-            return Err(fail(format!("lookup_plugin.pipe({cmd}) returned {}", output.status.code().unwrap_or(-1))));
+            return Err(fail(format!(
+                "lookup_plugin.pipe({cmd}) returned {}",
+                output.status.code().unwrap_or(-1)
+            )));
         }
         let text = String::from_utf8_lossy(&output.stdout);
         out.push(Value::from(text.trim_end()));
@@ -373,8 +497,12 @@ fn vars(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Value>,
 }
 
 fn first_found(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
-    let mut files: Vec<String> = kwargs.get::<Option<Vec<String>>>("files")?.unwrap_or_default();
-    let mut paths: Vec<String> = kwargs.get::<Option<Vec<String>>>("paths")?.unwrap_or_default();
+    let mut files: Vec<String> = kwargs
+        .get::<Option<Vec<String>>>("files")?
+        .unwrap_or_default();
+    let mut paths: Vec<String> = kwargs
+        .get::<Option<Vec<String>>>("paths")?
+        .unwrap_or_default();
     let mut skip: bool = kwargs.get::<Option<bool>>("skip")?.unwrap_or(false);
     for term in flatten_terms(terms) {
         if term.kind() == ValueKind::Map {
@@ -383,9 +511,16 @@ fn first_found(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<
                 if v.is_undefined() || v.is_none() {
                     Vec::new()
                 } else if let Some(s) = v.as_str() {
-                    s.split([',', ';']).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
+                    s.split([',', ';'])
+                        .map(|x| x.trim().to_string())
+                        .filter(|x| !x.is_empty())
+                        .collect()
                 } else {
-                    v.try_iter().into_iter().flatten().map(|x| py_str(&x)).collect()
+                    v.try_iter()
+                        .into_iter()
+                        .flatten()
+                        .map(|x| py_str(&x))
+                        .collect()
                 }
             };
             files.extend(get_list("files"));
@@ -417,25 +552,40 @@ fn first_found(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<
     if skip {
         return Ok(Vec::new());
     }
-    Err(fail(format!("No file was found when using first_found (tried: {}).", candidates.join(", "))))
+    Err(fail(format!(
+        "No file was found when using first_found (tried: {}).",
+        candidates.join(", ")
+    )))
 }
 
 /// Ansible's dict lookup error for a term that is not a mapping.
 pub(crate) fn dict_expected(term: &serde_json::Value) -> String {
     let shown = crate::playbook::filters::py_repr(&Value::from_serialize(term));
-    let shown = if term.is_string() { term.as_str().unwrap_or_default().to_string() } else { shown };
-    format!("the 'dict' lookup plugin expects a dictionary, got '{shown}' of type <class '{}'>)", crate::modules::args::type_name(term))
+    let shown = if term.is_string() {
+        term.as_str().unwrap_or_default().to_string()
+    } else {
+        shown
+    };
+    format!(
+        "the 'dict' lookup plugin expects a dictionary, got '{shown}' of type <class '{}'>)",
+        crate::modules::args::type_name(term)
+    )
 }
 
 fn dict(terms: Vec<Value>) -> Result<Vec<Value>, Error> {
     let mut out = Vec::new();
     for term in terms {
         if term.kind() != ValueKind::Map {
-            return Err(fail(dict_expected(&serde_json::to_value(&term).unwrap_or_default())));
+            return Err(fail(dict_expected(
+                &serde_json::to_value(&term).unwrap_or_default(),
+            )));
         }
         for k in term.try_iter()? {
             let v = term.get_item(&k)?;
-            out.push(Value::from_iter([("key".to_string(), k), ("value".to_string(), v)]));
+            out.push(Value::from_iter([
+                ("key".to_string(), k),
+                ("value".to_string(), v),
+            ]));
         }
     }
     Ok(out)
@@ -464,16 +614,38 @@ mod tests {
         assert_eq!(a.as_str().unwrap().len(), 20);
         assert_ne!(a, b, "/dev/null keeps nothing");
         let d = r("{{ lookup('password', '/dev/null length=12 chars=digits') }}").unwrap();
-        assert!(d.as_str().unwrap().len() == 12 && d.as_str().unwrap().chars().all(|c| c.is_ascii_digit()), "{d}");
+        assert!(
+            d.as_str().unwrap().len() == 12
+                && d.as_str().unwrap().chars().all(|c| c.is_ascii_digit()),
+            "{d}"
+        );
         let first = r("{{ lookup('password', 'creds/db chars=ascii_lowercase,,') }}").unwrap();
         let again = r("{{ lookup('password', 'creds/db') }}").unwrap();
         assert_eq!(first, again, "stored beside the playbook and read back");
-        assert!(first.as_str().unwrap().chars().all(|c| c.is_ascii_lowercase() || c == ','), "{first}");
+        assert!(
+            first
+                .as_str()
+                .unwrap()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == ','),
+            "{first}"
+        );
         let meta = std::fs::metadata(dir.path().join("creds/db")).unwrap();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600
+        );
         std::fs::write(dir.path().join("creds/old"), "secret salt=abc\n").unwrap();
-        assert_eq!(r("{{ lookup('password', 'creds/old') }}").unwrap(), json!("secret"));
-        assert!(r("{{ lookup('password', '/dev/null encrypt=sha512_crypt') }}").unwrap_err().message.contains("not supported by berth"));
+        assert_eq!(
+            r("{{ lookup('password', 'creds/old') }}").unwrap(),
+            json!("secret")
+        );
+        assert!(
+            r("{{ lookup('password', '/dev/null encrypt=sha512_crypt') }}")
+                .unwrap_err()
+                .message
+                .contains("not supported by berth")
+        );
     }
 
     /// A playbook dir with a role, files and templates in Ansible's layout.
@@ -487,7 +659,11 @@ mod tests {
         std::fs::write(root.join("files/only-playbook.txt"), "pb").unwrap();
         std::fs::write(root.join("roles/web/files/motd"), "role motd\n").unwrap();
         std::fs::write(root.join("top.txt"), "top").unwrap();
-        std::fs::write(root.join("roles/web/templates/site.j2"), "server {{ name }}:{{ port | default(80) }}\n").unwrap();
+        std::fs::write(
+            root.join("roles/web/templates/site.j2"),
+            "server {{ name }}:{{ port | default(80) }}\n",
+        )
+        .unwrap();
         std::fs::create_dir_all(root.join("roles/web/tasks")).unwrap();
         std::fs::write(root.join("roles/web/tasks/default.yml"), "- ping:\n").unwrap();
         Tree { dir }
@@ -507,33 +683,62 @@ mod tests {
         let templar = Templar::new();
         let c = Templar::context(vars(&t, role).as_object().unwrap());
         for (expr, want) in table {
-            let got = templar.render_str(expr, &c).unwrap_or_else(|e| panic!("{expr}: {e}"));
+            let got = templar
+                .render_str(expr, &c)
+                .unwrap_or_else(|e| panic!("{expr}: {e}"));
             assert_eq!(&got, want, "{expr}");
         }
     }
 
     #[test]
     fn file_lookup_searches_role_then_playbook() {
-        check(true, &[
-            ("{{ lookup('file', 'motd') }}", json!("role motd")),
-            ("{{ lookup('file', 'only-playbook.txt') }}", json!("pb")),
-            ("{{ lookup('file', 'top.txt') }}", json!("top")),
-            ("{{ lookup('ansible.builtin.file', 'motd', rstrip=False) }}", json!("role motd\n")),
-            ("{{ lookup('file', 'motd', 'top.txt') }}", json!("role motd,top")),
-            ("{{ query('file', 'motd', 'top.txt') }}", json!(["role motd", "top"])),
-            ("{{ lookup('file', 'top.txt', wantlist=True) }}", json!(["top"])),
-        ]);
-        check(false, &[("{{ lookup('file', 'motd') }}", json!("playbook motd"))]);
+        check(
+            true,
+            &[
+                ("{{ lookup('file', 'motd') }}", json!("role motd")),
+                ("{{ lookup('file', 'only-playbook.txt') }}", json!("pb")),
+                ("{{ lookup('file', 'top.txt') }}", json!("top")),
+                (
+                    "{{ lookup('ansible.builtin.file', 'motd', rstrip=False) }}",
+                    json!("role motd\n"),
+                ),
+                (
+                    "{{ lookup('file', 'motd', 'top.txt') }}",
+                    json!("role motd,top"),
+                ),
+                (
+                    "{{ query('file', 'motd', 'top.txt') }}",
+                    json!(["role motd", "top"]),
+                ),
+                (
+                    "{{ lookup('file', 'top.txt', wantlist=True) }}",
+                    json!(["top"]),
+                ),
+            ],
+        );
+        check(
+            false,
+            &[("{{ lookup('file', 'motd') }}", json!("playbook motd"))],
+        );
     }
 
     #[test]
     fn fileglob_lists_matching_files_sorted() {
-        check(true, &[
-            ("{{ query('fileglob', 'mot*') | map('basename') | list }}", json!(["motd"])),
-            ("{{ query('fileglob', 'mot*')[0] is match('/.*/roles/web/files/motd$') }}", json!(true)),
-            ("{{ query('fileglob', '*.nothing') }}", json!([])),
-            ("{{ query('fileglob', '/nonexistent-berth/*') }}", json!([])),
-        ]);
+        check(
+            true,
+            &[
+                (
+                    "{{ query('fileglob', 'mot*') | map('basename') | list }}",
+                    json!(["motd"]),
+                ),
+                (
+                    "{{ query('fileglob', 'mot*')[0] is match('/.*/roles/web/files/motd$') }}",
+                    json!(true),
+                ),
+                ("{{ query('fileglob', '*.nothing') }}", json!([])),
+                ("{{ query('fileglob', '/nonexistent-berth/*') }}", json!([])),
+            ],
+        );
     }
 
     #[test]
@@ -557,10 +762,19 @@ mod tests {
 
     #[test]
     fn template_lookup_renders_with_the_context() {
-        check(true, &[
-            ("{{ lookup('template', 'site.j2') }}", json!("server web1:80\n")),
-            ("{{ lookup('template', 'site.j2', template_vars={'port': 8080}) }}", json!("server web1:8080\n")),
-        ]);
+        check(
+            true,
+            &[
+                (
+                    "{{ lookup('template', 'site.j2') }}",
+                    json!("server web1:80\n"),
+                ),
+                (
+                    "{{ lookup('template', 'site.j2', template_vars={'port': 8080}) }}",
+                    json!("server web1:8080\n"),
+                ),
+            ],
+        );
     }
 
     #[test]
@@ -569,14 +783,34 @@ mod tests {
         let root = t.dir.path().to_string_lossy().into_owned();
         let templar = Templar::new();
         let c = Templar::context(vars(&t, true).as_object().unwrap());
-        let got = templar.render_str("{{ lookup('first_found', ['missing.txt', 'motd', 'top.txt']) }}", &c).unwrap();
+        let got = templar
+            .render_str(
+                "{{ lookup('first_found', ['missing.txt', 'motd', 'top.txt']) }}",
+                &c,
+            )
+            .unwrap();
         assert_eq!(got, json!(format!("{root}/roles/web/files/motd")));
-        let got = templar.render_str("{{ lookup('first_found', {'files': ['a', 'top.txt'], 'paths': ['.']}) }}", &c).unwrap();
+        let got = templar
+            .render_str(
+                "{{ lookup('first_found', {'files': ['a', 'top.txt'], 'paths': ['.']}) }}",
+                &c,
+            )
+            .unwrap();
         assert_eq!(got, json!(format!("{root}/./top.txt")));
         // A role's task files, as ansible-core's setup_remote_tmp_dir includes them.
-        let got = templar.render_str("{{ lookup('first_found', ['debian.yml', 'default.yml']) }}", &c).unwrap();
+        let got = templar
+            .render_str(
+                "{{ lookup('first_found', ['debian.yml', 'default.yml']) }}",
+                &c,
+            )
+            .unwrap();
         assert_eq!(got, json!(format!("{root}/roles/web/tasks/default.yml")));
-        let got = templar.render_str("{{ query('first_found', ['nope1', 'nope2'], skip=True) }}", &c).unwrap();
+        let got = templar
+            .render_str(
+                "{{ query('first_found', ['nope1', 'nope2'], skip=True) }}",
+                &c,
+            )
+            .unwrap();
         assert_eq!(got, json!([]));
     }
 
@@ -601,6 +835,11 @@ mod tests {
             let err = templar.render_str(expr, &c).expect_err(expr);
             assert_eq!(err.message, want, "{expr}");
         }
-        assert_eq!(templar.render_str("{{ lookup('file', 'nope.txt', errors='ignore') }}", &c).unwrap(), json!(null));
+        assert_eq!(
+            templar
+                .render_str("{{ lookup('file', 'nope.txt', errors='ignore') }}", &c)
+                .unwrap(),
+            json!(null)
+        );
     }
 }

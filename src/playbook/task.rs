@@ -9,11 +9,51 @@ use super::role::Role;
 
 /// Task and block keywords (everything that is not the module).
 pub(crate) const TASK_KEYWORDS: &[&str] = &[
-    "name", "action", "local_action", "args", "when", "loop", "loop_control", "register", "notify", "tags",
-    "changed_when", "failed_when", "ignore_errors", "ignore_unreachable", "become", "become_user", "become_method",
-    "become_flags", "no_log", "run_once", "delegate_to", "delegate_facts", "environment", "check_mode", "diff", "vars",
-    "until", "retries", "delay", "listen", "any_errors_fatal", "connection", "remote_user", "timeout", "throttle",
-    "collections", "module_defaults", "debugger", "block", "rescue", "always", "become_exe", "port", "async", "poll",
+    "name",
+    "action",
+    "local_action",
+    "args",
+    "when",
+    "loop",
+    "loop_control",
+    "register",
+    "notify",
+    "tags",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+    "ignore_unreachable",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "no_log",
+    "run_once",
+    "delegate_to",
+    "delegate_facts",
+    "environment",
+    "check_mode",
+    "diff",
+    "vars",
+    "until",
+    "retries",
+    "delay",
+    "listen",
+    "any_errors_fatal",
+    "connection",
+    "remote_user",
+    "timeout",
+    "throttle",
+    "collections",
+    "module_defaults",
+    "debugger",
+    "block",
+    "rescue",
+    "always",
+    "become_exe",
+    "port",
+    "async",
+    "poll",
 ];
 
 /// Keywords shared by tasks and blocks (blocks pass theirs down to their tasks).
@@ -66,7 +106,19 @@ impl Keywords {
         macro_rules! inherit {
             ($($f:ident),*) => { $( if k.$f.is_none() { k.$f = parent.$f.clone(); } )* };
         }
-        inherit!(become_, become_user, ignore_errors, ignore_unreachable, no_log, run_once, delegate_to, check_mode, diff, any_errors_fatal, remote_user);
+        inherit!(
+            become_,
+            become_user,
+            ignore_errors,
+            ignore_unreachable,
+            no_log,
+            run_once,
+            delegate_to,
+            check_mode,
+            diff,
+            any_errors_fatal,
+            remote_user
+        );
         k
     }
 }
@@ -108,8 +160,7 @@ impl Task {
             None => base,
         }
     }
-
-    }
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Block {

@@ -34,7 +34,9 @@ const DIR_END: char = '\u{2}';
 
 /// The template name for `source`, whose includes resolve against `dir`.
 pub(crate) fn inline_name(source: &str, dir: Option<&std::path::Path>) -> String {
-    let dir = dir.map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = dir
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
     format!("{INLINE}{dir}{DIR_END}{source}")
 }
 
@@ -49,7 +51,10 @@ pub(crate) struct TemplateError {
 
 impl TemplateError {
     pub(crate) fn new(message: impl Into<String>) -> TemplateError {
-        TemplateError { message: message.into(), undefined: None }
+        TemplateError {
+            message: message.into(),
+            undefined: None,
+        }
     }
 }
 
@@ -74,13 +79,20 @@ struct ExprCache {
 const EXPR_CACHE_LIMIT: usize = 8192;
 
 impl ExprCache {
-    fn get(&self, env: &'static Environment<'static>, expr: &str) -> Result<Compiled, minijinja::Error> {
+    fn get(
+        &self,
+        env: &'static Environment<'static>,
+        expr: &str,
+    ) -> Result<Compiled, minijinja::Error> {
         if let Some(c) = self.map.read().unwrap_or_else(|e| e.into_inner()).get(expr) {
             return Ok(c.clone());
         }
         if let Some(delim) = stray_delimiter(expr) {
             // minijinja's expression lexer panics on a closing delimiter.
-            return Err(minijinja::Error::new(minijinja::ErrorKind::SyntaxError, format!("unexpected `{delim}` in an expression")));
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::SyntaxError,
+                format!("unexpected `{delim}` in an expression"),
+            ));
         }
         let compiled = Arc::new(env.compile_expression_owned(expr.to_string())?);
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
@@ -159,7 +171,10 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
         match std::fs::read_to_string(name) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("cannot read {name}: {e}"))),
+            Err(e) => Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("cannot read {name}: {e}"),
+            )),
         }
     });
     // `{% include 'x.j2' %}` is relative to the including template's
@@ -170,12 +185,19 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
         }
         let dir = match parent.strip_prefix(INLINE) {
             Some(rest) => rest.split_once(DIR_END).map_or("", |(d, _)| d).to_string(),
-            None => std::path::Path::new(parent).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+            None => std::path::Path::new(parent)
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
         };
         if dir.is_empty() {
             name.into()
         } else {
-            std::path::Path::new(&dir).join(name).to_string_lossy().into_owned().into()
+            std::path::Path::new(&dir)
+                .join(name)
+                .to_string_lossy()
+                .into_owned()
+                .into()
         }
     });
     env.set_formatter(|out, _state, value| {
@@ -185,7 +207,8 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
         if value.is_none() {
             return Ok(());
         }
-        out.write_str(&filters::py_str(value)).map_err(minijinja::Error::from)
+        out.write_str(&filters::py_str(value))
+            .map_err(minijinja::Error::from)
     });
     env.set_unknown_method_callback(py_methods);
     env.add_global("True", true);
@@ -201,12 +224,18 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
 
 /// Words whose presence makes an undefined chain legitimate in Ansible.
 fn guards_undefined(source: &str) -> bool {
-    source.contains("default") || source.contains("d(") || source.contains("defined") || source.contains("| d ")
+    source.contains("default")
+        || source.contains("d(")
+        || source.contains("defined")
+        || source.contains("| d ")
 }
 
 impl Templar {
     pub(crate) fn new() -> Templar {
-        Templar { strict: ExprCache::default(), chain: ExprCache::default() }
+        Templar {
+            strict: ExprCache::default(),
+            chain: ExprCache::default(),
+        }
     }
 
     /// Build a template context from a variable map. Values are converted
@@ -220,7 +249,10 @@ impl Templar {
     /// Like `context`, without copying: for callers that already hold the
     /// variables in an `Arc` (the runner's per-host variables).
     pub(crate) fn context_shared(vars: Arc<serde_json::Map<String, Value>>) -> minijinja::Value {
-        minijinja::Value::from_object(JsonNode { root: vars, path: Vec::new() })
+        minijinja::Value::from_object(JsonNode {
+            root: vars,
+            path: Vec::new(),
+        })
     }
 
     /// Does the string contain template syntax at all?
@@ -230,7 +262,11 @@ impl Templar {
 
     /// Render a string the way Ansible renders a task argument: a string that
     /// is exactly one `{{ expression }}` yields the expression's native value.
-    pub(crate) fn render_str(&self, s: &str, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
+    pub(crate) fn render_str(
+        &self,
+        s: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<Value, TemplateError> {
         if !Templar::is_template(s) {
             return Ok(Value::String(s.to_string()));
         }
@@ -239,33 +275,60 @@ impl Templar {
         }
         // Ansible (2.19, native types) makes a template that renders to
         // nothing at all (`{% for x in [] %}…{% endfor %}`) None, not "".
-        self.render_inner(&prepare(s, Source::Argument), None, ctx).map(|t| if t.is_empty() { Value::Null } else { Value::String(t) })
+        self.render_inner(&prepare(s, Source::Argument), None, ctx)
+            .map(|t| {
+                if t.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(t)
+                }
+            })
     }
 
     /// Render text (template module, string contexts): always a string.
     /// Jinja's string-literal escapes apply here (`'\n'` is a newline), as
     /// in Ansible's template module.
-    pub(crate) fn render_text(&self, s: &str, ctx: &minijinja::Value) -> Result<String, TemplateError> {
+    pub(crate) fn render_text(
+        &self,
+        s: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<String, TemplateError> {
         self.render_inner(&prepare(s, Source::Template), None, ctx)
     }
 
     /// Render a controller template file (template module, `lookup('template')`):
     /// like `render_text`, with `{% include %}`/`{% import %}` resolved
     /// relative to the file's directory. Errors name the file.
-    pub(crate) fn render_file(&self, path: &std::path::Path, ctx: &minijinja::Value) -> Result<String, TemplateError> {
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| TemplateError::new(format!("could not read template {}: {e}", path.display())))?;
-        self.render_inner(&prepare(&source, Source::Template), path.parent(), ctx).map_err(|mut e| {
-            e.message = format!("{}: {}", path.display(), e.message);
-            e
-        })
+    pub(crate) fn render_file(
+        &self,
+        path: &std::path::Path,
+        ctx: &minijinja::Value,
+    ) -> Result<String, TemplateError> {
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            TemplateError::new(format!("could not read template {}: {e}", path.display()))
+        })?;
+        self.render_inner(&prepare(&source, Source::Template), path.parent(), ctx)
+            .map_err(|mut e| {
+                e.message = format!("{}: {}", path.display(), e.message);
+                e
+            })
     }
 
-    fn render_inner(&self, s: &str, dir: Option<&std::path::Path>, ctx: &minijinja::Value) -> Result<String, TemplateError> {
+    fn render_inner(
+        &self,
+        s: &str,
+        dir: Option<&std::path::Path>,
+        ctx: &minijinja::Value,
+    ) -> Result<String, TemplateError> {
         with_lazy(ctx, || self.render_unwrapped(s, dir, ctx))
     }
 
-    fn render_unwrapped(&self, s: &str, dir: Option<&std::path::Path>, ctx: &minijinja::Value) -> Result<String, TemplateError> {
+    fn render_unwrapped(
+        &self,
+        s: &str,
+        dir: Option<&std::path::Path>,
+        ctx: &minijinja::Value,
+    ) -> Result<String, TemplateError> {
         let name = inline_name(s, dir);
         let first = strict_env().get_template(&name).and_then(|t| t.render(ctx));
         match first {
@@ -285,12 +348,23 @@ impl Templar {
 
     /// Render every string inside a value, recursively (keys included).
     /// Map entries whose value renders to the `omit` placeholder are dropped.
-    pub(crate) fn render_value(&self, v: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
+    pub(crate) fn render_value(
+        &self,
+        v: &Value,
+        ctx: &minijinja::Value,
+    ) -> Result<Value, TemplateError> {
         Ok(match v {
             Value::String(s) => self.render_str(s, ctx)?,
             // `!unsafe` text (and marked results): as written, never templated.
-            Value::Object(_) if unsafe_text(v).is_some() => Value::String(unsafe_text(v).unwrap_or_default().to_string()),
-            Value::Array(items) => Value::Array(items.iter().map(|i| self.render_value(i, ctx)).collect::<Result<_, _>>()?),
+            Value::Object(_) if unsafe_text(v).is_some() => {
+                Value::String(unsafe_text(v).unwrap_or_default().to_string())
+            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.render_value(i, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
             Value::Object(map) => {
                 let mut out = serde_json::Map::with_capacity(map.len());
                 for (k, val) in map {
@@ -298,7 +372,11 @@ impl Templar {
                     if rendered.as_str() == Some(OMIT) {
                         continue;
                     }
-                    let key = if Templar::is_template(k) { self.render_text(k, ctx)? } else { k.clone() };
+                    let key = if Templar::is_template(k) {
+                        self.render_text(k, ctx)?
+                    } else {
+                        k.clone()
+                    };
                     out.insert(key, rendered);
                 }
                 Value::Object(out)
@@ -309,12 +387,23 @@ impl Templar {
 
     /// Evaluate an expression to minijinja's value, retrying guarded
     /// undefined chains in the chainable environment.
-    fn eval_raw(&self, expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, TemplateError> {
+    fn eval_raw(
+        &self,
+        expr: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<minijinja::Value, TemplateError> {
         with_lazy(ctx, || self.eval_unwrapped(expr, ctx))
     }
 
-    fn eval_unwrapped(&self, expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, TemplateError> {
-        let compiled = self.strict.get(strict_env(), expr).map_err(|e| convert_error(e, expr, ctx))?;
+    fn eval_unwrapped(
+        &self,
+        expr: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<minijinja::Value, TemplateError> {
+        let compiled = self
+            .strict
+            .get(strict_env(), expr)
+            .map_err(|e| convert_error(e, expr, ctx))?;
         match compiled.eval(ctx) {
             Ok(v) => Ok(v),
             Err(e) if e.kind() == ErrorKind::UndefinedError && guards_undefined(expr) => {
@@ -345,7 +434,10 @@ impl Templar {
                 return Err(locate_undefined(expr, None, ctx));
             }
             // minijinja divides in floats (5 / 0 is inf); Python raises.
-            if value.kind() == ValueKind::Number && f64::try_from(value.clone()).is_ok_and(|f| !f.is_finite()) && expr.contains('/') {
+            if value.kind() == ValueKind::Number
+                && f64::try_from(value.clone()).is_ok_and(|f| !f.is_finite())
+                && expr.contains('/')
+            {
                 return Err(TemplateError::new("division by zero"));
             }
             to_json(&value)
@@ -354,11 +446,19 @@ impl Templar {
 
     /// Evaluate a conditional (`when`, `changed_when`, `failed_when`, `that`).
     /// Bare expressions; a `{{ }}` wrapper is tolerated like Ansible does.
-    pub(crate) fn eval_bool(&self, expr: &str, ctx: &minijinja::Value) -> Result<bool, TemplateError> {
+    pub(crate) fn eval_bool(
+        &self,
+        expr: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<bool, TemplateError> {
         with_lazy(ctx, || self.eval_bool_unwrapped(expr, ctx))
     }
 
-    fn eval_bool_unwrapped(&self, expr: &str, ctx: &minijinja::Value) -> Result<bool, TemplateError> {
+    fn eval_bool_unwrapped(
+        &self,
+        expr: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<bool, TemplateError> {
         let escaped = prepare(expr, Source::Conditional);
         let trimmed = escaped.trim();
         let wrapped = single_expression(trimmed);
@@ -405,26 +505,45 @@ pub(crate) fn mark_unsafe(v: &Value) -> Value {
         }
         Value::Array(items) => Value::Array(items.iter().map(mark_unsafe).collect()),
         Value::Object(map) if map.len() == 1 && map.contains_key(UNSAFE_KEY) => v.clone(),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, val)| (k.clone(), mark_unsafe(val))).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, val)| (k.clone(), mark_unsafe(val)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
 /// Python's methods on values: minijinja-contrib's (str, dict, list.append
 /// ...), plus list.index and list.count, which templates written for Ansible use.
-fn py_methods(state: &minijinja::State, value: &minijinja::Value, method: &str, args: &[minijinja::Value]) -> Result<minijinja::Value, minijinja::Error> {
+fn py_methods(
+    state: &minijinja::State,
+    value: &minijinja::Value,
+    method: &str,
+    args: &[minijinja::Value],
+) -> Result<minijinja::Value, minijinja::Error> {
     if value.kind() == ValueKind::Seq && matches!(method, "index" | "count") {
         let [needle] = args else {
-            return Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("list.{method}() takes exactly one argument")));
+            return Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("list.{method}() takes exactly one argument"),
+            ));
         };
         let items: Vec<minijinja::Value> = value.try_iter()?.collect();
         return match method {
-            "count" => Ok(minijinja::Value::from(items.iter().filter(|x| *x == needle).count())),
+            "count" => Ok(minijinja::Value::from(
+                items.iter().filter(|x| *x == needle).count(),
+            )),
             _ => items
                 .iter()
                 .position(|x| x == needle)
                 .map(minijinja::Value::from)
-                .ok_or_else(|| minijinja::Error::new(ErrorKind::InvalidOperation, format!("{needle} is not in list"))),
+                .ok_or_else(|| {
+                    minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("{needle} is not in list"),
+                    )
+                }),
         };
     }
     minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
@@ -470,7 +589,10 @@ fn lazy_templar() -> &'static Templar {
 /// Run a top-level templating call; when it fails on a variable whose own
 /// template failed, report that inner failure (`'b' is undefined` for
 /// `a: "{{ b }}"`).
-fn with_lazy<T>(ctx: &minijinja::Value, f: impl FnOnce() -> Result<T, TemplateError>) -> Result<T, TemplateError> {
+fn with_lazy<T>(
+    ctx: &minijinja::Value,
+    f: impl FnOnce() -> Result<T, TemplateError>,
+) -> Result<T, TemplateError> {
     let top = LAZY_DEPTH.with(|d| d.get()) == 0;
     if top {
         LAZY_ERROR.with(|e| e.borrow_mut().take());
@@ -481,16 +603,27 @@ fn with_lazy<T>(ctx: &minijinja::Value, f: impl FnOnce() -> Result<T, TemplateEr
     }
     let inner = LAZY_ERROR.with(|e| e.borrow_mut().take());
     match (result, inner) {
-        (Err(outer), Some(inner)) if outer.undefined.as_deref().is_some_and(|name| raw_is_template(ctx, name)) => Err(inner),
+        (Err(outer), Some(inner))
+            if outer
+                .undefined
+                .as_deref()
+                .is_some_and(|name| raw_is_template(ctx, name)) =>
+        {
+            Err(inner)
+        }
         (result, _) => result,
     }
 }
 
 /// Is the raw (unrendered) value at `path` (`a.b.0`) a template string?
 fn raw_is_template(ctx: &minijinja::Value, path: &str) -> bool {
-    let Some(node) = ctx.downcast_object_ref::<JsonNode>() else { return false };
+    let Some(node) = ctx.downcast_object_ref::<JsonNode>() else {
+        return false;
+    };
     let mut parts = path.split('.');
-    let Some(mut current) = parts.next().and_then(|root| node.root.get(root)) else { return false };
+    let Some(mut current) = parts.next().and_then(|root| node.root.get(root)) else {
+        return false;
+    };
     for part in parts {
         let next = match current {
             Value::Object(m) => m.get(part),
@@ -558,15 +691,22 @@ impl JsonNode {
                     minijinja::Value::from(n.as_f64().unwrap_or(f64::NAN))
                 }
             }
-            Value::String(s) if Templar::is_template(s) && !DIAGNOSING.with(|d| d.get()) => self.lazy(s),
+            Value::String(s) if Templar::is_template(s) && !DIAGNOSING.with(|d| d.get()) => {
+                self.lazy(s)
+            }
             Value::String(s) => minijinja::Value::from(s.as_str()),
             // Untrusted text is a "safe" string to minijinja (autoescape is
             // off, so it renders the same): the mark tests can see.
-            Value::Object(_) if unsafe_text(value).is_some() => minijinja::Value::from_safe_string(unsafe_text(value).unwrap_or_default().to_string()),
+            Value::Object(_) if unsafe_text(value).is_some() => minijinja::Value::from_safe_string(
+                unsafe_text(value).unwrap_or_default().to_string(),
+            ),
             Value::Array(_) | Value::Object(_) => {
                 let mut path = self.path.clone();
                 path.push(seg);
-                minijinja::Value::from_object(JsonNode { root: self.root.clone(), path })
+                minijinja::Value::from_object(JsonNode {
+                    root: self.root.clone(),
+                    path,
+                })
             }
         }
     }
@@ -588,10 +728,15 @@ impl JsonNode {
             minijinja::Value::UNDEFINED
         };
         if depth >= LAZY_LIMIT {
-            return record(TemplateError::new(format!("recursive loop detected in template string: {s}")));
+            return record(TemplateError::new(format!(
+                "recursive loop detected in template string: {s}"
+            )));
         }
         LAZY_DEPTH.with(|d| d.set(depth + 1));
-        let ctx = minijinja::Value::from_object(JsonNode { root: self.root.clone(), path: Vec::new() });
+        let ctx = minijinja::Value::from_object(JsonNode {
+            root: self.root.clone(),
+            path: Vec::new(),
+        });
         let t = lazy_templar();
         let escaped = prepare(s, Source::Argument);
         let result = match single_expression(&escaped) {
@@ -602,7 +747,9 @@ impl JsonNode {
                     Ok(v)
                 }
             }),
-            None => t.render_inner(&escaped, None, &ctx).map(minijinja::Value::from),
+            None => t
+                .render_inner(&escaped, None, &ctx)
+                .map(minijinja::Value::from),
         };
         LAZY_DEPTH.with(|d| d.set(depth));
         result.unwrap_or_else(record)
@@ -634,7 +781,11 @@ impl minijinja::value::Object for JsonNode {
 
     fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
         match self.target() {
-            Some(Target::Map(m)) => minijinja::value::Enumerator::Values(m.keys().map(|k| minijinja::Value::from(k.as_str())).collect()),
+            Some(Target::Map(m)) => minijinja::value::Enumerator::Values(
+                m.keys()
+                    .map(|k| minijinja::Value::from(k.as_str()))
+                    .collect(),
+            ),
             Some(Target::List(a)) => minijinja::value::Enumerator::Seq(a.len()),
             None => minijinja::value::Enumerator::Empty,
         }
@@ -765,7 +916,9 @@ fn parse_path(text: &str) -> Option<(String, Vec<Step>)> {
             '[' => {
                 let close = t[i..].find(']')? + i;
                 let inner = t[i + 1..close].trim();
-                let key = if let Some(s) = inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+                let key = if let Some(s) =
+                    inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\''))
+                {
                     minijinja::Value::from(s)
                 } else if let Some(s) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
                     minijinja::Value::from(s)
@@ -801,37 +954,61 @@ fn undefined_error(text: &str, ctx: &minijinja::Value) -> TemplateError {
 
 fn undefined_error_raw(text: &str, ctx: &minijinja::Value) -> TemplateError {
     let Some((root, steps)) = parse_path(text) else {
-        return TemplateError { message: format!("'{}' is undefined", text.trim()), undefined: Some(text.trim().to_string()) };
+        return TemplateError {
+            message: format!("'{}' is undefined", text.trim()),
+            undefined: Some(text.trim().to_string()),
+        };
     };
     let mut current = ctx.get_attr(&root).unwrap_or(minijinja::Value::UNDEFINED);
     if current.is_undefined() && !is_global(&root) {
-        return TemplateError { message: format!("'{root}' is undefined"), undefined: Some(root) };
+        return TemplateError {
+            message: format!("'{root}' is undefined"),
+            undefined: Some(root),
+        };
     }
     let mut path = root;
     for step in steps {
         let (next, shown, quoted) = match &step {
             Step::Attr(name) => {
                 let v = current.get_attr(name).ok().filter(|v| !v.is_undefined());
-                let v = v.or_else(|| name.parse::<i64>().ok().and_then(|n| current.get_item(&minijinja::Value::from(n)).ok()));
-                (v.unwrap_or(minijinja::Value::UNDEFINED), name.clone(), format!("'{name}'"))
+                let v = v.or_else(|| {
+                    name.parse::<i64>()
+                        .ok()
+                        .and_then(|n| current.get_item(&minijinja::Value::from(n)).ok())
+                });
+                (
+                    v.unwrap_or(minijinja::Value::UNDEFINED),
+                    name.clone(),
+                    format!("'{name}'"),
+                )
             }
             Step::Index(key) => {
                 let v = current.get_item(key).unwrap_or(minijinja::Value::UNDEFINED);
-                let quoted = if key.as_str().is_some() { format!("'{key}'") } else { key.to_string() };
+                let quoted = if key.as_str().is_some() {
+                    format!("'{key}'")
+                } else {
+                    key.to_string()
+                };
                 (v, key.to_string(), quoted)
             }
         };
         if next.is_undefined() {
             let full = format!("{path}.{shown}");
             return TemplateError {
-                message: format!("object of type '{}' has no attribute {quoted}", py_type(&current)),
+                message: format!(
+                    "object of type '{}' has no attribute {quoted}",
+                    py_type(&current)
+                ),
                 undefined: Some(full),
             };
         }
         path = format!("{path}.{shown}");
         current = next;
     }
-    TemplateError { message: format!("'{path}' is undefined"), undefined: Some(path) }
+    TemplateError {
+        message: format!("'{path}' is undefined"),
+        undefined: Some(path),
+    }
 }
 
 /// Walk a path through the context: `None` when it resolves, else the
@@ -841,20 +1018,33 @@ fn walk(text: &str, ctx: &minijinja::Value, source: &str) -> Option<TemplateErro
     if ctx.get_attr(&root).map_or(true, |v| v.is_undefined()) && bound_in_template(source, &root) {
         // A loop or `set` variable: its value is gone by now.
         let path = text.trim().to_string();
-        return (path != root).then(|| TemplateError { message: format!("'{path}' is undefined"), undefined: Some(path) });
+        return (path != root).then(|| TemplateError {
+            message: format!("'{path}' is undefined"),
+            undefined: Some(path),
+        });
     }
     let mut current = ctx.get_attr(&root).unwrap_or(minijinja::Value::UNDEFINED);
     if current.is_undefined() && is_global(&root) {
-        current = strict_env().globals().find(|(g, _)| *g == root).map(|(_, v)| v).unwrap_or_default();
+        current = strict_env()
+            .globals()
+            .find(|(g, _)| *g == root)
+            .map(|(_, v)| v)
+            .unwrap_or_default();
     }
     if current.is_undefined() {
         return Some(undefined_error(text, ctx));
     }
     for step in &steps {
         let next = match &step {
-            Step::Attr(name) => current.get_attr(name).ok().filter(|v| !v.is_undefined()).or_else(|| {
-                name.parse::<i64>().ok().and_then(|n| current.get_item(&minijinja::Value::from(n)).ok())
-            }),
+            Step::Attr(name) => current
+                .get_attr(name)
+                .ok()
+                .filter(|v| !v.is_undefined())
+                .or_else(|| {
+                    name.parse::<i64>()
+                        .ok()
+                        .and_then(|n| current.get_item(&minijinja::Value::from(n)).ok())
+                }),
             Step::Index(key) => current.get_item(key).ok(),
         };
         match next {
@@ -871,7 +1061,10 @@ fn walk(text: &str, ctx: &minijinja::Value, source: &str) -> Option<TemplateErro
             }))
             .collect::<Vec<_>>()
             .join(".");
-        return Some(TemplateError { message: format!("'{dotted}' is undefined"), undefined: Some(dotted) });
+        return Some(TemplateError {
+            message: format!("'{dotted}' is undefined"),
+            undefined: Some(dotted),
+        });
     }
     None
 }
@@ -884,7 +1077,11 @@ fn code_regions(source: &str) -> String {
     let mut out = String::new();
     let mut rest = source;
     while let Some(start) = rest.find("{{").into_iter().chain(rest.find("{%")).min() {
-        let close = if rest[start..].starts_with("{{") { "}}" } else { "%}" };
+        let close = if rest[start..].starts_with("{{") {
+            "}}"
+        } else {
+            "%}"
+        };
         let body = &rest[start + 2..];
         let end = body.find(close).unwrap_or(body.len());
         out.push_str(&body[..end]);
@@ -895,10 +1092,55 @@ fn code_regions(source: &str) -> String {
 }
 
 const KEYWORDS: &[&str] = &[
-    "and", "or", "not", "in", "is", "if", "else", "elif", "for", "endfor", "endif", "set", "endset", "true", "false",
-    "none", "True", "False", "None", "loop", "recursive", "with", "endwith", "macro", "endmacro", "block", "endblock",
-    "include", "import", "from", "as", "filter", "endfilter", "raw", "endraw", "call", "endcall", "omit", "range",
-    "lookup", "query", "q", "dict", "namespace", "self", "super", "varargs", "kwargs", "caller",
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "if",
+    "else",
+    "elif",
+    "for",
+    "endfor",
+    "endif",
+    "set",
+    "endset",
+    "true",
+    "false",
+    "none",
+    "True",
+    "False",
+    "None",
+    "loop",
+    "recursive",
+    "with",
+    "endwith",
+    "macro",
+    "endmacro",
+    "block",
+    "endblock",
+    "include",
+    "import",
+    "from",
+    "as",
+    "filter",
+    "endfilter",
+    "raw",
+    "endraw",
+    "call",
+    "endcall",
+    "omit",
+    "range",
+    "lookup",
+    "query",
+    "q",
+    "dict",
+    "namespace",
+    "self",
+    "super",
+    "varargs",
+    "kwargs",
+    "caller",
 ];
 
 /// Variable paths of an expression, in order, leaving out string literals,
@@ -931,7 +1173,10 @@ fn variable_paths(expr: &str) -> Vec<(String, bool)> {
             let root: String = chars[start..i].iter().collect();
             let mut path = root.clone();
             loop {
-                if i + 1 < chars.len() && chars[i] == '.' && (chars[i + 1].is_alphanumeric() || chars[i + 1] == '_') {
+                if i + 1 < chars.len()
+                    && chars[i] == '.'
+                    && (chars[i + 1].is_alphanumeric() || chars[i + 1] == '_')
+                {
                     let s = i;
                     i += 1;
                     while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
@@ -939,11 +1184,15 @@ fn variable_paths(expr: &str) -> Vec<(String, bool)> {
                     }
                     path.extend(&chars[s..i]);
                 } else if i < chars.len() && chars[i] == '[' {
-                    let Some(close) = chars[i..].iter().position(|&c| c == ']') else { break };
+                    let Some(close) = chars[i..].iter().position(|&c| c == ']') else {
+                        break;
+                    };
                     let inner: String = chars[i + 1..i + close].iter().collect();
                     let t = inner.trim();
                     let literal = t.parse::<i64>().is_ok()
-                        || (t.len() >= 2 && (t.starts_with('\'') && t.ends_with('\'') || t.starts_with('"') && t.ends_with('"')));
+                        || (t.len() >= 2
+                            && (t.starts_with('\'') && t.ends_with('\'')
+                                || t.starts_with('"') && t.ends_with('"')));
                     if !literal {
                         break;
                     }
@@ -958,7 +1207,12 @@ fn variable_paths(expr: &str) -> Vec<(String, bool)> {
             let kwarg = next == Some('=') && !rest.trim_start().starts_with("==");
             let after_pipe_or_is = prev_token == "|" || prev_token == "is" || false;
             let preceded_by_dot = start > 0 && chars[start - 1] == '.';
-            if !after_pipe_or_is && !preceded_by_dot && next != Some('(') && !kwarg && !KEYWORDS.contains(&root.as_str()) {
+            if !after_pipe_or_is
+                && !preceded_by_dot
+                && next != Some('(')
+                && !kwarg
+                && !KEYWORDS.contains(&root.as_str())
+            {
                 out.push((path, guarded(&rest)));
             }
             prev_token = root;
@@ -983,7 +1237,10 @@ fn guarded(rest: &str) -> bool {
     }
     if let Some(f) = r.strip_prefix('|') {
         let f = f.trim_start();
-        let name: String = f.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let name: String = f
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
         return matches!(name.as_str(), "default" | "d" | "mandatory" | "type_debug");
     }
     if let Some(t) = r.strip_prefix("is") {
@@ -1001,7 +1258,10 @@ fn unguarded_undefined(source: &str, ctx: &minijinja::Value) -> Option<TemplateE
 }
 
 fn unguarded_undefined_raw(source: &str, ctx: &minijinja::Value) -> Option<TemplateError> {
-    variable_paths(&code_regions(source)).into_iter().filter(|(_, g)| !g).find_map(|(path, _)| walk(&path, ctx, source))
+    variable_paths(&code_regions(source))
+        .into_iter()
+        .filter(|(_, g)| !g)
+        .find_map(|(path, _)| walk(&path, ctx, source))
 }
 
 /// True when anything inside a rendered value is undefined.
@@ -1009,10 +1269,19 @@ pub(crate) fn contains_undefined(v: &minijinja::Value) -> bool {
     use minijinja::value::ValueKind;
     match v.kind() {
         ValueKind::Undefined => true,
-        ValueKind::Seq => v.try_iter().map(|mut it| it.any(|i| contains_undefined(&i))).unwrap_or(false),
+        ValueKind::Seq => v
+            .try_iter()
+            .map(|mut it| it.any(|i| contains_undefined(&i)))
+            .unwrap_or(false),
         ValueKind::Map => v
             .try_iter()
-            .map(|mut it| it.any(|k| v.get_item(&k).map(|i| contains_undefined(&i)).unwrap_or(false)))
+            .map(|mut it| {
+                it.any(|k| {
+                    v.get_item(&k)
+                        .map(|i| contains_undefined(&i))
+                        .unwrap_or(false)
+                })
+            })
             .unwrap_or(false),
         _ => false,
     }
@@ -1021,20 +1290,33 @@ pub(crate) fn contains_undefined(v: &minijinja::Value) -> bool {
 /// Names the template binds itself (`for x in`, `set x =`, macro args):
 /// not context variables.
 fn bound_in_template(source: &str, root: &str) -> bool {
-    let re = regex::Regex::new(&format!(r"(?:for|set|,)\s*(?:\w+\s*,\s*)*{}\b", regex::escape(root))).expect("valid binding regex");
+    let re = regex::Regex::new(&format!(
+        r"(?:for|set|,)\s*(?:\w+\s*,\s*)*{}\b",
+        regex::escape(root)
+    ))
+    .expect("valid binding regex");
     re.is_match(source)
 }
 
 /// Find the undefined variable behind an undefined error: the error's own
 /// range first, then the variables of the surrounding `{{ }}`/`{% %}`.
-fn locate_undefined(source: &str, range: Option<std::ops::Range<usize>>, ctx: &minijinja::Value) -> TemplateError {
+fn locate_undefined(
+    source: &str,
+    range: Option<std::ops::Range<usize>>,
+    ctx: &minijinja::Value,
+) -> TemplateError {
     diagnosing(|| locate_undefined_raw(source, range, ctx))
 }
 
-fn locate_undefined_raw(source: &str, range: Option<std::ops::Range<usize>>, ctx: &minijinja::Value) -> TemplateError {
+fn locate_undefined_raw(
+    source: &str,
+    range: Option<std::ops::Range<usize>>,
+    ctx: &minijinja::Value,
+) -> TemplateError {
     if let Some(r) = range.clone() {
         let before = source.get(..r.start).unwrap_or_default().trim_end();
-        let names_filter_or_test = before.ends_with('|') || before.ends_with(" is") || before.ends_with(" not");
+        let names_filter_or_test =
+            before.ends_with('|') || before.ends_with(" is") || before.ends_with(" not");
         if let (Some(text), false) = (source.get(r), names_filter_or_test) {
             if let Some(err) = walk(text, ctx, source) {
                 return err;
@@ -1044,12 +1326,18 @@ fn locate_undefined_raw(source: &str, range: Option<std::ops::Range<usize>>, ctx
     let window = match range.and_then(|r| source.get(..r.end).map(|head| (head, r.end))) {
         Some((head, end)) => {
             let start = head.rfind("{{").max(head.rfind("{%")).map_or(0, |i| i + 2);
-            let stop = source[end..].find("}}").or_else(|| source[end..].find("%}")).map_or(source.len(), |i| end + i);
+            let stop = source[end..]
+                .find("}}")
+                .or_else(|| source[end..].find("%}"))
+                .map_or(source.len(), |i| end + i);
             &source[start..stop]
         }
         None => source,
     };
-    for (path, _) in variable_paths(window).into_iter().chain(variable_paths(&code_regions(source))) {
+    for (path, _) in variable_paths(window)
+        .into_iter()
+        .chain(variable_paths(&code_regions(source)))
+    {
         if let Some(err) = walk(&path, ctx, source) {
             return err;
         }
@@ -1062,18 +1350,31 @@ fn locate_undefined_raw(source: &str, range: Option<std::ops::Range<usize>>, ctx
 fn mandatory_subject(source: &str, range: Option<std::ops::Range<usize>>) -> String {
     static RE: OnceLock<regex::Regex> = OnceLock::new();
     let re = RE.get_or_init(|| {
-        regex::Regex::new(r#"([A-Za-z_][\w.]*(?:\[[^\]]*\])*)\s*\|\s*mandatory\b"#).expect("valid mandatory regex")
+        regex::Regex::new(r#"([A-Za-z_][\w.]*(?:\[[^\]]*\])*)\s*\|\s*mandatory\b"#)
+            .expect("valid mandatory regex")
     });
-    let text = range.and_then(|r| source.get(r)).filter(|t| re.is_match(t)).unwrap_or(source);
-    re.captures(text).map(|c| c[1].to_string()).unwrap_or_else(|| "unknown".into())
+    let text = range
+        .and_then(|r| source.get(r))
+        .filter(|t| re.is_match(t))
+        .unwrap_or(source);
+    re.captures(text)
+        .map(|c| c[1].to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Turn a minijinja error into an Ansible-style one. Undefined errors are
 /// located through the error's byte range in `source`.
-pub(crate) fn convert_error(e: minijinja::Error, source: &str, ctx: &minijinja::Value) -> TemplateError {
+pub(crate) fn convert_error(
+    e: minijinja::Error,
+    source: &str,
+    ctx: &minijinja::Value,
+) -> TemplateError {
     if e.detail() == Some(filters::MANDATORY_MARKER) {
         let name = mandatory_subject(source, e.range());
-        return TemplateError { message: format!("Mandatory variable '{name}' not defined."), undefined: Some(name) };
+        return TemplateError {
+            message: format!("Mandatory variable '{name}' not defined."),
+            undefined: Some(name),
+        };
     }
     if e.kind() == ErrorKind::UndefinedError {
         return locate_undefined(source, e.range(), ctx);
@@ -1123,9 +1424,16 @@ mod tests {
         let c = ctx(json!({"l": ["a", "b", "a"]}));
         assert_eq!(t.render_str("{{ l.index('b') }}", &c).unwrap(), json!(1));
         assert_eq!(t.render_str("{{ l.count('a') }}", &c).unwrap(), json!(2));
-        assert!(t.render_str("{{ l.index('z') }}", &c).unwrap_err().message.contains("is not in list"));
+        assert!(t
+            .render_str("{{ l.index('z') }}", &c)
+            .unwrap_err()
+            .message
+            .contains("is not in list"));
         // The pycompat methods still answer.
-        assert_eq!(t.render_str("{{ 'a,b'.split(',') }}", &c).unwrap(), json!(["a", "b"]));
+        assert_eq!(
+            t.render_str("{{ 'a,b'.split(',') }}", &c).unwrap(),
+            json!(["a", "b"])
+        );
     }
 
     #[test]
@@ -1139,13 +1447,26 @@ mod tests {
         let t = Templar::new();
         let c = ctx(json!({"items": [1, 2], "name": "web"}));
         assert_eq!(t.render_str("{{ items }}", &c).unwrap(), json!([1, 2]));
-        assert_eq!(t.render_str("host-{{ name }}", &c).unwrap(), json!("host-web"));
+        assert_eq!(
+            t.render_str("host-{{ name }}", &c).unwrap(),
+            json!("host-web")
+        );
         assert_eq!(t.render_str("plain", &c).unwrap(), json!("plain"));
         // A template that renders nothing is None (ansible-core 2.19); an expression of "" stays "".
-        assert_eq!(t.render_str("{% for x in [] %}{{ x }}{% endfor %}", &c).unwrap(), json!(null));
-        assert_eq!(t.render_str("{% if false %}x{% endif %}", &c).unwrap(), json!(null));
+        assert_eq!(
+            t.render_str("{% for x in [] %}{{ x }}{% endfor %}", &c)
+                .unwrap(),
+            json!(null)
+        );
+        assert_eq!(
+            t.render_str("{% if false %}x{% endif %}", &c).unwrap(),
+            json!(null)
+        );
         assert_eq!(t.render_str("{{ '' }}", &c).unwrap(), json!(""));
-        assert_eq!(t.render_str(" {% if false %}x{% endif %}", &c).unwrap(), json!(" "));
+        assert_eq!(
+            t.render_str(" {% if false %}x{% endif %}", &c).unwrap(),
+            json!(" ")
+        );
     }
 
     #[test]
@@ -1159,7 +1480,8 @@ mod tests {
     #[test]
     fn conditionals_are_bare_expressions() {
         let t = Templar::new();
-        let c = ctx(json!({"n": 3, "flag": "false", "on": "True", "yes_str": "yes", "r": {"rc": 0}}));
+        let c =
+            ctx(json!({"n": 3, "flag": "false", "on": "True", "yes_str": "yes", "r": {"rc": 0}}));
         let table = [
             ("n > 2", true),
             ("{{ n > 5 }}", false),
@@ -1173,7 +1495,12 @@ mod tests {
             ("flag | bool", false),
         ];
         for (expr, want) in table {
-            assert_eq!(t.eval_bool(expr, &c).unwrap_or_else(|e| panic!("{expr}: {e}")), want, "{expr}");
+            assert_eq!(
+                t.eval_bool(expr, &c)
+                    .unwrap_or_else(|e| panic!("{expr}: {e}")),
+                want,
+                "{expr}"
+            );
         }
     }
 
@@ -1203,7 +1530,11 @@ mod tests {
             ),
         ];
         for (expr, want) in table {
-            assert_eq!(t.eval_bool(expr, &c).expect_err(expr).message, want, "{expr}");
+            assert_eq!(
+                t.eval_bool(expr, &c).expect_err(expr).message,
+                want,
+                "{expr}"
+            );
         }
     }
 
@@ -1214,10 +1545,26 @@ mod tests {
         let table = [
             ("{{ nope }}", "'nope' is undefined", "nope"),
             ("x {{ nope }} y", "'nope' is undefined", "nope"),
-            ("{{ d.zz }}", "object of type 'dict' has no attribute 'zz'", "d.zz"),
-            ("{{ d['zz'] }}", "object of type 'dict' has no attribute 'zz'", "d.zz"),
-            ("{{ l[10] }}", "object of type 'list' has no attribute 10", "l.10"),
-            ("{{ users[0].zz }}", "object of type 'dict' has no attribute 'zz'", "users.0.zz"),
+            (
+                "{{ d.zz }}",
+                "object of type 'dict' has no attribute 'zz'",
+                "d.zz",
+            ),
+            (
+                "{{ d['zz'] }}",
+                "object of type 'dict' has no attribute 'zz'",
+                "d.zz",
+            ),
+            (
+                "{{ l[10] }}",
+                "object of type 'list' has no attribute 10",
+                "l.10",
+            ),
+            (
+                "{{ users[0].zz }}",
+                "object of type 'dict' has no attribute 'zz'",
+                "users.0.zz",
+            ),
             ("{{ nope | bool }}", "'nope' is undefined", "nope"),
             ("{{ nope | to_json }}", "'nope' is undefined", "nope"),
             ("{{ nope ~ 'x' }}", "'nope' is undefined", "nope"),
@@ -1225,10 +1572,26 @@ mod tests {
             ("{{ nope | length }}", "'nope' is undefined", "nope"),
             ("{% if nope %}a{% endif %}", "'nope' is undefined", "nope"),
             ("{{ nope | ternary(1, 2) }}", "'nope' is undefined", "nope"),
-            ("{{ d.a | map('int') | list }}{{ other }}", "'other' is undefined", "other"),
-            ("{% for x in l %}{{ x.nope }}{% endfor %}", "'x.nope' is undefined", "x.nope"),
-            ("{{ nope | mandatory }}", "Mandatory variable 'nope' not defined.", "nope"),
-            ("{{ d.zz | mandatory }}", "Mandatory variable 'd.zz' not defined.", "d.zz"),
+            (
+                "{{ d.a | map('int') | list }}{{ other }}",
+                "'other' is undefined",
+                "other",
+            ),
+            (
+                "{% for x in l %}{{ x.nope }}{% endfor %}",
+                "'x.nope' is undefined",
+                "x.nope",
+            ),
+            (
+                "{{ nope | mandatory }}",
+                "Mandatory variable 'nope' not defined.",
+                "nope",
+            ),
+            (
+                "{{ d.zz | mandatory }}",
+                "Mandatory variable 'd.zz' not defined.",
+                "d.zz",
+            ),
         ];
         for (src, message, name) in table {
             let err = t.render_str(src, &c).expect_err(src);
@@ -1241,12 +1604,27 @@ mod tests {
     fn guarded_undefined_chains_are_accepted() {
         let t = Templar::new();
         let c = ctx(json!({"d": {"a": 1}}));
-        assert_eq!(t.render_str("{{ foo.bar | default('x') }}", &c).unwrap(), json!("x"));
-        assert_eq!(t.render_str("{{ d.zz | default('z') }}", &c).unwrap(), json!("z"));
-        assert_eq!(t.render_str("{{ (nope | default({})).x | default(3) }}", &c).unwrap(), json!(3));
-        assert_eq!(t.render_str("v={{ foo.bar.baz | d(1) }}", &c).unwrap(), json!("v=1"));
+        assert_eq!(
+            t.render_str("{{ foo.bar | default('x') }}", &c).unwrap(),
+            json!("x")
+        );
+        assert_eq!(
+            t.render_str("{{ d.zz | default('z') }}", &c).unwrap(),
+            json!("z")
+        );
+        assert_eq!(
+            t.render_str("{{ (nope | default({})).x | default(3) }}", &c)
+                .unwrap(),
+            json!(3)
+        );
+        assert_eq!(
+            t.render_str("v={{ foo.bar.baz | d(1) }}", &c).unwrap(),
+            json!("v=1")
+        );
         // A default elsewhere does not excuse an unguarded undefined.
-        let err = t.render_str("{{ a.b | default(1) }} {{ c | lower }}", &c).unwrap_err();
+        let err = t
+            .render_str("{{ a.b | default(1) }} {{ c | lower }}", &c)
+            .unwrap_err();
         assert_eq!(err.message, "'c' is undefined");
     }
 
@@ -1280,7 +1658,12 @@ mod tests {
             ("x{{ m }}", json!("x{'k': [1, 2]}")),
         ];
         for (src, want) in table {
-            assert_eq!(t.render_str(src, &c).unwrap_or_else(|e| panic!("{src}: {e}")), want, "{src}");
+            assert_eq!(
+                t.render_str(src, &c)
+                    .unwrap_or_else(|e| panic!("{src}: {e}")),
+                want,
+                "{src}"
+            );
         }
     }
 
@@ -1291,21 +1674,38 @@ mod tests {
         let t = Templar::new();
         let c = ctx(json!({}));
         let table = [
-            (r"{{ 'hello' | regex_replace('^(h)(.*)$', '\2\1') }}", json!("elloh")),
-            (r"{{ 'hello' | regex_replace('^(h)(.*)$', '\\2\\1') }}", json!(r"\2\1")),
+            (
+                r"{{ 'hello' | regex_replace('^(h)(.*)$', '\2\1') }}",
+                json!("elloh"),
+            ),
+            (
+                r"{{ 'hello' | regex_replace('^(h)(.*)$', '\\2\\1') }}",
+                json!(r"\2\1"),
+            ),
             (r"{{ 'a\nb' | length }}", json!(4)),
             (r"{{ 'a\tb' | length }}", json!(4)),
             (r"{{ 'a\\b' | length }}", json!(4)),
             (r#"{{ "a\"b" | length }}"#, json!(4)),
             (r"x{{ 'a\nb' }}", json!(r"xa\nb")),
-            (r"{{ 'k1=v1 k2=v2' | regex_findall('(\w+)=(\w+)') }}", json!([["k1", "v1"], ["k2", "v2"]])),
+            (
+                r"{{ 'k1=v1 k2=v2' | regex_findall('(\w+)=(\w+)') }}",
+                json!([["k1", "v1"], ["k2", "v2"]]),
+            ),
         ];
         for (src, want) in table {
-            assert_eq!(t.render_str(src, &c).unwrap_or_else(|e| panic!("{src}: {e}")), want, "{src}");
+            assert_eq!(
+                t.render_str(src, &c)
+                    .unwrap_or_else(|e| panic!("{src}: {e}")),
+                want,
+                "{src}"
+            );
         }
         assert!(t.eval_bool(r"'a1' is match('a\d')", &c).unwrap());
         assert_eq!(t.render_text(r"{{ 'a\nb' }}", &c).unwrap(), "a\nb");
-        assert!(!t.eval_bool(r"'a\tb' | length == 4", &c).unwrap(), "a conditional reads Jinja escapes");
+        assert!(
+            !t.eval_bool(r"'a\tb' | length == 4", &c).unwrap(),
+            "a conditional reads Jinja escapes"
+        );
     }
 
     /// Like Ansible, variables are templated when used.
@@ -1330,7 +1730,10 @@ mod tests {
             ("{{ ports }}", json!([80, 443])),
             ("{{ nested.path }}", json!("/opt/web/data")),
             ("{{ nested.list[0] }}", json!("WEB")),
-            ("{{ nested }}", json!({"path": "/opt/web/data", "list": ["WEB"]})),
+            (
+                "{{ nested }}",
+                json!({"path": "/opt/web/data", "list": ["WEB"]}),
+            ),
             ("{{ broken | default('fallback') }}", json!("fallback")),
             ("{{ broken is defined }}", json!(false)),
             ("{{ stdout }}", json!("literal {{ braces }}")),
@@ -1338,14 +1741,27 @@ mod tests {
             ("{{ result.lines }}", json!(["{{ x }}"])),
         ];
         for (src, want) in table {
-            assert_eq!(t.render_str(src, &c).unwrap_or_else(|e| panic!("{src}: {e}")), want, "{src}");
+            assert_eq!(
+                t.render_str(src, &c)
+                    .unwrap_or_else(|e| panic!("{src}: {e}")),
+                want,
+                "{src}"
+            );
         }
         let err = t.render_str("{{ broken }}", &c).unwrap_err();
-        assert_eq!((err.message.as_str(), err.undefined.as_deref()), ("'nope' is undefined", Some("nope")));
+        assert_eq!(
+            (err.message.as_str(), err.undefined.as_deref()),
+            ("'nope' is undefined", Some("nope"))
+        );
         let err = t.render_str("x {{ conf }} {{ broken }}", &c).unwrap_err();
         assert_eq!(err.message, "'nope' is undefined");
         let err = t.render_str("{{ loop_a }}", &c).unwrap_err();
-        assert!(err.message.starts_with("recursive loop detected in template string"), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("recursive loop detected in template string"),
+            "{}",
+            err.message
+        );
         assert!(!t.eval_bool("broken is defined", &c).unwrap());
     }
 
@@ -1373,25 +1789,49 @@ mod tests {
         // trim_blocks: the newline after a block tag goes; lstrip_blocks
         // off: indentation before it stays; the trailing newline stays.
         let src = "start\n{% for i in items %}\n  - {{ i }}\n{% endfor %}\n  {% if on %}\nyes\n{% endif %}\nend\n";
-        assert_eq!(t.render_text(src, &c).unwrap(), "start\n  - a\n  - b\n  yes\nend\n");
+        assert_eq!(
+            t.render_text(src, &c).unwrap(),
+            "start\n  - a\n  - b\n  yes\nend\n"
+        );
         // Like Jinja2, trim_blocks also eats the newline after a comment
         // (ansible-core 2.19's template lookup gives "a\nb\n" for "a\n{# c #}\nb\n").
-        assert_eq!(t.render_text("a\n{# note #}\nx={{ items | join(',') }}\n", &c).unwrap(), "a\nx=a,b\n");
+        assert_eq!(
+            t.render_text("a\n{# note #}\nx={{ items | join(',') }}\n", &c)
+                .unwrap(),
+            "a\nx=a,b\n"
+        );
     }
 
     #[test]
     fn template_files_include_relative_to_themselves() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("parts")).unwrap();
-        std::fs::write(dir.path().join("main.j2"), "head\n{% include 'parts/body.j2' %}tail {{ x }}\n").unwrap();
-        std::fs::write(dir.path().join("parts/body.j2"), "body {{ x }}\n{% include 'leaf.j2' %}").unwrap();
+        std::fs::write(
+            dir.path().join("main.j2"),
+            "head\n{% include 'parts/body.j2' %}tail {{ x }}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("parts/body.j2"),
+            "body {{ x }}\n{% include 'leaf.j2' %}",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("parts/leaf.j2"), "leaf\n").unwrap();
         std::fs::write(dir.path().join("bad.j2"), "ok\n{{ missing }}\n").unwrap();
         let t = Templar::new();
         let c = ctx(json!({"x": 1}));
-        assert_eq!(t.render_file(&dir.path().join("main.j2"), &c).unwrap(), "head\nbody 1\nleaf\ntail 1\n");
+        assert_eq!(
+            t.render_file(&dir.path().join("main.j2"), &c).unwrap(),
+            "head\nbody 1\nleaf\ntail 1\n"
+        );
         let err = t.render_file(&dir.path().join("bad.j2"), &c).unwrap_err();
-        assert_eq!(err.message, format!("{}: 'missing' is undefined", dir.path().join("bad.j2").display()));
+        assert_eq!(
+            err.message,
+            format!(
+                "{}: 'missing' is undefined",
+                dir.path().join("bad.j2").display()
+            )
+        );
         assert_eq!(err.undefined.as_deref(), Some("missing"));
     }
 
@@ -1407,13 +1847,28 @@ mod tests {
 
     #[test]
     fn shared_context_reads_without_copying() {
-        let vars = Arc::new(json!({"facts": {"os": {"family": "Debian"}}, "ports": [80, 443]}).as_object().unwrap().clone());
+        let vars = Arc::new(
+            json!({"facts": {"os": {"family": "Debian"}}, "ports": [80, 443]})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
         let c = Templar::context_shared(vars.clone());
         assert_eq!(Arc::strong_count(&vars), 2);
         let t = Templar::new();
-        assert_eq!(t.render_str("{{ facts.os.family }}", &c).unwrap(), json!("Debian"));
-        assert_eq!(t.render_str("{{ ports | map('string') | join(',') }}", &c).unwrap(), json!("80,443"));
-        assert_eq!(t.render_str("{{ facts }}", &c).unwrap(), json!({"os": {"family": "Debian"}}));
+        assert_eq!(
+            t.render_str("{{ facts.os.family }}", &c).unwrap(),
+            json!("Debian")
+        );
+        assert_eq!(
+            t.render_str("{{ ports | map('string') | join(',') }}", &c)
+                .unwrap(),
+            json!("80,443")
+        );
+        assert_eq!(
+            t.render_str("{{ facts }}", &c).unwrap(),
+            json!({"os": {"family": "Debian"}})
+        );
         // Nested nodes share the root instead of copying it.
         assert!(Arc::strong_count(&vars) >= 2);
     }
@@ -1428,8 +1883,13 @@ mod tests {
             let _ = t.render_str(src, &ctx);
             let _ = t.render_text(src, &ctx);
         }
-        assert_eq!(t.render_str("{{ {'a': {'b': 1}} }}", &ctx).unwrap(), json!({"a": {"b": 1}}));
-        assert!(t.eval_bool("{'a': {'b': '}}'}} == {'a': {'b': '}}'}}", &ctx).unwrap());
+        assert_eq!(
+            t.render_str("{{ {'a': {'b': 1}} }}", &ctx).unwrap(),
+            json!({"a": {"b": 1}})
+        );
+        assert!(t
+            .eval_bool("{'a': {'b': '}}'}} == {'a': {'b': '}}'}}", &ctx)
+            .unwrap());
     }
 
     #[test]

@@ -15,8 +15,14 @@ pub(crate) struct AnsibleCfg {
     pub(crate) private_key_file: Option<PathBuf>,
     pub(crate) host_key_checking: Option<bool>,
     pub(crate) timeout: Option<u64>,
-    /// `gathering = explicit`: plays without `gather_facts` do not gather.
-    pub(crate) gather_by_default: Option<bool>,
+    /// `gathering`: implicit, explicit (plays without `gather_facts` do
+    /// not gather) or smart (hosts whose facts are known are not gathered again).
+    pub(crate) gathering: Option<String>,
+    /// `fact_caching` (the cache plugin) and its `_connection`, `_prefix`, `_timeout`.
+    pub(crate) fact_caching: Option<String>,
+    pub(crate) fact_caching_connection: Option<String>,
+    pub(crate) fact_caching_prefix: Option<String>,
+    pub(crate) fact_caching_timeout: Option<String>,
     pub(crate) r#become: Option<bool>,
     pub(crate) become_user: Option<String>,
 }
@@ -35,7 +41,10 @@ pub(crate) fn find() -> Option<PathBuf> {
 }
 
 fn truthy(v: &str) -> bool {
-    matches!(v.trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1" | "on" | "y" | "t")
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "yes" | "true" | "1" | "on" | "y" | "t"
+    )
 }
 
 fn expand(v: &str, base: &Path) -> PathBuf {
@@ -64,19 +73,46 @@ pub(crate) fn parse(text: &str, base: &Path) -> AnsibleCfg {
             section = s.trim().to_ascii_lowercase();
             continue;
         }
-        let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else { continue };
+        let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else {
+            continue;
+        };
         let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
         // Inline comments after a value (`forks = 20 ; note`).
-        let v = v.split(" ;").next().unwrap_or(v).split(" #").next().unwrap_or(v).trim();
+        let v = v
+            .split(" ;")
+            .next()
+            .unwrap_or(v)
+            .split(" #")
+            .next()
+            .unwrap_or(v)
+            .trim();
         match (section.as_str(), k.as_str()) {
-            ("defaults", "inventory" | "hostfile") => cfg.inventory = v.split(',').filter(|s| !s.trim().is_empty()).map(|s| expand(s, base)).collect(),
-            ("defaults", "roles_path") => cfg.roles_path = v.split(':').filter(|s| !s.trim().is_empty()).map(|s| expand(s, base)).collect(),
+            ("defaults", "inventory" | "hostfile") => {
+                cfg.inventory = v
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| expand(s, base))
+                    .collect()
+            }
+            ("defaults", "roles_path") => {
+                cfg.roles_path = v
+                    .split(':')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| expand(s, base))
+                    .collect()
+            }
             ("defaults", "forks") => cfg.forks = v.parse().ok(),
             ("defaults", "remote_user") => cfg.remote_user = Some(v.to_string()),
             ("defaults", "private_key_file") => cfg.private_key_file = Some(expand(v, base)),
             ("defaults", "host_key_checking") => cfg.host_key_checking = Some(truthy(v)),
             ("defaults", "timeout") => cfg.timeout = v.parse().ok(),
-            ("defaults", "gathering") => cfg.gather_by_default = Some(!v.eq_ignore_ascii_case("explicit")),
+            ("defaults", "gathering") => cfg.gathering = Some(v.to_ascii_lowercase()),
+            ("defaults", "fact_caching") => cfg.fact_caching = Some(v.to_string()),
+            ("defaults", "fact_caching_connection") => {
+                cfg.fact_caching_connection = Some(v.to_string())
+            }
+            ("defaults", "fact_caching_prefix") => cfg.fact_caching_prefix = Some(v.to_string()),
+            ("defaults", "fact_caching_timeout") => cfg.fact_caching_timeout = Some(v.to_string()),
             ("privilege_escalation", "become") => cfg.r#become = Some(truthy(v)),
             ("privilege_escalation", "become_user") => cfg.become_user = Some(v.to_string()),
             _ => {}
@@ -87,9 +123,17 @@ pub(crate) fn parse(text: &str, base: &Path) -> AnsibleCfg {
 
 /// Load the config ansible-playbook would read (empty when there is none).
 pub(crate) fn load() -> AnsibleCfg {
-    let Some(path) = find() else { return AnsibleCfg::default() };
-    let Ok(text) = std::fs::read_to_string(&path) else { return AnsibleCfg::default() };
-    let base = path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
+    let Some(path) = find() else {
+        return AnsibleCfg::default();
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return AnsibleCfg::default();
+    };
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
     let mut cfg = parse(&text, &base);
     cfg.path = Some(path);
     cfg
@@ -106,11 +150,14 @@ mod tests {
             Path::new("/p"),
         );
         assert_eq!(cfg.inventory, vec![PathBuf::from("/p/hosts.yml")]);
-        assert_eq!(cfg.roles_path, vec![PathBuf::from("/p/roles"), PathBuf::from("/etc/roles")]);
+        assert_eq!(
+            cfg.roles_path,
+            vec![PathBuf::from("/p/roles"), PathBuf::from("/etc/roles")]
+        );
         assert_eq!(cfg.forks, Some(30));
         assert_eq!(cfg.remote_user.as_deref(), Some("deploy"));
         assert_eq!(cfg.host_key_checking, Some(false));
-        assert_eq!(cfg.gather_by_default, Some(false));
+        assert_eq!(cfg.gathering.as_deref(), Some("explicit"));
         assert_eq!(cfg.timeout, Some(5));
         assert_eq!(cfg.r#become, Some(true));
         assert_eq!(cfg.become_user.as_deref(), Some("app"));

@@ -43,9 +43,17 @@ fn ssh_arg_options(args: &str) -> (Option<PathBuf>, Option<HostKeyChecking>) {
             words[i].strip_prefix("-o").map(str::to_string)
         };
         if let Some(opt) = opt {
-            let (k, v) = opt.split_once('=').or_else(|| opt.split_once(' ')).unwrap_or((&opt, ""));
+            let (k, v) = opt
+                .split_once('=')
+                .or_else(|| opt.split_once(' '))
+                .unwrap_or((&opt, ""));
             match k.trim().to_ascii_lowercase().as_str() {
-                "userknownhostsfile" => known = v.split_whitespace().next().map(|p| PathBuf::from(expand_home(p))),
+                "userknownhostsfile" => {
+                    known = v
+                        .split_whitespace()
+                        .next()
+                        .map(|p| PathBuf::from(expand_home(p)))
+                }
                 "stricthostkeychecking" => {
                     check = match v.trim().to_ascii_lowercase().as_str() {
                         "yes" => Some(HostKeyChecking::Strict),
@@ -71,16 +79,28 @@ fn var_str(vars: &dyn Fn(&str) -> Option<Value>, key: &str) -> Option<String> {
 }
 
 /// Resolve the target of `inventory_hostname` from a variable getter.
-pub(crate) fn resolve(name: &str, vars: &dyn Fn(&str) -> Option<Value>, opts: &RunOptions) -> Result<Target, String> {
+pub(crate) fn resolve(
+    name: &str,
+    vars: &dyn Fn(&str) -> Option<Value>,
+    opts: &RunOptions,
+) -> Result<Target, String> {
     let connection = var_str(vars, "ansible_connection").unwrap_or_else(|| "ssh".into());
     match connection.as_str() {
         "local" => return Ok(Target::Local),
         "ssh" | "smart" | "paramiko" | "ansible.builtin.ssh" => {}
-        other => return Err(format!("connection type `{other}` is not supported by berth (use ssh or local)")),
+        other => {
+            return Err(format!(
+                "connection type `{other}` is not supported by berth (use ssh or local)"
+            ))
+        }
     }
-    let host = var_str(vars, "ansible_host").or_else(|| var_str(vars, "ansible_ssh_host")).unwrap_or_else(|| name.to_string());
+    let host = var_str(vars, "ansible_host")
+        .or_else(|| var_str(vars, "ansible_ssh_host"))
+        .unwrap_or_else(|| name.to_string());
     let port = match var_str(vars, "ansible_port").or_else(|| var_str(vars, "ansible_ssh_port")) {
-        Some(p) => p.parse::<u16>().map_err(|_| format!("ansible_port `{p}` is not a port number"))?,
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("ansible_port `{p}` is not a port number"))?,
         None => 22,
     };
     // Command-line values are Ansible's lowest precedence: inventory ansible_user wins over -u.
@@ -102,7 +122,14 @@ pub(crate) fn resolve(name: &str, vars: &dyn Fn(&str) -> Option<Value>, opts: &R
             host_key_checking = hc.or(host_key_checking);
         }
     }
-    Ok(Target::Ssh { host, port, user, key, known_hosts, host_key_checking })
+    Ok(Target::Ssh {
+        host,
+        port,
+        user,
+        key,
+        known_hosts,
+        host_key_checking,
+    })
 }
 
 fn expand_home(p: &str) -> String {
@@ -116,14 +143,25 @@ fn expand_home(p: &str) -> String {
 pub(crate) fn open(target: &Target, opts: &RunOptions) -> Result<Box<dyn Connection>, ConnError> {
     match target {
         Target::Local => Ok(Box::new(LocalConnection::new())),
-        Target::Ssh { host, port, user, key, known_hosts, host_key_checking } => {
+        Target::Ssh {
+            host,
+            port,
+            user,
+            key,
+            known_hosts,
+            host_key_checking,
+        } => {
             let mut o = SshOptions::new(host, *port, user);
             o.private_key = key.clone();
             // The command line wins over inventory, like ansible-playbook's --ssh-common-args.
             if let Some(k) = opts.known_hosts.as_ref().or(known_hosts.as_ref()) {
                 o.known_hosts = k.clone();
             }
-            o.host_key_checking = if opts.host_key_checking_explicit { opts.host_key_checking } else { host_key_checking.unwrap_or(opts.host_key_checking) };
+            o.host_key_checking = if opts.host_key_checking_explicit {
+                opts.host_key_checking
+            } else {
+                host_key_checking.unwrap_or(opts.host_key_checking)
+            };
             o.connect_timeout = Duration::from_secs(opts.timeout);
             Ok(Box::new(SshConnection::connect(&o)?))
         }
@@ -135,7 +173,9 @@ pub(crate) fn parse_host_key_checking(s: &str) -> Result<HostKeyChecking, String
         "strict" | "yes" | "true" => Ok(HostKeyChecking::Strict),
         "accept-new" | "accept_new" => Ok(HostKeyChecking::AcceptNew),
         "off" | "no" | "false" => Ok(HostKeyChecking::Off),
-        other => Err(format!("--host-key-checking must be strict, accept-new or off, not `{other}`")),
+        other => Err(format!(
+            "--host-key-checking must be strict, accept-new or off, not `{other}`"
+        )),
     }
 }
 

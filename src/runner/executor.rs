@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use super::state::{HostRuntime, PlayState, RunState};
 use super::sink::{HostReport, ItemReport, Status};
+use super::state::{HostRuntime, PlayState, RunState};
 use super::stats::Outcome;
 use super::vars::{Layer, Scope};
 use crate::connection::ConnError;
-use crate::modules::{self, args::to_bool, async_job, async_status, Become, FileDiff, ModuleContext, ModuleOutcome};
+use crate::modules::{
+    self, args::to_bool, async_job, async_status, Become, FileDiff, ModuleContext, ModuleOutcome,
+};
 use crate::playbook::task::{Keywords, Task};
 use crate::playbook::templar::{mark_unsafe, Templar, OMIT};
 
@@ -38,14 +40,18 @@ impl ExecResult {
             }
         } else if self.failed {
             if self.ignored {
-                Outcome::Ignored { changed: self.changed }
+                Outcome::Ignored {
+                    changed: self.changed,
+                }
             } else {
                 Outcome::Failed { rescued }
             }
         } else if self.skipped {
             Outcome::Skipped
         } else {
-            Outcome::Ok { changed: self.changed }
+            Outcome::Ok {
+                changed: self.changed,
+            }
         }
     }
 
@@ -55,7 +61,8 @@ impl ExecResult {
     }
 }
 
-const CENSORED: &str = "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+const CENSORED: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
 
 /// A task about to run on a host.
 pub(crate) struct Call<'a> {
@@ -77,14 +84,22 @@ pub(crate) fn truthy(v: &Value) -> bool {
 }
 
 /// Evaluate a conditional that may be a string expression or a literal.
-pub(crate) fn eval_cond(templar: &Templar, cond: &Value, ctx: &minijinja::Value) -> Result<bool, String> {
+pub(crate) fn eval_cond(
+    templar: &Templar,
+    cond: &Value,
+    ctx: &minijinja::Value,
+) -> Result<bool, String> {
     match cond {
         Value::String(s) => templar.eval_bool(s, ctx).map_err(|e| e.message),
         other => Ok(truthy(other)),
     }
 }
 
-pub(crate) fn eval_all(templar: &Templar, conds: &[Value], ctx: &minijinja::Value) -> Result<Option<String>, String> {
+pub(crate) fn eval_all(
+    templar: &Templar,
+    conds: &[Value],
+    ctx: &minijinja::Value,
+) -> Result<Option<String>, String> {
     for c in conds {
         if !eval_cond(templar, c, ctx)? {
             return Ok(Some(match c {
@@ -97,7 +112,11 @@ pub(crate) fn eval_all(templar: &Templar, conds: &[Value], ctx: &minijinja::Valu
 }
 
 /// Render a keyword value (`become: "{{ x }}"`) and read it as a boolean.
-fn kw_bool(templar: &Templar, v: &Option<Value>, ctx: &minijinja::Value) -> Result<Option<bool>, String> {
+fn kw_bool(
+    templar: &Templar,
+    v: &Option<Value>,
+    ctx: &minijinja::Value,
+) -> Result<Option<bool>, String> {
     match v {
         None => Ok(None),
         Some(v) => {
@@ -107,7 +126,11 @@ fn kw_bool(templar: &Templar, v: &Option<Value>, ctx: &minijinja::Value) -> Resu
     }
 }
 
-fn kw_str(templar: &Templar, v: &Option<Value>, ctx: &minijinja::Value) -> Result<Option<String>, String> {
+fn kw_str(
+    templar: &Templar,
+    v: &Option<Value>,
+    ctx: &minijinja::Value,
+) -> Result<Option<String>, String> {
     match v {
         None => Ok(None),
         Some(v) => match templar.render_value(v, ctx).map_err(|e| e.message)? {
@@ -127,7 +150,12 @@ pub(crate) fn strip_omit(v: Value) -> Value {
                 .map(|(k, v)| (k, strip_omit(v)))
                 .collect(),
         ),
-        Value::Array(a) => Value::Array(a.into_iter().filter(|v| v.as_str() != Some(OMIT)).map(strip_omit).collect()),
+        Value::Array(a) => Value::Array(
+            a.into_iter()
+                .filter(|v| v.as_str() != Some(OMIT))
+                .map(strip_omit)
+                .collect(),
+        ),
         other => other,
     }
 }
@@ -137,10 +165,25 @@ pub(crate) fn py_repr(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "None".into(),
-        Value::Bool(b) => if *b { "True".into() } else { "False".into() },
+        Value::Bool(b) => {
+            if *b {
+                "True".into()
+            } else {
+                "False".into()
+            }
+        }
         Value::Number(n) => n.to_string(),
-        Value::Array(a) => format!("[{}]", a.iter().map(inner_repr).collect::<Vec<_>>().join(", ")),
-        Value::Object(m) => format!("{{{}}}", m.iter().map(|(k, v)| format!("'{}': {}", k, inner_repr(v))).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(inner_repr).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("'{}': {}", k, inner_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -165,7 +208,8 @@ fn failed_report(host: &str, msg: String) -> ExecResult {
             result,
             items: Vec::new(),
             diffs: Vec::new(),
-            verbose_always: false, origin: None,
+            verbose_always: false,
+            origin: None,
         },
         failed: true,
         unreachable: false,
@@ -186,16 +230,30 @@ impl Single {
     /// As Ansible's TaskResult.is_failed: a failed_when verdict decides over
     /// `failed` (which exhausted `until` retries set regardless).
     fn failed(&self) -> bool {
-        match self.result.get("failed_when_result").and_then(Value::as_bool) {
+        match self
+            .result
+            .get("failed_when_result")
+            .and_then(Value::as_bool)
+        {
             Some(verdict) => verdict,
-            None => self.result.get("failed").and_then(Value::as_bool).unwrap_or(false),
+            None => self
+                .result
+                .get("failed")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         }
     }
     fn changed(&self) -> bool {
-        self.result.get("changed").and_then(Value::as_bool).unwrap_or(false)
+        self.result
+            .get("changed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
     fn skipped(&self) -> bool {
-        self.result.get("skipped").and_then(Value::as_bool).unwrap_or(false)
+        self.result
+            .get("skipped")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 }
 
@@ -204,13 +262,35 @@ impl Single {
 /// (command, shell, raw, script, service and package have action plugins
 /// too, but their failures are the module's and read "Module failed".)
 const ACTION_PLUGINS: &[&str] = &[
-    "add_host", "assemble", "assert", "async_status", "copy", "debug", "fail", "fetch", "gather_facts", "group_by",
-    "include_vars", "pause", "reboot", "set_fact", "set_stats", "template", "unarchive", "uri", "validate_argument_spec",
+    "add_host",
+    "assemble",
+    "assert",
+    "async_status",
+    "copy",
+    "debug",
+    "fail",
+    "fetch",
+    "gather_facts",
+    "group_by",
+    "include_vars",
+    "pause",
+    "reboot",
+    "set_fact",
+    "set_stats",
+    "template",
+    "unarchive",
+    "uri",
+    "validate_argument_spec",
     "wait_for_connection",
 ];
 
 /// Run a task on a host.
-pub(crate) fn run(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>) -> ExecResult {
+pub(crate) fn run(
+    run: &RunState,
+    play: &PlayState,
+    host: &Arc<HostRuntime>,
+    call: &Call<'_>,
+) -> ExecResult {
     let mut out = run_task_on_host(run, play, host, call);
     let task = call.task;
     out.report.origin = Some(super::sink::Origin {
@@ -221,7 +301,12 @@ pub(crate) fn run(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, cal
     out
 }
 
-fn run_task_on_host(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>) -> ExecResult {
+fn run_task_on_host(
+    run: &RunState,
+    play: &PlayState,
+    host: &Arc<HostRuntime>,
+    call: &Call<'_>,
+) -> ExecResult {
     let task = call.task;
     let templar = &run.templar;
     let scope = play.scope(run, host, task, call.keywords, call.extra, None);
@@ -231,12 +316,24 @@ fn run_task_on_host(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, c
         Ok(v) => v.unwrap_or(false),
         Err(e) => return with_location(failed_report(&name, e), task),
     };
-    let no_log = kw_bool(templar, &call.keywords.no_log, &ctx).ok().flatten().unwrap_or(false);
+    let no_log = kw_bool(templar, &call.keywords.no_log, &ctx)
+        .ok()
+        .flatten()
+        .unwrap_or(false);
     let mut out = match &task.loop_ {
         None => {
             let single = match eval_all(templar, &call.keywords.when, &ctx) {
-                Err(e) => return with_location(failed_report(&name, format!("The conditional check failed: {e}")), task),
-                Ok(Some(cond)) => Single { result: skipped(&name, &cond).report.result, diffs: Vec::new(), unreachable: false },
+                Err(e) => {
+                    return with_location(
+                        failed_report(&name, format!("The conditional check failed: {e}")),
+                        task,
+                    )
+                }
+                Ok(Some(cond)) => Single {
+                    result: skipped(&name, &cond).report.result,
+                    diffs: Vec::new(),
+                    unreachable: false,
+                },
                 Ok(None) => run_single(run, play, host, call, &scope, None),
             };
             let status = status_of(&single);
@@ -253,7 +350,8 @@ fn run_task_on_host(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, c
                     result: single.result,
                     items: Vec::new(),
                     diffs: single.diffs,
-                    verbose_always: modules::short_name(&task.action) == "debug", origin: None,
+                    verbose_always: modules::short_name(&task.action) == "debug",
+                    origin: None,
                 },
                 failed,
                 unreachable,
@@ -266,7 +364,14 @@ fn run_task_on_host(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, c
     };
     if let Some(reg) = &task.register {
         // Internal flags (`_ansible_verbose_always`) are for the display only.
-        let mut value = Value::Object(out.report.result.iter().filter(|(k, _)| !k.starts_with("_ansible_")).map(|(k, v)| (k.clone(), v.clone())).collect());
+        let mut value = Value::Object(
+            out.report
+                .result
+                .iter()
+                .filter(|(k, _)| !k.starts_with("_ansible_"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
         if out.unreachable {
             if let Value::Object(m) = &mut value {
                 m.insert("unreachable".into(), Value::Bool(true));
@@ -274,7 +379,33 @@ fn run_task_on_host(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, c
         }
         // Module results are untrusted text (never templated again); what
         // include_vars read from the controller's files keeps its trust.
-        let value = if modules::short_name(&task.action) == "include_vars" { value } else { mark_unsafe(&value) };
+        let value = match modules::short_name(&task.action) {
+            "include_vars" => value,
+            // set_fact's literal values are the playbook's own text: trusted
+            // as templates, as Ansible tags them; what templating made is not.
+            "set_fact" => {
+                let mut v = mark_unsafe(&value);
+                if let (Some(Value::Object(facts)), Value::Object(m)) =
+                    (value.get("ansible_facts"), &mut v)
+                {
+                    let kept = facts
+                        .iter()
+                        .map(|(k, f)| {
+                            (
+                                k.clone(),
+                                task.args.get(k).map_or_else(
+                                    || mark_unsafe(f),
+                                    |raw| keep_literal_trust(raw, f),
+                                ),
+                            )
+                        })
+                        .collect();
+                    m.insert("ansible_facts".into(), Value::Object(kept));
+                }
+                v
+            }
+            _ => mark_unsafe(&value),
+        };
         host.data.set_var(reg, value);
     }
     if ignore_errors && out.failed && !out.unreachable {
@@ -282,7 +413,10 @@ fn run_task_on_host(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, c
         out.report.ignored = true;
     }
     if out.unreachable {
-        let ignore_unreachable = kw_bool(templar, &call.keywords.ignore_unreachable, &ctx).ok().flatten().unwrap_or(false);
+        let ignore_unreachable = kw_bool(templar, &call.keywords.ignore_unreachable, &ctx)
+            .ok()
+            .flatten()
+            .unwrap_or(false);
         if ignore_unreachable {
             out.ignored = true;
         }
@@ -311,7 +445,11 @@ fn censor(result: &mut Map<String, Value>) {
 
 fn with_location(mut r: ExecResult, task: &Task) -> ExecResult {
     if let Some(Value::String(msg)) = r.report.result.get_mut("msg") {
-        msg.push_str(&format!("\n\nThe error appears to be in '{}': line {}", task.file.display(), task.line));
+        msg.push_str(&format!(
+            "\n\nThe error appears to be in '{}': line {}",
+            task.file.display(),
+            task.line
+        ));
     }
     r
 }
@@ -320,7 +458,10 @@ fn skipped(host: &str, cond: &str) -> ExecResult {
     let mut result = Map::new();
     result.insert("changed".into(), Value::Bool(false));
     result.insert("false_condition".into(), Value::String(cond.to_string()));
-    result.insert("skip_reason".into(), Value::String("Conditional result was False".into()));
+    result.insert(
+        "skip_reason".into(),
+        Value::String("Conditional result was False".into()),
+    );
     result.insert("skipped".into(), Value::Bool(true));
     ExecResult {
         report: HostReport {
@@ -331,7 +472,8 @@ fn skipped(host: &str, cond: &str) -> ExecResult {
             result,
             items: Vec::new(),
             diffs: Vec::new(),
-            verbose_always: false, origin: None,
+            verbose_always: false,
+            origin: None,
         },
         failed: false,
         unreachable: false,
@@ -356,9 +498,16 @@ fn status_of(s: &Single) -> Status {
 }
 
 /// Evaluate the loop's items (templated `loop:` or a `with_*` lookup).
-pub(crate) fn loop_items(run: &RunState, task: &Task, loop_value: &Value, ctx: &minijinja::Value) -> Result<Vec<Value>, String> {
+pub(crate) fn loop_items(
+    run: &RunState,
+    task: &Task,
+    loop_value: &Value,
+    ctx: &minijinja::Value,
+) -> Result<Vec<Value>, String> {
     let templar = &run.templar;
-    let rendered = templar.render_value(loop_value, ctx).map_err(|e| e.message)?;
+    let rendered = templar
+        .render_value(loop_value, ctx)
+        .map_err(|e| e.message)?;
     let with = task.loop_with.as_deref();
     if let Some(shaped) = with.and_then(|w| super::with_loops::items(w, &rendered)) {
         return shaped;
@@ -424,7 +573,10 @@ fn sequence(v: &Value) -> Result<Vec<Value>, String> {
     };
     let int = |k: &str, s: &str| -> Result<i64, String> {
         let t = s.trim();
-        let (neg, t) = t.strip_prefix('-').map(|r| (true, r)).unwrap_or((false, t.strip_prefix('+').unwrap_or(t)));
+        let (neg, t) = t
+            .strip_prefix('-')
+            .map(|r| (true, r))
+            .unwrap_or((false, t.strip_prefix('+').unwrap_or(t)));
         let lower = t.to_ascii_lowercase();
         let n = if let Some(h) = lower.strip_prefix("0x") {
             i64::from_str_radix(h, 16)
@@ -435,9 +587,11 @@ fn sequence(v: &Value) -> Result<Vec<Value>, String> {
         } else {
             t.parse()
         };
-        n.map(|n| if neg { -n } else { n }).map_err(|_| format!("can't parse {k}={s} as integer"))
+        n.map(|n| if neg { -n } else { n })
+            .map_err(|_| format!("can't parse {k}={s} as integer"))
     };
-    let (mut start, mut end, mut stride, mut count, mut format) = (1i64, None, 1i64, None, "%d".to_string());
+    let (mut start, mut end, mut stride, mut count, mut format) =
+        (1i64, None, 1i64, None, "%d".to_string());
     if text.contains('=') {
         let args = crate::modules::free_form::split_free_form("sequence", &text);
         for (k, v) in &args {
@@ -448,7 +602,11 @@ fn sequence(v: &Value) -> Result<Vec<Value>, String> {
                 "stride" => stride = int(k, v)?,
                 "count" => count = Some(int(k, v)?),
                 "format" => format = v.to_string(),
-                other => return Err(format!("unrecognized arguments to with_sequence: ['{other}']")),
+                other => {
+                    return Err(format!(
+                        "unrecognized arguments to with_sequence: ['{other}']"
+                    ))
+                }
             }
         }
     } else {
@@ -476,7 +634,9 @@ fn sequence(v: &Value) -> Result<Vec<Value>, String> {
         }
     }
     let end = match (count, end) {
-        (Some(_), Some(_)) => return Err("can't specify both count and end in with_sequence".into()),
+        (Some(_), Some(_)) => {
+            return Err("can't specify both count and end in with_sequence".into())
+        }
         (Some(0), None) => return Ok(Vec::new()),
         (Some(c), None) => start + c * stride - 1,
         (None, Some(e)) => e,
@@ -497,7 +657,9 @@ fn sequence(v: &Value) -> Result<Vec<Value>, String> {
         if out.len() >= 100_000 {
             return Err("with_sequence: more than 100000 items".into());
         }
-        out.push(Value::String(py_format_int(&format, i).ok_or_else(|| format!("problem formatting {format:?} with {i}"))?));
+        out.push(Value::String(py_format_int(&format, i).ok_or_else(
+            || format!("problem formatting {format:?} with {i}"),
+        )?));
         i += stride;
     }
     Ok(out)
@@ -582,7 +744,15 @@ fn py_format_int(fmt: &str, i: i64) -> Option<String> {
                 _ => {}
             }
         }
-        let sign = if neg { "-" } else if flags.contains('+') { "+" } else if flags.contains(' ') { " " } else { "" };
+        let sign = if neg {
+            "-"
+        } else if flags.contains('+') {
+            "+"
+        } else if flags.contains(' ') {
+            " "
+        } else {
+            ""
+        };
         let w: usize = width.parse().unwrap_or(0);
         let len = sign.len() + digits.len();
         if len >= w {
@@ -609,16 +779,38 @@ fn py_format_int(fmt: &str, i: i64) -> Option<String> {
 }
 
 /// A `loop_control` setting, templated with the task's variables (without the loop's).
-pub(crate) fn loop_control_value(templar: &Templar, task: &Task, key: &str, ctx: &minijinja::Value) -> Option<Value> {
+pub(crate) fn loop_control_value(
+    templar: &Templar,
+    task: &Task,
+    key: &str,
+    ctx: &minijinja::Value,
+) -> Option<Value> {
     let raw = task.loop_control.get(key)?;
-    Some(templar.render_value(raw, ctx).unwrap_or_else(|_| raw.clone()))
+    Some(
+        templar
+            .render_value(raw, ctx)
+            .unwrap_or_else(|_| raw.clone()),
+    )
 }
 
-pub(crate) fn loop_control_str(templar: &Templar, task: &Task, key: &str, ctx: &minijinja::Value) -> Option<String> {
+pub(crate) fn loop_control_str(
+    templar: &Templar,
+    task: &Task,
+    key: &str,
+    ctx: &minijinja::Value,
+) -> Option<String> {
     loop_control_value(templar, task, key, ctx).and_then(|v| v.as_str().map(str::to_string))
 }
 
-fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>, _scope: &Arc<Scope>, ctx: &minijinja::Value, loop_value: &Value) -> ExecResult {
+fn run_loop(
+    run: &RunState,
+    play: &PlayState,
+    host: &Arc<HostRuntime>,
+    call: &Call<'_>,
+    _scope: &Arc<Scope>,
+    ctx: &minijinja::Value,
+    loop_value: &Value,
+) -> ExecResult {
     let task = call.task;
     let templar = &run.templar;
     let name = host.data.name.clone();
@@ -635,13 +827,22 @@ fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Ca
             return with_location(failed_report(&name, e), task);
         }
     };
-    let loop_var = loop_control_str(templar, task, "loop_var", ctx).unwrap_or_else(|| "item".into());
+    let loop_var =
+        loop_control_str(templar, task, "loop_var", ctx).unwrap_or_else(|| "item".into());
     let index_var = loop_control_str(templar, task, "index_var", ctx);
-    let extended = loop_control_value(templar, task, "extended", ctx).map(|v| truthy(&v)).unwrap_or(false);
-    let pause = loop_control_value(templar, task, "pause", ctx).and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))).unwrap_or(0.0);
+    let extended = loop_control_value(templar, task, "extended", ctx)
+        .map(|v| truthy(&v))
+        .unwrap_or(false);
+    let pause = loop_control_value(templar, task, "pause", ctx)
+        .and_then(|v| {
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        })
+        .unwrap_or(0.0);
     let mut reports = Vec::new();
     let mut results = Vec::new();
-    let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) = (false, false, true, false);
+    let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) =
+        (false, false, true, false);
     let mut diffs_all = Vec::new();
     let n = items.len();
     for (i, item) in items.iter().enumerate() {
@@ -667,13 +868,30 @@ fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Ca
             lv.insert("ansible_loop".into(), info);
         }
         let item_layer = Layer::Static(Arc::new(lv));
-        let item_scope = play.scope(run, host, task, call.keywords, call.extra, Some(item_layer.clone()));
+        let item_scope = play.scope(
+            run,
+            host,
+            task,
+            call.keywords,
+            call.extra,
+            Some(item_layer.clone()),
+        );
         let item_ctx = minijinja::Value::from_dyn_object(item_scope.clone());
         let mut single = match eval_all(templar, &call.keywords.when, &item_ctx) {
-            Err(e) => Single { result: failed_report(&name, format!("The conditional check failed: {e}")).report.result, diffs: Vec::new(), unreachable: false },
+            Err(e) => Single {
+                result: failed_report(&name, format!("The conditional check failed: {e}"))
+                    .report
+                    .result,
+                diffs: Vec::new(),
+                unreachable: false,
+            },
             Ok(Some(cond)) => {
                 let r = skipped(&name, &cond).report.result;
-                Single { result: r, diffs: Vec::new(), unreachable: false }
+                Single {
+                    result: r,
+                    diffs: Vec::new(),
+                    unreachable: false,
+                }
             }
             Ok(None) => run_single(run, play, host, call, &item_scope, Some(item_layer.clone())),
         };
@@ -689,7 +907,10 @@ fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Ca
                 let mut top = vec![item_layer.clone()];
                 if let Some(reg) = &task.register {
                     let mut m = Map::new();
-                    m.insert(reg.clone(), mark_unsafe(&Value::Object(single.result.clone())));
+                    m.insert(
+                        reg.clone(),
+                        mark_unsafe(&Value::Object(single.result.clone())),
+                    );
                     top.insert(0, Layer::Static(Arc::new(m)));
                 }
                 let label_scope = play.scope_with(run, host, task, call.keywords, call.extra, top);
@@ -704,7 +925,9 @@ fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Ca
             }
         };
         single.result.insert(loop_var.clone(), item.clone());
-        single.result.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
+        single
+            .result
+            .insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
         if let Some(iv) = &index_var {
             single.result.insert(iv.clone(), json!(i));
         }
@@ -715,7 +938,12 @@ fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Ca
         let status = status_of(&single);
         results.push(Value::Object(single.result.clone()));
         diffs_all.extend(single.diffs.iter().cloned());
-        reports.push(ItemReport { label, status, result: single.result, diffs: single.diffs });
+        reports.push(ItemReport {
+            label,
+            status,
+            result: single.result,
+            diffs: single.diffs,
+        });
         if single.unreachable {
             break;
         }
@@ -725,12 +953,25 @@ fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Ca
     let skipped_all = all_skipped && !reports.is_empty() || reports.is_empty();
     if any_failed {
         result.insert("failed".into(), Value::Bool(true));
-        result.insert("msg".into(), Value::String("One or more items failed".into()));
+        result.insert(
+            "msg".into(),
+            Value::String("One or more items failed".into()),
+        );
     } else if skipped_all {
-        result.insert("msg".into(), Value::String(if reports.is_empty() { "No items in the list".into() } else { "All items skipped".into() }));
+        result.insert(
+            "msg".into(),
+            Value::String(if reports.is_empty() {
+                "No items in the list".into()
+            } else {
+                "All items skipped".into()
+            }),
+        );
         result.insert("skipped".into(), Value::Bool(true));
         if reports.is_empty() {
-            result.insert("skipped_reason".into(), Value::String("No items in the list".into()));
+            result.insert(
+                "skipped_reason".into(),
+                Value::String("No items in the list".into()),
+            );
         }
     } else {
         result.insert("msg".into(), Value::String("All items completed".into()));
@@ -756,7 +997,8 @@ fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Ca
             result,
             items: reports,
             diffs: Vec::new(),
-            verbose_always: modules::short_name(&task.action) == "debug", origin: None,
+            verbose_always: modules::short_name(&task.action) == "debug",
+            origin: None,
         },
         failed: any_failed,
         unreachable,
@@ -767,17 +1009,39 @@ fn run_loop(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Ca
 }
 
 /// One module invocation with retries, changed_when and failed_when.
-fn run_single(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>, scope: &Arc<Scope>, item: Option<Layer>) -> Single {
+fn run_single(
+    run: &RunState,
+    play: &PlayState,
+    host: &Arc<HostRuntime>,
+    call: &Call<'_>,
+    scope: &Arc<Scope>,
+    item: Option<Layer>,
+) -> Single {
     let task = call.task;
     let templar = &run.templar;
     let ctx = minijinja::Value::from_dyn_object(scope.clone());
     let until = !task.until.is_empty();
     let retries = if until {
-        task.retries.as_ref().and_then(|r| templar.render_value(r, &ctx).ok()).and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(3)
+        task.retries
+            .as_ref()
+            .and_then(|r| templar.render_value(r, &ctx).ok())
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(3)
     } else {
         0
     };
-    let delay = task.delay.as_ref().and_then(|r| templar.render_value(r, &ctx).ok()).and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(5.0);
+    let delay = task
+        .delay
+        .as_ref()
+        .and_then(|r| templar.render_value(r, &ctx).ok())
+        .and_then(|v| {
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(5.0);
     let mut attempt = 0u64;
     loop {
         attempt += 1;
@@ -802,17 +1066,32 @@ fn run_single(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &
                 if let Some(it) = &item {
                     layers.push(it.clone());
                 }
-                minijinja::Value::from_dyn_object(play.scope_with(run, host, task, call.keywords, call.extra, layers))
+                minijinja::Value::from_dyn_object(play.scope_with(
+                    run,
+                    host,
+                    task,
+                    call.keywords,
+                    call.extra,
+                    layers,
+                ))
             };
             let ectx = eval_ctx(&single.result);
             if !task.changed_when.is_empty() {
                 match eval_all(templar, &task.changed_when, &ectx) {
                     Ok(none) => {
-                        single.result.insert("changed".into(), Value::Bool(none.is_none()));
+                        single
+                            .result
+                            .insert("changed".into(), Value::Bool(none.is_none()));
                     }
                     Err(e) => {
                         single.result.insert("failed".into(), Value::Bool(true));
-                        single.result.insert("msg".into(), Value::String(format!("The conditional check '{}' failed. The error was: {e}", cond_text(&task.changed_when))));
+                        single.result.insert(
+                            "msg".into(),
+                            Value::String(format!(
+                                "The conditional check '{}' failed. The error was: {e}",
+                                cond_text(&task.changed_when)
+                            )),
+                        );
                     }
                 }
             }
@@ -820,7 +1099,9 @@ fn run_single(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &
                 match eval_all(templar, &task.failed_when, &ectx) {
                     Ok(none) => {
                         let failed = none.is_none();
-                        single.result.insert("failed_when_result".into(), Value::Bool(failed));
+                        single
+                            .result
+                            .insert("failed_when_result".into(), Value::Bool(failed));
                         if failed {
                             single.result.insert("failed".into(), Value::Bool(true));
                         } else {
@@ -829,14 +1110,22 @@ fn run_single(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &
                     }
                     Err(e) => {
                         single.result.insert("failed".into(), Value::Bool(true));
-                        single.result.insert("msg".into(), Value::String(format!("The conditional check '{}' failed. The error was: {e}", cond_text(&task.failed_when))));
+                        single.result.insert(
+                            "msg".into(),
+                            Value::String(format!(
+                                "The conditional check '{}' failed. The error was: {e}",
+                                cond_text(&task.failed_when)
+                            )),
+                        );
                     }
                 }
             }
             if until {
                 // `until` sees what changed_when/failed_when made of the result.
                 let uctx = eval_ctx(&single.result);
-                let done = eval_all(templar, &task.until, &uctx).map(|r| r.is_none()).unwrap_or(false);
+                let done = eval_all(templar, &task.until, &uctx)
+                    .map(|r| r.is_none())
+                    .unwrap_or(false);
                 single.result.insert("attempts".into(), json!(attempt));
                 if done {
                     // The result stays as it is (a failed_when failure that `until` accepts stays failed).
@@ -847,11 +1136,19 @@ fn run_single(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &
                     single.result.insert("attempts".into(), json!(retries));
                     single.result.insert("failed".into(), Value::Bool(true));
                     if !single.result.contains_key("msg") {
-                        single.result.insert("msg".into(), Value::String(format!("Retried {retries} times without success")));
+                        single.result.insert(
+                            "msg".into(),
+                            Value::String(format!("Retried {retries} times without success")),
+                        );
                     }
                     return single;
                 }
-                run.sink.message(&format!("FAILED - RETRYING: [{}]: {} ({} retries left).", host.data.name, task.display_name(), retries + 1 - attempt));
+                run.sink.message(&format!(
+                    "FAILED - RETRYING: [{}]: {} ({} retries left).",
+                    host.data.name,
+                    task.display_name(),
+                    retries + 1 - attempt
+                ));
                 std::thread::sleep(Duration::from_secs_f64(delay.clamp(0.0, 3600.0)));
                 continue;
             }
@@ -863,7 +1160,13 @@ fn run_single(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &
 /// `name`, `name.attr`, `name[0]`: a plain variable reference.
 fn is_variable_path(expr: &str) -> bool {
     let mut rest = expr.trim();
-    let ident = |s: &str| -> usize { s.char_indices().take_while(|(i, c)| c.is_ascii_alphabetic() || *c == '_' || (*i > 0 && c.is_ascii_digit())).count() };
+    let ident = |s: &str| -> usize {
+        s.char_indices()
+            .take_while(|(i, c)| {
+                c.is_ascii_alphabetic() || *c == '_' || (*i > 0 && c.is_ascii_digit())
+            })
+            .count()
+    };
     let n = ident(rest);
     if n == 0 {
         return false;
@@ -879,7 +1182,9 @@ fn is_variable_path(expr: &str) -> bool {
         } else if let Some(r) = rest.strip_prefix('[') {
             let Some(end) = r.find(']') else { return false };
             let inner = &r[..end];
-            let quoted = inner.len() >= 2 && (inner.starts_with('\'') && inner.ends_with('\'') || inner.starts_with('"') && inner.ends_with('"'));
+            let quoted = inner.len() >= 2
+                && (inner.starts_with('\'') && inner.ends_with('\'')
+                    || inner.starts_with('"') && inner.ends_with('"'));
             if !(quoted || (!inner.is_empty() && inner.chars().all(|c| c.is_ascii_digit()))) {
                 return false;
             }
@@ -892,7 +1197,15 @@ fn is_variable_path(expr: &str) -> bool {
 }
 
 fn cond_text(conds: &[Value]) -> String {
-    conds.iter().map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string())).collect::<Vec<_>>().join(" and ")
+    conds
+        .iter()
+        .map(|c| {
+            c.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| c.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 fn fail_single(msg: String) -> Single {
@@ -900,7 +1213,11 @@ fn fail_single(msg: String) -> Single {
     result.insert("changed".into(), Value::Bool(false));
     result.insert("failed".into(), Value::Bool(true));
     result.insert("msg".into(), Value::String(msg));
-    Single { result, diffs: Vec::new(), unreachable: false }
+    Single {
+        result,
+        diffs: Vec::new(),
+        unreachable: false,
+    }
 }
 
 fn unreachable_single(e: ConnError) -> Single {
@@ -908,42 +1225,88 @@ fn unreachable_single(e: ConnError) -> Single {
     result.insert("changed".into(), Value::Bool(false));
     result.insert("msg".into(), Value::String(e.to_string()));
     result.insert("unreachable".into(), Value::Bool(true));
-    Single { result, diffs: Vec::new(), unreachable: true }
+    Single {
+        result,
+        diffs: Vec::new(),
+        unreachable: true,
+    }
 }
 
 /// Template the arguments and call the module once.
-fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call<'_>, scope: &Arc<Scope>) -> Single {
+fn invoke(
+    run: &RunState,
+    play: &PlayState,
+    host: &Arc<HostRuntime>,
+    call: &Call<'_>,
+    scope: &Arc<Scope>,
+) -> Single {
     let task = call.task;
     let kw = call.keywords;
     let templar = &run.templar;
     let ctx = minijinja::Value::from_dyn_object(scope.clone());
     let action = modules::short_name(&task.action).to_string();
-    let err_at = |msg: String| fail_single(format!("{msg}\n\nThe error appears to be in '{}': line {}", task.file.display(), task.line));
+    let err_at = |msg: String| {
+        fail_single(format!(
+            "{msg}\n\nThe error appears to be in '{}': line {}",
+            task.file.display(),
+            task.line
+        ))
+    };
     // Arguments. `assert`'s `that` and `debug`'s `var` are expressions, not templates.
     // `module_defaults` for this module come first, the task's own over them.
-    let mut raw_map = if kw.module_defaults.is_empty() { Map::new() } else { module_defaults_for(&action, kw, scope) };
+    let mut raw_map = if kw.module_defaults.is_empty() {
+        Map::new()
+    } else {
+        module_defaults_for(&action, kw, scope)
+    };
     raw_map.extend(task.args.clone());
     let raw_args = Value::Object(raw_map);
-    let marked = |k: &str| task.args.get(k).is_some_and(|v| crate::playbook::templar::unsafe_text(v).is_some() || v.as_array().is_some_and(|a| a.iter().any(|x| crate::playbook::templar::unsafe_text(x).is_some())));
+    let marked = |k: &str| {
+        task.args.get(k).is_some_and(|v| {
+            crate::playbook::templar::unsafe_text(v).is_some()
+                || v.as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|x| crate::playbook::templar::unsafe_text(x).is_some())
+                })
+        })
+    };
     match action.as_str() {
         "debug" if marked("var") => return err_at("The debug `var` is marked !unsafe: an untrusted template or expression is never evaluated".into()),
         "assert" if marked("that") => return err_at("Conditional is marked as unsafe, and cannot be evaluated.".into()),
         _ => {}
     }
     // Like ansible-core 2.19: a failure names the module and the argument.
-    let fqcn = if task.action.contains('.') { task.action.clone() } else { format!("ansible.builtin.{}", task.action) };
+    let fqcn = if task.action.contains('.') {
+        task.action.clone()
+    } else {
+        format!("ansible.builtin.{}", task.action)
+    };
     let finalization = |why: String| {
-        let mut failed = err_at(format!("Task failed: Finalization of task args for '{fqcn}' failed: {why}"));
+        let mut failed = err_at(format!(
+            "Task failed: Finalization of task args for '{fqcn}' failed: {why}"
+        ));
         failed.result.insert("exception".into(), Value::String(why));
         failed
     };
-    let Value::Object(raw_map) = raw_args else { return err_at("module arguments must be a mapping".into()) };
+    let Value::Object(raw_map) = raw_args else {
+        return err_at("module arguments must be a mapping".into());
+    };
     let mut args = Map::with_capacity(raw_map.len());
     for (k, v) in &raw_map {
         let rendered = match templar.render_value(v, &ctx) {
             Ok(v) => strip_omit(v),
-            Err(e) if e.undefined.is_some() => return finalization(format!("Error while resolving value for '{k}': {}", e.message)),
-            Err(e) => return finalization(format!("Error while resolving value for '{k}': Error rendering template: {}", e.message)),
+            Err(e) if e.undefined.is_some() => {
+                return finalization(format!(
+                    "Error while resolving value for '{k}': {}",
+                    e.message
+                ))
+            }
+            Err(e) => {
+                return finalization(format!(
+                    "Error while resolving value for '{k}': Error rendering template: {}",
+                    e.message
+                ))
+            }
         };
         if rendered.as_str() == Some(crate::playbook::templar::OMIT) {
             continue;
@@ -951,7 +1314,12 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
         let key = if Templar::is_template(k) {
             match templar.render_text(k, &ctx) {
                 Ok(key) => key,
-                Err(e) => return finalization(format!("Error while resolving the name of '{k}': {}", e.message)),
+                Err(e) => {
+                    return finalization(format!(
+                        "Error while resolving the name of '{k}': {}",
+                        e.message
+                    ))
+                }
             }
         } else {
             k.clone()
@@ -961,7 +1329,10 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     if let Some(whole) = args.remove(crate::playbook::loader::VARIABLE_PARAMS) {
         // Arguments given as one template: its mapping, under any `args:` keys.
         let Value::Object(m) = whole else {
-            return finalization(format!("Task args must resolve to a 'dict' not '{}'.", crate::modules::args::type_name(&whole)));
+            return finalization(format!(
+                "Task args must resolve to a 'dict' not '{}'.",
+                crate::modules::args::type_name(&whole)
+            ));
         };
         for (k, v) in m {
             args.entry(k).or_insert(v);
@@ -972,7 +1343,9 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     // string made by the template itself (ansible-core 2.19's trust rule).
     if action == "debug" {
         if let (Some(Value::String(raw)), Some(_)) = (raw_map.get("var"), args.get("var")) {
-            if Templar::is_template(raw) && !crate::playbook::templar::single_expression(raw).is_some_and(is_variable_path) {
+            if Templar::is_template(raw)
+                && !crate::playbook::templar::single_expression(raw).is_some_and(is_variable_path)
+            {
                 return fail_single("Task failed: Error while resolving `var` expression: Encountered untrusted template or expression.".into());
             }
         }
@@ -988,10 +1361,19 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
         Err(e) => return err_at(e),
     };
     // Escalation: task/block/play keyword, then inventory ansible_become*.
-    let scope_bool = |k: &str| scope.raw(k).map(|v| templar.render_value(&v, &ctx).map(|r| truthy(&r)).unwrap_or(false));
+    let scope_bool = |k: &str| {
+        scope.raw(k).map(|v| {
+            templar
+                .render_value(&v, &ctx)
+                .map(|r| truthy(&r))
+                .unwrap_or(false)
+        })
+    };
     let become_on = match kw_bool(templar, &kw.become_, &ctx) {
         Ok(Some(b)) => b,
-        Ok(None) => scope_bool("ansible_become").or(run.opts.become_default.as_ref().map(|(b, _)| *b)).unwrap_or(false),
+        Ok(None) => scope_bool("ansible_become")
+            .or(run.opts.become_default.as_ref().map(|(b, _)| *b))
+            .unwrap_or(false),
         Err(e) => return err_at(e),
     };
     let escalate = if become_on {
@@ -1001,7 +1383,12 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
                 .raw("ansible_become_user")
                 .and_then(|v| templar.render_value(&v, &ctx).ok())
                 .and_then(|v| v.as_str().map(str::to_string))
-                .or_else(|| run.opts.become_default.as_ref().and_then(|(_, u)| u.clone()))
+                .or_else(|| {
+                    run.opts
+                        .become_default
+                        .as_ref()
+                        .and_then(|(_, u)| u.clone())
+                })
                 .unwrap_or_else(|| "root".into()),
             Err(e) => return err_at(e),
         };
@@ -1035,14 +1422,31 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     if action == "setup" || action == "gather_facts" {
         return with_conn(run, host, &None, |conn| match super::facts::gather(conn) {
             Ok(Ok(facts)) => {
-                let named: Map<String, Value> = facts.iter().filter(|(k, _)| *k != "ansible_facts").map(|(k, v)| (k.clone(), v.clone())).collect();
-                merge_facts(&host.data, &named);
+                let mut named: Map<String, Value> = facts
+                    .iter()
+                    .filter(|(k, _)| *k != "ansible_facts")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let mut ns = facts.get("ansible_facts").cloned().unwrap_or(Value::Null);
+                // The gather_facts action (the play's implicit gathering)
+                // marks the host as gathered: `gathering = smart` skips it next time.
+                if action == "gather_facts" {
+                    named.insert("_ansible_facts_gathered".into(), Value::Bool(true));
+                    if let Value::Object(m) = &mut ns {
+                        m.insert("_ansible_facts_gathered".into(), Value::Bool(true));
+                    }
+                }
+                keep_facts(run, host, &named);
                 let mut r = Map::new();
                 r.insert("changed".into(), Value::Bool(false));
-                r.insert("ansible_facts".into(), facts.get("ansible_facts").cloned().unwrap_or(Value::Null));
+                r.insert("ansible_facts".into(), ns);
                 // Facts are never dumped to the display (Ansible's setup sets this too).
                 r.insert("_ansible_verbose_override".into(), Value::Bool(true));
-                Ok(Single { result: r, diffs: Vec::new(), unreachable: false })
+                Ok(Single {
+                    result: r,
+                    diffs: Vec::new(),
+                    unreachable: false,
+                })
             }
             Ok(Err(msg)) => Ok(fail_single(msg)),
             Err(e) => Err(e),
@@ -1059,8 +1463,20 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
             Ok(if out.rc == 0 {
                 let mut r = Map::new();
                 r.insert("changed".into(), Value::Bool(false));
-                r.insert("ping".into(), Value::String(args.get("data").and_then(Value::as_str).unwrap_or("pong").to_string()));
-                Single { result: r, diffs: Vec::new(), unreachable: false }
+                r.insert(
+                    "ping".into(),
+                    Value::String(
+                        args.get("data")
+                            .and_then(Value::as_str)
+                            .unwrap_or("pong")
+                            .to_string(),
+                    ),
+                );
+                Single {
+                    result: r,
+                    diffs: Vec::new(),
+                    unreachable: false,
+                }
             } else {
                 fail_single(format!("ping failed: {}", out.stderr_str().trim()))
             })
@@ -1080,7 +1496,10 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
     };
     if let Some((_, poll)) = background {
         if async_job::refuses_async(&action) {
-            return fail_single(format!("This action ({}) does not support async.", task.action));
+            return fail_single(format!(
+                "This action ({}) does not support async.",
+                task.action
+            ));
         }
         if poll == 0 && !(async_job::detachable(&action) && !check_mode) {
             return err_at(format!(
@@ -1089,58 +1508,86 @@ fn invoke(run: &RunState, play: &PlayState, host: &Arc<HostRuntime>, call: &Call
             ));
         }
     }
-    let origin = || format!("task {}:{} {}", task.file.display(), task.line, task.name.clone().unwrap_or_else(|| task.action.clone()));
-    crate::connection::record::with_origin(origin, || with_conn(run, host, &delegate, |conn| {
-        let mut mctx = ModuleContext {
-            conn,
-            check_mode,
-            diff_mode,
-            escalate: escalate.clone(),
-            environment: environment.clone(),
-            templar,
-            vars: &ctx,
-            search_paths: search_paths.clone(),
-            inventory_hostname: host.data.name.clone(),
-        };
-        // `~` and `$VAR` in remote paths are the host's, as the task's user sees them.
-        let expanded = match modules::remote_file::expand_remote_paths(&mut mctx, &action, &args) {
-            Ok(e) => e,
-            Err(modules::remote_file::Stop::Conn(e)) => return Err(e),
-            Err(modules::remote_file::Stop::Fail(msg)) => return Ok(fail_single(msg)),
-            Err(modules::remote_file::Stop::Outcome(o)) => return Ok(Single { result: o.result, diffs: o.diffs, unreachable: false }),
-        };
-        let args = expanded.as_ref().unwrap_or(&args);
-        let outcome = match background {
-            None => module(&mut mctx, args)?,
-            Some((limit, poll)) => run_in_background(&mut mctx, module, &action, args, limit, poll)?,
-        };
-        let mut result = outcome.result;
-        if let Some(Value::Object(facts)) = result.get("ansible_facts") {
-            if matches!(action.as_str(), "set_fact" | "include_vars") {
-                let mut vars = host.data.vars.write().expect("host vars");
-                for (k, v) in facts {
-                    vars.insert(k.clone(), v.clone());
+    let origin = || {
+        format!(
+            "task {}:{} {}",
+            task.file.display(),
+            task.line,
+            task.name.clone().unwrap_or_else(|| task.action.clone())
+        )
+    };
+    crate::connection::record::with_origin(origin, || {
+        with_conn(run, host, &delegate, |conn| {
+            let mut mctx = ModuleContext {
+                conn,
+                check_mode,
+                diff_mode,
+                escalate: escalate.clone(),
+                environment: environment.clone(),
+                templar,
+                vars: &ctx,
+                search_paths: search_paths.clone(),
+                inventory_hostname: host.data.name.clone(),
+            };
+            // `~` and `$VAR` in remote paths are the host's, as the task's user sees them.
+            let expanded =
+                match modules::remote_file::expand_remote_paths(&mut mctx, &action, &args) {
+                    Ok(e) => e,
+                    Err(modules::remote_file::Stop::Conn(e)) => return Err(e),
+                    Err(modules::remote_file::Stop::Fail(msg)) => return Ok(fail_single(msg)),
+                    Err(modules::remote_file::Stop::Outcome(o)) => {
+                        return Ok(Single {
+                            result: o.result,
+                            diffs: o.diffs,
+                            unreachable: false,
+                        })
+                    }
+                };
+            let args = expanded.as_ref().unwrap_or(&args);
+            let outcome = match background {
+                None => module(&mut mctx, args)?,
+                Some((limit, poll)) => {
+                    run_in_background(&mut mctx, module, &action, args, limit, poll)?
                 }
-            } else if action != "debug" {
+            };
+            let mut result = outcome.result;
+            if let Some(Value::Object(facts)) = result.get("ansible_facts") {
+                let set_fact = matches!(action.as_str(), "set_fact" | "include_vars");
+                if set_fact {
+                    let mut vars = host.data.vars.write().expect("host vars");
+                    for (k, v) in facts {
+                        vars.insert(k.clone(), v.clone());
+                    }
+                }
+                // `set_fact: cacheable=true` makes real facts too (Ansible sets
+                // both: the fact, cached, and the higher-precedence variable).
                 // debug's result is keyed by the variable it shows (`var:
                 // ansible_facts`), not facts to keep.
-                merge_facts(&host.data, facts);
+                let cacheable = action == "set_fact"
+                    && result.get("_ansible_facts_cacheable") == Some(&Value::Bool(true));
+                if (!set_fact && action != "debug") || cacheable {
+                    keep_facts(run, host, facts);
+                }
             }
-        }
-        if check_mode && !result.contains_key("skipped") {
-            result.entry("changed").or_insert(Value::Bool(false));
-        }
-        // In diff mode the registered result carries the diff, as Ansible's does.
-        if diff_mode && !result.contains_key("diff") && !outcome.diffs.is_empty() {
-            let as_json = |d: &FileDiff| json!({"before": d.before, "after": d.after, "before_header": d.before_header, "after_header": d.after_header});
-            let v = match outcome.diffs.as_slice() {
-                [one] => as_json(one),
-                many => Value::Array(many.iter().map(as_json).collect()),
-            };
-            result.insert("diff".into(), v);
-        }
-        Ok(Single { result, diffs: outcome.diffs, unreachable: false })
-    }))
+            if check_mode && !result.contains_key("skipped") {
+                result.entry("changed").or_insert(Value::Bool(false));
+            }
+            // In diff mode the registered result carries the diff, as Ansible's does.
+            if diff_mode && !result.contains_key("diff") && !outcome.diffs.is_empty() {
+                let as_json = |d: &FileDiff| json!({"before": d.before, "after": d.after, "before_header": d.before_header, "after_header": d.after_header});
+                let v = match outcome.diffs.as_slice() {
+                    [one] => as_json(one),
+                    many => Value::Array(many.iter().map(as_json).collect()),
+                };
+                result.insert("diff".into(), v);
+            }
+            Ok(Single {
+                result,
+                diffs: outcome.diffs,
+                unreachable: false,
+            })
+        })
+    })
 }
 
 /// The `module_defaults` that apply to `action` (outer levels first). service
@@ -1151,7 +1598,11 @@ fn module_defaults_for(action: &str, kw: &Keywords, scope: &Scope) -> Map<String
     let mut names = vec![action.to_string()];
     // Facts are kept marked unsafe (never templated): read their text either way.
     let fact = |k: &str| {
-        scope.raw(&format!("ansible_{k}")).and_then(|v| v.as_str().or_else(|| crate::playbook::templar::unsafe_text(&v)).map(str::to_string))
+        scope.raw(&format!("ansible_{k}")).and_then(|v| {
+            v.as_str()
+                .or_else(|| crate::playbook::templar::unsafe_text(&v))
+                .map(str::to_string)
+        })
     };
     match action {
         "service" => {
@@ -1179,31 +1630,70 @@ fn module_defaults_for(action: &str, kw: &Keywords, scope: &Scope) -> Map<String
     raw_map
 }
 
-/// Facts a module returned, merged into the host's as Ansible does: under
-/// `ansible_facts` without their `ansible_` prefix, and as top-level
-/// variables under the names the module gave.
-fn merge_facts(host: &super::vars::HostData, facts: &Map<String, Value>) {
-    let mut all = host.facts.write().expect("facts");
-    let mut ns = match all.remove("ansible_facts") {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    for (k, v) in facts {
-        let v = mark_unsafe(v);
-        ns.insert(k.strip_prefix("ansible_").unwrap_or(k).to_string(), v.clone());
-        all.insert(k.clone(), v);
+/// `rendered` with the trust of `raw`, the task's text it came from: a
+/// literal string (no template in it) stays trusted, anything rendered
+/// from a template is marked unsafe.
+fn keep_literal_trust(raw: &Value, rendered: &Value) -> Value {
+    match (raw, rendered) {
+        (Value::String(r), _) if !r.contains("{{") && !r.contains("{%") && !r.contains("{#") => {
+            rendered.clone()
+        }
+        (Value::Object(r), Value::Object(m)) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        r.get(k)
+                            .map_or_else(|| mark_unsafe(v), |rv| keep_literal_trust(rv, v)),
+                    )
+                })
+                .collect(),
+        ),
+        (Value::Array(r), Value::Array(a)) if r.len() == a.len() => Value::Array(
+            r.iter()
+                .zip(a)
+                .map(|(rv, v)| keep_literal_trust(rv, v))
+                .collect(),
+        ),
+        _ => mark_unsafe(rendered),
     }
-    all.insert("ansible_facts".into(), Value::Object(ns));
+}
+
+/// Facts a module returned: the host's from now on, and in the fact cache
+/// when one is configured.
+fn keep_facts(run: &RunState, host: &HostRuntime, facts: &Map<String, Value>) {
+    host.data.merge_facts(facts);
+    if let Some(cache) = &run.opts.fact_cache {
+        let all = host.data.facts.read().expect("facts").clone();
+        if let Err(e) = cache.store(&host.data.name, &all) {
+            eprintln!(
+                "[WARNING]: cannot write the fact cache of {} in {}: {e}",
+                host.data.name,
+                cache.dir.display()
+            );
+        }
+    }
 }
 
 /// `async` and `poll` of a task: `Some((limit, poll))` when `async` is above 0.
-fn async_settings(templar: &Templar, task: &Task, ctx: &minijinja::Value) -> Result<Option<(u64, u64)>, String> {
+fn async_settings(
+    templar: &Templar,
+    task: &Task,
+    ctx: &minijinja::Value,
+) -> Result<Option<(u64, u64)>, String> {
     let int = |v: &Option<Value>, name: &str, default: u64| -> Result<u64, String> {
         match v {
             None => Ok(default),
             Some(raw) => {
                 let v = templar.render_value(raw, ctx).map_err(|e| e.message)?;
-                v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())).ok_or_else(|| format!("`{name}` must be a whole number of seconds, got {}", py_repr(&v)))
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                    .ok_or_else(|| {
+                        format!(
+                            "`{name}` must be a whole number of seconds, got {}",
+                            py_repr(&v)
+                        )
+                    })
             }
         }
     };
@@ -1218,16 +1708,30 @@ fn async_settings(templar: &Templar, task: &Task, ctx: &minijinja::Value) -> Res
 /// host (left running with `poll: 0`, else polled every `poll` seconds up to
 /// the limit, as Ansible's); other modules run in the foreground and fail
 /// when they outlast the limit.
-fn run_in_background(ctx: &mut ModuleContext<'_>, module: modules::ModuleFn, action: &str, args: &Map<String, Value>, limit: u64, poll: u64) -> Result<ModuleOutcome, ConnError> {
+fn run_in_background(
+    ctx: &mut ModuleContext<'_>,
+    module: modules::ModuleFn,
+    action: &str,
+    args: &Map<String, Value>,
+    limit: u64,
+    poll: u64,
+) -> Result<ModuleOutcome, ConnError> {
     let jid = async_job::new_jid();
     if !async_job::detachable(action) || ctx.check_mode {
         let started = Instant::now();
         let out = module(ctx, args)?;
         if started.elapsed().as_secs_f64() > limit as f64 {
-            return Ok(ModuleOutcome::failed(format!("async task did not complete within the requested time - {limit}s")).with("async_result", Value::Object(out.result)));
+            return Ok(ModuleOutcome::failed(format!(
+                "async task did not complete within the requested time - {limit}s"
+            ))
+            .with("async_result", Value::Object(out.result)));
         }
         let mut out = out;
-        for (k, v) in [("ansible_job_id", Value::from(jid.clone())), ("started", Value::Bool(true)), ("finished", Value::Bool(true))] {
+        for (k, v) in [
+            ("ansible_job_id", Value::from(jid.clone())),
+            ("started", Value::Bool(true)),
+            ("finished", Value::Bool(true)),
+        ] {
             out.result.insert(k.into(), v);
         }
         return Ok(out);
@@ -1249,7 +1753,11 @@ fn run_in_background(ctx: &mut ModuleContext<'_>, module: modules::ModuleFn, act
         std::thread::sleep(Duration::from_secs(poll));
         time_left -= poll as i64;
         let st = async_status::status(ctx, &jid, "status")?;
-        let finished = st.result.get("finished").and_then(Value::as_bool).unwrap_or(false);
+        let finished = st
+            .result
+            .get("finished")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         if finished || st.is_failed() {
             ctx.exec(&async_job::cleanup_script(&jid), None)?;
             return Ok(st);
@@ -1257,7 +1765,10 @@ fn run_in_background(ctx: &mut ModuleContext<'_>, module: modules::ModuleFn, act
         last = Some(st);
     }
     let last = last.map(|o| Value::Object(o.result)).unwrap_or(Value::Null);
-    Ok(ModuleOutcome::failed(format!("async task did not complete within the requested time - {limit}s")).with("async_result", last))
+    Ok(ModuleOutcome::failed(format!(
+        "async task did not complete within the requested time - {limit}s"
+    ))
+    .with("async_result", last))
 }
 
 /// Run `f` with the host's connection (opened on first use), or a delegated host's.
@@ -1269,11 +1780,18 @@ struct LazyConnection<'a> {
 }
 
 impl crate::connection::Connection for LazyConnection<'_> {
-    fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<crate::connection::ExecOutput, ConnError> {
+    fn exec(
+        &mut self,
+        command: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<crate::connection::ExecOutput, ConnError> {
         if self.conn.is_none() {
             *self.conn = Some(self.run.open_connection(self.host)?);
         }
-        self.conn.as_mut().expect("connection opened").exec(command, stdin)
+        self.conn
+            .as_mut()
+            .expect("connection opened")
+            .exec(command, stdin)
     }
 }
 
@@ -1295,7 +1813,11 @@ fn with_conn(
     let mut guard = target_host.conn.lock().expect("connection lock");
     // Opened on the first command: controller-side actions (debug, assert,
     // fail, set_fact) never connect, as in Ansible.
-    let mut lazy = LazyConnection { run, host: &target_host, conn: &mut guard };
+    let mut lazy = LazyConnection {
+        run,
+        host: &target_host,
+        conn: &mut guard,
+    };
     match f(&mut lazy) {
         Ok(s) => s,
         Err(e) => {
@@ -1307,13 +1829,16 @@ fn with_conn(
 }
 
 /// Expose helpers for the play runner.
-pub(crate) fn render_str(templar: &Templar, s: &str, ctx: &minijinja::Value) -> Result<String, String> {
+pub(crate) fn render_str(
+    templar: &Templar,
+    s: &str,
+    ctx: &minijinja::Value,
+) -> Result<String, String> {
     match templar.render_str(s, ctx).map_err(|e| e.message)? {
         Value::String(s) => Ok(s),
         other => Ok(py_repr(&other)),
     }
 }
-
 
 #[cfg(test)]
 mod sequence_tests {
@@ -1322,20 +1847,52 @@ mod sequence_tests {
     /// `fmt % i` against Python itself, for every format of the table.
     #[test]
     fn integer_formats_match_python() {
-        let formats = ["%d", "%02x", "%02d", "host%03d.example", "%x", "%X", "%o", "%#x", "%#o", "%+d", "% d", "%-5d|", "%5d", "%05d", "%.3d", "%8.3d", "%s", "%5s", "%-4s|", "%i", "%u", "%%d %d", "%c", "%d%d", "plain"];
+        let formats = [
+            "%d",
+            "%02x",
+            "%02d",
+            "host%03d.example",
+            "%x",
+            "%X",
+            "%o",
+            "%#x",
+            "%#o",
+            "%+d",
+            "% d",
+            "%-5d|",
+            "%5d",
+            "%05d",
+            "%.3d",
+            "%8.3d",
+            "%s",
+            "%5s",
+            "%-4s|",
+            "%i",
+            "%u",
+            "%%d %d",
+            "%c",
+            "%d%d",
+            "plain",
+        ];
         let numbers = [0i64, 7, 10, 255, -3, 65];
         let mut script = String::from("import json\nout=[]\n");
         for f in formats {
             for n in numbers {
-                script.push_str(&format!("try:\n out.append({f:?} % {n})\nexcept Exception:\n out.append(None)\n"));
+                script.push_str(&format!(
+                    "try:\n out.append({f:?} % {n})\nexcept Exception:\n out.append(None)\n"
+                ));
             }
         }
         script.push_str("print(json.dumps(out))\n");
-        let Ok(o) = std::process::Command::new("python3").args(["-c", &script]).output() else {
+        let Ok(o) = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .output()
+        else {
             eprintln!("python3 not installed: comparison not run");
             return;
         };
-        let want: Vec<Option<String>> = serde_json::from_slice(&o.stdout).expect("python printed JSON");
+        let want: Vec<Option<String>> =
+            serde_json::from_slice(&o.stdout).expect("python printed JSON");
         let mut k = 0;
         for f in formats {
             for n in numbers {
@@ -1347,18 +1904,45 @@ mod sequence_tests {
 
     #[test]
     fn sequences_as_ansible_generates_them() {
-        let seq = |s: &str| sequence(&Value::String(s.into())).map(|v| v.iter().map(|x| x.as_str().unwrap().to_string()).collect::<Vec<_>>());
-        assert_eq!(seq("start=0 end=11 format=%02x").unwrap()[10..], ["0a", "0b"]);
+        let seq = |s: &str| {
+            sequence(&Value::String(s.into())).map(|v| {
+                v.iter()
+                    .map(|x| x.as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            seq("start=0 end=11 format=%02x").unwrap()[10..],
+            ["0a", "0b"]
+        );
         assert_eq!(seq("count=3").unwrap(), ["1", "2", "3"]);
         assert_eq!(seq("start=0x0a end=0x0c").unwrap(), ["10", "11", "12"]);
         assert_eq!(seq("start=10 end=0 stride=-5").unwrap(), ["10", "5", "0"]);
-        assert_eq!(seq("4-8/2:host%02d").unwrap(), ["host04", "host06", "host08"]);
+        assert_eq!(
+            seq("4-8/2:host%02d").unwrap(),
+            ["host04", "host06", "host08"]
+        );
         assert_eq!(seq("3").unwrap(), ["1", "2", "3"]);
         assert_eq!(seq("count=0").unwrap(), Vec::<String>::new());
-        assert_eq!(seq("start=5 end=1").unwrap_err(), "to count backwards make stride negative");
-        assert_eq!(seq("start=1 end=5 stride=-1").unwrap_err(), "to count forward don't make stride negative");
-        assert_eq!(seq("start=1 end=2 format=%d-%d").unwrap_err(), "problem formatting \"%d-%d\" with 1");
-        assert_eq!(seq("start=x end=2").unwrap_err(), "can't parse start=x as integer");
-        assert_eq!(seq("count=2 end=3").unwrap_err(), "can't specify both count and end in with_sequence");
+        assert_eq!(
+            seq("start=5 end=1").unwrap_err(),
+            "to count backwards make stride negative"
+        );
+        assert_eq!(
+            seq("start=1 end=5 stride=-1").unwrap_err(),
+            "to count forward don't make stride negative"
+        );
+        assert_eq!(
+            seq("start=1 end=2 format=%d-%d").unwrap_err(),
+            "problem formatting \"%d-%d\" with 1"
+        );
+        assert_eq!(
+            seq("start=x end=2").unwrap_err(),
+            "can't parse start=x as integer"
+        );
+        assert_eq!(
+            seq("count=2 end=3").unwrap_err(),
+            "can't specify both count and end in with_sequence"
+        );
     }
 }

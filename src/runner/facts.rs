@@ -32,10 +32,15 @@ echo "__env__"; env
 "#;
 
 /// Gather facts with one exec and return the host-level variables to merge.
-pub(crate) fn gather(conn: &mut dyn Connection) -> Result<Result<Map<String, Value>, String>, ConnError> {
+pub(crate) fn gather(
+    conn: &mut dyn Connection,
+) -> Result<Result<Map<String, Value>, String>, ConnError> {
     let out = conn.exec(SCRIPT, None)?;
     if out.rc != 0 && out.stdout.is_empty() {
-        return Ok(Err(format!("fact gathering failed: {}", out.stderr_str().trim())));
+        return Ok(Err(format!(
+            "fact gathering failed: {}",
+            out.stderr_str().trim()
+        )));
     }
     Ok(Ok(parse(&out.stdout_str())))
 }
@@ -53,7 +58,10 @@ fn parse(text: &str) -> Map<String, Value> {
             if in_env {
                 env.insert(k.to_string(), Value::String(v.to_string()));
             } else {
-                raw.insert(k.to_string(), Value::String(v.trim_matches('"').to_string()));
+                raw.insert(
+                    k.to_string(),
+                    Value::String(v.trim_matches('"').to_string()),
+                );
             }
         }
     }
@@ -74,7 +82,9 @@ fn parse(text: &str) -> Map<String, Value> {
         "" => s("system"),
         other => {
             let mut c = other.chars();
-            c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
         }
     };
     let family_of = |i: &str| match i {
@@ -97,8 +107,14 @@ fn parse(text: &str) -> Map<String, Value> {
         }
     }
     let major = version.split('.').next().unwrap_or("").to_string();
-    let memtotal_mb = s("memtotal_kb").parse::<u64>().map(|kb| kb / 1024).unwrap_or(0);
-    let memfree_mb = s("memfree_kb").parse::<u64>().map(|kb| kb / 1024).unwrap_or(0);
+    let memtotal_mb = s("memtotal_kb")
+        .parse::<u64>()
+        .map(|kb| kb / 1024)
+        .unwrap_or(0);
+    let memfree_mb = s("memfree_kb")
+        .parse::<u64>()
+        .map(|kb| kb / 1024)
+        .unwrap_or(0);
     let vcpus = s("vcpus").parse::<u64>().unwrap_or(1);
     let service_mgr = if raw.contains_key("systemd_dir") || s("init") == "systemd" {
         "systemd".to_string()
@@ -165,7 +181,10 @@ fn parse(text: &str) -> Map<String, Value> {
     });
     if let (Some(py), Value::Object(f)) = (python, &mut facts) {
         let v = &py["version"];
-        f.insert("python_version".into(), format!("{}.{}.{}", v["major"], v["minor"], v["micro"]).into());
+        f.insert(
+            "python_version".into(),
+            format!("{}.{}.{}", v["major"], v["minor"], v["micro"]).into(),
+        );
         f.insert("python".into(), py);
     }
     let mut out = Map::new();
@@ -188,7 +207,18 @@ mod tests {
         let mut c = LocalConnection::new();
         let f = gather(&mut c).unwrap().unwrap();
         let facts = f["ansible_facts"].as_object().unwrap();
-        for key in ["hostname", "os_family", "distribution", "architecture", "memtotal_mb", "processor_vcpus", "service_mgr", "pkg_mgr", "user_id", "env"] {
+        for key in [
+            "hostname",
+            "os_family",
+            "distribution",
+            "architecture",
+            "memtotal_mb",
+            "processor_vcpus",
+            "service_mgr",
+            "pkg_mgr",
+            "user_id",
+            "env",
+        ] {
             assert!(facts.contains_key(key), "{key}");
         }
         assert_eq!(f["ansible_architecture"], facts["architecture"]);
@@ -196,10 +226,23 @@ mod tests {
         assert_eq!(facts["pkg_mgr"], "apt");
         assert!(facts["memtotal_mb"].as_u64().unwrap() > 0);
         // This machine has a python3: reported as Ansible reports its interpreter.
-        let want = std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable, '%d.%d.%d' % sys.version_info[:3])"]).output().unwrap();
+        let want = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys; print(sys.executable, '%d.%d.%d' % sys.version_info[:3])",
+            ])
+            .output()
+            .unwrap();
         let want = String::from_utf8_lossy(&want.stdout).trim().to_string();
         let py = &facts["python"];
-        assert_eq!(format!("{} {}", py["executable"].as_str().unwrap(), facts["python_version"].as_str().unwrap()), want);
+        assert_eq!(
+            format!(
+                "{} {}",
+                py["executable"].as_str().unwrap(),
+                facts["python_version"].as_str().unwrap()
+            ),
+            want
+        );
         assert_eq!(py["version"]["major"], 3);
         assert_eq!(py["version_info"][0], 3);
         assert_eq!(f["ansible_python"], *py);

@@ -3,14 +3,15 @@
 pub(crate) mod ansible_cfg;
 pub(crate) mod connect;
 pub(crate) mod executor;
+pub(crate) mod fact_cache;
 pub(crate) mod facts;
 pub(crate) mod options;
 pub(crate) mod play_runner;
 pub(crate) mod sink;
-pub(crate) mod with_loops;
 pub(crate) mod state;
 pub(crate) mod stats;
 pub(crate) mod vars;
+pub(crate) mod with_loops;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -91,6 +92,9 @@ pub(crate) struct RunArgs {
     /// List each play's tasks (after tag and role filters); run nothing.
     #[arg(long = "list-tasks")]
     pub(crate) list_tasks: bool,
+    /// Clear the fact cache for every host in the inventory first.
+    #[arg(long = "flush-cache")]
+    pub(crate) flush_cache: bool,
 }
 
 /// An error before anything ran: printed with its location and fix, exit 1.
@@ -114,19 +118,29 @@ pub(crate) fn parse_extra_vars(items: &[String]) -> Result<Map<String, Value>, D
                 Value::Object(m) => vars.extend(m),
                 Value::Null => {}
                 _ => {
-                    return Err(Diagnostic::error("B0761", format!("extra vars file {file} must hold a mapping"))
-                        .hint("write `name: value` pairs at the top level"))
+                    return Err(Diagnostic::error(
+                        "B0761",
+                        format!("extra vars file {file} must hold a mapping"),
+                    )
+                    .hint("write `name: value` pairs at the top level"))
                 }
             }
         } else if item.starts_with('{') {
             match crate::yaml::load_value(item, Path::new("<extra vars>"))? {
                 Value::Object(m) => vars.extend(m),
-                _ => return Err(Diagnostic::error("B0761", "extra vars must be a mapping").hint("write -e '{\"key\": \"value\"}'")),
+                _ => {
+                    return Err(Diagnostic::error("B0761", "extra vars must be a mapping")
+                        .hint("write -e '{\"key\": \"value\"}'"))
+                }
             }
         } else {
             for (k, v) in crate::modules::free_form::split_free_form("set_fact", item) {
                 if k == "_raw_params" {
-                    return Err(Diagnostic::error("B0761", format!("cannot read extra vars `{item}`")).hint("use -e KEY=VALUE, -e @file.yml or -e '{\"key\": 1}'"));
+                    return Err(Diagnostic::error(
+                        "B0761",
+                        format!("cannot read extra vars `{item}`"),
+                    )
+                    .hint("use -e KEY=VALUE, -e @file.yml or -e '{\"key\": 1}'"));
                 }
                 vars.insert(k, v);
             }
@@ -145,10 +159,11 @@ pub(crate) struct Invocation {
 
 /// Run a playbook; returns the exit code.
 pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
-    let playbook = match Loader::load_playbook_with(&inv.playbook, &inv.opts.roles_path, &inv.extra_vars) {
-        Ok(p) => p,
-        Err(d) => return early_error(&d),
-    };
+    let playbook =
+        match Loader::load_playbook_with(&inv.playbook, &inv.opts.roles_path, &inv.extra_vars) {
+            Ok(p) => p,
+            Err(d) => return early_error(&d),
+        };
     if inv.inventory.is_empty() {
         eprintln!("[WARNING]: No inventory was parsed (use -i inventory.yml), only implicit localhost is available");
     }
@@ -161,19 +176,54 @@ pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
     let mut data = IndexMap::new();
     for (name, h) in &inventory.hosts {
         let d = Arc::new(HostData::new(name, h.vars.clone()));
+        if let Some(cache) = &inv.opts.fact_cache {
+            if inv.opts.flush_cache {
+                if let Err(e) = cache.flush(name) {
+                    return usage_error(
+                        &format!(
+                            "cannot flush the fact cache of {name} in {}: {e}",
+                            cache.dir.display()
+                        ),
+                        "check the fact cache folder's permissions",
+                    );
+                }
+            } else if let Some(facts) = cache.load(name) {
+                d.merge_facts(&facts);
+            }
+        }
         data.insert(name.clone(), d.clone());
         hosts.insert(name.clone(), Arc::new(HostRuntime::new(d)));
     }
     let mut local_vars = Map::new();
     local_vars.insert("ansible_connection".into(), Value::String("local".into()));
-    let localhost = Arc::new(HostRuntime::new(Arc::new(HostData::new("localhost", local_vars))));
-    let forks = inv.opts.forks.unwrap_or_else(|| hosts.len().clamp(1, 50)).max(1);
-    let pool = match rayon::ThreadPoolBuilder::new().num_threads(forks).thread_name(|i| format!("berth-fork-{i}")).build() {
+    let localhost = Arc::new(HostRuntime::new(Arc::new(HostData::new(
+        "localhost",
+        local_vars,
+    ))));
+    let forks = inv
+        .opts
+        .forks
+        .unwrap_or_else(|| hosts.len().clamp(1, 50))
+        .max(1);
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(forks)
+        .thread_name(|i| format!("berth-fork-{i}"))
+        .build()
+    {
         Ok(p) => p,
-        Err(e) => return usage_error(&format!("cannot start {forks} worker threads: {e}"), "lower --forks"),
+        Err(e) => {
+            return usage_error(
+                &format!("cannot start {forks} worker threads: {e}"),
+                "lower --forks",
+            )
+        }
     };
     let groups = Arc::new(inventory.groups_var());
-    let hostvars = Arc::new(HostVarsTable { hosts: data, shared: Vec::new(), templar: templar.clone() });
+    let hostvars = Arc::new(HostVarsTable {
+        hosts: data,
+        shared: Vec::new(),
+        templar: templar.clone(),
+    });
     let mut loader = Loader::new(&playbook.dir);
     loader.roles_path = inv.opts.roles_path.clone();
     let run = RunState {
@@ -194,9 +244,18 @@ pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
     };
     if run.opts.verbose >= 2 {
         // What ansible-playbook -vv prints first (its own targets count these lines).
-        let name = inv.playbook.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        run.sink.message(&sink::banner(&format!("PLAYBOOK: {name}")));
-        run.sink.message(&format!("{} plays in {}", playbook.plays.len(), inv.playbook.display()));
+        let name = inv
+            .playbook
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        run.sink
+            .message(&sink::banner(&format!("PLAYBOOK: {name}")));
+        run.sink.message(&format!(
+            "{} plays in {}",
+            playbook.plays.len(),
+            inv.playbook.display()
+        ));
     }
     play_runner::run_playbook(&run, &playbook)
 }
@@ -207,19 +266,37 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
         None => None,
         Some("linear") => Some(Strategy::Linear),
         Some("host_pinned" | "free") => Some(Strategy::HostPinned),
-        Some(other) => return Err(format!("--strategy must be linear or host_pinned, not `{other}`")),
+        Some(other) => {
+            return Err(format!(
+                "--strategy must be linear or host_pinned, not `{other}`"
+            ))
+        }
     };
     let host_key_checking = match &args.host_key_checking {
         Some(s) => connect::parse_host_key_checking(s)?,
         None => match std::env::var("ANSIBLE_HOST_KEY_CHECKING").ok().as_deref() {
-            Some("False" | "false" | "0" | "no") => crate::connection::known_hosts::HostKeyChecking::Off,
-            _ if cfg.host_key_checking == Some(false) => crate::connection::known_hosts::HostKeyChecking::Off,
+            Some("False" | "false" | "0" | "no") => {
+                crate::connection::known_hosts::HostKeyChecking::Off
+            }
+            _ if cfg.host_key_checking == Some(false) => {
+                crate::connection::known_hosts::HostKeyChecking::Off
+            }
             _ => crate::connection::known_hosts::HostKeyChecking::AcceptNew,
         },
     };
     if args.forks == Some(0) {
         return Err("--forks must be at least 1".into());
     }
+    let env = |k: &str| std::env::var(k).ok();
+    let gathering = env("ANSIBLE_GATHERING")
+        .filter(|v| !v.is_empty())
+        .map(|v| v.to_ascii_lowercase())
+        .or(cfg.gathering.clone());
+    let gathering = gathering.as_deref().unwrap_or("implicit");
+    if !matches!(gathering, "implicit" | "explicit" | "smart") {
+        return Err(format!("gathering must be implicit, explicit or smart, not `{gathering}` (ANSIBLE_GATHERING or ansible.cfg [defaults] gathering)"));
+    }
+    let fact_cache = fact_cache::configured(&cfg, &env)?;
     Ok(RunOptions {
         check: args.check,
         diff: args.diff,
@@ -236,7 +313,10 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
         host_key_checking_explicit: args.host_key_checking.is_some(),
         timeout: args.timeout.or(cfg.timeout).unwrap_or(10),
         verbose,
-        gather_by_default: cfg.gather_by_default.unwrap_or(true),
+        gather_by_default: gathering != "explicit",
+        gather_smart: gathering == "smart",
+        fact_cache,
+        flush_cache: args.flush_cache,
         become_default: cfg.r#become.map(|b| (b, cfg.become_user.clone())),
         roles_path: cfg.roles_path.clone(),
     })
@@ -249,7 +329,11 @@ fn inspect(args: &RunArgs, opts: &RunOptions) -> i32 {
         Ok(p) => p,
         Err(d) => return early_error(&d),
     };
-    let paths = if args.inventory.is_empty() { ansible_cfg::load().inventory } else { args.inventory.clone() };
+    let paths = if args.inventory.is_empty() {
+        ansible_cfg::load().inventory
+    } else {
+        args.inventory.clone()
+    };
     let inventory = match Inventory::load(&paths, Some(&playbook.dir)) {
         Ok(i) => i,
         Err(d) => return early_error(&d),
@@ -260,14 +344,24 @@ fn inspect(args: &RunArgs, opts: &RunOptions) -> i32 {
         return 0;
     }
     for (i, play) in playbook.plays.iter().enumerate() {
-        out.push_str(&format!("\n  play #{} ({}): {}\tTAGS: [{}]\n", i + 1, play.hosts, play.name, play.keywords.tags.join(", ")));
+        out.push_str(&format!(
+            "\n  play #{} ({}): {}\tTAGS: [{}]\n",
+            i + 1,
+            play.hosts,
+            play.name,
+            play.keywords.tags.join(", ")
+        ));
         if args.list_hosts {
             let mut hosts = inventory.select(&play.hosts).unwrap_or_default();
             if let Some(limit) = &opts.limit {
                 let allowed = inventory.select(limit).unwrap_or_default();
                 hosts.retain(|h| allowed.contains(h));
             }
-            out.push_str(&format!("    pattern: ['{}']\n    hosts ({}):\n", play.hosts, hosts.len()));
+            out.push_str(&format!(
+                "    pattern: ['{}']\n    hosts ({}):\n",
+                play.hosts,
+                hosts.len()
+            ));
             for h in hosts {
                 out.push_str(&format!("      {h}\n"));
             }
@@ -287,7 +381,12 @@ fn inspect(args: &RunArgs, opts: &RunOptions) -> i32 {
     0
 }
 
-fn list_tasks(items: &[crate::playbook::task::Item], parent_tags: &[String], opts: &RunOptions, out: &mut Vec<String>) {
+fn list_tasks(
+    items: &[crate::playbook::task::Item],
+    parent_tags: &[String],
+    opts: &RunOptions,
+    out: &mut Vec<String>,
+) {
     use crate::playbook::task::Item;
     for item in items {
         match item {
@@ -298,7 +397,10 @@ fn list_tasks(items: &[crate::playbook::task::Item], parent_tags: &[String], opt
                         tags.push(tag.clone());
                     }
                 }
-                let role_ok = opts.role.as_ref().is_none_or(|r| t.role.as_ref().is_some_and(|x| &x.name == r));
+                let role_ok = opts
+                    .role
+                    .as_ref()
+                    .is_none_or(|r| t.role.as_ref().is_some_and(|x| &x.name == r));
                 if opts.tags_allow(&tags) && role_ok {
                     out.push(format!("{}\tTAGS: [{}]", t.display_name(), tags.join(", ")));
                 }
@@ -327,7 +429,11 @@ pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
         return inspect(&args, &opts);
     }
     // ansible.cfg `inventory` when no -i is given, like ansible-playbook.
-    let inventory = if args.inventory.is_empty() { ansible_cfg::load().inventory } else { args.inventory.clone() };
+    let inventory = if args.inventory.is_empty() {
+        ansible_cfg::load().inventory
+    } else {
+        args.inventory.clone()
+    };
     let mut extra_vars = match parse_extra_vars(&args.extra_vars) {
         Ok(v) => v,
         Err(d) => return early_error(&d),
@@ -338,7 +444,12 @@ pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
             Ok(pw) => {
                 extra_vars.insert("ansible_become_password".into(), Value::String(pw));
             }
-            Err(e) => return usage_error(&format!("cannot read the become password: {e}"), "run on a terminal or set ansible_become_password in a vars file"),
+            Err(e) => {
+                return usage_error(
+                    &format!("cannot read the become password: {e}"),
+                    "run on a terminal or set ansible_become_password in a vars file",
+                )
+            }
         }
     }
     let sink: Box<dyn Sink> = if args.json {
@@ -352,7 +463,15 @@ pub(crate) fn main(args: RunArgs, verbose: u8) -> i32 {
             Box::new(human)
         }
     };
-    execute(Invocation { playbook: args.playbook, inventory, extra_vars, opts }, sink)
+    execute(
+        Invocation {
+            playbook: args.playbook,
+            inventory,
+            extra_vars,
+            opts,
+        },
+        sink,
+    )
 }
 #[cfg(test)]
 mod run_tests;

@@ -31,6 +31,13 @@ pub(crate) struct RunOptions {
     pub(crate) verbose: u8,
     /// Plays without `gather_facts:` gather facts (ansible.cfg `gathering = explicit` turns this off).
     pub(crate) gather_by_default: bool,
+    /// `gathering = smart`: hosts whose facts are known (gathered earlier in
+    /// the run, or from the fact cache) are not gathered again.
+    pub(crate) gather_smart: bool,
+    /// The persistent fact cache (jsonfile), when configured.
+    pub(crate) fact_cache: Option<super::fact_cache::FactCache>,
+    /// `--flush-cache`: forget the inventory's cached facts first.
+    pub(crate) flush_cache: bool,
     /// ansible.cfg `[privilege_escalation] become` / `become_user`: the default for tasks that say nothing.
     pub(crate) become_default: Option<(bool, Option<String>)>,
     /// Extra role folders (ansible.cfg `roles_path`).
@@ -56,6 +63,9 @@ impl Default for RunOptions {
             timeout: 10,
             verbose: 0,
             gather_by_default: true,
+            gather_smart: false,
+            fact_cache: None,
+            flush_cache: false,
             become_default: None,
             roles_path: Vec::new(),
         }
@@ -79,7 +89,11 @@ impl RunOptions {
             }
         }
         if self.tags.is_empty() || self.tags.iter().any(|t| t == "all") {
-            return !has("never") || self.tags.iter().any(|t| task_tags.contains(t) && t != "all");
+            return !has("never")
+                || self
+                    .tags
+                    .iter()
+                    .any(|t| task_tags.contains(t) && t != "all");
         }
         if has("always") {
             return true;
@@ -125,7 +139,11 @@ mod tests {
             (&["debug"], &[], &["never", "debug"], true),
         ];
         for (tags, skip, task, want) in cases {
-            assert_eq!(o(tags, skip).tags_allow(&t(task)), *want, "tags={tags:?} skip={skip:?} task={task:?}");
+            assert_eq!(
+                o(tags, skip).tags_allow(&t(task)),
+                *want,
+                "tags={tags:?} skip={skip:?} task={task:?}"
+            );
         }
     }
 }

@@ -58,7 +58,12 @@ fn sorted_stats(run: &RunState) -> indexmap::IndexMap<String, super::stats::Host
 }
 
 pub(crate) fn exit_code(run: &RunState) -> i32 {
-    let all: Vec<Arc<HostRuntime>> = run.hosts.values().cloned().chain(std::iter::once(run.localhost.clone())).collect();
+    let all: Vec<Arc<HostRuntime>> = run
+        .hosts
+        .values()
+        .cloned()
+        .chain(std::iter::once(run.localhost.clone()))
+        .collect();
     if all.iter().any(|h| h.status().failed) {
         2
     } else if all.iter().any(|h| h.status().unreachable) {
@@ -70,7 +75,10 @@ pub(crate) fn exit_code(run: &RunState) -> i32 {
 
 fn extra_ctx(run: &RunState, play_vars: &Map<String, Value>) -> minijinja::Value {
     let scope = Scope::new(
-        vec![Layer::Static(run.extra_vars.clone()), Layer::Static(Arc::new(play_vars.clone()))],
+        vec![
+            Layer::Static(run.extra_vars.clone()),
+            Layer::Static(Arc::new(play_vars.clone())),
+        ],
         run.templar.clone(),
         Some(run.hostvars.clone()),
     );
@@ -80,7 +88,8 @@ fn extra_ctx(run: &RunState, play_vars: &Map<String, Value>) -> minijinja::Value
 /// Select the play's hosts. Err(code) aborts the whole run before anything ran.
 fn select_hosts(run: &RunState, play: &Play) -> Result<Vec<Arc<HostRuntime>>, String> {
     let ctx = extra_ctx(run, &play.vars);
-    let pattern = executor::render_str(&run.templar, &play.hosts, &ctx).map_err(|e| format!("hosts: {e}"))?;
+    let pattern =
+        executor::render_str(&run.templar, &play.hosts, &ctx).map_err(|e| format!("hosts: {e}"))?;
     let mut names = run.inventory.select(&pattern)?;
     if names.is_empty() && (pattern == "localhost" || pattern == "127.0.0.1") {
         return Ok(vec![run.localhost.clone()]);
@@ -113,7 +122,15 @@ fn batch_sizes(serial: &[Value], total: usize) -> Vec<usize> {
             Value::String(s) => s.trim().parse().unwrap_or(total),
             _ => total,
         };
-        if n == 0 { if matches!(v, Value::Number(_)) { total } else { 1 } } else { n }
+        if n == 0 {
+            if matches!(v, Value::Number(_)) {
+                total
+            } else {
+                1
+            }
+        } else {
+            n
+        }
     };
     let mut sizes = Vec::new();
     let mut left = total;
@@ -134,31 +151,56 @@ fn load_vars_files(run: &RunState, play: &Play) -> Result<Map<String, Value>, St
         // A list entry means "first file found".
         let candidates: Vec<String> = match entry {
             Value::String(s) => vec![s.clone()],
-            Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
             _ => return Err("vars_files entries must be file names".into()),
         };
         let mut loaded = false;
         for c in &candidates {
             let name = executor::render_str(&run.templar, c, &ctx)?;
-            let path = if std::path::Path::new(&name).is_absolute() { name.clone().into() } else { run.playbook_dir.join(&name) };
+            let path = if std::path::Path::new(&name).is_absolute() {
+                name.clone().into()
+            } else {
+                run.playbook_dir.join(&name)
+            };
             if path.is_file() {
-                match crate::yaml::load_file(&path).map_err(|d| d.to_string())?.to_value() {
+                match crate::yaml::load_file(&path)
+                    .map_err(|d| d.to_string())?
+                    .to_value()
+                {
                     Value::Object(m) => vars.extend(m),
                     Value::Null => {}
                     // A list of mappings is merged in order, as Ansible's preprocess_vars does.
                     Value::Array(items) if items.iter().all(Value::is_object) => {
-                        for m in items.into_iter().filter_map(|i| if let Value::Object(m) = i { Some(m) } else { None }) {
+                        for m in items.into_iter().filter_map(|i| {
+                            if let Value::Object(m) = i {
+                                Some(m)
+                            } else {
+                                None
+                            }
+                        }) {
                             vars.extend(m);
                         }
                     }
-                    _ => return Err(format!("{} must hold a mapping of variables (or a list of mappings)", path.display())),
+                    _ => {
+                        return Err(format!(
+                            "{} must hold a mapping of variables (or a list of mappings)",
+                            path.display()
+                        ))
+                    }
                 }
                 loaded = true;
                 break;
             }
         }
         if !loaded {
-            return Err(format!("vars file {} was not found (relative to {})", candidates.join(" or "), run.playbook_dir.display()));
+            return Err(format!(
+                "vars file {} was not found (relative to {})",
+                candidates.join(" or "),
+                run.playbook_dir.display()
+            ));
         }
     }
     Ok(vars)
@@ -170,11 +212,19 @@ fn prompt_vars(run: &RunState, play: &Play) -> Result<Map<String, Value>, String
     use std::io::{BufRead, IsTerminal, Write};
     let mut answers = Map::new();
     for p in &play.vars_prompt {
-        let name = p.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = p
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if run.extra_vars.contains_key(&name) {
             continue;
         }
-        let text = p.get("prompt").and_then(Value::as_str).unwrap_or(&name).to_string();
+        let text = p
+            .get("prompt")
+            .and_then(Value::as_str)
+            .unwrap_or(&name)
+            .to_string();
         let private = p.get("private").map(executor::truthy).unwrap_or(true);
         let default = p.get("default").cloned();
         let answer = if std::io::stdin().is_terminal() {
@@ -188,10 +238,17 @@ fn prompt_vars(run: &RunState, play: &Play) -> Result<Map<String, Value>, String
                 eprint!("{shown}");
                 let _ = std::io::stderr().flush();
                 let mut l = String::new();
-                std::io::stdin().lock().read_line(&mut l).map_err(|e| format!("vars_prompt {name}: {e}"))?;
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut l)
+                    .map_err(|e| format!("vars_prompt {name}: {e}"))?;
                 l.trim_end_matches(['\n', '\r']).to_string()
             };
-            if line.is_empty() { default.unwrap_or(Value::String(String::new())) } else { Value::String(line) }
+            if line.is_empty() {
+                default.unwrap_or(Value::String(String::new()))
+            } else {
+                Value::String(line)
+            }
         } else {
             match default {
                 Some(d) => d,
@@ -227,7 +284,11 @@ fn run_play(run: &RunState, play: &Play) -> Result<PlayEnd, i32> {
     let vars_files = match load_vars_files(run, play) {
         Ok(v) => v,
         Err(e) => {
-            run.sink.message(&format!("ERROR! {e}\n\nThe error appears to be in '{}': line {}", play.file.display(), play.line));
+            run.sink.message(&format!(
+                "ERROR! {e}\n\nThe error appears to be in '{}': line {}",
+                play.file.display(),
+                play.line
+            ));
             return Err(1);
         }
     };
@@ -248,7 +309,11 @@ fn run_play(run: &RunState, play: &Play) -> Result<PlayEnd, i32> {
     let sizes = batch_sizes(&play.serial, hosts.len());
     let mut offset = 0;
     for size in sizes {
-        let batch_hosts: Vec<Arc<HostRuntime>> = hosts[offset..offset + size].iter().filter(|h| h.status().active()).cloned().collect();
+        let batch_hosts: Vec<Arc<HostRuntime>> = hosts[offset..offset + size]
+            .iter()
+            .filter(|h| h.status().active())
+            .cloned()
+            .collect();
         offset += size;
         for h in &batch_hosts {
             run.touch(&h.data.name);
@@ -256,7 +321,15 @@ fn run_play(run: &RunState, play: &Play) -> Result<PlayEnd, i32> {
         if batch_hosts.is_empty() {
             continue;
         }
-        let batch = Batch { play: &state, play_hosts: &hosts, hosts: batch_hosts, aborted: AtomicBool::new(false), end_play: AtomicBool::new(false), broken: AtomicBool::new(false), ended_by_abort: Default::default() };
+        let batch = Batch {
+            play: &state,
+            play_hosts: &hosts,
+            hosts: batch_hosts,
+            aborted: AtomicBool::new(false),
+            end_play: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+            ended_by_abort: Default::default(),
+        };
         update_live_hosts(&state, &hosts, &batch.hosts);
         run_batch(run, &batch);
         // Hosts that ended their play (meta end_host) take part in the next play again.
@@ -269,7 +342,11 @@ fn run_play(run: &RunState, play: &Play) -> Result<PlayEnd, i32> {
         if batch.end_play.load(Ordering::SeqCst) {
             break;
         }
-        if batch.hosts.iter().all(|h| h.status().failed || h.status().unreachable) {
+        if batch
+            .hosts
+            .iter()
+            .all(|h| h.status().failed || h.status().unreachable)
+        {
             run.sink.message("\nNO MORE HOSTS LEFT *************************************************************");
             return Ok(PlayEnd::Broken);
         }
@@ -278,9 +355,19 @@ fn run_play(run: &RunState, play: &Play) -> Result<PlayEnd, i32> {
 }
 
 /// `ansible_play_hosts` and `ansible_play_batch`: the hosts not failed.
-fn update_live_hosts(state: &PlayState, play_hosts: &[Arc<HostRuntime>], batch: &[Arc<HostRuntime>]) {
+fn update_live_hosts(
+    state: &PlayState,
+    play_hosts: &[Arc<HostRuntime>],
+    batch: &[Arc<HostRuntime>],
+) {
     let active = |hs: &[Arc<HostRuntime>]| -> Vec<String> {
-        hs.iter().filter(|h| { let s = h.status(); !s.failed && !s.unreachable }).map(|h| h.data.name.clone()).collect()
+        hs.iter()
+            .filter(|h| {
+                let s = h.status();
+                !s.failed && !s.unreachable
+            })
+            .map(|h| h.data.name.clone())
+            .collect()
     };
     state.set_live_hosts(&active(play_hosts), &active(batch));
 }
@@ -288,7 +375,7 @@ fn update_live_hosts(state: &PlayState, play_hosts: &[Arc<HostRuntime>], batch: 
 fn facts_task(play: &Play) -> Task {
     Task {
         name: Some("Gathering Facts".into()),
-        action: "setup".into(),
+        action: "gather_facts".into(),
         args: Map::new(),
         keywords: Keywords::default(),
         loop_: None,
@@ -316,7 +403,10 @@ fn run_batch(run: &RunState, batch: &Batch<'_>) {
         Strategy::Linear => run_sections(run, batch, &batch.hosts),
         Strategy::HostPinned => {
             run.pool.install(|| {
-                batch.hosts.par_iter().for_each(|h| run_sections(run, batch, std::slice::from_ref(h)));
+                batch
+                    .hosts
+                    .par_iter()
+                    .for_each(|h| run_sections(run, batch, std::slice::from_ref(h)));
             });
         }
     }
@@ -331,8 +421,28 @@ fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
         // Facts run regardless of tags, like Ansible's `always`-tagged implicit task.
         let mut fk = kw.clone();
         fk.tags = vec!["always".into()];
+        // `gathering = smart`: hosts already gathered (earlier in the run,
+        // or in the fact cache) are not gathered again.
+        let pending: Vec<Arc<HostRuntime>> = if run.opts.gather_smart {
+            hosts
+                .iter()
+                .filter(|h| {
+                    h.data
+                        .facts
+                        .read()
+                        .expect("facts")
+                        .get("_ansible_facts_gathered")
+                        != Some(&Value::Bool(true))
+                })
+                .cloned()
+                .collect()
+        } else {
+            hosts.to_vec()
+        };
         // Only an import_playbook's conditions apply to gathering (plays have no `when`).
-        run_task(run, batch, &t, hosts, &fk, &[], false, TaskKind::Task);
+        if !pending.is_empty() {
+            run_task(run, batch, &t, &pending, &fk, &[], false, TaskKind::Task);
+        }
     }
     for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
         if batch.aborted.load(Ordering::SeqCst) {
@@ -344,7 +454,10 @@ fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
     if play.force_handlers && batch.aborted.load(Ordering::SeqCst) {
         // force_handlers: notified handlers still run when a failure ended
         // the play (any_errors_fatal, max_fail_percentage), as in Ansible.
-        let ended: Vec<(Arc<HostRuntime>, bool)> = hosts.iter().map(|h| (h.clone(), h.status().ended)).collect();
+        let ended: Vec<(Arc<HostRuntime>, bool)> = hosts
+            .iter()
+            .map(|h| (h.clone(), h.status().ended))
+            .collect();
         batch.aborted.store(false, Ordering::SeqCst);
         for (h, _) in &ended {
             h.set_status(|s| s.ended = false);
@@ -358,10 +471,22 @@ fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
 }
 
 fn active(hosts: &[Arc<HostRuntime>]) -> Vec<Arc<HostRuntime>> {
-    hosts.iter().filter(|h| h.status().active()).cloned().collect()
+    hosts
+        .iter()
+        .filter(|h| h.status().active())
+        .cloned()
+        .collect()
 }
 
-fn run_items(run: &RunState, batch: &Batch<'_>, items: &[Item], hosts: &[Arc<HostRuntime>], kw: &Keywords, extra: &[Layer], rescue_pending: bool) {
+fn run_items(
+    run: &RunState,
+    batch: &Batch<'_>,
+    items: &[Item],
+    hosts: &[Arc<HostRuntime>],
+    kw: &Keywords,
+    extra: &[Layer],
+    rescue_pending: bool,
+) {
     for item in items {
         if batch.aborted.load(Ordering::SeqCst) {
             return;
@@ -373,32 +498,85 @@ fn run_items(run: &RunState, batch: &Batch<'_>, items: &[Item], hosts: &[Arc<Hos
         match item {
             Item::Task(t) => {
                 let tkw = t.keywords.inherit(kw);
-                run_task(run, batch, t, &live, &tkw, extra, rescue_pending, TaskKind::Task);
+                run_task(
+                    run,
+                    batch,
+                    t,
+                    &live,
+                    &tkw,
+                    extra,
+                    rescue_pending,
+                    TaskKind::Task,
+                );
             }
             Item::Block(b) => run_block(run, batch, b, &live, kw, extra, rescue_pending),
         }
     }
 }
 
-fn run_block(run: &RunState, batch: &Batch<'_>, b: &Block, hosts: &[Arc<HostRuntime>], kw: &Keywords, extra: &[Layer], rescue_pending: bool) {
+fn run_block(
+    run: &RunState,
+    batch: &Batch<'_>,
+    b: &Block,
+    hosts: &[Arc<HostRuntime>],
+    kw: &Keywords,
+    extra: &[Layer],
+    rescue_pending: bool,
+) {
     let bkw = b.keywords.inherit(kw);
     let aborted_before = batch.aborted.load(Ordering::SeqCst);
     let has_rescue = !b.rescue.is_empty();
-    run_items(run, batch, &b.block, hosts, &bkw, extra, rescue_pending || has_rescue);
-    let failed_in_block: Vec<Arc<HostRuntime>> = hosts.iter().filter(|h| { let s = h.status(); s.failed && !s.unreachable }).cloned().collect();
+    run_items(
+        run,
+        batch,
+        &b.block,
+        hosts,
+        &bkw,
+        extra,
+        rescue_pending || has_rescue,
+    );
+    let failed_in_block: Vec<Arc<HostRuntime>> = hosts
+        .iter()
+        .filter(|h| {
+            let s = h.status();
+            s.failed && !s.unreachable
+        })
+        .cloned()
+        .collect();
     if has_rescue && !failed_in_block.is_empty() && !batch.aborted.load(Ordering::SeqCst) {
         for h in &failed_in_block {
             h.set_status(|s| s.failed = false);
         }
-        run_items(run, batch, &b.rescue, &failed_in_block, &bkw, extra, rescue_pending);
+        run_items(
+            run,
+            batch,
+            &b.rescue,
+            &failed_in_block,
+            &bkw,
+            extra,
+            rescue_pending,
+        );
     }
     if !b.always.is_empty() && !aborted_before {
         // A failure that ended the play inside this block (any_errors_fatal,
         // max_fail_percentage) still runs its `always`, as Ansible does; then
         // the play stays ended.
         let aborted_here = batch.aborted.load(Ordering::SeqCst);
-        let always_hosts: Vec<Arc<HostRuntime>> = hosts.iter().filter(|h| { let s = h.status(); !s.unreachable && (!s.ended || aborted_here) }).cloned().collect();
-        let before: Vec<(bool, bool, u32)> = always_hosts.iter().map(|h| { let s = h.status(); (s.failed, s.ended, s.errors_cleared) }).collect();
+        let always_hosts: Vec<Arc<HostRuntime>> = hosts
+            .iter()
+            .filter(|h| {
+                let s = h.status();
+                !s.unreachable && (!s.ended || aborted_here)
+            })
+            .cloned()
+            .collect();
+        let before: Vec<(bool, bool, u32)> = always_hosts
+            .iter()
+            .map(|h| {
+                let s = h.status();
+                (s.failed, s.ended, s.errors_cleared)
+            })
+            .collect();
         if aborted_here {
             batch.aborted.store(false, Ordering::SeqCst);
         }
@@ -408,7 +586,15 @@ fn run_block(run: &RunState, batch: &Batch<'_>, b: &Block, hosts: &[Arc<HostRunt
                 s.ended = false;
             });
         }
-        run_items(run, batch, &b.always, &always_hosts, &bkw, extra, rescue_pending);
+        run_items(
+            run,
+            batch,
+            &b.always,
+            &always_hosts,
+            &bkw,
+            extra,
+            rescue_pending,
+        );
         // `meta: clear_host_errors` inside `always` clears the block's
         // failure, and one that ended the play (any_errors_fatal) with it.
         let mut cleared_any = false;
@@ -442,15 +628,29 @@ fn role_allowed(run: &RunState, task: &Task) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_task(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRuntime>], kw: &Keywords, extra: &[Layer], rescue_pending: bool, kind: TaskKind) {
-    if kind == TaskKind::Task && (!run.opts.tags_allow(&kw.tags) || (!role_allowed(run, task) && task.action != "setup")) {
+fn run_task(
+    run: &RunState,
+    batch: &Batch<'_>,
+    task: &Task,
+    hosts: &[Arc<HostRuntime>],
+    kw: &Keywords,
+    extra: &[Layer],
+    rescue_pending: bool,
+    kind: TaskKind,
+) {
+    if kind == TaskKind::Task
+        && (!run.opts.tags_allow(&kw.tags)
+            || (!role_allowed(run, task) && task.action != "gather_facts"))
+    {
         return;
     }
     let action = modules::short_name(&task.action).to_string();
     let name = task.display_name();
     match action.as_str() {
         "meta" => return run_meta(run, batch, task, hosts, kw, extra),
-        "include_tasks" | "include_role" => return run_include(run, batch, task, hosts, kw, extra, rescue_pending),
+        "include_tasks" | "include_role" => {
+            return run_include(run, batch, task, hosts, kw, extra, rescue_pending)
+        }
         _ => {}
     }
     let linear = batch.play.strategy == Strategy::Linear;
@@ -461,19 +661,40 @@ fn run_task(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRun
         let first = &hosts[0];
         let scope = batch.play.scope(run, first, task, kw, extra, None);
         let ctx = minijinja::Value::from_dyn_object(scope);
-        kw.run_once.as_ref().map(|v| executor::eval_cond(&run.templar, v, &ctx).unwrap_or(false)).unwrap_or(false)
+        kw.run_once
+            .as_ref()
+            .map(|v| executor::eval_cond(&run.templar, v, &ctx).unwrap_or(false))
+            .unwrap_or(false)
     };
-    let call = Call { task, keywords: kw, extra };
-    let targets: Vec<Arc<HostRuntime>> = if run_once { vec![hosts[0].clone()] } else { hosts.to_vec() };
+    let call = Call {
+        task,
+        keywords: kw,
+        extra,
+    };
+    let targets: Vec<Arc<HostRuntime>> = if run_once {
+        vec![hosts[0].clone()]
+    } else {
+        hosts.to_vec()
+    };
     let results: Vec<ExecResult> = if targets.len() == 1 {
         vec![executor::run(run, batch.play, &targets[0], &call)]
     } else {
-        run.pool.install(|| targets.par_iter().map(|h| executor::run(run, batch.play, h, &call)).collect())
+        run.pool.install(|| {
+            targets
+                .par_iter()
+                .map(|h| executor::run(run, batch.play, h, &call))
+                .collect()
+        })
     };
     // A run_once set_fact (or include_vars) sets its facts on every host of
     // the batch, as Ansible does.
     let shared_facts = match (run_once, action.as_str(), results.first()) {
-        (true, "set_fact" | "include_vars", Some(r)) => r.report.result.get("ansible_facts").and_then(Value::as_object).cloned(),
+        (true, "set_fact" | "include_vars", Some(r)) => r
+            .report
+            .result
+            .get("ansible_facts")
+            .and_then(Value::as_object)
+            .cloned(),
         _ => None,
     };
     let mut any_fatal = false;
@@ -493,9 +714,15 @@ fn run_task(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRun
             any_fatal = true;
             if rescue_pending {
                 // What a rescue sees of the failure, as Ansible sets it (for the rest of the play).
-                h.data.set_var("ansible_failed_result", Value::Object(r.report.result.clone()));
+                h.data.set_var(
+                    "ansible_failed_result",
+                    Value::Object(r.report.result.clone()),
+                );
                 let mut t = Map::new();
-                t.insert("name".into(), Value::String(task.name.clone().unwrap_or_default()));
+                t.insert(
+                    "name".into(),
+                    Value::String(task.name.clone().unwrap_or_default()),
+                );
                 t.insert("action".into(), Value::String(task.action.clone()));
                 h.data.set_var("ansible_failed_task", Value::Object(t));
             }
@@ -532,7 +759,17 @@ fn failed_result(host: &str, msg: String) -> ExecResult {
     result.insert("failed".into(), Value::Bool(true));
     result.insert("msg".into(), Value::String(msg));
     ExecResult {
-        report: HostReport { host: host.into(), delegated_to: None, status: Status::Failed, ignored: false, result, items: Vec::new(), diffs: Vec::new(), verbose_always: false , origin: None},
+        report: HostReport {
+            host: host.into(),
+            delegated_to: None,
+            status: Status::Failed,
+            ignored: false,
+            result,
+            items: Vec::new(),
+            diffs: Vec::new(),
+            verbose_always: false,
+            origin: None,
+        },
         failed: true,
         unreachable: false,
         changed: false,
@@ -544,8 +781,19 @@ fn failed_result(host: &str, msg: String) -> ExecResult {
 /// any_errors_fatal and max_fail_percentage after a failure.
 fn check_budget(run: &RunState, batch: &Batch<'_>, kw: &Keywords, rescue_pending: bool) {
     let play = &batch.play.play;
-    let fatal_kw = kw.any_errors_fatal.as_ref().map(executor::truthy).unwrap_or(false);
-    let failed = batch.hosts.iter().filter(|h| { let s = h.status(); s.failed || s.unreachable }).count();
+    let fatal_kw = kw
+        .any_errors_fatal
+        .as_ref()
+        .map(executor::truthy)
+        .unwrap_or(false);
+    let failed = batch
+        .hosts
+        .iter()
+        .filter(|h| {
+            let s = h.status();
+            s.failed || s.unreachable
+        })
+        .count();
     if (play.any_errors_fatal || fatal_kw) && failed > 0 {
         if rescue_pending {
             // Inside a block with `rescue`: every host of the batch fails
@@ -579,12 +827,21 @@ fn abort(run: &RunState, batch: &Batch<'_>) {
                 ended.push(h.data.name.clone());
             }
         }
-        run.sink.message("\nNO MORE HOSTS LEFT *************************************************************");
+        run.sink.message(
+            "\nNO MORE HOSTS LEFT *************************************************************",
+        );
     }
 }
 
 /// Record a notification for every name in `notify`; an unknown handler is an error.
-fn notify(run: &RunState, batch: &Batch<'_>, host: &Arc<HostRuntime>, task: &Task, kw: &Keywords, extra: &[Layer]) -> Result<(), String> {
+fn notify(
+    run: &RunState,
+    batch: &Batch<'_>,
+    host: &Arc<HostRuntime>,
+    task: &Task,
+    kw: &Keywords,
+    extra: &[Layer],
+) -> Result<(), String> {
     let scope = batch.play.scope(run, host, task, kw, extra, None);
     let ctx = minijinja::Value::from_dyn_object(scope);
     let handlers = batch.play.handlers.lock().expect("handlers").clone();
@@ -631,10 +888,18 @@ fn names_of(run: &RunState, batch: &Batch<'_>, t: &Task, host: &Arc<HostRuntime>
     names
 }
 
-fn handler_names(run: &RunState, batch: &Batch<'_>, handlers: &[Item], host: &Arc<HostRuntime>) -> Vec<String> {
+fn handler_names(
+    run: &RunState,
+    batch: &Batch<'_>,
+    handlers: &[Item],
+    host: &Arc<HostRuntime>,
+) -> Vec<String> {
     let mut tasks = Vec::new();
     handler_tasks(handlers, &mut tasks);
-    tasks.iter().flat_map(|t| names_of(run, batch, t, host)).collect()
+    tasks
+        .iter()
+        .flat_map(|t| names_of(run, batch, t, host))
+        .collect()
 }
 
 fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
@@ -677,12 +942,27 @@ fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>])
     }
 }
 
-fn run_meta(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRuntime>], kw: &Keywords, extra: &[Layer]) {
-    let what = task.args.get("_raw_params").and_then(Value::as_str).unwrap_or("noop").trim().to_string();
+fn run_meta(
+    run: &RunState,
+    batch: &Batch<'_>,
+    task: &Task,
+    hosts: &[Arc<HostRuntime>],
+    kw: &Keywords,
+    extra: &[Layer],
+) {
+    let what = task
+        .args
+        .get("_raw_params")
+        .and_then(Value::as_str)
+        .unwrap_or("noop")
+        .trim()
+        .to_string();
     let when_ok = |h: &Arc<HostRuntime>| -> bool {
         let scope = batch.play.scope(run, h, task, kw, extra, None);
         let ctx = minijinja::Value::from_dyn_object(scope);
-        executor::eval_all(&run.templar, &kw.when, &ctx).map(|r| r.is_none()).unwrap_or(false)
+        executor::eval_all(&run.templar, &kw.when, &ctx)
+            .map(|r| r.is_none())
+            .unwrap_or(false)
     };
     match what.as_str() {
         "flush_handlers" => flush_handlers(run, batch, hosts),
@@ -720,13 +1000,27 @@ fn run_meta(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRun
         "clear_facts" => {
             for h in hosts {
                 h.data.facts.write().expect("facts").clear();
+                // The persistent cache forgets them too (Ansible's clear_facts).
+                if let Some(cache) = &run.opts.fact_cache {
+                    if let Err(e) = cache.flush(&h.data.name) {
+                        eprintln!(
+                            "[WARNING]: cannot clear the fact cache of {} in {}: {e}",
+                            h.data.name,
+                            cache.dir.display()
+                        );
+                    }
+                }
             }
         }
         "noop" | "refresh_inventory" | "end_batch" | "end_role" => {}
         other => {
             for h in hosts {
-                let r = failed_result(&h.data.name, format!("invalid meta action requested: {other}"));
-                run.sink.host_result(&task.display_name(), TaskKind::Task, &r.report);
+                let r = failed_result(
+                    &h.data.name,
+                    format!("invalid meta action requested: {other}"),
+                );
+                run.sink
+                    .host_result(&task.display_name(), TaskKind::Task, &r.report);
                 run.record(&h.data.name, Outcome::Failed { rescued: false });
                 h.set_status(|s| s.failed = true);
             }
@@ -736,7 +1030,15 @@ fn run_meta(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRun
 
 /// `include_tasks` / `include_role`: resolved per host at run time, hosts
 /// grouped by what they include, then run like any other task list.
-fn run_include(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<HostRuntime>], kw: &Keywords, extra: &[Layer], rescue_pending: bool) {
+fn run_include(
+    run: &RunState,
+    batch: &Batch<'_>,
+    task: &Task,
+    hosts: &[Arc<HostRuntime>],
+    kw: &Keywords,
+    extra: &[Layer],
+    rescue_pending: bool,
+) {
     let action = modules::short_name(&task.action).to_string();
     // (key, include vars) per host, in host order; loops produce several.
     let mut groups: Vec<(String, Vec<Arc<HostRuntime>>, Map<String, Value>)> = Vec::new();
@@ -753,7 +1055,8 @@ fn run_include(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<Host
                 }
             },
         };
-        let loop_var = executor::loop_control_str(&run.templar, task, "loop_var", &ctx).unwrap_or_else(|| "item".into());
+        let loop_var = executor::loop_control_str(&run.templar, task, "loop_var", &ctx)
+            .unwrap_or_else(|| "item".into());
         let index_var = executor::loop_control_str(&run.templar, task, "index_var", &ctx);
         for (index, item) in items.into_iter().enumerate() {
             let mut include_vars = Map::new();
@@ -764,13 +1067,31 @@ fn run_include(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<Host
                     include_vars.insert(iv.clone(), Value::from(index));
                 }
             }
-            let item_scope = batch.play.scope(run, h, task, kw, extra, Some(Layer::Static(Arc::new(include_vars.clone()))));
+            let item_scope = batch.play.scope(
+                run,
+                h,
+                task,
+                kw,
+                extra,
+                Some(Layer::Static(Arc::new(include_vars.clone()))),
+            );
             let ictx = minijinja::Value::from_dyn_object(item_scope);
             match executor::eval_all(&run.templar, &kw.when, &ictx) {
                 Ok(None) => {}
                 Ok(Some(_)) => {
-                    let r = HostReport { host: h.data.name.clone(), delegated_to: None, status: Status::Skipped, ignored: false, result: Map::new(), items: Vec::new(), diffs: Vec::new(), verbose_always: false , origin: None};
-                    run.sink.host_result(&task.display_name(), TaskKind::Task, &r);
+                    let r = HostReport {
+                        host: h.data.name.clone(),
+                        delegated_to: None,
+                        status: Status::Skipped,
+                        ignored: false,
+                        result: Map::new(),
+                        items: Vec::new(),
+                        diffs: Vec::new(),
+                        verbose_always: false,
+                        origin: None,
+                    };
+                    run.sink
+                        .host_result(&task.display_name(), TaskKind::Task, &r);
                     run.record(&h.data.name, Outcome::Skipped);
                     continue;
                 }
@@ -779,7 +1100,10 @@ fn run_include(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<Host
                     continue;
                 }
             }
-            let args = match run.templar.render_value(&Value::Object(task.args.clone()), &ictx) {
+            let args = match run
+                .templar
+                .render_value(&Value::Object(task.args.clone()), &ictx)
+            {
                 Ok(Value::Object(m)) => m,
                 Ok(_) => Map::new(),
                 Err(e) => {
@@ -788,17 +1112,30 @@ fn run_include(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<Host
                 }
             };
             let key = match action.as_str() {
-                "include_tasks" => args.get("file").or_else(|| args.get("_raw_params")).and_then(Value::as_str).unwrap_or("").to_string(),
+                "include_tasks" => args
+                    .get("file")
+                    .or_else(|| args.get("_raw_params"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
                 _ => format!(
                     "{}|{}",
-                    args.get("name").or_else(|| args.get("role")).and_then(Value::as_str).unwrap_or(""),
-                    args.get("tasks_from").and_then(Value::as_str).unwrap_or("main")
+                    args.get("name")
+                        .or_else(|| args.get("role"))
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                    args.get("tasks_from")
+                        .and_then(Value::as_str)
+                        .unwrap_or("main")
                 ),
             };
             if let Some(Value::Object(apply_vars)) = args.get("vars") {
                 include_vars.extend(apply_vars.clone());
             }
-            match groups.iter_mut().find(|(k, _, v)| *k == key && *v == include_vars) {
+            match groups
+                .iter_mut()
+                .find(|(k, _, v)| *k == key && *v == include_vars)
+            {
                 Some((_, hs, _)) => hs.push(h.clone()),
                 None => groups.push((key, vec![h.clone()], include_vars)),
             }
@@ -824,11 +1161,20 @@ fn run_include(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<Host
             }
         } else {
             let (name, tasks_from) = key.split_once('|').unwrap_or((&key, "main"));
-            let tf = if tasks_from == "main" { None } else { Some(tasks_from) };
+            let tf = if tasks_from == "main" {
+                None
+            } else {
+                Some(tasks_from)
+            };
             run.loader
                 .load_role(name, Map::new(), tf, &task.file, task.line, 0)
                 .map(|content| {
-                    batch.play.handlers.lock().expect("handlers").extend(content.handlers.clone());
+                    batch
+                        .play
+                        .handlers
+                        .lock()
+                        .expect("handlers")
+                        .extend(content.handlers.clone());
                     (content.tasks, content.role.path.display().to_string())
                 })
                 .map_err(|d| d.to_string())
@@ -854,15 +1200,31 @@ fn run_include(run: &RunState, batch: &Batch<'_>, task: &Task, hosts: &[Arc<Host
                 if !include_vars.is_empty() {
                     layers.insert(0, Layer::Static(Arc::new(include_vars)));
                 }
-                run_items(run, batch, &items, &group_hosts, &child_kw, &layers, rescue_pending);
+                run_items(
+                    run,
+                    batch,
+                    &items,
+                    &group_hosts,
+                    &child_kw,
+                    &layers,
+                    rescue_pending,
+                );
             }
         }
     }
 }
 
 fn report_fail(run: &RunState, task: &Task, h: &Arc<HostRuntime>, msg: String) {
-    let r = failed_result(&h.data.name, format!("{msg}\n\nThe error appears to be in '{}': line {}", task.file.display(), task.line));
-    run.sink.host_result(&task.display_name(), TaskKind::Task, &r.report);
+    let r = failed_result(
+        &h.data.name,
+        format!(
+            "{msg}\n\nThe error appears to be in '{}': line {}",
+            task.file.display(),
+            task.line
+        ),
+    );
+    run.sink
+        .host_result(&task.display_name(), TaskKind::Task, &r.report);
     run.record(&h.data.name, Outcome::Failed { rescued: false });
     h.set_status(|s| s.failed = true);
 }

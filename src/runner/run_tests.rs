@@ -39,7 +39,9 @@ impl Run {
     }
 
     fn stat(&self, host: &str, key: &str) -> u64 {
-        self.recap()[host][key].as_u64().unwrap_or_else(|| panic!("no {key} for {host} in {}", self.recap()))
+        self.recap()[host][key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {key} for {host} in {}", self.recap()))
     }
 
     fn changed_pairs(&self) -> Vec<(String, String)> {
@@ -47,18 +49,32 @@ impl Run {
             .events
             .iter()
             .filter(|e| e["event"] == "host_result" && e["status"] == "changed")
-            .map(|e| (e["host"].as_str().unwrap().to_string(), e["task"].as_str().unwrap().to_string()))
+            .map(|e| {
+                (
+                    e["host"].as_str().unwrap().to_string(),
+                    e["task"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         v.sort();
         v
     }
 
     fn results(&self, task: &str) -> Vec<&Value> {
-        self.events.iter().filter(|e| (e["event"] == "host_result" || e["event"] == "handler") && e["task"] == task).collect()
+        self.events
+            .iter()
+            .filter(|e| {
+                (e["event"] == "host_result" || e["event"] == "handler") && e["task"] == task
+            })
+            .collect()
     }
 
     fn dump(&self) -> String {
-        self.events.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+        self.events
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -70,18 +86,32 @@ fn write_files(dir: &Path, files: &[(&str, &str)]) {
     }
 }
 
-fn run_with(dir: &Path, playbook: &str, inventory: &Path, opts: RunOptions, extra: &[(&str, Value)]) -> Run {
+fn run_with(
+    dir: &Path,
+    playbook: &str,
+    inventory: &Path,
+    opts: RunOptions,
+    extra: &[(&str, Value)],
+) -> Run {
     let buf = Buf::default();
     let mut extra_vars = serde_json::Map::new();
     for (k, v) in extra {
         extra_vars.insert(k.to_string(), v.clone());
     }
     let code = execute(
-        Invocation { playbook: dir.join(playbook), inventory: vec![inventory.to_path_buf()], extra_vars, opts },
+        Invocation {
+            playbook: dir.join(playbook),
+            inventory: vec![inventory.to_path_buf()],
+            extra_vars,
+            opts,
+        },
         Box::new(JsonSink::new(Box::new(buf.clone()))),
     );
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    let events = text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad json line {l}: {e}"))).collect();
+    let events = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad json line {l}: {e}")))
+        .collect();
     Run { code, events }
 }
 
@@ -92,7 +122,13 @@ fn local(files: &[(&str, &str)], opts: RunOptions) -> (tempfile::TempDir, Run) {
     let d = tempfile::tempdir().unwrap();
     write_files(d.path(), files);
     write_files(d.path(), &[("inv.yml", LOCAL_INV)]);
-    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), opts, &[("tmp", Value::String(d.path().display().to_string()))]);
+    let r = run_with(
+        d.path(),
+        "site.yml",
+        &d.path().join("inv.yml"),
+        opts,
+        &[("tmp", Value::String(d.path().display().to_string()))],
+    );
     (d, r)
 }
 
@@ -198,19 +234,42 @@ fn notify_handlers_once_and_flush() {
 fn unknown_handler_is_an_error() {
     let (_d, r) = local(&[("site.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - command: 'true'\n      notify: nope\n")], RunOptions::default());
     assert_eq!(r.code, 2);
-    assert!(r.dump().contains("The requested handler 'nope' was not found"), "{}", r.dump());
+    assert!(
+        r.dump()
+            .contains("The requested handler 'nope' was not found"),
+        "{}",
+        r.dump()
+    );
 }
 
 #[test]
 fn tags_and_skip_tags() {
     let pb = "- hosts: l1\n  gather_facts: false\n  tasks:\n    - {command: 'true', tags: [a]}\n    - {command: 'true', tags: [b]}\n    - {command: 'true', tags: [always]}\n    - {command: 'true', tags: [never, c]}\n";
-    let (_d, r) = local(&[("site.yml", pb)], RunOptions { tags: vec!["a".into()], ..RunOptions::default() });
+    let (_d, r) = local(
+        &[("site.yml", pb)],
+        RunOptions {
+            tags: vec!["a".into()],
+            ..RunOptions::default()
+        },
+    );
     assert_eq!(r.stat("l1", "changed"), 2);
-    let (_d, r) = local(&[("site.yml", pb)], RunOptions { skip_tags: vec!["a".into()], ..RunOptions::default() });
+    let (_d, r) = local(
+        &[("site.yml", pb)],
+        RunOptions {
+            skip_tags: vec!["a".into()],
+            ..RunOptions::default()
+        },
+    );
     assert_eq!(r.stat("l1", "changed"), 2);
     let (_d, r) = local(&[("site.yml", pb)], RunOptions::default());
     assert_eq!(r.stat("l1", "changed"), 3);
-    let (_d, r) = local(&[("site.yml", pb)], RunOptions { tags: vec!["c".into()], ..RunOptions::default() });
+    let (_d, r) = local(
+        &[("site.yml", pb)],
+        RunOptions {
+            tags: vec!["c".into()],
+            ..RunOptions::default()
+        },
+    );
     assert_eq!(r.stat("l1", "changed"), 2);
 }
 
@@ -266,7 +325,11 @@ fn block_rescue_always() {
     assert_eq!(r.stat("l1", "rescued"), 1);
     assert_eq!(r.stat("l1", "failed"), 0);
     assert_eq!(r.stat("l2", "failed"), 1);
-    assert_eq!(r.results("debug").len(), 2, "always runs on the failed host too");
+    assert_eq!(
+        r.results("debug").len(),
+        2,
+        "always runs on the failed host too"
+    );
 }
 
 #[test]
@@ -306,23 +369,52 @@ fn includes_imports_and_roles() {
             ),
             ("static.yml", "- set_fact: {static_done: true}\n"),
             ("dyn.yml", "- set_fact: {dyn_done: '{{ who }}'}\n"),
-            ("loop.yml", "- set_fact: {looped: '{{ item }}'}\n- assert: {that: [idx == item - 1]}\n"),
+            (
+                "loop.yml",
+                "- set_fact: {looped: '{{ item }}'}\n- assert: {that: [idx == item - 1]}\n",
+            ),
             ("vars/more.yml", "more: 'yes'\n"),
-            ("roles/web/tasks/main.yml", "- set_fact: {web_port: '{{ port }}'}\n- debug: msg={{ role_name }}\n"),
-            ("roles/web/tasks/extra.yml", "- set_fact: {extra_done: true}\n"),
+            (
+                "roles/web/tasks/main.yml",
+                "- set_fact: {web_port: '{{ port }}'}\n- debug: msg={{ role_name }}\n",
+            ),
+            (
+                "roles/web/tasks/extra.yml",
+                "- set_fact: {extra_done: true}\n",
+            ),
             ("roles/web/defaults/main.yml", "port: 80\n"),
             // A dependency sees its parent's params under its own.
-            ("roles/parent/meta/main.yml", "dependencies:\n  - {role: child, who_calls: parent}\n"),
-            ("roles/parent/tasks/main.yml", "- assert: {that: [who_calls == 'play']}\n"),
-            ("roles/child/tasks/main.yml", "- assert: {that: [who_calls == 'parent', kept == 'play']}\n"),
+            (
+                "roles/parent/meta/main.yml",
+                "dependencies:\n  - {role: child, who_calls: parent}\n",
+            ),
+            (
+                "roles/parent/tasks/main.yml",
+                "- assert: {that: [who_calls == 'play']}\n",
+            ),
+            (
+                "roles/child/tasks/main.yml",
+                "- assert: {that: [who_calls == 'parent', kept == 'play']}\n",
+            ),
             // The play sees its roles' vars, dependencies' first (Ansible's public roles).
-            ("roles/child/vars/main.yml", "exported: child\nonly_child: 'yes'\n"),
+            (
+                "roles/child/vars/main.yml",
+                "exported: child\nonly_child: 'yes'\n",
+            ),
             ("roles/parent/vars/main.yml", "exported: parent\n"),
         ],
         RunOptions::default(),
     );
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert_eq!((r.results("child : assert").len(), r.results("parent : assert").len()), (1, 1), "{}", r.dump());
+    assert_eq!(
+        (
+            r.results("child : assert").len(),
+            r.results("parent : assert").len()
+        ),
+        (1, 1),
+        "{}",
+        r.dump()
+    );
 }
 
 #[test]
@@ -333,9 +425,20 @@ fn role_filter_runs_one_role() {
         ("roles/a/handlers/main.yml", "- name: ha\n  command: 'true'\n"),
         ("roles/b/tasks/main.yml", "- command: 'true'\n"),
     ];
-    let (_d, r) = local(files, RunOptions { role: Some("a".into()), ..RunOptions::default() });
+    let (_d, r) = local(
+        files,
+        RunOptions {
+            role: Some("a".into()),
+            ..RunOptions::default()
+        },
+    );
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert_eq!(r.stat("l1", "changed"), 2, "role a's task and its handler: {}", r.dump());
+    assert_eq!(
+        r.stat("l1", "changed"),
+        2,
+        "role a's task and its handler: {}",
+        r.dump()
+    );
 }
 
 #[test]
@@ -362,9 +465,22 @@ fn run_once_delegate_to_environment_no_log() {
       register: s
 "#,
     );
-    assert_eq!(r.results("command").iter().filter(|e| e["result"].get("censored").is_some()).count(), 2);
-    assert!(!r.dump().contains("secret\""), "no_log output must not show the value");
-    let once: Vec<_> = r.events.iter().filter(|e| e["event"] == "host_result" && e["result"]["stdout"] == "once").collect();
+    assert_eq!(
+        r.results("command")
+            .iter()
+            .filter(|e| e["result"].get("censored").is_some())
+            .count(),
+        2
+    );
+    assert!(
+        !r.dump().contains("secret\""),
+        "no_log output must not show the value"
+    );
+    let once: Vec<_> = r
+        .events
+        .iter()
+        .filter(|e| e["event"] == "host_result" && e["result"]["stdout"] == "once")
+        .collect();
     assert_eq!(once.len(), 1);
 }
 
@@ -394,13 +510,24 @@ fn check_mode_keyword_and_diff() {
     - assert: {that: [quiet.diff is undefined]}
 "#,
         )],
-        RunOptions { diff: true, ..RunOptions::default() },
+        RunOptions {
+            diff: true,
+            ..RunOptions::default()
+        },
     );
     assert_eq!(r.code, 0, "{}", r.dump());
     assert!(d.path().join("forced.txt").exists());
     assert!(!d.path().join("checked.txt").exists());
-    let diffs: Vec<_> = r.events.iter().filter(|e| e["diff"].as_array().is_some_and(|a| !a.is_empty())).collect();
-    assert!(!diffs.is_empty(), "diff mode reports before/after: {}", r.dump());
+    let diffs: Vec<_> = r
+        .events
+        .iter()
+        .filter(|e| e["diff"].as_array().is_some_and(|a| !a.is_empty()))
+        .collect();
+    assert!(
+        !diffs.is_empty(),
+        "diff mode reports before/after: {}",
+        r.dump()
+    );
 }
 
 #[test]
@@ -427,7 +554,10 @@ fn become_runs_through_sudo() {
 fn undefined_variable_names_variable_task_and_line() {
     let (_d, r) = local(&[("site.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - name: uses it\n      debug: msg={{ nope }}\n")], RunOptions::default());
     assert_eq!(r.code, 2);
-    let msg = r.results("uses it")[0]["result"]["msg"].as_str().unwrap().to_string();
+    let msg = r.results("uses it")[0]["result"]["msg"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(msg.contains("'nope' is undefined"), "{msg}");
     assert!(msg.contains("site.yml': line 4"), "{msg}");
 }
@@ -440,7 +570,11 @@ fn facts_under_both_names() {
 }
 
 fn which(cmd: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(cmd)).find(|p| p.exists()))
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(cmd))
+            .find(|p| p.exists())
+    })
 }
 
 // ---------------------------------------------------------------- fleet
@@ -458,12 +592,19 @@ fn fleet() -> &'static Fleet {
         let fleet = SshdFleet::start(&dir.path().join("fleet"), 5).expect("start sshd fleet");
         let inventory = dir.path().join("fleet.yml");
         fleet.write_inventory(&inventory).unwrap();
-        Fleet { _dir: dir, fleet, inventory }
+        Fleet {
+            _dir: dir,
+            fleet,
+            inventory,
+        }
     })
 }
 
 fn fleet_opts() -> RunOptions {
-    RunOptions { host_key_checking: HostKeyChecking::Strict, ..RunOptions::default() }
+    RunOptions {
+        host_key_checking: HostKeyChecking::Strict,
+        ..RunOptions::default()
+    }
 }
 
 const FLEET_PLAY: &str = r#"
@@ -488,15 +629,29 @@ fn fleet_run_is_idempotent_and_fires_handlers_once() {
     let d = tempfile::tempdir().unwrap();
     write_files(d.path(), &[("site.yml", FLEET_PLAY), ("templates/app.conf.j2", "name={{ inventory_hostname }}\nport={{ 8000 + (inventory_hostname[-1:] | int) }}\n")]);
     let base = Value::String(d.path().join("hosts").display().to_string());
-    let first = run_with(d.path(), "site.yml", &f.inventory, fleet_opts(), &[("base", base.clone())]);
+    let first = run_with(
+        d.path(),
+        "site.yml",
+        &f.inventory,
+        fleet_opts(),
+        &[("base", base.clone())],
+    );
     assert_eq!(first.code, 0, "{}", first.dump());
     for h in f.fleet.hosts() {
         assert_eq!(first.stat(&h.name, "changed"), 5, "{}", first.dump());
-        let conf = std::fs::read_to_string(d.path().join("hosts").join(&h.name).join("etc/app.conf")).unwrap();
+        let conf =
+            std::fs::read_to_string(d.path().join("hosts").join(&h.name).join("etc/app.conf"))
+                .unwrap();
         assert!(conf.starts_with(&format!("name={}\n", h.name)), "{conf}");
     }
     assert_eq!(first.results("reload").len(), 5);
-    let second = run_with(d.path(), "site.yml", &f.inventory, fleet_opts(), &[("base", base)]);
+    let second = run_with(
+        d.path(),
+        "site.yml",
+        &f.inventory,
+        fleet_opts(),
+        &[("base", base)],
+    );
     assert_eq!(second.code, 0);
     for h in f.fleet.hosts() {
         assert_eq!(second.stat(&h.name, "changed"), 0, "{}", second.dump());
@@ -509,7 +664,10 @@ fn fleet_run_is_idempotent_and_fires_handlers_once() {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -518,12 +676,24 @@ impl Lcg {
 fn check_mode_predicts_the_real_run() {
     let f = fleet();
     let d = tempfile::tempdir().unwrap();
-    write_files(d.path(), &[("site.yml", FLEET_PLAY), ("templates/app.conf.j2", "name={{ inventory_hostname }}\n")]);
+    write_files(
+        d.path(),
+        &[
+            ("site.yml", FLEET_PLAY),
+            ("templates/app.conf.j2", "name={{ inventory_hostname }}\n"),
+        ],
+    );
     let base_dir = d.path().join("hosts");
     let base = Value::String(base_dir.display().to_string());
     // Start from a converged fleet, then change files under it at random. (Check mode
     // cannot know about directories an earlier task would create; Ansible's cannot either.)
-    let first = run_with(d.path(), "site.yml", &f.inventory, fleet_opts(), &[("base", base.clone())]);
+    let first = run_with(
+        d.path(),
+        "site.yml",
+        &f.inventory,
+        fleet_opts(),
+        &[("base", base.clone())],
+    );
     assert_eq!(first.code, 0, "{}", first.dump());
     let mut rng = Lcg(7);
     for round in 0..8 {
@@ -538,11 +708,44 @@ fn check_mode_predicts_the_real_run() {
                 _ => {}
             }
         }
-        let predicted = run_with(d.path(), "site.yml", &f.inventory, RunOptions { check: true, ..fleet_opts() }, &[("base", base.clone())]);
-        let real = run_with(d.path(), "site.yml", &f.inventory, fleet_opts(), &[("base", base.clone())]);
-        let strip = |v: Vec<(String, String)>| v.into_iter().filter(|(_, t)| t != "reload").collect::<Vec<_>>();
-        assert_eq!(strip(predicted.changed_pairs()), strip(real.changed_pairs()), "round {round}: check mode must predict the real run\n{}", predicted.dump());
-        let after = run_with(d.path(), "site.yml", &f.inventory, RunOptions { check: true, ..fleet_opts() }, &[("base", base.clone())]);
+        let predicted = run_with(
+            d.path(),
+            "site.yml",
+            &f.inventory,
+            RunOptions {
+                check: true,
+                ..fleet_opts()
+            },
+            &[("base", base.clone())],
+        );
+        let real = run_with(
+            d.path(),
+            "site.yml",
+            &f.inventory,
+            fleet_opts(),
+            &[("base", base.clone())],
+        );
+        let strip = |v: Vec<(String, String)>| {
+            v.into_iter()
+                .filter(|(_, t)| t != "reload")
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            strip(predicted.changed_pairs()),
+            strip(real.changed_pairs()),
+            "round {round}: check mode must predict the real run\n{}",
+            predicted.dump()
+        );
+        let after = run_with(
+            d.path(),
+            "site.yml",
+            &f.inventory,
+            RunOptions {
+                check: true,
+                ..fleet_opts()
+            },
+            &[("base", base.clone())],
+        );
         assert!(after.changed_pairs().is_empty(), "round {round}");
     }
 }
@@ -566,9 +769,31 @@ fn unreachable_host_gives_exit_4() {
     let d = tempfile::tempdir().unwrap();
     let mut inv = std::fs::read_to_string(&f.inventory).unwrap();
     // A host on a port where nothing listens.
-    inv = inv.replacen("hosts:\n", "hosts:\n        ghost:\n          ansible_host: 127.0.0.1\n          ansible_port: 1\n", 1);
-    write_files(d.path(), &[("inv.yml", &inv), ("site.yml", "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - command: 'true'\n")]);
-    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions { timeout: 3, ..fleet_opts() }, &[]);
+    inv = inv.replacen(
+        "hosts:\n",
+        "hosts:\n        ghost:\n          ansible_host: 127.0.0.1\n          ansible_port: 1\n",
+        1,
+    );
+    write_files(
+        d.path(),
+        &[
+            ("inv.yml", &inv),
+            (
+                "site.yml",
+                "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - command: 'true'\n",
+            ),
+        ],
+    );
+    let r = run_with(
+        d.path(),
+        "site.yml",
+        &d.path().join("inv.yml"),
+        RunOptions {
+            timeout: 3,
+            ..fleet_opts()
+        },
+        &[],
+    );
     assert_eq!(r.code, 4, "{}", r.dump());
     assert_eq!(r.stat("ghost", "unreachable"), 1);
     assert_eq!(r.stat("host01", "changed"), 1);
@@ -581,24 +806,72 @@ fn a_changed_host_key_mid_fleet_fails_that_host_only_with_the_fix() {
     // host03 recorded with host04's key: a reinstalled (or impersonated) host.
     let known = std::fs::read_to_string(f.fleet.known_hosts()).unwrap();
     let (h3, h4) = (&f.fleet.hosts()[2], &f.fleet.hosts()[3]);
-    let line = |h: &crate::testbed::sshd_fleet::FleetHost| known.lines().find(|l| l.starts_with(&format!("[{}]:{} ", h.addr, h.port))).unwrap().to_owned();
+    let line = |h: &crate::testbed::sshd_fleet::FleetHost| {
+        known
+            .lines()
+            .find(|l| l.starts_with(&format!("[{}]:{} ", h.addr, h.port)))
+            .unwrap()
+            .to_owned()
+    };
     let (l3, l4) = (line(h3), line(h4));
-    let forged = known.replace(&l3, &format!("[{}]:{} {}", h3.addr, h3.port, l4.split_once(' ').unwrap().1));
+    let forged = known.replace(
+        &l3,
+        &format!(
+            "[{}]:{} {}",
+            h3.addr,
+            h3.port,
+            l4.split_once(' ').unwrap().1
+        ),
+    );
     let kh = d.path().join("known_hosts");
     std::fs::write(&kh, forged).unwrap();
-    let inv = std::fs::read_to_string(&f.inventory).unwrap().replace(&f.fleet.known_hosts().display().to_string(), &kh.display().to_string());
-    write_files(d.path(), &[("inv.yml", &inv), ("site.yml", "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - command: 'true'\n")]);
+    let inv = std::fs::read_to_string(&f.inventory).unwrap().replace(
+        &f.fleet.known_hosts().display().to_string(),
+        &kh.display().to_string(),
+    );
+    write_files(
+        d.path(),
+        &[
+            ("inv.yml", &inv),
+            (
+                "site.yml",
+                "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - command: 'true'\n",
+            ),
+        ],
+    );
     for policy in [HostKeyChecking::Strict, HostKeyChecking::AcceptNew] {
-        let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions { host_key_checking: policy, ..fleet_opts() }, &[]);
+        let r = run_with(
+            d.path(),
+            "site.yml",
+            &d.path().join("inv.yml"),
+            RunOptions {
+                host_key_checking: policy,
+                ..fleet_opts()
+            },
+            &[],
+        );
         assert_eq!(r.code, 4, "{}", r.dump());
         assert_eq!(r.stat(&h3.name, "unreachable"), 1, "{}", r.dump());
-        let msg = r.events.iter().find(|e| e["host"] == h3.name.as_str() && e["status"] == "unreachable").map(|e| e.to_string()).unwrap_or_default();
-        assert!(msg.contains("REMOTE HOST KEY CHANGED") && msg.contains("ssh-keygen -R"), "{msg}");
+        let msg = r
+            .events
+            .iter()
+            .find(|e| e["host"] == h3.name.as_str() && e["status"] == "unreachable")
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("REMOTE HOST KEY CHANGED") && msg.contains("ssh-keygen -R"),
+            "{msg}"
+        );
         for h in f.fleet.hosts().iter().filter(|h| h.name != h3.name) {
             assert_eq!(r.stat(&h.name, "changed"), 1, "{}: {}", h.name, r.dump());
         }
         // Nothing was written over the recorded key.
-        assert!(std::fs::read_to_string(&kh).unwrap().contains(&format!("[{}]:{} {}", h3.addr, h3.port, l4.split_once(' ').unwrap().1)));
+        assert!(std::fs::read_to_string(&kh).unwrap().contains(&format!(
+            "[{}]:{} {}",
+            h3.addr,
+            h3.port,
+            l4.split_once(' ').unwrap().1
+        )));
     }
 }
 
@@ -617,8 +890,16 @@ fn serial_and_max_fail_percentage_stop_when_exceeded() {
     let r = run_with(d.path(), "site.yml", &f.inventory, fleet_opts(), &[]);
     assert_eq!(r.code, 2, "{}", r.dump());
     assert_eq!(r.stat("host01", "changed"), 2);
-    assert_eq!(r.stat("host04", "changed"), 1, "the second task does not run after the budget is exceeded");
-    assert!(r.recap().get("host05").is_none(), "the third batch never starts: {}", r.dump());
+    assert_eq!(
+        r.stat("host04", "changed"),
+        1,
+        "the second task does not run after the budget is exceeded"
+    );
+    assert!(
+        r.recap().get("host05").is_none(),
+        "the third batch never starts: {}",
+        r.dump()
+    );
     // Exactly at the budget does not stop: 50% failures with max 50.
     write_files(d.path(), &[("site.yml", "- hosts: fleet\n  gather_facts: false\n  serial: 2\n  max_fail_percentage: 50\n  tasks:\n    - command: 'true'\n      failed_when: inventory_hostname == 'host03'\n")]);
     let r = run_with(d.path(), "site.yml", &f.inventory, fleet_opts(), &[]);
@@ -629,9 +910,21 @@ fn serial_and_max_fail_percentage_stop_when_exceeded() {
 fn host_pinned_strategy_gives_the_same_recap() {
     let f = fleet();
     let d = tempfile::tempdir().unwrap();
-    write_files(d.path(), &[("site.yml", FLEET_PLAY), ("templates/app.conf.j2", "x\n")]);
+    write_files(
+        d.path(),
+        &[("site.yml", FLEET_PLAY), ("templates/app.conf.j2", "x\n")],
+    );
     let base = Value::String(d.path().join("hosts").display().to_string());
-    let a = run_with(d.path(), "site.yml", &f.inventory, RunOptions { strategy: Some(Strategy::HostPinned), ..fleet_opts() }, &[("base", base.clone())]);
+    let a = run_with(
+        d.path(),
+        "site.yml",
+        &f.inventory,
+        RunOptions {
+            strategy: Some(Strategy::HostPinned),
+            ..fleet_opts()
+        },
+        &[("base", base.clone())],
+    );
     assert_eq!(a.code, 0, "{}", a.dump());
     for h in f.fleet.hosts() {
         assert_eq!(a.stat(&h.name, "changed"), 5);
@@ -645,13 +938,37 @@ fn changed_host_key_is_refused() {
     let h = &f.fleet.hosts()[0];
     // A known_hosts that pins a different key for host01's address.
     let other = d.path().join("other");
-    std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&other).status().unwrap();
+    std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap();
     let pubkey = std::fs::read_to_string(other.with_extension("pub")).unwrap();
     let kh = d.path().join("known_hosts");
     let key_part: Vec<&str> = pubkey.split_whitespace().take(2).collect();
-    std::fs::write(&kh, format!("[{}]:{} {}\n", h.addr, h.port, key_part.join(" "))).unwrap();
-    write_files(d.path(), &[("site.yml", "- hosts: host01\n  gather_facts: false\n  tasks:\n    - command: 'true'\n")]);
-    let r = run_with(d.path(), "site.yml", &f.inventory, RunOptions { known_hosts: Some(kh), host_key_checking_explicit: true, ..fleet_opts() }, &[]);
+    std::fs::write(
+        &kh,
+        format!("[{}]:{} {}\n", h.addr, h.port, key_part.join(" ")),
+    )
+    .unwrap();
+    write_files(
+        d.path(),
+        &[(
+            "site.yml",
+            "- hosts: host01\n  gather_facts: false\n  tasks:\n    - command: 'true'\n",
+        )],
+    );
+    let r = run_with(
+        d.path(),
+        "site.yml",
+        &f.inventory,
+        RunOptions {
+            known_hosts: Some(kh),
+            host_key_checking_explicit: true,
+            ..fleet_opts()
+        },
+        &[],
+    );
     assert_eq!(r.code, 4, "{}", r.dump());
     assert!(r.dump().to_lowercase().contains("changed"), "{}", r.dump());
 }
@@ -705,7 +1022,10 @@ fn until_retries_and_delay() {
         RunOptions::default(),
     );
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert_eq!(std::fs::read_to_string(d.path().join("count")).unwrap(), "3\n");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("count")).unwrap(),
+        "3\n"
+    );
 }
 
 #[test]
@@ -716,7 +1036,12 @@ fn any_errors_fatal_stops_every_host() {
     );
     assert_eq!(r.code, 2);
     assert_eq!(r.stat("l1", "failed"), 1);
-    assert_eq!(r.stat("l2", "changed"), 1, "l2 must not run the second task: {}", r.dump());
+    assert_eq!(
+        r.stat("l2", "changed"),
+        1,
+        "l2 must not run the second task: {}",
+        r.dump()
+    );
     // A fatal failure inside a block (here in its rescue) still runs the block's always, then the play ends.
     let (_d, r) = local(
         &[("site.yml", "- hosts: l1\n  gather_facts: false\n  any_errors_fatal: true\n  tasks:\n    - block:\n        - command: 'false'\n      rescue:\n        - command: 'false'\n        - debug: msg=never-rescue\n      always:\n        - debug: msg=always-ran\n    - debug: msg=never-after\n")],
@@ -724,7 +1049,12 @@ fn any_errors_fatal_stops_every_host() {
     );
     assert_eq!(r.code, 2, "{}", r.dump());
     let dump = r.dump();
-    assert!(dump.contains("always-ran") && !dump.contains("never-rescue") && !dump.contains("never-after"), "{dump}");
+    assert!(
+        dump.contains("always-ran")
+            && !dump.contains("never-rescue")
+            && !dump.contains("never-after"),
+        "{dump}"
+    );
     // force_handlers: a notified handler still runs after a fatal failure.
     let (_d, r) = local(
         &[("site.yml", "- hosts: l1\n  gather_facts: false\n  any_errors_fatal: true\n  force_handlers: true\n  tasks:\n    - command: 'true'\n      notify: h\n    - fail:\n  handlers:\n    - name: h\n      debug: msg=handler-ran\n")],
@@ -764,10 +1094,16 @@ fn variable_precedence_follows_ansible() {
 "#,
             ),
             ("vf.yml", "p_vf: vars_file\n"),
-            ("roles/r/defaults/main.yml", "p_default: role_default\np_inv_only: role_default\np_play: role_default\n"),
+            (
+                "roles/r/defaults/main.yml",
+                "p_default: role_default\np_inv_only: role_default\np_play: role_default\n",
+            ),
             ("roles/r/vars/main.yml", "p_play_vs_rolevars: role_vars\n"),
             ("roles/r/tasks/main.yml", "- debug: msg=role\n"),
-            ("group_vars/all.yml", "p_inv_only: inventory\np_inv_vs_play: inventory\np_extra: inventory\n"),
+            (
+                "group_vars/all.yml",
+                "p_inv_only: inventory\np_inv_vs_play: inventory\np_extra: inventory\n",
+            ),
         ],
         RunOptions::default(),
     );
@@ -781,7 +1117,13 @@ fn variable_precedence_follows_ansible() {
             ("site.yml", "- hosts: l1\n  gather_facts: false\n  vars: {p_extra: play}\n  tasks:\n    - set_fact: {p_extra: fact}\n    - assert: {that: \"p_extra == 'extra'\"}\n"),
         ],
     );
-    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[("p_extra", Value::String("extra".into()))]);
+    let r = run_with(
+        d.path(),
+        "site.yml",
+        &d.path().join("inv.yml"),
+        RunOptions::default(),
+        &[("p_extra", Value::String("extra".into()))],
+    );
     assert_eq!(r.code, 0, "extra vars win over everything: {}", r.dump());
 }
 
@@ -857,8 +1199,13 @@ fn async_jobs_poll_and_async_status() {
     );
     assert_eq!(r.code, 0, "{}", r.dump());
     assert_eq!(r.stat("l1", "ignored"), 2, "{}", r.dump());
-    let left: Vec<_> = std::fs::read_dir(home.path().join(".ansible_async")).unwrap().collect();
-    assert!(left.len() == 1, "the polled job cleans up after itself; the slow one's record stays: {left:?}");
+    let left: Vec<_> = std::fs::read_dir(home.path().join(".ansible_async"))
+        .unwrap()
+        .collect();
+    assert!(
+        left.len() == 1,
+        "the polled job cleans up after itself; the slow one's record stays: {left:?}"
+    );
 }
 
 #[test]
@@ -888,15 +1235,51 @@ fn import_playbook_templated_with_vars_when_and_tags() {
             ("tagged.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - debug: msg=tagged\n"),
         ],
     );
-    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[("pb", Value::String("first.yml".into()))]);
+    let r = run_with(
+        d.path(),
+        "site.yml",
+        &d.path().join("inv.yml"),
+        RunOptions::default(),
+        &[("pb", Value::String("first.yml".into()))],
+    );
     assert_eq!(r.code, 0, "{}", r.dump());
     assert_eq!(r.results("debug").len(), 2, "{}", r.dump());
-    assert_eq!(r.stat("l1", "skipped"), 2, "the false import skips its gathering and its task: {}", r.dump());
-    let only = RunOptions { tags: vec!["special".into()], ..RunOptions::default() };
-    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), only, &[("pb", Value::String("first.yml".into()))]);
-    assert_eq!(r.results("debug").len(), 1, "only the tagged import runs: {}", r.dump());
-    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[]);
-    assert_eq!(r.code, 1, "an undefined name is an error before anything runs: {}", r.dump());
+    assert_eq!(
+        r.stat("l1", "skipped"),
+        2,
+        "the false import skips its gathering and its task: {}",
+        r.dump()
+    );
+    let only = RunOptions {
+        tags: vec!["special".into()],
+        ..RunOptions::default()
+    };
+    let r = run_with(
+        d.path(),
+        "site.yml",
+        &d.path().join("inv.yml"),
+        only,
+        &[("pb", Value::String("first.yml".into()))],
+    );
+    assert_eq!(
+        r.results("debug").len(),
+        1,
+        "only the tagged import runs: {}",
+        r.dump()
+    );
+    let r = run_with(
+        d.path(),
+        "site.yml",
+        &d.path().join("inv.yml"),
+        RunOptions::default(),
+        &[],
+    );
+    assert_eq!(
+        r.code,
+        1,
+        "an undefined name is an error before anything runs: {}",
+        r.dump()
+    );
 }
 
 #[test]
@@ -945,7 +1328,13 @@ fn arguments_given_as_one_template() {
     - assert: {that: ["d.msg == 'from args'", "both is failed", "bad is failed"]}
 "#,
     );
-    let (_d, r) = local(&[("site.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - assert: \"{{ 'text' }}\"\n")], RunOptions::default());
+    let (_d, r) = local(
+        &[(
+            "site.yml",
+            "- hosts: l1\n  gather_facts: false\n  tasks:\n    - assert: \"{{ 'text' }}\"\n",
+        )],
+        RunOptions::default(),
+    );
     assert_eq!(r.code, 2, "{}", r.dump());
     assert!(r.dump().contains("Finalization of task args for 'ansible.builtin.assert' failed: Task args must resolve to a 'dict' not 'str'."), "{}", r.dump());
 }
@@ -1046,16 +1435,36 @@ fn static_import_names_are_templated_at_load_time() {
 "#,
             ),
             ("t1.yml", "- set_fact: {t1: true}\n"),
-            ("t2.yml", "- set_fact: {t2: true}\n- assert: {that: [t1, t2, r1]}\n"),
+            (
+                "t2.yml",
+                "- set_fact: {t2: true}\n- assert: {that: [t1, t2, r1]}\n",
+            ),
             ("roles/r1/tasks/main.yml", "- set_fact: {r1: true}\n"),
             ("roles/r2/tasks/main.yml", "- set_fact: {r2: true}\n"),
         ],
     );
-    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[("extra_role", Value::String("r2".into()))]);
+    let r = run_with(
+        d.path(),
+        "site.yml",
+        &d.path().join("inv.yml"),
+        RunOptions::default(),
+        &[("extra_role", Value::String("r2".into()))],
+    );
     assert_eq!(r.code, 0, "{}", r.dump());
     assert_eq!(r.results("r2 : set_fact").len(), 1, "{}", r.dump());
-    let r = run_with(d.path(), "site.yml", &d.path().join("inv.yml"), RunOptions::default(), &[]);
-    assert_eq!(r.code, 1, "an undefined import name is an error before anything runs: {}", r.dump());
+    let r = run_with(
+        d.path(),
+        "site.yml",
+        &d.path().join("inv.yml"),
+        RunOptions::default(),
+        &[],
+    );
+    assert_eq!(
+        r.code,
+        1,
+        "an undefined import name is an error before anything runs: {}",
+        r.dump()
+    );
 }
 
 #[test]
@@ -1120,4 +1529,75 @@ fn debug_and_argument_failures_as_ansible_2_19_reports_them() {
           - nonfact is not defined
 "#,
     );
+}
+
+#[test]
+fn fact_cache_keeps_cacheable_facts_between_runs_and_flushes() {
+    let d = tempfile::tempdir().unwrap();
+    let cache = super::fact_cache::FactCache {
+        dir: d.path().join("cache"),
+        prefix: "prefix_".into(),
+        timeout: 0,
+    };
+    write_files(d.path(), &[("inv.yml", LOCAL_INV)]);
+    write_files(
+        d.path(),
+        &[
+            (
+                "one.yml",
+                "- hosts: l1\n  tasks:\n    - set_fact: {kept: 'from run one', cacheable: true}\n    - set_fact: {dropped: 'not cached'}\n",
+            ),
+            (
+                "two.yml",
+                "- hosts: l1\n  gather_facts: false\n  vars: {kept: 'play vars lose to nothing here'}\n  tasks:\n    - assert:\n        that:\n          - ansible_facts.kept == 'from run one'\n          - dropped is undefined\n          - ansible_facts.distribution is defined\n",
+            ),
+            ("three.yml", "- hosts: l1\n  gather_facts: false\n  tasks:\n    - assert:\n        that:\n          - ansible_facts.kept is undefined\n          - ansible_facts == {}\n"),
+        ],
+    );
+    let opts = RunOptions {
+        fact_cache: Some(cache.clone()),
+        ..RunOptions::default()
+    };
+    let r = run_with(
+        d.path(),
+        "one.yml",
+        &d.path().join("inv.yml"),
+        opts.clone(),
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let stored = cache.load("l1").expect("l1 cached");
+    assert_eq!(stored["kept"], "from run one");
+    assert!(!stored.contains_key("dropped"));
+    assert_eq!(stored["_ansible_facts_gathered"], true);
+    assert!(cache.load("l2").is_none(), "l2 was not in the play");
+    let r = run_with(
+        d.path(),
+        "two.yml",
+        &d.path().join("inv.yml"),
+        opts.clone(),
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    // gathering = smart: a host the cache knows is not gathered again.
+    let smart = RunOptions {
+        gather_smart: true,
+        ..opts.clone()
+    };
+    let r = run_with(d.path(), "one.yml", &d.path().join("inv.yml"), smart, &[]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.results("Gathering Facts").is_empty(), "{}", r.dump());
+    let flushed = RunOptions {
+        flush_cache: true,
+        ..opts
+    };
+    let r = run_with(
+        d.path(),
+        "three.yml",
+        &d.path().join("inv.yml"),
+        flushed,
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(cache.load("l1").is_none());
 }

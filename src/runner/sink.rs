@@ -75,21 +75,38 @@ impl Origin {
         let head = if msg.starts_with("Task failed:") {
             msg.to_string()
         } else {
-            format!("Task failed: {} failed: {msg}", if self.action { "Action" } else { "Module" })
+            format!(
+                "Task failed: {} failed: {msg}",
+                if self.action { "Action" } else { "Module" }
+            )
         };
         let path = std::fs::canonicalize(&*self.file).unwrap_or_else(|_| self.file.to_path_buf());
         let text = std::fs::read_to_string(&*self.file).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let Some(at) = lines.get(self.line.wrapping_sub(1)) else {
-            return format!("[ERROR]: {head}\nOrigin: {}:{}\n\n", path.display(), self.line);
+            return format!(
+                "[ERROR]: {head}\nOrigin: {}:{}\n\n",
+                path.display(),
+                self.line
+            );
         };
         // The column of the task's first key (`- name:` -> `name`).
         let indent = at.len() - at.trim_start().len();
         let rest = at.trim_start();
-        let col = 1 + indent + if rest.starts_with("- ") { 2 + (rest[2..].len() - rest[2..].trim_start().len()) } else { 0 };
+        let col = 1
+            + indent
+            + if rest.starts_with("- ") {
+                2 + (rest[2..].len() - rest[2..].trim_start().len())
+            } else {
+                0
+            };
         let first = self.line.saturating_sub(2).max(1);
         let width = self.line.to_string().len();
-        let mut out = format!("[ERROR]: {head}\nOrigin: {}:{}:{col}\n\n", path.display(), self.line);
+        let mut out = format!(
+            "[ERROR]: {head}\nOrigin: {}:{}:{col}\n\n",
+            path.display(),
+            self.line
+        );
         for n in first..=self.line {
             out.push_str(&format!("{n:>width$} {}\n", lines[n - 1]));
         }
@@ -157,7 +174,12 @@ fn shown(result: &Map<String, Value>) -> Value {
         // `diff` is shown as a diff (with --diff), not in the result, as
         // Ansible's callback does; warnings as [WARNING] lines; an
         // exception's detail only at -vvv (Ansible's traceback).
-        if k.starts_with("_ansible") || matches!(k.as_str(), "invocation" | "_berth" | "diff" | "warnings" | "deprecations" | "exception") {
+        if k.starts_with("_ansible")
+            || matches!(
+                k.as_str(),
+                "invocation" | "_berth" | "diff" | "warnings" | "deprecations" | "exception"
+            )
+        {
             continue;
         }
         m.insert(k.clone(), v.clone());
@@ -172,7 +194,9 @@ pub(crate) fn banner(text: &str) -> String {
 
 /// Ansible's notes for diffs it did not compute (binary or too large content).
 pub(crate) fn skipped_diff_notes(result: &Map<String, Value>) -> String {
-    let Some(Value::Object(d)) = result.get("diff") else { return String::new() };
+    let Some(Value::Object(d)) = result.get("diff") else {
+        return String::new();
+    };
     let mut out = String::new();
     if d.contains_key("dst_binary") {
         out.push_str("diff skipped: destination file appears to be binary\n");
@@ -181,10 +205,14 @@ pub(crate) fn skipped_diff_notes(result: &Map<String, Value>) -> String {
         out.push_str("diff skipped: source file appears to be binary\n");
     }
     if let Some(n) = d.get("dst_larger") {
-        out.push_str(&format!("diff skipped: destination file size is greater than {n}\n"));
+        out.push_str(&format!(
+            "diff skipped: destination file size is greater than {n}\n"
+        ));
     }
     if let Some(n) = d.get("src_larger") {
-        out.push_str(&format!("diff skipped: source file size is greater than {n}\n"));
+        out.push_str(&format!(
+            "diff skipped: source file size is greater than {n}\n"
+        ));
     }
     out
 }
@@ -195,7 +223,11 @@ pub(crate) fn render_diff(d: &FileDiff) -> String {
         return String::new();
     }
     let diff = similar::TextDiff::from_lines(&d.before, &d.after);
-    let mut text = diff.unified_diff().context_radius(3).header(&d.before_header, &d.after_header).to_string();
+    let mut text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&d.before_header, &d.after_header)
+        .to_string();
     if text.is_empty() && d.before_header != d.after_header {
         text = format!("--- {}\n+++ {}\n", d.before_header, d.after_header);
     }
@@ -213,17 +245,27 @@ struct Progress {
 
 impl Progress {
     fn new() -> Progress {
-        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-        bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Progress { bar, counts: Mutex::new((0, 0, 0, String::new())) }
+        Progress {
+            bar,
+            counts: Mutex::new((0, 0, 0, String::new())),
+        }
     }
 
     fn update(&self, f: impl FnOnce(&mut (usize, usize, usize, String))) {
         let mut c = self.counts.lock().expect("progress lock");
         f(&mut c);
         let (total, done, failed, task) = (&c.0, &c.1, &c.2, &c.3);
-        self.bar.set_message(format!("{task}: {done}/{total} hosts done, {} running, {failed} failed", total.saturating_sub(*done)));
+        self.bar.set_message(format!(
+            "{task}: {done}/{total} hosts done, {} running, {failed} failed",
+            total.saturating_sub(*done)
+        ));
     }
 }
 
@@ -237,7 +279,13 @@ pub(crate) struct HumanSink {
 
 impl HumanSink {
     pub(crate) fn new(out: Box<dyn Write + Send>, verbose: u8, show_diff: bool) -> HumanSink {
-        HumanSink { out: Mutex::new(out), last_header: Mutex::new(String::new()), verbose, show_diff, progress: None }
+        HumanSink {
+            out: Mutex::new(out),
+            last_header: Mutex::new(String::new()),
+            verbose,
+            show_diff,
+            progress: None,
+        }
     }
 
     /// Show a live status line on stderr (for a terminal).
@@ -272,30 +320,58 @@ impl HumanSink {
         }
     }
 
-    fn line(&self, status: Status, label: &str, item: Option<&str>, result: &Map<String, Value>, ignored: bool, is_debug: bool) -> String {
+    fn line(
+        &self,
+        status: Status,
+        label: &str,
+        item: Option<&str>,
+        result: &Map<String, Value>,
+        ignored: bool,
+        is_debug: bool,
+    ) -> String {
         let item_part = item.map(|i| format!(" => (item={i})")).unwrap_or_default();
         let item_fail = item.map(|i| format!(" (item={i})")).unwrap_or_default();
         match status {
             Status::Ok | Status::Changed => {
-                let word = if status == Status::Changed { "changed" } else { "ok" };
-                if (self.verbose > 0 || is_debug) && !result.contains_key("_ansible_verbose_override") {
+                let word = if status == Status::Changed {
+                    "changed"
+                } else {
+                    "ok"
+                };
+                if (self.verbose > 0 || is_debug)
+                    && !result.contains_key("_ansible_verbose_override")
+                {
                     let mut r = shown(result);
                     if is_debug {
                         // As Ansible's default callback cleans debug results.
                         if let Value::Object(m) = &mut r {
                             if m.contains_key("msg") {
-                                m.retain(|k, _| matches!(k.as_str(), "msg" | "exception" | "warnings" | "deprecations") || k.starts_with('_'));
+                                m.retain(|k, _| {
+                                    matches!(
+                                        k.as_str(),
+                                        "msg" | "exception" | "warnings" | "deprecations"
+                                    ) || k.starts_with('_')
+                                });
                             } else {
-                                for k in ["changed", "failed", "skipped", "invocation", "skip_reason"] {
+                                for k in
+                                    ["changed", "failed", "skipped", "invocation", "skip_reason"]
+                                {
                                     m.remove(k);
                                 }
                             }
                         }
                     }
                     if item.is_some() {
-                        format!("{word}: {label} => (item={}) => {}\n", item.unwrap_or_default(), py_json_pretty_debug(&r, is_debug))
+                        format!(
+                            "{word}: {label} => (item={}) => {}\n",
+                            item.unwrap_or_default(),
+                            py_json_pretty_debug(&r, is_debug)
+                        )
                     } else {
-                        format!("{word}: {label} => {}\n", py_json_pretty_debug(&r, is_debug))
+                        format!(
+                            "{word}: {label} => {}\n",
+                            py_json_pretty_debug(&r, is_debug)
+                        )
                     }
                 } else {
                     format!("{word}: {label}{item_part}\n")
@@ -303,7 +379,10 @@ impl HumanSink {
             }
             Status::Skipped => {
                 if self.verbose > 0 {
-                    format!("skipping: {label}{item_part} => {}\n", py_json(&shown(result)))
+                    format!(
+                        "skipping: {label}{item_part} => {}\n",
+                        py_json(&shown(result))
+                    )
                 } else {
                     format!("skipping: {label}{item_part}\n")
                 }
@@ -325,7 +404,10 @@ impl HumanSink {
                 s
             }
             Status::Unreachable => {
-                format!("fatal: {label}: UNREACHABLE! => {}\n", py_json(&shown(result)))
+                format!(
+                    "fatal: {label}: UNREACHABLE! => {}\n",
+                    py_json(&shown(result))
+                )
             }
         }
     }
@@ -398,7 +480,8 @@ impl Sink for HumanSink {
         if let Some(p) = &self.progress {
             p.update(|c| {
                 c.1 += 1;
-                if matches!(report.status, Status::Failed | Status::Unreachable) && !report.ignored {
+                if matches!(report.status, Status::Failed | Status::Unreachable) && !report.ignored
+                {
                     c.2 += 1;
                 }
             });
@@ -413,13 +496,38 @@ impl Sink for HumanSink {
         if report.status == Status::Failed {
             if let Some(origin) = &report.origin {
                 // The first failure's message: the task's, or its first failed item's.
-                let first = report.items.iter().find(|i| i.status == Status::Failed).map(|i| &i.result).unwrap_or(&report.result);
-                let msg = first.get("msg").map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string())).unwrap_or_default();
-                text.push_str(&origin.error_block(msg.split("\n\nThe error appears to be in").next().unwrap_or_default()));
+                let first = report
+                    .items
+                    .iter()
+                    .find(|i| i.status == Status::Failed)
+                    .map(|i| &i.result)
+                    .unwrap_or(&report.result);
+                let msg = first
+                    .get("msg")
+                    .map(|m| {
+                        m.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| m.to_string())
+                    })
+                    .unwrap_or_default();
+                text.push_str(
+                    &origin.error_block(
+                        msg.split("\n\nThe error appears to be in")
+                            .next()
+                            .unwrap_or_default(),
+                    ),
+                );
             }
         }
         if report.items.is_empty() {
-            text.push_str(&self.line(report.status, &label, None, &report.result, report.ignored, report.verbose_always));
+            text.push_str(&self.line(
+                report.status,
+                &label,
+                None,
+                &report.result,
+                report.ignored,
+                report.verbose_always,
+            ));
         } else {
             for item in &report.items {
                 if self.show_diff {
@@ -428,7 +536,14 @@ impl Sink for HumanSink {
                     }
                     text.push_str(&skipped_diff_notes(&item.result));
                 }
-                text.push_str(&self.line(item.status, &label, Some(&item.label), &item.result, false, report.verbose_always));
+                text.push_str(&self.line(
+                    item.status,
+                    &label,
+                    Some(&item.label),
+                    &item.result,
+                    false,
+                    report.verbose_always,
+                ));
             }
             // Like ansible-core 2.19: the failed items, no line for the loop as a whole.
             if report.status == Status::Failed && report.ignored {
@@ -436,8 +551,19 @@ impl Sink for HumanSink {
             }
         }
         // A module's warnings, after its result, as Ansible prints them.
-        for w in report.result.get("warnings").and_then(Value::as_array).into_iter().flatten() {
-            text.push_str(&format!("[WARNING]: {}\n", w.as_str().map(str::to_string).unwrap_or_else(|| w.to_string())));
+        for w in report
+            .result
+            .get("warnings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            text.push_str(&format!(
+                "[WARNING]: {}\n",
+                w.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| w.to_string())
+            ));
         }
         self.write(&text);
     }
@@ -480,7 +606,9 @@ pub(crate) struct JsonSink {
 
 impl JsonSink {
     pub(crate) fn new(out: Box<dyn Write + Send>) -> JsonSink {
-        JsonSink { out: Mutex::new(out) }
+        JsonSink {
+            out: Mutex::new(out),
+        }
     }
 
     fn emit(&self, v: Value) {
@@ -505,7 +633,9 @@ impl Sink for JsonSink {
     }
 
     fn task_start(&self, name: &str, kind: TaskKind) {
-        self.emit(json!({"event": "task_start", "task": name, "handler": kind == TaskKind::Handler}));
+        self.emit(
+            json!({"event": "task_start", "task": name, "handler": kind == TaskKind::Handler}),
+        );
     }
 
     fn host_result(&self, task: &str, kind: TaskKind, report: &HostReport) {
@@ -545,7 +675,10 @@ mod tests {
 
     #[test]
     fn python_style_json() {
-        assert_eq!(py_json(&json!({"b": [1, "x"], "a": true})), r#"{"a": true, "b": [1, "x"]}"#);
+        assert_eq!(
+            py_json(&json!({"b": [1, "x"], "a": true})),
+            r#"{"a": true, "b": [1, "x"]}"#
+        );
     }
 
     #[test]

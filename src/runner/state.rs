@@ -47,7 +47,12 @@ impl HostStatus {
 
 impl HostRuntime {
     pub(crate) fn new(data: Arc<HostData>) -> HostRuntime {
-        HostRuntime { data, conn: Mutex::new(None), status: Mutex::new(HostStatus::default()), notified: Mutex::new(IndexSet::new()) }
+        HostRuntime {
+            data,
+            conn: Mutex::new(None),
+            status: Mutex::new(HostStatus::default()),
+            notified: Mutex::new(IndexSet::new()),
+        }
     }
 
     pub(crate) fn status(&self) -> HostStatus {
@@ -79,20 +84,35 @@ pub(crate) struct RunState {
 
 impl RunState {
     pub(crate) fn record(&self, host: &str, outcome: Outcome) {
-        self.stats.lock().expect("stats").entry(host.to_string()).or_default().record(outcome);
+        self.stats
+            .lock()
+            .expect("stats")
+            .entry(host.to_string())
+            .or_default()
+            .record(outcome);
     }
 
     /// Make sure a host appears in the recap even when every task skipped it.
     pub(crate) fn touch(&self, host: &str) {
-        self.stats.lock().expect("stats").entry(host.to_string()).or_default();
+        self.stats
+            .lock()
+            .expect("stats")
+            .entry(host.to_string())
+            .or_default();
     }
 
     pub(crate) fn host(&self, name: &str) -> Arc<HostRuntime> {
-        self.hosts.get(name).cloned().unwrap_or_else(|| self.localhost.clone())
+        self.hosts
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| self.localhost.clone())
     }
 
     /// Open the connection to a host from its templated variables.
-    pub(crate) fn open_connection(&self, host: &HostRuntime) -> Result<Box<dyn Connection>, ConnError> {
+    pub(crate) fn open_connection(
+        &self,
+        host: &HostRuntime,
+    ) -> Result<Box<dyn Connection>, ConnError> {
         let scope = Arc::new(Scope::new(
             vec![
                 Layer::Static(self.extra_vars.clone()),
@@ -110,7 +130,8 @@ impl RunState {
             let raw = scope.raw(k)?;
             templar.render_value(&raw, &ctx).ok()
         };
-        let target = connect::resolve(&host.data.name, &get, &self.opts).map_err(ConnError::Unreachable)?;
+        let target =
+            connect::resolve(&host.data.name, &get, &self.opts).map_err(ConnError::Unreachable)?;
         connect::open(&target, &self.opts)
     }
 }
@@ -119,9 +140,25 @@ impl RunState {
 pub(crate) fn magic_for(name: &str, inventory: &Inventory) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("inventory_hostname".into(), Value::String(name.to_string()));
-    m.insert("inventory_hostname_short".into(), Value::String(name.split('.').next().unwrap_or(name).to_string()));
-    let groups = inventory.hosts.get(name).map(|h| h.groups.clone()).unwrap_or_default();
-    m.insert("group_names".into(), Value::Array(groups.into_iter().filter(|g| g != "ungrouped").map(Value::String).collect()));
+    m.insert(
+        "inventory_hostname_short".into(),
+        Value::String(name.split('.').next().unwrap_or(name).to_string()),
+    );
+    let groups = inventory
+        .hosts
+        .get(name)
+        .map(|h| h.groups.clone())
+        .unwrap_or_default();
+    m.insert(
+        "group_names".into(),
+        Value::Array(
+            groups
+                .into_iter()
+                .filter(|g| g != "ungrouped")
+                .map(Value::String)
+                .collect(),
+        ),
+    );
     m
 }
 
@@ -145,7 +182,14 @@ pub(crate) struct PlayState {
 }
 
 impl PlayState {
-    pub(crate) fn new(run: &RunState, play: Play, play_vars: Map<String, Value>, vars_files: Map<String, Value>, strategy: super::options::Strategy, hosts: &[String]) -> PlayState {
+    pub(crate) fn new(
+        run: &RunState,
+        play: Play,
+        play_vars: Map<String, Value>,
+        vars_files: Map<String, Value>,
+        strategy: super::options::Strategy,
+        hosts: &[String],
+    ) -> PlayState {
         let mut role_defaults = Map::new();
         let mut role_vars = Map::new();
         for r in &play.roles {
@@ -160,17 +204,49 @@ impl PlayState {
         shared.insert("playbook_dir".into(), Value::String(abs(&run.playbook_dir)));
         shared.insert("ansible_check_mode".into(), Value::Bool(run.opts.check));
         shared.insert("ansible_diff_mode".into(), Value::Bool(run.opts.diff));
-        shared.insert("ansible_forks".into(), Value::from(run.pool.current_num_threads()));
+        shared.insert(
+            "ansible_forks".into(),
+            Value::from(run.pool.current_num_threads()),
+        );
         shared.insert("ansible_verbosity".into(), Value::from(run.opts.verbose));
-        shared.insert("ansible_run_tags".into(), Value::Array(if run.opts.tags.is_empty() { vec![Value::String("all".into())] } else { run.opts.tags.iter().cloned().map(Value::String).collect() }));
-        shared.insert("ansible_skip_tags".into(), Value::Array(run.opts.skip_tags.iter().cloned().map(Value::String).collect()));
+        shared.insert(
+            "ansible_run_tags".into(),
+            Value::Array(if run.opts.tags.is_empty() {
+                vec![Value::String("all".into())]
+            } else {
+                run.opts.tags.iter().cloned().map(Value::String).collect()
+            }),
+        );
+        shared.insert(
+            "ansible_skip_tags".into(),
+            Value::Array(
+                run.opts
+                    .skip_tags
+                    .iter()
+                    .cloned()
+                    .map(Value::String)
+                    .collect(),
+            ),
+        );
         shared.insert("ansible_version".into(), serde_json::json!({"full": "2.19.0", "major": 2, "minor": 19, "revision": 0, "string": "2.19.0"}));
         shared.insert("omit".into(), Value::String(OMIT.into()));
         if let Some(inv) = run.inventory_file() {
             shared.insert("inventory_file".into(), Value::String(inv.clone()));
-            shared.insert("inventory_dir".into(), Value::String(std::path::Path::new(&inv).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()));
+            shared.insert(
+                "inventory_dir".into(),
+                Value::String(
+                    std::path::Path::new(&inv)
+                        .parent()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ),
+            );
         }
-        let host_magic = run.hosts.keys().map(|h| (h.clone(), Arc::new(magic_for(h, &run.inventory)))).collect();
+        let host_magic = run
+            .hosts
+            .keys()
+            .map(|h| (h.clone(), Arc::new(magic_for(h, &run.inventory))))
+            .collect();
         let handlers = Mutex::new(play.handlers.clone());
         PlayState {
             play,
@@ -193,26 +269,52 @@ impl PlayState {
     }
 
     /// The variable scope of a task on a host, highest precedence first.
-    pub(crate) fn scope(&self, run: &RunState, host: &Arc<HostRuntime>, task: &Task, kw: &Keywords, extra: &[Layer], item: Option<Layer>) -> Arc<Scope> {
+    pub(crate) fn scope(
+        &self,
+        run: &RunState,
+        host: &Arc<HostRuntime>,
+        task: &Task,
+        kw: &Keywords,
+        extra: &[Layer],
+        item: Option<Layer>,
+    ) -> Arc<Scope> {
         self.scope_with(run, host, task, kw, extra, item.into_iter().collect())
     }
 
-    pub(crate) fn scope_with(&self, run: &RunState, host: &Arc<HostRuntime>, task: &Task, kw: &Keywords, extra: &[Layer], top: Vec<Layer>) -> Arc<Scope> {
+    pub(crate) fn scope_with(
+        &self,
+        run: &RunState,
+        host: &Arc<HostRuntime>,
+        task: &Task,
+        kw: &Keywords,
+        extra: &[Layer],
+        top: Vec<Layer>,
+    ) -> Arc<Scope> {
         let mut layers: Vec<Layer> = top;
         let mut task_magic = Map::new();
         if let Some(role) = &task.role {
-            task_magic.insert("role_path".into(), Value::String(role.path.to_string_lossy().into_owned()));
+            task_magic.insert(
+                "role_path".into(),
+                Value::String(role.path.to_string_lossy().into_owned()),
+            );
             task_magic.insert("role_name".into(), Value::String(role.name.clone()));
             task_magic.insert("ansible_role_name".into(), Value::String(role.name.clone()));
         }
         // Where the task's relative files are looked for (role, task file, playbook).
-        let search: Vec<Value> = self.search_paths(run, task).into_iter().map(|p| Value::String(p.to_string_lossy().into_owned())).collect();
+        let search: Vec<Value> = self
+            .search_paths(run, task)
+            .into_iter()
+            .map(|p| Value::String(p.to_string_lossy().into_owned()))
+            .collect();
         task_magic.insert("ansible_search_path".into(), Value::Array(search));
         layers.push(Layer::Static(Arc::new(task_magic)));
         if let Some(m) = self.host_magic.get(&host.data.name) {
             layers.push(Layer::Static(m.clone()));
         } else {
-            layers.push(Layer::Static(Arc::new(magic_for(&host.data.name, &run.inventory))));
+            layers.push(Layer::Static(Arc::new(magic_for(
+                &host.data.name,
+                &run.inventory,
+            ))));
         }
         layers.push(Layer::Static(run.extra_vars.clone()));
         layers.extend(extra.iter().cloned());
@@ -241,14 +343,20 @@ impl PlayState {
             }
         }
         layers.push(Layer::Static(self.role_defaults.clone()));
-        layers.push(Layer::Static(self.live_hosts.read().expect("live hosts").clone()));
+        layers.push(Layer::Static(
+            self.live_hosts.read().expect("live hosts").clone(),
+        ));
         layers.push(Layer::Static(self.shared.clone()));
         // The connection's address, defined for the task even when the
         // inventory names none (Ansible's task vars carry it; hostvars do not).
         let mut conn = Map::new();
         conn.insert("ansible_host".into(), Value::String(host.data.name.clone()));
         layers.push(Layer::Static(Arc::new(conn)));
-        Arc::new(Scope::new(layers, run.templar.clone(), Some(run.hostvars.clone())))
+        Arc::new(Scope::new(
+            layers,
+            run.templar.clone(),
+            Some(run.hostvars.clone()),
+        ))
     }
 
     /// Controller folders searched for a task's `src` files (role first).
@@ -275,7 +383,10 @@ fn live_hosts_map(play_hosts: &[String], batch: &[String]) -> Map<String, Value>
 }
 
 fn abs(p: &std::path::Path) -> String {
-    p.canonicalize().unwrap_or_else(|_| p.to_path_buf()).to_string_lossy().into_owned()
+    p.canonicalize()
+        .unwrap_or_else(|_| p.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
 }
 
 impl RunState {

@@ -16,12 +16,18 @@ pub(crate) struct HostStats {
 /// How one task ended on one host, as far as the recap is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    Ok { changed: bool },
+    Ok {
+        changed: bool,
+    },
     Skipped,
     /// Failed; `rescued` when a block's rescue section will handle it.
-    Failed { rescued: bool },
+    Failed {
+        rescued: bool,
+    },
     /// Failed but `ignore_errors` (or unreachable with `ignore_unreachable`).
-    Ignored { changed: bool },
+    Ignored {
+        changed: bool,
+    },
     Unreachable,
 }
 

@@ -21,13 +21,18 @@ pub(crate) fn items(name: &str, terms: &Value) -> Option<Result<Vec<Value>, Stri
 
 fn lists(terms: &Value, name: &str) -> Result<Vec<Vec<Value>>, String> {
     let Value::Array(terms) = terms else {
-        return Err(format!("with_{name} requires a list of lists, got {}", kind(terms)));
+        return Err(format!(
+            "with_{name} requires a list of lists, got {}",
+            kind(terms)
+        ));
     };
     terms
         .iter()
         .map(|t| match t {
             Value::Array(a) => Ok(a.clone()),
-            Value::Null => Err(format!("with_{name}: one of the nested lists is undefined or empty")),
+            Value::Null => Err(format!(
+                "with_{name}: one of the nested lists is undefined or empty"
+            )),
             other => Ok(vec![other.clone()]),
         })
         .collect()
@@ -48,7 +53,9 @@ fn kind(v: &Value) -> &'static str {
 fn nested(terms: &Value, name: &str) -> Result<Vec<Value>, String> {
     let lists = lists(terms, name)?;
     if lists.is_empty() {
-        return Err(format!("with_{name} requires at least one element in the nested list"));
+        return Err(format!(
+            "with_{name} requires at least one element in the nested list"
+        ));
     }
     let mut out: Vec<Vec<Value>> = vec![Vec::new()];
     for l in lists {
@@ -75,13 +82,26 @@ fn together(terms: &Value) -> Result<Vec<Value>, String> {
         return Err("with_together requires at least one element in each list".into());
     }
     let n = lists.iter().map(Vec::len).max().unwrap_or(0);
-    Ok((0..n).map(|i| Value::Array(lists.iter().map(|l| l.get(i).cloned().unwrap_or(Value::Null)).collect())).collect())
+    Ok((0..n)
+        .map(|i| {
+            Value::Array(
+                lists
+                    .iter()
+                    .map(|l| l.get(i).cloned().unwrap_or(Value::Null))
+                    .collect(),
+            )
+        })
+        .collect())
 }
 
 /// `[list_of_dicts, "key.path", {skip_missing: bool}]`: each dict with each
 /// element of its list at the key, as `[dict, element]`.
 fn subelements(terms: &Value) -> Result<Vec<Value>, String> {
-    let Value::Array(t) = terms else { return Err("subelements lookup expects a list of two or three items, ".to_string() + kind(terms)) };
+    let Value::Array(t) = terms else {
+        return Err(
+            "subelements lookup expects a list of two or three items, ".to_string() + kind(terms),
+        );
+    };
     if !(2..=3).contains(&t.len()) {
         return Err("subelements lookup expects a list of two or three items, ".into());
     }
@@ -100,9 +120,16 @@ fn subelements(terms: &Value) -> Result<Vec<Value>, String> {
     let elements: Vec<Value> = match &t[0] {
         Value::Array(a) => a.clone(),
         Value::Object(m) => m.values().cloned().collect(),
-        other => return Err(format!("subelements lookup expects a dictionary or a list, got {}", kind(other))),
+        other => {
+            return Err(format!(
+                "subelements lookup expects a dictionary or a list, got {}",
+                kind(other)
+            ))
+        }
     };
-    let Value::String(path) = &t[1] else { return Err("the second item of the subelements lookup must be a string".into()) };
+    let Value::String(path) = &t[1] else {
+        return Err("the second item of the subelements lookup must be a string".into());
+    };
     let mut out = Vec::new();
     for e in elements {
         if e.get("skipped").and_then(Value::as_bool) == Some(true) {
@@ -123,7 +150,9 @@ fn subelements(terms: &Value) -> Result<Vec<Value>, String> {
         if missing {
             continue;
         }
-        let Value::Array(subs) = at else { return Err(format!("the key {path} should point to a list, got '{at}'")) };
+        let Value::Array(subs) = at else {
+            return Err(format!("the key {path} should point to a list, got '{at}'"));
+        };
         out.extend(subs.iter().map(|s| json!([e.clone(), s.clone()])));
     }
     Ok(out)
@@ -141,7 +170,14 @@ fn flatten(terms: &Value) -> Vec<Value> {
 fn lines(terms: &Value) -> Result<Vec<Value>, String> {
     let cmds: Vec<String> = match terms {
         Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect(),
+        Value::Array(a) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect(),
         other => return Err(format!("with_lines takes commands, got {}", kind(other))),
     };
     let mut out = Vec::new();
@@ -153,9 +189,16 @@ fn lines(terms: &Value) -> Result<Vec<Value>, String> {
             .output()
             .map_err(|e| format!("lookup_plugin.lines({c}) could not start /bin/sh: {e}"))?;
         if !o.status.success() {
-            return Err(format!("lookup_plugin.lines({c}) returned {}", o.status.code().unwrap_or(-1)));
+            return Err(format!(
+                "lookup_plugin.lines({c}) returned {}",
+                o.status.code().unwrap_or(-1)
+            ));
         }
-        out.extend(String::from_utf8_lossy(&o.stdout).lines().map(|l| Value::String(l.to_string())));
+        out.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| Value::String(l.to_string())),
+        );
     }
     Ok(out)
 }
@@ -181,20 +224,55 @@ mod tests {
 
     #[test]
     fn shapes_as_ansible_lookups() {
-        assert_eq!(run("nested", json!([[1, 2], ["a", "b"]])).unwrap(), vec![json!([1, "a"]), json!([1, "b"]), json!([2, "a"]), json!([2, "b"])]);
-        assert_eq!(run("cartesian", json!([["x"], "y"])).unwrap(), vec![json!(["x", "y"])]);
-        assert_eq!(run("together", json!([[1, 2, 3], ["a", "b"]])).unwrap(), vec![json!([1, "a"]), json!([2, "b"]), json!([3, null])]);
-        assert_eq!(run("flattened", json!([1, [2, [3, [4]]], null])).unwrap(), vec![json!(1), json!(2), json!(3), json!(4)]);
-        let users = json!([{"name": "a", "keys": ["k1", "k2"]}, {"name": "b", "keys": []}, {"name": "c"}]);
         assert_eq!(
-            run("subelements", json!([users, "keys", {"skip_missing": true}])).unwrap(),
-            vec![json!([{"name": "a", "keys": ["k1", "k2"]}, "k1"]), json!([{"name": "a", "keys": ["k1", "k2"]}, "k2"])]
+            run("nested", json!([[1, 2], ["a", "b"]])).unwrap(),
+            vec![
+                json!([1, "a"]),
+                json!([1, "b"]),
+                json!([2, "a"]),
+                json!([2, "b"])
+            ]
         );
-        assert!(run("subelements", json!([users, "keys"])).unwrap_err().starts_with("could not find 'keys' key in iterated item"));
-        assert_eq!(run("lines", json!("printf 'a\\nb\\n'")).unwrap(), vec![json!("a"), json!("b")]);
-        assert!(run("lines", json!("exit 3")).unwrap_err().ends_with("returned 3"));
+        assert_eq!(
+            run("cartesian", json!([["x"], "y"])).unwrap(),
+            vec![json!(["x", "y"])]
+        );
+        assert_eq!(
+            run("together", json!([[1, 2, 3], ["a", "b"]])).unwrap(),
+            vec![json!([1, "a"]), json!([2, "b"]), json!([3, null])]
+        );
+        assert_eq!(
+            run("flattened", json!([1, [2, [3, [4]]], null])).unwrap(),
+            vec![json!(1), json!(2), json!(3), json!(4)]
+        );
+        let users =
+            json!([{"name": "a", "keys": ["k1", "k2"]}, {"name": "b", "keys": []}, {"name": "c"}]);
+        assert_eq!(
+            run(
+                "subelements",
+                json!([users, "keys", {"skip_missing": true}])
+            )
+            .unwrap(),
+            vec![
+                json!([{"name": "a", "keys": ["k1", "k2"]}, "k1"]),
+                json!([{"name": "a", "keys": ["k1", "k2"]}, "k2"])
+            ]
+        );
+        assert!(run("subelements", json!([users, "keys"]))
+            .unwrap_err()
+            .starts_with("could not find 'keys' key in iterated item"));
+        assert_eq!(
+            run("lines", json!("printf 'a\\nb\\n'")).unwrap(),
+            vec![json!("a"), json!("b")]
+        );
+        assert!(run("lines", json!("exit 3"))
+            .unwrap_err()
+            .ends_with("returned 3"));
         let pick = run("random_choice", json!(["p", "q"])).unwrap();
-        assert!(pick == vec![json!("p")] || pick == vec![json!("q")], "{pick:?}");
+        assert!(
+            pick == vec![json!("p")] || pick == vec![json!("q")],
+            "{pick:?}"
+        );
         assert!(items("not_a_loop", &json!([])).is_none());
     }
 }

@@ -42,7 +42,8 @@ const MASKED: &[&str] = &[
     "systemd-machine-id-commit.service",
 ];
 
-const SSHD_CONFIG: &str = "# berth testbed: each host's key is bound in from the state directory.\n\
+const SSHD_CONFIG: &str =
+    "# berth testbed: each host's key is bound in from the state directory.\n\
 HostKey /etc/ssh/ssh_host_ed25519_key\n\
 PermitRootLogin prohibit-password\n\
 PasswordAuthentication no\n\
@@ -55,15 +56,39 @@ MaxSessions 200\n";
 fn files() -> Vec<(&'static str, u32, String)> {
     vec![
         // A minbase root has no /etc/hosts; Caddy will not start without localhost.
-        ("etc/hosts", 0o644, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".into()),
-        ("etc/resolv.conf", 0o644, "# berth testbed: no DNS; the package mirror is addressed by IP\n".into()),
+        (
+            "etc/hosts",
+            0o644,
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".into(),
+        ),
+        (
+            "etc/resolv.conf",
+            0o644,
+            "# berth testbed: no DNS; the package mirror is addressed by IP\n".into(),
+        ),
         ("etc/machine-id", 0o444, String::new()),
-        ("etc/ssh/sshd_config.d/berth-testbed.conf", 0o644, SSHD_CONFIG.into()),
+        (
+            "etc/ssh/sshd_config.d/berth-testbed.conf",
+            0o644,
+            SSHD_CONFIG.into(),
+        ),
         ("root/.ssh/authorized_keys", 0o600, String::new()),
-        ("etc/systemd/network/10-testbed.network", 0o644, String::new()),
-        ("etc/apt/sources.list", 0o644, format!("deb [trusted=yes] {MIRROR_URL} ./\n")),
+        (
+            "etc/systemd/network/10-testbed.network",
+            0o644,
+            String::new(),
+        ),
+        (
+            "etc/apt/sources.list",
+            0o644,
+            format!("deb [trusted=yes] {MIRROR_URL} ./\n"),
+        ),
         // No recommends, like the roles expect from a lean server.
-        ("etc/apt/apt.conf.d/90berth-testbed", 0o644, "APT::Install-Recommends \"false\";\n".into()),
+        (
+            "etc/apt/apt.conf.d/90berth-testbed",
+            0o644,
+            "APT::Install-Recommends \"false\";\n".into(),
+        ),
     ]
 }
 
@@ -89,7 +114,10 @@ pub(crate) struct Base {
 impl Base {
     /// The recipe as text: everything that decides what the base contains.
     pub(crate) fn recipe() -> String {
-        let mut r = format!("suite {SUITE}\nvariant minbase\npackages {}\n", PACKAGES.join(","));
+        let mut r = format!(
+            "suite {SUITE}\nvariant minbase\npackages {}\n",
+            PACKAGES.join(",")
+        );
         for (path, mode, content) in files() {
             let _ = writeln!(r, "file {path} {mode:o} {content:?}");
         }
@@ -109,7 +137,10 @@ impl Base {
     pub(crate) fn cached(state: &Path) -> Option<Base> {
         let hash = Base::hash();
         let dir = state.join("base").join(&hash);
-        dir.join("rootfs/usr/sbin/sshd").exists().then(|| Base { hash, rootfs: dir.join("rootfs") })
+        dir.join("rootfs/usr/sbin/sshd").exists().then(|| Base {
+            hash,
+            rootfs: dir.join("rootfs"),
+        })
     }
 
     /// The cached base, building it first when the recipe changed.
@@ -137,21 +168,26 @@ impl Base {
         }
         let secs = started.elapsed().as_secs_f64();
         std::fs::write(partial.join("recipe.txt"), Base::recipe()).map_err(|e| e.to_string())?;
-        std::fs::write(partial.join("build-seconds"), format!("{secs:.1}\n")).map_err(|e| e.to_string())?;
+        std::fs::write(partial.join("build-seconds"), format!("{secs:.1}\n"))
+            .map_err(|e| e.to_string())?;
         if done.exists() {
             std::fs::remove_dir_all(&done).map_err(|e| format!("{}: {e}", done.display()))?;
         }
         std::fs::rename(&partial, &done).map_err(|e| format!("{}: {e}", done.display()))?;
         eprintln!("testbed: base {hash} built in {secs:.1}s");
         prune(&root, &hash);
-        Ok(Base { hash, rootfs: done.join("rootfs") })
+        Ok(Base {
+            hash,
+            rootfs: done.join("rootfs"),
+        })
     }
 
     /// The Debian packages installed in the base (name → version), read
     /// from its dpkg status, so the mirror only carries what is missing.
     pub(crate) fn installed(&self) -> Result<Vec<(String, String)>, String> {
         let status = self.rootfs.join("var/lib/dpkg/status");
-        let text = std::fs::read_to_string(&status).map_err(|e| format!("{}: {e}", status.display()))?;
+        let text =
+            std::fs::read_to_string(&status).map_err(|e| format!("{}: {e}", status.display()))?;
         Ok(Mirror::parse_installed(&text))
     }
 }
@@ -168,7 +204,10 @@ fn build(rootfs: &Path, debian_mirror: &str) -> Result<(), String> {
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| format!("cannot run debootstrap: {e}"))?;
-    let _ = std::fs::write(&log, [out.stdout.as_slice(), out.stderr.as_slice()].concat());
+    let _ = std::fs::write(
+        &log,
+        [out.stdout.as_slice(), out.stderr.as_slice()].concat(),
+    );
     if !out.status.success() {
         let tail: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -192,27 +231,44 @@ fn build(rootfs: &Path, debian_mirror: &str) -> Result<(), String> {
             std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         }
     }
-    for dir in ["etc/apt/sources.list.d", "var/lib/apt/lists", "var/cache/apt/archives"] {
+    for dir in [
+        "etc/apt/sources.list.d",
+        "var/lib/apt/lists",
+        "var/cache/apt/archives",
+    ] {
         clear_files(&rootfs.join(dir))?;
     }
     for (path, mode, content) in files() {
         let p = rootfs.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).map_err(|e| format!("{}: {e}", p.display()))?;
+        std::fs::create_dir_all(p.parent().unwrap())
+            .map_err(|e| format!("{}: {e}", p.display()))?;
         if p.is_symlink() {
             std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         }
         std::fs::write(&p, content).map_err(|e| format!("{}: {e}", p.display()))?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("{}: {e}", p.display()))?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
     }
-    std::fs::set_permissions(rootfs.join("root/.ssh"), std::fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
-    run(Command::new("systemctl").arg(format!("--root={}", rootfs.display())).args(["enable", "systemd-networkd.service"]))?;
-    run(Command::new("systemctl").arg(format!("--root={}", rootfs.display())).arg("mask").args(MASKED))?;
+    std::fs::set_permissions(
+        rootfs.join("root/.ssh"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .map_err(|e| e.to_string())?;
+    run(Command::new("systemctl")
+        .arg(format!("--root={}", rootfs.display()))
+        .args(["enable", "systemd-networkd.service"]))?;
+    run(Command::new("systemctl")
+        .arg(format!("--root={}", rootfs.display()))
+        .arg("mask")
+        .args(MASKED))?;
     Ok(())
 }
 
 /// Remove the plain files directly in `dir` (keeps subdirectories like `partial/`).
 fn clear_files(dir: &Path) -> Result<(), String> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
     for entry in entries.flatten() {
         let p = entry.path();
         if !p.is_dir() || p.is_symlink() {
@@ -224,7 +280,9 @@ fn clear_files(dir: &Path) -> Result<(), String> {
 
 /// Drop bases built from older recipes.
 fn prune(root: &Path, keep: &str) {
-    let Ok(entries) = std::fs::read_dir(root) else { return };
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name != keep && !name.ends_with(".partial") {

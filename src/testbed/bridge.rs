@@ -22,7 +22,13 @@ impl Bridge {
         }
         let addrs = run(Command::new("ip").args(["-o", "-4", "addr", "show", "dev", BRIDGE]))?;
         if !addrs.contains(&format!("inet {CONTROLLER}/24")) {
-            run(Command::new("ip").args(["addr", "add", &format!("{CONTROLLER}/24"), "dev", BRIDGE]))?;
+            run(Command::new("ip").args([
+                "addr",
+                "add",
+                &format!("{CONTROLLER}/24"),
+                "dev",
+                BRIDGE,
+            ]))?;
         }
         run(Command::new("ip").args(["link", "set", BRIDGE, "up"]))?;
         Ok(())
@@ -49,10 +55,20 @@ impl Bridge {
         }
         let routes = run(Command::new("ip").args(["-o", "-4", "route", "show", "table", "all"]))?;
         for line in routes.lines() {
-            let dev = line.split_whitespace().skip_while(|w| *w != "dev").nth(1).unwrap_or_default();
+            let dev = line
+                .split_whitespace()
+                .skip_while(|w| *w != "dev")
+                .nth(1)
+                .unwrap_or_default();
             let dst = line.split_whitespace().next().unwrap_or_default();
             let dst = dst.strip_prefix("local ").unwrap_or(dst);
-            if dev != BRIDGE && (dst.starts_with(&prefix) || line.split_whitespace().nth(1).is_some_and(|d| d.starts_with(&prefix))) {
+            if dev != BRIDGE
+                && (dst.starts_with(&prefix)
+                    || line
+                        .split_whitespace()
+                        .nth(1)
+                        .is_some_and(|d| d.starts_with(&prefix)))
+            {
                 return Err(format!(
                     "a route for {SUBNET}.0/24 already exists on {dev} (`{line}`); berth will not touch it.\n  = help: remove that route, or run the testbed on another machine"
                 ));
@@ -65,7 +81,18 @@ impl Bridge {
     /// host keeps a permanent entry so packets to it are silently lost and
     /// connections time out, as with a cut cable, instead of failing fast.
     pub(crate) fn pin_neighbour(addr: &str, mac: &str) -> Result<(), String> {
-        run(Command::new("ip").args(["neigh", "replace", addr, "lladdr", mac, "dev", BRIDGE, "nud", "permanent"])).map(|_| ())
+        run(Command::new("ip").args([
+            "neigh",
+            "replace",
+            addr,
+            "lladdr",
+            mac,
+            "dev",
+            BRIDGE,
+            "nud",
+            "permanent",
+        ]))
+        .map(|_| ())
     }
 
     pub(crate) fn unpin_neighbour(addr: &str) {
@@ -73,6 +100,7 @@ impl Bridge {
     }
 
     pub(crate) fn set_port(veth: &str, up: bool) -> Result<(), String> {
-        run(Command::new("ip").args(["link", "set", "dev", veth, if up { "up" } else { "down" }])).map(|_| ())
+        run(Command::new("ip").args(["link", "set", "dev", veth, if up { "up" } else { "down" }]))
+            .map(|_| ())
     }
 }

@@ -36,23 +36,47 @@ impl Delayer {
     /// Bind every queue (queue number → delay) on one netlink socket.
     pub(crate) fn bind(delays: BTreeMap<u16, Duration>) -> Result<Delayer, String> {
         // SAFETY: plain socket syscalls on a descriptor we own.
-        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER) };
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                NETLINK_NETFILTER,
+            )
+        };
         if fd < 0 {
-            return Err(format!("netlink socket: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "netlink socket: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         addr.nl_family = libc::AF_NETLINK as u16;
         let size: i32 = 8 << 20;
         unsafe {
-            if libc::bind(fd, &addr as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_nl>() as u32) < 0 {
+            if libc::bind(
+                fd,
+                &addr as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            ) < 0
+            {
                 return Err(format!("netlink bind: {}", std::io::Error::last_os_error()));
             }
-            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &size as *const i32 as *const libc::c_void, 4);
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                &size as *const i32 as *const libc::c_void,
+                4,
+            );
         }
         let mut d = Delayer { fd, delays, seq: 0 };
         let queues: Vec<u16> = d.delays.keys().copied().collect();
         for q in queues {
-            d.config(q, NFQA_CFG_CMD, &[NFQNL_CFG_CMD_BIND, 0, 0, libc::AF_INET as u8])?;
+            d.config(
+                q,
+                NFQA_CFG_CMD,
+                &[NFQNL_CFG_CMD_BIND, 0, 0, libc::AF_INET as u8],
+            )?;
             let mut params = 0u32.to_be_bytes().to_vec();
             params.push(NFQNL_COPY_META);
             d.config(q, NFQA_CFG_PARAMS, &params)?;
@@ -80,7 +104,13 @@ impl Delayer {
     /// Send a CONFIG message and wait for the kernel's acknowledgement.
     fn request(&mut self, queue: u16, attrs: &[u8]) -> Result<(), String> {
         self.seq += 1;
-        let msg = message(NFQNL_MSG_CONFIG, NLM_F_REQUEST | NLM_F_ACK, self.seq, queue, attrs);
+        let msg = message(
+            NFQNL_MSG_CONFIG,
+            NLM_F_REQUEST | NLM_F_ACK,
+            self.seq,
+            queue,
+            attrs,
+        );
         self.send(&msg)?;
         let mut buf = vec![0u8; 8192];
         loop {
@@ -94,7 +124,10 @@ impl Delayer {
                     if code == 0 {
                         return Ok(());
                     }
-                    return Err(format!("binding queue {queue}: {}", std::io::Error::from_raw_os_error(-code)));
+                    return Err(format!(
+                        "binding queue {queue}: {}",
+                        std::io::Error::from_raw_os_error(-code)
+                    ));
                 }
             }
         }
@@ -122,7 +155,11 @@ impl Delayer {
 
     /// Receive one datagram, waiting at most `timeout_ms` (0 bytes on timeout).
     fn recv(&self, buf: &mut [u8], timeout_ms: i32) -> Result<usize, String> {
-        let mut pfd = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd; buf is writable for its length.
         let ready = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
         if ready <= 0 {
@@ -132,7 +169,9 @@ impl Delayer {
         if n < 0 {
             let err = std::io::Error::last_os_error();
             // ENOBUFS: the kernel dropped notifications (fail-open accepts them); go on.
-            if err.raw_os_error() == Some(libc::ENOBUFS) || err.kind() == std::io::ErrorKind::Interrupted {
+            if err.raw_os_error() == Some(libc::ENOBUFS)
+                || err.kind() == std::io::ErrorKind::Interrupted
+            {
                 return Ok(0);
             }
             return Err(format!("netlink recv: {err}"));
@@ -163,7 +202,14 @@ impl Delayer {
                 pending.pop();
                 self.accept(q, id)?;
             }
-            let wait = pending.peek().map(|Reverse((due, _, _))| due.saturating_duration_since(now).as_micros().div_ceil(1000) as i32).unwrap_or(1000);
+            let wait = pending
+                .peek()
+                .map(|Reverse((due, _, _))| {
+                    due.saturating_duration_since(now)
+                        .as_micros()
+                        .div_ceil(1000) as i32
+                })
+                .unwrap_or(1000);
             let n = self.recv(&mut buf, wait.max(0))?;
             let arrived = Instant::now();
             for (ty, body) in messages(&buf[..n]) {
@@ -250,8 +296,12 @@ fn attributes(buf: &[u8]) -> Vec<(u16, &[u8])> {
 
 /// Parse `QUEUE:MS`.
 pub(crate) fn parse_queue(spec: &str) -> Result<(u16, Duration), String> {
-    let (q, ms) = spec.split_once(':').ok_or_else(|| format!("`{spec}`: expected QUEUE:MS"))?;
-    let q = q.parse().map_err(|_| format!("`{spec}`: bad queue number"))?;
+    let (q, ms) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("`{spec}`: expected QUEUE:MS"))?;
+    let q = q
+        .parse()
+        .map_err(|_| format!("`{spec}`: bad queue number"))?;
     let ms: u64 = ms.parse().map_err(|_| format!("`{spec}`: bad delay"))?;
     Ok((q, Duration::from_millis(ms)))
 }
@@ -276,7 +326,10 @@ mod tests {
         let a = attributes(&body[4..]);
         assert_eq!(a[0], (NFQA_PACKET_HDR, &[0, 0, 0, 7, 8, 0, 3][..]));
         assert_eq!(a[1], (9, &[1, 2, 3, 4][..]));
-        assert_eq!(parse_queue("21301:50").unwrap(), (21301, Duration::from_millis(50)));
+        assert_eq!(
+            parse_queue("21301:50").unwrap(),
+            (21301, Duration::from_millis(50))
+        );
         assert!(parse_queue("x").is_err());
     }
 }

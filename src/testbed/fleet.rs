@@ -62,7 +62,12 @@ impl Fleet {
 
     /// Like `load`, but a missing fleet is an error naming the fix.
     pub(crate) fn require(state: &Path) -> Result<Fleet, String> {
-        Fleet::load(state)?.ok_or_else(|| format!("no testbed is up in {}\n  = help: start one with `berth testbed up 3`", state.display()))
+        Fleet::load(state)?.ok_or_else(|| {
+            format!(
+                "no testbed is up in {}\n  = help: start one with `berth testbed up 3`",
+                state.display()
+            )
+        })
     }
 
     pub(crate) fn save(&self) -> Result<(), String> {
@@ -74,14 +79,23 @@ impl Fleet {
     }
 
     pub(crate) fn host(&self, name: &str) -> Result<&Host, String> {
-        self.hosts.iter().find(|h| h.name == name || h.addr == name).ok_or_else(|| {
-            let names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
-            format!("no testbed host `{name}`\n  = help: the hosts are {}", names.join(", "))
-        })
+        self.hosts
+            .iter()
+            .find(|h| h.name == name || h.addr == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
+                format!(
+                    "no testbed host `{name}`\n  = help: the hosts are {}",
+                    names.join(", ")
+                )
+            })
     }
 
     fn host_mut(&mut self, name: &str) -> Result<&mut Host, String> {
-        let idx = self.hosts.iter().position(|h| h.name == name || h.addr == name);
+        let idx = self
+            .hosts
+            .iter()
+            .position(|h| h.name == name || h.addr == name);
         let idx = idx.ok_or_else(|| format!("no testbed host `{name}`"))?;
         Ok(&mut self.hosts[idx])
     }
@@ -97,7 +111,10 @@ impl Fleet {
     /// Boot `count` hosts (keeping those already running) and write the inventory.
     pub(crate) fn up(state: &Path, opts: &UpOptions) -> Result<Fleet, String> {
         if opts.count == 0 || opts.count > MAX_HOSTS {
-            return Err(format!("the testbed boots 1 to {MAX_HOSTS} hosts, not {}", opts.count));
+            return Err(format!(
+                "the testbed boots 1 to {MAX_HOSTS} hosts, not {}",
+                opts.count
+            ));
         }
         std::fs::create_dir_all(state).map_err(|e| format!("{}: {e}", state.display()))?;
         let existing = Fleet::load(state)?;
@@ -136,12 +153,28 @@ impl Fleet {
         Ok(fleet)
     }
 
-    fn boot(&mut self, base: &Base, mirror: &Mirror, client: &Path, opts: &UpOptions) -> Result<(), String> {
+    fn boot(
+        &mut self,
+        base: &Base,
+        mirror: &Mirror,
+        client: &Path,
+        opts: &UpOptions,
+    ) -> Result<(), String> {
         Bridge::create()?;
         if !self.server.is_some_and(|p| p.alive()) {
             let mut cmd = super::self_command();
-            cmd.args(["testbed", "serve", "--listen", &format!("{CONTROLLER}:{MIRROR_PORT}"), "--root"]).arg(&mirror.root);
-            self.server = Some(Process::spawn_detached(&mut cmd, &self.state.join("server.log"))?);
+            cmd.args([
+                "testbed",
+                "serve",
+                "--listen",
+                &format!("{CONTROLLER}:{MIRROR_PORT}"),
+                "--root",
+            ])
+            .arg(&mirror.root);
+            self.server = Some(Process::spawn_detached(
+                &mut cmd,
+                &self.state.join("server.log"),
+            )?);
             self.save()?;
         }
         let mut known = String::new();
@@ -163,7 +196,8 @@ impl Fleet {
             let host = &self.hosts[i];
             let log = host.console_log(&self.state);
             let _ = std::fs::remove_file(&log);
-            let mut cmd = host.nspawn_command(&self.state, &base.rootfs, &client_pub, self.persistent);
+            let mut cmd =
+                host.nspawn_command(&self.state, &base.rootfs, &client_pub, self.persistent);
             let proc = Process::spawn_detached(&mut cmd, &log)?;
             let host = &mut self.hosts[i];
             host.nspawn = Some(proc);
@@ -171,8 +205,16 @@ impl Fleet {
             booted.push(i);
         }
         self.save()?;
-        wait_http(&format!("{CONTROLLER}:{MIRROR_PORT}"), Duration::from_secs(10))
-            .map_err(|e| format!("the mirror server did not start: {e} (see {})", self.state.join("server.log").display()))?;
+        wait_http(
+            &format!("{CONTROLLER}:{MIRROR_PORT}"),
+            Duration::from_secs(10),
+        )
+        .map_err(|e| {
+            format!(
+                "the mirror server did not start: {e} (see {})",
+                self.state.join("server.log").display()
+            )
+        })?;
         let deadline = started + opts.boot_timeout;
         let mut waiting: Vec<usize> = booted.clone();
         while !waiting.is_empty() {
@@ -183,7 +225,11 @@ impl Fleet {
             for &i in &waiting {
                 let host = &self.hosts[i];
                 if !host.running() {
-                    return Err(format!("{} stopped while booting:\n{}", host.name, tail(&host.console_log(&self.state), 15)));
+                    return Err(format!(
+                        "{} stopped while booting:\n{}",
+                        host.name,
+                        tail(&host.console_log(&self.state), 15)
+                    ));
                 }
                 if !ssh_banner(&host.addr) {
                     still.push(i);
@@ -192,8 +238,15 @@ impl Fleet {
             waiting = still;
             if !waiting.is_empty() {
                 if Instant::now() >= deadline {
-                    let names: Vec<&str> = waiting.iter().map(|&i| self.hosts[i].name.as_str()).collect();
-                    return Err(format!("{} did not answer SSH within {:?}", names.join(", "), opts.boot_timeout));
+                    let names: Vec<&str> = waiting
+                        .iter()
+                        .map(|&i| self.hosts[i].name.as_str())
+                        .collect();
+                    return Err(format!(
+                        "{} did not answer SSH within {:?}",
+                        names.join(", "),
+                        opts.boot_timeout
+                    ));
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -211,22 +264,35 @@ impl Fleet {
                             match ssh(state, &host.addr, "true", Some(5)) {
                                 Ok(out) if out.status.success() => return None,
                                 Ok(out) if Instant::now() >= until => {
-                                    return Some(format!("{}: {}", host.name, String::from_utf8_lossy(&out.stderr).trim()))
+                                    return Some(format!(
+                                        "{}: {}",
+                                        host.name,
+                                        String::from_utf8_lossy(&out.stderr).trim()
+                                    ))
                                 }
-                                Err(e) if Instant::now() >= until => return Some(format!("{}: {e}", host.name)),
+                                Err(e) if Instant::now() >= until => {
+                                    return Some(format!("{}: {e}", host.name))
+                                }
                                 _ => std::thread::sleep(Duration::from_millis(200)),
                             }
                         }
                     })
                 })
                 .collect();
-            handles.into_iter().filter_map(|h| h.join().ok().flatten()).collect()
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok().flatten())
+                .collect()
         });
         if !failures.is_empty() {
             return Err(format!("SSH login failed:\n{}", failures.join("\n")));
         }
         if !booted.is_empty() {
-            eprintln!("testbed: {} host(s) booted and answering SSH in {:.1}s", booted.len(), started.elapsed().as_secs_f64());
+            eprintln!(
+                "testbed: {} host(s) booted and answering SSH in {:.1}s",
+                booted.len(),
+                started.elapsed().as_secs_f64()
+            );
         }
         self.latency.reapply(&self.hosts)?;
         Ok(())
@@ -238,18 +304,36 @@ impl Fleet {
         let known = Fleet::known_hosts(&self.state);
         let mut y = String::from("# Written by `berth testbed up`; hosts are booted Debian bookworm containers.\nall:\n  children:\n    fleet:\n      hosts:\n");
         for h in &self.hosts {
-            y.push_str(&format!("        {}:\n          ansible_host: {}\n", h.name, h.addr));
+            y.push_str(&format!(
+                "        {}:\n          ansible_host: {}\n",
+                h.name, h.addr
+            ));
         }
         y.push_str("  vars:\n    ansible_user: root\n    ansible_port: 22\n");
-        y.push_str(&format!("    ansible_ssh_private_key_file: {}\n", yaml_str(&key.display().to_string())));
+        y.push_str(&format!(
+            "    ansible_ssh_private_key_file: {}\n",
+            yaml_str(&key.display().to_string())
+        ));
         y.push_str(&format!(
             "    ansible_ssh_common_args: {}\n",
-            yaml_str(&format!("-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes", known.display()))
+            yaml_str(&format!(
+                "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes",
+                known.display()
+            ))
         ));
-        y.push_str(&format!("    berth_known_hosts_file: {}\n", yaml_str(&known.display().to_string())));
+        y.push_str(&format!(
+            "    berth_known_hosts_file: {}\n",
+            yaml_str(&known.display().to_string())
+        ));
         y.push_str("    ansible_python_interpreter: /usr/bin/python3\n");
-        y.push_str(&format!("    tova_bun_url: {}\n", yaml_str(&format!("{MIRROR_URL}{BUN_PATH}"))));
-        y.push_str(&format!("    testbed_mirror_url: {}\n", yaml_str(MIRROR_URL)));
+        y.push_str(&format!(
+            "    tova_bun_url: {}\n",
+            yaml_str(&format!("{MIRROR_URL}{BUN_PATH}"))
+        ));
+        y.push_str(&format!(
+            "    testbed_mirror_url: {}\n",
+            yaml_str(MIRROR_URL)
+        ));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
@@ -276,7 +360,8 @@ impl Fleet {
             }
             host.nspawn = None;
             Bridge::unpin_neighbour(&host.addr);
-            let _ = std::fs::remove_dir(format!("/run/systemd/nspawn/propagate/{}", host.machine()));
+            let _ =
+                std::fs::remove_dir(format!("/run/systemd/nspawn/propagate/{}", host.machine()));
         }
         if let Some(p) = self.server.take() {
             p.stop(Duration::from_secs(2));
@@ -292,7 +377,10 @@ impl Fleet {
     pub(crate) fn kill(&mut self, name: &str) -> Result<(), String> {
         let host = self.host_mut(name)?;
         if !host.running() {
-            return Err(format!("{} is not running\n  = help: `berth testbed up N` boots it again", host.name));
+            return Err(format!(
+                "{} is not running\n  = help: `berth testbed up N` boots it again",
+                host.name
+            ));
         }
         power_off(host);
         host.nspawn = None;
@@ -346,8 +434,16 @@ impl Fleet {
             self.state.display(),
             self.base,
             self.mirror,
-            if self.server.is_some_and(|p| p.alive()) { format!("serving {MIRROR_URL}") } else { "not serving".into() },
-            if self.persistent { "persistent" } else { "volatile" }
+            if self.server.is_some_and(|p| p.alive()) {
+                format!("serving {MIRROR_URL}")
+            } else {
+                "not serving".into()
+            },
+            if self.persistent {
+                "persistent"
+            } else {
+                "volatile"
+            }
         );
         for h in &self.hosts {
             let state = if !h.running() {
@@ -357,9 +453,19 @@ impl Fleet {
             } else {
                 "running".to_string()
             };
-            let mem = h.memory_kib().map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_default();
-            let lat = self.latency.of(&h.name).map(|ms| format!("+{ms}ms")).unwrap_or_default();
-            out.push_str(&format!("{:8} {:14} {:12} {:>10} {}\n", h.name, h.addr, state, mem, lat));
+            let mem = h
+                .memory_kib()
+                .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+                .unwrap_or_default();
+            let lat = self
+                .latency
+                .of(&h.name)
+                .map(|ms| format!("+{ms}ms"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{:8} {:14} {:12} {:>10} {}\n",
+                h.name, h.addr, state, mem, lat
+            ));
         }
         out
     }
@@ -385,7 +491,10 @@ fn raise_inotify_limit(hosts: usize, booting: usize) -> Result<(), String> {
     if booting == 0 {
         return Ok(());
     }
-    let current: usize = std::fs::read_to_string(PATH).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+    let current: usize = std::fs::read_to_string(PATH)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
     let needed = 128 + 12 * hosts;
     if current == 0 || current >= needed {
         return Ok(());
@@ -402,16 +511,25 @@ fn ensure_client_key(state: &Path) -> Result<PathBuf, String> {
     std::fs::create_dir_all(key.parent().unwrap()).map_err(|e| e.to_string())?;
     if !key.is_file() || !key.with_extension("pub").is_file() {
         let _ = std::fs::remove_file(&key);
-        run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "berth-testbed", "-f"]).arg(&key))?;
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "berth-testbed", "-f"])
+            .arg(&key))?;
     }
     Ok(key)
 }
 
 /// Run `cmd` on `addr` as root with the testbed's key and known_hosts.
-pub(crate) fn ssh(state: &Path, addr: &str, cmd: &str, timeout: Option<u32>) -> Result<std::process::Output, String> {
+pub(crate) fn ssh(
+    state: &Path,
+    addr: &str,
+    cmd: &str,
+    timeout: Option<u32>,
+) -> Result<std::process::Output, String> {
     let mut c = ssh_command(state, addr, timeout);
     c.arg(cmd);
-    c.stdin(std::process::Stdio::null()).output().map_err(|e| format!("cannot run ssh: {e}"))
+    c.stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ssh: {e}"))
 }
 
 pub(crate) fn ssh_command(state: &Path, addr: &str, timeout: Option<u32>) -> Command {
@@ -419,9 +537,24 @@ pub(crate) fn ssh_command(state: &Path, addr: &str, timeout: Option<u32>) -> Com
     c.arg("-i")
         .arg(Fleet::client_key(state))
         .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", Fleet::known_hosts(state).display()))
-        .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
-        .args(["-o", "IdentitiesOnly=yes", "-o", "GlobalKnownHostsFile=/dev/null"])
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            Fleet::known_hosts(state).display()
+        ))
+        .args([
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+        ])
         .arg("-o")
         .arg(format!("ConnectTimeout={}", timeout.unwrap_or(10)))
         .arg(format!("root@{addr}"))
@@ -431,8 +564,12 @@ pub(crate) fn ssh_command(state: &Path, addr: &str, timeout: Option<u32>) -> Com
 
 /// True once sshd on `addr` sends its version banner.
 fn ssh_banner(addr: &str) -> bool {
-    let Ok(sock) = format!("{addr}:22").parse::<SocketAddr>() else { return false };
-    let Ok(mut s) = TcpStream::connect_timeout(&sock, Duration::from_millis(300)) else { return false };
+    let Ok(sock) = format!("{addr}:22").parse::<SocketAddr>() else {
+        return false;
+    };
+    let Ok(mut s) = TcpStream::connect_timeout(&sock, Duration::from_millis(300)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_millis(1000)));
     let mut buf = [0u8; 8];
     s.read_exact(&mut buf).is_ok() && buf.starts_with(b"SSH-2.0")

@@ -28,7 +28,12 @@ pub(crate) struct Host {
 
 impl Host {
     pub(crate) fn new(index: usize) -> Host {
-        Host { name: format!("host{index:02}"), addr: format!("{SUBNET}.{}", HOST_OFFSET + index), nspawn: None, partitioned: false }
+        Host {
+            name: format!("host{index:02}"),
+            addr: format!("{SUBNET}.{}", HOST_OFFSET + index),
+            nspawn: None,
+            partitioned: false,
+        }
     }
 
     /// The nspawn machine name; the bridge port is `vb-<machine>`.
@@ -68,10 +73,19 @@ impl Host {
         let key = dir.join("ssh_host_ed25519_key");
         if !key.is_file() || !dir.join("ssh_host_ed25519_key.pub").is_file() {
             let _ = std::fs::remove_file(&key);
-            run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C"]).arg(format!("root@{}", self.name)).arg("-f").arg(&key))?;
+            run(Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C"])
+                .arg(format!("root@{}", self.name))
+                .arg("-f")
+                .arg(&key))?;
         }
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("machine-id"), format!("{}\n", self.machine_id(state))).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.join("machine-id"),
+            format!("{}\n", self.machine_id(state)),
+        )
+        .map_err(|e| e.to_string())?;
         let network = format!(
             "[Match]\nName=host0\n\n[Network]\nAddress={}/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n",
             self.addr
@@ -86,7 +100,8 @@ impl Host {
     /// `ADDR ssh-ed25519 AAAA…` for the testbed's known_hosts.
     pub(crate) fn known_hosts_line(&self, state: &Path) -> Result<String, String> {
         let path = self.dir(state).join("ssh_host_ed25519_key.pub");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut fields = text.split_whitespace();
         let (Some(kind), Some(blob)) = (fields.next(), fields.next()) else {
             return Err(format!("{}: not an SSH public key", path.display()));
@@ -95,27 +110,52 @@ impl Host {
     }
 
     /// The systemd-nspawn command that boots this host from `rootfs`.
-    pub(crate) fn nspawn_command(&self, state: &Path, rootfs: &Path, client_pub: &Path, persistent: bool) -> Command {
+    pub(crate) fn nspawn_command(
+        &self,
+        state: &Path,
+        rootfs: &Path,
+        client_pub: &Path,
+        persistent: bool,
+    ) -> Command {
         let dir = self.dir(state);
         let mut cmd = Command::new("systemd-nspawn");
         // Many hosts share one read-only base: no image lock.
         cmd.env("SYSTEMD_NSPAWN_LOCK", "0");
         cmd.arg("--quiet").arg("-D").arg(rootfs).arg("--boot");
         if persistent {
-            cmd.arg(format!("--overlay={}:{}:/", rootfs.display(), dir.join("upper").display()));
+            cmd.arg(format!(
+                "--overlay={}:{}:/",
+                rootfs.display(),
+                dir.join("upper").display()
+            ));
         } else {
             cmd.arg("--volatile=overlay");
         }
         cmd.arg(format!("--network-bridge={BRIDGE}"))
-            .args(["--register=no", "--keep-unit", "--resolv-conf=off", "--link-journal=no", "--timezone=off"])
+            .args([
+                "--register=no",
+                "--keep-unit",
+                "--resolv-conf=off",
+                "--link-journal=no",
+                "--timezone=off",
+            ])
             .arg(format!("--machine={}", self.machine()))
             .arg(format!("--hostname={}", self.name))
             .arg(format!("--uuid={}", self.machine_id(state)));
         let binds = [
-            (dir.join("ssh_host_ed25519_key"), "/etc/ssh/ssh_host_ed25519_key"),
-            (dir.join("ssh_host_ed25519_key.pub"), "/etc/ssh/ssh_host_ed25519_key.pub"),
+            (
+                dir.join("ssh_host_ed25519_key"),
+                "/etc/ssh/ssh_host_ed25519_key",
+            ),
+            (
+                dir.join("ssh_host_ed25519_key.pub"),
+                "/etc/ssh/ssh_host_ed25519_key.pub",
+            ),
             (client_pub.to_path_buf(), "/root/.ssh/authorized_keys"),
-            (dir.join("10-testbed.network"), "/etc/systemd/network/10-testbed.network"),
+            (
+                dir.join("10-testbed.network"),
+                "/etc/systemd/network/10-testbed.network",
+            ),
             (dir.join("machine-id"), "/etc/machine-id"),
         ];
         for (src, dst) in binds {
@@ -148,8 +188,13 @@ impl Host {
 
     /// The MAC address of the host's end of its link (read in its netns).
     pub(crate) fn mac(&self) -> Result<String, String> {
-        let init = self.init().ok_or_else(|| format!("{} is not running", self.name))?;
-        let out = run(Command::new("nsenter").arg("-t").arg(init.pid.to_string()).args(["-n", "ip", "-o", "link", "show", "host0"]))?;
+        let init = self
+            .init()
+            .ok_or_else(|| format!("{} is not running", self.name))?;
+        let out = run(Command::new("nsenter")
+            .arg("-t")
+            .arg(init.pid.to_string())
+            .args(["-n", "ip", "-o", "link", "show", "host0"]))?;
         out.split_whitespace()
             .skip_while(|w| *w != "link/ether")
             .nth(1)
@@ -168,7 +213,10 @@ mod tests {
         assert_eq!(h.name, "host03");
         assert_eq!(h.addr, format!("{SUBNET}.13"));
         assert_eq!(h.veth(), "vb-tb-host03");
-        assert!(h.veth().len() <= 15, "interface names are limited to 15 bytes");
+        assert!(
+            h.veth().len() <= 15,
+            "interface names are limited to 15 bytes"
+        );
         assert!(Host::new(MAX_HOSTS).veth().len() <= 15);
     }
 

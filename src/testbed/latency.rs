@@ -33,7 +33,12 @@ impl Latency {
         self.per_host.get(name).copied().filter(|ms| *ms > 0)
     }
 
-    pub(crate) fn set(&mut self, state: &std::path::Path, hosts: &[Host], ms: u32) -> Result<(), String> {
+    pub(crate) fn set(
+        &mut self,
+        state: &std::path::Path,
+        hosts: &[Host],
+        ms: u32,
+    ) -> Result<(), String> {
         for h in hosts {
             if ms == 0 {
                 self.per_host.remove(&h.name);
@@ -89,7 +94,11 @@ impl Latency {
         self.per_host.clear();
     }
 
-    fn apply_nfqueue(&mut self, state: &std::path::Path, hosts: Vec<(u16, String, u32)>) -> Result<(), String> {
+    fn apply_nfqueue(
+        &mut self,
+        state: &std::path::Path,
+        hosts: Vec<(u16, String, u32)>,
+    ) -> Result<(), String> {
         if super::preflight::which("iptables").is_none() {
             return Err("this kernel has no sch_netem, and the fallback needs iptables (NFQUEUE).\n  = help: install it with `apt-get install iptables`".into());
         }
@@ -110,12 +119,25 @@ impl Latency {
         // The daemon binds its queues before the rules send packets to it.
         std::thread::sleep(Duration::from_millis(200));
         if !proc.alive() {
-            return Err(format!("the delay daemon exited: {}", std::fs::read_to_string(state.join("delay.log")).unwrap_or_default()));
+            return Err(format!(
+                "the delay daemon exited: {}",
+                std::fs::read_to_string(state.join("delay.log")).unwrap_or_default()
+            ));
         }
         iptables(&["-N", CHAIN])?;
         iptables(&["-A", "POSTROUTING", "-o", BRIDGE, "-j", CHAIN])?;
         for (queue, addr, _) in &hosts {
-            iptables(&["-A", CHAIN, "-d", addr, "-j", "NFQUEUE", "--queue-num", &queue.to_string(), "--queue-bypass"])?;
+            iptables(&[
+                "-A",
+                CHAIN,
+                "-d",
+                addr,
+                "-j",
+                "NFQUEUE",
+                "--queue-num",
+                &queue.to_string(),
+                "--queue-bypass",
+            ])?;
         }
         Ok(())
     }
@@ -128,7 +150,11 @@ fn hosts_all(hosts: &[Host], per_host: &BTreeMap<String, u32>) -> Vec<(u16, Stri
         .filter(|(_, ms)| **ms > 0)
         .filter_map(|(name, ms)| {
             let index: u16 = name.trim_start_matches("host").parse().ok()?;
-            let addr = hosts.iter().find(|h| &h.name == name).map(|h| h.addr.clone()).unwrap_or_else(|| Host::new(index as usize).addr);
+            let addr = hosts
+                .iter()
+                .find(|h| &h.name == name)
+                .map(|h| h.addr.clone())
+                .unwrap_or_else(|| Host::new(index as usize).addr);
             Some((QUEUE_BASE + index, addr, *ms))
         })
         .collect()
@@ -139,11 +165,24 @@ fn netem(veth: &str, ms: u32) -> Result<(), String> {
         let _ = run(Command::new("tc").args(["qdisc", "del", "dev", veth, "root"]));
         return Ok(());
     }
-    run(Command::new("tc").args(["qdisc", "replace", "dev", veth, "root", "netem", "delay", &format!("{ms}ms")])).map(|_| ())
+    run(Command::new("tc").args([
+        "qdisc",
+        "replace",
+        "dev",
+        veth,
+        "root",
+        "netem",
+        "delay",
+        &format!("{ms}ms"),
+    ]))
+    .map(|_| ())
 }
 
 fn iptables(args: &[&str]) -> Result<(), String> {
-    run(Command::new("iptables").args(["-w", "-t", "mangle"]).args(args)).map(|_| ())
+    run(Command::new("iptables")
+        .args(["-w", "-t", "mangle"])
+        .args(args))
+    .map(|_| ())
 }
 
 fn drop_rules() {

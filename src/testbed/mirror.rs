@@ -78,7 +78,10 @@ impl Mirror {
             std::fs::remove_dir_all(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
         }
         std::fs::create_dir_all(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
-        eprintln!("testbed: building package mirror {hash} ({}) ...", PACKAGES.join(" "));
+        eprintln!(
+            "testbed: building package mirror {hash} ({}) ...",
+            PACKAGES.join(" ")
+        );
         let started = Instant::now();
         let result = download_debs(&partial, base, debian_mirror)
             .and_then(|n| index(&partial).map(|_| n))
@@ -92,14 +95,21 @@ impl Mirror {
         };
         let _ = std::fs::remove_dir_all(partial.join(".apt"));
         let _ = std::fs::remove_dir_all(partial.join(".npm"));
-        std::fs::write(partial.join("recipe.txt"), Mirror::recipe(&base.hash)).map_err(|e| e.to_string())?;
+        std::fs::write(partial.join("recipe.txt"), Mirror::recipe(&base.hash))
+            .map_err(|e| e.to_string())?;
         if done.exists() {
             std::fs::remove_dir_all(&done).map_err(|e| format!("{}: {e}", done.display()))?;
         }
         std::fs::rename(&partial, &done).map_err(|e| format!("{}: {e}", done.display()))?;
-        let mirror = Mirror { hash: hash.clone(), root: done.clone() };
+        let mirror = Mirror {
+            hash: hash.clone(),
+            root: done.clone(),
+        };
         mirror.check_covers(base)?;
-        eprintln!("testbed: mirror {hash}: {count} packages + bun {BUN_VERSION} in {:.1}s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "testbed: mirror {hash}: {count} packages + bun {BUN_VERSION} in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
         if let Ok(entries) = std::fs::read_dir(&top) {
             for entry in entries.flatten() {
                 if entry.file_name().to_string_lossy() != hash.as_str() {
@@ -115,9 +125,15 @@ impl Mirror {
         let mut out = Vec::new();
         for stanza in status.split("\n\n") {
             let field = |name: &str| {
-                stanza.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_string()))
+                stanza.lines().find_map(|l| {
+                    l.strip_prefix(name)
+                        .and_then(|r| r.strip_prefix(':'))
+                        .map(|v| v.trim().to_string())
+                })
             };
-            let (Some(pkg), Some(st)) = (field("Package"), field("Status")) else { continue };
+            let (Some(pkg), Some(st)) = (field("Package"), field("Status")) else {
+                continue;
+            };
             if st.ends_with(" installed") {
                 out.push((pkg, field("Version").unwrap_or_default()));
             }
@@ -137,15 +153,24 @@ impl Mirror {
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(format!("the mirror in {} lacks {}", self.root.display(), missing.join(", ")))
+            Err(format!(
+                "the mirror in {} lacks {}",
+                self.root.display(),
+                missing.join(", ")
+            ))
         }
     }
 
     /// Package names listed in the mirror's Packages index.
     pub(crate) fn packages(&self) -> Result<Vec<String>, String> {
         let path = self.root.join("Packages");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(text.lines().filter_map(|l| l.strip_prefix("Package: ")).map(str::to_owned).collect())
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(text
+            .lines()
+            .filter_map(|l| l.strip_prefix("Package: "))
+            .map(str::to_owned)
+            .collect())
     }
 }
 
@@ -157,21 +182,40 @@ fn download_debs(dir: &Path, base: &Base, debian_mirror: &str) -> Result<usize, 
         std::fs::create_dir_all(apt.join(sub)).map_err(|e| e.to_string())?;
     }
     let keyring = Path::new("/usr/share/keyrings/debian-archive-keyring.gpg");
-    let signed = if keyring.is_file() { format!("[signed-by={}] ", keyring.display()) } else { String::new() };
-    std::fs::write(apt.join("sources.list"), format!("deb {signed}{debian_mirror} {SUITE} main\n")).map_err(|e| e.to_string())?;
+    let signed = if keyring.is_file() {
+        format!("[signed-by={}] ", keyring.display())
+    } else {
+        String::new()
+    };
+    std::fs::write(
+        apt.join("sources.list"),
+        format!("deb {signed}{debian_mirror} {SUITE} main\n"),
+    )
+    .map_err(|e| e.to_string())?;
     let opts = |cmd: &mut Command| {
         for (k, v) in [
             ("Dir::Etc::SourceList", apt.join("sources.list")),
             ("Dir::Etc::SourceParts", apt.join("none")),
             ("Dir::State", apt.join("state")),
             ("Dir::State::Lists", apt.join("lists")),
-            ("Dir::State::status", base.rootfs.join("var/lib/dpkg/status")),
+            (
+                "Dir::State::status",
+                base.rootfs.join("var/lib/dpkg/status"),
+            ),
             ("Dir::Cache", apt.join("cache")),
             ("Dir::Cache::archives", apt.join("cache/archives")),
         ] {
             cmd.arg("-o").arg(format!("{k}={}", v.display()));
         }
-        cmd.args(["-o", "Debug::NoLocking=1", "-o", "APT::Install-Recommends=false", "-o", "APT::Sandbox::User=root", "-q"]);
+        cmd.args([
+            "-o",
+            "Debug::NoLocking=1",
+            "-o",
+            "APT::Install-Recommends=false",
+            "-o",
+            "APT::Sandbox::User=root",
+            "-q",
+        ]);
     };
     let mut update = Command::new("apt-get");
     opts(&mut update);
@@ -179,11 +223,16 @@ fn download_debs(dir: &Path, base: &Base, debian_mirror: &str) -> Result<usize, 
     run(&mut update).map_err(|e| format!("apt-get update for the mirror failed: {e}"))?;
     let mut install = Command::new("apt-get");
     opts(&mut install);
-    install.args(["install", "--download-only", "-y"]).args(PACKAGES);
+    install
+        .args(["install", "--download-only", "-y"])
+        .args(PACKAGES);
     install.env("DEBIAN_FRONTEND", "noninteractive");
     run(&mut install).map_err(|e| format!("downloading the mirror's packages failed: {e}"))?;
     let mut count = 0;
-    for entry in std::fs::read_dir(apt.join("cache/archives")).map_err(|e| e.to_string())?.flatten() {
+    for entry in std::fs::read_dir(apt.join("cache/archives"))
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
         let p = entry.path();
         if p.extension().is_some_and(|x| x == "deb") {
             std::fs::rename(&p, dir.join(entry.file_name())).map_err(|e| e.to_string())?;
@@ -198,19 +247,30 @@ fn download_debs(dir: &Path, base: &Base, debian_mirror: &str) -> Result<usize, 
 
 /// Packages, Packages.gz and Release for a flat repository (`deb URL ./`).
 fn index(dir: &Path) -> Result<(), String> {
-    let packages = run(Command::new("dpkg-scanpackages").args(["--multiversion", ".", "/dev/null"]).current_dir(dir))?;
+    let packages = run(Command::new("dpkg-scanpackages")
+        .args(["--multiversion", ".", "/dev/null"])
+        .current_dir(dir))?;
     std::fs::write(dir.join("Packages"), &packages).map_err(|e| e.to_string())?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, packages.as_bytes()).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("Packages.gz"), gz.finish().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    std::fs::write(
+        dir.join("Packages.gz"),
+        gz.finish().map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let mut release = format!(
         "Origin: berth testbed\nLabel: berth testbed\nSuite: testbed\nCodename: testbed\nDate: {}\nArchitectures: amd64 all\nSHA256:\n",
         rfc2822(now)
     );
     for name in ["Packages", "Packages.gz"] {
         let sum = run(Command::new("sha256sum").arg(name).current_dir(dir))?;
-        let size = std::fs::metadata(dir.join(name)).map_err(|e| e.to_string())?.len();
+        let size = std::fs::metadata(dir.join(name))
+            .map_err(|e| e.to_string())?
+            .len();
         let digest = sum.split_whitespace().next().unwrap_or_default();
         release.push_str(&format!(" {digest} {size} {name}\n"));
     }
@@ -220,7 +280,9 @@ fn index(dir: &Path) -> Result<(), String> {
 /// `Sat, 22 Nov 2026 02:30:00 UTC` for a Unix time (apt's Release `Date:`).
 fn rfc2822(secs: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -265,7 +327,8 @@ fn fetch_bun(dir: &Path) -> Result<(), String> {
             let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
             std::fs::write(&dest, bytes).map_err(|e| e.to_string())?;
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| e.to_string())?;
             return Ok(());
         }
     }
@@ -279,7 +342,10 @@ mod tests {
     #[test]
     fn installed_packages_come_from_dpkg_status() {
         let status = "Package: sudo\nStatus: install ok installed\nVersion: 1.9\n\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 2\n";
-        assert_eq!(Mirror::parse_installed(status), vec![("sudo".to_string(), "1.9".to_string())]);
+        assert_eq!(
+            Mirror::parse_installed(status),
+            vec![("sudo".to_string(), "1.9".to_string())]
+        );
     }
 
     #[test]

@@ -127,7 +127,11 @@ fn dispatch(args: TestbedArgs) -> Result<i32, String> {
     let state = args
         .state
         .clone()
-        .or_else(|| std::env::var_os("BERTH_TESTBED_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            std::env::var_os("BERTH_TESTBED_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE));
     if args.cheap {
         return cheap::dispatch(&state.join("cheap"), args.command);
@@ -138,17 +142,38 @@ fn dispatch(args: TestbedArgs) -> Result<i32, String> {
     }
     // One testbed command at a time per state dir (the daemons don't lock).
     let _lock = match args.command {
-        TestbedCommand::Serve { .. } | TestbedCommand::Delay { .. } | TestbedCommand::Exec { .. } | TestbedCommand::Status => None,
-        _ if state.is_dir() || matches!(args.command, TestbedCommand::Up { .. }) => Some(lock(&state)?),
+        TestbedCommand::Serve { .. }
+        | TestbedCommand::Delay { .. }
+        | TestbedCommand::Exec { .. }
+        | TestbedCommand::Status => None,
+        _ if state.is_dir() || matches!(args.command, TestbedCommand::Up { .. }) => {
+            Some(lock(&state)?)
+        }
         _ => None,
     };
     match args.command {
-        TestbedCommand::Up { count, inventory, persistent, debian_mirror, boot_timeout } => {
+        TestbedCommand::Up {
+            count,
+            inventory,
+            persistent,
+            debian_mirror,
+            boot_timeout,
+        } => {
             install_interrupt_handler();
             let debian_mirror = debian_mirror
-                .or_else(|| std::env::var("BERTH_TESTBED_DEBIAN_MIRROR").ok().filter(|v| !v.is_empty()))
+                .or_else(|| {
+                    std::env::var("BERTH_TESTBED_DEBIAN_MIRROR")
+                        .ok()
+                        .filter(|v| !v.is_empty())
+                })
                 .unwrap_or_else(|| DEFAULT_DEBIAN_MIRROR.to_string());
-            let opts = UpOptions { count, inventory, persistent, debian_mirror, boot_timeout: Duration::from_secs(boot_timeout) };
+            let opts = UpOptions {
+                count,
+                inventory,
+                persistent,
+                debian_mirror,
+                boot_timeout: Duration::from_secs(boot_timeout),
+            };
             let fleet = Fleet::up(&state, &opts)?;
             print!("{}", fleet.status());
             Ok(0)
@@ -203,7 +228,9 @@ fn dispatch(args: TestbedArgs) -> Result<i32, String> {
                 .map_err(|e| format!("cannot run ssh: {e}"))?;
             Ok(status.code().unwrap_or(255))
         }
-        TestbedCommand::Serve { root, listen } => server::MirrorServer::bind(&root, &listen)?.serve(),
+        TestbedCommand::Serve { root, listen } => {
+            server::MirrorServer::bind(&root, &listen)?.serve()
+        }
         TestbedCommand::Delay { queues } => {
             let mut delays = BTreeMap::new();
             for q in &queues {
@@ -223,13 +250,25 @@ fn lock(state: &std::path::Path) -> Result<std::fs::File, String> {
     use std::os::fd::AsRawFd;
     std::fs::create_dir_all(state).map_err(|e| format!("{}: {e}", state.display()))?;
     let path = state.join(".lock");
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     // SAFETY: flock on a descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        eprintln!("testbed: waiting for another berth testbed command on {}", state.display());
+        eprintln!(
+            "testbed: waiting for another berth testbed command on {}",
+            state.display()
+        );
         // SAFETY: as above, blocking this time.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(format!("{}: {}", path.display(), std::io::Error::last_os_error()));
+            return Err(format!(
+                "{}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            ));
         }
     }
     Ok(file)
@@ -246,7 +285,9 @@ pub(crate) fn self_command() -> std::process::Command {
 
 /// Delete every host's persistent overlay (`down --wipe`).
 fn wipe_disks(state: &std::path::Path) -> Result<(), String> {
-    let Ok(hosts) = std::fs::read_dir(state.join("hosts")) else { return Ok(()) };
+    let Ok(hosts) = std::fs::read_dir(state.join("hosts")) else {
+        return Ok(());
+    };
     for host in hosts.flatten() {
         let upper = host.path().join("upper");
         if upper.exists() {

@@ -41,7 +41,10 @@ impl Preflight {
             Need::Fleet => FLEET_TOOLS,
             Need::Control => CONTROL_TOOLS,
         };
-        let missing: Vec<&(&str, &str)> = tools.iter().filter(|(prog, _)| which(prog).is_none()).collect();
+        let missing: Vec<&(&str, &str)> = tools
+            .iter()
+            .filter(|(prog, _)| which(prog).is_none())
+            .collect();
         if missing.is_empty() {
             return Ok(());
         }

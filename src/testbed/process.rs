@@ -23,7 +23,9 @@ impl Process {
     /// streams appended to `log`). The child is not waited for.
     pub(crate) fn spawn_detached(cmd: &mut Command, log: &Path) -> Result<Process, String> {
         let out = open_log(log)?;
-        let err = out.try_clone().map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", log.display()))?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         // SAFETY: setsid is async-signal-safe and touches no memory.
         unsafe {
@@ -34,12 +36,19 @@ impl Process {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
         let pid = child.id() as i32;
         // The Child handle is dropped without waiting: the process outlives us
         // and is reaped by whoever inherits it.
         std::mem::forget(child);
-        let start = start_time(pid).ok_or_else(|| format!("process {pid} vanished right after start (see {})", log.display()))?;
+        let start = start_time(pid).ok_or_else(|| {
+            format!(
+                "process {pid} vanished right after start (see {})",
+                log.display()
+            )
+        })?;
         Ok(Process { pid, start })
     }
 
@@ -88,10 +97,17 @@ impl Process {
     /// Direct children of this process.
     pub(crate) fn children(&self) -> Vec<Process> {
         let mut out = Vec::new();
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else { return out };
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return out;
+        };
         for task in tasks.flatten() {
-            let Ok(text) = std::fs::read_to_string(task.path().join("children")) else { continue };
-            for pid in text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
+                continue;
+            };
+            for pid in text
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+            {
                 if let Some(start) = start_time(pid) {
                     out.push(Process { pid, start });
                 }
@@ -114,7 +130,11 @@ fn open_log(log: &Path) -> Result<File, String> {
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    OpenOptions::new().create(true).append(true).open(log).map_err(|e| format!("{}: {e}", log.display()))
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("{}: {e}", log.display()))
 }
 
 pub(crate) fn start_time(pid: i32) -> Option<u64> {
@@ -135,7 +155,10 @@ fn stat_fields(pid: i32) -> Option<(char, u64)> {
 
 /// Run a command to completion; Err carries its stderr (or the spawn error).
 pub(crate) fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -160,7 +183,11 @@ mod tests {
         let p = Process::spawn_detached(Command::new("sleep").arg("30"), &log).unwrap();
         assert!(p.alive());
         // A different start time means a different process, even with the same pid.
-        assert!(!Process { pid: p.pid, start: p.start + 1 }.alive());
+        assert!(!Process {
+            pid: p.pid,
+            start: p.start + 1
+        }
+        .alive());
         p.stop(Duration::from_secs(2));
         assert!(!p.alive());
     }
@@ -169,6 +196,9 @@ mod tests {
     fn run_reports_stderr_of_failures() {
         let err = run(Command::new("sh").args(["-c", "echo boom >&2; exit 3"])).unwrap_err();
         assert!(err.contains("boom"), "{err}");
-        assert_eq!(run(Command::new("sh").args(["-c", "echo hi"])).unwrap(), "hi\n");
+        assert_eq!(
+            run(Command::new("sh").args(["-c", "echo hi"])).unwrap(),
+            "hi\n"
+        );
     }
 }

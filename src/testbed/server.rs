@@ -19,8 +19,12 @@ pub(crate) struct MirrorServer {
 
 impl MirrorServer {
     pub(crate) fn bind(root: &Path, listen: &str) -> Result<MirrorServer, String> {
-        let listener = TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        Ok(MirrorServer { root: root.to_path_buf(), listener })
+        let listener =
+            TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        Ok(MirrorServer {
+            root: root.to_path_buf(),
+            listener,
+        })
     }
 
     #[cfg(test)]
@@ -119,7 +123,13 @@ fn handle(stream: TcpStream, root: &Path) -> std::io::Result<()> {
     }
 }
 
-fn respond(out: &mut TcpStream, code: u16, reason: &str, body: Option<&str>, close: bool) -> std::io::Result<()> {
+fn respond(
+    out: &mut TcpStream,
+    code: u16,
+    reason: &str,
+    body: Option<&str>,
+    close: bool,
+) -> std::io::Result<()> {
     let body = body.unwrap_or(reason);
     write!(
         out,
@@ -194,6 +204,9 @@ mod tests {
         assert!(get(addr, "GET /../etc/passwd HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 404"));
         assert!(get(addr, "GET /bun HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 404"));
         let head = get(addr, "HEAD /Packages HTTP/1.0\r\n\r\n");
-        assert!(head.contains("Content-Length: 15") && !head.contains("caddy"), "{head}");
+        assert!(
+            head.contains("Content-Length: 15") && !head.contains("caddy"),
+            "{head}"
+        );
     }
 }

@@ -21,8 +21,8 @@ use std::fs;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -137,19 +137,29 @@ impl SshdFleet {
             return Err("a cheap fleet needs at least one host".to_string());
         }
         if count > HOSTS_PER_SUBNET * 250 {
-            return Err(format!("a cheap fleet has at most {} hosts", HOSTS_PER_SUBNET * 250));
+            return Err(format!(
+                "a cheap fleet has at most {} hosts",
+                HOSTS_PER_SUBNET * 250
+            ));
         }
         if !Path::new(SSHD).is_file() {
-            return Err(format!("{SSHD} not found: install openssh-server (apt-get install openssh-server)"));
+            return Err(format!(
+                "{SSHD} not found: install openssh-server (apt-get install openssh-server)"
+            ));
         }
-        fs::create_dir_all(state_dir).map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
-        let dir = fs::canonicalize(state_dir).map_err(|e| format!("cannot resolve {}: {e}", state_dir.display()))?;
+        fs::create_dir_all(state_dir)
+            .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
+        let dir = fs::canonicalize(state_dir)
+            .map_err(|e| format!("cannot resolve {}: {e}", state_dir.display()))?;
         if let Some(dir_str) = dir.to_str() {
             if dir_str.chars().any(|c| c.is_whitespace() || c == '"') {
                 return Err(format!("the fleet's state directory {} must not contain spaces or quotes (sshd_config paths)", dir.display()));
             }
         } else {
-            return Err(format!("the fleet's state directory {} must be valid UTF-8", dir.display()));
+            return Err(format!(
+                "the fleet's state directory {} must be valid UTF-8",
+                dir.display()
+            ));
         }
 
         let previous = read_state(&dir).ok();
@@ -166,14 +176,16 @@ impl SshdFleet {
             let _ = fs::remove_file(dir.join("client_key.pub"));
             keygen(&[(client_key.clone(), "berth-fleet-client".to_string())])?;
         }
-        let public = fs::read_to_string(dir.join("client_key.pub")).map_err(|e| format!("cannot read client key: {e}"))?;
+        let public = fs::read_to_string(dir.join("client_key.pub"))
+            .map_err(|e| format!("cannot read client key: {e}"))?;
         write_file(&dir.join("authorized_keys"), public.as_bytes(), 0o600)?;
 
         let names: Vec<String> = (1..=count).map(|i| host_name(i, count)).collect();
         let mut missing = Vec::new();
         for name in &names {
             let host_dir = dir.join(name);
-            fs::create_dir_all(&host_dir).map_err(|e| format!("cannot create {}: {e}", host_dir.display()))?;
+            fs::create_dir_all(&host_dir)
+                .map_err(|e| format!("cannot create {}: {e}", host_dir.display()))?;
             let key = host_dir.join("ssh_host_ed25519_key");
             if !key.is_file() || !host_dir.join("ssh_host_ed25519_key.pub").is_file() {
                 let _ = fs::remove_file(&key);
@@ -191,21 +203,36 @@ impl SshdFleet {
             let hosts: Vec<FleetHost> = names
                 .iter()
                 .enumerate()
-                .map(|(i, name)| FleetHost { name: name.clone(), addr: host_addr(subnet, i), port })
+                .map(|(i, name)| FleetHost {
+                    name: name.clone(),
+                    addr: host_addr(subnet, i),
+                    port,
+                })
                 .collect();
             if !all_bindable(&hosts) {
                 continue;
             }
             tried += 1;
-            let state = State { user: user.clone(), subnet, port, hosts };
+            let state = State {
+                user: user.clone(),
+                subnet,
+                port,
+                hosts,
+            };
             // Armed before sshd starts, so that no moment leaves a fleet
             // without an owner.
             let watchdog = Watchdog::arm(&dir, &state.hosts)?;
-            let fleet = SshdFleet { dir: dir.clone(), state, owner: AtomicBool::new(true), watchdog: Mutex::new(Some(watchdog)) };
+            let fleet = SshdFleet {
+                dir: dir.clone(),
+                state,
+                owner: AtomicBool::new(true),
+                watchdog: Mutex::new(Some(watchdog)),
+            };
             match fleet.boot_all() {
                 Ok(()) => {
                     fleet.write_known_hosts()?;
-                    let json = serde_json::to_string_pretty(&fleet.state).map_err(|e| e.to_string())?;
+                    let json =
+                        serde_json::to_string_pretty(&fleet.state).map_err(|e| e.to_string())?;
                     write_file(&dir.join(STATE_FILE), json.as_bytes(), 0o644)?;
                     return Ok(fleet);
                 }
@@ -221,17 +248,27 @@ impl SshdFleet {
             }
         }
         if last_err.is_empty() {
-            last_err = format!("no free loopback address block found after {CANDIDATES} candidates");
+            last_err =
+                format!("no free loopback address block found after {CANDIDATES} candidates");
         }
-        Err(format!("cannot start the cheap fleet in {}: {last_err}", dir.display()))
+        Err(format!(
+            "cannot start the cheap fleet in {}: {last_err}",
+            dir.display()
+        ))
     }
 
     /// Re-opens a fleet started by another process (or earlier). The handle
     /// does not own the fleet: dropping it stops nothing.
     pub(crate) fn load(state_dir: &Path) -> Result<SshdFleet, String> {
-        let dir = fs::canonicalize(state_dir).map_err(|e| format!("no cheap fleet in {}: {e}", state_dir.display()))?;
+        let dir = fs::canonicalize(state_dir)
+            .map_err(|e| format!("no cheap fleet in {}: {e}", state_dir.display()))?;
         let state = read_state(&dir)?;
-        Ok(SshdFleet { dir, state, owner: AtomicBool::new(false), watchdog: Mutex::new(None) })
+        Ok(SshdFleet {
+            dir,
+            state,
+            owner: AtomicBool::new(false),
+            watchdog: Mutex::new(None),
+        })
     }
 
     pub(crate) fn hosts(&self) -> &[FleetHost] {
@@ -305,9 +342,11 @@ impl SshdFleet {
                 },
             },
         });
-        let yaml = serde_yaml::to_string(&inventory).map_err(|e| format!("cannot write inventory: {e}"))?;
+        let yaml = serde_yaml::to_string(&inventory)
+            .map_err(|e| format!("cannot write inventory: {e}"))?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
         fs::write(path, yaml).map_err(|e| format!("cannot write inventory {}: {e}", path.display()))
     }
@@ -358,7 +397,11 @@ impl SshdFleet {
     }
 
     fn disarm(&self) {
-        let watchdog = self.watchdog.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let watchdog = self
+            .watchdog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(w) = watchdog {
             w.disarm();
         }
@@ -367,7 +410,10 @@ impl SshdFleet {
     fn known(&self, name: &str) -> Result<&FleetHost, String> {
         self.host(name).ok_or_else(|| {
             let names: Vec<&str> = self.state.hosts.iter().map(|h| h.name.as_str()).collect();
-            format!("no host {name} in the cheap fleet (hosts: {})", names.join(", "))
+            format!(
+                "no host {name} in the cheap fleet (hosts: {})",
+                names.join(", ")
+            )
         })
     }
 
@@ -401,7 +447,9 @@ impl SshdFleet {
         // The launched processes fork the daemon and exit at once; a non-zero
         // status is a configuration error.
         for (host, child) in launches {
-            let out = child.wait_with_output().map_err(|e| format!("waiting for {SSHD}: {e}"))?;
+            let out = child
+                .wait_with_output()
+                .map_err(|e| format!("waiting for {SSHD}: {e}"))?;
             if !out.status.success() {
                 return Err(format!(
                     "sshd for {} failed to start ({}): {}",
@@ -416,15 +464,25 @@ impl SshdFleet {
         while !waiting.is_empty() {
             let mut still = Vec::new();
             for host in waiting {
-                let addr: SocketAddr = format!("{}:{}", host.addr, host.port).parse().map_err(|e| format!("{e}"))?;
+                let addr: SocketAddr = format!("{}:{}", host.addr, host.port)
+                    .parse()
+                    .map_err(|e| format!("{e}"))?;
                 let up = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
                     && listener_pid(&self.dir, &host.name).is_some();
                 if up {
                     continue;
                 }
-                let log = fs::read_to_string(self.dir.join(&host.name).join("sshd.log")).unwrap_or_default();
-                if log.contains("Cannot bind") || log.contains("Bind to port") || log.contains("fatal") {
-                    return Err(format!("sshd for {} ({addr}) did not start: {}", host.name, last_lines(&log, 5)));
+                let log = fs::read_to_string(self.dir.join(&host.name).join("sshd.log"))
+                    .unwrap_or_default();
+                if log.contains("Cannot bind")
+                    || log.contains("Bind to port")
+                    || log.contains("fatal")
+                {
+                    return Err(format!(
+                        "sshd for {} ({addr}) did not start: {}",
+                        host.name,
+                        last_lines(&log, 5)
+                    ));
                 }
                 still.push(host);
             }
@@ -488,10 +546,14 @@ impl SshdFleet {
         let mut text = String::new();
         for host in &self.state.hosts {
             let pub_path = self.dir.join(&host.name).join("ssh_host_ed25519_key.pub");
-            let public = fs::read_to_string(&pub_path).map_err(|e| format!("cannot read {}: {e}", pub_path.display()))?;
+            let public = fs::read_to_string(&pub_path)
+                .map_err(|e| format!("cannot read {}: {e}", pub_path.display()))?;
             let mut fields = public.split_whitespace();
             let (Some(kind), Some(key)) = (fields.next(), fields.next()) else {
-                return Err(format!("{} is not an OpenSSH public key", pub_path.display()));
+                return Err(format!(
+                    "{} is not an OpenSSH public key",
+                    pub_path.display()
+                ));
             };
             text.push_str(&format!("[{}]:{} {kind} {key}\n", host.addr, host.port));
         }
@@ -556,16 +618,21 @@ fn all_bindable(hosts: &[FleetHost]) -> bool {
 
 fn read_state(dir: &Path) -> Result<State, String> {
     let path = dir.join(STATE_FILE);
-    let text = fs::read_to_string(&path).map_err(|e| format!("no cheap fleet in {}: {e}", dir.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{} is damaged ({e}); start the fleet again", path.display()))
+    let text = fs::read_to_string(&path)
+        .map_err(|e| format!("no cheap fleet in {}: {e}", dir.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{} is damaged ({e}); start the fleet again", path.display()))
 }
 
 fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
     let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    f.write_all(data).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    let mut f =
+        fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    f.write_all(data)
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     drop(f);
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(|e| format!("cannot chmod {}: {e}", tmp.display()))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot chmod {}: {e}", tmp.display()))?;
     fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -584,7 +651,9 @@ fn keygen(keys: &[(PathBuf, String)]) -> Result<(), String> {
         children.push((path, child));
     }
     for (path, child) in children {
-        let out = child.wait_with_output().map_err(|e| format!("waiting for {SSH_KEYGEN}: {e}"))?;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("waiting for {SSH_KEYGEN}: {e}"))?;
         if !out.status.success() {
             return Err(format!(
                 "{SSH_KEYGEN} failed for {}: {}",
@@ -604,7 +673,8 @@ fn ensure_privsep_dir() -> Result<(), String> {
         return Ok(());
     }
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(|e| format!("cannot chmod /run/sshd: {e}"))
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("cannot chmod /run/sshd: {e}"))
 }
 
 fn current_user() -> String {
@@ -613,7 +683,9 @@ fn current_user() -> String {
     unsafe {
         let pw = libc::getpwuid(libc::getuid());
         if !pw.is_null() && !(*pw).pw_name.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned();
+            return std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned();
         }
     }
     std::env::var("USER").unwrap_or_else(|_| "root".to_string())
@@ -637,7 +709,11 @@ fn processes() -> HashMap<i32, Proc> {
         return out;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -653,7 +729,14 @@ fn processes() -> HashMap<i32, Proc> {
         let cmdline = fs::read(format!("/proc/{pid}/cmdline"))
             .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
             .unwrap_or_default();
-        out.insert(pid, Proc { ppid, zombie: state == "Z" || state == "X", cmdline });
+        out.insert(
+            pid,
+            Proc {
+                ppid,
+                zombie: state == "Z" || state == "X",
+                cmdline,
+            },
+        );
     }
     out
 }
@@ -661,11 +744,18 @@ fn processes() -> HashMap<i32, Proc> {
 /// The pid of a host's listening sshd, when it runs.
 fn listener_pid(dir: &Path, name: &str) -> Option<i32> {
     let host_dir = dir.join(name);
-    let pid: i32 = fs::read_to_string(host_dir.join("sshd.pid")).ok()?.trim().parse().ok()?;
+    let pid: i32 = fs::read_to_string(host_dir.join("sshd.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let zombie = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()).is_some_and(|s| s == "Z");
+    let zombie = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .is_some_and(|s| s == "Z");
     let config = host_dir.join("sshd_config");
     (!zombie && cmdline.contains(&*config.to_string_lossy())).then_some(pid)
 }
@@ -673,7 +763,11 @@ fn listener_pid(dir: &Path, name: &str) -> Option<i32> {
 /// SIGKILLs a host's sshd, its per-connection sshds and everything they ran,
 /// then waits until they are gone.
 fn kill_host(dir: &Path, name: &str) -> Result<(), String> {
-    let config = dir.join(name).join("sshd_config").to_string_lossy().into_owned();
+    let config = dir
+        .join(name)
+        .join("sshd_config")
+        .to_string_lossy()
+        .into_owned();
     let procs = processes();
     let mut roots: Vec<i32> = procs
         .iter()
@@ -714,13 +808,20 @@ fn kill_host(dir: &Path, name: &str) -> Result<(), String> {
     let deadline = Instant::now() + KILL_TIMEOUT;
     loop {
         let now = processes();
-        let alive: Vec<i32> = victims.iter().copied().filter(|pid| now.get(pid).is_some_and(|p| !p.zombie)).collect();
+        let alive: Vec<i32> = victims
+            .iter()
+            .copied()
+            .filter(|pid| now.get(pid).is_some_and(|p| !p.zombie))
+            .collect();
         if alive.is_empty() {
             let _ = fs::remove_file(dir.join(name).join("sshd.pid"));
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(format!("processes {alive:?} of fleet host {name} survived SIGKILL for {}s", KILL_TIMEOUT.as_secs()));
+            return Err(format!(
+                "processes {alive:?} of fleet host {name} survived SIGKILL for {}s",
+                KILL_TIMEOUT.as_secs()
+            ));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -747,9 +848,19 @@ mod tests {
         let b = candidates(Path::new("/tmp/b"), None);
         assert_eq!(a.len(), CANDIDATES as usize);
         assert_ne!(a[0], b[0]);
-        assert!(a.iter().all(|(s, p)| s[0] >= 1 && s[0] <= 250 && *p >= 20000 && *p < 50000));
-        let prev = State { user: "root".into(), subnet: [3, 3], port: 2222, hosts: Vec::new() };
-        assert_eq!(candidates(Path::new("/tmp/a"), Some(&prev))[0], ([3, 3], 2222));
+        assert!(a
+            .iter()
+            .all(|(s, p)| s[0] >= 1 && s[0] <= 250 && *p >= 20000 && *p < 50000));
+        let prev = State {
+            user: "root".into(),
+            subnet: [3, 3],
+            port: 2222,
+            hosts: Vec::new(),
+        };
+        assert_eq!(
+            candidates(Path::new("/tmp/a"), Some(&prev))[0],
+            ([3, 3], 2222)
+        );
     }
 
     #[test]
@@ -762,34 +873,55 @@ mod tests {
         assert_eq!(addrs.len(), 3, "each host has its own address");
         let kh = fs::read_to_string(fleet.known_hosts()).unwrap();
         assert_eq!(kh.lines().count(), 3);
-        assert!(kh.starts_with(&format!("[{}]:{} ssh-ed25519 ", hosts[0].addr, hosts[0].port)));
+        assert!(kh.starts_with(&format!(
+            "[{}]:{} ssh-ed25519 ",
+            hosts[0].addr, hosts[0].port
+        )));
 
         for host in &hosts {
             let mut conn = SshConnection::connect(&fleet.ssh_options(host)).unwrap();
-            let out = conn.exec("echo $(whoami) ${SSH_CONNECTION##* }", None).unwrap();
-            assert_eq!(out.stdout_str(), format!("{} {}\n", fleet.user(), host.port));
+            let out = conn
+                .exec("echo $(whoami) ${SSH_CONNECTION##* }", None)
+                .unwrap();
+            assert_eq!(
+                out.stdout_str(),
+                format!("{} {}\n", fleet.user(), host.port)
+            );
         }
 
         // Another process's view of the same fleet.
         let other = SshdFleet::load(tmp.path()).unwrap();
         assert_eq!(other.hosts(), fleet.hosts());
         drop(other);
-        assert!(fleet.is_running("host02"), "dropping a loaded handle stops nothing");
+        assert!(
+            fleet.is_running("host02"),
+            "dropping a loaded handle stops nothing"
+        );
 
         let inv = tmp.path().join("inv.yml");
         fleet.write_inventory(&inv).unwrap();
-        let parsed: serde_json::Value = serde_yaml::from_str(&fs::read_to_string(&inv).unwrap()).unwrap();
+        let parsed: serde_json::Value =
+            serde_yaml::from_str(&fs::read_to_string(&inv).unwrap()).unwrap();
         let h2 = &parsed["all"]["children"]["fleet"]["hosts"]["host02"];
         assert_eq!(h2["ansible_host"], hosts[1].addr.as_str());
         assert_eq!(h2["ansible_port"], hosts[1].port);
         assert_eq!(h2["ansible_user"], fleet.user());
-        assert_eq!(h2["ansible_ssh_private_key_file"], fleet.client_key().display().to_string());
+        assert_eq!(
+            h2["ansible_ssh_private_key_file"],
+            fleet.client_key().display().to_string()
+        );
 
-        let pids: Vec<i32> = hosts.iter().map(|h| listener_pid(tmp.path(), &h.name).unwrap()).collect();
+        let pids: Vec<i32> = hosts
+            .iter()
+            .map(|h| listener_pid(tmp.path(), &h.name).unwrap())
+            .collect();
         drop(fleet);
         for (host, pid) in hosts.iter().zip(pids) {
             assert!(listener_pid(tmp.path(), &host.name).is_none());
-            assert!(processes().get(&pid).is_none_or(|p| p.zombie), "sshd {pid} still runs");
+            assert!(
+                processes().get(&pid).is_none_or(|p| p.zombie),
+                "sshd {pid} still runs"
+            );
             let addr: SocketAddr = format!("{}:{}", host.addr, host.port).parse().unwrap();
             assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
         }
@@ -815,13 +947,22 @@ mod tests {
     fn a_fleet_dies_with_its_process_unless_detached() {
         let run_helper = |dir: &Path, detach: bool| {
             let mut cmd = Command::new(std::env::current_exe().unwrap());
-            cmd.args(["--exact", "testbed::sshd_fleet::tests::helper_start_fleet_and_exit", "--ignored", "--nocapture"])
-                .env("BERTH_FLEET_HELPER_DIR", dir);
+            cmd.args([
+                "--exact",
+                "testbed::sshd_fleet::tests::helper_start_fleet_and_exit",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("BERTH_FLEET_HELPER_DIR", dir);
             if detach {
                 cmd.env("BERTH_FLEET_HELPER_DETACH", "1");
             }
             let out = cmd.output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
         let tmp = tempfile::tempdir().unwrap();
 
@@ -877,7 +1018,10 @@ mod tests {
         let fleet = SshdFleet::start(tmp.path(), 3).unwrap();
         assert_eq!(fleet.hosts()[0], host);
         let new_known = fs::read_to_string(fleet.known_hosts()).unwrap();
-        assert!(new_known.starts_with(&old_known), "{old_known}\n---\n{new_known}");
+        assert!(
+            new_known.starts_with(&old_known),
+            "{old_known}\n---\n{new_known}"
+        );
         assert_eq!(new_known.lines().count(), 3);
         for h in fleet.hosts() {
             let mut conn = SshConnection::connect(&fleet.ssh_options(h)).unwrap();

@@ -40,15 +40,31 @@ pub fn bed() -> Option<Bed> {
     let inv = std::env::var("BERTH_TESTBED_INVENTORY").ok()?;
     let text = std::fs::read_to_string(&inv).unwrap_or_else(|e| panic!("{inv}: {e}"));
     let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let hosts_map = v["all"]["children"]["fleet"]["hosts"].as_mapping().expect("fleet hosts").clone();
-    let mut hosts: Vec<(String, String)> =
-        hosts_map.iter().map(|(k, h)| (k.as_str().unwrap().to_owned(), h["ansible_host"].as_str().unwrap().to_owned())).collect();
+    let hosts_map = v["all"]["children"]["fleet"]["hosts"]
+        .as_mapping()
+        .expect("fleet hosts")
+        .clone();
+    let mut hosts: Vec<(String, String)> = hosts_map
+        .iter()
+        .map(|(k, h)| {
+            (
+                k.as_str().unwrap().to_owned(),
+                h["ansible_host"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
     hosts.sort();
-    assert!(hosts.len() >= 3, "the end-to-end scenarios need 3 testbed hosts (berth testbed up 3)");
+    assert!(
+        hosts.len() >= 3,
+        "the end-to-end scenarios need 3 testbed hosts (berth testbed up 3)"
+    );
     let vars = &v["all"]["vars"];
     Some(Bed {
         hosts,
-        key: vars["ansible_ssh_private_key_file"].as_str().unwrap().to_owned(),
+        key: vars["ansible_ssh_private_key_file"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         known: vars["berth_known_hosts_file"].as_str().unwrap().to_owned(),
     })
 }
@@ -90,7 +106,14 @@ pub fn server_value(servers: &[&str]) -> String {
     if servers.len() == 1 {
         format!("\"root@{}\"", servers[0])
     } else {
-        format!("[{}]", servers.iter().map(|s| format!("\"root@{s}\"")).collect::<Vec<_>>().join(", "))
+        format!(
+            "[{}]",
+            servers
+                .iter()
+                .map(|s| format!("\"root@{s}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 }
 
@@ -98,7 +121,14 @@ pub fn server_value(servers: &[&str]) -> String {
 /// berth's settings for "prod": the testbed's CA and Bun mirror, plus
 /// `toml_extra`) and `src/app.tova` (`blocks` and a deploy "prod" block for
 /// `servers` with `deploy_extra` lines) — and compiles it.
-pub fn write_project(dir: &Path, app: &str, servers: &[&str], blocks: &str, deploy_extra: &str, toml_extra: &str) -> Output {
+pub fn write_project(
+    dir: &Path,
+    app: &str,
+    servers: &[&str],
+    blocks: &str,
+    deploy_extra: &str,
+    toml_extra: &str,
+) -> Output {
     let tova = format!(
         "{blocks}\ndeploy \"prod\" {{\n  server: {}\n  domain: \"{app}.test\"\n  health_interval: 10\n  health_timeout: 2\n{deploy_extra}}}\n",
         server_value(servers)
@@ -114,11 +144,24 @@ pub fn write_project(dir: &Path, app: &str, servers: &[&str], blocks: &str, depl
 
 /// [`write_project`] in a new temporary folder, with the todo example's
 /// bundle; the compile must succeed.
-pub fn project(app: &str, servers: &[&str], blocks: &str, deploy_extra: &str, toml_extra: &str) -> tempfile::TempDir {
+pub fn project(
+    app: &str,
+    servers: &[&str],
+    blocks: &str,
+    deploy_extra: &str,
+    toml_extra: &str,
+) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("examples/todo/.tova-out"), &dir.path().join(".tova-out"));
+    copy_dir(
+        &root().join("examples/todo/.tova-out"),
+        &dir.path().join(".tova-out"),
+    );
     let out = write_project(dir.path(), app, servers, blocks, deploy_extra, toml_extra);
-    assert!(out.status.success(), "berth compile: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "berth compile: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     dir
 }
 
@@ -144,7 +187,14 @@ pub fn example(name: &str) -> tempfile::TempDir {
 
 pub fn berth_cmd(b: &Bed, dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(args).arg("-C").arg(dir).args(["--private-key", &b.key, "--known-hosts", &b.known, "--host-key-checking", "strict"]);
+    c.args(args).arg("-C").arg(dir).args([
+        "--private-key",
+        &b.key,
+        "--known-hosts",
+        &b.known,
+        "--host-key-checking",
+        "strict",
+    ]);
     c.stdin(Stdio::null());
     c.env_remove("JWT_SECRET");
     c
@@ -159,24 +209,46 @@ pub fn berth(b: &Bed, dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Outpu
 }
 
 pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// The JSON document `--json` prints (the last line of stdout that is one).
 pub fn json(o: &Output) -> Value {
     let s = String::from_utf8_lossy(&o.stdout);
-    let line = s.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON in:\n{}", text(o)));
+    let line = s
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON in:\n{}", text(o)));
     serde_json::from_str(line).unwrap()
 }
 
 pub fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "berth failed ({:?}):\n{}", o.status, text(o));
+    assert!(
+        o.status.success(),
+        "berth failed ({:?}):\n{}",
+        o.status,
+        text(o)
+    );
     text(o)
 }
 
 pub fn ssh(b: &Bed, addr: &str, cmd: &str) -> Output {
     Command::new("ssh")
-        .args(["-i", &b.key, "-o", &format!("UserKnownHostsFile={}", b.known), "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
+        .args([
+            "-i",
+            &b.key,
+            "-o",
+            &format!("UserKnownHostsFile={}", b.known),
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+        ])
         .arg(format!("root@{addr}"))
         .arg(cmd)
         .stdin(Stdio::null())
@@ -201,7 +273,10 @@ pub struct Answer {
 
 impl Answer {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -209,7 +284,14 @@ impl Answer {
 /// no certificate check), with extra curl arguments (`-H`, `-X`, `-d`).
 pub fn request(addr: &str, domain: &str, path: &str, args: &[&str]) -> Option<Answer> {
     let out = Command::new("curl")
-        .args(["-sk", "-i", "--max-time", "5", "--resolve", &format!("{domain}:443:{addr}")])
+        .args([
+            "-sk",
+            "-i",
+            "--max-time",
+            "5",
+            "--resolve",
+            &format!("{domain}:443:{addr}"),
+        ])
         .args(args)
         .arg(format!("https://{domain}{path}"))
         .output()
@@ -221,8 +303,15 @@ pub fn request(addr: &str, domain: &str, path: &str, args: &[&str]) -> Option<An
     let (head, body) = raw.split_once("\r\n\r\n")?;
     let mut lines = head.lines();
     let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
-    Some(Answer { status, headers, body: body.to_owned() })
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Some(Answer {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
 }
 
 /// GET through the host's Caddy; the JSON body of a 2xx answer.
@@ -241,7 +330,10 @@ pub fn answer(addr: &str, domain: &str) -> Value {
         if let Some(v) = via_caddy(addr, domain, "/") {
             return v;
         }
-        assert!(Instant::now() < end, "{domain} does not answer through Caddy on {addr}");
+        assert!(
+            Instant::now() < end,
+            "{domain} does not answer through Caddy on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -254,7 +346,10 @@ pub fn serves(addr: &str, domain: &str, release: &str) {
         if v["release"] == release {
             return;
         }
-        assert!(Instant::now() < end, "{domain} on {addr} serves {v} instead of {release}");
+        assert!(
+            Instant::now() < end,
+            "{domain} on {addr} serves {v} instead of {release}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -266,7 +361,10 @@ pub fn until_status(addr: &str, domain: &str, path: &str, args: &[&str], status:
         let a = request(addr, domain, path, args);
         match a {
             Some(a) if a.status == status => return a,
-            other => assert!(Instant::now() < end, "{domain}{path} on {addr}: {other:?}, not {status}"),
+            other => assert!(
+                Instant::now() < end,
+                "{domain}{path} on {addr}: {other:?}, not {status}"
+            ),
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -274,7 +372,11 @@ pub fn until_status(addr: &str, domain: &str, path: &str, args: &[&str], status:
 
 /// A new build of the todo example's bundle (one file changes).
 pub fn touch_bundle(dir: &Path, n: usize) {
-    std::fs::write(dir.join(".tova-out/public/build.txt"), format!("build {n}\n")).unwrap();
+    std::fs::write(
+        dir.join(".tova-out/public/build.txt"),
+        format!("build {n}\n"),
+    )
+    .unwrap();
 }
 
 /// `v3` → `v4`.
@@ -288,7 +390,9 @@ pub struct Reboot(pub usize);
 impl Drop for Reboot {
     fn drop(&mut self) {
         let inv = std::env::var("BERTH_TESTBED_INVENTORY").unwrap_or_default();
-        let _ = Command::new(BIN).args(["testbed", "up", &self.0.to_string(), "--inventory", &inv]).output();
+        let _ = Command::new(BIN)
+            .args(["testbed", "up", &self.0.to_string(), "--inventory", &inv])
+            .output();
     }
 }
 
@@ -297,7 +401,9 @@ pub struct Heal(pub String);
 
 impl Drop for Heal {
     fn drop(&mut self) {
-        let _ = Command::new(BIN).args(["testbed", "heal", &self.0]).output();
+        let _ = Command::new(BIN)
+            .args(["testbed", "heal", &self.0])
+            .output();
     }
 }
 
@@ -306,7 +412,13 @@ pub fn git_cmd(dir: &Path, b: &Bed) -> Command {
     let mut c = Command::new("git");
     c.arg("-C")
         .arg(dir)
-        .env("GIT_SSH_COMMAND", format!("ssh -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes", b.key, b.known))
+        .env(
+            "GIT_SSH_COMMAND",
+            format!(
+                "ssh -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes",
+                b.key, b.known
+            ),
+        )
         .env("GIT_AUTHOR_NAME", "e2e")
         .env("GIT_AUTHOR_EMAIL", "e2e@example.invalid")
         .env("GIT_COMMITTER_NAME", "e2e")
