@@ -115,20 +115,21 @@ pub(crate) fn parse(args: &Map<String, Value>) -> Result<AptParams, String> {
         _ => state,
     };
     let cache_valid_time = a.int("cache_valid_time")?.unwrap_or(0);
-    let upgrade =
-        match a.str("upgrade")?.as_deref().map(str::to_ascii_lowercase) {
-            None => "no".to_string(),
-            Some(u) => match u.as_str() {
-                "dist" | "full" | "safe" => u,
-                other => match super::args::to_bool(&Value::String(other.to_string())) {
-                    Some(true) => "yes".into(),
-                    Some(false) => "no".into(),
-                    None => return Err(format!(
+    let upgrade = match a.str("upgrade")?.as_deref().map(str::to_ascii_lowercase) {
+        None => "no".to_string(),
+        Some(u) => match u.as_str() {
+            "dist" | "full" | "safe" => u,
+            other => match super::args::to_bool(&Value::String(other.to_string())) {
+                Some(true) => "yes".into(),
+                Some(false) => "no".into(),
+                None => {
+                    return Err(format!(
                         "value of upgrade must be one of: dist, full, no, safe, yes, got: {other}"
-                    )),
-                },
+                    ))
+                }
             },
-        };
+        },
+    };
     let install_recommends =
         if a.get("install_recommends").is_some() || a.get("install-recommends").is_some() {
             Some(first_bool(

@@ -406,10 +406,12 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
             let st = &facts.stats[3];
             match st.kind {
                 Kind::Missing => return Err(format!("Source {p} not found").into()),
-                Kind::Dir => return Err(format!(
+                Kind::Dir => {
+                    return Err(format!(
                     "Source {p} is a directory: berth's copy with remote_src copies single files"
                 )
-                .into()),
+                    .into())
+                }
                 _ => {}
             }
             let sum = st

@@ -221,11 +221,13 @@ fn parse_opts(a: &Args<'_>) -> Result<Opts, Stop> {
         None => None,
         Some(Value::String(s)) => Some(s.clone()).filter(|s| !s.is_empty()),
         Some(v) if !is_truthy(v) => None,
-        Some(v) => return Err(format!(
+        Some(v) => {
+            return Err(format!(
             "argument 'mode' is not a string and conversion is not allowed, value is of type {}",
             type_name(v)
         )
-        .into()),
+            .into())
+        }
     };
     let exact_mode = a.bool("exact_mode", true)?;
     let encoding = a.str("encoding")?;

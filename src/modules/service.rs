@@ -277,7 +277,7 @@ mod tests {
             let got: Vec<String> = h
                 .take_calls()
                 .into_iter()
-                .filter(|c| !c.contains(" show "))
+                .filter(|c| !c.contains(" show ") && !c.contains(" is-enabled "))
                 .collect();
             assert_eq!(
                 (out.is_changed(), got),

@@ -97,12 +97,20 @@ pub(crate) fn run(
     }
 }
 
-fn is_enabled_state(s: &str) -> bool {
-    matches!(
-        s,
-        "enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "generated" | "transient"
-    )
-}
+/// What `systemctl is-enabled` may answer for a unit that exists (systemctl(1)).
+const VALID_ENABLED_STATES: &[&str] = &[
+    "enabled",
+    "enabled-runtime",
+    "linked",
+    "linked-runtime",
+    "masked",
+    "masked-runtime",
+    "static",
+    "indirect",
+    "disabled",
+    "generated",
+    "transient",
+];
 
 pub(crate) fn run_params(
     ctx: &mut ModuleContext<'_>,
@@ -119,26 +127,53 @@ pub(crate) fn run_params(
     }
 
     // Round trip 1: reloads (never in check mode) and the unit's state.
-    let mut script = String::new();
+    // Ansible's "chroot or systemd offline": SYSTEMD_OFFLINE=1 in the
+    // task's environment, or a root that is not PID 1's.
+    let mut script = format!(
+        "__off=0; [ \"${{SYSTEMD_OFFLINE:-}}\" = 1 ] && __off=1; [ -n \"${{debian_chroot:-}}\" ] && __off=1\n\
+         __r1=$(stat -c %d:%i / 2>/dev/null); __r2=$(stat -c %d:%i /proc/1/root/. 2>/dev/null)\n\
+         [ -n \"$__r1\" ] && [ -n \"$__r2\" ] && [ \"$__r1\" != \"$__r2\" ] && __off=1\n\
+         echo \"{MARK}offline $__off\"\n"
+    );
+    let mut reload_steps = false;
     if !ctx.check_mode {
         for (flag, verb) in [
             (p.daemon_reload, "daemon-reload"),
             (p.daemon_reexec, "daemon-reexec"),
         ] {
             if flag {
+                reload_steps = true;
+                // Offline, a failed reload is a warning and the task goes on (Ansible).
                 script.push_str(&format!(
-                    "{systemctl} {verb} || {{ __rc=$?; echo \"{MARK}failed {verb} $__rc\"; exit $__rc; }}\n"
+                    "__e=$({systemctl} {verb} 2>&1) || {{ __rc=$?; if [ $__off = 1 ]; then echo \"{MARK}warn {verb} $__rc $(printf %s \"$__e\" | tr '\\n' ' ')\"; else echo \"$__e\" >&2; echo \"{MARK}failed {verb} $__rc\"; exit $__rc; fi; }}\n"
                 ));
             }
         }
     }
     if let Some(n) = &p.name {
+        // `systemctl show` ignored (in a chroot, offline) or failing: what
+        // is-enabled and list-unit-files say instead, as Ansible asks them.
         script.push_str(&format!(
-            "echo '{MARK}show'\n{systemctl} show {} --property={PROPERTIES}\n",
-            quote(n)
+            "echo '{MARK}show'\n__show=$({systemctl} show {u} --property={PROPERTIES} 2>/dev/null); __rc=$?\n\
+             case \"$__rc:$__show\" in 0:*=*) printf '%s\\n' \"$__show\";;\n\
+             *) echo \"{MARK}enabled $({systemctl} is-enabled {u} 2>/dev/null | head -n1)\"; {systemctl} list-unit-files {u} >/dev/null 2>&1; echo \"{MARK}listed $?\";; esac\n",
+            u = quote(n)
         ));
+        if p.enabled.is_some() {
+            // Ansible decides "enabled" from `is-enabled -l`: its listing of
+            // an indirect unit's enabled triggers counts as enabled.
+            script.push_str(&format!(
+                "__l=$({systemctl} is-enabled {u} -l 2>/dev/null); __lrc=$?; printf '%s\\n' \"$__l\" | sed 's/^/{MARK}l /'; echo \"{MARK}listing-rc $__lrc\"\n",
+                u = quote(n)
+            ));
+        }
     }
-    let status = if script.is_empty() {
+    let has_unit = p.name.is_some();
+    let mut listing: Option<(String, i32)> = None;
+    let mut offline = false;
+    let mut fallback: Option<(String, bool)> = None;
+    let mut warnings: Vec<String> = Vec::new();
+    let status = if !has_unit && !reload_steps {
         Map::new()
     } else {
         let out = ctx.exec(&script, None)?;
@@ -156,15 +191,47 @@ pub(crate) fn run_params(
             )));
         }
         let mut status = Map::new();
-        if let Some((_, shown)) = text.split_once(&format!("{MARK}show\n")) {
-            for line in shown.lines() {
-                if let Some((k, v)) = line.split_once('=') {
-                    status.insert(k.to_string(), Value::String(v.to_string()));
+        let mut enabled_out = None;
+        let mut listed = false;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix(MARK) {
+                let (word, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+                match word {
+                    "offline" => offline = rest == "1",
+                    "enabled" => enabled_out = Some(rest.trim().to_string()),
+                    "listed" => listed = rest == "0",
+                    "l" => {
+                        let l = listing.get_or_insert_with(|| (String::new(), 1));
+                        l.0.push_str(rest);
+                        l.0.push('\n');
+                    }
+                    "listing-rc" => {
+                        listing.get_or_insert_with(|| (String::new(), 1)).1 =
+                            rest.trim().parse().unwrap_or(1)
+                    }
+                    "warn" => {
+                        let mut w = rest.splitn(3, ' ');
+                        let (verb, rc, err) = (
+                            w.next().unwrap_or(""),
+                            w.next().unwrap_or(""),
+                            w.next().unwrap_or("").trim(),
+                        );
+                        warnings.push(format!("{verb} failed, but target is a chroot or systemd is offline. Continuing. Error was: {rc} / {err}"));
+                    }
+                    _ => {}
                 }
+            } else if let Some((k, v)) = line.split_once('=') {
+                status.insert(k.to_string(), Value::String(v.to_string()));
             }
+        }
+        if let Some(e) = enabled_out {
+            fallback = Some((e, listed));
         }
         status
     };
+    if !warnings.is_empty() {
+        result = result.with("warnings", warnings.clone());
+    }
     let Some(unit) = p.name.clone() else {
         return Ok(result);
     };
@@ -175,8 +242,18 @@ pub(crate) fn run_params(
             .unwrap_or("")
             .to_string()
     };
-    let found = !status.is_empty() && get("LoadState") != "not-found";
-    let unit_file_state = get("UnitFileState");
+    // Without `show`, a unit is there when is-enabled names a state or
+    // list-unit-files knows it (Ansible's fallback).
+    let (found, unit_file_state) = match &fallback {
+        Some((state, listed)) => (
+            VALID_ENABLED_STATES.contains(&state.as_str()) || *listed,
+            state.clone(),
+        ),
+        None => (
+            !status.is_empty() && get("LoadState") != "not-found",
+            get("UnitFileState"),
+        ),
+    };
     let active = get("ActiveState");
 
     let mut steps: Vec<String> = Vec::new();
@@ -194,7 +271,11 @@ pub(crate) fn run_params(
             ))
             .with("status", status));
         }
-        let is_enabled = is_enabled_state(&unit_file_state);
+        let is_enabled = match &listing {
+            Some((out, 0)) => !matches!(out.trim_end(), "enabled-runtime" | "indirect" | "alias"),
+            Some(_) => false,
+            None => false,
+        };
         // Unmasking in this same task makes the unit's state readable only
         // after the fact; a masked unit is never enabled.
         if enabled != is_enabled || (enabled && steps.iter().any(|s| s == "unmask")) {
@@ -209,18 +290,41 @@ pub(crate) fn run_params(
             ))
             .with("status", status));
         }
+        if !status.contains_key("ActiveState") {
+            // Nothing can tell whether it runs: offline, Ansible warns and
+            // reports the state asked for.
+            if !offline {
+                return Ok(
+                    ModuleOutcome::failed("Service is in unknown state").with("status", status)
+                );
+            }
+            warnings.push("Target is a chroot or systemd is offline. This can lead to false positives or prevent the init system tools from working.".into());
+            result = result.with("warnings", warnings.clone());
+        }
         let running = matches!(active.as_str(), "active" | "activating");
         let deactivating = active == "deactivating";
-        let action = match state.as_str() {
-            "started" => (!running).then_some("start"),
-            "stopped" => (running || deactivating).then_some("stop"),
-            "restarted" => Some(if running { "restart" } else { "start" }),
-            _ => Some(if running { "reload" } else { "start" }),
+        let action = if !status.contains_key("ActiveState") {
+            None
+        } else {
+            match state.as_str() {
+                "started" => (!running).then_some("start"),
+                "stopped" => (running || deactivating).then_some("stop"),
+                "restarted" => Some(if running { "restart" } else { "start" }),
+                _ => Some(if running { "reload" } else { "start" }),
+            }
         };
         if let Some(a) = action {
             steps.push(a.to_string());
         }
-        result = result.with("state", state.clone());
+        // A unit restarted or reloaded is reported `started` (Ansible).
+        let reported = if matches!(state.as_str(), "restarted" | "reloaded")
+            && status.contains_key("ActiveState")
+        {
+            "started"
+        } else {
+            state.as_str()
+        };
+        result = result.with("state", reported);
     }
     result = result.with("status", Value::Object(status.clone()));
     if steps.is_empty() {
@@ -281,7 +385,15 @@ pub(crate) mod tests {
             r#"verb=; unit=
 for a in "$@"; do case "$a" in --*) ;; *) if [ -z "$verb" ]; then verb=$a; elif [ -z "$unit" ]; then unit=$a; fi;; esac; done
 f="$STATE/$unit.file"; act="$STATE/$unit.active"
+if [ -n "${SYSTEMD_OFFLINE:-}" ]; then case "$verb" in
+  show) echo "Running in chroot, ignoring command 'show'" >&2; exit 1;;
+  is-enabled) [ -f "$f" ] && { cat "$f"; exit 0; }; echo "Failed to get unit file state for $unit.service: No such file or directory" >&2; exit 1;;
+  list-unit-files) exit 1;;
+  daemon-reload|daemon-reexec) echo "Running in chroot, ignoring request." >&2; exit 1;;
+esac; fi
 case "$verb" in
+  is-enabled) [ -f "$f" ] || exit 4; st=$(cat "$f"); echo "$st"
+    case "$st" in enabled|enabled-runtime|static|indirect|alias|generated|transient) exit 0;; *) exit 1;; esac;;
   daemon-reload|daemon-reexec) [ -f "$STATE/reload_fails" ] && { echo "Failed to reload daemon" >&2; exit 1; }; exit 0;;
   show) if [ -f "$f" ]; then load=loaded; [ "$(cat "$f")" = masked ] && load=masked
           echo "Id=$unit.service"; echo "LoadState=$load"; echo "ActiveState=$(cat "$act")"; echo "SubState=x"; echo "UnitFileState=$(cat "$f")"
@@ -303,7 +415,7 @@ esac"#,
     fn changing(calls: &[String]) -> Vec<String> {
         calls
             .iter()
-            .filter(|c| !c.contains(" show "))
+            .filter(|c| !c.contains(" show ") && !c.contains(" is-enabled "))
             .cloned()
             .collect()
     }
@@ -313,6 +425,31 @@ esac"#,
     fn fixture_table() {
         // (active, unit file state, args, changed, failed, state-changing calls)
         let cases: Vec<(&str, &str, Value, bool, bool, Vec<&str>)> = vec![
+            // indirect (a socket's service): never disabled, enabled on request (Ansible).
+            (
+                "inactive",
+                "indirect",
+                json!({"name": "web", "enabled": false}),
+                false,
+                false,
+                vec![],
+            ),
+            (
+                "inactive",
+                "indirect",
+                json!({"name": "web", "enabled": true}),
+                true,
+                false,
+                vec!["systemctl enable web"],
+            ),
+            (
+                "inactive",
+                "enabled-runtime",
+                json!({"name": "web", "enabled": true}),
+                true,
+                false,
+                vec!["systemctl enable web"],
+            ),
             (
                 "inactive",
                 "disabled",
@@ -507,6 +644,38 @@ esac"#,
     }
 
     #[test]
+    fn offline_units_are_found_by_is_enabled_and_left_as_they_are() {
+        let mut h = systemd_harness(&[("web", "active", "enabled")]);
+        h.extra_env.push(("SYSTEMD_OFFLINE".into(), "1".into()));
+        let out = h.run(
+            run,
+            json!({"name": "web", "state": "started", "daemon_reload": true}),
+        );
+        assert_eq!(out.result.get("failed"), None, "{:?}", out.result);
+        assert_eq!(out.result["changed"], false);
+        assert_eq!(s(&out, "state"), "started");
+        assert_eq!(out.result["status"], json!({}));
+        assert_eq!(
+            out.result["warnings"],
+            json!([
+                "daemon-reload failed, but target is a chroot or systemd is offline. Continuing. Error was: 1 / Running in chroot, ignoring request.",
+                "Target is a chroot or systemd is offline. This can lead to false positives or prevent the init system tools from working."
+            ])
+        );
+        assert!(changing(&h.take_calls())
+            .iter()
+            .all(|c| !c.contains("start")));
+        let out = h.run(run, json!({"name": "nope", "state": "started"}));
+        assert_eq!(
+            s(&out, "msg"),
+            "Could not find the requested service nope: host"
+        );
+        // Offline, enabling still works from is-enabled's answer.
+        let out = h.run(run, json!({"name": "web", "enabled": true}));
+        assert_eq!(out.result["changed"], false, "{:?}", out.result);
+    }
+
+    #[test]
     fn one_show_call_and_return_values() {
         let mut h = systemd_harness(&[("web", "active", "enabled")]);
         let out = h.run(
@@ -514,12 +683,25 @@ esac"#,
             json!({"name": "web", "state": "started", "enabled": true}),
         );
         let calls = h.take_calls();
+        // One exec: the unit's state and, as `enabled` is asked, `is-enabled -l`.
         assert_eq!(
             calls,
-            vec![format!("systemctl show web --property={PROPERTIES}")]
+            vec![
+                format!("systemctl show web --property={PROPERTIES}"),
+                "systemctl is-enabled web -l".to_string()
+            ]
         );
         assert_eq!(s(&out, "name"), "web");
         assert_eq!(s(&out, "state"), "started");
+        // Restarted and reloaded units are reported as started, as Ansible does.
+        for asked in ["restarted", "reloaded"] {
+            let out = h.run(run, json!({"name": "web", "state": asked}));
+            assert_eq!(
+                (s(&out, "state"), out.is_changed()),
+                ("started".to_string(), true),
+                "{asked}"
+            );
+        }
         assert_eq!(out.result["enabled"], json!(true));
         assert_eq!(out.result["status"]["ActiveState"], json!("active"));
         assert_eq!(out.result["status"]["UnitFileState"], json!("enabled"));

@@ -1896,9 +1896,11 @@ fn password_hash(
         "sha512" | "sha512_crypt" => ("6", 656_000u32, 16),
         "sha256" | "sha256_crypt" => ("5", 535_000u32, 16),
         "md5" | "md5_crypt" => ("1", 0, 8),
-        other => return Err(fail(format!(
+        other => {
+            return Err(fail(format!(
             "password_hash: unsupported hash type '{other}' (berth supports sha512, sha256, md5)"
-        ))),
+        )))
+        }
     };
     let salt = match salt {
         Some(s) => {

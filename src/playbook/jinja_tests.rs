@@ -395,24 +395,25 @@ fn version_test(v: Value, other: Value, op: Option<String>, kwargs: Kwargs) -> R
             "loose".into()
         }
     });
-    let ord =
-        match kind.as_str() {
-            "loose" => loose_version(&a).cmp(&loose_version(&b)),
-            "strict" => {
-                let (va, pa) = strict_version(&a)?;
-                let (vb, pb) = strict_version(&b)?;
-                va.cmp(&vb).then_with(|| match (pa, pb) {
-                    (None, None) => Ordering::Equal,
-                    (None, Some(_)) => Ordering::Greater,
-                    (Some(_), None) => Ordering::Less,
-                    (Some(x), Some(y)) => x.cmp(&y),
-                })
-            }
-            "semver" | "semantic" => semver_cmp(&a, &b)?,
-            other => return Err(fail(format!(
+    let ord = match kind.as_str() {
+        "loose" => loose_version(&a).cmp(&loose_version(&b)),
+        "strict" => {
+            let (va, pa) = strict_version(&a)?;
+            let (vb, pb) = strict_version(&b)?;
+            va.cmp(&vb).then_with(|| match (pa, pb) {
+                (None, None) => Ordering::Equal,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(_), None) => Ordering::Less,
+                (Some(x), Some(y)) => x.cmp(&y),
+            })
+        }
+        "semver" | "semantic" => semver_cmp(&a, &b)?,
+        other => {
+            return Err(fail(format!(
                 "Invalid version type ({other}). Must be one of loose, strict, semver, semantic"
-            ))),
-        };
+            )))
+        }
+    };
     Ok(match op.as_str() {
         "==" | "=" | "eq" => ord == Ordering::Equal,
         "!=" | "<>" | "ne" => ord != Ordering::Equal,

@@ -17,6 +17,9 @@ echo "memfree_kb=$(sed -n 's/^MemAvailable: *\([0-9]*\).*/\1/p' /proc/meminfo 2>
 echo "vcpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null)"
 echo "init=$(cat /proc/1/comm 2>/dev/null)"
 [ -d /run/systemd/system ] && echo "systemd_dir=1"
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  systemctl --version 2>/dev/null | sed -n '1s/^[^ ]* \([0-9]*\).*/systemd_version=\1/p; 2s/^/systemd_features=/p'
+fi
 for p in apt-get dnf yum apk zypper pacman; do if command -v $p >/dev/null 2>&1; then echo "pkg=$p"; break; fi; done
 echo "user_id=$(id -un)"
 echo "user_uid=$(id -u)"
@@ -179,6 +182,13 @@ fn parse(text: &str) -> Map<String, Value> {
         "user_uid": s("user_uid").parse::<u64>().unwrap_or(0),
         "env": Value::Object(env),
     });
+    // Ansible's systemd collector: on systemd-managed hosts, `systemctl --version`.
+    if let (Ok(version), Value::Object(f)) = (s("systemd_version").parse::<u64>(), &mut facts) {
+        f.insert(
+            "systemd".into(),
+            json!({"version": version, "features": s("systemd_features")}),
+        );
+    }
     if let (Some(py), Value::Object(f)) = (python, &mut facts) {
         let v = &py["version"];
         f.insert(
@@ -201,6 +211,22 @@ fn parse(text: &str) -> Map<String, Value> {
 mod tests {
     use super::*;
     use crate::connection::local::LocalConnection;
+
+    #[test]
+    fn systemd_version_and_features_as_ansible_reports_them() {
+        let f = parse(
+            "systemd_dir=1\nsystemd_version=252\nsystemd_features=+PAM +AUDIT -APPARMOR\n__env__\n",
+        );
+        assert_eq!(
+            f["ansible_facts"]["systemd"],
+            json!({"version": 252, "features": "+PAM +AUDIT -APPARMOR"})
+        );
+        assert_eq!(f["ansible_systemd"], f["ansible_facts"]["systemd"]);
+        // Not managed by systemd: no systemd fact at all.
+        assert!(parse("init=runit\n__env__\n")["ansible_facts"]
+            .get("systemd")
+            .is_none());
+    }
 
     #[test]
     fn gathers_this_machine() {
