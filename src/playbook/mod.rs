@@ -11,3 +11,4 @@ pub(crate) mod play;
 pub(crate) mod role;
 pub(crate) mod task;
 pub(crate) mod templar;
+pub(crate) mod with_loops;

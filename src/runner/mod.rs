@@ -11,7 +11,6 @@ pub(crate) mod sink;
 pub(crate) mod state;
 pub(crate) mod stats;
 pub(crate) mod vars;
-pub(crate) mod with_loops;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
