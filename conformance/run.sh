@@ -13,7 +13,7 @@
 # `N/M targets pass`) and exits 1 when fewer than conformance/floor pass.
 #
 #   BERTH        the berth binary (default target/debug/berth)
-#   CONF_CACHE   where the sdist is unpacked (default target/conformance)
+#   CONF_CACHE   where the sdist is kept and logs written (default target/conformance)
 #   CONF_TIMEOUT seconds per target and tool (default 300)
 #   CONF_RESULTS the results file written (default conformance/results.md;
 #                the committed reference verdicts are always read from there)
@@ -30,17 +30,33 @@ cache=${CONF_CACHE:-$root/target/conformance}
 timeout_s=${CONF_TIMEOUT:-300}
 
 version=$(python3 -c 'import ansible.release as r; print(r.__version__)')
-src="$cache/ansible_core-$version"
-if [ ! -d "$src/test/integration/targets" ]; then
+sdist="$cache/ansible_core-$version.tar.gz"
+if [ ! -f "$sdist" ]; then
   mkdir -p "$cache"
   (cd "$cache" && python3 -m pip download --quiet --no-deps --no-binary :all: "ansible-core==$version" >/dev/null) || { echo "conformance: cannot download ansible-core $version" >&2; exit 2; }
-  tar -xzf "$cache/ansible_core-$version.tar.gz" -C "$cache" "ansible_core-$version/test/integration/targets" "ansible_core-$version/test/lib/ansible_test/_data" 2>/dev/null \
-    || tar -xzf "$cache/ansible_core-$version.tar.gz" -C "$cache" "ansible_core-$version/test/integration/targets"
 fi
+# Each run unpacks the targets afresh (a fraction of a second): what one
+# run's targets leave in their own folders never reaches the next.
+mkdir -p "$cache"
+work=$(mktemp -d "$cache/run.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+src="$work/ansible_core-$version"
+tar -xzf "$sdist" -C "$work" "ansible_core-$version/test/integration/targets" "ansible_core-$version/test/lib/ansible_test/_data" 2>/dev/null \
+  || tar -xzf "$sdist" -C "$work" "ansible_core-$version/test/integration/targets" \
+  || { echo "conformance: cannot unpack $sdist" >&2; rm -rf "$work"; exit 2; }
 targets_dir="$src/test/integration/targets"
 # The controller Python packages ansible-test installs for these targets
 # (password_hash needs passlib).
 python3 -c 'import passlib' 2>/dev/null || python3 -m pip install --quiet passlib >/dev/null 2>&1 || python3 -m pip install --quiet --break-system-packages passlib >/dev/null 2>&1
+
+# The controller as ansible-test's controller container has it: the
+# en_US.UTF-8 locale (tags runs under it).
+if ! locale -a 2>/dev/null | grep -qi '^en_US\.utf-\?8$' && [ "$(id -u)" = 0 ]; then
+  { dpkg -s locales >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq locales; } >/dev/null 2>&1
+  sed -i 's/^# *\(en_US.UTF-8 UTF-8\)/\1/' /etc/locale.gen 2>/dev/null
+  grep -q '^en_US.UTF-8 UTF-8' /etc/locale.gen 2>/dev/null || echo 'en_US.UTF-8 UTF-8' >> /etc/locale.gen
+  locale-gen >/dev/null 2>&1 || echo "conformance: cannot generate the en_US.UTF-8 locale" >&2
+fi
 
 if [ $# -eq 0 ]; then
   set -- $(grep -v '^\s*#' "$here/targets.txt" | awk 'NF && $2 != "excluded" {print $1}')
@@ -57,8 +73,18 @@ print(name, hosts[name]["ansible_host"], v["ansible_ssh_private_key_file"], v["b
 EOF
 )
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# fetch copies the controller's ~root/.ssh/authorized_keys to a user it
+# makes on the host and logs in as that user with the testbed key (in
+# ansible-test the controller is a test container). When the file does not
+# exist here it is made for the run, holding the testbed's public key only,
+# and removed afterwards; an existing one is left as it is.
+made_keys=""
+root_keys="$(getent passwd root | cut -d: -f6)/.ssh/authorized_keys"
+if [ ! -e "$root_keys" ] && [ -r "$key.pub" ] && [ "$(id -u)" = 0 ]; then
+  mkdir -p "$(dirname "$root_keys")" && chmod 700 "$(dirname "$root_keys")"
+  cp "$key.pub" "$root_keys" && chmod 600 "$root_keys" && made_keys=1
+fi
+trap 'rm -rf "$work"; [ -n "$made_keys" ] && rm -f "$root_keys"' EXIT
 remote_inv="$work/remote.ini"
 local_inv="$work/local.ini"
 cat > "$remote_inv" <<EOF
@@ -86,9 +112,15 @@ print(len(yaml.safe_load(open(sys.argv[1]))["all"]["children"]["fleet"]["hosts"]
 EOF
 )
 fresh_host() {
-  [ "${CONF_FRESH:-1}" = 1 ] || return 0
-  "$berth" testbed kill "$host" >/dev/null 2>&1
-  "$berth" testbed up "$nhosts" --inventory "$inventory" >/dev/null 2>&1 || { echo "conformance: cannot boot $host again" >&2; exit 2; }
+  if [ "${CONF_FRESH:-1}" = 1 ]; then
+    "$berth" testbed kill "$host" >/dev/null 2>&1
+    "$berth" testbed up "$nhosts" --inventory "$inventory" >/dev/null 2>&1 || { echo "conformance: cannot boot $host again" >&2; exit 2; }
+  fi
+  # What ansible-test's default test container has and Debian's minimal
+  # system lacks: setfacl/getfacl (copy, lineinfile), file(1) (stat's mimetype).
+  ssh -q -i "$key" -o UserKnownHostsFile="$known" -o StrictHostKeyChecking=yes -o BatchMode=yes "root@$addr" \
+    'command -v setfacl >/dev/null && command -v file >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq acl file; } >/dev/null 2>&1' \
+    || echo "conformance: cannot install acl and file on $host" >&2
 }
 
 # One target with one tool: pass/fail and the first failing line.
@@ -106,7 +138,10 @@ run_target() {
   if [ -x "$dir/runme.sh" ]; then
     local path=$PATH
     [ "$tool" = berth ] && path="$work/shim:$PATH"
-    (cd "$dir" && env "${env[@]}" PATH="$path" timeout -k 10 "$timeout_s" ./runme.sh -i "$inv" -e "output_dir=$work/out-$t-$tool") > "$out" 2>&1
+    # As ansible-test runs it: the only arguments are its vars file; the
+    # scripts name their inventories themselves (../../inventory, ...).
+    printf 'output_dir: %s\n' "$work/out-$t-$tool" > "$work/integration_config.yml"
+    (cd "$dir" && env "${env[@]}" PATH="$path" timeout -k 10 "$timeout_s" ./runme.sh -e "@$work/integration_config.yml") > "$out" 2>&1
   else
     cat > "$work/$t.yml" <<EOF
 - hosts: testhost

@@ -127,12 +127,8 @@ pub(crate) fn render(original: Option<&[u8]>, s: &Spec) -> Result<Vec<u8>, Strin
                 if multiline(p) {
                     let text = original.unwrap_or_default();
                     let hay = String::from_utf8_lossy(text);
-                    if let Some(m) = re.find(hay.as_bytes()) {
-                        let upto = if insertafter.is_some() {
-                            m.end()
-                        } else {
-                            m.start()
-                        };
+                    if let Some((start, end)) = re.find(hay.as_bytes()) {
+                        let upto = if insertafter.is_some() { end } else { start };
                         found = Some(
                             hay.as_bytes()[..upto]
                                 .iter()

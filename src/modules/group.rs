@@ -44,6 +44,12 @@ pub(crate) fn run(
         Ok(p) => p,
         Err(msg) => return Ok(ModuleOutcome::failed(msg)),
     };
+    // Ansible's required_if: a non-unique group needs its gid.
+    if non_unique && gid.is_none() {
+        return Ok(ModuleOutcome::failed(
+            "non_unique is True but all of the following are missing: gid",
+        ));
+    }
     let q = quote(&name);
     let current = ctx.exec(&format!("getent group {q}"), None)?.stdout_str();
     let existing_gid = parse_gid(&current, &name);
@@ -161,6 +167,14 @@ mod tests {
                 vec![],
             ),
             (json!({"name": g}), false, false, false, vec![]),
+            // non_unique needs a gid (Ansible's required_if), refused before anything runs.
+            (
+                json!({"name": g, "non_unique": true}),
+                false,
+                false,
+                true,
+                vec![],
+            ),
             (json!({"name": g, "gid": 47312}), true, true, false, vec![]),
             (
                 json!({"name": g, "gid": 47312}),

@@ -6,7 +6,7 @@
 //! without its trailing newline (so `$` behaves like Python's), and
 //! backreferences (`\1`, `\g<1>`, `\g<name>`) are expanded like `match.expand`.
 
-use regex::bytes::{Captures, Regex};
+use super::line_regex::{Groups, LineRegex};
 use serde_json::{Map, Value};
 
 use crate::connection::ConnError;
@@ -46,14 +46,13 @@ pub(crate) fn run(
 }
 
 /// Compile a Python-style pattern; the error names the argument.
-pub(crate) fn compile(arg: &str, pattern: &str) -> Result<Regex, String> {
-    Regex::new(pattern)
-        .map_err(|e| format!("{arg} is not a valid regular expression for berth: {pattern}: {e}"))
+pub(crate) fn compile(arg: &str, pattern: &str) -> Result<LineRegex, String> {
+    LineRegex::new(arg, pattern)
 }
 
 /// Match `re` against one line the way Python's `re.search` does on the
 /// line with its newline (`$` may match just before the final `\n`).
-fn search<'l>(re: &Regex, line: &'l [u8]) -> Option<Captures<'l>> {
+fn search(re: &LineRegex, line: &[u8]) -> Option<Groups> {
     let body = line.strip_suffix(b"\n").unwrap_or(line);
     re.captures(body)
 }
@@ -68,7 +67,7 @@ fn strip_eol(line: &[u8]) -> &[u8] {
 
 /// Python's `match.expand(template)`: `\1`..`\99`, `\g<n>`, `\g<name>`, and
 /// the usual escapes (`\n`, `\t`, `\\`).
-pub(crate) fn expand(caps: &Captures<'_>, template: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn expand(caps: &Groups, template: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(template.len());
     let mut i = 0;
     let group = |out: &mut Vec<u8>, name: &str| -> Result<(), String> {
@@ -82,7 +81,7 @@ pub(crate) fn expand(caps: &Captures<'_>, template: &[u8]) -> Result<Vec<u8>, St
             Err(_) => caps.name(name),
         };
         if let Some(m) = m {
-            out.extend_from_slice(m.as_bytes());
+            out.extend_from_slice(m);
         }
         Ok(())
     };
@@ -144,7 +143,7 @@ pub(crate) fn expand(caps: &Captures<'_>, template: &[u8]) -> Result<Vec<u8>, St
 
 /// Inputs of the line placement, parsed and validated.
 pub(crate) struct Spec {
-    pub(crate) regexp: Option<Regex>,
+    pub(crate) regexp: Option<LineRegex>,
     pub(crate) search_string: Option<Vec<u8>>,
     pub(crate) line: Vec<u8>,
     pub(crate) insertafter: Option<String>,
@@ -811,7 +810,7 @@ mod tests {
 
     #[test]
     fn python_expand_rules() {
-        let re = Regex::new(r"(a)(b)?(?P<n>c)").unwrap();
+        let re = LineRegex::new("regexp", r"(a)(b)?(?P<n>c)").unwrap();
         let caps = re.captures(b"ac").unwrap();
         assert_eq!(
             expand(&caps, br"\1-\2-\g<n>-\g<3>\n\\").unwrap(),

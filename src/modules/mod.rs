@@ -32,6 +32,7 @@ pub(crate) mod getent;
 pub(crate) mod group;
 pub(crate) mod include_vars;
 pub(crate) mod known_hosts;
+pub(crate) mod line_regex;
 pub(crate) mod lineinfile;
 pub(crate) mod net_http;
 pub(crate) mod net_perms;

@@ -1030,6 +1030,11 @@ const REMOTE_PATHS: &[(&str, &[&str])] = &[
     ("get_url", &["dest"]),
     ("uri", &["dest"]),
     ("known_hosts", &["path"]),
+    ("replace", &["path", "dest", "destfile", "name"]),
+    ("assemble", &["dest"]),
+    ("tempfile", &["path"]),
+    ("wait_for", &["path"]),
+    ("user", &["home", "shell"]),
 ];
 
 /// The module's arguments with its remote paths expanded on the host.

@@ -88,6 +88,43 @@ pub(crate) struct Loader {
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
+/// The files of a role a play or task asks for instead of each folder's
+/// main (`tasks_from`, `handlers_from`, `vars_from`, `defaults_from`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RoleFrom {
+    pub(crate) tasks: Option<String>,
+    pub(crate) handlers: Option<String>,
+    pub(crate) vars: Option<String>,
+    pub(crate) defaults: Option<String>,
+}
+
+impl RoleFrom {
+    /// From a role entry's or include_role's arguments.
+    pub(crate) fn from_args(get: impl Fn(&str) -> Option<String>) -> RoleFrom {
+        RoleFrom {
+            tasks: get("tasks_from"),
+            handlers: get("handlers_from"),
+            vars: get("vars_from"),
+            defaults: get("defaults_from"),
+        }
+    }
+}
+
+/// The file names Ansible tries for `NAME` in a role folder: as given when
+/// it has an extension, else NAME.yml, NAME.yaml, NAME.json and NAME.
+fn role_file_names(name: &str) -> Vec<String> {
+    if name.ends_with(".yml") || name.ends_with(".yaml") || name.ends_with(".json") {
+        vec![name.to_string()]
+    } else {
+        vec![
+            format!("{name}.yml"),
+            format!("{name}.yaml"),
+            format!("{name}.json"),
+            name.to_string(),
+        ]
+    }
+}
+
 fn err(
     code: &'static str,
     file: &Path,
@@ -896,8 +933,8 @@ impl Loader {
         file: &Arc<PathBuf>,
         _parent: Option<&str>,
     ) -> Result<RoleContent> {
-        let (name, params, tasks_from) = match &entry.kind {
-            NodeKind::Scalar(Value::String(s)) => (s.clone(), Map::new(), None),
+        let (name, params, from) = match &entry.kind {
+            NodeKind::Scalar(Value::String(s)) => (s.clone(), Map::new(), RoleFrom::default()),
             NodeKind::Map(_) => {
                 let name = entry
                     .get("role")
@@ -934,10 +971,9 @@ impl Loader {
                 (
                     name.to_string(),
                     params,
-                    entry
-                        .get("tasks_from")
-                        .and_then(Node::as_str)
-                        .map(str::to_string),
+                    RoleFrom::from_args(|k| {
+                        entry.get(k).and_then(Node::as_str).map(str::to_string)
+                    }),
                 )
             }
             _ => {
@@ -951,7 +987,7 @@ impl Loader {
             }
         };
         let name = self.static_name(&name, &Map::new(), file, entry.line)?;
-        self.load_role(&name, params, tasks_from.as_deref(), file, entry.line, 0)
+        self.load_role(&name, params, &from, file, entry.line, 0)
     }
 
     fn load_role_from_task(
@@ -975,11 +1011,18 @@ impl Loader {
                 )
             })?;
         let name = self.static_name(name, &task.keywords.vars, file, line)?;
-        let tasks_from = match task.args.get("tasks_from").and_then(Value::as_str) {
-            Some(t) => Some(self.static_name(t, &task.keywords.vars, file, line)?),
-            None => None,
-        };
-        self.load_role(&name, Map::new(), tasks_from.as_deref(), file, line, 0)
+        let mut from = RoleFrom::default();
+        for (key, slot) in [
+            ("tasks_from", &mut from.tasks),
+            ("handlers_from", &mut from.handlers),
+            ("vars_from", &mut from.vars),
+            ("defaults_from", &mut from.defaults),
+        ] {
+            if let Some(t) = task.args.get(key).and_then(Value::as_str) {
+                *slot = Some(self.static_name(t, &task.keywords.vars, file, line)?);
+            }
+        }
+        self.load_role(&name, Map::new(), &from, file, line, 0)
     }
 
     /// Load a role with its meta dependencies (their tasks first).
@@ -987,7 +1030,7 @@ impl Loader {
         &self,
         name: &str,
         params: Map<String, Value>,
-        tasks_from: Option<&str>,
+        from: &RoleFrom,
         file: &Path,
         line: usize,
         depth: usize,
@@ -1004,19 +1047,45 @@ impl Loader {
         let path = self.find_role(name).ok_or_else(|| {
             err("B0742", file, line, format!("role `{name}` was not found"), format!("create roles/{name}/tasks/main.yml next to the playbook (or above it), or fix the name"))
         })?;
-        let read_vars = |sub: &str| -> Result<Map<String, Value>> {
-            for ext in ["main.yml", "main.yaml", "main"] {
-                let p = path.join(sub).join(ext);
-                if p.is_file() {
-                    let n = self.read(&p)?;
-                    let f = Arc::new(p.clone());
-                    return match &n.kind {
-                        NodeKind::Scalar(Value::Null) => Ok(Map::new()),
-                        _ => as_vars(&n, &f, sub),
-                    };
-                }
+        // A folder's file: main, or the one asked for (which must exist).
+        let role_file = |sub: &str, asked: &Option<String>| -> Result<Option<PathBuf>> {
+            let names = match asked {
+                Some(n) => role_file_names(n),
+                None => vec![
+                    "main.yml".into(),
+                    "main.yaml".into(),
+                    "main.json".into(),
+                    "main".into(),
+                ],
+            };
+            match (
+                names
+                    .iter()
+                    .map(|n| path.join(sub).join(n))
+                    .find(|p| p.is_file()),
+                asked,
+            ) {
+                (Some(p), _) => Ok(Some(p)),
+                (None, Some(n)) => Err(err(
+                    "B0743",
+                    file,
+                    line,
+                    format!("Could not find specified file in role: {sub}/{n}"),
+                    format!("create {sub}/{n}.yml in role `{name}` or fix {sub}_from"),
+                )),
+                (None, None) => Ok(None),
             }
-            Ok(Map::new())
+        };
+        let read_vars = |sub: &str, asked: &Option<String>| -> Result<Map<String, Value>> {
+            let Some(p) = role_file(sub, asked)? else {
+                return Ok(Map::new());
+            };
+            let n = self.read(&p)?;
+            let f = Arc::new(p.clone());
+            match &n.kind {
+                NodeKind::Scalar(Value::Null) => Ok(Map::new()),
+                _ => as_vars(&n, &f, sub),
+            }
         };
         let meta = path.join("meta").join("main.yml");
         let meta_node = if meta.is_file() {
@@ -1044,8 +1113,8 @@ impl Loader {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| name.to_string()),
-            defaults: read_vars("defaults")?,
-            vars: read_vars("vars")?,
+            defaults: read_vars("defaults", &from.defaults)?,
+            vars: read_vars("vars", &from.vars)?,
             params,
             path: path.clone(),
         });
@@ -1102,7 +1171,14 @@ impl Loader {
                     // A dependency sees its parent's params, under its own (Ansible's get_role_params).
                     let mut inherited = role.params.clone();
                     inherited.extend(dparams);
-                    let dep = self.load_role(&dname, inherited, None, &meta, d.line, depth + 1)?;
+                    let dep = self.load_role(
+                        &dname,
+                        inherited,
+                        &RoleFrom::default(),
+                        &meta,
+                        d.line,
+                        depth + 1,
+                    )?;
                     dep_roles.extend(dep.deps.iter().cloned());
                     dep_roles.push(dep.role.clone());
                     let (block, hs) = role_block_plain(dep);
@@ -1111,31 +1187,12 @@ impl Loader {
                 }
             }
         }
-        let tasks_file = tasks_from
-            .map(|t| {
-                if t.ends_with(".yml") || t.ends_with(".yaml") {
-                    t.to_string()
-                } else {
-                    format!("{t}.yml")
-                }
-            })
-            .unwrap_or_else(|| "main.yml".into());
-        let tpath = path.join("tasks").join(&tasks_file);
-        if tpath.is_file() {
+        if let Some(tpath) = role_file("tasks", &from.tasks)? {
             let n = self.read(&tpath)?;
             let f = Arc::new(tpath.clone());
             tasks.extend(self.parse_items(&n, &f, Some(&role), &mut handlers, &mut roles_seen)?);
-        } else if tasks_from.is_some() {
-            return Err(err(
-                "B0743",
-                file,
-                line,
-                format!("role `{name}` has no tasks/{tasks_file}"),
-                "check tasks_from",
-            ));
         }
-        let hpath = path.join("handlers").join("main.yml");
-        if hpath.is_file() {
+        if let Some(hpath) = role_file("handlers", &from.handlers)? {
             let n = self.read(&hpath)?;
             let f = Arc::new(hpath.clone());
             let mut nested = Vec::new();

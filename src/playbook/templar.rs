@@ -348,6 +348,43 @@ impl Templar {
 
     /// Render every string inside a value, recursively (keys included).
     /// Map entries whose value renders to the `omit` placeholder are dropped.
+    /// A task's `tags` with templated ones rendered from `vars` (Ansible
+    /// templates tags before it filters on them): a list gives each of its
+    /// items, anything else one tag. A tag that does not render stays as
+    /// written.
+    pub(crate) fn render_tags(
+        &self,
+        tags: &[String],
+        vars: &serde_json::Map<String, Value>,
+    ) -> Vec<String> {
+        if !tags.iter().any(|t| Templar::is_template(t)) {
+            return tags.to_vec();
+        }
+        let ctx = minijinja::Value::from_serialize(vars);
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |t: String| {
+            let t = t.trim().to_string();
+            if !t.is_empty() && !out.contains(&t) {
+                out.push(t);
+            }
+        };
+        for tag in tags {
+            match self.render_str(tag, &ctx) {
+                Ok(Value::Array(items)) => items.iter().for_each(|i| {
+                    push(
+                        i.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| i.to_string()),
+                    )
+                }),
+                Ok(Value::String(s)) => push(s),
+                Ok(other) => push(other.to_string()),
+                Err(_) => push(tag.clone()),
+            }
+        }
+        out
+    }
+
     pub(crate) fn render_value(
         &self,
         v: &Value,

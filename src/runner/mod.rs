@@ -324,6 +324,7 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
 /// `--syntax-check`, `--list-hosts`, `--list-tasks`: load everything, print, run nothing.
 fn inspect(args: &RunArgs, opts: &RunOptions) -> i32 {
     let extra = parse_extra_vars(&args.extra_vars).unwrap_or_default();
+    let templar = Templar::new();
     let playbook = match Loader::load_playbook_with(&args.playbook, &opts.roles_path, &extra) {
         Ok(p) => p,
         Err(d) => return early_error(&d),
@@ -369,7 +370,10 @@ fn inspect(args: &RunArgs, opts: &RunOptions) -> i32 {
             out.push_str("    tasks:\n");
             let mut lines = Vec::new();
             for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
-                list_tasks(section, &play.keywords.tags, opts, &mut lines);
+                let mut vars = play.vars.clone();
+                vars.extend(extra.clone());
+                let render = |tags: &[String]| templar.render_tags(tags, &vars);
+                list_tasks(section, &play.keywords.tags, opts, &render, &mut lines);
             }
             for l in lines {
                 out.push_str(&format!("      {l}\n"));
@@ -384,6 +388,7 @@ fn list_tasks(
     items: &[crate::playbook::task::Item],
     parent_tags: &[String],
     opts: &RunOptions,
+    render: &dyn Fn(&[String]) -> Vec<String>,
     out: &mut Vec<String>,
 ) {
     use crate::playbook::task::Item;
@@ -391,9 +396,9 @@ fn list_tasks(
         match item {
             Item::Task(t) => {
                 let mut tags: Vec<String> = parent_tags.to_vec();
-                for tag in &t.keywords.tags {
-                    if !tags.contains(tag) {
-                        tags.push(tag.clone());
+                for tag in render(&t.keywords.tags) {
+                    if !tags.contains(&tag) {
+                        tags.push(tag);
                     }
                 }
                 let role_ok = opts
@@ -406,13 +411,13 @@ fn list_tasks(
             }
             Item::Block(b) => {
                 let mut tags: Vec<String> = parent_tags.to_vec();
-                for tag in &b.keywords.tags {
-                    if !tags.contains(tag) {
-                        tags.push(tag.clone());
+                for tag in render(&b.keywords.tags) {
+                    if !tags.contains(&tag) {
+                        tags.push(tag);
                     }
                 }
                 for part in [&b.block, &b.rescue, &b.always] {
-                    list_tasks(part, &tags, opts, out);
+                    list_tasks(part, &tags, opts, render, out);
                 }
             }
         }

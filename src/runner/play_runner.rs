@@ -17,6 +17,7 @@ use super::vars::{Layer, Scope};
 use crate::modules;
 use crate::playbook::play::{Play, Playbook};
 use crate::playbook::task::{Block, Item, Keywords, Task};
+use crate::playbook::templar::Templar;
 
 /// Per-batch control shared by all hosts of the batch.
 struct Batch<'a> {
@@ -638,8 +639,15 @@ fn run_task(
     rescue_pending: bool,
     kind: TaskKind,
 ) {
+    // Templated tags are rendered from the play's variables first (Ansible's evaluate_tags).
+    let rendered = kw.tags.iter().any(|t| Templar::is_template(t)).then(|| {
+        let mut vars = batch.play.play.vars.clone();
+        vars.extend(run.extra_vars.as_ref().clone());
+        run.templar.render_tags(&kw.tags, &vars)
+    });
+    let tags = rendered.as_ref().unwrap_or(&kw.tags);
     if kind == TaskKind::Task
-        && (!run.opts.tags_allow(&kw.tags)
+        && (!run.opts.tags_allow(tags)
             || (!role_allowed(run, task) && task.action != "gather_facts"))
     {
         return;
@@ -1118,16 +1126,23 @@ fn run_include(
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string(),
-                _ => format!(
-                    "{}|{}",
-                    args.get("name")
+                // The role and the files it is asked for, one key per distinct include.
+                _ => {
+                    let arg = |k: &str| args.get(k).and_then(Value::as_str).unwrap_or("");
+                    let name = args
+                        .get("name")
                         .or_else(|| args.get("role"))
                         .and_then(Value::as_str)
-                        .unwrap_or(""),
-                    args.get("tasks_from")
-                        .and_then(Value::as_str)
-                        .unwrap_or("main")
-                ),
+                        .unwrap_or("");
+                    [
+                        name,
+                        arg("tasks_from"),
+                        arg("handlers_from"),
+                        arg("vars_from"),
+                        arg("defaults_from"),
+                    ]
+                    .join("|")
+                }
             };
             if let Some(Value::Object(apply_vars)) = args.get("vars") {
                 include_vars.extend(apply_vars.clone());
@@ -1160,14 +1175,21 @@ fn run_include(
                 }
             }
         } else {
-            let (name, tasks_from) = key.split_once('|').unwrap_or((&key, "main"));
-            let tf = if tasks_from == "main" {
-                None
-            } else {
-                Some(tasks_from)
+            let parts: Vec<&str> = key.split('|').collect();
+            let part = |i: usize| {
+                parts
+                    .get(i)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.to_string())
+            };
+            let from = crate::playbook::loader::RoleFrom {
+                tasks: part(1),
+                handlers: part(2),
+                vars: part(3),
+                defaults: part(4),
             };
             run.loader
-                .load_role(name, Map::new(), tf, &task.file, task.line, 0)
+                .load_role(parts[0], Map::new(), &from, &task.file, task.line, 0)
                 .map(|content| {
                     batch
                         .play

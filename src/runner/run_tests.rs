@@ -1601,3 +1601,45 @@ fn fact_cache_keeps_cacheable_facts_between_runs_and_flushes() {
     assert_eq!(r.code, 0, "{}", r.dump());
     assert!(cache.load("l1").is_none());
 }
+
+#[test]
+fn templated_tags_are_rendered_before_filtering() {
+    let body = "- hosts: l1\n  gather_facts: false\n  vars: {the_tags: [tag3, other], one: tag3, csv: 'a,tag3'}\n  tasks:\n    - name: templated\n      debug: {msg: ran}\n      tags: \"{{ the_tags }}\"\n    - name: one\n      debug: {msg: ran}\n      tags: \"{{ one }}\"\n    - name: csv\n      debug: {msg: ran}\n      tags: \"{{ csv }}\"\n    - name: plain\n      debug: {msg: ran}\n      tags: tag1\n";
+    let (_d, r) = local(
+        &[("site.yml", body)],
+        RunOptions {
+            tags: vec!["tag3".into()],
+            ..RunOptions::default()
+        },
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.results("templated").len(), 1, "{}", r.dump());
+    assert_eq!(r.results("one").len(), 1, "{}", r.dump());
+    // A string is one tag, commas and all (Ansible splits only the written text).
+    assert!(r.results("csv").is_empty(), "{}", r.dump());
+    assert!(r.results("plain").is_empty(), "{}", r.dump());
+}
+
+#[test]
+fn roles_take_tasks_handlers_vars_and_defaults_from_other_files() {
+    let files = [
+        ("roles/web/tasks/main.yml", "- debug: {msg: main}\n"),
+        ("roles/web/tasks/alt.yml", "- {name: alt task, command: echo, notify: alt handler}\n- assert: {that: [from_vars == 'alt vars', from_defaults == 'alt defaults']}\n"),
+        ("roles/web/handlers/main.yml", "- {name: alt handler, set_fact: {which: main}}\n"),
+        ("roles/web/handlers/alternate.yml", "- {name: alt handler, set_fact: {which: alternate}}\n"),
+        ("roles/web/vars/alt.yml", "from_vars: alt vars\n"),
+        ("roles/web/defaults/other.yml", "from_defaults: alt defaults\n"),
+        (
+            "site.yml",
+            "- hosts: l1\n  gather_facts: false\n  tasks:\n    - include_role: {name: web, tasks_from: alt, handlers_from: alternate.yml, vars_from: alt, defaults_from: other}\n    - meta: flush_handlers\n    - assert: {that: [\"which == 'alternate'\"]}\n- hosts: l1\n  gather_facts: false\n  tasks:\n    - import_role: {name: web, tasks_from: alt, handlers_from: alternate, vars_from: alt.yml, defaults_from: other}\n    - meta: flush_handlers\n    - assert: {that: [\"which == 'alternate'\"]}\n",
+        ),
+    ];
+    let (_d, r) = local(&files, RunOptions::default());
+    assert_eq!(r.code, 0, "{}", r.dump());
+    // A file asked for that is not there is an error naming it.
+    let (_d, r) = local(
+        &[("roles/web/tasks/main.yml", "- debug: {msg: main}\n"), ("site.yml", "- hosts: l1\n  gather_facts: false\n  roles:\n    - {role: web, handlers_from: nope}\n")],
+        RunOptions::default(),
+    );
+    assert_ne!(r.code, 0);
+}

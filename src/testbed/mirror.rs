@@ -31,10 +31,12 @@ pub(crate) const PACKAGES: &[&str] = &[
     // `berth deploy --setup-git`: the server's bare repository and hooks.
     "git",
     // What ansible-core's own integration targets install on the host
-    // (conformance/: user needs libuser, unarchive zip, apt dpkg-dev).
+    // (conformance/: user needs libuser, unarchive zip, apt dpkg-dev), and
+    // what ansible-test's test container has: file(1) for stat's mimetype.
     "libuser",
     "zip",
     "dpkg-dev",
+    "file",
 ];
 
 /// Bun is not packaged by Debian: its binary comes from this npm package.
