@@ -61,10 +61,11 @@ impl<'a> Args<'a> {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(if *b { "True".into() } else { "False".into() })),
-            Some(other) => Err(format!(
-                "argument '{key}' is of type {} and we were unable to convert to str",
-                type_name(other)
-            )),
+            // Ansible's default string_conversion_action (warn): a mapping
+            // or list in a string field becomes its Python text.
+            Some(other) => Ok(Some(crate::playbook::filters::py_repr(
+                &minijinja::Value::from_serialize(other),
+            ))),
         }
     }
 

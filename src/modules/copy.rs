@@ -262,8 +262,10 @@ fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop
                 let mut ch = dir_attrs.change(st, &facts, dir_mode)?;
                 ch.mode = Some(dir_mode);
                 let path = join(rel);
+                // The top folder may need its parents too (dest not there yet).
+                let parents = if rel.is_empty() { "-p " } else { "" };
                 script.push_str(&format!(
-                    "mkdir -- {q} || exit 1; {}",
+                    "mkdir {parents}-- {q} || exit 1; {}",
                     ch.script(&quote(&path), true),
                     q = quote(&path)
                 ));
@@ -946,6 +948,14 @@ mod tests {
         let (again, calls) = run_module(run, &args, &run_cfg);
         assert!(!again.is_changed(), "{again:?}");
         assert_eq!(calls, 1);
+        // A dest that does not exist yet is made, parents and all (Ansible).
+        let args = rooted(&json!({"src": "tree", "dest": "{root}/new/deeper"}), root);
+        let (out, _) = run_module(run, &args, &run_cfg);
+        assert!(out.is_changed() && !out.is_failed(), "{out:?}");
+        assert_eq!(
+            std::fs::read_to_string(root.join("new/deeper/tree/d0/f0.txt")).unwrap(),
+            "data\n"
+        );
     }
 
     #[test]

@@ -63,6 +63,21 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             .with("msg", "check mode not (yet) supported for this module"));
     }
     a.check_known(KNOWN)?;
+    // As Ansible's fetch action: src and dest must be strings (numbers and
+    // lists are not converted), then both are required.
+    let not_text = |k: &str| a.get(k).is_some_and(|v| !v.is_string());
+    let msg = if a.get("src").is_none() || a.get("dest").is_none() {
+        Some("src and dest are required")
+    } else if not_text("dest") {
+        Some("Invalid type supplied for dest option, it must be a string")
+    } else if not_text("src") {
+        Some("Invalid type supplied for source option, it must be a string")
+    } else {
+        None
+    };
+    if let Some(m) = msg {
+        return Err(m.into());
+    }
     let (src, dest) = match (a.str("src")?, a.str("dest")?) {
         (Some(s), Some(d)) => (s, d),
         _ => return Err("src and dest are required".into()),
@@ -82,7 +97,8 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     };
     if let Some(msg) = problem {
         let out = ModuleOutcome::ok().with("file", src.clone());
-        if fail_on_missing || st.kind == Kind::Dir {
+        // A directory too is only a failure with fail_on_missing (ansible-core 2.19).
+        if fail_on_missing {
             let mut out = out.with("failed", true).with("msg", msg);
             out.result.remove("changed");
             return Err(Stop::Outcome(out));
@@ -262,6 +278,26 @@ mod tests {
                 check: false,
                 changed: false,
                 failed: Some("remote file is a directory, fetch cannot work on directories"),
+                local: None,
+                calls: 1,
+            },
+            Case {
+                name: "src must be a string",
+                initial: vec![],
+                args: json!({"src": [1, 2], "dest": "{root}/got"}),
+                check: false,
+                changed: false,
+                failed: Some("Invalid type supplied for source option, it must be a string"),
+                local: None,
+                calls: 0,
+            },
+            Case {
+                name: "directory ignored without fail_on_missing",
+                initial: vec![Entry::Dir("d", 0o755)],
+                args: json!({"src": "{root}/d", "dest": "{root}/got", "flat": true, "fail_on_missing": false}),
+                check: false,
+                changed: false,
+                failed: None,
                 local: None,
                 calls: 1,
             },

@@ -42,7 +42,35 @@ pub(crate) fn run(
     ctx: &mut ModuleContext<'_>,
     args: &Map<String, Value>,
 ) -> Result<ModuleOutcome, ConnError> {
-    finish(plan(ctx, &Args::new("lineinfile", args)))
+    let out = finish(plan(ctx, &Args::new("lineinfile", args)))?;
+    Ok(match empty_pattern_warning(args) {
+        Some(w) => out.with("warnings", vec![w]),
+        None => out,
+    })
+}
+
+/// Ansible's warning for an empty `regexp` or `search_string`: it matches
+/// every line, so the last one is replaced rather than a line appended.
+fn empty_pattern_warning(args: &Map<String, Value>) -> Option<String> {
+    let empty = |k: &str| args.get(k).and_then(Value::as_str) == Some("");
+    let regexp = empty("regexp") || empty("regex");
+    if !regexp && !empty("search_string") {
+        return None;
+    }
+    let what = if regexp {
+        "regular expression"
+    } else {
+        "search string"
+    };
+    let mut msg = format!(
+        "The {what} is an empty string, which will match every line in the file. This may have unintended consequences, such as replacing the last line in the file rather than appending."
+    );
+    if regexp {
+        msg.push_str(
+            " If this is desired, use '^' to match every line in the file and avoid this warning.",
+        );
+    }
+    Some(msg)
 }
 
 /// Compile a Python-style pattern; the error names the argument.
@@ -805,6 +833,24 @@ mod tests {
                 gid: 0,
                 content: b"a\nb\n".to_vec()
             }
+        );
+    }
+
+    #[test]
+    fn empty_patterns_warn_as_ansible_does() {
+        let w = |a: Value| empty_pattern_warning(a.as_object().unwrap());
+        assert_eq!(w(json!({"regexp": "^x", "line": "y"})), None);
+        assert!(w(json!({"regexp": "", "line": "y"}))
+            .unwrap()
+            .starts_with("The regular expression is an empty string"));
+        assert!(w(json!({"regexp": "", "line": "y"}))
+            .unwrap()
+            .ends_with("avoid this warning."));
+        let s = w(json!({"search_string": "", "line": "y"})).unwrap();
+        assert!(
+            s.starts_with("The search string is an empty string")
+                && s.ends_with("rather than appending."),
+            "{s}"
         );
     }
 

@@ -686,7 +686,9 @@ pub(crate) fn write_script(w: &Write<'_>, fill: Fill<'_>) -> String {
         )),
     }
     s.push_str(&format!(
-        "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; else chmod {:o} \"$t\"; fi; ",
+        // The file replaced keeps its mode, owner, ACLs and extended
+        // attributes (Ansible's atomic_move copies them with copystat).
+        "if [ -e \"$d\" ]; then cp --attributes-only --preserve=mode,ownership,xattr -- \"$d\" \"$t\" 2>/dev/null || {{ chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\" 2>/dev/null; }}; else chmod {:o} \"$t\"; fi; ",
         w.default_mode
     ));
     s.push_str(&format!(

@@ -134,6 +134,8 @@ struct Account {
 
 struct Facts {
     account: Option<Account>,
+    /// Of the account's home and the one asked for, those that exist.
+    homes: Vec<String>,
     /// Named groups (from `group`/`groups`) that exist.
     known_groups: Vec<String>,
     /// A group with the user's own name exists.
@@ -148,6 +150,41 @@ pub(crate) fn run(
         Ok(p) => p,
         Err(msg) => return Ok(ModuleOutcome::failed(msg)),
     };
+    let warn = p.password.as_deref().is_some_and(looks_unhashed);
+    let out = apply(ctx, &p)?;
+    Ok(if warn {
+        out.with("warnings", vec!["The input password appears not to have been hashed. The 'password' argument must be encrypted for this module to work properly."])
+    } else {
+        out
+    })
+}
+
+/// Ansible's check that `password` is a crypt(3) hash, not the password itself.
+fn looks_unhashed(pw: &str) -> bool {
+    if matches!(pw, "*" | "!" | "*************") {
+        return false;
+    }
+    if pw.contains([':', '*', '!']) || !pw.contains('$') {
+        return true;
+    }
+    let fields: Vec<&str> = pw.split('$').collect();
+    if fields.len() < 3 {
+        return true;
+    }
+    let last = fields[fields.len() - 1];
+    let expected = match fields[1] {
+        "1" => Some(22),
+        "5" | "y" => Some(43),
+        "6" => Some(86),
+        _ => None,
+    };
+    last.chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '=')))
+        || expected.is_some_and(|n| last.len() != n)
+}
+
+fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnError> {
+    let p = p;
     let q = quote(&p.name);
     let mut wanted_groups: Vec<String> = p.group.iter().cloned().collect();
     wanted_groups.extend(p.groups.iter().flatten().cloned());
@@ -164,6 +201,12 @@ pub(crate) fn run(
             "echo '{MARK}shadow'; getent shadow {q} | cut -d: -f2\n"
         ));
     }
+    // Whether the account's home (or the one asked for) is there: an
+    // existing user gets a missing home created (Ansible's create_home).
+    script.push_str(&format!(
+        "echo '{MARK}homes'; for h in \"$(getent passwd {q} | cut -d: -f6)\" {}; do [ -n \"$h\" ] && [ -e \"$h\" ] && printf '%s\\n' \"$h\"; done\n",
+        p.home.as_deref().map(quote).unwrap_or_default()
+    ));
     script.push_str(&format!("echo '{MARK}known'\n"));
     for g in &wanted_groups {
         script.push_str(&format!(
@@ -318,7 +361,26 @@ pub(crate) fn run(
         Some(false) if acct.hash.starts_with('!') => c.push_str(" -U"),
         _ => {}
     }
-    let mut out = ModuleOutcome::changed(!c.is_empty())
+    // The home the account ends with; missing, it is made as useradd -m
+    // would (Ansible's create_homedir): the skeleton copied, HOME_MODE (or
+    // the login.defs UMASK) applied, everything owned by the user.
+    let final_home = p.home.clone().unwrap_or_else(|| acct.home.clone());
+    let moved = p.move_home && p.home.as_ref().is_some_and(|h| *h != acct.home);
+    let make_home =
+        p.create_home && !moved && !final_home.is_empty() && !facts.homes.contains(&final_home);
+    let mut after = String::new();
+    if make_home {
+        let skel = p.skeleton.clone().unwrap_or_else(|| "/etc/skel".into());
+        after = format!(
+            " && {{ h={h}; sk={sk}; if [ -d \"$sk\" ]; then mkdir -p -- \"$(dirname -- \"$h\")\" && cp -a -- \"$sk\" \"$h\"; else mkdir -p -- \"$h\"; fi || exit 1; \
+             m=$(sed -n 's/^HOME_MODE[[:space:]]*\\([0-7]*\\).*/\\1/p' /etc/login.defs 2>/dev/null | head -n1); \
+             if [ -z \"$m\" ]; then u=$(sed -n 's/^UMASK[[:space:]]*\\([0-7]*\\).*/\\1/p' /etc/login.defs 2>/dev/null | head -n1); m=$(printf '%o' $(( 0777 & ~0${{u:-022}} ))); fi; \
+             chmod \"$m\" \"$h\" && chown -R -- \"$(id -u {q}):$(id -g {q})\" \"$h\"; }}",
+            h = quote(&final_home),
+            sk = quote(&skel),
+        );
+    }
+    let mut out = ModuleOutcome::changed(!c.is_empty() || make_home)
         .with("name", p.name.clone())
         .with("state", "present")
         .with("uid", acct.uid)
@@ -334,10 +396,15 @@ pub(crate) fn run(
     if p.password.is_some() {
         out = out.with("password", NOT_LOGGED);
     }
-    if c.is_empty() || ctx.check_mode {
+    if (c.is_empty() && !make_home) || ctx.check_mode {
         return Ok(out);
     }
-    change(ctx, &format!("usermod{c} {q}"), out, &p.name)
+    let cmd = if c.is_empty() {
+        "true".to_string()
+    } else {
+        format!("usermod{c} {q}")
+    };
+    change(ctx, &format!("{cmd}{after}"), out, &p.name)
 }
 
 /// Run the change, then read the account back for the result.
@@ -425,6 +492,7 @@ fn parse_facts(text: &str, name: &str) -> Facts {
     });
     Facts {
         account,
+        homes: get("homes").iter().map(|s| s.to_string()).collect(),
         known_groups: get("known").iter().map(|s| s.to_string()).collect(),
         own_group: get("own").iter().any(|l| l.trim() == "yes"),
     }
@@ -438,6 +506,25 @@ mod tests {
     };
     use pretty_assertions::assert_eq;
     use serde_json::json;
+
+    #[test]
+    fn plaintext_passwords_are_told_from_hashes_as_ansible_does() {
+        let sha512 = format!("$6${}${}", "saltsalt", "a".repeat(86));
+        for (pw, unhashed) in [
+            ("plaintextpassword", true),
+            ("*", false),
+            ("!", false),
+            ("x:y$1$z", true),
+            ("$6$salt", true),
+            (sha512.as_str(), false),
+            ("$6$salt$short", true),
+            ("$1$salt$0123456789012345678901", false),
+            ("$5$salt$bad char in hash with spaces......", true),
+            ("$2b$12$anything", false),
+        ] {
+            assert_eq!(looks_unhashed(pw), unhashed, "{pw}");
+        }
+    }
 
     fn guard(users: &[&str], groups: &[&str]) -> AccountGuard {
         let g = AccountGuard {
@@ -664,7 +751,7 @@ mod tests {
         let mut h = SysHarness::new();
         let out = h.run(run, json!({"name": u, "uid": 47421, "comment": "Web, app", "create_home": false, "password": "!"}));
         let line = passwd_line(&u);
-        let again = h.run(run, json!({"name": u}));
+        let again = h.run(run, json!({"name": u, "create_home": false}));
         assert!(out.is_changed(), "{out:?}");
         assert_eq!(s(&out, "uid"), "47421");
         assert_eq!(s(&out, "comment"), "Web, app");
@@ -679,6 +766,17 @@ mod tests {
                 && again.result.contains_key("shell")
                 && again.result.contains_key("group")
         );
+        // The home it was made without comes with the next plain run
+        // (create_home defaults to true), owned by the user, then stays.
+        let home = s(&again, "home");
+        assert!(!std::path::Path::new(&home).exists(), "{home}");
+        let made = h.run(run, json!({"name": u}));
+        assert!(made.is_changed() && !made.is_failed(), "{made:?}");
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(&home).expect("home made");
+        assert!(md.is_dir());
+        assert_eq!(md.uid(), 47421);
+        assert!(!h.run(run, json!({"name": u})).is_changed());
         // One round trip to read, one to change.
         let (_, execs) = crate::modules::sys_test_support::run_counted(
             &mut h,

@@ -573,7 +573,10 @@ impl Loader {
                 .get("strategy")
                 .and_then(Node::as_str)
                 .map(str::to_string),
-            force_handlers: bool_kw("force_handlers", false)?,
+            force_handlers: match node.get("force_handlers") {
+                None => None,
+                Some(_) => Some(bool_kw("force_handlers", false)?),
+            },
             keywords,
             file: file.clone(),
             line: node.line,
@@ -1317,7 +1320,12 @@ fn parse_action(a: &Node, file: &Path) -> Result<(String, Map<String, Value>)> {
     match a.to_value() {
         Value::String(s) => {
             let s = s.trim();
-            let (name, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
+            // A templated module name (`action: "{{ pkg_mgr }} name=x"`) is
+            // one word up to its closing `}}`, chosen at run time.
+            let (name, rest) = match s.strip_prefix("{{").and_then(|r| r.find("}}")) {
+                Some(end) => (&s[..end + 4], s[end + 4..].trim_start()),
+                None => s.split_once(char::is_whitespace).unwrap_or((s, "")),
+            };
             Ok((
                 name.to_string(),
                 modules::free_form::split_free_form(name, rest),

@@ -28,7 +28,8 @@ pub(crate) struct Play {
     /// `gather_facts:` when the play sets it (else ansible.cfg `gathering` decides).
     pub(crate) gather_facts: Option<bool>,
     pub(crate) strategy: Option<String>,
-    pub(crate) force_handlers: bool,
+    /// `force_handlers:` as the play says it (unset: --force-handlers decides).
+    pub(crate) force_handlers: Option<bool>,
     pub(crate) keywords: Keywords,
     pub(crate) file: Arc<PathBuf>,
     pub(crate) line: usize,

@@ -1030,7 +1030,22 @@ fn invoke(
     let kw = call.keywords;
     let templar = &run.templar;
     let ctx = minijinja::Value::from_dyn_object(scope.clone());
-    let action = modules::short_name(&task.action).to_string();
+    // `action: "{{ ansible_facts.pkg_mgr }}"`: the module is named at run time.
+    let action_name = if Templar::is_template(&task.action) {
+        match templar.render_str(&task.action, &ctx) {
+            Ok(Value::String(n)) => n,
+            Ok(other) => other.to_string(),
+            Err(e) => {
+                return fail_single(format!(
+                    "Task failed: the module name `{}` does not render: {}",
+                    task.action, e.message
+                ))
+            }
+        }
+    } else {
+        task.action.clone()
+    };
+    let action = modules::short_name(&action_name).to_string();
     let err_at = |msg: String| {
         fail_single(format!(
             "{msg}\n\nThe error appears to be in '{}': line {}",

@@ -94,6 +94,10 @@ pub(crate) struct RunArgs {
     /// Clear the fact cache for every host in the inventory first.
     #[arg(long = "flush-cache")]
     pub(crate) flush_cache: bool,
+    /// Run notified handlers even on hosts where a task failed (plays that set
+    /// force_handlers decide for themselves).
+    #[arg(long = "force-handlers")]
+    pub(crate) force_handlers: bool,
 }
 
 /// An error before anything ran: printed with its location and fix, exit 1.
@@ -316,6 +320,7 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
         gather_smart: gathering == "smart",
         fact_cache,
         flush_cache: args.flush_cache,
+        force_handlers: args.force_handlers,
         become_default: cfg.r#become.map(|b| (b, cfg.become_user.clone())),
         roles_path: cfg.roles_path.clone(),
     })
@@ -406,7 +411,10 @@ fn list_tasks(
                     .as_ref()
                     .is_none_or(|r| t.role.as_ref().is_some_and(|x| &x.name == r));
                 if opts.tags_allow(&tags) && role_ok {
-                    out.push(format!("{}\tTAGS: [{}]", t.display_name(), tags.join(", ")));
+                    // ansible-playbook lists a task's tags sorted.
+                    let mut shown = tags.clone();
+                    shown.sort();
+                    out.push(format!("{}\tTAGS: [{}]", t.display_name(), shown.join(", ")));
                 }
             }
             Item::Block(b) => {

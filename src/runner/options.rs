@@ -38,6 +38,9 @@ pub(crate) struct RunOptions {
     pub(crate) fact_cache: Option<super::fact_cache::FactCache>,
     /// `--flush-cache`: forget the inventory's cached facts first.
     pub(crate) flush_cache: bool,
+    /// `--force-handlers`: plays that do not say otherwise run notified
+    /// handlers even on hosts that failed.
+    pub(crate) force_handlers: bool,
     /// ansible.cfg `[privilege_escalation] become` / `become_user`: the default for tasks that say nothing.
     pub(crate) become_default: Option<(bool, Option<String>)>,
     /// Extra role folders (ansible.cfg `roles_path`).
@@ -66,6 +69,7 @@ impl Default for RunOptions {
             gather_smart: false,
             fact_cache: None,
             flush_cache: false,
+            force_handlers: false,
             become_default: None,
             roles_path: Vec::new(),
         }
@@ -76,33 +80,43 @@ impl RunOptions {
     /// Should a task with these (inherited) tags run? Ansible's rules,
     /// including the special tags `always`, `never`, `all`, `tagged`, `untagged`.
     pub(crate) fn tags_allow(&self, task_tags: &[String]) -> bool {
-        let has = |t: &str| task_tags.iter().any(|x| x == t);
-        if !self.skip_tags.is_empty() {
-            let skip = self.skip_tags.iter().any(|s| match s.as_str() {
-                "all" => true,
-                "tagged" => !task_tags.is_empty(),
-                "untagged" => task_tags.is_empty(),
-                other => has(other),
-            });
-            if skip {
-                return false;
+        // As ansible-core's Taggable.evaluate_tags: a task without tags is
+        // tagged `untagged`; no --tags means `all`.
+        let untagged = vec!["untagged".to_string()];
+        let tags: &[String] = if task_tags.is_empty() {
+            &untagged
+        } else {
+            task_tags
+        };
+        let has = |t: &str| tags.iter().any(|x| x == t);
+        let is_untagged = task_tags.is_empty();
+        let all = ["all".to_string()];
+        let only: &[String] = if self.tags.is_empty() {
+            &all
+        } else {
+            &self.tags
+        };
+        let asks = |t: &str| only.iter().any(|x| x == t);
+        let mut run = if has("always") {
+            true
+        } else if asks("all") && !has("never") {
+            true
+        } else if tags.iter().any(|t| asks(t)) {
+            true
+        } else {
+            asks("tagged") && !is_untagged && !has("never")
+        };
+        if run && !self.skip_tags.is_empty() {
+            let skips = |t: &str| self.skip_tags.iter().any(|x| x == t);
+            if skips("all") {
+                if !has("always") || skips("always") {
+                    run = false;
+                }
+            } else if tags.iter().any(|t| skips(t)) || (skips("tagged") && !is_untagged) {
+                run = false;
             }
         }
-        if self.tags.is_empty() || self.tags.iter().any(|t| t == "all") {
-            return !has("never")
-                || self
-                    .tags
-                    .iter()
-                    .any(|t| task_tags.contains(t) && t != "all");
-        }
-        if has("always") {
-            return true;
-        }
-        self.tags.iter().any(|t| match t.as_str() {
-            "tagged" => !task_tags.is_empty(),
-            "untagged" => task_tags.is_empty(),
-            other => has(other),
-        })
+        run
     }
 }
 
@@ -137,6 +151,16 @@ mod tests {
             (&["untagged"], &[], &[], true),
             (&["never"], &[], &["never"], true),
             (&["debug"], &[], &["never", "debug"], true),
+            // `tagged` never brings in a `never` task; `all` in --skip-tags keeps `always`.
+            (&["tagged"], &[], &["never", "donever"], false),
+            (&["tagged"], &[], &[], false),
+            (&["untagged"], &[], &["x"], false),
+            (&[], &["all"], &["always"], true),
+            (&[], &["all", "always"], &["always"], false),
+            (&[], &["all"], &["x"], false),
+            (&[], &["tagged"], &["x"], false),
+            (&[], &["tagged"], &[], true),
+            (&[], &["untagged"], &[], false),
         ];
         for (tags, skip, task, want) in cases {
             assert_eq!(

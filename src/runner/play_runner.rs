@@ -452,7 +452,9 @@ fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
         run_items(run, batch, section, hosts, kw, &[], false);
         flush_handlers(run, batch, hosts);
     }
-    if play.force_handlers && batch.aborted.load(Ordering::SeqCst) {
+    if play.force_handlers.unwrap_or(run.opts.force_handlers)
+        && batch.aborted.load(Ordering::SeqCst)
+    {
         // force_handlers: notified handlers still run when a failure ended
         // the play (any_errors_fatal, max_fail_percentage), as in Ansible.
         let ended: Vec<(Arc<HostRuntime>, bool)> = hosts
@@ -917,22 +919,30 @@ fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>])
         let mut tasks = Vec::new();
         handler_tasks(&handlers, &mut tasks);
         let mut ran_any = false;
+        // Notifications taken in this pass, per host: every handler that
+        // listens to a topic runs for it, not only the first one.
+        let mut taken: Vec<Vec<String>> = vec![Vec::new(); hosts.len()];
         for t in &tasks {
             if batch.aborted.load(Ordering::SeqCst) {
                 return;
             }
             let mut targets = Vec::new();
-            for h in hosts {
+            for (i, h) in hosts.iter().enumerate() {
                 let st = h.status();
-                let eligible = st.active() || (play.force_handlers && !st.unreachable && !st.ended);
+                let eligible = st.active()
+                    || (play.force_handlers.unwrap_or(run.opts.force_handlers)
+                        && !st.unreachable
+                        && !st.ended);
                 if !eligible {
                     continue;
                 }
                 let names = names_of(run, batch, t, h);
                 let mut n = h.notified.lock().expect("notified");
-                if names.iter().any(|x| n.contains(x)) {
+                if names.iter().any(|x| n.contains(x) || taken[i].contains(x)) {
                     for x in &names {
-                        n.shift_remove(x);
+                        if n.shift_remove(x) {
+                            taken[i].push(x.clone());
+                        }
                     }
                     targets.push(h.clone());
                 }

@@ -1643,3 +1643,26 @@ fn roles_take_tasks_handlers_vars_and_defaults_from_other_files() {
     );
     assert_ne!(r.code, 0);
 }
+
+#[test]
+fn a_templated_action_names_its_module_at_run_time() {
+    let r = ok_local("- hosts: l1\n  gather_facts: false\n  vars: {m: ansible.builtin.set_fact, n: debug}\n  tasks:\n    - action: \"{{ m }}\"\n      args: {picked: yes}\n    - action: \"{{ n }} msg=hello\"\n      register: d\n    - assert: {that: [picked, \"d.msg == 'hello'\"]}\n");
+    assert_eq!(r.stat("l1", "failed"), 0);
+}
+
+#[test]
+fn force_handlers_from_the_command_line_unless_the_play_says_otherwise() {
+    let play = |force: &str| {
+        format!("- hosts: l1\n  gather_facts: false\n{force}  tasks:\n    - command: 'true'\n      notify: h\n    - fail:\n  handlers:\n    - name: h\n      debug: msg=handler-ran\n")
+    };
+    let forced = RunOptions {
+        force_handlers: true,
+        ..RunOptions::default()
+    };
+    let (_d, r) = local(&[("site.yml", &play(""))], forced.clone());
+    assert_eq!(r.results("h").len(), 1, "{}", r.dump());
+    let (_d, r) = local(&[("site.yml", &play("  force_handlers: false\n"))], forced);
+    assert!(r.results("h").is_empty(), "{}", r.dump());
+    let (_d, r) = local(&[("site.yml", &play(""))], RunOptions::default());
+    assert!(r.results("h").is_empty(), "{}", r.dump());
+}
