@@ -31,6 +31,9 @@ const KNOWN: &[&str] = &[
     "password_lock",
     "skeleton",
     "expires",
+    "password_expire_min",
+    "password_expire_max",
+    "password_expire_warn",
     "umask",
     "local",
 ];
@@ -59,6 +62,12 @@ struct Params {
     password_lock: Option<bool>,
     skeleton: Option<String>,
     umask: Option<String>,
+    /// Account expiry, seconds since the epoch (negative: never).
+    expires: Option<f64>,
+    /// Password ageing (chage -m/-M/-W), in days.
+    expire_min: Option<i64>,
+    expire_max: Option<i64>,
+    expire_warn: Option<i64>,
 }
 
 fn parse(args: &Map<String, Value>) -> Result<Params, String> {
@@ -67,11 +76,19 @@ fn parse(args: &Map<String, Value>) -> Result<Params, String> {
     if a.bool("local", false)? {
         return Err("local=true (luseradd) is not supported by berth's user module".into());
     }
-    if a.get("expires").is_some() {
-        return Err(
-            "expires is not supported by berth's user module; use command: chage -E".into(),
-        );
-    }
+    let expires = match a.get("expires") {
+        None => None,
+        Some(v) => Some(
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| {
+                    format!(
+                        "argument 'expires' is of type {} and we were unable to convert to float",
+                        super::args::type_name(v)
+                    )
+                })?,
+        ),
+    };
     let name = match a.str("name")? {
         Some(n) => n,
         None => a
@@ -116,6 +133,10 @@ fn parse(args: &Map<String, Value>) -> Result<Params, String> {
         },
         skeleton: a.str("skeleton")?,
         umask: a.str("umask")?,
+        expires,
+        expire_min: a.int("password_expire_min")?,
+        expire_max: a.int("password_expire_max")?,
+        expire_warn: a.int("password_expire_warn")?,
     })
 }
 
@@ -130,6 +151,10 @@ struct Account {
     primary: String,
     groups: Vec<String>,
     hash: String,
+    /// Shadow's password ageing (min, max, warn) and account expiry, in
+    /// days; -1 where the field is empty, as getspnam reports it.
+    ageing: [i64; 3],
+    expire_days: i64,
 }
 
 struct Facts {
@@ -157,6 +182,54 @@ pub(crate) fn run(
     } else {
         out
     })
+}
+
+impl Params {
+    fn ageing_asked(&self) -> bool {
+        self.expire_min.is_some() || self.expire_max.is_some() || self.expire_warn.is_some()
+    }
+
+    /// `chage` for the password ageing asked for that differs from `current`
+    /// (min, max, warn; None: a new account, everything asked is set).
+    fn chage(&self, current: Option<[i64; 3]>) -> Option<String> {
+        let mut flags = String::new();
+        for (i, (flag, want)) in [
+            ("-m", self.expire_min),
+            ("-M", self.expire_max),
+            ("-W", self.expire_warn),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(w) = want.filter(|w| current.is_none_or(|c| c[i] != *w)) {
+                flags.push_str(&format!(" {flag} {w}"));
+            }
+        }
+        (!flags.is_empty()).then(|| format!("chage{flags} {}", quote(&self.name)))
+    }
+}
+
+/// `expires` as useradd/usermod -e take it: the UTC date, or '' (never)
+/// for a negative time.
+fn expiry_date(expires: f64) -> String {
+    if expires < 0.0 {
+        return String::new();
+    }
+    let (y, m, d) = civil_from_days((expires / 86400.0).floor() as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Ansible's check that `password` is a crypt(3) hash, not the password itself.
@@ -196,10 +269,9 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
          echo '{MARK}groups'; id -Gn {q} 2>/dev/null\n\
          echo '{MARK}own'; getent group {q} >/dev/null && echo yes\n"
     );
-    if p.password.is_some() || p.password_lock.is_some() {
-        script.push_str(&format!(
-            "echo '{MARK}shadow'; getent shadow {q} | cut -d: -f2\n"
-        ));
+    if p.password.is_some() || p.password_lock.is_some() || p.expires.is_some() || p.ageing_asked()
+    {
+        script.push_str(&format!("echo '{MARK}shadow'; getent shadow {q}\n"));
     }
     // Whether the account's home (or the one asked for) is there: an
     // existing user gets a missing home created (Ansible's create_home).
@@ -286,7 +358,13 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
         if p.system {
             c.push_str(" -r");
         }
+        if let Some(e) = p.expires {
+            c.push_str(&format!(" -e {}", quote(&expiry_date(e))));
+        }
         c.push_str(&format!(" {q}"));
+        if let Some(ch) = p.chage(None) {
+            c.push_str(&format!(" && {ch}"));
+        }
         if p.password_lock == Some(true) {
             c.push_str(&format!(" && usermod -L {q}"));
         }
@@ -356,6 +434,18 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
             c.push_str(&format!(" -p {}", quote(pw)));
         }
     }
+    // Expiry as Ansible compares it: never (negative) against a set date,
+    // else the day.
+    if let Some(e) = p.expires {
+        let change = if e < 0.0 {
+            acct.expire_days >= 0
+        } else {
+            acct.expire_days < 0 || acct.expire_days != (e / 86400.0).floor() as i64
+        };
+        if change {
+            c.push_str(&format!(" -e {}", quote(&expiry_date(e))));
+        }
+    }
     match p.password_lock {
         Some(true) if !acct.hash.starts_with('!') => c.push_str(" -L"),
         Some(false) if acct.hash.starts_with('!') => c.push_str(" -U"),
@@ -380,7 +470,11 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
             sk = quote(&skel),
         );
     }
-    let mut out = ModuleOutcome::changed(!c.is_empty() || make_home)
+    let chage = p.chage(Some(acct.ageing));
+    if let Some(ch) = &chage {
+        after.push_str(&format!(" && {ch}"));
+    }
+    let mut out = ModuleOutcome::changed(!c.is_empty() || make_home || chage.is_some())
         .with("name", p.name.clone())
         .with("state", "present")
         .with("uid", acct.uid)
@@ -396,7 +490,7 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
     if p.password.is_some() {
         out = out.with("password", NOT_LOGGED);
     }
-    if (c.is_empty() && !make_home) || ctx.check_mode {
+    if (c.is_empty() && !make_home && chage.is_none()) || ctx.check_mode {
         return Ok(out);
     }
     let cmd = if c.is_empty() {
@@ -484,10 +578,22 @@ fn parse_facts(text: &str, name: &str) -> Facts {
             .first()
             .map(|s| s.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default();
-        a.hash = get("shadow")
+        // The whole shadow line: name:hash:lastchg:min:max:warn:inactive:expire:
+        let shadow: Vec<String> = get("shadow")
             .first()
-            .map(|s| s.trim().to_string())
+            .map(|l| l.trim().split(':').map(str::to_string).collect())
             .unwrap_or_default();
+        let field = |i: usize| {
+            shadow
+                .get(i)
+                .and_then(|f| f.parse::<i64>().ok())
+                .unwrap_or(-1)
+        };
+        a.hash = shadow.get(1).cloned().unwrap_or_default();
+        a.ageing = [field(3), field(4), field(5)];
+        // No shadow entry at all reads as 0 (Ansible's lookup fails and
+        // falls back to '0'), so an expiry setting writes one.
+        a.expire_days = if shadow.is_empty() { 0 } else { field(7) };
         a
     });
     Facts {
@@ -506,6 +612,14 @@ mod tests {
     };
     use pretty_assertions::assert_eq;
     use serde_json::json;
+
+    #[test]
+    fn expiry_dates_as_useradd_takes_them() {
+        assert_eq!(expiry_date(2529881062.0), "2050-03-03");
+        assert_eq!(expiry_date(0.0), "1970-01-01");
+        assert_eq!(expiry_date(951782400.0), "2000-02-29");
+        assert_eq!(expiry_date(-1.0), "");
+    }
 
     #[test]
     fn plaintext_passwords_are_told_from_hashes_as_ansible_does() {
@@ -777,6 +891,37 @@ mod tests {
         assert!(md.is_dir());
         assert_eq!(md.uid(), 47421);
         assert!(!h.run(run, json!({"name": u})).is_changed());
+        // Expiry and password ageing, set once and then left alone.
+        for args in [
+            json!({"name": u, "expires": 2529881062_i64, "password_expire_max": 10, "password_expire_warn": 28}),
+            json!({"name": u, "expires": -1, "password_expire_min": 5}),
+        ] {
+            let first = h.run(run, args.clone());
+            assert!(
+                first.is_changed() && !first.is_failed(),
+                "{args}: {first:?}"
+            );
+            assert!(!h.run(run, args.clone()).is_changed(), "{args}");
+        }
+        let shadow = std::process::Command::new("getent")
+            .args(["shadow", &u])
+            .output()
+            .unwrap();
+        let fields: Vec<String> = String::from_utf8_lossy(&shadow.stdout)
+            .trim()
+            .split(':')
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            (
+                fields[3].as_str(),
+                fields[4].as_str(),
+                fields[5].as_str(),
+                fields[7].as_str()
+            ),
+            ("5", "10", "28", ""),
+            "{fields:?}"
+        );
         // One round trip to read, one to change.
         let (_, execs) = crate::modules::sys_test_support::run_counted(
             &mut h,

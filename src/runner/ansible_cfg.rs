@@ -23,6 +23,8 @@ pub(crate) struct AnsibleCfg {
     pub(crate) fact_caching_connection: Option<String>,
     pub(crate) fact_caching_prefix: Option<String>,
     pub(crate) fact_caching_timeout: Option<String>,
+    /// `force_handlers` (the default of plays that do not set it).
+    pub(crate) force_handlers: Option<bool>,
     pub(crate) r#become: Option<bool>,
     pub(crate) become_user: Option<String>,
 }
@@ -40,7 +42,7 @@ pub(crate) fn find() -> Option<PathBuf> {
     home.is_file().then_some(home)
 }
 
-fn truthy(v: &str) -> bool {
+pub(crate) fn truthy(v: &str) -> bool {
     matches!(
         v.trim().to_ascii_lowercase().as_str(),
         "yes" | "true" | "1" | "on" | "y" | "t"
@@ -113,6 +115,7 @@ pub(crate) fn parse(text: &str, base: &Path) -> AnsibleCfg {
             }
             ("defaults", "fact_caching_prefix") => cfg.fact_caching_prefix = Some(v.to_string()),
             ("defaults", "fact_caching_timeout") => cfg.fact_caching_timeout = Some(v.to_string()),
+            ("defaults", "force_handlers") => cfg.force_handlers = Some(truthy(v)),
             ("privilege_escalation", "become") => cfg.r#become = Some(truthy(v)),
             ("privilege_escalation", "become_user") => cfg.become_user = Some(v.to_string()),
             _ => {}

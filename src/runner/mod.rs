@@ -320,7 +320,12 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
         gather_smart: gathering == "smart",
         fact_cache,
         flush_cache: args.flush_cache,
-        force_handlers: args.force_handlers,
+        // --force-handlers, else ANSIBLE_FORCE_HANDLERS, else ansible.cfg.
+        force_handlers: args.force_handlers
+            || match env("ANSIBLE_FORCE_HANDLERS").filter(|v| !v.is_empty()) {
+                Some(v) => ansible_cfg::truthy(&v),
+                None => cfg.force_handlers.unwrap_or(false),
+            },
         become_default: cfg.r#become.map(|b| (b, cfg.become_user.clone())),
         roles_path: cfg.roles_path.clone(),
     })
@@ -414,7 +419,11 @@ fn list_tasks(
                     // ansible-playbook lists a task's tags sorted.
                     let mut shown = tags.clone();
                     shown.sort();
-                    out.push(format!("{}\tTAGS: [{}]", t.display_name(), shown.join(", ")));
+                    out.push(format!(
+                        "{}\tTAGS: [{}]",
+                        t.display_name(),
+                        shown.join(", ")
+                    ));
                 }
             }
             Item::Block(b) => {
