@@ -54,7 +54,6 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         Ok(shell_quote(&py_str(&v)))
     });
     env.add_filter("mandatory", mandatory);
-    env.add_filter("random", random);
     env.add_filter("hash", |v: Value, algo: Option<String>, kwargs: Kwargs| {
         defined(&v)?;
         let algo = kwargs.get::<Option<String>>("hashtype")?.or(algo);
@@ -109,6 +108,11 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         Some(b) => a.powf(1.0 / b),
         None => a.sqrt(),
     });
+    crate::playbook::text_filters::register(env);
+    crate::playbook::path_filters::register(env);
+    crate::playbook::collection_filters::register(env);
+    crate::playbook::datetime::register(env);
+    crate::playbook::pprint::register(env);
 }
 
 /// Ansible refuses undefined values everywhere but in `default`,
@@ -418,6 +422,13 @@ fn write_json(
         _ => json_string(out, &v.to_string()),
     }
     Ok(())
+}
+
+/// Python's `json.dumps(v, indent=indent, sort_keys=sort)`.
+pub(crate) fn json_dumps(v: &Value, indent: Option<usize>, sort: bool) -> Result<String, Error> {
+    let mut out = String::new();
+    write_json(&mut out, v, indent, 0, sort)?;
+    Ok(out)
 }
 
 /// A JSON string with Python's `ensure_ascii=True` escaping.
@@ -1438,7 +1449,7 @@ fn flatten_into(
             continue;
         }
         if matches!(item.kind(), ValueKind::Seq | ValueKind::Iterable)
-            && levels.map_or(true, |l| l > 0)
+            && levels.is_none_or(|l| l > 0)
         {
             flatten_into(out, &item, levels.map(|l| l - 1), skip_nulls)?;
         } else {
@@ -2098,34 +2109,6 @@ mod tests {
     use pretty_assertions::assert_eq;
     use serde_json::{json, Value};
 
-    #[test]
-    fn random_picks_within_its_range() {
-        let t = Templar::new();
-        let ctx = Templar::context(&serde_json::Map::new());
-        let r = |s: &str| t.render_str(s, &ctx);
-        let mut seen = std::collections::BTreeSet::new();
-        for _ in 0..200 {
-            let v = r("{{ ['a', 'b', 'c'] | random }}").unwrap();
-            seen.insert(v.as_str().unwrap().to_string());
-            let n = r("{{ 10 | random(start=4, step=3) }}")
-                .unwrap()
-                .as_i64()
-                .unwrap();
-            assert!([4, 7].contains(&n), "{n}");
-            let m = r("{{ 5 | random }}").unwrap().as_i64().unwrap();
-            assert!((0..5).contains(&m), "{m}");
-        }
-        assert_eq!(seen.len(), 3, "every element comes up: {seen:?}");
-        assert!(r("{{ [] | random }}")
-            .unwrap_err()
-            .message
-            .contains("Cannot choose from an empty sequence"));
-        assert!(r("{{ 5 | random(seed='x') }}")
-            .unwrap_err()
-            .message
-            .contains("not supported by berth"));
-    }
-
     fn vars() -> Value {
         json!({
             "d": {"b": 1, "a": [1, 2]},
@@ -2610,59 +2593,4 @@ mod tests {
             ("{{ 'SGVsbG8' | b64decode }}", "b64decode: invalid base64 (Invalid padding); the input needs its '=' padding"),
         ]);
     }
-}
-
-/// Ansible's `random`: a random element of a sequence, or for an integer
-/// `end` a random number of `range(start, end, step)`. A `seed` would need
-/// Python's own generator to give Ansible's numbers, so it is refused.
-fn random(v: Value, start: Option<i64>, step: Option<i64>, kwargs: Kwargs) -> Result<Value, Error> {
-    defined(&v)?;
-    let start = kwargs.get::<Option<i64>>("start")?.or(start);
-    let step = kwargs.get::<Option<i64>>("step")?.or(step);
-    if kwargs.get::<Option<Value>>("seed")?.is_some() {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            "random(seed=...) is not supported by berth: it would not give Python's numbers",
-        ));
-    }
-    kwargs.assert_all_used()?;
-    let roll = |n: u64| -> u64 {
-        let b = crate::random::bytes(8);
-        u64::from_le_bytes(b.try_into().expect("8 bytes")) % n.max(1)
-    };
-    if let Some(end) = v.as_i64().filter(|_| v.kind() == ValueKind::Number) {
-        let (start, step) = (start.unwrap_or(0), step.unwrap_or(1));
-        if step <= 0 || end <= start {
-            return Err(Error::new(
-                ErrorKind::InvalidOperation,
-                format!("empty range for random: start {start}, end {end}, step {step}"),
-            ));
-        }
-        let n = ((end - start) + step - 1) / step;
-        return Ok(Value::from(start + step * roll(n as u64) as i64));
-    }
-    let items: Vec<Value> = match v.kind() {
-        ValueKind::String => v
-            .as_str()
-            .unwrap_or_default()
-            .chars()
-            .map(|c| Value::from(c.to_string()))
-            .collect(),
-        _ => v
-            .try_iter()
-            .map_err(|_| {
-                Error::new(
-                    ErrorKind::InvalidOperation,
-                    "random needs a sequence or an integer",
-                )
-            })?
-            .collect(),
-    };
-    if items.is_empty() {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            "Cannot choose from an empty sequence",
-        ));
-    }
-    Ok(items[roll(items.len() as u64) as usize].clone())
 }

@@ -83,9 +83,11 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("issuperset", |a: Value, b: Value| -> Result<bool, Error> {
         all_in(&b, &a)
     });
+    // A task result's flags are read with Python's truthiness, as Ansible
+    // reads them (`failed: "no"` is failed).
     for name in ["succeeded", "success", "successful"] {
         env.add_test(name, |r: Value| -> Result<bool, Error> {
-            Ok(!flag(&result(&r, "succeeded")?, "failed"))
+            Ok(!flag(&result(&r, "failed")?, "failed"))
         });
     }
     for name in ["failed", "failure"] {
@@ -94,15 +96,20 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         });
     }
     for name in ["changed", "change"] {
-        env.add_test(name, |r: Value| -> Result<bool, Error> {
-            Ok(flag(&result(&r, "changed")?, "changed"))
-        });
+        env.add_test(name, changed);
     }
     for name in ["skipped", "skip"] {
         env.add_test(name, |r: Value| -> Result<bool, Error> {
             Ok(flag(&result(&r, "skipped")?, "skipped"))
         });
     }
+    env.add_test("unreachable", |r: Value| -> Result<bool, Error> {
+        Ok(flag(&result(&r, "unreachable")?, "unreachable"))
+    });
+    env.add_test("reachable", |r: Value| -> Result<bool, Error> {
+        Ok(!flag(&result(&r, "unreachable")?, "unreachable"))
+    });
+    env.add_test("timedout", timedout);
     // An async job's state; a result without the key counts as done, as in Ansible.
     for (name, key) in [
         ("finished", "finished"),
@@ -113,39 +120,37 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         env.add_test(name, move |r: Value| -> Result<bool, Error> {
             let r = result(&r, key)?;
             Ok(r.get_attr(key)
-                .map(|f| f.is_undefined() || ansible_bool(&f) || f.as_i64() == Some(1))
+                .map(|f| f.is_undefined() || f.is_true())
                 .unwrap_or(true))
         });
     }
-    env.add_test("abs", |p: String| p.starts_with('/'));
-    env.add_test("file", |p: String| std::path::Path::new(&p).is_file());
-    env.add_test("directory", |p: String| std::path::Path::new(&p).is_dir());
+    // The controller's files, as Python's `os.path` tests them.
+    for name in ["abs", "is_abs"] {
+        env.add_test(name, |p: String| p.starts_with('/'));
+    }
+    for name in ["file", "is_file"] {
+        env.add_test(name, |p: String| std::path::Path::new(&p).is_file());
+    }
+    for name in ["directory", "is_dir"] {
+        env.add_test(name, |p: String| std::path::Path::new(&p).is_dir());
+    }
     env.add_test("exists", |p: String| std::path::Path::new(&p).exists());
-    env.add_test("link", |p: String| {
-        std::fs::symlink_metadata(&p)
-            .map(|m| m.file_type().is_symlink())
-            .unwrap_or(false)
-    });
+    for name in ["link", "is_link"] {
+        env.add_test(name, |p: String| {
+            std::fs::symlink_metadata(&p)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(false)
+        });
+    }
     env.add_test("link_exists", |p: String| {
         std::fs::symlink_metadata(&p).is_ok()
     });
-    env.add_test("same_file", |a: String, b: String| {
-        match (std::fs::canonicalize(&a), std::fs::canonicalize(&b)) {
-            (Ok(x), Ok(y)) => x == y,
-            _ => false,
-        }
-    });
-    env.add_test("mount", |p: String| {
-        let Ok(meta) = std::fs::metadata(&p) else {
-            return false;
-        };
-        let parent = std::path::Path::new(&p).join("..");
-        let Ok(pmeta) = std::fs::metadata(parent) else {
-            return true;
-        };
-        use std::os::unix::fs::MetadataExt;
-        meta.dev() != pmeta.dev() || meta.ino() == pmeta.ino()
-    });
+    for name in ["same_file", "is_same_file"] {
+        env.add_test(name, same_file);
+    }
+    for name in ["mount", "is_mount"] {
+        env.add_test(name, |p: String| is_mount(&p));
+    }
     env.add_test("vault_encrypted", |v: Value| {
         py_str(&v).starts_with("$ANSIBLE_VAULT;")
     });
@@ -155,9 +160,109 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("all", |v: Value| -> Result<bool, Error> {
         Ok(v.try_iter()?.all(|i| i.is_true()))
     });
-    env.add_test("nan", |v: Value| {
-        f64::try_from(v).map(f64::is_nan).unwrap_or(false)
-    });
+    // `math.isnan`: only numbers can be NaN; anything else is not.
+    for name in ["nan", "isnan"] {
+        env.add_test(name, |v: Value| {
+            v.kind() == ValueKind::Number && f64::try_from(v).map(f64::is_nan).unwrap_or(false)
+        });
+    }
+    env.add_test("callable", |v: Value| is_callable(&v));
+    crate::playbook::urls::register(env);
+    crate::playbook::vault::register(env);
+}
+
+/// Jinja's `callable` test: functions (`lookup`, `range`, ...) and macros.
+/// Python's bound methods (`'a'.upper`) are not values in minijinja: such
+/// an attribute is undefined here, so not callable.
+fn is_callable(v: &Value) -> bool {
+    // A function: minijinja's function objects show as `function` (or,
+    // built with its debug support, as the Rust path of the function).
+    if let Some(obj) = v.as_object() {
+        if obj.repr() == minijinja::value::ObjectRepr::Plain {
+            let shown = format!("{v:?}");
+            if shown == "function" || (shown.contains("::") && !shown.contains(char::is_whitespace))
+            {
+                return true;
+            }
+        }
+    }
+    // A macro: minijinja's macro object shows exactly these members.
+    let member = |k: &str| v.get_attr(k).map(|m| m.kind()).ok();
+    v.kind() == ValueKind::Map
+        && v.downcast_object_ref::<indexmap::IndexMap<Value, Value>>()
+            .is_none()
+        && v.try_iter()
+            .map(|keys| {
+                keys.map(|k| py_str(&k)).collect::<Vec<_>>() == ["name", "arguments", "caller"]
+            })
+            .unwrap_or(false)
+        && member("name") == Some(ValueKind::String)
+        && member("arguments") == Some(ValueKind::Seq)
+        && member("caller") == Some(ValueKind::Bool)
+}
+
+/// Ansible's `changed` test: the result's `changed`, or without one, any
+/// changed item of its `results` list.
+fn changed(r: Value) -> Result<bool, Error> {
+    let r = result(&r, "changed")?;
+    let own = r.get_attr("changed")?;
+    if !own.is_undefined() {
+        return Ok(own.is_true());
+    }
+    let results = r.get_attr("results")?;
+    if !matches!(results.kind(), ValueKind::Seq | ValueKind::Iterable) {
+        return Ok(false);
+    }
+    let items: Vec<Value> = results.try_iter()?.collect();
+    match items.first() {
+        None => Err(fail("list index out of range")),
+        Some(first) if first.kind() != ValueKind::Map => Ok(false),
+        Some(_) => Ok(items.iter().any(|i| {
+            i.kind() == ValueKind::Map && i.get_attr("changed").is_ok_and(|c| c.is_true())
+        })),
+    }
+}
+
+/// Ansible's `timedout` test: the result's `timedout` mapping has a period.
+fn timedout(r: Value) -> Result<bool, Error> {
+    let r = result(&r, "timedout")?;
+    let t = r.get_attr("timedout")?;
+    if !t.is_true() {
+        return Ok(false);
+    }
+    if t.kind() != ValueKind::Map {
+        return Err(fail(format!(
+            "'{}' object has no attribute 'get'",
+            crate::playbook::templar::py_type(&t)
+        )));
+    }
+    Ok(t.get_attr("period")?.is_true())
+}
+
+/// `os.path.samefile`: both paths name the same file (device and inode);
+/// a path that does not exist is Python's error.
+fn same_file(a: String, b: String) -> Result<bool, Error> {
+    use std::os::unix::fs::MetadataExt;
+    let stat =
+        |p: &str| std::fs::metadata(p).map_err(|e| fail(crate::playbook::lookups::os_error(&e, p)));
+    let (x, y) = (stat(&a)?, stat(&b)?);
+    Ok(x.dev() == y.dev() && x.ino() == y.ino())
+}
+
+/// `os.path.ismount`: not a symlink, and on another device than its parent
+/// (or the root, its own parent).
+fn is_mount(p: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(p) else {
+        return false;
+    };
+    if meta.file_type().is_symlink() {
+        return false;
+    }
+    let Ok(parent) = std::fs::symlink_metadata(std::path::Path::new(p).join("..")) else {
+        return false;
+    };
+    meta.dev() != parent.dev() || meta.ino() == parent.ino()
 }
 
 fn is_boolish(v: &Value) -> bool {
@@ -195,9 +300,10 @@ fn result(r: &Value, test: &str) -> Result<Value, Error> {
     Ok(r.clone())
 }
 
+/// A result's flag, with Python's truthiness.
 fn flag(r: &Value, key: &str) -> bool {
     r.get_attr(key)
-        .map(|v| !v.is_undefined() && ansible_bool(&v))
+        .map(|v| !v.is_undefined() && v.is_true())
         .unwrap_or(false)
 }
 
@@ -316,8 +422,11 @@ pub(crate) fn loose_version(v: &str) -> Vec<Part> {
     parts
 }
 
+/// A StrictVersion's numbers and its pre-release (`a1`, `b2`).
+type Strict = (Vec<u64>, Option<(char, u64)>);
+
 /// StrictVersion: `N.N[.N]` with an optional `aN`/`bN` pre-release.
-fn strict_version(v: &str) -> Result<(Vec<u64>, Option<(char, u64)>), Error> {
+fn strict_version(v: &str) -> Result<Strict, Error> {
     let re =
         Regex::new(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:([ab])(\d+))?$").expect("valid version regex");
     let c = re.captures(v).ok_or_else(|| {
@@ -566,6 +675,100 @@ mod tests {
             ("(dir ~ '/src') is exists", true),
             ("(dir ~ '/nope-nothing') is exists", false),
             ("dir is link", false),
+        ]);
+    }
+
+    /// Each as ansible-core 2.19 answers it: result flags with Python's
+    /// truthiness, `timedout`, `reachable`, the `is_*` aliases, `callable`.
+    #[test]
+    fn results_aliases_and_callables() {
+        check(&[
+            ("{'failed': 'no'} is failed", true),
+            ("{'failed': 0} is failed", false),
+            ("{'failed': 'no'} is succeeded", false),
+            ("{'changed': 'false'} is changed", true),
+            ("{'results': [{'changed': true}]} is changed", true),
+            (
+                "{'results': [{'changed': false}, {'changed': 1}]} is changed",
+                true,
+            ),
+            ("{'results': ['x']} is changed", false),
+            ("{'skipped': 'no'} is skipped", true),
+            ("{'unreachable': true} is unreachable", true),
+            ("{'unreachable': 'no'} is reachable", false),
+            ("{} is reachable", true),
+            ("{} is unreachable", false),
+            ("{'timedout': {'period': 5}} is timedout", true),
+            ("{'timedout': {'period': 0}} is timedout", false),
+            ("{} is timedout", false),
+            ("{'finished': 0} is finished", false),
+            ("{'finished': 'no'} is finished", true),
+            ("{'started': 0} is started", false),
+            ("lookup is callable", true),
+            ("range is callable", true),
+            ("'a' is callable", false),
+            ("d is callable", false),
+            ("'/' is is_abs", true),
+            ("'etc' is is_abs", false),
+            ("dir is is_dir", true),
+            ("(dir ~ '/Cargo.toml') is is_file", true),
+            ("dir is is_link", false),
+            ("'/' is same_file('/')", true),
+            ("'/' is is_same_file(dir)", false),
+            ("'/' is mount", true),
+            ("'/' is is_mount", true),
+            ("dir is mount", false),
+            ("'/nope-berth' is mount", false),
+            ("'nan' is nan", false),
+            ("('nan' | float) is isnan", true),
+            ("1.5 is isnan", false),
+        ]);
+        let t = Templar::new();
+        let c = Templar::context(&serde_json::Map::new());
+        let err = |s: &str| t.eval_bool(s, &c).unwrap_err().message;
+        assert_eq!(err("{'results': []} is changed"), "list index out of range");
+        assert_eq!(
+            err("{'timedout': true} is timedout"),
+            "'bool' object has no attribute 'get'"
+        );
+        assert_eq!(
+            err("1 is timedout"),
+            "The 'timedout' test expects a dictionary"
+        );
+        assert_eq!(
+            err("1 is reachable"),
+            "The 'unreachable' test expects a dictionary"
+        );
+        assert_eq!(
+            err("1 is succeeded"),
+            "The 'failed' test expects a dictionary"
+        );
+        assert_eq!(
+            err("'/nope-berth' is same_file('/nope2')"),
+            "[Errno 2] No such file or directory: '/nope-berth'"
+        );
+        let mac = t
+            .render_text("{% macro m() %}x{% endmacro %}{{ m is callable }}", &c)
+            .unwrap();
+        assert_eq!(mac, "True");
+    }
+
+    /// Python's `urlparse` behind `uri`, `url` and `urn`, as Ansible answers.
+    #[test]
+    fn uri_url_urn() {
+        check(&[
+            ("'http://x' is uri", true),
+            ("'anything' is uri", true),
+            ("'http://[::1' is uri", false),
+            ("'http://[::1]/' is url", true),
+            ("'http://[1.2.3.4]/' is uri", false),
+            ("'x:y' is url", false),
+            ("'file:/x' is url", true),
+            ("'urn:isbn:1' is urn", true),
+            ("'URN:isbn:1' is urn", true),
+            ("'http://x' is uri(['https'])", false),
+            ("'http://x' is url(['http'])", true),
+            ("5 is uri", false),
         ]);
     }
 }

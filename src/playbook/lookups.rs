@@ -1,7 +1,12 @@
 //! Ansible's lookups, run on the controller: `lookup('file', path)`,
 //! `lookup('env', 'HOME')`, `lookup('template', path)`, `lookup('pipe', cmd)`,
-//! `lookup('vars', name)`, `lookup('first_found', [...])`, and `query`/`q`
-//! which always return lists.
+//! `lookup('vars', name)`, `lookup('first_found', [...])`, `varnames`,
+//! `inventory_hostnames`, `unvault` (of files that are not encrypted),
+//! `csvfile` and `ini` (lookup_files.rs), `url` (lookup_url.rs), the
+//! lookups shared with `with_<name>` loops (with_loops.rs: `nested`,
+//! `together`, `subelements`, `lines`, `random_choice`, `sequence`), and
+//! `query`/`q` which always return lists. `config` is refused: berth does
+//! not carry ansible-core's configuration.
 //!
 //! Relative paths resolve like Ansible: `<role_path>/<files|templates>`,
 //! `<role_path>`, `<playbook_dir>/<files|templates>`, `<playbook_dir>`, with
@@ -78,7 +83,7 @@ pub(crate) fn search_paths(
     out
 }
 
-fn find(state: &State, subdir: &str, name: &str) -> Option<PathBuf> {
+pub(crate) fn find(state: &State, subdir: &str, name: &str) -> Option<PathBuf> {
     let p = Path::new(name);
     if p.is_absolute() {
         return p.exists().then(|| p.to_path_buf());
@@ -115,10 +120,27 @@ fn lookup(
         "items" | "flattened" => Ok(flatten_terms(terms)),
         "list" => Ok(terms),
         "dict" => dict(terms),
-        "indexed_items" => Ok(flatten_terms(terms).into_iter().enumerate().map(|(i, v)| Value::from(vec![Value::from(i), v])).collect()),
+        "indexed_items" => Ok(flatten_terms(terms)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| Value::from(vec![Value::from(i), v]))
+            .collect()),
         "fileglob" => fileglob(state, terms),
-        "sequence" => Err(fail("lookup('sequence') is not supported; use range(), e.g. range(1, 5) | list")),
-        other => Err(fail(format!("lookup plugin ({other}) not found (berth supports file, fileglob, env, template, pipe, password, vars, first_found, items, list, dict, indexed_items)"))),
+        "nested" | "together" | "subelements" | "lines" | "random_choice" => {
+            shaped(state, name, terms)
+        }
+        "sequence" => sequence(terms, &kwargs),
+        "csvfile" => crate::playbook::lookup_files::csvfile(state, terms, &kwargs),
+        "ini" => crate::playbook::lookup_files::ini(state, terms, &kwargs),
+        "url" => crate::playbook::lookup_url::url(terms, &kwargs),
+        "varnames" => varnames(state, terms),
+        "inventory_hostnames" => Ok(inventory_hostnames(state, terms)),
+        "unvault" => unvault(state, terms),
+        "config" => Err(fail(CONFIG_REFUSAL)),
+        other => Err(fail(format!(
+            "lookup plugin ({other}) not found (berth supports {})",
+            SUPPORTED.join(", ")
+        ))),
     };
     kwargs.assert_all_used()?;
     let values = match result {
@@ -143,15 +165,383 @@ fn lookup(
     if query || wantlist {
         return Ok(Value::from(values));
     }
-    // Ansible joins multiple string results with commas.
+    // Ansible joins multiple string results with commas; no result is an
+    // empty list.
     Ok(match values.len() {
-        0 => Value::from(()),
+        0 => Value::from(Vec::<Value>::new()),
         1 => values.into_iter().next().unwrap_or_default(),
         _ if values.iter().all(|v| v.kind() == ValueKind::String) => {
             Value::from(values.iter().map(py_str).collect::<Vec<_>>().join(","))
         }
         _ => Value::from(values),
     })
+}
+
+/// The lookups berth has, named in the refusal of one it has not.
+const SUPPORTED: [&str; 24] = [
+    "csvfile",
+    "dict",
+    "env",
+    "file",
+    "fileglob",
+    "first_found",
+    "indexed_items",
+    "ini",
+    "inventory_hostnames",
+    "items",
+    "lines",
+    "list",
+    "nested",
+    "password",
+    "pipe",
+    "random_choice",
+    "sequence",
+    "subelements",
+    "template",
+    "together",
+    "unvault",
+    "url",
+    "varnames",
+    "vars",
+];
+
+/// Why `lookup('config', ...)` is refused.
+const CONFIG_REFUSAL: &str = "lookup('config') is not supported by berth: berth does not carry ansible-core's configuration manager (its settings, their defaults and plugin options), so it cannot answer with Ansible's values; read a setting's environment variable with lookup('env', 'ANSIBLE_...') or set a variable";
+
+/// Python's `str(OSError)`: `[Errno 2] No such file or directory: 'path'`.
+pub(crate) fn os_error(e: &std::io::Error, path: &str) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            let text = std::io::Error::from_raw_os_error(code).to_string();
+            let text = text
+                .split_once(" (os error")
+                .map_or(text.as_str(), |(t, _)| t)
+                .to_string();
+            format!(
+                "[Errno {code}] {text}: {}",
+                crate::playbook::filters::py_str_repr(path)
+            )
+        }
+        None => format!("{e}: {}", crate::playbook::filters::py_str_repr(path)),
+    }
+}
+
+/// The lookups shared with `with_<name>` loops, over the lookup's terms;
+/// `lines` runs in the playbook's folder.
+fn shaped(state: &State, name: &str, terms: Vec<Value>) -> Result<Vec<Value>, Error> {
+    let json: Vec<serde_json::Value> = terms
+        .iter()
+        .map(|t| serde_json::to_value(t).unwrap_or(serde_json::Value::Null))
+        .collect();
+    let cwd = context_path(state, "playbook_dir");
+    let items = crate::playbook::with_loops::items(name, &json, cwd.as_deref())
+        .unwrap_or_else(|| Err(format!("lookup plugin ({name}) not found")))
+        .map_err(fail)?;
+    Ok(items.iter().map(Value::from_serialize).collect())
+}
+
+/// `sequence`, with the lookup's keyword settings under each term's.
+fn sequence(terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let mut defaults = serde_json::Map::new();
+    for field in ["start", "end", "stride", "count", "format"] {
+        if let Some(v) = kwargs.get::<Option<Value>>(field)? {
+            defaults.insert(
+                field.into(),
+                serde_json::to_value(&v).unwrap_or(serde_json::Value::Null),
+            );
+        }
+    }
+    let json: Vec<serde_json::Value> = terms
+        .iter()
+        .map(|t| serde_json::to_value(t).unwrap_or(serde_json::Value::Null))
+        .collect();
+    let items = crate::playbook::with_loops::sequence(&json, &defaults).map_err(fail)?;
+    Ok(items.iter().map(Value::from_serialize).collect())
+}
+
+/// Ansible's `varnames`: the names of the variables matching each pattern
+/// (Python's `re.search`), in name order.
+fn varnames(state: &State, terms: Vec<Value>) -> Result<Vec<Value>, Error> {
+    let globals: Vec<String> = state.env().globals().map(|(n, _)| n.to_string()).collect();
+    let mut names: Vec<String> = state
+        .known_variables()
+        .into_iter()
+        .map(|n| n.into_owned())
+        .filter(|n| !globals.contains(n))
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for term in terms {
+        let Some(pattern) = term.as_str() else {
+            return Err(fail(format!(
+                "Invalid setting identifier, \"{}\" is not a string, it is a <class '{}'>",
+                py_str(&term),
+                crate::playbook::templar::py_type(&term)
+            )));
+        };
+        let re = crate::modules::py_re::PyRegex::for_search(pattern).map_err(|e| {
+            fail(format!(
+                "Unable to use \"{pattern}\" as a search parameter: {e}"
+            ))
+        })?;
+        out.extend(
+            names
+                .iter()
+                .filter(|n| re.is_match(n))
+                .map(|n| Value::from(n.as_str())),
+        );
+    }
+    Ok(out)
+}
+
+/// Ansible's `split_host_pattern`: patterns split on commas, or else on
+/// colons and whitespace outside brackets.
+fn split_host_pattern(pattern: &str) -> Vec<String> {
+    if pattern.contains(',') {
+        return pattern
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
+    }
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '[' => {
+                // A complete bracketed expression stays in the pattern.
+                let rest: String = chars.clone().collect();
+                match rest.find(']') {
+                    Some(end) => {
+                        cur.push('[');
+                        cur.push_str(&rest[..=end]);
+                        for _ in 0..rest[..=end].chars().count() {
+                            chars.next();
+                        }
+                    }
+                    None => out.extend((!cur.is_empty()).then(|| std::mem::take(&mut cur))),
+                }
+            }
+            c if c == ':' || c == ']' || c.is_whitespace() => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// An inventory as Ansible's `inventory_hostnames` lookup rebuilds it from
+/// the `groups` variable: groups with their hosts, hosts in first-seen order.
+struct GroupsInventory {
+    groups: indexmap::IndexMap<String, Vec<String>>,
+    hosts: Vec<String>,
+}
+
+impl GroupsInventory {
+    /// Names matching a pattern: `~regex` (Python's `re.match`) or a glob.
+    fn match_list<'a>(
+        names: impl Iterator<Item = &'a String>,
+        pattern: &str,
+    ) -> Result<Vec<String>, ()> {
+        match pattern.strip_prefix('~') {
+            Some(re) => {
+                let re = crate::modules::py_re::PyRegex::for_match(re).map_err(|_| ())?;
+                Ok(names.filter(|n| re.is_match(n)).cloned().collect())
+            }
+            None => Ok(names
+                .filter(|n| crate::modules::py_re::fnmatch(n, pattern))
+                .cloned()
+                .collect()),
+        }
+    }
+
+    /// Ansible's `_match_one_pattern`: groups' hosts, then hosts, for one
+    /// pattern with its optional `[i]` or `[a:b]` subscript.
+    fn match_one(&self, pattern: &str) -> Result<Vec<String>, ()> {
+        let pattern = pattern.trim_start_matches(['&', '!']);
+        let (expr, subscript) = match pattern.strip_prefix('~') {
+            Some(_) => (pattern, None),
+            None => split_subscript(pattern),
+        };
+        let mut hosts = Vec::new();
+        let groups = Self::match_list(self.groups.keys(), expr)?;
+        for g in &groups {
+            hosts.extend(self.groups[g].iter().cloned());
+        }
+        if groups.is_empty() || expr.starts_with('~') || expr.contains(['.', '?', '*', '[']) {
+            hosts.extend(Self::match_list(self.hosts.iter(), expr)?);
+        }
+        if hosts.is_empty() && matches!(expr, "localhost" | "127.0.0.1" | "::1") {
+            hosts.push(expr.to_string());
+        }
+        let Some((start, end)) = subscript else {
+            return Ok(hosts);
+        };
+        // Python's `if end:`: an end of 0 picks the start alone.
+        let end = end.filter(|e| *e != 0);
+        if hosts.is_empty() {
+            return Ok(hosts);
+        }
+        let n = hosts.len() as i64;
+        let at = |i: i64| if i < 0 { n + i } else { i };
+        match end {
+            None => {
+                let i = at(start);
+                if i < 0 || i >= n {
+                    return Err(());
+                }
+                Ok(vec![hosts[i as usize].clone()])
+            }
+            Some(end) => {
+                let end = if end == -1 { n - 1 } else { end };
+                let (a, b) = (at(start).clamp(0, n), (at(end) + 1).clamp(0, n));
+                Ok(if a < b {
+                    hosts[a as usize..b as usize].to_vec()
+                } else {
+                    Vec::new()
+                })
+            }
+        }
+    }
+
+    /// Ansible's `_evaluate_patterns` over `order_patterns`: the plain
+    /// patterns in order, then the `&` ones, then the `!` ones.
+    fn evaluate(&self, patterns: &[String]) -> Result<Vec<String>, ()> {
+        let mut regular: Vec<&String> = patterns
+            .iter()
+            .filter(|p| !p.starts_with(['&', '!']))
+            .collect();
+        let all = "all".to_string();
+        if regular.is_empty() {
+            regular.push(&all);
+        }
+        let ordered = regular
+            .into_iter()
+            .chain(patterns.iter().filter(|p| p.starts_with('&')))
+            .chain(patterns.iter().filter(|p| p.starts_with('!')));
+        let mut hosts: Vec<String> = Vec::new();
+        for p in ordered {
+            if self.hosts.contains(p) {
+                if !hosts.contains(p) {
+                    hosts.push(p.clone());
+                }
+                continue;
+            }
+            let that = self.match_one(p)?;
+            if p.starts_with('!') {
+                hosts.retain(|h| !that.contains(h));
+            } else if p.starts_with('&') {
+                hosts.retain(|h| that.contains(h));
+            } else {
+                for h in that {
+                    if !hosts.contains(&h) {
+                        hosts.push(h);
+                    }
+                }
+            }
+        }
+        Ok(hosts)
+    }
+}
+
+/// Ansible's `_split_subscript`: `web[0]`, `web[-1]`, `web[1:3]`, `web[1:]`.
+fn split_subscript(pattern: &str) -> (&str, Option<(i64, Option<i64>)>) {
+    let Some(body) = pattern.strip_suffix(']') else {
+        return (pattern, None);
+    };
+    let Some(open) = body.rfind('[').filter(|&i| i > 0) else {
+        return (pattern, None);
+    };
+    let (expr, inner) = (&body[..open], &body[open + 1..]);
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    if digits(inner.trim_start_matches('-'))
+        && inner.matches('-').count() <= 1
+        && !inner[1..].contains('-')
+    {
+        return (expr, inner.parse().ok().map(|i| (i, None)));
+    }
+    if let Some(i) = inner.find([':', '-']) {
+        let (a, b) = (&inner[..i], &inner[i + 1..]);
+        if digits(a) && (b.is_empty() || digits(b)) {
+            let end = if b.is_empty() {
+                -1
+            } else {
+                b.parse().unwrap_or(-1)
+            };
+            return (expr, Some((a.parse().unwrap_or(0), Some(end))));
+        }
+    }
+    (pattern, None)
+}
+
+/// Ansible's `inventory_hostnames`: the hosts that the patterns select
+/// (`all:!www`, `web*`, `~regex`, `group[0]`) from the `groups` variable,
+/// in Ansible's order; a pattern Ansible cannot evaluate selects none.
+fn inventory_hostnames(state: &State, terms: Vec<Value>) -> Vec<Value> {
+    let mut inv = GroupsInventory {
+        groups: indexmap::IndexMap::new(),
+        hosts: Vec::new(),
+    };
+    if let Some(groups) = state
+        .lookup("groups")
+        .filter(|g| g.kind() == ValueKind::Map)
+    {
+        for g in groups.try_iter().into_iter().flatten() {
+            let hosts: Vec<String> = groups
+                .get_item(&g)
+                .unwrap_or_default()
+                .try_iter()
+                .into_iter()
+                .flatten()
+                .map(|h| py_str(&h))
+                .collect();
+            for h in &hosts {
+                if !inv.hosts.contains(h) {
+                    inv.hosts.push(h.clone());
+                }
+            }
+            inv.groups.insert(py_str(&g), hosts);
+        }
+    }
+    let patterns: Vec<String> = flatten_terms(terms)
+        .iter()
+        .flat_map(|t| split_host_pattern(&py_str(t)))
+        .collect();
+    inv.evaluate(&patterns)
+        .unwrap_or_default()
+        .into_iter()
+        .map(Value::from)
+        .collect()
+}
+
+/// Ansible's `unvault` lookup: a controller file's text, found as `file`
+/// finds it; a vault-encrypted file is refused (berth has no vault secrets).
+fn unvault(state: &State, terms: Vec<Value>) -> Result<Vec<Value>, Error> {
+    let mut out = Vec::new();
+    for term in flatten_terms(terms) {
+        let name = py_str(&term);
+        let path = find(state, "files", &name)
+            .filter(|p| p.is_file())
+            .ok_or_else(|| fail(format!("Unable to find file matching \"{name}\" ")))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| fail(os_error(&e, &path.to_string_lossy())))?;
+        if bytes.starts_with(crate::playbook::vault::VAULT_HEADER.as_bytes()) {
+            return Err(fail(crate::playbook::vault::refusal(&format!(
+                "unvault of the vault-encrypted file {}",
+                path.display()
+            ))));
+        }
+        out.push(Value::from(String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    Ok(out)
 }
 
 fn file(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
@@ -552,6 +942,10 @@ fn first_found(state: &State, terms: Vec<Value>, kwargs: &Kwargs) -> Result<Vec<
     if skip {
         return Ok(Vec::new());
     }
+    // Ansible's message; berth adds what it tried when there was something.
+    if candidates.is_empty() {
+        return Err(fail("No file was found when using first_found."));
+    }
     Err(fail(format!(
         "No file was found when using first_found (tried: {}).",
         candidates.join(", ")
@@ -840,6 +1234,247 @@ mod tests {
                 .render_str("{{ lookup('file', 'nope.txt', errors='ignore') }}", &c)
                 .unwrap(),
             json!(null)
+        );
+    }
+
+    /// The lookups shared with `with_<name>` loops, as ansible-core 2.19
+    /// renders them.
+    #[test]
+    fn loop_lookups_as_ansible() {
+        check(
+            false,
+            &[
+                (
+                    "{{ query('nested', [1, 2], ['a', 'b']) }}",
+                    json!([[1, "a"], [1, "b"], [2, "a"], [2, "b"]]),
+                ),
+                (
+                    "{{ lookup('nested', [1, 2], ['a', 'b']) }}",
+                    json!([[1, "a"], [1, "b"], [2, "a"], [2, "b"]]),
+                ),
+                (
+                    "{{ query('together', [1, 2, 3], ['a', 'b']) }}",
+                    json!([[1, "a"], [2, "b"], [3, null]]),
+                ),
+                (
+                    "{{ query('subelements', [{'n': 'a', 'k': ['k1', 'k2']}], 'k') }}",
+                    json!([[{"n": "a"}, "k1"], [{"n": "a"}, "k2"]]),
+                ),
+                (
+                    "{{ query('lines', 'echo a', 'echo b') }}",
+                    json!(["a", "b"]),
+                ),
+                ("{{ lookup('lines', 'echo a', 'echo b') }}", json!("a,b")),
+                ("{{ query('random_choice', ['a']) }}", json!([["a"]])),
+                ("{{ query('random_choice') }}", json!([])),
+                ("{{ lookup('random_choice', 'a', 'a') }}", json!("a")),
+                (
+                    "{{ query('sequence', 'start=1 end=3') }}",
+                    json!(["1", "2", "3"]),
+                ),
+                ("{{ lookup('sequence', 'count=3') }}", json!("1,2,3")),
+                (
+                    "{{ query('sequence', start=1, end=3) }}",
+                    json!(["1", "2", "3"]),
+                ),
+                (
+                    "{{ query('sequence', 'end=2', start=0) }}",
+                    json!(["0", "1", "2"]),
+                ),
+                (
+                    "{{ query('sequence', '1-3', '5-6') }}",
+                    json!(["1", "2", "3", "5", "6"]),
+                ),
+                (
+                    "{{ lookup('csvfile', 'x', file='nothing.csv', errors='ignore') }}",
+                    json!(null),
+                ),
+            ],
+        );
+        let t = tree();
+        let templar = Templar::new();
+        let c = Templar::context(vars(&t, false).as_object().unwrap());
+        let here = templar
+            .render_str("{{ lookup('lines', 'pwd') }}", &c)
+            .unwrap();
+        assert_eq!(
+            std::fs::canonicalize(here.as_str().unwrap()).unwrap(),
+            std::fs::canonicalize(t.dir.path()).unwrap(),
+            "lines runs in the playbook's folder"
+        );
+        for (expr, want) in [
+            ("{{ query('nested') }}", "The lookup plugin 'nested' failed: with_nested requires at least one element in the nested list"),
+            ("{{ query('nested', [1, 2]) }}", "The lookup plugin 'nested' failed: 'int' object is not iterable"),
+            ("{{ query('lines', 'exit 3') }}", "The lookup plugin 'lines' failed: lookup_plugin.lines(exit 3) returned 3"),
+            ("{{ query('sequence', 'start=5 end=1') }}", "The lookup plugin 'sequence' failed: to count backwards make stride negative"),
+        ] {
+            assert_eq!(templar.render_str(expr, &c).unwrap_err().message, want, "{expr}");
+        }
+    }
+
+    /// `inventory_hostnames` and `varnames` as ansible-core 2.19 answers
+    /// them for the same groups and variables (berth lists variable names
+    /// sorted, where Ansible follows its variables' merge order).
+    #[test]
+    fn hostnames_and_varnames_as_ansible() {
+        let vars = json!({
+            "groups": {
+                "all": ["web1", "web2", "db1", "x.example"],
+                "ungrouped": [],
+                "web": ["web1", "web2"],
+                "db": ["db1", "web1"],
+                "other": ["x.example"],
+            },
+            "qz_1": "a",
+            "qz_2": "b",
+            "qa_1": "c",
+        });
+        let templar = Templar::new();
+        let c = Templar::context(vars.as_object().unwrap());
+        for (expr, want) in [
+            (
+                "{{ query('inventory_hostnames', 'all') }}",
+                json!(["web1", "web2", "db1", "x.example"]),
+            ),
+            (
+                "{{ query('inventory_hostnames', 'all:!web') }}",
+                json!(["db1", "x.example"]),
+            ),
+            (
+                "{{ query('inventory_hostnames', '!web') }}",
+                json!(["db1", "x.example"]),
+            ),
+            (
+                "{{ query('inventory_hostnames', 'web:&db') }}",
+                json!(["web1"]),
+            ),
+            (
+                "{{ query('inventory_hostnames', 'db', 'web') }}",
+                json!(["db1", "web1", "web2"]),
+            ),
+            (
+                "{{ query('inventory_hostnames', 'web[0]') }}",
+                json!(["web1"]),
+            ),
+            (
+                "{{ query('inventory_hostnames', 'web[-1]') }}",
+                json!(["web2"]),
+            ),
+            (
+                "{{ query('inventory_hostnames', 'all[1:2]') }}",
+                json!(["web2", "db1"]),
+            ),
+            (
+                "{{ query('inventory_hostnames', 'all[2:]') }}",
+                json!(["db1", "x.example"]),
+            ),
+            ("{{ query('inventory_hostnames', 'web[5]') }}", json!([])),
+            (
+                "{{ query('inventory_hostnames', 'w*') }}",
+                json!(["web1", "web2"]),
+            ),
+            (
+                "{{ query('inventory_hostnames', '~web[12]') }}",
+                json!(["web1", "web2"]),
+            ),
+            ("{{ query('inventory_hostnames', '~(') }}", json!([])),
+            ("{{ query('inventory_hostnames', 'nomatch') }}", json!([])),
+            (
+                "{{ lookup('inventory_hostnames', 'db') }}",
+                json!("db1,web1"),
+            ),
+            (
+                "{{ query('inventory_hostnames', 'web,db') }}",
+                json!(["web1", "web2", "db1"]),
+            ),
+            ("{{ query('varnames', '^qz_.+') }}", json!(["qz_1", "qz_2"])),
+            (
+                "{{ lookup('varnames', '^q[za]_') }}",
+                json!("qa_1,qz_1,qz_2"),
+            ),
+        ] {
+            let got = templar
+                .render_str(expr, &c)
+                .unwrap_or_else(|e| panic!("{expr}: {e}"));
+            assert_eq!(got, want, "{expr}");
+        }
+        assert_eq!(
+            templar.render_str("{{ query('varnames', 1) }}", &c).unwrap_err().message,
+            "The lookup plugin 'varnames' failed: Invalid setting identifier, \"1\" is not a string, it is a <class 'int'>"
+        );
+        assert!(templar
+            .render_str("{{ query('varnames', '(') }}", &c)
+            .unwrap_err()
+            .message
+            .starts_with(
+                "The lookup plugin 'varnames' failed: Unable to use \"(\" as a search parameter: "
+            ));
+    }
+
+    #[test]
+    fn unvault_config_and_first_found_without_terms() {
+        let t = tree();
+        std::fs::write(
+            t.dir.path().join("files/vaulted"),
+            "$ANSIBLE_VAULT;1.1;AES256\n6162\n",
+        )
+        .unwrap();
+        let templar = Templar::new();
+        let c = Templar::context(vars(&t, false).as_object().unwrap());
+        assert_eq!(
+            templar
+                .render_str("{{ lookup('unvault', 'motd') }}", &c)
+                .unwrap(),
+            json!("playbook motd\n\n"),
+            "unvault returns the file as it is, unstripped"
+        );
+        let vaulted = templar
+            .render_str("{{ lookup('unvault', 'vaulted') }}", &c)
+            .unwrap_err()
+            .message;
+        assert!(
+            vaulted.contains(
+                "is not supported by berth: berth does not encrypt or decrypt Ansible Vault"
+            ),
+            "{vaulted}"
+        );
+        assert_eq!(
+            templar
+                .render_str("{{ lookup('unvault', 'nope') }}", &c)
+                .unwrap_err()
+                .message,
+            "The lookup plugin 'unvault' failed: Unable to find file matching \"nope\" "
+        );
+        let config = templar
+            .render_str("{{ lookup('config', 'DEFAULT_FORKS') }}", &c)
+            .unwrap_err()
+            .message;
+        assert!(
+            config.starts_with(
+                "The lookup plugin 'config' failed: lookup('config') is not supported by berth"
+            ),
+            "{config}"
+        );
+        assert_eq!(
+            templar
+                .render_str("{{ lookup('first_found') }}", &c)
+                .unwrap_err()
+                .message,
+            "The lookup plugin 'first_found' failed: No file was found when using first_found."
+        );
+        assert_eq!(
+            templar
+                .render_str("{{ query('first_found', skip=True) }}", &c)
+                .unwrap(),
+            json!([])
+        );
+        let unknown = templar
+            .render_str("{{ lookup('nope_lookup', 1) }}", &c)
+            .unwrap_err()
+            .message;
+        assert!(
+            unknown.contains("lookup plugin (nope_lookup) not found (berth supports csvfile, dict"),
+            "{unknown}"
         );
     }
 }

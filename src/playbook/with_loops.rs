@@ -315,7 +315,7 @@ fn lines(terms: &[Value], cwd: Option<&Path>) -> Result<Vec<Value>, String> {
 }
 
 /// Python's `bytes.splitlines()`: lines ended by `\n`, `\r\n` or `\r`.
-fn py_splitlines(s: &str) -> Vec<String> {
+pub(crate) fn py_splitlines(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut line = String::new();
     let mut chars = s.chars().peekable();
@@ -353,23 +353,27 @@ const SEQUENCE_FIELDS: [&str; 5] = ["start", "end", "stride", "count", "format"]
 /// An integer setting as ansible-core's config types it: an integer, or
 /// text that Python's `Decimal` reads as a whole number (`010`, `1e2`,
 /// `1_000`, ` 3 `); hex and octal prefixes are refused, as Ansible 2.19 does.
-fn config_int(name: &str, v: &Value) -> Result<i64, String> {
-    let invalid = || {
+pub(crate) fn config_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Bool(b) => Some(i64::from(*b)),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Some(i),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => Some(f as i64),
+            _ => None,
+        },
+        Value::String(s) => decimal_int(s),
+        _ => None,
+    }
+}
+
+/// A sequence setting as an integer, or Ansible's refusal naming it.
+fn sequence_int(name: &str, v: &Value) -> Result<i64, String> {
+    config_int(v).ok_or_else(|| {
         format!(
             "Config '{name}' for 'sequence' lookup plugin from 'Direct' has an invalid value: Invalid value provided for 'integer': {}",
             crate::playbook::filters::py_repr(&minijinja::Value::from_serialize(v))
         )
-    };
-    match v {
-        Value::Bool(b) => Ok(i64::from(*b)),
-        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Ok(i),
-            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(f as i64),
-            _ => Err(invalid()),
-        },
-        Value::String(s) => decimal_int(s).ok_or_else(invalid),
-        _ => Err(invalid()),
-    }
+    })
 }
 
 /// Python's `int(Decimal(s))` when that loses nothing.
@@ -471,7 +475,7 @@ pub(crate) fn sequence(
                         // Ansible types each setting as it is set, before
                         // it looks at what is left.
                         if field != "format" {
-                            config_int(field, &v)?;
+                            sequence_int(field, &v)?;
                         }
                         settings.insert(field.into(), v);
                     }
@@ -495,7 +499,12 @@ pub(crate) fn sequence(
 
 /// One sequence from its settings, checked as Ansible's `sanity_check`.
 fn generate_sequence(settings: &Map<String, Value>) -> Result<Vec<Value>, String> {
-    let int = |name: &str| settings.get(name).map(|v| config_int(name, v)).transpose();
+    let int = |name: &str| {
+        settings
+            .get(name)
+            .map(|v| sequence_int(name, v))
+            .transpose()
+    };
     let start = int("start")?.unwrap_or(1);
     let stride = int("stride")?.unwrap_or(1);
     let end = int("end")?;
