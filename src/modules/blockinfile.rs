@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 use crate::connection::ConnError;
 use crate::modules::args::Args;
-use crate::modules::lineinfile::{compile, split_lines};
+use crate::modules::line_regex::LineRegex;
+use crate::modules::lineinfile::split_lines;
 use crate::modules::remote_file::{self, apply_edit, finish, Attrs, Edit, Kind, Probe, Stop};
 use crate::modules::{ModuleContext, ModuleOutcome};
 
@@ -115,7 +116,7 @@ pub(crate) fn render(original: Option<&[u8]>, s: &Spec) -> Result<Vec<u8>, Strin
         }
         _ => match &pattern {
             Some(p) => {
-                let re = compile(
+                let re = LineRegex::new(
                     if insertafter.is_some() {
                         "insertafter"
                     } else {

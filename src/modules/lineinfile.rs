@@ -73,11 +73,6 @@ fn empty_pattern_warning(args: &Map<String, Value>) -> Option<String> {
     Some(msg)
 }
 
-/// Compile a Python-style pattern; the error names the argument.
-pub(crate) fn compile(arg: &str, pattern: &str) -> Result<LineRegex, String> {
-    LineRegex::new(arg, pattern)
-}
-
 /// Match `re` against one line the way Python's `re.search` does on the
 /// line with its newline (`$` may match just before the final `\n`).
 fn search(re: &LineRegex, line: &[u8]) -> Option<Groups> {
@@ -184,8 +179,8 @@ pub(crate) struct Spec {
 pub(crate) fn present(lines: &mut Vec<Vec<u8>>, s: &Spec) -> Result<(bool, &'static str), String> {
     let sep = b"\n";
     let ins_re = match (&s.insertafter, &s.insertbefore) {
-        (Some(a), _) if a != "BOF" && a != "EOF" => Some(compile("insertafter", a)?),
-        (None, Some(b)) if b != "BOF" => Some(compile("insertbefore", b)?),
+        (Some(a), _) if a != "BOF" && a != "EOF" => Some(LineRegex::new("insertafter", a)?),
+        (None, Some(b)) if b != "BOF" => Some(LineRegex::new("insertbefore", b)?),
         _ => None,
     };
     let mut index = [-1i64, -1i64];
@@ -353,7 +348,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     }
     let regexp = regexp_src
         .as_deref()
-        .map(|r| compile("regexp", r))
+        .map(|r| LineRegex::new("regexp", r))
         .transpose()?;
     let probes = [Probe::new(&path).follow(true).read(i64::MAX as u64)];
     let facts = remote_file::probe(ctx, &probes, attrs.owner.as_deref(), attrs.group.as_deref())?;

@@ -257,7 +257,6 @@ fn looks_unhashed(pw: &str) -> bool {
 }
 
 fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnError> {
-    let p = p;
     let q = quote(&p.name);
     let mut wanted_groups: Vec<String> = p.group.iter().cloned().collect();
     wanted_groups.extend(p.groups.iter().flatten().cloned());

@@ -551,6 +551,20 @@ pub(crate) fn mark_unsafe(v: &Value) -> Value {
     }
 }
 
+/// The inverse of [`mark_unsafe`]: plain values, as a fact cache file holds them.
+pub(crate) fn unmark_unsafe(v: &Value) -> Value {
+    match v {
+        Value::Object(m) if m.len() == 1 && m.contains_key(UNSAFE_KEY) => m[UNSAFE_KEY].clone(),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), unmark_unsafe(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(unmark_unsafe).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Python's methods on values: minijinja-contrib's (str, dict, list.append
 /// ...), plus list.index and list.count, which templates written for Ansible use.
 fn py_methods(

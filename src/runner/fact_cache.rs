@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 
 use super::ansible_cfg::AnsibleCfg;
-use crate::playbook::templar::UNSAFE_KEY;
+use crate::playbook::templar::unmark_unsafe;
 
 /// A persistent (jsonfile) fact cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +103,7 @@ impl FactCache {
         let plain: Map<String, Value> = facts
             .iter()
             .filter(|(k, _)| *k != "ansible_facts")
-            .map(|(k, v)| (k.clone(), plain(v)))
+            .map(|(k, v)| (k.clone(), unmark_unsafe(v)))
             .collect();
         let mut sorted: Vec<_> = plain.into_iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
@@ -126,19 +126,10 @@ impl FactCache {
     }
 }
 
-/// Facts are kept marked unsafe in memory; the file holds their plain values.
-fn plain(v: &Value) -> Value {
-    match v {
-        Value::Object(m) if m.len() == 1 && m.contains_key(UNSAFE_KEY) => m[UNSAFE_KEY].clone(),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), plain(v))).collect()),
-        Value::Array(a) => Value::Array(a.iter().map(plain).collect()),
-        other => other.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::playbook::templar::UNSAFE_KEY;
     use serde_json::json;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {

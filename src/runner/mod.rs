@@ -379,10 +379,11 @@ fn inspect(args: &RunArgs, opts: &RunOptions) -> i32 {
         if args.list_tasks {
             out.push_str("    tasks:\n");
             let mut lines = Vec::new();
+            // Templated tags render from the play's variables and the extra vars only.
+            let mut vars = play.vars.clone();
+            vars.extend(extra.clone());
+            let render = |tags: &[String]| templar.render_tags(tags, &vars);
             for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
-                let mut vars = play.vars.clone();
-                vars.extend(extra.clone());
-                let render = |tags: &[String]| templar.render_tags(tags, &vars);
                 list_tasks(section, &play.keywords.tags, opts, &render, &mut lines);
             }
             for l in lines {
