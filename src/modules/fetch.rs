@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 
 use crate::connection::ConnError;
 use crate::modules::args::Args;
-use crate::modules::remote_file::{self, basename, finish, sha1_hex, Kind, Probe, Stop};
+use crate::modules::remote_file::{
+    self, basename, finish, sha1_hex, Kind, Probe, RemoteStat, Stop,
+};
 use crate::modules::{ModuleContext, ModuleOutcome};
 
 const KNOWN: &[&str] = &[
@@ -89,21 +91,8 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let target_str = target.to_string_lossy().into_owned();
     let facts = remote_file::probe(ctx, &[Probe::new(&src).follow(true).sha1()], None, None)?;
     let st = &facts.stats[0];
-    let problem = match st.kind {
-        Kind::Missing => Some("the remote file does not exist"),
-        Kind::Dir => Some("remote file is a directory, fetch cannot work on directories"),
-        _ if st.checksum.is_none() => Some("no read permission on remote file"),
-        _ => None,
-    };
-    if let Some(msg) = problem {
-        let out = ModuleOutcome::ok().with("file", src.clone());
-        // A directory too is only a failure with fail_on_missing (ansible-core 2.19).
-        if fail_on_missing {
-            let mut out = out.with("failed", true).with("msg", msg);
-            out.result.remove("changed");
-            return Err(Stop::Outcome(out));
-        }
-        return Ok(out.with("msg", format!("{msg}, not transferring, ignored")));
+    if let Some(done) = refusal(st, ctx.escalate.is_some(), &src, fail_on_missing) {
+        return done;
     }
     let remote_sum = st.checksum.clone().unwrap_or_default();
     let local = std::fs::read(&target).ok();
@@ -142,6 +131,58 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         .with("remote_md5sum", Value::Null))
 }
 
+/// What fetch reports for a source it will not copy (absent, a directory,
+/// hidden or unreadable), decided from the probe alone.
+fn refusal(
+    st: &RemoteStat,
+    escalated: bool,
+    src: &str,
+    fail_on_missing: bool,
+) -> Option<Result<ModuleOutcome, Stop>> {
+    // Without become Ansible stats the file first; a path it may not see
+    // fails that stat. Otherwise an unreadable file goes to slurp, whose
+    // failure is reported as is (no "ignored" wording).
+    let denied = st.kind == Kind::Missing && st.missing_errno == Some("EACCES");
+    if denied && !escalated {
+        let msg = format!("Failed to get information on remote file ({src}): Permission denied");
+        let out = ModuleOutcome::ok().with("file", src.to_string());
+        if fail_on_missing {
+            return Some(Err(Stop::Outcome(
+                out.with("failed", true).with("msg", msg),
+            )));
+        }
+        return Some(Ok(out.with("msg", format!("{msg}, ignored"))));
+    }
+    if denied || (st.kind != Kind::Missing && st.kind != Kind::Dir && st.checksum.is_none()) {
+        let out = ModuleOutcome::ok().with("file", src.to_string());
+        if fail_on_missing {
+            let msg = format!("File is not readable: {src}");
+            return Some(Err(Stop::Outcome(
+                out.with("failed", true).with("msg", msg),
+            )));
+        }
+        return Some(Ok(out));
+    }
+    let problem = match st.kind {
+        Kind::Missing => Some("the remote file does not exist"),
+        Kind::Dir => Some("remote file is a directory, fetch cannot work on directories"),
+        _ => None,
+    };
+    if let Some(msg) = problem {
+        let out = ModuleOutcome::ok().with("file", src.to_string());
+        // A directory too is only a failure with fail_on_missing (ansible-core 2.19).
+        if fail_on_missing {
+            let mut out = out.with("failed", true).with("msg", msg);
+            out.result.remove("changed");
+            return Some(Err(Stop::Outcome(out)));
+        }
+        return Some(Ok(
+            out.with("msg", format!("{msg}, not transferring, ignored"))
+        ));
+    }
+    None
+}
+
 /// Atomically write a controller file, creating its directory.
 fn write_local(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path
@@ -176,6 +217,68 @@ mod tests {
         /// Controller file expected afterwards (relative to the temp dir) and its content.
         local: Option<(&'static str, &'static str)>,
         calls: usize,
+    }
+
+    /// Root sees everything, so the hidden and unreadable cases are
+    /// decided from probe fixtures: the words are ansible-core 2.19's stat
+    /// (no become) and slurp (become) failures.
+    #[test]
+    fn refusals_of_hidden_and_unreadable_sources() {
+        let hidden = RemoteStat {
+            missing_errno: Some("EACCES"),
+            ..Default::default()
+        };
+        let unreadable = RemoteStat {
+            kind: Kind::File,
+            ..Default::default()
+        };
+        let msg = |r: Option<Result<ModuleOutcome, Stop>>| match r {
+            Some(Err(Stop::Outcome(o))) => format!("failed: {}", o.result["msg"]),
+            Some(Ok(o)) => format!("ok: {}", o.result.get("msg").cloned().unwrap_or_default()),
+            Some(Err(_)) => "other".into(),
+            None => "fetch".into(),
+        };
+        let cases = [
+            (
+                &hidden,
+                false,
+                true,
+                r#"failed: "Failed to get information on remote file (/d/f): Permission denied""#,
+            ),
+            (
+                &hidden,
+                false,
+                false,
+                r#"ok: "Failed to get information on remote file (/d/f): Permission denied, ignored""#,
+            ),
+            (
+                &hidden,
+                true,
+                true,
+                r#"failed: "File is not readable: /d/f""#,
+            ),
+            (&hidden, true, false, "ok: null"),
+            (
+                &unreadable,
+                false,
+                true,
+                r#"failed: "File is not readable: /d/f""#,
+            ),
+            (&unreadable, true, false, "ok: null"),
+        ];
+        for (st, escalated, fail_on_missing, want) in cases {
+            assert_eq!(
+                msg(refusal(st, escalated, "/d/f", fail_on_missing)),
+                want,
+                "{escalated} {fail_on_missing}"
+            );
+        }
+        let readable = RemoteStat {
+            kind: Kind::File,
+            checksum: Some("x".into()),
+            ..Default::default()
+        };
+        assert_eq!(msg(refusal(&readable, true, "/d/f", true)), "fetch");
     }
 
     #[test]
