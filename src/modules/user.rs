@@ -36,6 +36,12 @@ const KNOWN: &[&str] = &[
     "password_expire_warn",
     "umask",
     "local",
+    "generate_ssh_key",
+    "ssh_key_bits",
+    "ssh_key_type",
+    "ssh_key_file",
+    "ssh_key_comment",
+    "ssh_key_passphrase",
 ];
 const MARK: &str = "@@berth-user ";
 /// Ansible's placeholder for a password in results.
@@ -68,6 +74,7 @@ struct Params {
     expire_min: Option<i64>,
     expire_max: Option<i64>,
     expire_warn: Option<i64>,
+    ssh_key: Option<SshKey>,
 }
 
 fn parse(args: &Map<String, Value>) -> Result<Params, String> {
@@ -137,7 +144,156 @@ fn parse(args: &Map<String, Value>) -> Result<Params, String> {
         expire_min: a.int("password_expire_min")?,
         expire_max: a.int("password_expire_max")?,
         expire_warn: a.int("password_expire_warn")?,
+        ssh_key: SshKey::parse(&a)?,
     })
+}
+
+/// `generate_ssh_key` and its `ssh_key_*` options.
+struct SshKey {
+    bits: i64,
+    kind: String,
+    file: Option<String>,
+    comment: Option<String>,
+    passphrase: Option<String>,
+}
+
+impl SshKey {
+    fn parse(a: &Args<'_>) -> Result<Option<SshKey>, String> {
+        let key = SshKey {
+            bits: a.int("ssh_key_bits")?.unwrap_or(0),
+            kind: a.str("ssh_key_type")?.unwrap_or_else(|| "rsa".into()),
+            file: a.str("ssh_key_file")?,
+            comment: a.str("ssh_key_comment")?,
+            passphrase: a.str("ssh_key_passphrase")?,
+        };
+        Ok(a.bool("generate_ssh_key", false)?.then_some(key))
+    }
+
+    /// One exec as Ansible's ssh_key_gen, ssh_key_fingerprint and
+    /// get_ssh_public_key run: the `.ssh` folder made 0700 for the user, an
+    /// existing key (or public half) kept unless `force`, ssh-keygen with the
+    /// passphrase given through an askpass helper fed from stdin (never on a
+    /// command line), the files handed to the user, then the fingerprint and
+    /// the public key read back.
+    fn script(&self, name: &str, force: bool, check: bool) -> String {
+        let file = self
+            .file
+            .clone()
+            .unwrap_or_else(|| format!(".ssh/id_{}", self.kind));
+        let locate = if file.starts_with('/') {
+            format!("f={}", quote(&file))
+        } else {
+            format!(
+                "if [ ! -e \"$h\" ] && [ {check} = no ]; then echo \"User $u home directory does not exist\" >&2; exit 1; fi; f=\"$h\"/{}",
+                quote(&file),
+                check = if check { "yes" } else { "no" }
+            )
+        };
+        let mut keygen = format!("ssh-keygen -t {}", quote(&self.kind));
+        if self.bits > 0 {
+            keygen.push_str(&format!(" -b {}", self.bits));
+        }
+        keygen.push_str(&match &self.comment {
+            Some(c) => format!(" -C {}", quote(c)),
+            None => " -C \"ansible-generated on $(hostname)\"".to_string(),
+        });
+        keygen.push_str(" -f \"$f\"");
+        let keygen = if self.passphrase.is_some() {
+            format!(
+                "IFS= read -r BERTH_KEY_PASS; export BERTH_KEY_PASS; a=$(mktemp) && chmod 700 \"$a\" && printf '%s\\n' '#!/bin/sh' 'printf \"%s\\\\n\" \"$BERTH_KEY_PASS\"' > \"$a\" || exit 1; \
+                 SSH_ASKPASS=\"$a\" SSH_ASKPASS_REQUIRE=force {keygen} </dev/null; r=$?; rm -f -- \"$a\"; unset BERTH_KEY_PASS"
+            )
+        } else {
+            format!("{keygen} -N '' </dev/null; r=$?")
+        };
+        let check = if check { "yes" } else { "no" };
+        format!(
+            "u={u}; pw=$(getent passwd \"$u\") || {{ echo '{MARK}nouser'; exit 0; }}\n\
+             h=$(printf '%s' \"$pw\" | cut -d: -f6); ug=$(printf '%s' \"$pw\" | cut -d: -f3,4)\n\
+             {locate}\n\
+             echo '{MARK}file'; printf '%s\\n' \"$f\"; d=$(dirname -- \"$f\"); gen=yes\n\
+             if [ ! -e \"$d\" ]; then\n\
+               if [ {check} = yes ]; then gen=check; else mkdir -m 0700 -- \"$d\" && chown -- \"$ug\" \"$d\" || {{ echo \"Failed to create $d\" >&2; exit 1; }}; fi\n\
+             fi\n\
+             if [ $gen = yes ] && [ -e \"$f\" ]; then\n\
+               if [ {force} = yes ]; then echo '{MARK}warn'; echo \"Overwriting existing ssh key private file \\\"$f\\\"\"; else echo '{MARK}warn'; echo \"Found existing ssh key private file \\\"$f\\\", no force, so skipping ssh-keygen generation\"; gen=no; fi\n\
+             fi\n\
+             if [ $gen = yes ] && [ -e \"$f.pub\" ]; then\n\
+               if [ {force} = yes ]; then echo '{MARK}warn'; echo \"Overwriting existing ssh key public file \\\"$f.pub\\\"\"; else echo '{MARK}warn'; echo \"Found existing ssh key public file \\\"$f.pub\\\", no force, so skipping ssh-keygen generation\"; gen=no; fi\n\
+             fi\n\
+             if [ $gen = yes ] && [ {check} = no ]; then\n\
+               rm -f -- \"$f\" \"$f.pub\"; echo '{MARK}keygen'; {keygen}\n\
+               [ $r = 0 ] || exit $r\n\
+               chown -- \"$ug\" \"$f\" \"$f.pub\" || exit 1\n\
+             fi\n\
+             [ $gen = no ] || echo '{MARK}changed'\n\
+             echo '{MARK}fingerprint'; if [ -e \"$f\" ]; then ssh-keygen -l -f \"$f\" 2>&1; fi\n\
+             echo '{MARK}public'; cat -- \"$f.pub\" 2>/dev/null; exit 0\n",
+            u = quote(name),
+            force = if force { "yes" } else { "no" },
+        )
+    }
+}
+
+/// Generate the key when asked and report it as Ansible does
+/// (`ssh_fingerprint`, `ssh_key_file`, `ssh_public_key`, warnings).
+fn ssh_key(
+    ctx: &mut ModuleContext<'_>,
+    p: &Params,
+    key: &SshKey,
+    mut out: ModuleOutcome,
+) -> Result<ModuleOutcome, ConnError> {
+    let stdin = key
+        .passphrase
+        .as_ref()
+        .map(|pp| format!("{pp}\n").into_bytes());
+    let res = ctx.exec(
+        &key.script(&p.name, p.force, ctx.check_mode),
+        stdin.as_deref(),
+    )?;
+    if res.rc != 0 {
+        return Ok(ModuleOutcome::failed(res.stderr_str().trim().to_string())
+            .with("name", p.name.clone())
+            .with("rc", res.rc));
+    }
+    let text = res.stdout_str();
+    let mut section = "";
+    let (mut file, mut fingerprint, mut public) = (None, String::new(), String::new());
+    let mut warnings = Vec::new();
+    for line in text.lines() {
+        if let Some(s) = line.strip_prefix(MARK) {
+            section = s;
+            if s == "changed" {
+                out = out.with("changed", true);
+            }
+            if s == "nouser" {
+                return Ok(out);
+            }
+            continue;
+        }
+        match section {
+            "file" => file = Some(line.to_string()),
+            "warn" => warnings.push(Value::String(line.to_string())),
+            "fingerprint" => fingerprint.push_str(&format!("{line}\n")),
+            "public" => public.push_str(&format!("{line}\n")),
+            _ => {}
+        }
+    }
+    if !warnings.is_empty() {
+        out = out.with("warnings", warnings);
+    }
+    let public = public.trim();
+    Ok(out
+        .with("ssh_fingerprint", fingerprint.trim())
+        .with("ssh_key_file", file.unwrap_or_default())
+        .with(
+            "ssh_public_key",
+            if public.is_empty() {
+                Value::Null
+            } else {
+                Value::String(public.to_string())
+            },
+        ))
 }
 
 /// The account as `/etc/passwd` (and friends) have it.
@@ -176,12 +332,23 @@ pub(crate) fn run(
         Err(msg) => return Ok(ModuleOutcome::failed(msg)),
     };
     let warn = p.password.as_deref().is_some_and(looks_unhashed);
-    let out = apply(ctx, &p)?;
-    Ok(if warn {
-        out.with("warnings", vec!["The input password appears not to have been hashed. The 'password' argument must be encrypted for this module to work properly."])
-    } else {
-        out
-    })
+    let mut out = apply(ctx, &p)?;
+    if let Some(key) = p
+        .ssh_key
+        .as_ref()
+        .filter(|_| p.state == "present" && !out.is_failed())
+    {
+        out = ssh_key(ctx, &p, key, out)?;
+    }
+    if warn {
+        let mut warnings = match out.result.remove("warnings") {
+            Some(Value::Array(w)) => w,
+            _ => Vec::new(),
+        };
+        warnings.push(Value::String("The input password appears not to have been hashed. The 'password' argument must be encrypted for this module to work properly.".into()));
+        out = out.with("warnings", warnings);
+    }
+    Ok(out)
 }
 
 impl Params {
@@ -943,5 +1110,64 @@ mod tests {
             Value::Object(out.result),
             json!({"changed": false, "name": u, "state": "absent"})
         );
+    }
+
+    #[test]
+    fn ssh_keys_generated_kept_and_forced() {
+        if !crate::modules::sys_test_support::is_root() {
+            eprintln!("skipped: managing real accounts needs root");
+            return;
+        }
+        let _lock = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let u = format!("berthtest_k{}", std::process::id() % 100000);
+        let _accounts = guard(&[&u], &[&u]);
+        let mut h = SysHarness::new();
+        let key = |extra: Value| {
+            let mut a = json!({"name": u, "generate_ssh_key": true, "ssh_key_type": "ed25519", "ssh_key_file": ".ssh/k"});
+            a.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            a
+        };
+        let first = h.run(run, key(json!({"ssh_key_passphrase": "pass phrase"})));
+        assert!(first.is_changed() && !first.is_failed(), "{first:?}");
+        let file = s(&first, "ssh_key_file");
+        assert!(file.ends_with("/.ssh/k"), "{file}");
+        assert!(s(&first, "ssh_public_key").starts_with("ssh-ed25519 "));
+        assert!(s(&first, "ssh_fingerprint").contains("(ED25519)"));
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::fs::metadata(std::path::Path::new(&file).parent().unwrap()).unwrap();
+        assert_eq!(dir.mode() & 0o777, 0o700);
+        let owner = std::fs::metadata(&file).unwrap().uid();
+        assert_eq!(owner, dir.uid());
+        assert_ne!(owner, 0);
+        // The passphrase locks the key: only the right one opens it.
+        let opens = |pass: &str| {
+            std::process::Command::new("ssh-keygen")
+                .args(["-y", "-f", &file, "-P", pass])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        };
+        assert!(opens("pass phrase") && !opens("wrong"));
+        // Kept without force, with Ansible's warning; replaced with it.
+        let again = h.run(run, key(json!({})));
+        assert!(!again.is_changed(), "{again:?}");
+        assert_eq!(
+            again.result["warnings"][0],
+            json!(format!("Found existing ssh key private file \"{file}\", no force, so skipping ssh-keygen generation"))
+        );
+        assert_eq!(s(&again, "ssh_public_key"), s(&first, "ssh_public_key"));
+        let forced = h.run(run, key(json!({"force": true})));
+        assert!(forced.is_changed(), "{forced:?}");
+        assert_ne!(s(&forced, "ssh_public_key"), s(&first, "ssh_public_key"));
+        assert!(opens(""));
+        // Check mode reports the change and writes nothing.
+        h.check_mode = true;
+        let dry = h.run(run, key(json!({"ssh_key_file": ".ssh/other"})));
+        h.check_mode = false;
+        assert!(dry.is_changed());
+        assert!(!std::path::Path::new(&file).with_file_name("other").exists());
     }
 }
