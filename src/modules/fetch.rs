@@ -94,6 +94,15 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     if let Some(done) = refusal(st, ctx.escalate.is_some(), &src, fail_on_missing) {
         return done;
     }
+    // Ansible's flat destinations may not name a folder (checked after the remote side).
+    if flat && target.is_dir() {
+        return Err(if dest.ends_with('/') {
+            format!("calculated dest '{target_str}' is an existing directory, use another path that does not point to an existing directory")
+        } else {
+            "dest is an existing directory, use a trailing slash if you want to fetch src into that directory".to_string()
+        }
+        .into());
+    }
     let remote_sum = st.checksum.clone().unwrap_or_default();
     let local = std::fs::read(&target).ok();
     let local_sum = local.as_deref().map(sha1_hex);
@@ -385,6 +394,26 @@ mod tests {
                 calls: 1,
             },
             Case {
+                name: "flat dest naming a folder",
+                initial: vec![Entry::File("r.txt", "x", 0o600), Entry::Dir("d", 0o755)],
+                args: json!({"src": "{root}/r.txt", "dest": "{root}/d", "flat": true}),
+                check: false,
+                changed: false,
+                failed: Some("dest is an existing directory, use a trailing slash if you want to fetch src into that directory"),
+                local: None,
+                calls: 1,
+            },
+            Case {
+                name: "flat dest folder holding a folder of the source's name",
+                initial: vec![Entry::File("r.txt", "x", 0o600), Entry::Dir("gotd/r.txt", 0o755)],
+                args: json!({"src": "{root}/r.txt", "dest": "{root}/gotd/", "flat": true}),
+                check: false,
+                changed: false,
+                failed: Some("calculated dest '{root}/gotd/r.txt' is an existing directory, use another path that does not point to an existing directory"),
+                local: None,
+                calls: 1,
+            },
+            Case {
                 name: "src must be a string",
                 initial: vec![],
                 args: json!({"src": [1, 2], "dest": "{root}/got"}),
@@ -435,7 +464,11 @@ mod tests {
             assert_eq!(calls, case.calls, "{}", case.name);
             match case.failed {
                 Some(msg) => assert!(
-                    out.is_failed() && out.result["msg"].as_str().unwrap().starts_with(msg),
+                    out.is_failed()
+                        && out.result["msg"]
+                            .as_str()
+                            .unwrap()
+                            .starts_with(&msg.replace("{root}", &root.to_string_lossy())),
                     "{}: {out:?}",
                     case.name
                 ),

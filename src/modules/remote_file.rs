@@ -1039,6 +1039,9 @@ const REMOTE_PATHS: &[(&str, &[&str])] = &[
     ("user", &["home", "shell"]),
 ];
 
+/// Modules whose `src` is a host path when `remote_src` is on (the default given).
+const REMOTE_SRC: &[(&str, bool)] = &[("copy", false), ("unarchive", false)];
+
 /// The module's arguments with its remote paths expanded on the host.
 pub(crate) fn expand_remote_paths(
     ctx: &mut ModuleContext<'_>,
@@ -1048,9 +1051,16 @@ pub(crate) fn expand_remote_paths(
     let Some((_, keys)) = REMOTE_PATHS.iter().find(|(m, _)| *m == module) else {
         return Ok(None);
     };
+    let remote_src = REMOTE_SRC
+        .iter()
+        .find(|(m, _)| *m == module)
+        .is_some_and(|(_, default)| match args.get("remote_src") {
+            None => *default,
+            Some(v) => super::args::to_bool(v).unwrap_or(false),
+        });
     let mut out: Option<Map<String, Value>> = None;
-    for key in keys.iter() {
-        let Some(Value::String(p)) = args.get(*key) else {
+    for key in keys.iter().copied().chain(remote_src.then_some("src")) {
+        let Some(Value::String(p)) = args.get(key) else {
             continue;
         };
         if !p.starts_with('~') && !p.contains('$') {
@@ -1061,4 +1071,42 @@ pub(crate) fn expand_remote_paths(
             .insert(key.to_string(), Value::String(expanded));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod expand_tests {
+    use super::*;
+    use crate::modules::sys_test_support::SysHarness;
+    use serde_json::json;
+
+    /// Reports the arguments as the module would receive them.
+    fn echo_copy(
+        ctx: &mut ModuleContext<'_>,
+        args: &Map<String, Value>,
+    ) -> Result<ModuleOutcome, crate::connection::ConnError> {
+        let got = match expand_remote_paths(ctx, "copy", args) {
+            Ok(expanded) => expanded.unwrap_or_else(|| args.clone()),
+            Err(_) => return Ok(ModuleOutcome::failed("expansion failed")),
+        };
+        Ok(ModuleOutcome::ok().with("args", Value::Object(got)))
+    }
+
+    #[test]
+    fn copy_src_is_a_host_path_only_with_remote_src() {
+        let mut h = SysHarness::new();
+        h.extra_env.push(("BERTH_T".into(), "/srv/x".into()));
+        let out = h.run(
+            echo_copy,
+            json!({"src": "$BERTH_T/a", "dest": "$BERTH_T/b", "remote_src": true}),
+        );
+        assert_eq!(out.result["args"]["src"], json!("/srv/x/a"));
+        assert_eq!(out.result["args"]["dest"], json!("/srv/x/b"));
+        // A controller source is the controller's business.
+        let out = h.run(
+            echo_copy,
+            json!({"src": "$BERTH_T/a", "dest": "$BERTH_T/b"}),
+        );
+        assert_eq!(out.result["args"]["src"], json!("$BERTH_T/a"));
+        assert_eq!(out.result["args"]["dest"], json!("/srv/x/b"));
+    }
 }

@@ -912,6 +912,27 @@ fn handler_names(
         .collect()
 }
 
+/// Whether notification `x` reaches handler `j`, as ansible-core resolves
+/// it: by name, only the last handler loaded with that name; by listen
+/// topic, every listener, but of listeners sharing a name only the last.
+fn reaches(forms: &[(Vec<String>, &[String])], x: &str, j: usize) -> bool {
+    let (names, listen) = &forms[j];
+    let later = &forms[j + 1..];
+    if names.iter().any(|n| n == x) && !later.iter().any(|(ns, _)| ns.iter().any(|n| n == x)) {
+        return true;
+    }
+    if !listen.iter().any(|l| l == x) {
+        return false;
+    }
+    // names[last] is the bare name (names_of puts `role : name` first).
+    match names.last() {
+        None => true,
+        Some(name) => !later
+            .iter()
+            .any(|(ns, ls)| ns.last() == Some(name) && ls.iter().any(|l| l == x)),
+    }
+}
+
 fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
     let play = &batch.play.play;
     for _pass in 0..8 {
@@ -919,10 +940,25 @@ fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>])
         let mut tasks = Vec::new();
         handler_tasks(&handlers, &mut tasks);
         let mut ran_any = false;
-        // Notifications taken in this pass, per host: every handler that
-        // listens to a topic runs for it, not only the first one.
+        // What each handler answers to, per host (names may be templated):
+        // (its name forms, its listen topics).
+        let forms: Vec<Vec<(Vec<String>, &[String])>> = hosts
+            .iter()
+            .map(|h| {
+                tasks
+                    .iter()
+                    .map(|t| {
+                        let mut names = names_of(run, batch, t, h);
+                        names.truncate(names.len() - t.listen.len());
+                        (names, t.listen.as_slice())
+                    })
+                    .collect()
+            })
+            .collect();
+        // Notifications taken in this pass, per host: a topic reaches every
+        // handler listening to it, so it stays live for the rest of the pass.
         let mut taken: Vec<Vec<String>> = vec![Vec::new(); hosts.len()];
-        for t in &tasks {
+        for (j, t) in tasks.iter().enumerate() {
             if batch.aborted.load(Ordering::SeqCst) {
                 return;
             }
@@ -936,16 +972,22 @@ fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>])
                 if !eligible {
                     continue;
                 }
-                let names = names_of(run, batch, t, h);
                 let mut n = h.notified.lock().expect("notified");
-                if names.iter().any(|x| n.contains(x) || taken[i].contains(x)) {
-                    for x in &names {
-                        if n.shift_remove(x) {
-                            taken[i].push(x.clone());
-                        }
-                    }
-                    targets.push(h.clone());
+                let reached: Vec<String> = n
+                    .iter()
+                    .chain(taken[i].iter())
+                    .filter(|x| reaches(&forms[i], x, j))
+                    .cloned()
+                    .collect();
+                if reached.is_empty() {
+                    continue;
                 }
+                for x in reached {
+                    if n.shift_remove(&x) {
+                        taken[i].push(x);
+                    }
+                }
+                targets.push(h.clone());
             }
             if targets.is_empty() || !role_allowed(run, t) {
                 continue;
@@ -1273,5 +1315,32 @@ mod tests {
         assert_eq!(batch_sizes(&[json!("40%")], 5), vec![2, 2, 1]);
         assert_eq!(batch_sizes(&[json!(1), json!(3)], 7), vec![1, 3, 3]);
         assert_eq!(batch_sizes(&[json!("10%")], 5), vec![1, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn notifications_reach_handlers_as_ansible_resolves_them() {
+        let h = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let restart: Vec<String> = vec!["restart web".into()];
+        let none: Vec<String> = Vec::new();
+        // Two instances of a role's "test handler" (an include_role in a
+        // loop), a listener pair sharing a name, and a lone listener.
+        let forms: Vec<(Vec<String>, &[String])> = vec![
+            (h(&["r : test handler", "test handler"]), &none),
+            (h(&["r : test handler", "test handler"]), &none),
+            (h(&["bounce"]), &restart),
+            (h(&["bounce"]), &restart),
+            (h(&["other"]), &restart),
+            (h(&[]), &restart),
+        ];
+        let reached = |x: &str| {
+            (0..forms.len())
+                .filter(|j| reaches(&forms, x, *j))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(reached("test handler"), vec![1]);
+        assert_eq!(reached("r : test handler"), vec![1]);
+        assert_eq!(reached("restart web"), vec![3, 4, 5]);
+        assert_eq!(reached("bounce"), vec![3]);
+        assert_eq!(reached("nothing"), Vec::<usize>::new());
     }
 }
