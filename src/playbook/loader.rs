@@ -74,6 +74,9 @@ pub(crate) struct Loader {
     pub(crate) playbook_dir: PathBuf,
     /// Extra role folders (ansible.cfg `roles_path`), searched after the playbook's.
     pub(crate) roles_path: Vec<PathBuf>,
+    /// Collection folders (ansible.cfg `collections_path`, ANSIBLE_COLLECTIONS_PATH),
+    /// searched after the playbook's own `collections/` for `ns.col.role` roles.
+    pub(crate) collections_path: Vec<PathBuf>,
     /// `-e` variables: what an `import_playbook` name may be templated with (besides its own vars).
     pub(crate) extra_vars: Map<String, Value>,
     /// While a play loads: the variables its static imports may be templated
@@ -143,6 +146,7 @@ impl Loader {
         Loader {
             playbook_dir: playbook_dir.to_path_buf(),
             roles_path: Vec::new(),
+            collections_path: Vec::new(),
             extra_vars: Map::new(),
             static_vars: Mutex::new(Vec::new()),
             play_roles: Mutex::new(None),
@@ -164,7 +168,7 @@ impl Loader {
 
     #[cfg(test)]
     pub(crate) fn load_playbook(path: &Path) -> Result<Playbook> {
-        Loader::load_playbook_with(path, &[], &Map::new())
+        Loader::load_playbook_with(path, &[], &[], &Map::new())
     }
 
     /// Load a playbook, also searching `roles_path` for roles; `extra_vars`
@@ -172,6 +176,7 @@ impl Loader {
     pub(crate) fn load_playbook_with(
         path: &Path,
         roles_path: &[PathBuf],
+        collections_path: &[PathBuf],
         extra_vars: &Map<String, Value>,
     ) -> Result<Playbook> {
         let dir = path
@@ -185,6 +190,7 @@ impl Loader {
         };
         let mut loader = Loader::new(&dir);
         loader.roles_path = roles_path.to_vec();
+        loader.collections_path = collections_path.to_vec();
         loader.extra_vars = extra_vars.clone();
         let plays = loader.load_plays(path, 0)?;
         Ok(Playbook { dir, plays })
@@ -923,6 +929,26 @@ impl Loader {
         }
         if Path::new(name).is_absolute() {
             candidates.insert(0, PathBuf::from(name));
+        }
+        // `ns.col.role`: a role of an installed collection (Ansible looks
+        // beside the playbook first, then the collections path).
+        let parts: Vec<&str> = name.split('.').collect();
+        if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && !p.contains('/')) {
+            let roots = std::iter::once(self.playbook_dir.join("collections"))
+                .chain(self.collections_path.iter().cloned());
+            for root in roots {
+                let root = if root.ends_with("ansible_collections") {
+                    root
+                } else {
+                    root.join("ansible_collections")
+                };
+                candidates.push(
+                    root.join(parts[0])
+                        .join(parts[1])
+                        .join("roles")
+                        .join(parts[2]),
+                );
+            }
         }
         candidates
             .into_iter()

@@ -10,6 +10,8 @@ pub(crate) struct AnsibleCfg {
     pub(crate) path: Option<PathBuf>,
     pub(crate) inventory: Vec<PathBuf>,
     pub(crate) roles_path: Vec<PathBuf>,
+    /// `collections_path` (or the older `collections_paths`).
+    pub(crate) collections_path: Option<Vec<PathBuf>>,
     pub(crate) forks: Option<usize>,
     pub(crate) remote_user: Option<String>,
     pub(crate) private_key_file: Option<PathBuf>,
@@ -103,6 +105,14 @@ pub(crate) fn parse(text: &str, base: &Path) -> AnsibleCfg {
                     .map(|s| expand(s, base))
                     .collect()
             }
+            ("defaults", "collections_path" | "collections_paths") => {
+                cfg.collections_path = Some(
+                    v.split(':')
+                        .filter(|s| !s.trim().is_empty())
+                        .map(|s| expand(s, base))
+                        .collect(),
+                )
+            }
             ("defaults", "forks") => cfg.forks = v.parse().ok(),
             ("defaults", "remote_user") => cfg.remote_user = Some(v.to_string()),
             ("defaults", "private_key_file") => cfg.private_key_file = Some(expand(v, base)),
@@ -165,4 +175,25 @@ mod tests {
         assert_eq!(cfg.r#become, Some(true));
         assert_eq!(cfg.become_user.as_deref(), Some("app"));
     }
+}
+
+/// Where collections are looked for after the playbook's own `collections/`:
+/// ANSIBLE_COLLECTIONS_PATH (colon separated), else ansible.cfg, else
+/// Ansible's default `~/.ansible/collections:/usr/share/ansible/collections`.
+pub(crate) fn collections_path(env_value: Option<String>, cfg: &AnsibleCfg) -> Vec<PathBuf> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let tilde = |s: &str| match s.strip_prefix("~/") {
+        Some(rest) if !home.is_empty() => Path::new(&home).join(rest),
+        _ => PathBuf::from(s),
+    };
+    if let Some(v) = env_value.filter(|v| !v.is_empty()) {
+        return v.split(':').filter(|s| !s.is_empty()).map(tilde).collect();
+    }
+    if let Some(paths) = &cfg.collections_path {
+        return paths.clone();
+    }
+    vec![
+        tilde("~/.ansible/collections"),
+        PathBuf::from("/usr/share/ansible/collections"),
+    ]
 }

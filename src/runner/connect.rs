@@ -83,6 +83,7 @@ pub(crate) fn resolve(
     name: &str,
     vars: &dyn Fn(&str) -> Option<Value>,
     opts: &RunOptions,
+    remote_user: Option<&str>,
 ) -> Result<Target, String> {
     let connection = var_str(vars, "ansible_connection").unwrap_or_else(|| "ssh".into());
     match connection.as_str() {
@@ -103,9 +104,11 @@ pub(crate) fn resolve(
             .map_err(|_| format!("ansible_port `{p}` is not a port number"))?,
         None => 22,
     };
-    // Command-line values are Ansible's lowest precedence: inventory ansible_user wins over -u.
+    // Command-line values are Ansible's lowest precedence: ansible_user wins
+    // over the remote_user keyword, which wins over -u.
     let user = var_str(vars, "ansible_user")
         .or_else(|| var_str(vars, "ansible_ssh_user"))
+        .or_else(|| remote_user.map(str::to_string))
         .or_else(|| opts.user.clone())
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "root".into());

@@ -2,6 +2,8 @@
 //! escalation, the module call, retries, `changed_when`/`failed_when`,
 //! `register` and `no_log` — producing a report and a recap outcome.
 
+use super::connect::Target;
+use super::state::Session;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -1221,67 +1223,79 @@ fn invoke(
     }
     // Builtins handled by the runner itself.
     if action == "setup" || action == "gather_facts" {
-        return with_conn(run, host, &None, |conn| match super::facts::gather(conn) {
-            Ok(Ok(facts)) => {
-                let mut named: Map<String, Value> = facts
-                    .iter()
-                    .filter(|(k, _)| *k != "ansible_facts")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                let mut ns = facts.get("ansible_facts").cloned().unwrap_or(Value::Null);
-                // The gather_facts action (the play's implicit gathering)
-                // marks the host as gathered: `gathering = smart` skips it next time.
-                if action == "gather_facts" {
-                    named.insert("_ansible_facts_gathered".into(), Value::Bool(true));
-                    if let Value::Object(m) = &mut ns {
-                        m.insert("_ansible_facts_gathered".into(), Value::Bool(true));
+        return with_conn(
+            run,
+            host,
+            task_target(run, host, &scope, &ctx, kw),
+            &None,
+            |conn| match super::facts::gather(conn) {
+                Ok(Ok(facts)) => {
+                    let mut named: Map<String, Value> = facts
+                        .iter()
+                        .filter(|(k, _)| *k != "ansible_facts")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    let mut ns = facts.get("ansible_facts").cloned().unwrap_or(Value::Null);
+                    // The gather_facts action (the play's implicit gathering)
+                    // marks the host as gathered: `gathering = smart` skips it next time.
+                    if action == "gather_facts" {
+                        named.insert("_ansible_facts_gathered".into(), Value::Bool(true));
+                        if let Value::Object(m) = &mut ns {
+                            m.insert("_ansible_facts_gathered".into(), Value::Bool(true));
+                        }
                     }
+                    keep_facts(run, host, &named);
+                    let mut r = Map::new();
+                    r.insert("changed".into(), Value::Bool(false));
+                    r.insert("ansible_facts".into(), ns);
+                    // Facts are never dumped to the display (Ansible's setup sets this too).
+                    r.insert("_ansible_verbose_override".into(), Value::Bool(true));
+                    Ok(Single {
+                        result: r,
+                        diffs: Vec::new(),
+                        unreachable: false,
+                    })
                 }
-                keep_facts(run, host, &named);
-                let mut r = Map::new();
-                r.insert("changed".into(), Value::Bool(false));
-                r.insert("ansible_facts".into(), ns);
-                // Facts are never dumped to the display (Ansible's setup sets this too).
-                r.insert("_ansible_verbose_override".into(), Value::Bool(true));
-                Ok(Single {
-                    result: r,
-                    diffs: Vec::new(),
-                    unreachable: false,
-                })
-            }
-            Ok(Err(msg)) => Ok(fail_single(msg)),
-            Err(e) => Err(e),
-        });
+                Ok(Err(msg)) => Ok(fail_single(msg)),
+                Err(e) => Err(e),
+            },
+        );
     }
     if action == "ping" {
-        return with_conn(run, host, &None, |conn| {
-            let out = conn.exec("true", None)?;
-            let data = args.get("data").and_then(Value::as_str).unwrap_or("pong");
-            // Ansible's ping raises on `data: crash`, for testing failures.
-            if out.rc == 0 && data == "crash" {
-                return Ok(fail_single("Task failed: Module failed: boom".to_string()));
-            }
-            Ok(if out.rc == 0 {
-                let mut r = Map::new();
-                r.insert("changed".into(), Value::Bool(false));
-                r.insert(
-                    "ping".into(),
-                    Value::String(
-                        args.get("data")
-                            .and_then(Value::as_str)
-                            .unwrap_or("pong")
-                            .to_string(),
-                    ),
-                );
-                Single {
-                    result: r,
-                    diffs: Vec::new(),
-                    unreachable: false,
+        return with_conn(
+            run,
+            host,
+            task_target(run, host, &scope, &ctx, kw),
+            &None,
+            |conn| {
+                let out = conn.exec("true", None)?;
+                let data = args.get("data").and_then(Value::as_str).unwrap_or("pong");
+                // Ansible's ping raises on `data: crash`, for testing failures.
+                if out.rc == 0 && data == "crash" {
+                    return Ok(fail_single("Task failed: Module failed: boom".to_string()));
                 }
-            } else {
-                fail_single(format!("ping failed: {}", out.stderr_str().trim()))
-            })
-        });
+                Ok(if out.rc == 0 {
+                    let mut r = Map::new();
+                    r.insert("changed".into(), Value::Bool(false));
+                    r.insert(
+                        "ping".into(),
+                        Value::String(
+                            args.get("data")
+                                .and_then(Value::as_str)
+                                .unwrap_or("pong")
+                                .to_string(),
+                        ),
+                    );
+                    Single {
+                        result: r,
+                        diffs: Vec::new(),
+                        unreachable: false,
+                    }
+                } else {
+                    fail_single(format!("ping failed: {}", out.stderr_str().trim()))
+                })
+            },
+        );
     }
     let Some(module) = modules::lookup(&action) else {
         return err_at(format!("couldn't resolve module/action '{}'. This often indicates a misspelling, missing collection, or incorrect module path.", task.action));
@@ -1318,76 +1332,82 @@ fn invoke(
         )
     };
     crate::connection::record::with_origin(origin, || {
-        with_conn(run, host, &delegate, |conn| {
-            let mut mctx = ModuleContext {
-                conn,
-                check_mode,
-                diff_mode,
-                escalate: escalate.clone(),
-                environment: environment.clone(),
-                templar,
-                vars: &ctx,
-                search_paths: search_paths.clone(),
-                inventory_hostname: host.data.name.clone(),
-            };
-            // `~` and `$VAR` in remote paths are the host's, as the task's user sees them.
-            let expanded =
-                match modules::remote_file::expand_remote_paths(&mut mctx, &action, &args) {
-                    Ok(e) => e,
-                    Err(modules::remote_file::Stop::Conn(e)) => return Err(e),
-                    Err(modules::remote_file::Stop::Fail(msg)) => return Ok(fail_single(msg)),
-                    Err(modules::remote_file::Stop::Outcome(o)) => {
-                        return Ok(Single {
-                            result: o.result,
-                            diffs: o.diffs,
-                            unreachable: false,
-                        })
+        with_conn(
+            run,
+            host,
+            task_target(run, host, &scope, &ctx, kw),
+            &delegate,
+            |conn| {
+                let mut mctx = ModuleContext {
+                    conn,
+                    check_mode,
+                    diff_mode,
+                    escalate: escalate.clone(),
+                    environment: environment.clone(),
+                    templar,
+                    vars: &ctx,
+                    search_paths: search_paths.clone(),
+                    inventory_hostname: host.data.name.clone(),
+                };
+                // `~` and `$VAR` in remote paths are the host's, as the task's user sees them.
+                let expanded =
+                    match modules::remote_file::expand_remote_paths(&mut mctx, &action, &args) {
+                        Ok(e) => e,
+                        Err(modules::remote_file::Stop::Conn(e)) => return Err(e),
+                        Err(modules::remote_file::Stop::Fail(msg)) => return Ok(fail_single(msg)),
+                        Err(modules::remote_file::Stop::Outcome(o)) => {
+                            return Ok(Single {
+                                result: o.result,
+                                diffs: o.diffs,
+                                unreachable: false,
+                            })
+                        }
+                    };
+                let args = expanded.as_ref().unwrap_or(&args);
+                let outcome = match background {
+                    None => module(&mut mctx, args)?,
+                    Some((limit, poll)) => {
+                        run_in_background(&mut mctx, module, &action, args, limit, poll)?
                     }
                 };
-            let args = expanded.as_ref().unwrap_or(&args);
-            let outcome = match background {
-                None => module(&mut mctx, args)?,
-                Some((limit, poll)) => {
-                    run_in_background(&mut mctx, module, &action, args, limit, poll)?
-                }
-            };
-            let mut result = outcome.result;
-            if let Some(Value::Object(facts)) = result.get("ansible_facts") {
-                let set_fact = matches!(action.as_str(), "set_fact" | "include_vars");
-                if set_fact {
-                    let mut vars = host.data.vars.write().expect("host vars");
-                    for (k, v) in facts {
-                        vars.insert(k.clone(), v.clone());
+                let mut result = outcome.result;
+                if let Some(Value::Object(facts)) = result.get("ansible_facts") {
+                    let set_fact = matches!(action.as_str(), "set_fact" | "include_vars");
+                    if set_fact {
+                        let mut vars = host.data.vars.write().expect("host vars");
+                        for (k, v) in facts {
+                            vars.insert(k.clone(), v.clone());
+                        }
+                    }
+                    // `set_fact: cacheable=true` makes real facts too (Ansible sets
+                    // both: the fact, cached, and the higher-precedence variable).
+                    // debug's result is keyed by the variable it shows (`var:
+                    // ansible_facts`), not facts to keep.
+                    let cacheable = action == "set_fact"
+                        && result.get("_ansible_facts_cacheable") == Some(&Value::Bool(true));
+                    if (!set_fact && action != "debug") || cacheable {
+                        keep_facts(run, host, facts);
                     }
                 }
-                // `set_fact: cacheable=true` makes real facts too (Ansible sets
-                // both: the fact, cached, and the higher-precedence variable).
-                // debug's result is keyed by the variable it shows (`var:
-                // ansible_facts`), not facts to keep.
-                let cacheable = action == "set_fact"
-                    && result.get("_ansible_facts_cacheable") == Some(&Value::Bool(true));
-                if (!set_fact && action != "debug") || cacheable {
-                    keep_facts(run, host, facts);
+                if check_mode && !result.contains_key("skipped") {
+                    result.entry("changed").or_insert(Value::Bool(false));
                 }
-            }
-            if check_mode && !result.contains_key("skipped") {
-                result.entry("changed").or_insert(Value::Bool(false));
-            }
-            // In diff mode the registered result carries the diff, as Ansible's does.
-            if diff_mode && !result.contains_key("diff") && !outcome.diffs.is_empty() {
-                let as_json = |d: &FileDiff| json!({"before": d.before, "after": d.after, "before_header": d.before_header, "after_header": d.after_header});
-                let v = match outcome.diffs.as_slice() {
-                    [one] => as_json(one),
-                    many => Value::Array(many.iter().map(as_json).collect()),
-                };
-                result.insert("diff".into(), v);
-            }
-            Ok(Single {
-                result,
-                diffs: outcome.diffs,
-                unreachable: false,
-            })
-        })
+                // In diff mode the registered result carries the diff, as Ansible's does.
+                if diff_mode && !result.contains_key("diff") && !outcome.diffs.is_empty() {
+                    let as_json = |d: &FileDiff| json!({"before": d.before, "after": d.after, "before_header": d.before_header, "after_header": d.after_header});
+                    let v = match outcome.diffs.as_slice() {
+                        [one] => as_json(one),
+                        many => Value::Array(many.iter().map(as_json).collect()),
+                    };
+                    result.insert("diff".into(), v);
+                }
+                Ok(Single {
+                    result,
+                    diffs: outcome.diffs,
+                    unreachable: false,
+                })
+            },
+        )
     })
 }
 
@@ -1572,12 +1592,13 @@ fn run_in_background(
     .with("async_result", last))
 }
 
-/// Run `f` with the host's connection (opened on first use), or a delegated host's.
-/// A host's session, opened when the first command needs it.
+/// A host's session, opened when the first command needs it, for the
+/// target the task resolves to; a session open for another target (a task
+/// with its own `ansible_user`, say) is closed first.
 struct LazyConnection<'a> {
     run: &'a RunState,
-    host: &'a Arc<HostRuntime>,
-    conn: &'a mut Option<Box<dyn crate::connection::Connection>>,
+    want: &'a Result<Target, String>,
+    session: &'a mut Option<Session>,
 }
 
 impl crate::connection::Connection for LazyConnection<'_> {
@@ -1586,19 +1607,61 @@ impl crate::connection::Connection for LazyConnection<'_> {
         command: &str,
         stdin: Option<&[u8]>,
     ) -> Result<crate::connection::ExecOutput, ConnError> {
-        if self.conn.is_none() {
-            *self.conn = Some(self.run.open_connection(self.host)?);
+        let want = self
+            .want
+            .as_ref()
+            .map_err(|e| ConnError::Unreachable(e.clone()))?;
+        if self.session.as_ref().is_some_and(|s| s.target != *want) {
+            if let Some(mut old) = self.session.take() {
+                old.conn.close();
+            }
         }
-        self.conn
+        if self.session.is_none() {
+            *self.session = Some(Session {
+                target: want.clone(),
+                conn: super::connect::open(want, &self.run.opts)?,
+            });
+        }
+        self.session
             .as_mut()
             .expect("connection opened")
+            .conn
             .exec(command, stdin)
     }
 }
 
+/// Where this task connects: its scope's connection variables and the
+/// `remote_user` keyword (Ansible's precedence), resolved per task.
+fn task_target(
+    run: &RunState,
+    host: &Arc<HostRuntime>,
+    scope: &Scope,
+    ctx: &minijinja::Value,
+    kw: &Keywords,
+) -> Result<Target, String> {
+    let templar = &run.templar;
+    let get = |k: &str| -> Option<Value> {
+        let raw = scope.raw(k)?;
+        templar.render_value(&raw, ctx).ok()
+    };
+    let remote_user = match &kw.remote_user {
+        Some(v) => match templar.render_value(v, ctx) {
+            Ok(Value::String(s)) => Some(s),
+            Ok(Value::Null) => None,
+            Ok(other) => Some(other.to_string()),
+            Err(e) => return Err(e.message),
+        },
+        None => None,
+    };
+    super::connect::resolve(&host.data.name, &get, &run.opts, remote_user.as_deref())
+}
+
+/// Run `f` with the host's session for `want` (opened on first use), or a
+/// delegated host's own.
 fn with_conn(
     run: &RunState,
     host: &Arc<HostRuntime>,
+    want: Result<Target, String>,
     delegate: &Option<String>,
     f: impl FnOnce(&mut dyn crate::connection::Connection) -> Result<Single, ConnError>,
 ) -> Single {
@@ -1611,13 +1674,18 @@ fn with_conn(
             None => return fail_single(format!("delegate_to: host `{d}` is not in the inventory")),
         },
     };
+    let want = if Arc::ptr_eq(&target_host, host) {
+        want
+    } else {
+        run.default_target(&target_host)
+    };
     let mut guard = target_host.conn.lock().expect("connection lock");
     // Opened on the first command: controller-side actions (debug, assert,
     // fail, set_fact) never connect, as in Ansible.
     let mut lazy = LazyConnection {
         run,
-        host: &target_host,
-        conn: &mut guard,
+        want: &want,
+        session: &mut guard,
     };
     match f(&mut lazy) {
         Ok(s) => s,

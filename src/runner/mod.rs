@@ -162,11 +162,15 @@ pub(crate) struct Invocation {
 
 /// Run a playbook; returns the exit code.
 pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
-    let playbook =
-        match Loader::load_playbook_with(&inv.playbook, &inv.opts.roles_path, &inv.extra_vars) {
-            Ok(p) => p,
-            Err(d) => return early_error(&d),
-        };
+    let playbook = match Loader::load_playbook_with(
+        &inv.playbook,
+        &inv.opts.roles_path,
+        &inv.opts.collections_path,
+        &inv.extra_vars,
+    ) {
+        Ok(p) => p,
+        Err(d) => return early_error(&d),
+    };
     if inv.inventory.is_empty() {
         eprintln!("[WARNING]: No inventory was parsed (use -i inventory.yml), only implicit localhost is available");
     }
@@ -229,6 +233,7 @@ pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
     });
     let mut loader = Loader::new(&playbook.dir);
     loader.roles_path = inv.opts.roles_path.clone();
+    loader.collections_path = inv.opts.collections_path.clone();
     let run = RunState {
         opts: inv.opts,
         inventory,
@@ -328,6 +333,10 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
             },
         become_default: cfg.r#become.map(|b| (b, cfg.become_user.clone())),
         roles_path: cfg.roles_path.clone(),
+        collections_path: ansible_cfg::collections_path(
+            env("ANSIBLE_COLLECTIONS_PATH").or_else(|| env("ANSIBLE_COLLECTIONS_PATHS")),
+            &cfg,
+        ),
     })
 }
 
@@ -335,7 +344,12 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
 fn inspect(args: &RunArgs, opts: &RunOptions) -> i32 {
     let extra = parse_extra_vars(&args.extra_vars).unwrap_or_default();
     let templar = Templar::new();
-    let playbook = match Loader::load_playbook_with(&args.playbook, &opts.roles_path, &extra) {
+    let playbook = match Loader::load_playbook_with(
+        &args.playbook,
+        &opts.roles_path,
+        &opts.collections_path,
+        &extra,
+    ) {
         Ok(p) => p,
         Err(d) => return early_error(&d),
     };

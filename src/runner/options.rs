@@ -45,6 +45,8 @@ pub(crate) struct RunOptions {
     pub(crate) become_default: Option<(bool, Option<String>)>,
     /// Extra role folders (ansible.cfg `roles_path`).
     pub(crate) roles_path: Vec<PathBuf>,
+    /// Collection folders (ANSIBLE_COLLECTIONS_PATH, else ansible.cfg, else Ansible's defaults).
+    pub(crate) collections_path: Vec<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -72,6 +74,7 @@ impl Default for RunOptions {
             force_handlers: false,
             become_default: None,
             roles_path: Vec::new(),
+            collections_path: Vec::new(),
         }
     }
 }

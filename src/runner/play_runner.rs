@@ -878,8 +878,60 @@ fn handler_tasks(items: &[Item], out: &mut Vec<Task>) {
     }
 }
 
-/// Names a handler answers to: its (templated) name, `role : name`, and its listen topics.
-fn names_of(run: &RunState, batch: &Batch<'_>, t: &Task, host: &Arc<HostRuntime>) -> Vec<String> {
+/// The order ansible-core searches handlers for a notification: its handler
+/// blocks from the last loaded to the first, each block's tasks in order.
+/// Consecutive bare handlers of one file make one (implicit) block, as
+/// Ansible's loader groups them; an explicit block is one block; a role's
+/// handlers loaded again (an include_role in a loop) start a new one.
+fn search_order(items: &[Item]) -> Vec<usize> {
+    let mut blocks: Vec<Vec<usize>> = Vec::new();
+    let mut next = 0;
+    let mut last: Option<(Arc<std::path::PathBuf>, usize)> = None;
+    for item in items {
+        let mut tasks = Vec::new();
+        handler_tasks(std::slice::from_ref(item), &mut tasks);
+        let idx: Vec<usize> = (next..next + tasks.len()).collect();
+        next += tasks.len();
+        match item {
+            Item::Task(t) => {
+                let continues = last
+                    .as_ref()
+                    .is_some_and(|(f, l)| *f == t.file && *l < t.line);
+                last = Some((t.file.clone(), t.line));
+                match blocks.last_mut() {
+                    Some(b) if continues => b.extend(idx),
+                    _ => blocks.push(idx),
+                }
+            }
+            Item::Block(_) => {
+                last = None;
+                blocks.push(idx);
+            }
+        }
+    }
+    blocks.into_iter().rev().flatten().collect()
+}
+
+/// What a handler answers to: its names (templated name, `role : name` with
+/// the role's short name and, for a collection role, its FQCN) and its
+/// listen topics (each also as `role : topic`, as Ansible namespaces them).
+fn names_of(
+    run: &RunState,
+    batch: &Batch<'_>,
+    t: &Task,
+    host: &Arc<HostRuntime>,
+) -> (Vec<String>, Vec<String>) {
+    let roles: Vec<String> = match &t.role {
+        Some(r) => {
+            let short = r.name.rsplit('.').next().unwrap_or(&r.name).to_string();
+            if short == r.name {
+                vec![short]
+            } else {
+                vec![short, r.name.clone()]
+            }
+        }
+        None => Vec::new(),
+    };
     let mut names = Vec::new();
     if let Some(n) = &t.name {
         let rendered = if crate::playbook::templar::Templar::is_template(n) {
@@ -889,13 +941,14 @@ fn names_of(run: &RunState, batch: &Batch<'_>, t: &Task, host: &Arc<HostRuntime>
         } else {
             n.clone()
         };
-        if let Some(r) = &t.role {
-            names.push(format!("{} : {}", r.name, rendered));
-        }
+        names.extend(roles.iter().map(|r| format!("{r} : {rendered}")));
         names.push(rendered);
     }
-    names.extend(t.listen.iter().cloned());
-    names
+    let mut listen = t.listen.clone();
+    for topic in &t.listen {
+        listen.extend(roles.iter().map(|r| format!("{r} : {topic}")));
+    }
+    (names, listen)
 }
 
 fn handler_names(
@@ -908,29 +961,35 @@ fn handler_names(
     handler_tasks(handlers, &mut tasks);
     tasks
         .iter()
-        .flat_map(|t| names_of(run, batch, t, host))
+        .flat_map(|t| {
+            let (names, listen) = names_of(run, batch, t, host);
+            names.into_iter().chain(listen)
+        })
         .collect()
 }
 
 /// Whether notification `x` reaches handler `j`, as ansible-core resolves
-/// it: by name, only the last handler loaded with that name; by listen
-/// topic, every listener, but of listeners sharing a name only the last.
-fn reaches(forms: &[(Vec<String>, &[String])], x: &str, j: usize) -> bool {
-    let (names, listen) = &forms[j];
-    let later = &forms[j + 1..];
-    if names.iter().any(|n| n == x) && !later.iter().any(|(ns, _)| ns.iter().any(|n| n == x)) {
+/// it over `order` (see [`search_order`]): by name, only the first handler
+/// found with that name; by listen topic, every listener, but of listeners
+/// sharing a name only the first found.
+fn reaches(forms: &[(Vec<String>, Vec<String>)], order: &[usize], x: &str, j: usize) -> bool {
+    let named = |k: usize| forms[k].0.iter().any(|n| n == x);
+    if order.iter().copied().find(|&k| named(k)) == Some(j) {
         return true;
     }
-    if !listen.iter().any(|l| l == x) {
+    let listens = |k: usize| forms[k].1.iter().any(|l| l == x);
+    if !listens(j) {
         return false;
     }
-    // names[last] is the bare name (names_of puts `role : name` first).
-    match names.last() {
-        None => true,
-        Some(name) => !later
-            .iter()
-            .any(|(ns, ls)| ns.last() == Some(name) && ls.iter().any(|l| l == x)),
-    }
+    // The bare name is the last of a handler's names.
+    let Some(name) = forms[j].0.last() else {
+        return true;
+    };
+    order
+        .iter()
+        .copied()
+        .find(|&k| listens(k) && forms[k].0.last() == Some(name))
+        == Some(j)
 }
 
 fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
@@ -942,18 +1001,10 @@ fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>])
         let mut ran_any = false;
         // What each handler answers to, per host (names may be templated):
         // (its name forms, its listen topics).
-        let forms: Vec<Vec<(Vec<String>, &[String])>> = hosts
+        let order = search_order(&handlers);
+        let forms: Vec<Vec<(Vec<String>, Vec<String>)>> = hosts
             .iter()
-            .map(|h| {
-                tasks
-                    .iter()
-                    .map(|t| {
-                        let mut names = names_of(run, batch, t, h);
-                        names.truncate(names.len() - t.listen.len());
-                        (names, t.listen.as_slice())
-                    })
-                    .collect()
-            })
+            .map(|h| tasks.iter().map(|t| names_of(run, batch, t, h)).collect())
             .collect();
         // Notifications taken in this pass, per host: a topic reaches every
         // handler listening to it, so it stays live for the rest of the pass.
@@ -976,7 +1027,7 @@ fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>])
                 let reached: Vec<String> = n
                     .iter()
                     .chain(taken[i].iter())
-                    .filter(|x| reaches(&forms[i], x, j))
+                    .filter(|x| reaches(&forms[i], &order, x, j))
                     .cloned()
                     .collect();
                 if reached.is_empty() {
@@ -1052,8 +1103,8 @@ fn run_meta(
         }
         "reset_connection" => {
             for h in hosts {
-                if let Some(mut c) = h.conn.lock().expect("conn").take() {
-                    c.close();
+                if let Some(mut s) = h.conn.lock().expect("conn").take() {
+                    s.conn.close();
                 }
             }
         }
@@ -1317,30 +1368,74 @@ mod tests {
         assert_eq!(batch_sizes(&[json!("10%")], 5), vec![1, 1, 1, 1, 1]);
     }
 
+    fn handler(file: &str, line: usize) -> Item {
+        Item::Task(Task {
+            name: None,
+            action: "debug".into(),
+            args: Map::new(),
+            keywords: Keywords::default(),
+            loop_: None,
+            loop_with: None,
+            loop_control: Map::new(),
+            register: None,
+            notify: Vec::new(),
+            listen: Vec::new(),
+            changed_when: Vec::new(),
+            failed_when: Vec::new(),
+            until: Vec::new(),
+            retries: None,
+            delay: None,
+            async_: None,
+            poll: None,
+            file: Arc::new(std::path::PathBuf::from(file)),
+            line,
+            role: None,
+        })
+    }
+
+    #[test]
+    fn handlers_are_searched_last_block_first_each_block_in_order() {
+        // A role's handlers (one file), the same role loaded again (an
+        // include_role in a loop), then the play's own handlers.
+        let items = vec![
+            handler("r/handlers/main.yml", 1),
+            handler("r/handlers/main.yml", 4),
+            handler("r/handlers/main.yml", 1),
+            handler("r/handlers/main.yml", 4),
+            handler("play.yml", 10),
+            handler("play.yml", 14),
+        ];
+        assert_eq!(search_order(&items), vec![4, 5, 2, 3, 0, 1]);
+    }
+
     #[test]
     fn notifications_reach_handlers_as_ansible_resolves_them() {
         let h = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        let restart: Vec<String> = vec!["restart web".into()];
-        let none: Vec<String> = Vec::new();
+        let restart = || vec!["restart web".to_string()];
+        let none = Vec::new;
         // Two instances of a role's "test handler" (an include_role in a
-        // loop), a listener pair sharing a name, and a lone listener.
-        let forms: Vec<(Vec<String>, &[String])> = vec![
-            (h(&["r : test handler", "test handler"]), &none),
-            (h(&["r : test handler", "test handler"]), &none),
-            (h(&["bounce"]), &restart),
-            (h(&["bounce"]), &restart),
-            (h(&["other"]), &restart),
-            (h(&[]), &restart),
+        // loop, the later one searched first), then one block of the play:
+        // two handlers named "bounce" listening to the same topic, another
+        // listener and an unnamed one.
+        let forms: Vec<(Vec<String>, Vec<String>)> = vec![
+            (h(&["r : test handler", "test handler"]), none()),
+            (h(&["r : test handler", "test handler"]), none()),
+            (h(&["bounce"]), restart()),
+            (h(&["bounce"]), restart()),
+            (h(&["other"]), restart()),
+            (h(&[]), restart()),
         ];
+        let order = [1, 0, 2, 3, 4, 5];
         let reached = |x: &str| {
             (0..forms.len())
-                .filter(|j| reaches(&forms, x, *j))
+                .filter(|j| reaches(&forms, &order, x, *j))
                 .collect::<Vec<_>>()
         };
         assert_eq!(reached("test handler"), vec![1]);
         assert_eq!(reached("r : test handler"), vec![1]);
-        assert_eq!(reached("restart web"), vec![3, 4, 5]);
-        assert_eq!(reached("bounce"), vec![3]);
+        // Within a block the first of a name wins, for names and topics alike.
+        assert_eq!(reached("restart web"), vec![2, 4, 5]);
+        assert_eq!(reached("bounce"), vec![2]);
         assert_eq!(reached("nothing"), Vec::<usize>::new());
     }
 }

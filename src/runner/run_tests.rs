@@ -763,6 +763,35 @@ fn a_failing_host_does_not_stop_the_others() {
     assert_eq!(r.stat("host05", "ok"), 2);
 }
 
+/// A task's own connection variables reach another target for that task
+/// only: here a port where nothing listens, then the host's own again.
+#[test]
+fn task_connection_vars_get_their_own_session() {
+    let f = fleet();
+    let d = tempfile::tempdir().unwrap();
+    write_files(
+        d.path(),
+        &[(
+            "site.yml",
+            "- hosts: host01\n  gather_facts: false\n  tasks:\n    - command: 'true'\n    - command: 'true'\n      vars: {ansible_port: 1}\n      ignore_unreachable: true\n      register: away\n    - command: 'true'\n    - assert: {that: [away is unreachable]}\n",
+        )],
+    );
+    let r = run_with(
+        d.path(),
+        "site.yml",
+        &f.inventory,
+        RunOptions {
+            timeout: 3,
+            ..fleet_opts()
+        },
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.stat("host01", "changed"), 2, "{}", r.dump());
+    assert_eq!(r.stat("host01", "unreachable"), 0, "{}", r.dump());
+    assert_eq!(r.stat("host01", "ignored"), 1, "{}", r.dump());
+}
+
 #[test]
 fn unreachable_host_gives_exit_4() {
     let f = fleet();

@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 use indexmap::{IndexMap, IndexSet};
 use serde_json::{Map, Value};
 
-use super::connect;
+use super::connect::{self, Target};
 use super::options::RunOptions;
 use super::sink::Sink;
 use super::stats::{HostStats, Outcome};
 use super::vars::{HostData, HostVarsTable, Layer, Scope};
-use crate::connection::{ConnError, Connection};
+use crate::connection::Connection;
 use crate::playbook::inventory::Inventory;
 use crate::playbook::loader::Loader;
 use crate::playbook::play::Play;
@@ -20,9 +20,17 @@ use crate::playbook::task::{Item, Keywords, Task};
 use crate::playbook::templar::{Templar, OMIT};
 
 /// A host during the run.
+pub(crate) struct Session {
+    pub(crate) target: Target,
+    pub(crate) conn: Box<dyn Connection>,
+}
+
 pub(crate) struct HostRuntime {
     pub(crate) data: Arc<HostData>,
-    pub(crate) conn: Mutex<Option<Box<dyn Connection>>>,
+    /// The open session and the target it reaches: a task whose connection
+    /// variables (ansible_user, remote_user, ...) name another target gets
+    /// its own session, as Ansible opens a connection per task's settings.
+    pub(crate) conn: Mutex<Option<Session>>,
     pub(crate) status: Mutex<HostStatus>,
     /// Handler names (and listen topics) notified and not yet run.
     pub(crate) notified: Mutex<IndexSet<String>>,
@@ -108,11 +116,9 @@ impl RunState {
             .unwrap_or_else(|| self.localhost.clone())
     }
 
-    /// Open the connection to a host from its templated variables.
-    pub(crate) fn open_connection(
-        &self,
-        host: &HostRuntime,
-    ) -> Result<Box<dyn Connection>, ConnError> {
+    /// Where a host's own variables say to connect (delegation and
+    /// controller-side work use this; tasks resolve theirs from their scope).
+    pub(crate) fn default_target(&self, host: &HostRuntime) -> Result<Target, String> {
         let scope = Arc::new(Scope::new(
             vec![
                 Layer::Static(self.extra_vars.clone()),
@@ -130,9 +136,7 @@ impl RunState {
             let raw = scope.raw(k)?;
             templar.render_value(&raw, &ctx).ok()
         };
-        let target =
-            connect::resolve(&host.data.name, &get, &self.opts).map_err(ConnError::Unreachable)?;
-        connect::open(&target, &self.opts)
+        connect::resolve(&host.data.name, &get, &self.opts, None)
     }
 }
 
