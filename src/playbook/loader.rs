@@ -1138,10 +1138,11 @@ impl Loader {
             _ => false,
         };
         let role = Arc::new(Role {
-            name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| name.to_string()),
+            name: crate::playbook::role::collection_role_name(&path).unwrap_or_else(|| {
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| name.to_string())
+            }),
             defaults: read_vars("defaults", &from.defaults)?,
             vars: read_vars("vars", &from.vars)?,
             params,
@@ -1502,6 +1503,60 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, body).unwrap();
         }
+    }
+
+    #[test]
+    fn collection_roles_load_by_fqcn_and_galaxy_names_keep_their_dots() {
+        let d = tempfile::tempdir().unwrap();
+        let extra = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            &[
+                (
+                    "site.yml",
+                    "- hosts: all\n  roles:\n    - ns.col.web\n    - other.col.db\n    - geerling.nginx\n",
+                ),
+                ("collections/ansible_collections/ns/col/roles/web/tasks/main.yml", "- debug: msg=web\n"),
+                ("roles/geerling.nginx/tasks/main.yml", "- debug: msg=nginx\n"),
+            ],
+        );
+        write(
+            extra.path(),
+            &[(
+                "ansible_collections/other/col/roles/db/tasks/main.yml",
+                "- debug: msg=db\n",
+            )],
+        );
+        let pb = Loader::load_playbook_with(
+            &d.path().join("site.yml"),
+            &[],
+            &[extra.path().to_path_buf()],
+            &Map::new(),
+        )
+        .unwrap();
+        let names: Vec<(&str, &str)> = pb.plays[0]
+            .roles
+            .iter()
+            .map(|r| (r.name.as_str(), r.short_name()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("ns.col.web", "web"),
+                ("other.col.db", "db"),
+                ("geerling.nginx", "geerling.nginx")
+            ]
+        );
+        // Not installed anywhere: the usual error.
+        write(
+            d.path(),
+            &[("bad.yml", "- hosts: all\n  roles:\n    - ns.col.nope\n")],
+        );
+        let e = Loader::load_playbook(&d.path().join("bad.yml")).unwrap_err();
+        assert!(
+            e.to_string().contains("role `ns.col.nope` was not found"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -421,6 +421,7 @@ fn run_task_on_host(
             .unwrap_or(false);
         if ignore_unreachable {
             out.ignored = true;
+            out.report.ignored = true;
         }
     }
     if no_log {

@@ -73,6 +73,12 @@ pub(crate) struct RunArgs {
     /// strict, accept-new (default) or off.
     #[arg(long = "host-key-checking")]
     pub(crate) host_key_checking: Option<String>,
+    /// Run tasks with privilege escalation (sudo) unless they say otherwise.
+    #[arg(short = 'b', long = "become")]
+    pub(crate) r#become: bool,
+    /// The user to become (default root).
+    #[arg(long = "become-user")]
+    pub(crate) become_user: Option<String>,
     /// Ask for the privilege escalation (sudo) password, without echo.
     #[arg(short = 'K', long = "ask-become-pass")]
     pub(crate) ask_become_pass: bool,
@@ -331,7 +337,26 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
                 Some(v) => ansible_cfg::truthy(&v),
                 None => cfg.force_handlers.unwrap_or(false),
             },
-        become_default: cfg.r#become.map(|b| (b, cfg.become_user.clone())),
+        // -b / --become-user, else ANSIBLE_BECOME(_USER), else ansible.cfg.
+        become_default: {
+            let on = if args.r#become {
+                Some(true)
+            } else {
+                env("ANSIBLE_BECOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|v| ansible_cfg::truthy(&v))
+                    .or(cfg.r#become)
+            };
+            let user = args
+                .become_user
+                .clone()
+                .or_else(|| env("ANSIBLE_BECOME_USER").filter(|v| !v.is_empty()))
+                .or(cfg.become_user.clone());
+            match (on, user) {
+                (None, None) => None,
+                (on, user) => Some((on.unwrap_or(false), user)),
+            }
+        },
         roles_path: cfg.roles_path.clone(),
         collections_path: ansible_cfg::collections_path(
             env("ANSIBLE_COLLECTIONS_PATH").or_else(|| env("ANSIBLE_COLLECTIONS_PATHS")),

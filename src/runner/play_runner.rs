@@ -923,7 +923,7 @@ fn names_of(
 ) -> (Vec<String>, Vec<String>) {
     let roles: Vec<String> = match &t.role {
         Some(r) => {
-            let short = r.name.rsplit('.').next().unwrap_or(&r.name).to_string();
+            let short = r.short_name().to_string();
             if short == r.name {
                 vec![short]
             } else {

@@ -404,10 +404,14 @@ impl HumanSink {
                 s
             }
             Status::Unreachable => {
-                format!(
+                let mut s = format!(
                     "fatal: {label}: UNREACHABLE! => {}\n",
                     py_json(&shown(result))
-                )
+                );
+                if ignored {
+                    s.push_str("...ignoring\n");
+                }
+                s
             }
         }
     }
@@ -687,6 +691,23 @@ mod tests {
         assert_eq!(
             skipped_diff_notes(r.as_object().unwrap()),
             "diff skipped: destination file appears to be binary\ndiff skipped: source file size is greater than 104448\n"
+        );
+    }
+
+    #[test]
+    fn ignored_failures_and_unreachables_say_so() {
+        let sink = HumanSink::new(Box::new(std::io::sink()), 0, false);
+        let r: Map<String, Value> = json!({"msg": "down", "unreachable": true})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            sink.line(Status::Unreachable, "[h]", None, &r, true, false),
+            "fatal: [h]: UNREACHABLE! => {\"msg\": \"down\", \"unreachable\": true}\n...ignoring\n"
+        );
+        assert_eq!(
+            sink.line(Status::Unreachable, "[h]", None, &r, false, false),
+            "fatal: [h]: UNREACHABLE! => {\"msg\": \"down\", \"unreachable\": true}\n"
         );
     }
 

@@ -301,7 +301,11 @@ impl PlayState {
                 "role_path".into(),
                 Value::String(role.path.to_string_lossy().into_owned()),
             );
-            task_magic.insert("role_name".into(), Value::String(role.name.clone()));
+            // role_name is the short name; ansible_role_name a collection role's FQCN.
+            task_magic.insert(
+                "role_name".into(),
+                Value::String(role.short_name().to_string()),
+            );
             task_magic.insert("ansible_role_name".into(), Value::String(role.name.clone()));
         }
         // Where the task's relative files are looked for (role, task file, playbook).
