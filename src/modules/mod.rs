@@ -184,10 +184,12 @@ impl<'a> ModuleContext<'a> {
         }
     }
 
-    /// Resolve a controller-side `src` like Ansible: absolute paths as they
-    /// are; relative ones under `<search>/<kind>/` then `<search>/`.
+    /// Resolve a controller-side `src` like Ansible: `~`, `~user` and
+    /// `$VARS` expanded on the controller, absolute paths as they are;
+    /// relative ones under `<search>/<kind>/` then `<search>/`.
     pub(crate) fn find_file(&self, kind: &str, name: &str) -> Option<PathBuf> {
-        let p = Path::new(name);
+        let expanded = controller_path(name);
+        let p = Path::new(&expanded);
         if p.is_absolute() {
             return p.exists().then(|| p.to_path_buf());
         }
@@ -199,6 +201,69 @@ impl<'a> ModuleContext<'a> {
             }
         }
         None
+    }
+}
+
+/// A controller path as Ansible's loader takes it (`unfrackpath`): `~` and
+/// `~user` become home folders, `$VAR` and `${VAR}` the controller's
+/// environment (unknown ones stay as written, as os.path.expandvars leaves them).
+pub(crate) fn controller_path(name: &str) -> String {
+    let mut s = name.to_string();
+    if let Some(rest) = s.strip_prefix('~') {
+        let (user, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let home = if user.is_empty() {
+            std::env::var("HOME").ok()
+        } else {
+            home_of(user)
+        };
+        if let Some(h) = home {
+            s = format!("{h}{tail}");
+        }
+    }
+    if !s.contains('$') {
+        return s;
+    }
+    let mut out = String::new();
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (var, len) = if let Some(b) = after.strip_prefix('{') {
+            match b.find('}') {
+                Some(e) => (&b[..e], e + 2),
+                None => ("", 0),
+            }
+        } else {
+            let e = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..e], e)
+        };
+        match std::env::var(var).ok().filter(|_| !var.is_empty()) {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(&rest[i..i + 1 + len]),
+        }
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A local user's home folder (getpwnam).
+fn home_of(user: &str) -> Option<String> {
+    let c = std::ffi::CString::new(user).ok()?;
+    // SAFETY: getpwnam returns NULL or a pointer to static storage valid
+    // until the next call; the directory is copied out at once.
+    unsafe {
+        let pw = libc::getpwnam(c.as_ptr());
+        if pw.is_null() || (*pw).pw_dir.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr((*pw).pw_dir)
+                .to_string_lossy()
+                .into_owned(),
+        )
     }
 }
 
@@ -286,4 +351,27 @@ pub(crate) fn names() -> Vec<&'static str> {
         .collect();
     v.sort_unstable();
     v
+}
+
+#[cfg(test)]
+mod controller_path_tests {
+    use super::controller_path;
+
+    #[test]
+    fn tildes_and_variables_expand_as_ansibles_loader_does() {
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(controller_path("~/x"), format!("{home}/x"));
+        assert_eq!(controller_path("~root/.ssh/k"), "/root/.ssh/k");
+        assert_eq!(
+            controller_path("~nosuchuser_berth/k"),
+            "~nosuchuser_berth/k"
+        );
+        assert_eq!(controller_path("$HOME/a"), format!("{home}/a"));
+        assert_eq!(
+            controller_path("${HOME}b/$NO_SUCH_BERTH_VAR/c"),
+            format!("{home}b/$NO_SUCH_BERTH_VAR/c")
+        );
+        assert_eq!(controller_path("files/a$"), "files/a$");
+        assert_eq!(controller_path("plain/path"), "plain/path");
+    }
 }

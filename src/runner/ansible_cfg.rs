@@ -25,6 +25,8 @@ pub(crate) struct AnsibleCfg {
     pub(crate) fact_caching_connection: Option<String>,
     pub(crate) fact_caching_prefix: Option<String>,
     pub(crate) fact_caching_timeout: Option<String>,
+    /// `error_on_missing_handler`.
+    pub(crate) error_on_missing_handler: Option<bool>,
     /// `force_handlers` (the default of plays that do not set it).
     pub(crate) force_handlers: Option<bool>,
     pub(crate) r#become: Option<bool>,
@@ -112,6 +114,9 @@ pub(crate) fn parse(text: &str, base: &Path) -> AnsibleCfg {
                         .map(|s| expand(s, base))
                         .collect(),
                 )
+            }
+            ("defaults", "error_on_missing_handler") => {
+                cfg.error_on_missing_handler = Some(truthy(v))
             }
             ("defaults", "forks") => cfg.forks = v.parse().ok(),
             ("defaults", "remote_user") => cfg.remote_user = Some(v.to_string()),

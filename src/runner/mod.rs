@@ -358,6 +358,12 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
             }
         },
         roles_path: cfg.roles_path.clone(),
+        error_on_missing_handler: match env("ANSIBLE_ERROR_ON_MISSING_HANDLER")
+            .filter(|v| !v.is_empty())
+        {
+            Some(v) => ansible_cfg::truthy(&v),
+            None => cfg.error_on_missing_handler.unwrap_or(true),
+        },
         collections_path: ansible_cfg::collections_path(
             env("ANSIBLE_COLLECTIONS_PATH").or_else(|| env("ANSIBLE_COLLECTIONS_PATHS")),
             &cfg,

@@ -47,6 +47,9 @@ pub(crate) struct RunOptions {
     pub(crate) roles_path: Vec<PathBuf>,
     /// Collection folders (ANSIBLE_COLLECTIONS_PATH, else ansible.cfg, else Ansible's defaults).
     pub(crate) collections_path: Vec<PathBuf>,
+    /// Notifying a handler that does not exist fails the task (Ansible's
+    /// ERROR_ON_MISSING_HANDLER); off, it is a warning.
+    pub(crate) error_on_missing_handler: bool,
 }
 
 impl Default for RunOptions {
@@ -75,6 +78,7 @@ impl Default for RunOptions {
             become_default: None,
             roles_path: Vec::new(),
             collections_path: Vec::new(),
+            error_on_missing_handler: true,
         }
     }
 }

@@ -711,8 +711,19 @@ fn run_task(
     for (h, mut r) in targets.iter().zip(results) {
         // Notify handlers (checked against known handler names).
         if r.notifies() && !task.notify.is_empty() {
-            if let Err(msg) = notify(run, batch, h, task, kw, extra) {
-                r = failed_result(&h.data.name, msg);
+            match notify(run, batch, h, task, kw, extra) {
+                Err(msg) => r = failed_result(&h.data.name, msg),
+                Ok(warnings) if !warnings.is_empty() => {
+                    let list = r
+                        .report
+                        .result
+                        .entry("warnings")
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                    if let Value::Array(a) = list {
+                        a.extend(warnings.into_iter().map(Value::String));
+                    }
+                }
+                Ok(_) => {}
             }
         }
         r.report.delegated_to = None;
@@ -843,7 +854,8 @@ fn abort(run: &RunState, batch: &Batch<'_>) {
     }
 }
 
-/// Record a notification for every name in `notify`; an unknown handler is an error.
+/// Record a notification for every name in `notify`; an unknown handler is
+/// an error, or with error_on_missing_handler off a warning (returned).
 fn notify(
     run: &RunState,
     batch: &Batch<'_>,
@@ -851,20 +863,26 @@ fn notify(
     task: &Task,
     kw: &Keywords,
     extra: &[Layer],
-) -> Result<(), String> {
+) -> Result<Vec<String>, String> {
     let scope = batch.play.scope(run, host, task, kw, extra, None);
     let ctx = minijinja::Value::from_dyn_object(scope);
     let handlers = batch.play.handlers.lock().expect("handlers").clone();
     let known = handler_names(run, batch, &handlers, host);
     let mut n = host.notified.lock().expect("notified");
+    let mut warnings = Vec::new();
     for raw in &task.notify {
         let name = executor::render_str(&run.templar, raw, &ctx)?;
         if !known.iter().any(|k| k == &name) {
-            return Err(format!("The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list"));
+            let msg = format!("The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list");
+            if run.opts.error_on_missing_handler {
+                return Err(msg);
+            }
+            warnings.push(msg);
+            continue;
         }
         n.insert(name);
     }
-    Ok(())
+    Ok(warnings)
 }
 
 fn handler_tasks(items: &[Item], out: &mut Vec<Task>) {

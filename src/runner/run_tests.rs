@@ -792,6 +792,48 @@ fn task_connection_vars_get_their_own_session() {
     assert_eq!(r.stat("host01", "ignored"), 1, "{}", r.dump());
 }
 
+/// Notifying a handler nobody defined fails the task, unless
+/// error_on_missing_handler is off: then it is a warning on the result.
+#[test]
+fn missing_handlers_fail_or_warn() {
+    let f = fleet();
+    let d = tempfile::tempdir().unwrap();
+    write_files(
+        d.path(),
+        &[(
+            "site.yml",
+            "- hosts: host01\n  gather_facts: false\n  tasks:\n    - command: 'true'\n      notify: nowhere\n",
+        )],
+    );
+    let run = |error_on_missing_handler| {
+        run_with(
+            d.path(),
+            "site.yml",
+            &f.inventory,
+            RunOptions {
+                error_on_missing_handler,
+                ..fleet_opts()
+            },
+            &[],
+        )
+    };
+    let strict = run(true);
+    assert_eq!(strict.code, 2, "{}", strict.dump());
+    assert!(strict
+        .dump()
+        .contains("The requested handler 'nowhere' was not found"));
+    let lax = run(false);
+    assert_eq!(lax.code, 0, "{}", lax.dump());
+    assert_eq!(lax.stat("host01", "changed"), 1);
+    assert!(
+        lax.events.iter().any(|e| e["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.starts_with("The requested handler 'nowhere' was not found"))),
+        "{}",
+        lax.dump()
+    );
+}
+
 #[test]
 fn unreachable_host_gives_exit_4() {
     let f = fleet();

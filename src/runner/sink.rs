@@ -648,7 +648,7 @@ impl Sink for JsonSink {
             .iter()
             .map(|i| json!({"item": i.label, "status": i.status.as_str(), "result": shown(&i.result), "diff": diffs_json(&i.diffs)}))
             .collect();
-        self.emit(json!({
+        let mut event = json!({
             "event": if kind == TaskKind::Handler { "handler" } else { "host_result" },
             "task": task,
             "host": report.host,
@@ -657,7 +657,16 @@ impl Sink for JsonSink {
             "result": shown(&report.result),
             "items": items,
             "diff": diffs_json(&report.diffs),
-        }));
+        });
+        // Warnings, which the human sink prints as [WARNING] lines.
+        if let Some(w) = report
+            .result
+            .get("warnings")
+            .filter(|w| w.as_array().is_some_and(|a| !a.is_empty()))
+        {
+            event["warnings"] = w.clone();
+        }
+        self.emit(event);
     }
 
     fn included(&self, host: &str, file: &str) {
