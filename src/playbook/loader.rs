@@ -712,9 +712,9 @@ impl Loader {
                 // A play's roles export their vars to the whole play, dependencies first (Ansible's public roles).
                 roles.extend(content.deps.iter().cloned());
                 roles.push(content.role.clone());
-                handlers.extend(content.handlers);
-                let mut block_role_kw = task.keywords.clone();
-                block_role_kw.vars.extend(content.role.params.clone());
+                let mut role_handlers = content.handlers;
+                give_vars(&mut role_handlers, &task.keywords.vars);
+                handlers.extend(role_handlers);
                 Ok(Item::Block(Block {
                     block: content.tasks,
                     rescue: Vec::new(),
@@ -1288,6 +1288,31 @@ fn role_block_plain(content: RoleContent) -> (Item, Vec<Item>) {
         }),
         content.handlers,
     )
+}
+
+/// The vars of the task that imported or included a role reach its
+/// handlers as they reach its tasks (a handler's own vars win).
+pub(crate) fn give_vars(items: &mut [Item], vars: &Map<String, Value>) {
+    if vars.is_empty() {
+        return;
+    }
+    for item in items {
+        match item {
+            Item::Task(t) => {
+                for (k, v) in vars {
+                    t.keywords
+                        .vars
+                        .entry(k.clone())
+                        .or_insert_with(|| v.clone());
+                }
+            }
+            Item::Block(b) => {
+                give_vars(&mut b.block, vars);
+                give_vars(&mut b.rescue, vars);
+                give_vars(&mut b.always, vars);
+            }
+        }
+    }
 }
 
 fn free_arg(task: &Task, key: &str) -> Option<String> {

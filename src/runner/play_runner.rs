@@ -870,8 +870,19 @@ fn notify(
     let known = handler_names(run, batch, &handlers, host);
     let mut n = host.notified.lock().expect("notified");
     let mut warnings = Vec::new();
+    // A templated entry may name a list of handlers (`notify: "{{ names }}"`).
+    let mut names = Vec::new();
     for raw in &task.notify {
-        let name = executor::render_str(&run.templar, raw, &ctx)?;
+        match run.templar.render_str(raw, &ctx).map_err(|e| e.message)? {
+            Value::Array(items) => names.extend(items.iter().map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => executor::py_repr(other),
+            })),
+            Value::String(s) => names.push(s),
+            other => names.push(executor::py_repr(&other)),
+        }
+    }
+    for name in names {
         if !known.iter().any(|k| k == &name) {
             let msg = format!("The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list");
             if run.opts.error_on_missing_handler {
@@ -1312,12 +1323,14 @@ fn run_include(
             run.loader
                 .load_role(parts[0], Map::new(), &from, &task.file, task.line, 0)
                 .map(|content| {
+                    let mut role_handlers = content.handlers.clone();
+                    crate::playbook::loader::give_vars(&mut role_handlers, &task.keywords.vars);
                     batch
                         .play
                         .handlers
                         .lock()
                         .expect("handlers")
-                        .extend(content.handlers.clone());
+                        .extend(role_handlers);
                     (content.tasks, content.role.path.display().to_string())
                 })
                 .map_err(|d| d.to_string())

@@ -834,6 +834,25 @@ fn missing_handlers_fail_or_warn() {
     );
 }
 
+/// `notify: "{{ list }}"` notifies each handler it names, and the vars of
+/// an import_role reach the role's handlers as they reach its tasks.
+#[test]
+fn templated_notify_lists_and_import_role_vars_in_handlers() {
+    let (_d, r) = local(
+        &[
+            (
+                "site.yml",
+                "- hosts: all\n  gather_facts: false\n  vars:\n    names: [one, two]\n  handlers:\n    - name: one\n      set_fact: {got_one: true}\n    - set_fact: {got_two: true}\n      listen: two\n  tasks:\n    - import_role:\n        name: r\n      vars:\n        skip: true\n    - command: 'true'\n      notify: \"{{ names }}\"\n    - meta: flush_handlers\n    - assert: {that: [got_one, got_two, r_handler is undefined]}\n",
+            ),
+            ("roles/r/tasks/main.yml", "- command: 'true'\n  notify: rh\n"),
+            ("roles/r/handlers/main.yml", "- name: rh\n  set_fact: {r_handler: true}\n  when: not skip\n"),
+        ],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.stat("l1", "failed"), 0, "{}", r.dump());
+}
+
 #[test]
 fn unreachable_host_gives_exit_4() {
     let f = fleet();
