@@ -178,7 +178,7 @@ fn lookup(
 }
 
 /// The lookups berth has, named in the refusal of one it has not.
-const SUPPORTED: [&str; 24] = [
+pub(crate) const SUPPORTED: [&str; 24] = [
     "csvfile",
     "dict",
     "env",

@@ -558,6 +558,17 @@ pub(crate) fn loop_items(
             }
             out
         }
+        // Any other lookup berth has: with_X is query('X', *terms), as Ansible runs it.
+        (Some(other), v) if crate::playbook::lookups::SUPPORTED.contains(&other) => {
+            let terms = crate::playbook::with_loops::loop_terms(&v);
+            let args: String = (0..terms.len()).map(|i| format!(", __berth_terms[{i}]")).collect();
+            let scope = minijinja::context! { __berth_terms => terms, ..ctx.clone() };
+            match templar.render_str(&format!("{{{{ query('{other}'{args}) }}}}"), &scope).map_err(|e| e.message)? {
+                Value::Array(a) => a,
+                Value::Null => Vec::new(),
+                one => vec![one],
+            }
+        }
         (Some(other), _) if !matches!(other, "items" | "list" | "dict") => {
             return Err(format!("with_{other} is not supported by berth; use `loop:` with a filter instead"))
         }

@@ -853,6 +853,22 @@ fn templated_notify_lists_and_import_role_vars_in_handlers() {
     assert_eq!(r.stat("l1", "failed"), 0, "{}", r.dump());
 }
 
+/// `with_<lookup>` for every lookup berth has is `query(lookup, *terms)`.
+#[test]
+fn with_any_known_lookup_loops_over_its_query() {
+    let (_d, r) = local(
+        &[
+            (
+                "site.yml",
+                "- hosts: l1\n  gather_facts: false\n  tasks:\n    - set_fact: {found: \"{{ found | default([]) + [item | basename] }}\"}\n      with_first_found:\n        - missing.yml\n        - extra.yml\n    - set_fact: {homes: \"{{ homes | default([]) + [item] }}\"}\n      with_env: [HOME]\n    - assert: {that: [\"found == ['extra.yml']\", \"homes | length == 1\", \"homes[0] | length > 0\"]}\n",
+            ),
+            ("extra.yml", "- debug: msg=x\n"),
+        ],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+}
+
 #[test]
 fn unreachable_host_gives_exit_4() {
     let f = fleet();
