@@ -442,7 +442,17 @@ fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
         };
         // Only an import_playbook's conditions apply to gathering (plays have no `when`).
         if !pending.is_empty() {
-            run_task(run, batch, &t, &pending, &fk, &[], false, TaskKind::Task);
+            run_task(
+                run,
+                batch,
+                &t,
+                &pending,
+                &fk,
+                &fk,
+                &[],
+                false,
+                TaskKind::Task,
+            );
         }
     }
     for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
@@ -507,6 +517,7 @@ fn run_items(
                     t,
                     &live,
                     &tkw,
+                    kw,
                     extra,
                     rescue_pending,
                     TaskKind::Task,
@@ -637,6 +648,7 @@ fn run_task(
     task: &Task,
     hosts: &[Arc<HostRuntime>],
     kw: &Keywords,
+    parent_kw: &Keywords,
     extra: &[Layer],
     rescue_pending: bool,
     kind: TaskKind,
@@ -659,7 +671,16 @@ fn run_task(
     match action.as_str() {
         "meta" => return run_meta(run, batch, task, hosts, kw, extra),
         "include_tasks" | "include_role" => {
-            return run_include(run, batch, task, hosts, kw, extra, rescue_pending)
+            return run_include(
+                run,
+                batch,
+                task,
+                hosts,
+                kw,
+                parent_kw,
+                extra,
+                rescue_pending,
+            )
         }
         _ => {}
     }
@@ -966,12 +987,22 @@ fn names_of(
         let rendered = if crate::playbook::templar::Templar::is_template(n) {
             let scope = batch.play.scope(run, host, t, &t.keywords, &[], None);
             let ctx = minijinja::Value::from_dyn_object(scope);
-            executor::render_str(&run.templar, n, &ctx).unwrap_or_else(|_| n.clone())
+            executor::render_str(&run.templar, n, &ctx).map_err(|e| {
+                // As ansible-core: such a handler answers only to its listen
+                // topics; without any it is unusable, and said so once.
+                let key = format!("{}:{}", t.file.display(), t.line);
+                let fresh = batch.play.unusable_handlers.lock().expect("warned").insert(key);
+                if fresh && t.listen.is_empty() {
+                    eprintln!("[WARNING]: Handler '{n}' is unusable because it has no listen topics and the name could not be templated (host-specific variables are not supported in handler names). The error: {e}");
+                }
+            })
         } else {
-            n.clone()
+            Ok(n.clone())
         };
-        names.extend(roles.iter().map(|r| format!("{r} : {rendered}")));
-        names.push(rendered);
+        if let Ok(rendered) = rendered {
+            names.extend(roles.iter().map(|r| format!("{r} : {rendered}")));
+            names.push(rendered);
+        }
     }
     let mut listen = t.listen.clone();
     for topic in &t.listen {
@@ -1074,7 +1105,17 @@ fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>])
             }
             ran_any = true;
             let hkw = t.keywords.inherit(&play.keywords);
-            run_task(run, batch, t, &targets, &hkw, &[], false, TaskKind::Handler);
+            run_task(
+                run,
+                batch,
+                t,
+                &targets,
+                &hkw,
+                &play.keywords,
+                &[],
+                false,
+                TaskKind::Handler,
+            );
         }
         if !ran_any {
             return;
@@ -1170,12 +1211,14 @@ fn run_meta(
 
 /// `include_tasks` / `include_role`: resolved per host at run time, hosts
 /// grouped by what they include, then run like any other task list.
+#[allow(clippy::too_many_arguments)]
 fn run_include(
     run: &RunState,
     batch: &Batch<'_>,
     task: &Task,
     hosts: &[Arc<HostRuntime>],
     kw: &Keywords,
+    parent_kw: &Keywords,
     extra: &[Layer],
     rescue_pending: bool,
 ) {
@@ -1348,10 +1391,11 @@ fn run_include(
                     run.record(&h.data.name, Outcome::Ok { changed: false });
                 }
                 run.sink.included(&names.join(", "), &label);
-                // The include's own `when`/`loop` were evaluated above; its tags and
-                // other keywords apply to the included tasks (like `apply`).
-                let mut child_kw = kw.clone();
-                child_kw.when.clear();
+                // As ansible-core: a dynamic include's own keywords (when, tags,
+                // become, ...) are the include's alone; its tasks inherit what
+                // encloses the include, and its vars.
+                let mut child_kw = parent_kw.clone();
+                child_kw.vars = kw.vars.clone();
                 let mut layers = extra.to_vec();
                 if !include_vars.is_empty() {
                     layers.insert(0, Layer::Static(Arc::new(include_vars)));

@@ -179,6 +179,9 @@ pub(crate) struct PlayState {
     pub(crate) host_magic: IndexMap<String, Arc<Map<String, Value>>>,
     /// Handlers, including those of roles included at run time.
     pub(crate) handlers: Mutex<Vec<Item>>,
+    /// Handlers (file:line) already warned unusable: a name that does not
+    /// template and no listen topic.
+    pub(crate) unusable_handlers: Mutex<IndexSet<String>>,
     pub(crate) strategy: super::options::Strategy,
     /// `ansible_play_hosts` (the play's hosts still active) and
     /// `ansible_play_batch` (the current batch's), updated as hosts fail.
@@ -261,6 +264,7 @@ impl PlayState {
             shared: Arc::new(shared),
             host_magic,
             handlers,
+            unusable_handlers: Mutex::new(IndexSet::new()),
             strategy,
             live_hosts: std::sync::RwLock::new(Arc::new(live_hosts_map(hosts, hosts))),
         }
