@@ -591,6 +591,12 @@ all:
         fix: "Rename the argument (for set_fact, the variable) so it does not begin with `_ansible_`.",
     },
     Code {
+        code: "B0750",
+        title: "a handler is a block, include_role or import_role",
+        explanation: "ansible-core refuses blocks and roles in a handlers list when it parses the playbook: a handler is one task (include_tasks and import_tasks are allowed).",
+        fix: "Make the handler an include_tasks of a file holding the tasks, or notify a handler the role itself defines.",
+    },
+    Code {
         code: "B0761",
         title: "bad extra vars",
         explanation: "-e takes KEY=VALUE pairs, @file.yml (a mapping) or a JSON/YAML mapping.",

@@ -478,7 +478,10 @@ impl Loader {
         let pre_tasks = section("pre_tasks")?;
         let mut tasks = section("tasks")?;
         let post_tasks = section("post_tasks")?;
-        let play_handlers = section("handlers")?;
+        let play_handlers = match node.get("handlers") {
+            None => Vec::new(),
+            Some(n) => self.parse_handler_items(n, file, None, &mut handlers, &mut roles)?,
+        };
         role_tasks.append(&mut tasks);
         // Play handlers come after role handlers in Ansible's lookup order? No: play handlers are
         // listed first; both are searched by name and run in definition order.
@@ -590,6 +593,22 @@ impl Loader {
     }
 
     /// Parse a task list (sequence of tasks/blocks).
+    /// Parse a handlers list (or a file a handler includes or imports):
+    /// blocks and roles are refused in it, at any depth of imports.
+    pub(crate) fn parse_handler_items(
+        &self,
+        node: &Node,
+        file: &Arc<PathBuf>,
+        role: Option<&Arc<Role>>,
+        handlers: &mut Vec<Item>,
+        roles: &mut Vec<Arc<Role>>,
+    ) -> Result<Vec<Item>> {
+        let was = IN_HANDLERS.with(|f| f.replace(true));
+        let parsed = self.parse_items(node, file, role, handlers, roles);
+        IN_HANDLERS.with(|f| f.set(was));
+        parsed
+    }
+
     pub(crate) fn parse_items(
         &self,
         node: &Node,
@@ -600,6 +619,9 @@ impl Loader {
     ) -> Result<Vec<Item>> {
         if node.is_null() {
             return Ok(Vec::new());
+        }
+        if IN_HANDLERS.with(|f| f.get()) {
+            refuse_in_handlers(node, file)?;
         }
         let list = node.as_seq().ok_or_else(|| {
             err(
@@ -1226,7 +1248,13 @@ impl Loader {
             let n = self.read(&hpath)?;
             let f = Arc::new(hpath.clone());
             let mut nested = Vec::new();
-            handlers.extend(self.parse_items(&n, &f, Some(&role), &mut nested, &mut roles_seen)?);
+            handlers.extend(self.parse_handler_items(
+                &n,
+                &f,
+                Some(&role),
+                &mut nested,
+                &mut roles_seen,
+            )?);
             handlers.extend(nested);
         }
         Ok(RoleContent {
@@ -1288,6 +1316,39 @@ fn role_block_plain(content: RoleContent) -> (Item, Vec<Item>) {
         }),
         content.handlers,
     )
+}
+
+thread_local! {
+    /// Set while a handlers list (and what it imports) is parsed.
+    static IN_HANDLERS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// What ansible-core refuses in a handlers list when it parses it: a block,
+/// include_role or import_role.
+fn refuse_in_handlers(list: &Node, file: &Arc<PathBuf>) -> Result<()> {
+    for entry in list.as_seq().into_iter().flatten() {
+        let refused = if entry.get("block").is_some() {
+            Some("Using a block as a handler is not supported.".to_string())
+        } else {
+            ["include_role", "import_role"].iter().find_map(|a| {
+                ["", "ansible.builtin.", "ansible.legacy."]
+                    .iter()
+                    .map(|p| format!("{p}{a}"))
+                    .find(|k| entry.get(k).is_some())
+                    .map(|k| format!("Using '{k}' as a handler is not supported."))
+            })
+        };
+        if let Some(msg) = refused {
+            return Err(err(
+                "B0750",
+                file,
+                entry.line,
+                msg,
+                "make the handler an include_tasks of a file holding the tasks",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The vars of the task that imported or included a role reach its
@@ -1582,6 +1643,50 @@ mod tests {
             e.to_string().contains("role `ns.col.nope` was not found"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn handlers_may_not_be_blocks_or_roles_even_through_imports() {
+        let d = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                "- block:\n    - debug: msg=x\n",
+                "Using a block as a handler is not supported.",
+            ),
+            (
+                "- name: h\n  include_role: {name: r}\n",
+                "Using 'include_role' as a handler is not supported.",
+            ),
+            (
+                "- name: h\n  ansible.builtin.import_role: {name: r}\n",
+                "Using 'ansible.builtin.import_role' as a handler is not supported.",
+            ),
+            (
+                "- name: h\n  import_tasks: blocky.yml\n",
+                "Using a block as a handler is not supported.",
+            ),
+        ];
+        write(
+            d.path(),
+            &[("blocky.yml", "- block:\n    - debug: msg=x\n")],
+        );
+        for (handlers, want) in cases {
+            let body = format!(
+                "- hosts: all\n  handlers:\n{}",
+                handlers
+                    .lines()
+                    .map(|l| format!("    {l}\n"))
+                    .collect::<String>()
+            );
+            write(d.path(), &[("site.yml", &body)]);
+            let e = Loader::load_playbook(&d.path().join("site.yml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("B0750") && e.contains(want), "{handlers}: {e}");
+        }
+        // include_tasks and import_tasks of plain tasks are fine, and a block among tasks too.
+        write(d.path(), &[("plain.yml", "- debug: msg=x\n"), ("site.yml", "- hosts: all\n  tasks:\n    - block:\n        - debug: msg=y\n  handlers:\n    - name: h\n      import_tasks: plain.yml\n")]);
+        assert!(Loader::load_playbook(&d.path().join("site.yml")).is_ok());
     }
 
     #[test]

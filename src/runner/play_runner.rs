@@ -676,10 +676,10 @@ fn run_task(
                 batch,
                 task,
                 hosts,
-                kw,
-                parent_kw,
+                (kw, parent_kw),
                 extra,
                 rescue_pending,
+                kind,
             )
         }
         _ => {}
@@ -1211,16 +1211,15 @@ fn run_meta(
 
 /// `include_tasks` / `include_role`: resolved per host at run time, hosts
 /// grouped by what they include, then run like any other task list.
-#[allow(clippy::too_many_arguments)]
 fn run_include(
     run: &RunState,
     batch: &Batch<'_>,
     task: &Task,
     hosts: &[Arc<HostRuntime>],
-    kw: &Keywords,
-    parent_kw: &Keywords,
+    (kw, parent_kw): (&Keywords, &Keywords),
     extra: &[Layer],
     rescue_pending: bool,
+    kind: TaskKind,
 ) {
     let action = modules::short_name(&task.action).to_string();
     // (key, include vars) per host, in host order; loops produce several.
@@ -1341,7 +1340,11 @@ fn run_include(
                         .and_then(|node| {
                             let mut handlers = Vec::new();
                             let mut roles = Vec::new();
-                            let items = run.loader.parse_items(&node, &file, task.role.as_ref(), &mut handlers, &mut roles)?;
+                            let items = if kind == TaskKind::Handler {
+                                run.loader.parse_handler_items(&node, &file, task.role.as_ref(), &mut handlers, &mut roles)?
+                            } else {
+                                run.loader.parse_items(&node, &file, task.role.as_ref(), &mut handlers, &mut roles)?
+                            };
                             batch.play.handlers.lock().expect("handlers").extend(handlers);
                             Ok(items)
                         })
