@@ -669,7 +669,19 @@ fn run_task(
     let action = modules::short_name(&task.action).to_string();
     let name = task.display_name();
     match action.as_str() {
-        "meta" => return run_meta(run, batch, task, hosts, kw, extra),
+        "meta" => {
+            // A meta handler has its banner (a meta task has none, as in ansible-core).
+            if kind == TaskKind::Handler {
+                run.sink.task_start(&name, kind);
+            }
+            run_meta(run, batch, task, hosts, kw, extra);
+            if run.opts.verbose >= 2 {
+                if let Some(msg) = meta_message(task, hosts) {
+                    run.sink.message(&format!("META: {msg}"));
+                }
+            }
+            return;
+        }
         "include_tasks" | "include_role" => {
             return run_include(
                 run,
@@ -1121,6 +1133,32 @@ fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>])
             return;
         }
     }
+}
+
+/// What ansible-core shows at -vv after an explicit meta task.
+fn meta_message(task: &Task, hosts: &[Arc<HostRuntime>]) -> Option<String> {
+    let what = task
+        .args
+        .get("_raw_params")
+        .and_then(Value::as_str)
+        .unwrap_or("noop")
+        .trim();
+    let host = hosts
+        .first()
+        .map(|h| h.data.name.clone())
+        .unwrap_or_default();
+    Some(match what {
+        "noop" => "noop".into(),
+        "flush_handlers" => format!("triggered running handlers for {host}"),
+        "refresh_inventory" => "inventory successfully refreshed".into(),
+        "clear_facts" => "facts cleared".into(),
+        "clear_host_errors" => "cleared host errors".into(),
+        "end_batch" => "ending batch".into(),
+        "end_play" => "ending play".into(),
+        "end_host" => format!("ending play for {host}"),
+        "reset_connection" => "reset connection".into(),
+        _ => return None,
+    })
 }
 
 fn run_meta(
