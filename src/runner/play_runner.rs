@@ -32,6 +32,9 @@ struct Batch<'a> {
     broken: AtomicBool,
     /// The hosts that failure ended (`clear_host_errors` brings them back).
     ended_by_abort: std::sync::Mutex<Vec<String>>,
+    /// Handlers are running with force_handlers: tasks they include run on
+    /// hosts that failed too.
+    forcing_handlers: AtomicBool,
 }
 
 /// Run every play; returns the exit code (0, 2 failed, 4 unreachable).
@@ -330,6 +333,7 @@ fn run_play(run: &RunState, play: &Play) -> Result<PlayEnd, i32> {
             end_play: AtomicBool::new(false),
             broken: AtomicBool::new(false),
             ended_by_abort: Default::default(),
+            forcing_handlers: AtomicBool::new(false),
         };
         update_live_hosts(&state, &hosts, &batch.hosts);
         run_batch(run, &batch);
@@ -504,7 +508,18 @@ fn run_items(
         if batch.aborted.load(Ordering::SeqCst) {
             return;
         }
-        let live = active(hosts);
+        let live: Vec<Arc<HostRuntime>> = if batch.forcing_handlers.load(Ordering::SeqCst) {
+            hosts
+                .iter()
+                .filter(|h| {
+                    let s = h.status();
+                    !s.unreachable && !s.ended
+                })
+                .cloned()
+                .collect()
+        } else {
+            active(hosts)
+        };
         if live.is_empty() {
             return;
         }
@@ -1065,6 +1080,14 @@ fn reaches(forms: &[(Vec<String>, Vec<String>)], order: &[usize], x: &str, j: us
 }
 
 fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
+    let play = &batch.play.play;
+    let force = play.force_handlers.unwrap_or(run.opts.force_handlers);
+    let was = batch.forcing_handlers.swap(force, Ordering::SeqCst);
+    flush_handler_passes(run, batch, hosts);
+    batch.forcing_handlers.store(was, Ordering::SeqCst);
+}
+
+fn flush_handler_passes(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
     let play = &batch.play.play;
     for _pass in 0..8 {
         let handlers = batch.play.handlers.lock().expect("handlers").clone();

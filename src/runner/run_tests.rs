@@ -869,6 +869,29 @@ fn with_any_known_lookup_loops_over_its_query() {
     assert_eq!(r.code, 0, "{}", r.dump());
 }
 
+/// With force_handlers, a handler's include_tasks runs its tasks on the
+/// host that failed; without, the handler does not run there at all.
+#[test]
+fn forced_handlers_run_their_included_tasks_on_failed_hosts() {
+    let files = [
+        (
+            "site.yml",
+            "- hosts: l1\n  gather_facts: false\n  tasks:\n    - command: 'true'\n      notify: h\n    - fail: msg=boom\n  handlers:\n    - name: h\n      include_tasks: inc.yml\n",
+        ),
+        ("inc.yml", "- command: 'true'\n"),
+    ];
+    let (_d, forced) = local(
+        &files,
+        RunOptions {
+            force_handlers: true,
+            ..RunOptions::default()
+        },
+    );
+    assert_eq!(forced.stat("l1", "changed"), 2, "{}", forced.dump());
+    let (_d, plain) = local(&files, RunOptions::default());
+    assert_eq!(plain.stat("l1", "changed"), 1, "{}", plain.dump());
+}
+
 #[test]
 fn unreachable_host_gives_exit_4() {
     let f = fleet();
