@@ -688,6 +688,18 @@ fn run_task(
             // A meta handler has its banner (a meta task has none, as in ansible-core).
             if kind == TaskKind::Handler {
                 run.sink.task_start(&name, kind);
+                let what = task.args.get("_raw_params").and_then(Value::as_str);
+                if what.map(str::trim) == Some("flush_handlers") {
+                    for h in hosts {
+                        report_fail(
+                            run,
+                            task,
+                            h,
+                            "flush_handlers cannot be used as a handler".into(),
+                        );
+                    }
+                    return;
+                }
             }
             run_meta(run, batch, task, hosts, kw, extra);
             if run.opts.verbose >= 2 {
