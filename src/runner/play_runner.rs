@@ -1219,7 +1219,14 @@ fn run_meta(
             .unwrap_or(false)
     };
     match what.as_str() {
-        "flush_handlers" => flush_handlers(run, batch, hosts),
+        "flush_handlers" => {
+            // Only for the hosts its `when` holds for.
+            let flushing: Vec<Arc<HostRuntime>> =
+                hosts.iter().filter(|h| when_ok(h)).cloned().collect();
+            if !flushing.is_empty() {
+                flush_handlers(run, batch, &flushing);
+            }
+        }
         "end_play" => {
             if hosts.iter().any(when_ok) {
                 batch.aborted.store(true, Ordering::SeqCst);

@@ -892,6 +892,19 @@ fn forced_handlers_run_their_included_tasks_on_failed_hosts() {
     assert_eq!(plain.stat("l1", "changed"), 1, "{}", plain.dump());
 }
 
+/// `meta: flush_handlers` flushes only where its `when` holds.
+#[test]
+fn flush_handlers_obeys_when_per_host() {
+    let (_d, r) = local(
+        &[(
+            "site.yml",
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: 'true'\n      notify: h\n    - meta: flush_handlers\n      when: n == 1\n    - assert: {that: [\"(flushed | default(false)) == (n == 1)\"]}\n  handlers:\n    - name: h\n      set_fact: {flushed: true}\n",
+        )],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+}
+
 #[test]
 fn unreachable_host_gives_exit_4() {
     let f = fleet();
