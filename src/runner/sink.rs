@@ -338,9 +338,15 @@ impl HumanSink {
                 } else {
                     "ok"
                 };
-                if (self.verbose > 0 || is_debug)
+                // Ansible's callback: shown at -v, or when the action asks
+                // (`_ansible_verbose_always`: debug, assert), unless overridden.
+                if (self.verbose > 0 || is_debug || result.contains_key("_ansible_verbose_always"))
                     && !result.contains_key("_ansible_verbose_override")
                 {
+                    // Indented as Ansible dumps results that ask to be shown, or at -vvv.
+                    let pretty = is_debug
+                        || result.contains_key("_ansible_verbose_always")
+                        || self.verbose > 2;
                     let mut r = shown(result);
                     if is_debug {
                         // As Ansible's default callback cleans debug results.
@@ -365,12 +371,12 @@ impl HumanSink {
                         format!(
                             "{word}: {label} => (item={}) => {}\n",
                             item.unwrap_or_default(),
-                            py_json_pretty_debug(&r, is_debug)
+                            py_json_pretty_debug(&r, pretty)
                         )
                     } else {
                         format!(
                             "{word}: {label} => {}\n",
-                            py_json_pretty_debug(&r, is_debug)
+                            py_json_pretty_debug(&r, pretty)
                         )
                     }
                 } else {
@@ -717,6 +723,28 @@ mod tests {
         assert_eq!(
             sink.line(Status::Unreachable, "[h]", None, &r, false, false),
             "fatal: [h]: UNREACHABLE! => {\"msg\": \"down\", \"unreachable\": true}\n"
+        );
+    }
+
+    #[test]
+    fn results_asking_to_be_shown_are_shown_without_v() {
+        let sink = HumanSink::new(Box::new(std::io::sink()), 0, false);
+        let shown: Map<String, Value> =
+            json!({"changed": false, "msg": "lockstep works", "_ansible_verbose_always": true})
+                .as_object()
+                .unwrap()
+                .clone();
+        assert_eq!(
+            sink.line(Status::Ok, "[h]", None, &shown, false, false),
+            "ok: [h] => {\n    \"changed\": false,\n    \"msg\": \"lockstep works\"\n}\n"
+        );
+        let quiet: Map<String, Value> = json!({"changed": false, "msg": "x"})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            sink.line(Status::Ok, "[h]", None, &quiet, false, false),
+            "ok: [h]\n"
         );
     }
 
