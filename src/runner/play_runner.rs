@@ -1243,7 +1243,7 @@ fn run_meta(
                 }
             }
         }
-        "clear_host_errors" => {
+        "clear_host_errors" if hosts.iter().any(when_ok) => {
             for h in &batch.hosts {
                 h.set_status(|s| {
                     s.failed = false;
@@ -1251,15 +1251,16 @@ fn run_meta(
                 });
             }
         }
+        "clear_host_errors" => {}
         "reset_connection" => {
-            for h in hosts {
+            for h in hosts.iter().filter(|h| when_ok(h)) {
                 if let Some(mut s) = h.conn.lock().expect("conn").take() {
                     s.conn.close();
                 }
             }
         }
         "clear_facts" => {
-            for h in hosts {
+            for h in hosts.iter().filter(|h| when_ok(h)) {
                 h.data.facts.write().expect("facts").clear();
                 // The persistent cache forgets them too (Ansible's clear_facts).
                 if let Some(cache) = &run.opts.fact_cache {

@@ -905,6 +905,21 @@ fn flush_handlers_obeys_when_per_host() {
     assert_eq!(r.code, 0, "{}", r.dump());
 }
 
+/// meta clear_host_errors, clear_facts and reset_connection obey `when`.
+#[test]
+fn meta_actions_obey_when() {
+    let (_d, r) = local(
+        &[(
+            "site.yml",
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - set_fact: {kept: true, cacheable: true}\n    - fail:\n      when: n == 1\n    - meta: clear_host_errors\n      when: false\n    - meta: clear_facts\n      when: false\n    - assert: {that: [kept is defined]}\n",
+        )],
+        RunOptions::default(),
+    );
+    assert_eq!(r.stat("l1", "failed"), 1, "{}", r.dump());
+    assert_eq!(r.stat("l1", "ok"), 1, "{}", r.dump());
+    assert_eq!(r.stat("l2", "ok"), 2, "{}", r.dump());
+}
+
 #[test]
 fn unreachable_host_gives_exit_4() {
     let f = fleet();

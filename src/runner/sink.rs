@@ -374,10 +374,7 @@ impl HumanSink {
                             py_json_pretty_debug(&r, pretty)
                         )
                     } else {
-                        format!(
-                            "{word}: {label} => {}\n",
-                            py_json_pretty_debug(&r, pretty)
-                        )
+                        format!("{word}: {label} => {}\n", py_json_pretty_debug(&r, pretty))
                     }
                 } else {
                     format!("{word}: {label}{item_part}\n")
