@@ -35,6 +35,8 @@ struct Batch<'a> {
     /// Handlers are running with force_handlers: tasks they include run on
     /// hosts that failed too.
     forcing_handlers: AtomicBool,
+    /// Handlers are running: tasks they include are shown and run as handlers.
+    in_handlers: AtomicBool,
 }
 
 /// Run every play; returns the exit code (0, 2 failed, 4 unreachable).
@@ -334,6 +336,7 @@ fn run_play(run: &RunState, play: &Play) -> Result<PlayEnd, i32> {
             broken: AtomicBool::new(false),
             ended_by_abort: Default::default(),
             forcing_handlers: AtomicBool::new(false),
+            in_handlers: AtomicBool::new(false),
         };
         update_live_hosts(&state, &hosts, &batch.hosts);
         run_batch(run, &batch);
@@ -535,7 +538,11 @@ fn run_items(
                     kw,
                     extra,
                     rescue_pending,
-                    TaskKind::Task,
+                    if batch.in_handlers.load(Ordering::SeqCst) {
+                        TaskKind::Handler
+                    } else {
+                        TaskKind::Task
+                    },
                 );
             }
             Item::Block(b) => run_block(run, batch, b, &live, kw, extra, rescue_pending),
@@ -1095,7 +1102,9 @@ fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>])
     let play = &batch.play.play;
     let force = play.force_handlers.unwrap_or(run.opts.force_handlers);
     let was = batch.forcing_handlers.swap(force, Ordering::SeqCst);
+    let was_in = batch.in_handlers.swap(true, Ordering::SeqCst);
     flush_handler_passes(run, batch, hosts);
+    batch.in_handlers.store(was_in, Ordering::SeqCst);
     batch.forcing_handlers.store(was, Ordering::SeqCst);
 }
 
@@ -1353,8 +1362,7 @@ fn run_include(
                         verbose_always: false,
                         origin: None,
                     };
-                    run.sink
-                        .host_result(&task.display_name(), TaskKind::Task, &r);
+                    run.sink.host_result(&task.display_name(), kind, &r);
                     run.record(&h.data.name, Outcome::Skipped);
                     continue;
                 }
