@@ -467,7 +467,7 @@ fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
             break;
         }
         run_items(run, batch, section, hosts, kw, &[], false);
-        flush_handlers(run, batch, hosts);
+        flush_handlers(run, batch, hosts, false);
     }
     if play.force_handlers.unwrap_or(run.opts.force_handlers)
         && batch.aborted.load(Ordering::SeqCst)
@@ -482,7 +482,7 @@ fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
         for (h, _) in &ended {
             h.set_status(|s| s.ended = false);
         }
-        flush_handlers(run, batch, hosts);
+        flush_handlers(run, batch, hosts, false);
         for (h, was) in &ended {
             h.set_status(|s| s.ended |= *was);
         }
@@ -708,7 +708,7 @@ fn run_task(
                     return;
                 }
             }
-            run_meta(run, batch, task, hosts, kw, extra);
+            run_meta(run, batch, task, hosts, kw, extra, rescue_pending);
             if run.opts.verbose >= 2 {
                 if let Some(msg) = meta_message(task, hosts) {
                     run.sink.message(&format!("META: {msg}"));
@@ -1098,17 +1098,29 @@ fn reaches(forms: &[(Vec<String>, Vec<String>)], order: &[usize], x: &str, j: us
         == Some(j)
 }
 
-fn flush_handlers(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
+/// Run notified handlers; a handler that fails inside a block with a
+/// rescue is that block's failure (`rescue_pending`).
+fn flush_handlers(
+    run: &RunState,
+    batch: &Batch<'_>,
+    hosts: &[Arc<HostRuntime>],
+    rescue_pending: bool,
+) {
     let play = &batch.play.play;
     let force = play.force_handlers.unwrap_or(run.opts.force_handlers);
     let was = batch.forcing_handlers.swap(force, Ordering::SeqCst);
     let was_in = batch.in_handlers.swap(true, Ordering::SeqCst);
-    flush_handler_passes(run, batch, hosts);
+    flush_handler_passes(run, batch, hosts, rescue_pending);
     batch.in_handlers.store(was_in, Ordering::SeqCst);
     batch.forcing_handlers.store(was, Ordering::SeqCst);
 }
 
-fn flush_handler_passes(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
+fn flush_handler_passes(
+    run: &RunState,
+    batch: &Batch<'_>,
+    hosts: &[Arc<HostRuntime>],
+    rescue_pending: bool,
+) {
     let play = &batch.play.play;
     for _pass in 0..8 {
         let handlers = batch.play.handlers.lock().expect("handlers").clone();
@@ -1169,7 +1181,7 @@ fn flush_handler_passes(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRunt
                 &hkw,
                 &play.keywords,
                 &[],
-                false,
+                rescue_pending,
                 TaskKind::Handler,
             );
         }
@@ -1212,6 +1224,7 @@ fn run_meta(
     hosts: &[Arc<HostRuntime>],
     kw: &Keywords,
     extra: &[Layer],
+    rescue_pending: bool,
 ) {
     let what = task
         .args
@@ -1233,7 +1246,7 @@ fn run_meta(
             let flushing: Vec<Arc<HostRuntime>> =
                 hosts.iter().filter(|h| when_ok(h)).cloned().collect();
             if !flushing.is_empty() {
-                flush_handlers(run, batch, &flushing);
+                flush_handlers(run, batch, &flushing, rescue_pending);
             }
         }
         "end_play" => {

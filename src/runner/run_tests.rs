@@ -920,6 +920,21 @@ fn meta_actions_obey_when() {
     assert_eq!(r.stat("l2", "ok"), 2, "{}", r.dump());
 }
 
+/// A handler failing in a block's flush_handlers is the block's failure:
+/// its rescue sees ansible_failed_task and the failure counts as rescued.
+#[test]
+fn handler_failures_in_a_flush_are_rescued() {
+    let (_d, r) = local(
+        &[(
+            "site.yml",
+            "- hosts: l1\n  gather_facts: false\n  tasks:\n    - block:\n        - command: 'true'\n          notify: h1\n        - meta: flush_handlers\n      rescue:\n        - assert: {that: [\"ansible_failed_task.name == 'h1'\"]}\n  handlers:\n    - name: h1\n      fail:\n",
+        )],
+        RunOptions::default(),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.stat("l1", "rescued"), 1, "{}", r.dump());
+}
+
 #[test]
 fn unreachable_host_gives_exit_4() {
     let f = fleet();
