@@ -208,63 +208,8 @@ impl<'a> ModuleContext<'a> {
 /// `~user` become home folders, `$VAR` and `${VAR}` the controller's
 /// environment (unknown ones stay as written, as os.path.expandvars leaves them).
 pub(crate) fn controller_path(name: &str) -> String {
-    let mut s = name.to_string();
-    if let Some(rest) = s.strip_prefix('~') {
-        let (user, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let home = if user.is_empty() {
-            std::env::var("HOME").ok()
-        } else {
-            home_of(user)
-        };
-        if let Some(h) = home {
-            s = format!("{h}{tail}");
-        }
-    }
-    if !s.contains('$') {
-        return s;
-    }
-    let mut out = String::new();
-    let mut rest = s.as_str();
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        let (var, len) = if let Some(b) = after.strip_prefix('{') {
-            match b.find('}') {
-                Some(e) => (&b[..e], e + 2),
-                None => ("", 0),
-            }
-        } else {
-            let e = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            (&after[..e], e)
-        };
-        match std::env::var(var).ok().filter(|_| !var.is_empty()) {
-            Some(v) => out.push_str(&v),
-            None => out.push_str(&rest[i..i + 1 + len]),
-        }
-        rest = &after[len..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// A local user's home folder (getpwnam).
-fn home_of(user: &str) -> Option<String> {
-    let c = std::ffi::CString::new(user).ok()?;
-    // SAFETY: getpwnam returns NULL or a pointer to static storage valid
-    // until the next call; the directory is copied out at once.
-    unsafe {
-        let pw = libc::getpwnam(c.as_ptr());
-        if pw.is_null() || (*pw).pw_dir.is_null() {
-            return None;
-        }
-        Some(
-            std::ffi::CStr::from_ptr((*pw).pw_dir)
-                .to_string_lossy()
-                .into_owned(),
-        )
-    }
+    let s = crate::playbook::path_filters::expanduser(name);
+    crate::playbook::path_filters::expandvars(&s, |k| std::env::var(k).ok())
 }
 
 /// Quote a string for a POSIX shell.

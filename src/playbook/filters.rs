@@ -45,7 +45,9 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("basename", |s: String| py_basename(&s).to_string());
     env.add_filter("dirname", |s: String| py_dirname(&s).to_string());
     env.add_filter("splitext", splitext);
-    env.add_filter("expanduser", |s: String| expanduser(&s));
+    env.add_filter("expanduser", |s: String| {
+        crate::playbook::path_filters::expanduser(&s)
+    });
     env.add_filter("realpath", |s: String| realpath(&s));
     env.add_filter("path_join", path_join);
     env.add_filter("relpath", relpath);
@@ -1151,17 +1153,6 @@ fn splitext(p: String) -> Value {
             Value::from(vec![p[..cut].to_string(), p[cut..].to_string()])
         }
         None => Value::from(vec![p.clone(), String::new()]),
-    }
-}
-
-fn expanduser(s: &str) -> String {
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/".into());
-    if s == "~" {
-        home
-    } else if let Some(rest) = s.strip_prefix("~/") {
-        format!("{}/{}", home.trim_end_matches('/'), rest)
-    } else {
-        s.to_string()
     }
 }
 

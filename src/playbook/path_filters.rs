@@ -86,6 +86,66 @@ fn commonpath(v: Value) -> Result<String, Error> {
     py_commonpath(&paths).map_err(fail)
 }
 
+/// `os.path.expanduser`: `~` is $HOME, `~user` that user's home folder
+/// (getpwnam); an unknown user, or no tilde, leaves the path as it is.
+pub(crate) fn expanduser(path: &str) -> String {
+    let Some(rest) = path.strip_prefix('~') else {
+        return path.to_string();
+    };
+    let (user, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let home = if user.is_empty() {
+        std::env::var("HOME").ok().or_else(|| home_of_uid())
+    } else {
+        home_of(user)
+    };
+    match home {
+        // Python strips a trailing slash from the home before joining.
+        Some(h) => {
+            let h = h.trim_end_matches('/');
+            if h.is_empty() && tail.is_empty() {
+                "/".to_string()
+            } else {
+                format!("{h}{tail}")
+            }
+        }
+        None => path.to_string(),
+    }
+}
+
+/// A local user's home folder (getpwnam).
+fn home_of(user: &str) -> Option<String> {
+    let c = std::ffi::CString::new(user).ok()?;
+    // SAFETY: getpwnam returns NULL or a pointer to static storage valid
+    // until the next call; the directory is copied out at once.
+    unsafe {
+        let pw = libc::getpwnam(c.as_ptr());
+        if pw.is_null() || (*pw).pw_dir.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr((*pw).pw_dir)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+/// The running user's home folder when HOME is unset (getpwuid).
+fn home_of_uid() -> Option<String> {
+    // SAFETY: as in home_of.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() || (*pw).pw_dir.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr((*pw).pw_dir)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
 /// `os.path.expandvars`: `$name` and `${name}` replaced by the variable's
 /// value where it is set; unset ones, and a `$` before anything else, stay.
 pub(crate) fn expandvars(path: &str, env: impl Fn(&str) -> Option<String>) -> String {
