@@ -152,6 +152,33 @@ pub(crate) struct Task {
 }
 
 impl Task {
+    /// A task of `action` with no arguments or keywords, at `file:line`
+    /// (the implicit fact gathering, fixtures).
+    pub(crate) fn bare(action: &str, file: Arc<PathBuf>, line: usize) -> Task {
+        Task {
+            name: None,
+            action: action.to_string(),
+            args: Map::new(),
+            keywords: Keywords::default(),
+            loop_: None,
+            loop_with: None,
+            loop_control: Map::new(),
+            register: None,
+            notify: Vec::new(),
+            listen: Vec::new(),
+            changed_when: Vec::new(),
+            failed_when: Vec::new(),
+            until: Vec::new(),
+            retries: None,
+            delay: None,
+            async_: None,
+            poll: None,
+            file,
+            line,
+            role: None,
+        }
+    }
+
     /// The name shown in output: `role : name`, or the module name.
     pub(crate) fn display_name(&self) -> String {
         let base = self.name.clone().unwrap_or_else(|| self.action.clone());

@@ -383,25 +383,7 @@ fn update_live_hosts(
 fn facts_task(play: &Play) -> Task {
     Task {
         name: Some("Gathering Facts".into()),
-        action: "gather_facts".into(),
-        args: Map::new(),
-        keywords: Keywords::default(),
-        loop_: None,
-        loop_with: None,
-        loop_control: Map::new(),
-        register: None,
-        notify: Vec::new(),
-        listen: Vec::new(),
-        changed_when: Vec::new(),
-        failed_when: Vec::new(),
-        until: Vec::new(),
-        retries: None,
-        async_: None,
-        poll: None,
-        delay: None,
-        file: play.file.clone(),
-        line: play.line,
-        role: None,
+        ..Task::bare("gather_facts", play.file.clone(), play.line)
     }
 }
 
@@ -1549,28 +1531,11 @@ mod tests {
     }
 
     fn handler(file: &str, line: usize) -> Item {
-        Item::Task(Task {
-            name: None,
-            action: "debug".into(),
-            args: Map::new(),
-            keywords: Keywords::default(),
-            loop_: None,
-            loop_with: None,
-            loop_control: Map::new(),
-            register: None,
-            notify: Vec::new(),
-            listen: Vec::new(),
-            changed_when: Vec::new(),
-            failed_when: Vec::new(),
-            until: Vec::new(),
-            retries: None,
-            delay: None,
-            async_: None,
-            poll: None,
-            file: Arc::new(std::path::PathBuf::from(file)),
+        Item::Task(Task::bare(
+            "debug",
+            Arc::new(std::path::PathBuf::from(file)),
             line,
-            role: None,
-        })
+        ))
     }
 
     #[test]
