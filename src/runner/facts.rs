@@ -17,6 +17,7 @@ echo "memfree_kb=$(sed -n 's/^MemAvailable: *\([0-9]*\).*/\1/p' /proc/meminfo 2>
 echo "vcpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null)"
 echo "init=$(cat /proc/1/comm 2>/dev/null)"
 [ -d /run/systemd/system ] && echo "systemd_dir=1"
+echo "fips=$(cat /proc/sys/crypto/fips_enabled 2>/dev/null)"
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
   systemctl --version 2>/dev/null | sed -n '1s/^[^ ]* \([0-9]*\).*/systemd_version=\1/p; 2s/^/systemd_features=/p'
 fi
@@ -180,6 +181,8 @@ fn parse(text: &str) -> Map<String, Value> {
         "pkg_mgr": pkg_mgr,
         "user_id": s("user_id"),
         "user_uid": s("user_uid").parse::<u64>().unwrap_or(0),
+        // Ansible's fips collector: /proc/sys/crypto/fips_enabled says 1.
+        "fips": s("fips").trim() == "1",
         "env": Value::Object(env),
     });
     // Ansible's systemd collector: on systemd-managed hosts, `systemctl --version`.
@@ -244,9 +247,12 @@ mod tests {
             "pkg_mgr",
             "user_id",
             "env",
+            "fips",
         ] {
             assert!(facts.contains_key(key), "{key}");
         }
+        let fips = std::fs::read_to_string("/proc/sys/crypto/fips_enabled").unwrap_or_default();
+        assert_eq!(facts["fips"], json!(fips.trim() == "1"));
         assert_eq!(f["ansible_architecture"], facts["architecture"]);
         assert_eq!(facts["os_family"], "Debian");
         assert_eq!(facts["pkg_mgr"], "apt");
