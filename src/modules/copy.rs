@@ -82,7 +82,8 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         None => None,
         Some(v) => Some(FileMode::parse(v)?),
     };
-    let src = a.str("src")?;
+    // An empty src is no src, as Ansible's copy action reads it.
+    let src = a.str("src")?.filter(|s| !s.is_empty());
     let content = a.get("content");
     let source = match (src, content) {
         (Some(_), Some(_)) => return Err("src and content are mutually exclusive".into()),
@@ -744,6 +745,16 @@ mod tests {
                 failed: None,
                 keys: json!({}),
                 expect: vec![],
+            },
+            Case {
+                name: "an empty src is no src",
+                initial: vec![],
+                args: json!({"src": "", "dest": "{root}/a"}),
+                check: false,
+                changed: false,
+                failed: Some("src (or content) is required"),
+                keys: json!({}),
+                expect: vec![("a", None)],
             },
             Case {
                 name: "missing parent fails like Ansible",
