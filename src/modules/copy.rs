@@ -338,6 +338,70 @@ fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop
         .with("src", t.local.to_string_lossy().into_owned()))
 }
 
+/// `remote_src` with a folder, as Ansible's copy module copies one on the
+/// host: `src/` puts the folder's contents into dest, `src` the folder
+/// itself (dest/NAME); new and differing files are copied with their modes
+/// (`cp -a`), nothing in dest is removed; owner and group (and mode, when
+/// given) are applied to the copy each run. Changed when a file differed
+/// or was missing.
+fn remote_tree(
+    ctx: &mut ModuleContext<'_>,
+    src: &str,
+    dest: &str,
+    attrs: &Attrs,
+) -> Result<ModuleOutcome, Stop> {
+    let target = if src.ends_with('/') {
+        dest.trim_end_matches('/').to_string()
+    } else {
+        format!(
+            "{}/{}",
+            dest.trim_end_matches('/'),
+            basename(src.trim_end_matches('/'))
+        )
+    };
+    let mut fix = String::new();
+    if attrs.owner.is_some() || attrs.group.is_some() {
+        let who = format!(
+            "{}{}",
+            attrs.owner.clone().unwrap_or_default(),
+            attrs
+                .group
+                .as_ref()
+                .map(|g| format!(":{g}"))
+                .unwrap_or_default()
+        );
+        fix.push_str(&format!(" && chown -R -- {} \"$d\"", quote(&who)));
+    }
+    if let Some(m) = &attrs.mode {
+        fix.push_str(&format!(" && chmod -R -- {} \"$d\"", quote(&m.chmod_arg())));
+    }
+    let check = if ctx.check_mode { "yes" } else { "no" };
+    let script = format!(
+        "s={s}; d={d}\n\
+         same=no\n\
+         if [ -d \"$d\" ]; then out=$(diff -rq -- \"$s\" \"$d\" 2>&1 | grep -v -F \"Only in $d\"); [ -z \"$out\" ] && same=yes; fi\n\
+         if [ $same = yes ] && [ -z {fixq} ]; then echo SAME; exit 0; fi\n\
+         if [ {check} = yes ]; then [ $same = yes ] && echo SAME || echo CHANGED; exit 0; fi\n\
+         mkdir -p -- \"$d\" && cp -a -- \"$s\"/. \"$d\"/{fix} || exit 1\n\
+         [ $same = yes ] && echo SAME || echo CHANGED\n",
+        s = quote(src.trim_end_matches('/')),
+        d = quote(&target),
+        fixq = quote(&fix),
+    );
+    let res = ctx.exec(&script, None).map_err(Stop::from)?;
+    if res.rc != 0 {
+        return Err(format!(
+            "failed to copy {src} to {target}: {}",
+            res.stderr_str().trim()
+        )
+        .into());
+    }
+    let changed = res.stdout_str().trim() == "CHANGED";
+    Ok(ModuleOutcome::changed(changed)
+        .with("dest", format!("{}/", target))
+        .with("src", src.to_string()))
+}
+
 /// A file to put on the host (shared by `copy` and `template`).
 pub(crate) struct Put {
     pub(crate) dest: String,
@@ -409,12 +473,7 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
             let st = &facts.stats[3];
             match st.kind {
                 Kind::Missing => return Err(format!("Source {p} not found").into()),
-                Kind::Dir => {
-                    return Err(format!(
-                    "Source {p} is a directory: berth's copy with remote_src copies single files"
-                )
-                    .into())
-                }
+                Kind::Dir => return remote_tree(ctx, p, &dest_arg, &attrs),
                 _ => {}
             }
             let sum = st
@@ -745,6 +804,76 @@ mod tests {
                 failed: None,
                 keys: json!({}),
                 expect: vec![],
+            },
+            Case {
+                name: "remote_src folder with a slash: its contents into dest",
+                initial: vec![Entry::Dir("s", 0o755), Entry::File("s/a", "x\n", 0o640)],
+                args: json!({"src": "{root}/s/", "dest": "{root}/d", "remote_src": true}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![
+                    (
+                        "d",
+                        Some(Node::Dir {
+                            mode: 0o755,
+                            uid: 0,
+                            gid: 0,
+                        }),
+                    ),
+                    ("d/a", Some(file("x\n", 0o640))),
+                ],
+            },
+            Case {
+                name: "remote_src folder without a slash: the folder into dest",
+                initial: vec![
+                    Entry::Dir("s", 0o755),
+                    Entry::File("s/a", "x\n", 0o600),
+                    Entry::Dir("d", 0o755),
+                ],
+                args: json!({"src": "{root}/s", "dest": "{root}/d/", "remote_src": true}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![
+                    (
+                        "d/s",
+                        Some(Node::Dir {
+                            mode: 0o755,
+                            uid: 0,
+                            gid: 0,
+                        }),
+                    ),
+                    ("d/s/a", Some(file("x\n", 0o600))),
+                ],
+            },
+            Case {
+                name: "remote_src folder already there: unchanged, extra dest files kept",
+                initial: vec![
+                    Entry::Dir("s", 0o755),
+                    Entry::File("s/a", "x\n", 0o644),
+                    Entry::Dir("d", 0o755),
+                    Entry::File("d/a", "x\n", 0o644),
+                    Entry::File("d/extra", "e\n", 0o644),
+                ],
+                args: json!({"src": "{root}/s/", "dest": "{root}/d", "remote_src": true}),
+                check: false,
+                changed: false,
+                failed: None,
+                keys: json!({}),
+                expect: vec![("d/extra", Some(file("e\n", 0o644)))],
+            },
+            Case {
+                name: "remote_src folder in check mode: changed, nothing written",
+                initial: vec![Entry::Dir("s", 0o755), Entry::File("s/a", "y\n", 0o644)],
+                args: json!({"src": "{root}/s/", "dest": "{root}/d", "remote_src": true}),
+                check: true,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![("d", None)],
             },
             Case {
                 name: "an empty src is no src",
