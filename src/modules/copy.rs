@@ -60,6 +60,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
         .ok_or("dest is required")?;
     let backup = a.bool("backup", false)?;
     let force = a.bool("force", true)?;
+    let local_follow = a.bool("local_follow", true)?;
     let remote_src = a.bool("remote_src", false)?;
     let follow = a.bool("follow", false)?;
     let validate = a.str("validate")?;
@@ -119,6 +120,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
                     directory_mode,
                     backup,
                     force,
+                    local_follow,
                 };
                 return copy_tree(ctx, tree);
             }
@@ -173,14 +175,25 @@ struct Tree {
     directory_mode: Option<FileMode>,
     backup: bool,
     force: bool,
+    /// Follow symlinks in the tree (Ansible's default); off, they are made
+    /// as symlinks on the host.
+    local_follow: bool,
 }
 
-/// Every directory (parents first) and file under `root`, relative, symlinks followed.
-fn walk(root: &std::path::Path) -> Result<(Vec<String>, Vec<(String, Vec<u8>)>), String> {
+/// What a controller folder holds, relative: directories (parents first),
+/// files with their content, and symlinks with their targets.
+type Walked = (Vec<String>, Vec<(String, Vec<u8>)>, Vec<(String, String)>);
+
+/// Every directory, file and symlink under `root`. With `follow`, symlinks
+/// are followed, except a broken one or one back into a folder already on
+/// the way (a cycle), which stay symlinks as in Ansible's copy action.
+fn walk(root: &std::path::Path, follow: bool) -> Result<Walked, String> {
     let mut dirs = Vec::new();
     let mut files = Vec::new();
-    let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
+    let mut links = Vec::new();
+    let canon = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut stack = vec![(root.to_path_buf(), String::new(), vec![canon(root)])];
+    while let Some((dir, rel, ancestors)) = stack.pop() {
         dirs.push(rel.clone());
         let mut entries: Vec<_> = std::fs::read_dir(&dir)
             .map_err(|e| format!("Could not read directory '{}': {e}", dir.display()))?
@@ -195,10 +208,23 @@ fn walk(root: &std::path::Path) -> Result<(Vec<String>, Vec<(String, Vec<u8>)>),
                 format!("{rel}/{name}")
             };
             let path = e.path();
-            let md = std::fs::metadata(&path)
-                .map_err(|err| format!("Could not read '{}': {err}", path.display()))?;
+            let is_link =
+                std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+            let followed = std::fs::metadata(&path);
+            let cycle =
+                followed.as_ref().is_ok_and(|m| m.is_dir()) && ancestors.contains(&canon(&path));
+            if is_link && (!follow || followed.is_err() || cycle) {
+                let target = std::fs::read_link(&path)
+                    .map_err(|err| format!("Could not read '{}': {err}", path.display()))?;
+                links.push((child_rel, target.to_string_lossy().into_owned()));
+                continue;
+            }
+            let md =
+                followed.map_err(|err| format!("Could not read '{}': {err}", path.display()))?;
             if md.is_dir() {
-                stack.push((path, child_rel));
+                let mut next = ancestors.clone();
+                next.push(canon(&path));
+                stack.push((path, child_rel, next));
             } else {
                 let data = std::fs::read(&path)
                     .map_err(|err| format!("Could not read '{}': {err}", path.display()))?;
@@ -207,14 +233,15 @@ fn walk(root: &std::path::Path) -> Result<(Vec<String>, Vec<(String, Vec<u8>)>),
         }
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok((dirs, files))
+    links.sort();
+    Ok((dirs, files, links))
 }
 
 /// Recursive copy of a controller directory: one probe of every target
 /// path, then one apply that creates directories and streams every changed
 /// file on stdin (`head -c` per file).
 fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop> {
-    let (dirs, files) = walk(&t.local)?;
+    let (dirs, files, links) = walk(&t.local, t.local_follow)?;
     let base = if t.src.ends_with('/') {
         t.dest.trim_end_matches('/').to_string()
     } else {
@@ -233,6 +260,9 @@ fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop
         let mut p = Probe::new(&join(rel)).follow(true).sha1();
         p.read_limit = read;
         probes.push(p);
+    }
+    for (rel, _) in &links {
+        probes.push(Probe::new(&join(rel)));
     }
     let facts = remote_file::probe(
         ctx,
@@ -320,6 +350,26 @@ fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop
             changed = true;
             script.push_str(&change.script(&quote(&path), true));
         }
+    }
+    // Symlinks: made (or pointed again) where the host has something else.
+    for (k, (rel, target)) in links.iter().enumerate() {
+        let st = &facts.stats[dirs.len() + files.len() + k];
+        let path = join(rel);
+        if st.kind == Kind::Link && st.link_target.as_deref() == Some(target.as_str()) {
+            continue;
+        }
+        if st.kind == Kind::Dir {
+            return Err(format!("Destination {path} is a directory").into());
+        }
+        if st.exists() && !t.force {
+            continue;
+        }
+        changed = true;
+        script.push_str(&format!(
+            "ln -sfn -- {} {} || exit 1\n",
+            quote(target),
+            quote(&path)
+        ));
     }
     out.result.insert("changed".into(), Value::Bool(changed));
     if changed && !ctx.check_mode {
@@ -732,6 +782,63 @@ mod tests {
                         }),
                     ),
                     ("new/app.conf", Some(file("conf\n", 0o644))),
+                ],
+            },
+            Case {
+                name: "local_follow false keeps the tree's symlinks, broken ones too",
+                initial: vec![
+                    Entry::File("ctl/files/t/a", "a\n", 0o644),
+                    Entry::Link("ctl/files/t/to_a", "a"),
+                    Entry::Link("ctl/files/t/nowhere", "missing"),
+                    Entry::Dir("www", 0o755),
+                ],
+                args: json!({"src": "t/", "dest": "{root}/www", "local_follow": false, "mode": "0644"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![
+                    ("www/a", Some(file("a\n", 0o644))),
+                    (
+                        "www/nowhere",
+                        Some(Node::Link {
+                            target: "missing".into(),
+                            uid: 0,
+                        }),
+                    ),
+                    (
+                        "www/to_a",
+                        Some(Node::Link {
+                            target: "a".into(),
+                            uid: 0,
+                        }),
+                    ),
+                ],
+            },
+            Case {
+                name:
+                    "local_follow (the default) copies what a symlink names; a cycle stays a link",
+                initial: vec![
+                    Entry::File("ctl/files/t/a", "a\n", 0o644),
+                    Entry::Link("ctl/files/t/to_a", "a"),
+                    Entry::Link("ctl/files/t/self", "."),
+                    Entry::Dir("www", 0o755),
+                ],
+                args: json!({"src": "t/", "dest": "{root}/www", "mode": "0644"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![
+                    ("www/a", Some(file("a\n", 0o644))),
+                    ("www/to_a", Some(file("a\n", 0o644))),
+                    (
+                        "www/self",
+                        Some(Node::Link {
+                            target: ".".into(),
+                            uid: 0,
+                        }),
+                    ),
                 ],
             },
             Case {
