@@ -161,6 +161,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             directory_mode,
             source,
             preserve,
+            local_follow,
         },
     )
 }
@@ -391,7 +392,8 @@ fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop
 /// `remote_src` with a folder, as Ansible's copy module copies one on the
 /// host: `src/` puts the folder's contents into dest, `src` the folder
 /// itself (dest/NAME); new and differing files are copied with their modes
-/// (`cp -a`), nothing in dest is removed; owner and group (and mode, when
+/// (`cp -a`; symlinks followed unless `local_follow: false`), nothing in dest
+/// is removed; owner and group (and mode, when
 /// given) are applied to the copy each run. Changed when a file differed
 /// or was missing.
 fn remote_tree(
@@ -399,6 +401,7 @@ fn remote_tree(
     src: &str,
     dest: &str,
     attrs: &Attrs,
+    follow_links: bool,
 ) -> Result<ModuleOutcome, Stop> {
     let target = if src.ends_with('/') {
         dest.trim_end_matches('/').to_string()
@@ -432,11 +435,12 @@ fn remote_tree(
          if [ -d \"$d\" ]; then out=$(diff -rq -- \"$s\" \"$d\" 2>&1 | grep -v -F \"Only in $d\"); [ -z \"$out\" ] && same=yes; fi\n\
          if [ $same = yes ] && [ -z {fixq} ]; then echo SAME; exit 0; fi\n\
          if [ {check} = yes ]; then [ $same = yes ] && echo SAME || echo CHANGED; exit 0; fi\n\
-         mkdir -p -- \"$d\" && cp -a -- \"$s\"/. \"$d\"/{fix} || exit 1\n\
+         mkdir -p -- \"$d\" && cp -a{deref} -- \"$s\"/. \"$d\"/{fix} || exit 1\n\
          [ $same = yes ] && echo SAME || echo CHANGED\n",
         s = quote(src.trim_end_matches('/')),
         d = quote(&target),
         fixq = quote(&fix),
+        deref = if follow_links { "L" } else { "" },
     );
     let res = ctx.exec(&script, None).map_err(Stop::from)?;
     if res.rc != 0 {
@@ -464,6 +468,8 @@ pub(crate) struct Put {
     pub(crate) source: Source,
     /// `mode: preserve`: the source file's mode.
     pub(crate) preserve: bool,
+    /// A host folder copied with `remote_src` follows its symlinks.
+    pub(crate) local_follow: bool,
 }
 
 /// Compare, then (unless in check mode) atomically write, like Ansible's copy module.
@@ -478,6 +484,7 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
         directory_mode,
         source,
         preserve,
+        local_follow,
     } = p;
     let src_name = match &source {
         Source::Bytes { label, .. } => basename(label).to_string(),
@@ -523,7 +530,7 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
             let st = &facts.stats[3];
             match st.kind {
                 Kind::Missing => return Err(format!("Source {p} not found").into()),
-                Kind::Dir => return remote_tree(ctx, p, &dest_arg, &attrs),
+                Kind::Dir => return remote_tree(ctx, p, &dest_arg, &attrs, local_follow),
                 _ => {}
             }
             let sum = st
@@ -954,6 +961,49 @@ mod tests {
                         }),
                     ),
                     ("d/s/a", Some(file("x\n", 0o600))),
+                ],
+            },
+            Case {
+                name: "remote_src folder: symlinks followed, or kept with local_follow false",
+                initial: vec![
+                    Entry::Dir("s", 0o755),
+                    Entry::File("s/a", "x\n", 0o644),
+                    Entry::Link("s/l", "a"),
+                    Entry::Dir("d", 0o755),
+                    Entry::Dir("k", 0o755),
+                ],
+                args: json!({"src": "{root}/s/", "dest": "{root}/d", "remote_src": true}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![
+                    ("d/a", Some(file("x\n", 0o644))),
+                    ("d/l", Some(file("x\n", 0o644))),
+                ],
+            },
+            Case {
+                name: "remote_src folder with local_follow false keeps symlinks",
+                initial: vec![
+                    Entry::Dir("s", 0o755),
+                    Entry::File("s/a", "x\n", 0o644),
+                    Entry::Link("s/l", "a"),
+                    Entry::Dir("k", 0o755),
+                ],
+                args: json!({"src": "{root}/s/", "dest": "{root}/k", "remote_src": true, "local_follow": false}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![
+                    ("k/a", Some(file("x\n", 0o644))),
+                    (
+                        "k/l",
+                        Some(Node::Link {
+                            target: "a".into(),
+                            uid: 0,
+                        }),
+                    ),
                 ],
             },
             Case {
