@@ -61,6 +61,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
     let backup = a.bool("backup", false)?;
     let force = a.bool("force", true)?;
     let local_follow = a.bool("local_follow", true)?;
+    let decrypt = a.bool("decrypt", true)?;
     let remote_src = a.bool("remote_src", false)?;
     let follow = a.bool("follow", false)?;
     let validate = a.str("validate")?;
@@ -121,11 +122,13 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
                     backup,
                     force,
                     local_follow,
+                    decrypt,
                 };
                 return copy_tree(ctx, tree);
             }
             let data = std::fs::read(&path)
                 .map_err(|e| format!("Could not read '{}': {e}", path.display()))?;
+            refuse_vaulted(&data, &path, decrypt)?;
             use std::os::unix::fs::PermissionsExt;
             let local_mode = std::fs::metadata(&path)
                 .ok()
@@ -179,6 +182,21 @@ struct Tree {
     /// Follow symlinks in the tree (Ansible's default); off, they are made
     /// as symlinks on the host.
     local_follow: bool,
+    /// Vault-encrypted files would be decrypted (berth has no vault secrets).
+    decrypt: bool,
+}
+
+/// Ansible's copy decrypts vault-encrypted sources (`decrypt`, default
+/// true); berth holds no vault secrets, so it fails as ansible-playbook
+/// does without a password. With `decrypt: false` the file goes as it is.
+fn refuse_vaulted(data: &[u8], path: &std::path::Path, decrypt: bool) -> Result<(), String> {
+    if decrypt && data.starts_with(b"$ANSIBLE_VAULT;") {
+        return Err(format!(
+            "A vault password or secret must be specified to decrypt {}",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// What a controller folder holds, relative: directories (parents first),
@@ -243,6 +261,9 @@ fn walk(root: &std::path::Path, follow: bool) -> Result<Walked, String> {
 /// file on stdin (`head -c` per file).
 fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop> {
     let (dirs, files, links) = walk(&t.local, t.local_follow)?;
+    for (rel, data) in &files {
+        refuse_vaulted(data, &t.local.join(rel), t.decrypt)?;
+    }
     let base = if t.src.ends_with('/') {
         t.dest.trim_end_matches('/').to_string()
     } else {
@@ -1031,6 +1052,39 @@ mod tests {
                 failed: None,
                 keys: json!({}),
                 expect: vec![("d", None)],
+            },
+            Case {
+                name: "a vaulted source needs the vault secret berth does not hold",
+                initial: vec![Entry::File(
+                    "ctl/files/v",
+                    "$ANSIBLE_VAULT;1.1;AES256\n6162\n",
+                    0o644,
+                )],
+                args: json!({"src": "v", "dest": "{root}/out"}),
+                check: false,
+                changed: false,
+                failed: Some(
+                    "A vault password or secret must be specified to decrypt {root}/ctl/files/v",
+                ),
+                keys: json!({}),
+                expect: vec![("out", None)],
+            },
+            Case {
+                name: "decrypt false copies a vaulted file as it is",
+                initial: vec![Entry::File(
+                    "ctl/files/v",
+                    "$ANSIBLE_VAULT;1.1;AES256\n6162\n",
+                    0o644,
+                )],
+                args: json!({"src": "v", "dest": "{root}/out", "decrypt": false, "mode": "0644"}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![(
+                    "out",
+                    Some(file("$ANSIBLE_VAULT;1.1;AES256\n6162\n", 0o644)),
+                )],
             },
             Case {
                 name: "an empty src is no src",
