@@ -261,7 +261,11 @@ fn walk(root: &std::path::Path, follow: bool) -> Result<Walked, String> {
 /// file on stdin (`head -c` per file).
 fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop> {
     let (dirs, files, links) = walk(&t.local, t.local_follow)?;
-    for (rel, data) in &files {
+    // Checked in the order Ansible's action walks the folder: top-down,
+    // a folder's own files before its subfolders'.
+    let mut by_depth: Vec<&(String, Vec<u8>)> = files.iter().collect();
+    by_depth.sort_by_key(|(rel, _)| (rel.matches('/').count(), rel.clone()));
+    for (rel, data) in by_depth {
         refuse_vaulted(data, &t.local.join(rel), t.decrypt)?;
     }
     let base = if t.src.ends_with('/') {
@@ -413,8 +417,9 @@ fn copy_tree(ctx: &mut ModuleContext<'_>, t: Tree) -> Result<ModuleOutcome, Stop
 /// `remote_src` with a folder, as Ansible's copy module copies one on the
 /// host: `src/` puts the folder's contents into dest, `src` the folder
 /// itself (dest/NAME); new and differing files are copied with their modes
-/// (`cp -a`; symlinks followed unless `local_follow: false`), nothing in dest
-/// is removed; owner and group (and mode, when
+/// (`cp -a`; with `local_follow`, the default, symlinks to files become the
+/// files, while broken links and links to folders stay links), nothing in
+/// dest is removed; owner and group (and mode, when
 /// given) are applied to the copy each run. Changed when a file differed
 /// or was missing.
 fn remote_tree(
@@ -456,12 +461,14 @@ fn remote_tree(
          if [ -d \"$d\" ]; then out=$(diff -rq -- \"$s\" \"$d\" 2>&1 | grep -v -F \"Only in $d\"); [ -z \"$out\" ] && same=yes; fi\n\
          if [ $same = yes ] && [ -z {fixq} ]; then echo SAME; exit 0; fi\n\
          if [ {check} = yes ]; then [ $same = yes ] && echo SAME || echo CHANGED; exit 0; fi\n\
-         mkdir -p -- \"$d\" && cp -a{deref} -- \"$s\"/. \"$d\"/{fix} || exit 1\n\
+         mkdir -p -- \"$d\" && cp -a -- \"$s\"/. \"$d\"/ || exit 1\n\
+         if [ {deref} = yes ]; then find \"$d\" -type l | while IFS= read -r l; do if [ -f \"$l\" ]; then cp -L -- \"$l\" \"$l.berth-tmp\" && mv -f -- \"$l.berth-tmp\" \"$l\" || exit 1; fi; done || exit 1; fi\n\
+         true{fix} || exit 1\n\
          [ $same = yes ] && echo SAME || echo CHANGED\n",
         s = quote(src.trim_end_matches('/')),
         d = quote(&target),
         fixq = quote(&fix),
-        deref = if follow_links { "L" } else { "" },
+        deref = if follow_links { "yes" } else { "no" },
     );
     let res = ctx.exec(&script, None).map_err(Stop::from)?;
     if res.rc != 0 {
