@@ -116,34 +116,29 @@ pub(crate) fn expanduser(path: &str) -> String {
 fn home_of(user: &str) -> Option<String> {
     let c = std::ffi::CString::new(user).ok()?;
     // SAFETY: getpwnam returns NULL or a pointer to static storage valid
-    // until the next call; the directory is copied out at once.
-    unsafe {
-        let pw = libc::getpwnam(c.as_ptr());
-        if pw.is_null() || (*pw).pw_dir.is_null() {
-            return None;
-        }
-        Some(
-            std::ffi::CStr::from_ptr((*pw).pw_dir)
-                .to_string_lossy()
-                .into_owned(),
-        )
-    }
+    // until the next call; pw_dir copies out at once.
+    unsafe { pw_dir(libc::getpwnam(c.as_ptr())) }
 }
 
 /// The running user's home folder when HOME is unset (getpwuid).
 fn home_of_uid() -> Option<String> {
     // SAFETY: as in home_of.
-    unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        if pw.is_null() || (*pw).pw_dir.is_null() {
-            return None;
-        }
-        Some(
-            std::ffi::CStr::from_ptr((*pw).pw_dir)
-                .to_string_lossy()
-                .into_owned(),
-        )
+    unsafe { pw_dir(libc::getpwuid(libc::getuid())) }
+}
+
+/// The home folder of a passwd entry, copied out.
+///
+/// # Safety
+/// `pw` is NULL or points to a valid passwd entry.
+unsafe fn pw_dir(pw: *const libc::passwd) -> Option<String> {
+    if pw.is_null() || (*pw).pw_dir.is_null() {
+        return None;
     }
+    Some(
+        std::ffi::CStr::from_ptr((*pw).pw_dir)
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// `os.path.expandvars`: `$name` and `${name}` replaced by the variable's
