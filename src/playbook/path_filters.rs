@@ -94,7 +94,7 @@ pub(crate) fn expanduser(path: &str) -> String {
     };
     let (user, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let home = if user.is_empty() {
-        std::env::var("HOME").ok().or_else(|| home_of_uid())
+        std::env::var("HOME").ok().or_else(home_of_uid)
     } else {
         home_of(user)
     };

@@ -157,6 +157,27 @@ pub(crate) fn load() -> AnsibleCfg {
     cfg
 }
 
+/// Where collections are looked for after the playbook's own `collections/`:
+/// ANSIBLE_COLLECTIONS_PATH (colon separated), else ansible.cfg, else
+/// Ansible's default `~/.ansible/collections:/usr/share/ansible/collections`.
+pub(crate) fn collections_path(env_value: Option<String>, cfg: &AnsibleCfg) -> Vec<PathBuf> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let tilde = |s: &str| match s.strip_prefix("~/") {
+        Some(rest) if !home.is_empty() => Path::new(&home).join(rest),
+        _ => PathBuf::from(s),
+    };
+    if let Some(v) = env_value.filter(|v| !v.is_empty()) {
+        return v.split(':').filter(|s| !s.is_empty()).map(tilde).collect();
+    }
+    if let Some(paths) = &cfg.collections_path {
+        return paths.clone();
+    }
+    vec![
+        tilde("~/.ansible/collections"),
+        PathBuf::from("/usr/share/ansible/collections"),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,25 +201,4 @@ mod tests {
         assert_eq!(cfg.r#become, Some(true));
         assert_eq!(cfg.become_user.as_deref(), Some("app"));
     }
-}
-
-/// Where collections are looked for after the playbook's own `collections/`:
-/// ANSIBLE_COLLECTIONS_PATH (colon separated), else ansible.cfg, else
-/// Ansible's default `~/.ansible/collections:/usr/share/ansible/collections`.
-pub(crate) fn collections_path(env_value: Option<String>, cfg: &AnsibleCfg) -> Vec<PathBuf> {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let tilde = |s: &str| match s.strip_prefix("~/") {
-        Some(rest) if !home.is_empty() => Path::new(&home).join(rest),
-        _ => PathBuf::from(s),
-    };
-    if let Some(v) = env_value.filter(|v| !v.is_empty()) {
-        return v.split(':').filter(|s| !s.is_empty()).map(tilde).collect();
-    }
-    if let Some(paths) = &cfg.collections_path {
-        return paths.clone();
-    }
-    vec![
-        tilde("~/.ansible/collections"),
-        PathBuf::from("/usr/share/ansible/collections"),
-    ]
 }

@@ -1296,6 +1296,7 @@ fn run_meta(
 
 /// `include_tasks` / `include_role`: resolved per host at run time, hosts
 /// grouped by what they include, then run like any other task list.
+#[allow(clippy::too_many_arguments)]
 fn run_include(
     run: &RunState,
     batch: &Batch<'_>,
