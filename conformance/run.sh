@@ -176,13 +176,25 @@ EOF
     # "...ignoring" is one the target expects). ansible-core 2.19 shows an
     # "[ERROR]: Task failed: ..." block before the failure line, reported
     # only when no failure line follows; a loop's failed items share one.
-    why=$(awk '/^\[ERROR\]: / { if (held != "") { print held; exit } pending = $0; next }
+    # Output a script captures into a variable (`+ result='...'` in its
+    # trace) holds failures it expects and checks itself: not reported.
+    why=$(awk '/^[+]+ [A-Za-z_][A-Za-z_0-9]*=\047/ { cap = 1 }
+               cap { if ($0 ~ /\047$/ && $0 !~ /^[+]+ [A-Za-z_][A-Za-z_0-9]*=\047$/) cap = 0; next }
+               /^\[ERROR\]: / { if (held != "") { print held; exit } pending = $0; next }
                /^failed: / { if (held == "") { held = $0; pending = "" } next }
                /fatal:|FAILED!|ERROR!|error\[|UNREACHABLE/ { if (held != "") { print held; exit } held = $0; pending = ""; next }
                /^\.\.\.ignoring/ { held = ""; pending = ""; next }
                held != "" { print held; exit }
                END { if (held != "") print held; else if (pending != "") print pending }' "$out" | head -1 | cut -c1-200 | tr '|' '/')
     [ -n "$why" ] || why="exit $rc: $(tail -1 "$out" | cut -c1-160 | tr '|' '/')"
+    # A runme.sh (traced with set -x) stops at a command: name its last two
+    # traced lines, which say which check failed.
+    if [ -x "$dir/runme.sh" ] && grep -q '^+ ' "$out"; then
+      local at
+      at=$(grep '^++* ' "$out" | tail -2 | cut -c1-120 | tr '\n|' ' /')
+      why="runme.sh stopped at: $at; first failure: $why"
+      why=$(printf '%s' "$why" | cut -c1-300)
+    fi
   fi
   echo "$rc|$why"
 }
