@@ -472,14 +472,6 @@ fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
     }
 }
 
-fn active(hosts: &[Arc<HostRuntime>]) -> Vec<Arc<HostRuntime>> {
-    hosts
-        .iter()
-        .filter(|h| h.status().active())
-        .cloned()
-        .collect()
-}
-
 fn run_items(
     run: &RunState,
     batch: &Batch<'_>,
@@ -493,18 +485,12 @@ fn run_items(
         if batch.aborted.load(Ordering::SeqCst) {
             return;
         }
-        let live: Vec<Arc<HostRuntime>> = if batch.forcing_handlers.load(Ordering::SeqCst) {
-            hosts
-                .iter()
-                .filter(|h| {
-                    let s = h.status();
-                    !s.unreachable && !s.ended
-                })
-                .cloned()
-                .collect()
-        } else {
-            active(hosts)
-        };
+        let forcing = batch.forcing_handlers.load(Ordering::SeqCst);
+        let live: Vec<Arc<HostRuntime>> = hosts
+            .iter()
+            .filter(|h| h.status().takes_part(forcing))
+            .cloned()
+            .collect();
         if live.is_empty() {
             return;
         }
@@ -1124,13 +1110,9 @@ fn flush_handler_passes(
                 return;
             }
             let mut targets = Vec::new();
+            let forcing = batch.forcing_handlers.load(Ordering::SeqCst);
             for (i, h) in hosts.iter().enumerate() {
-                let st = h.status();
-                let eligible = st.active()
-                    || (play.force_handlers.unwrap_or(run.opts.force_handlers)
-                        && !st.unreachable
-                        && !st.ended);
-                if !eligible {
+                if !h.status().takes_part(forcing) {
                     continue;
                 }
                 let mut n = h.notified.lock().expect("notified");

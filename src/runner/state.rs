@@ -51,6 +51,12 @@ impl HostStatus {
     pub(crate) fn active(&self) -> bool {
         !self.failed && !self.unreachable && !self.ended
     }
+
+    /// Whether the host takes part in what runs now: active, or failed
+    /// while handlers run with force_handlers.
+    pub(crate) fn takes_part(&self, forcing_handlers: bool) -> bool {
+        self.active() || (forcing_handlers && !self.unreachable && !self.ended)
+    }
 }
 
 impl HostRuntime {
