@@ -49,6 +49,12 @@ targets_dir="$src/test/integration/targets"
 # (password_hash needs passlib).
 python3 -c 'import passlib' 2>/dev/null || python3 -m pip install --quiet passlib >/dev/null 2>&1 || python3 -m pip install --quiet --break-system-packages passlib >/dev/null 2>&1
 
+# ansible-test's httptester container, stood in for by one process here
+# (conformance/httptester.py: httpbin from PyPI behind the names and
+# certificates the get_url, uri and unarchive targets use). The test host
+# resolves those names to this machine's address on the testbed bridge.
+python3 -c 'import httpbin' 2>/dev/null || python3 -m pip install --quiet httpbin >/dev/null 2>&1 || python3 -m pip install --quiet --break-system-packages httpbin >/dev/null 2>&1
+
 # The controller as ansible-test's controller container has it: the
 # en_US.UTF-8 locale (tags runs under it).
 if ! locale -a 2>/dev/null | grep -qi '^en_US\.utf-\?8$' && [ "$(id -u)" = 0 ]; then
@@ -84,7 +90,18 @@ if [ ! -e "$root_keys" ] && [ -r "$key.pub" ] && [ "$(id -u)" = 0 ]; then
   mkdir -p "$(dirname "$root_keys")" && chmod 700 "$(dirname "$root_keys")"
   cp "$key.pub" "$root_keys" && chmod 600 "$root_keys" && made_keys=1
 fi
-trap 'rm -rf "$work"; [ -n "$made_keys" ] && rm -f "$root_keys"' EXIT
+http_addr=$(ip -o route get "$addr" 2>/dev/null | sed -n 's/.* src \([^ ]*\).*/\1/p')
+http_pid=""
+if [ -n "$http_addr" ]; then
+  mkfifo "$work/http.ready"
+  python3 "$here/httptester.py" --listen "$http_addr" --state "$cache/httptester" > "$work/http.ready" 2> "$work/http.log" &
+  http_pid=$!
+  if ! timeout 30 head -1 "$work/http.ready" | grep -q ready; then
+    echo "conformance: the httptester stand-in did not start: $(tail -1 "$work/http.log")" >&2
+    kill "$http_pid" 2>/dev/null; http_pid=""
+  fi
+fi
+trap 'rm -rf "$work"; [ -n "$made_keys" ] && rm -f "$root_keys"; [ -n "$http_pid" ] && kill "$http_pid" 2>/dev/null' EXIT
 remote_inv="$work/remote.ini"
 local_inv="$work/local.ini"
 cat > "$remote_inv" <<EOF
@@ -133,6 +150,14 @@ fresh_host() {
   ssh -q -i "$key" -o UserKnownHostsFile="$known" -o StrictHostKeyChecking=yes -o BatchMode=yes "root@$addr" \
     'command -v setfacl >/dev/null && command -v file >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq acl file; } >/dev/null 2>&1' \
     || echo "conformance: cannot install acl and file on $host" >&2
+  # The httptester names, and its CA trusted as ansible-test's
+  # prepare_http_tests trusts it (unarchive downloads without that role).
+  if [ -n "$http_pid" ]; then
+    ssh -q -i "$key" -o UserKnownHostsFile="$known" -o StrictHostKeyChecking=yes -o BatchMode=yes "root@$addr" \
+      "grep -q ansible.http.tests /etc/hosts || echo '$http_addr ansible.http.tests sni1.ansible.http.tests fail.ansible.http.tests self-signed.ansible.http.tests ci-files.testing.ansible.com' >> /etc/hosts
+       cat > /usr/local/share/ca-certificates/conformance-httptester.crt && update-ca-certificates >/dev/null 2>&1" < "$cache/httptester/cacert.pem" \
+      || echo "conformance: cannot point $host at the httptester stand-in" >&2
+  fi
 }
 
 # One target with one tool: pass/fail and the first failing line.
@@ -147,6 +172,7 @@ run_target() {
   local env=(LC_ALL=C.UTF-8 LANG=C.UTF-8 ANSIBLE_ROLES_PATH="$targets_dir" ANSIBLE_HOST_KEY_CHECKING=true ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
     INVENTORY_PATH="$inv" ANSIBLE_TEST_REMOTE_INTERPRETER=/usr/bin/python3 OUTPUT_DIR="$work/out-$t-$tool"
     CONF_SKIPS="$work/skips-$t")
+  [ -n "$http_pid" ] && env+=(HTTPTESTER=1)
   awk -v t="$t" '!/^[[:space:]]*#/ && $1 == t && $2 == "skip" {print $3}' "$here/targets.txt" > "$work/skips-$t"
   mkdir -p "$work/out-$t-$tool"
   if [ -x "$dir/runme.sh" ]; then
