@@ -37,7 +37,18 @@ pub(crate) const PACKAGES: &[&str] = &[
     "zip",
     "dpkg-dev",
     "file",
+    // uri's unix-socket tests.
+    "socat",
 ];
+
+/// Packages ansible-core's targets install by Ubuntu's names, which Debian
+/// lacks: empty stand-ins built here (name, what it stands for), so the
+/// target's install step does what it does on ansible-test's Ubuntu-based
+/// test container.
+pub(crate) const STAND_INS: &[(&str, &str)] = &[(
+    "language-pack-fr",
+    "stands in for Ubuntu's French language pack (ansible-core's unarchive target installs it)",
+)];
 
 /// Bun is not packaged by Debian: its binary comes from this npm package.
 pub(crate) const BUN_PACKAGE: &str = "@oven/bun-linux-x64";
@@ -56,8 +67,13 @@ impl Mirror {
     /// package list and the Bun version.
     pub(crate) fn recipe(base_hash: &str) -> String {
         format!(
-            "layout 2 (flat repo, dated Release)\nbase {base_hash}\nsuite {SUITE}\npackages {}\nbun {BUN_PACKAGE}@{BUN_VERSION} -> {BUN_PATH}\n",
-            PACKAGES.join(",")
+            "layout 2 (flat repo, dated Release)\nbase {base_hash}\nsuite {SUITE}\npackages {}\nstand-ins {}\nbun {BUN_PACKAGE}@{BUN_VERSION} -> {BUN_PATH}\n",
+            PACKAGES.join(","),
+            STAND_INS
+                .iter()
+                .map(|(name, _)| *name)
+                .collect::<Vec<_>>()
+                .join(",")
         )
     }
 
@@ -86,6 +102,7 @@ impl Mirror {
         );
         let started = Instant::now();
         let result = download_debs(&partial, base, debian_mirror)
+            .and_then(|n| build_stand_ins(&partial).map(|m| n + m))
             .and_then(|n| index(&partial).map(|_| n))
             .and_then(|n| fetch_bun(&partial).map(|_| n));
         let count = match result {
@@ -245,6 +262,29 @@ fn download_debs(dir: &Path, base: &Base, debian_mirror: &str) -> Result<usize, 
         return Err("apt downloaded no packages for the mirror".into());
     }
     Ok(count)
+}
+
+/// The STAND_INS as empty packages (architecture all, no files).
+fn build_stand_ins(dir: &Path) -> Result<usize, String> {
+    for (name, what) in STAND_INS {
+        let tree = dir.join(format!(".stand-in-{name}"));
+        std::fs::create_dir_all(tree.join("DEBIAN")).map_err(|e| e.to_string())?;
+        std::fs::write(
+            tree.join("DEBIAN/control"),
+            format!(
+                "Package: {name}\nVersion: 0~berth1\nArchitecture: all\nMaintainer: berth testbed <testbed@localhost>\nSection: misc\nPriority: optional\nDescription: berth testbed stand-in\n This empty package {what}.\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let deb = dir.join(format!("{name}_0~berth1_all.deb"));
+        run(Command::new("dpkg-deb")
+            .args(["--build", "--root-owner-group"])
+            .arg(&tree)
+            .arg(&deb))
+        .map_err(|e| format!("building the stand-in package {name} failed: {e}"))?;
+        std::fs::remove_dir_all(&tree).map_err(|e| e.to_string())?;
+    }
+    Ok(STAND_INS.len())
 }
 
 /// Packages, Packages.gz and Release for a flat repository (`deb URL ./`).
