@@ -138,7 +138,14 @@ impl Fleet {
             hosts: Vec::new(),
             latency: Latency::default(),
         });
-        fleet.mirror = mirror.hash.clone();
+        if fleet.mirror != mirror.hash {
+            // The package list changed while the testbed was up: the running
+            // server serves a mirror that no longer exists.
+            if let Some(server) = fleet.server.take() {
+                server.stop(Duration::from_secs(2));
+            }
+            fleet.mirror = mirror.hash.clone();
+        }
         while fleet.hosts.len() < opts.count {
             fleet.hosts.push(Host::new(fleet.hosts.len() + 1));
         }
