@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::ConnError;
 use crate::modules::args::Args;
-use crate::modules::net_http::{parse_headers, parse_response, url_filename, NetHttp};
+use crate::modules::net_http::{mask_url, parse_headers, parse_response, url_filename, NetHttp};
 use crate::modules::net_perms::{parse_stat, stat_script, NetPerms};
 use crate::modules::{quote, ModuleContext, ModuleOutcome};
 
@@ -27,6 +27,13 @@ const KNOWN: &[&str] = &[
     "validate_certs",
     "http_agent",
     "use_proxy",
+    "use_netrc",
+    "unredirected_headers",
+    "decompress",
+    "ciphers",
+    "client_cert",
+    "client_key",
+    "use_gssapi",
     "tmp_dest",
     "backup",
     "mode",
@@ -34,7 +41,25 @@ const KNOWN: &[&str] = &[
     "group",
 ];
 
-const ALGORITHMS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
+/// Python's `hashlib.algorithms_available` as a target computes them:
+/// coreutils' `<algo>sum`, else `openssl dgst`.
+const ALGORITHMS: &[&str] = &[
+    "md5",
+    "sha1",
+    "sha224",
+    "sha256",
+    "sha384",
+    "sha512",
+    "sha3_224",
+    "sha3_256",
+    "sha3_384",
+    "sha3_512",
+    "blake2b",
+    "blake2s",
+    "sha512_224",
+    "sha512_256",
+    "sm3",
+];
 
 struct Plan {
     req: NetHttp,
@@ -56,7 +81,7 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     req.headers = parse_headers(a.get("headers"))?;
     req.timeout = a.int("timeout")?.unwrap_or(10).max(0) as u64;
     req.validate_certs = a.bool("validate_certs", true)?;
-    req.apply_auth_and_agent(&a, "username")?;
+    req.apply_common(&a, "username")?;
     let checksum = match a.str("checksum")?.filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => {
@@ -97,19 +122,35 @@ fn clean_digest(s: &str) -> Result<String, String> {
     Ok(d)
 }
 
-/// Find the digest for `filename` in a checksum file's text (`<hash>  <name>` lines,
-/// or a single bare hash).
+/// Find the digest for `filename` in a checksum file's text, as Ansible's
+/// `parse_digest_lines` reads it: a single bare hash, BSD lines
+/// (`SHA256 (name) = hash`) or GNU lines (`hash  name`, `hash *name`,
+/// `hash ./name`); the first line naming the file wins.
 fn digest_from_list(text: &str, filename: &str) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
+    static BSD: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    static GNU: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let bsd = BSD.get_or_init(|| {
+        regex::Regex::new(r"^(\w+) ?\((?P<path>.+)\) ?= (?P<digest>[\w.]+)$").expect("valid")
+    });
+    let gnu = GNU.get_or_init(|| {
+        regex::Regex::new(r"^(?P<digest>[\w.]+)\s+(\*|\./|\.)?(?P<path>.+)$").expect("valid")
+    });
+    let lines: Vec<&str> = text.split('\n').collect();
+    let lines = match lines.split_last() {
+        Some((last, rest)) if last.is_empty() => rest,
+        _ => &lines[..],
+    };
     if lines.len() == 1 && lines[0].split_whitespace().count() == 1 {
-        return Some(lines[0].trim().to_string());
+        return Some(lines[0].to_string());
     }
     for line in lines {
-        if let Some((sum, name)) = line.split_once(' ') {
-            let name = name.strip_prefix([' ', '*']).unwrap_or(name);
-            let name = name.trim_start_matches(['.', '/']);
-            if name == filename {
-                return Some(sum.to_string());
+        if let Some(m) = bsd.captures(line) {
+            if &m["path"] == filename {
+                return Some(m["digest"].to_string());
+            }
+        } else if let Some(m) = gnu.captures(line) {
+            if m["path"].trim_start_matches(['.', '/']) == filename {
+                return Some(m["digest"].to_string());
             }
         }
     }
@@ -126,7 +167,17 @@ fn has_line(out: &str, key: &str) -> bool {
 }
 
 fn sum_cmd(algo: &str, var: &str) -> String {
-    format!("{algo}sum < \"${var}\" | cut -d' ' -f1")
+    let dgst = match algo {
+        "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512" => {
+            return format!("{algo}sum < \"${var}\" | cut -d' ' -f1")
+        }
+        "blake2b" => "blake2b512".to_string(),
+        "blake2s" => "blake2s256".to_string(),
+        "sha512_224" => "sha512-224".to_string(),
+        "sha512_256" => "sha512-256".to_string(),
+        other => other.replace('_', "-"),
+    };
+    format!("openssl dgst -r -{dgst} < \"${var}\" | cut -d' ' -f1")
 }
 
 pub(crate) fn run(
@@ -138,7 +189,7 @@ pub(crate) fn run(
         Err(e) => return Ok(ModuleOutcome::failed(e)),
     };
     let started = Instant::now();
-    let url = p.req.url.clone();
+    let url = mask_url(&p.req.url);
     // Ansible's result starts with these keys.
     let base = |changed: bool, dest: &str| {
         ModuleOutcome::changed(changed)
@@ -157,7 +208,7 @@ pub(crate) fn run(
             let script = format!(
                 "export LC_ALL=C\n_d=$(mktemp -d) || exit 1; trap 'rm -rf \"$_d\"' EXIT; body=\"$_d/body\"; head=\"$_d/head\"\n{}\
                  echo '--- list'; cat \"$body\" 2>/dev/null\n",
-                NetHttp::script()
+                list_req.script()
             );
             let out = ctx.exec(&script, Some(&list_req.payload()))?;
             let stdout = out.stdout_str();
@@ -180,7 +231,8 @@ pub(crate) fn run(
                 Some(d) => d,
                 None => {
                     return Ok(ModuleOutcome::failed(format!(
-                        "Unable to find a checksum for file '{filename}' in '{value}'"
+                        "Unable to find a checksum for file '{filename}' in '{}'",
+                        mask_url(&value)
                     )))
                 }
             }
@@ -198,40 +250,31 @@ pub(crate) fn run(
         }
     }
 
-    // One round trip for the facts about dest.
+    // One round trip for the facts about dest: what it is, its digest when
+    // a checksum is given, its mtime (for If-Modified-Since).
     let mut facts = format!("export LC_ALL=C\ndest={}\n", quote(&p.dest));
     facts.push_str("if [ -d \"$dest\" ]; then echo DIR; elif [ -e \"$dest\" ]; then echo EXISTS; ");
+    facts.push_str(
+        "printf 'IMS\\t%s\\n' \"$(date -u -r \"$dest\" '+%a, %d %b %Y %H:%M:%S GMT')\"; ",
+    );
     if let Some((algo, _)) = &p.checksum {
         facts.push_str(&format!(
             "printf 'SUM\\t%s\\n' \"$({})\"; ",
             sum_cmd(algo, "dest")
         ));
     }
-    facts.push_str(
-        "else echo ABSENT; fi\n\
-         _p=$(dirname -- \"$dest\"); if [ ! -d \"$_p\" ]; then printf 'NOPARENT\\t%s\\n' \"$_p\"; elif [ ! -w \"$_p\" ]; then printf 'NOWRITE\\t%s\\n' \"$_p\"; fi\n",
-    );
+    facts.push_str("else echo ABSENT; fi\n");
     let out = ctx.exec(&facts, None)?;
     let fo = out.stdout_str();
     let dest_is_dir = has_line(&fo, "DIR");
-    if !dest_is_dir {
-        if let Some(parent) = field(&fo, "NOPARENT") {
-            return Ok(ModuleOutcome::failed(format!(
-                "Destination {parent} does not exist"
-            )));
-        }
-        if let Some(parent) = field(&fo, "NOWRITE") {
-            return Ok(ModuleOutcome::failed(format!(
-                "Destination {parent} is not writable"
-            )));
-        }
-    }
     if has_line(&fo, "EXISTS") {
+        // As Ansible: a matching checksum skips the download; a different
+        // one forces it; otherwise the server is asked whether it changed.
         let mismatch = match &p.checksum {
             Some((_, want)) if !p.force => field(&fo, "SUM") != Some(want.as_str()),
             _ => false,
         };
-        if !p.force && !mismatch {
+        if !p.force && p.checksum.is_some() && !mismatch {
             let mut changed = false;
             if !p.perms.is_empty() {
                 let script = format!(
@@ -252,9 +295,14 @@ pub(crate) fn run(
             };
             return Ok(base(changed, &p.dest).with("msg", msg).with("elapsed", 0));
         }
-        // A checksum mismatch forces the download.
         if mismatch {
             p.force = true;
+        } else if !p.force {
+            if let Some(ims) = field(&fo, "IMS").filter(|v| !v.is_empty()) {
+                p.req
+                    .headers
+                    .push(("If-Modified-Since".into(), ims.to_string()));
+            }
         }
     }
     if p.force {
@@ -263,7 +311,7 @@ pub(crate) fn run(
             .push(("Cache-Control".into(), "no-cache".into()));
     }
 
-    // Download into a temporary directory next to dest (or tmp_dest).
+    // Download into a temporary directory next to dest (or in tmp_dest).
     if ctx.check_mode {
         p.req.method = "HEAD".into();
     }
@@ -272,12 +320,18 @@ pub(crate) fn run(
         (None, true) => "\"$dest\"".to_string(),
         (None, false) => "\"$(dirname -- \"$dest\")\"".to_string(),
     };
-    let mut dl = format!(
-        "export LC_ALL=C\ndest={}\n_d=$(mktemp -d {tmp_parent}/.berth-get_url.XXXXXX) || exit 1\nprintf 'TMPDIR\\t%s\\n' \"$_d\"\nbody=\"$_d/body\"; head=\"$_d/head\"; extra_header=\n",
-        quote(&p.dest)
-    );
-    dl.push_str(NetHttp::script());
-    dl.push_str("if [ -f \"$body\" ]; then printf 'SHA1\\t%s\\n' \"$(sha1sum < \"$body\" | cut -d' ' -f1)\"; ");
+    let mut dl = format!("export LC_ALL=C\ndest={}\n", quote(&p.dest));
+    if let Some(t) = &p.tmp_dest {
+        dl.push_str(&format!(
+            "if [ ! -d {t} ]; then if [ -e {t} ]; then printf 'TMPDEST\\tfile\\n'; else printf 'TMPDEST\\tmissing\\n'; fi; exit 0; fi\n",
+            t = quote(t)
+        ));
+    }
+    dl.push_str(&format!(
+        "_d=$(mktemp -d {tmp_parent}/.berth-get_url.XXXXXX 2>/dev/null || mktemp -d) || exit 1\nprintf 'TMPDIR\\t%s\\n' \"$_d\"\nbody=\"$_d/body\"; head=\"$_d/head\"; extra_header=\n"
+    ));
+    dl.push_str(&p.req.script());
+    dl.push_str("if [ -f \"$body\" ]; then printf 'SHA1\\t%s\\n' \"$(sha1sum < \"$body\" | cut -d' ' -f1)\"; printf 'SIZE\\t%s\\n' \"$(wc -c < \"$body\")\"; ");
     if let Some((algo, _)) = &p.checksum {
         dl.push_str(&format!(
             "printf 'SUM\\t%s\\n' \"$({})\"; ",
@@ -288,6 +342,23 @@ pub(crate) fn run(
     let out = ctx.exec(&dl, Some(&p.req.payload()))?;
     let so = out.stdout_str();
     let elapsed = || started.elapsed().as_secs();
+    match field(&so, "TMPDEST") {
+        Some("file") => {
+            return Ok(ModuleOutcome::failed(format!(
+                "{} is a file but should be a directory.",
+                p.tmp_dest.unwrap_or_default()
+            ))
+            .with("elapsed", 0))
+        }
+        Some(_) => {
+            return Ok(ModuleOutcome::failed(format!(
+                "{} directory does not exist.",
+                p.tmp_dest.unwrap_or_default()
+            ))
+            .with("elapsed", 0))
+        }
+        None => {}
+    }
     let tmpdir = field(&so, "TMPDIR").unwrap_or_default().to_string();
     let cleanup = format!("rm -rf {}", quote(&tmpdir));
     let Some(resp) = parse_response(&so) else {
@@ -301,18 +372,50 @@ pub(crate) fn run(
     };
     if resp.status == 304 {
         ctx.exec(&cleanup, None)?;
-        return Ok(base(false, &p.dest)
+        return Ok(ModuleOutcome::ok()
+            .with("dest", p.dest.clone())
             .with("msg", resp.msg())
             .with("status_code", 304)
+            .with("url", url.clone())
             .with("elapsed", elapsed()));
+    }
+    if resp.status == -1 {
+        // No response at all: Ansible's message is the error itself.
+        ctx.exec(&cleanup, None)?;
+        return Ok(ModuleOutcome::failed(resp.msg())
+            .with("dest", p.dest.clone())
+            .with("elapsed", elapsed())
+            .with("url", url.clone()));
+    }
+    if resp.curl_rc != 0 && !ctx.check_mode {
+        // A response that broke off: Ansible compares what arrived with
+        // Content-Length; other transfer errors fail with curl's words.
+        ctx.exec(&cleanup, None)?;
+        let size: u64 = field(&so, "SIZE")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let cl = resp
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let msg = match cl {
+            Some(cl) if resp.curl_rc == 18 && cl > size => {
+                let diff = cl - size;
+                format!("Incomplete read, (rsp.length={diff}, cl={cl}, st.st_size={size}) failed to read remaining {diff} bytes")
+            }
+            _ => format!(
+                "failed to create temporary content file: {}",
+                resp.error.clone().unwrap_or_default()
+            ),
+        };
+        return Ok(ModuleOutcome::failed(msg).with("elapsed", elapsed()));
     }
     if resp.status != 200 {
         ctx.exec(&cleanup, None)?;
-        return Ok(base(false, &p.dest)
-            .with("failed", true)
-            .with("msg", "Request failed")
-            .with("status_code", resp.status)
+        return Ok(ModuleOutcome::failed("Request failed")
+            .with("dest", p.dest.clone())
+            .with("status_code", resp.status_value())
             .with("response", resp.msg())
+            .with("url", url.clone())
             .with("elapsed", elapsed()));
     }
     let dest = if dest_is_dir {
@@ -321,22 +424,69 @@ pub(crate) fn run(
         p.dest.clone()
     };
     let tmpsrc = format!("{tmpdir}/body");
+    let checksum_src = field(&so, "SHA1").unwrap_or_default().to_string();
+    let base = |changed: bool| {
+        base(changed, &dest)
+            .with("src", tmpsrc.clone())
+            .with("elapsed", elapsed())
+    };
+
+    // Where the download goes, as Ansible checks it once the request is done.
+    let mut check = format!("export LC_ALL=C\ndest={}\n", quote(&dest));
+    check.push_str(
+        "if [ -e \"$dest\" ]; then\n\
+           if [ ! -w \"$dest\" ]; then echo NOWRITE_DEST; elif [ ! -r \"$dest\" ]; then echo NOREAD_DEST;\n\
+           elif [ ! -d \"$dest\" ]; then printf 'DSHA1\\t%s\\n' \"$(sha1sum < \"$dest\" | cut -d' ' -f1)\"; fi\n\
+         else _p=$(dirname -- \"$dest\"); if [ ! -d \"$_p\" ]; then printf 'NOPARENT\\t%s\\n' \"$_p\"; elif [ ! -w \"$_p\" ]; then printf 'NOWRITE\\t%s\\n' \"$_p\"; fi; fi\n",
+    );
+    let co = ctx.exec(&check, None)?.stdout_str();
+    let checksum_dest = field(&co, "DSHA1").map(str::to_string);
+    let refuse = if has_line(&co, "NOWRITE_DEST") {
+        Some(format!("Destination {dest} is not writable"))
+    } else if has_line(&co, "NOREAD_DEST") {
+        Some(format!("Destination {dest} is not readable"))
+    } else if let Some(parent) = field(&co, "NOPARENT") {
+        Some(format!("Destination {parent} does not exist"))
+    } else {
+        field(&co, "NOWRITE").map(|parent| format!("Destination {parent} is not writable"))
+    };
+    if let Some(msg) = refuse {
+        ctx.exec(&cleanup, None)?;
+        return Ok(base(false)
+            .with("failed", true)
+            .with("msg", msg)
+            .with("checksum_src", checksum_src)
+            .with(
+                "checksum_dest",
+                checksum_dest.map(Value::from).unwrap_or(Value::Null),
+            ));
+    }
     if ctx.check_mode {
         ctx.exec(&cleanup, None)?;
-        return Ok(base(true, &dest)
+        let changed = checksum_dest.as_deref() != Some(checksum_src.as_str());
+        return Ok(base(changed)
             .with("msg", resp.msg())
-            .with("status_code", resp.status)
-            .with("src", tmpsrc)
-            .with("elapsed", elapsed()));
+            .with("checksum_src", checksum_src)
+            .with(
+                "checksum_dest",
+                checksum_dest.map(Value::from).unwrap_or(Value::Null),
+            ));
     }
-    let checksum_src = field(&so, "SHA1").unwrap_or_default().to_string();
     if let Some((_, want)) = &p.checksum {
         let got = field(&so, "SUM").unwrap_or_default();
         if got != want {
             ctx.exec(&cleanup, None)?;
-            return Ok(ModuleOutcome::failed(format!(
-                "The checksum for {tmpsrc} did not match {want}; it was {got}."
-            )));
+            return Ok(base(false)
+                .with("failed", true)
+                .with("checksum_src", checksum_src)
+                .with(
+                    "checksum_dest",
+                    checksum_dest.map(Value::from).unwrap_or(Value::Null),
+                )
+                .with(
+                    "msg",
+                    format!("The checksum for {tmpsrc} did not match {want}; it was {got}."),
+                ));
         }
     }
 
@@ -380,16 +530,14 @@ pub(crate) fn run(
         )));
     }
     let changed = has_line(&fo, "MOVED") || has_line(&fo, "PC=1");
-    let mut o = base(changed, &dest)
-        .with("src", tmpsrc)
+    let mut o = base(changed)
         .with("checksum_src", checksum_src)
         .with(
             "checksum_dest",
             field(&fo, "DSHA1").map(Value::from).unwrap_or(Value::Null),
         )
         .with("msg", resp.msg())
-        .with("status_code", resp.status)
-        .with("elapsed", elapsed());
+        .with("status_code", resp.status_value());
     if let Some(b) = field(&fo, "BACKUP") {
         o = o.with("backup_file", b);
     }
@@ -446,7 +594,9 @@ mod tests {
                 {
                     Reply::new(200, "text/plain", "secret")
                 } else {
+                    // A real server's challenge: credentials go out in answer.
                     Reply::new(401, "text/plain", "")
+                        .header("WWW-Authenticate", "Basic realm=\"berth\"")
                 }
             }
             "/dl" => Reply::new(200, "text/plain", "named")
@@ -479,13 +629,26 @@ mod tests {
                        "md5sum": sha("md5", PAYLOAD), "state": "file"}),
                 Some(("a.tgz", PAYLOAD)),
             ),
+            // As Ansible: an existing dest without a checksum is asked for
+            // again (If-Modified-Since); the same bytes are no change.
             (
                 json!({"url": srv.url("/app.tar.gz"), "dest": d("a.tgz")}),
+                json!({"changed": false, "msg": "OK (14 bytes)", "checksum_dest": sha("sha1", PAYLOAD)}),
+                None,
+            ),
+            (
+                json!({"url": srv.url("/app.tar.gz"), "dest": d("a.tgz"), "mode": "0640"}),
+                json!({"changed": true, "mode": "0640"}),
+                None,
+            ),
+            // A matching checksum skips the request.
+            (
+                json!({"url": srv.url("/app.tar.gz"), "dest": d("a.tgz"), "checksum": format!("sha1:{}", sha("sha1", PAYLOAD))}),
                 json!({"changed": false, "msg": "file already exists"}),
                 None,
             ),
             (
-                json!({"url": srv.url("/app.tar.gz"), "dest": d("a.tgz"), "mode": "0600"}),
+                json!({"url": srv.url("/app.tar.gz"), "dest": d("a.tgz"), "mode": "0600", "checksum": format!("sha1:{}", sha("sha1", PAYLOAD))}),
                 json!({"changed": true, "msg": "file already exists but file attributes changed"}),
                 None,
             ),
@@ -620,6 +783,30 @@ mod tests {
         let third = h.run(run, args);
         assert_eq!(third.result["changed"], true);
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), PAYLOAD);
+    }
+
+    #[test]
+    fn checksum_lists_in_every_style_ansible_reads() {
+        let h = "b1b6ce5073c8fac263a8fc5edfffdbd5dec1980c784e09c5bc69f8fb6056f006";
+        let cases = [
+            (
+                format!("{h}  27617.txt\n{h}  71420.txt\n"),
+                Some(h.to_string()),
+            ),
+            (format!("{h} *27617.txt\n"), Some(h.to_string())),
+            (format!("{h}  ./27617.txt\n"), Some(h.to_string())),
+            (format!("{h} 27617.txt\n"), Some(h.to_string())),
+            (
+                format!("SHA256 (27617.txt) = {h}.\nSHA256 (x.txt) = 00\n"),
+                Some(format!("{h}.")),
+            ),
+            (format!("{h}\n"), Some(h.to_string())),
+            (format!("{h}  other.txt\n00  x\n"), None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(digest_from_list(&text, "27617.txt"), want, "{text}");
+        }
+        assert_eq!(clean_digest(&format!("{h}.")).unwrap(), h);
     }
 
     #[test]

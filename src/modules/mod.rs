@@ -59,6 +59,7 @@ pub(crate) mod template;
 pub(crate) mod test_support;
 pub(crate) mod unarchive;
 pub(crate) mod uri;
+pub(crate) mod uri_multipart;
 pub(crate) mod user;
 pub(crate) mod wait_for;
 
@@ -213,6 +214,55 @@ pub(crate) fn controller_path(name: &str) -> String {
 }
 
 /// Quote a string for a POSIX shell.
+/// Ansible's `remove_values` over a module's result: a string equal to a
+/// `no_log` parameter's value becomes `VALUE_SPECIFIED_IN_NO_LOG_PARAMETER`,
+/// one containing it has it replaced by `********`. With `keys`, mapping
+/// keys are masked too (uri's `sanitize_keys`), except those in `keep_keys`.
+pub(crate) fn mask_no_log(v: &mut Value, secrets: &[String], keys: bool, keep_keys: &[&str]) {
+    let secrets: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    if secrets.is_empty() {
+        return;
+    }
+    fn mask_str(s: &str, secrets: &[&String]) -> Option<String> {
+        if secrets.iter().any(|x| x.as_str() == s) {
+            return Some("VALUE_SPECIFIED_IN_NO_LOG_PARAMETER".into());
+        }
+        let mut out = s.to_string();
+        for x in secrets {
+            out = out.replace(x.as_str(), "********");
+        }
+        (out != s).then_some(out)
+    }
+    fn walk(v: &mut Value, secrets: &[&String], keys: bool, keep: &[&str]) {
+        match v {
+            Value::String(s) => {
+                if let Some(m) = mask_str(s, secrets) {
+                    *s = m;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, secrets, keys, keep)),
+            Value::Object(m) => {
+                let old = std::mem::take(m);
+                for (k, mut val) in old {
+                    walk(&mut val, secrets, keys, keep);
+                    let k = if keys && !keep.contains(&k.as_str()) {
+                        let mut nk = k.clone();
+                        for x in secrets {
+                            nk = nk.replace(x.as_str(), "********");
+                        }
+                        nk
+                    } else {
+                        k
+                    };
+                    m.insert(k, val);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(v, &secrets, keys, keep_keys);
+}
+
 pub(crate) fn quote(s: &str) -> String {
     shell_words::quote(s).into_owned()
 }

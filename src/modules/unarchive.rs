@@ -593,7 +593,7 @@ fn unpack(
         req.validate_certs = p.validate_certs;
         let script = format!(
             "export LC_ALL=C\n_d=$(mktemp -d) || exit 1; body=\"$_d/archive\"; head=\"$_d/head\"; extra_header=\nprintf 'TMPDIR\\t%s\\n' \"$_d\"\n{}",
-            NetHttp::script()
+            req.script()
         );
         let out = ctx.exec(&script, Some(&req.payload()))?;
         let so = out.stdout_str();
@@ -649,7 +649,7 @@ fn unpack(
              printf 'MAGIC\\t%s\\n' \"$(head -c 262 \"$src\" | od -An -v -tx1 | tr -d ' \\n')\"\n\
              echo '--- list'\n\
              case \"$(head -c 4 \"$src\" | od -An -tx1 | tr -d ' \\n')\" in\n\
-               504b0304|504b0506) unzip -Z -T \"$src\" ;;\n\
+               504b0304|504b0506) if command -v unzip >/dev/null 2>&1; then unzip -Z -T \"$src\"; else echo NOUNZIP; fi ;;\n\
                *) tar -t -v --full-time --numeric-owner --quoting-style=literal -f \"$src\" ;;\n\
              esac\n",
             quote(&p.src)
@@ -681,6 +681,13 @@ fn unpack(
         let Some(format) = Format::from_magic(&magic) else {
             return Ok(unknown_format(&shown_src, &p.dest));
         };
+        if format == Format::Zip && has_line(&so, "NOUNZIP") {
+            // Ansible's words when neither unzip nor zipinfo is on the PATH.
+            return Ok(ModuleOutcome::failed(format!(
+                "Failed to find handler for \"{shown_src}\". Make sure the required command to extract the file is installed.\n\
+                 Unable to find required 'unzip' or 'zipinfo' binary in the path."
+            )));
+        }
         let listing = so.split_once("--- list\n").map(|(_, l)| l).unwrap_or("");
         let members = if format == Format::Zip {
             parse_zipinfo(listing)
@@ -777,7 +784,9 @@ fn unpack(
         &found,
         uid,
         umask,
-        p.keep_newer,
+        // Ansible's zip handler leaves newer files out of the comparison;
+        // its tar handler asks `tar --diff`, which reports them (a change).
+        p.keep_newer && format == Format::Zip,
         // unzip's handling of stored modes varies; tar's is known (umask unless root).
         p.perms.mode.is_none() && format != Format::Zip,
     );

@@ -849,6 +849,18 @@ fn run_single(
         if single.unreachable {
             return single;
         }
+        // As Ansible's task executor: a result without `failed` gets one,
+        // true when it carries a non-zero `rc`.
+        if !single.result.contains_key("failed") && !single.skipped() {
+            let rc_failed = match single.result.get("rc") {
+                Some(Value::Number(n)) => n.as_i64() != Some(0),
+                Some(Value::String(s)) => s != "0",
+                _ => false,
+            };
+            single
+                .result
+                .insert("failed".into(), Value::Bool(rc_failed));
+        }
         if until {
             // changed_when/failed_when see the attempt too (Ansible sets it first).
             single.result.insert("attempts".into(), json!(attempt));
@@ -902,11 +914,7 @@ fn run_single(
                         single
                             .result
                             .insert("failed_when_result".into(), Value::Bool(failed));
-                        if failed {
-                            single.result.insert("failed".into(), Value::Bool(true));
-                        } else {
-                            single.result.remove("failed");
-                        }
+                        single.result.insert("failed".into(), Value::Bool(failed));
                     }
                     Err(e) => {
                         single.result.insert("failed".into(), Value::Bool(true));

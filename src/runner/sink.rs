@@ -182,6 +182,10 @@ fn shown(result: &Map<String, Value>) -> Value {
         {
             continue;
         }
+        // Every registered result says `failed`; Ansible's callback drops it.
+        if k == "failed" && v == &Value::Bool(false) {
+            continue;
+        }
         m.insert(k.clone(), v.clone());
     }
     Value::Object(m)
