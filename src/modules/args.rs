@@ -133,6 +133,9 @@ impl<'a> Args<'a> {
                 .map(|p| p.trim().to_string())
                 .filter(|p| !p.is_empty())
                 .collect()),
+            // As Ansible's check_type_list: a number is a list of one.
+            Some(Value::Number(n)) => Ok(vec![n.to_string()]),
+            Some(Value::Bool(b)) => Ok(vec![if *b { "True" } else { "False" }.to_string()]),
             Some(other) => Err(format!(
                 "argument '{key}' is of type {} and we were unable to convert to list",
                 type_name(other)

@@ -428,7 +428,7 @@ fn local(ctx: &mut ModuleContext<'_>, l: Local) -> Result<ModuleOutcome, Stop> {
         directory_mode: None,
         source,
         preserve: false,
-        local_follow: true,
+        local_follow: Some(true),
     };
     let out = put(ctx, put_args)?;
     if out.is_failed() {

@@ -164,7 +164,8 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
             directory_mode,
             source,
             preserve,
-            local_follow,
+            // Unset, Ansible's module keeps a new folder's symlinks (copytree).
+            local_follow: a.get("local_follow").is_some().then_some(local_follow),
         },
     )
 }
@@ -427,7 +428,7 @@ fn remote_tree(
     src: &str,
     dest: &str,
     attrs: &Attrs,
-    follow_links: bool,
+    follow_links: Option<bool>,
 ) -> Result<ModuleOutcome, Stop> {
     let target = if src.ends_with('/') {
         dest.trim_end_matches('/').to_string()
@@ -461,14 +462,19 @@ fn remote_tree(
          if [ -d \"$d\" ]; then out=$(diff -rq -- \"$s\" \"$d\" 2>&1 | grep -v -F \"Only in $d\" | grep -v -e '^diff: .*: No such file or directory$' -e '^diff: .*: Too many levels of symbolic links$'); [ -z \"$out\" ] && same=yes; fi\n\
          if [ $same = yes ] && [ -z {fixq} ]; then echo SAME; exit 0; fi\n\
          if [ {check} = yes ]; then [ $same = yes ] && echo SAME || echo CHANGED; exit 0; fi\n\
+         existed=no; [ -d \"$d\" ] && existed=yes\n\
          mkdir -p -- \"$d\" && cp -a -- \"$s\"/. \"$d\"/ || exit 1\n\
-         if [ {deref} = yes ]; then find \"$d\" -type l | while IFS= read -r l; do if [ -f \"$l\" ]; then cp -L -- \"$l\" \"$l.berth-tmp\" && mv -f -- \"$l.berth-tmp\" \"$l\" || exit 1; fi; done || exit 1; fi\n\
+         if [ {deref} = yes ] || {{ [ {deref} = auto ] && [ $existed = yes ]; }}; then find \"$d\" -type l | while IFS= read -r l; do if [ -f \"$l\" ]; then cp -L -- \"$l\" \"$l.berth-tmp\" && mv -f -- \"$l.berth-tmp\" \"$l\" || exit 1; fi; done || exit 1; fi\n\
          true{fix} || exit 1\n\
          [ $same = yes ] && echo SAME || echo CHANGED\n",
         s = quote(src.trim_end_matches('/')),
         d = quote(&target),
         fixq = quote(&fix),
-        deref = if follow_links { "yes" } else { "no" },
+        deref = match follow_links {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "auto",
+        },
     );
     let res = ctx.exec(&script, None).map_err(Stop::from)?;
     if res.rc != 0 {
@@ -496,8 +502,10 @@ pub(crate) struct Put {
     pub(crate) source: Source,
     /// `mode: preserve`: the source file's mode.
     pub(crate) preserve: bool,
-    /// A host folder copied with `remote_src` follows its symlinks.
-    pub(crate) local_follow: bool,
+    /// `local_follow` as given: a host folder copied with `remote_src`
+    /// follows its symlinks when true, keeps them when false; unset, a new
+    /// destination keeps them and an existing one gets what they name.
+    pub(crate) local_follow: Option<bool>,
 }
 
 /// Compare, then (unless in check mode) atomically write, like Ansible's copy module.
@@ -1008,6 +1016,37 @@ mod tests {
                 expect: vec![
                     ("d/a", Some(file("x\n", 0o644))),
                     ("d/l", Some(file("x\n", 0o644))),
+                ],
+            },
+            Case {
+                name: "remote_src folder into a new dest keeps its symlinks, as copytree does",
+                initial: vec![
+                    Entry::Dir("s", 0o755),
+                    Entry::File("s/a", "x\n", 0o644),
+                    Entry::Link("s/l", "a"),
+                ],
+                args: json!({"src": "{root}/s/", "dest": "{root}/n/", "remote_src": true}),
+                check: false,
+                changed: true,
+                failed: None,
+                keys: json!({}),
+                expect: vec![
+                    (
+                        "n",
+                        Some(Node::Dir {
+                            mode: 0o755,
+                            uid: 0,
+                            gid: 0,
+                        }),
+                    ),
+                    ("n/a", Some(file("x\n", 0o644))),
+                    (
+                        "n/l",
+                        Some(Node::Link {
+                            target: "a".into(),
+                            uid: 0,
+                        }),
+                    ),
                 ],
             },
             Case {

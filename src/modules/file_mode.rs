@@ -67,6 +67,10 @@ impl FileMode {
         for part in t.split(',') {
             let who_end = part.find(|c: char| !"ugoa".contains(c)).ok_or_else(bad)?;
             let who_str = &part[..who_end];
+            // `a` stands alone, as in Ansible.
+            if who_str.contains('a') && who_str != "a" {
+                return Err(bad());
+            }
             let mut who = 0;
             for c in who_str.chars() {
                 who |= match c {

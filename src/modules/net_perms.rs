@@ -76,7 +76,9 @@ if [ \"$(stat -c %a \"$_t\")\" != \"$(stat -c %a -- \"${var}\")\" ]; then pc=1; 
 /// The mode `spec` (octal like `0644`, or symbolic like `u=rwX,g-w`) gives
 /// a file whose mode is `cur`, the way Ansible computes it.
 pub(crate) fn apply_mode(spec: &str, cur: u32, is_dir: bool) -> Result<u32, String> {
-    let invalid = || format!("mode must be in octal or symbolic form: '{spec}'");
+    // Ansible's `details` for a mode it cannot read (its `msg` is
+    // "mode must be in octal or symbolic form").
+    let invalid = || format!("bad symbolic permission for mode: {spec}");
     if !spec.is_empty() && spec.chars().all(|c| c.is_digit(8)) {
         return u32::from_str_radix(spec, 8)
             .map_err(|_| invalid())
@@ -91,7 +93,11 @@ pub(crate) fn apply_mode(spec: &str, cur: u32, is_dir: bool) -> Result<u32, Stri
             users.push(chars[i]);
             i += 1;
         }
-        if users.is_empty() || users.contains('a') {
+        // `a` stands alone (Ansible has no `a` among u, g and o).
+        if users.contains('a') && users != "a" {
+            return Err(invalid());
+        }
+        if users.is_empty() || users == "a" {
             users = "ugo".into();
         }
         if i >= chars.len() {
@@ -203,6 +209,14 @@ mod tests {
         assert!(apply_mode("u", 0o644, false).is_err());
         assert!(apply_mode("u=rwq", 0o644, false).is_err());
         assert!(apply_mode("z+x", 0o644, false).is_err());
+        // Ansible's words, and its refusal of `a` beside u, g or o.
+        for bad in ["u=foo", "foo=r", "ufoo=r", "abc=r", "ao=r", "oa=r"] {
+            assert_eq!(
+                apply_mode(bad, 0o644, false),
+                Err(format!("bad symbolic permission for mode: {bad}")),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

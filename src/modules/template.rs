@@ -117,7 +117,7 @@ fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop
                 local_mode: None,
             },
             preserve: false,
-            local_follow: true,
+            local_follow: Some(true),
         },
     )
 }

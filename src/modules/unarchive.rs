@@ -106,6 +106,8 @@ struct Member {
     size: u64,
     mtime: MTime,
     mode: Option<u32>,
+    /// SHA-1 of a regular file's content, when the archive was read on the controller.
+    sha1: Option<String>,
 }
 
 fn normalise(name: &str) -> String {
@@ -141,17 +143,25 @@ fn members_from_tar<R: Read>(r: R) -> Result<Vec<Member>, String> {
         if path.is_empty() || path == "." {
             continue;
         }
+        let size = header.size().unwrap_or(0);
+        let mtime = header.mtime().unwrap_or(0) as i64;
+        let mode = header.mode().ok().map(|m| m & 0o7777);
+        let mut entry = entry;
+        let sha1 = if kind == Kind::File {
+            let mut content = Vec::with_capacity(size.min(1 << 20) as usize);
+            entry.read_to_end(&mut content).map_err(|e| e.to_string())?;
+            Some(crate::modules::remote_file::sha1_hex(&content))
+        } else {
+            None
+        };
         out.push(Member {
+            sha1,
             raw,
             path,
-            size: if kind == Kind::File {
-                header.size().unwrap_or(0)
-            } else {
-                0
-            },
+            size: if kind == Kind::File { size } else { 0 },
             kind,
-            mtime: MTime::Epoch(header.mtime().unwrap_or(0) as i64),
-            mode: header.mode().ok().map(|m| m & 0o7777),
+            mtime: MTime::Epoch(mtime),
+            mode,
         });
     }
     Ok(out)
@@ -229,6 +239,7 @@ fn members_from_zip(b: &[u8]) -> Result<Vec<Member>, String> {
         let path = normalise(&raw);
         if !path.is_empty() {
             out.push(Member {
+                sha1: None,
                 raw,
                 path,
                 size: if kind == Kind::File { size } else { 0 },
@@ -274,6 +285,7 @@ fn parse_tar_listing(text: &str) -> Vec<Member> {
             continue;
         }
         out.push(Member {
+            sha1: None,
             size: if kind == Kind::File {
                 c[2].parse().unwrap_or(0)
             } else {
@@ -311,6 +323,7 @@ fn parse_zipinfo(text: &str) -> Vec<Member> {
             continue;
         }
         out.push(Member {
+            sha1: None,
             size: if kind == Kind::File {
                 c[2].parse().unwrap_or(0)
             } else {
@@ -472,6 +485,9 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     let (Some(src), Some(dest)) = (a.str("src")?, a.str("dest")?) else {
         return Err("src (or content) and dest are required".into());
     };
+    if a.get("include").is_some() && a.get("exclude").is_some() {
+        return Err("parameters are mutually exclusive: include|exclude".into());
+    }
     if a.get("remote_src").is_some() && a.get("copy").is_some() {
         return Err("parameters are mutually exclusive: ('copy', 'remote_src')".into());
     }
@@ -574,7 +590,7 @@ fn unpack(
         if !p.remote_src {
             return Ok(ModuleOutcome::failed(format!(
                 "Unsupported option, an URI src ({}) is only supported when remote_src is True",
-                mask_url(&p.src)
+                crate::modules::net_http::mask_url(&p.src)
             )));
         }
         if p.creates.as_ref().is_some() {
@@ -779,7 +795,7 @@ fn unpack(
         })
         .unwrap_or((1, 0o022));
     let found = parse_stats(so.split_once("--- stats\n").map(|(_, s)| s).unwrap_or(""));
-    let difference = first_difference(
+    let mut difference = first_difference(
         &members,
         &found,
         uid,
@@ -790,6 +806,10 @@ fn unpack(
         // unzip's handling of stored modes varies; tar's is known (umask unless root).
         p.perms.mode.is_none() && format != Format::Zip,
     );
+    // Same names, sizes and times: compare contents, as `tar --diff` does.
+    if difference.is_none() && format != Format::Zip {
+        difference = content_difference(ctx, p, &members)?;
+    }
 
     let files: Vec<Value> = members
         .iter()
@@ -913,7 +933,12 @@ fn unpack(
             .unwrap_or("");
         let changes = match attr_changes(section, &p.perms) {
             Ok(c) => c,
-            Err(e) => return Ok(ModuleOutcome::failed(e)),
+            Err(e) => {
+                return Ok(
+                    ModuleOutcome::failed("mode must be in octal or symbolic form")
+                        .with("details", e),
+                )
+            }
         };
         if !changes.is_empty() {
             o.result.insert("changed".into(), Value::Bool(true));
@@ -983,24 +1008,6 @@ fn attr_changes(section: &str, perms: &NetPerms) -> Result<Vec<(char, String, St
     Ok(changes)
 }
 
-/// Hide a password in `scheme://user:password@host/...`.
-fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((cred, host)) => {
-            let user = cred.split(':').next().unwrap_or("");
-            format!(
-                "{scheme}://{user}:********@{host}{}",
-                &rest[authority_end..]
-            )
-        }
-        None => url.to_string(),
-    }
-}
-
 fn early_exit(so: &str, p: &Plan) -> Option<ModuleOutcome> {
     if has_line(so, "NODEST") {
         return Some(ModuleOutcome::failed(format!(
@@ -1023,6 +1030,57 @@ fn early_exit(so: &str, p: &Plan) -> Option<ModuleOutcome> {
         )));
     }
     None
+}
+
+/// The first regular member whose content in dest differs from the
+/// archive's: by SHA-1 for an archive read on the controller, by
+/// `tar --compare` on the target for a remote one.
+fn content_difference(
+    ctx: &mut ModuleContext<'_>,
+    p: &Plan,
+    members: &[Member],
+) -> Result<Option<String>, ConnError> {
+    let files: Vec<&Member> = members.iter().filter(|m| m.kind == Kind::File).collect();
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut names = Vec::new();
+    let dest = quote(&p.dest);
+    if p.remote_src {
+        for m in &files {
+            names.extend_from_slice(m.raw.as_bytes());
+            names.push(0);
+        }
+        let script = format!(
+            "export LC_ALL=C\ntar --compare -C {dest} -f {} --null -T - 2>&1; exit 0\n",
+            quote(&p.src)
+        );
+        let out = ctx.exec(&script, Some(&names))?;
+        let text = out.stdout_str();
+        return Ok(text
+            .lines()
+            .find(|l| l.ends_with(": Contents differ"))
+            .map(|l| l.trim_start_matches("tar: ").to_string()));
+    }
+    for m in &files {
+        names.extend_from_slice(m.path.as_bytes());
+        names.push(0);
+    }
+    let script =
+        format!("export LC_ALL=C\ncd {dest} && xargs -0 -r sha1sum -z -- 2>/dev/null; exit 0\n");
+    let out = ctx.exec(&script, Some(&names))?;
+    let mut sums = std::collections::HashMap::new();
+    for rec in out.stdout.split(|b| *b == 0) {
+        let rec = String::from_utf8_lossy(rec);
+        if let Some((sum, name)) = rec.trim_start_matches('\n').split_once("  ") {
+            sums.insert(name.to_string(), sum.to_string());
+        }
+    }
+    Ok(files.iter().find_map(|m| {
+        let want = m.sha1.as_deref()?;
+        (sums.get(&m.path).map(String::as_str) != Some(want))
+            .then(|| format!("{}: Contents differ", m.path))
+    }))
 }
 
 fn unknown_format(src: &str, dest: &str) -> ModuleOutcome {
@@ -1245,9 +1303,11 @@ mod tests {
                 "{src}: an unchanged archive is not uploaded ({} bytes sent)",
                 uploaded(&f.h)
             );
+            // Listing (remote only), dest's state, and for tar the contents.
+            let tar_like = handler.starts_with('T');
             assert_eq!(
                 f.h.log().len(),
-                if *remote { 3 } else { 2 },
+                usize::from(*remote) + 2 + usize::from(tar_like),
                 "{src}: round trips"
             );
             // A changed file makes it extract again, and restores the file.
@@ -1258,7 +1318,28 @@ mod tests {
                 std::fs::read_to_string(Path::new(&dest).join("app/README")).unwrap(),
                 "read me\n"
             );
+            if tar_like {
+                // Same size and time, other bytes: `tar --diff` calls that a change.
+                let readme = Path::new(&dest).join("app/README");
+                std::fs::write(&readme, "READ ME\n").unwrap();
+                let touched = std::process::Command::new("touch")
+                    .args(["-m", "-d", &format!("@{MTIME}")])
+                    .arg(&readme)
+                    .status()
+                    .unwrap();
+                assert!(touched.success());
+                let fourth = f.h.run(run, args_again(&src_arg, &dest, *remote));
+                assert_eq!(
+                    fourth.result["changed"], true,
+                    "{src}: content difference detected"
+                );
+                assert_eq!(std::fs::read_to_string(&readme).unwrap(), "read me\n");
+            }
         }
+    }
+
+    fn args_again(src: &str, dest: &str, remote: bool) -> Value {
+        json!({"src": src, "dest": dest, "remote_src": remote})
     }
 
     #[test]
@@ -1373,9 +1454,10 @@ mod tests {
             (json!({"src": "/nowhere/x.tgz", "dest": dest, "remote_src": true}), "Source '/nowhere/x.tgz' does not exist".to_string()),
             (json!({"src": "app.tar", "dest": dest, "copy": false, "remote_src": true}), "parameters are mutually exclusive: ('copy', 'remote_src')".to_string()),
             (json!({"src": "app.tar"}), "src (or content) and dest are required".to_string()),
+            (json!({"src": "app.tar", "dest": dest, "include": ["a"], "exclude": ["b"]}), "parameters are mutually exclusive: include|exclude".to_string()),
             (
                 json!({"src": "http://deploy:pw@127.0.0.1:1/a.tgz", "dest": dest}),
-                "Unsupported option, an URI src (http://deploy:********@127.0.0.1:1/a.tgz) is only supported when remote_src is True".to_string(),
+                "Unsupported option, an URI src (http://****:****@127.0.0.1:1/a.tgz) is only supported when remote_src is True".to_string(),
             ),
         ];
         for (args, msg) in cases {

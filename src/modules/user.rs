@@ -75,13 +75,21 @@ struct Params {
     expire_max: Option<i64>,
     expire_warn: Option<i64>,
     ssh_key: Option<SshKey>,
+    /// `local`: libuser's luseradd/lusermod/luserdel on the local files,
+    /// with groups through lgroupmod and expiry through lchage.
+    local: bool,
 }
 
 fn parse(args: &Map<String, Value>) -> Result<Params, String> {
     let a = Args::new("user", args);
     a.check_known(KNOWN)?;
-    if a.bool("local", false)? {
-        return Err("local=true (luseradd) is not supported by berth's user module".into());
+    let local = a.bool("local", false)?;
+    if local {
+        for key in ["umask", "uid_min", "uid_max"] {
+            if a.get(key).is_some() {
+                return Err(format!("'{key}' can not be used with 'local'"));
+            }
+        }
     }
     let expires = match a.get("expires") {
         None => None,
@@ -145,6 +153,7 @@ fn parse(args: &Map<String, Value>) -> Result<Params, String> {
         expire_max: a.int("password_expire_max")?,
         expire_warn: a.int("password_expire_warn")?,
         ssh_key: SshKey::parse(&a)?,
+        local,
     })
 }
 
@@ -318,7 +327,8 @@ struct Facts {
     /// Of the account's home and the one asked for, those that exist.
     homes: Vec<String>,
     /// Named groups (from `group`/`groups`) that exist.
-    known_groups: Vec<String>,
+    /// Each asked-for group that exists: as given (a name or a gid) and its name.
+    known_groups: Vec<(String, String)>,
     /// A group with the user's own name exists.
     own_group: bool,
 }
@@ -340,12 +350,17 @@ pub(crate) fn run(
     {
         out = ssh_key(ctx, &p, key, out)?;
     }
+    let mut warnings = match out.result.remove("warnings") {
+        Some(Value::Array(w)) => w,
+        _ => Vec::new(),
+    };
+    if p.append && p.groups.is_none() {
+        warnings.push(Value::String("'append' is set, but no 'groups' are specified. Use 'groups' for appending new groups.This will change to an error in Ansible 2.14.".into()));
+    }
     if warn {
-        let mut warnings = match out.result.remove("warnings") {
-            Some(Value::Array(w)) => w,
-            _ => Vec::new(),
-        };
         warnings.push(Value::String("The input password appears not to have been hashed. The 'password' argument must be encrypted for this module to work properly.".into()));
+    }
+    if !warnings.is_empty() {
         out = out.with("warnings", warnings);
     }
     Ok(out)
@@ -373,6 +388,15 @@ impl Params {
             }
         }
         (!flags.is_empty()).then(|| format!("chage{flags} {}", quote(&self.name)))
+    }
+}
+
+/// `expires` as lchage -E takes it: days since the epoch, -1 for never.
+fn lchage_days(expires: f64) -> i64 {
+    if expires < 0.0 {
+        -1
+    } else {
+        (expires.floor() as i64).div_euclid(86400)
     }
 }
 
@@ -429,8 +453,17 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
     wanted_groups.extend(p.groups.iter().flatten().cloned());
 
     // Round trip 1.
+    // With `local`, only the local account file says whether it exists.
+    let passwd = if p.local {
+        format!(
+            "grep -- {} /etc/passwd | tail -n 1",
+            quote(&format!("^{}:", p.name))
+        )
+    } else {
+        format!("getent passwd {q}")
+    };
     let mut script = format!(
-        "echo '{MARK}passwd'; getent passwd {q}\n\
+        "echo '{MARK}passwd'; {passwd}\n\
          echo '{MARK}primary'; id -gn {q} 2>/dev/null\n\
          echo '{MARK}groups'; id -Gn {q} 2>/dev/null\n\
          echo '{MARK}own'; getent group {q} >/dev/null && echo yes\n"
@@ -448,7 +481,7 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
     script.push_str(&format!("echo '{MARK}known'\n"));
     for g in &wanted_groups {
         script.push_str(&format!(
-            "getent group {0} >/dev/null && printf '%s\\n' {0}\n",
+            "_g=$(getent group {0}) && printf '%s\\t%s\\n' {0} \"${{_g%%:*}}\"\n",
             quote(g)
         ));
     }
@@ -465,8 +498,8 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
         if ctx.check_mode {
             return Ok(out);
         }
-        let mut cmd = String::from("userdel");
-        if p.force {
+        let mut cmd = String::from(if p.local { "luserdel" } else { "userdel" });
+        if p.force && !p.local {
             cmd.push_str(" -f");
         }
         if p.remove {
@@ -476,7 +509,7 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
     }
 
     for g in &wanted_groups {
-        if !facts.known_groups.contains(g) {
+        if !facts.known_groups.iter().any(|(given, _)| given == g) {
             return Ok(ModuleOutcome::failed(format!("Group {g} does not exist"))
                 .with("name", p.name.clone()));
         }
@@ -485,7 +518,7 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
 
     let Some(acct) = facts.account else {
         // Create.
-        let mut c = String::from("useradd");
+        let mut c = String::from(if p.local { "luseradd" } else { "useradd" });
         if let Some(uid) = p.uid {
             c.push_str(&format!(" -u {uid}"));
             if p.non_unique {
@@ -494,10 +527,11 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
         }
         match &p.group {
             Some(g) => c.push_str(&format!(" -g {}", quote(g))),
-            None if facts.own_group => c.push_str(" -N"),
+            // luseradd spells "no user group" -n.
+            None if facts.own_group => c.push_str(if p.local { " -n" } else { " -N" }),
             None => {}
         }
-        if let Some(csv) = groups_csv.as_ref().filter(|c| !c.is_empty()) {
+        if let Some(csv) = groups_csv.as_ref().filter(|c| !c.is_empty() && !p.local) {
             c.push_str(&format!(" -G {}", quote(csv)));
         }
         for (flag, v) in [
@@ -511,7 +545,9 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
             }
         }
         if p.create_home {
-            c.push_str(" -m");
+            if !p.local {
+                c.push_str(" -m");
+            }
             if let Some(k) = &p.skeleton {
                 c.push_str(&format!(" -k {}", quote(k)));
             }
@@ -524,15 +560,24 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
         if p.system {
             c.push_str(" -r");
         }
-        if let Some(e) = p.expires {
+        if let Some(e) = p.expires.filter(|_| !p.local) {
             c.push_str(&format!(" -e {}", quote(&expiry_date(e))));
         }
         c.push_str(&format!(" {q}"));
+        if p.local {
+            if let Some(e) = p.expires {
+                c.push_str(&format!(" && lchage -E {} {q}", lchage_days(e)));
+            }
+            for g in p.groups.iter().flatten() {
+                c.push_str(&format!(" && lgroupmod -M {q} {}", quote(g)));
+            }
+        }
         if let Some(ch) = p.chage(None) {
             c.push_str(&format!(" && {ch}"));
         }
         if p.password_lock == Some(true) {
-            c.push_str(&format!(" && usermod -L {q}"));
+            let m = if p.local { "lusermod" } else { "usermod" };
+            c.push_str(&format!(" && {m} -L {q}"));
         }
         let mut out = ModuleOutcome::changed(true)
             .with("name", p.name.clone())
@@ -553,6 +598,7 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
 
     // Modify.
     let mut c = String::new();
+    let mut local_after = String::new();
     if let Some(uid) = p.uid.filter(|u| *u != acct.uid) {
         c.push_str(&format!(" -u {uid}"));
         if p.non_unique {
@@ -564,17 +610,46 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
             Ok(gid) => gid == acct.gid,
             Err(_) => *g == acct.primary,
         };
-        if !same {
+        if !same && p.local {
+            // lusermod takes the number only (Ansible passes the gid).
+            c.push_str(&format!(
+                " -g \"$(getent group {} | cut -d: -f3)\"",
+                quote(g)
+            ));
+        } else if !same {
             c.push_str(&format!(" -g {}", quote(g)));
         }
     }
     if let Some(wanted) = &p.groups {
+        // Groups given by gid compare by name, as Ansible's get_groups_set does.
+        let wanted: Vec<String> = wanted
+            .iter()
+            .map(|g| {
+                facts
+                    .known_groups
+                    .iter()
+                    .find(|(given, _)| given == g)
+                    .map_or_else(|| g.clone(), |(_, name)| name.clone())
+            })
+            .collect();
         let current: Vec<&String> = acct.groups.iter().filter(|g| **g != acct.primary).collect();
         let wanted: Vec<&String> = wanted.iter().filter(|g| **g != acct.primary).collect();
         let missing = wanted.iter().any(|g| !current.contains(g));
         let extra = current.iter().any(|g| !wanted.contains(g));
         let csv: Vec<&str> = wanted.iter().map(|g| g.as_str()).collect();
-        if p.append {
+        if p.local {
+            // lgroupmod adds and removes members one group at a time.
+            if missing || (extra && !p.append) {
+                for g in wanted.iter().filter(|g| !current.contains(g)) {
+                    local_after.push_str(&format!(" && lgroupmod -M {q} {}", quote(g)));
+                }
+                if !p.append {
+                    for g in current.iter().filter(|g| !wanted.contains(g)) {
+                        local_after.push_str(&format!(" && lgroupmod -m {q} {}", quote(g)));
+                    }
+                }
+            }
+        } else if p.append {
             if missing {
                 c.push_str(&format!(" -a -G {}", quote(&csv.join(","))));
             }
@@ -608,7 +683,9 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
         } else {
             acct.expire_days < 0 || acct.expire_days != (e / 86400.0).floor() as i64
         };
-        if change {
+        if change && p.local {
+            local_after.push_str(&format!(" && lchage -E {} {q}", lchage_days(e)));
+        } else if change {
             c.push_str(&format!(" -e {}", quote(&expiry_date(e))));
         }
     }
@@ -640,27 +717,32 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
     if let Some(ch) = &chage {
         after.push_str(&format!(" && {ch}"));
     }
-    let mut out = ModuleOutcome::changed(!c.is_empty() || make_home || chage.is_some())
-        .with("name", p.name.clone())
-        .with("state", "present")
-        .with("uid", acct.uid)
-        .with("group", acct.gid)
-        .with("comment", acct.comment.clone())
-        .with("home", acct.home.clone())
-        .with("shell", acct.shell.clone())
-        .with("append", p.append)
-        .with("move_home", p.move_home);
+    let local_change = !local_after.is_empty();
+    after.push_str(&local_after);
+    let mut out =
+        ModuleOutcome::changed(!c.is_empty() || make_home || chage.is_some() || local_change)
+            .with("name", p.name.clone())
+            .with("state", "present")
+            .with("uid", acct.uid)
+            .with("group", acct.gid)
+            .with("comment", acct.comment.clone())
+            .with("home", acct.home.clone())
+            .with("shell", acct.shell.clone())
+            .with("append", p.append)
+            .with("move_home", p.move_home);
     if let Some(g) = &p.groups {
         out = out.with("groups", g.join(","));
     }
     if p.password.is_some() {
         out = out.with("password", NOT_LOGGED);
     }
-    if (c.is_empty() && !make_home && chage.is_none()) || ctx.check_mode {
+    if (c.is_empty() && !make_home && chage.is_none() && !local_change) || ctx.check_mode {
         return Ok(out);
     }
     let cmd = if c.is_empty() {
         "true".to_string()
+    } else if p.local {
+        format!("lusermod{c} {q}")
     } else {
         format!("usermod{c} {q}")
     };
@@ -765,7 +847,11 @@ fn parse_facts(text: &str, name: &str) -> Facts {
     Facts {
         account,
         homes: get("homes").iter().map(|s| s.to_string()).collect(),
-        known_groups: get("known").iter().map(|s| s.to_string()).collect(),
+        known_groups: get("known")
+            .iter()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(given, name)| (given.to_string(), name.to_string()))
+            .collect(),
         own_group: get("own").iter().any(|l| l.trim() == "yes"),
     }
 }
@@ -1016,6 +1102,122 @@ mod tests {
             );
         }
         assert_eq!(passwd_line(&u), "");
+        drop(accounts);
+    }
+
+    /// libuser's tools, played by shadow's on the test machine: what berth
+    /// asks of them is logged, and the accounts really change.
+    fn libuser_stand_ins(h: &SysHarness) {
+        h.fake(
+            "luseradd",
+            "m=-m; set -- $(for a in \"$@\"; do case $a in -n) echo -N;; -M) m=; echo -M;; *) echo \"$a\";; esac; done)\n\
+             exec /usr/sbin/useradd $m \"$@\"",
+        );
+        h.fake("lusermod", "exec /usr/sbin/usermod \"$@\"");
+        h.fake("luserdel", "exec /usr/sbin/userdel \"$@\"");
+        h.fake(
+            "lgroupmod",
+            "case $1 in -M) exec gpasswd -a \"$2\" \"$3\" >/dev/null;; -m) exec gpasswd -d \"$2\" \"$3\" >/dev/null;; esac; exit 2",
+        );
+        h.fake("lchage", "exec chage \"$@\"");
+    }
+
+    #[test]
+    fn local_accounts_through_libuser() {
+        if !crate::modules::sys_test_support::is_root() {
+            eprintln!("skipped: managing real accounts needs root");
+            return;
+        }
+        let _lock = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let id = std::process::id() % 100000;
+        let u = format!("berthtest_l{id}");
+        let (g1, g2) = (format!("berthtest_c{id}"), format!("berthtest_d{id}"));
+        let accounts = guard(&[&u], &[&g1, &g2, &u]);
+        for g in [&g1, &g2] {
+            assert!(std::process::Command::new("groupadd")
+                .arg(g)
+                .status()
+                .unwrap()
+                .success());
+        }
+        let gid2 = std::fs::read_to_string("/etc/group")
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("{g2}:x:"))
+                    .map(|r| r.split(':').next().unwrap().to_string())
+            })
+            .unwrap();
+        // (args, changed, calls)
+        let cases: Vec<(Value, bool, Vec<String>)> = vec![
+            (
+                json!({"name": u, "local": true, "groups": [g1.clone()], "expires": 2529881062u64}),
+                true,
+                vec![
+                    format!("luseradd {u}"),
+                    format!("lchage -E 29281 {u}"),
+                    format!("lgroupmod -M {u} {g1}"),
+                ],
+            ),
+            (
+                json!({"name": u, "local": true, "groups": [g1.clone()], "expires": 2529881062u64}),
+                false,
+                vec![],
+            ),
+            // Groups by gid compare by name; appending adds only.
+            (
+                json!({"name": u, "local": true, "groups": gid2.clone(), "append": true}),
+                true,
+                vec![format!("lgroupmod -M {u} {g2}")],
+            ),
+            (
+                json!({"name": u, "local": true, "groups": gid2.clone(), "append": true}),
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": u, "local": true, "groups": [g2.clone()]}),
+                true,
+                vec![format!("lgroupmod -m {u} {g1}")],
+            ),
+            (
+                json!({"name": u, "local": true, "expires": -1}),
+                true,
+                vec![format!("lchage -E -1 {u}")],
+            ),
+            (
+                json!({"name": u, "local": true, "expires": -1}),
+                false,
+                vec![],
+            ),
+            (
+                json!({"name": u, "local": true, "state": "absent", "remove": true, "force": true}),
+                true,
+                vec![format!("luserdel -r {u}")],
+            ),
+            (
+                json!({"name": u, "local": true, "state": "absent"}),
+                false,
+                vec![],
+            ),
+        ];
+        for (args, changed, calls) in cases {
+            let mut h = SysHarness::new();
+            libuser_stand_ins(&h);
+            let out = h.run(run, args.clone());
+            assert!(!out.is_failed(), "{args}: {out:?}");
+            assert_eq!(
+                (out.is_changed(), h.take_calls()),
+                (changed, calls),
+                "{args}: {out:?}"
+            );
+        }
+        let mut h = SysHarness::new();
+        let refused = h.run(run, json!({"name": u, "local": true, "umask": "077"}));
+        assert_eq!(
+            refused.result["msg"],
+            "'umask' can not be used with 'local'"
+        );
         drop(accounts);
     }
 
