@@ -449,7 +449,13 @@ fn run_sections(run: &RunState, batch: &Batch<'_>, hosts: &[Arc<HostRuntime>]) {
             break;
         }
         run_items(run, batch, section, hosts, kw, &[], false);
-        flush_handlers(run, batch, hosts, false);
+        // The implicit flush is a task of the play's, tagged like it and
+        // `always`: --skip-tags naming the play skips it too.
+        let mut flush_tags = kw.tags.clone();
+        flush_tags.push("always".into());
+        if run.opts.tags_allow(&flush_tags) {
+            flush_handlers(run, batch, hosts, false);
+        }
     }
     if play.force_handlers.unwrap_or(run.opts.force_handlers)
         && batch.aborted.load(Ordering::SeqCst)
@@ -1068,12 +1074,54 @@ fn reaches(forms: &[(Vec<String>, Vec<String>)], order: &[usize], x: &str, j: us
 
 /// Run notified handlers; a handler that fails inside a block with a
 /// rescue is that block's failure (`rescue_pending`).
+/// `ANSIBLE_DEBUG` set: the handler flushes are traced with Ansible's
+/// debug lines (roles' tests count them).
+fn ansible_debug() -> bool {
+    std::env::var("ANSIBLE_DEBUG")
+        .map(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on" | "y" | "t"
+            )
+        })
+        .unwrap_or(false)
+}
+
 fn flush_handlers(
     run: &RunState,
     batch: &Batch<'_>,
     hosts: &[Arc<HostRuntime>],
     rescue_pending: bool,
 ) {
+    flush_handlers_as(run, batch, hosts, rescue_pending, false)
+}
+
+/// A flush: `explicit` for `meta: flush_handlers`, which runs for every
+/// host it names; the implicit ones after each section skip hosts with
+/// nothing notified.
+fn flush_handlers_as(
+    run: &RunState,
+    batch: &Batch<'_>,
+    hosts: &[Arc<HostRuntime>],
+    rescue_pending: bool,
+    explicit: bool,
+) {
+    if ansible_debug() {
+        for h in hosts.iter().filter(|h| !h.status().ended) {
+            let notified = !h.notified.lock().expect("notified").is_empty();
+            if explicit || notified {
+                run.sink.message(&format!(
+                    "META: triggered running handlers for {}",
+                    h.data.name
+                ));
+            } else {
+                run.sink.message(&format!(
+                    "No handler notifications for {}, skipping.",
+                    h.data.name
+                ));
+            }
+        }
+    }
     let play = &batch.play.play;
     let force = play.force_handlers.unwrap_or(run.opts.force_handlers);
     let was = batch.forcing_handlers.swap(force, Ordering::SeqCst);
@@ -1210,7 +1258,7 @@ fn run_meta(
             let flushing: Vec<Arc<HostRuntime>> =
                 hosts.iter().filter(|h| when_ok(h)).cloned().collect();
             if !flushing.is_empty() {
-                flush_handlers(run, batch, &flushing, rescue_pending);
+                flush_handlers_as(run, batch, &flushing, rescue_pending, true);
             }
         }
         "end_play" => {
