@@ -459,7 +459,7 @@ fn remote_tree(
     let script = format!(
         "s={s}; d={d}\n\
          same=no\n\
-         if [ -d \"$d\" ]; then out=$(diff -rq -- \"$s\" \"$d\" 2>&1 | grep -v -F \"Only in $d\" | grep -v -e '^diff: .*: No such file or directory$' -e '^diff: .*: Too many levels of symbolic links$'); [ -z \"$out\" ] && same=yes; fi\n\
+         if [ -d \"$d\" ]; then out=$(diff -rq -- \"$s\" \"$d\" 2>&1 | grep -v -F \"Only in $d\" | grep -v -e '^diff: .*: No such file or directory$' -e '^diff: .*: Too many levels of symbolic links$' -e '^diff: .*: recursive directory loop$'); [ -z \"$out\" ] && same=yes; fi\n\
          if [ $same = yes ] && [ -z {fixq} ]; then echo SAME; exit 0; fi\n\
          if [ {check} = yes ]; then [ $same = yes ] && echo SAME || echo CHANGED; exit 0; fi\n\
          existed=no; [ -d \"$d\" ] && existed=yes\n\
@@ -1074,17 +1074,21 @@ mod tests {
                 ],
             },
             Case {
-                name: "remote_src folder already copied with its broken link: unchanged",
+                name: "remote_src folder already copied with its broken and looping links: unchanged (check mode)",
                 initial: vec![
                     Entry::Dir("s", 0o755),
                     Entry::File("s/a", "x\n", 0o644),
                     Entry::Link("s/broken", "nowhere"),
+                    Entry::Dir("s/sub", 0o755),
+                    Entry::Link("s/sub/circles", "../"),
                     Entry::Dir("d", 0o755),
                     Entry::File("d/a", "x\n", 0o644),
                     Entry::Link("d/broken", "nowhere"),
+                    Entry::Dir("d/sub", 0o755),
+                    Entry::Link("d/sub/circles", "../"),
                 ],
                 args: json!({"src": "{root}/s/", "dest": "{root}/d", "remote_src": true}),
-                check: false,
+                check: true,
                 changed: false,
                 failed: None,
                 keys: json!({}),
