@@ -108,6 +108,8 @@ struct Member {
     mode: Option<u32>,
     /// SHA-1 of a regular file's content, when the archive was read on the controller.
     sha1: Option<String>,
+    /// A symlink's target, when the archive was read on the controller.
+    link_target: Option<String>,
 }
 
 fn normalise(name: &str) -> String {
@@ -147,6 +149,10 @@ fn members_from_tar<R: Read>(r: R) -> Result<Vec<Member>, String> {
         let mtime = header.mtime().unwrap_or(0) as i64;
         let mode = header.mode().ok().map(|m| m & 0o7777);
         let mut entry = entry;
+        let link_target = (kind == Kind::Link)
+            .then(|| entry.link_name_bytes())
+            .flatten()
+            .map(|t| String::from_utf8_lossy(&t).into_owned());
         let sha1 = if kind == Kind::File {
             let mut content = Vec::with_capacity(size.min(1 << 20) as usize);
             entry.read_to_end(&mut content).map_err(|e| e.to_string())?;
@@ -156,6 +162,7 @@ fn members_from_tar<R: Read>(r: R) -> Result<Vec<Member>, String> {
         };
         out.push(Member {
             sha1,
+            link_target,
             raw,
             path,
             size: if kind == Kind::File { size } else { 0 },
@@ -240,6 +247,7 @@ fn members_from_zip(b: &[u8]) -> Result<Vec<Member>, String> {
         if !path.is_empty() {
             out.push(Member {
                 sha1: None,
+                link_target: None,
                 raw,
                 path,
                 size: if kind == Kind::File { size } else { 0 },
@@ -286,6 +294,7 @@ fn parse_tar_listing(text: &str) -> Vec<Member> {
         }
         out.push(Member {
             sha1: None,
+            link_target: None,
             size: if kind == Kind::File {
                 c[2].parse().unwrap_or(0)
             } else {
@@ -324,6 +333,7 @@ fn parse_zipinfo(text: &str) -> Vec<Member> {
         }
         out.push(Member {
             sha1: None,
+            link_target: None,
             size: if kind == Kind::File {
                 c[2].parse().unwrap_or(0)
             } else {
@@ -1040,14 +1050,17 @@ fn content_difference(
     p: &Plan,
     members: &[Member],
 ) -> Result<Option<String>, ConnError> {
-    let files: Vec<&Member> = members.iter().filter(|m| m.kind == Kind::File).collect();
-    if files.is_empty() {
+    let compared: Vec<&Member> = members
+        .iter()
+        .filter(|m| matches!(m.kind, Kind::File | Kind::Link))
+        .collect();
+    if compared.is_empty() {
         return Ok(None);
     }
     let mut names = Vec::new();
     let dest = quote(&p.dest);
     if p.remote_src {
-        for m in &files {
+        for m in &compared {
             names.extend_from_slice(m.raw.as_bytes());
             names.push(0);
         }
@@ -1059,27 +1072,36 @@ fn content_difference(
         let text = out.stdout_str();
         return Ok(text
             .lines()
-            .find(|l| l.ends_with(": Contents differ"))
+            .find(|l| l.ends_with(": Contents differ") || l.ends_with(": Symlink differs"))
             .map(|l| l.trim_start_matches("tar: ").to_string()));
     }
-    for m in &files {
+    // Each name tagged F (a file: its SHA-1) or L (a link: its target).
+    for m in &compared {
+        names.push(if m.kind == Kind::File { b'F' } else { b'L' });
         names.extend_from_slice(m.path.as_bytes());
         names.push(0);
     }
-    let script =
-        format!("export LC_ALL=C\ncd {dest} && xargs -0 -r sha1sum -z -- 2>/dev/null; exit 0\n");
+    let script = format!(
+        "export LC_ALL=C\ncd {dest} && xargs -0 -r sh -c 'for n; do p=${{n#?}}; case $n in \
+         F*) printf \"F\\t%s\\t%s\\0\" \"$p\" \"$(sha1sum < \"$p\" 2>/dev/null | cut -d\" \" -f1)\";; \
+         L*) printf \"L\\t%s\\t%s\\0\" \"$p\" \"$(readlink -- \"$p\")\";; esac; done' sh; exit 0\n"
+    );
     let out = ctx.exec(&script, Some(&names))?;
-    let mut sums = std::collections::HashMap::new();
+    let mut found = std::collections::HashMap::new();
     for rec in out.stdout.split(|b| *b == 0) {
         let rec = String::from_utf8_lossy(rec);
-        if let Some((sum, name)) = rec.trim_start_matches('\n').split_once("  ") {
-            sums.insert(name.to_string(), sum.to_string());
+        let mut f = rec.trim_start_matches('\n').splitn(3, '\t');
+        if let (Some(kind), Some(name), Some(value)) = (f.next(), f.next(), f.next()) {
+            found.insert((kind.to_string(), name.to_string()), value.to_string());
         }
     }
-    Ok(files.iter().find_map(|m| {
-        let want = m.sha1.as_deref()?;
-        (sums.get(&m.path).map(String::as_str) != Some(want))
-            .then(|| format!("{}: Contents differ", m.path))
+    Ok(compared.iter().find_map(|m| {
+        let (kind, want, why) = match m.kind {
+            Kind::File => ("F", m.sha1.as_deref()?, "Contents differ"),
+            _ => ("L", m.link_target.as_deref()?, "Symlink differs"),
+        };
+        let got = found.get(&(kind.to_string(), m.path.clone()));
+        (got.map(String::as_str) != Some(want)).then(|| format!("{}: {why}", m.path))
     }))
 }
 
@@ -1121,6 +1143,12 @@ mod tests {
             h.set_size(body.len() as u64);
             b.append_data(&mut h, name, body.as_bytes()).unwrap();
         }
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_mode(0o777);
+        link.set_mtime(MTIME);
+        link.set_size(0);
+        b.append_link(&mut link, "app/latest", "bin/run").unwrap();
         b.into_inner().unwrap()
     }
 
@@ -1334,6 +1362,16 @@ mod tests {
                     "{src}: content difference detected"
                 );
                 assert_eq!(std::fs::read_to_string(&readme).unwrap(), "read me\n");
+                // A symlink pointing elsewhere is a difference too.
+                let latest = Path::new(&dest).join("app/latest");
+                std::fs::remove_file(&latest).unwrap();
+                std::os::unix::fs::symlink("README", &latest).unwrap();
+                let fifth = f.h.run(run, args_again(&src_arg, &dest, *remote));
+                assert_eq!(
+                    fifth.result["changed"], true,
+                    "{src}: symlink difference detected"
+                );
+                assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("bin/run"));
             }
         }
     }
@@ -1354,7 +1392,7 @@ mod tests {
         assert_eq!(got.result["changed"], true);
         assert_eq!(
             got.result["files"],
-            json!(["app/", "app/bin/run", "app/README"])
+            json!(["app/", "app/bin/run", "app/README", "app/latest"])
         );
         assert_eq!(
             std::fs::read_dir(&dest).unwrap().count(),
@@ -1366,7 +1404,10 @@ mod tests {
         let dest = new_dest(&f, "excl");
         let got = f.h.run(run, json!({"src": "app.tar.gz", "dest": dest, "exclude": ["app/bin/*"], "list_files": "yes"}));
         assert_eq!(got.result["changed"], true);
-        assert_eq!(got.result["files"], json!(["app/", "app/README"]));
+        assert_eq!(
+            got.result["files"],
+            json!(["app/", "app/README", "app/latest"])
+        );
         assert!(!Path::new(&dest).join("app/bin/run").exists());
         let again = f.h.run(
             run,
