@@ -35,6 +35,9 @@ const KNOWN: &[&str] = &[
     "password_expire_max",
     "password_expire_warn",
     "umask",
+    "uid_min",
+    "uid_max",
+    "password_expire_account_disable",
     "local",
     "generate_ssh_key",
     "ssh_key_bits",
@@ -75,6 +78,12 @@ struct Params {
     expire_max: Option<i64>,
     expire_warn: Option<i64>,
     ssh_key: Option<SshKey>,
+    /// `uid_min`/`uid_max`: the range useradd picks a new uid from.
+    uid_min: Option<i64>,
+    uid_max: Option<i64>,
+    /// `password_expire_account_disable`: days after the password expires
+    /// before the account is disabled (useradd/usermod -f).
+    inactive: Option<i64>,
     /// `local`: libuser's luseradd/lusermod/luserdel on the local files,
     /// with groups through lgroupmod and expiry through lchage.
     local: bool,
@@ -153,6 +162,9 @@ fn parse(args: &Map<String, Value>) -> Result<Params, String> {
         expire_max: a.int("password_expire_max")?,
         expire_warn: a.int("password_expire_warn")?,
         ssh_key: SshKey::parse(&a)?,
+        uid_min: a.int("uid_min")?,
+        uid_max: a.int("uid_max")?,
+        inactive: a.int("password_expire_account_disable")?,
         local,
     })
 }
@@ -560,6 +572,15 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
         if p.system {
             c.push_str(" -r");
         }
+        if let Some(n) = p.inactive {
+            c.push_str(&format!(" -f {n}"));
+        }
+        if let Some(n) = p.uid_min {
+            c.push_str(&format!(" -K UID_MIN={n}"));
+        }
+        if let Some(n) = p.uid_max {
+            c.push_str(&format!(" -K UID_MAX={n}"));
+        }
         if let Some(e) = p.expires.filter(|_| !p.local) {
             c.push_str(&format!(" -e {}", quote(&expiry_date(e))));
         }
@@ -688,6 +709,10 @@ fn apply(ctx: &mut ModuleContext<'_>, p: &Params) -> Result<ModuleOutcome, ConnE
         } else if change {
             c.push_str(&format!(" -e {}", quote(&expiry_date(e))));
         }
+    }
+    // Ansible passes -f whenever it is given (and so reports a change).
+    if let Some(n) = p.inactive {
+        c.push_str(&format!(" -f {n}"));
     }
     match p.password_lock {
         Some(true) if !acct.hash.starts_with('!') => c.push_str(" -L"),
@@ -1103,6 +1128,57 @@ mod tests {
         }
         assert_eq!(passwd_line(&u), "");
         drop(accounts);
+    }
+
+    #[test]
+    fn uid_range_and_inactive_days_reach_useradd_and_usermod() {
+        if !crate::modules::sys_test_support::is_root() {
+            eprintln!("skipped: managing real accounts needs root");
+            return;
+        }
+        let _lock = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let u = format!("berthtest_r{}", std::process::id() % 100000);
+        let accounts = guard(&[&u], &[&u]);
+        let cases: Vec<(Value, bool, Vec<String>)> = vec![
+            (
+                json!({"name": u, "uid_min": 47900, "uid_max": 47909, "password_expire_account_disable": 15, "create_home": false}),
+                true,
+                vec![format!(
+                    "useradd -M -f 15 -K UID_MIN=47900 -K UID_MAX=47909 {u}"
+                )],
+            ),
+            // As Ansible: -f is passed (a change) whenever it is given.
+            (
+                json!({"name": u, "password_expire_account_disable": 10}),
+                true,
+                vec![format!("usermod -f 10 {u}")],
+            ),
+            (json!({"name": u}), false, vec![]),
+        ];
+        for (args, changed, calls) in cases {
+            let mut h = SysHarness::new();
+            logging_wrappers(&h, &["useradd", "usermod", "userdel"]);
+            let out = h.run(run, args.clone());
+            assert!(!out.is_failed(), "{args}: {out:?}");
+            assert_eq!(
+                (out.is_changed(), h.take_calls()),
+                (changed, calls),
+                "{args}"
+            );
+        }
+        let uid = out_uid(&u);
+        assert!((47900..=47909).contains(&uid), "uid {uid} from the range");
+        let shadow = std::fs::read_to_string("/etc/shadow").unwrap();
+        let line = shadow
+            .lines()
+            .find(|l| l.starts_with(&format!("{u}:")))
+            .unwrap();
+        assert_eq!(line.split(':').nth(6), Some("10"), "{line}");
+        drop(accounts);
+    }
+
+    fn out_uid(u: &str) -> i64 {
+        passwd_line(u).split(':').nth(2).unwrap().parse().unwrap()
     }
 
     /// libuser's tools, played by shadow's on the test machine: what berth
