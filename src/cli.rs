@@ -37,10 +37,26 @@ pub(crate) enum Command {
     Deploy(crate::deploy::DeployArgs),
     /// List or set an environment's secrets.
     Env(crate::deploy::EnvArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Write the man pages (berth.1 and one per subcommand) into a folder,
+    /// or print berth(1) without one.
+    Man {
+        /// The folder the pages go into (made if missing).
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 pub(crate) fn main() -> i32 {
-    let cli = Cli::parse();
+    // A usage error exits 1, as every other error before work starts
+    // (2 and 4 mean a host failed or was unreachable); --help and --version 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 1 } else { 0 };
+        }
+    };
     init_logging(cli.verbose);
     match cli.command {
         Command::Run(args) => crate::runner::main(args, cli.verbose),
@@ -56,6 +72,66 @@ pub(crate) fn main() -> i32 {
         Command::Testbed(args) => crate::testbed::main(args),
         Command::Deploy(args) => crate::deploy::main(args, cli.verbose),
         Command::Env(args) => crate::deploy::env_main(args, cli.verbose),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "berth", &mut script);
+            print_bytes(&script)
+        }
+        Command::Man { dir } => man_pages(dir.as_deref()),
+    }
+}
+
+/// Write to stdout; a reader that went away (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            1
+        }
+    }
+}
+
+/// berth(1), and with a folder berth-SUB(1) for every subcommand, from
+/// the same definitions the parser uses.
+fn man_pages(dir: Option<&std::path::Path>) -> i32 {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let Some(dir) = dir else {
+        let mut page = Vec::new();
+        return match clap_mangen::Man::new(cmd).render(&mut page) {
+            Ok(()) => print_bytes(&page),
+            Err(e) => {
+                eprintln!("error: cannot render the man page: {e}");
+                1
+            }
+        };
+    };
+    let write = |name: &str, page: clap::Command| -> std::io::Result<()> {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(page).render(&mut out)?;
+        std::fs::write(dir.join(format!("{name}.1")), out)
+    };
+    let result = std::fs::create_dir_all(dir)
+        .and_then(|_| write("berth", cmd.clone()))
+        .and_then(|_| {
+            for sub in cmd.get_subcommands() {
+                let name = format!("berth-{}", sub.get_name());
+                write(&name, sub.clone().name(name.clone()))?;
+            }
+            Ok(())
+        });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: cannot write man pages into {}: {e}", dir.display());
+            1
+        }
     }
 }
 

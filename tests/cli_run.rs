@@ -312,3 +312,49 @@ fn very_verbose_names_the_playbook_and_counts_its_plays() {
         "only with -vv, as ansible-playbook"
     );
 }
+
+/// Completions and man pages come from the parser's own definitions.
+#[test]
+fn completions_and_man_pages() {
+    for (shell, marker) in [
+        ("bash", "_berth()"),
+        ("zsh", "#compdef berth"),
+        ("fish", "complete -c berth"),
+    ] {
+        let out = berth().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains(marker),
+            "{shell}: {}",
+            &text[..text.len().min(200)]
+        );
+        for sub in ["run", "deploy", "testbed", "compile"] {
+            assert!(text.contains(sub), "{shell} completes {sub}");
+        }
+    }
+    let bad = berth().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1), "a usage error exits 1");
+    assert_eq!(
+        berth().arg("--version").output().unwrap().status.code(),
+        Some(0)
+    );
+
+    let page = berth().arg("man").output().unwrap();
+    assert!(page.status.success());
+    let text = String::from_utf8(page.stdout).unwrap();
+    assert!(text.contains(".TH berth 1"), "{text}");
+    let d = tempfile::tempdir().unwrap();
+    let out = berth()
+        .arg("man")
+        .arg(d.path().join("man1"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let run = std::fs::read_to_string(d.path().join("man1/berth-run.1")).unwrap();
+    assert!(run.contains(".TH berth-run 1"), "{run}");
+    assert!(
+        run.contains("inventory"),
+        "berth-run(1) documents its options"
+    );
+}
