@@ -12,33 +12,9 @@ use crate::modules::net_http::{mask_url, parse_headers, parse_response, url_file
 use crate::modules::net_perms::{parse_stat, stat_script, NetPerms};
 use crate::modules::{quote, ModuleContext, ModuleOutcome};
 
+/// The module's own parameters; the request ones are `COMMON_PARAMS`.
 const KNOWN: &[&str] = &[
-    "url",
-    "dest",
-    "checksum",
-    "force",
-    "headers",
-    "timeout",
-    "url_username",
-    "username",
-    "url_password",
-    "password",
-    "force_basic_auth",
-    "validate_certs",
-    "http_agent",
-    "use_proxy",
-    "use_netrc",
-    "unredirected_headers",
-    "decompress",
-    "ciphers",
-    "client_cert",
-    "client_key",
-    "use_gssapi",
-    "tmp_dest",
-    "backup",
-    "mode",
-    "owner",
-    "group",
+    "dest", "checksum", "force", "username", "tmp_dest", "backup",
 ];
 
 /// Python's `hashlib.algorithms_available` as a target computes them:
@@ -74,7 +50,7 @@ struct Plan {
 
 fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     let a = Args::new("get_url", args);
-    a.check_known(KNOWN)?;
+    a.check_known(&[KNOWN, crate::modules::net_http::COMMON_PARAMS].concat())?;
     let url = a.required_str("url")?;
     let dest = a.required_str("dest")?;
     let mut req = NetHttp::new(&url);

@@ -7,6 +7,31 @@
 
 use serde_json::{Map, Value};
 
+/// The parameters `NetHttp::apply_common` reads (besides the module's own
+/// user alias), shared by get_url and uri.
+pub(crate) const COMMON_PARAMS: &[&str] = &[
+    "url",
+    "headers",
+    "timeout",
+    "validate_certs",
+    "url_username",
+    "url_password",
+    "password",
+    "force_basic_auth",
+    "http_agent",
+    "use_proxy",
+    "use_netrc",
+    "unredirected_headers",
+    "decompress",
+    "ciphers",
+    "client_cert",
+    "client_key",
+    "use_gssapi",
+    "mode",
+    "owner",
+    "group",
+];
+
 /// Ansible's `follow_redirects`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Follow {

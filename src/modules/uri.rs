@@ -12,42 +12,23 @@ use crate::modules::net_http::{parse_headers, parse_response, Follow, NetHttp};
 use crate::modules::net_perms::{parse_stat, stat_script, NetPerms};
 use crate::modules::{quote, ModuleContext, ModuleOutcome};
 
+/// The module's own parameters; the request ones are `COMMON_PARAMS`.
 const KNOWN: &[&str] = &[
-    "url",
     "method",
     "body",
     "body_format",
-    "headers",
     "status_code",
     "return_content",
-    "timeout",
-    "validate_certs",
     "follow_redirects",
-    "url_username",
     "user",
-    "url_password",
-    "password",
-    "force_basic_auth",
     "dest",
     "creates",
     "removes",
-    "http_agent",
-    "use_proxy",
-    "use_netrc",
-    "unredirected_headers",
-    "decompress",
-    "ciphers",
-    "client_cert",
-    "client_key",
     "ca_path",
     "unix_socket",
-    "use_gssapi",
     "src",
     "remote_src",
     "force",
-    "mode",
-    "owner",
-    "group",
 ];
 
 struct Plan {
@@ -149,7 +130,7 @@ fn form_body(body: &Value) -> Result<String, String> {
 
 fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     let a = Args::new("uri", args);
-    a.check_known(KNOWN)?;
+    a.check_known(&[KNOWN, crate::modules::net_http::COMMON_PARAMS].concat())?;
     let url = a.required_str("url")?;
     let method = a
         .str("method")?

@@ -934,17 +934,28 @@ mod tests {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    #[test]
-    fn fixture_table_on_real_accounts() {
+    /// Root only: a throwaway user name and two fresh groups (removed when
+    /// the guard drops), under the accounts lock.
+    fn user_and_two_groups(
+        u: &str,
+        a: &str,
+        b: &str,
+    ) -> Option<(
+        std::sync::MutexGuard<'static, ()>,
+        AccountGuard,
+        String,
+        String,
+        String,
+    )> {
         if !crate::modules::sys_test_support::is_root() {
             eprintln!("skipped: managing real accounts needs root");
-            return;
+            return None;
         }
-        let _lock = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let lock = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
         let id = std::process::id() % 100000;
-        let u = format!("berthtest_u{id}");
-        let (g1, g2) = (format!("berthtest_a{id}"), format!("berthtest_b{id}"));
-        let accounts = guard(&[&u], &[&g1, &g2, &u]);
+        let user = format!("berthtest_{u}{id}");
+        let (g1, g2) = (format!("berthtest_{a}{id}"), format!("berthtest_{b}{id}"));
+        let accounts = guard(&[&user], &[&g1, &g2, &user]);
         for g in [&g1, &g2] {
             assert!(std::process::Command::new("groupadd")
                 .arg(g)
@@ -952,6 +963,14 @@ mod tests {
                 .unwrap()
                 .success());
         }
+        Some((lock, accounts, user, g1, g2))
+    }
+
+    #[test]
+    fn fixture_table_on_real_accounts() {
+        let Some((_lock, accounts, u, g1, g2)) = user_and_two_groups("u", "a", "b") else {
+            return;
+        };
         let home = format!("/tmp/{u}");
         let hash = "$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.";
         // (args, check, changed, failed, state-changing calls)
@@ -1200,22 +1219,9 @@ mod tests {
 
     #[test]
     fn local_accounts_through_libuser() {
-        if !crate::modules::sys_test_support::is_root() {
-            eprintln!("skipped: managing real accounts needs root");
+        let Some((_lock, accounts, u, g1, g2)) = user_and_two_groups("l", "c", "d") else {
             return;
-        }
-        let _lock = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
-        let id = std::process::id() % 100000;
-        let u = format!("berthtest_l{id}");
-        let (g1, g2) = (format!("berthtest_c{id}"), format!("berthtest_d{id}"));
-        let accounts = guard(&[&u], &[&g1, &g2, &u]);
-        for g in [&g1, &g2] {
-            assert!(std::process::Command::new("groupadd")
-                .arg(g)
-                .status()
-                .unwrap()
-                .success());
-        }
+        };
         let gid2 = std::fs::read_to_string("/etc/group")
             .unwrap()
             .lines()
