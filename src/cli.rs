@@ -58,6 +58,7 @@ pub(crate) fn main() -> i32 {
         }
     };
     init_logging(cli.verbose);
+    crate::connection::trace::set_verbosity(cli.verbose);
     match cli.command {
         Command::Run(args) => crate::runner::main(args, cli.verbose),
         Command::Compile(args) => crate::emit::main(args),
@@ -147,6 +148,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

@@ -358,3 +358,45 @@ fn completions_and_man_pages() {
         "berth-run(1) documents its options"
     );
 }
+
+/// -vvv shows each command sent to a host with its exit code and duration;
+/// a no_log task's commands are hidden, and -v shows none of them.
+#[test]
+fn vvv_traces_commands_and_honours_no_log() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "inv.ini", "localhost ansible_connection=local\n");
+    write(
+        d.path(),
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: echo shown-marker\n    - shell: echo hidden-marker\n      no_log: true\n",
+    );
+    let run = |v: &str| {
+        let out = berth()
+            .args(["run", v, "-i", "inv.ini", "site.yml"])
+            .current_dir(d.path())
+            .env_remove("BERTH_LOG")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let vvv = run("-vvv");
+    let execs: Vec<&str> = vvv
+        .lines()
+        .filter(|l| l.contains("<localhost> EXEC rc=0 "))
+        .collect();
+    assert!(execs.len() >= 2, "{vvv}");
+    assert!(vvv.contains("echo shown-marker"), "{vvv}");
+    assert!(
+        execs
+            .iter()
+            .any(|l| l.ends_with(": (command hidden: no_log)")),
+        "{vvv}"
+    );
+    assert!(!vvv.contains("hidden-marker"), "{vvv}");
+    assert!(
+        !vvv.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal"
+    );
+    assert!(!run("-v").contains(" EXEC "));
+}

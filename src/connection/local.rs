@@ -16,6 +16,21 @@ impl LocalConnection {
 
 impl Connection for LocalConnection {
     fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
+        let started = std::time::Instant::now();
+        let result = self.exec_once(command, stdin);
+        super::trace::exec(
+            "localhost",
+            command,
+            stdin.map_or(0, <[u8]>::len),
+            started.elapsed(),
+            &result,
+        );
+        result
+    }
+}
+
+impl LocalConnection {
+    fn exec_once(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
         super::record::command("localhost", command);
         let mut child = Command::new("/bin/sh")
             .arg("-c")

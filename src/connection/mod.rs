@@ -5,6 +5,7 @@ pub(crate) mod known_hosts;
 pub(crate) mod local;
 pub(crate) mod record;
 pub(crate) mod ssh;
+pub(crate) mod trace;
 
 use std::fmt;
 

@@ -101,6 +101,27 @@ enum Stop {
 impl SshConnection {
     /// Connects, checks the host key and authenticates.
     pub(crate) fn connect(opts: &SshOptions) -> Result<SshConnection, ConnError> {
+        let started = Instant::now();
+        let conn = SshConnection::connect_once(opts)?;
+        super::trace::connected(
+            &conn.target,
+            &format!(
+                "ssh {}@{}:{} key {} known_hosts {} host key checking {:?}, connect timeout {}, command timeout {}",
+                opts.user,
+                opts.host,
+                opts.port,
+                opts.private_key.as_ref().map_or("(agent)".to_string(), |k| k.display().to_string()),
+                opts.known_hosts.display(),
+                opts.host_key_checking,
+                secs(opts.connect_timeout),
+                opts.command_timeout.map_or("none".to_string(), secs),
+            ),
+            started.elapsed(),
+        );
+        Ok(conn)
+    }
+
+    fn connect_once(opts: &SshOptions) -> Result<SshConnection, ConnError> {
         let target = opts.target();
         let socket = tcp_connect(opts, &target)?;
         let lib_socket = socket
@@ -343,6 +364,27 @@ impl SshConnection {
 
 impl Connection for SshConnection {
     fn exec(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
+        let started = Instant::now();
+        let result = self.exec_once(command, stdin);
+        super::trace::exec(
+            &self.target,
+            command,
+            stdin.map_or(0, <[u8]>::len),
+            started.elapsed(),
+            &result,
+        );
+        result
+    }
+
+    fn close(&mut self) {
+        self.session.set_blocking(true);
+        self.session.set_timeout(1000);
+        let _ = self.session.disconnect(None, "berth: done", None);
+    }
+}
+
+impl SshConnection {
+    fn exec_once(&mut self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, ConnError> {
         super::record::command(&self.target, command);
         let deadline = self.command_timeout.map(|t| Instant::now() + t);
         // Sends a keepalive only when one is due (no round trip: the reply is
@@ -366,14 +408,6 @@ impl Connection for SshConnection {
         }
     }
 
-    fn close(&mut self) {
-        self.session.set_blocking(true);
-        self.session.set_timeout(1000);
-        let _ = self.session.disconnect(None, "berth: done", None);
-    }
-}
-
-impl SshConnection {
     fn fail(&self, stop: Stop, command: &str) -> ConnError {
         match stop {
             Stop::Timeout => {

@@ -322,6 +322,8 @@ fn run_task_on_host(
         .ok()
         .flatten()
         .unwrap_or(false);
+    // -vvv shows the commands this task sends, unless it is no_log.
+    let _hidden = crate::connection::trace::NoLog::set(no_log);
     let mut out = match &task.loop_ {
         None => {
             let single = match eval_all(templar, &call.keywords.when, &ctx) {
