@@ -400,3 +400,64 @@ fn vvv_traces_commands_and_honours_no_log() {
     );
     assert!(!run("-v").contains(" EXEC "));
 }
+
+/// --profile (or ANSIBLE_CALLBACKS_ENABLED=profile_tasks) lists the slowest
+/// tasks and each host's total after the recap; with --json it is the line
+/// before the recap.
+#[test]
+fn profile_lists_where_the_time_went() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "inv.ini",
+        "alpha ansible_connection=local\nbeta ansible_connection=local\n",
+    );
+    write(
+        d.path(),
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: quick\n      command: 'true'\n    - name: nap\n      command: sleep 0.4\n      when: inventory_hostname == 'beta'\n",
+    );
+    let out = berth()
+        .args(["run", "--profile", "-i", "inv.ini", "site.yml"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let summary = text
+        .split_once(&format!("{}\n", "=".repeat(79)))
+        .expect("a summary")
+        .1;
+    let lines: Vec<&str> = summary.lines().collect();
+    assert!(lines[0].starts_with("nap (site.yml:6) ---"), "{summary}");
+    assert!(lines[1].starts_with("quick (site.yml:4) ---"), "{summary}");
+    assert!(lines[2].starts_with("2 tasks in "), "{summary}");
+    assert!(
+        lines[3].starts_with("alpha") && lines[3].ends_with(" in 2 tasks"),
+        "{summary}"
+    );
+    let json = berth()
+        .args(["run", "--json", "-i", "inv.ini", "site.yml"])
+        .env("ANSIBLE_CALLBACKS_ENABLED", "ansible.posix.profile_tasks")
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(json.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let timing = &lines[lines.len() - 2];
+    assert_eq!(timing["event"], "timing");
+    assert_eq!(timing["tasks"][0]["task"], "nap");
+    assert!(timing["tasks"][0]["hosts"]["beta"].as_f64().unwrap() >= 0.4);
+    assert_eq!(lines.last().unwrap()["event"], "recap");
+    let plain = berth()
+        .args(["run", "-i", "inv.ini", "site.yml"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8(plain.stdout)
+        .unwrap()
+        .contains("tasks in "));
+}

@@ -10,6 +10,7 @@ pub(crate) mod play_runner;
 pub(crate) mod sink;
 pub(crate) mod state;
 pub(crate) mod stats;
+pub(crate) mod timing;
 pub(crate) mod vars;
 
 use std::path::{Path, PathBuf};
@@ -104,6 +105,11 @@ pub(crate) struct RunArgs {
     /// force_handlers decide for themselves).
     #[arg(long = "force-handlers")]
     pub(crate) force_handlers: bool,
+    /// At the end, where the time went: the slowest tasks and each host's
+    /// total (Ansible's profile_tasks callback; also on when
+    /// ANSIBLE_CALLBACKS_ENABLED names profile_tasks).
+    #[arg(long)]
+    pub(crate) profile: bool,
 }
 
 /// An error before anything ran: printed with its location and fix, exit 1.
@@ -255,6 +261,7 @@ pub(crate) fn execute(inv: Invocation, sink: Box<dyn Sink>) -> i32 {
         groups,
         pool,
         inventory_paths: inv.inventory,
+        timings: Mutex::new(Vec::new()),
     };
     if run.opts.verbose >= 2 {
         // What ansible-playbook -vv prints first (its own targets count these lines).
@@ -358,6 +365,16 @@ pub(crate) fn options_from_args(args: &RunArgs, verbose: u8) -> Result<RunOption
             }
         },
         roles_path: cfg.roles_path.clone(),
+        profile: args.profile
+            || ["ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_CALLBACK_WHITELIST"]
+                .iter()
+                .any(|k| {
+                    env(k).is_some_and(|v| {
+                        v.split(',').any(|c| {
+                            matches!(c.trim(), "profile_tasks" | "ansible.posix.profile_tasks")
+                        })
+                    })
+                }),
         error_on_missing_handler: match env("ANSIBLE_ERROR_ON_MISSING_HANDLER")
             .filter(|v| !v.is_empty())
         {

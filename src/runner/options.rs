@@ -50,6 +50,8 @@ pub(crate) struct RunOptions {
     /// Notifying a handler that does not exist fails the task (Ansible's
     /// ERROR_ON_MISSING_HANDLER); off, it is a warning.
     pub(crate) error_on_missing_handler: bool,
+    /// `--profile`: a timing summary at the end.
+    pub(crate) profile: bool,
 }
 
 impl Default for RunOptions {
@@ -79,6 +81,7 @@ impl Default for RunOptions {
             roles_path: Vec::new(),
             collections_path: Vec::new(),
             error_on_missing_handler: true,
+            profile: false,
         }
     }
 }

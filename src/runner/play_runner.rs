@@ -48,13 +48,22 @@ pub(crate) fn run_playbook(run: &RunState, playbook: &Playbook) -> i32 {
             // budget ends the playbook, as in ansible-playbook.
             Ok(PlayEnd::Broken) => break,
             Err(code) => {
-                run.sink.recap(&sorted_stats(run));
+                finish(run);
                 return code;
             }
         }
     }
-    run.sink.recap(&sorted_stats(run));
+    finish(run);
     exit_code(run)
+}
+
+/// The timing summary (with --profile), then the recap.
+fn finish(run: &RunState) {
+    if run.opts.profile {
+        let timings = run.timings.lock().expect("timings");
+        run.sink.timing(&super::timing::summarize(&timings));
+    }
+    run.sink.recap(&sorted_stats(run));
 }
 
 fn sorted_stats(run: &RunState) -> indexmap::IndexMap<String, super::stats::HostStats> {
@@ -727,16 +736,36 @@ fn run_task(
     } else {
         hosts.to_vec()
     };
-    let results: Vec<ExecResult> = if targets.len() == 1 {
-        vec![executor::run(run, batch.play, &targets[0], &call)]
-    } else {
-        run.pool.install(|| {
-            targets
-                .par_iter()
-                .map(|h| executor::run(run, batch.play, h, &call))
-                .collect()
-        })
+    let started = std::time::Instant::now();
+    let timed = |h: &Arc<HostRuntime>| {
+        let t = std::time::Instant::now();
+        let r = executor::run(run, batch.play, h, &call);
+        (r, t.elapsed())
     };
+    let (results, took): (Vec<ExecResult>, Vec<std::time::Duration>) = if targets.len() == 1 {
+        let (r, d) = timed(&targets[0]);
+        (vec![r], vec![d])
+    } else {
+        run.pool
+            .install(|| targets.par_iter().map(timed).collect::<Vec<_>>())
+            .into_iter()
+            .unzip()
+    };
+    if run.opts.profile {
+        run.timings
+            .lock()
+            .expect("timings")
+            .push(super::timing::TaskTiming {
+                name: name.clone(),
+                origin: format!("{}:{}", task.file.display(), task.line),
+                wall: started.elapsed(),
+                hosts: targets
+                    .iter()
+                    .map(|h| h.data.name.clone())
+                    .zip(took)
+                    .collect(),
+            });
+    }
     // A run_once set_fact (or include_vars) sets its facts on every host of
     // the batch, as Ansible does.
     let shared_facts = match (run_once, action.as_str(), results.first()) {

@@ -128,6 +128,8 @@ pub(crate) trait Sink: Send + Sync {
     fn included(&self, host: &str, file: &str);
     fn message(&self, text: &str);
     fn recap(&self, stats: &IndexMap<String, HostStats>);
+    /// Where the time went (`--profile`), just before the recap.
+    fn timing(&self, _summary: &super::timing::Summary) {}
 }
 
 /// Python's `json.dumps(..., sort_keys=True)` spacing, as Ansible prints results.
@@ -279,6 +281,8 @@ pub(crate) struct HumanSink {
     verbose: u8,
     show_diff: bool,
     progress: Option<Progress>,
+    /// The timing summary, printed after the recap as profile_tasks does.
+    timing: Mutex<Option<String>>,
 }
 
 impl HumanSink {
@@ -289,6 +293,7 @@ impl HumanSink {
             verbose,
             show_diff,
             progress: None,
+            timing: Mutex::new(None),
         }
     }
 
@@ -606,7 +611,15 @@ impl Sink for HumanSink {
             ));
         }
         text.push('\n');
+        if let Some(timing) = self.timing.lock().expect("timing").take() {
+            text.push_str(&timing);
+            text.push('\n');
+        }
         self.write(&text);
+    }
+
+    fn timing(&self, summary: &super::timing::Summary) {
+        *self.timing.lock().expect("timing") = Some(super::timing::human(summary));
     }
 }
 
@@ -686,6 +699,10 @@ impl Sink for JsonSink {
 
     fn recap(&self, stats: &IndexMap<String, HostStats>) {
         self.emit(json!({"event": "recap", "hosts": stats}));
+    }
+
+    fn timing(&self, summary: &super::timing::Summary) {
+        self.emit(super::timing::json(summary));
     }
 }
 

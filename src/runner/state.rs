@@ -94,6 +94,8 @@ pub(crate) struct RunState {
     pub(crate) groups: Arc<Map<String, Value>>,
     pub(crate) pool: rayon::ThreadPool,
     pub(crate) inventory_paths: Vec<PathBuf>,
+    /// Each task's wall time and its hosts' times, in run order (`--profile`).
+    pub(crate) timings: Mutex<Vec<super::timing::TaskTiming>>,
 }
 
 impl RunState {
