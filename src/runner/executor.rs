@@ -1417,8 +1417,11 @@ fn invoke(
                 // In diff mode the registered result carries the diff, as Ansible's does.
                 if diff_mode && !result.contains_key("diff") && !outcome.diffs.is_empty() {
                     let as_json = |d: &FileDiff| json!({"before": d.before, "after": d.after, "before_header": d.before_header, "after_header": d.after_header});
+                    // copy's and template's action plugin collect a list, one
+                    // per file; modules return their one diff as a mapping.
+                    let listed = matches!(modules::short_name(&action), "copy" | "template");
                     let v = match outcome.diffs.as_slice() {
-                        [one] => as_json(one),
+                        [one] if !listed => as_json(one),
                         many => Value::Array(many.iter().map(as_json).collect()),
                     };
                     result.insert("diff".into(), v);
