@@ -501,8 +501,8 @@ fn check_mode_keyword_and_diff() {
     - assert: {that: "ansible_check_mode == false"}
     - assert:
         that:
-          - checked.diff.after == 'b\n'
-          - checked.diff.before == ''
+          - checked.diff[0].after == 'b\n'
+          - checked.diff[0].before == ''
           - checked is changed
     - copy: {content: "a\n", dest: "{{ tmp }}/forced.txt"}
       diff: false
