@@ -5,6 +5,11 @@
 //! (strategies, batches, handlers, recap) → `modules` (one file each) →
 //! `connection` (ssh2, local). The runner never sees the Tova AST.
 
+// A `Diagnostic` (code, file, line, snippet, fix) is the error of the
+// compile and load phases: built once per failure, returned up a few
+// frames; boxing it would only move the allocation.
+#![allow(clippy::result_large_err)]
+
 pub(crate) mod cli;
 pub(crate) mod connection;
 pub(crate) mod deploy;

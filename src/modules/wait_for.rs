@@ -200,8 +200,7 @@ fn script(p: &Plan) -> String {
             )
         }
         (true, _, "stopped" | "absent") => format!("probe() {{ ! {{ {connect}; }}; }}\n"),
-        (true, _, _) if p.search_regex.is_some() => format!(
-            "probe() {{\n\
+        (true, _, _) if p.search_regex.is_some() => "probe() {\n\
                local f pid; f=$(mktemp)\n\
                timeout $(left) bash -c 'exec 3<>\"/dev/tcp/$1/$2\" || exit 1; cat <&3' _ \"$host\" \"$port\" > \"$f\" 2>/dev/null & pid=$!\n\
                while :; do\n\
@@ -212,8 +211,7 @@ fn script(p: &Plan) -> String {
                done\n\
                if $g -- \"$re\" \"$f\"; then printf 'DATA %s\\n' \"$(base64 -w0 < \"$f\")\"; rm -f \"$f\"; return 0; fi\n\
                kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f \"$f\"; return 1\n\
-             }}\n"
-        ),
+             }\n".to_string(),
         (true, _, _) => format!("probe() {{ {connect}; }}\n"),
         (false, true, "absent") => "probe() { [ ! -e \"$path\" ]; }\n".to_string(),
         (false, true, _) if p.search_regex.is_some() => {

@@ -325,7 +325,7 @@ impl Loader {
                 p.vars.insert(k.clone(), v.clone());
             }
             let mut when = keywords.when.clone();
-            when.extend(p.keywords.when.drain(..));
+            when.append(&mut p.keywords.when);
             p.keywords.when = when;
             for t in &keywords.tags {
                 if !p.keywords.tags.contains(t) {
@@ -826,7 +826,7 @@ impl Loader {
                     "B0749",
                     file,
                     node.line,
-                    &format!("Invalid parameter specified beginning with keyword '_ansible_' for action '{action}': '{k}'. The prefix '_ansible_' is reserved for internal use only."),
+                    format!("Invalid parameter specified beginning with keyword '_ansible_' for action '{action}': '{k}'. The prefix '_ansible_' is reserved for internal use only."),
                     "rename it so it does not begin with `_ansible_`",
                 ));
             }

@@ -1248,7 +1248,7 @@ fn invoke(
         return with_conn(
             run,
             host,
-            task_target(run, host, &scope, &ctx, kw),
+            task_target(run, host, scope, &ctx, kw),
             &None,
             |conn| match super::facts::gather(conn) {
                 Ok(Ok(facts)) => {
@@ -1287,7 +1287,7 @@ fn invoke(
         return with_conn(
             run,
             host,
-            task_target(run, host, &scope, &ctx, kw),
+            task_target(run, host, scope, &ctx, kw),
             &None,
             |conn| {
                 let out = conn.exec("true", None)?;
@@ -1357,7 +1357,7 @@ fn invoke(
         with_conn(
             run,
             host,
-            task_target(run, host, &scope, &ctx, kw),
+            task_target(run, host, scope, &ctx, kw),
             &delegate,
             |conn| {
                 let mut mctx = ModuleContext {
