@@ -38,6 +38,11 @@ if ! command -v ansible-lint >/dev/null 2>&1; then
   python3 -m pip install --quiet ansible-lint 2>/dev/null || python3 -m pip install --quiet --break-system-packages ansible-lint
 fi
 
+# The code holds its own line: formatted, and clippy-clean with warnings as
+# errors (clippy.toml says which thresholds the project sets).
+cargo fmt --check
+cargo clippy --quiet --all-targets -- -D warnings
+
 cargo build --quiet
 berth=$PWD/target/debug/berth
 

@@ -32,7 +32,7 @@ server {
 const PLAIN: &str = "server {\n  route GET \"/healthz\" => fn() { \"ok\" }\n}\n";
 
 /// 1. Bare hosts → the rich app on every host; a redeploy with no change is
-/// changed=0; a bundle-only change skips every provisioning layer.
+///    changed=0; a bundle-only change skips every provisioning layer.
 #[test]
 fn s1_rich_app_on_every_host_and_noop_redeploy() {
     let b = need_bed!();
@@ -197,7 +197,7 @@ fn s1_rich_app_on_every_host_and_noop_redeploy() {
 }
 
 /// 2. Two apps on one host: own ports, DB users and Caddy files; concurrent
-/// deploys of both, repeated 20 times, never collide.
+///    deploys of both, repeated 20 times, never collide.
 #[test]
 fn s2_two_apps_on_one_host_deploy_concurrently() {
     let b = need_bed!();
@@ -281,7 +281,7 @@ fn s2_two_apps_on_one_host_deploy_concurrently() {
 }
 
 /// 3. A release whose health check fails is rolled back; the old release
-/// keeps serving; `--status` tells.
+///    keeps serving; `--status` tells.
 #[test]
 fn s3_failed_health_check_rolls_back() {
     let b = need_bed!();
@@ -561,9 +561,9 @@ fn s4_rollback_status_logs_list_env_remove() {
 }
 
 /// 6. A 3-host fleet in one batch with a 34% failure budget (Ansible's
-/// max_fail_percentage over the batch); one host is killed mid-rollout: the
-/// others finish, the recap is true, and the next deploy repairs the killed
-/// host.
+///    max_fail_percentage over the batch); one host is killed mid-rollout: the
+///    others finish, the recap is true, and the next deploy repairs the killed
+///    host.
 #[test]
 fn s6_fleet_survives_a_host_killed_mid_rollout() {
     killed_at("wide", "Uploading bundle");
@@ -679,7 +679,7 @@ fn git(dir: &Path, args: &[&str], b: &Bed) -> Output {
 }
 
 /// 5. `--setup-git`, a push to the deploy branch deploys (and rolls back a
-/// release whose health check fails), a push to another branch is refused.
+///    release whose health check fails), a push to another branch is refused.
 #[test]
 fn s5_git_push_deploys_and_other_branches_are_refused() {
     let b = need_bed!();

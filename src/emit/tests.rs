@@ -242,7 +242,7 @@ fn run_vars(m: &Manifest) -> serde_json::Map<String, serde_json::Value> {
     } else {
         0
     })
-        .map(|i| 3000 + i as u32)
+        .map(|i| 3000 + i)
         .collect();
     vars.insert("app_ports".into(), serde_json::json!(ports));
     vars.insert(

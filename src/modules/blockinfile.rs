@@ -556,7 +556,7 @@ mod tests {
                     content.push_str(&format!("{B}old\n{E}"));
                 }
                 if k < n {
-                    content.push_str(*g.pick(&pool));
+                    content.push_str(g.pick::<&str>(&pool));
                     content.push('\n');
                 }
             }

@@ -1441,12 +1441,12 @@ mod tests {
                 0 => {}
                 1 | 2 => setup(
                     root,
-                    &[Entry::File("t", *g.pick(&contents), *g.pick(&modes))],
+                    &[Entry::File("t", g.pick::<&str>(&contents), *g.pick(&modes))],
                 ),
                 _ => setup(
                     root,
                     &[
-                        Entry::File("real", *g.pick(&contents), *g.pick(&modes)),
+                        Entry::File("real", g.pick::<&str>(&contents), *g.pick(&modes)),
                         Entry::Link("t", "real"),
                     ],
                 ),

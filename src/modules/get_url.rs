@@ -113,7 +113,7 @@ fn digest_from_list(text: &str, filename: &str) -> Option<String> {
     });
     let lines: Vec<&str> = text.split('\n').collect();
     let lines = match lines.split_last() {
-        Some((last, rest)) if last.is_empty() => rest,
+        Some((&"", rest)) => rest,
         _ => &lines[..],
     };
     if lines.len() == 1 && lines[0].split_whitespace().count() == 1 {

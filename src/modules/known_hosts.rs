@@ -893,9 +893,9 @@ mod tests {
                     0 => text.push_str("# comment\n"),
                     1 => text.push_str(&line(
                         &format!("{},10.0.0.{}", g.pick(&hosts), g.below(3)),
-                        *g.pick(&keys),
+                        g.pick::<&str>(&keys),
                     )),
-                    _ => text.push_str(&line(*g.pick(&hosts), *g.pick(&keys))),
+                    _ => text.push_str(&line(g.pick::<&str>(&hosts), g.pick::<&str>(&keys))),
                 }
             }
             initial = Some(text);

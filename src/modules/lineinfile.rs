@@ -868,7 +868,7 @@ mod tests {
             let n = g.below(5);
             let mut content = String::new();
             for _ in 0..n {
-                content.push_str(*g.pick(&pool));
+                content.push_str(g.pick::<&str>(&pool));
                 content.push('\n');
             }
             if g.below(4) == 0 {

@@ -759,7 +759,7 @@ mod tests {
         let pool = ["a=1", "b = 2", "# c", "", "[s]", "a=1 a=2", "x"];
         let mut content = String::new();
         for _ in 0..g.below(6) {
-            content.push_str(*g.pick(&pool));
+            content.push_str(g.pick::<&str>(&pool));
             content.push('\n');
         }
         if g.below(5) == 0 {

@@ -362,14 +362,18 @@ mod tests {
             let bodies = ["{{ name }}\n", "static\n", "{{ port }}\n"];
             setup(
                 root,
-                &[Entry::File("ctl/templates/t.j2", *g.pick(&bodies), 0o644)],
+                &[Entry::File(
+                    "ctl/templates/t.j2",
+                    g.pick::<&str>(&bodies),
+                    0o644,
+                )],
             );
             if g.chance() {
                 setup(
                     root,
                     &[Entry::File(
                         "out",
-                        *g.pick(&["web\n", "static\n", "x"]),
+                        g.pick::<&str>(&["web\n", "static\n", "x"]),
                         *g.pick(&[0o600, 0o644]),
                     )],
                 );

@@ -691,7 +691,7 @@ impl Loader {
                     inherit_notify(items, &notify);
                 }
             }
-            return Ok(Item::Block(Block {
+            return Ok(Item::block(Block {
                 block,
                 rescue,
                 always,
@@ -720,7 +720,7 @@ impl Loader {
                 let sub_file = Arc::new(path.clone());
                 let sub = self.read(&path)?;
                 let items = self.parse_items(&sub, &sub_file, role, handlers, roles)?;
-                Ok(Item::Block(Block {
+                Ok(Item::block(Block {
                     block: items,
                     rescue: Vec::new(),
                     always: Vec::new(),
@@ -737,7 +737,7 @@ impl Loader {
                 let mut role_handlers = content.handlers;
                 give_vars(&mut role_handlers, &task.keywords.vars);
                 handlers.extend(role_handlers);
-                Ok(Item::Block(Block {
+                Ok(Item::block(Block {
                     block: content.tasks,
                     rescue: Vec::new(),
                     always: Vec::new(),
@@ -746,7 +746,7 @@ impl Loader {
                     line: node.line,
                 }))
             }
-            _ => Ok(Item::Task(task)),
+            _ => Ok(Item::Task(Box::new(task))),
         }
     }
 
@@ -1306,7 +1306,7 @@ fn role_block(
 fn role_block_plain(content: RoleContent) -> (Item, Vec<Item>) {
     let file = Arc::new(content.role.path.join("tasks").join("main.yml"));
     (
-        Item::Block(Block {
+        Item::block(Block {
             block: content.tasks,
             rescue: Vec::new(),
             always: Vec::new(),

@@ -202,6 +202,12 @@ pub(crate) struct Block {
 /// An entry of a task list.
 #[derive(Debug, Clone)]
 pub(crate) enum Item {
-    Task(Task),
-    Block(Block),
+    Task(Box<Task>),
+    Block(Box<Block>),
+}
+
+impl Item {
+    pub(crate) fn block(b: Block) -> Item {
+        Item::Block(Box::new(b))
+    }
 }

@@ -1256,7 +1256,7 @@ fn variable_paths(expr: &str) -> Vec<(String, bool)> {
             let next = chars[i..].iter().find(|c| !c.is_whitespace()).copied();
             let rest: String = chars[i..].iter().collect();
             let kwarg = next == Some('=') && !rest.trim_start().starts_with("==");
-            let after_pipe_or_is = prev_token == "|" || prev_token == "is" || false;
+            let after_pipe_or_is = prev_token == "|" || prev_token == "is";
             let preceded_by_dot = start > 0 && chars[start - 1] == '.';
             if !after_pipe_or_is
                 && !preceded_by_dot

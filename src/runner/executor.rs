@@ -1338,7 +1338,7 @@ fn invoke(
                 task.action
             ));
         }
-        if poll == 0 && !(async_job::detachable(&action) && !check_mode) {
+        if poll == 0 && (!async_job::detachable(&action) || check_mode) {
             return err_at(format!(
                 "berth runs `async` with `poll: 0` (in the background) for command and shell; `{}` would run in the foreground. Use `poll:` above 0 to wait for it, or drop `async`",
                 task.action

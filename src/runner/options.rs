@@ -107,15 +107,10 @@ impl RunOptions {
             &self.tags
         };
         let asks = |t: &str| only.iter().any(|x| x == t);
-        let mut run = if has("always") {
-            true
-        } else if asks("all") && !has("never") {
-            true
-        } else if tags.iter().any(|t| asks(t)) {
-            true
-        } else {
-            asks("tagged") && !is_untagged && !has("never")
-        };
+        let mut run = has("always")
+            || (asks("all") && !has("never"))
+            || tags.iter().any(|t| asks(t))
+            || (asks("tagged") && !is_untagged && !has("never"));
         if run && !self.skip_tags.is_empty() {
             let skips = |t: &str| self.skip_tags.iter().any(|x| x == t);
             if skips("all") {

@@ -969,7 +969,7 @@ fn notify(
 fn handler_tasks(items: &[Item], out: &mut Vec<Task>) {
     for i in items {
         match i {
-            Item::Task(t) => out.push(t.clone()),
+            Item::Task(t) => out.push((**t).clone()),
             Item::Block(b) => {
                 handler_tasks(&b.block, out);
             }
@@ -1591,11 +1591,11 @@ mod tests {
     }
 
     fn handler(file: &str, line: usize) -> Item {
-        Item::Task(Task::bare(
+        Item::Task(Box::new(Task::bare(
             "debug",
             Arc::new(std::path::PathBuf::from(file)),
             line,
-        ))
+        )))
     }
 
     #[test]

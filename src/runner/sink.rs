@@ -95,10 +95,9 @@ impl Origin {
         let rest = at.trim_start();
         let col = 1
             + indent
-            + if rest.starts_with("- ") {
-                2 + (rest[2..].len() - rest[2..].trim_start().len())
-            } else {
-                0
+            + match rest.strip_prefix("- ") {
+                Some(item) => 2 + (item.len() - item.trim_start().len()),
+                None => 0,
             };
         let first = self.line.saturating_sub(2).max(1);
         let width = self.line.to_string().len();

@@ -32,7 +32,7 @@ pub(crate) const SHOWN: usize = 20;
 
 pub(crate) fn summarize(timings: &[TaskTiming]) -> Summary {
     let mut tasks = timings.to_vec();
-    tasks.sort_by(|a, b| b.wall.cmp(&a.wall));
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.wall));
     let mut hosts: IndexMap<String, (Duration, usize)> = IndexMap::new();
     for t in timings {
         for (h, d) in &t.hosts {
