@@ -676,9 +676,18 @@ fn unpack(
              echo '--- list'\n\
              case \"$(head -c 4 \"$src\" | od -An -tx1 | tr -d ' \\n')\" in\n\
                504b0304|504b0506) if command -v unzip >/dev/null 2>&1; then unzip -Z -T \"$src\"; else echo NOUNZIP; fi ;;\n\
-               *) tar -t -v --full-time --numeric-owner --quoting-style=literal -f \"$src\" ;;\n\
+               *) _le=$(mktemp) || exit 1; \"$(command -v tar || echo tar)\" -t -v --full-time --numeric-owner --quoting-style=literal{opts} -f \"$src\" 2>\"$_le\" || {{ printf 'LISTERR\\t'; tr '\\n' '\\036' < \"$_le\"; echo; }}; rm -f \"$_le\" ;;\n\
              esac\n",
-            quote(&p.src)
+            quote(&p.src),
+            // As Ansible lists with the extra options (names as they transform).
+            opts = if p.extra_opts.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " --show-transformed-names {}",
+                    p.extra_opts.iter().map(|o| quote(o)).collect::<Vec<_>>().join(" ")
+                )
+            }
         );
         let out = ctx.exec(&script, None)?;
         let so = out.stdout_str();
@@ -707,6 +716,13 @@ fn unpack(
         let Some(format) = Format::from_magic(&magic) else {
             return Ok(unknown_format(&shown_src, &p.dest));
         };
+        if let Some(err) = field(&so, "LISTERR").filter(|_| format != Format::Zip) {
+            return Ok(ModuleOutcome::failed(format!(
+                "Failed to find handler for \"{shown_src}\". Make sure the required command to extract the file is installed.\n\
+                 Command \"tar\" could not handle archive: Unable to list files in the archive: {}",
+                err.replace('\u{1e}', "\n").trim_end()
+            )));
+        }
         if format == Format::Zip && has_line(&so, "NOUNZIP") {
             // Ansible's words when neither unzip nor zipinfo is on the PATH.
             return Ok(ModuleOutcome::failed(format!(
