@@ -1502,6 +1502,28 @@ mod tests {
     }
 
     #[test]
+    fn remote_tar_listed_with_its_extra_opts() {
+        let mut f = fixture();
+        let dest = new_dest(&f, "strip");
+        let src = f.files.join("app.tar.gz").to_str().unwrap().to_string();
+        let args = json!({"src": src, "dest": dest, "remote_src": true, "extra_opts": ["--strip-components=1"]});
+        assert_eq!(f.h.run(run, args.clone()).result["changed"], true);
+        assert!(Path::new(&dest).join("bin/run").is_file());
+        let again = f.h.run(run, args);
+        assert_eq!(again.result["changed"], false, "{:?}", again.result);
+        let bad = f.h.run(
+            run,
+            json!({"src": src, "dest": dest, "remote_src": true, "extra_opts": ["--no-such-öption"]}),
+        );
+        let msg = bad.result["msg"].as_str().unwrap();
+        assert!(
+            msg.contains("Unable to list files in the archive: ")
+                && msg.contains("unrecognized option '--no-such-öption'"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn failures_like_ansible() {
         let mut f = fixture();
         let dest = new_dest(&f, "ok");
