@@ -639,7 +639,16 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
                         st.content.as_deref(),
                         st.size,
                         d,
-                        &format!("after: {label}"),
+                        // Ansible writes `content` to a file first, then names
+                        // the destination as what comes after.
+                        &format!(
+                            "after: {}",
+                            if label == CONTENT_LABEL {
+                                target.as_str()
+                            } else {
+                                label.as_str()
+                            }
+                        ),
                     )
                 }
                 None => out = out.with("diff", serde_json::json!({"src_larger": MAX_DIFF_SIZE})),
@@ -1398,7 +1407,10 @@ mod tests {
         assert_eq!(out.diffs.len(), 1);
         assert_eq!(out.diffs[0].before, "one\n");
         assert_eq!(out.diffs[0].after, "two\n");
-        assert_eq!(out.diffs[0].after_header, "after: dynamically generated");
+        assert_eq!(
+            out.diffs[0].after_header,
+            format!("after: {}", args["dest"].as_str().unwrap())
+        );
         let backup = out.result["backup_file"].as_str().unwrap();
         assert_eq!(std::fs::read_to_string(backup).unwrap(), "one\n");
         let name = basename(backup);

@@ -949,7 +949,20 @@ fn unpack(
         );
     }
     tail.push_str(&stat_script("dest"));
-    let out = ctx.exec(&tail, if want_attrs { Some(&names) } else { None })?;
+    // The top folders of the members too, listed in the archive or not
+    // (tar makes them), as Ansible applies owner, group and mode to them.
+    let mut attr_names = names.clone();
+    let mut tops: Vec<&str> = Vec::new();
+    for m in &members {
+        if let Some((top, _)) = m.path.split_once('/') {
+            if !tops.contains(&top) && !members.iter().any(|o| o.path == top) {
+                tops.push(top);
+                attr_names.extend_from_slice(top.as_bytes());
+                attr_names.push(0);
+            }
+        }
+    }
+    let out = ctx.exec(&tail, if want_attrs { Some(&attr_names) } else { None })?;
     let so = out.stdout_str();
     if want_attrs {
         let section = so
@@ -1521,6 +1534,32 @@ mod tests {
                 && msg.contains("unrecognized option '--no-such-öption'"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn attributes_reach_top_folders_the_archive_does_not_list() {
+        let mut f = fixture();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_mtime(MTIME);
+        h.set_size(3);
+        b.append_data(&mut h, "top/f.txt", &b"hi\n"[..]).unwrap();
+        std::fs::write(f.files.join("notop.tar"), b.into_inner().unwrap()).unwrap();
+        let dest = new_dest(&f, "tops");
+        let out = f.h.run(
+            run,
+            json!({"src": f.files.join("notop.tar").to_str().unwrap(), "dest": dest, "remote_src": true, "mode": "u=rwX,g=rX,o="}),
+        );
+        assert_eq!(out.result["changed"], true, "{:?}", out.result);
+        let mode = |p: &str| {
+            std::fs::metadata(Path::new(&dest).join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!((mode("top"), mode("top/f.txt")), (0o750, 0o640));
     }
 
     #[test]
