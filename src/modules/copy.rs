@@ -567,6 +567,9 @@ pub(crate) fn put(ctx: &mut ModuleContext<'_>, p: Put) -> Result<ModuleOutcome, 
             match st.kind {
                 Kind::Missing => return Err(format!("Source {p} not found").into()),
                 Kind::Dir => return remote_tree(ctx, p, &dest_arg, &attrs, local_follow),
+                Kind::Char | Kind::Block | Kind::Fifo | Kind::Socket => {
+                    return Err(format!("Cannot copy invalid source '{p}': not a file").into())
+                }
                 _ => {}
             }
             let sum = st
@@ -1161,6 +1164,16 @@ mod tests {
                     "out",
                     Some(file("$ANSIBLE_VAULT;1.1;AES256\n6162\n", 0o644)),
                 )],
+            },
+            Case {
+                name: "a remote src that is a device is not copied",
+                initial: vec![],
+                args: json!({"src": "/dev/null", "dest": "{root}/whocares", "remote_src": true}),
+                check: false,
+                changed: false,
+                failed: Some("Cannot copy invalid source '/dev/null': not a file"),
+                keys: json!({}),
+                expect: vec![("whocares", None)],
             },
             Case {
                 name: "an empty src is no src",

@@ -579,13 +579,48 @@ pub(crate) fn run(
         Ok(p) => p,
         Err(e) => return Ok(ModuleOutcome::failed(e)),
     };
+    // A relative dest is the login directory's, said in a warning as Ansible does.
+    let mut warning = None;
+    if !p.dest.starts_with('/') {
+        let cwd = ctx.exec("pwd", None)?.stdout_str().trim().to_string();
+        let abs = normalize_abs(&format!("{cwd}/{}", p.dest));
+        warning = Some(format!(
+            "Relative destination path '{}' was resolved to absolute path '{abs}'.",
+            p.dest
+        ));
+    }
     let dest_q = quote(&p.dest);
     let mut cleanup: Option<String> = None;
     let result = unpack(ctx, &mut p, &dest_q, &mut cleanup);
     if let Some(dir) = cleanup {
         ctx.exec(&format!("rm -rf {}", quote(&dir)), None)?;
     }
-    result
+    let mut out = result?;
+    if let Some(w) = warning {
+        let mut warnings = match out.result.remove("warnings") {
+            Some(Value::Array(w)) => w,
+            _ => Vec::new(),
+        };
+        warnings.insert(0, Value::String(w));
+        out = out.with("warnings", warnings);
+    }
+    Ok(out)
+}
+
+/// Python's `os.path.abspath` on an absolute path: `.` and `..` resolved,
+/// repeated and trailing slashes dropped.
+fn normalize_abs(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 fn unpack(
@@ -1534,6 +1569,12 @@ mod tests {
                 && msg.contains("unrecognized option '--no-such-öption'"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn relative_dest_is_resolved_and_said() {
+        assert_eq!(normalize_abs("/root/./a//b/../c/"), "/root/a/c");
+        assert_eq!(normalize_abs("/.."), "/");
     }
 
     #[test]
