@@ -53,6 +53,12 @@ pub(crate) fn run(
 }
 
 fn plan(ctx: &mut ModuleContext<'_>, a: &Args<'_>) -> Result<ModuleOutcome, Stop> {
+    // copy's action keeps these for itself, as Ansible's does.
+    for internal in ["_original_basename", "_diff_peek"] {
+        if a.get(internal).is_some_and(|v| !v.is_null()) {
+            return Err(format!("Invalid parameter specified: \"{internal}\"").into());
+        }
+    }
     a.check_known(KNOWN)?;
     let dest_arg = a
         .str("dest")?
@@ -1174,6 +1180,16 @@ mod tests {
                 failed: Some("Cannot copy invalid source '/dev/null': not a file"),
                 keys: json!({}),
                 expect: vec![("whocares", None)],
+            },
+            Case {
+                name: "copy's internal parameters are refused",
+                initial: vec![],
+                args: json!({"content": "irrelevant", "dest": "{root}/f", "_diff_peek": true}),
+                check: false,
+                changed: false,
+                failed: Some("Invalid parameter specified: \"_diff_peek\""),
+                keys: json!({}),
+                expect: vec![("f", None)],
             },
             Case {
                 name: "an empty src is no src",

@@ -664,14 +664,14 @@ fn unpack(
             Some(r) => {
                 return Ok(ModuleOutcome::failed(format!(
                     "Failure downloading {}, {}",
-                    p.src,
+                    crate::modules::net_http::mask_url(&p.src),
                     r.msg()
                 )))
             }
             None => {
                 return Ok(ModuleOutcome::failed(format!(
                     "Failure downloading {}: {}",
-                    p.src,
+                    crate::modules::net_http::mask_url(&p.src),
                     out.stderr_str().trim()
                 )))
             }
@@ -1675,6 +1675,18 @@ mod tests {
                 srv.url("/nope.tgz")
             )
         );
+        // Credentials in the URL never show.
+        let with_creds = srv.url("/nope.tgz").replacen("://", "://deploy:s3cret@", 1);
+        let masked = f.h.run(
+            run,
+            json!({"src": with_creds, "dest": dest, "remote_src": true}),
+        );
+        let text = serde_json::to_string(&masked.result).unwrap();
+        assert!(
+            masked.result["failed"] == true && !text.contains("s3cret"),
+            "{text}"
+        );
+        assert!(text.contains("****:****@"), "{text}");
     }
 
     #[test]
