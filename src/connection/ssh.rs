@@ -105,7 +105,8 @@ impl SshConnection {
         let conn = SshConnection::connect_once(opts)?;
         super::trace::connected(
             &conn.target,
-            &format!(
+            || {
+                format!(
                 "ssh {}@{}:{} key {} known_hosts {} host key checking {:?}, connect timeout {}, command timeout {}",
                 opts.user,
                 opts.host,
@@ -115,7 +116,8 @@ impl SshConnection {
                 opts.host_key_checking,
                 secs(opts.connect_timeout),
                 opts.command_timeout.map_or("none".to_string(), secs),
-            ),
+            )
+            },
             started.elapsed(),
         );
         Ok(conn)

@@ -70,10 +70,10 @@ pub(crate) fn exec(
     tracing::trace!("<{host}> EXEC {outcome} {}{input}: {shown}", millis(took));
 }
 
-/// At `-vvvv`: how a connection was made.
-pub(crate) fn connected(host: &str, details: &str, took: Duration) {
+/// At `-vvvv`: how a connection was made (`details` is only built then).
+pub(crate) fn connected(host: &str, details: impl FnOnce() -> String, took: Duration) {
     if verbosity() >= 4 {
-        tracing::trace!("<{host}> CONNECTED in {}: {details}", millis(took));
+        tracing::trace!("<{host}> CONNECTED in {}: {}", millis(took), details());
     } else if verbosity() >= 3 {
         tracing::trace!("<{host}> CONNECTED in {}", millis(took));
     }

@@ -133,6 +133,13 @@ fn digest_from_list(text: &str, filename: &str) -> Option<String> {
     None
 }
 
+/// What the file at `$dest` lets a download do: `NOWRITE_DEST`,
+/// `NOREAD_DEST`, its `DSHA1`, or (absent) `NOPARENT`/`NOWRITE` of its folder.
+const DEST_CHECK: &str = "if [ -e \"$dest\" ]; then\n\
+       if [ ! -w \"$dest\" ]; then echo NOWRITE_DEST; elif [ ! -r \"$dest\" ]; then echo NOREAD_DEST;\n\
+       elif [ ! -d \"$dest\" ]; then printf 'DSHA1\\t%s\\n' \"$(sha1sum < \"$dest\" | cut -d' ' -f1)\"; fi\n\
+     else _p=$(dirname -- \"$dest\"); if [ ! -d \"$_p\" ]; then printf 'NOPARENT\\t%s\\n' \"$_p\"; elif [ ! -w \"$_p\" ]; then printf 'NOWRITE\\t%s\\n' \"$_p\"; fi; fi\n";
+
 fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
     out.lines()
         .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('\t')))
@@ -315,6 +322,9 @@ pub(crate) fn run(
         ));
     }
     dl.push_str("fi\n");
+    if !dest_is_dir {
+        dl.push_str(DEST_CHECK);
+    }
     let out = ctx.exec(&dl, Some(&p.req.payload()))?;
     let so = out.stdout_str();
     let elapsed = || started.elapsed().as_secs();
@@ -407,15 +417,15 @@ pub(crate) fn run(
             .with("elapsed", elapsed())
     };
 
-    // Where the download goes, as Ansible checks it once the request is done.
-    let mut check = format!("export LC_ALL=C\ndest={}\n", quote(&dest));
-    check.push_str(
-        "if [ -e \"$dest\" ]; then\n\
-           if [ ! -w \"$dest\" ]; then echo NOWRITE_DEST; elif [ ! -r \"$dest\" ]; then echo NOREAD_DEST;\n\
-           elif [ ! -d \"$dest\" ]; then printf 'DSHA1\\t%s\\n' \"$(sha1sum < \"$dest\" | cut -d' ' -f1)\"; fi\n\
-         else _p=$(dirname -- \"$dest\"); if [ ! -d \"$_p\" ]; then printf 'NOPARENT\\t%s\\n' \"$_p\"; elif [ ! -w \"$_p\" ]; then printf 'NOWRITE\\t%s\\n' \"$_p\"; fi; fi\n",
-    );
-    let co = ctx.exec(&check, None)?.stdout_str();
+    // Where the download goes, as Ansible checks it once the request is done:
+    // read by the download itself, unless dest is a folder and the name came
+    // with the response.
+    let co = if dest_is_dir {
+        let check = format!("export LC_ALL=C\ndest={}\n{DEST_CHECK}", quote(&dest));
+        ctx.exec(&check, None)?.stdout_str()
+    } else {
+        so.clone()
+    };
     let checksum_dest = field(&co, "DSHA1").map(str::to_string);
     let refuse = if has_line(&co, "NOWRITE_DEST") {
         Some(format!("Destination {dest} is not writable"))
