@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::connection::ConnError;
 use crate::modules::args::Args;
 use crate::modules::net_http::{mask_url, parse_headers, parse_response, url_filename, NetHttp};
-use crate::modules::net_perms::{parse_stat, stat_script, NetPerms};
+use crate::modules::net_perms::{field, has_line, parse_stat, stat_script, NetPerms};
 use crate::modules::{quote, ModuleContext, ModuleOutcome};
 
 /// The module's own parameters; the request ones are `COMMON_PARAMS`.
@@ -139,15 +139,6 @@ const DEST_CHECK: &str = "if [ -e \"$dest\" ]; then\n\
        if [ ! -w \"$dest\" ]; then echo NOWRITE_DEST; elif [ ! -r \"$dest\" ]; then echo NOREAD_DEST;\n\
        elif [ ! -d \"$dest\" ]; then printf 'DSHA1\\t%s\\n' \"$(sha1sum < \"$dest\" | cut -d' ' -f1)\"; fi\n\
      else _p=$(dirname -- \"$dest\"); if [ ! -d \"$_p\" ]; then printf 'NOPARENT\\t%s\\n' \"$_p\"; elif [ ! -w \"$_p\" ]; then printf 'NOWRITE\\t%s\\n' \"$_p\"; fi; fi\n";
-
-fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('\t')))
-}
-
-fn has_line(out: &str, key: &str) -> bool {
-    out.lines().any(|l| l == key)
-}
 
 fn sum_cmd(algo: &str, var: &str) -> String {
     let dgst = match algo {

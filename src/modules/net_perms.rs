@@ -7,6 +7,17 @@ use serde_json::{Map, Value};
 use crate::modules::args::Args;
 use crate::modules::quote;
 
+/// The value of the `KEY\tVALUE` line a script printed.
+pub(crate) fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('\t')))
+}
+
+/// Whether a script printed the line `KEY`.
+pub(crate) fn has_line(out: &str, key: &str) -> bool {
+    out.lines().any(|l| l == key)
+}
+
 /// `mode`, `owner`, `group` as given to a module.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct NetPerms {

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::connection::ConnError;
 use crate::modules::args::Args;
 use crate::modules::net_http::{parse_response, NetHttp};
-use crate::modules::net_perms::{apply_mode, parse_stat, stat_script, NetPerms};
+use crate::modules::net_perms::{apply_mode, field, has_line, parse_stat, stat_script, NetPerms};
 use crate::modules::{quote, ModuleContext, ModuleOutcome};
 
 const KNOWN: &[&str] = &[
@@ -521,15 +521,6 @@ fn plan(args: &Map<String, Value>) -> Result<Plan, String> {
     })
 }
 
-fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('\t')))
-}
-
-fn has_line(out: &str, key: &str) -> bool {
-    out.lines().any(|l| l == key)
-}
-
 /// Decompress a controller-side archive for listing: gzip in process,
 /// bzip2/xz through the controller's own tools.
 fn controller_members(bytes: &[u8], format: Format) -> Result<Vec<Member>, String> {
@@ -583,7 +574,8 @@ pub(crate) fn run(
     let mut warning = None;
     if !p.dest.starts_with('/') {
         let cwd = ctx.exec("pwd", None)?.stdout_str().trim().to_string();
-        let abs = normalize_abs(&format!("{cwd}/{}", p.dest));
+        // Python's os.path.abspath.
+        let abs = crate::playbook::filters::py_normpath(&format!("{cwd}/{}", p.dest));
         warning = Some(format!(
             "Relative destination path '{}' was resolved to absolute path '{abs}'.",
             p.dest
@@ -605,22 +597,6 @@ pub(crate) fn run(
         out = out.with("warnings", warnings);
     }
     Ok(out)
-}
-
-/// Python's `os.path.abspath` on an absolute path: `.` and `..` resolved,
-/// repeated and trailing slashes dropped.
-fn normalize_abs(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in path.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 fn unpack(
@@ -1573,8 +1549,9 @@ mod tests {
 
     #[test]
     fn relative_dest_is_resolved_and_said() {
-        assert_eq!(normalize_abs("/root/./a//b/../c/"), "/root/a/c");
-        assert_eq!(normalize_abs("/.."), "/");
+        use crate::playbook::filters::py_normpath;
+        assert_eq!(py_normpath("/root/./a//b/../c/"), "/root/a/c");
+        assert_eq!(py_normpath("/.."), "/");
     }
 
     #[test]
